@@ -1,0 +1,148 @@
+/*
+ * runtime.h - the Lua 5.4 sandbox that runs resource modules.
+ *
+ * One lua_State holds every module of a run. It opens only base (minus
+ * dofile, loadfile, load of binary chunks, collectgarbage's control verbs),
+ * string, table, math, utf8; no io, os, package, debug. Each module file is
+ * loaded in text mode into its own environment table whose __index is the
+ * curated globals plus `cairn` (the API, api.c) and a `require` that only
+ * loads other files from the module search path. A custom allocator caps the
+ * state's memory; a count hook caps the instructions one operation may run.
+ *
+ * Modules are found by type: "local.file" -> <dir>/local/file.lua, searched
+ * in the given directories in order (the stack's own `modules/` first, then
+ * the built-in modules directory). A module returns a table:
+ *
+ *   return {
+ *     type = "local.file",           -- must equal the requested type
+ *     description = "...",
+ *     id_attr = "id",                -- attribute holding the cloud id (default "id")
+ *     schema = {
+ *       path = { type = "string", required = true, force_new = true },
+ *       mode = { type = "string", default = "0644" },
+ *       content = { type = "string", sensitive = false },
+ *       id = { type = "string", computed = true },
+ *       -- type: string | number | bool | list | map | any
+ *       -- required / optional (default) / computed (set by the module;
+ *       -- optional+computed: user may set it, else the module does)
+ *       -- default, force_new, sensitive, description
+ *     },
+ *     create = function(ctx, props) return attrs end,
+ *     read   = function(ctx, id, attrs) return attrs_or_nil end,
+ *     read_many = function(ctx, list) return map_id_to_attrs end,  -- optional
+ *     update = function(ctx, id, old, new, changed) return attrs end, -- optional
+ *     delete = function(ctx, id, attrs) end,
+ *     list   = function(ctx, filter) return array_of_attrs end,  -- optional
+ *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
+ *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
+ *               -- find what an interrupted create made (by token/tag/name)
+ *   }
+ *
+ * An operation runs as a coroutine. When the module calls a function that
+ * must wait (cairn.http.request, cairn.sleep, and everything built on them)
+ * the coroutine yields a *request* to the C side, described as JSON:
+ *   {"kind":"sleep","seconds":1.5}
+ *   {"kind":"http","method":"POST","url":"https://...","headers":{"k":"v"},
+ *    "body":"...","sigv4":"aws:amz:us-east-1:ec2", "service":"ec2",
+ *    "action":"DescribeVpcs", "timeout":30}
+ * The scheduler performs it in its event loop and resumes the coroutine with
+ * the result, also JSON:
+ *   sleep -> null
+ *   http  -> {"status":200,"headers":{"lower-case-name":"v"},"body":"..."}
+ *            or {"error":"connection refused","curl_code":7}
+ * and the Lua side returns it to the module as a table.
+ *
+ * A module's error (error(), a runtime error, a limit hit) fails the
+ * operation: cairn_lua_op_resume returns CAIRN_OP_FAILED and sets a cairn
+ * error whose message names the module file and line
+ * ("modules/local/file.lua:42: cannot write /x: Permission denied").
+ * error({code=..., message=...}) from a module is formatted as "code: message".
+ */
+#ifndef CAIRN_LUA_RUNTIME_H
+#define CAIRN_LUA_RUNTIME_H
+
+#include "../provisioner/error.h"
+#include "../provisioner/value.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cairn_lua cairn_lua;
+typedef struct cairn_lua_op cairn_lua_op;
+
+typedef struct cairn_lua_limits {
+	size_t mem_bytes;       /* whole state; 0 = default 256 MiB */
+	long long instructions; /* per operation; 0 = default 200 million */
+} cairn_lua_limits;
+
+typedef enum {
+	CAIRN_T_ANY = 0, CAIRN_T_STRING, CAIRN_T_NUMBER, CAIRN_T_BOOL, CAIRN_T_LIST, CAIRN_T_MAP,
+} cairn_attr_type;
+
+typedef struct cairn_attr_schema {
+	char *name;
+	cairn_attr_type type;
+	bool required;
+	bool computed;   /* set by the module (with !required: optional+computed if `optional`) */
+	bool optional;   /* user may set it (true unless computed-only or required) */
+	bool force_new;
+	bool sensitive;
+	json_t *def;     /* default value or NULL */
+	char *description;
+} cairn_attr_schema;
+
+enum {
+	CAIRN_OPS_CREATE = 1 << 0, CAIRN_OPS_READ = 1 << 1, CAIRN_OPS_READ_MANY = 1 << 2,
+	CAIRN_OPS_UPDATE = 1 << 3, CAIRN_OPS_DELETE = 1 << 4, CAIRN_OPS_LIST = 1 << 5,
+	CAIRN_OPS_IMPORT = 1 << 6, CAIRN_OPS_RECOVER = 1 << 7,
+};
+
+typedef struct cairn_schema {
+	char *type;
+	char *file;        /* the module's path */
+	char *description;
+	char *id_attr;     /* "id" unless the module says otherwise */
+	cairn_attr_schema *attrs; /* sorted by name */
+	size_t nattrs;
+	unsigned ops;      /* CAIRN_OPS_* present in the module */
+} cairn_schema;
+
+/* Create the sandbox. dirs: module search path, in order (copied). */
+int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const cairn_lua_limits *lim);
+void cairn_lua_free(cairn_lua *rt);
+
+/* Load (once) the module for `type` and return its schema (owned by rt).
+ * CAIRN_ENOTFOUND "unknown resource type 'x'" if no file; CAIRN_EINVAL for a
+ * module that fails to load or has a malformed schema (message names the
+ * file). */
+int cairn_lua_schema(cairn_lua *rt, const char *type, const cairn_schema **out);
+const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *name);
+
+/* A log line from a module (cairn.log.info(...)), delivered synchronously. */
+typedef void (*cairn_lua_log_fn)(void *ud, const char *level, const char *address, const char *msg);
+void cairn_lua_set_log(cairn_lua *rt, cairn_lua_log_fn fn, void *ud);
+
+typedef enum { CAIRN_OP_DONE = 0, CAIRN_OP_YIELDED = 1, CAIRN_OP_FAILED = 2 } cairn_op_status;
+
+/* Start an operation `op` ("create", "read", "read_many", "update",
+ * "delete", "list", "import", "recover") of the module for `type`, called as
+ * module[op](ctx, args[0], args[1], ...). ctx is converted to a Lua table;
+ * it carries at least env, stack, address, token, provider (object). args:
+ * array (borrowed). The coroutine has not run yet: call resume with NULL. */
+int cairn_lua_op_new(cairn_lua_op **out, cairn_lua *rt, const char *type, const char *op,
+		     json_t *ctx, json_t *args);
+/* Run until the operation finishes, fails or yields. `value` answers the
+ * previous request (NULL the first time). Returns the status. */
+cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value);
+/* When YIELDED: the request (borrowed until the next resume). */
+json_t *cairn_lua_op_request(cairn_lua_op *op);
+/* When DONE: the module's return value (borrowed; json null if it returned
+ * nothing). Lua tables become objects, or arrays when they are sequences
+ * (an empty table is an empty object unless created with cairn.json.array()). */
+json_t *cairn_lua_op_result(cairn_lua_op *op);
+void cairn_lua_op_free(cairn_lua_op *op);
+
+/* Names of modules found on the search path ("local.file", ...), sorted. */
+int cairn_lua_types(cairn_lua *rt, char ***out, size_t *n);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * config.h - loading a stack and an environment overlay from YAML.
+ *
+ * A stack directory holds `stack.yaml` (variables, resources, outputs) and one
+ * overlay file per environment, `<env>.yaml` (variable values and provider
+ * settings). Files are read with libyaml; every value is compiled into a
+ * cairn_expr tree (expr.h) that keeps its file:line:col, so that later stages
+ * (planner, graph) report errors at the exact place in the user's file.
+ *
+ * stack.yaml:
+ *   stack: NAME                      # optional; default: the directory name
+ *   variables:
+ *     NAME:
+ *       type: string|number|bool|list|map|any|list(T)|map(T)   (default any)
+ *       default: VALUE
+ *       description: TEXT
+ *       sensitive: BOOL
+ *       nullable: BOOL               # default false: null is "not set"
+ *       validation:                  # a list, or a single mapping
+ *         - condition: "${...}"      # must evaluate to a bool
+ *           message: TEXT
+ *   resources:
+ *     NAME:                          # [A-Za-z_][A-Za-z0-9_-]*, unique
+ *       type: TYPE                   # e.g. local.file, aws.vpc
+ *       depends_on: [NAME, ...]
+ *       count: EXPR | for_each: EXPR # not both
+ *       lifecycle:
+ *         prevent_destroy: BOOL|EXPR
+ *         ignore_changes: [PROP, ...] | all
+ *         create_before_destroy: BOOL
+ *       PROP: VALUE                  # everything else: the type's properties
+ *   outputs:
+ *     NAME:
+ *       value: EXPR
+ *       description: TEXT
+ *       sensitive: BOOL
+ *
+ * <env>.yaml:
+ *   provider:                        # free-form map, passed to modules as ctx.provider
+ *     region: us-east-1
+ *     endpoint: http://127.0.0.1:4566
+ *     profile: default
+ *   variables:
+ *     NAME: VALUE                    # constants only (no ${ } references)
+ *
+ * Unknown top-level keys, unknown variable keys, unknown lifecycle keys and
+ * names that do not match the pattern are errors at their position.
+ */
+#ifndef CAIRN_CONFIG_H
+#define CAIRN_CONFIG_H
+
+#include "expr.h"
+
+typedef struct cairn_validation {
+	cairn_expr *condition;
+	char *message;
+	cairn_pos pos;
+} cairn_validation;
+
+typedef struct cairn_var_cfg {
+	char *name;
+	char *type;          /* as written, normalised without spaces; "any" if absent */
+	cairn_expr *def;     /* NULL: no default (required) */
+	char *description;   /* may be NULL */
+	bool sensitive;
+	bool nullable;
+	cairn_validation *validations;
+	size_t nvalidations;
+	cairn_pos pos;       /* of the variable's name */
+} cairn_var_cfg;
+
+typedef struct cairn_res_cfg {
+	char *name;
+	char *type;
+	cairn_pos pos;       /* of the resource's name */
+	cairn_pos type_pos;  /* of the type's value */
+	cairn_expr *props;   /* MAP of the properties (meta-keys removed) */
+	cairn_expr *count;   /* NULL if absent */
+	cairn_expr *for_each;
+	char **depends_on;
+	cairn_pos *depends_on_pos;
+	size_t ndepends_on;
+	cairn_expr *prevent_destroy; /* NULL if absent */
+	char **ignore_changes;
+	cairn_pos *ignore_changes_pos;
+	size_t nignore_changes;
+	bool ignore_all_changes;
+	bool create_before_destroy;
+} cairn_res_cfg;
+
+typedef struct cairn_output_cfg {
+	char *name;
+	cairn_expr *value;
+	char *description;
+	bool sensitive;
+	cairn_pos pos;
+} cairn_output_cfg;
+
+typedef struct cairn_stack {
+	char *name;
+	char *path;          /* the stack file as given */
+	char *dir;           /* its directory */
+	cairn_var_cfg *vars;
+	size_t nvars;
+	cairn_res_cfg *resources;   /* in file order */
+	size_t nresources;
+	cairn_output_cfg *outputs;
+	size_t noutputs;
+	/* every file path a cairn_pos of this stack points to is owned here */
+	char **files;
+	size_t nfiles;
+} cairn_stack;
+
+typedef struct cairn_env_cfg {
+	char *name;
+	char *path;          /* the overlay file */
+	json_t *provider;    /* object, never NULL (empty if absent) */
+	cairn_expr *variables; /* MAP of values (CONST trees), never NULL */
+	char **files;        /* owned file paths for positions */
+	size_t nfiles;
+} cairn_env_cfg;
+
+/* Load and check a stack file. Errors (CAIRN_EINVAL) carry file:line:col:
+ * malformed YAML, wrong shapes, duplicate names, bad names, unknown keys,
+ * expression syntax errors. CAIRN_ENOTFOUND / CAIRN_EIO for a missing or
+ * unreadable file. */
+int cairn_stack_load(cairn_stack **out, const char *path);
+void cairn_stack_free(cairn_stack *s);
+const cairn_res_cfg *cairn_stack_resource(const cairn_stack *s, const char *name);
+
+/* Environment names: [a-z0-9][a-z0-9_-]{0,62}, not "stack". */
+bool cairn_env_name_valid(const char *name);
+/* Load <stack dir>/<name>.yaml. An invalid name or a missing file is
+ * CAIRN_EINVAL "unknown environment 'x' (no file DIR/x.yaml)" listing the
+ * environments that do exist. */
+int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name);
+void cairn_env_free(cairn_env_cfg *e);
+/* The environment names that have an overlay beside the stack, sorted. */
+int cairn_env_list(char ***out, size_t *n, const cairn_stack *s);
+
+/* Resolve the final variable values for an environment: overlay values,
+ * then `overrides` (an object name -> json value from --var flags, may be
+ * NULL), then defaults. Checks: unknown variable in overlay/overrides (error
+ * at its position), type conformance with conversion where lossless ("3" is
+ * not a number: error), missing required variable (error at the variable's
+ * declaration naming the environment file), validations (evaluated with
+ * root {var: {NAME: value}}, message shown on failure at the condition's
+ * position). Returns a new object in *out. */
+int cairn_vars_resolve(json_t **out, const cairn_stack *s, const cairn_env_cfg *env, json_t *overrides);
+
+/* Check a value against a type string ("string", "list(number)", ...). On
+ * success returns 0 and in *out a new reference to the value converted where
+ * lossless (number 3 -> "3" for string). On mismatch CAIRN_EINVAL with a
+ * message "expected TYPE, got TYPE" (no position: the caller adds it). */
+int cairn_type_check(json_t **out, const char *type, json_t *v);
+/* True if the type string is well-formed. */
+bool cairn_type_valid(const char *type);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * value.h - the value model: jansson's json_t, plus "unknown".
+ *
+ * Every configuration value, attribute and expression result in cairn is a
+ * json_t (string, number, bool, null, array = list, object = map). A value
+ * that will only be known after apply (a computed attribute of a resource
+ * that is still to be created) is the "unknown" marker: a json object with
+ * the single key CAIRN_UNKNOWN_KEY. It never reaches the state store or a
+ * module; expressions propagate it (unknown + 1 is unknown).
+ */
+#ifndef CAIRN_VALUE_H
+#define CAIRN_VALUE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define CAIRN_UNKNOWN_KEY "\x01unknown"
+
+/* A new reference to an unknown value. */
+json_t *cairn_unknown(void);
+bool cairn_is_unknown(const json_t *v);
+/* True if v or anything inside it is unknown. */
+bool cairn_has_unknown(const json_t *v);
+
+/* Type names as the user sees them: "string", "number", "bool", "list",
+ * "map", "null", "unknown". */
+const char *cairn_value_type_name(const json_t *v);
+
+/* Render v for humans (plan output): strings quoted, lists/maps compact JSON,
+ * unknown as "(known after apply)". Returns malloc'd string. */
+char *cairn_value_render(const json_t *v);
+
+/* Deep equality that treats 1 and 1.0 as equal. */
+bool cairn_value_equal(const json_t *a, const json_t *b);
+
+#endif

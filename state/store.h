@@ -1,0 +1,143 @@
+/*
+ * store.h - the state store: one SQLite database per stack.
+ *
+ * Default location `.cairn/state.db` beside the stack file (directory 0700,
+ * file 0600). WAL mode, busy timeout, foreign keys on. The database carries
+ * PRAGMA application_id = CAIRN_STORE_APP_ID and a schema version in
+ * PRAGMA user_version, upgraded by migrations in order; a file that is not
+ * SQLite, has another application_id, a newer schema, or fails
+ * `PRAGMA quick_check` is refused with CAIRN_ECORRUPT and never written.
+ *
+ * Each environment is a namespace (rows keyed by env name) with its own
+ * serial (bumped by every change to its resources or outputs), its own lock
+ * (lock.h) and its own history of revisions.
+ *
+ * Transactions: every mutating call commits at once unless the caller has
+ * opened a batch with cairn_store_begin(); then it joins the batch and the
+ * batch commits in cairn_store_commit(). The scheduler uses batches for group
+ * commit: all operations that finished in one event-loop tick are committed
+ * together, before any dependent starts. Nothing is reported done before its
+ * commit.
+ *
+ * Sensitive attributes (names listed in cairn_state_res.sensitive) are stored
+ * sealed with AES-256-GCM (secret.h), never in plain text; they come back
+ * unsealed from the read functions.
+ */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include "../provisioner/error.h"
+#include "../provisioner/value.h"
+
+#include <stdint.h>
+
+#define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
+#define CAIRN_STORE_SCHEMA_VERSION 1
+
+typedef struct cairn_store cairn_store;
+
+enum {
+	CAIRN_STORE_CREATE   = 1 << 0, /* create the file (and its dir) if missing */
+	CAIRN_STORE_READONLY = 1 << 1, /* open for reading only (plan, show, list) */
+};
+
+/* Open (or create) the state database at path. Errors: CAIRN_ENOTFOUND (no
+ * file and no CREATE flag), CAIRN_EIO (unreadable), CAIRN_ECORRUPT (not
+ * SQLite, foreign, newer schema, integrity failure). The key for sealing
+ * secrets is taken from $CAIRN_STATE_KEY, or from the file `key` beside the
+ * database (created 0600 with 32 random bytes on first need). */
+int cairn_store_open(cairn_store **out, const char *path, unsigned flags);
+void cairn_store_free(cairn_store *st);
+const char *cairn_store_path(const cairn_store *st);
+
+/* Batches (see above). begin while a batch is open is an error (assert). */
+int cairn_store_begin(cairn_store *st);
+int cairn_store_commit(cairn_store *st);
+void cairn_store_rollback(cairn_store *st);
+/* Commits done and total seconds spent in them (for the benchmark). */
+void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds);
+
+/* ---- environments ---- */
+/* The environment's serial (0 if it has never been written). */
+int cairn_store_serial(cairn_store *st, const char *env, int64_t *out);
+/* Environments that have any rows, sorted; free with cairn_strv_free. */
+int cairn_store_envs(cairn_store *st, char ***out, size_t *n);
+void cairn_strv_free(char **v, size_t n);
+
+/* ---- resources ---- */
+typedef struct cairn_state_res {
+	char *address;    /* "web", "web[0]", "web[\"a\"]" */
+	char *name;       /* the config name: "web" */
+	char *type;       /* "local.file" */
+	char *id;         /* the resource's id in its cloud (may be NULL) */
+	json_t *attrs;    /* object: every attribute, unsealed */
+	json_t *sensitive;/* array of attribute names that are sealed at rest */
+	json_t *deps;     /* array of addresses it depended on when last applied */
+	char *token;      /* idempotency token it was created with (may be NULL) */
+	int64_t created_at, updated_at; /* unix seconds */
+	int64_t rev;      /* revision that last changed it */
+} cairn_state_res;
+
+void cairn_state_res_release(cairn_state_res *r);
+void cairn_state_res_free_array(cairn_state_res *v, size_t n);
+
+/* All resources of env, sorted by address. */
+int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, size_t *n);
+/* One resource; CAIRN_ENOTFOUND if absent. */
+int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn_state_res *out);
+/* Insert or replace r (by address) and record the change in revision rev
+ * with `action` ("create", "update", "replace", "import", "refresh", "mv").
+ * If intent_id > 0 that intent is cleared in the same transaction. Bumps the
+ * serial. */
+int cairn_store_put(cairn_store *st, const char *env, int64_t rev, const char *action,
+		    const cairn_state_res *r, int64_t intent_id);
+/* Remove a resource (action "delete" or "rm"); clears intent_id if > 0.
+ * CAIRN_ENOTFOUND if absent. */
+int cairn_store_remove(cairn_store *st, const char *env, int64_t rev, const char *action,
+		       const char *address, int64_t intent_id);
+/* Rename an address (state mv). CAIRN_ENOTFOUND / CAIRN_EINVAL if `to`
+ * exists. */
+int cairn_store_move(cairn_store *st, const char *env, int64_t rev, const char *from, const char *to);
+
+/* ---- intents: written before a create / delete / replace reaches the cloud ---- */
+typedef struct cairn_intent {
+	int64_t id;
+	char *address;
+	char *type;
+	char *op;         /* "create" | "delete" | "update" */
+	char *token;      /* idempotency token */
+	json_t *payload;  /* what the engine needs to recover (props, id, ...) */
+	int64_t rev;
+	int64_t started_at;
+} cairn_intent;
+
+int cairn_store_intent_add(cairn_store *st, const char *env, int64_t rev, const char *address,
+			   const char *type, const char *op, const char *token,
+			   json_t *payload, int64_t *id_out);
+/* Clear an intent without a resource change (the operation failed cleanly,
+ * or recovery found nothing to record). */
+int cairn_store_intent_clear(cairn_store *st, int64_t id);
+/* Pending intents of env, oldest first. */
+int cairn_store_intents(cairn_store *st, const char *env, cairn_intent **out, size_t *n);
+void cairn_intent_free_array(cairn_intent *v, size_t n);
+
+/* ---- revisions: one per apply / destroy / import / state command ---- */
+/* Start a revision: records who ($USER or uid), host, pid, command line,
+ * start time. */
+int cairn_store_rev_begin(cairn_store *st, const char *env, const char *command, int64_t *rev_out);
+/* status: "ok", "failed", "interrupted". summary: object, may be NULL. */
+int cairn_store_rev_finish(cairn_store *st, int64_t rev, const char *status, json_t *summary);
+/* History of env, newest first, at most `limit` (0 = all): array of
+ * {rev, who, host, pid, command, started_at, finished_at, status, summary,
+ *  serial, changes: [{address, type, action, id}]}. Revisions never
+ * finished show status "interrupted". */
+int cairn_store_history(cairn_store *st, const char *env, size_t limit, json_t **out);
+
+/* ---- outputs ---- */
+/* Replace all outputs of env. values: object name -> value; sensitive:
+ * array of names to seal. */
+int cairn_store_outputs_set(cairn_store *st, const char *env, int64_t rev, json_t *values, json_t *sensitive);
+/* *values: object (unsealed); *sensitive: array of names. */
+int cairn_store_outputs_get(cairn_store *st, const char *env, json_t **values, json_t **sensitive);
+
+#endif
