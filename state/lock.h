@@ -44,5 +44,9 @@ int cairn_lock_release(cairn_store *st, const char *env);
 int cairn_lock_get(cairn_store *st, const char *env, cairn_lock_info **out);
 /* Remove env's lock whoever holds it. CAIRN_ENOTFOUND if unlocked. */
 int cairn_lock_force_unlock(cairn_store *st, const char *env);
+/* The random id (32 hex digits) that names this store handle as a lock
+ * holder, as found in cairn_lock_info.lock_id. Borrowed; lives as long as
+ * the handle. */
+const char *cairn_lock_id(const cairn_store *st);
 
 #endif

@@ -1,2 +1,923 @@
-/* placeholder: filled in by its owner */
-typedef int cairn_placeholder_state_store_c;
+/*
+ * store.c - the state store's handle: opening and checking the database,
+ * the schema and its migrations, the statement cache, transactions and
+ * batches, environments and their serials.
+ *
+ * Resources, intents and outputs live in resources.c; revisions and history
+ * in history.c; leased locks in lock.c. They share the handle through
+ * store_int.h.
+ *
+ * Durability: the database runs in WAL mode with synchronous=NORMAL. In WAL
+ * mode a commit is an append to the -wal file; with NORMAL, SQLite does not
+ * fsync at each commit but only at checkpoints. A process crash (kill -9,
+ * OOM kill, a segfault) loses nothing that was committed: the data is in
+ * the OS page cache and the -wal file, and the next opener replays it. An
+ * OS crash or power loss can lose the last few commits, but never corrupts
+ * the database (the WAL is checksummed and replayed only up to the last
+ * valid commit). That is the trade the scheduler needs: a commit per
+ * finished cloud operation costs microseconds, not an fsync. Where an
+ * operation must survive power loss too, the idempotency token in its
+ * intent makes the retry safe.
+ *
+ * Concurrency: every writer starts with BEGIN IMMEDIATE, taking SQLite's
+ * write lock up front, so two processes never deadlock upgrading a read
+ * lock; a busy timeout of CAIRN_STORE_BUSY_MS makes them queue. Readers in
+ * WAL mode never block writers nor are blocked by them.
+ *
+ * Refusal: before anything is written (no journal mode change, no
+ * migration) the file is checked: it must be SQLite, carry our
+ * application_id (or be empty), not be from a newer schema, and pass
+ * PRAGMA quick_check. Checkpoint-on-close is off until the file is
+ * accepted, so closing a refused WAL file never writes to it either.
+ */
+#include "store_int.h"
+#include "lock.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../provisioner/buf.h"
+
+#define CAIRN_STORE_BUSY_MS 5000
+
+/* ---- every statement the store runs ---- */
+
+#define RES_COLS "address, name, type, id, attrs, sensitive, deps, token, created_at, updated_at, rev"
+
+static const char *const stmt_sql[STMT__COUNT] = {
+	[STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[STMT_BEGIN_READ]      = "BEGIN",
+	[STMT_COMMIT]          = "COMMIT",
+	[STMT_ROLLBACK]        = "ROLLBACK",
+	[STMT_SAVEPOINT]       = "SAVEPOINT cairn_op",
+	[STMT_RELEASE]         = "RELEASE cairn_op",
+	[STMT_ROLLBACK_TO]     = "ROLLBACK TO cairn_op",
+
+	[STMT_ENV_BUMP] =
+		"INSERT INTO envs(name, serial) VALUES (?1, 1) "
+		"ON CONFLICT(name) DO UPDATE SET serial = serial + 1",
+	[STMT_ENV_ENSURE] = "INSERT OR IGNORE INTO envs(name, serial) VALUES (?1, 0)",
+	[STMT_ENV_SERIAL] = "SELECT serial FROM envs WHERE name = ?1",
+	[STMT_ENV_LIST]   = "SELECT name FROM envs ORDER BY name",
+
+	[STMT_RES_UPSERT] =
+		"INSERT INTO resources(env, " RES_COLS ") "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"        CASE WHEN ?10 > 0 THEN ?10 ELSE ?11 END, ?11, ?12) "
+		"ON CONFLICT(env, address) DO UPDATE SET "
+		"  name = excluded.name, type = excluded.type, id = excluded.id, "
+		"  attrs = excluded.attrs, sensitive = excluded.sensitive, deps = excluded.deps, "
+		"  token = excluded.token, updated_at = excluded.updated_at, rev = excluded.rev, "
+		"  created_at = CASE WHEN ?10 > 0 THEN ?10 ELSE resources.created_at END",
+	[STMT_RES_GET]    = "SELECT " RES_COLS " FROM resources WHERE env = ?1 AND address = ?2",
+	[STMT_RES_LIST]   = "SELECT " RES_COLS " FROM resources WHERE env = ?1 ORDER BY address",
+	[STMT_RES_DELETE] = "DELETE FROM resources WHERE env = ?1 AND address = ?2 RETURNING type, id",
+	[STMT_RES_EXISTS] = "SELECT name, type, id FROM resources WHERE env = ?1 AND address = ?2",
+	[STMT_RES_RENAME] =
+		"UPDATE resources SET address = ?3, name = ?4, rev = ?5, updated_at = ?6 "
+		"WHERE env = ?1 AND address = ?2",
+	[STMT_CHANGE_ADD] =
+		"INSERT INTO changes(rev, env, address, prev_address, type, action, id, at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+
+	[STMT_INTENT_ADD] =
+		"INSERT INTO intents(env, rev, address, type, op, token, payload, started_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STMT_INTENT_CLEAR] = "DELETE FROM intents WHERE id = ?1",
+	[STMT_INTENT_LIST] =
+		"SELECT id, address, type, op, token, payload, rev, started_at "
+		"FROM intents WHERE env = ?1 ORDER BY id",
+
+	[STMT_REV_ADD] =
+		"INSERT INTO revisions(env, who, host, pid, command, started_at, status, serial) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', "
+		"        (SELECT serial FROM envs WHERE name = ?1))",
+	[STMT_REV_FINISH] =
+		"UPDATE revisions SET finished_at = ?2, status = ?3, summary = ?4, "
+		"  serial = (SELECT serial FROM envs WHERE name = revisions.env) "
+		"WHERE id = ?1",
+	[STMT_REV_LIST] =
+		"SELECT r.id, r.who, r.host, r.pid, r.command, r.started_at, r.finished_at, "
+		"       r.status, r.summary, r.serial, "
+		"       (l.env IS NOT NULL) AS held "
+		"FROM revisions r LEFT JOIN locks l "
+		"  ON l.env = r.env AND l.host = r.host AND l.pid = r.pid AND l.expires > ?3 "
+		"WHERE r.env = ?1 ORDER BY r.id DESC LIMIT ?2",
+	[STMT_REV_CHANGES] =
+		"SELECT address, prev_address, type, action, id, at FROM changes "
+		"WHERE rev = ?1 ORDER BY seq",
+
+	[STMT_OUT_CLEAR] = "DELETE FROM outputs WHERE env = ?1",
+	[STMT_OUT_ADD] =
+		"INSERT INTO outputs(env, name, value, sensitive, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_OUT_LIST] = "SELECT name, value, sensitive FROM outputs WHERE env = ?1 ORDER BY name",
+
+	[STMT_LOCK_GET] =
+		"SELECT env, lock_id, holder, host, pid, operation, since, expires "
+		"FROM locks WHERE env = ?1",
+	[STMT_LOCK_PUT] =
+		"INSERT OR REPLACE INTO locks(env, lock_id, holder, host, pid, operation, since, expires, lease) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[STMT_LOCK_RENEW] =
+		"UPDATE locks SET expires = ?3 + lease WHERE env = ?1 AND lock_id = ?2",
+	[STMT_LOCK_RELEASE] = "DELETE FROM locks WHERE env = ?1 AND lock_id = ?2",
+	[STMT_LOCK_DELETE]  = "DELETE FROM locks WHERE env = ?1",
+};
+
+/* ---- schema: migration steps, applied in order in one transaction ---- */
+
+static const char schema_v1[] =
+	"CREATE TABLE meta ("
+	"  key   TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");"
+	"CREATE TABLE envs ("
+	"  name   TEXT PRIMARY KEY,"
+	"  serial INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE revisions ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  env         TEXT NOT NULL REFERENCES envs(name),"
+	"  who         TEXT NOT NULL,"
+	"  host        TEXT NOT NULL,"
+	"  pid         INTEGER NOT NULL,"
+	"  command     TEXT NOT NULL,"
+	"  started_at  INTEGER NOT NULL,"
+	"  finished_at INTEGER,"
+	"  status      TEXT NOT NULL,"
+	"  summary     TEXT,"
+	"  serial      INTEGER"
+	");"
+	"CREATE INDEX revisions_env ON revisions(env, id);"
+	"CREATE TABLE resources ("
+	"  env        TEXT NOT NULL REFERENCES envs(name),"
+	"  address    TEXT NOT NULL,"
+	"  name       TEXT NOT NULL,"
+	"  type       TEXT NOT NULL,"
+	"  id         TEXT,"
+	"  attrs      TEXT NOT NULL," /* JSON object, sensitive members sealed */
+	"  sensitive  TEXT NOT NULL," /* JSON array of attribute names */
+	"  deps       TEXT NOT NULL," /* JSON array of addresses */
+	"  token      TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  rev        INTEGER NOT NULL,"
+	"  PRIMARY KEY (env, address)"
+	");"
+	"CREATE TABLE intents ("
+	"  id         INTEGER PRIMARY KEY,"
+	"  env        TEXT NOT NULL,"
+	"  rev        INTEGER NOT NULL,"
+	"  address    TEXT NOT NULL,"
+	"  type       TEXT NOT NULL,"
+	"  op         TEXT NOT NULL,"
+	"  token      TEXT,"
+	"  payload    TEXT NOT NULL," /* sealed JSON: may carry secret properties */
+	"  started_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX intents_env ON intents(env, id);"
+	"CREATE TABLE changes ("
+	"  seq          INTEGER PRIMARY KEY,"
+	"  rev          INTEGER NOT NULL REFERENCES revisions(id) ON DELETE CASCADE,"
+	"  env          TEXT NOT NULL,"
+	"  address      TEXT NOT NULL,"
+	"  prev_address TEXT,"        /* for action 'mv' */
+	"  type         TEXT NOT NULL,"
+	"  action       TEXT NOT NULL,"
+	"  id           TEXT,"
+	"  at           INTEGER NOT NULL"
+	");"
+	"CREATE INDEX changes_rev ON changes(rev, seq);"
+	"CREATE TABLE outputs ("
+	"  env       TEXT NOT NULL REFERENCES envs(name),"
+	"  name      TEXT NOT NULL,"
+	"  value     TEXT NOT NULL,"  /* JSON, or the sealed text if sensitive */
+	"  sensitive INTEGER NOT NULL,"
+	"  rev       INTEGER NOT NULL,"
+	"  PRIMARY KEY (env, name)"
+	");"
+	"CREATE TABLE locks ("
+	"  env       TEXT PRIMARY KEY,"
+	"  lock_id   TEXT NOT NULL,"
+	"  holder    TEXT NOT NULL,"
+	"  host      TEXT NOT NULL,"
+	"  pid       INTEGER NOT NULL,"
+	"  operation TEXT NOT NULL,"
+	"  since     INTEGER NOT NULL,"
+	"  expires   INTEGER NOT NULL,"
+	"  lease     INTEGER NOT NULL"
+	");"
+	"INSERT INTO meta(key, value) VALUES ('created_by', 'cairn " CAIRN_VERSION "');";
+
+static const struct migration {
+	int version;
+	const char *sql;
+} migrations[] = {
+	{ 1, schema_v1 },
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CAIRN_STORE_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
+/* ---- small helpers ---- */
+
+int64_t cairn_store__now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cairn_store__bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	char *r;
+
+	if (!t)
+		return NULL;
+	if (!(r = strdup((const char *)t)))
+		*err = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return r;
+}
+
+int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what)
+{
+	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(sqlrc);
+	const char *path = st && st->path ? st->path : "(state)";
+	int code;
+
+	switch (sqlrc & 0xff) {
+	case SQLITE_NOMEM:
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return cairn_error_set(CAIRN_ETIMEOUT,
+			"cannot %s in %s: the database stayed busy for %d ms (another cairn writing?)",
+			what, path, CAIRN_STORE_BUSY_MS);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = CAIRN_ECORRUPT;
+		break;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		code = CAIRN_EIO;
+		break;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+		code = CAIRN_EINVAL;
+		break;
+	default:
+		code = CAIRN_ERROR;
+	}
+	return cairn_error_set(code, "cannot %s in %s: %s", what, path, msg);
+}
+
+int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, sqlite3_stmt **out)
+{
+	sqlite3_stmt *s = st->stmts[id];
+	int rc;
+
+	assert(id < STMT__COUNT && stmt_sql[id]);
+	if (!s) {
+		rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+		if (rc != SQLITE_OK)
+			return cairn_store__sqlerr(st, rc, "prepare a statement");
+		st->stmts[id] = s;
+	} else {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+	*out = s;
+	return 0;
+}
+
+void cairn_store__done(sqlite3_stmt *s)
+{
+	if (s)
+		sqlite3_reset(s);
+}
+
+/* Run a cached statement that returns no rows. */
+static int run(cairn_store *st, cairn_stmt_id id, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
+		return rc;
+	rc = sqlite3_step(s);
+	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : cairn_store__sqlerr(st, rc, what);
+	cairn_store__done(s);
+	return rc;
+}
+
+int cairn_store__writable(cairn_store *st)
+{
+	if (st->flags & CAIRN_STORE_READONLY)
+		return cairn_error_set(CAIRN_EINVAL, "cannot write to %s: it was opened read-only",
+				       st->path);
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+static int commit(cairn_store *st)
+{
+	double t0 = mono_now();
+	int rc = run(st, STMT_COMMIT, "commit");
+
+	st->commit_secs += mono_now() - t0;
+	if (rc < 0) {
+		if (!sqlite3_get_autocommit(st->db))
+			run(st, STMT_ROLLBACK, "roll back");
+		return rc;
+	}
+	st->ncommits++;
+	return 0;
+}
+
+int cairn_store__tx_begin(cairn_store *st)
+{
+	int rc;
+
+	if ((rc = cairn_store__writable(st)) < 0)
+		return rc;
+	if (st->batch) {
+		if (st->batch_lost)
+			return cairn_error_set(CAIRN_ERROR,
+				"cannot write to %s: the open batch was rolled back after an earlier error",
+				st->path);
+		return run(st, STMT_SAVEPOINT, "start an operation");
+	}
+	return run(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
+}
+
+int cairn_store__tx_end(cairn_store *st, int rc)
+{
+	if (st->batch) {
+		if (rc == 0)
+			return run(st, STMT_RELEASE, "finish an operation");
+		if (sqlite3_get_autocommit(st->db)) {
+			/* SQLite gave up the whole transaction (disk full, I/O) */
+			st->batch_lost = 1;
+			return rc;
+		}
+		run(st, STMT_ROLLBACK_TO, "undo an operation");
+		run(st, STMT_RELEASE, "undo an operation");
+		return rc;
+	}
+	if (rc == 0)
+		return commit(st);
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, STMT_ROLLBACK, "roll back");
+	return rc;
+}
+
+int cairn_store__read_begin(cairn_store *st)
+{
+	if (st->batch)
+		return 0;
+	return run(st, STMT_BEGIN_READ, "start reading");
+}
+
+void cairn_store__read_end(cairn_store *st)
+{
+	if (!st->batch && !sqlite3_get_autocommit(st->db))
+		run(st, STMT_COMMIT, "finish reading");
+}
+
+int cairn_store_begin(cairn_store *st)
+{
+	int rc;
+
+	assert(!st->batch);
+	if ((rc = cairn_store__writable(st)) < 0)
+		return rc;
+	if ((rc = run(st, STMT_BEGIN_IMMEDIATE, "start a batch")) < 0)
+		return rc;
+	st->batch = 1;
+	st->batch_lost = 0;
+	return 0;
+}
+
+int cairn_store_commit(cairn_store *st)
+{
+	int rc;
+
+	assert(st->batch);
+	st->batch = 0;
+	if (st->batch_lost) {
+		st->batch_lost = 0;
+		return cairn_error_set(CAIRN_ERROR,
+			"cannot commit to %s: the batch was rolled back after an earlier error", st->path);
+	}
+	rc = commit(st);
+	return rc;
+}
+
+void cairn_store_rollback(cairn_store *st)
+{
+	if (!st->batch)
+		return;
+	st->batch = 0;
+	st->batch_lost = 0;
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, STMT_ROLLBACK, "roll back");
+}
+
+void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds)
+{
+	if (ncommits)
+		*ncommits = st->ncommits;
+	if (seconds)
+		*seconds = st->commit_secs;
+}
+
+/* ---- opening ---- */
+
+/* mkdir -p with mode 0700 for every directory created. */
+static int make_dirs(const char *dir)
+{
+	char *p = NULL, *s;
+	int rc = 0;
+
+	if (!(p = strdup(dir)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+
+		*s = '\0';
+		if (mkdir(p, 0700) == 0) {
+			chmod(p, 0700); /* a restrictive umask may have taken too much */
+		} else if (errno != EEXIST) {
+			rc = cairn_error_set(CAIRN_EIO, "cannot create directory %s: %s", p, strerror(errno));
+			goto cleanup;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+
+cleanup:
+	free(p);
+	return rc;
+}
+
+static int set_paths(cairn_store *st, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc;
+
+	if (!(st->path = strdup(path)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (!slash)
+		st->dir = strdup(".");
+	else if (slash == path)
+		st->dir = strdup("/");
+	else
+		st->dir = strndup(path, (size_t)(slash - path));
+	if (!st->dir)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = cairn_buf_printf(&b, "%s/key", st->dir)) < 0)
+		return rc;
+	st->key_file = cairn_buf_detach(&b);
+	return 0;
+}
+
+/* Make sure the file exists (creating it 0600, empty) or say why not. */
+static int prepare_file(cairn_store *st, unsigned flags)
+{
+	struct stat sb;
+	int fd;
+
+	if (stat(st->path, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode))
+			return cairn_error_set(CAIRN_ECORRUPT, "%s is not a cairn state database (not a file)",
+					       st->path);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return cairn_error_set(CAIRN_EIO, "cannot open state database %s: %s", st->path, strerror(errno));
+	if (!(flags & CAIRN_STORE_CREATE) || (flags & CAIRN_STORE_READONLY))
+		return cairn_error_set(CAIRN_ENOTFOUND, "state database %s does not exist", st->path);
+	if (make_dirs(st->dir) < 0)
+		return CAIRN_EIO;
+	fd = open(st->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno != EEXIST)
+		return cairn_error_set(CAIRN_EIO, "cannot create state database %s: %s", st->path, strerror(errno));
+	if (fd >= 0) {
+		fchmod(fd, 0600);
+		close(fd);
+	}
+	return 0;
+}
+
+static int pragma_int(cairn_store *st, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int refuse(cairn_store *st, int sqlrc)
+{
+	if ((sqlrc & 0xff) == SQLITE_NOTADB)
+		return cairn_error_set(CAIRN_ECORRUPT,
+			"%s is not a cairn state database (file is not a database); refusing to touch it",
+			st->path);
+	if ((sqlrc & 0xff) == SQLITE_CORRUPT)
+		return cairn_error_set(CAIRN_ECORRUPT, "state database %s is corrupt: %s",
+				       st->path, sqlite3_errmsg(st->db));
+	return cairn_store__sqlerr(st, sqlrc, "read the database header");
+}
+
+/*
+ * The checks run before anything is written. *version receives the
+ * user_version (0 for an empty file to initialise).
+ */
+static int check_file(cairn_store *st, int64_t *version)
+{
+	int64_t app_id = 0, uv = 0, nobj = 0;
+	sqlite3_stmt *s = NULL;
+	const char *res;
+	int rc;
+
+	if ((rc = pragma_int(st, "PRAGMA application_id", &app_id)) != SQLITE_OK ||
+	    (rc = pragma_int(st, "PRAGMA user_version", &uv)) != SQLITE_OK ||
+	    (rc = pragma_int(st, "SELECT count(*) FROM sqlite_schema", &nobj)) != SQLITE_OK)
+		return refuse(st, rc);
+	if (app_id != CAIRN_STORE_APP_ID && !(app_id == 0 && uv == 0 && nobj == 0))
+		return cairn_error_set(CAIRN_ECORRUPT,
+			"%s is not a cairn state database (application_id 0x%08llx, expected 0x%08x); "
+			"refusing to touch it", st->path, (unsigned long long)(uint32_t)app_id,
+			CAIRN_STORE_APP_ID);
+	if (uv > CAIRN_STORE_SCHEMA_VERSION)
+		return cairn_error_set(CAIRN_ECORRUPT,
+			"%s was written by a newer cairn (schema version %lld, this cairn knows up to %d); "
+			"upgrade cairn", st->path, (long long)uv, CAIRN_STORE_SCHEMA_VERSION);
+	if (uv < 0)
+		return cairn_error_set(CAIRN_ECORRUPT, "%s has an invalid schema version %lld",
+				       st->path, (long long)uv);
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(4)", -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return refuse(st, rc);
+	}
+	res = (const char *)sqlite3_column_text(s, 0);
+	if (!res || strcmp(res, "ok") != 0) {
+		cairn_buf why = CAIRN_BUF_INIT;
+
+		cairn_buf_init(&why, 1024);
+		do {
+			res = (const char *)sqlite3_column_text(s, 0);
+			for (; res && *res; res++) {
+				if (*res == '\n')
+					cairn_buf_puts(&why, "; ");
+				else
+					cairn_buf_putc(&why, *res);
+			}
+			cairn_buf_puts(&why, "; ");
+		} while (sqlite3_step(s) == SQLITE_ROW);
+		if (why.len >= 2)
+			why.ptr[why.len -= 2] = '\0';
+		rc = cairn_error_set(CAIRN_ECORRUPT, "state database %s failed its integrity check: %s",
+				     st->path, cairn_buf_cstr(&why));
+		cairn_buf_release(&why);
+		sqlite3_finalize(s);
+		return rc;
+	}
+	sqlite3_finalize(s);
+	*version = uv;
+	return 0;
+}
+
+static int exec(cairn_store *st, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : cairn_store__sqlerr(st, rc, what);
+}
+
+/* Apply the missing migration steps, all in one transaction. Re-reads the
+ * version under the write lock: another process may have just done it. */
+static int migrate(cairn_store *st)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	int64_t uv = 0, app_id = 0;
+	size_t i;
+	int rc;
+
+	if ((rc = exec(st, "BEGIN IMMEDIATE", "start the schema upgrade")) < 0)
+		return rc;
+	if ((rc = pragma_int(st, "PRAGMA user_version", &uv)) != SQLITE_OK ||
+	    (rc = pragma_int(st, "PRAGMA application_id", &app_id)) != SQLITE_OK) {
+		rc = refuse(st, rc);
+		goto cleanup;
+	}
+	if (uv > CAIRN_STORE_SCHEMA_VERSION || (app_id != 0 && app_id != CAIRN_STORE_APP_ID)) {
+		rc = cairn_error_set(CAIRN_ECORRUPT, "%s changed while it was being opened", st->path);
+		goto cleanup;
+	}
+	if (uv == CAIRN_STORE_SCHEMA_VERSION) {
+		rc = 0;
+		goto cleanup;
+	}
+	for (i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+		if (migrations[i].version <= uv)
+			continue;
+		if ((rc = exec(st, migrations[i].sql, "upgrade the schema")) < 0)
+			goto cleanup;
+	}
+	if ((rc = cairn_buf_printf(&b, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+				   CAIRN_STORE_APP_ID, CAIRN_STORE_SCHEMA_VERSION)) < 0 ||
+	    (rc = exec(st, b.ptr, "upgrade the schema")) < 0)
+		goto cleanup;
+	rc = exec(st, "COMMIT", "commit the schema upgrade");
+
+cleanup:
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	cairn_buf_release(&b);
+	return rc;
+}
+
+static int open_db(cairn_store *st)
+{
+	int ro = (st->flags & CAIRN_STORE_READONLY) != 0;
+	int64_t version = 0, jm_ok = 0;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc != SQLITE_OK)
+		return cairn_store__sqlerr(st, rc, "open the database");
+	sqlite3_extended_result_codes(st->db, 1);
+	/* until the file is accepted, closing it must not checkpoint into it */
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(st->db, CAIRN_STORE_BUSY_MS);
+
+	if ((rc = check_file(st, &version)) < 0)
+		return rc;
+	if (ro) {
+		if (version == 0)
+			return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
+		if (version < CAIRN_STORE_SCHEMA_VERSION)
+			return cairn_error_set(CAIRN_EINVAL,
+				"state database %s has schema version %lld and needs an upgrade; "
+				"run a command that writes state", st->path, (long long)version);
+	}
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+
+	if (!ro) {
+		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+		if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+			jm_ok = sqlite3_column_text(s, 0) &&
+				strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+		rc = sqlite3_finalize(s);
+		if (!jm_ok)
+			return rc != SQLITE_OK ? cairn_store__sqlerr(st, rc, "switch to WAL mode")
+				: cairn_error_set(CAIRN_EIO, "cannot switch %s to WAL mode", st->path);
+		if ((rc = exec(st, "PRAGMA synchronous = NORMAL", "set synchronous mode")) < 0)
+			return rc;
+	}
+	if ((rc = exec(st, "PRAGMA foreign_keys = ON", "enable foreign keys")) < 0)
+		return rc;
+	if (!ro && (rc = migrate(st)) < 0)
+		return rc;
+	return 0;
+}
+
+static void identify(cairn_store *st)
+{
+	unsigned char rnd[16];
+	const char *u = getenv("USER");
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	size_t i;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		/* not fatal for a lock id: fall back to pid and time */
+		uint64_t x = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)st;
+
+		memset(rnd, 0, sizeof(rnd));
+		memcpy(rnd, &x, sizeof(x));
+	}
+	for (i = 0; i < sizeof(rnd); i++) {
+		static const char hex[] = "0123456789abcdef";
+
+		st->lock_id[2 * i] = hex[rnd[i] >> 4];
+		st->lock_id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	st->lock_id[32] = '\0';
+
+	if (gethostname(st->host, sizeof(st->host)) != 0)
+		snprintf(st->host, sizeof(st->host), "localhost");
+	st->host[sizeof(st->host) - 1] = '\0';
+
+	if (u && *u)
+		snprintf(st->user, sizeof(st->user), "%s", u);
+	else if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
+		snprintf(st->user, sizeof(st->user), "%s", pwp->pw_name);
+	else
+		snprintf(st->user, sizeof(st->user), "uid %ld", (long)getuid());
+}
+
+int cairn_store_open(cairn_store **out, const char *path, unsigned flags)
+{
+	cairn_store *st = NULL;
+	int rc;
+
+	if (!path || !*path)
+		return cairn_error_set(CAIRN_EINVAL, "no state database path given");
+	if (!(st = calloc(1, sizeof(*st))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	st->flags = flags;
+	if ((rc = set_paths(st, path)) < 0 ||
+	    (rc = prepare_file(st, flags)) < 0 ||
+	    (rc = open_db(st)) < 0)
+		goto cleanup;
+	identify(st);
+	*out = st;
+	st = NULL;
+
+cleanup:
+	cairn_store_free(st);
+	return rc;
+}
+
+void cairn_store_free(cairn_store *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	if (st->batch)
+		cairn_store_rollback(st);
+	for (i = 0; i < STMT__COUNT; i++)
+		sqlite3_finalize(st->stmts[i]);
+	sqlite3_close_v2(st->db);
+	OPENSSL_cleanse(&st->key, sizeof(st->key));
+	free(st->path);
+	free(st->dir);
+	free(st->key_file);
+	free(st);
+}
+
+const char *cairn_store_path(const cairn_store *st)
+{
+	return st->path;
+}
+
+int cairn_store__key(cairn_store *st, const cairn_secret_key **out)
+{
+	int rc;
+
+	if (!st->have_key) {
+		rc = cairn_secret_key_load(&st->key, st->key_file,
+					   !(st->flags & CAIRN_STORE_READONLY));
+		if (rc < 0)
+			return rc;
+		st->have_key = 1;
+	}
+	*out = &st->key;
+	return 0;
+}
+
+/* ---- environments ---- */
+
+static int env_stmt(cairn_store *st, cairn_stmt_id id, const char *env, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
+		return rc;
+	cairn_store__bind_text(s, 1, env);
+	rc = sqlite3_step(s);
+	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
+	cairn_store__done(s);
+	return rc;
+}
+
+int cairn_store__bump_serial(cairn_store *st, const char *env)
+{
+	return env_stmt(st, STMT_ENV_BUMP, env, "bump the serial");
+}
+
+int cairn_store__ensure_env(cairn_store *st, const char *env)
+{
+	return env_stmt(st, STMT_ENV_ENSURE, env, "record the environment");
+}
+
+int cairn_store_serial(cairn_store *st, const char *env, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = cairn_store__stmt(st, STMT_ENV_SERIAL, &s)) < 0)
+		return rc;
+	cairn_store__bind_text(s, 1, env);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		*out = 0;
+		rc = 0;
+	} else {
+		rc = cairn_store__sqlerr(st, rc, "read the serial");
+	}
+	cairn_store__done(s);
+	return rc;
+}
+
+void cairn_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int cairn_store_envs(cairn_store *st, char ***out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	char **v = NULL, **nv;
+	size_t len = 0, cap = 0;
+	int rc, step;
+
+	if ((rc = cairn_store__stmt(st, STMT_ENV_LIST, &s)) < 0)
+		return rc;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			if (!(nv = realloc(v, cap * sizeof(*v)))) {
+				rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto cleanup;
+			}
+			v = nv;
+		}
+		v[len] = cairn_store__col_strdup(s, 0, &rc);
+		if (rc < 0)
+			goto cleanup;
+		if (v[len])
+			len++;
+	}
+	if (step != SQLITE_DONE) {
+		rc = cairn_store__sqlerr(st, step, "list environments");
+		goto cleanup;
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+
+cleanup:
+	cairn_store__done(s);
+	cairn_strv_free(v, len);
+	return rc;
+}

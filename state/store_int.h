@@ -1,0 +1,116 @@
+/*
+ * store_int.h - the inside of a cairn_store, shared by the state/ files only.
+ *
+ * Not an API: store.c owns the handle, the schema, the statement cache and
+ * the transaction helpers; resources.c, history.c and lock.c use them.
+ * Every SQL statement the store runs is listed once in store.c
+ * (stmt_sql[]), prepared on first use and kept for the life of the handle.
+ */
+#ifndef CAIRN_STORE_INT_H
+#define CAIRN_STORE_INT_H
+
+#include "store.h"
+#include "secret.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+typedef enum cairn_stmt_id {
+	STMT_BEGIN_IMMEDIATE,
+	STMT_BEGIN_READ,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
+
+	STMT_ENV_BUMP,
+	STMT_ENV_ENSURE,
+	STMT_ENV_SERIAL,
+	STMT_ENV_LIST,
+
+	STMT_RES_UPSERT,
+	STMT_RES_GET,
+	STMT_RES_LIST,
+	STMT_RES_DELETE,
+	STMT_RES_EXISTS,
+	STMT_RES_RENAME,
+	STMT_CHANGE_ADD,
+
+	STMT_INTENT_ADD,
+	STMT_INTENT_CLEAR,
+	STMT_INTENT_LIST,
+
+	STMT_REV_ADD,
+	STMT_REV_FINISH,
+	STMT_REV_LIST,
+	STMT_REV_CHANGES,
+
+	STMT_OUT_CLEAR,
+	STMT_OUT_ADD,
+	STMT_OUT_LIST,
+
+	STMT_LOCK_GET,
+	STMT_LOCK_PUT,
+	STMT_LOCK_RENEW,
+	STMT_LOCK_RELEASE,
+	STMT_LOCK_DELETE,
+
+	STMT__COUNT
+} cairn_stmt_id;
+
+struct cairn_store {
+	sqlite3 *db;
+	char *path;
+	char *dir;
+	char *key_file;
+	unsigned flags;
+	int batch;        /* a batch (cairn_store_begin) is open */
+	int batch_lost;   /* SQLite rolled the open batch back after an error */
+	sqlite3_stmt *stmts[STMT__COUNT];
+	cairn_secret_key key;
+	int have_key;
+	char lock_id[33]; /* random, hex: identifies this handle as a lock holder */
+	char host[256];
+	char user[128];
+	uint64_t ncommits;
+	double commit_secs;
+};
+
+/* The cached statement `id`, reset and unbound, ready to bind. */
+int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, sqlite3_stmt **out);
+/* Reset a statement after use (NULL allowed): releases its read snapshot. */
+void cairn_store__done(sqlite3_stmt *s);
+
+/* Turn a SQLite failure into a CAIRN_E* code with a message naming the
+ * database and `what` was being done. */
+int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what);
+
+/* A writer's transaction around one mutating call: BEGIN IMMEDIATE .. COMMIT
+ * on its own, or a SAVEPOINT inside the open batch, so every call is atomic
+ * either way. tx_end commits (rc == 0) or rolls back, and returns the
+ * resulting code (rc, or the commit's error). */
+int cairn_store__tx_begin(cairn_store *st);
+int cairn_store__tx_end(cairn_store *st, int rc);
+/* A consistent read snapshot over several statements (no-op in a batch). */
+int cairn_store__read_begin(cairn_store *st);
+void cairn_store__read_end(cairn_store *st);
+
+/* The sealing key, loaded on first need (created if the handle can write). */
+int cairn_store__key(cairn_store *st, const cairn_secret_key **out);
+
+/* Bump env's serial (creating the env row). */
+int cairn_store__bump_serial(cairn_store *st, const char *env);
+/* Make sure env has a row (serial 0) so that it is listed. */
+int cairn_store__ensure_env(cairn_store *st, const char *env);
+
+int cairn_store__writable(cairn_store *st);
+
+/* Bind helpers: NULL binds SQL NULL. */
+int cairn_store__bind_text(sqlite3_stmt *s, int i, const char *v);
+/* Column as a new malloc'd string (NULL for SQL NULL); sets *err on OOM. */
+char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err);
+
+int64_t cairn_store__now(void);
+
+#endif
