@@ -36,6 +36,13 @@ static int load_col(json_t **out, sqlite3_stmt *s, int i, const char *what, cons
 
 	if (!t)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s of '%s' is missing", what, addr);
+	/* the common empty cases without the parser (list is on the hot path) */
+	if (n == 2 && (strcmp(t, "[]") == 0 || strcmp(t, "{}") == 0)) {
+		if (!(v = t[0] == '[' ? json_array() : json_object()))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		*out = v;
+		return 0;
+	}
 	v = json_loadb(t, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s of '%s' is not valid JSON: %s",

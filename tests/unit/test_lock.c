@@ -366,6 +366,28 @@ static void test_lock__force_unlock(void)
 	teardown();
 }
 
+/* An unfinished revision is 'running' while its process holds the lock. */
+static void test_lock__history_running_while_locked(void)
+{
+	const char *db = setup();
+	cairn_store *st = NULL;
+	json_t *h = NULL;
+	int64_t rev = 0;
+
+	T_OK(cairn_store_open(&st, db, 0));
+	T_OK(cairn_lock_acquire(st, "dev", "apply", 60, 0, NULL));
+	T_OK(cairn_store_rev_begin(st, "dev", "cairn apply", &rev));
+	T_OK(cairn_store_history(st, "dev", 0, &h));
+	T_EQ_STR(json_string_value(json_object_get(json_array_get(h, 0), "status")), "running");
+	json_decref(h);
+	T_OK(cairn_lock_release(st, "dev"));
+	T_OK(cairn_store_history(st, "dev", 0, &h));
+	T_EQ_STR(json_string_value(json_object_get(json_array_get(h, 0), "status")), "interrupted");
+	json_decref(h);
+	cairn_store_free(st);
+	teardown();
+}
+
 static const t_case cases[] = {
 	T_CASE(test_lock__acquire_renew_release),
 	T_CASE(test_lock__held_by_another_handle),
@@ -374,6 +396,7 @@ static const t_case cases[] = {
 	T_CASE(test_lock__expired_lease_taken_over),
 	T_CASE(test_lock__wait_until_released),
 	T_CASE(test_lock__force_unlock),
+	T_CASE(test_lock__history_running_while_locked),
 	{ 0 }
 };
 
