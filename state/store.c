@@ -579,9 +579,14 @@ static int check_file(cairn_store *st, int64_t *version)
 	const char *res;
 	int rc;
 
-	if ((rc = pragma_int(st, "PRAGMA application_id", &app_id)) != SQLITE_OK ||
-	    (rc = pragma_int(st, "PRAGMA user_version", &uv)) != SQLITE_OK ||
-	    (rc = pragma_int(st, "SELECT count(*) FROM sqlite_schema", &nobj)) != SQLITE_OK)
+	/* one snapshot: another process may be initialising the file */
+	if ((rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+		return refuse(st, rc);
+	if ((rc = pragma_int(st, "PRAGMA application_id", &app_id)) == SQLITE_OK &&
+	    (rc = pragma_int(st, "PRAGMA user_version", &uv)) == SQLITE_OK)
+		rc = pragma_int(st, "SELECT count(*) FROM sqlite_schema", &nobj);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
 		return refuse(st, rc);
 	if (app_id != CAIRN_STORE_APP_ID && !(app_id == 0 && uv == 0 && nobj == 0))
 		return cairn_error_set(CAIRN_ECORRUPT,
@@ -681,11 +686,44 @@ cleanup:
 	return rc;
 }
 
+/*
+ * Switch a new file from the rollback journal to WAL (persistent; a no-op
+ * once done). The switch needs an exclusive lock, and two processes that
+ * both hold a read lock while asking for it get SQLITE_BUSY at once,
+ * without the busy handler (SQLite breaks the deadlock), so retry here.
+ */
+static int set_wal(cairn_store *st)
+{
+	double deadline = mono_now() + CAIRN_STORE_BUSY_MS / 1000.0;
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	const unsigned char *mode;
+	sqlite3_stmt *s = NULL;
+	int rc, is_wal;
+
+	for (;;) {
+		is_wal = 0;
+		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+		if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			mode = sqlite3_column_text(s, 0);
+			is_wal = mode && strcmp((const char *)mode, "wal") == 0;
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(s);
+		s = NULL;
+		if (rc == SQLITE_OK && is_wal)
+			return 0;
+		if (rc == SQLITE_OK)
+			return cairn_error_set(CAIRN_EIO, "cannot switch %s to WAL mode", st->path);
+		if ((rc & 0xff) != SQLITE_BUSY || mono_now() >= deadline)
+			return cairn_store__sqlerr(st, rc, "switch to WAL mode");
+		nanosleep(&pause, NULL);
+	}
+}
+
 static int open_db(cairn_store *st)
 {
 	int ro = (st->flags & CAIRN_STORE_READONLY) != 0;
-	int64_t version = 0, jm_ok = 0;
-	sqlite3_stmt *s = NULL;
+	int64_t version = 0;
 	int rc;
 
 	rc = sqlite3_open_v2(st->path, &st->db,
@@ -711,14 +749,8 @@ static int open_db(cairn_store *st)
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 
 	if (!ro) {
-		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
-		if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-			jm_ok = sqlite3_column_text(s, 0) &&
-				strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
-		rc = sqlite3_finalize(s);
-		if (!jm_ok)
-			return rc != SQLITE_OK ? cairn_store__sqlerr(st, rc, "switch to WAL mode")
-				: cairn_error_set(CAIRN_EIO, "cannot switch %s to WAL mode", st->path);
+		if ((rc = set_wal(st)) < 0)
+			return rc;
 		if ((rc = exec(st, "PRAGMA synchronous = NORMAL", "set synchronous mode")) < 0)
 			return rc;
 	}

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "provisioner/buf.h"
@@ -851,6 +852,68 @@ static void test_store__history(void)
 	rmtree(dir);
 }
 
+/* Processes creating the same new store at once, then writing to it at
+ * once: nobody fails, nobody deadlocks, nothing is lost. */
+static void test_store__concurrent_create_and_writes(void)
+{
+	enum { N = 5, PUTS = 40 };
+	const char *dir = mktmp();
+	char *db = path_in(dir, ".cairn/state.db");
+	cairn_store *st = NULL;
+	cairn_state_res *v = NULL;
+	int go[2], i, status, ok = 0;
+	int64_t serial = 0;
+	pid_t pids[N];
+	size_t n = 0;
+
+	T_CHECK(pipe(go) == 0);
+	for (i = 0; i < N; i++) {
+		pids[i] = fork();
+		T_CHECK(pids[i] >= 0);
+		if (pids[i] == 0) {
+			cairn_state_res r;
+			char addr[32], c;
+			int j;
+
+			close(go[1]);
+			if (read(go[0], &c, 1) < 0)
+				_exit(2);
+			if (cairn_store_open(&st, db, CAIRN_STORE_CREATE) != 0) {
+				fprintf(stderr, "# child: %s\n", cairn_error_last()->message);
+				_exit(1);
+			}
+			res_init(&r, "x", "local.file", NULL);
+			for (j = 0; j < PUTS; j++) {
+				snprintf(addr, sizeof(addr), "f%d[%d]", i, j);
+				r.address = addr;
+				if (cairn_store_put(st, "dev", 0, "create", &r, 0) != 0) {
+					fprintf(stderr, "# child: %s\n", cairn_error_last()->message);
+					_exit(1);
+				}
+			}
+			res_done(&r);
+			cairn_store_free(st);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (i = 0; i < N; i++) {
+		waitpid(pids[i], &status, 0);
+		ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	T_EQ_INT(ok, N);
+	T_OK(cairn_store_open(&st, db, CAIRN_STORE_READONLY));
+	T_OK(cairn_store_list(st, "dev", &v, &n));
+	T_EQ_INT(n, N * PUTS);
+	cairn_state_res_free_array(v, n);
+	T_OK(cairn_store_serial(st, "dev", &serial));
+	T_EQ_INT(serial, N * PUTS);
+	cairn_store_free(st);
+	free(db);
+	rmtree(dir);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_store__open_create_permissions),
 	T_CASE(test_store__zero_length_file_initialised),
@@ -867,6 +930,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__state_key_from_env),
 	T_CASE(test_store__outputs),
 	T_CASE(test_store__history),
+	T_CASE(test_store__concurrent_create_and_writes),
 	{ 0 }
 };
 
