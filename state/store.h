@@ -45,16 +45,26 @@ enum {
  * file and no CREATE flag), CAIRN_EIO (unreadable), CAIRN_ECORRUPT (not
  * SQLite, foreign, newer schema, integrity failure). The key for sealing
  * secrets is taken from $CAIRN_STATE_KEY, or from the file `key` beside the
- * database (created 0600 with 32 random bytes on first need). */
+ * database (created 0600 with 32 random bytes on first need).
+ * An existing zero-length file is initialised by a writer; READONLY on an
+ * empty (never initialised) file is CAIRN_ENOTFOUND. Mutating calls on a
+ * READONLY handle fail with CAIRN_EINVAL. Opening also runs PRAGMA
+ * quick_check, which reads the whole file (milliseconds for 10,000
+ * resources). */
 int cairn_store_open(cairn_store **out, const char *path, unsigned flags);
 void cairn_store_free(cairn_store *st);
 const char *cairn_store_path(const cairn_store *st);
 
-/* Batches (see above). begin while a batch is open is an error (assert). */
+/* Batches (see above). begin while a batch is open is an error (assert).
+ * Inside a batch each mutating call is still atomic on its own (a
+ * SAVEPOINT): one that fails leaves the batch's earlier calls in place.
+ * Freeing the store with a batch open rolls it back. */
 int cairn_store_begin(cairn_store *st);
 int cairn_store_commit(cairn_store *st);
 void cairn_store_rollback(cairn_store *st);
-/* Commits done and total seconds spent in them (for the benchmark). */
+/* Commits done and total seconds spent in them (for the benchmark): every
+ * COMMIT, of batches and of calls outside a batch, timed with the
+ * monotonic clock. */
 void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds);
 
 /* ---- environments ---- */
@@ -88,7 +98,10 @@ int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn
 /* Insert or replace r (by address) and record the change in revision rev
  * with `action` ("create", "update", "replace", "import", "refresh", "mv").
  * If intent_id > 0 that intent is cleared in the same transaction. Bumps the
- * serial. */
+ * serial. rev <= 0 records no change (no revision); a rev that does not
+ * exist is CAIRN_EINVAL. r->name NULL: derived from the address ("web[0]"
+ * -> "web"). r->created_at 0: now for a new row, kept for an existing one;
+ * updated_at is always now. */
 int cairn_store_put(cairn_store *st, const char *env, int64_t rev, const char *action,
 		    const cairn_state_res *r, int64_t intent_id);
 /* Remove a resource (action "delete" or "rm"); clears intent_id if > 0.
@@ -96,10 +109,13 @@ int cairn_store_put(cairn_store *st, const char *env, int64_t rev, const char *a
 int cairn_store_remove(cairn_store *st, const char *env, int64_t rev, const char *action,
 		       const char *address, int64_t intent_id);
 /* Rename an address (state mv). CAIRN_ENOTFOUND / CAIRN_EINVAL if `to`
- * exists. */
+ * exists. The change is recorded with action "mv", address `to` and
+ * "from" `from` in history. */
 int cairn_store_move(cairn_store *st, const char *env, int64_t rev, const char *from, const char *to);
 
-/* ---- intents: written before a create / delete / replace reaches the cloud ---- */
+/* ---- intents: written before a create / delete / replace reaches the cloud ----
+ * The payload may carry secret properties, so it is always stored sealed
+ * (this loads or creates the key). */
 typedef struct cairn_intent {
 	int64_t id;
 	char *address;
@@ -129,8 +145,10 @@ int cairn_store_rev_begin(cairn_store *st, const char *env, const char *command,
 int cairn_store_rev_finish(cairn_store *st, int64_t rev, const char *status, json_t *summary);
 /* History of env, newest first, at most `limit` (0 = all): array of
  * {rev, who, host, pid, command, started_at, finished_at, status, summary,
- *  serial, changes: [{address, type, action, id}]}. Revisions never
- * finished show status "interrupted". */
+ *  serial, changes: [{address, type, action, id, at, from (mv only)}]}.
+ * Revisions never finished show status "interrupted" (finished_at null),
+ * or "running" while their process (same host and pid) holds env's live
+ * lock. serial is env's serial when the revision finished. */
 int cairn_store_history(cairn_store *st, const char *env, size_t limit, json_t **out);
 
 /* ---- outputs ---- */
