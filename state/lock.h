@@ -28,7 +28,10 @@ typedef struct cairn_lock_info {
 
 void cairn_lock_info_free(cairn_lock_info *li);
 
-/* Take env's lock for this store handle. If another live holder has it,
+/* Take env's lock for this store handle (taking it again while holding it
+ * renews it with the new operation and lease). lease_secs <= 0 means
+ * CAIRN_LOCK_DEFAULT_LEASE. Polls with short sleeps (50 ms growing to
+ * 500 ms). If another live holder has it,
  * poll until wait_secs have passed (0: fail at once) and then return
  * CAIRN_ELOCKED with an error message naming holder, pid, host, operation,
  * since and expiry; if held_by is non-NULL it receives the holder's info. */
@@ -40,7 +43,8 @@ int cairn_lock_renew(cairn_store *st, const char *env);
 /* Release if ours (no error if not held). */
 int cairn_lock_release(cairn_store *st, const char *env);
 /* Current lock of env, CAIRN_ENOTFOUND if unlocked (or expired: then *out is
- * still filled and the return is CAIRN_ETIMEOUT). */
+ * still filled and the return is CAIRN_ETIMEOUT). A lock whose holder's pid
+ * is gone from this host counts as expired (stale) too. */
 int cairn_lock_get(cairn_store *st, const char *env, cairn_lock_info **out);
 /* Remove env's lock whoever holds it. CAIRN_ENOTFOUND if unlocked. */
 int cairn_lock_force_unlock(cairn_store *st, const char *env);
