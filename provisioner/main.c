@@ -1,11 +1,9 @@
 /*
- * main.c - the cairn command (placeholder until the CLI lands).
+ * main.c - the cairn command.
  */
-#include <stdio.h>
+#include "cli.h"
 
 int main(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	fprintf(stderr, "cairn: not yet\n");
-	return 1;
+	return cairn_cli_main(argc, argv);
 }

@@ -352,6 +352,8 @@ static int commit(cairn_store *st)
 	int rc = run(st, STMT_COMMIT, "commit");
 
 	st->commit_secs += mono_now() - t0;
+	if (st->batch_commit)
+		st->write_secs += mono_now() - t0;
 	if (rc < 0) {
 		if (!sqlite3_get_autocommit(st->db))
 			run(st, STMT_ROLLBACK, "roll back");
@@ -367,6 +369,7 @@ int cairn_store__tx_begin(cairn_store *st)
 
 	if ((rc = cairn_store__writable(st)) < 0)
 		return rc;
+	st->tx_t0 = mono_now();
 	if (st->batch) {
 		if (st->batch_lost)
 			return cairn_error_set(CAIRN_ERROR,
@@ -377,7 +380,16 @@ int cairn_store__tx_begin(cairn_store *st)
 	return run(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
 }
 
+static int tx_end(cairn_store *st, int rc);
+
 int cairn_store__tx_end(cairn_store *st, int rc)
+{
+	rc = tx_end(st, rc);
+	st->write_secs += mono_now() - st->tx_t0;
+	return rc;
+}
+
+static int tx_end(cairn_store *st, int rc)
 {
 	if (st->batch) {
 		if (rc == 0)
@@ -418,7 +430,13 @@ int cairn_store_begin(cairn_store *st)
 	assert(!st->batch);
 	if ((rc = cairn_store__writable(st)) < 0)
 		return rc;
-	if ((rc = run(st, STMT_BEGIN_IMMEDIATE, "start a batch")) < 0)
+	{
+		double t0 = mono_now();
+
+		rc = run(st, STMT_BEGIN_IMMEDIATE, "start a batch");
+		st->write_secs += mono_now() - t0;
+	}
+	if (rc < 0)
 		return rc;
 	st->batch = 1;
 	st->batch_lost = 0;
@@ -436,7 +454,9 @@ int cairn_store_commit(cairn_store *st)
 		return cairn_error_set(CAIRN_ERROR,
 			"cannot commit to %s: the batch was rolled back after an earlier error", st->path);
 	}
+	st->batch_commit = 1;
 	rc = commit(st);
+	st->batch_commit = 0;
 	return rc;
 }
 
@@ -448,6 +468,11 @@ void cairn_store_rollback(cairn_store *st)
 	st->batch_lost = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		run(st, STMT_ROLLBACK, "roll back");
+}
+
+void cairn_store_write_stats(const cairn_store *st, double *seconds)
+{
+	*seconds = st->write_secs;
 }
 
 void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds)

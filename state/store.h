@@ -66,6 +66,9 @@ void cairn_store_rollback(cairn_store *st);
  * COMMIT, of batches and of calls outside a batch, timed with the
  * monotonic clock. */
 void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds);
+/* Total seconds spent inside mutating calls and batch commits (all state
+ * writing, for the benchmark's "share of apply time in state commits"). */
+void cairn_store_write_stats(const cairn_store *st, double *seconds);
 
 /* ---- environments ---- */
 /* The environment's serial (0 if it has never been written). */

@@ -75,6 +75,9 @@ struct cairn_store {
 	char user[128];
 	uint64_t ncommits;
 	double commit_secs;
+	double write_secs; /* inside every mutating call, commits included */
+	double tx_t0;
+	int batch_commit;
 };
 
 /* The cached statement `id`, reset and unbound, ready to bind. */

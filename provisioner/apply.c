@@ -1,0 +1,808 @@
+/*
+ * apply.c - execute a plan: one task per instance action, run by the
+ * scheduler, with intents before creates and deletes and a state commit
+ * after every finished operation (see engine.h, scheduler.h).
+ *
+ * Ordering: an instance is applied after the instances it depends on. A
+ * deletion waits for the deletion of everything that depended on it (from
+ * the dependencies recorded in state). A replacement deletes the old object
+ * first and then creates the new one, or, with create_before_destroy, moves
+ * the old object aside to ADDRESS~deposed-TOKEN, creates the new one, lets
+ * the dependents switch to it, and deletes the old one last. A crash at any
+ * point leaves every object recorded: the deposed one is an orphan that the
+ * next plan deletes.
+ */
+#include "engine.h"
+#include "scheduler.h"
+
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_RES SIZE_MAX
+
+typedef enum { JOB_APPLY, JOB_DELETE, JOB_FORGET, JOB_RECOVER } job_kind;
+
+typedef struct job {
+	job_kind kind;
+	cairn_engine *e;
+	cairn_inst *in;
+	cairn_intent *intent;  /* JOB_RECOVER */
+	int64_t rev;
+	int64_t intent_id;
+	char *token;
+	char *deposed;         /* CBD: where the old object went */
+	const char *del_address; /* JOB_DELETE: the state row to delete */
+	struct job *partner;   /* CBD deletion: the job that set the old object aside */
+	json_t *del_attrs;
+	const char *del_id;
+	char label[512];
+} job;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static char *new_token(void)
+{
+	unsigned char raw[16];
+	char *hex = malloc(33);
+	int i;
+
+	if (!hex || RAND_bytes(raw, sizeof(raw)) != 1) {
+		free(hex);
+		return NULL;
+	}
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	return hex;
+}
+
+static json_t *inst_deps_json(cairn_engine *e, const cairn_inst *in)
+{
+	json_t *deps = json_array();
+	size_t i;
+
+	for (i = 0; i < in->ndeps; i++)
+		json_array_append_new(deps, json_string(e->insts[in->deps[i]].address));
+	return deps;
+}
+
+static char *id_of(const cairn_schema *s, json_t *attrs)
+{
+	json_t *id = json_object_get(attrs, s->id_attr);
+
+	if (json_is_string(id))
+		return strdup(json_string_value(id));
+	if (json_is_number(id))
+		return json_dumps(id, JSON_ENCODE_ANY);
+	return NULL;
+}
+
+/* A pending create intent for this address, whose props match: reuse its
+ * token so that the module's create is idempotent across a crash. */
+static cairn_intent *pending_create(cairn_engine *e, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < e->nintents; i++)
+		if (!strcmp(e->intents[i].address, address) && !strcmp(e->intents[i].op, "create"))
+			return &e->intents[i];
+	return NULL;
+}
+
+static cairn_step_rc fail_from_error(job *j, cairn_task *t, const char *what)
+{
+	const cairn_error *err = cairn_error_last();
+	char *m = cairn_engine_redact(j->e, err ? err->message : "failed");
+
+	cairn_task_fail(t, "%s: %s", what, m);
+	free(m);
+	return CAIRN_STEP_FAILED;
+}
+
+static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
+{
+	cairn_engine *e = j->e;
+	cairn_inst *in = j->in;
+	cairn_intent *pend = pending_create(e, in->address);
+	json_t *desired = NULL, *ctx, *args, *payload;
+	cairn_store *st;
+	int rc;
+
+	if ((rc = cairn_engine_desired(e, in, &e->stack->resources[in->res], &desired)) != 0)
+		return fail_from_error(j, t, "cannot evaluate properties");
+	json_decref(in->desired);
+	in->desired = desired;
+	if (cairn_has_unknown(desired))
+		return cairn_task_fail(t, "a property is still unknown after its dependencies were applied");
+	payload = json_pack("{s:O}", "props", desired);
+	if (pend && pend->payload && cairn_value_equal(json_object_get(pend->payload, "props"), desired))
+		j->token = strdup(pend->token);
+	else
+		j->token = new_token();
+	st = cairn_sched_store(s);
+	if (in->action == CAIRN_ACT_REPLACE && in->cbd) {
+		if (asprintf(&j->deposed, "%s~deposed-%.8s", in->address, j->token) < 0)
+			j->deposed = NULL;
+		if ((rc = cairn_store_move(st, e->opts.env, j->rev, in->address, j->deposed)) != 0) {
+			json_decref(payload);
+			return fail_from_error(j, t, "cannot set the old object aside");
+		}
+	}
+	rc = cairn_store_intent_add(st, e->opts.env, j->rev, in->address, in->type, "create", j->token, payload, &j->intent_id);
+	json_decref(payload);
+	if (rc)
+		return fail_from_error(j, t, "cannot record intent");
+	ctx = cairn_engine_op_ctx(e, in->address, j->token);
+	args = json_pack("[O]", desired);
+	rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
+	json_decref(ctx);
+	json_decref(args);
+	if (rc)
+		return fail_from_error(j, t, "cannot start create");
+	t->phase = 10;
+	return CAIRN_STEP_WAIT;
+}
+
+static cairn_step_rc finish_write(cairn_sched *s, cairn_task *t, job *j, const char *action, json_t *attrs)
+{
+	cairn_engine *e = j->e;
+	cairn_inst *in = j->in;
+	cairn_state_res r = { 0 };
+	int rc;
+
+	r.address = in->address;
+	r.name = in->name;
+	r.type = in->type;
+	r.id = id_of(in->schema, attrs);
+	r.attrs = attrs;
+	r.sensitive = in->sensitive;
+	r.deps = inst_deps_json(e, in);
+	r.token = j->token ? j->token : (in->prior ? in->prior->token : NULL);
+	rc = cairn_store_put(cairn_sched_store(s), e->opts.env, j->rev, action, &r, j->intent_id);
+	free(r.id);
+	json_decref(r.deps);
+	if (rc)
+		return fail_from_error(j, t, "cannot record in state");
+	cairn_engine_publish(e, in, attrs);
+	return CAIRN_STEP_DONE;
+}
+
+static json_t *merge_attrs(json_t *base, json_t *over)
+{
+	json_t *m = json_is_object(base) ? json_deep_copy(base) : json_object();
+
+	if (json_is_object(over))
+		json_object_update(m, over);
+	return m;
+}
+
+static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
+{
+	job *j = t->ud;
+	cairn_engine *e = j->e;
+	cairn_inst *in = j->in;
+
+	switch (t->phase) {
+	case 0:
+		if (in->action == CAIRN_ACT_NOOP) {
+			cairn_engine_publish(e, in, in->current ? in->current : in->planned);
+			if (in->current && in->prior && e->store && e->opts.for_write &&
+			    !cairn_value_equal(in->current, in->prior->attrs))
+				return finish_write(s, t, j, "refresh", in->current);
+			return CAIRN_STEP_DONE;
+		}
+		if (in->action == CAIRN_ACT_UPDATE) {
+			json_t *desired = NULL, *changed = json_array(), *ctx, *args;
+			size_t i;
+			json_t *c;
+			char *id = id_of(in->schema, in->current);
+			int rc;
+
+			if (cairn_engine_desired(e, in, &e->stack->resources[in->res], &desired) != 0) {
+				free(id);
+				json_decref(changed);
+				return fail_from_error(j, t, "cannot evaluate properties");
+			}
+			json_decref(in->desired);
+			in->desired = desired;
+			json_array_foreach(in->changes, i, c)
+				json_array_append(changed, json_object_get(c, "attribute"));
+			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);
+			args = json_pack("[s?,O,O,o]", id, in->current, desired, changed);
+			rc = cairn_sched_start_op(s, t, in->type, "update", ctx, args);
+			free(id);
+			json_decref(ctx);
+			json_decref(args);
+			if (rc)
+				return fail_from_error(j, t, "cannot start update");
+			t->phase = 20;
+			return CAIRN_STEP_WAIT;
+		}
+		return start_create(s, t, j);
+	case 10: /* create finished */
+		if (t->op_failed)
+			return CAIRN_STEP_FAILED; /* the intent stays: the next run reconciles */
+		if (!json_is_object(t->op_result))
+			return cairn_task_fail(t, "module %s returned %s from create, expected a table", in->type,
+					       cairn_value_type_name(t->op_result));
+		{
+			json_t *attrs = merge_attrs(in->desired, t->op_result);
+			cairn_step_rc rc = finish_write(s, t, j, in->action == CAIRN_ACT_REPLACE ? "replace" : "create", attrs);
+
+			json_decref(attrs);
+			return rc;
+		}
+	case 20: /* update finished */
+		if (t->op_failed)
+			return CAIRN_STEP_FAILED;
+		{
+			json_t *a1 = merge_attrs(in->current, in->desired);
+			json_t *attrs = merge_attrs(a1, json_is_object(t->op_result) ? t->op_result : NULL);
+			cairn_step_rc rc = finish_write(s, t, j, "update", attrs);
+
+			json_decref(a1);
+			json_decref(attrs);
+			return rc;
+		}
+	}
+	return cairn_task_fail(t, "internal error: bad phase %d", t->phase);
+}
+
+static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
+{
+	job *j = t->ud;
+	cairn_engine *e = j->e;
+	int rc;
+
+	if (t->phase == 0) {
+		json_t *ctx, *args, *payload = json_pack("{s:s?}", "id", j->del_id);
+
+		if (j->partner) {
+			if (!j->partner->deposed) {
+				json_decref(payload);
+				return cairn_task_fail(t, "internal error: the old object was not set aside");
+			}
+			j->del_address = j->partner->deposed;
+		}
+
+		rc = cairn_store_intent_add(cairn_sched_store(s), e->opts.env, j->rev, j->del_address, j->in->type,
+					    "delete", j->in->prior ? j->in->prior->token : NULL, payload, &j->intent_id);
+		json_decref(payload);
+		if (rc)
+			return fail_from_error(j, t, "cannot record intent");
+		ctx = cairn_engine_op_ctx(e, j->del_address, NULL);
+		args = json_pack("[s?,O]", j->del_id, j->del_attrs ? j->del_attrs : json_null());
+		rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
+		json_decref(ctx);
+		json_decref(args);
+		if (rc)
+			return fail_from_error(j, t, "cannot start delete");
+		t->phase = 1;
+		return CAIRN_STEP_WAIT;
+	}
+	if (t->op_failed) {
+		cairn_store_intent_clear(cairn_sched_store(s), j->intent_id);
+		return CAIRN_STEP_FAILED;
+	}
+	rc = cairn_store_remove(cairn_sched_store(s), e->opts.env, j->rev, "delete", j->del_address, j->intent_id);
+	if (rc && rc != CAIRN_ENOTFOUND)
+		return fail_from_error(j, t, "cannot record deletion");
+	return CAIRN_STEP_DONE;
+}
+
+static cairn_step_rc forget_step(cairn_sched *s, cairn_task *t)
+{
+	job *j = t->ud;
+	int rc = cairn_store_remove(cairn_sched_store(s), j->e->opts.env, j->rev, "forget", j->in->address, 0);
+
+	if (rc && rc != CAIRN_ENOTFOUND)
+		return fail_from_error(j, t, "cannot record deletion");
+	return CAIRN_STEP_DONE;
+}
+
+/* ---------- building the task graph ---------- */
+
+typedef struct plan_run {
+	cairn_engine *e;
+	job *jobs;
+	cairn_task *tasks;
+	size_t n;
+	json_t *apply_of;   /* address -> task index of its apply/create */
+	json_t *delete_of;  /* state address -> task index of its deletion */
+} plan_run;
+
+static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
+{
+	size_t k = p->n++;
+	job *j = &p->jobs[k];
+
+	memset(j, 0, sizeof(*j));
+	j->kind = kind;
+	j->e = p->e;
+	j->in = in;
+	j->rev = rev;
+	p->tasks[k].ud = j;
+	p->tasks[k].label = j->label;
+	snprintf(j->label, sizeof(j->label), "%s", in->address);
+	switch (kind) {
+	case JOB_APPLY: p->tasks[k].step = apply_step; break;
+	case JOB_DELETE: p->tasks[k].step = delete_step; break;
+	default: p->tasks[k].step = forget_step; break;
+	}
+	return k;
+}
+
+static int link_tasks(plan_run *p, cairn_sched *s)
+{
+	cairn_engine *e = p->e;
+	size_t k, i;
+	int rc;
+
+	for (k = 0; k < p->n; k++) {
+		job *j = &p->jobs[k];
+		cairn_inst *in = j->in;
+
+		if (j->kind == JOB_APPLY) {
+			json_t *d;
+
+			for (i = 0; i < in->ndeps; i++) {
+				json_t *x = json_object_get(p->apply_of, e->insts[in->deps[i]].address);
+
+				if (x && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(x))) != 0)
+					return rc;
+			}
+			/* a non-CBD replacement creates after its old object is gone */
+			if (in->action == CAIRN_ACT_REPLACE && !in->cbd &&
+			    (d = json_object_get(p->delete_of, in->address)) != NULL &&
+			    (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(d))) != 0)
+				return rc;
+		} else if (j->kind == JOB_DELETE) {
+			/* whatever depended on an object is deleted before it */
+			json_t *deps = in->prior ? in->prior->deps : NULL, *x;
+
+			json_array_foreach(deps, i, x) {
+				json_t *d = json_object_get(p->delete_of, json_string_value(x));
+
+				if (d && (size_t)json_integer_value(d) != k &&
+				    (rc = cairn_sched_depend(s, (size_t)json_integer_value(d), k)) != 0)
+					return rc;
+			}
+			/* CBD: the old object goes after the new one and its dependents */
+			if (in->action == CAIRN_ACT_REPLACE && in->cbd) {
+				json_t *a = json_object_get(p->apply_of, in->address);
+				size_t q;
+
+				if (a && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(a))) != 0)
+					return rc;
+				for (q = 0; q < p->n; q++) {
+					job *o = &p->jobs[q];
+
+					if (o->kind != JOB_APPLY)
+						continue;
+					for (i = 0; i < o->in->ndeps; i++)
+						if (&e->insts[o->in->deps[i]] == in && (rc = cairn_sched_depend(s, k, q)) != 0)
+							return rc;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to)
+{
+	job *j = t->ud;
+	cairn_engine *e = j->e;
+	const char *verb = NULL;
+
+	if (!e->opts.log || (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP))
+		return;
+	if (to == CAIRN_TASK_RUNNING) {
+		if (j->kind == JOB_DELETE)
+			verb = "destroying...";
+		else if (j->kind == JOB_FORGET)
+			verb = "forgetting (gone)...";
+		else
+			verb = j->in->action == CAIRN_ACT_UPDATE ? "modifying..." : "creating...";
+		fprintf(e->opts.log, "%s: %s\n", t->label, verb);
+	} else if (to == CAIRN_TASK_DONE) {
+		fprintf(e->opts.log, "%s: %s\n", t->label, j->kind == JOB_DELETE ? "destruction complete" :
+			j->kind == JOB_FORGET ? "forgotten" :
+			j->in->action == CAIRN_ACT_UPDATE ? "modifications complete" : "creation complete");
+	} else if (to == CAIRN_TASK_FAILED) {
+		fprintf(e->opts.log, "%s: failed: %s\n", t->label, t->error ? t->error : "error");
+	}
+	(void)from;
+}
+
+typedef struct idle_ctx {
+	cairn_engine *e;
+	double next_beat, every;
+	int (*beat)(void *);
+} idle_ctx;
+
+static int idle_check(void *ud)
+{
+	idle_ctx *ic = ud;
+
+	if (interrupted)
+		return cairn_error_set(CAIRN_ERROR, "interrupted");
+	if (ic->beat && cairn_now() >= ic->next_beat) {
+		ic->next_beat = cairn_now() + ic->every;
+		if (ic->beat(ic->e) != 0) {
+			cairn_error_prefix("lost the lock of environment '%s'", ic->e->opts.env);
+			return CAIRN_ELOCKED;
+		}
+	}
+	return 0;
+}
+
+static int run_tasks(cairn_engine *e, cairn_task *tasks, size_t n, plan_run *p, idle_ctx *ic)
+{
+	cairn_sched *s = NULL;
+	int rc;
+
+	if ((rc = cairn_sched_new(&s, e->loop, e->lua, e->store, tasks, n, e->opts.parallelism)) != 0)
+		return rc;
+	if (p && (rc = link_tasks(p, s)) != 0)
+		goto cleanup;
+	cairn_sched_set_log(s, progress, e);
+	cairn_sched_set_idle(s, idle_check, ic, 0.2);
+	rc = cairn_sched_run(s);
+cleanup:
+	cairn_sched_free(s);
+	return rc;
+}
+
+/* ---------- recovery of interrupted runs ---------- */
+
+static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
+{
+	job *j = t->ud;
+	cairn_engine *e = j->e;
+	cairn_intent *it = j->intent;
+	int rc;
+
+	if (t->phase == 0) {
+		const cairn_schema *sch;
+		json_t *ctx, *args;
+
+		if ((rc = cairn_lua_schema(e->lua, it->type, &sch)) != 0)
+			return fail_from_error(j, t, "cannot recover");
+		if (!strcmp(it->op, "create") && !(sch->ops & CAIRN_OPS_RECOVER))
+			return CAIRN_STEP_DONE; /* its token is reused by the next create */
+		ctx = cairn_engine_op_ctx(e, it->address, it->token);
+		if (!strcmp(it->op, "create")) {
+			args = json_pack("[s?,O]", it->token, json_object_get(it->payload, "props") ?
+				json_object_get(it->payload, "props") : json_null());
+			rc = cairn_sched_start_op(s, t, it->type, "recover", ctx, args);
+		} else {
+			cairn_state_res *row = NULL;
+			size_t i;
+
+			for (i = 0; i < e->nstate; i++)
+				if (!strcmp(e->state[i].address, it->address))
+					row = &e->state[i];
+			if (!row) {
+				json_decref(ctx);
+				cairn_store_intent_clear(cairn_sched_store(s), it->id);
+				return CAIRN_STEP_DONE;
+			}
+			args = json_pack("[s?,O]", row->id, row->attrs);
+			rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
+		}
+		json_decref(ctx);
+		json_decref(args);
+		if (rc)
+			return fail_from_error(j, t, "cannot recover");
+		t->phase = 1;
+		return CAIRN_STEP_WAIT;
+	}
+	if (t->op_failed)
+		return CAIRN_STEP_FAILED;
+	if (!strcmp(it->op, "create")) {
+		const cairn_schema *sch;
+		cairn_state_res r = { 0 };
+		json_t *attrs;
+
+		if (!json_is_object(t->op_result)) {
+			/* nothing was made: keep the token for the next create */
+			return CAIRN_STEP_DONE;
+		}
+		cairn_lua_schema(e->lua, it->type, &sch);
+		attrs = merge_attrs(json_object_get(it->payload, "props"), t->op_result);
+		r.address = it->address;
+		r.name = it->address;
+		{
+			char *br = strchr(it->address, '[');
+			char *nm = br ? strndup(it->address, (size_t)(br - it->address)) : strdup(it->address);
+
+			r.name = nm;
+			r.type = it->type;
+			r.id = id_of(sch, attrs);
+			r.attrs = attrs;
+			r.sensitive = json_array();
+			r.token = it->token;
+			r.deps = json_array();
+			{
+				size_t i;
+
+				for (i = 0; i < sch->nattrs; i++)
+					if (sch->attrs[i].sensitive)
+						json_array_append_new(r.sensitive, json_string(sch->attrs[i].name));
+			}
+			rc = cairn_store_put(cairn_sched_store(s), e->opts.env, j->rev, "recover", &r, it->id);
+			free(nm);
+			free(r.id);
+			json_decref(r.sensitive);
+			json_decref(r.deps);
+		}
+		json_decref(attrs);
+		if (rc)
+			return fail_from_error(j, t, "cannot record recovered object");
+		if (e->opts.log)
+			fprintf(e->opts.log, "%s: recovered the object an interrupted run created\n", it->address);
+		return CAIRN_STEP_DONE;
+	}
+	/* an interrupted delete: gone means gone */
+	if (!json_is_object(t->op_result))
+		rc = cairn_store_remove(cairn_sched_store(s), e->opts.env, j->rev, "delete", it->address, it->id);
+	else
+		rc = cairn_store_intent_clear(cairn_sched_store(s), it->id);
+	if (rc && rc != CAIRN_ENOTFOUND)
+		return fail_from_error(j, t, "cannot record recovery");
+	return CAIRN_STEP_DONE;
+}
+
+int cairn_engine_recover(cairn_engine *e, int64_t rev)
+{
+	job *jobs;
+	cairn_task *tasks;
+	idle_ctx ic = { e, 0, 0, NULL };
+	size_t i;
+	int rc;
+
+	if (!e->nintents)
+		return 0;
+	jobs = calloc(e->nintents, sizeof(*jobs));
+	tasks = calloc(e->nintents, sizeof(*tasks));
+	if (!jobs || !tasks) {
+		free(jobs);
+		free(tasks);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < e->nintents; i++) {
+		jobs[i].e = e;
+		jobs[i].intent = &e->intents[i];
+		jobs[i].rev = rev;
+		jobs[i].kind = JOB_RECOVER;
+		snprintf(jobs[i].label, sizeof(jobs[i].label), "%s", e->intents[i].address);
+		tasks[i].label = jobs[i].label;
+		tasks[i].ud = &jobs[i];
+		tasks[i].step = recover_step;
+	}
+	{
+		cairn_sched *s = NULL;
+
+		rc = cairn_sched_new(&s, e->loop, e->lua, e->store, tasks, e->nintents, e->opts.parallelism);
+		if (!rc) {
+			cairn_sched_set_idle(s, idle_check, &ic, 0.2);
+			rc = cairn_sched_run(s);
+		}
+		cairn_sched_free(s);
+	}
+	if (rc == CAIRN_ERROR)
+		for (i = 0; i < e->nintents; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED) {
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label,
+						     tasks[i].error ? tasks[i].error : "failed");
+				break;
+			}
+	for (i = 0; i < e->nintents; i++)
+		free(tasks[i].error);
+	free(tasks);
+	free(jobs);
+	if (rc)
+		return rc;
+	return cairn_engine_reload_state(e);
+}
+
+/* ---------- apply ---------- */
+
+int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
+{
+	plan_run p = { e, NULL, NULL, 0, json_object(), json_object() };
+	idle_ctx ic = { e, 0, 0, NULL };
+	struct sigaction sa, old_int, old_term;
+	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
+	int64_t rev = 0;
+	size_t i, max = e->ninsts * 2 + 1;
+	int rc, run_rc;
+
+	p.jobs = calloc(max, sizeof(job));
+	p.tasks = calloc(max, sizeof(cairn_task));
+	if (!p.jobs || !p.tasks) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = cairn_store_rev_begin(e->store, e->opts.env, command, &rev)) != 0)
+		goto cleanup;
+	/* deletions first in the list, so that apply_of / delete_of are complete before linking */
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		size_t k;
+
+		if (!in->targeted)
+			continue;
+		if (in->action == CAIRN_ACT_DELETE || (in->action == CAIRN_ACT_REPLACE && in->prior)) {
+			k = add_job(&p, JOB_DELETE, in, rev);
+			p.jobs[k].del_address = in->address;
+			p.jobs[k].del_attrs = in->current ? in->current : in->prior->attrs;
+			p.jobs[k].del_id = in->prior->id;
+			if (in->action == CAIRN_ACT_REPLACE)
+				snprintf(p.jobs[k].label, sizeof(p.jobs[k].label), "%s (old)", in->address);
+			json_object_set_new(p.delete_of, in->address, json_integer((json_int_t)k));
+		}
+		if (in->action == CAIRN_ACT_NOOP && in->res == NO_RES && in->gone && in->prior)
+			add_job(&p, JOB_FORGET, in, rev);
+		if (in->res != NO_RES) {
+			json_t *d = json_object_get(p.delete_of, in->address);
+
+			k = add_job(&p, JOB_APPLY, in, rev);
+			json_object_set_new(p.apply_of, in->address, json_integer((json_int_t)k));
+			if (d && in->action == CAIRN_ACT_REPLACE && in->cbd)
+				p.jobs[json_integer_value(d)].partner = &p.jobs[k];
+		}
+	}
+	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
+	ic.next_beat = cairn_now() + ic.every;
+	interrupted = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	run_rc = run_tasks(e, p.tasks, p.n, &p, &ic);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	/* the deposed object of a CBD replacement is deleted by address */
+	for (i = 0; i < p.n; i++) {
+		cairn_task *t = &p.tasks[i];
+		job *j = &p.jobs[i];
+
+		if (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP && t->state == CAIRN_TASK_DONE)
+			continue;
+		if (t->state == CAIRN_TASK_DONE)
+			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
+				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
+		else if (t->state == CAIRN_TASK_FAILED) {
+			char *m = cairn_engine_redact(e, t->error ? t->error : "failed");
+
+			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m));
+			free(m);
+		} else
+			json_array_append_new(skipped, json_pack("{s:s,s:s}", "address", t->label, "reason",
+				t->error ? t->error : "not started"));
+	}
+	if (run_rc && run_rc != CAIRN_ERROR) {
+		/* a store or lock failure: report it as is */
+		rc = run_rc;
+	} else {
+		json_t *vals = NULL, *sens = NULL;
+
+		rc = 0;
+		if (json_array_size(failed) == 0 && json_array_size(skipped) == 0 &&
+		    cairn_engine_outputs(e, &vals, &sens) == 0) {
+			cairn_store_outputs_set(e->store, e->opts.env, rev, vals, sens);
+			json_decref(e->outputs);
+			json_decref(e->output_sensitive);
+			e->outputs = vals;
+			e->output_sensitive = sens;
+		}
+	}
+	*summary = json_pack("{s:O,s:O,s:O}", "done", done, "failed", failed, "skipped", skipped);
+	cairn_store_rev_finish(e->store, rev, interrupted ? "interrupted" :
+		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
+	if (!rc && (json_array_size(failed) || json_array_size(skipped)))
+		rc = CAIRN_ERROR;
+	if (rc == CAIRN_ERROR)
+		cairn_error_set(CAIRN_ERROR, "%s", interrupted ? "interrupted" : "some operations failed");
+cleanup:
+	for (i = 0; i < p.n; i++) {
+		free(p.tasks[i].error);
+		free(p.jobs[i].token);
+		free(p.jobs[i].deposed);
+	}
+	free(p.jobs);
+	free(p.tasks);
+	json_decref(p.apply_of);
+	json_decref(p.delete_of);
+	json_decref(done);
+	json_decref(failed);
+	json_decref(skipped);
+	return rc;
+}
+
+/* ---------- import ---------- */
+
+static cairn_step_rc import_step(cairn_sched *s, cairn_task *t)
+{
+	job *j = t->ud;
+	cairn_engine *e = j->e;
+	cairn_inst *in = j->in;
+	int rc;
+
+	if (t->phase == 0) {
+		json_t *ctx = cairn_engine_op_ctx(e, in->address, NULL), *args;
+
+		if (in->schema->ops & CAIRN_OPS_IMPORT) {
+			args = json_pack("[s]", j->del_id);
+			rc = cairn_sched_start_op(s, t, in->type, "import", ctx, args);
+		} else {
+			args = json_pack("[s,{}]", j->del_id);
+			rc = cairn_sched_start_op(s, t, in->type, "read", ctx, args);
+		}
+		json_decref(ctx);
+		json_decref(args);
+		if (rc)
+			return fail_from_error(j, t, "cannot start import");
+		t->phase = 1;
+		return CAIRN_STEP_WAIT;
+	}
+	if (t->op_failed)
+		return CAIRN_STEP_FAILED;
+	if (!json_is_object(t->op_result))
+		return cairn_task_fail(t, "cannot import %s: no %s with id '%s' exists", in->address, in->type, j->del_id);
+	return finish_write(s, t, j, "import", t->op_result);
+}
+
+int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
+{
+	cairn_inst *in = cairn_engine_inst(e, address);
+	cairn_task task = { 0 };
+	cairn_sched *s = NULL;
+	idle_ctx ic = { e, 0, 0, NULL };
+	job j = { 0 };
+	int64_t rev = 0;
+	int rc;
+
+	if (!in || in->res == NO_RES)
+		return cairn_error_set(CAIRN_EINVAL, "cannot import to %s: no such resource instance in the configuration "
+			"of environment '%s' (add it to the stack first)", address, e->opts.env);
+	if (in->prior)
+		return cairn_error_set(CAIRN_EINVAL, "cannot import to %s: it is already managed (id %s); "
+			"use 'cairn state rm' first to manage another object there", address, in->prior->id ? in->prior->id : "?");
+	if ((rc = cairn_store_rev_begin(e->store, e->opts.env, "import", &rev)) != 0)
+		return rc;
+	j.kind = JOB_APPLY;
+	j.e = e;
+	j.in = in;
+	j.rev = rev;
+	j.del_id = id;
+	snprintf(j.label, sizeof(j.label), "%s", address);
+	task.label = j.label;
+	task.ud = &j;
+	task.step = import_step;
+	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
+	ic.next_beat = cairn_now() + ic.every;
+	if ((rc = cairn_sched_new(&s, e->loop, e->lua, e->store, &task, 1, 1)) == 0) {
+		cairn_sched_set_idle(s, idle_check, &ic, 0.2);
+		rc = cairn_sched_run(s);
+	}
+	cairn_sched_free(s);
+	if (rc == CAIRN_ERROR) {
+		char *m = cairn_engine_redact(e, task.error ? task.error : "import failed");
+
+		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m);
+		free(m);
+	}
+	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
+	free(task.error);
+	return rc;
+}

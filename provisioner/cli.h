@@ -1,0 +1,18 @@
+/*
+ * cli.h - the cairn command line: argument parsing and the commands.
+ * The only layer that prints (errors, plans, progress).
+ */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+/* Exit codes (documented in the README). */
+enum {
+	CAIRN_EXIT_OK = 0,
+	CAIRN_EXIT_ERROR = 1,
+	CAIRN_EXIT_CHANGES = 2,  /* plan --detailed-exitcode: changes present */
+	CAIRN_EXIT_LOCKED = 3,   /* the environment is locked by someone else */
+};
+
+int cairn_cli_main(int argc, char **argv);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder: filled in by its owner */
-typedef int cairn_placeholder_provisioner_core_c;

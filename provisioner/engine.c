@@ -1,0 +1,1569 @@
+/*
+ * engine.c - load and check a stack for one environment, expand resources
+ * into instances, refresh them and compute the plan (see engine.h).
+ */
+#include "engine.h"
+#include "scheduler.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NO_RES SIZE_MAX
+
+const char *cairn_action_name(cairn_action a)
+{
+	static const char *const names[] = { "no-op", "create", "update", "replace", "delete" };
+
+	return names[a];
+}
+
+char *cairn_address(const char *name, const json_t *key)
+{
+	char *out = NULL;
+
+	if (!key)
+		return strdup(name);
+	if (json_is_integer(key)) {
+		if (asprintf(&out, "%s[%lld]", name, (long long)json_integer_value(key)) < 0)
+			return NULL;
+		return out;
+	}
+	{
+		char *k = json_dumps(key, JSON_ENCODE_ANY);
+
+		if (!k)
+			return NULL;
+		if (asprintf(&out, "%s[%s]", name, k) < 0)
+			out = NULL;
+		free(k);
+	}
+	return out;
+}
+
+cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address)
+{
+	json_t *ix = json_object_get(e->index, address);
+
+	return ix ? &e->insts[json_integer_value(ix)] : NULL;
+}
+
+static void inst_release(cairn_inst *in)
+{
+	free(in->address);
+	free(in->name);
+	free(in->type);
+	json_decref(in->key);
+	json_decref(in->each_value);
+	json_decref(in->current);
+	json_decref(in->desired);
+	json_decref(in->planned);
+	json_decref(in->changes);
+	json_decref(in->sensitive);
+	free(in->reason);
+	free(in->deps);
+}
+
+static void reset_instances(cairn_engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->ninsts; i++)
+		inst_release(&e->insts[i]);
+	e->ninsts = 0;
+	json_object_clear(e->index);
+}
+
+void cairn_engine_free(cairn_engine *e)
+{
+	if (!e)
+		return;
+	if (e->locked)
+		cairn_lock_release(e->store, e->opts.env);
+	reset_instances(e);
+	free(e->insts);
+	json_decref(e->index);
+	cairn_state_res_free_array(e->state, e->nstate);
+	cairn_intent_free_array(e->intents, e->nintents);
+	cairn_store_free(e->store);
+	free(e->state_path);
+	cairn_graph_free(e->graph);
+	free(e->graph_names);
+	free(e->graph_pos);
+	free(e->order);
+	free(e->schemas);
+	json_decref(e->tainted);
+	cairn_lua_free(e->lua);
+	cairn_loop_free(e->loop);
+	json_decref(e->root);
+	json_decref(e->vars);
+	json_decref(e->sensitive_vars);
+	json_decref(e->secrets);
+	json_decref(e->outputs);
+	json_decref(e->refreshed);
+	json_decref(e->output_sensitive);
+	cairn_env_free(e->env);
+	cairn_stack_free(e->stack);
+	free((char *)e->opts.dir);
+	free((char *)e->opts.stack_file);
+	free((char *)e->opts.state_file);
+	free((char *)e->opts.env);
+	free(e);
+}
+
+/* ---------- redaction ---------- */
+
+static void collect_secrets(json_t *secrets, const json_t *v)
+{
+	size_t i;
+	const char *k;
+	json_t *x;
+
+	if (json_is_string(v) && json_string_length(v) >= 3)
+		json_array_append(secrets, (json_t *)v);
+	else if (json_is_array(v))
+		json_array_foreach(v, i, x) collect_secrets(secrets, x);
+	else if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, x) collect_secrets(secrets, x);
+	else if (json_is_number(v)) {
+		char *s = json_dumps(v, JSON_ENCODE_ANY);
+
+		if (s && strlen(s) >= 4)
+			json_array_append_new(secrets, json_string(s));
+		free(s);
+	}
+}
+
+char *cairn_engine_redact(const cairn_engine *e, const char *msg)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	const char *p = msg;
+	size_t i;
+	json_t *s;
+
+	if (!e || !e->secrets || json_array_size(e->secrets) == 0)
+		return strdup(msg);
+	while (*p) {
+		const char *best = NULL;
+		size_t blen = 0;
+
+		json_array_foreach(e->secrets, i, s) {
+			const char *sv = json_string_value(s);
+			size_t len = json_string_length(s);
+
+			if (len && strncmp(p, sv, len) == 0 && len > blen) {
+				best = sv;
+				blen = len;
+			}
+		}
+		if (best) {
+			cairn_buf_puts(&b, "(sensitive)");
+			p += blen;
+		} else {
+			cairn_buf_putc(&b, *p++);
+		}
+	}
+	return cairn_buf_detach(&b);
+}
+
+/* ---------- loading ---------- */
+
+static int hash_file(EVP_MD_CTX *md, const char *path)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc = cairn_buf_read_file(&b, path);
+
+	if (!rc) {
+		EVP_DigestUpdate(md, path, strlen(path) + 1);
+		EVP_DigestUpdate(md, b.ptr, b.len);
+	}
+	cairn_buf_release(&b);
+	return rc;
+}
+
+static int compute_config_hash(cairn_engine *e)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char dig[32];
+	unsigned int n = 0, i;
+	size_t r;
+	char *ov = NULL;
+	int rc = 0;
+
+	if (!md)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	if ((rc = hash_file(md, e->stack->path)) || (rc = hash_file(md, e->env->path)))
+		goto cleanup;
+	for (r = 0; r < e->stack->nresources; r++)
+		if (e->schemas[r] && (rc = hash_file(md, e->schemas[r]->file)))
+			goto cleanup;
+	if (e->opts.var_overrides) {
+		ov = json_dumps(e->opts.var_overrides, JSON_SORT_KEYS | JSON_COMPACT);
+		if (ov)
+			EVP_DigestUpdate(md, ov, strlen(ov));
+	}
+	EVP_DigestFinal_ex(md, dig, &n);
+	for (i = 0; i < n && i < 32; i++)
+		snprintf(e->config_hash + 2 * i, 3, "%02x", dig[i]);
+cleanup:
+	free(ov);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+static const char *suggest(const char *word, const char *const *cands, size_t n)
+{
+	size_t i, best = SIZE_MAX;
+	const char *found = NULL;
+
+	for (i = 0; i < n; i++) {
+		/* Levenshtein distance, small strings */
+		size_t la = strlen(word), lb = strlen(cands[i]), x, y;
+		size_t *row;
+
+		if (la > 64 || lb > 64)
+			continue;
+		row = malloc((lb + 1) * sizeof(size_t));
+		if (!row)
+			return NULL;
+		for (y = 0; y <= lb; y++)
+			row[y] = y;
+		for (x = 1; x <= la; x++) {
+			size_t prev = row[0], tmp;
+
+			row[0] = x;
+			for (y = 1; y <= lb; y++) {
+				size_t c = prev + (word[x - 1] != cands[i][y - 1]);
+
+				tmp = row[y];
+				if (row[y] + 1 < c)
+					c = row[y] + 1;
+				if (row[y - 1] + 1 < c)
+					c = row[y - 1] + 1;
+				row[y] = c;
+				prev = tmp;
+			}
+		}
+		if (row[lb] < best && row[lb] <= (la > 4 ? 2u : 1u)) {
+			best = row[lb];
+			found = cands[i];
+		}
+		free(row);
+	}
+	return found;
+}
+
+static int attr_names_hint(const cairn_schema *s, const char *word, char *hint, size_t n)
+{
+	const char **names = malloc((s->nattrs + 1) * sizeof(char *));
+	const char *best;
+	size_t i;
+
+	hint[0] = '\0';
+	if (!names)
+		return 0;
+	for (i = 0; i < s->nattrs; i++)
+		names[i] = s->attrs[i].name;
+	best = suggest(word, names, s->nattrs);
+	if (best)
+		snprintf(hint, n, "; did you mean '%s'?", best);
+	free(names);
+	return 0;
+}
+
+/* Conform v to an attribute type; lossless conversions only. */
+static int attr_conform(json_t **out, cairn_attr_type t, json_t *v)
+{
+	if (json_is_null(v) || cairn_has_unknown(v) || t == CAIRN_T_ANY) {
+		*out = json_incref(v);
+		return 0;
+	}
+	switch (t) {
+	case CAIRN_T_STRING:
+		if (json_is_string(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+		if (json_is_number(v) || json_is_boolean(v)) {
+			char *s = json_dumps(v, JSON_ENCODE_ANY);
+
+			*out = json_string(s);
+			free(s);
+			return 0;
+		}
+		break;
+	case CAIRN_T_NUMBER:
+		if (json_is_number(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+		if (json_is_string(v)) {
+			const char *s = json_string_value(v);
+			char *end;
+			long long ll;
+			double d;
+
+			errno = 0;
+			ll = strtoll(s, &end, 10);
+			if (*s && !*end && !errno) {
+				*out = json_integer(ll);
+				return 0;
+			}
+			d = strtod(s, &end);
+			if (*s && !*end) {
+				*out = json_real(d);
+				return 0;
+			}
+		}
+		break;
+	case CAIRN_T_BOOL:
+		if (json_is_boolean(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+		if (json_is_string(v) && (!strcmp(json_string_value(v), "true") || !strcmp(json_string_value(v), "false"))) {
+			*out = json_boolean(!strcmp(json_string_value(v), "true"));
+			return 0;
+		}
+		break;
+	case CAIRN_T_LIST:
+		if (json_is_array(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+		break;
+	case CAIRN_T_MAP:
+		if (json_is_object(v)) {
+			*out = json_incref(v);
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	{
+		static const char *const tn[] = { "any", "string", "number", "bool", "list", "map" };
+
+		return cairn_error_set(CAIRN_EINVAL, "expected %s, got %s", tn[t], cairn_value_type_name(v));
+	}
+}
+
+typedef struct refcheck {
+	cairn_engine *e;
+	size_t res;     /* resource the expression belongs to, NO_RES for outputs */
+	json_t *deps;   /* object: dependency resource names */
+	bool sensitive; /* the expression reads a sensitive value */
+} refcheck;
+
+static int check_ref(void *ud, const cairn_ref *ref)
+{
+	refcheck *rc = ud;
+	cairn_engine *e = rc->e;
+	const cairn_res_cfg *self = rc->res != NO_RES ? &e->stack->resources[rc->res] : NULL;
+	const cairn_res_cfg *target;
+	size_t i;
+
+	if (!strcmp(ref->root, "var")) {
+		if (!ref->attr)
+			return 0;
+		if (!json_object_get(e->vars, ref->attr)) {
+			const char **names = malloc((e->stack->nvars + 1) * sizeof(char *));
+			const char *best = NULL;
+
+			for (i = 0; names && i < e->stack->nvars; i++)
+				names[i] = e->stack->vars[i].name;
+			if (names)
+				best = suggest(ref->attr, names, e->stack->nvars);
+			free(names);
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "unknown reference 'var.%s'%s%s%s",
+				ref->attr, best ? "; did you mean 'var." : "", best ? best : "", best ? "'?" : "");
+		}
+		if (json_object_get(e->sensitive_vars, ref->attr))
+			rc->sensitive = true;
+		return 0;
+	}
+	if (!strcmp(ref->root, "env") || !strcmp(ref->root, "path"))
+		return 0;
+	if (!strcmp(ref->root, "count")) {
+		if (!self || !self->count)
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'count.%s' used outside a resource with count",
+				ref->attr ? ref->attr : "index");
+		return 0;
+	}
+	if (!strcmp(ref->root, "each")) {
+		if (!self || !self->for_each)
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'each' used outside a resource with for_each");
+		return 0;
+	}
+	target = cairn_stack_resource(e->stack, ref->root);
+	if (!target) {
+		const char **names = malloc((e->stack->nresources + 1) * sizeof(char *));
+		const char *best = NULL;
+
+		for (i = 0; names && i < e->stack->nresources; i++)
+			names[i] = e->stack->resources[i].name;
+		if (names)
+			best = suggest(ref->root, names, e->stack->nresources);
+		free(names);
+		return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "unknown reference '%s'%s%s%s", ref->root,
+			best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+	}
+	i = (size_t)(target - e->stack->resources);
+	if (ref->attr && e->schemas[i]) {
+		const cairn_attr_schema *a = cairn_schema_attr(e->schemas[i], ref->attr);
+		json_t *t = json_object_get(e->tainted, target->name);
+		size_t k;
+		json_t *x;
+
+		if (!a && strcmp(ref->attr, "id") != 0) {
+			char hint[128];
+
+			attr_names_hint(e->schemas[i], ref->attr, hint, sizeof(hint));
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "resource '%s' (%s) has no attribute '%s'%s",
+				target->name, target->type, ref->attr, hint);
+		}
+		if (a && a->sensitive)
+			rc->sensitive = true;
+		json_array_foreach(t, k, x)
+			if (!strcmp(json_string_value(x), ref->attr))
+				rc->sensitive = true;
+	}
+	if (!ref->attr && e->schemas[i]) {
+		size_t k;
+
+		for (k = 0; k < e->schemas[i]->nattrs; k++)
+			if (e->schemas[i]->attrs[k].sensitive)
+				rc->sensitive = true;
+	}
+	if (rc->deps)
+		json_object_set_new(rc->deps, target->name, json_true());
+	return 0;
+}
+
+static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *deps, bool *sensitive)
+{
+	refcheck rc = { e, res, deps, false };
+	int r;
+
+	if (!x)
+		return 0;
+	r = cairn_expr_refs(x, check_ref, &rc);
+	if (sensitive)
+		*sensitive = rc.sensitive;
+	return r;
+}
+
+/* Properties against the schema: unknown, computed-only, required, constant types. */
+static int check_props(cairn_engine *e, size_t r)
+{
+	const cairn_res_cfg *res = &e->stack->resources[r];
+	const cairn_schema *s = e->schemas[r];
+	size_t i, n = cairn_expr_size(res->props);
+
+	for (i = 0; i < n; i++) {
+		const cairn_pos *kp = NULL;
+		const char *k = cairn_expr_key(res->props, i, &kp);
+		const cairn_attr_schema *a = cairn_schema_attr(s, k);
+		const cairn_expr *v = cairn_expr_item(res->props, i);
+		char hint[128];
+
+		if (!a) {
+			attr_names_hint(s, k, hint, sizeof(hint));
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown property '%s' for resource type %s%s", k, s->type, hint);
+		}
+		if (a->computed && !a->optional && !a->required)
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "property '%s' of %s is computed and cannot be set", k, s->type);
+		if (cairn_expr_kind_of(v) == CAIRN_EXPR_CONST) {
+			json_t *conv = NULL;
+
+			if (attr_conform(&conv, a->type, (json_t *)cairn_expr_const(v)) != 0) {
+				const cairn_error *err = cairn_error_last();
+				char msg[2048];
+
+				snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
+				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(v), "property '%s' of %s: %s", k, s->type, msg);
+			}
+			json_decref(conv);
+		}
+	}
+	for (i = 0; i < s->nattrs; i++)
+		if (s->attrs[i].required && !cairn_expr_get(res->props, s->attrs[i].name))
+			return cairn_error_set_at(CAIRN_EINVAL, &res->pos, "resource '%s' (%s) is missing required property '%s'",
+				res->name, s->type, s->attrs[i].name);
+	for (i = 0; i < res->nignore_changes; i++)
+		if (!cairn_schema_attr(s, res->ignore_changes[i]))
+			return cairn_error_set_at(CAIRN_EINVAL, &res->ignore_changes_pos[i],
+				"ignore_changes names unknown property '%s' of %s", res->ignore_changes[i], s->type);
+	return 0;
+}
+
+static int build_graph(cairn_engine *e)
+{
+	cairn_stack *st = e->stack;
+	const char **names = NULL;
+	cairn_pos *pos = NULL;
+	size_t i, j;
+	int rc = 0;
+
+	names = calloc(st->nresources + 1, sizeof(char *));
+	pos = calloc(st->nresources + 1, sizeof(cairn_pos));
+	e->order = calloc(st->nresources + 1, sizeof(size_t));
+	e->tainted = json_object();
+	if (!names || !pos || !e->order) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < st->nresources; i++) {
+		names[i] = st->resources[i].name;
+		pos[i] = st->resources[i].pos;
+	}
+	/* the graph keeps borrowed pointers: names live in the stack, positions we keep */
+	if ((rc = cairn_graph_new(&e->graph, st->nresources, names, pos)) != 0)
+		goto cleanup;
+	for (i = 0; i < st->nresources; i++) {
+		const cairn_res_cfg *res = &st->resources[i];
+		json_t *deps = json_object();
+		const char *k;
+		json_t *x;
+
+		if ((rc = check_expr(e, i, res->count, deps, NULL)) || (rc = check_expr(e, i, res->for_each, deps, NULL)) ||
+		    (rc = check_expr(e, i, res->prevent_destroy, NULL, NULL))) {
+			json_decref(deps);
+			goto cleanup;
+		}
+		for (j = 0; j < res->ndepends_on; j++) {
+			if (!cairn_stack_resource(st, res->depends_on[j])) {
+				rc = cairn_error_set_at(CAIRN_EINVAL, &res->depends_on_pos[j],
+					"depends_on names unknown resource '%s'", res->depends_on[j]);
+				json_decref(deps);
+				goto cleanup;
+			}
+			json_object_set_new(deps, res->depends_on[j], json_true());
+		}
+		json_object_foreach(deps, k, x) {
+			const cairn_res_cfg *d = cairn_stack_resource(st, k);
+
+			if ((rc = cairn_graph_add_edge(e->graph, i, (size_t)(d - st->resources))) != 0)
+				break;
+		}
+		json_decref(deps);
+		if (rc)
+			goto cleanup;
+	}
+	/* property references need the dependency order for transitive taint */
+	for (i = 0; i < st->nresources; i++) {
+		const cairn_res_cfg *res = &st->resources[i];
+		size_t n = cairn_expr_size(res->props);
+		json_t *deps = json_object();
+		const char *k;
+		json_t *x;
+
+		for (j = 0; j < n && !rc; j++)
+			rc = check_expr(e, i, cairn_expr_item(res->props, j), deps, NULL);
+		json_object_foreach(deps, k, x) {
+			const cairn_res_cfg *d = cairn_stack_resource(st, k);
+
+			if (!rc)
+				rc = cairn_graph_add_edge(e->graph, i, (size_t)(d - st->resources));
+		}
+		json_decref(deps);
+		if (rc)
+			goto cleanup;
+	}
+	if ((rc = cairn_graph_toposort(e->graph, e->order)) != 0)
+		goto cleanup;
+	for (i = 0; i < st->nresources; i++) {
+		size_t r = e->order[i], n;
+		const cairn_res_cfg *res = &st->resources[r];
+		json_t *t = json_array();
+
+		n = cairn_expr_size(res->props);
+		for (j = 0; j < n; j++) {
+			bool sens = false;
+			const char *k = cairn_expr_key(res->props, j, NULL);
+
+			check_expr(e, r, cairn_expr_item(res->props, j), NULL, &sens);
+			if (sens)
+				json_array_append_new(t, json_string(k));
+		}
+		json_object_set_new(e->tainted, res->name, t);
+	}
+	/* names and positions must outlive the graph */
+	e->graph_names = names;
+	e->graph_pos = pos;
+	names = NULL;
+	pos = NULL;
+cleanup:
+	free(names);
+	free(pos);
+	return rc;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *out = NULL;
+
+	if (name[0] == '/' || !dir || !*dir || !strcmp(dir, "."))
+		return strdup(name);
+	if (asprintf(&out, "%s/%s", dir, name) < 0)
+		return NULL;
+	return out;
+}
+
+static int load_state(cairn_engine *e)
+{
+	struct stat sb;
+	int rc;
+
+	if (e->opts.no_state || (!e->opts.for_write && stat(e->state_path, &sb) != 0))
+		return 0; /* no state yet: empty */
+	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+	if (rc)
+		return rc;
+	return cairn_engine_reload_state(e);
+}
+
+int cairn_engine_reload_state(cairn_engine *e)
+{
+	int rc;
+
+	cairn_state_res_free_array(e->state, e->nstate);
+	e->state = NULL;
+	e->nstate = 0;
+	cairn_intent_free_array(e->intents, e->nintents);
+	e->intents = NULL;
+	e->nintents = 0;
+	if (!e->store)
+		return 0;
+	if ((rc = cairn_store_list(e->store, e->opts.env, &e->state, &e->nstate)) != 0)
+		return rc;
+	if ((rc = cairn_store_intents(e->store, e->opts.env, &e->intents, &e->nintents)) != 0)
+		return rc;
+	return cairn_store_serial(e->store, e->opts.env, &e->serial);
+}
+
+static int add_state_secrets(cairn_engine *e)
+{
+	size_t i, j;
+	json_t *n;
+
+	for (i = 0; i < e->nstate; i++)
+		json_array_foreach(e->state[i].sensitive, j, n)
+			collect_secrets(e->secrets, json_object_get(e->state[i].attrs, json_string_value(n)));
+	return 0;
+}
+
+static json_t *make_env_value(cairn_engine *e)
+{
+	json_t *env = json_deep_copy(e->env->provider);
+
+	if (!env)
+		env = json_object();
+	json_object_set_new(env, "name", json_string(e->opts.env));
+	json_object_set_new(env, "stack", json_string(e->stack->name));
+	return env;
+}
+
+int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
+{
+	cairn_engine *e = calloc(1, sizeof(*e));
+	const char *mod_dirs[2];
+	char *user_mods = NULL;
+	const char *builtin;
+	cairn_loop_opts lo;
+	size_t i;
+	int rc;
+
+	if (!e)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	e->opts = *opts;
+	e->opts.dir = strdup(opts->dir ? opts->dir : ".");
+	e->opts.stack_file = opts->stack_file ? strdup(opts->stack_file) : path_join(e->opts.dir, "stack.yaml");
+	e->opts.env = strdup(opts->env ? opts->env : "");
+	e->opts.state_file = opts->state_file ? strdup(opts->state_file) : NULL;
+	if (e->opts.parallelism <= 0)
+		e->opts.parallelism = 10;
+	e->index = json_object();
+	e->secrets = json_array();
+	e->sensitive_vars = json_object();
+	if ((rc = cairn_stack_load(&e->stack, e->opts.stack_file)) != 0)
+		goto fail;
+	if (!opts->env || !*opts->env) {
+		rc = cairn_error_set(CAIRN_EINVAL, "no environment given: use -e ENV (or set CAIRN_ENV)");
+		goto fail;
+	}
+	if ((rc = cairn_env_load(&e->env, e->stack, e->opts.env)) != 0)
+		goto fail;
+	if ((rc = cairn_vars_resolve(&e->vars, e->stack, e->env, opts->var_overrides)) != 0)
+		goto fail;
+	for (i = 0; i < e->stack->nvars; i++)
+		if (e->stack->vars[i].sensitive) {
+			json_object_set_new(e->sensitive_vars, e->stack->vars[i].name, json_true());
+			collect_secrets(e->secrets, json_object_get(e->vars, e->stack->vars[i].name));
+		}
+	user_mods = path_join(e->stack->dir, "modules");
+	builtin = getenv("CAIRN_MODULES_PATH");
+	mod_dirs[0] = user_mods;
+	mod_dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
+	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
+		goto fail;
+	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
+	if (!e->schemas) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < e->stack->nresources; i++) {
+		const cairn_res_cfg *res = &e->stack->resources[i];
+
+		if ((rc = cairn_lua_schema(e->lua, res->type, &e->schemas[i])) != 0) {
+			const cairn_error *err = cairn_error_last();
+			char msg[2048];
+
+			snprintf(msg, sizeof(msg), "%s", err ? err->message : "cannot load module");
+			rc = cairn_error_set_at(rc == CAIRN_ENOTFOUND ? CAIRN_EINVAL : rc, &res->type_pos, "%s", msg);
+			goto fail;
+		}
+		if ((rc = check_props(e, i)) != 0)
+			goto fail;
+	}
+	if ((rc = build_graph(e)) != 0)
+		goto fail;
+	for (i = 0; i < e->stack->noutputs; i++)
+		if ((rc = check_expr(e, NO_RES, e->stack->outputs[i].value, NULL, NULL)) != 0)
+			goto fail;
+	if ((rc = compute_config_hash(e)) != 0)
+		goto fail;
+	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	if ((rc = load_state(e)) != 0)
+		goto fail;
+	add_state_secrets(e);
+	e->root = json_object();
+	json_object_set(e->root, "var", e->vars);
+	json_object_set_new(e->root, "env", make_env_value(e));
+	json_object_set_new(e->root, "path", json_pack("{s:s}", "stack", e->stack->dir));
+	cairn_loop_opts_default(&lo);
+	if ((rc = cairn_loop_new(&e->loop, &lo)) != 0)
+		goto fail;
+	free(user_mods);
+	*out = e;
+	return 0;
+fail:
+	free(user_mods);
+	cairn_engine_free(e);
+	return rc;
+}
+
+static int lock_heartbeat(void *ud)
+{
+	cairn_engine *e = ud;
+
+	return cairn_lock_renew(e->store, e->opts.env);
+}
+
+int cairn_engine_lock(cairn_engine *e, const char *operation)
+{
+	int rc;
+
+	if (!e->store)
+		return cairn_error_set(CAIRN_ERROR, "no state store open for writing");
+	rc = cairn_lock_acquire(e->store, e->opts.env, operation, e->opts.lease > 0 ? e->opts.lease : CAIRN_LOCK_DEFAULT_LEASE,
+				e->opts.lock_timeout, NULL);
+	if (rc)
+		return rc;
+	e->locked = true;
+	/* the state may have moved while we waited */
+	return cairn_engine_reload_state(e);
+}
+
+int cairn_engine_heartbeat_every(cairn_engine *e, double *every, int (**fn)(void *))
+{
+	*every = (e->opts.lease > 0 ? e->opts.lease : CAIRN_LOCK_DEFAULT_LEASE) / 3.0;
+	*fn = lock_heartbeat;
+	return e->locked;
+}
+
+/* ---------- evaluation ---------- */
+
+int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in, json_t **out)
+{
+	cairn_eval_ctx ctx = { e->root, e->stack->dir };
+	int rc;
+
+	if (in && in->key && json_is_integer(in->key))
+		json_object_set_new(e->root, "count", json_pack("{s:O}", "index", in->key));
+	if (in && in->key && json_is_string(in->key))
+		json_object_set_new(e->root, "each", json_pack("{s:O,s:O}", "key", in->key,
+			"value", in->each_value ? in->each_value : json_null()));
+	rc = cairn_expr_eval(out, x, &ctx);
+	json_object_del(e->root, "count");
+	json_object_del(e->root, "each");
+	return rc;
+}
+
+/* Set an instance's attributes where expressions find them. */
+void cairn_engine_publish(cairn_engine *e, const cairn_inst *in, json_t *attrs)
+{
+	const cairn_res_cfg *res;
+	json_t *slot;
+
+	if (in->res == NO_RES || !attrs)
+		return;
+	res = &e->stack->resources[in->res];
+	slot = json_object_get(e->root, res->name);
+	if (!in->key) {
+		json_object_set(e->root, res->name, attrs);
+	} else if (json_is_integer(in->key)) {
+		size_t idx = (size_t)json_integer_value(in->key);
+
+		if (!json_is_array(slot)) {
+			slot = json_array();
+			json_object_set_new(e->root, res->name, slot);
+		}
+		while (json_array_size(slot) <= idx)
+			json_array_append_new(slot, json_null());
+		json_array_set(slot, idx, attrs);
+	} else {
+		if (!json_is_object(slot)) {
+			slot = json_object();
+			json_object_set_new(e->root, res->name, slot);
+		}
+		json_object_set(slot, json_string_value(in->key), attrs);
+	}
+}
+
+json_t *cairn_engine_op_ctx(cairn_engine *e, const char *address, const char *token)
+{
+	json_t *ctx = json_pack("{s:s,s:s,s:s,s:s,s:O}", "env", e->opts.env, "stack", e->stack->name,
+		"address", address ? address : "", "base_dir", e->stack->dir, "provider", e->env->provider);
+
+	if (ctx && token)
+		json_object_set_new(ctx, "token", json_string(token));
+	return ctx;
+}
+
+/* ---------- refresh ---------- */
+
+typedef struct refresh_job {
+	cairn_engine *e;
+	const char *type;
+	size_t *rows;    /* state rows */
+	size_t nrows;
+	bool many;
+} refresh_job;
+
+static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
+{
+	refresh_job *j = t->ud;
+	cairn_engine *e = j->e;
+	size_t i;
+
+	if (t->phase == 0) {
+		json_t *args, *ctx;
+		int rc;
+
+		t->phase = 1;
+		if (j->many) {
+			json_t *list = json_array();
+
+			for (i = 0; i < j->nrows; i++) {
+				cairn_state_res *r = &e->state[j->rows[i]];
+
+				json_array_append_new(list, json_pack("{s:s?,s:s,s:O}", "id", r->id, "address", r->address, "attrs", r->attrs));
+			}
+			args = json_pack("[o]", list);
+			ctx = cairn_engine_op_ctx(e, NULL, NULL);
+			rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
+		} else {
+			cairn_state_res *r = &e->state[j->rows[0]];
+
+			args = json_pack("[s?,O]", r->id, r->attrs);
+			ctx = cairn_engine_op_ctx(e, r->address, r->token);
+			rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
+		}
+		json_decref(args);
+		json_decref(ctx);
+		if (rc) {
+			const cairn_error *err = cairn_error_last();
+
+			return cairn_task_fail(t, "%s", err ? err->message : "cannot start read");
+		}
+		return CAIRN_STEP_WAIT;
+	}
+	if (t->op_failed)
+		return CAIRN_STEP_FAILED;
+	for (i = 0; i < j->nrows; i++) {
+		cairn_state_res *r = &e->state[j->rows[i]];
+		json_t *v = j->many ? (r->id ? json_object_get(t->op_result, r->id) : NULL) : t->op_result;
+
+		if (!v || json_is_null(v))
+			json_object_set_new(e->refreshed, r->address, json_null());
+		else if (json_is_object(v))
+			json_object_set(e->refreshed, r->address, v);
+		else
+			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
+					       cairn_value_type_name(v));
+	}
+	return CAIRN_STEP_DONE;
+}
+
+static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to)
+{
+	cairn_engine *e = ud;
+
+	if (e->opts.log && e->opts.verbose)
+		fprintf(e->opts.log, "cairn: %s: %s -> %s\n", t->label, cairn_task_state_name(from), cairn_task_state_name(to));
+}
+
+int cairn_engine_refresh(cairn_engine *e)
+{
+	refresh_job *jobs = NULL;
+	cairn_task *tasks = NULL;
+	cairn_sched *s = NULL;
+	size_t *rows = NULL, njobs = 0, i, k;
+	json_t *types = json_object();
+	const char *type;
+	json_t *x;
+	int rc = 0;
+
+	json_decref(e->refreshed);
+	e->refreshed = json_object();
+	if (e->nstate == 0)
+		goto cleanup;
+	rows = malloc(e->nstate * sizeof(size_t));
+	jobs = calloc(e->nstate, sizeof(*jobs));
+	tasks = calloc(e->nstate, sizeof(*tasks));
+	if (!rows || !jobs || !tasks) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < e->nstate; i++)
+		json_object_set_new(types, e->state[i].type, json_true());
+	k = 0;
+	json_object_foreach(types, type, x) {
+		const cairn_schema *sch;
+		size_t first = k;
+
+		if ((rc = cairn_lua_schema(e->lua, type, &sch)) != 0)
+			goto cleanup;
+		for (i = 0; i < e->nstate; i++)
+			if (!strcmp(e->state[i].type, type))
+				rows[k++] = i;
+		if (sch->ops & CAIRN_OPS_READ_MANY) {
+			jobs[njobs] = (refresh_job){ e, sch->type, rows + first, k - first, true };
+			tasks[njobs].label = sch->type;
+			njobs++;
+		} else {
+			for (i = first; i < k; i++) {
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false };
+				tasks[njobs].label = e->state[rows[i]].address;
+				njobs++;
+			}
+		}
+	}
+	for (i = 0; i < njobs; i++) {
+		tasks[i].step = refresh_step;
+		tasks[i].ud = &jobs[i];
+	}
+	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) != 0)
+		goto cleanup;
+	cairn_sched_set_log(s, log_task, e);
+	rc = cairn_sched_run(s);
+	if (rc == CAIRN_ERROR) {
+		for (i = 0; i < njobs; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED) {
+				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m);
+				free(m);
+				break;
+			}
+	}
+	for (i = 0; i < e->nstate; i++) {
+		json_t *cur = json_object_get(e->refreshed, e->state[i].address);
+		size_t j;
+		json_t *n;
+
+		json_array_foreach(e->state[i].sensitive, j, n)
+			collect_secrets(e->secrets, json_object_get(cur, json_string_value(n)));
+	}
+cleanup:
+	cairn_sched_free(s);
+	for (i = 0; tasks && i < njobs; i++)
+		free(tasks[i].error);
+	free(tasks);
+	free(jobs);
+	free(rows);
+	json_decref(types);
+	return rc;
+}
+
+/* ---------- plan ---------- */
+
+static int add_inst(cairn_engine *e, size_t res, const char *name, const char *type, json_t *key,
+		    json_t *each_value, size_t *idx_out)
+{
+	cairn_inst *in;
+
+	if (e->ninsts == e->ainsts) {
+		size_t a = e->ainsts ? e->ainsts * 2 : 64;
+		cairn_inst *p = realloc(e->insts, a * sizeof(*p));
+
+		if (!p)
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		e->insts = p;
+		e->ainsts = a;
+	}
+	in = &e->insts[e->ninsts];
+	memset(in, 0, sizeof(*in));
+	in->res = res;
+	in->name = strdup(name);
+	in->type = strdup(type);
+	in->key = key ? json_incref(key) : NULL;
+	in->each_value = each_value ? json_incref(each_value) : NULL;
+	in->address = cairn_address(name, key);
+	in->changes = json_array();
+	in->sensitive = json_array();
+	in->targeted = true;
+	if (!in->name || !in->type || !in->address)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (json_object_get(e->index, in->address))
+		return cairn_error_set(CAIRN_EINVAL, "duplicate instance address %s", in->address);
+	json_object_set_new(e->index, in->address, json_integer((json_int_t)e->ninsts));
+	*idx_out = e->ninsts++;
+	return 0;
+}
+
+static bool name_in(const char *name, char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return false;
+}
+
+static json_t *planned_new(const cairn_schema *s, json_t *desired)
+{
+	json_t *p = json_deep_copy(desired);
+	size_t i;
+
+	for (i = 0; i < s->nattrs; i++) {
+		const cairn_attr_schema *a = &s->attrs[i];
+		json_t *v = json_object_get(p, a->name);
+
+		if (!v || json_is_null(v))
+			json_object_set_new(p, a->name, a->computed ? cairn_unknown() : json_null());
+	}
+	if (!json_object_get(p, s->id_attr))
+		json_object_set_new(p, s->id_attr, cairn_unknown());
+	return p;
+}
+
+int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out)
+{
+	const cairn_schema *s = in->schema;
+	json_t *d = json_object();
+	size_t i, n = cairn_expr_size(res->props);
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i++) {
+		const char *k = cairn_expr_key(res->props, i, NULL);
+		const cairn_expr *x = cairn_expr_item(res->props, i);
+		const cairn_attr_schema *a = cairn_schema_attr(s, k);
+		json_t *v = NULL, *conv = NULL;
+
+		if ((rc = cairn_engine_eval(e, x, in, &v)) != 0)
+			break;
+		if (attr_conform(&conv, a->type, v) != 0) {
+			const cairn_error *err = cairn_error_last();
+			char msg[2048];
+
+			snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "property '%s' of %s: %s", k, s->type, msg);
+		} else {
+			json_object_set_new(d, k, conv);
+		}
+		json_decref(v);
+	}
+	for (i = 0; i < s->nattrs && !rc; i++) {
+		const cairn_attr_schema *a = &s->attrs[i];
+		json_t *v = json_object_get(d, a->name);
+
+		if ((!v || json_is_null(v)) && a->def)
+			json_object_set(d, a->name, a->def);
+		v = json_object_get(d, a->name);
+		if (a->required && (!v || json_is_null(v)))
+			rc = cairn_error_set_at(CAIRN_EINVAL, &res->pos, "resource '%s': required property '%s' is null",
+						in->address, a->name);
+	}
+	if (rc) {
+		json_decref(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+static void add_change(cairn_inst *in, const cairn_attr_schema *a, json_t *before, json_t *after, bool sens)
+{
+	json_array_append_new(in->changes, json_pack("{s:s,s:O,s:O,s:b,s:b}", "attribute", a->name,
+		"before", before ? before : json_null(), "after", after ? after : json_null(),
+		"force_new", a->force_new, "sensitive", sens));
+}
+
+static bool inst_sensitive(const cairn_inst *in, const char *name)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(in->sensitive, i, x)
+		if (!strcmp(json_string_value(x), name))
+			return true;
+	return false;
+}
+
+static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t *forced)
+{
+	const cairn_schema *s = in->schema;
+	json_t *cur = NULL, *t;
+	const char *fact = forced ? json_string_value(json_object_get(forced, "action")) : NULL;
+	bool force_new = false;
+	size_t i;
+	int rc;
+
+	if ((rc = cairn_engine_desired(e, in, res, &in->desired)) != 0)
+		return rc;
+	for (i = 0; i < s->nattrs; i++)
+		if (s->attrs[i].sensitive)
+			json_array_append_new(in->sensitive, json_string(s->attrs[i].name));
+	t = json_object_get(e->tainted, res->name);
+	json_array_extend(in->sensitive, t);
+	json_array_foreach(in->sensitive, i, t)
+		collect_secrets(e->secrets, json_object_get(in->desired, json_string_value(t)));
+
+	if (in->prior) {
+		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
+
+		if (r && json_is_null(r))
+			in->gone = true;
+		else
+			cur = r ? r : in->prior->attrs;
+	}
+	if (fact && !strcmp(fact, "create") && cur) {
+		cur = NULL;
+		in->gone = true;
+	}
+	if (!cur) {
+		in->action = CAIRN_ACT_CREATE;
+		if (in->gone && !in->reason)
+			in->reason = strdup("it no longer exists (deleted outside cairn)");
+		in->planned = planned_new(s, in->desired);
+		return 0;
+	}
+	in->current = json_incref(cur);
+	for (i = 0; i < s->nattrs; i++) {
+		const cairn_attr_schema *a = &s->attrs[i];
+		json_t *want = json_object_get(in->desired, a->name), *have = json_object_get(cur, a->name);
+		json_t *fattrs = forced ? json_object_get(forced, "attributes") : NULL;
+		bool forced_attr = false;
+		size_t k;
+		json_t *fx;
+
+		if (!a->required && !a->optional)
+			continue;
+		if (!want && a->computed)
+			continue;
+		if (res->ignore_all_changes || name_in(a->name, res->ignore_changes, res->nignore_changes))
+			continue;
+		json_array_foreach(fattrs, k, fx)
+			if (!strcmp(json_string_value(fx), a->name))
+				forced_attr = true;
+		if (json_is_null(want))
+			want = NULL;
+		if (json_is_null(have))
+			have = NULL;
+		if (!forced_attr && ((!want && !have) || (want && have && cairn_value_equal(want, have))))
+			continue;
+		add_change(in, a, have, want, inst_sensitive(in, a->name));
+		if (a->force_new)
+			force_new = true;
+	}
+	if (json_array_size(in->changes) == 0 && !(fact && !strcmp(fact, "replace"))) {
+		in->action = CAIRN_ACT_NOOP;
+		in->planned = json_incref(cur);
+		return 0;
+	}
+	if (force_new || !(s->ops & CAIRN_OPS_UPDATE) || (fact && !strcmp(fact, "replace"))) {
+		in->action = CAIRN_ACT_REPLACE;
+		in->cbd = res->create_before_destroy;
+		in->planned = planned_new(s, in->desired);
+		if (!in->reason)
+			in->reason = strdup(force_new ? "a property that forces replacement changed"
+						      : "the module cannot update in place");
+		return 0;
+	}
+	in->action = CAIRN_ACT_UPDATE;
+	in->planned = json_deep_copy(cur);
+	{
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(in->desired, k, v)
+			if (!(res->ignore_all_changes || name_in(k, res->ignore_changes, res->nignore_changes)))
+				json_object_set(in->planned, k, v);
+	}
+	return 0;
+}
+
+static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
+{
+	json_t *v = NULL;
+	int rc;
+
+	*keys = json_array();
+	*values = json_array();
+	if (res->count) {
+		json_int_t n, i;
+
+		if ((rc = cairn_engine_eval(e, res->count, NULL, &v)) != 0)
+			return rc;
+		if (cairn_has_unknown(v))
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+				"count of '%s' depends on values known only after apply", res->name);
+		else if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == (json_int_t)json_real_value(v)))
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+				"count of '%s' must be a whole number, got %s", res->name, cairn_value_type_name(v));
+		else if ((n = (json_int_t)json_number_value(v)) < 0 || n > 100000)
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+				"count of '%s' must be between 0 and 100000, got %lld", res->name, (long long)n);
+		else
+			for (i = 0; i < n; i++) {
+				json_array_append_new(*keys, json_integer(i));
+				json_array_append_new(*values, json_null());
+			}
+	} else if (res->for_each) {
+		if ((rc = cairn_engine_eval(e, res->for_each, NULL, &v)) != 0)
+			return rc;
+		if (cairn_has_unknown(v)) {
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+				"for_each of '%s' depends on values known only after apply", res->name);
+		} else if (json_is_object(v)) {
+			const char *k;
+			json_t *x;
+
+			json_object_foreach(v, k, x) {
+				json_array_append_new(*keys, json_string(k));
+				json_array_append(*values, x);
+			}
+		} else if (json_is_array(v)) {
+			size_t i;
+			json_t *x;
+
+			rc = 0;
+			json_array_foreach(v, i, x) {
+				if (!json_is_string(x)) {
+					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+						"for_each of '%s' must be a map or a list of strings", res->name);
+					break;
+				}
+				json_array_append(*keys, x);
+				json_array_append(*values, x);
+			}
+		} else {
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+				"for_each of '%s' must be a map or a list of strings, got %s", res->name, cairn_value_type_name(v));
+		}
+	} else {
+		json_array_append_new(*keys, json_null());
+		json_array_append_new(*values, json_null());
+		rc = 0;
+	}
+	json_decref(v);
+	return rc;
+}
+
+static void apply_targets(cairn_engine *e)
+{
+	unsigned char *inc = NULL, *exc = NULL;
+	size_t i, j;
+	bool any;
+
+	if (!e->opts.ntargets && !e->opts.nexcludes)
+		return;
+	inc = calloc(e->ninsts + 1, 1);
+	exc = calloc(e->ninsts + 1, 1);
+	if (!inc || !exc)
+		goto cleanup;
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+
+		if (!e->opts.ntargets || name_in(in->address, e->opts.targets, e->opts.ntargets) ||
+		    name_in(in->name, e->opts.targets, e->opts.ntargets))
+			inc[i] = 1;
+		if (name_in(in->address, e->opts.excludes, e->opts.nexcludes) ||
+		    name_in(in->name, e->opts.excludes, e->opts.nexcludes))
+			exc[i] = 1;
+	}
+	/* close over dependencies (targets) and dependents (excludes) */
+	do {
+		any = false;
+		for (i = e->ninsts; i-- > 0;) {
+			cairn_inst *in = &e->insts[i];
+
+			for (j = 0; j < in->ndeps; j++) {
+				if (inc[i] && !inc[in->deps[j]] && e->opts.ntargets) {
+					inc[in->deps[j]] = 1;
+					any = true;
+				}
+				if (exc[in->deps[j]] && !exc[i]) {
+					exc[i] = 1;
+					any = true;
+				}
+			}
+		}
+	} while (any);
+	for (i = 0; i < e->ninsts; i++)
+		e->insts[i].targeted = inc[i] && !exc[i];
+cleanup:
+	free(inc);
+	free(exc);
+}
+
+static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
+{
+	size_t i, idx;
+	int rc;
+
+	for (i = 0; i < e->nstate; i++) {
+		cairn_state_res *r = &e->state[i];
+		const cairn_res_cfg *cfg;
+		cairn_inst *in;
+
+		if (used[i])
+			continue;
+		if ((rc = add_inst(e, NO_RES, r->name, r->type, NULL, NULL, &idx)) != 0)
+			return rc;
+		in = &e->insts[idx];
+		free(in->address);
+		in->address = strdup(r->address);
+		json_object_del(e->index, in->address);
+		json_object_set_new(e->index, in->address, json_integer((json_int_t)idx));
+		in->prior = r;
+		if ((rc = cairn_lua_schema(e->lua, r->type, &in->schema)) != 0)
+			return rc;
+		json_array_extend(in->sensitive, r->sensitive);
+		{
+			json_t *cur = e->refreshed ? json_object_get(e->refreshed, r->address) : NULL;
+
+			if (cur && json_is_null(cur)) {
+				in->gone = true;
+				in->action = CAIRN_ACT_NOOP; /* already gone: only forget it */
+				in->reason = strdup("it no longer exists; it will be forgotten");
+				continue;
+			}
+			in->current = json_incref(cur ? cur : r->attrs);
+		}
+		in->action = CAIRN_ACT_DELETE;
+		cfg = cairn_stack_resource(e->stack, r->name);
+		if (destroy)
+			in->reason = strdup("destroy");
+		else if (strstr(r->address, "~deposed"))
+			in->reason = strdup("it was replaced and its old object remains");
+		else if (cfg)
+			in->reason = strdup("its index or key is no longer in the configuration");
+		else
+			in->reason = strdup("it is no longer in the configuration");
+	}
+	return 0;
+}
+
+int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
+{
+	cairn_stack *st = e->stack;
+	size_t *first = NULL, *count = NULL, r, i, j, k, idx;
+	unsigned char *used = NULL;
+	json_t *stmap = json_object();
+	int rc = 0;
+
+	reset_instances(e);
+	for (r = 0; r < st->nresources; r++)
+		json_object_del(e->root, st->resources[r].name);
+	first = calloc(st->nresources + 1, sizeof(size_t));
+	count = calloc(st->nresources + 1, sizeof(size_t));
+	used = calloc(e->nstate + 1, 1);
+	if (!first || !count || !used) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < e->nstate; i++)
+		json_object_set_new(stmap, e->state[i].address, json_integer((json_int_t)i));
+	for (k = 0; !destroy && k < st->nresources; k++) {
+		const cairn_res_cfg *res;
+		json_t *keys = NULL, *values = NULL;
+
+		r = e->order[k];
+		res = &st->resources[r];
+		if (res->count)
+			json_object_set_new(e->root, res->name, json_array());
+		else if (res->for_each)
+			json_object_set_new(e->root, res->name, json_object());
+		if ((rc = expand_keys(e, res, &keys, &values)) != 0) {
+			json_decref(keys);
+			json_decref(values);
+			goto cleanup;
+		}
+		first[r] = e->ninsts;
+		for (j = 0; j < json_array_size(keys) && !rc; j++) {
+			json_t *key = json_array_get(keys, j);
+			cairn_inst *in;
+			json_t *sx;
+
+			rc = add_inst(e, r, res->name, res->type, json_is_null(key) ? NULL : key,
+				      json_array_get(values, j), &idx);
+			if (rc)
+				break;
+			in = &e->insts[idx];
+			in->schema = e->schemas[r];
+			if ((sx = json_object_get(stmap, in->address)) != NULL) {
+				in->prior = &e->state[json_integer_value(sx)];
+				used[json_integer_value(sx)] = 1;
+			}
+			rc = plan_instance(e, in, res, forced ? json_object_get(forced, in->address) : NULL);
+			if (!rc)
+				cairn_engine_publish(e, in, in->planned);
+		}
+		count[r] = json_array_size(keys);
+		json_decref(keys);
+		json_decref(values);
+		if (rc)
+			goto cleanup;
+	}
+	/* instance dependencies: every instance of every dependency resource */
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		const size_t *deps;
+		size_t nd, total = 0, d;
+
+		if (in->res == NO_RES)
+			continue;
+		deps = cairn_graph_deps(e->graph, in->res, &nd);
+		for (d = 0; d < nd; d++)
+			total += count[deps[d]];
+		in->deps = malloc((total + 1) * sizeof(size_t));
+		if (!in->deps) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (d = 0; d < nd; d++)
+			for (j = 0; j < count[deps[d]]; j++)
+				in->deps[in->ndeps++] = first[deps[d]] + j;
+	}
+	if ((rc = plan_orphans(e, used, destroy)) != 0)
+		goto cleanup;
+	apply_targets(e);
+	json_decref(e->outputs);
+	json_decref(e->output_sensitive);
+	e->outputs = NULL;
+	e->output_sensitive = NULL;
+	if (!destroy && (rc = cairn_engine_outputs(e, &e->outputs, &e->output_sensitive)) != 0)
+		goto cleanup;
+	e->planned = true;
+cleanup:
+	json_decref(stmap);
+	free(first);
+	free(count);
+	free(used);
+	return rc;
+}
+
+void cairn_engine_counts(const cairn_engine *e, int *add, int *change, int *destroy)
+{
+	size_t i;
+
+	*add = *change = *destroy = 0;
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+
+		if (!in->targeted)
+			continue;
+		switch (in->action) {
+		case CAIRN_ACT_CREATE: (*add)++; break;
+		case CAIRN_ACT_UPDATE: (*change)++; break;
+		case CAIRN_ACT_REPLACE: (*add)++; (*destroy)++; break;
+		case CAIRN_ACT_DELETE: (*destroy)++; break;
+		default: break;
+		}
+	}
+}
+
+int cairn_engine_outputs(cairn_engine *e, json_t **values, json_t **sensitive)
+{
+	json_t *vals = json_object(), *sens = json_array();
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < e->stack->noutputs && !rc; i++) {
+		const cairn_output_cfg *o = &e->stack->outputs[i];
+		json_t *v = NULL;
+		bool tainted = false;
+
+		check_expr(e, NO_RES, o->value, NULL, &tainted);
+		if ((rc = cairn_expr_eval(&v, o->value, &(cairn_eval_ctx){ e->root, e->stack->dir })) != 0)
+			break;
+		json_object_set_new(vals, o->name, v);
+		if (o->sensitive || tainted) {
+			json_array_append_new(sens, json_string(o->name));
+			collect_secrets(e->secrets, v);
+		}
+	}
+	if (rc) {
+		json_decref(vals);
+		json_decref(sens);
+		return rc;
+	}
+	*values = vals;
+	*sensitive = sens;
+	return 0;
+}
+
+int cairn_engine_check_prevent_destroy(cairn_engine *e)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		const cairn_res_cfg *cfg;
+		json_t *v = NULL;
+		bool on;
+
+		if (!in->targeted || (in->action != CAIRN_ACT_DELETE && in->action != CAIRN_ACT_REPLACE))
+			continue;
+		cfg = cairn_stack_resource(e->stack, in->name);
+		if (!cfg || !cfg->prevent_destroy)
+			continue;
+		if ((rc = cairn_engine_eval(e, cfg->prevent_destroy, in, &v)) != 0)
+			return rc;
+		if (!json_is_boolean(v)) {
+			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(cfg->prevent_destroy),
+				"prevent_destroy of '%s' must be a bool, got %s", cfg->name, cairn_value_type_name(v));
+			json_decref(v);
+			return rc;
+		}
+		on = json_is_true(v);
+		json_decref(v);
+		if (on)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(cfg->prevent_destroy),
+				"%s has lifecycle.prevent_destroy set, but the plan would %s it; "
+				"remove prevent_destroy (or make it false for environment '%s') to allow this",
+				in->address, in->action == CAIRN_ACT_DELETE ? "destroy" : "replace", e->opts.env);
+	}
+	return 0;
+}

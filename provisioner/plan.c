@@ -1,0 +1,327 @@
+/*
+ * plan.c - showing a plan to people (Terraform's layout) and as JSON, and
+ * checking a saved plan against the current config and state.
+ *
+ * Sensitive values are printed as "(sensitive)", values known only after
+ * apply as "(known after apply)". The JSON document is described in
+ * docs/plan-json.md; a saved plan (plan -out FILE) is that document.
+ */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define C_GREEN "\033[32m"
+#define C_YELLOW "\033[33m"
+#define C_RED "\033[31m"
+#define C_BOLD "\033[1m"
+#define C_RESET "\033[0m"
+
+static const char *col(bool color, const char *c)
+{
+	return color ? c : "";
+}
+
+static void render_value(cairn_buf *out, const json_t *v, bool sensitive)
+{
+	char *s;
+
+	if (sensitive && v && !json_is_null(v)) {
+		cairn_buf_puts(out, "(sensitive)");
+		return;
+	}
+	s = cairn_value_render(v);
+	cairn_buf_puts(out, s ? s : "?");
+	free(s);
+}
+
+static bool is_sensitive(const cairn_inst *in, const char *name)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(in->sensitive, i, x)
+		if (!strcmp(json_string_value(x), name))
+			return true;
+	return false;
+}
+
+static size_t name_width(const json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+
+	json_object_foreach((json_t *)obj, k, v)
+		if (strlen(k) > w && !json_is_null(v))
+			w = strlen(k);
+	return w;
+}
+
+static void render_attrs(cairn_buf *out, const cairn_inst *in, const json_t *attrs, const char *sign)
+{
+	const char **keys;
+	size_t n = json_object_size(attrs), i = 0, j, w = name_width(attrs);
+	const char *k;
+	json_t *v;
+
+	keys = malloc((n + 1) * sizeof(char *));
+	if (!keys)
+		return;
+	json_object_foreach((json_t *)attrs, k, v)
+		keys[i++] = k;
+	/* sorted for stable output */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+			const char *t = keys[j];
+
+			keys[j] = keys[j - 1];
+			keys[j - 1] = t;
+		}
+	for (i = 0; i < n; i++) {
+		v = json_object_get(attrs, keys[i]);
+		if (json_is_null(v))
+			continue;
+		cairn_buf_printf(out, "      %s %-*s = ", sign, (int)w, keys[i]);
+		render_value(out, v, is_sensitive(in, keys[i]));
+		cairn_buf_putc(out, '\n');
+	}
+	free(keys);
+}
+
+static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
+{
+	size_t i, w = 0;
+	json_t *c;
+
+	json_array_foreach(in->changes, i, c) {
+		size_t l = strlen(json_string_value(json_object_get(c, "attribute")));
+
+		if (l > w)
+			w = l;
+	}
+	json_array_foreach(in->changes, i, c) {
+		const char *name = json_string_value(json_object_get(c, "attribute"));
+		json_t *before = json_object_get(c, "before"), *after = json_object_get(c, "after");
+		bool sens = json_is_true(json_object_get(c, "sensitive"));
+		const char *sign = json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
+
+		cairn_buf_printf(out, "      %s%s%s %-*s = ", col(color, C_YELLOW), sign, col(color, C_RESET), (int)w, name);
+		if (!json_is_null(before) && !json_is_null(after)) {
+			render_value(out, before, sens);
+			cairn_buf_puts(out, " -> ");
+			render_value(out, after, sens);
+		} else {
+			render_value(out, json_is_null(before) ? after : before, sens);
+			if (json_is_null(after))
+				cairn_buf_puts(out, " -> null");
+		}
+		if (json_is_true(json_object_get(c, "force_new")) && in->action == CAIRN_ACT_REPLACE)
+			cairn_buf_printf(out, " %s# forces replacement%s", col(color, C_RED), col(color, C_RESET));
+		cairn_buf_putc(out, '\n');
+	}
+}
+
+int cairn_plan_render(cairn_engine *e, cairn_buf *out, bool color)
+{
+	int add, change, destroy;
+	size_t i;
+	bool any = false;
+
+	cairn_engine_counts(e, &add, &change, &destroy);
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		const char *head, *sign, *c;
+
+		if (in->gone && in->action != CAIRN_ACT_NOOP && in->targeted)
+			cairn_buf_printf(out, "  # %s was deleted outside cairn\n", in->address);
+		if (!in->targeted || in->action == CAIRN_ACT_NOOP)
+			continue;
+		if (!any)
+			cairn_buf_printf(out, "cairn will perform the following actions in environment '%s':\n\n", e->opts.env);
+		any = true;
+		switch (in->action) {
+		case CAIRN_ACT_CREATE: head = "will be created"; sign = "  +"; c = C_GREEN; break;
+		case CAIRN_ACT_UPDATE: head = "will be updated in place"; sign = "  ~"; c = C_YELLOW; break;
+		case CAIRN_ACT_REPLACE:
+			head = "must be replaced";
+			sign = in->cbd ? "+/-" : "-/+";
+			c = C_RED;
+			break;
+		default: head = "will be destroyed"; sign = "  -"; c = C_RED; break;
+		}
+		cairn_buf_printf(out, "  %s# %s%s %s", col(color, C_BOLD), in->address, col(color, C_RESET), head);
+		if (in->reason && in->action != CAIRN_ACT_CREATE)
+			cairn_buf_printf(out, " (%s)", in->reason);
+		cairn_buf_printf(out, "\n%s%s%s %s (%s) {\n", col(color, c), sign, col(color, C_RESET), in->address, in->type);
+		if (in->action == CAIRN_ACT_CREATE)
+			render_attrs(out, in, in->planned, "+");
+		else if (in->action == CAIRN_ACT_DELETE)
+			render_attrs(out, in, in->current ? in->current : in->prior->attrs, "-");
+		else
+			render_changes(out, in, color);
+		cairn_buf_puts(out, "    }\n\n");
+	}
+	if (!any) {
+		cairn_buf_printf(out, "No changes. The resources of environment '%s' match the configuration.\n", e->opts.env);
+		return 0;
+	}
+	return cairn_buf_printf(out, "%sPlan:%s %d to add, %d to change, %d to destroy.\n", col(color, C_BOLD),
+				col(color, C_RESET), add, change, destroy);
+}
+
+static json_t *safe_value(const json_t *v, bool sensitive)
+{
+	if (sensitive && v && !json_is_null(v))
+		return json_string("(sensitive)");
+	if (cairn_has_unknown(v))
+		return json_null();
+	return v ? json_incref((json_t *)v) : json_null();
+}
+
+static json_t *inst_json(const cairn_inst *in)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "address", in->address, "type", in->type, "name", in->name,
+			      "action", cairn_action_name(in->action));
+	json_t *changes = json_array(), *after_unknown = json_array();
+	size_t i;
+	json_t *c;
+
+	if (in->key)
+		json_object_set(o, "index", in->key);
+	if (in->reason)
+		json_object_set_new(o, "reason", json_string(in->reason));
+	if (in->action == CAIRN_ACT_REPLACE)
+		json_object_set_new(o, "create_before_destroy", json_boolean(in->cbd));
+	if (in->action == CAIRN_ACT_CREATE) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(in->planned, k, v) {
+			if (json_is_null(v))
+				continue;
+			if (cairn_has_unknown(v))
+				json_array_append_new(after_unknown, json_string(k));
+			else
+				json_array_append_new(changes, json_pack("{s:s,s:n,s:o,s:b,s:b}", "attribute", k,
+					"after", safe_value(v, is_sensitive(in, k)), "force_new", 0, "sensitive", is_sensitive(in, k)));
+		}
+	} else {
+		json_array_foreach(in->changes, i, c) {
+			bool sens = json_is_true(json_object_get(c, "sensitive"));
+			json_t *after = json_object_get(c, "after");
+
+			json_array_append_new(changes, json_pack("{s:O,s:o,s:o,s:O,s:b}", "attribute", json_object_get(c, "attribute"),
+				"before", safe_value(json_object_get(c, "before"), sens), "after", safe_value(after, sens),
+				"force_new", json_object_get(c, "force_new"), "sensitive", sens));
+			if (cairn_has_unknown(after))
+				json_array_append(after_unknown, json_object_get(c, "attribute"));
+		}
+	}
+	json_object_set_new(o, "changes", changes);
+	json_object_set_new(o, "after_unknown", after_unknown);
+	return o;
+}
+
+int cairn_plan_json(cairn_engine *e, json_t **out)
+{
+	json_t *doc, *rc = json_array(), *outs = json_object(), *ov = json_object();
+	int add, change, destroy;
+	size_t i;
+	const char *k;
+	json_t *v;
+
+	cairn_engine_counts(e, &add, &change, &destroy);
+	for (i = 0; i < e->ninsts; i++)
+		if (e->insts[i].targeted)
+			json_array_append_new(rc, inst_json(&e->insts[i]));
+	json_object_foreach(e->outputs, k, v) {
+		bool sens = false;
+		size_t j;
+		json_t *x;
+
+		json_array_foreach(e->output_sensitive, j, x)
+			if (!strcmp(json_string_value(x), k))
+				sens = true;
+		json_object_set_new(outs, k, json_pack("{s:o,s:b,s:b}", "value", safe_value(v, sens), "sensitive", sens,
+						       "unknown", cairn_has_unknown(v)));
+	}
+	/* non-sensitive --var values, so that `apply FILE` sees the same config */
+	if (e->opts.var_overrides)
+		json_object_foreach(e->opts.var_overrides, k, v)
+			if (!json_object_get(e->sensitive_vars, k))
+				json_object_set(ov, k, v);
+	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:o,s:o,s:{s:i,s:i,s:i},s:o}",
+		"format_version", "1", "cairn_version", CAIRN_VERSION, "stack", e->stack->name,
+		"stack_file", e->stack->path, "environment", e->opts.env, "config_hash", e->config_hash,
+		"state_serial", (json_int_t)e->serial, "refresh", e->opts.refresh, "resource_changes", rc,
+		"outputs", outs, "summary", "add", add, "change", change, "destroy", destroy, "variables", ov);
+	if (!doc)
+		return cairn_error_set(CAIRN_ENOMEM, "cannot build the JSON plan");
+	*out = doc;
+	return 0;
+}
+
+int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced)
+{
+	const char *fv = json_string_value(json_object_get(doc, "format_version"));
+	const char *hash = json_string_value(json_object_get(doc, "config_hash"));
+	json_t *serial = json_object_get(doc, "state_serial"), *list = json_object_get(doc, "resource_changes");
+	json_t *f, *x;
+	size_t i;
+
+	if (!fv || strcmp(fv, "1") != 0 || !hash || !json_is_integer(serial) || !json_is_array(list))
+		return cairn_error_set(CAIRN_EINVAL, "not a cairn plan file (format_version 1 expected)");
+	if (strcmp(hash, e->config_hash) != 0)
+		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: the configuration of environment '%s' "
+			"(stack, overlay, modules or --var values) changed since it was made; run plan again", e->opts.env);
+	if (json_integer_value(serial) != e->serial)
+		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: the state of environment '%s' changed "
+			"since it was made (serial %lld, now %lld); run plan again", e->opts.env,
+			(long long)json_integer_value(serial), (long long)e->serial);
+	f = json_object();
+	json_array_foreach(list, i, x) {
+		const char *addr = json_string_value(json_object_get(x, "address"));
+		const char *act = json_string_value(json_object_get(x, "action"));
+		json_t *attrs = json_array(), *c;
+		size_t j;
+
+		if (!addr || !act) {
+			json_decref(attrs);
+			json_decref(f);
+			return cairn_error_set(CAIRN_EINVAL, "malformed plan file: resource change %zu", i);
+		}
+		if (!strcmp(act, "no-op")) {
+			json_decref(attrs);
+			continue;
+		}
+		json_array_foreach(json_object_get(x, "changes"), j, c)
+			json_array_append(attrs, json_object_get(c, "attribute"));
+		json_object_set_new(f, addr, json_pack("{s:s,s:o}", "action", act, "attributes", attrs));
+	}
+	*forced = f;
+	return 0;
+}
+
+int cairn_plan_verify_saved(cairn_engine *e, json_t *forced)
+{
+	size_t i;
+	const char *k;
+	json_t *v;
+
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		json_t *fx = json_object_get(forced, in->address);
+		const char *want = fx ? json_string_value(json_object_get(fx, "action")) : "no-op";
+
+		if (!in->targeted)
+			continue;
+		if (strcmp(want, cairn_action_name(in->action)) != 0)
+			return cairn_error_set(CAIRN_ESTALE, "the saved plan no longer matches: %s would now %s instead of %s; "
+				"run plan again", in->address, cairn_action_name(in->action), want);
+	}
+	json_object_foreach(forced, k, v)
+		if (!cairn_engine_inst(e, k))
+			return cairn_error_set(CAIRN_ESTALE, "the saved plan no longer matches: %s is gone; run plan again", k);
+	return 0;
+}

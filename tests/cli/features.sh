@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Saved plans, JSON plans, targets, lifecycle, sensitive values, state and
+# output commands, graph, confirmation.
+. "$(dirname "$0")/lib.sh" "$@"
+
+mkstack s 'variables:
+  token: s3cr3t-t0ken-value
+  protect: false' <<'YAML'
+variables:
+  token: { type: string, sensitive: true }
+  protect: { type: bool, default: true }
+resources:
+  base:
+    type: test.thing
+    name: base
+  pw:
+    type: random.password
+    length: 20
+  guarded:
+    type: test.thing
+    name: "guarded-${base.id}"
+    lifecycle:
+      prevent_destroy: "${var.protect}"
+  swap:
+    type: test.thing
+    name: swap
+    zone: a
+    lifecycle:
+      create_before_destroy: true
+  user:
+    type: test.thing
+    name: "user-of-${swap.id}"
+  loose:
+    type: test.thing
+    name: loose
+    size: 1
+    lifecycle:
+      ignore_changes: [size]
+  secret:
+    type: test.thing
+    name: "${var.token}"
+  pwfile:
+    type: local.file
+    path: out/pw
+    content: "${pw.result}"
+outputs:
+  base_id: { value: "${base.id}" }
+  token: { value: "${var.token}", sensitive: true }
+  pw: { value: "${pw.result}" }
+YAML
+
+# JSON plan
+run plan -C s -e dev --json
+expect_rc 0 "plan --json"
+check "JSON plan parses" python3 -c "import json,sys; d=json.load(open('$WORK/out')); assert d['format_version']=='1'; assert d['summary']['add']==8, d['summary']; assert any(c['address']=='base' and c['action']=='create' for c in d['resource_changes'])"
+out_lacks "s3cr3t-t0ken-value" "sensitive variable not in JSON plan"
+
+# no terminal, no --auto-approve: refuse, touch nothing
+run apply -C s -e dev
+expect_rc 1 "apply without a terminal"
+err_has "needs confirmation" "says why"
+eq "$(state_sql s "select count(*) from resources")" "0" "nothing applied"
+
+# targets
+run apply -C s -e dev --auto-approve --target guarded
+expect_rc 0 "targeted apply"
+eq "$(state_sql s "select group_concat(address) from (select address from resources order by address)")" "base,guarded" "target and its dependency"
+run plan -C s -e dev --exclude swap
+out_lacks "# user will" "excluding swap excludes its dependents"
+out_has "# loose will be created" "others remain"
+
+# saved plan applies exactly; a stale one is refused
+run plan -C s -e dev -out saved.plan
+expect_rc 0 "plan -out"
+eq "$(stat -c %a saved.plan)" "600" "plan file mode"
+check "no secret in the plan file" sh -c "! grep -q s3cr3t-t0ken-value saved.plan"
+run apply saved.plan
+expect_rc 0 "apply FILE"
+out_has "Apply complete! Resources: 6 added" "the saved actions"
+run apply saved.plan
+expect_rc 1 "the same plan again is stale"
+err_has "stale" "says stale"
+run plan -C s -e dev -out saved2.plan
+echo "# changed" >> s/stack.yaml
+run apply saved2.plan
+expect_rc 1 "plan after config change is stale"
+err_has "configuration" "names the config"
+echo '{"format_version":"9"}' > foreign.plan
+run apply foreign.plan
+expect_rc 1 "foreign plan file"
+err_has "not a cairn plan file" "says so"
+
+# sensitive values: never printed, never in the state file in plain text
+run plan -C s -e dev
+out_lacks "s3cr3t-t0ken-value" "plan output"
+run state show -C s -e dev secret
+out_has "(sensitive)" "state show redacts"
+out_lacks "s3cr3t-t0ken-value" "state show"
+check "state file has no plain secret" sh -c "! grep -aq s3cr3t-t0ken-value s/.cairn/state.db s/.cairn/state.db-wal 2>/dev/null"
+pw=$(cat s/out/pw)
+check "password not in the state file" sh -c "! grep -aqF '$pw' s/.cairn/state.db s/.cairn/state.db-wal 2>/dev/null"
+run output -C s -e dev
+out_lacks "$pw" "tainted output is sensitive"
+out_has "token = (sensitive)" "sensitive output"
+run output -C s -e dev token --show-sensitive
+out_has "s3cr3t-t0ken-value" "explicit --show-sensitive"
+run output -C s -e dev --json
+check "output --json parses" python3 -c "import json; d=json.load(open('$WORK/out')); assert d['base_id']['value'].startswith('thing-')"
+
+# ignore_changes
+sed -i 's/    size: 1/    size: 9/' s/stack.yaml
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "ignored property does not plan a change"
+
+# create_before_destroy: new object first, dependents switch, old deleted last
+old=$(state_sql s "select id from resources where address='swap'")
+sed -i 's/    zone: a/    zone: b/' s/stack.yaml
+run plan -C s -e dev
+out_has "+/- swap (test.thing)" "cbd marker"
+out_has "zone = \"a\" -> \"b\" # forces replacement" "forces replacement"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "cbd apply"
+new=$(state_sql s "select id from resources where address='swap'")
+check "swap replaced" test "$old" != "$new"
+check "old object deleted" test ! -e "s/cloud/$old"
+check "dependent uses the new id" grep -rq "user-of-$new" s/cloud
+eq "$(state_sql s "select count(*) from resources where address like '%deposed%'")" "0" "no deposed rows left"
+
+# prevent_destroy from a variable
+sed -i 's/protect: false/protect: true/' s/dev.yaml
+run destroy -C s -e dev --auto-approve
+expect_rc 1 "destroy refused"
+err_has "prevent_destroy" "names the lifecycle rule"
+err_has "guarded" "names the resource"
+eq "$(state_sql s "select count(*) from resources")" "8" "nothing destroyed"
+
+# state commands
+run state list -C s -e dev
+out_has "guarded	test.thing	thing-" "state list"
+run state mv -C s -e dev loose loose2
+expect_rc 0 "state mv"
+objid=$(state_sql s "select id from resources where address='loose2'")
+run state rm -C s -e dev loose2
+expect_rc 0 "state rm"
+out_has "not touched" "rm leaves the object"
+run state rm -C s -e dev nothing
+expect_rc 1 "state rm of an unknown address"
+run plan -C s -e dev
+out_has "# loose will be created" "forgotten resource is planned again"
+
+# graph
+run graph -C s -e dev
+expect_rc 0 "graph"
+out_has '"guarded" -> "base";' "edge from reference"
+out_has "digraph" "DOT"
+
+# import
+run import -C s -e dev loose "$objid"
+expect_rc 0 "import"
+run state show -C s -e dev loose
+out_has "$objid" "imported id"
+run import -C s -e dev loose "$objid"
+expect_rc 1 "import over a managed address"
+run import -C s -e dev nosuch "$objid"
+expect_rc 1 "import to an address not in the config"
+done_testing

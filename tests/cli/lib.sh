@@ -1,0 +1,58 @@
+# lib.sh - helpers for CLI tests: each test runs the real cairn binary in a
+# fresh temporary stack directory and asserts what a user would see.
+# Usage in a test: . "$(dirname "$0")/lib.sh" "$@"   (first argument: cairn)
+set -u
+CAIRN=$(readlink -f "$1")
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
+export CAIRN_MODULES_PATH="$TESTS_DIR/../../modules"
+export NO_COLOR=1
+unset CAIRN_ENV CAIRN_STATE_KEY
+FAILS=0
+CHECKS=0
+BG_PIDS=()
+cleanup() {
+  local p
+  for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  if [ "$FAILS" -eq 0 ]; then rm -rf "$WORK"; else echo "# work dir kept: $WORK"; fi
+}
+trap cleanup EXIT
+cd "$WORK"
+
+fail() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
+pass() { CHECKS=$((CHECKS + 1)); }
+
+# run CMD...: runs cairn with the args, stdout in $WORK/out, stderr in $WORK/err, exit code in $RC
+run() {
+  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+  RC=$?
+}
+expect_rc() { # N DESCRIPTION
+  if [ "$RC" -eq "$1" ]; then pass; else fail "$2: exit $RC, expected $1"; sed 's/^/#   out: /' "$WORK/out" | head -40; sed 's/^/#   err: /' "$WORK/err" | head -20; fi
+}
+out_has() { grep -qF -- "$1" "$WORK/out" && pass || { fail "stdout lacks '$1' ($2)"; sed 's/^/#   out: /' "$WORK/out" | head -60; sed 's/^/#   err: /' "$WORK/err" | head -20; }; }
+out_lacks() { grep -qF -- "$1" "$WORK/out" && { fail "stdout has '$1' ($2)"; sed 's/^/#   out: /' "$WORK/out" | head -60; } || pass; }
+err_has() { grep -qF -- "$1" "$WORK/err" && pass || { fail "stderr lacks '$1' ($2)"; sed 's/^/#   err: /' "$WORK/err" | head -20; }; }
+err_lacks() { grep -qF -- "$1" "$WORK/err" && { fail "stderr has '$1' ($2)"; sed 's/^/#   err: /' "$WORK/err" | head -20; } || pass; }
+check() { # DESCRIPTION CMD...: passes when CMD succeeds
+  local d="$1"; shift
+  if "$@"; then pass; else fail "$d"; fi
+}
+eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
+
+# A stack directory: stack.yaml from stdin, an overlay dev.yaml (empty
+# unless given as $2), and the test modules.
+mkstack() { # DIR [OVERLAY-TEXT]
+  mkdir -p "$1/modules"
+  cat >"$1/stack.yaml"
+  printf '%s\n' "${2:-provider: {region: us-east-1}}" >"$1/dev.yaml"
+  cp -r "$TESTS_DIR/modules/test" "$1/modules/"
+}
+state_sql() { # DIR SQL
+  sqlite3 "$1/.cairn/state.db" "$2"
+}
+done_testing() {
+  echo "# $CHECKS checks, $FAILS failed"
+  [ "$FAILS" -eq 0 ] || exit 1
+  exit 0
+}

@@ -1,0 +1,68 @@
+-- test.thing: an object in a fake cloud on the local file system, with the
+-- properties a cloud API has that matter to the engine: creates take time,
+-- are idempotent by token (like EC2's ClientToken), and can be found again
+-- by token after a crash (recover).
+--   cloud dir: ctx.base_dir .. "/cloud"; object file: <cloud>/<token>
+local function cloud(ctx) return ctx.base_dir .. "/cloud" end
+
+local function encode(p)
+  return cairn.json.encode(p)
+end
+
+local function load(ctx, id)
+  local text = cairn.fs.read(cloud(ctx) .. "/" .. id)
+  if not text then return nil end
+  local obj = cairn.json.decode(text)
+  obj.id = id
+  return obj
+end
+
+return {
+  type = "test.thing",
+  description = "an object in a file-system cloud, for engine tests",
+  schema = {
+    name  = { type = "string", required = true },
+    size  = { type = "number", default = 1 },
+    zone  = { type = "string", force_new = true, default = "a" },
+    delay = { type = "number", default = 0 },
+    fail  = { type = "bool", default = false },
+    tags  = { type = "map" },
+    id    = { type = "string", computed = true },
+    arn   = { type = "string", computed = true },
+  },
+  create = function(ctx, p)
+    if p.fail then error({ code = "InvalidParameterValue", message = "refusing to create " .. p.name }) end
+    if p.delay > 0 then cairn.sleep(p.delay) end
+    cairn.fs.mkdir_p(cloud(ctx))
+    local id = "thing-" .. ctx.token
+    if not cairn.fs.exists(cloud(ctx) .. "/" .. id) then
+      cairn.fs.write(cloud(ctx) .. "/" .. id, encode({ name = p.name, size = p.size, zone = p.zone, tags = p.tags, address = ctx.address }), "0644")
+    end
+    local o = load(ctx, id)
+    o.arn = "arn:test:" .. id
+    return o
+  end,
+  read = function(ctx, id)
+    local o = load(ctx, id)
+    if o then o.arn = "arn:test:" .. id end
+    return o
+  end,
+  update = function(ctx, id, old, new)
+    if new.fail then error("update of " .. id .. " refused") end
+    if new.delay > 0 then cairn.sleep(new.delay) end
+    cairn.fs.write(cloud(ctx) .. "/" .. id, encode({ name = new.name, size = new.size, zone = new.zone, tags = new.tags, address = ctx.address }), "0644")
+    local o = load(ctx, id)
+    o.arn = "arn:test:" .. id
+    return o
+  end,
+  delete = function(ctx, id)
+    local o = load(ctx, id)
+    if o and o.delay and o.delay > 0 then cairn.sleep(o.delay) end
+    cairn.fs.remove(cloud(ctx) .. "/" .. id)
+  end,
+  recover = function(ctx, token)
+    local o = load(ctx, "thing-" .. token)
+    if o then o.arn = "arn:test:thing-" .. token end
+    return o
+  end,
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Two applies racing on one environment: exactly one wins, the other fails
+# at once with exit 3 naming the holder; --lock-timeout waits; lock status
+# and force-unlock; an expired or dead holder's lock is taken over.
+. "$(dirname "$0")/lib.sh" "$@"
+
+mkstack s <<'YAML'
+resources:
+  slow:
+    type: test.thing
+    count: 4
+    name: "slow-${count.index}"
+    delay: 0.5
+YAML
+
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >b.out 2>b.err </dev/null & B=$!
+BG_PIDS+=("$A" "$B")
+wait "$A"; RA=$?
+wait "$B"; RB=$?
+if { [ "$RA" -eq 0 ] && [ "$RB" -eq 3 ]; } || { [ "$RA" -eq 3 ] && [ "$RB" -eq 0 ]; }; then pass; else fail "race: exits $RA and $RB, expected 0 and 3"; cat a.err b.err; fi
+check "loser names the holder" grep -q "is locked by" a.err b.err
+check "loser says how to wait" grep -q -- "--lock-timeout" a.err b.err
+eq "$(ls s/cloud | wc -l)" "4" "each object created once"
+eq "$(state_sql s "select count(*) from resources")" "4" "four rows"
+
+# a waiting apply gets the lock when the holder finishes
+sed -i 's/count: 4/count: 6/' s/stack.yaml
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+sleep 0.3
+run lock status -C s -e dev
+out_has "is locked" "status while applying"
+out_has "operation: apply" "status shows the operation"
+run apply -C s -e dev --auto-approve --lock-timeout 30s
+expect_rc 0 "waiting apply succeeds"
+wait "$A"; eq "$?" "0" "first apply"
+eq "$(ls s/cloud | wc -l)" "6" "six objects"
+run lock status -C s -e dev
+out_has "is not locked" "released"
+
+# a killed holder: its lock is taken over at once (same host, dead pid)
+sed -i 's/count: 6/count: 8/' s/stack.yaml
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
+sleep 0.4
+kill -9 "$A"; wait "$A" 2>/dev/null
+run lock status -C s -e dev
+out_has "is locked" "the dead holder's row remains"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after a killed holder takes the lock over"
+eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
+
+# force-unlock takes the lock from a live holder, which notices at its
+# next heartbeat and stops writing
+run lock force-unlock -C s -e dev
+expect_rc 0 "force-unlock on an unlocked env"
+out_has "was not locked" "says so"
+sed -i 's/count: 8/count: 14/' s/stack.yaml
+CAIRN_LOCK_LEASE=3 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+sleep 0.6
+run lock force-unlock -C s -e dev
+expect_rc 0 "force-unlock"
+out_has "unlocked environment 'dev'" "says so"
+wait "$A"; RA=$?
+[ "$RA" -ne 0 ] && pass || fail "the unlocked apply should stop with an error"
+check "it says it lost the lock" grep -q "lost the lock" a.err
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after force-unlock"
+eq "$(ls s/cloud | wc -l)" "14" "fourteen objects, none twice"
+done_testing
