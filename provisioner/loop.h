@@ -41,6 +41,7 @@
 #include "value.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cairn_loop cairn_loop;
@@ -58,7 +59,8 @@ typedef struct cairn_rate_class {
 	const char *service; /* "ec2", or "*" for any */
 	const char *klass;   /* "describe" | "mutate" */
 	double rate;         /* tokens per second */
-	double burst;        /* bucket size */
+	double burst;        /* bucket size (>= 1) */
+	/* rate <= 0 in an override: no client-side limit for that class */
 } cairn_rate_class;
 
 typedef struct cairn_loop_opts {
@@ -76,8 +78,15 @@ void cairn_loop_opts_default(cairn_loop_opts *o);
 int cairn_loop_new(cairn_loop **out, const cairn_loop_opts *opts);
 void cairn_loop_free(cairn_loop *loop); /* cancels everything pending without callbacks */
 
-/* Credentials used for requests carrying "sigv4" (copied). */
+/* Credentials used for requests carrying "sigv4" (copied; NULL forgets
+ * them). Requests already started keep signing with what was set when each
+ * attempt began. */
 int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
+
+/* The largest response body accepted (default 32 MiB); a larger answer
+ * fails the request with {"error": "... exceeds the limit ...",
+ * "curl_code": 23} and is not retried. */
+void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes);
 
 /* Resolve AWS credentials the way every AWS tool does: AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else profile (argument, else
@@ -88,6 +97,8 @@ int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
  * AWS_ENDPOINT_URL, profile's endpoint_url. Any argument may be NULL. */
 int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region, const char *endpoint);
 void cairn_aws_creds_release(cairn_aws_creds *c);
+/* Deep copy of src into out (released first by the caller if needed). */
+int cairn_aws_creds_copy(cairn_aws_creds *out, const cairn_aws_creds *src);
 
 typedef void (*cairn_timer_fn)(void *ud);
 /* Call fn(ud) once after `seconds`. */
