@@ -1106,6 +1106,10 @@ static int normalize_opts(cairn_loop *loop, const cairn_loop_opts *in)
 		o->backoff_cap = 20;
 	if (o->default_timeout == 0)
 		o->default_timeout = 60;
+	if (o->default_timeout > 86400)
+		o->default_timeout = 86400;
+	if (o->backoff_cap > 3600)
+		o->backoff_cap = 3600;
 	loop->retry_left = o->retry_budget == 0 ? 1000 : o->retry_budget < 0 ? 0 : o->retry_budget;
 	return 0;
 }

@@ -105,22 +105,34 @@ typedef void (*cairn_timer_fn)(void *ud);
 int cairn_loop_timer(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud, uint64_t *id_out);
 void cairn_loop_timer_cancel(cairn_loop *loop, uint64_t id);
 
-/* The response reference passes to the callback (it must decref it). */
+/* The response reference passes to the callback (it must decref it). It is
+ * NULL only when memory ran out while building it. */
 typedef void (*cairn_http_fn)(void *ud, json_t *response);
 /* Start an HTTP request (request is borrowed; copied as needed). The
- * callback runs from cairn_loop_run_once, never from inside this call. */
+ * callback runs from cairn_loop_run_once, never from inside this call.
+ * A malformed request (no http(s) "url", bad header, bad "timeout", or
+ * "sigv4" with no credentials set) returns CAIRN_EINVAL and is never called
+ * back. Defaults: "method" GET; "timeout" opts.default_timeout;
+ * "idempotent" true for GET, HEAD, PUT, DELETE, OPTIONS and for any
+ * Describe*, List*, Get*, Search* "action", false otherwise. Requests with a
+ * "service" take a token from the (service, class) bucket first (when
+ * opts.rate_limits); so does every retry. Response headers are lower-cased;
+ * a repeated header's values are joined with ", ". */
 int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *ud);
 
 /* Wait for events for at most max_wait seconds (< 0: until something
  * happens), run every due callback, return. *pending (if non-NULL) receives
- * the number of timers + requests still outstanding. */
+ * the number of timers + requests still outstanding. With nothing
+ * outstanding it returns at once. A callback may start requests and timers
+ * and cancel timers, but must not free the loop. */
 int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending);
 
 typedef struct cairn_loop_stats {
 	uint64_t requests;      /* HTTP attempts sent */
 	uint64_t retries;
 	uint64_t throttled;
-	uint64_t failures;      /* requests finally failed */
+	uint64_t failures;      /* requests finally failed: no answer, or a 5xx /
+	                           throttling answer after the last attempt */
 	double wait_seconds;    /* time spent in backoff or bucket waits */
 } cairn_loop_stats;
 void cairn_loop_get_stats(const cairn_loop *loop, cairn_loop_stats *out);

@@ -679,6 +679,67 @@ static void test_loop__token_bucket(void)
 	srv_stop(&s);
 }
 
+static void send_n(cairn_loop *l, const srv *s, const char *service, const char *action, int n, result *r)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		json_t *rq = req(s, "POST", "/ok");
+
+		json_object_set_new(rq, "service", json_string(service));
+		json_object_set_new(rq, "action", json_string(action));
+		cairn_loop_http(l, rq, on_resp, &r[i]);
+		json_decref(rq);
+	}
+}
+
+static void test_loop__buckets_per_service(void)
+{
+	static const cairn_rate_class classes[] = {
+		{ "*", "mutate", 10, 1 },
+		{ "ec2", "describe", 0, 0 }, /* rate 0: unlimited */
+		{ NULL, NULL, 0, 0 },
+	};
+	srv s;
+	cairn_loop *l = NULL;
+	cairn_loop_opts o;
+	result r[16];
+	cairn_loop_stats st;
+	int i;
+
+	T_CHECK(srv_start(&s) == 0);
+	cairn_loop_opts_default(&o);
+	o.classes = classes;
+	T_OK(cairn_loop_new(&l, &o));
+	memset(r, 0, sizeof(r));
+	send_n(l, &s, "rds", "CreateDBInstance", 2, r);
+	send_n(l, &s, "ec2", "CreateVpc", 2, r + 2);
+	send_n(l, &s, "ec2", "DescribeVpcs", 4, r + 4);
+	send_n(l, &s, "eks", "ListClusters", 4, r + 8); /* built-in: burst 100 */
+	T_EQ_INT(drain(l, 5), 0);
+	for (i = 0; i < 12; i++) {
+		T_EQ_INT(jint(r[i].resp, "status"), 200);
+		json_decref(r[i].resp);
+	}
+	cairn_loop_get_stats(l, &st);
+	/* one 0.1 s wait in rds's mutate bucket, one in ec2's */
+	T_CHECK(st.wait_seconds >= 0.19 && st.wait_seconds < 0.25);
+	cairn_loop_free(l);
+
+	/* rate_limits off: no bucket at all */
+	o.rate_limits = false;
+	T_OK(cairn_loop_new(&l, &o));
+	memset(r, 0, sizeof(r));
+	send_n(l, &s, "rds", "CreateDBInstance", 3, r);
+	T_EQ_INT(drain(l, 5), 0);
+	for (i = 0; i < 3; i++)
+		json_decref(r[i].resp);
+	cairn_loop_get_stats(l, &st);
+	T_CHECK(st.wait_seconds == 0);
+	cairn_loop_free(l);
+	srv_stop(&s);
+}
+
 static void test_loop__default_rates(void)
 {
 	const cairn_rate_class *c;
@@ -823,6 +884,23 @@ static void test_loop__sigv4(void)
 	T_CONTAINS(auth, "x-amz-security-token");
 	T_EQ_STR(jstr(h, "x-amz-security-token"), "TOKEN");
 	T_EQ_STR(jstr(echo, "body"), "Action=DescribeVpcs&Version=2016-11-15");
+	if (sigv4_check(echo, "SECRETKEY", why, sizeof(why)) != 0) {
+		json_decref(echo);
+		T_FAIL_("%s", why);
+	}
+	json_decref(echo);
+
+	/* curl's own Content-Type for a form body, and a PUT: still valid */
+	rq = req(&s, "PUT", "/echo");
+	json_object_set_new(rq, "sigv4", json_string("aws:amz:eu-west-1:eks"));
+	json_object_set_new(rq, "body", json_string("{\"name\":\"c1\"}"));
+	resp = fetch(l, rq);
+	T_CHECK(resp != NULL);
+	echo = json_loads(jstr(resp, "body"), 0, NULL);
+	json_decref(resp);
+	T_CHECK(echo != NULL);
+	T_EQ_STR(jstr(echo, "method"), "PUT");
+	T_CONTAINS(jstr(json_object_get(echo, "headers"), "authorization"), "/eu-west-1/eks/aws4_request");
 	if (sigv4_check(echo, "SECRETKEY", why, sizeof(why)) != 0) {
 		json_decref(echo);
 		T_FAIL_("%s", why);
@@ -989,6 +1067,7 @@ static const t_case cases[] = {
 	T_CASE(test_loop__timeout),
 	T_CASE(test_loop__retry_budget),
 	T_CASE(test_loop__token_bucket),
+	T_CASE(test_loop__buckets_per_service),
 	T_CASE(test_loop__default_rates),
 	T_CASE(test_loop__sigv4),
 	T_CASE(test_loop__body_cap),
