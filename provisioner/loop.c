@@ -977,6 +977,7 @@ static int parse_request(xfer *x, cairn_loop *loop, json_t *req)
 	const char *service = json_string_value(json_object_get(req, "service"));
 	const char *action = json_string_value(json_object_get(req, "action"));
 	const char *klass;
+	char *sorted = NULL;
 	size_t i;
 	int rc;
 
@@ -1017,6 +1018,10 @@ static int parse_request(xfer *x, cairn_loop *loop, json_t *req)
 			return cairn_error_set(CAIRN_EINVAL, "cannot sign a request to %s: no AWS credentials are set", x->url);
 		if (!(x->sigv4 = strdup(json_string_value(sigv4))))
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		if ((rc = cairn_loop_sigv4_sort_query(json_string_value(url), &sorted)) < 0)
+			return rc;
+		free(x->url);
+		x->url = sorted;
 	}
 	if ((rc = parse_headers(x, json_object_get(req, "headers"))) < 0)
 		return rc;

@@ -3,6 +3,7 @@
  * loop_retry.h). Pure functions; the loop in loop.c applies them.
  */
 #include "loop_retry.h"
+#include "buf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -249,4 +250,79 @@ double cairn_loop_backoff(double base, double cap, int n, double u)
 	if (ceiling > cap)
 		ceiling = cap;
 	return u * ceiling;
+}
+
+typedef struct qparam {
+	const char *s;
+	size_t len;    /* whole "name=value" */
+	size_t keylen; /* up to '=' (or len) */
+} qparam;
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	return c ? c : an < bn ? -1 : an > bn;
+}
+
+static int qparam_cmp(const void *pa, const void *pb)
+{
+	const qparam *a = pa, *b = pb;
+	int c = cmp_bytes(a->s, a->keylen, b->s, b->keylen);
+	size_t av = a->keylen < a->len ? a->keylen + 1 : a->len;
+	size_t bv = b->keylen < b->len ? b->keylen + 1 : b->len;
+
+	return c ? c : cmp_bytes(a->s + av, a->len - av, b->s + bv, b->len - bv);
+}
+
+int cairn_loop_sigv4_sort_query(const char *url, char **out)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	const char *q = strchr(url, '?'), *end, *p;
+	qparam *params = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	cairn_buf_init(&b, 0);
+	if (!q) {
+		rc = cairn_buf_puts(&b, url);
+		goto done;
+	}
+	end = q + 1 + strcspn(q + 1, "#");
+	if (!(params = calloc((size_t)(end - q) / 2 + 1, sizeof(*params)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (p = q + 1; p < end;) {
+		size_t len = strcspn(p, "&#");
+
+		if (p + len > end)
+			len = (size_t)(end - p);
+		if (len) {
+			const char *eq = memchr(p, '=', len);
+
+			params[n].s = p;
+			params[n].len = len;
+			params[n].keylen = eq ? (size_t)(eq - p) : len;
+			n++;
+		}
+		p += len + 1;
+	}
+	qsort(params, n, sizeof(*params), qparam_cmp);
+	rc = cairn_buf_put(&b, url, (size_t)(q - url));
+	for (i = 0; !rc && i < n; i++) {
+		rc = cairn_buf_putc(&b, i ? '&' : '?');
+		if (!rc)
+			rc = cairn_buf_put(&b, params[i].s, params[i].len);
+		if (!rc && params[i].keylen == params[i].len)
+			rc = cairn_buf_putc(&b, '=');
+	}
+	if (!rc)
+		rc = cairn_buf_puts(&b, end); /* the fragment, if any */
+done:
+	free(params);
+	if (!rc && !(*out = cairn_buf_detach(&b)))
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	cairn_buf_release(&b);
+	return rc;
 }

@@ -42,7 +42,18 @@ typedef struct srv {
 
 typedef struct conn_state {
 	cairn_buf body;
+	char *uri; /* as received, query included */
+	int started;
 } conn_state;
+
+static void *log_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	conn_state *st = calloc(1, sizeof(*st));
+
+	cairn_buf_init(&st->body, 0);
+	st->uri = strdup(uri);
+	return st;
+}
 
 static int count_hit(srv *s, const char *path)
 {
@@ -96,8 +107,8 @@ static enum MHD_Result answer_echo(struct MHD_Connection *c, const char *method,
 	struct MHD_Response *r;
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, h);
-	o = json_pack("{s:s, s:s, s:o, s:s%}", "method", method, "path", url, "headers", h,
-		      "body", cairn_buf_cstr(&st->body), st->body.len);
+	o = json_pack("{s:s, s:s, s:s, s:o, s:s%}", "method", method, "path", url, "uri", st->uri,
+		      "headers", h, "body", cairn_buf_cstr(&st->body), st->body.len);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -118,10 +129,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	conn_state *st = *con_cls;
 	int hit, i;
 
-	if (!st) {
-		st = calloc(1, sizeof(*st));
-		cairn_buf_init(&st->body, 0);
-		*con_cls = st;
+	if (!st->started) { /* the first call only announces the request */
+		st->started = 1;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -185,6 +194,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 
 	if (st) {
 		cairn_buf_release(&st->body);
+		free(st->uri);
 		free(st);
 		*con_cls = NULL;
 	}
@@ -204,6 +214,7 @@ static int srv_start(srv *s)
 				0, NULL, NULL, handler, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				MHD_OPTION_END);
 	if (!s->d)
@@ -775,6 +786,40 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
 	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &len);
 }
 
+/* The query as AWS canonicalizes it: sorted by name, then value. */
+static void canonical_query(cairn_buf *b, const char *uri)
+{
+	const char *qs = strchr(uri, '?');
+	char *q = qs ? strdup(qs + 1) : NULL, *parts[32], *p = q, *t;
+	int n = 0, i, j;
+
+	while (p && *p && n < 32) {
+		char *amp = strchr(p, '&');
+
+		if (amp)
+			*amp = '\0';
+		if (*p)
+			parts[n++] = p;
+		p = amp ? amp + 1 : NULL;
+	}
+	for (i = 1; i < n; i++) /* insertion sort by (name, value) */
+		for (j = i; j > 0; j--) {
+			size_t ka = strcspn(parts[j - 1], "="), kb = strcspn(parts[j], "=");
+			int c = strncmp(parts[j - 1], parts[j], ka < kb ? ka : kb);
+
+			if (!c)
+				c = ka == kb ? strcmp(parts[j - 1] + ka, parts[j] + kb) : (ka < kb ? -1 : 1);
+			if (c <= 0)
+				break;
+			t = parts[j];
+			parts[j] = parts[j - 1];
+			parts[j - 1] = t;
+		}
+	for (i = 0; i < n; i++)
+		cairn_buf_printf(b, "%s%s%s", i ? "&" : "", parts[i], strchr(parts[i], '=') ? "" : "=");
+	free(q);
+}
+
 /* Recompute the signature of the echoed request, as AWS would. */
 static int sigv4_check(const json_t *echo, const char *secret, char *why, size_t whylen)
 {
@@ -797,7 +842,9 @@ static int sigv4_check(const json_t *echo, const char *secret, char *why, size_t
 	snprintf(scope, sizeof(scope), "%.*s", (int)strcspn(p, ","), p);
 	cairn_buf_init(&canon, 0);
 	cairn_buf_init(&sts, 0);
-	cairn_buf_printf(&canon, "%s\n%s\n\n", jstr(echo, "method"), jstr(echo, "path"));
+	cairn_buf_printf(&canon, "%s\n%s\n", jstr(echo, "method"), jstr(echo, "path"));
+	canonical_query(&canon, jstr(echo, "uri"));
+	cairn_buf_putc(&canon, '\n');
 	for (p = signed_headers; *p;) {
 		size_t n = strcspn(p, ";");
 		char name[64];
@@ -901,6 +948,21 @@ static void test_loop__sigv4(void)
 	T_CHECK(echo != NULL);
 	T_EQ_STR(jstr(echo, "method"), "PUT");
 	T_CONTAINS(jstr(json_object_get(echo, "headers"), "authorization"), "/eu-west-1/eks/aws4_request");
+	if (sigv4_check(echo, "SECRETKEY", why, sizeof(why)) != 0) {
+		json_decref(echo);
+		T_FAIL_("%s", why);
+	}
+	json_decref(echo);
+
+	/* a query out of order: signed (and sent) in AWS's canonical order */
+	rq = req(&s, "GET", "/echo?nextToken=abc%2Fd&maxResults=10&include=b&include=a&flag");
+	json_object_set_new(rq, "sigv4", json_string("aws:amz:eu-west-1:eks"));
+	resp = fetch(l, rq);
+	T_CHECK(resp != NULL);
+	echo = json_loads(jstr(resp, "body"), 0, NULL);
+	json_decref(resp);
+	T_CHECK(echo != NULL);
+	T_EQ_STR(jstr(echo, "uri"), "/echo?flag=&include=a&include=b&maxResults=10&nextToken=abc%2Fd");
 	if (sigv4_check(echo, "SECRETKEY", why, sizeof(why)) != 0) {
 		json_decref(echo);
 		T_FAIL_("%s", why);
@@ -1048,6 +1110,25 @@ static void test_loop__policy(void)
 	T_EQ_STR(cairn_loop_action_class("CreateVpc", "POST"), "mutate");
 	T_EQ_STR(cairn_loop_action_class(NULL, "GET"), "describe");
 	T_EQ_STR(cairn_loop_action_class(NULL, "DELETE"), "mutate");
+
+	{
+		static const char *const cases[][2] = {
+			{ "http://h/p", "http://h/p" },
+			{ "http://h/p?", "http://h/p" },
+			{ "http://h/p?b=1&a=2", "http://h/p?a=2&b=1" },
+			{ "http://h/p?a=2&a=1&a-b=0&a&&", "http://h/p?a=&a=1&a=2&a-b=0" },
+			{ "http://h/p?z=1#frag", "http://h/p?z=1#frag" },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+			char *u = NULL;
+
+			T_OK(cairn_loop_sigv4_sort_query(cases[k][0], &u));
+			T_EQ_STR(u, cases[k][1]);
+			free(u);
+		}
+	}
 
 	T_CHECK(cairn_loop_curl_unsent(7) && cairn_loop_curl_unsent(6));
 	T_CHECK(!cairn_loop_curl_unsent(52) && cairn_loop_curl_retryable(52));
