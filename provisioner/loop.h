@@ -29,10 +29,19 @@
  * documented request rates: class = "describe" (Describe*, List*, Get*),
  * "mutate" (everything else).
  *
- * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERPWD =
- * access_key:secret_key and an x-amz-security-token header for session
- * tokens. https always verifies peers. Secrets never appear in any error
- * message or log line.
+ * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERNAME /
+ * CURLOPT_PASSWORD = access key / secret key (no ':' escaping issues) and
+ * an x-amz-security-token header for session tokens; the body is passed as
+ * POSTFIELDS so that curl hashes it into the signature, and the query of a
+ * signed URL is sorted first (curl 7.88 signs it as written). https always
+ * verifies peers. Secrets never appear in any error message or log line.
+ *
+ * Numbers: server-requested waits are honoured up to 60 s; response bodies
+ * are capped at 32 MiB (cairn_loop_set_body_limit), headers at 1 MiB. The
+ * built-in buckets (opts.rate_limits) follow EC2's documented request
+ * token buckets: "describe" 100 tokens refilled at 20/s, "mutate" 50
+ * refilled at 5/s, for "ec2" and, as "*", for every other service (one
+ * bucket per service and class); opts.classes entries take precedence.
  */
 #ifndef CAIRN_LOOP_H
 #define CAIRN_LOOP_H
