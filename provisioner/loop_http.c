@@ -647,11 +647,10 @@ static void xfer_answered(xfer *x, long status)
 static void xfer_attempt_done(xfer *x, CURLcode cc)
 {
 	cairn_loop *loop = x->loop;
-	long status = 0, sent = 0;
+	long status = 0;
 	char max[32];
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &sent);
 	pool_put(loop, x->easy);
 	x->easy = NULL;
 	loop->running--;
@@ -671,8 +670,7 @@ static void xfer_attempt_done(xfer *x, CURLcode cc)
 			  "response body exceeds the limit of %s bytes", max);
 		return;
 	}
-	/* nothing sent at all (sent == 0) is as good a proof as a refusal */
-	if (xfer_retry(x, cairn_loop_curl_retryable(cc), cairn_loop_curl_unsent(cc) || sent == 0, -1))
+	if (xfer_retry(x, cairn_loop_curl_retryable(cc), cairn_loop_curl_unsent(cc), -1))
 		return;
 	xfer_fail(x, (int)cc, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 }

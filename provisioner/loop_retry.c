@@ -233,11 +233,16 @@ bool cairn_loop_curl_retryable(int curl_code)
 	}
 }
 
+/* Only failures that happen before a byte of the request can leave: a
+ * timeout, a reset or an empty reply may come after the server acted. (A
+ * byte count of zero is no proof: curl does not count HTTP/2 requests the
+ * same way.) A TLS handshake failure is before the request too. */
 bool cairn_loop_curl_unsent(int curl_code)
 {
 	return curl_code == CURLE_COULDNT_RESOLVE_PROXY ||
 	       curl_code == CURLE_COULDNT_RESOLVE_HOST ||
-	       curl_code == CURLE_COULDNT_CONNECT;
+	       curl_code == CURLE_COULDNT_CONNECT ||
+	       curl_code == CURLE_SSL_CONNECT_ERROR;
 }
 
 double cairn_loop_backoff(double base, double cap, int n, double u)

@@ -57,7 +57,7 @@ double cairn_loop_retry_after(const char *retry_after, const char *amz_ms, time_
 bool cairn_loop_curl_retryable(int curl_code);
 
 /* Does a curl failure prove the server never saw the request (could not
- * resolve, could not connect, connection refused)? */
+ * resolve, could not connect, connection refused, TLS handshake failed)? */
 bool cairn_loop_curl_unsent(int curl_code);
 
 /* Full-jitter backoff before attempt n+1 after n failed attempts (n >= 1):
