@@ -29,10 +29,19 @@
  * documented request rates: class = "describe" (Describe*, List*, Get*),
  * "mutate" (everything else).
  *
- * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERPWD =
- * access_key:secret_key and an x-amz-security-token header for session
- * tokens. https always verifies peers. Secrets never appear in any error
- * message or log line.
+ * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERNAME /
+ * CURLOPT_PASSWORD = access key / secret key (no ':' escaping issues) and
+ * an x-amz-security-token header for session tokens; the body is passed as
+ * POSTFIELDS so that curl hashes it into the signature, and the query of a
+ * signed URL is sorted first (curl 7.88 signs it as written). https always
+ * verifies peers. Secrets never appear in any error message or log line.
+ *
+ * Numbers: server-requested waits are honoured up to 60 s; response bodies
+ * are capped at 32 MiB (cairn_loop_set_body_limit), headers at 1 MiB. The
+ * built-in buckets (opts.rate_limits) follow EC2's documented request
+ * token buckets: "describe" 100 tokens refilled at 20/s, "mutate" 50
+ * refilled at 5/s, for "ec2" and, as "*", for every other service (one
+ * bucket per service and class); opts.classes entries take precedence.
  */
 #ifndef CAIRN_LOOP_H
 #define CAIRN_LOOP_H
@@ -41,6 +50,7 @@
 #include "value.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cairn_loop cairn_loop;
@@ -58,7 +68,8 @@ typedef struct cairn_rate_class {
 	const char *service; /* "ec2", or "*" for any */
 	const char *klass;   /* "describe" | "mutate" */
 	double rate;         /* tokens per second */
-	double burst;        /* bucket size */
+	double burst;        /* bucket size (>= 1) */
+	/* rate <= 0 in an override: no client-side limit for that class */
 } cairn_rate_class;
 
 typedef struct cairn_loop_opts {
@@ -76,8 +87,15 @@ void cairn_loop_opts_default(cairn_loop_opts *o);
 int cairn_loop_new(cairn_loop **out, const cairn_loop_opts *opts);
 void cairn_loop_free(cairn_loop *loop); /* cancels everything pending without callbacks */
 
-/* Credentials used for requests carrying "sigv4" (copied). */
+/* Credentials used for requests carrying "sigv4" (copied; NULL forgets
+ * them). Requests already started keep signing with what was set when each
+ * attempt began. */
 int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
+
+/* The largest response body accepted (default 32 MiB); a larger answer
+ * fails the request with {"error": "... exceeds the limit ...",
+ * "curl_code": 23} and is not retried. */
+void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes);
 
 /* Resolve AWS credentials the way every AWS tool does: AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else profile (argument, else
@@ -88,28 +106,42 @@ int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
  * AWS_ENDPOINT_URL, profile's endpoint_url. Any argument may be NULL. */
 int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region, const char *endpoint);
 void cairn_aws_creds_release(cairn_aws_creds *c);
+/* Deep copy of src into out (released first by the caller if needed). */
+int cairn_aws_creds_copy(cairn_aws_creds *out, const cairn_aws_creds *src);
 
 typedef void (*cairn_timer_fn)(void *ud);
 /* Call fn(ud) once after `seconds`. */
 int cairn_loop_timer(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud, uint64_t *id_out);
 void cairn_loop_timer_cancel(cairn_loop *loop, uint64_t id);
 
-/* The response reference passes to the callback (it must decref it). */
+/* The response reference passes to the callback (it must decref it). It is
+ * NULL only when memory ran out while building it. */
 typedef void (*cairn_http_fn)(void *ud, json_t *response);
 /* Start an HTTP request (request is borrowed; copied as needed). The
- * callback runs from cairn_loop_run_once, never from inside this call. */
+ * callback runs from cairn_loop_run_once, never from inside this call.
+ * A malformed request (no http(s) "url", bad header, bad "timeout", or
+ * "sigv4" with no credentials set) returns CAIRN_EINVAL and is never called
+ * back. Defaults: "method" GET; "timeout" opts.default_timeout;
+ * "idempotent" true for GET, HEAD, PUT, DELETE, OPTIONS and for any
+ * Describe*, List*, Get*, Search* "action", false otherwise. Requests with a
+ * "service" take a token from the (service, class) bucket first (when
+ * opts.rate_limits); so does every retry. Response headers are lower-cased;
+ * a repeated header's values are joined with ", ". */
 int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *ud);
 
 /* Wait for events for at most max_wait seconds (< 0: until something
  * happens), run every due callback, return. *pending (if non-NULL) receives
- * the number of timers + requests still outstanding. */
+ * the number of timers + requests still outstanding. With nothing
+ * outstanding it returns at once. A callback may start requests and timers
+ * and cancel timers, but must not free the loop. */
 int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending);
 
 typedef struct cairn_loop_stats {
 	uint64_t requests;      /* HTTP attempts sent */
 	uint64_t retries;
 	uint64_t throttled;
-	uint64_t failures;      /* requests finally failed */
+	uint64_t failures;      /* requests finally failed: no answer, or a 5xx /
+	                           throttling answer after the last attempt */
 	double wait_seconds;    /* time spent in backoff or bucket waits */
 } cairn_loop_stats;
 void cairn_loop_get_stats(const cairn_loop *loop, cairn_loop_stats *out);

@@ -1,0 +1,330 @@
+/*
+ * test_awscreds.c - resolving AWS credentials from the environment and the
+ * shared credentials / config files, in a throwaway HOME.
+ */
+#include "t.h"
+#include "provisioner/error.h"
+#include "provisioner/loop.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char home[256];
+
+static const char *const aws_vars[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+	"AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", NULL,
+};
+
+static void rm_tree(void)
+{
+	char p[512];
+
+	if (!home[0])
+		return;
+	snprintf(p, sizeof(p), "%s/.aws/credentials", home);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/.aws/config", home);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/other.ini", home);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/.aws", home);
+	rmdir(p);
+	rmdir(home);
+	home[0] = '\0';
+}
+
+/* A fresh empty HOME and no AWS_* variables. */
+static int fresh_home(void)
+{
+	char p[512];
+	int i;
+
+	rm_tree();
+	snprintf(home, sizeof(home), "/tmp/cairn-awscreds-XXXXXX");
+	if (!mkdtemp(home))
+		return -1;
+	snprintf(p, sizeof(p), "%s/.aws", home);
+	if (mkdir(p, 0700) < 0)
+		return -1;
+	setenv("HOME", home, 1);
+	for (i = 0; aws_vars[i]; i++)
+		unsetenv(aws_vars[i]);
+	return 0;
+}
+
+static void write_file(const char *rel, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", home, rel);
+	f = fopen(p, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static const char *msg(void)
+{
+	const cairn_error *e = cairn_error_last();
+
+	return e ? e->message : "";
+}
+
+static void test_awscreds__env(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	setenv("AWS_SESSION_TOKEN", "TOKENV", 1);
+	setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKENV");
+	T_EQ_STR(c.secret_key, "SKENV");
+	T_EQ_STR(c.session_token, "TOKENV");
+	T_EQ_STR(c.region, "eu-west-1");
+	T_EQ_STR(c.source, "env");
+	T_CHECK(c.endpoint == NULL);
+	cairn_aws_creds_release(&c);
+
+	/* AWS_REGION beats AWS_DEFAULT_REGION; arguments beat both */
+	setenv("AWS_REGION", "us-west-2", 1);
+	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.region, "us-west-2");
+	T_EQ_STR(c.endpoint, "http://127.0.0.1:4566");
+	cairn_aws_creds_release(&c);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, "ap-south-1", "http://sim:1"));
+	T_EQ_STR(c.region, "ap-south-1");
+	T_EQ_STR(c.endpoint, "http://sim:1");
+	cairn_aws_creds_release(&c);
+	rm_tree();
+}
+
+static void test_awscreds__env_partial(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKPARTIAL", 1);
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+	T_CHECK(strstr(msg(), "SKPARTIAL") == NULL);
+	T_CHECK(c.access_key == NULL);
+	rm_tree();
+}
+
+static void test_awscreds__default_profile(void)
+{
+	cairn_aws_creds c = { 0 };
+	char expect[512];
+
+	T_CHECK(fresh_home() == 0);
+	write_file(".aws/credentials",
+		"# shared credentials\n"
+		"\n"
+		"[default]\n"
+		"  aws_access_key_id   =   AKDEF  \r\n"
+		"aws_secret_access_key=SKDEF\n"
+		"; a comment\n"
+		"[other]\n"
+		"aws_access_key_id = AKOTHER\n"
+		"aws_secret_access_key = SKOTHER\n");
+	write_file(".aws/config",
+		"[default]\n"
+		"region = eu-central-1\n"
+		"endpoint_url = http://localhost:9000\n"
+		"s3 =\n"
+		"  max_concurrent_requests = 4\n"
+		"[profile other]\n"
+		"region = us-east-2\n");
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKDEF");
+	T_EQ_STR(c.secret_key, "SKDEF");
+	T_CHECK(c.session_token == NULL);
+	T_EQ_STR(c.region, "eu-central-1");
+	T_EQ_STR(c.endpoint, "http://localhost:9000");
+	snprintf(expect, sizeof(expect), "profile default (%s/.aws/credentials)", home);
+	T_EQ_STR(c.source, expect);
+	cairn_aws_creds_release(&c);
+	rm_tree();
+}
+
+static void test_awscreds__named_profile(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	write_file(".aws/credentials",
+		"[default]\naws_access_key_id = AKDEF\naws_secret_access_key = SKDEF\n"
+		"[dev]\naws_access_key_id = AKDEV\naws_secret_access_key = SKDEV\n"
+		"aws_session_token = TOKDEV\n");
+	write_file(".aws/config",
+		"[profile   dev ]\nregion = eu-west-3\n"
+		"[profile cfgonly]\nregion = sa-east-1\n"
+		"aws_access_key_id = AKCFG\naws_secret_access_key = SKCFG\n");
+	setenv("AWS_PROFILE", "dev", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKDEV");
+	T_EQ_STR(c.session_token, "TOKDEV");
+	T_EQ_STR(c.region, "eu-west-3");
+	cairn_aws_creds_release(&c);
+
+	/* the argument beats AWS_PROFILE; keys may live in the config file */
+	T_OK(cairn_aws_creds_resolve(&c, "cfgonly", NULL, NULL));
+	T_EQ_STR(c.access_key, "AKCFG");
+	T_EQ_STR(c.region, "sa-east-1");
+	T_CONTAINS(c.source, "profile cfgonly (");
+	T_CONTAINS(c.source, "/.aws/config)");
+	cairn_aws_creds_release(&c);
+
+	/* AWS_PROFILE does not beat keys in the environment ... */
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKENV");
+	T_EQ_STR(c.region, "eu-west-3"); /* but still gives the region */
+	cairn_aws_creds_release(&c);
+	/* ... a profile named by the caller does */
+	T_OK(cairn_aws_creds_resolve(&c, "dev", NULL, NULL));
+	T_EQ_STR(c.access_key, "AKDEV");
+	cairn_aws_creds_release(&c);
+	rm_tree();
+}
+
+static void test_awscreds__file_overrides(void)
+{
+	cairn_aws_creds c = { 0 };
+	char p[512];
+
+	T_CHECK(fresh_home() == 0);
+	write_file(".aws/credentials", "[default]\naws_access_key_id = AKHOME\naws_secret_access_key = SKHOME\n");
+	write_file("other.ini", "[default]\naws_access_key_id = AKOTHER\naws_secret_access_key = SKOTHER\n");
+	snprintf(p, sizeof(p), "%s/other.ini", home);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", p, 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent/cairn/config", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKOTHER");
+	T_CHECK(c.region == NULL);
+	cairn_aws_creds_release(&c);
+	rm_tree();
+}
+
+static void test_awscreds__missing_profile(void)
+{
+	cairn_aws_creds c = { 0 };
+	char expect[512];
+
+	T_CHECK(fresh_home() == 0);
+	write_file(".aws/credentials", "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = SKDEF\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "prod", NULL, NULL), CAIRN_EINVAL);
+	snprintf(expect, sizeof(expect), "profile 'prod' not found in %s/.aws/credentials", home);
+	T_CONTAINS(msg(), expect);
+	T_CHECK(strstr(msg(), "SKDEF") == NULL);
+	setenv("AWS_PROFILE", "staging", 1);
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "profile 'staging' not found");
+	T_CHECK(c.access_key == NULL);
+	rm_tree();
+}
+
+static void test_awscreds__nothing_anywhere(void)
+{
+	cairn_aws_creds c = { 0 };
+	char expect[512];
+
+	T_CHECK(fresh_home() == 0);
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_ENOTFOUND);
+	T_CONTAINS(msg(), "no AWS credentials found for profile 'default'");
+	T_CONTAINS(msg(), "AWS_ACCESS_KEY_ID");
+	snprintf(expect, sizeof(expect), "%s/.aws/credentials (missing)", home);
+	T_CONTAINS(msg(), expect);
+	snprintf(expect, sizeof(expect), "%s/.aws/config (missing)", home);
+	T_CONTAINS(msg(), expect);
+
+	/* a profile with settings but no keys (say, SSO) is not enough */
+	write_file(".aws/config", "[default]\nregion = us-east-1\nsso_session = corp\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_ENOTFOUND);
+	T_CONTAINS(msg(), "[default] has no aws_access_key_id");
+
+	unsetenv("HOME");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_ENOTFOUND);
+	T_CONTAINS(msg(), "HOME is not set");
+	setenv("HOME", home, 1);
+	rm_tree();
+}
+
+static void test_awscreds__no_secret_in_messages(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	/* a malformed line holding a secret: the error names file:line only */
+	write_file(".aws/credentials", "[default]\naws_access_key_id = AK1\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRET\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "/.aws/credentials:3:");
+	T_CHECK(strstr(msg(), "SECRET") == NULL);
+
+	/* half a key pair */
+	write_file(".aws/credentials", "[default]\naws_secret_access_key = TOPSECRETVALUE\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "has aws_secret_access_key but no aws_access_key_id");
+	T_CHECK(strstr(msg(), "TOPSECRETVALUE") == NULL);
+
+	/* settings before any section, unterminated section */
+	write_file(".aws/credentials", "aws_secret_access_key = TOPSECRETVALUE\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "credentials:1: a setting before any [section]");
+	T_CHECK(strstr(msg(), "TOPSECRETVALUE") == NULL);
+	write_file(".aws/credentials", "[default\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "credentials:1: expected [section]");
+
+	/* the source never carries the secret either */
+	write_file(".aws/credentials", "[default]\naws_access_key_id = AK1\naws_secret_access_key = TOPSECRETVALUE\n");
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_CHECK(strstr(c.source, "TOPSECRETVALUE") == NULL);
+	cairn_aws_creds_release(&c);
+	rm_tree();
+}
+
+static void test_awscreds__copy(void)
+{
+	cairn_aws_creds a = { "AK", "SK", NULL, "us-east-1", NULL, "test" }, b = { 0 };
+
+	T_OK(cairn_aws_creds_copy(&b, &a));
+	T_EQ_STR(b.access_key, "AK");
+	T_EQ_STR(b.secret_key, "SK");
+	T_CHECK(b.session_token == NULL && b.endpoint == NULL);
+	T_EQ_STR(b.region, "us-east-1");
+	T_CHECK(b.access_key != a.access_key);
+	cairn_aws_creds_release(&b);
+	T_CHECK(b.access_key == NULL);
+	cairn_aws_creds_release(NULL);
+}
+
+static const t_case cases[] = {
+	T_CASE(test_awscreds__env),
+	T_CASE(test_awscreds__env_partial),
+	T_CASE(test_awscreds__default_profile),
+	T_CASE(test_awscreds__named_profile),
+	T_CASE(test_awscreds__file_overrides),
+	T_CASE(test_awscreds__missing_profile),
+	T_CASE(test_awscreds__nothing_anywhere),
+	T_CASE(test_awscreds__no_secret_in_messages),
+	T_CASE(test_awscreds__copy),
+	{ 0 },
+};
+
+int main(int argc, char **argv)
+{
+	int rc = t_main(cases, argc, argv);
+
+	rm_tree();
+	return rc;
+}
