@@ -135,8 +135,10 @@ bool cairn_env_name_valid(const char *name);
  * environments that do exist. */
 int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name);
 void cairn_env_free(cairn_env_cfg *e);
-/* The environment names that have an overlay beside the stack, sorted. */
+/* The environment names that have an overlay beside the stack, sorted.
+ * The caller owns the array and its strings: free with cairn_env_list_free. */
 int cairn_env_list(char ***out, size_t *n, const cairn_stack *s);
+void cairn_env_list_free(char **list, size_t n);
 
 /* Resolve the final variable values for an environment: overlay values,
  * then `overrides` (an object name -> json value from --var flags, may be

@@ -54,6 +54,10 @@ typedef enum {
  * for single-line scalars). Errors are CAIRN_EINVAL with the position of the
  * offending character. */
 int cairn_expr_parse_template(cairn_expr **out, const char *text, const cairn_pos *pos);
+/* Same, saying whether columns inside `text` are exact (the scalar's text
+ * in the file is the value itself, on one line): when false, every node
+ * gets `pos`. cairn_expr_parse_template is this with exact = true. */
+int cairn_expr_parse_template_ex(cairn_expr **out, const char *text, const cairn_pos *pos, bool exact);
 /* Parse a bare expression (no ${ }), e.g. for a CLI --var or a test. */
 int cairn_expr_parse(cairn_expr **out, const char *text, const cairn_pos *pos);
 /* A CONST node holding (a new reference to) v. */
@@ -66,6 +70,8 @@ int cairn_expr_new_map(cairn_expr **out, const cairn_pos *pos);
 int cairn_expr_list_append(cairn_expr *list, cairn_expr *item);
 int cairn_expr_map_set(cairn_expr *map, const char *key, const cairn_pos *key_pos, cairn_expr *value);
 void cairn_expr_free(cairn_expr *e);
+/* A deep copy of e (positions included). */
+int cairn_expr_copy(cairn_expr **out, const cairn_expr *e);
 
 cairn_expr_kind cairn_expr_kind_of(const cairn_expr *e);
 const cairn_pos *cairn_expr_pos(const cairn_expr *e);
