@@ -311,47 +311,61 @@ size_t cairn_expr__utf8_len(const char *s, size_t n)
 
 size_t cairn_expr__distance(const char *a, const char *b, size_t cap)
 {
-	size_t la = strlen(a), lb = strlen(b), i, j, best;
-	size_t *row;
-	size_t res;
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t d[65][65];
 
-	if (la > 64 || lb > 64)
+	if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > cap)
 		return cap + 1;
-	if ((la > lb ? la - lb : lb - la) > cap)
-		return cap + 1;
-	row = malloc((lb + 1) * sizeof(*row));
-	if (!row)
-		return cap + 1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
+		d[0][j] = j;
+	/* optimal string alignment: edits plus adjacent transpositions */
 	for (i = 1; i <= la; i++) {
-		size_t prev = row[0];
-
-		row[0] = i;
-		best = row[0];
 		for (j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (a[i - 1] != b[j - 1]);
-			size_t del = row[j] + 1, ins = row[j - 1] + 1;
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
 
-			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			if (row[j] < best)
-				best = row[j];
-			prev = cur;
-		}
-		if (best > cap) {
-			free(row);
-			return cap + 1;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
 		}
 	}
-	res = row[lb];
-	free(row);
-	return res;
+	return d[la][lb] > cap ? cap + 1 : d[la][lb];
+}
+
+static size_t close_cap(const char *word)
+{
+	size_t l = strlen(word);
+
+	return l <= 3 ? 1 : (l <= 6 ? 2 : 3);
+}
+
+const char *cairn_expr__closest_key(const json_t *obj, const char *word)
+{
+	const char *k, *best = NULL;
+	size_t bd = (size_t)-1, d, cap = close_cap(word);
+	json_t *x;
+
+	if (!obj || !json_is_object(obj))
+		return NULL;
+	json_object_foreach((json_t *)obj, k, x) {
+		if (!strcmp(k, word) || (d = cairn_expr__distance(word, k, cap)) > cap)
+			continue;
+		if (d < bd) {
+			bd = d;
+			best = k;
+		}
+	}
+	return best;
 }
 
 bool cairn_expr__close(const char *word, const char *cand)
 {
-	size_t l = strlen(word), cap = l <= 3 ? 1 : (l <= 6 ? 2 : 3);
+	size_t cap = close_cap(word);
 
 	return strcmp(word, cand) != 0 && cairn_expr__distance(word, cand, cap) <= cap;
 }
@@ -1323,6 +1337,15 @@ int cairn_expr_refs(const cairn_expr *e, int (*cb)(void *ud, const cairn_ref *re
 
 /* ---- evaluation ------------------------------------------------------ */
 
+/* Where an expression's text starts (operators and traversals keep the
+ * position of their operator / attribute for their own errors). */
+static const cairn_pos *start_pos(const cairn_expr *e)
+{
+	while ((is_trav(e) || e->type == N_BINARY || e->type == N_COND) && e->items[0]->type != N_SELF)
+		e = e->items[0];
+	return &e->pos;
+}
+
 typedef struct {
 	const cairn_eval_ctx *ctx;
 	json_t *self;  /* the current splat element */
@@ -1390,17 +1413,13 @@ static int eval_ref(json_t **out, const cairn_expr *ref, const char *attr, evals
 {
 	json_t *root = st->ctx ? st->ctx->root : NULL;
 	json_t *v = root && json_is_object(root) ? json_object_get(root, ref->name) : NULL;
-	const char *k, *hint = NULL;
-	json_t *x;
+	const char *hint;
 
 	if (v) {
 		*out = json_incref(v);
 		return 0;
 	}
-	if (root && json_is_object(root))
-		json_object_foreach(root, k, x)
-			if (!hint && cairn_expr__close(ref->name, k))
-				hint = k;
+	hint = cairn_expr__closest_key(root, ref->name);
 	if (attr && hint)
 		return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "unknown reference '%s.%s' (did you mean '%s'?)",
 			ref->name, attr, hint);
@@ -1445,12 +1464,8 @@ static int eval_attr(json_t **out, const cairn_expr *e, evalst *st)
 			goto cleanup;
 		}
 		if (obj->type == N_REF && special_root(obj->name)) {
-			const char *k, *hint = NULL;
-			json_t *x;
+			const char *hint = cairn_expr__closest_key(o, e->name);
 
-			json_object_foreach(o, k, x)
-				if (!hint && cairn_expr__close(e->name, k))
-					hint = k;
 			if (hint)
 				rc = cairn_error_set_at(CAIRN_EINVAL, &obj->pos,
 					"unknown reference '%s.%s' (did you mean '%s.%s'?)", obj->name, e->name, obj->name, hint);
@@ -1689,7 +1704,7 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 		bool unk_a = cairn_is_unknown(a);
 
 		if (!unk_a && !json_is_boolean(a)) {
-			rc = cairn_error_set_at(CAIRN_EINVAL, &e->items[0]->pos, "'%s' needs bool operands, got %s",
+			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[0]), "'%s' needs bool operands, got %s",
 				op_text(op), cairn_value_type_name(a));
 			goto cleanup;
 		}
@@ -1700,7 +1715,7 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 		if ((rc = eval(&b, e->items[1], st)) != 0)
 			goto cleanup;
 		if (!cairn_is_unknown(b) && !json_is_boolean(b)) {
-			rc = cairn_error_set_at(CAIRN_EINVAL, &e->items[1]->pos, "'%s' needs bool operands, got %s",
+			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[1]), "'%s' needs bool operands, got %s",
 				op_text(op), cairn_value_type_name(b));
 			goto cleanup;
 		}
@@ -1790,7 +1805,7 @@ static int eval_cond(json_t **out, const cairn_expr *e, evalst *st)
 		return 0;
 	}
 	if (!json_is_boolean(c)) {
-		rc = cairn_error_set_at(CAIRN_EINVAL, &e->items[0]->pos, "condition must be a bool, got %s",
+		rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[0]), "condition must be a bool, got %s",
 			cairn_value_type_name(c));
 		json_decref(c);
 		return rc;
@@ -1852,7 +1867,7 @@ static int eval_call(json_t **out, const cairn_expr *e, evalst *st)
 		int arg = cairn_func__error_arg();
 
 		snprintf(msg, sizeof(msg), "%s", err ? err->message : "function failed");
-		cairn_error_set_at(rc, arg >= 0 && (size_t)arg < n ? &e->items[arg]->pos : &e->pos, "%s", msg);
+		cairn_error_set_at(rc, arg >= 0 && (size_t)arg < n ? start_pos(e->items[arg]) : &e->pos, "%s", msg);
 	}
 cleanup:
 	for (i = 0; i < n; i++)
@@ -1876,9 +1891,9 @@ static int eval_template(json_t **out, const cairn_expr *e, evalst *st)
 		if (cairn_is_unknown(v))
 			unknown = true;
 		else if (cairn_has_unknown(v) && (json_is_array(v) || json_is_object(v)))
-			rc = cairn_error_set_at(CAIRN_EINVAL, &e->items[i]->pos, "cannot interpolate %s", a_type(v));
+			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[i]), "cannot interpolate %s", a_type(v));
 		else if ((rc = cairn_expr__append_str(&b, v)) != 0 && rc == CAIRN_EINVAL)
-			cairn_error_set_at(rc, &e->items[i]->pos, "cannot interpolate %s", a_type(v));
+			cairn_error_set_at(rc, start_pos(e->items[i]), "cannot interpolate %s", a_type(v));
 		json_decref(v);
 		v = NULL;
 		if (rc)

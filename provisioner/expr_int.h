@@ -18,6 +18,8 @@ int cairn_expr__append_number(cairn_buf *b, const json_t *v);
 
 /* Edit distance (for "did you mean" hints), capped at `cap`+1. */
 size_t cairn_expr__distance(const char *a, const char *b, size_t cap);
+/* The key of obj closest to word (a plausible typo of it), or NULL. */
+const char *cairn_expr__closest_key(const json_t *obj, const char *word);
 /* Is `cand` a plausible typo of `word`? */
 bool cairn_expr__close(const char *word, const char *cand);
 
