@@ -107,8 +107,9 @@ static int want_string(char **out, const cairn_expr *e, const char *what)
 	const json_t *v = cairn_expr_const(e);
 
 	if (!v || !json_is_string(v))
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(e), "%s must be a string%s", what,
-			cairn_expr_kind_of(e) == CAIRN_EXPR_CONST ? "" : " without ${ } references");
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(e), "%s must be a string%s", what,
+			cairn_expr_kind_of(e) == CAIRN_EXPR_TEMPLATE || cairn_expr_kind_of(e) == CAIRN_EXPR_OTHER ?
+			" without ${ } references" : "");
 	if (!(*out = strdup(json_string_value(v))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	return 0;
@@ -163,7 +164,7 @@ int cairn_config__check_const(const cairn_expr *e, const char *what)
 				return rc;
 		return 0;
 	default:
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(e), "%s must be constants (no ${ } expressions)", what);
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(e), "%s must be constants (no ${ } expressions)", what);
 	}
 }
 
@@ -288,9 +289,11 @@ static int load_var(cairn_var_cfg *var, const char *name, const cairn_pos *pos, 
 			return rc;
 		if (!json_is_null(dv) && (rc = cairn_type_check(&conv, var->type, dv)) != 0) {
 			const cairn_error *e = cairn_error_last();
+			char msg[sizeof(e->message)];
 
+			snprintf(msg, sizeof(msg), "%s", e ? e->message : "");
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(var->def),
-				"the default of variable '%s' does not match its type: %s", name, e ? e->message : "");
+				"the default of variable '%s' does not match its type: %.1900s", name, msg);
 		}
 		json_decref(conv);
 		json_decref(dv);

@@ -242,7 +242,7 @@ static int run_validations(const cairn_var_cfg *var, json_t *value, const char *
 	ctx.base_dir = base_dir;
 	for (i = 0; i < var->nvalidations; i++) {
 		const cairn_validation *v = &var->validations[i];
-		const cairn_pos *cpos = cairn_expr_pos(v->condition);
+		const cairn_pos *cpos = cairn_expr_start(v->condition);
 
 		if ((rc = cairn_expr_eval(&res, v->condition, &ctx)) != 0) {
 			if (var->sensitive)

@@ -1339,12 +1339,14 @@ int cairn_expr_refs(const cairn_expr *e, int (*cb)(void *ud, const cairn_ref *re
 
 /* Where an expression's text starts (operators and traversals keep the
  * position of their operator / attribute for their own errors). */
-static const cairn_pos *start_pos(const cairn_expr *e)
+const cairn_pos *cairn_expr_start(const cairn_expr *e)
 {
 	while ((is_trav(e) || e->type == N_BINARY || e->type == N_COND) && e->items[0]->type != N_SELF)
 		e = e->items[0];
 	return &e->pos;
 }
+
+#define start_pos cairn_expr_start
 
 typedef struct {
 	const cairn_eval_ctx *ctx;

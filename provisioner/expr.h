@@ -75,6 +75,9 @@ int cairn_expr_copy(cairn_expr **out, const cairn_expr *e);
 
 cairn_expr_kind cairn_expr_kind_of(const cairn_expr *e);
 const cairn_pos *cairn_expr_pos(const cairn_expr *e);
+/* Where e's text starts: for an operator or a traversal, the position of
+ * its leftmost token (cairn_expr_pos gives the operator / attribute). */
+const cairn_pos *cairn_expr_start(const cairn_expr *e);
 /* For a CONST node: the value (borrowed); NULL for any other kind. */
 const json_t *cairn_expr_const(const cairn_expr *e);
 /* LIST / MAP access (borrowed pointers, valid while e lives). */
