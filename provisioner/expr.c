@@ -866,7 +866,7 @@ static int parse_primary(cairn_expr **out, parser *p)
 	if (t->kind == T_NUM || t->kind == T_STR) {
 		if ((rc = cairn_expr_new_const(out, t->val, &pos)) != 0)
 			return rc;
-		return lex(p);
+		goto next;
 	}
 	if (t->kind == T_IDENT) {
 		char *name = t->ident;
@@ -874,10 +874,11 @@ static int parse_primary(cairn_expr **out, parser *p)
 		if (!strcmp(name, "true") || !strcmp(name, "false") || !strcmp(name, "null")) {
 			json_t *v = name[0] == 't' ? json_true() : name[0] == 'f' ? json_false() : json_null();
 
-			if ((rc = cairn_expr_new_const(out, v, &pos)) != 0)
-				return rc;
+			rc = cairn_expr_new_const(out, v, &pos);
 			json_decref(v);
-			return lex(p);
+			if (rc)
+				return rc;
+			goto next;
 		}
 		t->ident = NULL;
 		if ((rc = lex(p)) != 0) {
@@ -907,6 +908,12 @@ static int parse_primary(cairn_expr **out, parser *p)
 	if (is_op(p, '{'))
 		return parse_map(out, p);
 	return expected(p, "expected an expression");
+next:
+	if ((rc = lex(p)) != 0) {
+		cairn_expr_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* One traversal step after `obj` (.name, [expr], [*]); *done when none. */
