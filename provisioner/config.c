@@ -565,6 +565,68 @@ static int load_outputs(cairn_stack *s, cairn_expr *outs)
 	return 0;
 }
 
+/* ---- whole-stack checks --------------------------------------------- */
+
+static int var_ref(void *ud, const cairn_ref *r)
+{
+	const cairn_stack *s = ud;
+	size_t i;
+
+	if (!strcmp(r->root, "path") && (!r->attr || strcmp(r->attr, "stack") != 0))
+		return cairn_error_set_at(CAIRN_EINVAL, &r->pos, "unknown reference 'path.%s' (only path.stack exists)",
+			r->attr ? r->attr : "");
+	if (strcmp(r->root, "var") != 0)
+		return 0;
+	if (!r->attr)
+		return cairn_error_set_at(CAIRN_EINVAL, &r->pos, "'var' must be followed by a variable name (var.NAME)");
+	for (i = 0; i < s->nvars; i++)
+		if (!strcmp(s->vars[i].name, r->attr))
+			return 0;
+	for (i = 0; i < s->nvars; i++)
+		if (cairn_expr__close(r->attr, s->vars[i].name))
+			return cairn_error_set_at(CAIRN_EINVAL, &r->pos, "unknown reference 'var.%s' (did you mean 'var.%s'?)",
+				r->attr, s->vars[i].name);
+	return cairn_error_set_at(CAIRN_EINVAL, &r->pos, "unknown reference 'var.%s' (no variable '%s' is declared)",
+		r->attr, r->attr);
+}
+
+/* Function names and var.NAME references in one expression. */
+static int check_expr(const cairn_stack *s, const cairn_expr *e)
+{
+	int rc;
+
+	if (!e)
+		return 0;
+	if ((rc = cairn_expr_check_funcs(e)) != 0)
+		return rc;
+	return cairn_expr_refs(e, var_ref, (void *)s);
+}
+
+static int check_stack(const cairn_stack *s)
+{
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < s->nvars; i++) {
+		if ((rc = cairn_expr_check_funcs(s->vars[i].def)) != 0)
+			return rc;
+		for (j = 0; j < s->vars[i].nvalidations; j++)
+			if ((rc = check_expr(s, s->vars[i].validations[j].condition)) != 0)
+				return rc;
+	}
+	for (i = 0; i < s->nresources; i++) {
+		const cairn_res_cfg *r = &s->resources[i];
+
+		if ((rc = check_expr(s, r->count)) != 0 || (rc = check_expr(s, r->for_each)) != 0 ||
+		    (rc = check_expr(s, r->props)) != 0 || (rc = check_expr(s, r->prevent_destroy)) != 0)
+			return rc;
+	}
+	for (i = 0; i < s->noutputs; i++)
+		if ((rc = check_expr(s, s->outputs[i].value)) != 0)
+			return rc;
+	return 0;
+}
+
 /* ---- the stack ------------------------------------------------------- */
 
 static int default_name(char **out, const char *dir)
@@ -631,7 +693,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	}
 	if ((rc = load_vars(s, (cairn_expr *)cairn_expr_get(doc, "variables"))) != 0 ||
 	    (rc = load_resources(sp, (cairn_expr *)cairn_expr_get(doc, "resources"))) != 0 ||
-	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0)
+	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
+	    (rc = check_stack(s)) != 0)
 		goto cleanup;
 	*out = s;
 	sp = NULL;

@@ -1337,6 +1337,23 @@ static int walk_refs(const cairn_expr *e, bool in_chain, int (*cb)(void *, const
 	return 0;
 }
 
+static int unknown_function(const cairn_expr *e);
+
+int cairn_expr_check_funcs(const cairn_expr *e)
+{
+	size_t i;
+	int rc;
+
+	if (!e)
+		return 0;
+	if (e->type == N_CALL && !cairn_func_lookup(e->name))
+		return unknown_function(e);
+	for (i = 0; i < e->n; i++)
+		if ((rc = cairn_expr_check_funcs(e->items[i])) != 0)
+			return rc;
+	return 0;
+}
+
 int cairn_expr_refs(const cairn_expr *e, int (*cb)(void *ud, const cairn_ref *ref), void *ud)
 {
 	return e ? walk_refs(e, false, cb, ud) : 0;
@@ -1826,15 +1843,20 @@ static int eval_cond(json_t **out, const cairn_expr *e, evalst *st)
 
 static int unknown_function(const cairn_expr *e)
 {
-	const char *const *names = cairn_func_names();
+	const char *const *names = cairn_func_names(), *const *nm;
 	cairn_buf b = CAIRN_BUF_INIT;
+	size_t best = (size_t)-1, d;
 	int n = 0, rc;
 
+	/* list the closest names only */
+	for (nm = names; *nm; nm++)
+		if (cairn_expr__close(e->name, *nm) && (d = cairn_expr__distance(e->name, *nm, 8)) < best)
+			best = d;
 	cairn_buf_init(&b, 4096);
-	for (; *names; names++) {
-		if (!cairn_expr__close(e->name, *names) || n == 3)
+	for (nm = names; *nm && n < 3; nm++) {
+		if (!cairn_expr__close(e->name, *nm) || cairn_expr__distance(e->name, *nm, 8) != best)
 			continue;
-		cairn_buf_printf(&b, "%s%s()", n ? ", " : "", *names);
+		cairn_buf_printf(&b, "%s%s()", n ? ", " : "", *nm);
 		n++;
 	}
 	if (n)

@@ -115,6 +115,10 @@ typedef struct cairn_ref {
  * returning non-zero stops the walk and that value is returned. */
 int cairn_expr_refs(const cairn_expr *e, int (*cb)(void *ud, const cairn_ref *ref), void *ud);
 
+/* Check that every function e calls exists ("unknown function 'x' (did you
+ * mean y()?)" at the call), so that typos show up when a file is loaded. */
+int cairn_expr_check_funcs(const cairn_expr *e);
+
 /* The function library (funcs.c). name -> function; used by the evaluator.
  * args are borrowed, none is unknown (the evaluator short-circuits those).
  * Returns 0 and a new reference in *out, or an error (without position; the

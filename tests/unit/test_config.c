@@ -248,6 +248,7 @@ static void test_config__aliases(void)
 	cairn_stack *s = NULL;
 	json_t *v = NULL;
 	const char *path = put("stack.yaml",
+		"variables: { e: {} }\n"
 		"resources:\n"
 		"  a:\n"
 		"    type: t.x\n"
@@ -361,6 +362,20 @@ static void test_config__expression_positions(void)
 	/* block scalars: the scalar's start */
 	T_EQ_STR(load_err("resources:\n  w:\n    type: t\n    a: |\n      one\n      ${nope(}\n"),
 		"stack.yaml:4:8: expected an expression, found '}'");
+}
+
+static void test_config__load_time_checks(void)
+{
+	T_EQ_STR(load_err("variables:\n  name: {}\nresources:\n  w:\n    type: t\n    a: ${var.nme}\n"),
+		"stack.yaml:6:10: unknown reference 'var.nme' (did you mean 'var.name'?)");
+	T_EQ_STR(load_err("resources:\n  w:\n    type: t\n    a: ${var.zzz}\n"),
+		"stack.yaml:4:10: unknown reference 'var.zzz' (no variable 'zzz' is declared)");
+	T_EQ_STR(load_err("resources:\n  w:\n    type: t\n    a: ${var}\n"),
+		"stack.yaml:4:10: 'var' must be followed by a variable name (var.NAME)");
+	T_EQ_STR(load_err("outputs:\n  o:\n    value: '${jion(\",\", [])}'\n"),
+		"stack.yaml:3:15: unknown function 'jion' (did you mean join()?)");
+	T_EQ_STR(load_err("resources:\n  w:\n    type: t\n    f: ${path.root}\n"),
+		"stack.yaml:4:10: unknown reference 'path.root' (only path.stack exists)");
 }
 
 static void test_config__variables(void)
@@ -596,6 +611,7 @@ static const t_case cases[] = {
 	T_CASE(test_config__names),
 	T_CASE(test_config__resource_shape),
 	T_CASE(test_config__expression_positions),
+	T_CASE(test_config__load_time_checks),
 	T_CASE(test_config__variables),
 	T_CASE(test_config__type_valid),
 	T_CASE(test_config__type_check),
