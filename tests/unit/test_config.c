@@ -599,6 +599,78 @@ static void test_config__missing_file(void)
 	T_EQ_STR(cairn_error_last()->message, "cannot read /nonexistent/stack.yaml: No such file or directory");
 }
 
+/* What `cairn validate -e dev -C DIR` does with config: load the stack,
+ * the dev overlay, resolve the variables; the first error, formatted. */
+static int validate_dir(const char *dir, char *msg, size_t n)
+{
+	cairn_stack *s = NULL;
+	cairn_env_cfg *e = NULL;
+	json_t *vars = NULL;
+	char path[1400];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/stack.yaml", dir);
+	if ((rc = cairn_stack_load(&s, path)) == 0 && (rc = cairn_env_load(&e, s, "dev")) == 0)
+		rc = cairn_vars_resolve(&vars, s, e, NULL);
+	if (rc)
+		cairn_error_format(cairn_error_last(), msg, n);
+	json_decref(vars);
+	cairn_env_free(e);
+	cairn_stack_free(s);
+	return rc;
+}
+
+static void corpus_dir(char *out, size_t n)
+{
+	const char *mods = getenv("CAIRN_MODULES_PATH");
+	const char *slash;
+
+	if (mods && (slash = strrchr(mods, '/')) != NULL) {
+		snprintf(out, n, "%.*s/tests/corpus/config", (int)(slash - mods), mods);
+		return;
+	}
+	slash = strrchr(__FILE__, '/');
+	snprintf(out, n, "%.*s/../corpus/config", slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
+}
+
+/* Every case of tests/corpus/config fails with its expected message. */
+static void test_config__corpus(void)
+{
+	char root[900], dir[1200], line[1400], expect[1024], msg[2048];
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int ncases = 0;
+
+	corpus_dir(root, sizeof(root));
+	d = opendir(root);
+	if (!d) {
+		printf("#   no corpus at %s\n", root);
+		T_CHECK(d != NULL);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", root, de->d_name);
+		snprintf(line, sizeof(line), "%s/expect", dir);
+		if (!(f = fopen(line, "r")))
+			continue;
+		expect[0] = 0;
+		if (!fgets(line, sizeof(line), f) || strcmp(line, "exit 1\n") != 0 || !fgets(expect, sizeof(expect), f))
+			printf("#   %s: malformed expect file\n", de->d_name);
+		fclose(f);
+		expect[strcspn(expect, "\n")] = 0;
+		msg[0] = 0;
+		if (validate_dir(dir, msg, sizeof(msg)) == 0 || !expect[0] || !strstr(msg, expect)) {
+			printf("#   %s: got \"%s\", expected it to contain \"%s\"\n", de->d_name, msg, expect);
+			t_failed_ = 1;
+		}
+		ncases++;
+	}
+	closedir(d);
+	T_CHECK(ncases >= 15);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_config__full_stack),
 	T_CASE(test_config__default_name_and_empty),
@@ -619,6 +691,7 @@ static const t_case cases[] = {
 	T_CASE(test_config__vars_resolve),
 	T_CASE(test_config__validations),
 	T_CASE(test_config__missing_file),
+	T_CASE(test_config__corpus),
 	{ 0 }
 };
 
