@@ -62,9 +62,14 @@ static int next_event(loader *L, yaml_event_t *ev)
 	if (p->error == YAML_MEMORY_ERROR)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if (p->error == YAML_READER_ERROR) {
-		/* the reader's mark is only an offset */
-		return cairn_error_set_at(CAIRN_EINVAL, &(cairn_pos){ L->file, 0, 0 }, "%s at byte %zu",
-			p->problem ? p->problem : "cannot read", p->problem_offset);
+		/* the reader reports a byte offset: find its line and column */
+		size_t line = 0, o = p->problem_offset;
+
+		while (line + 1 < L->nlines && L->lines[line + 1] <= o)
+			line++;
+		pos.line = (int)line + 1;
+		pos.col = (int)cairn_expr__utf8_len(L->data + L->lines[line], o - L->lines[line]) + 1;
+		return cairn_error_set_at(CAIRN_EINVAL, &pos, "%s", p->problem ? p->problem : "cannot read the file");
 	}
 	if (p->problem_mark.line < L->nlines) {
 		off = L->lines[p->problem_mark.line];

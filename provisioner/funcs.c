@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1468,16 +1469,22 @@ bool cairn_func__structural(const char *name)
 	return f && f->structural;
 }
 
-const char *const *cairn_func_names(void)
+static const char *names[sizeof(funcs) / sizeof(funcs[0])];
+
+static void init_names(void)
 {
-	static const char *names[sizeof(funcs) / sizeof(funcs[0])];
 	size_t i, k = 0;
 
-	if (!names[0]) {
-		for (i = 0; funcs[i].name; i++)
-			if (!funcs[i].hidden)
-				names[k++] = funcs[i].name;
-		names[k] = NULL;
-	}
+	for (i = 0; funcs[i].name; i++)
+		if (!funcs[i].hidden)
+			names[k++] = funcs[i].name;
+	names[k] = NULL;
+}
+
+const char *const *cairn_func_names(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, init_names);
 	return names;
 }

@@ -228,6 +228,7 @@ static void test_config__malformed_yaml(void)
 		"stack.yaml:2:1: tab character where YAML expects spaces (indent with spaces, not tabs)");
 	T_EQ_STR(load_err("a: b: c\n"),
 		"stack.yaml:1:5: mapping values are not allowed in this context");
+	T_EQ_STR(load_err("a: 1\nb: \"x\xff\"\n"), "stack.yaml:2:6: invalid leading UTF-8 octet");
 	T_EQ_STR(load_err("- a\n- b\n"), "stack.yaml:1:1: expected a mapping at the top of the file");
 	T_EQ_STR(load_err("resources: {}\n---\nresources: {}\n"),
 		"stack.yaml:2:1: several YAML documents in one file are not supported (found a second '---')");
@@ -627,6 +628,10 @@ static void corpus_dir(char *out, size_t n)
 
 	if (mods && (slash = strrchr(mods, '/')) != NULL) {
 		snprintf(out, n, "%.*s/tests/corpus/config", (int)(slash - mods), mods);
+		return;
+	}
+	if (access("tests/corpus/config", F_OK) == 0) {
+		snprintf(out, n, "tests/corpus/config");
 		return;
 	}
 	slash = strrchr(__FILE__, '/');
