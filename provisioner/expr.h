@@ -21,6 +21,14 @@
  *                 templates or format/join)
  *   calls         name(arg, ...)  from the function library (funcs.c)
  *
+ * Identifiers may contain '-' (resource names do): write `a - 1`, not `a-1`.
+ * Integer arithmetic stays integer (overflow is an error); `/` of integers
+ * gives an integer when exact, else a real. In a template, integral reals
+ * print without ".0", bools as true/false; null, lists and maps cannot be
+ * interpolated (an error), and an unknown part makes the whole string
+ * unknown. Functions that would make plans non-deterministic (uuid,
+ * timestamp) exist only to say so.
+ *
  * Evaluation resolves references against a json object (`root` in
  * cairn_eval_ctx) whose top-level keys are "var", "env", "count", "each",
  * "path" and the resource names. Traversal into an unknown value yields

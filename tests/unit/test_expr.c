@@ -96,6 +96,8 @@ static void test_expr__template_types(void)
 	T_EQ_STR(ev("a ${var.list}"), "t.yaml:1:5: cannot interpolate a list");
 	T_EQ_STR(ev("a ${var.m}"), "t.yaml:1:5: cannot interpolate a map");
 	T_EQ_STR(ev(" ${ var.n } "), "\" 3 \"");
+	T_EQ_STR(ev("${0.1 + 0.2}!"), "\"0.30000000000000004!\"");
+	T_EQ_STR(ev("${-0.0}!${1/4}"), "\"0!0.25\"");
 }
 
 static void test_expr__arithmetic(void)
