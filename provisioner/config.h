@@ -45,6 +45,15 @@
  *
  * Unknown top-level keys, unknown variable keys, unknown lifecycle keys and
  * names that do not match the pattern are errors at their position.
+ *
+ * Also checked at load time: every called function exists; every var.NAME
+ * is declared; count.index / each.key / each.value appear only in resources
+ * with count / for_each (and not in count / for_each themselves); variable
+ * defaults are constants that match the type; validation conditions refer
+ * only to their own variable. Resource names var, env, count, each, path,
+ * self, null, true and false are reserved. YAML aliases are expanded (merge
+ * keys '<<' are not supported); a second document in a file is an error.
+ * Plain scalars follow the YAML 1.2 core schema (.inf / .nan are errors).
  */
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
@@ -135,8 +144,10 @@ bool cairn_env_name_valid(const char *name);
  * environments that do exist. */
 int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name);
 void cairn_env_free(cairn_env_cfg *e);
-/* The environment names that have an overlay beside the stack, sorted. */
+/* The environment names that have an overlay beside the stack, sorted.
+ * The caller owns the array and its strings: free with cairn_env_list_free. */
 int cairn_env_list(char ***out, size_t *n, const cairn_stack *s);
+void cairn_env_list_free(char **list, size_t n);
 
 /* Resolve the final variable values for an environment: overlay values,
  * then `overrides` (an object name -> json value from --var flags, may be

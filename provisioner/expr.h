@@ -21,6 +21,14 @@
  *                 templates or format/join)
  *   calls         name(arg, ...)  from the function library (funcs.c)
  *
+ * Identifiers may contain '-' (resource names do): write `a - 1`, not `a-1`.
+ * Integer arithmetic stays integer (overflow is an error); `/` of integers
+ * gives an integer when exact, else a real. In a template, integral reals
+ * print without ".0", bools as true/false; null, lists and maps cannot be
+ * interpolated (an error), and an unknown part makes the whole string
+ * unknown. Functions that would make plans non-deterministic (uuid,
+ * timestamp) exist only to say so.
+ *
  * Evaluation resolves references against a json object (`root` in
  * cairn_eval_ctx) whose top-level keys are "var", "env", "count", "each",
  * "path" and the resource names. Traversal into an unknown value yields
@@ -54,6 +62,10 @@ typedef enum {
  * for single-line scalars). Errors are CAIRN_EINVAL with the position of the
  * offending character. */
 int cairn_expr_parse_template(cairn_expr **out, const char *text, const cairn_pos *pos);
+/* Same, saying whether columns inside `text` are exact (the scalar's text
+ * in the file is the value itself, on one line): when false, every node
+ * gets `pos`. cairn_expr_parse_template is this with exact = true. */
+int cairn_expr_parse_template_ex(cairn_expr **out, const char *text, const cairn_pos *pos, bool exact);
 /* Parse a bare expression (no ${ }), e.g. for a CLI --var or a test. */
 int cairn_expr_parse(cairn_expr **out, const char *text, const cairn_pos *pos);
 /* A CONST node holding (a new reference to) v. */
@@ -66,9 +78,14 @@ int cairn_expr_new_map(cairn_expr **out, const cairn_pos *pos);
 int cairn_expr_list_append(cairn_expr *list, cairn_expr *item);
 int cairn_expr_map_set(cairn_expr *map, const char *key, const cairn_pos *key_pos, cairn_expr *value);
 void cairn_expr_free(cairn_expr *e);
+/* A deep copy of e (positions included). */
+int cairn_expr_copy(cairn_expr **out, const cairn_expr *e);
 
 cairn_expr_kind cairn_expr_kind_of(const cairn_expr *e);
 const cairn_pos *cairn_expr_pos(const cairn_expr *e);
+/* Where e's text starts: for an operator or a traversal, the position of
+ * its leftmost token (cairn_expr_pos gives the operator / attribute). */
+const cairn_pos *cairn_expr_start(const cairn_expr *e);
 /* For a CONST node: the value (borrowed); NULL for any other kind. */
 const json_t *cairn_expr_const(const cairn_expr *e);
 /* LIST / MAP access (borrowed pointers, valid while e lives). */
@@ -105,6 +122,10 @@ typedef struct cairn_ref {
 /* Call cb for every reference in e (depth-first, in source order). cb
  * returning non-zero stops the walk and that value is returned. */
 int cairn_expr_refs(const cairn_expr *e, int (*cb)(void *ud, const cairn_ref *ref), void *ud);
+
+/* Check that every function e calls exists ("unknown function 'x' (did you
+ * mean y()?)" at the call), so that typos show up when a file is loaded. */
+int cairn_expr_check_funcs(const cairn_expr *e);
 
 /* The function library (funcs.c). name -> function; used by the evaluator.
  * args are borrowed, none is unknown (the evaluator short-circuits those).

@@ -1,0 +1,27 @@
+/*
+ * config_int.h - private interfaces between the parts of the configuration
+ * loader: config_yaml.c (YAML text -> cairn_expr tree), config.c (stack and
+ * overlay checks) and config_vars.c (types, variable resolution).
+ */
+#ifndef CAIRN_CONFIG_INT_H
+#define CAIRN_CONFIG_INT_H
+
+#include "config.h"
+
+/* Parse one YAML document from path into a tree of cairn_expr nodes (MAP,
+ * LIST, CONST, TEMPLATE, ...) whose positions point to `file` (borrowed:
+ * it must outlive the tree). An empty file gives an empty MAP; the top level
+ * must be a mapping. CAIRN_ENOTFOUND / CAIRN_EIO if unreadable. */
+int cairn_config__load_yaml(cairn_expr **out, const char *path, const char *file);
+
+/* Same, from memory (for tests and fuzzing). */
+int cairn_config__parse_yaml(cairn_expr **out, const char *data, size_t len, const char *file);
+
+/* Is name a valid resource / variable / output name? */
+bool cairn_config__name_valid(const char *name);
+
+/* True if e is made only of CONST, LIST and MAP nodes; else sets an error
+ * at the first offending node with `what` ("overlay values") in it. */
+int cairn_config__check_const(const cairn_expr *e, const char *what);
+
+#endif
