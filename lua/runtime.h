@@ -142,6 +142,14 @@ json_t *cairn_lua_op_request(cairn_lua_op *op);
 json_t *cairn_lua_op_result(cairn_lua_op *op);
 void cairn_lua_op_free(cairn_lua_op *op);
 
+/* When FAILED: the message (as set in the cairn error), the `code` of an
+ * error({code=, message=}) (NULL otherwise), and a traceback of the
+ * module's stack at the failure ("stack traceback:\n\tfile:line: in ...",
+ * may be NULL). Borrowed from op. Additions by the Lua runtime's owner. */
+const char *cairn_lua_op_error(const cairn_lua_op *op);
+const char *cairn_lua_op_error_code(const cairn_lua_op *op);
+const char *cairn_lua_op_traceback(const cairn_lua_op *op);
+
 /* Names of modules found on the search path ("local.file", ...), sorted. */
 int cairn_lua_types(cairn_lua *rt, char ***out, size_t *n);
 
