@@ -12,6 +12,8 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char fixtures[4096];
 
@@ -303,7 +305,7 @@ static void test_lua__schema_errors(void)
 	/* a failed load leaves the runtime usable */
 	{
 		const cairn_schema *s;
-		T_OK(cairn_lua_schema(rt, "test.schema", &s));
+		T_OK(cairn_lua_schema(rt, "null.resource", &s));
 	}
 	cairn_lua_free(rt);
 }
@@ -321,6 +323,7 @@ static void test_lua__types(void)
 		if (i)
 			T_CHECK(strcmp(names[i - 1], names[i]) < 0);
 	}
+	T_CONTAINS(cairn_buf_cstr(&all), "local.file,null.resource,random.id,random.password,");
 	T_CONTAINS(cairn_buf_cstr(&all), "test.wait,");
 	T_CHECK(!strstr(cairn_buf_cstr(&all), "lib.util"));
 	T_CHECK(!strstr(cairn_buf_cstr(&all), "bad."));
@@ -399,9 +402,9 @@ static void test_lua__op_stepwise(void)
 	cairn_lua_op_free(op);
 	op = NULL;
 	/* an operation the module does not have */
-	T_EQ_INT(cairn_lua_op_new(&op, rt, "test.sandbox", "read_many", ctx, args), CAIRN_EINVAL);
+	T_EQ_INT(cairn_lua_op_new(&op, rt, "null.resource", "read_many", ctx, args), CAIRN_EINVAL);
 	T_CONTAINS(cairn_error_last()->message, "has no 'read_many' operation");
-	T_EQ_INT(cairn_lua_op_new(&op, rt, "test.sandbox", "frobnicate", ctx, args), CAIRN_EINVAL);
+	T_EQ_INT(cairn_lua_op_new(&op, rt, "null.resource", "frobnicate", ctx, args), CAIRN_EINVAL);
 	T_EQ_INT(cairn_lua_op_new(&op, rt, "nope.nothing", "create", ctx, args), CAIRN_ENOTFOUND);
 	T_CHECK(op == NULL);
 	json_decref(ctx);
@@ -634,6 +637,247 @@ static void test_lua__xml_ec2(void)
 	cairn_lua_free(rt);
 }
 
+/* -- built-in modules ---------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(s, f);
+		fclose(f);
+	}
+}
+
+static void test_lua__local_file(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	char dir[] = "/tmp/cairn-test-lua-XXXXXX", path[512], abs[512];
+	const cairn_schema *s;
+	cairn_buf b = CAIRN_BUF_INIT;
+	json_t *attrs;
+	struct stat st;
+	run r;
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/sub/dir/a.txt", dir);
+	T_OK(cairn_lua_schema(rt, "local.file", &s));
+	T_CHECK(cairn_schema_attr(s, "path")->required && cairn_schema_attr(s, "path")->force_new);
+	T_EQ_STR(json_string_value(cairn_schema_attr(s, "file_permission")->def), "0644");
+
+	run_op(&r, rt, "local.file", "create",
+	       json_pack("[{s:s, s:s, s:s}]", "path", "sub/dir/a.txt", "content", "hello\n", "file_permission", "0600"), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "id"), "sub/dir/a.txt");
+	T_EQ_INT(iget(r.result, "size"), 6);
+	T_EQ_STR(sget(r.result, "content_sha256"), "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+	T_OK(cairn_buf_read_file(&b, path));
+	T_EQ_STR(b.ptr, "hello\n");
+	cairn_buf_release(&b);
+	T_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	attrs = json_incref(r.result);
+	run_release(&r);
+
+	/* read: unchanged */
+	run_op(&r, rt, "local.file", "read", json_pack("[s,O]", "sub/dir/a.txt", attrs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(json_equal(r.result, attrs));
+	run_release(&r);
+
+	/* read after an edit outside cairn: the drift shows */
+	write_file(path, "changed by hand");
+	run_op(&r, rt, "local.file", "read", json_pack("[s,O]", "sub/dir/a.txt", attrs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "content"), "changed by hand");
+	T_EQ_INT(iget(r.result, "size"), 15);
+	run_release(&r);
+
+	/* update: rewrites content and mode */
+	run_op(&r, rt, "local.file", "update",
+	       json_pack("[s,O,{s:s,s:s,s:s},[s,s]]", "sub/dir/a.txt", attrs, "path", "sub/dir/a.txt",
+			 "content", "v2", "file_permission", "0640", "content", "file_permission"), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "file_permission"), "0640");
+	T_OK(cairn_buf_read_file(&b, path));
+	T_EQ_STR(b.ptr, "v2");
+	cairn_buf_release(&b);
+	T_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+	run_release(&r);
+
+	/* import by absolute path */
+	run_op(&r, rt, "local.file", "import", json_pack("[s]", path), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "content"), "v2");
+	T_EQ_STR(sget(r.result, "id"), path);
+	run_release(&r);
+
+	/* read after deletion outside cairn: gone */
+	T_CHECK(unlink(path) == 0);
+	run_op(&r, rt, "local.file", "read", json_pack("[s,O]", "sub/dir/a.txt", attrs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(json_is_null(r.result));
+	run_release(&r);
+
+	/* delete: fine when missing, removes when present */
+	run_op(&r, rt, "local.file", "delete", json_pack("[s,O]", "sub/dir/a.txt", attrs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	run_release(&r);
+	snprintf(abs, sizeof(abs), "%s/b.txt", dir);
+	run_op(&r, rt, "local.file", "create", json_pack("[{s:s}]", "path", abs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(iget(r.result, "size"), 0);
+	T_CHECK(access(abs, F_OK) == 0);
+	run_release(&r);
+	run_op(&r, rt, "local.file", "delete", json_pack("[s,n]", abs), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(access(abs, F_OK) != 0);
+	run_release(&r);
+
+	/* a bad mode is an error that names the module line */
+	run_op(&r, rt, "local.file", "create", json_pack("[{s:s, s:s}]", "path", "c.txt", "file_permission", "rw"), dir);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "modules/local/file.lua:");
+	T_CONTAINS(r.err, "file_permission must be four octal digits");
+	run_release(&r);
+
+	json_decref(attrs);
+	snprintf(path, sizeof(path), "%s/sub/dir", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	T_CHECK(rmdir(dir) == 0);
+	cairn_lua_free(rt);
+}
+
+static bool all_hex(const char *s)
+{
+	for (; s && *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return s != NULL;
+}
+
+static void test_lua__random_id(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	char first[64];
+	run r;
+
+	run_op(&r, rt, "random.id", "create", json_pack("[{s:i, s:s}]", "byte_length", 4, "prefix", "p-"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(strlen(sget(r.result, "hex")), 10);
+	T_CHECK(strncmp(sget(r.result, "hex"), "p-", 2) == 0 && all_hex(sget(r.result, "hex") + 2));
+	T_EQ_STR(sget(r.result, "id"), sget(r.result, "hex"));
+	T_EQ_INT(strlen(sget(r.result, "b64_std")), 10);
+	T_EQ_INT(iget(r.result, "byte_length"), 4);
+	snprintf(first, sizeof(first), "%s", sget(r.result, "hex"));
+	run_release(&r);
+	run_op(&r, rt, "random.id", "create", json_pack("[{}]"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(strlen(sget(r.result, "hex")), 16);
+	T_CHECK(strcmp(sget(r.result, "hex"), first) != 0);
+	run_release(&r);
+	run_op(&r, rt, "random.id", "import", json_pack("[s]", "p-,deadbeef"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "hex"), "p-deadbeef");
+	T_EQ_STR(sget(r.result, "b64_std"), "p-3q2+7w==");
+	T_EQ_STR(sget(r.result, "b64_url"), "p-3q2-7w");
+	run_release(&r);
+	run_op(&r, rt, "random.id", "create", json_pack("[{s:i}]", "byte_length", 0), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "byte_length must be a whole number");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static int count_in(const char *s, const char *set)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		if (strchr(set, *s))
+			n++;
+	return n;
+}
+
+static void test_lua__random_password(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	const cairn_schema *s;
+	const char *pw;
+	int i;
+	run r;
+
+	T_OK(cairn_lua_schema(rt, "random.password", &s));
+	T_CHECK(cairn_schema_attr(s, "result")->sensitive && cairn_schema_attr(s, "result")->computed);
+	for (i = 0; i < 20; i++) {
+		run_op(&r, rt, "random.password", "create",
+		       json_pack("[{s:i, s:i, s:i, s:i, s:s}]", "length", 24, "min_upper", 3, "min_numeric", 4,
+				 "min_special", 2, "override_special", "_%"), NULL);
+		T_EQ_INT(r.st, CAIRN_OP_DONE);
+		pw = sget(r.result, "result");
+		T_EQ_INT(strlen(pw), 24);
+		T_CHECK(count_in(pw, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= 3);
+		T_CHECK(count_in(pw, "0123456789") >= 4);
+		T_CHECK(count_in(pw, "_%") >= 2);
+		T_EQ_INT(count_in(pw, "!@#$&*()-=+[]{}<>:?"), 0);
+		T_EQ_STR(sget(r.result, "id"), "none");
+		run_release(&r);
+	}
+	run_op(&r, rt, "random.password", "create", json_pack("[{s:i, s:b, s:b, s:b}]", "length", 12,
+	       "special", 0, "upper", 0, "lower", 0), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(count_in(sget(r.result, "result"), "0123456789"), 12);
+	run_release(&r);
+	run_op(&r, rt, "random.password", "create", json_pack("[{}]"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(strlen(sget(r.result, "result")), 16);
+	run_release(&r);
+	run_op(&r, rt, "random.password", "create",
+	       json_pack("[{s:i, s:i, s:i}]", "length", 3, "min_upper", 2, "min_lower", 2), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "minimums add up to 4 characters, more than length 3");
+	run_release(&r);
+	run_op(&r, rt, "random.password", "create",
+	       json_pack("[{s:b, s:b, s:b, s:b}]", "special", 0, "upper", 0, "lower", 0, "numeric", 0), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "no characters to choose from");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static void test_lua__null_resource(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	json_t *attrs;
+	int i, done = 0;
+	run r;
+
+	run_op(&r, rt, "null.resource", "create", json_pack("[{s:{s:s}}]", "triggers", "v", "1"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(strlen(sget(r.result, "id")), 16);
+	T_CHECK(all_hex(sget(r.result, "id")));
+	T_EQ_STR(sget(json_object_get(r.result, "triggers"), "v"), "1");
+	attrs = json_incref(r.result);
+	run_release(&r);
+	run_op(&r, rt, "null.resource", "read", json_pack("[s,O]", sget(attrs, "id"), attrs), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(json_equal(r.result, attrs));
+	run_release(&r);
+	run_op(&r, rt, "null.resource", "delete", json_pack("[s,O]", sget(attrs, "id"), attrs), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	run_release(&r);
+	json_decref(attrs);
+	/* the benchmark's shape: many cheap operations on one state */
+	for (i = 0; i < 10000; i++) {
+		run_op(&r, rt, "null.resource", "create", json_pack("[{}]"), NULL);
+		done += r.st == CAIRN_OP_DONE;
+		run_release(&r);
+	}
+	T_EQ_INT(done, 10000);
+	cairn_lua_free(rt);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_lua__sandbox),
 	T_CASE(test_lua__globals_isolated),
@@ -652,6 +896,10 @@ static const t_case cases[] = {
 	T_CASE(test_lua__memory_limit),
 	T_CASE(test_lua__json_roundtrip),
 	T_CASE(test_lua__xml_ec2),
+	T_CASE(test_lua__local_file),
+	T_CASE(test_lua__random_id),
+	T_CASE(test_lua__random_password),
+	T_CASE(test_lua__null_resource),
 	{ 0 },
 };
 
