@@ -485,6 +485,82 @@ static int l_time_now(lua_State *L)
 	return 1;
 }
 
+/* cairn.url.encode(s): percent-encoding of everything but RFC 3986's
+ * unreserved characters (A-Z a-z 0-9 - _ . ~), as SigV4 and AWS Query want. */
+static int l_url_encode(lua_State *L)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	size_t len, i;
+	const char *s = luaL_checklstring(L, 1, &len);
+	luaL_Buffer b;
+	unsigned char c;
+
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~') {
+			luaL_addchar(&b, (char)c);
+		} else {
+			luaL_addchar(&b, '%');
+			luaL_addchar(&b, digits[c >> 4]);
+			luaL_addchar(&b, digits[c & 15]);
+		}
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* cairn.url.decode(s): %XX and '+' (space) decoded; nil, err if malformed */
+static int l_url_decode(lua_State *L)
+{
+	size_t len, i;
+	const char *s = luaL_checklstring(L, 1, &len);
+	luaL_Buffer b;
+	int hi, lo;
+
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		if (s[i] == '+') {
+			luaL_addchar(&b, ' ');
+		} else if (s[i] != '%') {
+			luaL_addchar(&b, s[i]);
+		} else {
+			if (i + 2 >= len)
+				goto bad;
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			luaL_addchar(&b, (char)(hi * 16 + lo));
+			i += 2;
+		}
+	}
+	luaL_pushresult(&b);
+	return 1;
+bad:
+	lua_pushnil(L);
+	lua_pushliteral(L, "invalid percent-encoding");
+	return 2;
+}
+
+static const luaL_Reg url_lib[] = {
+	{ "encode", l_url_encode },
+	{ "decode", l_url_decode },
+	{ NULL, NULL },
+};
+
 static const luaL_Reg time_lib[] = {
 	{ "now", l_time_now },
 	{ NULL, NULL },
@@ -742,6 +818,18 @@ static const char prelude[] =
 "end\n"
 "wait['until'] = wait.poll\n"
 "cairn.wait = wait\n"
+"-- form/query encoding: keys sorted, both sides percent-encoded\n"
+"function cairn.url.query(t)\n"
+"  local keys, parts = {}, {}\n"
+"  for k in pairs(t) do keys[#keys + 1] = tostring(k) end\n"
+"  table.sort(keys)\n"
+"  for _, k in ipairs(keys) do\n"
+"    local v = t[k]\n"
+"    if v == nil then v = t[tonumber(k)] end\n"
+"    parts[#parts + 1] = cairn.url.encode(k) .. '=' .. cairn.url.encode(tostring(v))\n"
+"  end\n"
+"  return table.concat(parts, '&')\n"
+"end\n"
 "-- fn(token) -> items, next_token; collects every page's items in one array\n"
 "function cairn.paginate(fn)\n"
 "  local all, token, pages = cairn.json.array(), nil, 0\n"
@@ -783,6 +871,7 @@ void cairn_lua_open_api(lua_State *L)
 	add_lib(L, "hash", hash_lib);
 	add_lib(L, "base64", base64_lib);
 	add_lib(L, "time", time_lib);
+	add_lib(L, "url", url_lib);
 	cairn_lua_open_json(L);
 	lua_setfield(L, cairn, "json");
 	cairn_lua_open_xml(L);

@@ -363,6 +363,14 @@ static bool is_local_ns(const char *name)
 	return strncmp(name, "local.", 6) == 0;
 }
 
+/* Protected part of require: load and run the file (path, display). */
+static int require_run_cf(lua_State *L)
+{
+	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2), false);
+	lua_call(L, 0, 1);
+	return 1;
+}
+
 /* require(name): another file on the module search path, run once, cached. */
 static int l_require(lua_State *L)
 {
@@ -396,8 +404,16 @@ static int l_require(lua_State *L)
 	lua_pushstring(L, display.ptr);
 	cairn_buf_release(&path);
 	cairn_buf_release(&display);
-	load_chunk(L, lua_tostring(L, 3), lua_tostring(L, 4), false);
-	lua_call(L, 0, 1);
+	lua_pushcfunction(L, require_run_cf);
+	lua_pushvalue(L, 3);
+	lua_pushvalue(L, 4);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		/* forget the "loading" mark, so a later require retries */
+		lua_pushvalue(L, 1);
+		lua_pushnil(L);
+		lua_rawset(L, 2);
+		return lua_error(L);
+	}
 	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
 		lua_pushboolean(L, 1);

@@ -637,6 +637,66 @@ static void test_lua__xml_ec2(void)
 	cairn_lua_free(rt);
 }
 
+static void test_lua__api(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+
+	cairn_buf_clear(&logbuf);
+	run_op(&r, rt, "test.api", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_STR(sget(r.result, "sha"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	T_EQ_STR(sget(r.result, "hmac"), "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+	T_EQ_STR(sget(r.result, "b64"), "aGVsbG8sIHdvcmxk");
+	T_EQ_STR(sget(r.result, "b64_back"), "hello, world");
+	T_EQ_STR(sget(r.result, "b64_err"), "invalid base64");
+	T_EQ_INT(iget(r.result, "hex_len"), 10);
+	T_EQ_INT(iget(r.result, "bytes_len"), 7);
+	T_EQ_INT(iget(r.result, "int_lo"), 1);
+	T_EQ_INT(iget(r.result, "int_hi"), 6);
+	T_CHECK(bget(r.result, "now_ok") == 1);
+	T_EQ_STR(sget(r.result, "url"), "a%20b%2F%C3%BC~");
+	T_EQ_STR(sget(r.result, "query"), "Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-1");
+	T_EQ_STR(sget(r.result, "url_back"), "a b c");
+	T_CHECK(bget(r.result, "url_bad") == 1);
+	/* a helper that fails to load fails the same way every time */
+	T_CONTAINS(sget(r.result, "broken1"), "lua_modules/lib/broken.lua:1: this helper is broken");
+	T_CONTAINS(sget(r.result, "broken2"), "lua_modules/lib/broken.lua:1: this helper is broken");
+	T_EQ_STR(sget(r.result, "paged"), "a,b,c");
+	T_EQ_STR(sget(r.result, "version"), CAIRN_VERSION);
+	T_CONTAINS(sget(r.result, "sleep_err"), "seconds must be between 0 and 86400");
+	T_CONTAINS(cairn_buf_cstr(&logbuf), "[info] test.thing.a: printed\t42\n");
+	T_CONTAINS(cairn_buf_cstr(&logbuf), "[warn] test.thing.a: careful: 7\n");
+	T_CONTAINS(cairn_buf_cstr(&logbuf), "[debug] test.thing.a: via ctx\n");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static void test_lua__bytecode_refused(void)
+{
+	char dir[] = "/tmp/cairn-test-lua-XXXXXX", sub[600], file[700];
+	const char *dirs[1] = { dir };
+	static const char chunk[] = "\x1bLuaT\x00\x19\x93\r\n\x1a\nreturn {}";
+	const cairn_schema *s = NULL;
+	cairn_lua *rt = NULL;
+	FILE *f;
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/evil", dir);
+	T_CHECK(mkdir(sub, 0755) == 0);
+	snprintf(file, sizeof(file), "%s/bin.lua", sub);
+	T_CHECK((f = fopen(file, "wb")) != NULL);
+	fwrite(chunk, 1, sizeof(chunk) - 1, f);
+	fclose(f);
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_EQ_INT(cairn_lua_schema(rt, "evil.bin", &s), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "attempt to load a binary chunk");
+	cairn_lua_free(rt);
+	unlink(file);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 /* -- built-in modules ---------------------------------------------------------------- */
 
 static void write_file(const char *path, const char *s)
@@ -896,6 +956,8 @@ static const t_case cases[] = {
 	T_CASE(test_lua__memory_limit),
 	T_CASE(test_lua__json_roundtrip),
 	T_CASE(test_lua__xml_ec2),
+	T_CASE(test_lua__api),
+	T_CASE(test_lua__bytecode_refused),
 	T_CASE(test_lua__local_file),
 	T_CASE(test_lua__random_id),
 	T_CASE(test_lua__random_password),
