@@ -13,6 +13,39 @@
  *
  * Tables handed to modules are read-only proxies (cairn_lua_readonly), so a
  * module cannot change the API that other modules see.
+ *
+ * The API as a module sees it:
+ *   cairn.log.debug|info|warn|error(fmt, ...)  string.format'ed, to the log
+ *       callback with the operation's address; ctx.log is the same table;
+ *       print(...) logs at "info".
+ *   cairn.http.request{method="GET", url=, headers={k=v}, body=, sigv4=,
+ *       service=, action=, idempotent=(method ~= POST/PATCH), timeout=}
+ *       -> {status=, headers={lower-case=v}, body=} or {error=, curl_code=}.
+ *       Waits (yields). Unknown fields, non-http(s) URLs, non-string headers
+ *       are errors.
+ *   cairn.sleep(seconds)                        waits (yields); 0..86400.
+ *   cairn.wait.poll(fn, {timeout=300, interval=1, max_interval=30, factor=2,
+ *       what="the condition"}) -> first truthy fn() result; fn may return
+ *       nil, status. Error "timed out after Ns waiting for <what> (last
+ *       status: s)". Also cairn.wait["until"] (`until` is a Lua keyword).
+ *   cairn.paginate(fn)    fn(token) -> items, next_token; -> array of all items.
+ *   cairn.json.encode(v [, {pretty=true}]) / decode(s) -> v | nil, err;
+ *       cairn.json.array([t]) marks t as an array; is_array(t);
+ *       cairn.json.null (== cairn.null): JSON null inside arrays.
+ *   cairn.xml.decode(s) -> value, root_name | nil, err (mapping in xml.c);
+ *       cairn.xml.list(node, name) -> always an array; cairn.xml.escape(s).
+ *   cairn.random.bytes(n), hex(n) (2n digits), int(lo, hi) (unbiased).
+ *   cairn.hash.sha256(s) -> hex; hmac_sha256(key, s [, raw]) -> hex | bytes.
+ *   cairn.base64.encode(s) / decode(s) -> bytes | nil, err.
+ *   cairn.url.encode(s) (RFC 3986), decode(s) -> s | nil, err,
+ *       query(t) -> "k=v&..." sorted by key.
+ *   cairn.time.now() -> wall-clock seconds (float; for display only).
+ *   cairn.version.
+ *   cairn.fs (only for modules of the "local" namespace): read(path) ->
+ *       content | nil; write(path, content [, "0644"]) atomic (temp+rename,
+ *       exact mode); remove(path) -> removed?; exists(path); stat(path) ->
+ *       {size, mode="0644", type="file"|"dir"|"other", mtime} | nil;
+ *       mkdir_p(path [, "0755"]). Paths are used as given.
  */
 #include "internal.h"
 #include "../provisioner/buf.h"

@@ -57,6 +57,21 @@
  * error whose message names the module file and line
  * ("modules/local/file.lua:42: cannot write /x: Permission denied").
  * error({code=..., message=...}) from a module is formatted as "code: message".
+ *
+ * Conventions of this implementation (details in lua/json.c, lua/api.c):
+ *  - JSON null: a null object member arrives in Lua as an absent key, a null
+ *    array element as cairn.null; a module returns cairn.null for null.
+ *    JSON arrays arrive as tables marked as arrays (cairn.json.array), so an
+ *    empty one goes back as [] and not {}.
+ *  - load, dofile, loadfile, string.dump, rawset and coroutine are absent;
+ *    require("a.b") runs <dir>/a/b.lua once (its result is cached and shared).
+ *  - ctx.log is cairn.log. cairn.fs exists only for modules whose type is in
+ *    the "local" namespace.
+ *  - a failed operation's error class is CAIRN_ELIMIT (instruction or memory
+ *    limit), CAIRN_EREMOTE (error({code=...})), CAIRN_EINVAL (a result that
+ *    cannot be converted to JSON), else CAIRN_ERROR.
+ *  - the runtime is single-threaded and not re-entrant: do not resume an
+ *    operation from inside the log callback. Free every op before the runtime.
  */
 #ifndef CAIRN_LUA_RUNTIME_H
 #define CAIRN_LUA_RUNTIME_H
