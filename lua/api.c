@@ -76,11 +76,12 @@ static int ro_newindex(lua_State *L)
 			  lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
+/* The iterator closes over the real table and ignores its state argument,
+ * so pairs(proxy) never hands the real (writable) table to a module. */
 static int ro_next(lua_State *L)
 {
-	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 2);
-	if (lua_next(L, 1))
+	if (lua_next(L, lua_upvalueindex(1)))
 		return 2;
 	lua_pushnil(L);
 	return 1;
@@ -88,8 +89,9 @@ static int ro_next(lua_State *L)
 
 static int ro_pairs(lua_State *L)
 {
-	lua_pushcfunction(L, ro_next);
 	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushcclosure(L, ro_next, 1);
+	lua_pushvalue(L, 1);
 	lua_pushnil(L);
 	return 3;
 }

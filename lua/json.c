@@ -389,6 +389,12 @@ static int l_array(lua_State *L)
 	else
 		luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
+	if (lua_getmetatable(L, 1)) {
+		/* never replace another metatable (a read-only proxy's, say) */
+		if (lua_topointer(L, -1) != cairn_lua_rt(L)->array_mt)
+			return luaL_argerror(L, 1, "table already has a metatable");
+		lua_pop(L, 1);
+	}
 	cairn_lua_mark_array(L);
 	return 1;
 }

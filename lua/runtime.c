@@ -8,6 +8,7 @@
  * run operations. api.c builds the `cairn` table; json.c converts values.
  *
  * Sandbox: base (without dofile, loadfile, load, rawset, warn, the real _G;
+ * setmetatable refuses __gc;
  * pcall/xpcall replaced by versions that cannot swallow the instruction
  * limit; collectgarbage reduced to "count" and "collect"; print goes to the
  * log callback at level "info"), string (without dump), table, math, utf8.
@@ -238,6 +239,27 @@ static int l_collectgarbage(lua_State *L)
 	return 1;
 }
 
+/* setmetatable without __gc: a finalizer would run at a time and in an
+ * operation that is not the module's own. Otherwise as in lbaselib.c. */
+static int l_setmetatable(lua_State *L)
+{
+	int t = lua_type(L, 2);
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	if (t == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "__gc metamethods are not allowed in modules");
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
 /* print(...) -> the log callback, level "info" */
 static int l_print(lua_State *L)
 {
@@ -428,7 +450,7 @@ static int l_require(lua_State *L)
 
 static const char *const kept_base[] = {
 	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget",
-	"rawlen", "select", "setmetatable", "tonumber", "tostring", "type", "_VERSION", NULL,
+	"rawlen", "select", "tonumber", "tostring", "type", "_VERSION", NULL,
 };
 
 static const luaL_Reg sandbox_base[] = {
@@ -437,6 +459,7 @@ static const luaL_Reg sandbox_base[] = {
 	{ "collectgarbage", l_collectgarbage },
 	{ "print", l_print },
 	{ "require", l_require },
+	{ "setmetatable", l_setmetatable },
 	{ NULL, NULL },
 };
 

@@ -156,7 +156,7 @@ static void test_lua__sandbox(void)
 		"io", "os", "package", "debug", "load", "loadfile", "dofile", "rawset",
 		"coroutine", "_G", "warn", "loadstring", "string_dump", "gc_stop", "cairn_fs",
 		"string_writable", "cairn_writable", "cairn_json_writable", "string_setmeta",
-		"strmeta_writable", NULL,
+		"strmeta_writable", "pairs_leak", "array_proxy", "array_cairn", "gc_meta", NULL,
 	};
 	cairn_lua *rt = new_rt(0, 0);
 	run r;
@@ -175,6 +175,7 @@ static void test_lua__sandbox(void)
 	T_CHECK(bget(r.result, "gc_count") == 1);
 	T_CHECK(bget(r.result, "upper_works") == 1);
 	T_CHECK(bget(r.result, "math_pairs") == 1);
+	T_CHECK(bget(r.result, "setmeta_works") == 1);
 	run_release(&r);
 	cairn_lua_free(rt);
 }

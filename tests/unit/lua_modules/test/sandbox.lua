@@ -22,6 +22,15 @@ local function probe(ctx, p)
   r.string_setmeta = ok
   ok = pcall(function() getmetatable("").__index = {} end)
   r.strmeta_writable = ok
+  local _, state = pairs(string)
+  r.pairs_leak = type(state) == "table" and rawget(state, "upper") ~= nil
+  ok = pcall(cairn.json.array, string)
+  r.array_proxy = ok
+  ok = pcall(cairn.json.array, cairn)
+  r.array_cairn = ok
+  ok = pcall(setmetatable, {}, { __gc = function() end })
+  r.gc_meta = ok
+  r.setmeta_works = getmetatable(setmetatable({}, { __index = { a = 1 } })).__index.a == 1
   polluted = "yes"            -- a global: lands in this module's own _ENV
   r.upper_works = ("abc"):upper() == "ABC"
   local n = 0
