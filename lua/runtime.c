@@ -1,2 +1,1348 @@
-/* placeholder: filled in by its owner */
-typedef int cairn_placeholder_lua_runtime_c;
+/*
+ * runtime.c - the Lua sandbox, module loading, schemas and operations.
+ *
+ * See runtime.h for the contract. This file owns the lua_State: a capped
+ * allocator (the whole state's memory), a count hook (instructions per
+ * operation, and per module load), the curated globals every module sees
+ * through its own _ENV, require(), the schema parser, and the coroutines that
+ * run operations. api.c builds the `cairn` table; json.c converts values.
+ *
+ * Sandbox: base (without dofile, loadfile, load, rawset, warn, the real _G;
+ * setmetatable refuses __gc;
+ * pcall/xpcall replaced by versions that cannot swallow the instruction
+ * limit; collectgarbage reduced to "count" and "collect"; print goes to the
+ * log callback at level "info"), string (without dump), table, math, utf8.
+ * The libraries are reached through read-only proxies, the string metatable
+ * is hidden (getmetatable("") is false), and each module's _ENV is a fresh
+ * table whose hidden metatable reads through to the curated globals. So a
+ * module's globals are its own, and nothing it does is seen by another.
+ */
+#include "internal.h"
+#include "../provisioner/buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lualib.h>
+
+#define HOOK_STEP 10000
+#define DEFAULT_MEM ((size_t)256 << 20)
+#define DEFAULT_INSTRUCTIONS 200000000LL
+#define MODULE_MAX_BYTES ((size_t)4 << 20)
+
+/* -- allocator, hook ------------------------------------------------------ */
+
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	cairn_lua *rt = ud;
+	size_t old = ptr ? osize : 0;
+	void *p;
+
+	if (nsize == 0) {
+		rt->mem_used -= old;
+		free(ptr);
+		return NULL;
+	}
+	if (nsize > old && rt->mem_used + (nsize - old) > rt->mem_limit)
+		return NULL;
+	p = realloc(ptr, nsize);
+	if (!p)
+		return NULL;
+	rt->mem_used = rt->mem_used - old + nsize;
+	return p;
+}
+
+static int l_panic(lua_State *L)
+{
+	/* only reachable through a bug in this file: every call is protected */
+	fprintf(stderr, "cairn: unprotected Lua error: %s\n",
+		lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+	abort();
+}
+
+static void l_warn(void *ud, const char *msg, int tocont)
+{
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	cairn_lua_op *op = rt->current;
+	long long *n = op ? &op->instr : &rt->load_instr;
+	const char *name = op ? op->mod->schema.type : rt->loading ? rt->loading : "?";
+
+	*n += HOOK_STEP;
+	if (*n <= rt->instr_limit)
+		return;
+	rt->killed = true;
+	if (op)
+		op->killed = true;
+	lua_pushfstring(L, "module %s exceeded its instruction limit (%I instructions)",
+			name, (lua_Integer)rt->instr_limit);
+	lua_error(L);
+}
+
+/* -- describing errors ------------------------------------------------------ */
+
+/* "modules/x.lua:12" for the first Lua function at or above `level` that
+ * belongs to a module (the prelude and C functions are skipped). */
+static void find_position(lua_State *S, int level, char *out, size_t n)
+{
+	lua_Debug ar;
+
+	out[0] = '\0';
+	for (; lua_getstack(S, level, &ar); level++) {
+		if (!lua_getinfo(S, "Sl", &ar))
+			continue;
+		if (ar.source[0] == '@' && ar.currentline > 0) {
+			snprintf(out, n, "%s:%d", ar.short_src, ar.currentline);
+			return;
+		}
+	}
+}
+
+static bool has_position(const char *msg)
+{
+	const char *p = msg;
+
+	while (*p && *p != ':' && *p != ' ' && *p != '\n')
+		p++;
+	if (*p != ':' || p == msg || p[1] < '0' || p[1] > '9')
+		return false;
+	for (p++; *p >= '0' && *p <= '9'; p++)
+		;
+	return *p == ':';
+}
+
+/* The error object at idx as text; "code: message" for {code=, message=}. */
+static void describe_error(lua_State *L, int idx, char *out, size_t n, char *code, size_t ncode)
+{
+	const char *c = NULL, *m = NULL;
+
+	out[0] = '\0';
+	if (code)
+		code[0] = '\0';
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING:
+		snprintf(out, n, "%s", lua_tostring(L, idx));
+		return;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx))
+			snprintf(out, n, "%lld", (long long)lua_tointeger(L, idx));
+		else
+			snprintf(out, n, "%.14g", (double)lua_tonumber(L, idx));
+		return;
+	case LUA_TTABLE:
+		idx = lua_absindex(L, idx);
+		if (lua_getfield(L, idx, "code") == LUA_TSTRING)
+			c = lua_tostring(L, -1);
+		if (lua_getfield(L, idx, "message") == LUA_TSTRING)
+			m = lua_tostring(L, -1);
+		if (c && m)
+			snprintf(out, n, "%s: %s", c, m);
+		else if (c || m)
+			snprintf(out, n, "%s", c ? c : m);
+		else
+			snprintf(out, n, "(error object is a table without code or message)");
+		if (c && code)
+			snprintf(code, ncode, "%s", c);
+		lua_pop(L, 2);
+		return;
+	default:
+		snprintf(out, n, "(error object is a %s value)", luaL_typename(L, idx));
+	}
+}
+
+static void prefix_position(char *msg, size_t n, const char *pos)
+{
+	char tmp[4096];
+	size_t len;
+
+	if (!pos[0] || has_position(msg))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s: %s", pos, msg);
+	len = strlen(tmp);
+	if (len >= n)
+		len = n - 1; /* truncate, as the cairn error would */
+	memcpy(msg, tmp, len);
+	msg[len] = '\0';
+}
+
+/* Message handler for protected calls on the main thread (module loading):
+ * the error as a string that starts with the module's file:line. */
+static int msgh(lua_State *L)
+{
+	char msg[2048], pos[512];
+
+	describe_error(L, 1, msg, sizeof(msg), NULL, 0);
+	find_position(L, 1, pos, sizeof(pos));
+	prefix_position(msg, sizeof(msg), pos);
+	lua_pushstring(L, msg);
+	return 1;
+}
+
+/* -- sandboxed base functions ------------------------------------------------- */
+
+static int finish_pcall(lua_State *L, int status, lua_KContext extra)
+{
+	if (status != LUA_OK && status != LUA_YIELD) {
+		if (cairn_lua_rt(L)->killed)
+			return lua_error(L); /* the limit is not the module's to catch */
+		lua_pushboolean(L, 0);
+		lua_pushvalue(L, -2);
+		return 2;
+	}
+	return lua_gettop(L) - (int)extra;
+}
+
+static int l_pcall(lua_State *L)
+{
+	int status;
+
+	luaL_checkany(L, 1);
+	lua_pushboolean(L, 1);
+	lua_insert(L, 1);
+	status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+	return finish_pcall(L, status, 0);
+}
+
+static int l_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L), status;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushboolean(L, 1);
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2);
+	status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+	return finish_pcall(L, status, 2);
+}
+
+static int l_collectgarbage(lua_State *L)
+{
+	static const char *const opts[] = { "collect", "count", NULL };
+	int o = luaL_checkoption(L, 1, "collect", opts);
+	int kb, b;
+
+	if (o == 0) {
+		lua_gc(L, LUA_GCCOLLECT);
+		lua_pushinteger(L, 0);
+		return 1;
+	}
+	kb = lua_gc(L, LUA_GCCOUNT);
+	b = lua_gc(L, LUA_GCCOUNTB);
+	lua_pushnumber(L, (lua_Number)kb + ((lua_Number)b / 1024));
+	return 1;
+}
+
+/* setmetatable without __gc: a finalizer would run at a time and in an
+ * operation that is not the module's own. Otherwise as in lbaselib.c. */
+static int l_setmetatable(lua_State *L)
+{
+	int t = lua_type(L, 2);
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	if (t == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "__gc metamethods are not allowed in modules");
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
+/* print(...) -> the log callback, level "info" */
+static int l_print(lua_State *L)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	int n = lua_gettop(L), i;
+	luaL_Buffer b;
+
+	luaL_buffinit(L, &b);
+	for (i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	if (rt->log_fn)
+		rt->log_fn(rt->log_ud, "info", rt->current ? rt->current->address : NULL, lua_tostring(L, -1));
+	return 0;
+}
+
+/* -- finding and loading module files -------------------------------------- */
+
+/* "local.file" style names: segments of [A-Za-z0-9_-], separated by dots. */
+static bool valid_name(const char *name, int min_segments)
+{
+	int segments = 1;
+	size_t seglen = 0;
+	const char *p;
+
+	for (p = name; *p; p++) {
+		if (*p == '.') {
+			if (seglen == 0)
+				return false;
+			segments++;
+			seglen = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || *p == '_' || *p == '-') {
+			seglen++;
+		} else {
+			return false;
+		}
+	}
+	return seglen > 0 && segments >= min_segments && p - name < 200;
+}
+
+static const char *dir_basename(const char *dir, size_t *len)
+{
+	size_t n = strlen(dir), start;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	start = n;
+	while (start > 0 && dir[start - 1] != '/')
+		start--;
+	*len = n - start;
+	return dir + start;
+}
+
+/* Find name's file on the search path: path (to open) and display (for
+ * chunk names and messages: "<last dir component>/<ns>/<name>.lua"). */
+static int find_file(cairn_lua *rt, const char *name, cairn_buf *path, cairn_buf *display)
+{
+	struct stat st;
+	const char *base, *p;
+	size_t i, baselen;
+	int rc;
+
+	for (i = 0; i < rt->ndirs; i++) {
+		cairn_buf_clear(path);
+		cairn_buf_clear(display);
+		base = dir_basename(rt->dirs[i], &baselen);
+		if ((rc = cairn_buf_printf(path, "%s/", rt->dirs[i])) < 0)
+			return rc;
+		if (baselen && !(baselen == 1 && base[0] == '.') &&
+		    ((rc = cairn_buf_put(display, base, baselen)) < 0 || (rc = cairn_buf_putc(display, '/')) < 0))
+			return rc;
+		for (p = name; *p; p++) {
+			char c = *p == '.' ? '/' : *p;
+			if ((rc = cairn_buf_putc(path, c)) < 0 || (rc = cairn_buf_putc(display, c)) < 0)
+				return rc;
+		}
+		if ((rc = cairn_buf_puts(path, ".lua")) < 0 || (rc = cairn_buf_puts(display, ".lua")) < 0)
+			return rc;
+		if (stat(path->ptr, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+	}
+	return CAIRN_ENOTFOUND;
+}
+
+/* Load the file as a text chunk into a fresh _ENV; pushes the function.
+ * Raises (a string) on any failure. `with_fs`: the env's `cairn` has fs. */
+static void load_chunk(lua_State *L, const char *path, const char *display, bool with_fs)
+{
+	cairn_buf src = CAIRN_BUF_INIT, chunkname = CAIRN_BUF_INIT;
+	char msg[sizeof(((cairn_error *)0)->message)];
+	int status;
+
+	cairn_buf_init(&src, MODULE_MAX_BYTES);
+	if (cairn_buf_read_file(&src, path) < 0 || cairn_buf_printf(&chunkname, "@%s", display) < 0) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last() ? cairn_error_last()->message : path);
+		cairn_buf_release(&src);
+		cairn_buf_release(&chunkname);
+		luaL_error(L, "%s", msg);
+	}
+	status = luaL_loadbufferx(L, cairn_buf_cstr(&src), src.len, chunkname.ptr, "t");
+	cairn_buf_release(&src);
+	cairn_buf_release(&chunkname);
+	if (status != LUA_OK)
+		lua_error(L);
+	lua_newtable(L);
+	luaL_getmetatable(L, CAIRN_REG_ENV_MT);
+	lua_setmetatable(L, -2);
+	if (with_fs) {
+		lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_LOCAL);
+		lua_setfield(L, -2, "cairn");
+	}
+	if (!lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
+}
+
+static bool is_local_ns(const char *name)
+{
+	return strncmp(name, "local.", 6) == 0;
+}
+
+/* Protected part of require: load and run the file (path, display). */
+static int require_run_cf(lua_State *L)
+{
+	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2), false);
+	lua_call(L, 0, 1);
+	return 1;
+}
+
+/* require(name): another file on the module search path, run once, cached. */
+static int l_require(lua_State *L)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	const char *name = luaL_checkstring(L, 1);
+	cairn_buf path = CAIRN_BUF_INIT, display = CAIRN_BUF_INIT;
+	int found;
+
+	lua_settop(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_REQUIRED); /* 2 */
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, 2) != LUA_TNIL) {
+		if (lua_type(L, -1) == LUA_TLIGHTUSERDATA)
+			return luaL_error(L, "require cycle: '%s' is still loading", name);
+		return 1;
+	}
+	lua_pop(L, 1);
+	if (!valid_name(name, 1))
+		return luaL_error(L, "require: invalid module name '%s' (use dots, like \"aws.common\")", name);
+	found = find_file(rt, name, &path, &display);
+	if (found < 0) {
+		cairn_buf_release(&path);
+		cairn_buf_release(&display);
+		return luaL_error(L, "require: module '%s' not found on the module search path", name);
+	}
+	lua_pushvalue(L, 1);
+	lua_pushlightuserdata(L, &cairn_lua_null_tag); /* loading */
+	lua_rawset(L, 2);
+	/* the strings are copied into Lua before anything else can raise */
+	lua_pushstring(L, path.ptr);
+	lua_pushstring(L, display.ptr);
+	cairn_buf_release(&path);
+	cairn_buf_release(&display);
+	lua_pushcfunction(L, require_run_cf);
+	lua_pushvalue(L, 3);
+	lua_pushvalue(L, 4);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		/* forget the "loading" mark, so a later require retries */
+		lua_pushvalue(L, 1);
+		lua_pushnil(L);
+		lua_rawset(L, 2);
+		return lua_error(L);
+	}
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 1);
+	}
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, 2);
+	return 1;
+}
+
+/* -- the sandbox ---------------------------------------------------------- */
+
+static const char *const kept_base[] = {
+	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget",
+	"rawlen", "select", "tonumber", "tostring", "type", "_VERSION", NULL,
+};
+
+static const luaL_Reg sandbox_base[] = {
+	{ "pcall", l_pcall },
+	{ "xpcall", l_xpcall },
+	{ "collectgarbage", l_collectgarbage },
+	{ "print", l_print },
+	{ "require", l_require },
+	{ "setmetatable", l_setmetatable },
+	{ NULL, NULL },
+};
+
+static void open_libs(lua_State *L)
+{
+	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+	luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+	luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+	luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+	lua_pop(L, 5);
+	lua_getglobal(L, LUA_STRLIBNAME);
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+}
+
+static int setup_cf(lua_State *L)
+{
+	static const char *const libs[] = {
+		LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME, NULL,
+	};
+	cairn_lua *rt = cairn_lua_rt(L);
+	int G, i;
+
+	open_libs(L);
+	/* JSON arrays; the metatable is hidden from getmetatable() */
+	luaL_newmetatable(L, CAIRN_REG_ARRAY_MT);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	rt->array_mt = lua_topointer(L, -1);
+	lua_pop(L, 1);
+	/* the string metatable would lead to the real string table */
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
+
+	lua_newtable(L);
+	G = lua_gettop(L);
+	for (i = 0; kept_base[i]; i++) {
+		lua_getglobal(L, kept_base[i]);
+		lua_setfield(L, G, kept_base[i]);
+	}
+	luaL_setfuncs(L, sandbox_base, 0);
+	for (i = 0; libs[i]; i++) {
+		lua_getglobal(L, libs[i]);
+		cairn_lua_readonly(L);
+		lua_setfield(L, G, libs[i]);
+	}
+	cairn_lua_open_api(L);
+	lua_setfield(L, G, "cairn");
+	lua_pushvalue(L, G);
+	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_GLOBALS);
+
+	luaL_newmetatable(L, CAIRN_REG_ENV_MT);
+	lua_pushvalue(L, G);
+	lua_setfield(L, -2, "__index");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_REQUIRED);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, "cairn.modules");
+	return 0;
+}
+
+int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const cairn_lua_limits *lim)
+{
+	cairn_lua *rt = NULL;
+	size_t i;
+	int rc = CAIRN_ENOMEM;
+
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		goto fail;
+	rt->mem_limit = lim && lim->mem_bytes ? lim->mem_bytes : DEFAULT_MEM;
+	rt->instr_limit = lim && lim->instructions > 0 ? lim->instructions : DEFAULT_INSTRUCTIONS;
+	rt->dirs = calloc(ndirs ? ndirs : 1, sizeof(char *));
+	if (!rt->dirs)
+		goto fail;
+	for (i = 0; i < ndirs; i++) {
+		if (!(rt->dirs[i] = strdup(dirs[i])))
+			goto fail;
+		rt->ndirs++;
+	}
+	rt->L = lua_newstate(l_alloc, rt);
+	if (!rt->L)
+		goto fail;
+	lua_atpanic(rt->L, l_panic);
+	lua_setwarnf(rt->L, l_warn, NULL);
+	lua_pushcfunction(rt->L, setup_cf);
+	if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "cannot set up the Lua sandbox: %s",
+				     lua_type(rt->L, -1) == LUA_TSTRING ? lua_tostring(rt->L, -1) : "not enough memory");
+		goto fail_set;
+	}
+	lua_sethook(rt->L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+	*out = rt;
+	return 0;
+fail:
+	cairn_error_set(rc, "cannot create the Lua runtime: out of memory");
+fail_set:
+	cairn_lua_free(rt);
+	return rc;
+}
+
+static void schema_release(cairn_schema *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nattrs; i++) {
+		free(s->attrs[i].name);
+		free(s->attrs[i].description);
+		json_decref(s->attrs[i].def);
+	}
+	free(s->attrs);
+	free(s->type);
+	free(s->file);
+	free(s->description);
+	free(s->id_attr);
+	memset(s, 0, sizeof(*s));
+}
+
+static void module_free(cairn_lua_module *m)
+{
+	if (!m)
+		return;
+	schema_release(&m->schema);
+	free(m->display);
+	free(m);
+}
+
+void cairn_lua_free(cairn_lua *rt)
+{
+	size_t i;
+
+	if (!rt)
+		return;
+	if (rt->L)
+		lua_close(rt->L);
+	for (i = 0; i < rt->nmods; i++)
+		module_free(rt->mods[i]);
+	free(rt->mods);
+	for (i = 0; i < rt->ndirs; i++)
+		free(rt->dirs[i]);
+	free(rt->dirs);
+	free(rt);
+}
+
+void cairn_lua_set_log(cairn_lua *rt, cairn_lua_log_fn fn, void *ud)
+{
+	rt->log_fn = fn;
+	rt->log_ud = ud;
+}
+
+/* -- schemas ------------------------------------------------------------------ */
+
+static const struct { const char *name; cairn_attr_type type; } type_names[] = {
+	{ "any", CAIRN_T_ANY }, { "string", CAIRN_T_STRING }, { "number", CAIRN_T_NUMBER },
+	{ "bool", CAIRN_T_BOOL }, { "list", CAIRN_T_LIST }, { "map", CAIRN_T_MAP }, { NULL, 0 },
+};
+
+static const char *const attr_keys[] = {
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", NULL,
+};
+
+static const struct { const char *name; unsigned bit; bool must; } op_names[] = {
+	{ "create", CAIRN_OPS_CREATE, true }, { "read", CAIRN_OPS_READ, true },
+	{ "read_many", CAIRN_OPS_READ_MANY, false }, { "update", CAIRN_OPS_UPDATE, false },
+	{ "delete", CAIRN_OPS_DELETE, true }, { "list", CAIRN_OPS_LIST, false },
+	{ "import", CAIRN_OPS_IMPORT, false }, { "recover", CAIRN_OPS_RECOVER, false },
+	{ NULL, 0, false },
+};
+
+static bool default_matches(cairn_attr_type t, json_t **def)
+{
+	switch (t) {
+	case CAIRN_T_STRING: return json_is_string(*def);
+	case CAIRN_T_NUMBER: return json_is_number(*def);
+	case CAIRN_T_BOOL:   return json_is_boolean(*def);
+	case CAIRN_T_MAP:    return json_is_object(*def);
+	case CAIRN_T_LIST:
+		if (json_is_object(*def) && json_object_size(*def) == 0) {
+			json_decref(*def);
+			*def = json_array();
+			return *def != NULL;
+		}
+		return json_is_array(*def);
+	default:             return true;
+	}
+}
+
+static bool opt_bool(lua_State *L, int idx, const char *key, const char *file, const char *attr, bool *set)
+{
+	int t = lua_getfield(L, idx, key);
+	bool v = lua_toboolean(L, -1);
+
+	if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+		luaL_error(L, "%s: schema attribute '%s': '%s' must be a boolean", file, attr, key);
+	lua_pop(L, 1);
+	if (set)
+		*set = t != LUA_TNIL;
+	return v;
+}
+
+/* Parse schema[name] (the table at idx) into a; raises naming the file. */
+static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schema *a)
+{
+	char err[512];
+	const char *key;
+	bool optional_set;
+	size_t i;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		for (i = 0; key && attr_keys[i] && strcmp(attr_keys[i], key) != 0; i++)
+			;
+		if (!key || !attr_keys[i])
+			luaL_error(L, "%s: schema attribute '%s': unknown key '%s'", file, a->name,
+				   key ? key : luaL_typename(L, -1));
+	}
+	switch (lua_getfield(L, idx, "type")) {
+	case LUA_TNIL:
+		a->type = CAIRN_T_ANY;
+		break;
+	case LUA_TSTRING:
+		key = lua_tostring(L, -1);
+		for (i = 0; type_names[i].name && strcmp(type_names[i].name, key) != 0; i++)
+			;
+		if (!type_names[i].name)
+			luaL_error(L, "%s: schema attribute '%s': unknown type '%s' (want string, number, bool, list, map or any)",
+				   file, a->name, key);
+		a->type = type_names[i].type;
+		break;
+	default:
+		luaL_error(L, "%s: schema attribute '%s': 'type' must be a string", file, a->name);
+	}
+	lua_pop(L, 1);
+	a->required = opt_bool(L, idx, "required", file, a->name, NULL);
+	a->computed = opt_bool(L, idx, "computed", file, a->name, NULL);
+	a->force_new = opt_bool(L, idx, "force_new", file, a->name, NULL);
+	a->sensitive = opt_bool(L, idx, "sensitive", file, a->name, NULL);
+	a->optional = opt_bool(L, idx, "optional", file, a->name, &optional_set);
+	if (!optional_set)
+		a->optional = !a->required && !a->computed;
+	if (a->required && a->computed)
+		luaL_error(L, "%s: schema attribute '%s': cannot be both required and computed", file, a->name);
+	if (a->required && a->optional)
+		luaL_error(L, "%s: schema attribute '%s': cannot be both required and optional", file, a->name);
+	switch (lua_getfield(L, idx, "description")) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING:
+		if (!(a->description = strdup(lua_tostring(L, -1))))
+			luaL_error(L, "not enough memory");
+		break;
+	default:
+		luaL_error(L, "%s: schema attribute '%s': 'description' must be a string", file, a->name);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, idx, "default") != LUA_TNIL) {
+		if (a->required)
+			luaL_error(L, "%s: schema attribute '%s': a required attribute cannot have a default", file, a->name);
+		a->def = cairn_lua_to_json(L, -1, err, sizeof(err));
+		if (!a->def)
+			luaL_error(L, "%s: schema attribute '%s': bad default: %s", file, a->name, err);
+		if (!default_matches(a->type, &a->def))
+			luaL_error(L, "%s: schema attribute '%s': default is a %s, not a %s", file, a->name,
+				   cairn_value_type_name(a->def), type_names[a->type == CAIRN_T_ANY ? 0 : (int)a->type].name);
+	}
+	lua_pop(L, 1);
+}
+
+static int attr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const cairn_attr_schema *)a)->name, ((const cairn_attr_schema *)b)->name);
+}
+
+static void parse_schema(lua_State *L, int mod, cairn_lua_module *m)
+{
+	cairn_schema *s = &m->schema;
+	const char *file = m->display;
+	size_t n = 0;
+	int sch;
+
+	if (lua_getfield(L, mod, "schema") != LUA_TTABLE)
+		luaL_error(L, "%s: the module has no schema table", file);
+	sch = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, sch)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "%s: schema keys must be attribute names (strings)", file);
+		n++;
+	}
+	s->attrs = calloc(n ? n : 1, sizeof(*s->attrs));
+	if (!s->attrs)
+		luaL_error(L, "not enough memory");
+	lua_pushnil(L);
+	while (lua_next(L, sch)) {
+		cairn_attr_schema *a = &s->attrs[s->nattrs++];
+
+		if (!(a->name = strdup(lua_tostring(L, -2))))
+			luaL_error(L, "not enough memory");
+		if (!lua_istable(L, -1))
+			luaL_error(L, "%s: schema attribute '%s' must be a table", file, a->name);
+		parse_attr(L, lua_gettop(L), file, a);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	qsort(s->attrs, s->nattrs, sizeof(*s->attrs), attr_cmp);
+}
+
+static char *opt_string(lua_State *L, int mod, const char *key, const char *file, const char *def)
+{
+	char *s;
+
+	switch (lua_getfield(L, mod, key)) {
+	case LUA_TNIL:
+		s = def ? strdup(def) : NULL;
+		break;
+	case LUA_TSTRING:
+		s = strdup(lua_tostring(L, -1));
+		break;
+	default:
+		return luaL_error(L, "%s: '%s' must be a string", file, key), NULL;
+	}
+	lua_pop(L, 1);
+	if (def && !s)
+		luaL_error(L, "not enough memory");
+	return s;
+}
+
+typedef struct load_args {
+	cairn_lua *rt;
+	cairn_lua_module *m;
+	const char *type;
+} load_args;
+
+/* Protected: load, run and validate a module file; fill a->m. */
+static int load_module_cf(lua_State *L)
+{
+	load_args *a = lua_touserdata(L, 1);
+	cairn_lua_module *m = a->m;
+	const char *file = m->display;
+	size_t i;
+	int mod;
+
+	load_chunk(L, m->schema.file, m->display, is_local_ns(a->type));
+	lua_call(L, 0, 1);
+	if (!lua_istable(L, -1))
+		return luaL_error(L, "%s: the module must return a table (got %s)", file, luaL_typename(L, -1));
+	mod = lua_gettop(L);
+	if (lua_getfield(L, mod, "type") != LUA_TSTRING)
+		return luaL_error(L, "%s: the module must declare its type (type = \"%s\")", file, a->type);
+	if (strcmp(lua_tostring(L, -1), a->type) != 0)
+		return luaL_error(L, "%s: the module declares type '%s' but was loaded as '%s'", file,
+				  lua_tostring(L, -1), a->type);
+	lua_pop(L, 1);
+	m->schema.description = opt_string(L, mod, "description", file, NULL);
+	m->schema.id_attr = opt_string(L, mod, "id_attr", file, "id");
+	for (i = 0; op_names[i].name; i++) {
+		int t = lua_getfield(L, mod, op_names[i].name);
+
+		if (t == LUA_TFUNCTION)
+			m->schema.ops |= op_names[i].bit;
+		else if (t != LUA_TNIL)
+			return luaL_error(L, "%s: '%s' must be a function", file, op_names[i].name);
+		else if (op_names[i].must)
+			return luaL_error(L, "%s: the module has no '%s' function", file, op_names[i].name);
+		lua_pop(L, 1);
+	}
+	parse_schema(L, mod, m);
+	if (!cairn_schema_attr(&m->schema, m->schema.id_attr))
+		return luaL_error(L, "%s: id_attr '%s' is not in the schema", file, m->schema.id_attr);
+	lua_getfield(L, LUA_REGISTRYINDEX, "cairn.modules");
+	lua_pushvalue(L, mod);
+	m->ref = luaL_ref(L, -2);
+	return 0;
+}
+
+static cairn_lua_module *find_loaded(cairn_lua *rt, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nmods; i++)
+		if (strcmp(rt->mods[i]->schema.type, type) == 0)
+			return rt->mods[i];
+	return NULL;
+}
+
+static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
+{
+	cairn_buf path = CAIRN_BUF_INIT, display = CAIRN_BUF_INIT;
+	cairn_lua_module *m = NULL;
+	lua_State *L = rt->L;
+	load_args a;
+	int rc, status, base = lua_gettop(L);
+
+	if (!valid_name(type, 2)) {
+		rc = cairn_error_set(CAIRN_ENOTFOUND, "unknown resource type '%s' (types look like \"local.file\")", type);
+		goto cleanup;
+	}
+	rc = find_file(rt, type, &path, &display);
+	if (rc == CAIRN_ENOTFOUND) {
+		cairn_error_set(rc, "unknown resource type '%s'", type);
+		goto cleanup;
+	}
+	if (rc < 0)
+		goto cleanup;
+	rc = CAIRN_ENOMEM;
+	if (!(m = calloc(1, sizeof(*m))) || !(m->schema.type = strdup(type)) ||
+	    !(m->schema.file = cairn_buf_detach(&path)) || !(m->display = cairn_buf_detach(&display))) {
+		cairn_error_set(rc, "out of memory");
+		goto cleanup;
+	}
+	if (rt->nmods == rt->amods) {
+		size_t na = rt->amods ? 2 * rt->amods : 16;
+		cairn_lua_module **mods = realloc(rt->mods, na * sizeof(*mods));
+
+		if (!mods) {
+			cairn_error_set(rc, "out of memory");
+			goto cleanup;
+		}
+		rt->mods = mods;
+		rt->amods = na;
+	}
+	a.rt = rt;
+	a.m = m;
+	a.type = type;
+	rt->load_instr = 0;
+	rt->killed = false;
+	rt->loading = type;
+	lua_pushcfunction(L, msgh);
+	lua_pushcfunction(L, load_module_cf);
+	lua_pushlightuserdata(L, &a);
+	status = lua_pcall(L, 1, 0, base + 1);
+	rt->loading = NULL;
+	if (status != LUA_OK) {
+		rc = rt->killed || status == LUA_ERRMEM ? CAIRN_ELIMIT : CAIRN_EINVAL;
+		cairn_error_set(rc, "cannot load module %s: %s", type,
+				status == LUA_ERRMEM ? "not enough memory" :
+				lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error in error handling");
+		rt->killed = false;
+		goto cleanup;
+	}
+	rt->mods[rt->nmods++] = m;
+	*out = m;
+	m = NULL;
+	rc = 0;
+cleanup:
+	lua_settop(L, base);
+	module_free(m);
+	cairn_buf_release(&path);
+	cairn_buf_release(&display);
+	return rc;
+}
+
+int cairn_lua_schema(cairn_lua *rt, const char *type, const cairn_schema **out)
+{
+	cairn_lua_module *m = find_loaded(rt, type);
+	int rc;
+
+	if (!m && (rc = load_module(rt, type, &m)) < 0)
+		return rc;
+	*out = &m->schema;
+	return 0;
+}
+
+const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *name)
+{
+	cairn_attr_schema key;
+
+	key.name = (char *)name;
+	return bsearch(&key, s->attrs, s->nattrs, sizeof(*s->attrs), attr_cmp);
+}
+
+/* -- operations ------------------------------------------------------------- */
+
+typedef struct op_args {
+	cairn_lua_op *op;
+	const char *fn;
+	json_t *ctx, *args;
+} op_args;
+
+/* Protected: a thread holding module[fn], ctx, args... ready to resume. */
+static int op_setup_cf(lua_State *L)
+{
+	op_args *a = lua_touserdata(L, 1);
+	cairn_lua_op *op = a->op;
+	size_t nargs = a->args ? json_array_size(a->args) : 0, i;
+	lua_State *co;
+
+	luaL_checkstack(L, (int)nargs + 8, "too many arguments");
+	co = lua_newthread(L); /* 2 */
+	lua_getfield(L, LUA_REGISTRYINDEX, "cairn.modules");
+	lua_rawgeti(L, -1, op->mod->ref);
+	lua_getfield(L, -1, a->fn);
+	lua_replace(L, 3);
+	lua_settop(L, 3);
+	if (a->ctx)
+		cairn_lua_push_json(L, a->ctx);
+	else
+		lua_newtable(L);
+	if (lua_istable(L, -1)) {
+		lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_GLOBALS);
+		lua_getfield(L, -1, "cairn");
+		lua_getfield(L, -1, "log");
+		lua_setfield(L, -4, "log");
+		lua_pop(L, 2);
+	}
+	for (i = 0; i < nargs; i++)
+		cairn_lua_push_json(L, json_array_get(a->args, i));
+	if (!lua_checkstack(co, (int)nargs + 4))
+		return luaL_error(L, "not enough memory");
+	lua_xmove(L, co, (int)nargs + 2);
+	lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+	op->co = co;
+	op->nargs = (int)nargs + 1;
+	op->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+int cairn_lua_op_new(cairn_lua_op **out, cairn_lua *rt, const char *type, const char *opname,
+		     json_t *ctx, json_t *args)
+{
+	const cairn_schema *s;
+	cairn_lua_op *op = NULL;
+	const char *fn = opname;
+	json_t *addr;
+	op_args a;
+	size_t i;
+	int rc, base = lua_gettop(rt->L);
+
+	if (args && !json_is_array(args))
+		return cairn_error_set(CAIRN_EINVAL, "operation arguments must be a JSON array");
+	if ((rc = cairn_lua_schema(rt, type, &s)) < 0)
+		return rc;
+	for (i = 0; op_names[i].name && strcmp(op_names[i].name, opname) != 0; i++)
+		;
+	if (!op_names[i].name)
+		return cairn_error_set(CAIRN_EINVAL, "unknown operation '%s'", opname);
+	if (!(s->ops & op_names[i].bit)) {
+		if (op_names[i].bit != CAIRN_OPS_IMPORT)
+			return cairn_error_set(CAIRN_EINVAL, "module %s has no '%s' operation", type, opname);
+		fn = "read";
+	}
+	rc = CAIRN_ENOMEM;
+	op = calloc(1, sizeof(*op));
+	if (!op || !(op->name = strdup(opname)))
+		goto oom;
+	op->rt = rt;
+	op->mod = find_loaded(rt, type);
+	op->co_ref = LUA_NOREF;
+	addr = ctx ? json_object_get(ctx, "address") : NULL;
+	if (json_is_string(addr) && !(op->address = strdup(json_string_value(addr))))
+		goto oom;
+	a.op = op;
+	a.fn = fn;
+	a.ctx = ctx;
+	a.args = args;
+	lua_pushcfunction(rt->L, op_setup_cf);
+	lua_pushlightuserdata(rt->L, &a);
+	if (lua_pcall(rt->L, 1, 0, 0) != LUA_OK) {
+		lua_settop(rt->L, base);
+		rc = cairn_error_set(CAIRN_ELIMIT, "cannot start %s of %s: not enough memory in the Lua state",
+				     opname, type);
+		cairn_lua_op_free(op);
+		return rc;
+	}
+	*out = op;
+	return 0;
+oom:
+	cairn_lua_op_free(op);
+	return cairn_error_set(rc, "out of memory");
+}
+
+typedef struct fail_desc {
+	char msg[2048];
+	char code[256];
+} fail_desc;
+
+static int describe_cf(lua_State *L)
+{
+	fail_desc *d = lua_touserdata(L, 2);
+
+	describe_error(L, 1, d->msg, sizeof(d->msg), d->code, sizeof(d->code));
+	return 0;
+}
+
+/* A traceback of the failed coroutine, written without allocating in Lua. */
+static char *traceback(lua_State *co)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	lua_Debug ar;
+	int level;
+
+	cairn_buf_puts(&b, "stack traceback:");
+	for (level = 0; level < 30 && lua_getstack(co, level, &ar); level++) {
+		if (!lua_getinfo(co, "Sln", &ar))
+			continue;
+		if (ar.currentline > 0)
+			cairn_buf_printf(&b, "\n\t%s:%d: in ", ar.short_src, ar.currentline);
+		else
+			cairn_buf_printf(&b, "\n\t%s: in ", ar.short_src);
+		if (ar.name)
+			cairn_buf_printf(&b, "function '%s'", ar.name);
+		else if (*ar.what == 'm')
+			cairn_buf_puts(&b, "main chunk");
+		else
+			cairn_buf_puts(&b, "function");
+	}
+	return cairn_buf_detach(&b);
+}
+
+static void release_thread(cairn_lua_op *op)
+{
+	if (op->co_ref != LUA_NOREF)
+		luaL_unref(op->rt->L, LUA_REGISTRYINDEX, op->co_ref);
+	op->co_ref = LUA_NOREF;
+	op->co = NULL;
+}
+
+static cairn_op_status op_failed(cairn_lua_op *op, int class, const char *msg, const char *code)
+{
+	free(op->errmsg);
+	op->errmsg = strdup(msg);
+	if (code && *code) {
+		free(op->errcode);
+		op->errcode = strdup(code);
+	}
+	op->errclass = class;
+	op->status = CAIRN_OP_FAILED;
+	cairn_error_set(class, "%s", msg);
+	release_thread(op);
+	return op->status;
+}
+
+/* The coroutine died with an error (on its top): describe it. */
+static cairn_op_status op_error(cairn_lua_op *op, int status)
+{
+	lua_State *L = op->rt->L, *co = op->co;
+	int base = lua_gettop(L), class = CAIRN_ERROR;
+	char pos[512];
+	fail_desc d;
+
+	memset(&d, 0, sizeof(d));
+	find_position(co, 0, pos, sizeof(pos));
+	free(op->traceback);
+	op->traceback = traceback(co);
+	if (op->killed) {
+		class = CAIRN_ELIMIT;
+		snprintf(d.msg, sizeof(d.msg), "module %s exceeded its instruction limit (%lld instructions)",
+			 op->mod->schema.type, op->rt->instr_limit);
+	} else if (status == LUA_ERRMEM) {
+		class = CAIRN_ELIMIT;
+		snprintf(d.msg, sizeof(d.msg), "not enough memory (the Lua state is limited to %zu bytes)",
+			 op->rt->mem_limit);
+	} else if (!lua_checkstack(L, 4)) {
+		snprintf(d.msg, sizeof(d.msg), "not enough memory to describe the error");
+	} else {
+		lua_xmove(co, L, 1);
+		lua_pushcfunction(L, describe_cf);
+		lua_insert(L, -2);
+		lua_pushlightuserdata(L, &d);
+		if (lua_pcall(L, 2, 0, 0) != LUA_OK)
+			snprintf(d.msg, sizeof(d.msg), "not enough memory to describe the error");
+		if (d.code[0])
+			class = CAIRN_EREMOTE;
+	}
+	lua_settop(L, base);
+	prefix_position(d.msg, sizeof(d.msg), pos);
+	op_failed(op, class, d.msg, d.code);
+	if (status == LUA_ERRMEM)
+		lua_gc(L, LUA_GCCOLLECT);
+	return op->status;
+}
+
+static cairn_op_status op_finished(cairn_lua_op *op, int nres)
+{
+	char err[512], msg[1024];
+	json_t *r;
+
+	if (nres == 0)
+		r = json_null();
+	else
+		r = cairn_lua_to_json(op->co, lua_gettop(op->co) - nres + 1, err, sizeof(err));
+	if (!r) {
+		snprintf(msg, sizeof(msg), "%s: %s returned a value that %s", op->mod->display, op->name, err);
+		return op_failed(op, CAIRN_EINVAL, msg, NULL);
+	}
+	json_decref(op->result);
+	op->result = r;
+	op->status = CAIRN_OP_DONE;
+	release_thread(op);
+	return op->status;
+}
+
+cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value)
+{
+	cairn_lua *rt = op->rt;
+	lua_State *L = rt->L;
+	int narg, nres = 0, status, base = lua_gettop(L);
+	json_t *null = NULL;
+
+	if (op->started && op->status != CAIRN_OP_YIELDED) {
+		if (op->status == CAIRN_OP_FAILED)
+			cairn_error_set(op->errclass, "%s", op->errmsg ? op->errmsg : "operation failed");
+		return op->status;
+	}
+	if (!op->started) {
+		narg = op->nargs;
+		op->started = true;
+	} else {
+		if (!value)
+			value = null = json_null();
+		status = cairn_lua_push_json_safe(L, value);
+		json_decref(null);
+		if (status != LUA_OK) {
+			lua_settop(L, base);
+			return op_failed(op, CAIRN_ELIMIT, "not enough memory to pass the response to the module", NULL);
+		}
+		if (!lua_checkstack(op->co, 2)) {
+			lua_settop(L, base);
+			return op_failed(op, CAIRN_ELIMIT, "not enough memory to resume the module", NULL);
+		}
+		lua_xmove(L, op->co, 1);
+		narg = 1;
+	}
+	json_decref(op->request);
+	op->request = NULL;
+	rt->current = op;
+	rt->killed = op->killed;
+	status = lua_resume(op->co, L, narg, &nres);
+	rt->current = NULL;
+	rt->killed = false;
+	switch (status) {
+	case LUA_OK:
+		return op_finished(op, nres);
+	case LUA_YIELD:
+		lua_pop(op->co, nres);
+		if (!op->request)
+			return op_failed(op, CAIRN_ERROR, "the module yielded without a request", NULL);
+		op->status = CAIRN_OP_YIELDED;
+		return op->status;
+	default:
+		return op_error(op, status);
+	}
+}
+
+json_t *cairn_lua_op_request(cairn_lua_op *op)
+{
+	return op->status == CAIRN_OP_YIELDED ? op->request : NULL;
+}
+
+json_t *cairn_lua_op_result(cairn_lua_op *op)
+{
+	return op->status == CAIRN_OP_DONE ? op->result : NULL;
+}
+
+const char *cairn_lua_op_error(const cairn_lua_op *op)
+{
+	return op->status == CAIRN_OP_FAILED ? op->errmsg : NULL;
+}
+
+const char *cairn_lua_op_error_code(const cairn_lua_op *op)
+{
+	return op->status == CAIRN_OP_FAILED ? op->errcode : NULL;
+}
+
+const char *cairn_lua_op_traceback(const cairn_lua_op *op)
+{
+	return op->traceback;
+}
+
+void cairn_lua_op_free(cairn_lua_op *op)
+{
+	if (!op)
+		return;
+	release_thread(op);
+	json_decref(op->request);
+	json_decref(op->result);
+	free(op->name);
+	free(op->address);
+	free(op->errmsg);
+	free(op->errcode);
+	free(op->traceback);
+	free(op);
+}
+
+/* -- listing types ------------------------------------------------------------ */
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_candidates(char ***names, size_t *n, size_t *alloc, const char *dir)
+{
+	cairn_buf sub = CAIRN_BUF_INIT, name = CAIRN_BUF_INIT;
+	DIR *d = opendir(dir), *sd = NULL;
+	struct dirent *e, *f;
+	size_t len;
+	int rc = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || !valid_name(e->d_name, 1))
+			continue;
+		cairn_buf_clear(&sub);
+		if ((rc = cairn_buf_printf(&sub, "%s/%s", dir, e->d_name)) < 0)
+			goto cleanup;
+		if (!(sd = opendir(sub.ptr)))
+			continue;
+		while ((f = readdir(sd))) {
+			len = strlen(f->d_name);
+			if (len <= 4 || strcmp(f->d_name + len - 4, ".lua") != 0)
+				continue;
+			cairn_buf_clear(&name);
+			if ((rc = cairn_buf_printf(&name, "%s.%.*s", e->d_name, (int)(len - 4), f->d_name)) < 0)
+				goto cleanup;
+			if (!valid_name(name.ptr, 2))
+				continue;
+			if (*n == *alloc) {
+				size_t na = *alloc ? 2 * *alloc : 16;
+				char **p = realloc(*names, na * sizeof(*p));
+
+				if (!p) {
+					rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+					goto cleanup;
+				}
+				*names = p;
+				*alloc = na;
+			}
+			(*names)[(*n)++] = cairn_buf_detach(&name);
+		}
+		closedir(sd);
+		sd = NULL;
+	}
+cleanup:
+	if (sd)
+		closedir(sd);
+	closedir(d);
+	cairn_buf_release(&sub);
+	cairn_buf_release(&name);
+	return rc;
+}
+
+/* Every file <dir>/<ns>/<name>.lua that loads as a module of type ns.name
+ * (helpers that require() uses, like aws/common.lua, are left out). */
+int cairn_lua_types(cairn_lua *rt, char ***out, size_t *nout)
+{
+	char **names = NULL;
+	size_t n = 0, alloc = 0, i, kept = 0;
+	const cairn_schema *s;
+	int rc = 0;
+
+	for (i = 0; i < rt->ndirs && rc == 0; i++)
+		rc = add_candidates(&names, &n, &alloc, rt->dirs[i]);
+	if (rc < 0) {
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return rc;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), str_cmp);
+	for (i = 0; i < n; i++) {
+		if ((kept && strcmp(names[kept - 1], names[i]) == 0) || cairn_lua_schema(rt, names[i], &s) < 0) {
+			free(names[i]);
+			continue;
+		}
+		names[kept++] = names[i];
+	}
+	cairn_error_clear();
+	*out = names;
+	*nout = kept;
+	return 0;
+}

@@ -57,6 +57,21 @@
  * error whose message names the module file and line
  * ("modules/local/file.lua:42: cannot write /x: Permission denied").
  * error({code=..., message=...}) from a module is formatted as "code: message".
+ *
+ * Conventions of this implementation (details in lua/json.c, lua/api.c):
+ *  - JSON null: a null object member arrives in Lua as an absent key, a null
+ *    array element as cairn.null; a module returns cairn.null for null.
+ *    JSON arrays arrive as tables marked as arrays (cairn.json.array), so an
+ *    empty one goes back as [] and not {}.
+ *  - load, dofile, loadfile, string.dump, rawset and coroutine are absent;
+ *    require("a.b") runs <dir>/a/b.lua once (its result is cached and shared).
+ *  - ctx.log is cairn.log. cairn.fs exists only for modules whose type is in
+ *    the "local" namespace.
+ *  - a failed operation's error class is CAIRN_ELIMIT (instruction or memory
+ *    limit), CAIRN_EREMOTE (error({code=...})), CAIRN_EINVAL (a result that
+ *    cannot be converted to JSON), else CAIRN_ERROR.
+ *  - the runtime is single-threaded and not re-entrant: do not resume an
+ *    operation from inside the log callback. Free every op before the runtime.
  */
 #ifndef CAIRN_LUA_RUNTIME_H
 #define CAIRN_LUA_RUNTIME_H
@@ -141,6 +156,14 @@ json_t *cairn_lua_op_request(cairn_lua_op *op);
  * (an empty table is an empty object unless created with cairn.json.array()). */
 json_t *cairn_lua_op_result(cairn_lua_op *op);
 void cairn_lua_op_free(cairn_lua_op *op);
+
+/* When FAILED: the message (as set in the cairn error), the `code` of an
+ * error({code=, message=}) (NULL otherwise), and a traceback of the
+ * module's stack at the failure ("stack traceback:\n\tfile:line: in ...",
+ * may be NULL). Borrowed from op. Additions by the Lua runtime's owner. */
+const char *cairn_lua_op_error(const cairn_lua_op *op);
+const char *cairn_lua_op_error_code(const cairn_lua_op *op);
+const char *cairn_lua_op_traceback(const cairn_lua_op *op);
 
 /* Names of modules found on the search path ("local.file", ...), sorted. */
 int cairn_lua_types(cairn_lua *rt, char ***out, size_t *n);

@@ -1,0 +1,104 @@
+/*
+ * internal.h - what runtime.c, api.c, json.c and xml.c share.
+ *
+ * Not an API: the structs behind cairn_lua and cairn_lua_op, and the
+ * conversions between jansson values and Lua values. Everything here is
+ * used only inside lua/.
+ */
+#ifndef CAIRN_LUA_INTERNAL_H
+#define CAIRN_LUA_INTERNAL_H
+
+#include "runtime.h"
+
+#include <lua.h>
+#include <lauxlib.h>
+
+/* Registry keys (namespaced strings). */
+#define CAIRN_REG_GLOBALS   "cairn.globals"    /* the curated, read-only globals */
+#define CAIRN_REG_ENV_MT    "cairn.env_mt"     /* metatable of every module _ENV */
+#define CAIRN_REG_ARRAY_MT  "cairn.array_mt"   /* marks a table as a JSON array */
+#define CAIRN_REG_API_LOCAL "cairn.api_local"  /* `cairn` with `fs`, for local.* */
+#define CAIRN_REG_REQUIRED  "cairn.required"   /* require() cache */
+
+typedef struct cairn_lua_module {
+	cairn_schema schema;
+	char *display;   /* "modules/local/file.lua", the chunk name without '@' */
+	int ref;         /* registry ref of the module table */
+} cairn_lua_module;
+
+struct cairn_lua {
+	lua_State *L;
+	char **dirs;
+	size_t ndirs;
+	size_t mem_used, mem_limit;
+	long long instr_limit;
+	long long load_instr;       /* instructions run while loading a module */
+	const char *loading;        /* type being loaded (for the limit message) */
+	bool killed;                /* the running code hit the instruction limit */
+	cairn_lua_log_fn log_fn;
+	void *log_ud;
+	cairn_lua_module **mods;
+	size_t nmods, amods;
+	cairn_lua_op *current;      /* the operation being resumed, or NULL */
+	const void *array_mt;       /* identity of the array metatable */
+};
+
+struct cairn_lua_op {
+	cairn_lua *rt;
+	cairn_lua_module *mod;
+	char *name;          /* "create", ... */
+	char *address;       /* ctx.address, for log lines */
+	lua_State *co;
+	int co_ref;
+	int nargs;           /* arguments waiting on co for the first resume */
+	bool started, killed;
+	cairn_op_status status;
+	long long instr;
+	json_t *request;     /* set by cairn.http.request / cairn.sleep before yielding */
+	json_t *result;
+	char *errmsg, *errcode, *traceback;
+	int errclass;
+};
+
+/* The unique light userdata that stands for JSON null in Lua (cairn.json.null). */
+extern char cairn_lua_null_tag;
+#define cairn_lua_pushnull(L) lua_pushlightuserdata((L), &cairn_lua_null_tag)
+
+static inline cairn_lua *cairn_lua_rt(lua_State *L)
+{
+	void *ud = NULL;
+
+	lua_getallocf(L, &ud);
+	return ud;
+}
+
+/* json.c: push j (borrowed) as a Lua value. Raises on memory errors. */
+void cairn_lua_push_json(lua_State *L, json_t *j);
+/* Same in protected mode: LUA_OK, or an error status with the error object
+ * pushed instead. j stays owned by the caller either way. */
+int cairn_lua_push_json_safe(lua_State *L, json_t *j);
+/* Convert the Lua value at idx to JSON. Never raises. NULL on failure with a
+ * message (naming the path of the bad value) in err. */
+json_t *cairn_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
+/* Push a copy of (p, n) as a Lua string; frees p (with free) even when the
+ * push raises, then re-raises. */
+void cairn_lua_push_owned(lua_State *L, char *p, size_t n);
+/* Make the table at the top an array (sets the array metatable). */
+void cairn_lua_mark_array(lua_State *L);
+
+/* The `cairn.json` and `cairn.xml` libraries. */
+int cairn_lua_open_json(lua_State *L);
+int cairn_lua_open_xml(lua_State *L);
+/* xml.c: parse XML text into JSON (root element content); *root_name set
+ * (malloc'd). Returns NULL with err filled on failure. */
+json_t *cairn_xml_to_json(const char *text, size_t len, char **root_name, char *err, size_t errlen);
+
+/* api.c: build the `cairn` table and leave it (and the variant with `fs`)
+ * where runtime.c finds them: pushes the plain `cairn` table; the `fs`
+ * variant is stored at CAIRN_REG_API_LOCAL. Raises on errors. */
+void cairn_lua_open_api(lua_State *L);
+/* Wrap the table at the top in a read-only proxy (replaces it). Deep: nested
+ * tables are proxied too. */
+void cairn_lua_readonly(lua_State *L);
+
+#endif

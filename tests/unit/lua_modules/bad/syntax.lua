@@ -1,0 +1,5 @@
+return {
+  type = "bad.syntax",
+  schema = { id = { type = "string", computed = true } }
+  create = function() end,
+}

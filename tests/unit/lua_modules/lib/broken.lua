@@ -1,0 +1,1 @@
+error("this helper is broken")

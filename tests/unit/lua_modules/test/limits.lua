@@ -1,0 +1,22 @@
+return {
+  type = "test.limits",
+  schema = { id = { type = "string", computed = true } },
+  create = function(ctx, p)
+    while true do end
+  end,
+  update = function(ctx)
+    -- the limit cannot be caught
+    while true do pcall(function() while true do end end) end
+  end,
+  read = function(ctx, id)
+    local t = {}
+    local i = 0
+    while true do i = i + 1; t[i] = ("x"):rep(64) .. i end
+  end,
+  delete = function(ctx) end,
+  list = function(ctx)
+    local t = {}
+    for i = 1, 1000 do t[i] = i end
+    return { n = #t }
+  end,
+}

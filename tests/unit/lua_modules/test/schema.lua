@@ -1,0 +1,21 @@
+return {
+  type = "test.schema",
+  description = "schema parsing",
+  id_attr = "arn",
+  schema = {
+    name = { type = "string", required = true, force_new = true, description = "the name" },
+    size = { type = "number", default = 3 },
+    enabled = { type = "bool", default = true },
+    tags = { type = "map", default = {} },
+    zones = { type = "list", default = {} },
+    secret = { type = "string", sensitive = true },
+    arn = { type = "string", computed = true },
+    region = { type = "string", computed = true, optional = true },
+    anything = {},
+  },
+  create = function() end,
+  read = function() end,
+  update = function() end,
+  delete = function() end,
+  list = function() end,
+}
