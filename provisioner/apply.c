@@ -31,6 +31,7 @@ typedef struct job {
 	cairn_intent *intent;  /* JOB_RECOVER */
 	int64_t rev;
 	int64_t intent_id;
+	int64_t old_intent_id; /* a pending intent whose token this create reuses */
 	char *token;
 	char *deposed;         /* CBD: where the old object went */
 	const char *del_address; /* JOB_DELETE: the state row to delete */
@@ -126,6 +127,8 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 		j->token = strdup(pend->token);
 	else
 		j->token = new_token();
+	if (pend)
+		j->old_intent_id = pend->id;
 	st = cairn_sched_store(s);
 	if (in->action == CAIRN_ACT_REPLACE && in->cbd) {
 		if (asprintf(&j->deposed, "%s~deposed-%.8s", in->address, j->token) < 0)
@@ -166,6 +169,10 @@ static cairn_step_rc finish_write(cairn_sched *s, cairn_task *t, job *j, const c
 	r.deps = inst_deps_json(e, in);
 	r.token = j->token ? j->token : (in->prior ? in->prior->token : NULL);
 	rc = cairn_store_put(cairn_sched_store(s), e->opts.env, j->rev, action, &r, j->intent_id);
+	if (!rc && j->old_intent_id > 0) {
+		rc = cairn_store_intent_clear(cairn_sched_store(s), j->old_intent_id);
+		j->old_intent_id = 0;
+	}
 	free(r.id);
 	json_decref(r.deps);
 	if (rc)
@@ -426,6 +433,7 @@ typedef struct idle_ctx {
 	cairn_engine *e;
 	double next_beat, every;
 	int (*beat)(void *);
+	char lost[1024];        /* why the lock was lost, if it was */
 } idle_ctx;
 
 static int idle_check(void *ud)
@@ -437,8 +445,11 @@ static int idle_check(void *ud)
 	if (ic->beat && cairn_now() >= ic->next_beat) {
 		ic->next_beat = cairn_now() + ic->every;
 		if (ic->beat(ic->e) != 0) {
-			cairn_error_prefix("lost the lock of environment '%s'", ic->e->opts.env);
-			return CAIRN_ELOCKED;
+			const cairn_error *err = cairn_error_last();
+
+			snprintf(ic->lost, sizeof(ic->lost), "lost the lock of environment '%s' (%.800s); stopped "
+				 "before writing anything else", ic->e->opts.env, err ? err->message : "taken by another run");
+			return cairn_error_set(CAIRN_ELOCKED, "%s", ic->lost);
 		}
 	}
 	return 0;
@@ -513,7 +524,9 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 		json_t *attrs;
 
 		if (!json_is_object(t->op_result)) {
-			/* nothing was made: keep the token for the next create */
+			/* the module looked and nothing was made */
+			if (cairn_store_intent_clear(cairn_sched_store(s), it->id) != 0)
+				return fail_from_error(j, t, "cannot record recovery");
 			return CAIRN_STEP_DONE;
 		}
 		cairn_lua_schema(e->lua, it->type, &sch);
@@ -565,12 +578,18 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 {
 	job *jobs;
 	cairn_task *tasks;
-	idle_ctx ic = { e, 0, 0, NULL };
+	idle_ctx ic = { e, 0, 0, NULL, "" };
+	bool own_rev = false;
 	size_t i;
 	int rc;
 
 	if (!e->nintents)
 		return 0;
+	if (rev <= 0) {
+		if ((rc = cairn_store_rev_begin(e->store, e->opts.env, "recover", &rev)) != 0)
+			return rc;
+		own_rev = true;
+	}
 	jobs = calloc(e->nintents, sizeof(*jobs));
 	tasks = calloc(e->nintents, sizeof(*tasks));
 	if (!jobs || !tasks) {
@@ -609,6 +628,8 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		free(tasks[i].error);
 	free(tasks);
 	free(jobs);
+	if (own_rev)
+		cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
 	if (rc)
 		return rc;
 	return cairn_engine_reload_state(e);
@@ -619,7 +640,7 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 {
 	plan_run p = { e, NULL, NULL, 0, json_object(), json_object() };
-	idle_ctx ic = { e, 0, 0, NULL };
+	idle_ctx ic = { e, 0, 0, NULL, "" };
 	struct sigaction sa, old_int, old_term;
 	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
 	int64_t rev = 0;
@@ -711,7 +732,9 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
 	if (!rc && (json_array_size(failed) || json_array_size(skipped)))
 		rc = CAIRN_ERROR;
-	if (rc == CAIRN_ERROR)
+	if (rc == CAIRN_ERROR && ic.lost[0])
+		cairn_error_set(CAIRN_ERROR, "%s", ic.lost);
+	else if (rc == CAIRN_ERROR)
 		cairn_error_set(CAIRN_ERROR, "%s", interrupted ? "interrupted" : "some operations failed");
 cleanup:
 	for (i = 0; i < p.n; i++) {
@@ -767,7 +790,7 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	cairn_inst *in = cairn_engine_inst(e, address);
 	cairn_task task = { 0 };
 	cairn_sched *s = NULL;
-	idle_ctx ic = { e, 0, 0, NULL };
+	idle_ctx ic = { e, 0, 0, NULL, "" };
 	job j = { 0 };
 	int64_t rev = 0;
 	int rc;

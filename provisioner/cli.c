@@ -255,7 +255,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 		c->lease = atoi(getenv("CAIRN_LOCK_LEASE"));
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+e:C:vh", long_opts, &idx)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:C:vh", long_opts, &idx)) != -1) {
 		switch (opt) {
 		case 'e':
 			if (allowed(c, mask, FL_ENV, "-e")) return -1;

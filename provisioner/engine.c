@@ -901,10 +901,15 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 		cairn_state_res *r = &e->state[j->rows[i]];
 		json_t *v = j->many ? (r->id ? json_object_get(t->op_result, r->id) : NULL) : t->op_result;
 
-		if (!v || json_is_null(v))
+		if (!v || json_is_null(v)) {
 			json_object_set_new(e->refreshed, r->address, json_null());
-		else if (json_is_object(v))
-			json_object_set(e->refreshed, r->address, v);
+		} else if (json_is_object(v)) {
+			/* what read does not return (write-only properties) stays as recorded */
+			json_t *cur = json_deep_copy(r->attrs);
+
+			json_object_update(cur, v);
+			json_object_set_new(e->refreshed, r->address, cur);
+		}
 		else
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
 					       cairn_value_type_name(v));
@@ -1006,7 +1011,7 @@ cleanup:
 /* ---------- plan ---------- */
 
 static int add_inst(cairn_engine *e, size_t res, const char *name, const char *type, json_t *key,
-		    json_t *each_value, size_t *idx_out)
+		    json_t *each_value, const char *address, size_t *idx_out)
 {
 	cairn_inst *in;
 
@@ -1026,7 +1031,7 @@ static int add_inst(cairn_engine *e, size_t res, const char *name, const char *t
 	in->type = strdup(type);
 	in->key = key ? json_incref(key) : NULL;
 	in->each_value = each_value ? json_incref(each_value) : NULL;
-	in->address = cairn_address(name, key);
+	in->address = address ? strdup(address) : cairn_address(name, key);
 	in->changes = json_array();
 	in->sensitive = json_array();
 	in->targeted = true;
@@ -1348,13 +1353,9 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 
 		if (used[i])
 			continue;
-		if ((rc = add_inst(e, NO_RES, r->name, r->type, NULL, NULL, &idx)) != 0)
+		if ((rc = add_inst(e, NO_RES, r->name, r->type, NULL, NULL, r->address, &idx)) != 0)
 			return rc;
 		in = &e->insts[idx];
-		free(in->address);
-		in->address = strdup(r->address);
-		json_object_del(e->index, in->address);
-		json_object_set_new(e->index, in->address, json_integer((json_int_t)idx));
 		in->prior = r;
 		if ((rc = cairn_lua_schema(e->lua, r->type, &in->schema)) != 0)
 			return rc;
@@ -1426,7 +1427,7 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 			json_t *sx;
 
 			rc = add_inst(e, r, res->name, res->type, json_is_null(key) ? NULL : key,
-				      json_array_get(values, j), &idx);
+				      json_array_get(values, j), NULL, &idx);
 			if (rc)
 				break;
 			in = &e->insts[idx];

@@ -57,7 +57,7 @@ void cairn_error_prefix(const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, last_error.message, sizeof(old));
-	snprintf(last_error.message, sizeof(last_error.message), "%s: %s", prefix, old);
+	snprintf(last_error.message, sizeof(last_error.message), "%.1000s: %.1040s", prefix, old);
 }
 
 const cairn_error *cairn_error_last(void)

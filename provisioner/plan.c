@@ -203,7 +203,7 @@ static json_t *inst_json(const cairn_inst *in)
 			if (cairn_has_unknown(v))
 				json_array_append_new(after_unknown, json_string(k));
 			else
-				json_array_append_new(changes, json_pack("{s:s,s:n,s:o,s:b,s:b}", "attribute", k,
+				json_array_append_new(changes, json_pack("{s:s,s:n,s:o,s:b,s:b}", "attribute", k, "before",
 					"after", safe_value(v, is_sensitive(in, k)), "force_new", 0, "sensitive", is_sensitive(in, k)));
 		}
 	} else {

@@ -2,6 +2,7 @@
  * value.c - helpers over json_t values (see value.h).
  */
 #include "value.h"
+#include "buf.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -62,13 +63,66 @@ const char *cairn_value_type_name(const json_t *v)
 	}
 }
 
+static void render(cairn_buf *b, const json_t *v)
+{
+	if (!v) {
+		cairn_buf_puts(b, "null");
+	} else if (cairn_is_unknown(v)) {
+		cairn_buf_puts(b, "(known after apply)");
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+
+		cairn_buf_putc(b, '[');
+		json_array_foreach(v, i, x) {
+			if (i)
+				cairn_buf_puts(b, ", ");
+			render(b, x);
+		}
+		cairn_buf_putc(b, ']');
+	} else if (json_is_object(v)) {
+		const char **keys = malloc((json_object_size(v) + 1) * sizeof(char *));
+		size_t n = 0, i, j;
+		const char *k;
+		json_t *x;
+
+		if (!keys)
+			return;
+		json_object_foreach((json_t *)v, k, x)
+			keys[n++] = k;
+		for (i = 1; i < n; i++)
+			for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+				const char *t = keys[j];
+
+				keys[j] = keys[j - 1];
+				keys[j - 1] = t;
+			}
+		cairn_buf_putc(b, '{');
+		for (i = 0; i < n; i++) {
+			json_t *key = json_string(keys[i]);
+			char *ks = json_dumps(key, JSON_ENCODE_ANY);
+
+			cairn_buf_printf(b, "%s%s = ", i ? ", " : "", ks ? ks : "?");
+			free(ks);
+			json_decref(key);
+			render(b, json_object_get(v, keys[i]));
+		}
+		cairn_buf_putc(b, '}');
+		free(keys);
+	} else {
+		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+		cairn_buf_puts(b, s ? s : "?");
+		free(s);
+	}
+}
+
 char *cairn_value_render(const json_t *v)
 {
-	if (cairn_is_unknown(v))
-		return strdup("(known after apply)");
-	if (!v)
-		return strdup("null");
-	return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+	cairn_buf b = CAIRN_BUF_INIT;
+
+	render(&b, v);
+	return cairn_buf_detach(&b);
 }
 
 bool cairn_value_equal(const json_t *a, const json_t *b)

@@ -1,30 +1,50 @@
 #!/usr/bin/env bash
 # An apply killed with SIGKILL in the middle, then apply again: nothing
-# lost, nothing duplicated, the database intact.
+# lost, nothing duplicated, the database intact. The first kill lands
+# exactly between a cloud call and its commit (an object exists that the
+# state does not record yet); the others at arbitrary moments.
 . "$(dirname "$0")/lib.sh" "$@"
 
 mkstack s <<'YAML'
 resources:
   a:
-    type: test.thing
-    count: 12
+    type: local.thing
+    count: 20
     name: "a-${count.index}"
-    delay: 0.15
-  b:
-    type: test.thing
-    count: 12
-    name: "b-${count.index}-${a[count.index].id}"
     delay: 0.1
+    settle: 0.4
+  b:
+    type: local.thing
+    count: 20
+    name: "b-${count.index}-${a[count.index].id}"
+    delay: 0.2
 YAML
 
-for attempt in 1 2 3; do
-  "$CAIRN" apply -C s -e dev --auto-approve --parallelism 3 >a.out 2>a.err </dev/null & A=$!
-  sleep 0.$((3 + attempt * 2))
-  kill -9 "$A"; wait "$A" 2>/dev/null
+objects() { ls s/cloud 2>/dev/null | wc -l; }
+rows() { [ -f s/.cairn/state.db ] && state_sql s "select count(*) from resources" 2>/dev/null || echo 0; }
+
+# 1: kill inside the window
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+hit=0
+for _ in $(seq 300); do
+  o=$(objects); r=$(rows)
+  if [ "$o" -gt "$r" ] && [ "$r" -gt 0 ]; then kill -9 "$A"; hit=1; break; fi
+  sleep 0.02
 done
-rows=$(state_sql s "select count(*) from resources")
-objs=$(ls s/cloud 2>/dev/null | wc -l)
-echo "# after kills: $rows rows, $objs objects, $(state_sql s 'select count(*) from intents') intents"
+wait "$A" 2>/dev/null
+eq "$hit" "1" "killed while an object was made but not recorded"
+echo "# after kill 1: $(rows) rows, $(objects) objects, $(state_sql s 'select count(*) from intents') intents"
+check "an unrecorded object exists" test "$(objects)" -gt "$(rows)"
+check "its intent is pending" test "$(state_sql s 'select count(*) from intents')" -gt 0
+
+# 2, 3: kills at arbitrary moments, recovering each time
+for attempt in 2 3; do
+  "$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
+  sleep 0.$((3 + attempt * 2))
+  kill -9 "$A" 2>/dev/null; wait "$A" 2>/dev/null
+done
+echo "# after kills: $(rows) rows, $(objects) objects, $(state_sql s 'select count(*) from intents') intents"
 eq "$(state_sql s 'pragma integrity_check')" "ok" "integrity after kills"
 # every object in the cloud is either recorded or has a pending intent
 for f in $(ls s/cloud 2>/dev/null); do
@@ -33,16 +53,19 @@ for f in $(ls s/cloud 2>/dev/null); do
   [ "$n" -ge 1 ] && pass || fail "object $f is neither recorded nor pending"
 done
 run apply -C s -e dev --auto-approve
-expect_rc 0 "apply after the crash"
-eq "$(state_sql s "select count(*) from resources")" "24" "24 resources recorded"
-eq "$(ls s/cloud | wc -l)" "24" "24 objects, none twice"
-eq "$(state_sql s "select count(distinct id) from resources")" "24" "distinct ids"
+expect_rc 0 "apply after the crashes"
+eq "$(state_sql s "select count(*) from resources")" "40" "40 resources recorded"
+eq "$(objects)" "40" "40 objects, none twice"
+eq "$(state_sql s "select count(distinct id) from resources")" "40" "distinct ids"
 eq "$(state_sql s "select count(*) from intents")" "0" "no pending intents"
 eq "$(state_sql s 'pragma integrity_check')" "ok" "integrity"
 for f in $(ls s/cloud); do
   n=$(state_sql s "select count(*) from resources where id='$f'")
   [ "$n" = 1 ] && pass || fail "object $f recorded $n times"
 done
+run state history -C s -e dev
+out_has "interrupted" "killed runs show as interrupted"
+out_has "recover" "the recovered object is in the history"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged"
 done_testing

@@ -7,17 +7,17 @@
 mkstack s <<'YAML'
 resources:
   bad:
-    type: test.thing
+    type: local.thing
     name: bad
     fail: true
   child:
-    type: test.thing
+    type: local.thing
     name: "child-of-${bad.id}"
   grandchild:
-    type: test.thing
+    type: local.thing
     name: "gc-${child.id}"
   fine:
-    type: test.thing
+    type: local.thing
     name: fine
     count: 3
 YAML

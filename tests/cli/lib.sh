@@ -45,8 +45,10 @@ eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
 mkstack() { # DIR [OVERLAY-TEXT]
   mkdir -p "$1/modules"
   cat >"$1/stack.yaml"
-  printf '%s\n' "${2:-provider: {region: us-east-1}}" >"$1/dev.yaml"
-  cp -r "$TESTS_DIR/modules/test" "$1/modules/"
+  local overlay='provider: {region: us-east-1}'
+  [ $# -ge 2 ] && overlay=$2
+  printf '%s\n' "$overlay" >"$1/dev.yaml"
+  cp -r "$TESTS_DIR/modules/." "$1/modules/"
 }
 state_sql() { # DIR SQL
   sqlite3 "$1/.cairn/state.db" "$2"

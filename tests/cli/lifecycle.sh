@@ -11,11 +11,11 @@ variables:
   greeting: { type: string, default: hello }
 resources:
   net:
-    type: test.thing
+    type: local.thing
     name: "net-${env.name}"
     size: "${var.size}"
   app:
-    type: test.thing
+    type: local.thing
     count: 2
     name: "app-${count.index}-${net.id}"
     tags: { env: "${env.name}", region: "${env.region}" }

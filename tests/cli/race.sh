@@ -7,7 +7,7 @@
 mkstack s <<'YAML'
 resources:
   slow:
-    type: test.thing
+    type: local.thing
     count: 4
     name: "slow-${count.index}"
     delay: 0.5

@@ -54,7 +54,9 @@ static const char *ev(const char *text)
 	if (rc) {
 		cairn_error_format(cairn_error_last(), b, 2048);
 	} else {
-		char *s = cairn_value_render(v);
+		/* the old JSON rendering: compact, sorted keys, unknown spelled out at the top */
+		char *s = cairn_is_unknown(v) ? strdup("(known after apply)")
+					      : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
 
 		snprintf(b, 2048, "%s", s);
 		free(s);

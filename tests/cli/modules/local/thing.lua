@@ -1,4 +1,4 @@
--- test.thing: an object in a fake cloud on the local file system, with the
+-- local.thing: an object in a fake cloud on the local file system, with the
 -- properties a cloud API has that matter to the engine: creates take time,
 -- are idempotent by token (like EC2's ClientToken), and can be found again
 -- by token after a crash (recover).
@@ -18,13 +18,14 @@ local function load(ctx, id)
 end
 
 return {
-  type = "test.thing",
+  type = "local.thing",
   description = "an object in a file-system cloud, for engine tests",
   schema = {
     name  = { type = "string", required = true },
     size  = { type = "number", default = 1 },
     zone  = { type = "string", force_new = true, default = "a" },
     delay = { type = "number", default = 0 },
+    settle = { type = "number", default = 0 },  -- seconds between making the object and answering
     fail  = { type = "bool", default = false },
     tags  = { type = "map" },
     id    = { type = "string", computed = true },
@@ -38,6 +39,7 @@ return {
     if not cairn.fs.exists(cloud(ctx) .. "/" .. id) then
       cairn.fs.write(cloud(ctx) .. "/" .. id, encode({ name = p.name, size = p.size, zone = p.zone, tags = p.tags, address = ctx.address }), "0644")
     end
+    if p.settle > 0 then cairn.sleep(p.settle) end
     local o = load(ctx, id)
     o.arn = "arn:test:" .. id
     return o
