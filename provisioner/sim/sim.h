@@ -1,6 +1,6 @@
 /*
  * sim.h - `cairn sim`: a local AWS-compatible cloud (EC2 VPC family, EKS,
- * RDS, ElastiCache) over the real wire protocols; the code is in provisioner/sim/.
+ * RDS, ElastiCache) over the real wire protocols. See the files in provisioner/sim/.
  */
 #ifndef CAIRN_SIM_H
 #define CAIRN_SIM_H
