@@ -670,6 +670,8 @@ static json_t *make_env_value(cairn_engine *e)
 	return env;
 }
 
+static int setup_aws(cairn_engine *e);
+
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
@@ -750,12 +752,66 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	cairn_loop_opts_default(&lo);
 	if ((rc = cairn_loop_new(&e->loop, &lo)) != 0)
 		goto fail;
+	if ((rc = setup_aws(e)) != 0)
+		goto fail;
+	json_object_set_new(e->root, "env", make_env_value(e));
 	free(user_mods);
 	*out = e;
 	return 0;
 fail:
 	free(user_mods);
 	cairn_engine_free(e);
+	return rc;
+}
+
+static bool is_loopback_url(const char *url)
+{
+	static const char *const prefixes[] = { "http://127.", "http://localhost", "http://[::1]" };
+	size_t i;
+
+	for (i = 0; url && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(url, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+/* Credentials for modules that sign requests: the standard AWS chain, with
+ * the overlay's profile, region and endpoint. Against a local endpoint
+ * (cairn sim) with no credentials anywhere, the sim's documented test key.
+ * Modules see the resolved region and endpoint in ctx.provider, never keys. */
+static int setup_aws(cairn_engine *e)
+{
+	json_t *p = e->env->provider;
+	const char *profile = json_string_value(json_object_get(p, "profile"));
+	const char *region = json_string_value(json_object_get(p, "region"));
+	const char *endpoint = json_string_value(json_object_get(p, "endpoint"));
+	cairn_aws_creds c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	rc = cairn_aws_creds_resolve(&c, profile, region, endpoint);
+	if (rc == CAIRN_ENOTFOUND) {
+		cairn_aws_creds_release(&c);
+		memset(&c, 0, sizeof(c));
+		if (!is_loopback_url(endpoint)) {
+			cairn_error_clear();
+			return 0; /* no credentials: a module that signs will say so */
+		}
+		c.access_key = strdup(CAIRN_SIM_ACCESS_KEY);
+		c.secret_key = strdup(CAIRN_SIM_SECRET_KEY);
+		c.region = region ? strdup(region) : NULL;
+		c.endpoint = strdup(endpoint);
+		c.source = strdup("the cairn sim test key");
+	} else if (rc) {
+		cairn_error_prefix("environment '%s' (%s)", e->opts.env, e->env->path);
+		return rc;
+	}
+	if (c.region)
+		json_object_set_new(p, "region", json_string(c.region));
+	if (c.endpoint)
+		json_object_set_new(p, "endpoint", json_string(c.endpoint));
+	rc = cairn_loop_set_aws_creds(e->loop, &c);
+	cairn_aws_creds_release(&c);
 	return rc;
 }
 

@@ -55,6 +55,10 @@
 
 typedef struct cairn_loop cairn_loop;
 
+/* The documented test key pair that `cairn sim` accepts by default. */
+#define CAIRN_SIM_ACCESS_KEY "AKIDCAIRNSIMEXAMPLE"
+#define CAIRN_SIM_SECRET_KEY "cairn-sim-secret-key-do-not-use-in-prod"
+
 typedef struct cairn_aws_creds {
 	char *access_key;
 	char *secret_key;

@@ -87,8 +87,8 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "buf.h"
-#include "error.h"
+#include "../buf.h"
+#include "../error.h"
 
 typedef struct cairn_sim cairn_sim;
 typedef struct cairn_sim_req cairn_sim_req;

@@ -2,7 +2,7 @@
  * sim_main.c - a tiny executable for the sim tests: `cairn-sim-test ARGS`
  * runs what `cairn sim ARGS` runs, while the real CLI is being written.
  */
-#include "sim/sim.h"
+#include "provisioner/sim/sim.h"
 
 int main(int argc, char **argv)
 {
