@@ -200,9 +200,41 @@ static int compute_config_hash(cairn_engine *e)
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	if ((rc = hash_file(md, e->stack->path)) || (rc = hash_file(md, e->env->path)))
 		goto cleanup;
-	for (r = 0; r < e->stack->nresources; r++)
-		if (e->schemas[r] && (rc = hash_file(md, e->schemas[r]->file)))
+	{
+		/* each module file once, in a stable order */
+		json_t *files = json_object();
+		const char *f;
+		json_t *x;
+
+		for (r = 0; r < e->stack->nresources; r++)
+			if (e->schemas[r])
+				json_object_set_new(files, e->schemas[r]->file, json_true());
+		{
+			size_t n = json_object_size(files), k = 0, a, b;
+			const char **names = malloc((n + 1) * sizeof(char *));
+
+			if (!names) {
+				json_decref(files);
+				rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto cleanup;
+			}
+			json_object_foreach(files, f, x)
+				names[k++] = f;
+			for (a = 1; a < n; a++)
+				for (b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
+					const char *t = names[b];
+
+					names[b] = names[b - 1];
+					names[b - 1] = t;
+				}
+			for (k = 0; k < n && !rc; k++)
+				rc = hash_file(md, names[k]);
+			free(names);
+		}
+		json_decref(files);
+		if (rc)
 			goto cleanup;
+	}
 	if (e->opts.var_overrides) {
 		ov = json_dumps(e->opts.var_overrides, JSON_SORT_KEYS | JSON_COMPACT);
 		if (ov)
@@ -1399,7 +1431,7 @@ cleanup:
 
 static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 {
-	size_t i, idx;
+	size_t i, idx = 0;
 	int rc;
 
 	for (i = 0; i < e->nstate; i++) {
@@ -1444,7 +1476,7 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 {
 	cairn_stack *st = e->stack;
-	size_t *first = NULL, *count = NULL, r, i, j, k, idx;
+	size_t *first = NULL, *count = NULL, r, i, j, k, idx = 0;
 	unsigned char *used = NULL;
 	json_t *stmap = json_object();
 	int rc = 0;

@@ -415,10 +415,12 @@ int cairn_sched_run(cairn_sched *s)
 			s->ready[s->nready++] = i;
 		}
 	while (s->finished < s->ntasks) {
-		start_ready(s);
-		if ((rc = finalize(s)) != 0)
-			break;
+		/* One commit per turn: the results of the operations that finished
+		 * and the intents of the ones that start. An operation first runs
+		 * in the turn after its intent's commit; a task's dependents start
+		 * in the turn after its result's commit. */
 		resume_runnable(s);
+		start_ready(s);
 		if ((rc = finalize(s)) != 0)
 			break;
 		if (s->idle && cairn_now() >= s->idle_next) {
