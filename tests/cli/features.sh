@@ -61,6 +61,16 @@ expect_rc 1 "apply without a terminal"
 err_has "needs confirmation" "says why"
 eq "$(state_sql s "select count(*) from resources")" "0" "nothing applied"
 
+# in a terminal, apply asks; only 'yes' proceeds
+printf 'no\n' | script -qec "$CAIRN apply -C s -e dev --target base" /dev/null >"$WORK/out" 2>&1; RC=$?
+expect_rc 1 "answering no"
+out_has "Only 'yes' will be accepted" "the question"
+out_has "apply cancelled" "cancelled"
+eq "$(state_sql s "select count(*) from resources")" "0" "nothing applied after no"
+printf 'yes\n' | script -qec "$CAIRN apply -C s -e dev --target base" /dev/null >"$WORK/out" 2>&1; RC=$?
+expect_rc 0 "answering yes"
+out_has "Apply complete! Resources: 1 added" "applied after yes"
+
 # targets
 run apply -C s -e dev --auto-approve --target guarded
 expect_rc 0 "targeted apply"
