@@ -827,6 +827,12 @@ static int load_module_cf(lua_State *L)
 	lua_pop(L, 1);
 	m->schema.description = opt_string(L, mod, "description", file, NULL);
 	m->schema.id_attr = opt_string(L, mod, "id_attr", file, "id");
+	switch (lua_getfield(L, mod, "remote")) {
+	case LUA_TNIL: m->schema.remote = true; break;
+	case LUA_TBOOLEAN: m->schema.remote = lua_toboolean(L, -1); break;
+	default: return luaL_error(L, "%s: 'remote' must be a boolean", file);
+	}
+	lua_pop(L, 1);
 	for (i = 0; op_names[i].name; i++) {
 		int t = lua_getfield(L, mod, op_names[i].name);
 

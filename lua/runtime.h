@@ -17,6 +17,8 @@
  *     type = "local.file",           -- must equal the requested type
  *     description = "...",
  *     id_attr = "id",                -- attribute holding the cloud id (default "id")
+ *     remote = false,                -- optional: the objects live only in cairn's
+ *                                    -- state (null.resource, random.*); default true
  *     schema = {
  *       path = { type = "string", required = true, force_new = true },
  *       mode = { type = "string", default = "0644" },
@@ -120,6 +122,8 @@ typedef struct cairn_schema {
 	cairn_attr_schema *attrs; /* sorted by name */
 	size_t nattrs;
 	unsigned ops;      /* CAIRN_OPS_* present in the module */
+	bool remote;       /* false: objects exist only in cairn's state (null, random):
+			    * nothing outside can be lost in a crash, so no intents */
 } cairn_schema;
 
 /* Create the sandbox. dirs: module search path, in order (copied). */

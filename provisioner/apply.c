@@ -138,10 +138,14 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 			return fail_from_error(j, t, "cannot set the old object aside");
 		}
 	}
-	rc = cairn_store_intent_add(st, e->opts.env, j->rev, in->address, in->type, "create", j->token, payload, &j->intent_id);
+	/* an intent is what lets a later run find an object a crash left
+	 * unrecorded; a type whose objects live only in the state has none */
+	rc = in->schema->remote ? cairn_store_intent_add(st, e->opts.env, j->rev, in->address, in->type, "create",
+							  j->token, payload, &j->intent_id) : 0;
 	json_decref(payload);
 	if (rc)
 		return fail_from_error(j, t, "cannot record intent");
+	t->held = j->intent_id > 0;
 	ctx = cairn_engine_op_ctx(e, in->address, j->token);
 	args = json_pack("[O]", desired);
 	rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
@@ -279,11 +283,13 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 			j->del_address = j->partner->deposed;
 		}
 
-		rc = cairn_store_intent_add(cairn_sched_store(s), e->opts.env, j->rev, j->del_address, j->in->type,
-					    "delete", j->in->prior ? j->in->prior->token : NULL, payload, &j->intent_id);
+		rc = j->in->schema->remote ? cairn_store_intent_add(cairn_sched_store(s), e->opts.env, j->rev,
+			j->del_address, j->in->type, "delete", j->in->prior ? j->in->prior->token : NULL, payload,
+			&j->intent_id) : 0;
 		json_decref(payload);
 		if (rc)
 			return fail_from_error(j, t, "cannot record intent");
+		t->held = j->intent_id > 0;
 		ctx = cairn_engine_op_ctx(e, j->del_address, NULL);
 		args = json_pack("[s?,O]", j->del_id, j->del_attrs ? j->del_attrs : json_null());
 		rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
@@ -295,7 +301,8 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 		return CAIRN_STEP_WAIT;
 	}
 	if (t->op_failed) {
-		cairn_store_intent_clear(cairn_sched_store(s), j->intent_id);
+		if (j->intent_id > 0)
+			cairn_store_intent_clear(cairn_sched_store(s), j->intent_id);
 		return CAIRN_STEP_FAILED;
 	}
 	rc = cairn_store_remove(cairn_sched_store(s), e->opts.env, j->rev, "delete", j->del_address, j->intent_id);

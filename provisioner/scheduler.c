@@ -288,6 +288,8 @@ static int finalize(cairn_sched *s)
 	}
 	if (s->store_rc)
 		return s->store_rc;
+	for (i = 0; i < s->nrunnable; i++)
+		s->tasks[s->runnable[i]].held = false;
 	for (i = 0; i < s->ncommitting; i++) {
 		cairn_task *t = &s->tasks[s->committing[i]];
 
@@ -369,13 +371,13 @@ static void resume_one(cairn_sched *s, cairn_task *t)
 	after_step(s, t, t->step(s, t));
 }
 
-static void resume_runnable(cairn_sched *s)
+static size_t resume_runnable(cairn_sched *s)
 {
-	size_t n = s->nrunnable, i;
+	size_t n = s->nrunnable, i, progress = 0;
 	size_t *batch = malloc((n ? n : 1) * sizeof(size_t));
 
 	if (!batch)
-		return;
+		return 0;
 	memcpy(batch, s->runnable, n * sizeof(size_t));
 	s->nrunnable = 0;
 	for (i = 0; i < n; i++)
@@ -383,10 +385,31 @@ static void resume_runnable(cairn_sched *s)
 	for (i = 0; i < n; i++) {
 		cairn_task *t = &s->tasks[batch[i]];
 
-		if (t->state == CAIRN_TASK_RUNNING && t->op)
+		if (t->held) {
+			/* its intent is not committed yet: next turn */
+			if (!t->in_runnable) {
+				s->runnable[s->nrunnable++] = t->index;
+				t->in_runnable = true;
+			}
+			continue;
+		}
+		if (t->state == CAIRN_TASK_RUNNING && t->op) {
 			resume_one(s, t);
+			progress++;
+		}
 	}
 	free(batch);
+	return progress;
+}
+
+static bool any_unheld_runnable(const cairn_sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrunnable; i++)
+		if (!s->tasks[s->runnable[i]].held)
+			return true;
+	return false;
 }
 
 static void skip_unstarted(cairn_sched *s)
@@ -419,8 +442,10 @@ int cairn_sched_run(cairn_sched *s)
 		 * and the intents of the ones that start. An operation first runs
 		 * in the turn after its intent's commit; a task's dependents start
 		 * in the turn after its result's commit. */
-		resume_runnable(s);
-		start_ready(s);
+		do {
+			resume_runnable(s);
+			start_ready(s);
+		} while (any_unheld_runnable(s));
 		if ((rc = finalize(s)) != 0)
 			break;
 		if (s->idle && cairn_now() >= s->idle_next) {

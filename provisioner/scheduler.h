@@ -10,10 +10,12 @@
  * dependents are skipped; independent tasks go on.
  *
  * Group commit: store writes made by step functions go into one batch per
- * tick (cairn_sched_store() opens it). The batch commits before any newly
- * started operation first runs (so an intent is durable before the module
- * can touch the cloud) and before a finished task's dependents start (so
- * nothing is done before it is recorded).
+ * turn of the loop (cairn_sched_store() opens it). An operation whose step
+ * wrote an intent (task->held) first runs after the batch commits, so the
+ * intent is durable before the module can touch the cloud; a finished
+ * task's dependents start after the commit that records it. Operations
+ * that need no intent run at once, so a turn goes on starting and running
+ * tasks until everything left waits on the network, a timer or a commit.
  *
  * Each task's moves go through one function with a name table, so a log
  * line shows every transition (curl's multistate()).
@@ -46,6 +48,8 @@ struct cairn_task {
 	bool op_failed;
 	json_t *op_result;      /* borrowed until the next op starts */
 	char *error;            /* the failure message (malloc'd), set on FAILED */
+	bool held;              /* set by a step that wrote an intent: the operation it
+				 * starts first runs after this turn's commit */
 	/* private */
 	cairn_lua_op *op;
 	json_t *resume_value;

@@ -5,6 +5,7 @@ local hex = cairn.random.hex
 
 return {
   type = "null.resource",
+  remote = false, -- its objects live only in the state: no intents needed
   description = "Does nothing; replaced whenever its triggers change.",
   schema = {
     triggers = { type = "map", force_new = true, description = "Arbitrary values; any change replaces the resource." },

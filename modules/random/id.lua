@@ -26,6 +26,7 @@ end
 
 return {
   type = "random.id",
+  remote = false, -- its objects live only in the state: no intents needed
   description = "Random bytes, as hex and base64 (for unique names).",
   schema = {
     byte_length = { type = "number", default = 8, force_new = true, description = "How many random bytes (1-1024)." },

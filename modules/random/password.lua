@@ -83,6 +83,7 @@ end
 
 return {
   type = "random.password",
+  remote = false, -- its objects live only in the state: no intents needed
   description = "A random password (the result is sensitive).",
   schema = {
     length = { type = "number", default = 16, force_new = true },
