@@ -68,4 +68,22 @@ out_has "interrupted" "killed runs show as interrupted"
 out_has "recover" "the recovered object is in the history"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged"
+
+# Ctrl-C: what runs finishes and is recorded, nothing new starts
+sed -i 's/count: 20/count: 30/' s/stack.yaml
+"$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+sleep 0.8
+kill -INT "$A"
+wait "$A"; RA=$?
+[ "$RA" -eq 1 ] && pass || fail "interrupted apply exits 1, got $RA"
+check "it says interrupted" grep -q "interrupted" a.err
+check "the summary lists skipped work" grep -q "skipped:" a.out
+eq "$(state_sql s "select count(*) from intents")" "0" "no operation left half-done"
+eq "$(objects)" "$(rows)" "everything made is recorded"
+run state history -C s -e dev --limit 1
+out_has "interrupted" "the revision is marked interrupted"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after the interrupt"
+eq "$(objects)" "60" "60 objects"
 done_testing
