@@ -944,7 +944,9 @@ static void az_id(char *out, size_t size, const char *region, char letter)
 		p = dash + 1;
 	}
 	short_name[n < sizeof(short_name) ? n : sizeof(short_name) - 1] = '\0';
-	snprintf(out, size, "%s-az%d", short_name, letter - 'a' + 1);
+	if (strlen(short_name) + 8 > size)
+		short_name[size > 8 ? size - 8 : 0] = '\0';
+	snprintf(out, size, "%s-az%d", short_name, (letter - 'a' + 1) % 10);
 }
 
 static int subnet_render(cairn_sim_req *req, const cairn_sim_resource *r)

