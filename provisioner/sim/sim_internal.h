@@ -116,6 +116,11 @@ typedef struct cairn_sim_action {
 	const char *path;   /* REST only: "/clusters/{name}" (NULL for Query) */
 	cairn_sim_action_fn fn;
 	int klass;          /* enum cairn_sim_action_class */
+	/* Query only, optional: the parameters the action knows, by their first
+	 * segment ("Filter" covers Filter.1.Name); NULL-terminated. Any other
+	 * parameter (besides Action, Version, DryRun) is answered with
+	 * UnknownParameter, as AWS does. NULL: no check. */
+	const char *const *params;
 } cairn_sim_action;
 
 typedef struct cairn_sim_service {

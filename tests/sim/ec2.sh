@@ -245,6 +245,12 @@ ec2 "Action=RevokeSecurityGroupIngress&GroupId=$SG2&IpPermissions.1.IpProtocol=t
 check_err "Revoke missing rule" 400 InvalidPermission.NotFound
 ec2 "Action=RevokeSecurityGroupEgress&GroupId=$SG&IpPermissions.1.IpProtocol=udp&IpPermissions.1.FromPort=53&IpPermissions.1.ToPort=53&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.2/32"
 check_ok RevokeSecurityGroupEgress
+ec2 "Action=AuthorizeSecurityGroupIngress&GroupId=$SG2&IpPermissions.1.IpProtocol=icmp&IpPermissions.1.FromPort=-1&IpPermissions.1.ToPort=-1&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8"
+RULE=$(first securityGroupRuleId)
+ec2 "Action=RevokeSecurityGroupIngress&GroupId=$SG2&SecurityGroupRuleId.1=$RULE"
+check_ok "Revoke by rule id"
+ec2 "Action=RevokeSecurityGroupIngress&GroupId=$SG2&SecurityGroupRuleId.1=$RULE"
+check_err "Revoke by rule id twice" 400 InvalidSecurityGroupRuleId.NotFound
 ec2 "Action=DescribeSecurityGroups&GroupId.1=sg-0123456789abcdef0"
 check_err "DescribeSecurityGroups unknown" 400 InvalidGroup.NotFound
 
@@ -305,6 +311,10 @@ check_err "unknown action" 400 InvalidAction
 ec2 'Foo=bar'
 check_err "missing action" 400 MissingAction
 check "error document shape" 1 "$(grep -c '^<Response><Errors><Error><Code>MissingAction</Code><Message>.*</Message></Error></Errors><RequestID>[0-9a-f-]\{36\}</RequestID></Response>$' "$BODY_FILE")"
+
+ec2 'Action=DescribeVpcs&VpcIds.1=vpc-0123456789abcdef0'
+check_err "unknown parameter" 400 UnknownParameter
+check "unknown parameter named" "The parameter VpcIds is not recognized" "$(first Message)"
 
 # regions are separate
 REGION=eu-west-1 ec2 'Action=DescribeVpcs'
