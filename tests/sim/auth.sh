@@ -38,6 +38,12 @@ STATUS=$(curl -s -o "$BODY_FILE" -w '%{http_code}' -H "Authorization: $AUTH" -H 
 	-d 'Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0/16' "$SIM_URL/")
 check_err "replayed signature, tampered body" 403 SignatureDoesNotMatch
 
+# a signed payload hash must match the body it came with
+ec2 'Action=DescribeVpcs' -H "x-amz-content-sha256: $(printf 'Action=DescribeVpcs&Version=2016-11-15' | sha256sum | cut -d' ' -f1)"
+check_ok "x-amz-content-sha256 matching the body"
+ec2 'Action=DescribeVpcs' -H "x-amz-content-sha256: $(printf 'something else' | sha256sum | cut -d' ' -f1)"
+check_err "x-amz-content-sha256 not matching the body" 403 SignatureDoesNotMatch
+
 STATUS=$(curl -s -o "$BODY_FILE" -w '%{http_code}' -d 'Action=DescribeVpcs&Version=2016-11-15' "$SIM_URL/")
 check_err "no Authorization" 401 AuthFailure
 STATUS=$(curl -s -o "$BODY_FILE" -w '%{http_code}' -H 'Authorization: AWS4-HMAC-SHA256 Credential=x' \
