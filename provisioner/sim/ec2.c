@@ -944,7 +944,9 @@ static void az_id(char *out, size_t size, const char *region, char letter)
 		p = dash + 1;
 	}
 	short_name[n < sizeof(short_name) ? n : sizeof(short_name) - 1] = '\0';
-	snprintf(out, size, "%s-az%d", short_name, letter - 'a' + 1);
+	if (strlen(short_name) + 8 > size)
+		short_name[size > 8 ? size - 8 : 0] = '\0';
+	snprintf(out, size, "%s-az%d", short_name, (letter - 'a' + 1) % 10);
 }
 
 static int subnet_render(cairn_sim_req *req, const cairn_sim_resource *r)
@@ -1245,38 +1247,76 @@ cleanup:
 
 /* ---- the service ---------------------------------------------------------------------- */
 
+/* The parameters each action knows (first segments), from the API reference. */
+#define PARAMS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define PAGED "Filter", "MaxResults", "NextToken"
+#define RULE_PARAMS "GroupId", "IpPermissions", "TagSpecification", "CidrIp", "FromPort", "ToPort", \
+	"IpProtocol", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId"
+
 static const cairn_sim_action ec2_actions[] = {
-	{ "CreateVpc", NULL, NULL, create_vpc, CAIRN_SIM_MUTATING },
-	{ "DescribeVpcs", NULL, NULL, describe_vpcs, CAIRN_SIM_READ },
-	{ "DeleteVpc", NULL, NULL, delete_vpc, CAIRN_SIM_MUTATING },
-	{ "ModifyVpcAttribute", NULL, NULL, modify_vpc_attribute, CAIRN_SIM_MUTATING },
-	{ "DescribeVpcAttribute", NULL, NULL, describe_vpc_attribute, CAIRN_SIM_READ },
-	{ "CreateSubnet", NULL, NULL, create_subnet, CAIRN_SIM_MUTATING },
-	{ "DescribeSubnets", NULL, NULL, describe_subnets, CAIRN_SIM_READ },
-	{ "DeleteSubnet", NULL, NULL, delete_subnet, CAIRN_SIM_MUTATING },
-	{ "ModifySubnetAttribute", NULL, NULL, modify_subnet_attribute, CAIRN_SIM_MUTATING },
-	{ "CreateInternetGateway", NULL, NULL, ec2_create_internet_gateway, CAIRN_SIM_MUTATING },
-	{ "DescribeInternetGateways", NULL, NULL, ec2_describe_internet_gateways, CAIRN_SIM_READ },
-	{ "DeleteInternetGateway", NULL, NULL, ec2_delete_internet_gateway, CAIRN_SIM_MUTATING },
-	{ "AttachInternetGateway", NULL, NULL, ec2_attach_internet_gateway, CAIRN_SIM_MUTATING },
-	{ "DetachInternetGateway", NULL, NULL, ec2_detach_internet_gateway, CAIRN_SIM_MUTATING },
-	{ "CreateRouteTable", NULL, NULL, ec2_create_route_table, CAIRN_SIM_MUTATING },
-	{ "DescribeRouteTables", NULL, NULL, ec2_describe_route_tables, CAIRN_SIM_READ },
-	{ "DeleteRouteTable", NULL, NULL, ec2_delete_route_table, CAIRN_SIM_MUTATING },
-	{ "CreateRoute", NULL, NULL, ec2_create_route, CAIRN_SIM_MUTATING },
-	{ "DeleteRoute", NULL, NULL, ec2_delete_route, CAIRN_SIM_MUTATING },
-	{ "AssociateRouteTable", NULL, NULL, ec2_associate_route_table, CAIRN_SIM_MUTATING },
-	{ "DisassociateRouteTable", NULL, NULL, ec2_disassociate_route_table, CAIRN_SIM_MUTATING },
-	{ "CreateSecurityGroup", NULL, NULL, ec2_create_security_group, CAIRN_SIM_MUTATING },
-	{ "DescribeSecurityGroups", NULL, NULL, ec2_describe_security_groups, CAIRN_SIM_READ },
-	{ "DeleteSecurityGroup", NULL, NULL, ec2_delete_security_group, CAIRN_SIM_MUTATING },
-	{ "AuthorizeSecurityGroupIngress", NULL, NULL, ec2_authorize_ingress, CAIRN_SIM_MUTATING },
-	{ "AuthorizeSecurityGroupEgress", NULL, NULL, ec2_authorize_egress, CAIRN_SIM_MUTATING },
-	{ "RevokeSecurityGroupIngress", NULL, NULL, ec2_revoke_ingress, CAIRN_SIM_MUTATING },
-	{ "RevokeSecurityGroupEgress", NULL, NULL, ec2_revoke_egress, CAIRN_SIM_MUTATING },
-	{ "CreateTags", NULL, NULL, create_tags, CAIRN_SIM_MUTATING },
-	{ "DeleteTags", NULL, NULL, delete_tags, CAIRN_SIM_MUTATING },
-	{ "DescribeTags", NULL, NULL, describe_tags, CAIRN_SIM_READ },
+	{ "CreateVpc", NULL, NULL, create_vpc, CAIRN_SIM_MUTATING,
+	  PARAMS("CidrBlock", "InstanceTenancy", "TagSpecification", "AmazonProvidedIpv6CidrBlock", "Ipv6Pool",
+		"Ipv6CidrBlock", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6IpamPoolId", "Ipv6NetmaskLength",
+		"Ipv6CidrBlockNetworkBorderGroup") },
+	{ "DescribeVpcs", NULL, NULL, describe_vpcs, CAIRN_SIM_READ, PARAMS("VpcId", PAGED) },
+	{ "DeleteVpc", NULL, NULL, delete_vpc, CAIRN_SIM_MUTATING, PARAMS("VpcId") },
+	{ "ModifyVpcAttribute", NULL, NULL, modify_vpc_attribute, CAIRN_SIM_MUTATING,
+	  PARAMS("VpcId", "EnableDnsSupport", "EnableDnsHostnames", "EnableNetworkAddressUsageMetrics") },
+	{ "DescribeVpcAttribute", NULL, NULL, describe_vpc_attribute, CAIRN_SIM_READ, PARAMS("VpcId", "Attribute") },
+	{ "CreateSubnet", NULL, NULL, create_subnet, CAIRN_SIM_MUTATING,
+	  PARAMS("VpcId", "CidrBlock", "AvailabilityZone", "AvailabilityZoneId", "TagSpecification",
+		"Ipv6CidrBlock", "OutpostArn", "Ipv6Native", "Ipv4IpamPoolId", "Ipv4NetmaskLength",
+		"Ipv6IpamPoolId", "Ipv6NetmaskLength") },
+	{ "DescribeSubnets", NULL, NULL, describe_subnets, CAIRN_SIM_READ, PARAMS("SubnetId", PAGED) },
+	{ "DeleteSubnet", NULL, NULL, delete_subnet, CAIRN_SIM_MUTATING, PARAMS("SubnetId") },
+	{ "ModifySubnetAttribute", NULL, NULL, modify_subnet_attribute, CAIRN_SIM_MUTATING,
+	  PARAMS("SubnetId", "MapPublicIpOnLaunch", "AssignIpv6AddressOnCreation", "MapCustomerOwnedIpOnLaunch",
+		"CustomerOwnedIpv4Pool", "EnableDns64", "PrivateDnsHostnameTypeOnLaunch",
+		"EnableResourceNameDnsARecordOnLaunch", "EnableResourceNameDnsAAAARecordOnLaunch",
+		"EnableLniAtDeviceIndex", "DisableLniAtDeviceIndex") },
+	{ "CreateInternetGateway", NULL, NULL, ec2_create_internet_gateway, CAIRN_SIM_MUTATING,
+	  PARAMS("TagSpecification") },
+	{ "DescribeInternetGateways", NULL, NULL, ec2_describe_internet_gateways, CAIRN_SIM_READ,
+	  PARAMS("InternetGatewayId", PAGED) },
+	{ "DeleteInternetGateway", NULL, NULL, ec2_delete_internet_gateway, CAIRN_SIM_MUTATING,
+	  PARAMS("InternetGatewayId") },
+	{ "AttachInternetGateway", NULL, NULL, ec2_attach_internet_gateway, CAIRN_SIM_MUTATING,
+	  PARAMS("InternetGatewayId", "VpcId") },
+	{ "DetachInternetGateway", NULL, NULL, ec2_detach_internet_gateway, CAIRN_SIM_MUTATING,
+	  PARAMS("InternetGatewayId", "VpcId") },
+	{ "CreateRouteTable", NULL, NULL, ec2_create_route_table, CAIRN_SIM_MUTATING,
+	  PARAMS("VpcId", "TagSpecification", "ClientToken") },
+	{ "DescribeRouteTables", NULL, NULL, ec2_describe_route_tables, CAIRN_SIM_READ,
+	  PARAMS("RouteTableId", PAGED) },
+	{ "DeleteRouteTable", NULL, NULL, ec2_delete_route_table, CAIRN_SIM_MUTATING, PARAMS("RouteTableId") },
+	{ "CreateRoute", NULL, NULL, ec2_create_route, CAIRN_SIM_MUTATING,
+	  PARAMS("RouteTableId", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId",
+		"GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
+		"InstanceId", "EgressOnlyInternetGatewayId", "LocalGatewayId", "CarrierGatewayId",
+		"VpcEndpointId", "CoreNetworkArn") },
+	{ "DeleteRoute", NULL, NULL, ec2_delete_route, CAIRN_SIM_MUTATING,
+	  PARAMS("RouteTableId", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId") },
+	{ "AssociateRouteTable", NULL, NULL, ec2_associate_route_table, CAIRN_SIM_MUTATING,
+	  PARAMS("RouteTableId", "SubnetId", "GatewayId") },
+	{ "DisassociateRouteTable", NULL, NULL, ec2_disassociate_route_table, CAIRN_SIM_MUTATING,
+	  PARAMS("AssociationId") },
+	{ "CreateSecurityGroup", NULL, NULL, ec2_create_security_group, CAIRN_SIM_MUTATING,
+	  PARAMS("GroupName", "GroupDescription", "VpcId", "TagSpecification") },
+	{ "DescribeSecurityGroups", NULL, NULL, ec2_describe_security_groups, CAIRN_SIM_READ,
+	  PARAMS("GroupId", "GroupName", PAGED) },
+	{ "DeleteSecurityGroup", NULL, NULL, ec2_delete_security_group, CAIRN_SIM_MUTATING,
+	  PARAMS("GroupId", "GroupName") },
+	{ "AuthorizeSecurityGroupIngress", NULL, NULL, ec2_authorize_ingress, CAIRN_SIM_MUTATING,
+	  PARAMS(RULE_PARAMS, "GroupName") },
+	{ "AuthorizeSecurityGroupEgress", NULL, NULL, ec2_authorize_egress, CAIRN_SIM_MUTATING,
+	  PARAMS(RULE_PARAMS) },
+	{ "RevokeSecurityGroupIngress", NULL, NULL, ec2_revoke_ingress, CAIRN_SIM_MUTATING,
+	  PARAMS(RULE_PARAMS, "GroupName", "SecurityGroupRuleId") },
+	{ "RevokeSecurityGroupEgress", NULL, NULL, ec2_revoke_egress, CAIRN_SIM_MUTATING,
+	  PARAMS(RULE_PARAMS, "SecurityGroupRuleId") },
+	{ "CreateTags", NULL, NULL, create_tags, CAIRN_SIM_MUTATING, PARAMS("ResourceId", "Tag") },
+	{ "DeleteTags", NULL, NULL, delete_tags, CAIRN_SIM_MUTATING, PARAMS("ResourceId", "Tag") },
+	{ "DescribeTags", NULL, NULL, describe_tags, CAIRN_SIM_READ, PARAMS(PAGED) },
 };
 
 const cairn_sim_service cairn_sim_ec2_service = {

@@ -1209,6 +1209,46 @@ static void render_new_rule(cairn_sim_req *req, const cairn_sim_resource *sg, co
 	cairn_sim_xml_close(x, "item");
 }
 
+/* Revoke by SecurityGroupRuleId.N; *done = 0 when the request names none. */
+static int revoke_by_ids(cairn_sim_req *req, cairn_sim_resource *r, int egress, int *done)
+{
+	cairn_sim_strs ids = { NULL, 0, 0 };
+	json_t *rules = json_object_get(r->attrs, "rules"), *e;
+	size_t i, j;
+	int rc;
+
+	*done = 0;
+	if ((rc = cairn_sim_form_list(req->form, "SecurityGroupRuleId", &ids)) != 0) {
+		rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid parameter %s", cairn_error_last()->message);
+		goto cleanup;
+	}
+	if (ids.n == 0)
+		goto cleanup;
+	*done = 1;
+	for (i = 0; i < ids.n; i++) {
+		int found = 0;
+
+		json_array_foreach(rules, j, e) {
+			if (strcmp(json_string_value(json_object_get(e, "id")), ids.v[i]) == 0 &&
+			    json_is_true(json_object_get(e, "egress")) == egress) {
+				json_array_remove(rules, j);
+				found = 1;
+				break;
+			}
+		}
+		if (!found) {
+			rc = cairn_sim_fail(req, 400, "InvalidSecurityGroupRuleId.NotFound",
+				"The security group rule ID '%s' does not exist", ids.v[i]);
+			goto cleanup;
+		}
+	}
+	if ((rc = cairn_sim_store_put(req->sim->store, r)) == 0)
+		ec2_return_true(req);
+cleanup:
+	cairn_sim_strs_release(&ids);
+	return rc;
+}
+
 static int change_rules(cairn_sim_req *req, int egress, int add)
 {
 	cairn_sim_resource *r = NULL, *peer = NULL;
@@ -1222,6 +1262,12 @@ static int change_rules(cairn_sim_req *req, int egress, int add)
 		return cairn_sim_fail(req, 400, "MissingParameter", "The request must contain the parameter groupId");
 	if ((rc = load_group(req, &r)) != 0)
 		return rc;
+	if (!add) {
+		int done = 0;
+
+		if ((rc = revoke_by_ids(req, r, egress, &done)) != 0 || done)
+			goto cleanup;
+	}
 	if ((rc = parse_permissions(req, egress, &specs)) != 0)
 		goto cleanup;
 	rules = json_object_get(r->attrs, "rules");

@@ -456,7 +456,7 @@ static int match_path(cairn_sim_req *req, const char *pattern, const char *path)
 			req->param_names[req->n_params] = NULL;
 			if (!(req->param_values[req->n_params] = decode_segment(s, sl)))
 				return 0;
-			/* the name is not NUL-terminated in the pattern: keep a copy in the value slot's neighbour */
+			/* named by find_rest_action once the whole path matched */
 			req->n_params++;
 		} else if (pl != sl || strncmp(p, s, pl) != 0) {
 			return 0;
@@ -500,6 +500,30 @@ static int find_rest_action(cairn_sim_req *req, const char *path)
 	return cairn_sim_fail(req, 404, "UnknownOperationException", "Unknown operation %s %s", req->method, path);
 }
 
+/* Every form parameter must be one the action knows (see cairn_sim_action). */
+static int check_params(cairn_sim_req *req)
+{
+	const char *const *known = req->action->params;
+	size_t i, j;
+
+	if (!known)
+		return 0;
+	for (i = 0; i < req->form->n; i++) {
+		const char *k = req->form->pairs[i].key;
+		size_t root = strcspn(k, ".");
+		int ok = (root == 6 && strncmp(k, "Action", 6) == 0) ||
+			(root == 7 && strncmp(k, "Version", 7) == 0) ||
+			(root == 6 && strncmp(k, "DryRun", 6) == 0);
+
+		for (j = 0; known[j] && !ok; j++)
+			ok = strlen(known[j]) == root && strncmp(known[j], k, root) == 0;
+		if (!ok)
+			return cairn_sim_fail(req, 400, "UnknownParameter", "The parameter %.*s is not recognized",
+				(int)root, k);
+	}
+	return 0;
+}
+
 static int parse_request(cairn_sim_req *req, const char *raw_uri)
 {
 	const cairn_sim_service *svc = req->service;
@@ -541,7 +565,7 @@ static int parse_request(cairn_sim_req *req, const char *raw_uri)
 	for (i = 0; i < svc->n_actions; i++) {
 		if (strcmp(svc->actions[i].name, action) == 0) {
 			req->action = &svc->actions[i];
-			return 0;
+			return check_params(req);
 		}
 	}
 	return cairn_sim_fail(req, 400, "InvalidAction", "The action %s is not valid for this web service.", action);
@@ -571,7 +595,7 @@ static int run_action(cairn_sim *sim, cairn_sim_req *req)
 	int write = req->action->klass == CAIRN_SIM_MUTATING, rc;
 
 	pthread_mutex_lock(&sim->lock);
-	if ((rc = cairn_sim_store_begin(sim->store, 1)) != 0)
+	if ((rc = cairn_sim_store_begin(sim->store, write)) != 0)
 		goto unlock;
 	if ((rc = cairn_sim_region_ensure(req)) == 0)
 		rc = req->action->fn(req);
@@ -581,7 +605,6 @@ static int run_action(cairn_sim *sim, cairn_sim_req *req)
 		rc = cairn_sim_store_commit(sim->store);
 	else
 		cairn_sim_store_rollback(sim->store);
-	(void)write;
 unlock:
 	pthread_mutex_unlock(&sim->lock);
 	if (rc && !req->err_status) {

@@ -359,9 +359,13 @@ int cairn_sim_sigv4_verify(const cairn_sim_sigv4 *sig, const char *secret,
 		result = CAIRN_SIM_AUTH_EXPIRED;
 		goto cleanup;
 	}
+	cairn_sim_sha256_hex(body_hash, body ? body : "", body_len);
 	if (!payload) {
-		cairn_sim_sha256_hex(body_hash, body ? body : "", body_len);
 		payload = body_hash;
+	} else if (strcmp(payload, "UNSIGNED-PAYLOAD") != 0 && strcmp(payload, body_hash) != 0) {
+		/* the signature covers the header, so the body must match it */
+		*detail = "The provided 'x-amz-content-sha256' header does not match what was computed.";
+		goto cleanup;
 	}
 	if (cairn_buf_printf(&kbuf, "AWS4%s", secret) != 0)
 		goto cleanup;

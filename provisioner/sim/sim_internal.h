@@ -116,6 +116,11 @@ typedef struct cairn_sim_action {
 	const char *path;   /* REST only: "/clusters/{name}" (NULL for Query) */
 	cairn_sim_action_fn fn;
 	int klass;          /* enum cairn_sim_action_class */
+	/* Query only, optional: the parameters the action knows, by their first
+	 * segment ("Filter" covers Filter.1.Name); NULL-terminated. Any other
+	 * parameter (besides Action, Version, DryRun) is answered with
+	 * UnknownParameter, as AWS does. NULL: no check. */
+	const char *const *params;
 } cairn_sim_action;
 
 typedef struct cairn_sim_service {
@@ -402,8 +407,9 @@ int cairn_sim_store_put(cairn_sim_store *s, cairn_sim_resource *r);
 /* Load by id, applying a due status change. CAIRN_ENOTFOUND (no error
  * message set) when absent or gone. *out owned by the caller. */
 int cairn_sim_store_get(cairn_sim_store *s, const char *id, cairn_sim_resource **out);
-/* All resources of type (NULL: any) in region (NULL: any), by seq, with
- * seq > after_seq. Due status changes are applied. */
+/* Append to out every resource of type (NULL: any) in region (NULL: any)
+ * whose parent is parent_id (NULL: any), in creation order (seq). Due
+ * status changes are applied; resources that fall due as gone are left out. */
 int cairn_sim_store_list(cairn_sim_store *s, const char *type, const char *region,
 	const char *parent_id, cairn_sim_reslist *out);
 void cairn_sim_reslist_release(cairn_sim_reslist *l);
@@ -435,13 +441,15 @@ int cairn_sim_faults_check(cairn_sim *sim, cairn_sim_req *req);
 /* Handle a request under /_sim/. Sets *status and *body_out (malloc'd JSON). */
 int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
 	const char *body, size_t body_len, int *status, char **body_out);
-/* Run the region_init of every service for region if not yet done (lock held). */
-int cairn_sim_region_ensure(cairn_sim_req *req);
-
 /* ---- server: server.c ------------------------------------------------- */
 
 typedef struct cairn_sim_server cairn_sim_server;
+/* Start serving; *bound_port is the port actually bound (for port 0). */
 int cairn_sim_server_start(cairn_sim_server **out, cairn_sim *sim, int *bound_port);
+/* Stop: waits for requests in flight, then frees srv. NULL is fine. */
 void cairn_sim_server_stop(cairn_sim_server *srv);
+/* Run req's service region_init for req's region unless done before (the
+ * store remembers it; a reset forgets). Called with the lock held. */
+int cairn_sim_region_ensure(cairn_sim_req *req);
 
 #endif

@@ -573,6 +573,7 @@ void cairn_sim_iso_time(char out[32], double t)
 	int ms = (int)((t - (double)secs) * 1000.0);
 
 	gmtime_r(&secs, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms < 0 ? 0 : ms % 1000);
+	if (strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		out[0] = '\0';
+	snprintf(out + strlen(out), 32 - strlen(out), ".%03dZ", ms < 0 ? 0 : ms % 1000);
 }
