@@ -232,6 +232,53 @@ void qsvc_marker(cairn_sim_xml *x, int64_t seq)
 	cairn_sim_xml_elemf(x, "Marker", "cairn1-%lld", (long long)seq);
 }
 
+/* Describe a page of resources of type (all, or just `one`). */
+int qsvc_describe(cairn_sim_req *req, const char *type, const char *list_elem,
+	cairn_sim_resource *one, int (*keep)(cairn_sim_req *, const cairn_sim_resource *, void *),
+	void *ctx, void (*render)(cairn_sim_req *, const cairn_sim_resource *))
+{
+	cairn_sim_reslist l = { NULL, 0, 0 };
+	int64_t after = 0, last = 0;
+	long max = 100, n = 0;
+	size_t i;
+	int rc, more = 0;
+
+	if ((rc = qsvc_paging(req, &max, &after)) != 0)
+		return rc;
+	if (!one && (rc = cairn_sim_store_list(req->sim->store, type, req->region, NULL, &l)) != 0)
+		return rc;
+	cairn_sim_xml_open(&req->xml, list_elem);
+	if (one && (rc = keep ? keep(req, one, ctx) : 1) < 0)
+		goto cleanup;
+	if (one && rc == 1)
+		render(req, one);
+	rc = 0;
+	for (i = 0; i < l.n; i++) {
+		if (l.v[i]->seq <= after)
+			continue;
+		if (keep && (rc = keep(req, l.v[i], ctx)) != 1) {
+			if (rc < 0)
+				goto cleanup;
+			rc = 0;
+			continue;
+		}
+		rc = 0;
+		if (n == max) {
+			more = 1;
+			break;
+		}
+		render(req, l.v[i]);
+		last = l.v[i]->seq;
+		n++;
+	}
+	cairn_sim_xml_close(&req->xml, list_elem);
+	if (more)
+		qsvc_marker(&req->xml, last);
+cleanup:
+	cairn_sim_reslist_release(&l);
+	return rc;
+}
+
 int qsvc_arn_to_id(cairn_sim_req *req, const char *service, const char *arn, char *id, size_t size)
 {
 	char want[256];
@@ -414,6 +461,11 @@ int qsvc_link(cairn_sim_req *req, const char *owner, const char *target)
 	int rc;
 
 	snprintf(id, sizeof(id), "link:%s:%s", owner, target);
+	rc = cairn_sim_store_get(req->sim->store, id, &r);
+	cairn_sim_resource_free(r);
+	r = NULL;
+	if (rc != CAIRN_ENOTFOUND)
+		return rc; /* 0: linked already (several nodes in one subnet) */
 	if ((rc = cairn_sim_resource_new(&r, id, QSVC_LINK, req->region)) != 0)
 		return rc;
 	if ((rc = cairn_sim_resource_set_parent(r, target)) == 0) {

@@ -44,6 +44,13 @@ int qsvc_paging(cairn_sim_req *req, long *max, int64_t *after);
 /* <Marker> for a page that stopped after the resource with seq. */
 void qsvc_marker(cairn_sim_xml *x, int64_t seq);
 
+/* A Describe answer: <list_elem> with `one` (when not NULL) or a page of
+ * the region's resources of type, each kept when keep (NULL: all) returns 1
+ * (negative: a failure), rendered by render; then <Marker> when more remain. */
+int qsvc_describe(cairn_sim_req *req, const char *type, const char *list_elem,
+	cairn_sim_resource *one, int (*keep)(cairn_sim_req *, const cairn_sim_resource *, void *),
+	void *ctx, void (*render)(cairn_sim_req *, const cairn_sim_resource *));
+
 /* "arn:aws:<service>:<region>:<account>:<kind>:<name>" -> store id
  * "<service>:<region>:<kind>:<name>" when service, region and account are
  * the request's; CAIRN_EINVAL otherwise (no error message). */

@@ -231,53 +231,6 @@ cleanup:
 	return rc;
 }
 
-/* Describe a page of resources of type (all, or just `one`). */
-static int describe_page(cairn_sim_req *req, const char *type, const char *list_elem,
-	cairn_sim_resource *one, int (*keep)(cairn_sim_req *, const cairn_sim_resource *, void *),
-	void *ctx, void (*render)(cairn_sim_req *, const cairn_sim_resource *))
-{
-	cairn_sim_reslist l = { NULL, 0, 0 };
-	int64_t after = 0, last = 0;
-	long max = 100, n = 0;
-	size_t i;
-	int rc, more = 0;
-
-	if ((rc = qsvc_paging(req, &max, &after)) != 0)
-		return rc;
-	if (!one && (rc = cairn_sim_store_list(req->sim->store, type, req->region, NULL, &l)) != 0)
-		return rc;
-	cairn_sim_xml_open(&req->xml, list_elem);
-	if (one && (rc = keep ? keep(req, one, ctx) : 1) < 0)
-		goto cleanup;
-	if (one && rc == 1)
-		render(req, one);
-	rc = 0;
-	for (i = 0; i < l.n; i++) {
-		if (l.v[i]->seq <= after)
-			continue;
-		if (keep && (rc = keep(req, l.v[i], ctx)) != 1) {
-			if (rc < 0)
-				goto cleanup;
-			rc = 0;
-			continue;
-		}
-		rc = 0;
-		if (n == max) {
-			more = 1;
-			break;
-		}
-		render(req, l.v[i]);
-		last = l.v[i]->seq;
-		n++;
-	}
-	cairn_sim_xml_close(&req->xml, list_elem);
-	if (more)
-		qsvc_marker(&req->xml, last);
-cleanup:
-	cairn_sim_reslist_release(&l);
-	return rc;
-}
-
 static int describe_db_subnet_groups(cairn_sim_req *req)
 {
 	cairn_sim_resource *g = NULL;
@@ -286,7 +239,7 @@ static int describe_db_subnet_groups(cairn_sim_req *req)
 
 	if (name && (rc = load_subgrp(req, name, &g)) != 0)
 		return rc;
-	rc = describe_page(req, RDS_SUBGRP, "DBSubnetGroups", g, NULL, NULL, render_subgrp);
+	rc = qsvc_describe(req, RDS_SUBGRP, "DBSubnetGroups", g, NULL, NULL, render_subgrp);
 	cairn_sim_resource_free(g);
 	return rc;
 }
@@ -786,7 +739,7 @@ static int describe_db_instances(cairn_sim_req *req)
 		return rc;
 	if (name && (rc = load_db(req, name, &r)) != 0)
 		goto cleanup;
-	rc = describe_page(req, RDS_DB, "DBInstances", r, db_keep, &ctx, render_db);
+	rc = qsvc_describe(req, RDS_DB, "DBInstances", r, db_keep, &ctx, render_db);
 cleanup:
 	cairn_sim_filters_release(&fl);
 	cairn_sim_resource_free(r);
