@@ -256,6 +256,7 @@ stop
 start --throttle-rate 1 --retry-after-share 0
 ec DescribeReplicationGroups ""
 want_error 400 Throttling "throttled"
+stop
 
 echo "elasticache: $CHECKS checks passed, $FAILS failed"
 [ "$FAILS" = 0 ]

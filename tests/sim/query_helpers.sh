@@ -55,7 +55,20 @@ start() {
 	[ -n "$PORT" ] || { echo "FAIL: sim did not start"; cat "$T/err"; exit 1; }
 	URL=http://127.0.0.1:$PORT/
 }
-stop() { kill "$PID"; wait "$PID" 2>/dev/null; PID=; }
+# stop: SIGTERM, a clean exit, and no sanitizer report on its stderr
+stop() {
+	local rc=0
+	kill "$PID"
+	wait "$PID" 2>/dev/null || rc=$?
+	PID=
+	want_eq "$rc" 0 "sim exit status"
+	if grep -qE 'Sanitizer|runtime error' "$T/err"; then
+		fail "sanitizer report from the sim"
+		head -60 "$T/err"
+	else
+		ok
+	fi
+}
 
 # call SERVICE BODY: STATUS and $T/body
 call() {

@@ -261,6 +261,7 @@ stop
 start --throttle-rate 1 --retry-after-share 0
 rds DescribeDBInstances ""
 want_error 400 Throttling "throttled"
+stop
 
 echo "rds: $CHECKS checks passed, $FAILS failed"
 [ "$FAILS" = 0 ]
