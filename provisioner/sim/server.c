@@ -25,6 +25,8 @@
 
 const cairn_sim_service *const cairn_sim_services[] = {
 	&cairn_sim_ec2_service,
+	&cairn_sim_rds_service,
+	&cairn_sim_elasticache_service,
 	NULL,
 };
 

@@ -24,7 +24,7 @@
 static const char usage[] =
 	"usage: cairn sim [options]\n"
 	"\n"
-	"A local AWS-compatible cloud (EC2 VPC family) over the real wire protocols.\n"
+	"A local AWS-compatible cloud (EC2 VPC family, RDS, ElastiCache) over the real wire protocols.\n"
 	"\n"
 	"  --listen HOST:PORT       address to listen on (default 127.0.0.1:4566; port 0 = any)\n"
 	"  --db FILE                SQLite file for the sim's state (default: in memory)\n"

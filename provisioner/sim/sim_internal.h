@@ -140,6 +140,8 @@ typedef struct cairn_sim_service {
 } cairn_sim_service;
 
 extern const cairn_sim_service cairn_sim_ec2_service;
+extern const cairn_sim_service cairn_sim_rds_service;
+extern const cairn_sim_service cairn_sim_elasticache_service;
 
 /* ---- the simulator ---------------------------------------------------- */
 

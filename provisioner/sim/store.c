@@ -445,20 +445,17 @@ int cairn_sim_store_delete(cairn_sim_store *s, const char *id)
 	return rc;
 }
 
+/* Through cairn_sim_store_list, so that children whose pending "gone" has
+ * fallen due (a deleting RDS instance's network links) no longer count. */
 int cairn_sim_store_count_children(cairn_sim_store *s, const char *parent_id,
 	const char *type, int64_t *out)
 {
-	sqlite3_stmt *st = s->st[ST_CHILDREN];
-	int rc = 0;
+	cairn_sim_reslist l = { NULL, 0, 0 };
+	int rc;
 
-	sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_TRANSIENT);
-	bind_text_or_null(st, 2, type);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	else
-		rc = db_error(s, "count resources");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	if ((rc = cairn_sim_store_list(s, type, NULL, parent_id, &l)) == 0)
+		*out = (int64_t)l.n;
+	cairn_sim_reslist_release(&l);
 	return rc;
 }
 
