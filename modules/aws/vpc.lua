@@ -4,6 +4,7 @@
 local aws = require("aws.common")
 
 local function ec2(ctx, action, p, o) return aws.ec2(ctx, action, p, o) end
+local detach_own_gateways
 
 local function arn(ctx, owner, id)
   return ("arn:aws:ec2:%s:%s:vpc/%s"):format(ctx.provider.region, owner or "", id)
@@ -96,6 +97,17 @@ local function apply_dns(ctx, id, have_support, have_hostnames, want_support, wa
   if not want_support and have_support then set_dns(ctx, id, "support", false) end
 end
 
+-- detach the internet gateways of this stack and environment from the VPC
+detach_own_gateways = function(ctx, id)
+  local igws = aws.ec2_describe(ctx, "DescribeInternetGateways", "internetGatewaySet",
+    aws.add_filters({}, { ["attachment.vpc-id"] = id, ["tag:" .. aws.TAG_STACK] = ctx.stack,
+      ["tag:" .. aws.TAG_ENV] = ctx.env }))
+  for _, g in ipairs(igws) do
+    aws.try({ "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound" }, ec2, ctx, "DetachInternetGateway",
+      { InternetGatewayId = g.internetGatewayId, VpcId = id }, { idempotent = true })
+  end
+end
+
 local function want_bool(v, def)
   if v == nil then return def end
   return v == true
@@ -156,8 +168,18 @@ return {
   end,
 
   delete = function(ctx, id)
+    local detached = false
     aws.retry_on({ "DependencyViolation" }, function()
-      aws.try({ "InvalidVpcID.NotFound" }, ec2, ctx, "DeleteVpc", { VpcId = id }, { idempotent = true })
+      local ok, err = pcall(aws.try, { "InvalidVpcID.NotFound" }, ec2, ctx, "DeleteVpc", { VpcId = id }, { idempotent = true })
+      if ok then return end
+      if aws.is(err, "DependencyViolation") and not detached then
+        -- When the VPC is replaced, the internet gateway of this stack and
+        -- environment is still attached: its update (attach to the new VPC)
+        -- runs after this delete. Detach it now; the update attaches it.
+        detached = true
+        detach_own_gateways(ctx, id)
+      end
+      error(err, 0)
     end, { timeout = 300, what = "VPC " .. id .. " to have no dependencies" })
   end,
 
