@@ -445,6 +445,8 @@ function M.create_recoverable(ctx, create, find)
     if ok then return res end
     if not M.ambiguous(res) then error(res, 0) end
     last = res
+    cairn.log.warn("the create's outcome is unknown (%s); looking for the object by its cairn:token tag",
+      tostring(res.message))
     if ctx.token then
       local item = find(ctx, ctx.token)
       if item then return item end
