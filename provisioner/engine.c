@@ -704,6 +704,20 @@ static json_t *make_env_value(cairn_engine *e)
 
 static int setup_aws(cairn_engine *e);
 
+/* A module's cairn.log line: warnings and errors always go to the progress
+ * log, info and debug with -v; secrets are redacted. */
+static void module_log(void *ud, const char *level, const char *address, const char *msg)
+{
+	cairn_engine *e = ud;
+	char *m;
+
+	if (!e->opts.log || (!e->opts.verbose && strcmp(level, "warn") != 0 && strcmp(level, "error") != 0))
+		return;
+	m = cairn_engine_redact(e, msg);
+	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : msg);
+	free(m);
+}
+
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
@@ -747,6 +761,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	mod_dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
 	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
 		goto fail;
+	cairn_lua_set_log(e->lua, module_log, e);
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");

@@ -1,0 +1,485 @@
+-- aws.common: what every AWS module shares (require("aws.common")).
+--
+--  * query(ctx, service, version, action, params, opts): one call of the
+--    Query protocol (EC2, RDS, ElastiCache): a form-encoded POST signed with
+--    SigV4 by the C side, the XML answer decoded (the root's value). AWS
+--    errors, in EC2's <Response><Errors><Error> shape or in RDS and
+--    ElastiCache's <ErrorResponse><Error> shape, are raised as
+--    error({code=, message=, status=}); a transport failure (no answer
+--    after the C side's retries) as code "RequestFailed" with ambiguous=true.
+--  * json_call(ctx, service, method, path, body, opts): REST-JSON (EKS);
+--    errors from the x-amzn-ErrorType header and the body's "message".
+--  * helpers for tags, filters, pagination, waiters and error codes.
+--
+-- Retries, backoff, throttling and signing are the C side's: nothing here
+-- re-sends a request. A request is marked idempotent (safe to re-send after an
+-- ambiguous failure) for Describe*/List*/Get* and when the caller says so
+-- (a ClientToken, or an operation whose repetition is harmless).
+local M = {}
+
+local json, xml, url = cairn.json, cairn.xml, cairn.url
+
+M.EC2_VERSION = "2016-11-15"
+
+-- tag keys cairn puts on every object it makes
+M.TAG_STACK, M.TAG_ENV, M.TAG_ADDRESS, M.TAG_TOKEN = "cairn:stack", "cairn:env", "cairn:address", "cairn:token"
+
+-- The endpoint and region for a service. provider.endpoint is a URL (one
+-- endpoint for every service, like cairn sim) or a table service -> URL.
+function M.endpoint(ctx, service)
+  local p = ctx.provider or {}
+  local region = p.region
+  if type(region) ~= "string" or region == "" then
+    error("the provider has no region (set provider.region in the environment's overlay)")
+  end
+  local ep = p.endpoint
+  if type(ep) == "table" then ep = ep[service] end
+  if type(ep) == "string" and ep ~= "" then
+    if not ep:match("/$") then ep = ep .. "/" end
+    return ep, region
+  end
+  return ("https://%s.%s.amazonaws.com/"):format(service, region), region
+end
+
+local function read_only_action(action)
+  return action:match("^Describe") or action:match("^List") or action:match("^Get") or false
+end
+
+-- An error value: a table that error() carries and cairn formats as "code: message".
+local function aws_error(code, message, extra)
+  local e = { code = code, message = message }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return setmetatable(e, { __tostring = function(t) return t.code .. ": " .. t.message end })
+end
+M.error = aws_error
+
+-- The code of a caught error, or nil for errors that are not AWS's.
+function M.code(err)
+  if type(err) == "table" then return err.code end
+  return nil
+end
+
+-- Does err carry one of the codes? Codes may end in "*" (prefix match).
+function M.is(err, ...)
+  local c = M.code(err)
+  if not c then return false end
+  for _, want in ipairs({ ... }) do
+    if want:sub(-1) == "*" then
+      if c:sub(1, #want - 1) == want:sub(1, -2) then return true end
+    elseif c == want then
+      return true
+    end
+  end
+  return false
+end
+
+-- Was the request perhaps processed (no answer, or a server error)?
+function M.ambiguous(err)
+  return type(err) == "table" and err.ambiguous == true
+end
+
+-- Run fn(...); when it raises an AWS error with one of the codes, return
+-- nil, err instead. Other errors propagate.
+function M.try(codes, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local err = res[2]
+  if M.is(err, table.unpack(codes)) then return nil, err end
+  error(err, 0)
+end
+
+local function decode_query_error(service, action, r)
+  local doc, root = xml.decode(r.body or "")
+  local code, msg
+  if doc and root == "Response" then          -- EC2
+    local e = xml.list(doc.Errors, "Error")[1]
+    if e then code, msg = e.Code, e.Message end
+  elseif doc and root == "ErrorResponse" then -- RDS, ElastiCache, IAM...
+    local e = doc.Error
+    if type(e) == "table" then code, msg = e.Code, e.Message end
+  end
+  code = type(code) == "string" and code ~= "" and code or ("HTTP" .. tostring(r.status))
+  msg = type(msg) == "string" and msg or ("%s %s failed with HTTP status %s"):format(service, action, tostring(r.status))
+  return aws_error(code, msg, { status = r.status, ambiguous = r.status >= 500 })
+end
+
+local function flatten(params, out)
+  for k, v in pairs(params or {}) do
+    if type(v) == "boolean" then v = v and "true" or "false" end
+    if v ~= nil and v ~= cairn.null then
+      if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
+      out[k] = tostring(v)
+    end
+  end
+  return out
+end
+
+-- One Query-protocol call; returns the decoded answer (root element's value).
+function M.query(ctx, service, version, action, params, opts)
+  opts = opts or {}
+  local ep, region = M.endpoint(ctx, service)
+  local form = flatten(params, { Action = action, Version = version })
+  local idem = read_only_action(action) or opts.idempotent == true
+  local r = cairn.http.request {
+    method = "POST",
+    url = ep,
+    headers = { ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8" },
+    body = url.query(form),
+    sigv4 = "aws:amz:" .. region .. ":" .. service,
+    service = service,
+    action = action,
+    idempotent = idem and true or false,
+    timeout = opts.timeout,
+  }
+  if r.error then
+    error(aws_error("RequestFailed", ("%s %s at %s: %s"):format(service, action, ep, r.error),
+      { ambiguous = true }), 0)
+  end
+  if r.status < 200 or r.status >= 300 then
+    error(decode_query_error(service, action, r), 0)
+  end
+  local doc, root_or_err = xml.decode(r.body or "")
+  if doc == nil then
+    error(aws_error("InvalidResponse", ("%s %s: cannot read the answer: %s"):format(service, action, tostring(root_or_err))), 0)
+  end
+  if type(doc) ~= "table" then doc = {} end
+  return doc
+end
+
+-- EC2 shorthand
+function M.ec2(ctx, action, params, opts)
+  return M.query(ctx, "ec2", M.EC2_VERSION, action, params, opts)
+end
+
+-- REST-JSON (EKS and friends): body is a table (encoded) or nil.
+function M.json_call(ctx, service, method, path, body, opts)
+  opts = opts or {}
+  local ep, region = M.endpoint(ctx, service)
+  local headers = { ["content-type"] = "application/json", accept = "application/json" }
+  local idem = opts.idempotent
+  if idem == nil then idem = (method == "GET" or method == "PUT" or method == "DELETE" or method == "HEAD") end
+  local r = cairn.http.request {
+    method = method,
+    url = ep:gsub("/$", "") .. path,
+    headers = headers,
+    body = body ~= nil and json.encode(body) or nil,
+    sigv4 = "aws:amz:" .. region .. ":" .. (opts.signing_name or service),
+    service = service,
+    action = opts.action or (method .. " " .. path),
+    idempotent = idem and true or false,
+    timeout = opts.timeout,
+  }
+  if r.error then
+    error(aws_error("RequestFailed", ("%s %s %s: %s"):format(service, method, path, r.error), { ambiguous = true }), 0)
+  end
+  local decoded = nil
+  if r.body and r.body ~= "" then decoded = json.decode(r.body) end
+  if r.status < 200 or r.status >= 300 then
+    local h = r.headers or {}
+    local code = h["x-amzn-errortype"] or (type(decoded) == "table" and (decoded.__type or decoded.code)) or ("HTTP" .. tostring(r.status))
+    code = tostring(code):gsub(":.*$", ""):gsub("^.*#", "")
+    local msg = type(decoded) == "table" and (decoded.message or decoded.Message) or (("%s %s %s failed with HTTP status %d"):format(service, method, path, r.status))
+    error(aws_error(code, tostring(msg), { status = r.status, ambiguous = r.status >= 500 }), 0)
+  end
+  return decoded or {}
+end
+
+-- ---- lists, tags, filters ---------------------------------------------------
+
+M.list = xml.list
+
+-- "" or nil (an empty element) as nil
+function M.str(v)
+  if type(v) ~= "string" or v == "" then return nil end
+  return v
+end
+
+function M.bool(v)
+  return v == true or v == "true"
+end
+
+-- Add prefix.1, prefix.2... = values (a Lua array) to params.
+function M.add_list(params, prefix, values)
+  for i, v in ipairs(values or {}) do params[prefix .. "." .. i] = v end
+  return params
+end
+
+-- Filter.N.Name / Filter.N.Value.M from { name = value-or-array, ... }
+function M.add_filters(params, filters)
+  local names = {}
+  for k in pairs(filters or {}) do names[#names + 1] = k end
+  table.sort(names)
+  for i, name in ipairs(names) do
+    local v = filters[name]
+    params["Filter." .. i .. ".Name"] = name
+    if type(v) ~= "table" then v = { v } end
+    for j, x in ipairs(v) do params["Filter." .. i .. ".Value." .. j] = tostring(x) end
+  end
+  return params
+end
+
+-- The tags cairn puts on an object: cairn:stack, cairn:env, cairn:address
+-- (and cairn:token on create).
+function M.cairn_tags(ctx, with_token)
+  local t = {}
+  if ctx.stack and ctx.stack ~= "" then t[M.TAG_STACK] = ctx.stack end
+  if ctx.env and ctx.env ~= "" then t[M.TAG_ENV] = ctx.env end
+  if ctx.address and ctx.address ~= "" then t[M.TAG_ADDRESS] = ctx.address end
+  if with_token and ctx.token and ctx.token ~= "" then t[M.TAG_TOKEN] = ctx.token end
+  return t
+end
+
+function M.is_cairn_tag(k)
+  return type(k) == "string" and k:sub(1, 6) == "cairn:"
+end
+
+-- user tags merged with cairn's (the user's cannot override cairn's keys)
+function M.all_tags(ctx, user, with_token)
+  local t = {}
+  for k, v in pairs(user or {}) do
+    if not M.is_cairn_tag(k) then t[k] = tostring(v) end
+  end
+  for k, v in pairs(M.cairn_tags(ctx, with_token)) do t[k] = v end
+  return t
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+M.sorted_keys = sorted_keys
+
+-- TagSpecification.1.ResourceType / .Tag.N.Key / .Tag.N.Value
+function M.add_tag_spec(params, resource_type, tags)
+  local keys = sorted_keys(tags)
+  if #keys == 0 then return params end
+  params["TagSpecification.1.ResourceType"] = resource_type
+  for i, k in ipairs(keys) do
+    params["TagSpecification.1.Tag." .. i .. ".Key"] = k
+    params["TagSpecification.1.Tag." .. i .. ".Value"] = tags[k]
+  end
+  return params
+end
+
+-- <tagSet><item><key/><value/></item>...</tagSet> -> all, user (cairn:* stripped)
+function M.decode_tags(tag_set)
+  local all, user = {}, {}
+  for _, it in ipairs(xml.list(tag_set, "item")) do
+    local k = it.key
+    if type(k) == "string" then
+      local v = type(it.value) == "string" and it.value or ""
+      all[k] = v
+      if not M.is_cairn_tag(k) then user[k] = v end
+    end
+  end
+  return all, user
+end
+
+-- Make an EC2 object's user tags equal `want` (cairn's own tags are kept and
+-- refreshed): CreateTags for new/changed, DeleteTags for removed.
+function M.ec2_sync_tags(ctx, id, have, want, with_cairn)
+  have, want = have or {}, want or {}
+  local set, del = {}, {}
+  for k, v in pairs(want) do
+    if not M.is_cairn_tag(k) and have[k] ~= tostring(v) then set[k] = tostring(v) end
+  end
+  for k in pairs(have) do
+    if not M.is_cairn_tag(k) and want[k] == nil then del[#del + 1] = k end
+  end
+  if with_cairn then
+    for k, v in pairs(M.cairn_tags(ctx, false)) do set[k] = v end
+  end
+  if next(set) then
+    local p = { ["ResourceId.1"] = id }
+    for i, k in ipairs(sorted_keys(set)) do
+      p["Tag." .. i .. ".Key"] = k
+      p["Tag." .. i .. ".Value"] = set[k]
+    end
+    M.ec2(ctx, "CreateTags", p, { idempotent = true })
+  end
+  if #del > 0 then
+    table.sort(del)
+    local p = { ["ResourceId.1"] = id }
+    for i, k in ipairs(del) do p["Tag." .. i .. ".Key"] = k end
+    M.ec2(ctx, "DeleteTags", p, { idempotent = true })
+  end
+end
+
+-- ---- describe, pagination, batching ----------------------------------------
+
+-- Every item of an EC2 Describe call, following nextToken.
+--   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
+function M.ec2_describe(ctx, action, set_name, params, opts)
+  return cairn.paginate(function(token)
+    local p = {}
+    for k, v in pairs(params or {}) do p[k] = v end
+    if token then p.NextToken = token end
+    local r = M.ec2(ctx, action, p, opts)
+    return xml.list(r[set_name], "item"), M.str(r.nextToken)
+  end)
+end
+
+-- Query-protocol pagination over Marker (RDS, ElastiCache):
+--   fn(marker) -> items, next_marker
+function M.paginate_marker(fn)
+  return cairn.paginate(fn)
+end
+
+-- Describe many ids of one kind, in chunks of `chunk` ids per call, with
+-- the "NotFound" answer for a whole chunk handled by asking again without
+-- the missing ids (EC2 refuses the whole call when one id is unknown).
+-- Returns id -> item.  id_param: "VpcId"; id_field: "vpcId".
+function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notfound_code, chunk)
+  chunk = chunk or 200
+  local found = {}
+  local i = 1
+  while i <= #ids do
+    local part = {}
+    for j = i, math.min(i + chunk - 1, #ids) do part[#part + 1] = ids[j] end
+    i = i + chunk
+    while #part > 0 do
+      local p = M.add_list({}, id_param, part)
+      local ok, res = pcall(M.ec2_describe, ctx, action, set_name, p)
+      if ok then
+        for _, it in ipairs(res) do
+          if type(it[id_field]) == "string" then found[it[id_field]] = it end
+        end
+        break
+      end
+      if not (M.is(res, notfound_code, "*.Malformed", "InvalidID")) then error(res, 0) end
+      -- drop the ids named in the message (or, when none is named, split)
+      local msg, keep, dropped = tostring(res.message or ""), {}, false
+      for _, id in ipairs(part) do
+        if msg:find(id, 1, true) then dropped = true else keep[#keep + 1] = id end
+      end
+      if not dropped then
+        if #part == 1 then break end
+        -- cannot tell which: ask one by one
+        for _, id in ipairs(part) do
+          local ok2, res2 = pcall(M.ec2_describe, ctx, action, set_name, M.add_list({}, id_param, { id }))
+          if ok2 then
+            for _, it in ipairs(res2) do found[it[id_field]] = it end
+          elseif not M.is(res2, notfound_code, "*.Malformed", "InvalidID") then
+            error(res2, 0)
+          end
+        end
+        break
+      end
+      part = keep
+    end
+  end
+  return found
+end
+
+-- Ids of a read_many list ({id=, address=, attrs=}...), deduplicated.
+function M.ids_of(list)
+  local ids, seen = {}, {}
+  for _, e in ipairs(list or {}) do
+    if type(e.id) == "string" and e.id ~= "" and not seen[e.id] then
+      seen[e.id] = true
+      ids[#ids + 1] = e.id
+    end
+  end
+  return ids
+end
+
+-- ---- waiters ------------------------------------------------------------------
+
+-- Poll fn() -> status (nil when gone) until it is one of `want` (a status
+-- string or a list), or gone when want == "gone". Fails at once on one of
+-- opts.failed. Returns the last value fn returned (second result).
+function M.wait_for(fn, want, opts)
+  opts = opts or {}
+  local wanted = {}
+  for _, w in ipairs(type(want) == "table" and want or { want }) do wanted[w] = true end
+  local failed = {}
+  for _, f in ipairs(opts.failed or {}) do failed[f] = true end
+  local last
+  cairn.wait.poll(function()
+    local status, obj = fn()
+    last = obj
+    if status == nil then
+      if wanted.gone then return true end
+      if opts.gone_ok then return true end
+      error(aws_error("NotFound", (opts.what or "the object") .. " disappeared while waiting"), 0)
+    end
+    if wanted[status] then return true end
+    if failed[status] then
+      error(aws_error("UnexpectedStatus", ("%s is %s"):format(opts.what or "the object", status)), 0)
+    end
+    return nil, status
+  end, { timeout = opts.timeout or 600, interval = opts.interval or 1, max_interval = opts.max_interval or 15,
+         factor = opts.factor or 1.5, what = opts.what })
+  return last
+end
+
+-- Call fn(); while it fails with one of the codes (DependencyViolation...),
+-- wait and call again, for at most opts.timeout seconds.
+function M.retry_on(codes, fn, opts)
+  opts = opts or {}
+  local result
+  local last_err
+  cairn.wait.poll(function()
+    local ok, res = pcall(fn)
+    if ok then result = res; return true end
+    if not M.is(res, table.unpack(codes)) then error(res, 0) end
+    last_err = res
+    return nil, res.code
+  end, { timeout = opts.timeout or 300, interval = opts.interval or 2, max_interval = opts.max_interval or 15,
+         factor = 1.5, what = opts.what or "dependencies to go away" })
+  return result, last_err
+end
+
+-- ---- creation with recovery ----------------------------------------------------
+
+-- Create an object whose create call is not idempotent: when the call's
+-- outcome is unknown (no answer, 5xx), look for it by its cairn:token tag
+-- (find(ctx, token) -> item or nil); if it is not there, the call was not
+-- processed and is made again (at most 3 times in all).
+function M.create_recoverable(ctx, create, find)
+  local last
+  for _ = 1, 3 do
+    local ok, res = pcall(create)
+    if ok then return res end
+    if not M.ambiguous(res) then error(res, 0) end
+    last = res
+    cairn.log.warn("the create's outcome is unknown (%s); looking for the object by its cairn:token tag",
+      tostring(res.message))
+    if ctx.token then
+      local item = find(ctx, ctx.token)
+      if item then return item end
+    end
+  end
+  error(last, 0)
+end
+
+-- Sort an array of items the way they were recorded: items equal (by key(x))
+-- to a recorded one come in the recorded order, then the others in the
+-- given order. Returns a JSON array.
+function M.order_like(items, recorded, key)
+  local out = json.array()
+  local pos = {}
+  for i, r in ipairs(recorded or {}) do
+    local k = key(r)
+    if k ~= nil and pos[k] == nil then pos[k] = i end
+  end
+  local known, extra = {}, {}
+  for _, it in ipairs(items) do
+    local p = pos[key(it)]
+    if p then known[#known + 1] = { p, it } else extra[#extra + 1] = it end
+  end
+  table.sort(known, function(a, b) return a[1] < b[1] end)
+  for _, e in ipairs(known) do out[#out + 1] = e[2] end
+  for _, it in ipairs(extra) do out[#out + 1] = it end
+  return out
+end
+
+function M.array(t)
+  local a = json.array()
+  for _, v in ipairs(t or {}) do a[#a + 1] = v end
+  return a
+end
+
+return M

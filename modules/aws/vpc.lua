@@ -1,0 +1,202 @@
+-- aws.vpc: an EC2 VPC (Query API 2016-11-15).
+-- CreateVpc takes no ClientToken: the object is tagged cairn:token=<token>
+-- and an interrupted create is found again by that tag (recover).
+local aws = require("aws.common")
+
+local function ec2(ctx, action, p, o) return aws.ec2(ctx, action, p, o) end
+local detach_own_gateways
+
+local function arn(ctx, owner, id)
+  return ("arn:aws:ec2:%s:%s:vpc/%s"):format(ctx.provider.region, owner or "", id)
+end
+
+local function dns_attr(ctx, id, which)
+  local r = ec2(ctx, "DescribeVpcAttribute", { VpcId = id, Attribute = which })
+  return aws.bool(type(r[which]) == "table" and r[which].value)
+end
+
+-- item (a vpcSet item) + extras -> attributes
+local function attrs_of(ctx, it, extra)
+  local _, user = aws.decode_tags(it.tagSet)
+  local a = {
+    id = it.vpcId,
+    arn = arn(ctx, it.ownerId, it.vpcId),
+    owner_id = aws.str(it.ownerId),
+    cidr_block = it.cidrBlock,
+    instance_tenancy = aws.str(it.instanceTenancy) or "default",
+    dhcp_options_id = aws.str(it.dhcpOptionsId),
+    tags = user,
+  }
+  for k, v in pairs(extra or {}) do a[k] = v end
+  return a
+end
+
+-- main route tables and default security groups of many VPCs, in batches
+local function vpc_extras(ctx, ids)
+  local out = {}
+  for _, id in ipairs(ids) do out[id] = {} end
+  for i = 1, #ids, 200 do
+    local part = {}
+    for j = i, math.min(i + 199, #ids) do part[#part + 1] = ids[j] end
+    local rts = aws.ec2_describe(ctx, "DescribeRouteTables", "routeTableSet",
+      aws.add_filters({}, { ["vpc-id"] = part, ["association.main"] = "true" }))
+    for _, rt in ipairs(rts) do
+      if out[rt.vpcId] then out[rt.vpcId].main_route_table_id = rt.routeTableId end
+    end
+    local sgs = aws.ec2_describe(ctx, "DescribeSecurityGroups", "securityGroupInfo",
+      aws.add_filters({}, { ["vpc-id"] = part, ["group-name"] = "default" }))
+    for _, sg in ipairs(sgs) do
+      if out[sg.vpcId] then out[sg.vpcId].default_security_group_id = sg.groupId end
+    end
+  end
+  return out
+end
+
+local function full_attrs(ctx, it, extra)
+  extra = extra or vpc_extras(ctx, { it.vpcId })[it.vpcId]
+  extra.enable_dns_support = dns_attr(ctx, it.vpcId, "enableDnsSupport")
+  extra.enable_dns_hostnames = dns_attr(ctx, it.vpcId, "enableDnsHostnames")
+  return attrs_of(ctx, it, extra)
+end
+
+local function describe_one(ctx, id)
+  local items = aws.try({ "InvalidVpcID.NotFound", "InvalidVpcID.Malformed" }, aws.ec2_describe,
+    ctx, "DescribeVpcs", "vpcSet", { ["VpcId.1"] = id })
+  return items and items[1] or nil
+end
+
+local function read(ctx, id)
+  local it = describe_one(ctx, id)
+  if not it then return nil end
+  return full_attrs(ctx, it)
+end
+
+local function find_by_token(ctx, token)
+  local items = aws.ec2_describe(ctx, "DescribeVpcs", "vpcSet",
+    aws.add_filters({}, { ["tag:" .. aws.TAG_TOKEN] = token }))
+  return items[1]
+end
+
+local function wait_available(ctx, id)
+  aws.wait_for(function()
+    local it = describe_one(ctx, id)
+    return it and it.state, it
+  end, "available", { what = "VPC " .. id .. " to be available", timeout = 300 })
+end
+
+local function set_dns(ctx, id, which, value)
+  local key = which == "support" and "EnableDnsSupport.Value" or "EnableDnsHostnames.Value"
+  ec2(ctx, "ModifyVpcAttribute", { VpcId = id, [key] = value and "true" or "false" }, { idempotent = true })
+end
+
+-- apply the DNS attributes in a valid order (support before hostnames on;
+-- hostnames before support off)
+local function apply_dns(ctx, id, have_support, have_hostnames, want_support, want_hostnames)
+  if want_support and not have_support then set_dns(ctx, id, "support", true) end
+  if want_hostnames ~= have_hostnames then set_dns(ctx, id, "hostnames", want_hostnames) end
+  if not want_support and have_support then set_dns(ctx, id, "support", false) end
+end
+
+-- detach the internet gateways of this stack and environment from the VPC
+detach_own_gateways = function(ctx, id)
+  local igws = aws.ec2_describe(ctx, "DescribeInternetGateways", "internetGatewaySet",
+    aws.add_filters({}, { ["attachment.vpc-id"] = id, ["tag:" .. aws.TAG_STACK] = ctx.stack,
+      ["tag:" .. aws.TAG_ENV] = ctx.env }))
+  for _, g in ipairs(igws) do
+    aws.try({ "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound" }, ec2, ctx, "DetachInternetGateway",
+      { InternetGatewayId = g.internetGatewayId, VpcId = id }, { idempotent = true })
+  end
+end
+
+local function want_bool(v, def)
+  if v == nil then return def end
+  return v == true
+end
+
+return {
+  type = "aws.vpc",
+  description = "An Amazon VPC.",
+  schema = {
+    cidr_block = { type = "string", required = true, force_new = true, description = "IPv4 CIDR block (/16 to /28)." },
+    enable_dns_hostnames = { type = "bool", default = false },
+    enable_dns_support = { type = "bool", default = true },
+    instance_tenancy = { type = "string", default = "default", force_new = true, description = "default, dedicated or host." },
+    tags = { type = "map", default = {}, description = "Your tags (cairn adds its own cairn:* tags, not shown here)." },
+    id = { type = "string", computed = true },
+    arn = { type = "string", computed = true },
+    owner_id = { type = "string", computed = true },
+    dhcp_options_id = { type = "string", computed = true },
+    main_route_table_id = { type = "string", computed = true },
+    default_security_group_id = { type = "string", computed = true },
+  },
+
+  create = function(ctx, p)
+    local params = { CidrBlock = p.cidr_block, InstanceTenancy = p.instance_tenancy or "default" }
+    aws.add_tag_spec(params, "vpc", aws.all_tags(ctx, p.tags, true))
+    local it = aws.create_recoverable(ctx, function()
+      return ec2(ctx, "CreateVpc", params).vpc
+    end, find_by_token)
+    local id = it.vpcId
+    wait_available(ctx, id)
+    apply_dns(ctx, id, true, false, want_bool(p.enable_dns_support, true), want_bool(p.enable_dns_hostnames, false))
+    return read(ctx, id) or error(("VPC %s vanished right after it was created"):format(id))
+  end,
+
+  read = function(ctx, id) return read(ctx, id) end,
+
+  read_many = function(ctx, list)
+    local ids = aws.ids_of(list)
+    local found = aws.ec2_describe_ids(ctx, "DescribeVpcs", "vpcSet", "VpcId", "vpcId", ids, "InvalidVpcID.NotFound")
+    local present = {}
+    for id in pairs(found) do present[#present + 1] = id end
+    table.sort(present)
+    local extras = vpc_extras(ctx, present)
+    local out = {}
+    for _, id in ipairs(present) do out[id] = full_attrs(ctx, found[id], extras[id]) end
+    return out
+  end,
+
+  update = function(ctx, id, old, new)
+    local cur = read(ctx, id)
+    if not cur then error(aws.error("InvalidVpcID.NotFound", ("the VPC '%s' does not exist"):format(id))) end
+    local it = describe_one(ctx, id)
+    local all = aws.decode_tags(it and it.tagSet)
+    aws.ec2_sync_tags(ctx, id, all, new.tags or {}, true)
+    apply_dns(ctx, id, cur.enable_dns_support, cur.enable_dns_hostnames,
+      want_bool(new.enable_dns_support, true), want_bool(new.enable_dns_hostnames, false))
+    return read(ctx, id)
+  end,
+
+  delete = function(ctx, id)
+    local detached = false
+    aws.retry_on({ "DependencyViolation" }, function()
+      local ok, err = pcall(aws.try, { "InvalidVpcID.NotFound" }, ec2, ctx, "DeleteVpc", { VpcId = id }, { idempotent = true })
+      if ok then return end
+      if aws.is(err, "DependencyViolation") and not detached then
+        -- When the VPC is replaced, the internet gateway of this stack and
+        -- environment is still attached: its update (attach to the new VPC)
+        -- runs after this delete. Detach it now; the update attaches it.
+        detached = true
+        detach_own_gateways(ctx, id)
+      end
+      error(err, 0)
+    end, { timeout = 300, what = "VPC " .. id .. " to have no dependencies" })
+  end,
+
+  list = function(ctx, filter)
+    local out = aws.array()
+    for _, it in ipairs(aws.ec2_describe(ctx, "DescribeVpcs", "vpcSet", aws.add_filters({}, filter or {}))) do
+      out[#out + 1] = attrs_of(ctx, it)
+    end
+    return out
+  end,
+
+  import = function(ctx, id) return read(ctx, id) end,
+
+  recover = function(ctx, token, props)
+    local it = find_by_token(ctx, token)
+    if not it then return nil end
+    wait_available(ctx, it.vpcId)
+    return read(ctx, it.vpcId)
+  end,
+}
