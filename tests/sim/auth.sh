@@ -50,10 +50,14 @@ STATUS=$(curl -s -o "$BODY_FILE" -w '%{http_code}' -H 'Authorization: AWS4-HMAC-
 	-d 'Action=DescribeVpcs&Version=2016-11-15' "$SIM_URL/")
 check_err "malformed Authorization" 400 IncompleteSignature
 
-# the scope picks the service: RDS scope answers in the Query error shape
+# the scope picks the service: RDS scope answers in RDS's Query shape, and a
+# service the sim does not serve gets the Query error shape
 req rds 'Action=DescribeDBInstances&Version=2014-10-31'
+check "rds scope: status" 200 "$STATUS"
+check "rds scope: RDS answer" 1 "$(grep -c '<DescribeDBInstancesResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"' "$BODY_FILE")"
+req sqs 'Action=ListQueues&Version=2012-11-05'
 check "unserved service: status" 400 "$STATUS"
-check "unserved service: ErrorResponse" 1 "$(grep -c '<ErrorResponse xmlns=' "$BODY_FILE")"
+check "unserved service: ErrorResponse" 1 "$(grep -c '<ErrorResponse' "$BODY_FILE")"
 check "unserved service: Type" Sender "$(first Type)"
 SK=wrong req rds 'Action=DescribeDBInstances&Version=2014-10-31'
 check_err "RDS scope bad signature" 403 SignatureDoesNotMatch
