@@ -966,6 +966,7 @@ int ec2_delete_security_group(cairn_sim_req *req)
 {
 	cairn_sim_resource *r = NULL;
 	cairn_sim_reslist all = { NULL, 0, 0 };
+	int64_t users = 0;
 	size_t i, j;
 	json_t *e;
 	int rc;
@@ -975,6 +976,13 @@ int ec2_delete_security_group(cairn_sim_req *req)
 	if (ec2_bool_attr(r, "isDefault")) {
 		rc = cairn_sim_fail(req, 400, "CannotDelete",
 			"the specified group: \"%s\" name: \"default\" cannot be deleted by a user", r->id);
+		goto cleanup;
+	}
+	/* other services record their use of a group as a child of it (EKS's ENIs) */
+	if ((rc = cairn_sim_store_count_children(req->sim->store, r->id, NULL, &users)) != 0)
+		goto cleanup;
+	if (users) {
+		rc = cairn_sim_fail(req, 400, "DependencyViolation", "resource %s has a dependent object", r->id);
 		goto cleanup;
 	}
 	if ((rc = cairn_sim_store_list(req->sim->store, EC2_SG, req->region, NULL, &all)) != 0)
