@@ -34,12 +34,12 @@
 #define PLATFORM_VERSION "eks.7"
 
 /* Durations: fast (default) and --realistic-timings, in ms. */
-#define T_CLUSTER_CREATE 800, 10L * 60 * 1000
-#define T_CLUSTER_DELETE 500, 5L * 60 * 1000
-#define T_CLUSTER_UPDATE 800, 8L * 60 * 1000
-#define T_NG_CREATE 800, 4L * 60 * 1000
-#define T_NG_DELETE 500, 3L * 60 * 1000
-#define T_NG_UPDATE 800, 2L * 60 * 1000
+#define T_CLUSTER_CREATE 1500, 10L * 60 * 1000
+#define T_CLUSTER_DELETE 1000, 5L * 60 * 1000
+#define T_CLUSTER_UPDATE 1500, 8L * 60 * 1000
+#define T_NG_CREATE 1500, 4L * 60 * 1000
+#define T_NG_DELETE 1000, 3L * 60 * 1000
+#define T_NG_UPDATE 1500, 2L * 60 * 1000
 
 static const char *const versions[] = { "1.26", "1.27", "1.28", "1.29", "1.30", "1.31", NULL };
 static const char *const log_types[] = { "api", "audit", "authenticator", "controllerManager", "scheduler", NULL };
