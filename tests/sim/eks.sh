@@ -28,6 +28,12 @@ stop_sim() {
 		kill "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 		PID=
+		# sanitizer builds report leaks and undefined behaviour on stderr
+		if grep -qE 'Sanitizer|runtime error' "$TMP/err"; then
+			echo "FAIL: the sim reported sanitizer errors:"
+			cat "$TMP/err"
+			FAILS=$((FAILS + 1))
+		fi
 	fi
 }
 trap 'stop_sim; rm -rf "$TMP"' EXIT
@@ -35,6 +41,7 @@ trap 'stop_sim; rm -rf "$TMP"' EXIT
 start_sim() {
 	local i
 	: >"$TMP/out"
+	: >"$TMP/err"
 	"$CAIRN" sim --listen 127.0.0.1:0 --db "$DB" "$@" >"$TMP/out" 2>"$TMP/err" &
 	PID=$!
 	for i in $(seq 1 100); do
