@@ -827,6 +827,16 @@ static int load_module_cf(lua_State *L)
 	lua_pop(L, 1);
 	m->schema.description = opt_string(L, mod, "description", file, NULL);
 	m->schema.id_attr = opt_string(L, mod, "id_attr", file, "id");
+	switch (lua_getfield(L, mod, "read_many_batch")) {
+	case LUA_TNIL: m->schema.read_many_batch = 200; break;
+	case LUA_TNUMBER:
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 100000)
+			return luaL_error(L, "%s: 'read_many_batch' must be a whole number from 1 to 100000", file);
+		m->schema.read_many_batch = (size_t)lua_tointeger(L, -1);
+		break;
+	default: return luaL_error(L, "%s: 'read_many_batch' must be a number", file);
+	}
+	lua_pop(L, 1);
 	switch (lua_getfield(L, mod, "remote")) {
 	case LUA_TNIL: m->schema.remote = true; break;
 	case LUA_TBOOLEAN: m->schema.remote = lua_toboolean(L, -1); break;

@@ -17,6 +17,7 @@
  *     type = "local.file",           -- must equal the requested type
  *     description = "...",
  *     id_attr = "id",                -- attribute holding the cloud id (default "id")
+ *     read_many_batch = 200,         -- optional: most objects per read_many call
  *     remote = false,                -- optional: the objects live only in cairn's
  *                                    -- state (null.resource, random.*); default true
  *     schema = {
@@ -122,6 +123,8 @@ typedef struct cairn_schema {
 	cairn_attr_schema *attrs; /* sorted by name */
 	size_t nattrs;
 	unsigned ops;      /* CAIRN_OPS_* present in the module */
+	size_t read_many_batch; /* most objects one read_many call is given (default 200);
+				 * the engine runs several such calls in parallel */
 	bool remote;       /* false: objects exist only in cairn's state (null, random):
 			    * nothing outside can be lost in a crash, so no intents */
 } cairn_schema;

@@ -464,8 +464,20 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
-	if (c->refresh && (rc = cairn_engine_refresh(e)) != 0)
-		goto done;
+	if (c->refresh) {
+		double t0 = cairn_now();
+
+		if ((rc = cairn_engine_refresh(e)) != 0)
+			goto done;
+		if (getenv("CAIRN_STATS")) {
+			cairn_loop_stats ls;
+
+			cairn_loop_get_stats(e->loop, &ls);
+			fprintf(stderr, "cairn stats: refresh_wall_s=%.3f resources=%zu http_requests=%llu retries=%llu "
+				"parallelism=%d\n", cairn_now() - t0, e->nstate, (unsigned long long)ls.requests,
+				(unsigned long long)ls.retries, e->opts.parallelism);
+		}
+	}
 	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0)
 		goto done;
 	if (c->destroy && (rc = cairn_engine_check_prevent_destroy(e)) != 0)

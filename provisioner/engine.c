@@ -1063,9 +1063,14 @@ int cairn_engine_refresh(cairn_engine *e)
 			if (!strcmp(e->state[i].type, type))
 				rows[k++] = i;
 		if (sch->ops & CAIRN_OPS_READ_MANY) {
-			jobs[njobs] = (refresh_job){ e, sch->type, rows + first, k - first, true };
-			tasks[njobs].label = sch->type;
-			njobs++;
+			/* batches of read_many_batch, run in parallel like any tasks */
+			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at;
+
+			for (at = first; at < k; at += b) {
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true };
+				tasks[njobs].label = sch->type;
+				njobs++;
+			}
 		} else {
 			for (i = first; i < k; i++) {
 				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false };
