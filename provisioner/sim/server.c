@@ -27,6 +27,7 @@ const cairn_sim_service *const cairn_sim_services[] = {
 	&cairn_sim_ec2_service,
 	&cairn_sim_rds_service,
 	&cairn_sim_elasticache_service,
+	&cairn_sim_eks_service,
 	NULL,
 };
 
@@ -79,6 +80,30 @@ const char *cairn_sim_req_param(const cairn_sim_req *req, const char *name)
 const char *cairn_sim_req_query(const cairn_sim_req *req, const char *name)
 {
 	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+typedef struct query_all_ctx {
+	const char *name;
+	cairn_sim_strs *out;
+	int rc;
+} query_all_ctx;
+
+static enum MHD_Result query_all_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	query_all_ctx *q = cls;
+
+	(void)kind;
+	if (key && value && strcmp(key, q->name) == 0 && (q->rc = cairn_sim_strs_add(q->out, value)) != 0)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+int cairn_sim_req_query_all(const cairn_sim_req *req, const char *name, cairn_sim_strs *out)
+{
+	query_all_ctx q = { name, out, 0 };
+
+	MHD_get_connection_values((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, query_all_cb, &q);
+	return q.rc;
 }
 
 /* ---- per-request context --------------------------------------------------- */
@@ -322,7 +347,8 @@ static const cairn_sim_service *infer_service(const char *path, const char *body
 {
 	size_t i;
 
-	if (strncmp(path, "/clusters", 9) == 0)
+	if (strncmp(path, "/clusters", 9) == 0 || strncmp(path, "/tags/arn%3Aaws%3Aeks%3A", 24) == 0 ||
+	    strncmp(path, "/tags/arn:aws:eks:", 18) == 0)
 		return cairn_sim_service_find("eks");
 	for (i = 0; cairn_sim_services[i]; i++) {
 		const char *v = cairn_sim_services[i]->version;

@@ -142,6 +142,7 @@ typedef struct cairn_sim_service {
 extern const cairn_sim_service cairn_sim_ec2_service;
 extern const cairn_sim_service cairn_sim_rds_service;
 extern const cairn_sim_service cairn_sim_elasticache_service;
+extern const cairn_sim_service cairn_sim_eks_service;
 
 /* ---- the simulator ---------------------------------------------------- */
 
@@ -315,6 +316,9 @@ int cairn_sim_fail(cairn_sim_req *req, int status, const char *code, const char 
 /* REST path parameter ({name}) / query-string argument, or NULL. */
 const char *cairn_sim_req_param(const cairn_sim_req *req, const char *name);
 const char *cairn_sim_req_query(const cairn_sim_req *req, const char *name);
+/* Every value of a repeated query-string argument (?k=a&k=b), in order,
+ * appended to out (borrowed from the request: valid until it is answered). */
+int cairn_sim_req_query_all(const cairn_sim_req *req, const char *name, cairn_sim_strs *out);
 
 /* Random lowercase hex (n digits) into out (n + 1 bytes). */
 void cairn_sim_hex_id(char *out, size_t n);

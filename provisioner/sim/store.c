@@ -32,7 +32,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" attrs, tags, created_at, updated_at FROM sim_resources"
 		" WHERE (?1 IS NULL OR type=?1) AND (?2 IS NULL OR region=?2)"
 		" AND (?3 IS NULL OR parent_id=?3) ORDER BY seq",
-	[ST_CHILDREN] = "SELECT count(*) FROM sim_resources WHERE parent_id=?1 AND (?2 IS NULL OR type=?2)",
+	[ST_CHILDREN] = "SELECT count(*) FROM sim_resources WHERE parent_id=?1 AND (?2 IS NULL OR type=?2)"
+		" AND NOT (coalesce(next_status, '')='" CAIRN_SIM_STATUS_GONE "' AND coalesce(status_at, 0)<=?3)",
 	[ST_META_GET] = "SELECT value FROM sim_meta WHERE key=?",
 	[ST_META_SET] = "INSERT INTO sim_meta(key, value) VALUES(?1, ?2)"
 		" ON CONFLICT(key) DO UPDATE SET value=?2",
