@@ -482,4 +482,139 @@ function M.array(t)
   return a
 end
 
+-- ---- RDS / ElastiCache (Query protocol with ARNs and <TagList>) --------------
+
+M.RDS_VERSION, M.ELASTICACHE_VERSION = "2014-10-31", "2015-02-02"
+
+-- Tags.Tag.N.Key / Tags.Tag.N.Value (RDS and ElastiCache spelling)
+function M.add_query_tags(params, tags)
+  for i, k in ipairs(sorted_keys(tags)) do
+    params["Tags.Tag." .. i .. ".Key"] = k
+    params["Tags.Tag." .. i .. ".Value"] = tags[k]
+  end
+  return params
+end
+
+-- <TagList><Tag><Key/><Value/></Tag>...</TagList> -> all, user (cairn:* stripped)
+function M.decode_tag_list(tag_list)
+  local all, user = {}, {}
+  for _, t in ipairs(xml.list(tag_list, "Tag")) do
+    if type(t.Key) == "string" then
+      local v = type(t.Value) == "string" and t.Value or ""
+      all[t.Key] = v
+      if not M.is_cairn_tag(t.Key) then user[t.Key] = v end
+    end
+  end
+  return all, user
+end
+
+-- The tags of an RDS / ElastiCache object by ARN: all, user; nil when gone.
+function M.list_tags(ctx, service, version, arn, notfound)
+  local r = M.try(notfound or {}, M.query, ctx, service, version, "ListTagsForResource", { ResourceName = arn })
+  if not r then return nil end
+  local res = r.ListTagsForResourceResult or {}
+  return M.decode_tag_list(res.TagList)
+end
+
+-- Make the user tags of an RDS / ElastiCache object equal `want` (cairn's
+-- tags are kept and refreshed): AddTagsToResource, RemoveTagsFromResource.
+function M.query_sync_tags(ctx, service, version, arn, have, want)
+  have, want = have or {}, want or {}
+  local set, del = {}, {}
+  for k, v in pairs(want) do
+    if not M.is_cairn_tag(k) and have[k] ~= tostring(v) then set[k] = tostring(v) end
+  end
+  for k in pairs(have) do
+    if not M.is_cairn_tag(k) and want[k] == nil then del[#del + 1] = k end
+  end
+  for k, v in pairs(M.cairn_tags(ctx, false)) do
+    if have[k] ~= v then set[k] = v end
+  end
+  if next(set) then
+    M.query(ctx, service, version, "AddTagsToResource", M.add_query_tags({ ResourceName = arn }, set),
+      { idempotent = true })
+  end
+  if #del > 0 then
+    table.sort(del)
+    -- ElastiCache refuses keys that are not there (TagNotFound): someone removed them already
+    M.try({ "TagNotFound" }, M.query, ctx, service, version, "RemoveTagsFromResource",
+      M.add_list({ ResourceName = arn }, "TagKeys.member", del), { idempotent = true })
+  end
+end
+
+-- Every item of an RDS / ElastiCache Describe call, following Marker with
+-- MaxRecords 100:  M.query_describe(ctx, "rds", M.RDS_VERSION,
+--   "DescribeDBInstances", "DBInstances", "DBInstance", params)
+function M.query_describe(ctx, service, version, action, list_name, item_name, params, opts)
+  return cairn.paginate(function(marker)
+    local p = { MaxRecords = 100 }
+    for k, v in pairs(params or {}) do p[k] = v end
+    if marker then p.Marker = marker end
+    local r = M.query(ctx, service, version, action, p, opts)
+    local res = r[action .. "Result"] or {}
+    return xml.list(res[list_name], item_name), M.str(res.Marker)
+  end)
+end
+
+-- Filters.Filter.N.Name / Filters.Filter.N.Values.Value.M (RDS spelling)
+function M.add_query_filters(params, filters)
+  for i, name in ipairs(sorted_keys(filters)) do
+    local v = filters[name]
+    params["Filters.Filter." .. i .. ".Name"] = name
+    if type(v) ~= "table" then v = { v } end
+    for j, x in ipairs(v) do params["Filters.Filter." .. i .. ".Values.Value." .. j] = tostring(x) end
+  end
+  return params
+end
+
+-- Create an object with a unique name whose create call is not idempotent:
+-- create() once; when its outcome is unknown (no answer, 5xx) or the name is
+-- taken (`exists_code`: a re-sent create that had worked), find(ctx) ->
+-- item, tags-of-item decides: the object is ours when it carries our
+-- cairn:token tag. Unknown outcome and nothing found: create again (at most
+-- 3 times). Returns the item create or find returned.
+function M.create_by_name(ctx, create, find, exists_code)
+  local last
+  for _ = 1, 3 do
+    local ok, res = pcall(create)
+    if ok then return res end
+    local exists = M.is(res, exists_code)
+    if not M.ambiguous(res) and not exists then error(res, 0) end
+    last = res
+    if not exists then
+      cairn.log.warn("the create's outcome is unknown (%s); looking for the object by its name", tostring(res.message))
+    end
+    local item, tags = find(ctx)
+    if item then
+      if ctx.token and tags and tags[M.TAG_TOKEN] == ctx.token then return item end
+      if exists then error(res, 0) end
+      error(aws_error("AlreadyExists", "an object of that name exists and was not made by this run (its cairn:token tag differs)"), 0)
+    end
+    if exists then error(res, 0) end
+  end
+  error(last, 0)
+end
+
+-- ids of a read_many list as a set, with the recorded attributes
+function M.recorded_of(list)
+  local rec = {}
+  for _, e in ipairs(list or {}) do
+    if type(e.id) == "string" and e.id ~= "" then rec[e.id] = e.attrs or {} end
+  end
+  return rec
+end
+
+-- A name as AWS reports it (lowercased by RDS), or the recorded spelling
+-- when it differs only in case.
+function M.same_name(actual, recorded)
+  if type(recorded) == "string" and type(actual) == "string" and recorded:lower() == actual:lower() then
+    return recorded
+  end
+  return actual
+end
+
+function M.num(v)
+  return math.tointeger(tonumber(v)) or tonumber(v)
+end
+
 return M

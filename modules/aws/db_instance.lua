@@ -1,0 +1,241 @@
+-- aws.db_instance: an RDS DB instance (Query API 2014-10-31).
+-- The identifier is the id and the unique name: CreateDBInstance takes no
+-- ClientToken, so after an unknown outcome (or DBInstanceAlreadyExists from
+-- a re-sent create) the instance is described by identifier and adopted
+-- only when it carries our cairn:token tag. Create waits until available;
+-- modifications use ApplyImmediately=true and wait until available again;
+-- delete waits until the instance is gone. The password is write-only: it
+-- is sent on create and when it changes (ModifyDBInstance
+-- MasterUserPassword) and never read back: the recorded value is kept.
+-- Refresh: DescribeDBInstances with a db-instance-id filter of up to 100
+-- identifiers, MaxRecords 100, paged by Marker (tags come in the answer).
+local aws = require("aws.common")
+
+local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
+
+local function rds(ctx, action, p, o) return aws.query(ctx, "rds", aws.RDS_VERSION, action, p, o) end
+
+local function sg_ids_of(it)
+  local ids = {}
+  for _, m in ipairs(aws.list(it.VpcSecurityGroups, "VpcSecurityGroupMembership")) do
+    if type(m.VpcSecurityGroupId) == "string" then ids[#ids + 1] = m.VpcSecurityGroupId end
+  end
+  return ids
+end
+
+local function attrs_of(it, recorded)
+  recorded = recorded or {}
+  local _, user = aws.decode_tag_list(it.TagList)
+  local ep = type(it.Endpoint) == "table" and it.Endpoint or {}
+  local sg = type(it.DBSubnetGroup) == "table" and it.DBSubnetGroup or {}
+  local ident = aws.same_name(it.DBInstanceIdentifier, recorded.identifier)
+  return {
+    id = ident,
+    identifier = ident,
+    engine = it.Engine,
+    engine_version = aws.str(it.EngineVersion),
+    instance_class = it.DBInstanceClass,
+    allocated_storage = aws.num(it.AllocatedStorage),
+    username = aws.str(it.MasterUsername),
+    db_subnet_group_name = aws.same_name(aws.str(sg.DBSubnetGroupName), recorded.db_subnet_group_name),
+    vpc_security_group_ids = aws.order_like(sg_ids_of(it), recorded.vpc_security_group_ids, function(x) return x end),
+    multi_az = aws.bool(it.MultiAZ),
+    publicly_accessible = aws.bool(it.PubliclyAccessible),
+    storage_type = aws.str(it.StorageType),
+    backup_retention_period = aws.num(it.BackupRetentionPeriod),
+    tags = user,
+    arn = aws.str(it.DBInstanceArn),
+    endpoint = aws.str(ep.Address),
+    port = aws.num(ep.Port),
+    resource_id = aws.str(it.DbiResourceId),
+    status = aws.str(it.DBInstanceStatus),
+  }
+end
+
+local function describe_one(ctx, ident)
+  local items = aws.try(NOTFOUND, aws.query_describe, ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances",
+    "DBInstances", "DBInstance", { DBInstanceIdentifier = ident })
+  return items and items[1] or nil
+end
+
+local function read(ctx, ident, recorded)
+  local it = describe_one(ctx, ident)
+  return it and attrs_of(it, recorded) or nil
+end
+
+-- available, with nothing pending
+local function settled(it)
+  if it.DBInstanceStatus ~= "available" then return false end
+  local p = it.PendingModifiedValues
+  return p == nil or p == "" or (type(p) == "table" and next(p) == nil)
+end
+
+local function wait_available(ctx, ident)
+  return aws.wait_for(function()
+    local it = describe_one(ctx, ident)
+    if not it then return nil end
+    return settled(it) and "settled" or it.DBInstanceStatus, it
+  end, "settled", { what = "DB instance " .. ident .. " to be available",
+    failed = { "failed", "incompatible-parameters", "incompatible-network", "storage-full", "inaccessible-encryption-credentials" },
+    timeout = 3600, max_interval = 30 })
+end
+
+local function wait_gone(ctx, ident)
+  aws.wait_for(function()
+    local it = describe_one(ctx, ident)
+    return it and it.DBInstanceStatus, it
+  end, "gone", { what = "DB instance " .. ident .. " to be deleted", timeout = 3600, max_interval = 30 })
+end
+
+local function storage_check(old, new)
+  if old.allocated_storage and new.allocated_storage and new.allocated_storage < old.allocated_storage then
+    error(("allocated_storage cannot be decreased (%s GiB -> %s GiB): RDS refuses to shrink storage; "
+      .. "create a new instance (a new identifier) and move the data"):format(
+      tostring(old.allocated_storage), tostring(new.allocated_storage)), 0)
+  end
+end
+
+return {
+  type = "aws.db_instance",
+  description = "An RDS DB instance.",
+  schema = {
+    identifier = { type = "string", required = true, force_new = true },
+    engine = { type = "string", required = true, force_new = true, description = "postgres, mysql, mariadb, ..." },
+    engine_version = { type = "string", optional = true, computed = true, description = "Changed in place (ApplyImmediately)." },
+    instance_class = { type = "string", required = true, description = "db.t3.micro...; changed in place." },
+    allocated_storage = { type = "number", default = 20, description = "GiB; grows in place; RDS cannot shrink it (an error)." },
+    username = { type = "string", required = true, force_new = true },
+    password = { type = "string", required = true, sensitive = true, description = "Write-only: never read back." },
+    db_subnet_group_name = { type = "string", optional = true, force_new = true },
+    vpc_security_group_ids = { type = "list", optional = true, computed = true },
+    multi_az = { type = "bool", default = false },
+    publicly_accessible = { type = "bool", default = false },
+    storage_type = { type = "string", default = "gp2" },
+    backup_retention_period = { type = "number", default = 7 },
+    skip_final_snapshot = { type = "bool", default = true,
+      description = "On delete: true skips the final snapshot, false takes one named <identifier>-final." },
+    tags = { type = "map", default = {} },
+    id = { type = "string", computed = true },
+    arn = { type = "string", computed = true },
+    endpoint = { type = "string", computed = true },
+    port = { type = "number", computed = true },
+    resource_id = { type = "string", computed = true },
+    status = { type = "string", computed = true },
+  },
+
+  create = function(ctx, p)
+    local params = {
+      DBInstanceIdentifier = p.identifier,
+      Engine = p.engine,
+      EngineVersion = p.engine_version,
+      DBInstanceClass = p.instance_class,
+      AllocatedStorage = p.allocated_storage,
+      MasterUsername = p.username,
+      MasterUserPassword = p.password,
+      DBSubnetGroupName = p.db_subnet_group_name,
+      MultiAZ = p.multi_az == true,
+      PubliclyAccessible = p.publicly_accessible == true,
+      StorageType = p.storage_type,
+      BackupRetentionPeriod = p.backup_retention_period,
+    }
+    aws.add_list(params, "VpcSecurityGroupIds.VpcSecurityGroupId", p.vpc_security_group_ids)
+    aws.add_query_tags(params, aws.all_tags(ctx, p.tags, true))
+    aws.create_by_name(ctx, function()
+      return rds(ctx, "CreateDBInstance", params).CreateDBInstanceResult
+    end, function()
+      local it = describe_one(ctx, p.identifier)
+      if not it then return nil end
+      return it, (aws.decode_tag_list(it.TagList))
+    end, "DBInstanceAlreadyExists")
+    return attrs_of(wait_available(ctx, p.identifier), p)
+  end,
+
+  read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
+
+  read_many = function(ctx, list)
+    local rec = aws.recorded_of(list)
+    local ids, want = aws.ids_of(list), {}
+    for _, id in ipairs(ids) do want[id:lower()] = id end
+    local out = {}
+    for i = 1, #ids, 100 do
+      local part = {}
+      for j = i, math.min(i + 99, #ids) do part[#part + 1] = ids[j] end
+      local items = aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances", "DBInstance",
+        aws.add_query_filters({}, { ["db-instance-id"] = part }))
+      for _, it in ipairs(items) do
+        local id = want[(it.DBInstanceIdentifier or ""):lower()]
+        if id then out[id] = attrs_of(it, rec[id]) end
+      end
+    end
+    return out
+  end,
+
+  update = function(ctx, id, old, new)
+    storage_check(old, new)
+    local it = wait_available(ctx, id)
+    local cur = attrs_of(it, old)
+    local p, n = { DBInstanceIdentifier = id, ApplyImmediately = true }, 0
+    local function set(k, v) p[k] = v; n = n + 1 end
+    if new.instance_class ~= cur.instance_class then set("DBInstanceClass", new.instance_class) end
+    if new.engine_version and new.engine_version ~= cur.engine_version then set("EngineVersion", new.engine_version) end
+    if new.allocated_storage and new.allocated_storage ~= cur.allocated_storage then
+      storage_check(cur, new)
+      set("AllocatedStorage", new.allocated_storage)
+    end
+    if new.password ~= old.password then set("MasterUserPassword", new.password) end
+    if (new.multi_az == true) ~= cur.multi_az then set("MultiAZ", new.multi_az == true) end
+    if (new.publicly_accessible == true) ~= cur.publicly_accessible then set("PubliclyAccessible", new.publicly_accessible == true) end
+    if new.storage_type and new.storage_type ~= cur.storage_type then set("StorageType", new.storage_type) end
+    if new.backup_retention_period and new.backup_retention_period ~= cur.backup_retention_period then
+      set("BackupRetentionPeriod", new.backup_retention_period)
+    end
+    if new.vpc_security_group_ids then
+      local want, have, same = {}, {}, #new.vpc_security_group_ids == #cur.vpc_security_group_ids
+      for _, s in ipairs(cur.vpc_security_group_ids) do have[s] = true end
+      for _, s in ipairs(new.vpc_security_group_ids) do want[#want + 1] = s; if not have[s] then same = false end end
+      if not same then aws.add_list(p, "VpcSecurityGroupIds.VpcSecurityGroupId", want); n = n + 1 end
+    end
+    if n > 0 then
+      -- a repeated modification to the same values is harmless
+      rds(ctx, "ModifyDBInstance", p, { idempotent = true })
+      it = wait_available(ctx, id)
+    end
+    aws.query_sync_tags(ctx, "rds", aws.RDS_VERSION, it.DBInstanceArn, (aws.decode_tag_list(it.TagList)), new.tags or {})
+    return read(ctx, id, new)
+  end,
+
+  delete = function(ctx, id, attrs)
+    local p = { DBInstanceIdentifier = id }
+    if attrs and attrs.skip_final_snapshot == false then
+      p.FinalDBSnapshotIdentifier = id .. "-final"
+      -- a final snapshot needs an available instance
+      if not aws.try({ "NotFound" }, wait_available, ctx, id) then return end
+    else
+      p.SkipFinalSnapshot = true
+    end
+    local ok, err = aws.try({ "DBInstanceNotFound", "DBInstanceNotFoundFault", "InvalidDBInstanceState" },
+      rds, ctx, "DeleteDBInstance", p, { idempotent = true })
+    if not ok and aws.is(err, "InvalidDBInstanceState") then
+      local it = describe_one(ctx, id)
+      if it and it.DBInstanceStatus ~= "deleting" then error(err, 0) end
+    end
+    wait_gone(ctx, id)
+  end,
+
+  list = function(ctx, filter)
+    local out = aws.array()
+    for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
+        "DBInstance", aws.add_query_filters({}, filter or {}))) do
+      out[#out + 1] = attrs_of(it)
+    end
+    return out
+  end,
+
+  import = function(ctx, id) return read(ctx, id) end,
+
+  recover = function(ctx, token, props)
+    local it = describe_one(ctx, props.identifier)
+    if not it or aws.decode_tag_list(it.TagList)[aws.TAG_TOKEN] ~= token then return nil end
+    return attrs_of(wait_available(ctx, props.identifier), props)
+  end,
+}

@@ -1,0 +1,254 @@
+-- aws.elasticache_replication_group: an ElastiCache (Redis OSS / Valkey)
+-- replication group, cluster mode disabled (Query API 2015-02-02).
+-- replication_group_id is the id and the unique name:
+-- CreateReplicationGroup takes no ClientToken, so after an unknown outcome
+-- (or ReplicationGroupAlreadyExists from a re-sent create) the group is
+-- described by id and adopted only when it carries our cairn:token tag.
+-- Create waits until available; modifications use ApplyImmediately=true and
+-- wait until available again; delete waits until the group is gone.
+-- Engine version, subnet group and security groups live on the member
+-- clusters: a read also asks DescribeCacheClusters for the first member.
+-- Refresh: DescribeReplicationGroups pages and DescribeCacheClusters pages
+-- (100 per call) for all the groups, plus one ListTagsForResource per group
+-- (ElastiCache has no batched tags API).
+local aws = require("aws.common")
+
+local NOTFOUND = { "ReplicationGroupNotFoundFault" }
+local V = aws.ELASTICACHE_VERSION
+
+local function ec(ctx, action, p, o) return aws.query(ctx, "elasticache", V, action, p, o) end
+
+local function members_of(it)
+  local m = {}
+  for _, c in ipairs(aws.list(it.MemberClusters, "ClusterId")) do
+    if type(c) == "string" then m[#m + 1] = c end
+  end
+  return m
+end
+
+local function attrs_of(it, cluster, user_tags, recorded)
+  recorded, cluster = recorded or {}, cluster or {}
+  local ng = aws.list(it.NodeGroups, "NodeGroup")[1] or {}
+  local pe = type(ng.PrimaryEndpoint) == "table" and ng.PrimaryEndpoint or {}
+  local re = type(ng.ReaderEndpoint) == "table" and ng.ReaderEndpoint or {}
+  local sgs = {}
+  for _, m in ipairs(aws.list(cluster.SecurityGroups, "member")) do
+    if type(m.SecurityGroupId) == "string" then sgs[#sgs + 1] = m.SecurityGroupId end
+  end
+  local members = members_of(it)
+  local id = aws.same_name(it.ReplicationGroupId, recorded.replication_group_id)
+  return {
+    id = id,
+    replication_group_id = id,
+    description = it.Description,
+    engine = aws.str(it.Engine) or aws.str(cluster.Engine),
+    engine_version = aws.str(cluster.EngineVersion),
+    node_type = aws.str(it.CacheNodeType),
+    num_cache_clusters = #members,
+    automatic_failover = it.AutomaticFailover == "enabled" or it.AutomaticFailover == "enabling",
+    multi_az = it.MultiAZ == "enabled",
+    subnet_group_name = aws.same_name(aws.str(cluster.CacheSubnetGroupName), recorded.subnet_group_name),
+    security_group_ids = aws.order_like(sgs, recorded.security_group_ids, function(x) return x end),
+    port = aws.num(pe.Port) or recorded.port,
+    at_rest_encryption = aws.bool(it.AtRestEncryptionEnabled),
+    transit_encryption = aws.bool(it.TransitEncryptionEnabled),
+    tags = user_tags or {},
+    arn = aws.str(it.ARN),
+    primary_endpoint = aws.str(pe.Address),
+    reader_endpoint = aws.str(re.Address),
+    member_clusters = aws.array(members),
+    status = aws.str(it.Status),
+  }
+end
+
+local function describe_one(ctx, id)
+  local items = aws.try(NOTFOUND, aws.query_describe, ctx, "elasticache", V, "DescribeReplicationGroups",
+    "ReplicationGroups", "ReplicationGroup", { ReplicationGroupId = id })
+  return items and items[1] or nil
+end
+
+local function first_cluster(ctx, it)
+  local m = members_of(it)[1]
+  if not m then return nil end
+  local items = aws.try({ "CacheClusterNotFound" }, aws.query_describe, ctx, "elasticache", V, "DescribeCacheClusters",
+    "CacheClusters", "CacheCluster", { CacheClusterId = m })
+  return items and items[1] or nil
+end
+
+local function tags_of(ctx, arn)
+  return aws.list_tags(ctx, "elasticache", V, arn, NOTFOUND)
+end
+
+local function read(ctx, id, recorded)
+  local it = describe_one(ctx, id)
+  if not it then return nil end
+  local _, user = tags_of(ctx, it.ARN)
+  if not user then return nil end
+  return attrs_of(it, first_cluster(ctx, it), user, recorded)
+end
+
+local function settled(it)
+  if it.Status ~= "available" then return false end
+  local p = it.PendingModifiedValues
+  return p == nil or p == "" or (type(p) == "table" and next(p) == nil)
+end
+
+local function wait_available(ctx, id)
+  return aws.wait_for(function()
+    local it = describe_one(ctx, id)
+    if not it then return nil end
+    return settled(it) and "settled" or it.Status, it
+  end, "settled", { what = "replication group " .. id .. " to be available", failed = { "create-failed" },
+    timeout = 3600, max_interval = 30 })
+end
+
+local function same_set(a, b)
+  a, b = a or {}, b or {}
+  if #a ~= #b then return false end
+  local s = {}
+  for _, x in ipairs(a) do s[x] = true end
+  for _, x in ipairs(b) do if not s[x] then return false end end
+  return true
+end
+
+return {
+  type = "aws.elasticache_replication_group",
+  description = "An ElastiCache replication group (Redis OSS / Valkey, cluster mode disabled).",
+  schema = {
+    replication_group_id = { type = "string", required = true, force_new = true },
+    description = { type = "string", default = "Managed by cairn" },
+    engine = { type = "string", default = "redis", force_new = true },
+    engine_version = { type = "string", optional = true, computed = true, description = "Changed in place." },
+    node_type = { type = "string", required = true, description = "cache.t3.micro...; changed in place." },
+    num_cache_clusters = { type = "number", default = 1,
+      description = "Primary plus replicas. Changing it replaces the group for now (no IncreaseReplicaCount/DecreaseReplicaCount yet).",
+      force_new = true },
+    automatic_failover = { type = "bool", default = false, description = "Needs num_cache_clusters >= 2; in place." },
+    multi_az = { type = "bool", default = false, description = "Needs automatic_failover; in place." },
+    subnet_group_name = { type = "string", optional = true, force_new = true },
+    security_group_ids = { type = "list", optional = true, computed = true, description = "Changed in place." },
+    port = { type = "number", default = 6379, force_new = true },
+    at_rest_encryption = { type = "bool", default = false, force_new = true },
+    transit_encryption = { type = "bool", default = false, force_new = true },
+    tags = { type = "map", default = {} },
+    id = { type = "string", computed = true },
+    arn = { type = "string", computed = true },
+    primary_endpoint = { type = "string", computed = true },
+    reader_endpoint = { type = "string", computed = true },
+    member_clusters = { type = "list", computed = true },
+    status = { type = "string", computed = true },
+  },
+
+  create = function(ctx, p)
+    local params = {
+      ReplicationGroupId = p.replication_group_id,
+      ReplicationGroupDescription = p.description or "Managed by cairn",
+      Engine = p.engine,
+      EngineVersion = p.engine_version,
+      CacheNodeType = p.node_type,
+      NumCacheClusters = p.num_cache_clusters,
+      AutomaticFailoverEnabled = p.automatic_failover == true,
+      MultiAZEnabled = p.multi_az == true,
+      CacheSubnetGroupName = p.subnet_group_name,
+      Port = p.port,
+      AtRestEncryptionEnabled = p.at_rest_encryption == true,
+      TransitEncryptionEnabled = p.transit_encryption == true,
+    }
+    aws.add_list(params, "SecurityGroupIds.SecurityGroupId", p.security_group_ids)
+    aws.add_query_tags(params, aws.all_tags(ctx, p.tags, true))
+    aws.create_by_name(ctx, function()
+      return ec(ctx, "CreateReplicationGroup", params).CreateReplicationGroupResult
+    end, function()
+      local it = describe_one(ctx, p.replication_group_id)
+      if not it then return nil end
+      return it, (tags_of(ctx, it.ARN))
+    end, "ReplicationGroupAlreadyExists")
+    wait_available(ctx, p.replication_group_id)
+    return read(ctx, p.replication_group_id, p)
+      or error(("replication group %s vanished right after it was created"):format(p.replication_group_id))
+  end,
+
+  read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
+
+  read_many = function(ctx, list)
+    local rec = aws.recorded_of(list)
+    local want = {}
+    for id in pairs(rec) do want[id:lower()] = id end
+    local found = {}
+    for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
+        "ReplicationGroups", "ReplicationGroup", {})) do
+      local id = want[(it.ReplicationGroupId or ""):lower()]
+      if id then found[id] = it end
+    end
+    local out = {}
+    if next(found) == nil then return out end
+    local clusters = {}
+    for _, c in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeCacheClusters",
+        "CacheClusters", "CacheCluster", {})) do
+      if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
+    end
+    for id, it in pairs(found) do
+      local _, user = tags_of(ctx, it.ARN)
+      if user then out[id] = attrs_of(it, clusters[members_of(it)[1] or ""], user, rec[id]) end
+    end
+    return out
+  end,
+
+  update = function(ctx, id, old, new)
+    local it = wait_available(ctx, id)
+    local cur = attrs_of(it, first_cluster(ctx, it), {}, old)
+    local p, n = { ReplicationGroupId = id, ApplyImmediately = true }, 0
+    local function set(k, v) p[k] = v; n = n + 1 end
+    if new.node_type ~= cur.node_type then set("CacheNodeType", new.node_type) end
+    if new.engine_version and new.engine_version ~= cur.engine_version then set("EngineVersion", new.engine_version) end
+    if (new.description or "Managed by cairn") ~= cur.description then set("ReplicationGroupDescription", new.description or "Managed by cairn") end
+    if (new.automatic_failover == true) ~= cur.automatic_failover then set("AutomaticFailoverEnabled", new.automatic_failover == true) end
+    if (new.multi_az == true) ~= cur.multi_az then set("MultiAZEnabled", new.multi_az == true) end
+    if new.security_group_ids and not same_set(new.security_group_ids, cur.security_group_ids) then
+      aws.add_list(p, "SecurityGroupIds.SecurityGroupId", new.security_group_ids)
+      n = n + 1
+    end
+    if n > 0 then
+      ec(ctx, "ModifyReplicationGroup", p, { idempotent = true })
+      it = wait_available(ctx, id)
+    end
+    aws.query_sync_tags(ctx, "elasticache", V, it.ARN, (tags_of(ctx, it.ARN)), new.tags or {})
+    return read(ctx, id, new)
+  end,
+
+  delete = function(ctx, id)
+    -- creating or modifying groups cannot be deleted yet; a deleting one is on its way
+    aws.retry_on({ "InvalidReplicationGroupState" }, function()
+      local ok, err = aws.try({ "ReplicationGroupNotFoundFault", "InvalidReplicationGroupState" },
+        ec, ctx, "DeleteReplicationGroup", { ReplicationGroupId = id }, { idempotent = true })
+      if not ok and aws.is(err, "InvalidReplicationGroupState") then
+        local it = describe_one(ctx, id)
+        if it and it.Status ~= "deleting" then error(err, 0) end
+      end
+    end, { timeout = 3600, what = "replication group " .. id .. " to be deletable" })
+    aws.wait_for(function()
+      local it = describe_one(ctx, id)
+      return it and it.Status, it
+    end, "gone", { what = "replication group " .. id .. " to be deleted", timeout = 3600, max_interval = 30 })
+  end,
+
+  list = function(ctx)
+    local out = aws.array()
+    for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
+        "ReplicationGroups", "ReplicationGroup", {})) do
+      out[#out + 1] = attrs_of(it, first_cluster(ctx, it), select(2, tags_of(ctx, it.ARN)))
+    end
+    return out
+  end,
+
+  import = function(ctx, id) return read(ctx, id) end,
+
+  recover = function(ctx, token, props)
+    local it = describe_one(ctx, props.replication_group_id)
+    if not it then return nil end
+    local all = tags_of(ctx, it.ARN)
+    if not all or all[aws.TAG_TOKEN] ~= token then return nil end
+    wait_available(ctx, props.replication_group_id)
+    return read(ctx, props.replication_group_id, props)
+  end,
+}

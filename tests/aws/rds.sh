@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# RDS against cairn sim: aws.db_subnet_group and aws.db_instance. Create,
+# plan again is empty, in-place updates (class, storage, password, subnets,
+# tags), a storage decrease refused with a clear message, replacement, drift
+# made through the admin endpoint, import, destroy. The password never
+# shows: not in plans, not in `state show`, not in the state file's bytes,
+# not in the sim's request log.
+. "$(dirname "$0")/lib.sh" "$@"
+start_sim --log
+PW1='Pw-one-9f3a7c1e'
+PW2='Pw-two-4b8d2e6f'
+
+write_stack() { # IDENT CLASS STORAGE PW NSUB TAG
+  awsstack s <<YAML
+variables:
+  pw: { type: string, sensitive: true }
+resources:
+  net:
+    type: aws.vpc
+    cidr_block: 10.0.0.0/16
+  sub:
+    type: aws.subnet
+    count: $5
+    vpc_id: "\${net.id}"
+    cidr_block: "\${cidrsubnet(net.cidr_block, 8, count.index)}"
+    availability_zone: "\${element([\"us-east-1a\", \"us-east-1b\", \"us-east-1c\"], count.index)}"
+  dbsg:
+    type: aws.security_group
+    name: db
+    vpc_id: "\${net.id}"
+  dbnet:
+    type: aws.db_subnet_group
+    name: dbnet
+    subnet_ids: "\${sub[*].id}"
+    tags: { team: $6 }
+  db:
+    type: aws.db_instance
+    identifier: $1
+    engine: postgres
+    instance_class: $2
+    allocated_storage: $3
+    username: app
+    password: "\${var.pw}"
+    db_subnet_group_name: "\${dbnet.name}"
+    vpc_security_group_ids: ["\${dbsg.id}"]
+    tags: { team: $6 }
+YAML
+  printf 'variables: {pw: "%s"}\n' "$4" >>s/dev.yaml
+}
+db_attr() { sim_resources | jq -r --arg i "rds:us-east-1:db:$1" ".resources[] | select(.id == \$i) | .attributes.$2"; }
+# has TEXT DESC: stdout has TEXT, with runs of spaces squeezed (alignment differs by resource)
+has() { tr -s ' ' <"$WORK/out" | grep -qF -- "$1" && pass || { fail "stdout lacks '$1' ($2)"; sed 's/^/#   out: /' "$WORK/out" | head -60; }; }
+no_password() { # WHERE: neither password in $WORK/out, the state file, the sim log
+  out_lacks "$PW1" "$1: password 1 in output"
+  out_lacks "$PW2" "$1: password 2 in output"
+  check "$1: no password in the state files" sh -c "! cat s/.cairn/state.db* | grep -aqF -e '$PW1' -e '$PW2'"
+  check "$1: no password in the sim log" sh -c "! grep -qF -e '$PW1' -e '$PW2' '$WORK/sim.log'"
+}
+
+write_stack orders db.t3.micro 20 "$PW1" 2 data
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "first plan has changes"
+out_has "Plan: 6 to add, 0 to change, 0 to destroy." "six objects"
+has "password = (sensitive)" "password hidden in the plan"
+no_password "first plan"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply creates the database"
+out_has "Apply complete! Resources: 6 added" "apply summary"
+no_password "apply"
+eq "$(sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:db:orders") | .status')" "available" "instance available"
+eq "$(db_attr orders class)" "db.t3.micro" "class"
+eq "$(sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:db:orders") | .tags["cairn:address"]')" "db" "cairn:address tag"
+eq "$(sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:subgrp:dbnet") | .attributes.subnets | length')" "2" "two subnets in the group"
+run state show -C s -e dev db
+expect_rc 0 "state show"
+has 'password = (sensitive)' "state show hides the password"
+has 'tags = {"team" = "data"}' "cairn:* tags stripped"
+has 'endpoint = "orders.' "endpoint recorded"
+has 'port = 5432' "port recorded"
+no_password "state show"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "plan after apply is empty"
+no_password "second plan"
+
+# in place: class, storage, password on the instance; a third subnet and a tag on the group
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "plan shows the updates"
+out_has "# db will be updated in place" "instance in place"
+has '~ instance_class = "db.t3.micro" -> "db.t3.small"' "class change"
+has "~ allocated_storage = 20 -> 30" "storage change"
+has "~ password = (sensitive) -> (sensitive)" "password change, hidden"
+out_has "# dbnet will be updated in place" "subnet group in place"
+out_has "Plan: 1 to add, 2 to change, 0 to destroy." "one subnet more, two updates"
+out_lacks "must be replaced" "nothing replaced"
+no_password "update plan"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply the updates"
+no_password "update apply"
+eq "$(db_attr orders class)" "db.t3.small" "class changed in the sim"
+eq "$(db_attr orders allocatedStorage)" "30" "storage grown in the sim"
+eq "$(sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:subgrp:dbnet") | .attributes.subnets | length')" "3" "three subnets in the group"
+eq "$(sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:subgrp:dbnet") | .tags.team')" "platform" "group tag changed"
+check "ModifyDBInstance was called" grep -q ModifyDBInstance "$WORK/sim.log"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after updates"
+
+# shrinking storage is refused by the module, clearly
+write_stack orders db.t3.small 25 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 1 "storage decrease fails"
+err_has "allocated_storage cannot be decreased (30 GiB -> 25 GiB)" "clear message"
+eq "$(db_attr orders allocatedStorage)" "30" "storage unchanged"
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "back to converged"
+
+# drift through the admin endpoint: class changed, a tag removed on the group
+sim_patch "rds:us-east-1:db:orders" '{"attributes":{"class":"db.m5.large"}}'
+sim_patch "rds:us-east-1:subgrp:dbnet" '{"tags":{"team":null}}'
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "drift detected"
+has '~ instance_class = "db.m5.large" -> "db.t3.small"' "class drift"
+out_has "# dbnet will be updated in place" "tag drift"
+out_has "Plan: 0 to add, 2 to change, 0 to destroy." "two repairs"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply repairs drift"
+eq "$(db_attr orders class)" "db.t3.small" "class repaired"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after drift repair"
+
+# replacement: a new identifier
+write_stack orders2 db.t3.small 30 "$PW2" 3 platform
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "identifier change"
+out_has "# db must be replaced" "instance replaced"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply the replacement"
+eq "$(sim_resources | jq '[.resources[] | select(.type == "rds:db-instance")] | map(.id) | join(",")')" '"rds:us-east-1:db:orders2"' "only the new instance"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after replacement"
+no_password "replacement"
+
+# import: forget both, import them again by name
+run state rm -C s -e dev db dbnet
+expect_rc 0 "state rm"
+run import -C s -e dev dbnet dbnet
+expect_rc 0 "import the subnet group"
+run import -C s -e dev db orders2
+expect_rc 0 "import the instance"
+run state show -C s -e dev db
+has 'instance_class = "db.t3.small"' "imported attributes"
+has 'endpoint = "orders2.' "imported endpoint"
+run plan -C s -e dev --detailed-exitcode
+# the password cannot be read back: the import does not know it
+out_has "# db will be updated in place" "password set after import"
+out_lacks "# dbnet" "subnet group imported as is"
+out_lacks "must be replaced" "nothing replaced after import"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after import"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after import"
+no_password "import"
+
+run destroy -C s -e dev --auto-approve
+expect_rc 0 "destroy"
+eq "$(sim_count)" "0" "the sim is empty"
+no_password "destroy"
+done_testing
