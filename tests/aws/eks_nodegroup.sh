@@ -2,8 +2,8 @@
 # EKS node groups against cairn sim: aws.eks_nodegroup on an aws.eks_cluster.
 # Create, plan again is empty, in-place scaling and labels changes (one
 # UpdateNodegroupConfig each, waited on), tags, scaling drift made out of
-# band, import after state rm, a replacement (instance_types), destroy
-# (node group before the cluster).
+# band, import after state rm, a replacement (instance_types), deletion out
+# of band and recovery after a crash, destroy (node group before the cluster).
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim --log
 
@@ -139,6 +139,34 @@ check "a new node group" test "$(ng .id)" != "$old_arn"
 eq "$(sim_resources | jq '[.resources[] | select(.type == "eks:nodegroup")] | length')" "1" "one node group"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after replacement"
+
+# deleted out of band (DeleteNodegroup): the plan creates it again; an apply
+# killed right after CreateNodegroup is recovered by the cairn:token tag
+curl -s -X DELETE --aws-sigv4 "aws:amz:us-east-1:eks" --user "$SIM_KEY:$SIM_SECRET" \
+  "$(sim_url)/clusters/main/node-groups/workers" >/dev/null
+for i in $(seq 1 100); do [ -z "$(ng .id)" ] && break; sleep 0.1; done
+eq "$(ng .id)" "" "deleted out of band"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "gone node group"
+out_has "# workers will be created" "created again"
+out_has "Plan: 1 to add, 0 to change, 0 to destroy." "only the node group"
+n=$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")
+"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>&1 </dev/null &
+pid=$!
+for i in $(seq 1 200); do
+  [ "$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")" -gt "$n" ] && break
+  sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+eq "$(sim_resources | jq '[.resources[] | select(.type == "eks:nodegroup")] | length')" "1" "made in the cloud"
+check "an intent is pending" test "$(state_sql s "select count(*) from intents")" -ge 1
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after the crash"
+eq "$(sim_resources | jq '[.resources[] | select(.type == "eks:nodegroup")] | length')" "1" "recovered, not made again"
+eq "$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")" "$((n + 1))" "one CreateNodegroup"
+eq "$(state_sql s "select count(*) from intents")" "0" "no intents left"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after recovery"
 
 # destroy: the node group goes first (the cluster refuses while it has one)
 run destroy -C s -e dev --auto-approve
