@@ -124,7 +124,10 @@ return {
     local c = wait_active(ctx, id)
     local base = "/clusters/" .. url.encode(id)
     if new.version and new.version ~= c.version then
-      local r = eks(ctx, "POST", base .. "/updates", { version = new.version, clientRequestToken = ctx.token }, { idempotent = ctx.token ~= nil })
+      local r = eks(ctx, "POST", base .. "/updates", { version = new.version,
+        -- one token per target version: a retried upgrade is idempotent, a later one is new
+        clientRequestToken = ctx.token and (ctx.token .. "-v" .. new.version) or nil },
+        { idempotent = ctx.token ~= nil })
       c = wait_update(ctx, id, r.update)
     end
     local vpc = c.resourcesVpcConfig or {}
