@@ -18,8 +18,8 @@ for env in dev staging prod dr; do
   run output -C ex -e "$env" --json
   check "$env: outputs" python3 -c "import json; d=json.load(open('$WORK/out')); assert d['db_endpoint']['value'].endswith('.rds.amazonaws.com'); assert d['db_password']['value'] == '(sensitive)'; assert d['cluster_endpoint']['value'].startswith('https://')"
 done
-eq "$(state_sql ex "select count(*) from resources where env='dev'")" "15" "dev: 15 resources"
-eq "$(state_sql ex "select count(*) from resources where env='prod'")" "18" "prod: 18 resources"
+eq "$(state_sql ex "select count(*) from resources where env='dev'")" "16" "dev: 16 resources"
+eq "$(state_sql ex "select count(*) from resources where env='prod'")" "19" "prod: 19 resources"
 eq "$(sim_resources | jq '[.resources[] | select(.region == "us-west-2" and .tags["cairn:env"] == "dr")] | length > 0')" "true" "dr lives in us-west-2"
 check "environments are separate namespaces" test "$(state_sql ex "select count(distinct env) from resources")" = 4
 
@@ -31,7 +31,7 @@ for env in prod dr; do
   run destroy -C ex -e "$env" --auto-approve
   expect_rc 1 "$env: destroy refused"
   err_has "prevent_destroy" "$env: names the protection"
-  eq "$(state_sql ex "select count(*) from resources where env='$env'")" "18" "$env: nothing destroyed"
+  eq "$(state_sql ex "select count(*) from resources where env='$env'")" "19" "$env: nothing destroyed"
   run destroy -C ex -e "$env" --auto-approve --var protect=false
   expect_rc 0 "$env: destroy with protection lifted"
 done
