@@ -484,6 +484,57 @@ static int parse_paging(cairn_sim_req *req, int lo, int hi, long *max, int64_t *
 	return 0;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+	const cairn_sim_resource *x = *(const cairn_sim_resource *const *)a;
+	const cairn_sim_resource *y = *(const cairn_sim_resource *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Load the resources named by ids (each once), in creation order; the ids
+ * that do not exist (or are of another kind or region) go to missing. */
+static int load_ids(cairn_sim_req *req, const ec2_kind *kind, const cairn_sim_strs *ids,
+	cairn_sim_reslist *l, cairn_buf *missing, size_t *n_missing)
+{
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < ids->n; i++) {
+		cairn_sim_resource *r = NULL;
+
+		for (j = 0; j < i && strcmp(ids->v[j], ids->v[i]) != 0; j++)
+			;
+		if (j < i)
+			continue; /* asked twice */
+		rc = cairn_sim_store_get(req->sim->store, ids->v[i], &r);
+		if (rc && rc != CAIRN_ENOTFOUND)
+			return rc;
+		if (rc == CAIRN_ENOTFOUND || strcmp(r->type, kind->type) != 0 || strcmp(r->region, req->region) != 0) {
+			cairn_sim_resource_free(r);
+			if ((rc = cairn_buf_printf(missing, "%s%s", *n_missing ? ", " : "", ids->v[i])) != 0)
+				return rc;
+			(*n_missing)++;
+			continue;
+		}
+		if (l->n == l->alloc) {
+			size_t a = l->alloc ? l->alloc * 2 : 16;
+			cairn_sim_resource **v = realloc(l->v, a * sizeof(*v));
+
+			if (!v) {
+				cairn_sim_resource_free(r);
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			}
+			l->v = v;
+			l->alloc = a;
+		}
+		l->v[l->n++] = r;
+	}
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), by_seq);
+	return 0;
+}
+
 int ec2_describe(cairn_sim_req *req, const ec2_kind *kind,
 	int (*extra)(cairn_sim_req *req, const cairn_sim_resource *r))
 {
@@ -509,19 +560,12 @@ int ec2_describe(cairn_sim_req *req, const ec2_kind *kind,
 			rc = malformed(req, kind, ids.v[i]);
 			goto cleanup;
 		}
-	if ((rc = cairn_sim_store_list(req->sim->store, kind->type, req->region, NULL, &l)) != 0)
+	if (ids.n) {
+		/* only the ids asked for: a lookup each, not a scan of everything */
+		if ((rc = load_ids(req, kind, &ids, &l, &missing, &n_missing)) != 0)
+			goto cleanup;
+	} else if ((rc = cairn_sim_store_list(req->sim->store, kind->type, req->region, NULL, &l)) != 0) {
 		goto cleanup;
-	/* every id asked for must exist */
-	for (i = 0; i < ids.n; i++) {
-		size_t j;
-
-		for (j = 0; j < l.n && strcmp(l.v[j]->id, ids.v[i]) != 0; j++)
-			;
-		if (j == l.n) {
-			if ((rc = cairn_buf_printf(&missing, "%s%s", n_missing ? ", " : "", ids.v[i])) != 0)
-				goto cleanup;
-			n_missing++;
-		}
 	}
 	if (n_missing) {
 		char code[96];
