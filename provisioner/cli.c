@@ -33,6 +33,7 @@ typedef struct cli {
 	const char *stack;
 	const char *state;
 	const char *env;
+	bool env_given;     /* -e on the command line (not just $CAIRN_ENV) */
 	json_t *vars;
 	int parallelism;
 	double lock_timeout;
@@ -260,6 +261,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 		case 'e':
 			if (allowed(c, mask, FL_ENV, "-e")) return -1;
 			c->env = optarg;
+			c->env_given = true;
 			break;
 		case 'C': c->dir = optarg; break;
 		case O_STACK: c->stack = optarg; break;
@@ -605,9 +607,11 @@ static int load_plan_file(cli *c, const char *path, json_t **doc)
 		json_decref(d);
 		return cairn_error_set(CAIRN_EINVAL, "%s: not a cairn plan file", path);
 	}
-	if (c->env && strcmp(c->env, env) != 0 && c->args != NULL && getenv("CAIRN_ENV") != c->env) {
-		json_decref(d);
-		return cairn_error_set(CAIRN_EINVAL, "%s was made for environment '%s', not '%s'", path, env, c->env);
+	if (c->env_given && strcmp(c->env, env) != 0) {
+		int rc = cairn_error_set(CAIRN_EINVAL, "%s was made for environment '%s', not '%s'", path, env, c->env);
+
+		json_decref(d); /* env points into d */
+		return rc;
 	}
 	c->env = env;
 	if (!c->stack)

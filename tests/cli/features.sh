@@ -84,6 +84,9 @@ run plan -C s -e dev -out saved.plan
 expect_rc 0 "plan -out"
 eq "$(stat -c %a saved.plan)" "600" "plan file mode"
 check "no secret in the plan file" sh -c "! grep -q s3cr3t-t0ken-value saved.plan"
+run apply -e prod saved.plan
+expect_rc 1 "a plan applied to another environment"
+err_has "was made for environment 'dev', not 'prod'" "names both environments"
 run apply saved.plan
 expect_rc 0 "apply FILE"
 out_has "Apply complete! Resources: 6 added" "the saved actions"
