@@ -539,7 +539,6 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 		cairn_lua_schema(e->lua, it->type, &sch);
 		attrs = merge_attrs(json_object_get(it->payload, "props"), t->op_result);
 		r.address = it->address;
-		r.name = it->address;
 		{
 			char *br = strchr(it->address, '[');
 			char *nm = br ? strndup(it->address, (size_t)(br - it->address)) : strdup(it->address);

@@ -252,8 +252,12 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 	c->vars = json_object();
 	c->parallelism = 10;
 	c->limit = 0;
-	if (getenv("CAIRN_LOCK_LEASE"))
-		c->lease = atoi(getenv("CAIRN_LOCK_LEASE"));
+	if (getenv("CAIRN_LOCK_LEASE")) {
+		if (parse_int(getenv("CAIRN_LOCK_LEASE"), 1, 86400, &n))
+			return usage_error("CAIRN_LOCK_LEASE expects seconds from 1 to 86400, got '%s'",
+					   getenv("CAIRN_LOCK_LEASE")), -1;
+		c->lease = (int)n;
+	}
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "e:C:vh", long_opts, &idx)) != -1) {
@@ -671,7 +675,7 @@ static int run_apply(cli *c, bool destroy)
 	if ((rc = print_plan(c, e)) != 0)
 		goto done;
 	if (!plan_has_changes(e)) {
-		json_t *vals = NULL, *sens = NULL, *old = NULL, *olds = NULL;
+		json_t *old = NULL, *olds = NULL;
 
 		/* outputs may still have changed (a new output, a changed expression) */
 		if (!destroy && cairn_store_outputs_get(e->store, e->opts.env, &old, &olds) == 0 &&
@@ -683,8 +687,6 @@ static int run_apply(cli *c, bool destroy)
 				cairn_store_rev_finish(e->store, rev, "ok", NULL);
 			}
 		}
-		json_decref(vals);
-		json_decref(sens);
 		json_decref(old);
 		json_decref(olds);
 		goto done;

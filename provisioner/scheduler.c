@@ -239,9 +239,7 @@ static void skip_dependents(cairn_sched *s, cairn_task *t)
 		cairn_task *d = &s->tasks[t->dependents[i]];
 
 		if (d->state == CAIRN_TASK_PENDING || d->state == CAIRN_TASK_READY) {
-			if (d->state == CAIRN_TASK_READY) {
-				/* remove from the ready queue lazily: the starter skips it */
-			}
+			/* a READY one stays in the ready queue: start_ready skips it */
 			if (!d->error && asprintf(&d->error, "dependency %s failed", t->label) < 0)
 				d->error = NULL;
 			task_move(s, d, CAIRN_TASK_SKIPPED);

@@ -50,6 +50,11 @@ run apply -C s -e dev --auto-approve
 expect_rc 0 "apply after a killed holder takes the lock over"
 eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
 
+# a bad lease setting is a clear error, not a silent default
+CAIRN_LOCK_LEASE=soon "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null; RC=$?
+expect_rc 1 "bad CAIRN_LOCK_LEASE"
+err_has "CAIRN_LOCK_LEASE expects seconds" "names the variable"
+
 # force-unlock takes the lock from a live holder, which notices at its
 # next heartbeat and stops writing
 run lock force-unlock -C s -e dev
