@@ -112,6 +112,7 @@ static const char usage_text[] =
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
 "  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
+"  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
 "  --no-color, -v/--verbose\n"
 "\n"
 "Exit codes: 0 success (plan: no changes), 1 error, 2 plan --detailed-exitcode found changes,\n"
