@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,22 +417,43 @@ void cairn_sim_xml_text(cairn_sim_xml *x, const char *text)
 		x->err = cairn_sim_xml_escape(&x->buf, text);
 }
 
+/* "<" [slash] name [slash] ">" appended without printf: rendering long
+ * describe answers is most of the sim's work per request */
+static void xml_tag(cairn_sim_xml *x, const char *name, bool closing, bool empty)
+{
+	size_t n = strlen(name), len = 0;
+	char tmp[128];
+
+	if (x->err)
+		return;
+	if (n + 3 > sizeof(tmp)) {
+		x->err = cairn_buf_printf(&x->buf, closing ? "</%s>" : empty ? "<%s/>" : "<%s>", name);
+		return;
+	}
+	tmp[len++] = '<';
+	if (closing)
+		tmp[len++] = '/';
+	memcpy(tmp + len, name, n);
+	len += n;
+	if (empty)
+		tmp[len++] = '/';
+	tmp[len++] = '>';
+	x->err = cairn_buf_put(&x->buf, tmp, len);
+}
+
 void cairn_sim_xml_open(cairn_sim_xml *x, const char *name)
 {
-	if (!x->err)
-		x->err = cairn_buf_printf(&x->buf, "<%s>", name);
+	xml_tag(x, name, false, false);
 }
 
 void cairn_sim_xml_close(cairn_sim_xml *x, const char *name)
 {
-	if (!x->err)
-		x->err = cairn_buf_printf(&x->buf, "</%s>", name);
+	xml_tag(x, name, true, false);
 }
 
 void cairn_sim_xml_empty(cairn_sim_xml *x, const char *name)
 {
-	if (!x->err)
-		x->err = cairn_buf_printf(&x->buf, "<%s/>", name);
+	xml_tag(x, name, false, true);
 }
 
 void cairn_sim_xml_elem(cairn_sim_xml *x, const char *name, const char *text)

@@ -658,6 +658,21 @@ static void req_release(cairn_sim_req *req)
 	free_params(req);
 }
 
+/* --latency MS: an answer leaves MS after its request came in; the time
+ * the sim spends on the request counts towards it (as a service whose
+ * response time is MS), so an answer is later only when the work itself
+ * takes longer. */
+static void latency_wait(cairn_sim *sim, double t0)
+{
+	double left;
+
+	if (sim->opt.latency_ms <= 0)
+		return;
+	left = (double)sim->opt.latency_ms / 1000.0 - (cairn_sim_now() - t0);
+	if (left > 0)
+		usleep((useconds_t)(left * 1e6));
+}
+
 static enum MHD_Result dispatch(cairn_sim_server *srv, conn_ctx *c, struct MHD_Connection *conn,
 	const char *method)
 {
@@ -668,6 +683,7 @@ static enum MHD_Result dispatch(cairn_sim_server *srv, conn_ctx *c, struct MHD_C
 	int sig_ok = 0;
 	enum MHD_Result ret;
 	size_t plen = strcspn(c->raw_uri, "?");
+	double t0 = cairn_sim_now();
 
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	snprintf(c->path, sizeof(c->path), "%.*s", (int)(plen < 255 ? plen : 255), c->raw_uri);
@@ -710,9 +726,8 @@ static enum MHD_Result dispatch(cairn_sim_server *srv, conn_ctx *c, struct MHD_C
 	req.region = c->region;
 	c->service_name = req.service->name;
 
-	if (sim->opt.latency_ms > 0)
-		usleep((useconds_t)(sim->opt.latency_ms * 1000));
 	if (sim->opt.drop_rate > 0 && cairn_sim_random() < sim->opt.drop_rate) {
+		latency_wait(sim, t0);
 		ret = MHD_NO; /* close the connection without an answer */
 		goto cleanup;
 	}
@@ -737,6 +752,7 @@ static enum MHD_Result dispatch(cairn_sim_server *srv, conn_ctx *c, struct MHD_C
 	}
 	if (req.action)
 		snprintf(c->action, sizeof(c->action), "%s", req.action->name);
+	latency_wait(sim, t0);
 	ret = respond(conn, c, &req);
 cleanup:
 	req_release(&req);

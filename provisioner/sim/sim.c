@@ -38,7 +38,7 @@ static const char usage[] =
 	"  --realistic-timings      status changes take as long as on AWS\n"
 	"  --threads N              worker threads (default: number of CPUs)\n"
 	"faults:\n"
-	"  --latency MS             delay every answer\n"
+	"  --latency MS             every answer leaves MS after its request\n"
 	"  --throttle-rate P        answer a share P (0..1) with the throttling error\n"
 	"  --retry-after-share P    share of throttled answers with Retry-After (1)\n"
 	"  --retry-after SECONDS    Retry-After value (1)\n"
