@@ -23,6 +23,9 @@
  *       -> {status=, headers={lower-case=v}, body=} or {error=, curl_code=}.
  *       Waits (yields). Unknown fields, non-http(s) URLs, non-string headers
  *       are errors.
+ *   cairn.http.request_all{req1, req2, ...} (1 to 64 request tables as above)
+ *       -> {resp1, resp2, ...} in the same order. The requests run at the
+ *       same time; waits (yields) until every one has its answer.
  *   cairn.sleep(seconds)                        waits (yields); 0..86400.
  *   cairn.wait.poll(fn, {timeout=300, interval=1, max_interval=30, factor=2,
  *       what="the condition"}) -> first truthy fn() result; fn may return
@@ -179,9 +182,17 @@ static const char *const http_fields[] = {
 	"method", "url", "headers", "body", "sigv4", "service", "action", "idempotent", "timeout", NULL,
 };
 
-static const char *opt_string_field(lua_State *L, const char *name, size_t *len)
+/* The fields of one request table, checked; the strings stay on the stack. */
+typedef struct http_req {
+	const char *method, *url, *body, *sigv4, *service, *action;
+	size_t method_len, url_len, body_len, sigv4_len, service_len, action_len;
+	int headers_idx, idempotent;
+	lua_Number timeout;
+} http_req;
+
+static const char *opt_string_field(lua_State *L, int idx, const char *name, size_t *len)
 {
-	int t = lua_getfield(L, 1, name);
+	int t = lua_getfield(L, idx, name);
 
 	if (t == LUA_TNIL)
 		return NULL;
@@ -190,13 +201,13 @@ static const char *opt_string_field(lua_State *L, const char *name, size_t *len)
 	return lua_tolstring(L, -1, len);
 }
 
-static void check_http_fields(lua_State *L)
+static void check_http_fields(lua_State *L, int idx)
 {
 	const char *key;
 	size_t i;
 
 	lua_pushnil(L);
-	while (lua_next(L, 1)) {
+	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "cairn.http.request: field names must be strings");
@@ -247,79 +258,141 @@ static json_t *http_headers(lua_State *L, int idx, const char **bad)
 	return h;
 }
 
+/* Check the request table at idx (absolute) into *r; raises on bad fields.
+ * Allocates nothing: the strings it points to stay on the stack. */
+static void check_request(lua_State *L, int idx, http_req *r)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->method_len = 3;
+	luaL_checkstack(L, 12, NULL);
+	if (lua_type(L, idx) != LUA_TTABLE)
+		luaL_error(L, "cairn.http.request: a request must be a table");
+	check_http_fields(L, idx);
+	r->method = opt_string_field(L, idx, "method", &r->method_len);
+	if (!r->method)
+		r->method = "GET";
+	for (i = 0; i < r->method_len; i++)
+		if (r->method[i] < 'A' || r->method[i] > 'Z')
+			luaL_error(L, "cairn.http.request: bad method '%s'", r->method);
+	r->url = opt_string_field(L, idx, "url", &r->url_len);
+	if (!r->url || (strncmp(r->url, "http://", 7) != 0 && strncmp(r->url, "https://", 8) != 0))
+		luaL_error(L, "cairn.http.request: 'url' must be an http:// or https:// URL");
+	r->body = opt_string_field(L, idx, "body", &r->body_len);
+	r->sigv4 = opt_string_field(L, idx, "sigv4", &r->sigv4_len);
+	r->service = opt_string_field(L, idx, "service", &r->service_len);
+	r->action = opt_string_field(L, idx, "action", &r->action_len);
+	if (lua_getfield(L, idx, "headers") == LUA_TTABLE)
+		r->headers_idx = lua_gettop(L);
+	else if (!lua_isnil(L, -1))
+		luaL_error(L, "cairn.http.request: 'headers' must be a table");
+	switch (lua_getfield(L, idx, "idempotent")) {
+	case LUA_TNIL:
+		r->idempotent = strcmp(r->method, "POST") != 0 && strcmp(r->method, "PATCH") != 0;
+		break;
+	case LUA_TBOOLEAN:
+		r->idempotent = lua_toboolean(L, -1);
+		break;
+	default:
+		luaL_error(L, "cairn.http.request: 'idempotent' must be a boolean");
+	}
+	if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
+		if (!lua_isnumber(L, -1) || (r->timeout = lua_tonumber(L, -1)) <= 0 || r->timeout > 3600)
+			luaL_error(L, "cairn.http.request: 'timeout' must be a number of seconds (0, 3600]");
+	}
+}
+
+/* The JSON request for a checked table; never raises (NULL and *bad). */
+static json_t *build_request(lua_State *L, const http_req *r, const char **bad)
+{
+	json_t *req = json_object(), *h;
+
+	*bad = "not enough memory";
+	if (!req || json_object_set_new(req, "kind", json_string("http")) < 0 ||
+	    set_str(req, "method", r->method, r->method_len) < 0 ||
+	    set_str(req, "url", r->url, r->url_len) < 0 ||
+	    set_str(req, "body", r->body, r->body_len) < 0 ||
+	    set_str(req, "sigv4", r->sigv4, r->sigv4_len) < 0 ||
+	    set_str(req, "service", r->service, r->service_len) < 0 ||
+	    set_str(req, "action", r->action, r->action_len) < 0 ||
+	    json_object_set_new(req, "idempotent", json_boolean(r->idempotent)) < 0 ||
+	    (r->timeout > 0 && json_object_set_new(req, "timeout", json_real(r->timeout)) < 0)) {
+		if (req)
+			*bad = "strings must be UTF-8 (base64-encode binary bodies)";
+		json_decref(req);
+		return NULL;
+	}
+	h = http_headers(L, r->headers_idx, bad);
+	if (!h || json_object_set_new(req, "headers", h) < 0) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
 /* cairn.http.request{method=, url=, headers=, body=, sigv4=, service=,
  * action=, idempotent=, timeout=} -> response table */
 static int l_http_request(lua_State *L)
 {
-	const char *method, *url, *body, *sigv4, *service, *action, *bad = "not enough memory";
-	size_t method_len = 3, url_len, body_len = 0, sigv4_len = 0, service_len = 0, action_len = 0, i;
-	int headers_idx = 0, idempotent;
-	lua_Number timeout = 0;
+	const char *bad;
 	cairn_lua_op *op;
-	json_t *req = NULL, *h;
+	http_req r;
+	json_t *req;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
 	op = check_can_wait(L, "cairn.http.request");
-	check_http_fields(L);
-	method = opt_string_field(L, "method", &method_len);
-	if (!method)
-		method = "GET";
-	for (i = 0; i < method_len; i++)
-		if (method[i] < 'A' || method[i] > 'Z')
-			return luaL_error(L, "cairn.http.request: bad method '%s'", method);
-	url = opt_string_field(L, "url", &url_len);
-	if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-		return luaL_error(L, "cairn.http.request: 'url' must be an http:// or https:// URL");
-	body = opt_string_field(L, "body", &body_len);
-	sigv4 = opt_string_field(L, "sigv4", &sigv4_len);
-	service = opt_string_field(L, "service", &service_len);
-	action = opt_string_field(L, "action", &action_len);
-	if (lua_getfield(L, 1, "headers") == LUA_TTABLE)
-		headers_idx = lua_gettop(L);
-	else if (!lua_isnil(L, -1))
-		return luaL_error(L, "cairn.http.request: 'headers' must be a table");
-	switch (lua_getfield(L, 1, "idempotent")) {
-	case LUA_TNIL:
-		idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
-		break;
-	case LUA_TBOOLEAN:
-		idempotent = lua_toboolean(L, -1);
-		break;
-	default:
-		return luaL_error(L, "cairn.http.request: 'idempotent' must be a boolean");
-	}
-	if (lua_getfield(L, 1, "timeout") != LUA_TNIL) {
-		if (!lua_isnumber(L, -1) || (timeout = lua_tonumber(L, -1)) <= 0 || timeout > 3600)
-			return luaL_error(L, "cairn.http.request: 'timeout' must be a number of seconds (0, 3600]");
-	}
-	luaL_checkstack(L, 4, NULL);
-
+	check_request(L, 1, &r);
 	/* nothing below raises until the request is complete */
-	req = json_object();
-	if (!req || json_object_set_new(req, "kind", json_string("http")) < 0 ||
-	    set_str(req, "method", method, method_len) < 0 ||
-	    set_str(req, "url", url, url_len) < 0 ||
-	    set_str(req, "body", body, body_len) < 0 ||
-	    set_str(req, "sigv4", sigv4, sigv4_len) < 0 ||
-	    set_str(req, "service", service, service_len) < 0 ||
-	    set_str(req, "action", action, action_len) < 0 ||
-	    json_object_set_new(req, "idempotent", json_boolean(idempotent)) < 0 ||
-	    (timeout > 0 && json_object_set_new(req, "timeout", json_real(timeout)) < 0)) {
-		bad = "strings must be UTF-8 (base64-encode binary bodies)";
+	if (!(req = build_request(L, &r, &bad)))
+		return luaL_error(L, "cairn.http.request: %s", bad);
+	return park_and_yield(L, op, req);
+}
+
+#define HTTP_ALL_MAX 64
+
+/* cairn.http.request_all{req, req, ...} -> {response, response, ...}: the
+ * requests run at the same time; waits until every one has its answer. */
+static int l_http_request_all(lua_State *L)
+{
+	lua_Integer n, i;
+	http_req *rs;
+	const char *bad = "not enough memory";
+	cairn_lua_op *op;
+	json_t *all, *list, *req;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	op = check_can_wait(L, "cairn.http.request_all");
+	n = (lua_Integer)lua_rawlen(L, 1);
+	luaL_argcheck(L, n >= 1 && n <= HTTP_ALL_MAX, 1, "between 1 and 64 requests");
+	rs = lua_newuserdatauv(L, (size_t)n * sizeof(*rs), 0);
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		check_request(L, lua_gettop(L), &rs[i - 1]);
+	}
+	/* nothing below raises until the request is complete */
+	all = json_object();
+	list = json_array();
+	if (!all || !list || json_object_set_new(all, "kind", json_string("all")) < 0) {
+		json_decref(list);
 		goto fail;
 	}
-	h = http_headers(L, headers_idx, &bad);
-	if (!h || json_object_set_new(req, "headers", h) < 0)
+	if (json_object_set_new(all, "requests", list) < 0)
 		goto fail;
-	return park_and_yield(L, op, req);
+	for (i = 0; i < n; i++)
+		if (!(req = build_request(L, &rs[i], &bad)) || json_array_append_new(list, req) < 0)
+			goto fail;
+	return park_and_yield(L, op, all);
 fail:
-	json_decref(req);
-	return luaL_error(L, "cairn.http.request: %s", bad);
+	json_decref(all);
+	return luaL_error(L, "cairn.http.request_all: %s", bad);
 }
 
 static const luaL_Reg http_lib[] = {
 	{ "request", l_http_request },
+	{ "request_all", l_http_request_all },
 	{ NULL, NULL },
 };
 

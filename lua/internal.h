@@ -91,7 +91,6 @@ int cairn_lua_open_json(lua_State *L);
 int cairn_lua_open_xml(lua_State *L);
 /* xml.c: parse XML text into JSON (root element content); *root_name set
  * (malloc'd). Returns NULL with err filled on failure. */
-json_t *cairn_xml_to_json(const char *text, size_t len, char **root_name, char *err, size_t errlen);
 
 /* api.c: build the `cairn` table and leave it (and the variant with `fs`)
  * where runtime.c finds them: pushes the plain `cairn` table; the `fs`

@@ -837,6 +837,12 @@ static int load_module_cf(lua_State *L)
 	default: return luaL_error(L, "%s: 'read_many_batch' must be a number", file);
 	}
 	lua_pop(L, 1);
+	switch (lua_getfield(L, mod, "read_many_attrs")) {
+	case LUA_TNIL: m->schema.read_many_attrs = true; break;
+	case LUA_TBOOLEAN: m->schema.read_many_attrs = lua_toboolean(L, -1); break;
+	default: return luaL_error(L, "%s: 'read_many_attrs' must be a boolean", file);
+	}
+	lua_pop(L, 1);
 	switch (lua_getfield(L, mod, "remote")) {
 	case LUA_TNIL: m->schema.remote = true; break;
 	case LUA_TBOOLEAN: m->schema.remote = lua_toboolean(L, -1); break;

@@ -18,6 +18,9 @@
  *     description = "...",
  *     id_attr = "id",                -- attribute holding the cloud id (default "id")
  *     read_many_batch = 200,         -- optional: most objects per read_many call
+ *     read_many_attrs = false,       -- optional: read_many's list carries only
+ *                                    -- id and address, not the recorded attrs
+ *                                    -- (default true)
  *     remote = false,                -- optional: the objects live only in cairn's
  *                                    -- state (null.resource, random.*); default true
  *     schema = {
@@ -125,6 +128,7 @@ typedef struct cairn_schema {
 	unsigned ops;      /* CAIRN_OPS_* present in the module */
 	size_t read_many_batch; /* most objects one read_many call is given (default 200);
 				 * the engine runs several such calls in parallel */
+	bool read_many_attrs; /* read_many's list carries the recorded attrs */
 	bool remote;       /* false: objects exist only in cairn's state (null, random):
 			    * nothing outside can be lost in a crash, so no intents */
 } cairn_schema;

@@ -19,6 +19,8 @@
 #include "internal.h"
 #include "../provisioner/buf.h"
 
+#include <lauxlib.h>
+
 #include <expat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,22 +28,26 @@
 
 #define NS_SEP '\x01'
 #define MAX_DEPTH 256
+#define XML_DECODER "cairn.xml.decoder"
 
+/* Tables are built on the Lua stack as expat reports the elements: an
+ * element's table is pushed when its first child (or an attribute) makes it
+ * one; a leaf's value is pushed at its end; every finished value goes into
+ * its parent's table at once. A Lua error (memory) may unwind through
+ * expat: the decoder is a userdata whose __gc frees the parser. */
 typedef struct frame {
-	char *name;
-	json_t *obj;    /* children and _attr; NULL while a leaf */
+	bool table;      /* its table is on the stack */
 	cairn_buf text;
 } frame;
 
 typedef struct xp {
+	lua_State *L;
 	XML_Parser parser;
 	frame stack[MAX_DEPTH];
 	size_t depth;
-	json_t *root;
-	char *root_name;
-	char *err;
-	size_t errlen;
+	bool done;       /* the root element ended; its value is on the stack */
 	bool failed;
+	char err[512];
 } xp;
 
 static const char *local_name(const char *name)
@@ -54,7 +60,7 @@ static const char *local_name(const char *name)
 static void fail(xp *x, const char *msg)
 {
 	if (!x->failed)
-		snprintf(x->err, x->errlen, "invalid XML at line %lu: %s",
+		snprintf(x->err, sizeof(x->err), "invalid XML at line %lu: %s",
 			 (unsigned long)XML_GetCurrentLineNumber(x->parser), msg);
 	x->failed = true;
 	XML_StopParser(x->parser, XML_FALSE);
@@ -63,38 +69,39 @@ static void fail(xp *x, const char *msg)
 static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
 	xp *x = ud;
+	lua_State *L = x->L;
 	frame *f;
-	json_t *a = NULL;
-	size_t i;
 
+	(void)name;
 	if (x->failed)
 		return;
 	if (x->depth >= MAX_DEPTH) {
 		fail(x, "elements nested too deeply");
 		return;
 	}
+	if (!lua_checkstack(L, 8)) {
+		fail(x, "elements nested too deeply");
+		return;
+	}
+	if (x->depth > 0 && !x->stack[x->depth - 1].table) {
+		lua_newtable(L);
+		x->stack[x->depth - 1].table = true;
+	}
 	f = &x->stack[x->depth++];
-	memset(f, 0, sizeof(*f));
-	cairn_buf_init(&f->text, 0);
-	f->name = strdup(local_name(name));
-	if (!f->name)
-		goto oom;
-	for (i = 0; attrs[i]; i += 2) {
-		if (!a && !(a = json_object()))
-			goto oom;
-		if (json_object_set_new(a, local_name(attrs[i]), json_string(attrs[i + 1])) < 0)
-			goto oom;
-	}
-	if (a) {
-		if (!(f->obj = json_object()) || json_object_set_new(f->obj, "_attr", a) < 0) {
-			a = NULL;
-			goto oom;
+	f->table = false;
+	f->text.len = 0;
+	if (attrs[0]) {
+		size_t i;
+
+		lua_newtable(L);
+		f->table = true;
+		lua_newtable(L);
+		for (i = 0; attrs[i]; i += 2) {
+			lua_pushstring(L, attrs[i + 1]);
+			lua_setfield(L, -2, local_name(attrs[i]));
 		}
+		lua_setfield(L, -2, "_attr");
 	}
-	return;
-oom:
-	json_decref(a);
-	fail(x, "out of memory");
 }
 
 static void on_text(void *ud, const XML_Char *s, int len)
@@ -117,72 +124,67 @@ static bool blank(const cairn_buf *b)
 	return true;
 }
 
-static int add_child(json_t *parent, const char *name, json_t *v)
+static bool is_array(lua_State *L, int idx)
 {
-	json_t *old = json_object_get(parent, name), *arr;
+	bool marked = false;
 
-	if (!old)
-		return json_object_set_new(parent, name, v);
-	if (json_is_array(old))
-		return json_array_append_new(old, v);
-	arr = json_array();
-	if (!arr || json_array_append(arr, old) < 0 || json_array_append_new(arr, v) < 0) {
-		json_decref(arr);
-		return -1;
+	if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+		marked = lua_topointer(L, -1) == cairn_lua_rt(L)->array_mt;
+		lua_pop(L, 1);
 	}
-	return json_object_set_new(parent, name, arr);
+	return marked;
 }
 
-static void frame_release(frame *f)
+/* value on top, parent table below it: parent[name] = value, or append
+ * when the name repeats (the first repetition makes an array). The name is
+ * made a Lua string once. */
+static void add_child(lua_State *L, const char *name)
 {
-	free(f->name);
-	json_decref(f->obj);
-	cairn_buf_release(&f->text);
-	memset(f, 0, sizeof(*f));
+	lua_pushstring(L, name);                          /* parent value key */
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, -4) == LUA_TNIL) {              /* parent value key old */
+		lua_pop(L, 1);
+		lua_insert(L, -2);                        /* parent key value */
+		lua_rawset(L, -3);
+		return;
+	}
+	if (is_array(L, -1)) {
+		lua_rotate(L, -3, 1);                     /* parent old value key */
+		lua_pop(L, 1);
+		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+		lua_pop(L, 1);
+		return;
+	}
+	lua_createtable(L, 2, 0);                         /* parent value key old arr */
+	lua_insert(L, -2);                                /* parent value key arr old */
+	lua_rawseti(L, -2, 1);                            /* parent value key arr */
+	lua_rotate(L, -3, -1);                            /* parent key arr value */
+	lua_rawseti(L, -2, 2);                            /* parent key arr */
+	cairn_lua_mark_array(L);
+	lua_rawset(L, -3);
 }
 
 static void on_end(void *ud, const XML_Char *name)
 {
 	xp *x = ud;
-	frame *f, *parent;
-	json_t *v;
+	lua_State *L = x->L;
+	frame *f;
 
 	if (x->failed || !x->depth)
 		return;
 	f = &x->stack[--x->depth];
-	if (!f->obj) {
-		v = json_stringn(cairn_buf_cstr(&f->text), f->text.len);
-	} else {
-		v = f->obj;
-		f->obj = NULL;
-		if (!blank(&f->text) &&
-		    json_object_set_new(v, "_text", json_stringn(f->text.ptr, f->text.len)) < 0) {
-			json_decref(v);
-			v = NULL;
-		}
-	}
-	if (!v) {
-		frame_release(f);
-		fail(x, "out of memory");
-		return;
+	if (!f->table) {
+		lua_pushlstring(L, f->text.len ? f->text.ptr : "", f->text.len);
+	} else if (!blank(&f->text)) {
+		lua_pushlstring(L, f->text.ptr, f->text.len);
+		lua_setfield(L, -2, "_text");
 	}
 	if (x->depth == 0) {
-		x->root = v;
-		x->root_name = f->name;
-		f->name = NULL;
-		frame_release(f);
+		x->done = true;
+		lua_pushstring(L, local_name(name));
 		return;
 	}
-	parent = &x->stack[x->depth - 1];
-	if (!parent->obj && !(parent->obj = json_object())) {
-		json_decref(v);
-		frame_release(f);
-		fail(x, "out of memory");
-		return;
-	}
-	if (add_child(parent->obj, f->name, v) < 0)
-		fail(x, "out of memory");
-	frame_release(f);
+	add_child(L, local_name(name));
 }
 
 static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
@@ -191,80 +193,71 @@ static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
 	fail(ud, "document type declarations are not accepted");
 }
 
-json_t *cairn_xml_to_json(const char *text, size_t len, char **root_name, char *err, size_t errlen)
+static void decoder_release(xp *x)
 {
-	xp *x = calloc(1, sizeof(*x));
-	json_t *out = NULL;
 	size_t i;
 
-	if (!x) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	x->err = err;
-	x->errlen = errlen;
-	x->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
-	if (!x->parser) {
-		snprintf(err, errlen, "out of memory");
-		goto cleanup;
-	}
-	XML_SetUserData(x->parser, x);
-	XML_SetElementHandler(x->parser, on_start, on_end);
-	XML_SetCharacterDataHandler(x->parser, on_text);
-	XML_SetStartDoctypeDeclHandler(x->parser, on_doctype);
-	if (len > (size_t)0x7fffffff) {
-		snprintf(err, errlen, "XML document too large");
-		goto cleanup;
-	}
-	if (XML_Parse(x->parser, text, (int)len, XML_TRUE) != XML_STATUS_OK && !x->failed) {
-		snprintf(err, errlen, "invalid XML at line %lu: %s",
-			 (unsigned long)XML_GetCurrentLineNumber(x->parser),
-			 XML_ErrorString(XML_GetErrorCode(x->parser)));
-		x->failed = true;
-	}
-	if (!x->failed && !x->root) {
-		snprintf(err, errlen, "invalid XML: no root element");
-		x->failed = true;
-	}
-	if (!x->failed) {
-		out = x->root;
-		x->root = NULL;
-		*root_name = x->root_name;
-		x->root_name = NULL;
-	}
-cleanup:
-	for (i = 0; i < x->depth; i++)
-		frame_release(&x->stack[i]);
-	json_decref(x->root);
-	free(x->root_name);
 	if (x->parser)
 		XML_ParserFree(x->parser);
-	free(x);
-	return out;
+	x->parser = NULL;
+	for (i = 0; i < MAX_DEPTH; i++)
+		cairn_buf_release(&x->stack[i].text);
+}
+
+static int decoder_gc(lua_State *L)
+{
+	decoder_release(luaL_checkudata(L, 1, XML_DECODER));
+	return 0;
 }
 
 /* cairn.xml.decode(text) -> value, root_name | nil, err */
 static int l_decode(lua_State *L)
 {
-	size_t len;
+	size_t len, i;
 	const char *s = luaL_checklstring(L, 1, &len);
-	char err[512], *root_name = NULL;
-	json_t *j;
-	int status;
+	int base;
+	xp *x;
 
-	j = cairn_xml_to_json(s, len, &root_name, err, sizeof(err));
-	if (!j) {
+	lua_settop(L, 1);
+	if (len > (size_t)0x7fffffff) {
 		lua_pushnil(L);
-		lua_pushstring(L, err);
+		lua_pushstring(L, "XML document too large");
 		return 2;
 	}
-	status = cairn_lua_push_json_safe(L, j);
-	json_decref(j);
-	if (status != LUA_OK) {
-		free(root_name);
-		return lua_error(L);
+	x = lua_newuserdatauv(L, sizeof(*x), 0);
+	memset(x, 0, sizeof(*x));
+	for (i = 0; i < MAX_DEPTH; i++)
+		cairn_buf_init(&x->stack[i].text, 0);
+	if (luaL_newmetatable(L, XML_DECODER)) {
+		lua_pushcfunction(L, decoder_gc);
+		lua_setfield(L, -2, "__gc");
 	}
-	cairn_lua_push_owned(L, root_name, strlen(root_name));
+	lua_setmetatable(L, -2);
+	base = lua_gettop(L);
+	x->L = L;
+	x->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+	if (!x->parser)
+		return luaL_error(L, "not enough memory");
+	XML_SetUserData(x->parser, x);
+	XML_SetElementHandler(x->parser, on_start, on_end);
+	XML_SetCharacterDataHandler(x->parser, on_text);
+	XML_SetStartDoctypeDeclHandler(x->parser, on_doctype);
+	if (XML_Parse(x->parser, s, (int)len, XML_TRUE) != XML_STATUS_OK && !x->failed) {
+		snprintf(x->err, sizeof(x->err), "invalid XML at line %lu: %s",
+			 (unsigned long)XML_GetCurrentLineNumber(x->parser),
+			 XML_ErrorString(XML_GetErrorCode(x->parser)));
+		x->failed = true;
+	}
+	if (!x->failed && !x->done) {
+		snprintf(x->err, sizeof(x->err), "invalid XML: no root element");
+		x->failed = true;
+	}
+	if (x->failed) {
+		lua_settop(L, base);
+		lua_pushnil(L);
+		lua_pushstring(L, x->err);
+	}
+	decoder_release(x);
 	return 2;
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +457,17 @@ static int cmd_validate(cli *c, int argc, char **argv)
 	return rc;
 }
 
+/* CPU time (user + system) of this process so far, for CAIRN_STATS. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int cmd_plan(cli *c, int argc, char **argv)
 {
 	cairn_engine_opts o;
@@ -472,7 +484,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		goto done;
 	c->engine = e;
 	if (c->refresh) {
-		double t0 = cairn_now();
+		double t0 = cairn_now(), cpu0 = cpu_seconds();
 
 		if ((rc = cairn_engine_refresh(e)) != 0)
 			goto done;
@@ -480,8 +492,9 @@ static int cmd_plan(cli *c, int argc, char **argv)
 			cairn_loop_stats ls;
 
 			cairn_loop_get_stats(e->loop, &ls);
-			fprintf(stderr, "cairn stats: refresh_wall_s=%.3f resources=%zu http_requests=%llu retries=%llu "
-				"parallelism=%d\n", cairn_now() - t0, e->nstate, (unsigned long long)ls.requests,
+			fprintf(stderr, "cairn stats: refresh_wall_s=%.3f refresh_cpu_s=%.3f resources=%zu "
+				"http_requests=%llu retries=%llu parallelism=%d\n", cairn_now() - t0,
+				cpu_seconds() - cpu0, e->nstate, (unsigned long long)ls.requests,
 				(unsigned long long)ls.retries, e->opts.parallelism);
 		}
 	}

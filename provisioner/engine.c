@@ -960,6 +960,7 @@ typedef struct refresh_job {
 	size_t *rows;    /* state rows */
 	size_t nrows;
 	bool many;
+	bool attrs;      /* read_many wants the recorded attrs */
 } refresh_job;
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
@@ -979,7 +980,9 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			for (i = 0; i < j->nrows; i++) {
 				cairn_state_res *r = &e->state[j->rows[i]];
 
-				json_array_append_new(list, json_pack("{s:s?,s:s,s:O}", "id", r->id, "address", r->address, "attrs", r->attrs));
+				json_array_append_new(list, j->attrs ?
+					json_pack("{s:s?,s:s,s:O}", "id", r->id, "address", r->address, "attrs", r->attrs) :
+					json_pack("{s:s?,s:s}", "id", r->id, "address", r->address));
 			}
 			args = json_pack("[o]", list);
 			ctx = cairn_engine_op_ctx(e, NULL, NULL);
@@ -1009,11 +1012,10 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 		if (!v || json_is_null(v)) {
 			json_object_set_new(e->refreshed, r->address, json_null());
 		} else if (json_is_object(v)) {
-			/* what read does not return (write-only properties) stays as recorded */
-			json_t *cur = json_deep_copy(r->attrs);
-
-			json_object_update(cur, v);
-			json_object_set_new(e->refreshed, r->address, cur);
+			/* what read does not return (write-only properties) stays as
+			 * recorded; the result is the task's own, no copy needed */
+			json_object_update_missing(v, r->attrs);
+			json_object_set(e->refreshed, r->address, v);
 		}
 		else
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
@@ -1030,12 +1032,27 @@ static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 		fprintf(e->opts.log, "cairn: %s: %s -> %s\n", t->label, cairn_task_state_name(from), cairn_task_state_name(to));
 }
 
+typedef struct type_count {
+	const char *type;
+	json_int_t n;
+} type_count;
+
+static int by_count(const void *a, const void *b)
+{
+	const type_count *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return strcmp(x->type, y->type);
+}
+
 int cairn_engine_refresh(cairn_engine *e)
 {
 	refresh_job *jobs = NULL;
 	cairn_task *tasks = NULL;
 	cairn_sched *s = NULL;
-	size_t *rows = NULL, njobs = 0, i, k;
+	type_count *order = NULL;
+	size_t *rows = NULL, njobs = 0, ntypes = 0, i, k, t;
 	json_t *types = json_object();
 	const char *type;
 	json_t *x;
@@ -1052,13 +1069,27 @@ int cairn_engine_refresh(cairn_engine *e)
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	for (i = 0; i < e->nstate; i++)
-		json_object_set_new(types, e->state[i].type, json_true());
+	/* types with fewer resources first: their reads are the ones that
+	 * take several calls in turn per resource (a VPC's attributes), and
+	 * the long runs of batches of the big types fill the slots after them */
+	for (i = 0; i < e->nstate; i++) {
+		json_t *n = json_object_get(types, e->state[i].type);
+
+		json_object_set_new(types, e->state[i].type, json_integer(n ? json_integer_value(n) + 1 : 1));
+	}
+	if (!(order = malloc(json_object_size(types) * sizeof(*order)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	json_object_foreach(types, type, x)
+		order[ntypes++] = (type_count){ type, json_integer_value(x) };
+	qsort(order, ntypes, sizeof(*order), by_count);
 	k = 0;
-	json_object_foreach(types, type, x) {
+	for (t = 0; t < ntypes; t++) {
 		const cairn_schema *sch;
 		size_t first = k;
 
+		type = order[t].type;
 		if ((rc = cairn_lua_schema(e->lua, type, &sch)) != 0)
 			goto cleanup;
 		for (i = 0; i < e->nstate; i++)
@@ -1069,13 +1100,14 @@ int cairn_engine_refresh(cairn_engine *e)
 			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at;
 
 			for (at = first; at < k; at += b) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true,
+							     sch->read_many_attrs };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
@@ -1114,6 +1146,7 @@ cleanup:
 	free(tasks);
 	free(jobs);
 	free(rows);
+	free(order);
 	json_decref(types);
 	return rc;
 }

@@ -395,6 +395,14 @@ static double next_wait(const cairn_loop *loop, double max_wait)
 	return wait;
 }
 
+void cairn_loop_flush(cairn_loop *loop)
+{
+	int still = 0;
+
+	if (loop->running && curl_multi_perform(loop->multi, &still) == CURLM_OK)
+		collect_done(loop);
+}
+
 int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending)
 {
 	double wait = next_wait(loop, max_wait);

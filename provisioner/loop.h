@@ -140,6 +140,12 @@ int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *u
  * and cancel timers, but must not free the loop. */
 int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending);
 
+/* Move the transfers along without waiting: send what new requests have
+ * to send, take in what has arrived. Calls no callback (they run from
+ * cairn_loop_run_once). For callers that work between waits, so that the
+ * requests they start go out before the work is over. */
+void cairn_loop_flush(cairn_loop *loop);
+
 typedef struct cairn_loop_stats {
 	uint64_t requests;      /* HTTP attempts sent */
 	uint64_t retries;

@@ -223,6 +223,78 @@ static void on_http(void *ud, json_t *response)
 	free(w);
 }
 
+/* cairn.http.request_all: the answers are collected in order; the task runs
+ * again when the last one is in. */
+typedef struct gather {
+	cairn_sched *s;
+	size_t task;
+	size_t remaining;
+	json_t *answers;   /* array, one slot per request */
+} gather;
+
+typedef struct gather_part {
+	gather *g;
+	size_t index;
+} gather_part;
+
+static void gather_done(gather *g)
+{
+	if (--g->remaining == 0) {
+		make_runnable(g->s, &g->s->tasks[g->task], g->answers);
+		free(g);
+	}
+}
+
+static void gather_put(gather *g, size_t index, json_t *answer)
+{
+	if (!answer)
+		answer = json_pack("{s:s}", "error", "out of memory");
+	json_array_set_new(g->answers, index, answer ? answer : json_null());
+	gather_done(g);
+}
+
+static void on_http_part(void *ud, json_t *response)
+{
+	gather_part *p = ud;
+	gather *g = p->g;
+	size_t index = p->index;
+
+	free(p);
+	gather_put(g, index, response);
+}
+
+static void submit_all(cairn_sched *s, cairn_task *t, json_t *requests)
+{
+	size_t n = json_array_size(requests), i;
+	gather *g = calloc(1, sizeof(*g));
+
+	if (!g || !(g->answers = json_array())) {
+		free(g);
+		make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
+		return;
+	}
+	g->s = s;
+	g->task = t->index;
+	g->remaining = n + 1; /* held until every request is started */
+	for (i = 0; i < n; i++)
+		json_array_append_new(g->answers, json_null());
+	for (i = 0; i < n; i++) {
+		gather_part *p = malloc(sizeof(*p));
+		const cairn_error *e;
+
+		if (p) {
+			p->g = g;
+			p->index = i;
+			if (cairn_loop_http(s->loop, json_array_get(requests, i), on_http_part, p) == 0)
+				continue;
+			free(p);
+		}
+		e = cairn_error_last();
+		gather_put(g, i, json_pack("{s:s}", "error", p && e ? e->message : "request failed"));
+	}
+	gather_done(g);
+}
+
 static void on_timer(void *ud)
 {
 	wake *w = ud;
@@ -320,10 +392,14 @@ static void start_ready(cairn_sched *s)
 static void submit_request(cairn_sched *s, cairn_task *t, json_t *req)
 {
 	const char *kind = json_string_value(json_object_get(req, "kind"));
-	wake *w = malloc(sizeof(*w));
+	wake *w;
 	int rc;
 
-	if (!w) {
+	if (kind && strcmp(kind, "all") == 0) {
+		submit_all(s, t, json_object_get(req, "requests"));
+		return;
+	}
+	if (!(w = malloc(sizeof(*w)))) {
 		make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
 		return;
 	}
@@ -394,6 +470,11 @@ static size_t resume_runnable(cairn_sched *s)
 		if (t->state == CAIRN_TASK_RUNNING && t->op) {
 			resume_one(s, t);
 			progress++;
+			/* a freed slot takes the next ready task at once, and the
+			 * requests made so far go out now, not after the others of
+			 * this turn have run: their wait overlaps this work */
+			start_ready(s);
+			cairn_loop_flush(s->loop);
 		}
 	}
 	free(batch);

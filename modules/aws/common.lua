@@ -7,6 +7,9 @@
 --    ElastiCache's <ErrorResponse><Error> shape, are raised as
 --    error({code=, message=, status=}); a transport failure (no answer
 --    after the C side's retries) as code "RequestFailed" with ambiguous=true.
+--  * query_all(ctx, calls), ec2_all, ec2_describe_all: several calls at the
+--    same time (cairn.http.request_all), for reads that need more than one
+--    call per object.
 --  * json_call(ctx, service, method, path, body, opts): REST-JSON (EKS);
 --    errors from the x-amzn-ErrorType header and the body's "message".
 --  * helpers for tags, filters, pagination, waiters and error codes.
@@ -114,13 +117,13 @@ local function flatten(params, out)
   return out
 end
 
--- One Query-protocol call; returns the decoded answer (root element's value).
-function M.query(ctx, service, version, action, params, opts)
+-- The request table of one Query-protocol call (for cairn.http.request).
+local function query_request(ctx, service, version, action, params, opts)
   opts = opts or {}
   local ep, region = M.endpoint(ctx, service)
   local form = flatten(params, { Action = action, Version = version })
   local idem = read_only_action(action) or opts.idempotent == true
-  local r = cairn.http.request {
+  return {
     method = "POST",
     url = ep,
     headers = { ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8" },
@@ -131,19 +134,64 @@ function M.query(ctx, service, version, action, params, opts)
     idempotent = idem and true or false,
     timeout = opts.timeout,
   }
+end
+
+-- The decoded answer of a Query-protocol call, or nil, error.
+local function query_answer(service, action, req, r)
   if r.error then
-    error(aws_error("RequestFailed", ("%s %s at %s: %s"):format(service, action, ep, r.error),
-      { ambiguous = true }), 0)
+    return nil, aws_error("RequestFailed", ("%s %s at %s: %s"):format(service, action, req.url, r.error),
+      { ambiguous = true })
   end
   if r.status < 200 or r.status >= 300 then
-    error(decode_query_error(service, action, r), 0)
+    return nil, decode_query_error(service, action, r)
   end
   local doc, root_or_err = xml.decode(r.body or "")
   if doc == nil then
-    error(aws_error("InvalidResponse", ("%s %s: cannot read the answer: %s"):format(service, action, tostring(root_or_err))), 0)
+    return nil, aws_error("InvalidResponse", ("%s %s: cannot read the answer: %s"):format(service, action, tostring(root_or_err)))
   end
   if type(doc) ~= "table" then doc = {} end
   return doc
+end
+
+-- One Query-protocol call; returns the decoded answer (root element's value).
+function M.query(ctx, service, version, action, params, opts)
+  local req = query_request(ctx, service, version, action, params, opts)
+  local doc, err = query_answer(service, action, req, cairn.http.request(req))
+  if doc == nil then error(err, 0) end
+  return doc
+end
+
+-- Several Query-protocol calls at the same time (cairn.http.request_all):
+-- calls = { {service, version, action, params, opts}, ... } -> the decoded
+-- answers in the same order, at most M.ALL_AT_ONCE at a time. When calls
+-- fail, the first failure (in the order of the calls) is raised once the
+-- calls in flight have their answers.
+M.ALL_AT_ONCE = 32
+function M.query_all(ctx, calls)
+  local out, pos = {}, 1
+  while pos <= #calls do
+    local reqs, last = {}, math.min(pos + M.ALL_AT_ONCE - 1, #calls)
+    for i = pos, last do
+      local c = calls[i]
+      reqs[#reqs + 1] = query_request(ctx, c[1], c[2], c[3], c[4], c[5])
+    end
+    local answers = #reqs == 1 and { cairn.http.request(reqs[1]) } or cairn.http.request_all(reqs)
+    for i = pos, last do
+      local c = calls[i]
+      local doc, err = query_answer(c[1], c[3], reqs[i - pos + 1], answers[i - pos + 1])
+      if doc == nil then error(err, 0) end
+      out[i] = doc
+    end
+    pos = last + 1
+  end
+  return out
+end
+
+-- EC2 shorthand for query_all: calls = { {action, params, opts}, ... }
+function M.ec2_all(ctx, calls)
+  local q = {}
+  for i, c in ipairs(calls) do q[i] = { "ec2", M.EC2_VERSION, c[1], c[2], c[3] } end
+  return M.query_all(ctx, q)
 end
 
 -- EC2 shorthand
@@ -319,6 +367,21 @@ function M.ec2_describe(ctx, action, set_name, params, opts)
     local r = M.ec2(ctx, action, p, opts)
     return xml.list(r[set_name], "item"), M.str(r.nextToken)
   end)
+end
+
+-- Every item of an EC2 Describe call given the answer to its first page:
+-- further pages (rare) are asked for in turn.
+function M.ec2_items(ctx, action, set_name, params, first)
+  local items, token = xml.list(first[set_name], "item"), M.str(first.nextToken)
+  while token do
+    local p = {}
+    for k, v in pairs(params or {}) do p[k] = v end
+    p.NextToken = token
+    local more = M.ec2(ctx, action, p)
+    for _, it in ipairs(xml.list(more[set_name], "item")) do items[#items + 1] = it end
+    token = M.str(more.nextToken)
+  end
+  return items
 end
 
 -- Query-protocol pagination over Marker (RDS, ElastiCache):

@@ -79,6 +79,7 @@ return {
 
   read = function(ctx, id) return read(ctx, id) end,
 
+  read_many_attrs = false,
   read_many = function(ctx, list)
     local found = aws.ec2_describe_ids(ctx, "DescribeInternetGateways", "internetGatewaySet", "InternetGatewayId",
       "internetGatewayId", aws.ids_of(list), "InvalidInternetGatewayID.NotFound")

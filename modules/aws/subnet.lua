@@ -77,6 +77,7 @@ return {
 
   read = function(ctx, id) return read(ctx, id) end,
 
+  read_many_attrs = false,
   read_many = function(ctx, list)
     local found = aws.ec2_describe_ids(ctx, "DescribeSubnets", "subnetSet", "SubnetId", "subnetId",
       aws.ids_of(list), "InvalidSubnetID.NotFound")

@@ -10,11 +10,6 @@ local function arn(ctx, owner, id)
   return ("arn:aws:ec2:%s:%s:vpc/%s"):format(ctx.provider.region, owner or "", id)
 end
 
-local function dns_attr(ctx, id, which)
-  local r = ec2(ctx, "DescribeVpcAttribute", { VpcId = id, Attribute = which })
-  return aws.bool(type(r[which]) == "table" and r[which].value)
-end
-
 -- item (a vpcSet item) + extras -> attributes
 local function attrs_of(ctx, it, extra)
   local _, user = aws.decode_tags(it.tagSet)
@@ -31,32 +26,46 @@ local function attrs_of(ctx, it, extra)
   return a
 end
 
--- main route tables and default security groups of many VPCs, in batches
+local DNS_ATTRS = { enableDnsSupport = "enable_dns_support", enableDnsHostnames = "enable_dns_hostnames" }
+
+-- The main route tables, default security groups and DNS attributes of
+-- VPCs. EC2 has no batched DescribeVpcAttribute (two calls per VPC); every
+-- call goes out at the same time, with the describes for 200 VPCs each.
 local function vpc_extras(ctx, ids)
-  local out = {}
+  local out, calls, sets = {}, {}, {}
   for _, id in ipairs(ids) do out[id] = {} end
   for i = 1, #ids, 200 do
     local part = {}
     for j = i, math.min(i + 199, #ids) do part[#part + 1] = ids[j] end
-    local rts = aws.ec2_describe(ctx, "DescribeRouteTables", "routeTableSet",
-      aws.add_filters({}, { ["vpc-id"] = part, ["association.main"] = "true" }))
-    for _, rt in ipairs(rts) do
-      if out[rt.vpcId] then out[rt.vpcId].main_route_table_id = rt.routeTableId end
+    calls[#calls + 1] = { "DescribeRouteTables",
+      aws.add_filters({}, { ["vpc-id"] = part, ["association.main"] = "true" }) }
+    sets[#calls] = "routeTableSet"
+    calls[#calls + 1] = { "DescribeSecurityGroups",
+      aws.add_filters({}, { ["vpc-id"] = part, ["group-name"] = "default" }) }
+    sets[#calls] = "securityGroupInfo"
+  end
+  for _, id in ipairs(ids) do
+    for _, which in ipairs({ "enableDnsSupport", "enableDnsHostnames" }) do
+      calls[#calls + 1] = { "DescribeVpcAttribute", { VpcId = id, Attribute = which } }
     end
-    local sgs = aws.ec2_describe(ctx, "DescribeSecurityGroups", "securityGroupInfo",
-      aws.add_filters({}, { ["vpc-id"] = part, ["group-name"] = "default" }))
-    for _, sg in ipairs(sgs) do
-      if out[sg.vpcId] then out[sg.vpcId].default_security_group_id = sg.groupId end
+  end
+  for i, r in ipairs(aws.ec2_all(ctx, calls)) do
+    local action, p = calls[i][1], calls[i][2]
+    if sets[i] then
+      for _, it in ipairs(aws.ec2_items(ctx, action, sets[i], p, r)) do
+        local e = out[it.vpcId]
+        if e and it.routeTableId then e.main_route_table_id = it.routeTableId end
+        if e and it.groupId then e.default_security_group_id = it.groupId end
+      end
+    else
+      out[p.VpcId][DNS_ATTRS[p.Attribute]] = aws.bool(type(r[p.Attribute]) == "table" and r[p.Attribute].value)
     end
   end
   return out
 end
 
 local function full_attrs(ctx, it, extra)
-  extra = extra or vpc_extras(ctx, { it.vpcId })[it.vpcId]
-  extra.enable_dns_support = dns_attr(ctx, it.vpcId, "enableDnsSupport")
-  extra.enable_dns_hostnames = dns_attr(ctx, it.vpcId, "enableDnsHostnames")
-  return attrs_of(ctx, it, extra)
+  return attrs_of(ctx, it, extra or vpc_extras(ctx, { it.vpcId })[it.vpcId])
 end
 
 local function describe_one(ctx, id)
@@ -144,6 +153,7 @@ return {
 
   read = function(ctx, id) return read(ctx, id) end,
 
+  read_many_attrs = false,
   read_many = function(ctx, list)
     local ids = aws.ids_of(list)
     local found = aws.ec2_describe_ids(ctx, "DescribeVpcs", "vpcSet", "VpcId", "vpcId", ids, "InvalidVpcID.NotFound")

@@ -80,6 +80,16 @@ static json_t *answer_for(json_t *req)
 	if (kind && strcmp(kind, "http") == 0)
 		return json_pack("{s:i, s:{s:s}, s:s}", "status", 200,
 				 "headers", "x-amzn-requestid", "req-1", "body", "<ok/>");
+	if (kind && strcmp(kind, "all") == 0) {
+		/* each answer's body is its request's URL, in order */
+		json_t *out = json_array(), *one;
+		size_t i;
+
+		json_array_foreach(json_object_get(req, "requests"), i, one)
+			json_array_append_new(out, json_pack("{s:i, s:{}, s:O}", "status", 200 + (int)i,
+							     "headers", "body", json_object_get(one, "url")));
+		return out;
+	}
 	return json_null();
 }
 
@@ -387,6 +397,56 @@ static void test_lua__yield_sleep_http(void)
 	cairn_lua_free(rt);
 }
 
+static void test_lua__request_all(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	json_t *req, *list;
+	run r;
+
+	run_op(&r, rt, "test.all", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(json_array_size(r.requests), 1);
+	req = json_array_get(r.requests, 0);
+	T_EQ_STR(sget(req, "kind"), "all");
+	list = json_object_get(req, "requests");
+	T_EQ_INT(json_array_size(list), 3);
+	T_EQ_STR(sget(json_array_get(list, 0), "kind"), "http");
+	T_EQ_STR(sget(json_array_get(list, 0), "method"), "GET");
+	T_CHECK(bget(json_array_get(list, 0), "idempotent") == 1);
+	T_EQ_STR(sget(json_array_get(list, 1), "method"), "POST");
+	T_EQ_STR(sget(json_array_get(list, 1), "body"), "x=1");
+	T_EQ_STR(sget(json_array_get(list, 1), "action"), "DescribeVpcs");
+	T_CHECK(bget(json_array_get(list, 1), "idempotent") == 0);
+	T_CHECK(json_number_value(json_object_get(json_array_get(list, 2), "timeout")) == 5);
+	T_EQ_INT(iget(r.result, "n"), 3);
+	T_EQ_STR(sget(r.result, "b1"), "http://h/1");
+	T_EQ_STR(sget(r.result, "b2"), "http://h/2");
+	T_EQ_STR(sget(r.result, "b3"), "http://h/3");
+	T_EQ_INT(iget(r.result, "s2"), 201);
+	run_release(&r);
+
+	/* bad calls fail before anything is sent */
+	run_op(&r, rt, "test.all", "read", json_pack("[s]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "between 1 and 64 requests");
+	T_EQ_INT(json_array_size(r.requests), 0);
+	run_release(&r);
+	run_op(&r, rt, "test.all", "update", json_pack("[s,{},{}]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "'url' must be an http:// or https:// URL");
+	T_EQ_INT(json_array_size(r.requests), 0);
+	run_release(&r);
+	run_op(&r, rt, "test.all", "delete", json_pack("[s,{}]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "between 1 and 64 requests");
+	run_release(&r);
+	run_op(&r, rt, "test.all", "list", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "a request must be a table");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
 static void test_lua__op_stepwise(void)
 {
 	cairn_lua *rt = new_rt(0, 0);
@@ -548,6 +608,11 @@ static void test_lua__memory_limit(void)
 		T_EQ_INT(r.st, CAIRN_OP_DONE);
 		T_EQ_INT(iget(r.result, "n"), 1000);
 		run_release(&r);
+		run_op(&r, rt, "test.limits", "import", json_pack("[s]", "x"), NULL);
+		T_EQ_INT(r.st, CAIRN_OP_FAILED);
+		T_EQ_INT(r.errclass, CAIRN_ELIMIT);
+		T_CONTAINS(r.err, "not enough memory");
+		run_release(&r);
 	}
 	cairn_lua_free(rt);
 }
@@ -634,6 +699,16 @@ static void test_lua__xml_ec2(void)
 	T_EQ_STR(sget(r.result, "attr_id"), "7");
 	T_EQ_STR(sget(r.result, "attr_text"), "hi");
 	T_EQ_INT(iget(r.result, "empty"), 0);
+	T_CONTAINS(sget(r.result, "dtd_err"), "document type declarations are not accepted");
+	T_EQ_INT(iget(r.result, "three_n"), 3);
+	T_EQ_STR(sget(r.result, "three_1"), "1");
+	T_EQ_STR(sget(r.result, "three_2"), "2");
+	T_EQ_STR(sget(r.result, "three_3"), "");
+	T_EQ_STR(sget(r.result, "blank"), "  ");
+	T_EQ_STR(sget(r.result, "mixed_text"), "t");
+	T_EQ_STR(sget(r.result, "mixed_child"), "u");
+	T_CONTAINS(sget(r.result, "deep_err"), "nested too deeply");
+	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
@@ -955,6 +1030,7 @@ static const t_case cases[] = {
 	T_CASE(test_lua__bad_result),
 	T_CASE(test_lua__instruction_limit),
 	T_CASE(test_lua__memory_limit),
+	T_CASE(test_lua__request_all),
 	T_CASE(test_lua__json_roundtrip),
 	T_CASE(test_lua__xml_ec2),
 	T_CASE(test_lua__api),

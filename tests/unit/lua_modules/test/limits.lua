@@ -14,6 +14,11 @@ return {
     while true do i = i + 1; t[i] = ("x"):rep(64) .. i end
   end,
   delete = function(ctx) end,
+  -- the limit reached while expat calls back (the decoder unwinds)
+  import = function(ctx, id)
+    local doc = cairn.xml.decode("<r>" .. ("<i><a>x</a><b>y</b></i>"):rep(100000) .. "</r>")
+    return { n = #doc.i }
+  end,
   list = function(ctx)
     local t = {}
     for i = 1, 1000 do t[i] = i end

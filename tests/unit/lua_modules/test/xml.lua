@@ -13,9 +13,17 @@ return {
     end
     local bad, err = cairn.xml.decode("<a><b></a>")
     local attr = cairn.xml.decode('<r xmlns:x="urn:x"><x:e id="7">hi</x:e></r>')
+    local _, dtd_err = cairn.xml.decode('<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>')
+    local three = cairn.xml.decode("<r><i>1</i><i><k>2</k></i><i/><j>  </j><m>t<n>u</n></m></r>")
+    local deep = string.rep("<d>", 300) .. string.rep("</d>", 300)
+    local _, deep_err = cairn.xml.decode(deep)
+    local _, junk_err = cairn.xml.decode("<r/><s/>")
     return { root = root, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
              attr_id = attr.e._attr.id, attr_text = attr.e._text,
-             empty = #cairn.xml.list(nil, "item") }
+             empty = #cairn.xml.list(nil, "item"), dtd_err = dtd_err,
+             three_n = #three.i, three_1 = three.i[1], three_2 = three.i[2].k, three_3 = three.i[3],
+             blank = three.j, mixed_text = three.m._text, mixed_child = three.m.n,
+             deep_err = deep_err, junk_err = junk_err }
   end,
   read = function() end,
   delete = function() end,
