@@ -13,9 +13,15 @@ B=${BUILD:-build-bench}
 ninja -C "$B" >/dev/null
 CAIRN=$(readlink -f "$B/cairn")
 export CAIRN_MODULES_PATH=$PWD/modules
-W=$(mktemp -d /tmp/cairn-rbench.XXXXXX)
+# REFRESH_BENCH_DIR=DIR keeps the created resources (sim database and state)
+# in DIR, so that later runs with the same N skip the creation.
+if [ -n "${REFRESH_BENCH_DIR:-}" ]; then
+  W=$REFRESH_BENCH_DIR; mkdir -p "$W"; KEEP=1
+else
+  W=$(mktemp -d /tmp/cairn-rbench.XXXXXX); KEEP=0
+fi
 SIM_PID=""
-trap '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
+trap '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; wait 2>/dev/null; [ "$KEEP" = 1 ] || rm -rf "$W"' EXIT
 start_sim() {
   "$CAIRN" sim --listen 127.0.0.1:0 --db "$W/sim.db" "$@" >"$W/sim.out" 2>"$W/sim.log" &
   SIM_PID=$!
@@ -23,6 +29,8 @@ start_sim() {
   PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$W/sim.out")
 }
 stop_sim() { kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=""; }
+if [ ! -f "$W/created-$N" ]; then
+rm -rf "$W/s" "$W/sim.db"*
 mkdir -p "$W/s"
 python3 - "$W/s" "$N" <<'PY'
 import sys
@@ -45,17 +53,20 @@ echo "== creating $N subnets (zero latency)"
 CAIRN_RATE_LIMITS=0 /usr/bin/time -f "apply: %e s, %M KiB" "$CAIRN" apply -C "$W/s" -e dev --auto-approve --parallelism 50 >/dev/null 2>"$W/apply.err" || { tail "$W/apply.err"; exit 1; }
 tail -1 "$W/apply.err"
 stop_sim
+touch "$W/created-$N"
+fi
 start_sim --latency "$LAT" --log
 printf 'provider: {region: us-east-1, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" > "$W/s/dev.yaml"
 echo "== refresh of $N subnets + VPCs, sim latency ${LAT} ms, parallelism $PAR"
-for run in 1 2 3; do
+for run in $(seq "${RUNS:-5}"); do
   : > "$W/sim.log"
   CAIRN_STATS=1 "$CAIRN" plan -C "$W/s" -e dev --parallelism "$PAR" >"$W/plan.out" 2>"$W/plan.err"
   calls=$(grep -ac ' ec2 ' "$W/sim.log" || true)
   stats=$(grep 'refresh_wall_s' "$W/plan.err")
   wall=$(sed -n 's/.*refresh_wall_s=\([0-9.]*\).*/\1/p' <<<"$stats")
+  cpu=$(sed -n 's/.*refresh_cpu_s=\([0-9.]*\).*/\1/p' <<<"$stats")
   ideal=$(python3 -c "print(f'{$calls * $LAT / 1000 / $PAR:.3f}')")
   ratio=$(python3 -c "print(f'{$wall / ($calls * $LAT / 1000 / $PAR):.2f}')")
-  echo "run $run: $calls API calls for $N+ resources; refresh ${wall} s; ideal ${ideal} s; ratio ${ratio}; $(grep -c 'No changes' "$W/plan.out") no-change plan"
+  echo "run $run: $calls API calls for $N+ resources; refresh ${wall} s (cairn CPU ${cpu} s); ideal ${ideal} s; ratio ${ratio}; $(grep -c 'No changes' "$W/plan.out") no-change plan"
   grep -ao ' ec2 [a-z0-9-]* [A-Za-z]*' "$W/sim.log" | awk '{print $3}' | sort | uniq -c | tr '\n' ' '; echo
 done
