@@ -240,6 +240,7 @@ static int run_validations(const cairn_var_cfg *var, json_t *value, const char *
 	}
 	ctx.root = root;
 	ctx.base_dir = base_dir;
+	ctx.inputs = NULL;
 	for (i = 0; i < var->nvalidations; i++) {
 		const cairn_validation *v = &var->validations[i];
 		const cairn_pos *cpos = cairn_expr_start(v->condition);

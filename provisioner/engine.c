@@ -101,6 +101,7 @@ void cairn_engine_free(cairn_engine *e)
 	cairn_lua_free(e->lua);
 	cairn_loop_free(e->loop);
 	json_decref(e->root);
+	json_decref(e->inputs);
 	json_decref(e->vars);
 	json_decref(e->sensitive_vars);
 	json_decref(e->secrets);
@@ -793,6 +794,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		goto fail;
 	add_state_secrets(e);
 	e->root = json_object();
+	e->inputs = json_object();
 	json_object_set(e->root, "var", e->vars);
 	json_object_set_new(e->root, "env", make_env_value(e));
 	json_object_set_new(e->root, "path", json_pack("{s:s}", "stack", e->stack->dir));
@@ -897,7 +899,7 @@ int cairn_engine_heartbeat_every(cairn_engine *e, double *every, int (**fn)(void
 
 int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in, json_t **out)
 {
-	cairn_eval_ctx ctx = { e->root, e->stack->dir };
+	cairn_eval_ctx ctx = { e->root, e->stack->dir, e->inputs };
 	int rc;
 
 	if (in && in->key && json_is_integer(in->key))
@@ -1659,7 +1661,7 @@ int cairn_engine_outputs(cairn_engine *e, json_t **values, json_t **sensitive)
 		bool tainted = false;
 
 		check_expr(e, NO_RES, o->value, NULL, &tainted);
-		if ((rc = cairn_expr_eval(&v, o->value, &(cairn_eval_ctx){ e->root, e->stack->dir })) != 0)
+		if ((rc = cairn_expr_eval(&v, o->value, &(cairn_eval_ctx){ e->root, e->stack->dir, e->inputs })) != 0)
 			break;
 		json_object_set_new(vals, o->name, v);
 		if (o->sensitive || tainted) {

@@ -100,6 +100,7 @@ typedef struct cairn_engine {
 	size_t ninsts, ainsts;
 	json_t *index;           /* address -> instance index */
 	json_t *root;            /* evaluation root */
+	json_t *inputs;          /* files the expressions read: path -> fingerprint */
 	json_t *secrets;         /* array of sensitive strings to redact from messages */
 	cairn_loop *loop;
 	char config_hash[65];

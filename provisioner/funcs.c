@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -986,6 +987,79 @@ static int resolve_path(cairn_buf *b, const char *fn, json_t *const *a, const ca
 	return cairn_buf_puts(b, p);
 }
 
+static void hex_of(const unsigned char *h, unsigned int hl, char *hex)
+{
+	unsigned int i;
+
+	for (i = 0; i < hl; i++) {
+		hex[2 * i] = "0123456789abcdef"[h[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[h[i] & 15];
+	}
+	hex[2 * hl] = 0;
+}
+
+static void fingerprint_data(const char *data, size_t len, char *out, size_t outlen)
+{
+	unsigned char h[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int hl = 0;
+
+	if (!EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL))
+		hl = 0;
+	hex_of(h, hl, hex);
+	snprintf(out, outlen, "sha256:%s", hex);
+}
+
+int cairn_file_fingerprint(const char *path, bool content, char *out, size_t outlen)
+{
+	cairn_buf data = CAIRN_BUF_INIT;
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(out, outlen, "%s", errno == ENOENT || errno == ENOTDIR ? "absent" : "unreadable");
+		return 0;
+	}
+	if (!content || !S_ISREG(st.st_mode)) {
+		snprintf(out, outlen, "%s", S_ISDIR(st.st_mode) ? "directory" : "exists");
+		return 0;
+	}
+	cairn_buf_init(&data, FILE_MAX);
+	if (cairn_buf_read_file(&data, path) != 0)
+		snprintf(out, outlen, "unreadable");
+	else
+		fingerprint_data(cairn_buf_cstr(&data), data.len, out, outlen);
+	cairn_buf_release(&data);
+	return 0;
+}
+
+int cairn_file_unchanged(const char *path, const char *fingerprint, char *now, size_t nowlen)
+{
+	bool content = strncmp(fingerprint, "sha256:", 7) == 0;
+
+	cairn_file_fingerprint(path, content, now, nowlen);
+	if (!strcmp(fingerprint, "exists"))
+		return strcmp(now, "absent") != 0 && strcmp(now, "directory") != 0;
+	return strcmp(now, fingerprint) == 0;
+}
+
+/* Remember what a function looked at (absolute path), for saved plans. */
+static void record_input(const cairn_eval_ctx *ctx, const char *path, const char *fingerprint, bool weak)
+{
+	cairn_buf abs = CAIRN_BUF_INIT;
+	char cwd[4096];
+
+	if (!ctx || !ctx->inputs)
+		return;
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		cairn_buf_printf(&abs, "%s/%s", cwd, path);
+	else
+		cairn_buf_puts(&abs, path);
+	/* fileexists() does not override what file() recorded of the content */
+	if (!weak || !json_object_get(ctx->inputs, cairn_buf_cstr(&abs)))
+		json_object_set_new(ctx->inputs, cairn_buf_cstr(&abs), json_string(fingerprint));
+	cairn_buf_release(&abs);
+}
+
 FN(file)
 {
 	cairn_buf path = CAIRN_BUF_INIT, data = CAIRN_BUF_INIT;
@@ -1017,6 +1091,12 @@ FN(file)
 		rc = arg_err(0, "file(): %s is not valid UTF-8 text (use base64 for binary files)", path.ptr);
 		goto cleanup;
 	}
+	if (ctx && ctx->inputs) {
+		char fp[96];
+
+		fingerprint_data(cairn_buf_cstr(&data), data.len, fp, sizeof(fp));
+		record_input(ctx, path.ptr, fp, false);
+	}
 	*out = v;
 cleanup:
 	cairn_buf_release(&path);
@@ -1034,13 +1114,16 @@ FN(fileexists)
 	if ((rc = resolve_path(&path, "fileexists", a, ctx)) != 0)
 		goto cleanup;
 	if (stat(path.ptr, &st) != 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT || errno == ENOTDIR) {
+			record_input(ctx, path.ptr, "absent", false);
 			rc = ret(out, json_false());
-		else
+		} else {
 			rc = arg_err(0, "fileexists(): cannot check %s: %s", path.ptr, strerror(errno));
+		}
 	} else if (S_ISDIR(st.st_mode)) {
 		rc = arg_err(0, "fileexists(): %s is a directory, not a file", path.ptr);
 	} else {
+		record_input(ctx, path.ptr, "exists", true);
 		rc = ret(out, json_true());
 	}
 cleanup:
@@ -1054,7 +1137,7 @@ static int digest(json_t **out, json_t *const *a, size_t n, const char *fn, cons
 {
 	unsigned char h[EVP_MAX_MD_SIZE];
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int hl = 0, i;
+	unsigned int hl = 0;
 	const char *s;
 	int rc;
 
@@ -1063,11 +1146,7 @@ static int digest(json_t **out, json_t *const *a, size_t n, const char *fn, cons
 		return rc;
 	if (!EVP_Digest(s, json_string_length(a[0]), h, &hl, md, NULL))
 		return cairn_error_set(CAIRN_ERROR, "%s(): hashing failed", fn);
-	for (i = 0; i < hl; i++) {
-		hex[2 * i] = "0123456789abcdef"[h[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[h[i] & 15];
-	}
-	hex[2 * hl] = 0;
+	hex_of(h, hl, hex);
 	return ret(out, json_string(hex));
 }
 

@@ -251,11 +251,12 @@ int cairn_plan_json(cairn_engine *e, json_t **out)
 		json_object_foreach(e->opts.var_overrides, k, v)
 			if (!json_object_get(e->sensitive_vars, k))
 				json_object_set(ov, k, v);
-	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:o,s:o,s:{s:i,s:i,s:i},s:o}",
+	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:o,s:o,s:{s:i,s:i,s:i},s:o,s:o}",
 		"format_version", "1", "cairn_version", CAIRN_VERSION, "stack", e->stack->name,
 		"stack_file", e->stack->path, "environment", e->opts.env, "config_hash", e->config_hash,
 		"state_serial", (json_int_t)e->serial, "refresh", e->opts.refresh, "resource_changes", rc,
-		"outputs", outs, "summary", "add", add, "change", change, "destroy", destroy, "variables", ov);
+		"outputs", outs, "summary", "add", add, "change", change, "destroy", destroy, "variables", ov,
+		"inputs", e->inputs ? json_incref(e->inputs) : json_object());
 	if (!doc)
 		return cairn_error_set(CAIRN_ENOMEM, "cannot build the JSON plan");
 	*out = doc;
@@ -275,6 +276,22 @@ int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced)
 	if (strcmp(hash, e->config_hash) != 0)
 		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: the configuration of environment '%s' "
 			"(stack, overlay, modules or --var values) changed since it was made; run plan again", e->opts.env);
+	{
+		json_t *inputs = json_object_get(doc, "inputs"), *fp;
+		const char *path;
+
+		/* the files that file() and fileexists() read when the plan was made */
+		json_object_foreach(inputs, path, fp) {
+			char now[96];
+
+			if (!json_is_string(fp))
+				return cairn_error_set(CAIRN_EINVAL, "malformed plan file: input %s", path);
+			if (!cairn_file_unchanged(path, json_string_value(fp), now, sizeof(now)))
+				return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: %s, which the configuration "
+					"of environment '%s' reads, changed since the plan was made (%s, now %s); "
+					"run plan again", path, e->opts.env, json_string_value(fp), now);
+		}
+	}
 	if (json_integer_value(serial) != e->serial)
 		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: the state of environment '%s' changed "
 			"since it was made (serial %lld, now %lld); run plan again", e->opts.env,

@@ -98,6 +98,38 @@ echo "# changed" >> s/stack.yaml
 run apply saved2.plan
 expect_rc 1 "plan after config change is stale"
 err_has "configuration" "names the config"
+# a file that file() or fileexists() read changed between plan and apply
+mkstack fi <<'YAML'
+resources:
+  cfg:
+    type: local.file
+    path: out/cfg.txt
+    content: '${file("input.txt")}'
+  flag:
+    type: null.resource
+    triggers:
+      present: '${fileexists("flag")}'
+YAML
+echo "first" > fi/input.txt
+run plan -C fi -e dev -out fi.plan
+expect_rc 0 "plan -out with file() inputs"
+check "the plan records the inputs" grep -q '"inputs"' fi.plan
+echo "second" > fi/input.txt
+run apply fi.plan
+expect_rc 1 "input file changed: the plan is stale"
+err_has "input.txt, which the configuration of environment 'dev' reads, changed" "names the file"
+check "nothing created" test ! -e fi/out/cfg.txt
+check "no state rows" sh -c "[ ! -e fi/.cairn/state.db ] || [ \"\$(sqlite3 fi/.cairn/state.db 'select count(*) from resources')\" = 0 ]"
+run plan -C fi -e dev -out fi.plan
+touch fi/flag
+run apply fi.plan
+expect_rc 1 "a file fileexists() looked for appeared: stale"
+err_has "flag, which the configuration" "names the flag file"
+rm fi/flag
+run apply fi.plan
+expect_rc 0 "unchanged inputs: the plan applies"
+eq "$(cat fi/out/cfg.txt)" "second" "the planned content"
+
 echo '{"format_version":"9"}' > foreign.plan
 run apply foreign.plan
 expect_rc 1 "foreign plan file"

@@ -40,7 +40,7 @@ static const char *ev(const char *text)
 	static int slot;
 	char *b = bufs[slot++ % 8];
 	cairn_pos pos = { "t.yaml", 1, 1 };
-	cairn_eval_ctx ctx;
+	cairn_eval_ctx ctx = { 0 };
 	cairn_expr *e = NULL;
 	json_t *v = NULL;
 	int rc;
