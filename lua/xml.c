@@ -22,11 +22,11 @@
 #include <lauxlib.h>
 
 #include <expat.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_SEP '\x01'
 #define MAX_DEPTH 256
 #define XML_DECODER "cairn.xml.decoder"
 
@@ -37,8 +37,16 @@
  * expat: the decoder is a userdata whose __gc frees the parser. */
 typedef struct frame {
 	bool table;      /* its table is on the stack */
+	unsigned hint;   /* slot in xp.hints for this element */
+	unsigned nkeys;  /* distinct keys set in its table */
 	cairn_buf text;
 } frame;
+
+/* Tables are created with room for as many keys as the last element of the
+ * same name at the same depth had: a describe item of twenty fields is then
+ * not rehashed five times on its way there. */
+#define HINTS 256
+#define HINT_MAX 64
 
 typedef struct xp {
 	lua_State *L;
@@ -47,14 +55,36 @@ typedef struct xp {
 	size_t depth;
 	bool done;       /* the root element ended; its value is on the stack */
 	bool failed;
+	unsigned char hints[HINTS];
 	char err[512];
 } xp;
 
+static unsigned hint_slot(const char *name, size_t depth)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return (h ^ (uint32_t)depth * 0x9e3779b1u) % HINTS;
+}
+
+static void new_frame_table(xp *x, frame *f, int extra)
+{
+	lua_createtable(x->L, 0, x->hints[f->hint] + extra);
+	f->table = true;
+}
+
 static const char *local_name(const char *name)
 {
-	const char *sep = strrchr(name, NS_SEP);
+	const char *sep = strrchr(name, ':');
 
 	return sep ? sep + 1 : name;
+}
+
+/* xmlns and xmlns:prefix declare namespaces: not attributes here */
+static bool is_xmlns(const char *name)
+{
+	return strncmp(name, "xmlns", 5) == 0 && (name[5] == '\0' || name[5] == ':');
 }
 
 static void fail(xp *x, const char *msg)
@@ -72,7 +102,6 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 	lua_State *L = x->L;
 	frame *f;
 
-	(void)name;
 	if (x->failed)
 		return;
 	if (x->depth >= MAX_DEPTH) {
@@ -83,20 +112,26 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 		fail(x, "elements nested too deeply");
 		return;
 	}
-	if (x->depth > 0 && !x->stack[x->depth - 1].table) {
-		lua_newtable(L);
-		x->stack[x->depth - 1].table = true;
-	}
+	if (x->depth > 0 && !x->stack[x->depth - 1].table)
+		new_frame_table(x, &x->stack[x->depth - 1], 0);
 	f = &x->stack[x->depth++];
 	f->table = false;
+	f->nkeys = 0;
+	f->hint = hint_slot(local_name(name), x->depth);
 	f->text.len = 0;
 	if (attrs[0]) {
-		size_t i;
+		size_t i, n = 0;
 
-		lua_newtable(L);
-		f->table = true;
-		lua_newtable(L);
+		for (i = 0; attrs[i]; i += 2)
+			n += !is_xmlns(attrs[i]);
+		if (!n)
+			return;
+		new_frame_table(x, f, 1);
+		f->nkeys = 1;
+		lua_createtable(L, 0, (int)n);
 		for (i = 0; attrs[i]; i += 2) {
+			if (is_xmlns(attrs[i]))
+				continue;
 			lua_pushstring(L, attrs[i + 1]);
 			lua_setfield(L, -2, local_name(attrs[i]));
 		}
@@ -138,7 +173,7 @@ static bool is_array(lua_State *L, int idx)
 /* value on top, parent table below it: parent[name] = value, or append
  * when the name repeats (the first repetition makes an array). The name is
  * made a Lua string once. */
-static void add_child(lua_State *L, const char *name)
+static bool add_child(lua_State *L, const char *name)
 {
 	lua_pushstring(L, name);                          /* parent value key */
 	lua_pushvalue(L, -1);
@@ -146,14 +181,14 @@ static void add_child(lua_State *L, const char *name)
 		lua_pop(L, 1);
 		lua_insert(L, -2);                        /* parent key value */
 		lua_rawset(L, -3);
-		return;
+		return true;
 	}
 	if (is_array(L, -1)) {
 		lua_rotate(L, -3, 1);                     /* parent old value key */
 		lua_pop(L, 1);
 		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 		lua_pop(L, 1);
-		return;
+		return false;
 	}
 	lua_createtable(L, 2, 0);                         /* parent value key old arr */
 	lua_insert(L, -2);                                /* parent value key arr old */
@@ -162,6 +197,7 @@ static void add_child(lua_State *L, const char *name)
 	lua_rawseti(L, -2, 2);                            /* parent key arr */
 	cairn_lua_mark_array(L);
 	lua_rawset(L, -3);
+	return false;
 }
 
 static void on_end(void *ud, const XML_Char *name)
@@ -175,16 +211,21 @@ static void on_end(void *ud, const XML_Char *name)
 	f = &x->stack[--x->depth];
 	if (!f->table) {
 		lua_pushlstring(L, f->text.len ? f->text.ptr : "", f->text.len);
-	} else if (!blank(&f->text)) {
-		lua_pushlstring(L, f->text.ptr, f->text.len);
-		lua_setfield(L, -2, "_text");
+	} else {
+		if (!blank(&f->text)) {
+			lua_pushlstring(L, f->text.ptr, f->text.len);
+			lua_setfield(L, -2, "_text");
+			f->nkeys++;
+		}
+		x->hints[f->hint] = (unsigned char)(f->nkeys < HINT_MAX ? f->nkeys : HINT_MAX);
 	}
 	if (x->depth == 0) {
 		x->done = true;
 		lua_pushstring(L, local_name(name));
 		return;
 	}
-	add_child(L, local_name(name));
+	if (add_child(L, local_name(name)))
+		x->stack[x->depth - 1].nkeys++;
 }
 
 static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
@@ -235,7 +276,8 @@ static int l_decode(lua_State *L)
 	lua_setmetatable(L, -2);
 	base = lua_gettop(L);
 	x->L = L;
-	x->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+	/* no namespace processing: names are taken after their prefix */
+	x->parser = XML_ParserCreate("UTF-8");
 	if (!x->parser)
 		return luaL_error(L, "not enough memory");
 	XML_SetUserData(x->parser, x);
