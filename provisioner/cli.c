@@ -54,6 +54,7 @@ typedef struct cli {
 	char **args;
 	int nargs;
 	cairn_engine *engine; /* for redaction of errors */
+	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
 } cli;
 
 /* ---------- printing ---------- */
@@ -719,6 +720,7 @@ static int run_apply(cli *c, bool destroy)
 
 			cairn_store_commit_stats(e->store, &ncommits, &commit_s);
 			cairn_store_write_stats(e->store, &write_s);
+			c->commit_s = commit_s;
 			cairn_loop_get_stats(e->loop, &ls);
 			fprintf(stderr, "cairn stats: apply_wall_s=%.3f commits=%llu commit_s=%.4f (%.2f%%) "
 				"state_write_s=%.4f (%.2f%%) http_requests=%llu retries=%llu\n", wall,
@@ -1147,9 +1149,12 @@ int cairn_cli_main(int argc, char **argv)
 {
 	cli c;
 	char **args;
+	double t_start;
 	int rc, i;
 
 	memset(&c, 0, sizeof(c));
+	c.commit_s = -1;
+	t_start = cairn_now();
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
@@ -1186,5 +1191,12 @@ int cairn_cli_main(int argc, char **argv)
 	free(c.targets);
 	free(c.excludes);
 	fflush(stdout);
+	if (c.commit_s >= 0 && getenv("CAIRN_STATS")) {
+		/* the whole command: loading, planning, applying, closing the store */
+		double wall = cairn_now() - t_start;
+
+		fprintf(stderr, "cairn stats: command_wall_s=%.3f commit_s=%.4f (%.2f%% of the command)\n",
+			wall, c.commit_s, wall > 0 ? 100 * c.commit_s / wall : 0);
+	}
 	return rc;
 }
