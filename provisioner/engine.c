@@ -1015,9 +1015,11 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			json_object_set_new(e->refreshed, r->address, json_null());
 		} else if (json_is_object(v)) {
 			/* what read does not return (write-only properties) stays as
-			 * recorded; the result is the task's own, no copy needed */
-			json_object_update_missing(v, r->attrs);
-			json_object_set(e->refreshed, r->address, v);
+			 * recorded; a shallow copy, as two rows may share an id */
+			json_t *cur = json_copy(v);
+
+			json_object_update_missing(cur, r->attrs);
+			json_object_set_new(e->refreshed, r->address, cur);
 		}
 		else
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
