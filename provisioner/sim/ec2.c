@@ -1069,39 +1069,49 @@ static int valid_az(const char *region, const char *az)
 	return strncmp(az, region, n) == 0 && az[n] >= 'a' && az[n] <= 'f' && az[n + 1] == '\0';
 }
 
+/* A sibling's CIDR: CIDR_OVERLAP when it overlaps the new one. */
+#define CIDR_OVERLAP 1
+typedef struct cidr_probe {
+	uint32_t net;
+	int prefix;
+} cidr_probe;
+
+static int cidr_overlaps(void *ud, const char *sibling)
+{
+	const cidr_probe *p = ud;
+	uint32_t snet, smask, mask;
+	int sprefix;
+
+	if (ec2_parse_cidr(sibling, &snet, &sprefix) != 0)
+		return 0;
+	smask = sprefix ? 0xFFFFFFFFu << (32 - sprefix) : 0;
+	mask = p->prefix ? 0xFFFFFFFFu << (32 - p->prefix) : 0;
+	return (p->net & smask) == snet || (snet & mask) == p->net ? CIDR_OVERLAP : 0;
+}
+
 /* Make a subnet after validating its CIDR against the VPC and its siblings. */
 static int make_subnet(cairn_sim_req *req, const cairn_sim_resource *vpc, const char *cidr,
 	const char *az, int default_for_az, int tags, cairn_sim_resource **out)
 {
-	cairn_sim_reslist sibs = { NULL, 0, 0 };
 	cairn_sim_resource *r = NULL;
-	uint32_t net, vnet, snet;
-	int prefix, vprefix, sprefix, rc;
+	cidr_probe probe;
+	uint32_t vnet;
+	int vprefix, rc;
 	char azid[32];
-	size_t i;
 
-	if (ec2_parse_cidr(cidr, &net, &prefix) != 0)
+	if (ec2_parse_cidr(cidr, &probe.net, &probe.prefix) != 0)
 		return cairn_sim_fail(req, 400, "InvalidParameterValue",
 			"Value (%s) for parameter cidrBlock is invalid. This is not a valid CIDR block.", cidr);
 	ec2_parse_cidr(ec2_str(vpc, "cidrBlock"), &vnet, &vprefix);
-	if (prefix < 16 || prefix > 28 || prefix < vprefix ||
-	    (net & (vprefix ? 0xFFFFFFFFu << (32 - vprefix) : 0)) != vnet)
+	if (probe.prefix < 16 || probe.prefix > 28 || probe.prefix < vprefix ||
+	    (probe.net & (vprefix ? 0xFFFFFFFFu << (32 - vprefix) : 0)) != vnet)
 		return cairn_sim_fail(req, 400, "InvalidSubnet.Range", "The CIDR '%s' is invalid.", cidr);
-	if ((rc = cairn_sim_store_list(req->sim->store, EC2_SUBNET, NULL, vpc->id, &sibs)) != 0)
+	rc = cairn_sim_store_child_attrs(req->sim->store, vpc->id, EC2_SUBNET, "cidrBlock", cidr_overlaps, &probe);
+	if (rc == CIDR_OVERLAP)
+		return cairn_sim_fail(req, 400, "InvalidSubnet.Conflict",
+			"The CIDR '%s' conflicts with another subnet", cidr);
+	if (rc)
 		return rc;
-	for (i = 0; i < sibs.n; i++) {
-		uint32_t smask, mask;
-
-		if (ec2_parse_cidr(ec2_str(sibs.v[i], "cidrBlock"), &snet, &sprefix) != 0)
-			continue;
-		smask = sprefix ? 0xFFFFFFFFu << (32 - sprefix) : 0;
-		mask = prefix ? 0xFFFFFFFFu << (32 - prefix) : 0;
-		if ((net & smask) == snet || (snet & mask) == net) {
-			rc = cairn_sim_fail(req, 400, "InvalidSubnet.Conflict",
-				"The CIDR '%s' conflicts with another subnet", cidr);
-			goto cleanup;
-		}
-	}
 	if (tags) {
 		if ((rc = ec2_new(req, &ec2_kind_subnet, &r)) != 0)
 			goto cleanup;
@@ -1133,7 +1143,6 @@ static int make_subnet(cairn_sim_req *req, const cairn_sim_resource *vpc, const 
 	r = NULL;
 cleanup:
 	cairn_sim_resource_free(r);
-	cairn_sim_reslist_release(&sibs);
 	return rc;
 }
 

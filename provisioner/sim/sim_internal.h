@@ -423,6 +423,12 @@ int cairn_sim_store_delete(cairn_sim_store *s, const char *id);
 /* Number of resources whose parent is id (of type, or any when NULL). */
 int cairn_sim_store_count_children(cairn_sim_store *s, const char *parent_id,
 	const char *type, int64_t *out);
+/* fn(ud, value) for the string attribute `attr` of every child of `type`
+ * still there (as cairn_sim_store_list sees them), without decoding whole
+ * rows; value lives until fn returns; a non-zero return stops and is
+ * returned. */
+int cairn_sim_store_child_attrs(cairn_sim_store *s, const char *parent_id, const char *type,
+	const char *attr, int (*fn)(void *ud, const char *value), void *ud);
 /* Small key/value table for framework bookkeeping (region_init, ...).
  * get: *out malloc'd or NULL when absent. */
 int cairn_sim_store_meta_get(cairn_sim_store *s, const char *key, char **out);

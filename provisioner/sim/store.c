@@ -17,7 +17,7 @@
 
 enum {
 	ST_INSERT, ST_UPDATE, ST_GET, ST_DELETE, ST_LIST, ST_CHILDREN,
-	ST_META_GET, ST_META_SET, ST_STATUS, ST_COUNT
+	ST_META_GET, ST_META_SET, ST_STATUS, ST_CHILD_ATTR, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -39,6 +39,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" ON CONFLICT(key) DO UPDATE SET value=?2",
 	[ST_STATUS] = "UPDATE sim_resources SET status=?2, next_status=NULL, status_at=NULL,"
 		" updated_at=?3 WHERE id=?1",
+	[ST_CHILD_ATTR] = "SELECT json_extract(attrs, '$.' || ?3) FROM sim_resources"
+		" WHERE parent_id=?1 AND type=?2"
+		" AND NOT (coalesce(next_status, '')='" CAIRN_SIM_STATUS_GONE "' AND coalesce(status_at, 0)<=?4)",
 };
 
 static const char schema_sql[] =
@@ -441,6 +444,29 @@ int cairn_sim_store_delete(cairn_sim_store *s, const char *id)
 		rc = db_error(s, "delete a resource");
 	else if (sqlite3_changes(s->db) == 0)
 		rc = CAIRN_ENOTFOUND;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int cairn_sim_store_child_attrs(cairn_sim_store *s, const char *parent_id, const char *type,
+	const char *attr, int (*fn)(void *ud, const char *value), void *ud)
+{
+	sqlite3_stmt *st = s->st[ST_CHILD_ATTR];
+	int rc = 0, step = SQLITE_DONE;
+
+	sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, attr, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, cairn_sim_now());
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+
+		if (v)
+			rc = fn(ud, (const char *)v);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "list the children of a resource");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
