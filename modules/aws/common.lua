@@ -360,28 +360,24 @@ end
 -- Every item of an EC2 Describe call, following nextToken.
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
 function M.ec2_describe(ctx, action, set_name, params, opts)
-  return cairn.paginate(function(token)
-    local p = {}
-    for k, v in pairs(params or {}) do p[k] = v end
-    if token then p.NextToken = token end
-    local r = M.ec2(ctx, action, p, opts)
-    return xml.list(r[set_name], "item"), M.str(r.nextToken)
-  end)
+  return M.ec2_items(ctx, action, set_name, params, nil, opts)
 end
 
--- Every item of an EC2 Describe call given the answer to its first page:
--- further pages (rare) are asked for in turn.
-function M.ec2_items(ctx, action, set_name, params, first)
-  local items, token = xml.list(first[set_name], "item"), M.str(first.nextToken)
-  while token do
-    local p = {}
-    for k, v in pairs(params or {}) do p[k] = v end
-    p.NextToken = token
-    local more = M.ec2(ctx, action, p)
-    for _, it in ipairs(xml.list(more[set_name], "item")) do items[#items + 1] = it end
-    token = M.str(more.nextToken)
-  end
-  return items
+-- The same, given the answer to the first page when the caller already has
+-- it (from ec2_all): only further pages (rare) are asked for, in turn.
+function M.ec2_items(ctx, action, set_name, params, first, opts)
+  local page = first
+  return cairn.paginate(function(token)
+    local r = page
+    page = nil
+    if not r then
+      local p = {}
+      for k, v in pairs(params or {}) do p[k] = v end
+      if token then p.NextToken = token end
+      r = M.ec2(ctx, action, p, opts)
+    end
+    return xml.list(r[set_name], "item"), M.str(r.nextToken)
+  end)
 end
 
 -- Query-protocol pagination over Marker (RDS, ElastiCache):

@@ -73,10 +73,29 @@ static void run_release(run *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* http://paginate/: three pages of DescribeVpcs, one VPC each */
+static json_t *page_answer(json_t *req)
+{
+	const char *body = json_string_value(json_object_get(req, "body"));
+	const char *id = "a", *next = "<nextToken>t1</nextToken>";
+	char xml[512];
+
+	if (body && strstr(body, "NextToken=t2"))
+		id = "c", next = "";
+	else if (body && strstr(body, "NextToken=t1"))
+		id = "b", next = "<nextToken>t2</nextToken>";
+	snprintf(xml, sizeof(xml), "<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+		 "<vpcSet><item><vpcId>vpc-%s</vpcId></item></vpcSet>%s</DescribeVpcsResponse>", id, next);
+	return json_pack("{s:i, s:{}, s:s}", "status", 200, "headers", "body", xml);
+}
+
 static json_t *answer_for(json_t *req)
 {
 	const char *kind = json_string_value(json_object_get(req, "kind"));
+	const char *url = json_string_value(json_object_get(req, "url"));
 
+	if (kind && strcmp(kind, "http") == 0 && url && strcmp(url, "http://paginate/") == 0)
+		return page_answer(req);
 	if (kind && strcmp(kind, "http") == 0)
 		return json_pack("{s:i, s:{s:s}, s:s}", "status", 200,
 				 "headers", "x-amzn-requestid", "req-1", "body", "<ok/>");
@@ -85,9 +104,15 @@ static json_t *answer_for(json_t *req)
 		json_t *out = json_array(), *one;
 		size_t i;
 
-		json_array_foreach(json_object_get(req, "requests"), i, one)
-			json_array_append_new(out, json_pack("{s:i, s:{}, s:O}", "status", 200 + (int)i,
-							     "headers", "body", json_object_get(one, "url")));
+		json_array_foreach(json_object_get(req, "requests"), i, one) {
+			const char *u = json_string_value(json_object_get(one, "url"));
+
+			if (u && strcmp(u, "http://paginate/") == 0)
+				json_array_append_new(out, page_answer(one));
+			else
+				json_array_append_new(out, json_pack("{s:i, s:{}, s:O}", "status", 200 + (int)i,
+								     "headers", "body", json_object_get(one, "url")));
+		}
 		return out;
 	}
 	return json_null();
@@ -443,6 +468,28 @@ static void test_lua__request_all(void)
 	run_op(&r, rt, "test.all", "list", json_array(), NULL);
 	T_EQ_INT(r.st, CAIRN_OP_FAILED);
 	T_CONTAINS(r.err, "a request must be a table");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static void test_lua__aws_pagination(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+
+	run_op(&r, rt, "test.paginate", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	if (r.st != CAIRN_OP_DONE)
+		fprintf(stderr, "# %s\n", r.err);
+	T_EQ_STR(sget(r.result, "all"), "vpc-a,vpc-b,vpc-c");
+	T_EQ_STR(sget(r.result, "rest"), "vpc-a,vpc-b,vpc-c");
+	T_EQ_STR(sget(r.result, "second_root"), "vpc-a");
+	/* describe: 3 pages; ec2_all: one wait for both; ec2_items: pages 2, 3 */
+	T_EQ_INT(json_array_size(r.requests), 6);
+	T_EQ_STR(sget(json_array_get(r.requests, 3), "kind"), "all");
+	T_CONTAINS(sget(json_array_get(r.requests, 1), "body"), "Filter.1.Name=x");
+	T_CONTAINS(sget(json_array_get(r.requests, 1), "body"), "NextToken=t1");
+	T_CONTAINS(sget(json_array_get(r.requests, 5), "body"), "NextToken=t2");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
@@ -1031,6 +1078,7 @@ static const t_case cases[] = {
 	T_CASE(test_lua__instruction_limit),
 	T_CASE(test_lua__memory_limit),
 	T_CASE(test_lua__request_all),
+	T_CASE(test_lua__aws_pagination),
 	T_CASE(test_lua__json_roundtrip),
 	T_CASE(test_lua__xml_ec2),
 	T_CASE(test_lua__api),
