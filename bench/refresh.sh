@@ -3,6 +3,7 @@
 # subnets in 2 VPCs) refreshed against `cairn sim --latency 20`. Reports the
 # number of API calls, the refresh wall time and the ideal
 # (calls x latency / parallelism). Run by hand: bash bench/refresh.sh [N] [PAR]
+# RUNS=K: how many timed plans (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5000}

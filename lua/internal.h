@@ -85,6 +85,8 @@ json_t *cairn_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
 void cairn_lua_push_owned(lua_State *L, char *p, size_t n);
 /* Make the table at the top an array (sets the array metatable). */
 void cairn_lua_mark_array(lua_State *L);
+/* Is the value at idx a table marked as an array? */
+bool cairn_lua_is_marked_array(lua_State *L, int idx);
 
 /* The `cairn.json` and `cairn.xml` libraries. */
 int cairn_lua_open_json(lua_State *L);

@@ -33,6 +33,17 @@ void cairn_lua_mark_array(lua_State *L)
 	lua_setmetatable(L, -2);
 }
 
+bool cairn_lua_is_marked_array(lua_State *L, int idx)
+{
+	bool is = false;
+
+	if (lua_istable(L, idx) && lua_getmetatable(L, idx)) {
+		is = lua_topointer(L, -1) == cairn_lua_rt(L)->array_mt;
+		lua_pop(L, 1);
+	}
+	return is;
+}
+
 void cairn_lua_push_json(lua_State *L, json_t *j)
 {
 	const char *key;
@@ -401,13 +412,7 @@ static int l_array(lua_State *L)
 
 static int l_is_array(lua_State *L)
 {
-	bool is = false;
-
-	if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
-		is = lua_topointer(L, -1) == cairn_lua_rt(L)->array_mt;
-		lua_pop(L, 1);
-	}
-	lua_pushboolean(L, is);
+	lua_pushboolean(L, cairn_lua_is_marked_array(L, 1));
 	return 1;
 }
 

@@ -159,17 +159,6 @@ static bool blank(const cairn_buf *b)
 	return true;
 }
 
-static bool is_array(lua_State *L, int idx)
-{
-	bool marked = false;
-
-	if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
-		marked = lua_topointer(L, -1) == cairn_lua_rt(L)->array_mt;
-		lua_pop(L, 1);
-	}
-	return marked;
-}
-
 /* value on top, parent table below it: parent[name] = value, or append
  * when the name repeats (the first repetition makes an array). The name is
  * made a Lua string once. */
@@ -183,7 +172,7 @@ static bool add_child(lua_State *L, const char *name)
 		lua_rawset(L, -3);
 		return true;
 	}
-	if (is_array(L, -1)) {
+	if (cairn_lua_is_marked_array(L, -1)) {
 		lua_rotate(L, -3, 1);                     /* parent old value key */
 		lua_pop(L, 1);
 		lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
@@ -306,8 +295,6 @@ static int l_decode(lua_State *L)
 /* cairn.xml.list(node, name) -> array of node[name] (always an array). */
 static int l_list(lua_State *L)
 {
-	int marked = 0;
-
 	luaL_checkstring(L, 2);
 	lua_settop(L, 2);
 	if (!lua_istable(L, 1)) {
@@ -322,11 +309,7 @@ static int l_list(lua_State *L)
 		cairn_lua_mark_array(L);
 		return 1;
 	}
-	if (lua_istable(L, -1) && lua_getmetatable(L, -1)) {
-		marked = lua_topointer(L, -1) == cairn_lua_rt(L)->array_mt;
-		lua_pop(L, 1);
-	}
-	if (marked)
+	if (cairn_lua_is_marked_array(L, -1))
 		return 1;
 	lua_createtable(L, 1, 0);
 	lua_pushvalue(L, -2);

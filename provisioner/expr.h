@@ -105,10 +105,9 @@ typedef struct cairn_eval_ctx {
 			  * files they looked at: absolute path -> fingerprint */
 } cairn_eval_ctx;
 
-/* What a saved plan remembers of a file the configuration read: "sha256:HEX"
- * of its content (file()), "exists" or "absent" (fileexists()). */
-int cairn_file_fingerprint(const char *path, bool content, char *out, size_t outlen);
-/* Is the file still as fingerprinted? 1 yes, 0 no (*now gets what it is). */
+/* Is a file the configuration read still as a saved plan fingerprinted it
+ * ("sha256:HEX" of its content for file(), "exists" or "absent" for
+ * fileexists())? 1 yes, 0 no (*now gets what it is). */
 int cairn_file_unchanged(const char *path, const char *fingerprint, char *now, size_t nowlen);
 
 /* Evaluate e to a new json_t reference in *out (may be, or contain, the

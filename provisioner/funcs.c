@@ -1010,18 +1010,20 @@ static void fingerprint_data(const char *data, size_t len, char *out, size_t out
 	snprintf(out, outlen, "sha256:%s", hex);
 }
 
-int cairn_file_fingerprint(const char *path, bool content, char *out, size_t outlen)
+/* What a file is now: "sha256:HEX" of its content (when `content` and it
+ * is a regular file), else "exists", "directory", "absent" or "unreadable". */
+static void file_fingerprint(const char *path, bool content, char *out, size_t outlen)
 {
 	cairn_buf data = CAIRN_BUF_INIT;
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
 		snprintf(out, outlen, "%s", errno == ENOENT || errno == ENOTDIR ? "absent" : "unreadable");
-		return 0;
+		return;
 	}
 	if (!content || !S_ISREG(st.st_mode)) {
 		snprintf(out, outlen, "%s", S_ISDIR(st.st_mode) ? "directory" : "exists");
-		return 0;
+		return;
 	}
 	cairn_buf_init(&data, FILE_MAX);
 	if (cairn_buf_read_file(&data, path) != 0)
@@ -1029,24 +1031,27 @@ int cairn_file_fingerprint(const char *path, bool content, char *out, size_t out
 	else
 		fingerprint_data(cairn_buf_cstr(&data), data.len, out, outlen);
 	cairn_buf_release(&data);
-	return 0;
 }
 
 int cairn_file_unchanged(const char *path, const char *fingerprint, char *now, size_t nowlen)
 {
 	bool content = strncmp(fingerprint, "sha256:", 7) == 0;
 
-	cairn_file_fingerprint(path, content, now, nowlen);
+	file_fingerprint(path, content, now, nowlen);
 	if (!strcmp(fingerprint, "exists"))
 		return strcmp(now, "absent") != 0 && strcmp(now, "directory") != 0;
 	return strcmp(now, fingerprint) == 0;
 }
 
-/* Remember what a function looked at (absolute path), for saved plans. */
-static void record_input(const cairn_eval_ctx *ctx, const char *path, const char *fingerprint, bool weak)
+/* Remember what a function looked at (absolute path), for saved plans:
+ * file() passes the content it read (hashed once per path), fileexists()
+ * the existence, which does not override a recorded content. */
+static void record_input(const cairn_eval_ctx *ctx, const char *path, const cairn_buf *content,
+			 const char *exists)
 {
 	cairn_buf abs = CAIRN_BUF_INIT;
-	char cwd[4096];
+	char cwd[4096], fp[96];
+	json_t *had;
 
 	if (!ctx || !ctx->inputs)
 		return;
@@ -1054,9 +1059,13 @@ static void record_input(const cairn_eval_ctx *ctx, const char *path, const char
 		cairn_buf_printf(&abs, "%s/%s", cwd, path);
 	else
 		cairn_buf_puts(&abs, path);
-	/* fileexists() does not override what file() recorded of the content */
-	if (!weak || !json_object_get(ctx->inputs, cairn_buf_cstr(&abs)))
-		json_object_set_new(ctx->inputs, cairn_buf_cstr(&abs), json_string(fingerprint));
+	had = json_object_get(ctx->inputs, cairn_buf_cstr(&abs));
+	if (content && !(had && !strncmp(json_string_value(had), "sha256:", 7))) {
+		fingerprint_data(cairn_buf_cstr(content), content->len, fp, sizeof(fp));
+		json_object_set_new(ctx->inputs, cairn_buf_cstr(&abs), json_string(fp));
+	} else if (!content && (!had || !strcmp(exists, "absent"))) {
+		json_object_set_new(ctx->inputs, cairn_buf_cstr(&abs), json_string(exists));
+	}
 	cairn_buf_release(&abs);
 }
 
@@ -1091,12 +1100,7 @@ FN(file)
 		rc = arg_err(0, "file(): %s is not valid UTF-8 text (use base64 for binary files)", path.ptr);
 		goto cleanup;
 	}
-	if (ctx && ctx->inputs) {
-		char fp[96];
-
-		fingerprint_data(cairn_buf_cstr(&data), data.len, fp, sizeof(fp));
-		record_input(ctx, path.ptr, fp, false);
-	}
+	record_input(ctx, path.ptr, &data, NULL);
 	*out = v;
 cleanup:
 	cairn_buf_release(&path);
@@ -1115,7 +1119,7 @@ FN(fileexists)
 		goto cleanup;
 	if (stat(path.ptr, &st) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
-			record_input(ctx, path.ptr, "absent", false);
+			record_input(ctx, path.ptr, NULL, "absent");
 			rc = ret(out, json_false());
 		} else {
 			rc = arg_err(0, "fileexists(): cannot check %s: %s", path.ptr, strerror(errno));
@@ -1123,7 +1127,7 @@ FN(fileexists)
 	} else if (S_ISDIR(st.st_mode)) {
 		rc = arg_err(0, "fileexists(): %s is a directory, not a file", path.ptr);
 	} else {
-		record_input(ctx, path.ptr, "exists", true);
+		record_input(ctx, path.ptr, NULL, "exists");
 		rc = ret(out, json_true());
 	}
 cleanup:

@@ -247,9 +247,7 @@ static void gather_done(gather *g)
 
 static void gather_put(gather *g, size_t index, json_t *answer)
 {
-	if (!answer)
-		answer = json_pack("{s:s}", "error", "out of memory");
-	json_array_set_new(g->answers, index, answer ? answer : json_null());
+	json_array_set_new(g->answers, index, answer ? answer : json_pack("{s:s}", "error", "out of memory"));
 	gather_done(g);
 }
 

@@ -7,9 +7,9 @@
 --    ElastiCache's <ErrorResponse><Error> shape, are raised as
 --    error({code=, message=, status=}); a transport failure (no answer
 --    after the C side's retries) as code "RequestFailed" with ambiguous=true.
---  * query_all(ctx, calls), ec2_all, ec2_describe_all: several calls at the
---    same time (cairn.http.request_all), for reads that need more than one
---    call per object.
+--  * query_all(ctx, calls), ec2_all: several calls at the same time
+--    (cairn.http.request_all), for reads that need more than one call per
+--    object; ec2_items follows the further pages of such an answer.
 --  * json_call(ctx, service, method, path, body, opts): REST-JSON (EKS);
 --    errors from the x-amzn-ErrorType header and the body's "message".
 --  * helpers for tags, filters, pagination, waiters and error codes.

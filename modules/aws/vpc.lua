@@ -26,13 +26,14 @@ local function attrs_of(ctx, it, extra)
   return a
 end
 
-local DNS_ATTRS = { enableDnsSupport = "enable_dns_support", enableDnsHostnames = "enable_dns_hostnames" }
+-- DescribeVpcAttribute's name -> our attribute
+local DNS_ATTRS = { { "enableDnsSupport", "enable_dns_support" }, { "enableDnsHostnames", "enable_dns_hostnames" } }
 
 -- The main route tables, default security groups and DNS attributes of
 -- VPCs. EC2 has no batched DescribeVpcAttribute (two calls per VPC); every
 -- call goes out at the same time, with the describes for 200 VPCs each.
 local function vpc_extras(ctx, ids)
-  local out, calls, sets = {}, {}, {}
+  local out, calls, sets, dns = {}, {}, {}, {}
   for _, id in ipairs(ids) do out[id] = {} end
   for i = 1, #ids, 200 do
     local part = {}
@@ -45,8 +46,9 @@ local function vpc_extras(ctx, ids)
     sets[#calls] = "securityGroupInfo"
   end
   for _, id in ipairs(ids) do
-    for _, which in ipairs({ "enableDnsSupport", "enableDnsHostnames" }) do
-      calls[#calls + 1] = { "DescribeVpcAttribute", { VpcId = id, Attribute = which } }
+    for _, d in ipairs(DNS_ATTRS) do
+      calls[#calls + 1] = { "DescribeVpcAttribute", { VpcId = id, Attribute = d[1] } }
+      dns[#calls] = d
     end
   end
   for i, r in ipairs(aws.ec2_all(ctx, calls)) do
@@ -58,7 +60,8 @@ local function vpc_extras(ctx, ids)
         if e and it.groupId then e.default_security_group_id = it.groupId end
       end
     else
-      out[p.VpcId][DNS_ATTRS[p.Attribute]] = aws.bool(type(r[p.Attribute]) == "table" and r[p.Attribute].value)
+      local d = dns[i]
+      out[p.VpcId][d[2]] = aws.bool(type(r[d[1]]) == "table" and r[d[1]].value)
     end
   end
   return out

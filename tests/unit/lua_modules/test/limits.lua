@@ -16,7 +16,9 @@ return {
   delete = function(ctx) end,
   -- the limit reached while expat calls back (the decoder unwinds)
   import = function(ctx, id)
-    local doc = cairn.xml.decode("<r>" .. ("<i><a>x</a><b>y</b></i>"):rep(100000) .. "</r>")
+    local text = "<r>" .. ("<i><a>x</a><b>y</b></i>"):rep(100000) .. "</r>"
+    cairn.log.info("xml text built")
+    local doc = cairn.xml.decode(text)
     return { n = #doc.i }
   end,
   list = function(ctx)
