@@ -138,47 +138,52 @@ void cairn_lua_push_owned(lua_State *L, char *p, size_t n)
 
 /* -- Lua -> JSON -------------------------------------------------------- */
 
+/* The path of the value being converted is kept as the keys (borrowed from
+ * the Lua stack, where lua_next holds them) and indices that lead to it, and
+ * only written out as text when a conversion fails. */
 typedef struct conv {
 	lua_State *L;
 	const void *array_mt;
 	char *err;
 	size_t errlen;
-	char path[256];
-	size_t pathlen;
+	struct { const char *key; lua_Integer idx; } seg[MAX_DEPTH + 2];
+	size_t nseg;
 } conv;
 
 static json_t *conv_fail(conv *c, const char *what)
 {
-	if (c->pathlen)
-		snprintf(c->err, c->errlen, "cannot convert %s to JSON (at %s)", what, c->path);
+	char path[256];
+	size_t len = 0, i;
+
+	path[0] = '\0';
+	for (i = 0; i < c->nseg && len < sizeof(path) - 1; i++) {
+		int n = c->seg[i].key ?
+			snprintf(path + len, sizeof(path) - len, "%s%s", len ? "." : "", c->seg[i].key) :
+			snprintf(path + len, sizeof(path) - len, "[%lld]", (long long)c->seg[i].idx);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len)
+		snprintf(c->err, c->errlen, "cannot convert %s to JSON (at %s)", what, path);
 	else
 		snprintf(c->err, c->errlen, "cannot convert %s to JSON", what);
 	return NULL;
 }
 
-static void path_push_key(conv *c, size_t *saved, const char *key, lua_Integer idx)
+static void path_push_key(conv *c, const char *key, lua_Integer idx)
 {
-	int n;
-
-	*saved = c->pathlen;
-	if (c->pathlen >= sizeof(c->path) - 1)
-		return;
-	if (key)
-		n = snprintf(c->path + c->pathlen, sizeof(c->path) - c->pathlen, "%s%s",
-			     c->pathlen ? "." : "", key);
-	else
-		n = snprintf(c->path + c->pathlen, sizeof(c->path) - c->pathlen, "[%lld]",
-			     (long long)idx);
-	if (n > 0)
-		c->pathlen += (size_t)n;
-	if (c->pathlen >= sizeof(c->path))
-		c->pathlen = sizeof(c->path) - 1;
+	if (c->nseg < sizeof(c->seg) / sizeof(c->seg[0])) {
+		c->seg[c->nseg].key = key;
+		c->seg[c->nseg].idx = idx;
+	}
+	c->nseg++;
 }
 
-static void path_pop(conv *c, size_t saved)
+static void path_pop(conv *c)
 {
-	c->pathlen = saved;
-	c->path[saved] = '\0';
+	c->nseg--;
 }
 
 static json_t *conv_value(conv *c, int idx, int depth);
@@ -227,20 +232,19 @@ static json_t *conv_array(conv *c, int idx, lua_Integer n, int depth)
 {
 	json_t *arr = json_array(), *v;
 	lua_Integer i;
-	size_t saved;
 
 	if (!arr)
 		return conv_fail(c, "a table (out of memory)");
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(c->L, idx, i);
-		path_push_key(c, &saved, NULL, i);
+		path_push_key(c, NULL, i);
 		v = conv_value(c, lua_gettop(c->L), depth + 1);
 		lua_pop(c->L, 1);
 		if (!v || json_array_append_new(arr, v) < 0) {
 			json_decref(arr);
 			return v ? conv_fail(c, "a table (out of memory)") : NULL;
 		}
-		path_pop(c, saved);
+		path_pop(c);
 	}
 	return arr;
 }
@@ -249,14 +253,14 @@ static json_t *conv_object(conv *c, int idx, int depth)
 {
 	json_t *obj = json_object(), *v;
 	const char *key;
-	size_t keylen, saved;
+	size_t keylen;
 
 	if (!obj)
 		return conv_fail(c, "a table (out of memory)");
 	lua_pushnil(c->L);
 	while (lua_next(c->L, idx)) {
 		key = lua_tolstring(c->L, -2, &keylen);
-		path_push_key(c, &saved, key, 0);
+		path_push_key(c, key, 0);
 		if (strlen(key) != keylen) {
 			lua_pop(c->L, 2);
 			json_decref(obj);
@@ -264,12 +268,13 @@ static json_t *conv_object(conv *c, int idx, int depth)
 		}
 		v = conv_value(c, lua_gettop(c->L), depth + 1);
 		lua_pop(c->L, 1);
-		if (!v || json_object_set_new(obj, key, v) < 0) {
+		if (!v || (cairn_is_ascii(key, keylen) ? json_object_setn_new_nocheck(obj, key, keylen, v) :
+			   json_object_set_new(obj, key, v)) < 0) {
 			lua_pop(c->L, 1);
 			json_decref(obj);
 			return v ? conv_fail(c, "a key that is not UTF-8") : NULL;
 		}
-		path_pop(c, saved);
+		path_pop(c);
 	}
 	return obj;
 }
@@ -319,7 +324,7 @@ static json_t *conv_value(conv *c, int idx, int depth)
 		return json_real(d);
 	case LUA_TSTRING:
 		s = lua_tolstring(c->L, idx, &len);
-		j = json_stringn(s, len);
+		j = cairn_json_stringn(s, len);
 		return j ? j : conv_fail(c, "a string that is not valid UTF-8");
 	case LUA_TTABLE:
 		return conv_table(c, idx, depth);

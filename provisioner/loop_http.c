@@ -15,6 +15,7 @@
  */
 #include "loop_int.h"
 #include "loop_retry.h"
+#include "value.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -211,31 +212,13 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /* A JSON string of arbitrary bytes: invalid UTF-8 becomes U+FFFD. */
-static bool all_ascii(const char *s, size_t len)
-{
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, s + i, 8);
-		if (w & 0x8080808080808080ULL)
-			return false;
-	}
-	for (; i < len; i++)
-		if ((unsigned char)s[i] & 0x80)
-			return false;
-	return true;
-}
-
 static json_t *json_bytes(const char *s, size_t len)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
 	json_t *v;
 	size_t i = 0;
 
-	/* answers are mostly ASCII: skip jansson's byte-by-byte UTF-8 check */
-	v = all_ascii(s, len) ? json_stringn_nocheck(s, len) : json_stringn(s, len);
+	v = cairn_json_stringn(s, len);
 	if (v)
 		return v;
 	cairn_buf_init(&b, len * 3 + 1);

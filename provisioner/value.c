@@ -5,8 +5,31 @@
 #include "buf.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+bool cairn_is_ascii(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		if (w & 0x8080808080808080ULL)
+			return false;
+	}
+	for (; i < len; i++)
+		if ((unsigned char)s[i] & 0x80)
+			return false;
+	return true;
+}
+
+json_t *cairn_json_stringn(const char *s, size_t len)
+{
+	return cairn_is_ascii(s, len) ? json_stringn_nocheck(s, len) : json_stringn(s, len);
+}
 
 json_t *cairn_unknown(void)
 {

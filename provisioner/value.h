@@ -22,6 +22,11 @@ bool cairn_is_unknown(const json_t *v);
 /* True if v or anything inside it is unknown. */
 bool cairn_has_unknown(const json_t *v);
 
+/* A JSON string of len bytes, NULL when they are not UTF-8 (or on OOM).
+ * Text that is all ASCII skips jansson's byte-by-byte UTF-8 check. */
+json_t *cairn_json_stringn(const char *s, size_t len);
+bool cairn_is_ascii(const char *s, size_t len);
+
 /* Type names as the user sees them: "string", "number", "bool", "list",
  * "map", "null", "unknown". */
 const char *cairn_value_type_name(const json_t *v);

@@ -277,8 +277,10 @@ function M.cairn_tags(ctx, with_token)
   return t
 end
 
+local find = string.find
+
 function M.is_cairn_tag(k)
-  return type(k) == "string" and k:sub(1, 6) == "cairn:"
+  return type(k) == "string" and find(k, "^cairn:") ~= nil
 end
 
 -- user tags merged with cairn's (the user's cannot override cairn's keys)
@@ -317,9 +319,10 @@ function M.decode_tags(tag_set)
   for _, it in ipairs(xml.list(tag_set, "item")) do
     local k = it.key
     if type(k) == "string" then
-      local v = type(it.value) == "string" and it.value or ""
+      local v = it.value
+      if type(v) ~= "string" then v = "" end
       all[k] = v
-      if not M.is_cairn_tag(k) then user[k] = v end
+      if not find(k, "^cairn:") then user[k] = v end
     end
   end
   return all, user

@@ -18,6 +18,6 @@ return {
     return { f = function() end }
   end,
   import = function(ctx)
-    return { x = 0/0 }
+    return { x = { list = { 1, { y = 0/0 } } } }
   end,
 }
