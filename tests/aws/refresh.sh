@@ -40,6 +40,27 @@ subnet_calls=$(grep -c ' DescribeSubnets ' "$WORK/sim.log")
 echo "# with one subnet missing: $subnet_calls DescribeSubnets calls"
 check "still batched ($subnet_calls calls)" test "$subnet_calls" -le 3
 
+# two addresses managing one subnet (imported twice): each gets its own
+# copy of the one read result, and drift on it shows under both
+cat >>s/stack.yaml <<'YAML'
+  twin:
+    type: aws.subnet
+    vpc_id: "${net.id}"
+    cidr_block: "${cidrsubnet(net.cidr_block, 8, 0)}"
+    availability_zone: us-east-1c
+YAML
+run import -C s -e dev twin "$(state_id s 'sub[0]')"
+expect_rc 0 "import sub[0]'s subnet again as twin"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "the deleted subnet still shows"
+out_has "Plan: 1 to add, 0 to change, 0 to destroy." "the twin reads like sub[0]"
+sim_patch "$(state_id s 'sub[0]')" '{"tags":{"team":"x"}}'
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "drift on the shared subnet"
+out_has "# sub[0] will be updated in place" "shows under sub[0]"
+out_has "# twin will be updated in place" "and under twin"
+out_has "Plan: 1 to add, 2 to change, 0 to destroy." "nothing else"
+
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "destroy"
 eq "$(sim_count)" "0" "the sim is empty"
