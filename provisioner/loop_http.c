@@ -449,13 +449,63 @@ cleanup:
 	return rc;
 }
 
+/*
+ * SigV4 for every AWS service but S3 signs each segment of the path
+ * URI-encoded twice: a path sent as /tags/arn%3Aaws%3Aeks... (an ARN in
+ * EKS's tag calls) is signed as /tags/arn%253Aaws%253Aeks.... libcurl
+ * before 8.9 signs the path exactly as it is in the URL. For such a
+ * request curl is given the URL with every '%' of the path encoded once
+ * more (what it signs) and the request line the path as it is
+ * (CURLOPT_REQUEST_TARGET). Returns 1 when it did so.
+ */
+static int sigv4_double_encode(const xfer *x, CURL *e, CURLcode *c)
+{
+	const char *svc = x->sigv4 ? strrchr(x->sigv4, ':') : NULL;
+	char *path = NULL, *query = NULL, *url = NULL;
+	cairn_buf doubled = CAIRN_BUF_INIT, target = CAIRN_BUF_INIT;
+	CURLU *u;
+	const char *p;
+	int done = 0;
+
+	if (!svc || strcmp(svc + 1, "s3") == 0 || curl_version_info(CURLVERSION_NOW)->version_num >= 0x080900)
+		return 0;
+	if (!(u = curl_url()))
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, x->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || !strchr(path, '%'))
+		goto out;
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	for (p = path; *p; p++)
+		if ((*p == '%' ? cairn_buf_puts(&doubled, "%25") : cairn_buf_putc(&doubled, *p)) != 0)
+			goto out;
+	if (cairn_buf_puts(&target, path) != 0 ||
+	    (query && cairn_buf_printf(&target, "?%s", query) != 0) ||
+	    curl_url_set(u, CURLUPART_PATH, cairn_buf_cstr(&doubled), 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+		goto out;
+	*c = curl_easy_setopt(e, CURLOPT_URL, url);
+	if (*c == CURLE_OK)
+		*c = curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, cairn_buf_cstr(&target));
+	done = 1;
+out:
+	curl_free(path);
+	curl_free(query);
+	curl_free(url);
+	curl_url_cleanup(u);
+	cairn_buf_release(&doubled);
+	cairn_buf_release(&target);
+	return done;
+}
+
 static CURLcode xfer_setup(xfer *x, CURL *e)
 {
 	const cairn_loop *loop = x->loop;
 	CURLcode c = CURLE_OK;
 
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
-	SET(CURLOPT_URL, x->url);
+	if (!sigv4_double_encode(x, e, &c))
+		SET(CURLOPT_URL, x->url);
 	SET(CURLOPT_PRIVATE, (void *)x);
 	SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500

@@ -5,9 +5,12 @@
  * canonical URI, sorted canonical query string, the SignedHeaders with
  * trimmed values, the payload hash), the string to sign and the derived
  * signing key (HMAC-SHA256 chain over date, region, service, aws4_request),
- * and compares signatures in constant time. Clients that sign the URI or
- * the query string exactly as sent (curl before 8.x does not sort the query)
- * are accepted too: the raw forms are tried when the canonical ones fail.
+ * and compares signatures in constant time. The canonical URI is the path
+ * as received URI-encoded once more (each segment encoded twice, as every
+ * AWS service but S3 wants it): a client that signs a path holding %XX as
+ * it is sent is refused, as AWS refuses it. Clients that sign the query
+ * string exactly as sent (curl before 8.x does not sort the query) are
+ * accepted: the raw form is tried when the canonical one fails.
  */
 #include "sim_internal.h"
 
@@ -337,11 +340,11 @@ int cairn_sim_sigv4_verify(const cairn_sim_sigv4 *sig, const char *secret,
 	cairn_buf kbuf = CAIRN_BUF_INIT, uri = CAIRN_BUF_INIT, query = CAIRN_BUF_INIT,
 		hdrs = CAIRN_BUF_INIT;
 	const char *amz_date = header(ctx, "x-amz-date"), *payload = header(ctx, "x-amz-content-sha256");
-	const char *uris[2], *queries[2];
+	const char *queries[2];
 	char body_hash[65], computed[65];
 	unsigned char k1[32], k2[32], k3[32], key[32];
 	time_t t;
-	int result = CAIRN_SIM_AUTH_BAD_SIGNATURE, i, j;
+	int result = CAIRN_SIM_AUTH_BAD_SIGNATURE, j;
 
 	*detail = "The request signature we calculated does not match the signature you provided. "
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
@@ -378,24 +381,18 @@ int cairn_sim_sigv4_verify(const cairn_sim_sigv4 *sig, const char *secret,
 	    canonical_query(&query, raw_query) != 0 ||
 	    canonical_headers(&hdrs, sig->signed_headers, header, ctx) != 0)
 		goto cleanup;
-	uris[0] = cairn_buf_cstr(&uri);
-	uris[1] = raw_path;
 	queries[0] = cairn_buf_cstr(&query);
 	queries[1] = raw_query ? raw_query : "";
-	for (i = 0; i < 2; i++) {
-		if (i == 1 && strcmp(uris[0], uris[1]) == 0)
+	for (j = 0; j < 2; j++) {
+		if (j == 1 && strcmp(queries[0], queries[1]) == 0)
 			break;
-		for (j = 0; j < 2; j++) {
-			if (j == 1 && strcmp(queries[0], queries[1]) == 0)
-				break;
-			if (sign_variant(computed, sig, key, amz_date, method, uris[i], queries[j],
-					cairn_buf_cstr(&hdrs), payload) != 0)
-				goto cleanup;
-			if (CRYPTO_memcmp(computed, sig->signature, 64) == 0) {
-				result = CAIRN_SIM_AUTH_OK;
-				*detail = NULL;
-				goto cleanup;
-			}
+		if (sign_variant(computed, sig, key, amz_date, method, cairn_buf_cstr(&uri), queries[j],
+				cairn_buf_cstr(&hdrs), payload) != 0)
+			goto cleanup;
+		if (CRYPTO_memcmp(computed, sig->signature, 64) == 0) {
+			result = CAIRN_SIM_AUTH_OK;
+			*detail = NULL;
+			goto cleanup;
 		}
 	}
 cleanup:
