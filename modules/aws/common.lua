@@ -7,9 +7,10 @@
 --    ElastiCache's <ErrorResponse><Error> shape, are raised as
 --    error({code=, message=, status=}); a transport failure (no answer
 --    after the C side's retries) as code "RequestFailed" with ambiguous=true.
---  * query_all(ctx, calls), ec2_all: several calls at the same time
---    (cairn.http.request_all), for reads that need more than one call per
---    object; ec2_items follows the further pages of such an answer.
+--  * query_all(ctx, calls, tolerate), ec2_all: several calls at the same
+--    time (cairn.http.request_all), for reads that need more than one call
+--    per object; errors with a tolerated code come back per call instead of
+--    being raised; ec2_items follows the further pages of such an answer.
 --  * json_call(ctx, service, method, path, body, opts): REST-JSON (EKS);
 --    errors from the x-amzn-ErrorType header and the body's "message".
 --  * helpers for tags, filters, pagination, waiters and error codes.
@@ -166,9 +167,13 @@ end
 -- answers in the same order, at most M.ALL_AT_ONCE at a time. When calls
 -- fail, the first failure (in the order of the calls) is raised once the
 -- calls in flight have their answers.
+-- tolerate (optional): a list of error codes, as for M.is ("*.NotFound"):
+-- a call failing with one of them raises nothing; its error is at its index
+-- in the second result (index -> error) and its answer is nil, so walk the
+-- answers with `for i = 1, #calls`, not ipairs.
 M.ALL_AT_ONCE = 32
-function M.query_all(ctx, calls)
-  local out, pos = {}, 1
+function M.query_all(ctx, calls, tolerate)
+  local out, errs, pos = {}, {}, 1
   while pos <= #calls do
     local reqs, last = {}, math.min(pos + M.ALL_AT_ONCE - 1, #calls)
     for i = pos, last do
@@ -179,19 +184,22 @@ function M.query_all(ctx, calls)
     for i = pos, last do
       local c = calls[i]
       local doc, err = query_answer(c[1], c[3], reqs[i - pos + 1], answers[i - pos + 1])
-      if doc == nil then error(err, 0) end
+      if doc == nil then
+        if not (tolerate and M.is(err, table.unpack(tolerate))) then error(err, 0) end
+        errs[i] = err
+      end
       out[i] = doc
     end
     pos = last + 1
   end
-  return out
+  return out, errs
 end
 
 -- EC2 shorthand for query_all: calls = { {action, params, opts}, ... }
-function M.ec2_all(ctx, calls)
+function M.ec2_all(ctx, calls, tolerate)
   local q = {}
   for i, c in ipairs(calls) do q[i] = { "ec2", M.EC2_VERSION, c[1], c[2], c[3] } end
-  return M.query_all(ctx, q)
+  return M.query_all(ctx, q, tolerate)
 end
 
 -- EC2 shorthand

@@ -32,6 +32,8 @@ local DNS_ATTRS = { { "enableDnsSupport", "enable_dns_support" }, { "enableDnsHo
 -- The main route tables, default security groups and DNS attributes of
 -- VPCs. EC2 has no batched DescribeVpcAttribute (two calls per VPC); every
 -- call goes out at the same time, with the describes for 200 VPCs each.
+-- A VPC deleted since it was described (DescribeVpcAttribute answers
+-- InvalidVpcID.NotFound) is left out of the result: it is gone.
 local function vpc_extras(ctx, ids)
   local out, calls, sets, dns = {}, {}, {}, {}
   for _, id in ipairs(ids) do out[id] = {} end
@@ -51,15 +53,20 @@ local function vpc_extras(ctx, ids)
       dns[#calls] = d
     end
   end
-  for i, r in ipairs(aws.ec2_all(ctx, calls)) do
-    local action, p = calls[i][1], calls[i][2]
-    if sets[i] then
+  local answers, errs = aws.ec2_all(ctx, calls, { "InvalidVpcID.NotFound" })
+  for i, c in ipairs(calls) do
+    local action, p, r = c[1], c[2], answers[i]
+    if errs[i] and sets[i] then
+      error(errs[i], 0) -- a describe by filter: no one VPC that went away
+    elseif errs[i] then
+      out[p.VpcId] = nil
+    elseif sets[i] then
       for _, it in ipairs(aws.ec2_items(ctx, action, sets[i], p, r)) do
         local e = out[it.vpcId]
         if e and it.routeTableId then e.main_route_table_id = it.routeTableId end
         if e and it.groupId then e.default_security_group_id = it.groupId end
       end
-    else
+    elseif out[p.VpcId] then
       local d = dns[i]
       out[p.VpcId][d[2]] = aws.bool(type(r[d[1]]) == "table" and r[d[1]].value)
     end
@@ -67,8 +74,10 @@ local function vpc_extras(ctx, ids)
   return out
 end
 
-local function full_attrs(ctx, it, extra)
-  return attrs_of(ctx, it, extra or vpc_extras(ctx, { it.vpcId })[it.vpcId])
+-- The attributes of one described VPC; nil when it went away meanwhile.
+local function full_attrs(ctx, it)
+  local extra = vpc_extras(ctx, { it.vpcId })[it.vpcId]
+  return extra and attrs_of(ctx, it, extra)
 end
 
 local function describe_one(ctx, id)
@@ -165,7 +174,9 @@ return {
     table.sort(present)
     local extras = vpc_extras(ctx, present)
     local out = {}
-    for _, id in ipairs(present) do out[id] = full_attrs(ctx, found[id], extras[id]) end
+    for _, id in ipairs(present) do
+      if extras[id] then out[id] = attrs_of(ctx, found[id], extras[id]) end
+    end
     return out
   end,
 

@@ -12,6 +12,17 @@
  *                                     "tags":{k:"v"|null}, "status":"s"}
  *   DELETE /_sim/resources/{id}       delete (children are not touched)
  *   POST   /_sim/reset                delete everything
+ *   POST   /_sim/faults               add a fault rule: {"action":"A",
+ *                                     "code":"C", "status":400, "message":"M",
+ *                                     "count":N, "service":"S"}: the next N
+ *                                     requests for A (of S) get that error
+ *                                     answer (status: 400, count: until
+ *                                     cleared, message and service optional);
+ *                                     answers {"rules":[...]}
+ *   GET    /_sim/faults               {"rules":[...]}, those still in force
+ *   DELETE /_sim/faults               remove every rule
+ *
+ * Fault rules (faults.c) are outside the store: a reset keeps them.
  */
 #include "sim_internal.h"
 
@@ -149,18 +160,167 @@ cleanup:
 	return rc;
 }
 
-int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
+/* Is name an action (REST: an operation) of svc, or of any service when
+ * svc is NULL? */
+static int action_known(const cairn_sim_service *svc, const char *name)
+{
+	size_t i, k;
+
+	for (i = 0; cairn_sim_services[i]; i++) {
+		const cairn_sim_service *s = cairn_sim_services[i];
+
+		if (svc && s != svc)
+			continue;
+		for (k = 0; k < s->n_actions; k++)
+			if (strcmp(s->actions[k].name, name) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* An error code goes into an XML element or the x-amzn-ErrorType header:
+ * AWS's own characters only. */
+static int code_valid(const char *code)
+{
+	size_t n = strlen(code);
+
+	return n > 0 && n < sizeof(((cairn_sim_req *)0)->err_code) &&
+		strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:_-") == n;
+}
+
+/* The string member key of j: *out borrowed, NULL when absent; non-zero
+ * (and *why set) when present but not a non-empty string. */
+static int opt_string(json_t *j, const char *key, const char **out, char *why, size_t why_size)
+{
+	json_t *v = json_object_get(j, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || !*json_string_value(v)) {
+		snprintf(why, why_size, "\"%s\" must be a non-empty string", key);
+		return CAIRN_EINVAL;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* The integer member key of j in [min, max] into *out (left alone when
+ * absent); non-zero (and *why set) when present but not such a number. */
+static int opt_int(json_t *j, const char *key, long min, long max, long *out, char *why, size_t why_size)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(why, why_size, "\"%s\" must be an integer from %ld to %ld", key, min, max);
+		return CAIRN_EINVAL;
+	}
+	*out = (long)json_integer_value(v);
+	return 0;
+}
+
+/* Check a POST /_sim/faults body and read it into out (strings borrowed
+ * from j). Non-zero with *why set when it is not a valid rule. */
+static int parse_rule(json_t *j, cairn_sim_fault_rule *out, char *why, size_t why_size)
+{
+	static const char *const keys[] = { "service", "action", "code", "status", "message", "count", NULL };
+	const cairn_sim_service *svc = NULL;
+	const char *k;
+	long status = 400, count = -1;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_object(j)) {
+		snprintf(why, why_size, "the body must be a JSON object");
+		return CAIRN_EINVAL;
+	}
+	json_object_foreach(j, k, v) {
+		for (i = 0; keys[i] && strcmp(keys[i], k) != 0; i++)
+			;
+		if (!keys[i]) {
+			snprintf(why, why_size, "unknown key \"%.64s\" (known: service, action, code, status, "
+				"message, count)", k);
+			return CAIRN_EINVAL;
+		}
+	}
+	if (opt_string(j, "service", &out->service, why, why_size) ||
+	    opt_string(j, "action", &out->action, why, why_size) ||
+	    opt_string(j, "code", &out->code, why, why_size) ||
+	    opt_string(j, "message", &out->message, why, why_size) ||
+	    opt_int(j, "status", 400, 599, &status, why, why_size) ||
+	    opt_int(j, "count", 1, 1000000000L, &count, why, why_size))
+		return CAIRN_EINVAL;
+	if (out->service && !(svc = cairn_sim_service_find(out->service))) {
+		snprintf(why, why_size, "the sim serves no service \"%.64s\"", out->service);
+		return CAIRN_EINVAL;
+	}
+	if (!out->action || !out->code) {
+		snprintf(why, why_size, "\"action\" and \"code\" are required");
+		return CAIRN_EINVAL;
+	}
+	if (!action_known(svc, out->action)) {
+		snprintf(why, why_size, "no action \"%.64s\" in %s", out->action, svc ? svc->name : "any service");
+		return CAIRN_EINVAL;
+	}
+	if (!code_valid(out->code)) {
+		snprintf(why, why_size, "\"code\" must be letters, digits and . : _ - (at most 95)");
+		return CAIRN_EINVAL;
+	}
+	if (out->message && strlen(out->message) >= sizeof(((cairn_sim_req *)0)->err_message)) {
+		snprintf(why, why_size, "\"message\" is too long (at most 1023 bytes)");
+		return CAIRN_EINVAL;
+	}
+	out->status = (int)status;
+	out->count = count;
+	return 0;
+}
+
+/* /_sim/faults: GET lists the rules, POST adds one, DELETE clears them;
+ * each answers with the rules in force. */
+static int faults_op(cairn_sim *sim, const char *method, const char *body, size_t body_len,
+	int *status, char **out)
+{
+	cairn_sim_fault_rule rule = { NULL, NULL, NULL, NULL, 400, -1 };
+	json_error_t jerr;
+	json_t *j = NULL;
+	char why[256];
+	int rc = 0;
+
+	if (strcmp(method, "POST") == 0) {
+		j = json_loadb(body ? body : "", body_len, 0, &jerr);
+		if (!j)
+			snprintf(why, sizeof(why), "cannot parse the body as JSON: %s", jerr.text);
+		if (!j || parse_rule(j, &rule, why, sizeof(why)) != 0) {
+			*status = 400;
+			*out = json_message("%s", why);
+			goto cleanup;
+		}
+		if ((rc = cairn_sim_faults_add(sim->faults, &rule)) != 0)
+			goto cleanup;
+	} else if (strcmp(method, "DELETE") == 0) {
+		cairn_sim_faults_clear(sim->faults);
+	} else if (strcmp(method, "GET") != 0) {
+		*status = 405;
+		*out = json_message("method %s not allowed", method);
+		goto cleanup;
+	}
+	*status = 200;
+	*out = dump_and_free(json_pack("{s:o}", "rules", cairn_sim_faults_rules_json(sim->faults)));
+	if (!*out)
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+cleanup:
+	json_decref(j);
+	return rc;
+}
+
+/* The endpoints on the store: under the store lock, in one transaction. */
+static int store_op(cairn_sim *sim, const char *method, const char *path,
 	const char *body, size_t body_len, int *status, char **body_out)
 {
-	int rc = 0, write = strcmp(method, "GET") != 0;
+	int rc, write = strcmp(method, "GET") != 0;
 
-	*body_out = NULL;
-	*status = 404;
-	if (strcmp(path, "/_sim/health") == 0) {
-		*status = 200;
-		*body_out = strdup("{\"status\":\"ok\"}");
-		return 0;
-	}
 	pthread_mutex_lock(&sim->lock);
 	if ((rc = cairn_sim_store_begin(sim->store, write)) != 0)
 		goto unlock;
@@ -182,6 +342,25 @@ int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
 		cairn_sim_store_rollback(sim->store);
 unlock:
 	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
+	const char *body, size_t body_len, int *status, char **body_out)
+{
+	int rc;
+
+	*body_out = NULL;
+	*status = 404;
+	if (strcmp(path, "/_sim/health") == 0) {
+		*status = 200;
+		*body_out = strdup("{\"status\":\"ok\"}");
+		return 0;
+	}
+	if (strcmp(path, "/_sim/faults") == 0)
+		rc = faults_op(sim, method, body, body_len, status, body_out); /* own lock, no store */
+	else
+		rc = store_op(sim, method, path, body, body_len, status, body_out);
 	if (rc) {
 		const cairn_error *e = cairn_error_last();
 

@@ -48,7 +48,8 @@ static const char usage[] =
 	"  --rate-limit-scale F     multiply bucket sizes and refill rates by F (1)\n"
 	"\n"
 	"Admin endpoint (no authentication): GET /_sim/resources, GET|POST|DELETE\n"
-	"/_sim/resources/ID, POST /_sim/reset, GET /_sim/health.\n";
+	"/_sim/resources/ID, POST /_sim/reset, GET /_sim/health, and fault rules\n"
+	"(errors for named actions) with GET|POST|DELETE /_sim/faults.\n";
 
 static volatile sig_atomic_t unused_signal_flag;
 

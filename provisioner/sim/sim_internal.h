@@ -8,10 +8,12 @@
  *      credential scope of the Authorization header (or, with --no-auth and
  *      no header, from the path / the form's Version);
  *   2. applies latency and the connection-drop fault, checks the signature
- *      (sigv4.c), applies throttling / rate limits / error faults (faults.c);
+ *      (sigv4.c);
  *   3. parses the request per the service's protocol: a form (Query: EC2,
- *      RDS, ElastiCache) or JSON plus path parameters (REST-JSON: EKS);
- *   4. finds the action in the service's action table and calls it with the
+ *      RDS, ElastiCache) or JSON plus path parameters (REST-JSON: EKS), and
+ *      finds the action in the service's action table;
+ *   4. applies the fault rules of the admin endpoint, throttling, rate
+ *      limits and error faults (faults.c), then calls the action with the
  *      store lock held, inside one SQLite transaction if the action mutates;
  *   5. wraps the action's output in the protocol's envelope (requestId,
  *      namespaces) or renders the error the action raised in the protocol's
@@ -445,8 +447,32 @@ void cairn_sim_faults_free(struct cairn_sim_faults *f);
 /* A uniform random number in [0, 1). Thread-safe. */
 double cairn_sim_random(void);
 /* Decide the faults for one request; 0 to go on, or CAIRN_EREMOTE with an
- * error recorded on req (throttling, rate limit, injected error). */
+ * error recorded on req (a fault rule, throttling, rate limit, injected
+ * error). */
 int cairn_sim_faults_check(cairn_sim *sim, cairn_sim_req *req);
+
+/* A fault rule (POST /_sim/faults): the next `count` requests for `action`
+ * (of `service`, or of any service when NULL) get the error answer
+ * status / code / message in the service's error format instead of being
+ * served. The strings are borrowed; cairn_sim_faults_add copies them. */
+typedef struct cairn_sim_fault_rule {
+	const char *service;  /* "ec2"; NULL: any service */
+	const char *action;   /* "DescribeVpcAttribute" (REST: the operation name) */
+	const char *code;     /* "InvalidVpcID.NotFound" */
+	const char *message;  /* NULL: one that names the action and says it is injected */
+	int status;           /* 400..599 */
+	long count;           /* >= 1, or -1: until the rules are cleared */
+} cairn_sim_fault_rule;
+
+/* Add a rule after the others (the first rule that matches a request
+ * answers it). Thread-safe, as are the two below. */
+int cairn_sim_faults_add(struct cairn_sim_faults *f, const cairn_sim_fault_rule *rule);
+/* The rules still in force, oldest first, as a JSON array of objects with
+ * the keys of POST /_sim/faults ("count": what is left; absent when
+ * unlimited). New reference; NULL when out of memory. */
+json_t *cairn_sim_faults_rules_json(struct cairn_sim_faults *f);
+/* Remove every rule. */
+void cairn_sim_faults_clear(struct cairn_sim_faults *f);
 
 /* ---- admin endpoint: admin.c ------------------------------------------ */
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # faults.sh - injected faults (throttling with Retry-After, internal errors,
 # dropped connections, latency, token-bucket rate limits), the admin
-# endpoint, the default VPC and the request log of `cairn sim`.
+# endpoint with its fault rules, the default VPC and the request log of
+# `cairn sim`.
 . "$(dirname "$0")/lib.sh"
 
 sim_start --throttle-rate 1 --retry-after 3 || exit 1
@@ -42,6 +43,50 @@ for i in $(seq 1 8); do ec2 "Action=CreateVpc&CidrBlock=10.$i.0.0/16"; codes="$c
 case "$codes" in *503*) ok "rate limit throttles a burst ($codes)" ;; *) fail "rate limit throttles a burst ($codes)" ;; esac
 ec2 'Action=DescribeVpcs'
 check_ok "other bucket unaffected"
+sim_stop
+
+# fault rules (POST /_sim/faults): errors for named actions, in each
+# protocol's error format
+admin() { # METHOD PATH [BODY]: sets STATUS, body in $BODY_FILE
+	STATUS=$(curl -s -o "$BODY_FILE" -D "$HDR_FILE" -w '%{http_code}' -X "$1" ${3:+-d "$3"} "$SIM_URL$2")
+}
+sim_start || exit 1
+admin POST /_sim/faults '{"action":"DescribeVpcs","code":"InvalidVpcID.NotFound","message":"gone","count":2}'
+check_ok "add a rule"
+ec2 'Action=DescribeVpcs'
+check_err "rule answers" 400 InvalidVpcID.NotFound
+check "rule message" gone "$(first Message)"
+ec2 'Action=DescribeVpcs'
+check_err "rule answers twice" 400 InvalidVpcID.NotFound
+ec2 'Action=DescribeVpcs'
+check_ok "then the rule is used up"
+admin GET /_sim/faults
+check "used-up rule gone" '{"rules":[]}' "$(body)"
+admin POST /_sim/faults '{"action":"DescribeDBInstances","service":"rds","code":"InternalFailure","status":503}'
+req rds 'Action=DescribeDBInstances&Version=2014-10-31'
+check_err "rule in the Query error format" 503 InternalFailure
+check "Receiver type for 5xx" Receiver "$(first Type)"
+admin POST /_sim/faults '{"action":"ListClusters","service":"eks","code":"ResourceNotFoundException","status":404}'
+STATUS=$(curl -s -o "$BODY_FILE" -D "$HDR_FILE" -w '%{http_code}' --aws-sigv4 "aws:amz:$REGION:eks" \
+	--user "$AK:$SK" "$SIM_URL/clusters")
+check "rule in the REST-JSON format: status" 404 "$STATUS"
+grep -qi '^x-amzn-ErrorType: ResourceNotFoundException' "$HDR_FILE" && ok "x-amzn-ErrorType of the rule" \
+	|| fail "x-amzn-ErrorType of the rule"
+ec2 'Action=DescribeVpcs'
+check_ok "rules of other actions leave EC2 alone"
+admin GET /_sim/faults
+check "rules listed" "ListClusters eks" "$(python3 -c "import json; r=json.load(open('$BODY_FILE'))['rules']; \
+print(len(r) == 2 and r[1]['action'] + ' ' + r[1]['service'])")"
+admin POST /_sim/reset
+admin GET /_sim/faults
+check "a reset keeps the rules" 2 "$(python3 -c "import json; print(len(json.load(open('$BODY_FILE'))['rules']))")"
+admin POST /_sim/faults '{"action":"DescribeVpcs","code":"X","count":"1"}'
+check "bad rule refused" 400 "$STATUS"
+check "bad rule message" '{"message":"\"count\" must be an integer from 1 to 1000000000"}' "$(body)"
+admin DELETE /_sim/faults
+check "delete clears" '{"rules":[]}' "$(body)"
+admin POST /_sim/faults '{"action":"CreateVpc","code":"VpcLimitExceeded"}'
+check_ok "a rule left in force at exit (freed on stop)"
 sim_stop
 
 # admin endpoint and request log

@@ -89,6 +89,28 @@ static json_t *page_answer(json_t *req)
 	return json_pack("{s:i, s:{}, s:s}", "status", 200, "headers", "body", xml);
 }
 
+/* http://errors/: DescribeVpcAttribute; VpcId=vpc-gone answers
+ * InvalidVpcID.NotFound, VpcId=vpc-denied UnauthorizedOperation (403) */
+static json_t *error_answer(json_t *req)
+{
+	const char *body = json_string_value(json_object_get(req, "body"));
+	const char *code = NULL;
+	char xml[512];
+
+	if (body && strstr(body, "VpcId=vpc-gone"))
+		code = "InvalidVpcID.NotFound";
+	else if (body && strstr(body, "VpcId=vpc-denied"))
+		code = "UnauthorizedOperation";
+	if (!code)
+		return json_pack("{s:i, s:{}, s:s}", "status", 200, "headers", "body",
+				 "<DescribeVpcAttributeResponse><enableDnsSupport><value>true</value>"
+				 "</enableDnsSupport></DescribeVpcAttributeResponse>");
+	snprintf(xml, sizeof(xml), "<Response><Errors><Error><Code>%s</Code><Message>no</Message></Error>"
+		 "</Errors></Response>", code);
+	return json_pack("{s:i, s:{}, s:s}", "status", strstr(code, "Unauthorized") ? 403 : 400,
+			 "headers", "body", xml);
+}
+
 static json_t *answer_for(json_t *req)
 {
 	const char *kind = json_string_value(json_object_get(req, "kind"));
@@ -109,6 +131,8 @@ static json_t *answer_for(json_t *req)
 
 			if (u && strcmp(u, "http://paginate/") == 0)
 				json_array_append_new(out, page_answer(one));
+			else if (u && strcmp(u, "http://errors/") == 0)
+				json_array_append_new(out, error_answer(one));
 			else
 				json_array_append_new(out, json_pack("{s:i, s:{}, s:O}", "status", 200 + (int)i,
 								     "headers", "body", json_object_get(one, "url")));
@@ -472,15 +496,22 @@ static void test_lua__request_all(void)
 	cairn_lua_free(rt);
 }
 
+/* Run type's create without arguments: it must finish (its error is shown
+ * when it does not). */
+static void run_create_done(run *r, cairn_lua *rt, const char *type)
+{
+	run_op(r, rt, type, "create", json_array(), NULL);
+	T_EQ_INT(r->st, CAIRN_OP_DONE);
+	if (r->st != CAIRN_OP_DONE)
+		fprintf(stderr, "# %s\n", r->err);
+}
+
 static void test_lua__aws_pagination(void)
 {
 	cairn_lua *rt = new_rt(0, 0);
 	run r;
 
-	run_op(&r, rt, "test.paginate", "create", json_array(), NULL);
-	T_EQ_INT(r.st, CAIRN_OP_DONE);
-	if (r.st != CAIRN_OP_DONE)
-		fprintf(stderr, "# %s\n", r.err);
+	run_create_done(&r, rt, "test.paginate");
 	T_EQ_STR(sget(r.result, "all"), "vpc-a,vpc-b,vpc-c");
 	T_EQ_STR(sget(r.result, "rest"), "vpc-a,vpc-b,vpc-c");
 	T_EQ_STR(sget(r.result, "second_root"), "vpc-a");
@@ -490,6 +521,23 @@ static void test_lua__aws_pagination(void)
 	T_CONTAINS(sget(json_array_get(r.requests, 1), "body"), "Filter.1.Name=x");
 	T_CONTAINS(sget(json_array_get(r.requests, 1), "body"), "NextToken=t1");
 	T_CONTAINS(sget(json_array_get(r.requests, 5), "body"), "NextToken=t2");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static void test_lua__aws_query_all_tolerate(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+
+	run_create_done(&r, rt, "test.tolerate");
+	/* the tolerated error is reported at its index, the others answer */
+	T_EQ_STR(sget(r.result, "answers"), "1:true,3:true");
+	T_EQ_STR(sget(r.result, "errors"), "2:InvalidVpcID.NotFound");
+	/* other codes, or no tolerated codes, still raise */
+	T_EQ_STR(sget(r.result, "other"), "UnauthorizedOperation");
+	T_EQ_STR(sget(r.result, "strict"), "InvalidVpcID.NotFound");
+	T_EQ_INT(json_array_size(r.requests), 3);
 	run_release(&r);
 	cairn_lua_free(rt);
 }
@@ -1082,6 +1130,7 @@ static const t_case cases[] = {
 	T_CASE(test_lua__memory_limit),
 	T_CASE(test_lua__request_all),
 	T_CASE(test_lua__aws_pagination),
+	T_CASE(test_lua__aws_query_all_tolerate),
 	T_CASE(test_lua__json_roundtrip),
 	T_CASE(test_lua__xml_ec2),
 	T_CASE(test_lua__api),
