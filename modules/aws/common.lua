@@ -63,13 +63,16 @@ function M.code(err)
   return nil
 end
 
--- Does err carry one of the codes? Codes may end in "*" (prefix match).
+-- Does err carry one of the codes? A code may end in "*" (prefix match,
+-- "Throttl*") or start with it (suffix match, "*.Malformed").
 function M.is(err, ...)
   local c = M.code(err)
   if not c then return false end
   for _, want in ipairs({ ... }) do
     if want:sub(-1) == "*" then
       if c:sub(1, #want - 1) == want:sub(1, -2) then return true end
+    elseif want:sub(1, 1) == "*" then
+      if #c >= #want - 1 and c:sub(-(#want - 1)) == want:sub(2) then return true end
     elseif c == want then
       return true
     end

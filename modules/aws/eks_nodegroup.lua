@@ -59,14 +59,19 @@ local function describe(ctx, cluster, name)
   return r and r.nodegroup or nil
 end
 
-local function wait_active(ctx, cluster, name)
+-- Waits until the node group is ACTIVE. A DEGRADED one (running, with
+-- health issues) fails a create, but is settled enough for an update (a
+-- scaling change may be what mends it) when degraded_ok is set.
+local function wait_active(ctx, cluster, name, degraded_ok)
   return aws.wait_for(function()
     local g = describe(ctx, cluster, name)
     return g and g.status, g
-  end, "ACTIVE", { what = "EKS node group " .. cluster .. "/" .. name .. " to be ACTIVE",
-                   failed = { "CREATE_FAILED", "DELETE_FAILED", "DEGRADED" }, timeout = 3600, max_interval = 30 })
+  end, degraded_ok and { "ACTIVE", "DEGRADED" } or "ACTIVE",
+    { what = "EKS node group " .. cluster .. "/" .. name .. " to be ACTIVE",
+      failed = { "CREATE_FAILED", "DELETE_FAILED", "DEGRADED" }, timeout = 3600, max_interval = 30 })
 end
 
+-- (after an update: a node group that was DEGRADED before may still be)
 local function wait_update(ctx, cluster, name, update)
   local id = update and update.id
   if id then
@@ -77,7 +82,7 @@ local function wait_update(ctx, cluster, name, update)
     end, "Successful", { what = "EKS update " .. id .. " of node group " .. cluster .. "/" .. name,
                          failed = { "Failed", "Cancelled" }, timeout = 3600, max_interval = 30 })
   end
-  return wait_active(ctx, cluster, name)
+  return wait_active(ctx, cluster, name, true)
 end
 
 local function sync_tags(ctx, arn, have, want)
@@ -165,7 +170,7 @@ return {
 
   update = function(ctx, id, old, new)
     local cluster, name = split_id(id)
-    local g = wait_active(ctx, cluster, name)
+    local g = wait_active(ctx, cluster, name, true)
     local body = {}
     local sc, want = g.scalingConfig or {}, scaling_config(new.scaling)
     check_scaling(new.scaling)

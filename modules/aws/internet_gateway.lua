@@ -24,7 +24,7 @@ local function attrs_of(ctx, it)
 end
 
 local function describe_one(ctx, id)
-  local items = aws.try({ "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayID.Malformed" },
+  local items = aws.try({ "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayId.Malformed" },
     aws.ec2_describe, ctx, "DescribeInternetGateways", "internetGatewaySet", { ["InternetGatewayId.1"] = id })
   return items and items[1] or nil
 end

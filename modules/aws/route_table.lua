@@ -45,7 +45,7 @@ local function attrs_of(ctx, it, recorded)
 end
 
 local function describe_one(ctx, id)
-  local items = aws.try({ "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed" }, aws.ec2_describe,
+  local items = aws.try({ "InvalidRouteTableID.NotFound", "InvalidRouteTableId.Malformed" }, aws.ec2_describe,
     ctx, "DescribeRouteTables", "routeTableSet", { ["RouteTableId.1"] = id })
   return items and items[1] or nil
 end

@@ -31,15 +31,16 @@ local DNS_ATTRS = { { "enableDnsSupport", "enable_dns_support" }, { "enableDnsHo
 
 -- The main route tables, default security groups and DNS attributes of
 -- VPCs. EC2 has no batched DescribeVpcAttribute (two calls per VPC); every
--- call goes out at the same time, with the describes for 200 VPCs each.
+-- call goes out at the same time, with the describes for 100 VPCs each (EC2
+-- takes at most 200 filter values in a call, all filters together).
 -- A VPC deleted since it was described (DescribeVpcAttribute answers
 -- InvalidVpcID.NotFound) is left out of the result: it is gone.
 local function vpc_extras(ctx, ids)
   local out, calls, sets, dns = {}, {}, {}, {}
   for _, id in ipairs(ids) do out[id] = {} end
-  for i = 1, #ids, 200 do
+  for i = 1, #ids, 100 do
     local part = {}
-    for j = i, math.min(i + 199, #ids) do part[#part + 1] = ids[j] end
+    for j = i, math.min(i + 99, #ids) do part[#part + 1] = ids[j] end
     calls[#calls + 1] = { "DescribeRouteTables",
       aws.add_filters({}, { ["vpc-id"] = part, ["association.main"] = "true" }) }
     sets[#calls] = "routeTableSet"
@@ -141,7 +142,7 @@ return {
     cidr_block = { type = "string", required = true, force_new = true, description = "IPv4 CIDR block (/16 to /28)." },
     enable_dns_hostnames = { type = "bool", default = false },
     enable_dns_support = { type = "bool", default = true },
-    instance_tenancy = { type = "string", default = "default", force_new = true, description = "default, dedicated or host." },
+    instance_tenancy = { type = "string", default = "default", force_new = true, description = "default or dedicated (EC2 refuses host for a VPC)." },
     tags = { type = "map", default = {}, description = "Your tags (cairn adds its own cairn:* tags, not shown here)." },
     id = { type = "string", computed = true },
     arn = { type = "string", computed = true },

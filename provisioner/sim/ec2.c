@@ -155,10 +155,22 @@ static int not_found(cairn_sim_req *req, const ec2_kind *kind, const char *id)
 
 static int malformed(cairn_sim_req *req, const ec2_kind *kind, const char *id)
 {
-	char code[96];
+	return cairn_sim_fail(req, 400, kind->malformed, "Invalid id: \"%s\"", id);
+}
 
-	snprintf(code, sizeof(code), "%s.Malformed", kind == &ec2_kind_sg ? "InvalidGroupId" : kind->code);
-	return cairn_sim_fail(req, 400, code, "Invalid id: \"%s\"", id);
+/* EC2 takes at most 200 filter values in one call, all filters together */
+#define EC2_MAX_FILTER_VALUES 200
+
+static int filter_limit(cairn_sim_req *req, const cairn_sim_filters *fl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < fl->n; i++)
+		n += fl->v[i].values.n;
+	if (n > EC2_MAX_FILTER_VALUES)
+		return cairn_sim_fail(req, 400, "FilterLimitExceeded",
+			"The maximum number of filter values specified on a single call is %d", EC2_MAX_FILTER_VALUES);
+	return 0;
 }
 
 int ec2_load(cairn_sim_req *req, const ec2_kind *kind, const char *id, cairn_sim_resource **out)
@@ -553,6 +565,8 @@ int ec2_describe(cairn_sim_req *req, const ec2_kind *kind,
 		rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid parameter %s", cairn_error_last()->message);
 		goto cleanup;
 	}
+	if ((rc = filter_limit(req, &fl)) != 0)
+		goto cleanup;
 	if ((rc = parse_paging(req, kind->max_min, kind->max_max, &max, &after)) != 0)
 		goto cleanup;
 	for (i = 0; i < ids.n; i++)
@@ -634,6 +648,8 @@ static int describe_tags(cairn_sim_req *req)
 		rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid parameter %s", cairn_error_last()->message);
 		goto cleanup;
 	}
+	if ((rc = filter_limit(req, &fl)) != 0)
+		goto cleanup;
 	for (i = 0; i < fl.n; i++) {
 		const char *n = fl.v[i].name;
 
@@ -752,7 +768,7 @@ static int vpc_filter(cairn_sim_req *req, const cairn_sim_resource *r, const cha
 }
 
 const ec2_kind ec2_kind_vpc = {
-	EC2_VPC, "vpc", "vpc ID", "InvalidVpcID", "vpc", "VpcId", "vpcSet", 5, 1000,
+	EC2_VPC, "vpc", "vpc ID", "InvalidVpcID", "InvalidVpcID.Malformed", "vpc", "VpcId", "vpcSet", 5, 1000,
 	vpc_filter, vpc_render,
 };
 
@@ -843,7 +859,8 @@ static int create_vpc(cairn_sim_req *req)
 		return cairn_sim_fail(req, 400, "InvalidVpc.Range", "The CIDR '%s' is invalid.", cidr);
 	if (!tenancy)
 		tenancy = "default";
-	if (strcmp(tenancy, "default") && strcmp(tenancy, "dedicated") && strcmp(tenancy, "host"))
+	/* "host" is an instance tenancy, not one a VPC can have */
+	if (strcmp(tenancy, "default") && strcmp(tenancy, "dedicated"))
 		return cairn_sim_fail(req, 400, "InvalidParameterValue",
 			"Value (%s) for parameter instanceTenancy is invalid.", tenancy);
 	if ((rc = make_vpc(req, cidr, tenancy, 0, 1, &r)) != 0)
@@ -1058,7 +1075,7 @@ static int subnet_filter(cairn_sim_req *req, const cairn_sim_resource *r, const 
 }
 
 const ec2_kind ec2_kind_subnet = {
-	EC2_SUBNET, "subnet", "subnet ID", "InvalidSubnetID", "subnet", "SubnetId", "subnetSet", 5, 1000,
+	EC2_SUBNET, "subnet", "subnet ID", "InvalidSubnetID", "InvalidSubnetID.Malformed", "subnet", "SubnetId", "subnetSet", 5, 1000,
 	subnet_filter, subnet_render,
 };
 

@@ -31,7 +31,8 @@ typedef struct ec2_kind {
 	const char *type;      /* EC2_VPC */
 	const char *prefix;    /* "vpc" */
 	const char *noun;      /* "vpc ID" in "The vpc ID '...' does not exist" */
-	const char *code;      /* "InvalidVpcID": + ".NotFound" / ".Malformed" */
+	const char *code;      /* "InvalidVpcID": + ".NotFound" */
+	const char *malformed; /* "InvalidVpcID.Malformed" (EC2 spells some "...Id.Malformed") */
 	const char *tag_type;  /* resource-type of DescribeTags / TagSpecification */
 	const char *id_param;  /* "VpcId" (Describe's VpcId.N) */
 	const char *set_elem;  /* "vpcSet" */

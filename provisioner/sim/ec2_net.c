@@ -54,7 +54,8 @@ static int igw_filter(cairn_sim_req *req, const cairn_sim_resource *r, const cha
 }
 
 const ec2_kind ec2_kind_igw = {
-	EC2_IGW, "igw", "internetGateway ID", "InvalidInternetGatewayID", "internet-gateway",
+	EC2_IGW, "igw", "internetGateway ID", "InvalidInternetGatewayID",
+	"InvalidInternetGatewayId.Malformed", "internet-gateway",
 	"InternetGatewayId", "internetGatewaySet", 5, 1000, igw_filter, igw_render,
 };
 
@@ -284,7 +285,7 @@ static int rtb_filter(cairn_sim_req *req, const cairn_sim_resource *r, const cha
 }
 
 const ec2_kind ec2_kind_rtb = {
-	EC2_RTB, "rtb", "routeTable ID", "InvalidRouteTableID", "route-table", "RouteTableId", "routeTableSet",
+	EC2_RTB, "rtb", "routeTable ID", "InvalidRouteTableID", "InvalidRouteTableId.Malformed", "route-table", "RouteTableId", "routeTableSet",
 	5, 100, rtb_filter, rtb_render,
 };
 
@@ -753,7 +754,7 @@ static int sg_filter(cairn_sim_req *req, const cairn_sim_resource *r, const char
 }
 
 const ec2_kind ec2_kind_sg = {
-	EC2_SG, "sg", "security group", "InvalidGroup", "security-group", "GroupId", "securityGroupInfo",
+	EC2_SG, "sg", "security group", "InvalidGroup", "InvalidGroupId.Malformed", "security-group", "GroupId", "securityGroupInfo",
 	5, 1000, sg_filter, sg_render,
 };
 

@@ -1564,7 +1564,9 @@ static int update_nodegroup_config(cairn_sim_req *req)
 	if ((rc = member(req, req->json, "scalingConfig", JSON_OBJECT, &cfg)) != 0 ||
 	    (rc = member(req, req->json, "labels", JSON_OBJECT, &labels)) != 0)
 		goto cleanup;
-	if (strcmp(ng->status, "ACTIVE") != 0) {
+	/* a DEGRADED node group (running, with health issues) takes updates:
+	 * scaling out is how one that could not get capacity comes back */
+	if (strcmp(ng->status, "ACTIVE") != 0 && strcmp(ng->status, "DEGRADED") != 0) {
 		rc = strcmp(ng->status, "UPDATING") == 0 ?
 			cairn_sim_fail(req, 409, "ResourceInUseException", "Nodegroup %s has an update in progress",
 				attr_str(ng, "nodegroupName")) :

@@ -81,7 +81,10 @@ eq "$(ng_updates)" "1" "one UpdateNodegroupConfig"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after scaling"
 
-# labels and tags in place
+# labels and tags in place, on a node group that went DEGRADED (running,
+# with health issues): an update does not wait for it to be ACTIVE first
+sim_patch "$(ng .id)" '{"status":"DEGRADED"}'
+eq "$(describe_ng .status)" "DEGRADED" "node group degraded"
 write_stack 3 4 batch t3.medium platform
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "labels change"

@@ -49,6 +49,15 @@ resources:
     egress: [{ protocol: "-1", from_port: 0, to_port: 0, cidr_blocks: [0.0.0.0/0] }]
 YAML
 
+# ids that EC2 calls malformed (each kind has its own spelling of the code,
+# InvalidRouteTableId.Malformed but InvalidVpcID.Malformed): no such object
+for pair in "net vpc-zz" "sub subnet-zz" "gw igw-zz" "rt rtb-zz" "app sg-zz"; do
+  set -- $pair
+  run import -C s -e dev "$1" "$2"
+  expect_rc 1 "import of the malformed id $2 fails"
+  err_has "with id '$2' exists" "$2: no such object"
+done
+
 for pair in "net $VPC" "sub $SUB" "gw $IGW" "rt $RT" "app $SG"; do
   set -- $pair
   run import -C s -e dev "$1" "$2"

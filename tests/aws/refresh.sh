@@ -40,6 +40,16 @@ subnet_calls=$(grep -c ' DescribeSubnets ' "$WORK/sim.log")
 echo "# with one subnet missing: $subnet_calls DescribeSubnets calls"
 check "still batched ($subnet_calls calls)" test "$subnet_calls" -le 3
 
+# a recorded id that EC2 calls malformed (a hand-edited state): that row
+# reads as gone, the other 49 of its batch are read as usual
+SUB3=$(state_id s 'sub[3]')
+state_sql s "update resources set id='subnet-zz' where env='dev' and address='sub[3]'"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "plan with a malformed id in state"
+out_has "# sub[3] will be created" "that subnet shows as gone"
+out_has "Plan: 2 to add, 0 to change, 0 to destroy." "with the deleted one, nothing else"
+state_sql s "update resources set id='$SUB3' where env='dev' and address='sub[3]'"
+
 # two addresses managing one subnet (imported twice): each gets its own
 # copy of the one read result, and drift on it shows under both
 cat >>s/stack.yaml <<'YAML'

@@ -44,6 +44,14 @@ ec2 "Action=DescribeVpcs&VpcId.1=vpc-0123456789abcdef0"
 check_err "DescribeVpcs unknown id" 400 InvalidVpcID.NotFound
 ec2 "Action=DescribeVpcs&VpcId.1=vpc-zz"
 check_err "DescribeVpcs malformed id" 400 InvalidVpcID.Malformed
+# at most 200 filter values in a call, all filters together
+F=$(for i in $(seq 200); do printf '&Filter.1.Value.%d=vpc-%017x' "$i" "$i"; done)
+ec2 "Action=DescribeVpcs&Filter.1.Name=vpc-id$F"
+check "200 filter values are taken" 200 "$STATUS"
+ec2 "Action=DescribeVpcs&Filter.1.Name=vpc-id$F&Filter.2.Name=state&Filter.2.Value.1=available"
+check_err "201 filter values" 400 FilterLimitExceeded
+ec2 "Action=CreateVpc&CidrBlock=10.99.0.0/16&InstanceTenancy=host"
+check_err "a VPC cannot have host tenancy" 400 InvalidParameterValue
 ec2 'Action=DescribeVpcs&Filter.1.Name=tag:Name&Filter.1.Value.1=main*'
 check "filter tag:Name wildcard" "$VPC" "$(xml vpcId)"
 ec2 'Action=DescribeVpcs&Filter.1.Name=tag-key&Filter.1.Value.1=env'
