@@ -247,6 +247,16 @@ end
 
 M.list = xml.list
 
+-- The string `field` of each `item` of an XML list, in order (items without
+-- one are skipped): M.strings_of(it.Subnets, "Subnet", "SubnetIdentifier")
+function M.strings_of(list, item, field)
+  local out = {}
+  for _, e in ipairs(M.list(list, item)) do
+    if type(e[field]) == "string" then out[#out + 1] = e[field] end
+  end
+  return out
+end
+
 -- "" or nil (an empty element) as nil
 function M.str(v)
   if type(v) ~= "string" or v == "" then return nil end
@@ -547,6 +557,17 @@ function M.order_like(items, recorded, key)
   for _, e in ipairs(known) do out[#out + 1] = e[2] end
   for _, it in ipairs(extra) do out[#out + 1] = it end
   return out
+end
+
+-- Do arrays a and b (nil: empty) hold the same values, in any order? Both
+-- are taken as sets of distinct values: the counts must match.
+function M.same_set(a, b)
+  a, b = a or {}, b or {}
+  if #a ~= #b then return false end
+  local s = {}
+  for _, x in ipairs(a) do s[x] = true end
+  for _, x in ipairs(b) do if not s[x] then return false end end
+  return true
 end
 
 function M.array(t)

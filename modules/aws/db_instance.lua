@@ -15,19 +15,12 @@ local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
 
 local function rds(ctx, action, p, o) return aws.query(ctx, "rds", aws.RDS_VERSION, action, p, o) end
 
-local function sg_ids_of(it)
-  local ids = {}
-  for _, m in ipairs(aws.list(it.VpcSecurityGroups, "VpcSecurityGroupMembership")) do
-    if type(m.VpcSecurityGroupId) == "string" then ids[#ids + 1] = m.VpcSecurityGroupId end
-  end
-  return ids
-end
-
 local function attrs_of(it, recorded)
   recorded = recorded or {}
   local _, user = aws.decode_tag_list(it.TagList)
   local ep = type(it.Endpoint) == "table" and it.Endpoint or {}
   local sg = type(it.DBSubnetGroup) == "table" and it.DBSubnetGroup or {}
+  local sgs = aws.strings_of(it.VpcSecurityGroups, "VpcSecurityGroupMembership", "VpcSecurityGroupId")
   local ident = aws.same_name(it.DBInstanceIdentifier, recorded.identifier)
   return {
     id = ident,
@@ -38,7 +31,7 @@ local function attrs_of(it, recorded)
     allocated_storage = aws.num(it.AllocatedStorage),
     username = aws.str(it.MasterUsername),
     db_subnet_group_name = aws.same_name(aws.str(sg.DBSubnetGroupName), recorded.db_subnet_group_name),
-    vpc_security_group_ids = aws.order_like(sg_ids_of(it), recorded.vpc_security_group_ids, function(x) return x end),
+    vpc_security_group_ids = aws.order_like(sgs, recorded.vpc_security_group_ids, function(x) return x end),
     multi_az = aws.bool(it.MultiAZ),
     publicly_accessible = aws.bool(it.PubliclyAccessible),
     storage_type = aws.str(it.StorageType),
@@ -189,11 +182,9 @@ return {
     if new.backup_retention_period and new.backup_retention_period ~= cur.backup_retention_period then
       set("BackupRetentionPeriod", new.backup_retention_period)
     end
-    if new.vpc_security_group_ids then
-      local want, have, same = {}, {}, #new.vpc_security_group_ids == #cur.vpc_security_group_ids
-      for _, s in ipairs(cur.vpc_security_group_ids) do have[s] = true end
-      for _, s in ipairs(new.vpc_security_group_ids) do want[#want + 1] = s; if not have[s] then same = false end end
-      if not same then aws.add_list(p, "VpcSecurityGroupIds.VpcSecurityGroupId", want); n = n + 1 end
+    if new.vpc_security_group_ids and not aws.same_set(cur.vpc_security_group_ids, new.vpc_security_group_ids) then
+      aws.add_list(p, "VpcSecurityGroupIds.VpcSecurityGroupId", new.vpc_security_group_ids)
+      n = n + 1
     end
     if n > 0 then
       -- a repeated modification to the same values is harmless

@@ -31,10 +31,7 @@ local function attrs_of(it, cluster, user_tags, recorded)
   local ng = aws.list(it.NodeGroups, "NodeGroup")[1] or {}
   local pe = type(ng.PrimaryEndpoint) == "table" and ng.PrimaryEndpoint or {}
   local re = type(ng.ReaderEndpoint) == "table" and ng.ReaderEndpoint or {}
-  local sgs = {}
-  for _, m in ipairs(aws.list(cluster.SecurityGroups, "member")) do
-    if type(m.SecurityGroupId) == "string" then sgs[#sgs + 1] = m.SecurityGroupId end
-  end
+  local sgs = aws.strings_of(cluster.SecurityGroups, "member", "SecurityGroupId")
   local members = members_of(it)
   local id = aws.same_name(it.ReplicationGroupId, recorded.replication_group_id)
   return {
@@ -100,15 +97,6 @@ local function wait_available(ctx, id)
     return settled(it) and "settled" or it.Status, it
   end, "settled", { what = "replication group " .. id .. " to be available", failed = { "create-failed" },
     timeout = 3600, max_interval = 30 })
-end
-
-local function same_set(a, b)
-  a, b = a or {}, b or {}
-  if #a ~= #b then return false end
-  local s = {}
-  for _, x in ipairs(a) do s[x] = true end
-  for _, x in ipairs(b) do if not s[x] then return false end end
-  return true
 end
 
 return {
@@ -204,7 +192,7 @@ return {
     if (new.description or "Managed by cairn") ~= cur.description then set("ReplicationGroupDescription", new.description or "Managed by cairn") end
     if (new.automatic_failover == true) ~= cur.automatic_failover then set("AutomaticFailoverEnabled", new.automatic_failover == true) end
     if (new.multi_az == true) ~= cur.multi_az then set("MultiAZEnabled", new.multi_az == true) end
-    if new.security_group_ids and not same_set(new.security_group_ids, cur.security_group_ids) then
+    if new.security_group_ids and not aws.same_set(new.security_group_ids, cur.security_group_ids) then
       aws.add_list(p, "SecurityGroupIds.SecurityGroupId", new.security_group_ids)
       n = n + 1
     end

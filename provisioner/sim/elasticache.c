@@ -837,77 +837,18 @@ cleanup:
 
 /* ---- tags ------------------------------------------------------------------------------ */
 
-static int load_arn(cairn_sim_req *req, cairn_sim_resource **out)
-{
-	const char *arn;
-	char id[512];
-	int rc;
-
-	if ((rc = qsvc_required(req, "ResourceName", &arn)) != 0)
-		return rc;
-	if (qsvc_arn_to_id(req, "elasticache", arn, id, sizeof(id)) != 0)
-		return cairn_sim_fail(req, 400, "InvalidARN", "ARN %s is invalid.", arn);
-	rc = cairn_sim_store_get(req->sim->store, id, out);
-	if (rc == CAIRN_ENOTFOUND) {
-		if (strstr(id, ":subnetgroup:"))
-			return cairn_sim_fail(req, 400, "CacheSubnetGroupNotFoundFault", "Cache subnet group not found: %s", arn);
-		if (strstr(id, ":replicationgroup:"))
-			return cairn_sim_fail(req, 404, "ReplicationGroupNotFoundFault", "Replication group not found: %s", arn);
-		return cairn_sim_fail(req, 400, "InvalidARN", "ARN %s does not name a replication group or a cache subnet group.", arn);
-	}
-	return rc;
-}
-
-static int add_tags_to_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	if ((rc = qsvc_tags(req, r->tags)) == 0 && (rc = cairn_sim_store_put(req->sim->store, r)) == 0)
-		qsvc_render_tags(&req->xml, r->tags);
-	cairn_sim_resource_free(r);
-	return rc;
-}
-
-static int remove_tags_from_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	cairn_sim_strs keys = { NULL, 0, 0 };
-	size_t i;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	if ((rc = qsvc_list(req, "TagKeys", "TagKey", &keys)) != 0)
-		goto cleanup;
-	for (i = 0; i < keys.n; i++) {
-		if (!json_object_get(r->tags, keys.v[i])) {
-			rc = cairn_sim_fail(req, 404, "TagNotFound", "The tag %s is not on the resource.", keys.v[i]);
-			goto cleanup;
-		}
-		json_object_del(r->tags, keys.v[i]);
-	}
-	if ((rc = cairn_sim_store_put(req->sim->store, r)) == 0)
-		qsvc_render_tags(&req->xml, r->tags);
-cleanup:
-	cairn_sim_strs_release(&keys);
-	cairn_sim_resource_free(r);
-	return rc;
-}
-
-static int list_tags_for_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	qsvc_render_tags(&req->xml, r->tags);
-	cairn_sim_resource_free(r);
-	return 0;
-}
+/* Tags on replication groups and cache subnet groups. */
+static const qsvc_tagging tagging = {
+	.service = "elasticache",
+	.tag_not_found = 1, /* RemoveTagsFromResource of a key that is not there */
+	.answer_tags = 1,   /* Add/RemoveTagsFromResource answer with the TagList */
+	.bad_arn = { 400, "InvalidARN", "ARN %s is invalid." },
+	.kinds = {
+		{ "subnetgroup", EC_SUBGRP, { 400, "CacheSubnetGroupNotFoundFault", "Cache subnet group not found: %s" } },
+		{ "replicationgroup", EC_RG, { 404, "ReplicationGroupNotFoundFault", "Replication group not found: %s" } },
+	},
+	.other_kind = { 400, "InvalidARN", "ARN %s does not name a replication group or a cache subnet group." },
+};
 
 static const cairn_sim_action actions[] = {
 	{ "CreateCacheSubnetGroup", NULL, NULL, create_cache_subnet_group, CAIRN_SIM_MUTATING },
@@ -919,9 +860,9 @@ static const cairn_sim_action actions[] = {
 	{ "ModifyReplicationGroup", NULL, NULL, modify_replication_group, CAIRN_SIM_MUTATING },
 	{ "DeleteReplicationGroup", NULL, NULL, delete_replication_group, CAIRN_SIM_MUTATING },
 	{ "DescribeCacheClusters", NULL, NULL, describe_cache_clusters, CAIRN_SIM_READ },
-	{ "AddTagsToResource", NULL, NULL, add_tags_to_resource, CAIRN_SIM_MUTATING },
-	{ "RemoveTagsFromResource", NULL, NULL, remove_tags_from_resource, CAIRN_SIM_MUTATING },
-	{ "ListTagsForResource", NULL, NULL, list_tags_for_resource, CAIRN_SIM_READ },
+	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
+	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
+	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ },
 };
 
 const cairn_sim_service cairn_sim_elasticache_service = {
@@ -935,4 +876,5 @@ const cairn_sim_service cairn_sim_elasticache_service = {
 	.throttle_status = 400,
 	.throttle_message = "Rate exceeded",
 	.internal_code = "InternalFailure",
+	.data = &tagging,
 };

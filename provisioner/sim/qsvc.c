@@ -1,10 +1,12 @@
 /*
  * qsvc.c - helpers shared by the simulated RDS and ElastiCache (see qsvc.h):
- * parameter parsing in both list spellings, pagination, tags, ARNs, and the
- * VPC side (subnets, security groups, dependency links on EC2 resources).
+ * parameter parsing in both list spellings, pagination, tags and the
+ * tag-by-ARN actions, ARNs, and the VPC side (subnets, security groups,
+ * dependency links on EC2 resources).
  */
 #include "qsvc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +302,101 @@ int qsvc_arn_to_id(cairn_sim_req *req, const char *service, const char *arn, cha
 	if (n < 0 || (size_t)n >= size)
 		return CAIRN_EINVAL;
 	return 0;
+}
+
+/* The entry of t->kinds for id, a store id as qsvc_arn_to_id makes it
+ * ("<service>:<region>:<kind>:<name>"), or NULL for a kind not listed. */
+static const qsvc_tag_kind *tag_kind(cairn_sim_req *req, const qsvc_tagging *t, const char *id)
+{
+	const char *kind = id + strlen(t->service) + 1 + strlen(req->region) + 1;
+	size_t i, n;
+
+	for (i = 0; i < QSVC_TAG_KINDS && t->kinds[i].kind; i++) {
+		n = strlen(t->kinds[i].kind);
+		if (strncmp(kind, t->kinds[i].kind, n) == 0 && kind[n] == ':')
+			return &t->kinds[i];
+	}
+	return NULL;
+}
+
+static int tag_error(cairn_sim_req *req, const qsvc_tag_error *e, const char *arn)
+{
+	return cairn_sim_fail(req, e->status, e->code, e->message, arn);
+}
+
+/* The resource ResourceName names, or the service's error. */
+static int load_tagged(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_resource **out)
+{
+	const qsvc_tag_kind *k;
+	cairn_sim_resource *r = NULL;
+	const char *arn;
+	char id[512];
+	int rc;
+
+	if ((rc = qsvc_required(req, "ResourceName", &arn)) != 0)
+		return rc;
+	if (qsvc_arn_to_id(req, t->service, arn, id, sizeof(id)) != 0)
+		return tag_error(req, &t->bad_arn, arn);
+	if (!(k = tag_kind(req, t, id)))
+		return tag_error(req, &t->other_kind, arn);
+	rc = cairn_sim_store_get(req->sim->store, id, &r);
+	if (rc == CAIRN_ENOTFOUND)
+		return tag_error(req, &k->not_found, arn);
+	if (rc)
+		return rc;
+	if (strcmp(r->type, k->type) != 0) {
+		cairn_sim_resource_free(r);
+		return tag_error(req, &t->bad_arn, arn);
+	}
+	*out = r;
+	return 0;
+}
+
+static int remove_tags(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_resource *r)
+{
+	cairn_sim_strs keys = { NULL, 0, 0 };
+	size_t i;
+	int rc;
+
+	if ((rc = qsvc_list(req, "TagKeys", "TagKey", &keys)) != 0)
+		goto cleanup;
+	for (i = 0; i < keys.n; i++) {
+		if (t->tag_not_found && !json_object_get(r->tags, keys.v[i])) {
+			rc = cairn_sim_fail(req, 404, "TagNotFound", "The tag %s is not on the resource.", keys.v[i]);
+			goto cleanup;
+		}
+		json_object_del(r->tags, keys.v[i]);
+	}
+	rc = cairn_sim_store_put(req->sim->store, r);
+cleanup:
+	cairn_sim_strs_release(&keys);
+	return rc;
+}
+
+int qsvc_tags_by_arn(cairn_sim_req *req)
+{
+	const qsvc_tagging *t = req->service->data;
+	const char *action = req->action->name;
+	cairn_sim_resource *r = NULL;
+	int rc, answer = 1;
+
+	assert(t);
+	if ((rc = load_tagged(req, t, &r)) != 0)
+		return rc;
+	if (strcmp(action, "AddTagsToResource") == 0) {
+		if ((rc = qsvc_tags(req, r->tags)) == 0)
+			rc = cairn_sim_store_put(req->sim->store, r);
+		answer = t->answer_tags;
+	} else if (strcmp(action, "RemoveTagsFromResource") == 0) {
+		rc = remove_tags(req, t, r);
+		answer = t->answer_tags;
+	} else {
+		assert(strcmp(action, "ListTagsForResource") == 0);
+	}
+	if (rc == 0 && answer)
+		qsvc_render_tags(&req->xml, r->tags);
+	cairn_sim_resource_free(r);
+	return rc;
 }
 
 void qsvc_region_code(const char *region, char *out, size_t size)

@@ -56,6 +56,50 @@ int qsvc_describe(cairn_sim_req *req, const char *type, const char *list_elem,
  * the request's; CAIRN_EINVAL otherwise (no error message). */
 int qsvc_arn_to_id(cairn_sim_req *req, const char *service, const char *arn, char *id, size_t size);
 
+/* ---- tags by ARN: AddTagsToResource, RemoveTagsFromResource, ListTagsForResource */
+
+/* An error answer: HTTP status, code, and a message format with one %s
+ * (the ARN). */
+typedef struct qsvc_tag_error {
+	int status;
+	const char *code;
+	const char *message;
+} qsvc_tag_error;
+
+/* A kind of resource that takes tags by ARN: the ARN's resource type
+ * ("db" in arn:aws:rds:<region>:<account>:db:<name>), the store type of its
+ * rows, and the answer when there is no such resource. */
+typedef struct qsvc_tag_kind {
+	const char *kind;
+	const char *type;
+	qsvc_tag_error not_found;
+} qsvc_tag_kind;
+
+#define QSVC_TAG_KINDS 4
+
+/* How a service answers the three tag-by-ARN actions. What differs between
+ * RDS and ElastiCache, as their API references document it: whether
+ * removing a key the resource lacks is TagNotFound (404, ElastiCache) or
+ * ignored (RDS); whether AddTagsToResource and RemoveTagsFromResource
+ * answer with the resource's TagList (ElastiCache) or nothing (RDS); the
+ * errors for an ARN that is not the service's, in this region and account
+ * (or names a row of another type), and for one of a kind not listed. */
+typedef struct qsvc_tagging {
+	const char *service;      /* the ARN's service and the store ids' prefix: "rds" */
+	int tag_not_found;
+	int answer_tags;
+	qsvc_tag_error bad_arn;
+	qsvc_tag_kind kinds[QSVC_TAG_KINDS]; /* up to the first with kind NULL */
+	qsvc_tag_error other_kind;
+} qsvc_tagging;
+
+/* The action function of all three, told apart by req->action->name, for
+ * a service whose `data` is its qsvc_tagging. ResourceName (required) is
+ * the ARN; AddTagsToResource merges Tags.Tag.N / Tags.member.N in
+ * (qsvc_tags), RemoveTagsFromResource removes TagKeys.member.N /
+ * TagKeys.TagKey.N, ListTagsForResource answers the <TagList>. */
+int qsvc_tags_by_arn(cairn_sim_req *req);
+
 /* Short region code of AWS host names: us-east-1 -> use1. */
 void qsvc_region_code(const char *region, char *out, size_t size);
 /* 12 lowercase characters, stable per account and region

@@ -890,75 +890,18 @@ cleanup:
 
 /* ---- tags ------------------------------------------------------------------------------ */
 
-/* The resource an ARN names: a DB instance or a DB subnet group. */
-static int load_arn(cairn_sim_req *req, cairn_sim_resource **out)
-{
-	const char *arn;
-	char id[512];
-	int rc;
-
-	if ((rc = qsvc_required(req, "ResourceName", &arn)) != 0)
-		return rc;
-	if (qsvc_arn_to_id(req, "rds", arn, id, sizeof(id)) != 0)
-		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid resource name: %s", arn);
-	rc = cairn_sim_store_get(req->sim->store, id, out);
-	if (rc == CAIRN_ENOTFOUND) {
-		if (strstr(id, ":subgrp:"))
-			return cairn_sim_fail(req, 404, "DBSubnetGroupNotFoundFault", "DBSubnetGroup %s not found.", arn);
-		return cairn_sim_fail(req, 404, "DBInstanceNotFound", "DBInstance %s not found.", arn);
-	}
-	if (!rc && strcmp((*out)->type, RDS_DB) != 0 && strcmp((*out)->type, RDS_SUBGRP) != 0) {
-		cairn_sim_resource_free(*out);
-		*out = NULL;
-		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid resource name: %s", arn);
-	}
-	return rc;
-}
-
-static int add_tags_to_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	if ((rc = qsvc_tags(req, r->tags)) == 0)
-		rc = cairn_sim_store_put(req->sim->store, r);
-	cairn_sim_resource_free(r);
-	return rc;
-}
-
-static int remove_tags_from_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	cairn_sim_strs keys = { NULL, 0, 0 };
-	size_t i;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	if ((rc = qsvc_list(req, "TagKeys", "TagKey", &keys)) != 0)
-		goto cleanup;
-	for (i = 0; i < keys.n; i++)
-		json_object_del(r->tags, keys.v[i]);
-	rc = cairn_sim_store_put(req->sim->store, r);
-cleanup:
-	cairn_sim_strs_release(&keys);
-	cairn_sim_resource_free(r);
-	return rc;
-}
-
-static int list_tags_for_resource(cairn_sim_req *req)
-{
-	cairn_sim_resource *r = NULL;
-	int rc;
-
-	if ((rc = load_arn(req, &r)) != 0)
-		return rc;
-	qsvc_render_tags(&req->xml, r->tags);
-	cairn_sim_resource_free(r);
-	return 0;
-}
+/* Tags on DB instances and DB subnet groups. RemoveTagsFromResource
+ * ignores keys that are not there and, like AddTagsToResource, answers
+ * nothing. An ARN of another kind is answered as a missing DB instance. */
+static const qsvc_tagging tagging = {
+	.service = "rds",
+	.bad_arn = { 400, "InvalidParameterValue", "Invalid resource name: %s" },
+	.kinds = {
+		{ "db", RDS_DB, { 404, "DBInstanceNotFound", "DBInstance %s not found." } },
+		{ "subgrp", RDS_SUBGRP, { 404, "DBSubnetGroupNotFoundFault", "DBSubnetGroup %s not found." } },
+	},
+	.other_kind = { 404, "DBInstanceNotFound", "DBInstance %s not found." },
+};
 
 static const cairn_sim_action actions[] = {
 	{ "CreateDBSubnetGroup", NULL, NULL, create_db_subnet_group, CAIRN_SIM_MUTATING },
@@ -969,9 +912,9 @@ static const cairn_sim_action actions[] = {
 	{ "DescribeDBInstances", NULL, NULL, describe_db_instances, CAIRN_SIM_READ },
 	{ "ModifyDBInstance", NULL, NULL, modify_db_instance, CAIRN_SIM_MUTATING },
 	{ "DeleteDBInstance", NULL, NULL, delete_db_instance, CAIRN_SIM_MUTATING },
-	{ "AddTagsToResource", NULL, NULL, add_tags_to_resource, CAIRN_SIM_MUTATING },
-	{ "RemoveTagsFromResource", NULL, NULL, remove_tags_from_resource, CAIRN_SIM_MUTATING },
-	{ "ListTagsForResource", NULL, NULL, list_tags_for_resource, CAIRN_SIM_READ },
+	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
+	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
+	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ },
 };
 
 const cairn_sim_service cairn_sim_rds_service = {
@@ -985,4 +928,5 @@ const cairn_sim_service cairn_sim_rds_service = {
 	.throttle_status = 400,
 	.throttle_message = "Rate exceeded",
 	.internal_code = "InternalFailure",
+	.data = &tagging,
 };

@@ -139,6 +139,9 @@ typedef struct cairn_sim_service {
 	/* Optional: called once per region, with the store lock held and in a
 	 * write transaction, before the first action in that region. */
 	int (*region_init)(cairn_sim_req *req);
+	/* Optional: what action functions shared between services read about
+	 * this one (RDS, ElastiCache: a qsvc_tagging for qsvc_tags_by_arn). */
+	const void *data;
 } cairn_sim_service;
 
 extern const cairn_sim_service cairn_sim_ec2_service;
