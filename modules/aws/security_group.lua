@@ -1,6 +1,7 @@
 -- aws.security_group: an EC2 security group and its rules.
 -- ingress / egress are lists of rules {protocol, from_port, to_port,
--- cidr_blocks = [...], source_security_group_id}; they are authoritative:
+-- cidr_blocks = [...], ipv6_cidr_blocks = [...], prefix_list_ids = [...],
+-- source_security_group_id}; they are authoritative:
 -- rules not listed are revoked (so an empty egress removes AWS's default
 -- allow-all egress rule, as Terraform does). Rules are compared as their
 -- atoms (one protocol, port range and peer each), so AWS's grouping of
@@ -26,20 +27,36 @@ local function port(v, def)
   return math.tointeger(tonumber(v)) or def
 end
 
--- atoms of one user rule: {proto, from, to, kind = "cidr"|"group", peer}
+-- The peers a rule can name: its field in a rule (a list, or one group id),
+-- the set and item field in ipPermissions, the Authorize/Revoke parameter.
+local PEERS = {
+  { kind = "cidr", field = "cidr_blocks", set = "ipRanges", item = "cidrIp", param = "IpRanges.1.CidrIp" },
+  { kind = "cidr6", field = "ipv6_cidr_blocks", set = "ipv6Ranges", item = "cidrIpv6", param = "Ipv6Ranges.1.CidrIpv6" },
+  { kind = "pl", field = "prefix_list_ids", set = "prefixListIds", item = "prefixListId",
+    param = "PrefixListIds.1.PrefixListId" },
+  { kind = "group", field = "source_security_group_id", one = true, set = "groups", item = "groupId",
+    param = "Groups.1.GroupId" },
+}
+local PEER = {}
+for _, k in ipairs(PEERS) do PEER[k.kind] = k end
+
+-- atoms of one user rule: {proto, from, to, kind = "cidr"|"cidr6"|"pl"|"group", peer}
 local function atoms_of_rule(r, where)
   if type(r) ~= "table" then error(("%s: each rule must be a map"):format(where)) end
   local proto = norm_proto(r.protocol)
   local from, to = port(r.from_port, -1), port(r.to_port, -1)
   if proto == "-1" then from, to = -1, -1 end
   local out = {}
-  for _, c in ipairs(r.cidr_blocks or {}) do
-    out[#out + 1] = { proto = proto, from = from, to = to, kind = "cidr", peer = c }
+  for _, k in ipairs(PEERS) do
+    local v = r[k.field]
+    if k.one then v = (type(v) == "string" and v ~= "") and { v } or {} end
+    for _, peer in ipairs(v or {}) do
+      out[#out + 1] = { proto = proto, from = from, to = to, kind = k.kind, peer = peer }
+    end
   end
-  if type(r.source_security_group_id) == "string" and r.source_security_group_id ~= "" then
-    out[#out + 1] = { proto = proto, from = from, to = to, kind = "group", peer = r.source_security_group_id }
+  if #out == 0 then
+    error(("%s: a rule needs cidr_blocks, ipv6_cidr_blocks, prefix_list_ids or source_security_group_id"):format(where))
   end
-  if #out == 0 then error(("%s: a rule needs cidr_blocks or source_security_group_id"):format(where)) end
   return out
 end
 
@@ -54,11 +71,10 @@ local function atoms_of_perms(set)
     local proto = norm_proto(p.ipProtocol)
     local from, to = port(p.fromPort, -1), port(p.toPort, -1)
     if proto == "-1" then from, to = -1, -1 end
-    for _, r in ipairs(aws.list(p.ipRanges, "item")) do
-      out[#out + 1] = { proto = proto, from = from, to = to, kind = "cidr", peer = r.cidrIp }
-    end
-    for _, g in ipairs(aws.list(p.groups, "item")) do
-      out[#out + 1] = { proto = proto, from = from, to = to, kind = "group", peer = g.groupId }
+    for _, k in ipairs(PEERS) do
+      for _, r in ipairs(aws.list(p[k.set], "item")) do
+        out[#out + 1] = { proto = proto, from = from, to = to, kind = k.kind, peer = r[k.item] }
+      end
     end
   end
   return out
@@ -83,7 +99,8 @@ local function rules_of(atoms, recorded)
       end
     end
   end
-  -- what is left, grouped: cidrs of one port range together, one rule per group peer
+  -- what is left, grouped: the CIDRs and prefix lists of one port range
+  -- together, one rule per group peer
   local groups, order = {}, {}
   for _, a in ipairs(atoms) do
     local k = akey(a)
@@ -94,15 +111,16 @@ local function rules_of(atoms, recorded)
         if a.proto == "-1" then from, to = 0, 0 end
         return { protocol = a.proto, from_port = from, to_port = to }
       end
-      if a.kind == "cidr" then
+      if not PEER[a.kind].one then
         local gk = a.proto .. "|" .. a.from .. "|" .. a.to
         if not groups[gk] then
           groups[gk] = base()
-          groups[gk].cidr_blocks = cairn.json.array()
           order[#order + 1] = groups[gk]
         end
-        local cb = groups[gk].cidr_blocks
-        cb[#cb + 1] = a.peer
+        local field = PEER[a.kind].field
+        local list = groups[gk][field] or cairn.json.array()
+        groups[gk][field] = list
+        list[#list + 1] = a.peer
       else
         local r = base()
         r.source_security_group_id = a.peer
@@ -155,7 +173,7 @@ local function perm_params(atoms)
       p[pre .. "FromPort"] = a.from
       p[pre .. "ToPort"] = a.to
     end
-    if a.kind == "cidr" then p[pre .. "IpRanges.1.CidrIp"] = a.peer else p[pre .. "Groups.1.GroupId"] = a.peer end
+    p[pre .. PEER[a.kind].param] = a.peer
   end
   return p
 end
@@ -211,7 +229,7 @@ return {
     name = { type = "string", required = true, force_new = true },
     description = { type = "string", default = "Managed by cairn", force_new = true },
     vpc_id = { type = "string", required = true, force_new = true },
-    ingress = { type = "list", default = cairn.json.array(), description = "Rules {protocol, from_port, to_port, cidr_blocks, source_security_group_id}." },
+    ingress = { type = "list", default = cairn.json.array(), description = "Rules {protocol, from_port, to_port, cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, source_security_group_id}." },
     egress = { type = "list", default = cairn.json.array(), description = "Same shape as ingress; authoritative (empty: no egress)." },
     tags = { type = "map", default = {} },
     id = { type = "string", computed = true },

@@ -650,9 +650,10 @@ static void render_rule_set(cairn_sim_req *req, const cairn_sim_resource *r, int
 			cairn_sim_xml_elemf(x, "fromPort", "%lld", (long long)from);
 			cairn_sim_xml_elemf(x, "toPort", "%lld", (long long)to);
 		}
-		for (kind = 0; kind < 3; kind++) {
-			static const char *const sets[] = { "groups", "ipRanges", "ipv6Ranges" };
-			static const char *const keys[] = { "group", "cidr", "cidr6" };
+		for (kind = 0; kind < 4; kind++) {
+			static const char *const sets[] = { "groups", "ipRanges", "ipv6Ranges", "prefixListIds" };
+			static const char *const keys[] = { "group", "cidr", "cidr6", "pl" };
+			static const char *const elems[] = { "groupId", "cidrIp", "cidrIpv6", "prefixListId" };
 			int opened = 0;
 
 			json_array_foreach(rules, j, f) {
@@ -667,12 +668,9 @@ static void render_rule_set(cairn_sim_req *req, const cairn_sim_resource *r, int
 				if (!opened++)
 					cairn_sim_xml_open(x, sets[kind]);
 				cairn_sim_xml_open(x, "item");
-				if (kind == 0) {
+				if (kind == 0)
 					cairn_sim_xml_elem(x, "userId", req->sim->opt.account_id);
-					cairn_sim_xml_elem(x, "groupId", peer);
-				} else {
-					cairn_sim_xml_elem(x, kind == 1 ? "cidrIp" : "cidrIpv6", peer);
-				}
+				cairn_sim_xml_elem(x, elems[kind], peer);
 				cairn_sim_xml_elem(x, "description", desc);
 				cairn_sim_xml_close(x, "item");
 			}
@@ -681,7 +679,6 @@ static void render_rule_set(cairn_sim_req *req, const cairn_sim_resource *r, int
 			else
 				cairn_sim_xml_empty(x, sets[kind]);
 		}
-		cairn_sim_xml_empty(x, "prefixListIds");
 		cairn_sim_xml_close(x, "item");
 	}
 	(void)any;
@@ -1015,7 +1012,7 @@ cleanup:
 typedef struct rule_spec {
 	char proto[8];
 	long from, to;
-	const char *peer_key; /* "cidr", "cidr6", "group" */
+	const char *peer_key; /* "cidr", "cidr6", "pl" (prefix list), "group" */
 	const char *peer;
 	const char *desc;
 } rule_spec;
@@ -1115,6 +1112,9 @@ static int parse_peers(cairn_sim_req *req, const char *prefix, const char *list,
 		} else if (!strcmp(key, "cidr") && ec2_parse_cidr(r.peer, &net, &pfx) != 0) {
 			rc = cairn_sim_fail(req, 400, "InvalidParameterValue",
 				"CIDR block %s is malformed", r.peer);
+		} else if (!strcmp(key, "pl") && strncmp(r.peer, "pl-", 3) != 0) {
+			rc = cairn_sim_fail(req, 400, "InvalidPrefixListId.Malformed",
+				"The prefix list ID '%s' is malformed", r.peer);
 		} else {
 			rc = specs_add(out, &r);
 		}
@@ -1145,12 +1145,13 @@ static int parse_permissions(cairn_sim_req *req, int egress, rule_specs *out)
 		before = out->n;
 		if ((rc = parse_peers(req, prefix, "IpRanges", "CidrIp", "cidr", &base, out)) != 0 ||
 		    (rc = parse_peers(req, prefix, "Ipv6Ranges", "CidrIpv6", "cidr6", &base, out)) != 0 ||
+		    (rc = parse_peers(req, prefix, "PrefixListIds", "PrefixListId", "pl", &base, out)) != 0 ||
 		    (rc = parse_peers(req, prefix, "Groups", "GroupId", "group", &base, out)) != 0 ||
 		    (rc = parse_peers(req, prefix, "UserIdGroupPairs", "GroupId", "group", &base, out)) != 0)
 			break;
 		if (out->n == before)
 			rc = cairn_sim_fail(req, 400, "MissingParameter",
-				"%s must name a peer: IpRanges, Ipv6Ranges or Groups", prefix);
+				"%s must name a peer: IpRanges, Ipv6Ranges, PrefixListIds or Groups", prefix);
 	}
 	free(idx);
 	if (!rc && n == 0 && !egress && cairn_sim_form_get(req->form, "CidrIp")) {
@@ -1208,6 +1209,8 @@ static void render_new_rule(cairn_sim_req *req, const cairn_sim_resource *sg, co
 		cairn_sim_xml_elem(x, "cidrIpv4", s->peer);
 	else if (!strcmp(s->peer_key, "cidr6"))
 		cairn_sim_xml_elem(x, "cidrIpv6", s->peer);
+	else if (!strcmp(s->peer_key, "pl"))
+		cairn_sim_xml_elem(x, "prefixListId", s->peer);
 	else {
 		cairn_sim_xml_open(x, "referencedGroupInfo");
 		cairn_sim_xml_elem(x, "groupId", s->peer);

@@ -73,9 +73,10 @@ run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "plan after apply is empty"
 
 # in-place updates: VPC tag + DNS attribute, subnet public IPs, gateway tag,
-# an extra route and one association less, an extra ingress rule
+# an extra route and one association less, an extra ingress rule (IPv4,
+# IPv6 and a prefix list)
 write_stack false primary true 1 "      - { cidr_block: 192.0.2.0/24, gateway_id: \"\${gw.id}\" }" '["${sub[0].id}"]' \
-  "      - { protocol: tcp, from_port: 80, to_port: 80, cidr_blocks: [0.0.0.0/0] }" 10.0.0.0/16
+  "      - { protocol: tcp, from_port: 80, to_port: 80, cidr_blocks: [0.0.0.0/0], ipv6_cidr_blocks: [\"::/0\"], prefix_list_ids: [pl-63a5400a] }" 10.0.0.0/16
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "plan shows the updates"
 out_has "# net will be updated in place" "vpc in place"
@@ -97,7 +98,8 @@ RT=$(state_id s rt)
 eq "$(sim_resources | jq -r --arg v "$RT" '.resources[] | select(.id == $v) | .attributes.routes | length')" "3" "local + two routes"
 eq "$(sim_resources | jq -r --arg v "$RT" '.resources[] | select(.id == $v) | .attributes.associations | length')" "1" "one association"
 WEB=$(state_id s web)
-eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.egress == false)] | length')" "4" "four ingress rule atoms"
+eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.egress == false)] | length')" "6" "six ingress rule atoms"
+eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.cidr6 == "::/0" or .pl == "pl-63a5400a")] | length')" "2" "an IPv6 and a prefix list peer"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after updates"
 
@@ -106,7 +108,7 @@ write_stack false primary true 1 "" "$ALL_SUBNETS" "" 10.0.0.0/16
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply removals"
 eq "$(sim_resources | jq -r --arg v "$RT" '.resources[] | select(.id == $v) | .attributes.routes | length')" "2" "route removed"
-eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.egress == false)] | length')" "3" "rule revoked"
+eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.egress == false)] | length')" "3" "rule revoked (all its peers)"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after removals"
 
@@ -128,6 +130,8 @@ sim_patch "$VPC" '{"attributes":{"enableDnsSupport":false}}'
 sim_patch "$(state_id s gw)" '{"tags":{"Name":"hacked"}}'
 ec2 RevokeSecurityGroupIngress GroupId="$WEB" IpPermissions.1.IpProtocol=tcp IpPermissions.1.FromPort=443 \
   IpPermissions.1.ToPort=443 IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0/0 >/dev/null
+ec2 AuthorizeSecurityGroupIngress GroupId="$WEB" IpPermissions.1.IpProtocol=tcp IpPermissions.1.FromPort=22 \
+  IpPermissions.1.ToPort=22 IpPermissions.1.Ipv6Ranges.1.CidrIpv6=2001:db8::/32 >/dev/null
 sim_delete "$(state_id s 'sub[0]')"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "drift detected"
@@ -135,8 +139,10 @@ out_has "~ enable_dns_support = false -> true" "dns drift"
 out_has '"hacked"' "tag drift"
 out_has "# web will be updated in place" "rule drift"
 out_has "# sub[0] will be created" "deleted subnet comes back"
+out_has '"2001:db8::/32"' "the IPv6 rule added out of band shows"
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply repairs drift"
+eq "$(sim_resources | jq -r --arg v "$WEB" '[.resources[] | select(.id == $v) | .attributes.rules[] | select(.cidr6 != null)] | length')" "0" "IPv6 rule revoked"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after drift repair"
 
