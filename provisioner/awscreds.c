@@ -4,10 +4,18 @@
  *
  * The order is the one botocore and the AWS CLI use for static keys:
  * environment variables (unless a profile was named by the caller), then
- * the profile's section in the shared credentials file, then in the config
- * file ("[profile NAME]", but "[default]"). Region and endpoint come from
- * the arguments, the environment, then the profile. Roles, SSO and
- * credential_process are not supported: such a profile yields ENOTFOUND.
+ * the profile's static keys in the shared credentials file, then the
+ * profile's credential_process (credentials file, then config file), then
+ * static keys in the config file ("[profile NAME]", but "[default]").
+ * Region and endpoint come from the arguments, the environment, then the
+ * profile. Roles and SSO are not supported: such a profile yields ENOTFOUND.
+ *
+ * credential_process is run as botocore runs it: the command split into
+ * words (quotes as in a shell; no command substitution, pipes or
+ * redirections), started without a shell, its standard error going to
+ * ours (prompts reach the user), its standard output read as JSON
+ * {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
+ * "Expiration"?}. Nothing it prints ever goes into a message.
  *
  * The INI reader is deliberately strict and small: "[section]", "key =
  * value", full-line comments starting with '#' or ';', blank lines;
@@ -20,8 +28,16 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <wordexp.h>
+
+extern char **environ;
 
 #define INI_MAX ((size_t)1 << 20)
 
@@ -309,6 +325,118 @@ static int keys_from(cairn_aws_creds *c, const ini *f, const char *section, cons
 	return c->source ? 1 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
 }
 
+/* Run argv[0] with its standard output into b; its exit status in *status. */
+static int run_capture(char **argv, cairn_buf *b, int *status)
+{
+	posix_spawn_file_actions_t fa;
+	int fds[2], rc = 0;
+	char chunk[4096];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		return cairn_error_set(CAIRN_EIO, "cannot make a pipe: %s", strerror(errno));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	errno = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (errno) {
+		rc = cairn_error_set(CAIRN_EIO, "cannot run %s: %s", argv[0], strerror(errno));
+		close(fds[0]);
+		return rc;
+	}
+	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (rc == 0 && (rc = cairn_buf_put(b, chunk, (size_t)n)) < 0))
+			break; /* keep reading after a full buffer: the child must not block */
+	}
+	close(fds[0]);
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR) {
+			*status = -1;
+			break;
+		}
+	return rc;
+}
+
+/* "2026-11-29T16:00:00Z" (or with fractions / "+00:00") in the past? */
+static bool expired(const char *when)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!(end = strptime(when, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return false; /* a form we do not read: let AWS decide */
+	return timegm(&tm) < time(NULL) && (*end == 'Z' || *end == '.' || *end == '+' || *end == '\0');
+}
+
+/* The credentials credential_process prints: 1 found, <0 error. */
+static int keys_from_process(cairn_aws_creds *c, const char *cmd, const char *profile, const char *path)
+{
+	cairn_buf out = CAIRN_BUF_INIT, src = CAIRN_BUF_INIT;
+	const char *ak, *sk, *tok, *exp;
+	json_t *j = NULL;
+	wordexp_t we;
+	int rc, status = 0, w;
+
+	cairn_buf_init(&out, 1 << 20);
+	cairn_buf_init(&src, 0);
+	if ((rc = cairn_buf_printf(&src, "credential_process of profile '%s' (%s)", profile, path)) < 0)
+		goto done;
+	if ((w = wordexp(cmd, &we, WRDE_NOCMD)) != 0 || we.we_wordc == 0) {
+		if (w == 0)
+			wordfree(&we);
+		rc = cairn_error_set(CAIRN_EINVAL, "%s: cannot split the command into words (%s)", src.ptr,
+				     w == WRDE_CMDSUB ? "command substitution is not run" :
+				     w == WRDE_BADCHAR ? "unquoted |, &, ;, <, >, (, ), { or }" :
+				     w == 0 ? "it is empty" : "unbalanced quotes");
+		goto done;
+	}
+	rc = run_capture(we.we_wordv, &out, &status);
+	wordfree(&we);
+	if (rc < 0) {
+		cairn_error_prefix("%s", src.ptr);
+		goto done;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		rc = WIFEXITED(status) ?
+			cairn_error_set(CAIRN_EINVAL, "%s exited with status %d", src.ptr, WEXITSTATUS(status)) :
+			cairn_error_set(CAIRN_EINVAL, "%s was killed (signal %d)", src.ptr,
+					WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		goto done;
+	}
+	j = json_loadb(out.ptr ? out.ptr : "", out.len, 0, NULL);
+	ak = json_string_value(json_object_get(j, "AccessKeyId"));
+	sk = json_string_value(json_object_get(j, "SecretAccessKey"));
+	tok = json_string_value(json_object_get(j, "SessionToken"));
+	exp = json_string_value(json_object_get(j, "Expiration"));
+	if (!json_is_object(j)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s printed no JSON object", src.ptr);
+	} else if (json_integer_value(json_object_get(j, "Version")) != 1) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s printed an unsupported \"Version\" (1 is)", src.ptr);
+	} else if (!ak || !*ak || !sk || !*sk) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s printed no %s", src.ptr, !ak || !*ak ? "AccessKeyId" : "SecretAccessKey");
+	} else if (exp && expired(exp)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s printed credentials that expired at %s", src.ptr, exp);
+	} else if ((rc = dup_opt(&c->access_key, ak)) == 0 && (rc = dup_opt(&c->secret_key, sk)) == 0 &&
+		   (rc = dup_opt(&c->session_token, tok && *tok ? tok : NULL)) == 0) {
+		c->source = cairn_buf_detach(&src);
+		rc = c->source ? 1 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+done:
+	json_decref(j);
+	if (out.ptr)
+		explicit_bzero(out.ptr, out.alloc);
+	cairn_buf_release(&out);
+	cairn_buf_release(&src);
+	return rc;
+}
+
 static int keys_from_env(cairn_aws_creds *c)
 {
 	const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
@@ -338,7 +466,7 @@ static void describe_file(cairn_buf *b, const ini *f, const char *section)
 	else if (!ini_has(f, section))
 		cairn_buf_printf(b, ", %s (no [%s])", f->path, section);
 	else
-		cairn_buf_printf(b, ", %s ([%s] has no aws_access_key_id)", f->path, section);
+		cairn_buf_printf(b, ", %s ([%s] has no aws_access_key_id or credential_process)", f->path, section);
 }
 
 static int not_found(const char *profile, const ini *cred, const ini *conf, const char *conf_sec)
@@ -381,7 +509,7 @@ int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const cha
 	char *conf_path = aws_path("AWS_CONFIG_FILE", "config");
 	char *conf_sec = NULL;
 	cairn_buf sec = CAIRN_BUF_INIT;
-	const char *name = profile && *profile ? profile : env("AWS_PROFILE");
+	const char *name = profile && *profile ? profile : env("AWS_PROFILE"), *proc;
 	bool named = name != NULL;
 	int rc, found = 0;
 
@@ -409,6 +537,12 @@ int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const cha
 	if (!(profile && *profile) && (rc = found = keys_from_env(&c)) < 0)
 		goto cleanup;
 	if (!found && (rc = found = keys_from(&c, &cred, name, name)) < 0)
+		goto cleanup;
+	if (!found && (proc = ini_get(&cred, name, "credential_process")) &&
+	    (rc = found = keys_from_process(&c, proc, name, cred.path)) < 0)
+		goto cleanup;
+	if (!found && (proc = ini_get(&conf, conf_sec, "credential_process")) &&
+	    (rc = found = keys_from_process(&c, proc, name, conf.path)) < 0)
 		goto cleanup;
 	if (!found && (rc = found = keys_from(&c, &conf, conf_sec, name)) < 0)
 		goto cleanup;

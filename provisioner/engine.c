@@ -704,6 +704,7 @@ static json_t *make_env_value(cairn_engine *e)
 }
 
 static int setup_aws(cairn_engine *e);
+static bool uses_aws(const cairn_engine *e);
 
 /* A module's cairn.log line: warnings and errors always go to the progress
  * log, info and debug with -v; secrets are redacted. */
@@ -803,7 +804,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		lo.rate_limits = false; /* e.g. against a local sim that does not limit */
 	if ((rc = cairn_loop_new(&e->loop, &lo)) != 0)
 		goto fail;
-	if ((rc = setup_aws(e)) != 0)
+	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
 	free(user_mods);
@@ -822,6 +823,21 @@ static bool is_loopback_url(const char *url)
 
 	for (i = 0; url && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (!strncmp(url, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+/* Whether the stack or the state has aws.* resources: only then are AWS
+ * credentials looked for (a profile's credential_process may prompt). */
+static bool uses_aws(const cairn_engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (strncmp(e->stack->resources[i].type, "aws.", 4) == 0)
+			return true;
+	for (i = 0; i < e->nstate; i++)
+		if (strncmp(e->state[i].type, "aws.", 4) == 0)
 			return true;
 	return false;
 }

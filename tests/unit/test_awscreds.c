@@ -35,6 +35,14 @@ static void rm_tree(void)
 	home[0] = '\0';
 }
 
+static void rm_tree_file(const char *rel)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", home, rel);
+	unlink(p);
+}
+
 /* A fresh empty HOME and no AWS_* variables. */
 static int fresh_home(void)
 {
@@ -293,6 +301,98 @@ static void test_awscreds__no_secret_in_messages(void)
 	rm_tree();
 }
 
+/* An executable script in HOME. */
+static void write_script(const char *rel, const char *text)
+{
+	char p[512];
+
+	write_file(rel, text);
+	snprintf(p, sizeof(p), "%s/%s", home, rel);
+	chmod(p, 0700);
+}
+
+static void test_awscreds__credential_process(void)
+{
+	cairn_aws_creds c = { 0 };
+	char cfg[1024];
+
+	T_CHECK(fresh_home() == 0);
+	write_script("creds.sh", "#!/bin/sh\n"
+		     "echo \"$@\" > \"$HOME/args\"\n"
+		     "echo '{\"Version\": 1, \"AccessKeyId\": \"AKPROC\", \"SecretAccessKey\": \"SKPROC\",'\n"
+		     "echo ' \"SessionToken\": \"TOKPROC\", \"Expiration\": \"2999-01-01T00:00:00Z\"}'\n");
+	/* in the config file, with quoted words: split as a shell would, not run by one */
+	snprintf(cfg, sizeof(cfg), "[profile dev]\nregion = eu-west-1\n"
+		 "credential_process = %s/creds.sh --profile 'my dev' \"two words\"\n", home);
+	write_file(".aws/config", cfg);
+	T_OK(cairn_aws_creds_resolve(&c, "dev", NULL, NULL));
+	T_EQ_STR(c.access_key, "AKPROC");
+	T_EQ_STR(c.secret_key, "SKPROC");
+	T_EQ_STR(c.session_token, "TOKPROC");
+	T_EQ_STR(c.region, "eu-west-1");
+	T_CONTAINS(c.source, "credential_process of profile 'dev'");
+	cairn_aws_creds_release(&c);
+	{
+		char p[512], line[256] = "";
+		FILE *f;
+
+		snprintf(p, sizeof(p), "%s/args", home);
+		f = fopen(p, "r");
+		T_CHECK(f && fgets(line, sizeof(line), f));
+		if (f)
+			fclose(f);
+		T_EQ_STR(line, "--profile my dev two words\n");
+		unlink(p);
+	}
+	/* static keys in the credentials file come first */
+	write_file(".aws/credentials", "[dev]\naws_access_key_id = AKFILE\naws_secret_access_key = SKFILE\n");
+	T_OK(cairn_aws_creds_resolve(&c, "dev", NULL, NULL));
+	T_EQ_STR(c.access_key, "AKFILE");
+	cairn_aws_creds_release(&c);
+	rm_tree_file("creds.sh");
+	rm_tree();
+}
+
+static void test_awscreds__credential_process_failures(void)
+{
+	cairn_aws_creds c = { 0 };
+	char cfg[512];
+	static const struct { const char *script, *want; } cases[] = {
+		{ "#!/bin/sh\necho 'helper: MFA code needed' >&2\nexit 3\n", "exited with status 3" },
+		{ "#!/bin/sh\necho 'not json, SECRETVALUE here'\n", "printed no JSON object" },
+		{ "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"SECRETVALUE\"}'\n",
+		  "unsupported \"Version\"" },
+		{ "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"A\"}'\n", "printed no SecretAccessKey" },
+		{ "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"SECRETVALUE\",'\n"
+		  "echo '\"Expiration\": \"2001-01-01T00:00:00Z\"}'\n", "expired at 2001-01-01T00:00:00Z" },
+		{ "#!/bin/sh\nkill -9 $$\n", "was killed (signal 9)" },
+	};
+	size_t i;
+
+	T_CHECK(fresh_home() == 0);
+	snprintf(cfg, sizeof(cfg), "[default]\ncredential_process = %s/creds.sh\n", home);
+	write_file(".aws/config", cfg);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_script("creds.sh", cases[i].script);
+		T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+		T_CONTAINS(msg(), "credential_process of profile 'default'");
+		T_CONTAINS(msg(), cases[i].want);
+		T_CHECK(strstr(msg(), "SECRETVALUE") == NULL);
+	}
+	/* a command that cannot be split or run */
+	write_file(".aws/config", "[default]\ncredential_process = helper $(cat /etc/passwd)\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "command substitution is not run");
+	write_file(".aws/config", "[default]\ncredential_process = helper | tee x\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "unquoted |");
+	write_file(".aws/config", "[default]\ncredential_process = /nonexistent/helper\n");
+	T_CHECK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL) < 0);
+	T_CONTAINS(msg(), "cannot run /nonexistent/helper");
+	rm_tree_file("creds.sh");
+	rm_tree();
+}
+
 static void test_awscreds__copy(void)
 {
 	cairn_aws_creds a = { "AK", "SK", NULL, "us-east-1", NULL, "test" }, b = { 0 };
@@ -317,6 +417,8 @@ static const t_case cases[] = {
 	T_CASE(test_awscreds__missing_profile),
 	T_CASE(test_awscreds__nothing_anywhere),
 	T_CASE(test_awscreds__no_secret_in_messages),
+	T_CASE(test_awscreds__credential_process),
+	T_CASE(test_awscreds__credential_process_failures),
 	T_CASE(test_awscreds__copy),
 	{ 0 },
 };
