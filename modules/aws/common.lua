@@ -470,24 +470,47 @@ end
 
 -- ---- waiters ------------------------------------------------------------------
 
+-- EC2 is eventually consistent: an object just created may be unknown to
+-- Describe, and to the next call naming it, for a moment. How long (s) an
+-- object cairn has just made may stay invisible before it counts as gone.
+M.VISIBLE_WITHIN = 120
+
+-- How long (s) a delete waits out DependencyViolation: network interfaces
+-- that EKS, the VPC CNI, Lambda or a load balancer leave behind, and mapped
+-- public addresses, take minutes to go (Terraform waits 20 minutes too).
+M.DEPENDENTS_GO_WITHIN = 1200
+
+-- Poll fn() until it returns the (just created) object, for at most
+-- VISIBLE_WITHIN seconds; `what` names it in the timeout's message.
+function M.wait_visible(fn, what)
+  return cairn.wait.poll(fn, { timeout = M.VISIBLE_WITHIN, interval = 1, max_interval = 5,
+    what = what .. " to be visible" })
+end
+
 -- Poll fn() -> status (nil when gone) until it is one of `want` (a status
 -- string or a list), or gone when want == "gone". Fails at once on one of
 -- opts.failed. Returns the last value fn returned (second result).
+-- opts.just_created: the object was just made, so not finding it is "not
+-- visible yet" (for VISIBLE_WITHIN seconds, until it was seen once).
 function M.wait_for(fn, want, opts)
   opts = opts or {}
   local wanted = {}
   for _, w in ipairs(type(want) == "table" and want or { want }) do wanted[w] = true end
   local failed = {}
   for _, f in ipairs(opts.failed or {}) do failed[f] = true end
-  local last
+  local last, seen, start = nil, false, cairn.time.now()
   cairn.wait.poll(function()
     local status, obj = fn()
     last = obj
     if status == nil then
       if wanted.gone then return true end
       if opts.gone_ok then return true end
+      if opts.just_created and not seen and cairn.time.now() - start < M.VISIBLE_WITHIN then
+        return nil, "not visible yet"
+      end
       error(aws_error("NotFound", (opts.what or "the object") .. " disappeared while waiting"), 0)
     end
+    seen = true
     if wanted[status] then return true end
     if failed[status] then
       error(aws_error("UnexpectedStatus", ("%s is %s"):format(opts.what or "the object", status)), 0)
@@ -517,10 +540,26 @@ end
 
 -- ---- creation with recovery ----------------------------------------------------
 
+-- After a create of unknown outcome, how long (s) the object is looked for
+-- by its tag before the create is made again: a search by tag is
+-- eventually consistent too, and a second create would make a twin.
+M.FIND_WITHIN = 8
+
+local function find_for_a_while(ctx, find)
+  local waited, pause = 0, 1
+  while true do
+    local item = find(ctx, ctx.token)
+    if item or waited >= M.FIND_WITHIN then return item end
+    cairn.sleep(pause)
+    waited, pause = waited + pause, math.min(pause * 1.5, 4)
+  end
+end
+
 -- Create an object whose create call is not idempotent: when the call's
 -- outcome is unknown (no answer, 5xx), look for it by its cairn:token tag
--- (find(ctx, token) -> item or nil); if it is not there, the call was not
--- processed and is made again (at most 3 times in all).
+-- (find(ctx, token) -> item or nil) for FIND_WITHIN seconds; if it is not
+-- there, the call was not processed and is made again (at most 3 times in
+-- all).
 function M.create_recoverable(ctx, create, find)
   local last
   for _ = 1, 3 do
@@ -531,7 +570,7 @@ function M.create_recoverable(ctx, create, find)
     cairn.log.warn("the create's outcome is unknown (%s); looking for the object by its cairn:token tag",
       tostring(res.message))
     if ctx.token then
-      local item = find(ctx, ctx.token)
+      local item = find_for_a_while(ctx, find)
       if item then return item end
     end
   end

@@ -53,7 +53,7 @@ local function detach(ctx, id, vpc)
   aws.retry_on({ "DependencyViolation" }, function()
     aws.try({ "Gateway.NotAttached", "InvalidVpcID.NotFound" }, ec2, ctx, "DetachInternetGateway",
       { InternetGatewayId = id, VpcId = vpc }, { idempotent = true })
-  end, { timeout = 300, what = "internet gateway " .. id .. " to detach" })
+  end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "internet gateway " .. id .. " to detach" })
 end
 
 return {
@@ -73,8 +73,12 @@ return {
       return ec2(ctx, "CreateInternetGateway", params).internetGateway
     end, find_by_token)
     local id = it.internetGatewayId
-    if p.vpc_id then attach(ctx, id, p.vpc_id) end
-    return read(ctx, id) or error(("internet gateway %s vanished right after it was created"):format(id))
+    if p.vpc_id then
+      -- a gateway just made may be unknown to the attach for a moment
+      aws.retry_on({ "InvalidInternetGatewayID.NotFound" }, function() attach(ctx, id, p.vpc_id) end,
+        { timeout = aws.VISIBLE_WITHIN, what = "internet gateway " .. id .. " to be known to EC2" })
+    end
+    return aws.wait_visible(function() return read(ctx, id) end, "internet gateway " .. id)
   end,
 
   read = function(ctx, id) return read(ctx, id) end,
@@ -108,7 +112,7 @@ return {
     aws.retry_on({ "DependencyViolation" }, function()
       aws.try({ "InvalidInternetGatewayID.NotFound" }, ec2, ctx, "DeleteInternetGateway",
         { InternetGatewayId = id }, { idempotent = true })
-    end, { timeout = 300, what = "internet gateway " .. id .. " to have no dependencies" })
+    end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "internet gateway " .. id .. " to have no dependencies" })
   end,
 
   list = function(ctx, filter)

@@ -85,16 +85,21 @@ local function del_route(ctx, id, r)
     { RouteTableId = id, DestinationCidrBlock = r.cidr_block }, { idempotent = true })
 end
 
+-- A subnet moving from another table to this one in the same apply may
+-- still be associated there for a moment (the other table's update runs
+-- beside this one): AlreadyAssociated is waited out for a minute.
 local function associate(ctx, id, subnet)
-  local ok, err = aws.try({ "Resource.AlreadyAssociated" }, ec2, ctx, "AssociateRouteTable",
-    { RouteTableId = id, SubnetId = subnet }, { idempotent = true })
-  if ok == nil and err then
-    local it = describe_one(ctx, id)
-    for _, a in ipairs(it and aws.list(it.associationSet, "item") or {}) do
-      if a.subnetId == subnet then return end
+  aws.retry_on({ "Resource.AlreadyAssociated" }, function()
+    local ok, err = aws.try({ "Resource.AlreadyAssociated" }, ec2, ctx, "AssociateRouteTable",
+      { RouteTableId = id, SubnetId = subnet }, { idempotent = true })
+    if ok == nil and err then
+      local it = describe_one(ctx, id)
+      for _, a in ipairs(it and aws.list(it.associationSet, "item") or {}) do
+        if a.subnetId == subnet then return end -- a re-sent request that had worked
+      end
+      error(err, 0)
     end
-    error(err, 0)
-  end
+  end, { timeout = 60, what = "subnet " .. subnet .. " to leave the route table it is associated with" })
 end
 
 local function disassociate(ctx, assoc_id)
@@ -143,7 +148,7 @@ return {
       return ec2(ctx, "CreateRouteTable", params).routeTable
     end, find_by_token)
     local id = it.routeTableId
-    local cur = read(ctx, id) or error(("route table %s vanished right after it was created"):format(id))
+    local cur = aws.wait_visible(function() return read(ctx, id) end, "route table " .. id)
     converge(ctx, id, cur, p.routes, p.subnet_ids)
     return read(ctx, id, p)
   end,
@@ -176,7 +181,7 @@ return {
     end
     aws.retry_on({ "DependencyViolation" }, function()
       aws.try({ "InvalidRouteTableID.NotFound" }, ec2, ctx, "DeleteRouteTable", { RouteTableId = id }, { idempotent = true })
-    end, { timeout = 300, what = "route table " .. id .. " to have no dependencies" })
+    end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "route table " .. id .. " to have no dependencies" })
   end,
 
   list = function(ctx, filter)

@@ -255,9 +255,7 @@ return {
       if not mine or mine.groupName ~= p.name then error(err, 0) end
       id = mine.groupId
     end
-    -- Describe may not see a new group at once (eventual consistency)
-    local it = cairn.wait.poll(function() return describe_one(ctx, id) end,
-      { timeout = 120, interval = 1, max_interval = 5, what = "security group " .. id .. " to be visible" })
+    local it = aws.wait_visible(function() return describe_one(ctx, id) end, "security group " .. id)
     converge(ctx, id, it, p)
     return read(ctx, id, p) or error(("security group %s vanished right after it was created"):format(id))
   end,
@@ -285,7 +283,7 @@ return {
   delete = function(ctx, id)
     aws.retry_on({ "DependencyViolation" }, function()
       aws.try({ "InvalidGroup.NotFound" }, ec2, ctx, "DeleteSecurityGroup", { GroupId = id }, { idempotent = true })
-    end, { timeout = 300, what = "security group " .. id .. " to have no dependents" })
+    end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "security group " .. id .. " to have no dependents" })
   end,
 
   list = function(ctx, filter)

@@ -40,7 +40,7 @@ local function wait_available(ctx, id)
   aws.wait_for(function()
     local it = describe_one(ctx, id)
     return it and it.state, it
-  end, "available", { what = "subnet " .. id .. " to be available", timeout = 300 })
+  end, "available", { what = "subnet " .. id .. " to be available", timeout = 300, just_created = true })
 end
 
 local function set_public_ip(ctx, id, v)
@@ -100,7 +100,7 @@ return {
   delete = function(ctx, id)
     aws.retry_on({ "DependencyViolation" }, function()
       aws.try({ "InvalidSubnetID.NotFound" }, ec2, ctx, "DeleteSubnet", { SubnetId = id }, { idempotent = true })
-    end, { timeout = 300, what = "subnet " .. id .. " to have no dependencies" })
+    end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "subnet " .. id .. " to have no dependencies" })
   end,
 
   list = function(ctx, filter)

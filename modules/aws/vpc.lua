@@ -103,7 +103,7 @@ local function wait_available(ctx, id)
   aws.wait_for(function()
     local it = describe_one(ctx, id)
     return it and it.state, it
-  end, "available", { what = "VPC " .. id .. " to be available", timeout = 300 })
+  end, "available", { what = "VPC " .. id .. " to be available", timeout = 300, just_created = true })
 end
 
 local function set_dns(ctx, id, which, value)
@@ -205,7 +205,7 @@ return {
         detach_own_gateways(ctx, id)
       end
       error(err, 0)
-    end, { timeout = 300, what = "VPC " .. id .. " to have no dependencies" })
+    end, { timeout = aws.DEPENDENTS_GO_WITHIN, what = "VPC " .. id .. " to have no dependencies" })
   end,
 
   list = function(ctx, filter)

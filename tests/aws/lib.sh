@@ -45,6 +45,9 @@ sim_resources() { curl -s "$(sim_url)/_sim/resources"; }
 sim_count() { sim_resources | jq '.resources | length'; }
 sim_patch() { curl -s -X POST "$(sim_url)/_sim/resources/$1" -d "$2" >/dev/null; }
 sim_delete() { curl -s -X DELETE "$(sim_url)/_sim/resources/$1" >/dev/null; }
+# sim_fault JSON: add a fault rule (POST /_sim/faults); sim_faults_left: how many rules are still in force
+sim_fault() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "$1" "$(sim_url)/_sim/faults")" = 200 ]; }
+sim_faults_left() { curl -s "$(sim_url)/_sim/faults" | jq '.rules | length'; }
 # objects carrying the tag cairn:address=ADDR
 sim_count_addr() { sim_resources | jq --arg a "$1" '[.resources[] | select(.tags["cairn:address"] == $a)] | length'; }
 
