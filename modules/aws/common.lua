@@ -13,7 +13,8 @@
 --    being raised; ec2_items follows the further pages of such an answer.
 --  * json_call(ctx, service, method, path, body, opts): REST-JSON (EKS);
 --    errors from the x-amzn-ErrorType header and the body's "message".
---  * helpers for tags, filters, pagination, waiters and error codes.
+--  * helpers for tags, filters, pagination, waiters and error codes, and
+--    k8s_steps / k8s_downgrade (the minor versions of an EKS upgrade).
 --
 -- Retries, backoff, throttling and signing are the C side's: nothing here
 -- re-sends a request. A request is marked idempotent (safe to re-send after an
@@ -748,6 +749,28 @@ end
 
 function M.num(v)
   return math.tointeger(tonumber(v)) or tonumber(v)
+end
+
+-- The Kubernetes versions an EKS upgrade from cur to want goes through,
+-- one minor version at a time as EKS takes them: "1.28" -> "1.30" is
+-- { "1.29", "1.30" }; nil for a downgrade (EKS has none: raise
+-- k8s_downgrade). Versions not of the form MAJOR.MINOR, or of two majors,
+-- are one step for EKS to judge.
+function M.k8s_steps(cur, want)
+  local cmaj, cmin = tostring(cur or ""):match("^(%d+)%.(%d+)$")
+  local wmaj, wmin = tostring(want or ""):match("^(%d+)%.(%d+)$")
+  if not cmaj or not wmaj or cmaj ~= wmaj then return { want } end
+  cmin, wmin = tonumber(cmin), tonumber(wmin)
+  if wmin < cmin then return nil end
+  local steps = {}
+  for m = cmin + 1, wmin do steps[#steps + 1] = cmaj .. "." .. m end
+  return steps
+end
+
+-- The error for a downgrade of `what` (an EKS cluster or node group).
+function M.k8s_downgrade(what, cur, want)
+  return aws_error("InvalidParameter", ("cannot downgrade %s from Kubernetes %s to %s: EKS versions only go up"):format(
+    what, cur, want))
 end
 
 return M

@@ -6,6 +6,18 @@
 -- (UpdateClusterVersion) or endpoint access change (UpdateClusterConfig)
 -- waits for its update to succeed; delete waits until the cluster is gone.
 -- Refresh: one DescribeCluster per cluster (EKS has no batched describe).
+--
+-- Upgrades: EKS takes one minor version per UpdateClusterVersion and none
+-- back, so an upgrade steps through the minors (each its own update and
+-- token, waited on) and a downgrade is refused before anything is sent.
+-- EKS also refuses to upgrade a cluster while a managed node group is not
+-- at the cluster's version, and a node group cannot pass its cluster; the
+-- node groups are resources of their own that depend on the cluster, so
+-- they follow it only after its update. Hence, for a cluster with node
+-- groups: one minor version per apply (the node groups, with
+-- `version: "${<cluster>.version}"`, follow in the same apply), and a jump
+-- of more, or an upgrade while a node group lags, is refused up front with
+-- a message saying what to set.
 local aws = require("aws.common")
 
 local url = cairn.url
@@ -60,6 +72,30 @@ local function wait_update(ctx, name, update)
   return wait_active(ctx, name)
 end
 
+-- Refuses (before anything changes) an upgrade from cur through steps that
+-- EKS would refuse, or that would leave the node groups unable to follow:
+-- see the top of the file.
+local function check_nodegroups(ctx, name, cur, steps)
+  local lagging, names = {}, {}
+  for _, g in ipairs(require("aws.eks_nodegroup").list(ctx, { cluster_name = name })) do
+    names[#names + 1] = g.name
+    if g.version ~= cur then lagging[#lagging + 1] = ("%s (at %s)"):format(g.name, tostring(g.version)) end
+  end
+  local target = steps[#steps]
+  if #lagging > 0 then
+    error(aws.error("InvalidRequest", ("cannot upgrade EKS cluster %s from %s to %s: its node groups %s must first be "
+      .. "upgraded to %s, the cluster's version: keep the cluster's version at %s and set theirs to %s (or to the "
+      .. "cluster's version), apply, then upgrade the cluster"):format(name, cur, target, table.concat(lagging, ", "),
+      cur, cur, cur)), 0)
+  end
+  if #names > 0 and #steps > 1 then
+    error(aws.error("InvalidRequest", ("cannot upgrade EKS cluster %s from %s to %s in one apply: it has managed node "
+      .. "groups (%s), which must reach each minor version before the cluster takes the next; set its version to %s "
+      .. "(and theirs to the cluster's version), apply, and repeat up to %s"):format(name, cur, target,
+      table.concat(names, ", "), steps[1], target)), 0)
+  end
+end
+
 local function sync_tags(ctx, arn, have, want)
   local set, del = {}, {}
   for k, v in pairs(want or {}) do if not aws.is_cairn_tag(k) and have[k] ~= tostring(v) then set[k] = tostring(v) end end
@@ -80,7 +116,9 @@ return {
   description = "An EKS cluster (control plane).",
   schema = {
     name = { type = "string", required = true, force_new = true },
-    version = { type = "string", optional = true, computed = true, description = "Kubernetes version; upgraded in place." },
+    version = { type = "string", optional = true, computed = true,
+                description = "Kubernetes version; upgraded in place, one minor version at a time, never back (with node "
+                  .. "groups: one minor version per apply)." },
     role_arn = { type = "string", required = true, force_new = true },
     subnet_ids = { type = "list", required = true, force_new = true },
     security_group_ids = { type = "list", default = cairn.json.array(), force_new = true },
@@ -124,11 +162,16 @@ return {
     local c = wait_active(ctx, id)
     local base = "/clusters/" .. url.encode(id)
     if new.version and new.version ~= c.version then
-      local r = eks(ctx, "POST", base .. "/updates", { version = new.version,
-        -- one token per target version: a retried upgrade is idempotent, a later one is new
-        clientRequestToken = ctx.token and (ctx.token .. "-v" .. new.version) or nil },
-        { idempotent = ctx.token ~= nil })
-      c = wait_update(ctx, id, r.update)
+      local steps = aws.k8s_steps(c.version, new.version)
+        or error(aws.k8s_downgrade("EKS cluster " .. id, c.version, new.version), 0)
+      check_nodegroups(ctx, id, c.version, steps)
+      for _, v in ipairs(steps) do
+        local r = eks(ctx, "POST", base .. "/updates", { version = v,
+          -- one token per target version: a retried upgrade is idempotent, a later one is new
+          clientRequestToken = ctx.token and (ctx.token .. "-v" .. v) or nil },
+          { idempotent = ctx.token ~= nil })
+        c = wait_update(ctx, id, r.update)
+      end
     end
     local vpc = c.resourcesVpcConfig or {}
     if (new.endpoint_public_access ~= false) ~= (vpc.endpointPublicAccess == true)

@@ -4,7 +4,12 @@
 -- group it made; a ResourceInUseException is adopted only when the node
 -- group carries our cairn:token tag. Create waits ACTIVE; a scaling or
 -- labels change is one UpdateNodegroupConfig whose update is waited on
--- (then ACTIVE; sent without a clientRequestToken, see update); tags go by ARN (TagResource / UntagResource); delete
+-- (then ACTIVE; sent without a clientRequestToken, see update); a version
+-- change is one UpdateNodegroupVersion, waited on the same way (EKS takes
+-- a node group up to its cluster's version, never past it and never back:
+-- a downgrade is refused before anything is sent; `version: "${k8s.version}"`
+-- makes the node group follow its cluster, after it, in the same apply);
+-- tags go by ARN (TagResource / UntagResource); delete
 -- waits until the node group is gone. Everything else replaces.
 -- Refresh: one DescribeNodegroup per node group (no batched describe).
 local aws = require("aws.common")
@@ -39,6 +44,7 @@ local function attrs_of(g, recorded)
     id = g.clusterName .. "/" .. g.nodegroupName,
     cluster_name = g.clusterName,
     name = g.nodegroupName,
+    version = g.version,
     node_role_arn = g.nodeRole,
     subnet_ids = aws.order_like(g.subnets or {}, recorded.subnet_ids, same),
     instance_types = aws.array(g.instanceTypes or {}),
@@ -131,6 +137,9 @@ return {
   schema = {
     cluster_name = { type = "string", required = true, force_new = true },
     name = { type = "string", required = true, force_new = true },
+    version = { type = "string", optional = true, computed = true,
+                description = "Kubernetes version (the cluster's when unset); upgraded in place (UpdateNodegroupVersion), "
+                  .. "up to the cluster's, never back." },
     node_role_arn = { type = "string", required = true, force_new = true },
     subnet_ids = { type = "list", required = true, force_new = true },
     instance_types = { type = "list", default = cairn.json.array({ "t3.medium" }), force_new = true },
@@ -149,7 +158,7 @@ return {
   create = function(ctx, p)
     check_scaling(p.scaling)
     local body = {
-      nodegroupName = p.name, nodeRole = p.node_role_arn,
+      nodegroupName = p.name, nodeRole = p.node_role_arn, version = p.version,
       subnets = aws.array(p.subnet_ids), instanceTypes = aws.array(p.instance_types),
       amiType = p.ami_type, capacityType = p.capacity_type, diskSize = int(p.disk_size),
       scalingConfig = scaling_config(p.scaling),
@@ -171,6 +180,10 @@ return {
   update = function(ctx, id, old, new)
     local cluster, name = split_id(id)
     local g = wait_active(ctx, cluster, name, true)
+    local version = new.version ~= nil and new.version ~= g.version and new.version or nil
+    if version and not aws.k8s_steps(g.version, version) then -- before anything changes
+      error(aws.k8s_downgrade("EKS node group " .. id, g.version, version), 0)
+    end
     local body = {}
     local sc, want = g.scalingConfig or {}, scaling_config(new.scaling)
     check_scaling(new.scaling)
@@ -192,6 +205,13 @@ return {
       -- creation token, the same for every later update, and EKS would
       -- answer a second update with the first one
       local r = eks(ctx, "POST", ng_path(cluster, name) .. "/update-config", body)
+      g = wait_update(ctx, cluster, name, r.update)
+    end
+    if version then
+      -- one token per target version: a retried upgrade is idempotent, a
+      -- later one is new (a node group never goes back to a version)
+      local r = eks(ctx, "POST", ng_path(cluster, name) .. "/update-version", { version = version,
+        clientRequestToken = ctx.token and (ctx.token .. "-v" .. version) or nil }, { idempotent = ctx.token ~= nil })
       g = wait_update(ctx, cluster, name, r.update)
     end
     sync_tags(ctx, g.nodegroupArn, g.tags or {}, new.tags or {})

@@ -6,7 +6,10 @@
  *   eks:cluster    id = the cluster ARN; attrs hold the output shape of the
  *                  cluster (keys starting with '_' are private), status
  *                  CREATING -> ACTIVE -> UPDATING -> ACTIVE -> DELETING -> gone.
- *   eks:nodegroup  id = the node group ARN, parent = the cluster ARN.
+ *   eks:nodegroup  id = the node group ARN, parent = the cluster ARN; attrs
+ *                  hold its Kubernetes version (the cluster's at create, then
+ *                  moved by UpdateNodegroupVersion). UpdateClusterVersion is
+ *                  refused while any node group's version is not the cluster's.
  *   eks:update     id = the update id, parent = the cluster or node group ARN,
  *                  status InProgress -> Successful, due with its owner's change.
  *   eks:eni        id = eni-..., parent = an EC2 subnet or security group the
@@ -1189,9 +1192,31 @@ static long minor_of(const char *v)
 	return errno || *end || end == v + 2 ? -1 : m;
 }
 
+/* The names of cluster's node groups whose version is not `version`, as
+ * "a, b" appended to out (nothing when every one matches). */
+static int lagging_nodegroups(cairn_sim_req *req, const cairn_sim_resource *cluster, const char *version,
+	cairn_buf *out)
+{
+	cairn_sim_reslist l = { NULL, 0, 0 };
+	size_t i;
+	int rc;
+
+	if ((rc = cairn_sim_store_list(req->sim->store, EKS_NODEGROUP, req->region, cluster->id, &l)) != 0)
+		return rc;
+	for (i = 0; i < l.n && rc == 0; i++) {
+		const char *v = attr_str(l.v[i], "version");
+
+		if (v && strcmp(v, version) != 0)
+			rc = cairn_buf_printf(out, "%s%s", out->len ? ", " : "", attr_str(l.v[i], "nodegroupName"));
+	}
+	cairn_sim_reslist_release(&l);
+	return rc;
+}
+
 static int update_cluster_version(cairn_sim_req *req)
 {
 	cairn_sim_resource *r = NULL;
+	cairn_buf lagging = CAIRN_BUF_INIT;
 	const char *token = NULL, *version = NULL, *cur;
 	json_t *params;
 	int rc;
@@ -1212,6 +1237,15 @@ static int update_cluster_version(cairn_sim_req *req)
 		rc = invalid_param(req, "Unsupported Kubernetes minor version update from %s to %s", cur, version);
 		goto cleanup;
 	}
+	/* AWS: every managed node group must be at the cluster's version first */
+	if ((rc = lagging_nodegroups(req, r, cur, &lagging)) != 0)
+		goto cleanup;
+	if (lagging.len) {
+		rc = cairn_sim_fail(req, 400, "InvalidRequestException",
+			"Nodegroups %s must be updated to match cluster version %s before updating cluster version",
+			lagging.ptr, cur);
+		goto cleanup;
+	}
 	json_object_set_new(r->attrs, "version", json_string(version));
 	params = json_pack("[o, o]", param("Version", version), param("PlatformVersion", "eks.1"));
 	if (!params) {
@@ -1220,6 +1254,7 @@ static int update_cluster_version(cairn_sim_req *req)
 	}
 	rc = start_cluster_update(req, r, "VersionUpdate", params, token);
 cleanup:
+	cairn_buf_release(&lagging);
 	cairn_sim_resource_free(r);
 	return rc < 0 ? rc : 0;
 }
@@ -1397,6 +1432,12 @@ static int parse_ng_input(cairn_sim_req *req, const cairn_sim_resource *cluster,
 	return check_subnets(req, in->subnets, 0, vpc, got_vpc, sizeof(got_vpc));
 }
 
+/* The AMI release version the sim reports for a Kubernetes version. */
+static void default_release(const char *version, char *out, size_t size)
+{
+	snprintf(out, size, "%s.0-20240514", version);
+}
+
 static int nodegroup_attrs(cairn_sim_resource *r, const cairn_sim_resource *cluster, const ng_input *in,
 	const char *hash)
 {
@@ -1404,7 +1445,7 @@ static int nodegroup_attrs(cairn_sim_resource *r, const cairn_sim_resource *clus
 	char release[64], asg[128], uuid[37];
 
 	cairn_sim_uuid(uuid);
-	snprintf(release, sizeof(release), "%s.0-20240514", version);
+	default_release(version, release, sizeof(release));
 	snprintf(asg, sizeof(asg), "eks-%s-%s", in->name, uuid);
 	json_object_set_new(r->attrs, "nodegroupName", json_string(in->name));
 	json_object_set_new(r->attrs, "clusterName", json_string(attr_str(cluster, "name")));
@@ -1545,6 +1586,20 @@ static int labels_update(cairn_sim_req *req, cairn_sim_resource *ng, json_t *lab
 	return 0;
 }
 
+/* The node group must be settled to change. A DEGRADED one (running, with
+ * health issues) takes updates: scaling out is how one that could not get
+ * capacity comes back. */
+static int nodegroup_changeable(cairn_sim_req *req, const cairn_sim_resource *ng)
+{
+	if (strcmp(ng->status, "UPDATING") == 0)
+		return cairn_sim_fail(req, 409, "ResourceInUseException", "Nodegroup %s has an update in progress",
+			attr_str(ng, "nodegroupName"));
+	if (strcmp(ng->status, "ACTIVE") != 0 && strcmp(ng->status, "DEGRADED") != 0)
+		return cairn_sim_fail(req, 400, "InvalidRequestException", "Nodegroup %s is not in ACTIVE status",
+			attr_str(ng, "nodegroupName"));
+	return 0;
+}
+
 static int update_nodegroup_config(cairn_sim_req *req)
 {
 	cairn_sim_resource *c = NULL, *ng = NULL;
@@ -1562,18 +1617,9 @@ static int update_nodegroup_config(cairn_sim_req *req)
 	    (rc = update_by_token(req, ng->id, token)) != 0)
 		goto cleanup;
 	if ((rc = member(req, req->json, "scalingConfig", JSON_OBJECT, &cfg)) != 0 ||
-	    (rc = member(req, req->json, "labels", JSON_OBJECT, &labels)) != 0)
+	    (rc = member(req, req->json, "labels", JSON_OBJECT, &labels)) != 0 ||
+	    (rc = nodegroup_changeable(req, ng)) != 0)
 		goto cleanup;
-	/* a DEGRADED node group (running, with health issues) takes updates:
-	 * scaling out is how one that could not get capacity comes back */
-	if (strcmp(ng->status, "ACTIVE") != 0 && strcmp(ng->status, "DEGRADED") != 0) {
-		rc = strcmp(ng->status, "UPDATING") == 0 ?
-			cairn_sim_fail(req, 409, "ResourceInUseException", "Nodegroup %s has an update in progress",
-				attr_str(ng, "nodegroupName")) :
-			cairn_sim_fail(req, 400, "InvalidRequestException", "Nodegroup %s is not in ACTIVE status",
-				attr_str(ng, "nodegroupName"));
-		goto cleanup;
-	}
 	if (!cfg && !labels) {
 		rc = invalid_param(req, "No changes requested: specify scalingConfig or labels");
 		goto cleanup;
@@ -1606,6 +1652,86 @@ static int update_nodegroup_config(cairn_sim_req *req)
 	params = NULL;
 cleanup:
 	json_decref(params);
+	cairn_sim_resource_free(ng);
+	cairn_sim_resource_free(c);
+	return rc < 0 ? rc : 0;
+}
+
+/* The Kubernetes version a node group may move to: a supported one, not
+ * newer than its cluster's (cluster_version), not older than its own. */
+static int check_nodegroup_version(cairn_sim_req *req, const cairn_sim_resource *ng, const char *version,
+	const char *cluster_version)
+{
+	const char *cur = attr_str(ng, "version");
+
+	if (!in_list(versions, version))
+		return invalid_param(req, "unsupported Kubernetes version %s", version);
+	if (minor_of(version) > minor_of(cluster_version))
+		return invalid_param(req, "Requested Nodegroup version %s is newer than the cluster version %s",
+			version, cluster_version);
+	if (cur && minor_of(version) < minor_of(cur))
+		return invalid_param(req, "Nodegroup %s is at version %s and cannot be rolled back to %s",
+			attr_str(ng, "nodegroupName"), cur, version);
+	return 0;
+}
+
+/* UpdateNodegroupVersion: a new Kubernetes version (or, at the same one,
+ * a new AMI release) rolled out to the nodes, like UpdateNodegroupConfig:
+ * UPDATING, then ACTIVE with a VersionUpdate update. */
+static int update_nodegroup_version(cairn_sim_req *req)
+{
+	cairn_sim_resource *c = NULL, *ng = NULL;
+	const char *token = NULL, *version = NULL, *release = NULL;
+	char dflt[64];
+	int force = 0, force_set = 0, rc;
+	json_t *params;
+	double at;
+
+	if ((rc = load_cluster_and_nodegroup(req, &c, &ng)) != 0)
+		return rc;
+	if ((rc = opt_str(req, req->json, "clientRequestToken", &token)) != 0 ||
+	    (rc = update_by_token(req, ng->id, token)) != 0 ||
+	    (rc = opt_str(req, req->json, "version", &version)) != 0 ||
+	    (rc = opt_str(req, req->json, "releaseVersion", &release)) != 0 ||
+	    (rc = opt_bool(req, req->json, "force", &force, &force_set)) != 0 ||
+	    (rc = nodegroup_changeable(req, ng)) != 0)
+		goto cleanup;
+	/* force (replace nodes whose pods a disruption budget protects) is
+	 * only type-checked: the sim's nodes run no pods */
+	(void)force;
+	/* without a version, the node group goes to its cluster's (the API
+	 * reference of the current SDKs) */
+	if (!version || !*version)
+		version = attr_str(c, "version");
+	if ((rc = check_nodegroup_version(req, ng, version, attr_str(c, "version"))) != 0)
+		goto cleanup;
+	default_release(version, dflt, sizeof(dflt));
+	if (release && *release) {
+		size_t n = strlen(version);
+
+		if (strncmp(release, version, n) != 0 || release[n] != '.') {
+			rc = invalid_param(req, "Requested release version %s is not valid for kubernetes version %s.",
+				release, version);
+			goto cleanup;
+		}
+	} else {
+		release = dflt;
+	}
+	params = json_pack("[o, o]", param("Version", version), param("ReleaseVersion", release));
+	if (!params) {
+		rc = oom();
+		goto cleanup;
+	}
+	json_object_set_new(ng->attrs, "version", json_string(version));
+	json_object_set_new(ng->attrs, "releaseVersion", json_string(release));
+	at = cairn_sim_delay(req->sim, T_NG_UPDATE);
+	if ((rc = cairn_sim_resource_set_status(ng, "UPDATING", "ACTIVE", at)) != 0 ||
+	    (rc = cairn_sim_store_put(req->sim->store, ng)) != 0) {
+		json_decref(params);
+		goto cleanup;
+	}
+	rc = update_new(req, ng->id, "VersionUpdate", params, token, at);
+cleanup:
 	cairn_sim_resource_free(ng);
 	cairn_sim_resource_free(c);
 	return rc < 0 ? rc : 0;
@@ -1741,6 +1867,8 @@ static const cairn_sim_action actions[] = {
 	{ "DeleteNodegroup", "DELETE", "/clusters/{name}/node-groups/{nodegroupName}", delete_nodegroup, CAIRN_SIM_MUTATING, NULL },
 	{ "UpdateNodegroupConfig", "POST", "/clusters/{name}/node-groups/{nodegroupName}/update-config",
 		update_nodegroup_config, CAIRN_SIM_MUTATING, NULL },
+	{ "UpdateNodegroupVersion", "POST", "/clusters/{name}/node-groups/{nodegroupName}/update-version",
+		update_nodegroup_version, CAIRN_SIM_MUTATING, NULL },
 	{ "TagResource", "POST", "/tags/{resourceArn}", tag_resource, CAIRN_SIM_MUTATING, NULL },
 	{ "UntagResource", "DELETE", "/tags/{resourceArn}", untag_resource, CAIRN_SIM_MUTATING, NULL },
 	{ "ListTagsForResource", "GET", "/tags/{resourceArn}", list_tags_for_resource, CAIRN_SIM_READ, NULL },

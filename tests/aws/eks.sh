@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # EKS against cairn sim: aws.eks_cluster. Create, plan again is empty,
-# in-place version upgrade and endpoint access change, tag drift, a
+# in-place version upgrade of two minor versions (stepped: one
+# UpdateClusterVersion per minor, each with its own token) and endpoint
+# access change, a downgrade refused before anything changes, tag drift, a
 # replacement (role), import, destroy.
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim --log
@@ -29,8 +31,13 @@ YAML
 }
 has() { tr -s ' ' <"$WORK/out" | grep -qF -- "$1" && pass || { fail "stdout lacks '$1' ($2)"; sed 's/^/#   out: /' "$WORK/out" | head -60; }; }
 cl() { sim_resources | jq -r ".resources[] | select(.type == \"eks:cluster\") | $1"; }
+# the cluster's updates of type $1: jq $2 of their list
+cl_updates() {
+  sim_resources | jq -r --arg p "$(cl .id)" --arg t "$1" \
+    "[.resources[] | select(.type == \"eks:update\" and .parent_id == \$p and .attributes.type == \$t)] | $2"
+}
 
-write_stack 1.29 false data eks
+write_stack 1.28 false data eks
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply creates the cluster"
 eq "$(cl .status)" "ACTIVE" "cluster active"
@@ -41,20 +48,42 @@ has 'tags = {"team" = "data"}' "cairn:* tags stripped"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "plan after apply is empty"
 
+# two minor versions at once: EKS takes one per update, so cairn steps
 write_stack 1.30 true platform eks
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "updates"
 out_has "# k8s will be updated in place" "in place"
-has '~ version = "1.29" -> "1.30"' "version"
+has '~ version = "1.28" -> "1.30"' "version"
 has "~ endpoint_private_access = false -> true" "private access"
 out_has "Plan: 0 to add, 1 to change, 0 to destroy." "one update"
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply the updates"
 eq "$(cl .attributes.version)" "1.30" "version upgraded in the sim"
+eq "$(cl_updates VersionUpdate '[.[].attributes.params[] | select(.type == "Version") | .value] | join(" ")')" \
+  "1.29 1.30" "one UpdateClusterVersion per minor version, in order"
+eq "$(cl_updates VersionUpdate '[.[].attributes._token] | unique | length')" "2" "each step its own token"
 eq "$(cl .attributes.resourcesVpcConfig.endpointPrivateAccess)" "true" "private access on"
 eq "$(cl .tags.team)" "platform" "tag changed"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after updates"
+
+# a downgrade: refused before anything is sent (the tag change too)
+n_updates=$(cl_updates VersionUpdate length)
+n_calls=$(grep -cE " (UpdateCluster|TagResource|UntagResource)" "$WORK/sim.log")
+write_stack 1.29 true ops eks
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "a downgrade is planned as an update"
+has '~ version = "1.30" -> "1.29"' "downgrade shown"
+run apply -C s -e dev --auto-approve
+expect_rc 1 "a downgrade fails"
+err_has "cannot downgrade EKS cluster main from Kubernetes 1.30 to 1.29: EKS versions only go up" "clear message"
+eq "$(cl .attributes.version)" "1.30" "version unchanged"
+eq "$(cl .tags.team)" "platform" "tag unchanged"
+eq "$(cl_updates VersionUpdate length)" "$n_updates" "no update made"
+eq "$(grep -cE " (UpdateCluster|TagResource|UntagResource)" "$WORK/sim.log")" "$n_calls" "no change sent"
+write_stack 1.30 true platform eks
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "back to the cluster's version: nothing to do"
 
 sim_patch "$(cl .id)" '{"tags":{"team":"hacked"}}'
 run plan -C s -e dev --detailed-exitcode

@@ -3,11 +3,17 @@
 # Create, plan again is empty, in-place scaling and labels changes (one
 # UpdateNodegroupConfig each, waited on), tags, scaling drift made out of
 # band, import after state rm, a replacement (instance_types), deletion out
-# of band and recovery after a crash, destroy (node group before the cluster).
+# of band and recovery after a crash, Kubernetes upgrades (the cluster, then
+# its node group in the same apply, twice; a jump of two minor versions and
+# an upgrade while the node group lags refused up front; a node group
+# downgrade refused), destroy (node group before the cluster).
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim --log
 
-write_stack() { # DESIRED MAX LABEL-ROLE INSTANCE-TYPE TEAM
+# DESIRED MAX LABEL-ROLE INSTANCE-TYPE TEAM [CLUSTER-VERSION [NODEGROUP-VERSION]]:
+# the node group's version follows the cluster's unless given
+write_stack() {
+  local ngver=${7:-'${k8s.version}'}
   awsstack s <<YAML
 resources:
   net:
@@ -22,13 +28,14 @@ resources:
   k8s:
     type: aws.eks_cluster
     name: main
-    version: "1.29"
+    version: "${6:-1.28}"
     role_arn: "arn:aws:iam::123456789012:role/eks"
     subnet_ids: "\${sub[*].id}"
   workers:
     type: aws.eks_nodegroup
     cluster_name: "\${k8s.name}"
     name: workers
+    version: "$ngver"
     node_role_arn: "arn:aws:iam::123456789012:role/nodes"
     subnet_ids: "\${sub[*].id}"
     instance_types: ["$4"]
@@ -45,6 +52,9 @@ describe_ng() {
     "$(sim_url)/clusters/main/node-groups/workers" | jq -r ".nodegroup | $1"
 }
 ng_updates() { sim_resources | jq --arg p "$(ng .id)" '[.resources[] | select(.type == "eks:update" and .parent_id == $p)] | length'; }
+cl() { sim_resources | jq -r ".resources[] | select(.type == \"eks:cluster\") | $1"; }
+# UpdateClusterVersion / UpdateNodegroupVersion calls answered so far
+calls() { grep -c " $1 200 " "$WORK/sim.log"; }
 
 write_stack 2 3 web t3.medium data
 run apply -C s -e dev --auto-approve
@@ -170,6 +180,85 @@ eq "$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")" "$((n + 1))" "one Create
 eq "$(state_sql s "select count(*) from intents")" "0" "no intents left"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after recovery"
+
+# Kubernetes upgrades. EKS upgrades a cluster only while its node groups
+# are at its version, one minor version at a time, and a node group never
+# passes its cluster: with node groups, one minor version per apply.
+up() { write_stack 3 4 batch m5.large platform "$@"; }
+eq "$(describe_ng .version)" "1.28" "the node group has the cluster's version"
+n_cl=$(calls UpdateClusterVersion); n_ng=$(calls UpdateNodegroupVersion)
+up 1.30
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "a jump of two minor versions is planned"
+run apply -C s -e dev --auto-approve
+expect_rc 1 "a jump of two minor versions with node groups is refused"
+err_has "cannot upgrade EKS cluster main from 1.28 to 1.30 in one apply: it has managed node groups (workers)" "why"
+err_has "set its version to 1.29 (and theirs to the cluster's version), apply, and repeat up to 1.30" "what to do"
+eq "$(cl .attributes.version)" "1.28" "the cluster is untouched"
+eq "$(calls UpdateClusterVersion) $(calls UpdateNodegroupVersion)" "$n_cl $n_ng" "nothing sent"
+
+# a node group pinned to its version: the cluster can go one minor ahead...
+up 1.29 1.28
+run apply -C s -e dev --auto-approve
+expect_rc 0 "the cluster upgrades while its node group stays"
+eq "$(cl .attributes.version)" "1.29" "cluster at 1.29"
+eq "$(describe_ng .version)" "1.28" "node group still at 1.28"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged with the node group one minor behind"
+# ...and no further while it lags
+n_cl=$(calls UpdateClusterVersion)
+up 1.30 1.28
+run apply -C s -e dev --auto-approve
+expect_rc 1 "an upgrade while a node group lags is refused"
+err_has "cannot upgrade EKS cluster main from 1.29 to 1.30: its node groups workers (at 1.28) must first be upgraded to 1.29" "names the node group"
+err_has "keep the cluster's version at 1.29 and set theirs to 1.29" "what to do"
+eq "$(cl .attributes.version)" "1.29" "the cluster is untouched"
+eq "$(calls UpdateClusterVersion)" "$n_cl" "no UpdateClusterVersion"
+# the node group catches up on its own
+up 1.29
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "the node group follows the cluster"
+has '~ version = "1.28" -> "1.29"' "node group version shown"
+out_has "Plan: 0 to add, 1 to change, 0 to destroy." "only the node group"
+n_ver=$(ng_updates)
+run apply -C s -e dev --auto-approve
+expect_rc 0 "node group upgraded"
+eq "$(describe_ng .version)" "1.29" "node group at 1.29"
+eq "$(describe_ng .status)" "ACTIVE" "node group active after its upgrade"
+eq "$(ng_updates)" "$((n_ver + 1))" "one UpdateNodegroupVersion, waited on"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged at 1.29"
+
+# the cluster and its node group in one apply: the cluster first (the node
+# group's version is the cluster's), twice: the second upgrade is the one
+# EKS refuses when the node group did not follow the first
+for v in 1.30 1.31; do
+  up $v
+  run plan -C s -e dev --detailed-exitcode
+  expect_rc 2 "upgrade to $v planned"
+  out_has "# k8s will be updated in place" "cluster in place ($v)"
+  out_has "# workers will be updated in place" "node group in place ($v)"
+  run apply -C s -e dev --auto-approve
+  expect_rc 0 "cluster and node group upgraded to $v"
+  eq "$(cl .attributes.version) $(describe_ng .version)" "$v $v" "both at $v"
+  first_ng=$(grep -n " UpdateNodegroupVersion 200 " "$WORK/sim.log" | tail -1 | cut -d: -f1)
+  last_cl=$(grep -n " UpdateClusterVersion 200 " "$WORK/sim.log" | tail -1 | cut -d: -f1)
+  check "the cluster's upgrade came first ($v)" test "$last_cl" -lt "$first_ng"
+  run plan -C s -e dev --detailed-exitcode
+  expect_rc 0 "converged at $v"
+done
+
+# a node group downgrade: refused before anything is sent
+n_ver=$(ng_updates)
+up 1.31 1.30
+run apply -C s -e dev --auto-approve
+expect_rc 1 "a node group downgrade fails"
+err_has "cannot downgrade EKS node group main/workers from Kubernetes 1.31 to 1.30: EKS versions only go up" "clear message"
+eq "$(describe_ng .version)" "1.31" "node group version unchanged"
+eq "$(ng_updates)" "$n_ver" "no update made"
+up 1.31
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "back at the cluster's version: nothing to do"
 
 # destroy: the node group goes first (the cluster refuses while it has one)
 run destroy -C s -e dev --auto-approve

@@ -3,8 +3,9 @@
 # builds a VPC with EC2 Query calls, then drives every EKS operation over
 # REST-JSON with curl --aws-sigv4 and checks what a client would see: status
 # codes, x-amzn-ErrorType, JSON shapes, CREATING -> ACTIVE -> gone, client
-# request token idempotency, tags, pagination, EC2 dependencies, and state
-# surviving a restart with --db.
+# request token idempotency, tags, pagination, EC2 dependencies, node group
+# versions (UpdateNodegroupVersion; a cluster upgrade refused while a node
+# group lags), and state surviving a restart with --db.
 #
 # usage: eks.sh CAIRN
 set -u
@@ -359,6 +360,69 @@ expect "node group update needs nodegroupName" 404 ResourceNotFoundException
 poll "/clusters/c1/updates/$NU?nodegroupName=ng1" "d['update']['status'] == 'Successful'" 20
 eks GET /clusters/c1/node-groups/ng1
 check "node group updated" "d['nodegroup']['status'] == 'ACTIVE' and d['nodegroup']['scalingConfig'] == {'minSize': 2, 'maxSize': 6, 'desiredSize': 3} and d['nodegroup']['labels'] == {'tier': 'front'}"
+
+# ---- node group versions: UpdateNodegroupVersion; UpdateClusterVersion waits for node groups --------
+eks POST /clusters/c2/node-groups "{\"nodegroupName\":\"ngv\",\"nodeRole\":\"$NODE_ROLE\",\"subnets\":[\"$S1\"],\"version\":\"1.30\"}"
+expect "node group newer than its cluster" 400 InvalidParameterException
+eks POST /clusters/c2/node-groups "{\"nodegroupName\":\"ngv\",\"nodeRole\":\"$NODE_ROLE\",\"subnets\":[\"$S1\"]}"
+expect "create ngv" 200
+check "a node group has its cluster's version" "d['nodegroup']['version'] == '1.29' and d['nodegroup']['releaseVersion'].startswith('1.29.')"
+poll /clusters/c2/node-groups/ngv "d['nodegroup']['status'] == 'ACTIVE'" 20
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.30"}'
+expect "node group version newer than its cluster's" 400 InvalidParameterException
+check "newer-version message" "'newer than the cluster version 1.29' in d['message']"
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.28"}'
+expect "node group version rolled back" 400 InvalidParameterException
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.10"}'
+expect "unsupported node group version" 400 InvalidParameterException
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.29","releaseVersion":"1.28.0-20240514"}'
+expect "release version of another Kubernetes version" 400 InvalidParameterException
+eks POST /clusters/c2/node-groups/ngv/update-version '{"force":"yes"}'
+expect "force is a boolean" 400 SerializationException
+eks POST /clusters/c2/node-groups/nope/update-version '{"version":"1.29"}'
+expect "version of a missing node group" 404 ResourceNotFoundException
+eks POST /clusters/c2/updates '{"version":"1.30"}'
+expect "cluster upgrade with node groups at its version" 200
+CU=$(py "d['update']['id']")
+poll "/clusters/c2/updates/$CU" "d['update']['status'] == 'Successful'" 20
+eks GET /clusters/c2/node-groups/ngv
+check "the node group stays at 1.29" "d['nodegroup']['version'] == '1.29'"
+eks POST /clusters/c2/updates '{"version":"1.31"}'
+expect "cluster upgrade while a node group lags" 400 InvalidRequestException
+check "lagging node groups named (AWS's words)" "d['message'] == 'Nodegroups ngv must be updated to match cluster version 1.30 before updating cluster version'"
+eks GET /clusters/c2
+check "the refused upgrade changed nothing" "d['cluster']['version'] == '1.30' and d['cluster']['status'] == 'ACTIVE'"
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.30","clientRequestToken":"ngv-1.30"}'
+expect "node group version update" 200
+SAVED=$BODY
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.30"}'
+expect "version update during an update" 409 ResourceInUseException
+eks POST /clusters/c2/node-groups/ngv/update-config '{"scalingConfig":{"desiredSize":1}}'
+expect "config update during a version update" 409 ResourceInUseException
+eks GET /clusters/c2/node-groups/ngv
+check "node group UPDATING to 1.30" "d['nodegroup']['status'] == 'UPDATING' and d['nodegroup']['version'] == '1.30' and d['nodegroup']['releaseVersion'].startswith('1.30.')"
+BODY=$SAVED
+check "version update shape" "d['update']['type'] == 'VersionUpdate' and d['update']['status'] == 'InProgress' and {'type': 'Version', 'value': '1.30'} in d['update']['params'] and any(p['type'] == 'ReleaseVersion' for p in d['update']['params'])"
+VU=$(py "d['update']['id']")
+eks POST /clusters/c2/node-groups/ngv/update-version '{"version":"1.30","clientRequestToken":"ngv-1.30"}'
+check "version update retry returns the same update" "d['update']['id'] == '$VU'"
+poll "/clusters/c2/updates/$VU?nodegroupName=ngv" "d['update']['status'] == 'Successful'" 20
+eks GET /clusters/c2/node-groups/ngv
+check "node group ACTIVE at 1.30" "d['nodegroup']['status'] == 'ACTIVE' and d['nodegroup']['version'] == '1.30'"
+eks POST /clusters/c2/updates '{"version":"1.31"}'
+expect "cluster upgrade once the node group caught up" 200
+CU=$(py "d['update']['id']")
+poll "/clusters/c2/updates/$CU" "d['update']['status'] == 'Successful'" 20
+eks POST /clusters/c2/node-groups/ngv/update-version '{}'
+expect "version update without a version" 200
+check "without a version: the cluster's" "{'type': 'Version', 'value': '1.31'} in d['update']['params']"
+VU=$(py "d['update']['id']")
+poll "/clusters/c2/updates/$VU?nodegroupName=ngv" "d['update']['status'] == 'Successful'" 20
+eks GET /clusters/c2/node-groups/ngv
+check "node group at 1.31" "d['nodegroup']['version'] == '1.31' and d['nodegroup']['status'] == 'ACTIVE'"
+eks DELETE /clusters/c2/node-groups/ngv
+expect "delete ngv" 200
+poll /clusters/c2/node-groups/ngv 404 20
 
 eks DELETE /clusters/c1
 expect "delete a cluster with node groups" 409 ResourceInUseException
