@@ -2,13 +2,33 @@
  * awscreds.c - AWS credentials from the standard places (see loop.h,
  * cairn_aws_creds_resolve), and the small INI reader they need.
  *
- * The order is the one botocore and the AWS CLI use for static keys:
- * environment variables (unless a profile was named by the caller), then
- * the profile's static keys in the shared credentials file, then the
- * profile's credential_process (credentials file, then config file), then
- * static keys in the config file ("[profile NAME]", but "[default]").
+ * The order is botocore's (create_credential_resolver in
+ * botocore/credentials.py), less the providers cairn does not have:
+ *
+ *   1. environment variables, unless a profile was named by the caller;
+ *   2. the profile's role, when it has role_arn (botocore's
+ *      AssumeRoleProvider, which comes before every provider of the
+ *      profile's own keys): STS AssumeRole (awssts.c) signed with the
+ *      credentials of source_profile or of credential_source = Environment;
+ *   3. the profile's static keys in the shared credentials file;
+ *   4. its credential_process (credentials file, then config file);
+ *   5. its static keys in the config file ("[profile NAME]", but "[default]").
+ *
+ * A role's settings (role_arn, source_profile, credential_source,
+ * external_id, role_session_name, duration_seconds) are read from the
+ * credentials file's [NAME], else the config file's section, as botocore
+ * merges the two. A source_profile gives its credentials through 3-5
+ * (never the environment) when it has static keys or no role_arn, else
+ * through its own role, assumed first: roles chain, at most ROLE_DEPTH_MAX
+ * deep, and a loop is refused (a profile naming itself is fine when it has
+ * static keys: botocore allows it to keep keys and role together).
+ * mfa_serial, web_identity_token_file and credential_source
+ * Ec2InstanceMetadata / EcsContainer are refused with a message pointing
+ * at credential_process; SSO profiles yield ENOTFOUND.
+ *
  * Region and endpoint come from the arguments, the environment, then the
- * profile. Roles and SSO are not supported: such a profile yields ENOTFOUND.
+ * (top) profile, and are those of the STS call too (awssts.h says where
+ * STS is called).
  *
  * credential_process is run as botocore runs it: the command split into
  * words (quotes as in a shell; no command substitution, pipes or
@@ -25,11 +45,13 @@
  * secret on a malformed line cannot leak into an error.
  */
 #include "loop.h"
+#include "awssts.h"
 #include "buf.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -40,6 +62,8 @@
 extern char **environ;
 
 #define INI_MAX ((size_t)1 << 20)
+/* Roles chained through source_profile, at most (the top profile's included). */
+#define ROLE_DEPTH_MAX 5
 
 typedef struct ini_entry {
 	char *section;
@@ -457,6 +481,272 @@ static int keys_from_env(cairn_aws_creds *c)
 	return 1;
 }
 
+/* -- profiles ----------------------------------------------------------- */
+
+/* Both files, read once, and what a role's STS call needs from the top
+ * profile: its resolved region and endpoint. */
+typedef struct chain {
+	ini cred, conf;
+	const char *region;   /* borrowed; NULL: none */
+	const char *endpoint; /* borrowed; NULL: AWS's */
+	const char *visited[ROLE_DEPTH_MAX + 2]; /* the profiles followed by source_profile, top first */
+	int nvisited;
+} chain;
+
+typedef struct profile {
+	const char *name; /* borrowed */
+	char *sec;        /* its config file section: "profile NAME", or "default" */
+} profile;
+
+static int profile_init(profile *p, const chain *ch, const char *name)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+
+	p->name = name;
+	p->sec = NULL;
+	/* "[default]" in the config file, though "[profile default]" is read too */
+	if (strcmp(name, "default") == 0 && (ini_has(&ch->conf, "default") || !ini_has(&ch->conf, "profile default")))
+		cairn_buf_puts(&b, "default");
+	else
+		cairn_buf_printf(&b, "profile %s", name);
+	if (!(p->sec = cairn_buf_detach(&b)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void profile_release(profile *p)
+{
+	free(p->sec);
+	p->sec = NULL;
+}
+
+static bool profile_exists(const chain *ch, const profile *p)
+{
+	return ini_has(&ch->cred, p->name) || ini_has(&ch->conf, p->sec);
+}
+
+/* A setting of the profile: the credentials file's, else the config
+ * file's (botocore merges the two files so). */
+static const char *setting(const chain *ch, const profile *p, const char *key)
+{
+	const char *v = ini_get(&ch->cred, p->name, key);
+
+	return v ? v : ini_get(&ch->conf, p->sec, key);
+}
+
+static bool has_static_keys(const chain *ch, const profile *p)
+{
+	return setting(ch, p, "aws_access_key_id") || setting(ch, p, "aws_secret_access_key");
+}
+
+static bool is_role(const chain *ch, const profile *p)
+{
+	return setting(ch, p, "role_arn") != NULL;
+}
+
+/* The profile's own providers, in botocore's order: static keys in the
+ * credentials file, credential_process (credentials file, then config
+ * file), static keys in the config file. 1 found, 0 none, <0 error. */
+static int keys_from_profile(cairn_aws_creds *c, const chain *ch, const profile *p)
+{
+	const char *proc;
+	int rc;
+
+	if ((rc = keys_from(c, &ch->cred, p->name, p->name)) != 0)
+		return rc;
+	if ((proc = ini_get(&ch->cred, p->name, "credential_process")))
+		return keys_from_process(c, proc, p->name, ch->cred.path);
+	if ((proc = ini_get(&ch->conf, p->sec, "credential_process")))
+		return keys_from_process(c, proc, p->name, ch->conf.path);
+	return keys_from(c, &ch->conf, p->sec, p->name);
+}
+
+/* -- role profiles ------------------------------------------------------ */
+
+/* What a role profile asks for, checked before anything is called. */
+typedef struct role_settings {
+	const char *arn, *source_profile, *credential_source, *external_id, *session_name;
+	long duration;
+} role_settings;
+
+static int role_settings_read(role_settings *r, const chain *ch, const profile *p)
+{
+	const char *dur = setting(ch, p, "duration_seconds");
+	char *end = NULL;
+
+	memset(r, 0, sizeof(*r));
+	r->arn = setting(ch, p, "role_arn");
+	r->source_profile = setting(ch, p, "source_profile");
+	r->credential_source = setting(ch, p, "credential_source");
+	r->external_id = setting(ch, p, "external_id");
+	r->session_name = setting(ch, p, "role_session_name");
+	r->duration = 3600;
+	if (setting(ch, p, "web_identity_token_file"))
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s' assumes its role with a web identity token "
+				       "(web_identity_token_file): cairn does not do that; get the role's "
+				       "credentials with a credential_process instead", p->name);
+	if (setting(ch, p, "mfa_serial"))
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s' needs an MFA code (mfa_serial) to assume its role: "
+				       "cairn does not prompt for MFA codes; get the role's credentials with a "
+				       "credential_process (aws-vault, granted, ...) instead", p->name);
+	if (r->source_profile && r->credential_source)
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s' has both source_profile and credential_source: "
+				       "keep one", p->name);
+	if (!r->source_profile && !r->credential_source)
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s' has role_arn but neither source_profile nor "
+				       "credential_source: cairn cannot tell whose credentials assume the role", p->name);
+	if (dur) {
+		errno = 0;
+		r->duration = strtol(dur, &end, 10);
+		if (errno || end == dur || *end || r->duration < 900 || r->duration > 43200)
+			return cairn_error_set(CAIRN_EINVAL, "profile '%s': duration_seconds must be a number of "
+					       "seconds from 900 to 43200", p->name);
+	}
+	return 0;
+}
+
+/* "a -> b -> c" */
+static void describe_chain(cairn_buf *b, const chain *ch, const char *next)
+{
+	int i;
+
+	for (i = 0; i < ch->nvisited; i++)
+		cairn_buf_printf(b, "%s%s", i ? " -> " : "", ch->visited[i]);
+	if (next)
+		cairn_buf_printf(b, " -> %s", next);
+}
+
+static int chain_error(const chain *ch, const char *next, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int chain_error(const chain *ch, const char *next, const char *fmt, ...)
+{
+	cairn_buf msg = CAIRN_BUF_INIT;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	cairn_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	cairn_buf_puts(&msg, " (");
+	describe_chain(&msg, ch, next);
+	cairn_buf_puts(&msg, ")");
+	rc = cairn_error_set(CAIRN_EINVAL, "%s", cairn_buf_cstr(&msg));
+	cairn_buf_release(&msg);
+	return rc;
+}
+
+/* credential_source: Environment is the AWS_* keys; the others are not read. */
+static int keys_from_credential_source(cairn_aws_creds *c, const profile *p, const char *source)
+{
+	int rc;
+
+	if (strcmp(source, "Ec2InstanceMetadata") == 0 || strcmp(source, "EcsContainer") == 0)
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s': credential_source = %s is not supported by cairn "
+				       "(Environment is); get the role's credentials with a credential_process instead",
+				       p->name, source);
+	if (strcmp(source, "Environment") != 0)
+		return cairn_error_set(CAIRN_EINVAL, "profile '%s': credential_source '%s' is not one of Environment, "
+				       "Ec2InstanceMetadata, EcsContainer", p->name, source);
+	if ((rc = keys_from_env(c)) == 0)
+		rc = cairn_error_set(CAIRN_EINVAL, "profile '%s' has credential_source = Environment but "
+				     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set", p->name);
+	return rc;
+}
+
+static int keys_from_role(cairn_aws_creds *c, chain *ch, const profile *p, int depth);
+
+/* The credentials of p's source_profile, name: its own providers when it
+ * has static keys or no role_arn (as botocore), else its role, assumed
+ * first. 1 found, <0 error. */
+static int keys_from_source_profile(cairn_aws_creds *c, chain *ch, const profile *p, const char *name, int depth)
+{
+	profile sp = { 0 };
+	int i, rc;
+
+	if ((rc = profile_init(&sp, ch, name)) < 0)
+		return rc;
+	if (!profile_exists(ch, &sp)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "profile '%s': its source_profile '%s' is not in %s or %s", p->name,
+				     name, ch->cred.path ? ch->cred.path : "(no credentials file)",
+				     ch->conf.path ? ch->conf.path : "(no config file)");
+		goto cleanup;
+	}
+	for (i = 0; i < ch->nvisited; i++)
+		if (strcmp(ch->visited[i], name) == 0)
+			break;
+	/* a profile may name itself, to keep its static keys and its role together */
+	if (i < ch->nvisited && !(strcmp(name, p->name) == 0 && has_static_keys(ch, &sp))) {
+		rc = chain_error(ch, name, "profile '%s': source_profile '%s' makes a loop", p->name, name);
+		goto cleanup;
+	}
+	if (has_static_keys(ch, &sp) || !is_role(ch, &sp)) {
+		if ((rc = keys_from_profile(c, ch, &sp)) == 0)
+			rc = cairn_error_set(CAIRN_EINVAL, "profile '%s': its source_profile '%s' has no credentials "
+					     "(static keys, credential_process or role_arn)", p->name, name);
+		goto cleanup;
+	}
+	if (depth >= ROLE_DEPTH_MAX) {
+		rc = chain_error(ch, name, "profile '%s': more than %d roles chained through source_profile",
+				 ch->visited[0], ROLE_DEPTH_MAX);
+		goto cleanup;
+	}
+	ch->visited[ch->nvisited++] = name;
+	rc = keys_from_role(c, ch, &sp, depth + 1);
+	ch->nvisited--;
+cleanup:
+	profile_release(&sp);
+	return rc;
+}
+
+/* Assume p's role with the credentials its settings name: 1, or <0. */
+static int keys_from_role(cairn_aws_creds *c, chain *ch, const profile *p, int depth)
+{
+	cairn_aws_creds src = { 0 };
+	cairn_buf session = CAIRN_BUF_INIT, desc = CAIRN_BUF_INIT;
+	char *expiration = NULL;
+	role_settings r;
+	cairn_sts_role call;
+	int rc;
+
+	if ((rc = role_settings_read(&r, ch, p)) < 0)
+		goto cleanup;
+	rc = r.credential_source ? keys_from_credential_source(&src, p, r.credential_source) :
+				   keys_from_source_profile(&src, ch, p, r.source_profile, depth);
+	if (rc < 0)
+		goto cleanup;
+	if (!r.session_name && (rc = cairn_buf_printf(&session, "cairn-%lld", (long long)time(NULL))) < 0)
+		goto cleanup;
+	call = (cairn_sts_role){ p->name, r.arn, r.session_name ? r.session_name : cairn_buf_cstr(&session),
+				 r.external_id, r.duration, ch->region, ch->endpoint };
+	if ((rc = cairn_sts_assume_role(c, &expiration, &src, &call)) < 0)
+		goto cleanup;
+	if (expired(expiration)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "cannot assume role %s for profile '%s': STS gave credentials "
+				     "that expired at %s (is this machine's clock right?)", r.arn, p->name, expiration);
+		goto cleanup;
+	}
+	if (r.credential_source)
+		rc = cairn_buf_printf(&desc, "role %s of profile '%s' assumed with the environment's keys (until %s)",
+				      r.arn, p->name, expiration);
+	else
+		rc = cairn_buf_printf(&desc, "role %s of profile '%s' assumed with profile '%s' (until %s)",
+				      r.arn, p->name, r.source_profile, expiration);
+	free(c->source);
+	if (rc < 0 || !(c->source = cairn_buf_detach(&desc))) {
+		rc = rc < 0 ? rc : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rc = 1;
+cleanup:
+	cairn_aws_creds_release(&src);
+	cairn_buf_release(&session);
+	cairn_buf_release(&desc);
+	free(expiration);
+	return rc;
+}
+
+/* -- the chain ---------------------------------------------------------- */
+
 static void describe_file(cairn_buf *b, const ini *f, const char *section)
 {
 	if (!f->path)
@@ -466,30 +756,31 @@ static void describe_file(cairn_buf *b, const ini *f, const char *section)
 	else if (!ini_has(f, section))
 		cairn_buf_printf(b, ", %s (no [%s])", f->path, section);
 	else
-		cairn_buf_printf(b, ", %s ([%s] has no aws_access_key_id or credential_process)", f->path, section);
+		cairn_buf_printf(b, ", %s ([%s] has no aws_access_key_id, credential_process or role_arn)",
+				 f->path, section);
 }
 
-static int not_found(const char *profile, const ini *cred, const ini *conf, const char *conf_sec)
+static int not_found(const chain *ch, const profile *p)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
 	int rc;
 
 	cairn_buf_init(&b, 0);
 	cairn_buf_printf(&b, "no AWS credentials found for profile '%s': looked in the environment "
-			 "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", profile);
-	describe_file(&b, cred, profile);
-	if (cred->path || conf->path)
-		describe_file(&b, conf, conf_sec);
+			 "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", p->name);
+	describe_file(&b, &ch->cred, p->name);
+	if (ch->cred.path || ch->conf.path)
+		describe_file(&b, &ch->conf, p->sec);
 	rc = cairn_error_set(CAIRN_ENOTFOUND, "%s", cairn_buf_cstr(&b));
 	cairn_buf_release(&b);
 	return rc;
 }
 
-static int profile_missing(const char *profile, const ini *cred, const ini *conf)
+static int profile_missing(const chain *ch, const profile *p)
 {
-	return cairn_error_set(CAIRN_EINVAL, "profile '%s' not found in %s%s%s", profile,
-			       cred->path ? cred->path : "(no credentials file)",
-			       " or ", conf->path ? conf->path : "(no config file)");
+	return cairn_error_set(CAIRN_EINVAL, "profile '%s' not found in %s%s%s", p->name,
+			       ch->cred.path ? ch->cred.path : "(no credentials file)",
+			       " or ", ch->conf.path ? ch->conf.path : "(no config file)");
 }
 
 /* The first non-NULL of the candidates, copied. */
@@ -500,71 +791,65 @@ static int pick(char **out, const char *a, const char *b, const char *c, const c
 	return dup_opt(out, v);
 }
 
-int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region,
+/* Region and endpoint: they do not depend on where the keys come from,
+ * and a role's STS call needs them. */
+static int place(cairn_aws_creds *c, const chain *ch, const profile *p, const char *region, const char *endpoint)
+{
+	int rc;
+
+	if ((rc = pick(&c->region, region && *region ? region : NULL, env("AWS_REGION"), env("AWS_DEFAULT_REGION"),
+		       ini_get(&ch->conf, p->sec, "region"), ini_get(&ch->cred, p->name, "region"))) < 0)
+		return rc;
+	return pick(&c->endpoint, endpoint && *endpoint ? endpoint : NULL, env("AWS_ENDPOINT_URL"),
+		    ini_get(&ch->conf, p->sec, "endpoint_url"), ini_get(&ch->cred, p->name, "endpoint_url"), NULL);
+}
+
+int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile_arg, const char *region,
 			    const char *endpoint)
 {
 	cairn_aws_creds c = { 0 };
-	ini cred = { 0 }, conf = { 0 };
+	chain ch;
+	profile top = { 0 };
 	char *cred_path = aws_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
 	char *conf_path = aws_path("AWS_CONFIG_FILE", "config");
-	char *conf_sec = NULL;
-	cairn_buf sec = CAIRN_BUF_INIT;
-	const char *name = profile && *profile ? profile : env("AWS_PROFILE"), *proc;
+	const char *name = profile_arg && *profile_arg ? profile_arg : env("AWS_PROFILE");
 	bool named = name != NULL;
 	int rc, found = 0;
 
-	if (!name)
-		name = "default";
-	cairn_buf_init(&sec, 0);
-	if ((rc = cairn_buf_printf(&sec, strcmp(name, "default") == 0 ? "%s" : "profile %s", name)) < 0)
+	memset(&ch, 0, sizeof(ch));
+	if ((rc = ini_load(&ch.cred, cred_path)) < 0 || (rc = ini_load(&ch.conf, conf_path)) < 0 ||
+	    (rc = profile_init(&top, &ch, name ? name : "default")) < 0)
 		goto cleanup;
-	conf_sec = cairn_buf_detach(&sec);
-	if ((rc = ini_load(&cred, cred_path)) < 0 || (rc = ini_load(&conf, conf_path)) < 0)
-		goto cleanup;
-	if (named && !ini_has(&cred, name) && !ini_has(&conf, conf_sec) &&
-	    !(strcmp(name, "default") == 0 && ini_has(&conf, "profile default"))) {
-		rc = profile_missing(name, &cred, &conf);
+	if (named && !profile_exists(&ch, &top)) {
+		rc = profile_missing(&ch, &top);
 		goto cleanup;
 	}
-	if (strcmp(name, "default") == 0 && !ini_has(&conf, "default") && ini_has(&conf, "profile default")) {
-		free(conf_sec);
-		if (!(conf_sec = strdup("profile default"))) {
-			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-			goto cleanup;
-		}
-	}
+	if ((rc = place(&c, &ch, &top, region, endpoint)) < 0)
+		goto cleanup;
+	ch.region = c.region;
+	ch.endpoint = c.endpoint;
+	ch.visited[ch.nvisited++] = top.name;
 	/* a profile named by the caller beats keys in the environment */
-	if (!(profile && *profile) && (rc = found = keys_from_env(&c)) < 0)
+	if (!(profile_arg && *profile_arg) && (rc = found = keys_from_env(&c)) < 0)
 		goto cleanup;
-	if (!found && (rc = found = keys_from(&c, &cred, name, name)) < 0)
-		goto cleanup;
-	if (!found && (proc = ini_get(&cred, name, "credential_process")) &&
-	    (rc = found = keys_from_process(&c, proc, name, cred.path)) < 0)
-		goto cleanup;
-	if (!found && (proc = ini_get(&conf, conf_sec, "credential_process")) &&
-	    (rc = found = keys_from_process(&c, proc, name, conf.path)) < 0)
-		goto cleanup;
-	if (!found && (rc = found = keys_from(&c, &conf, conf_sec, name)) < 0)
+	if (!found && is_role(&ch, &top))
+		rc = found = keys_from_role(&c, &ch, &top, 1);
+	else if (!found)
+		rc = found = keys_from_profile(&c, &ch, &top);
+	if (rc < 0)
 		goto cleanup;
 	if (!found) {
-		rc = not_found(name, &cred, &conf, conf_sec);
+		rc = not_found(&ch, &top);
 		goto cleanup;
 	}
-	if ((rc = pick(&c.region, region && *region ? region : NULL, env("AWS_REGION"),
-		       env("AWS_DEFAULT_REGION"), ini_get(&conf, conf_sec, "region"),
-		       ini_get(&cred, name, "region"))) < 0 ||
-	    (rc = pick(&c.endpoint, endpoint && *endpoint ? endpoint : NULL, env("AWS_ENDPOINT_URL"),
-		       ini_get(&conf, conf_sec, "endpoint_url"), ini_get(&cred, name, "endpoint_url"), NULL)) < 0)
-		goto cleanup;
 	*out = c;
 	memset(&c, 0, sizeof(c));
 	rc = 0;
 cleanup:
 	cairn_aws_creds_release(&c);
-	ini_release(&cred);
-	ini_release(&conf);
-	cairn_buf_release(&sec);
-	free(conf_sec);
+	profile_release(&top);
+	ini_release(&ch.cred);
+	ini_release(&ch.conf);
 	free(cred_path);
 	free(conf_path);
 	return rc;

@@ -105,8 +105,10 @@ void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes);
  * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else profile (argument, else
  * AWS_PROFILE, else "default") from AWS_SHARED_CREDENTIALS_FILE or
  * ~/.aws/credentials, and AWS_CONFIG_FILE or ~/.aws/config ([profile NAME]
- * sections; static keys, credential_process, region, endpoint_url; see
- * awscreds.c for the order). Region: argument, else AWS_REGION,
+ * sections; role_arn with source_profile or credential_source (an STS
+ * AssumeRole call, made here, synchronously), static keys,
+ * credential_process, region, endpoint_url; see awscreds.c for the
+ * order). Region: argument, else AWS_REGION,
  * AWS_DEFAULT_REGION, profile's region. Endpoint: argument, else
  * AWS_ENDPOINT_URL, profile's endpoint_url. Any argument may be NULL. */
 int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region, const char *endpoint);

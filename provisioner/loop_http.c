@@ -428,14 +428,8 @@ static int build_headers(xfer *x, const cairn_loop *loop)
 			goto oom;
 		x->slist = l;
 	}
-	if (x->sigv4 && loop->creds.session_token) {
-		cairn_buf_clear(&line);
-		if ((rc = cairn_buf_printf(&line, "x-amz-security-token: %s", loop->creds.session_token)) != 0)
-			goto cleanup;
-		if (!(l = curl_slist_append(x->slist, cairn_buf_cstr(&line))))
-			goto oom;
-		x->slist = l;
-	}
+	if (x->sigv4 && (rc = cairn_loop_token_header(&x->slist, &loop->creds)) != 0)
+		goto cleanup;
 	if (x->has_body) {
 		if (!(l = curl_slist_append(x->slist, "Expect:")))
 			goto oom;
@@ -498,15 +492,11 @@ out:
 	return done;
 }
 
-static CURLcode xfer_setup(xfer *x, CURL *e)
+CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf)
 {
-	const cairn_loop *loop = x->loop;
 	CURLcode c = CURLE_OK;
 
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
-	if (!sigv4_double_encode(x, e, &c))
-		SET(CURLOPT_URL, x->url);
-	SET(CURLOPT_PRIVATE, (void *)x);
 	SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -515,14 +505,60 @@ static CURLcode xfer_setup(xfer *x, CURL *e)
 #endif
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000));
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+	SET(CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION);
+#undef SET
+	return c;
+}
+
+CURLcode cairn_loop_easy_sigv4(CURL *e, const char *scope, const cairn_aws_creds *creds)
+{
+	CURLcode c = curl_easy_setopt(e, CURLOPT_AWS_SIGV4, scope);
+
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(e, CURLOPT_USERNAME, creds->access_key);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(e, CURLOPT_PASSWORD, creds->secret_key);
+	return c;
+}
+
+int cairn_loop_token_header(struct curl_slist **headers, const cairn_aws_creds *creds)
+{
+	cairn_buf line = CAIRN_BUF_INIT;
+	struct curl_slist *l;
+	int rc;
+
+	if (!creds->session_token)
+		return 0;
+	if ((rc = cairn_buf_printf(&line, "x-amz-security-token: %s", creds->session_token)) == 0) {
+		if ((l = curl_slist_append(*headers, cairn_buf_cstr(&line))))
+			*headers = l;
+		else
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if (line.ptr)
+		explicit_bzero(line.ptr, line.alloc);
+	cairn_buf_release(&line);
+	return rc;
+}
+
+static CURLcode xfer_setup(xfer *x, CURL *e)
+{
+	const cairn_loop *loop = x->loop;
+	CURLcode c = CURLE_OK;
+
+#define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
+	if (!sigv4_double_encode(x, e, &c))
+		SET(CURLOPT_URL, x->url);
+	if (c == CURLE_OK)
+		c = cairn_loop_easy_defaults(e, x->timeout, x->errbuf);
+	SET(CURLOPT_PRIVATE, (void *)x);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_TIMEOUT_MS, (long)ceil(x->timeout * 1000));
-	SET(CURLOPT_ERRORBUFFER, x->errbuf);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, (void *)x);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, (void *)x);
-	SET(CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION);
 	SET(CURLOPT_HTTPHEADER, x->slist);
 	if (strcmp(x->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
@@ -537,11 +573,8 @@ static CURLcode xfer_setup(xfer *x, CURL *e)
 	} else {
 		SET(CURLOPT_CUSTOMREQUEST, x->method);
 	}
-	if (x->sigv4) {
-		SET(CURLOPT_AWS_SIGV4, x->sigv4);
-		SET(CURLOPT_USERNAME, loop->creds.access_key);
-		SET(CURLOPT_PASSWORD, loop->creds.secret_key);
-	}
+	if (x->sigv4 && c == CURLE_OK)
+		c = cairn_loop_easy_sigv4(e, x->sigv4, &loop->creds);
 #undef SET
 	return c;
 }

@@ -1,7 +1,9 @@
 /*
  * loop_int.h - what loop.c (the loop: timers, polling, lifecycle) and
- * loop_http.c (the requests: buckets, attempts, retries) share. Internal:
- * nothing outside provisioner/loop*.c includes it.
+ * loop_http.c (the requests: buckets, attempts, retries) share, and the
+ * easy-handle settings that awssts.c's one synchronous request shares with
+ * them. Internal: nothing outside provisioner/loop*.c and awssts.c
+ * includes it.
  */
 #ifndef CAIRN_LOOP_INT_H
 #define CAIRN_LOOP_INT_H
@@ -81,5 +83,18 @@ void cairn_loop_http_pump(cairn_loop *loop);
 void cairn_loop_http_deliver(cairn_loop *loop);
 /* Drop every request (no callbacks), every bucket and the handle pool. */
 void cairn_loop_http_free_all(cairn_loop *loop);
+
+/* The settings every request cairn sends has: http and https only, peers
+ * and host names always verified, no signals, cairn's User-Agent, a
+ * timeout (seconds) for the whole attempt, curl's message into errbuf
+ * (CURL_ERROR_SIZE bytes, which must outlive the transfer). */
+CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf);
+/* Sign the request with SigV4 for scope ("aws:amz:REGION:SERVICE") with
+ * creds' key pair (borrowed: it must outlive the transfer). A session
+ * token goes in a header: see cairn_loop_token_header. */
+CURLcode cairn_loop_easy_sigv4(CURL *e, const char *scope, const cairn_aws_creds *creds);
+/* Append "x-amz-security-token: TOKEN" to *headers when creds has a
+ * session token (nothing otherwise). 0, or CAIRN_ENOMEM. */
+int cairn_loop_token_header(struct curl_slist **headers, const cairn_aws_creds *creds);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * loop_retry.h - the retry and rate policy of the event loop, as pure
- * functions (internal to provisioner/loop*.c and their tests).
+ * functions (internal to provisioner/loop*.c, awssts.c's retries and their
+ * tests).
  *
  * The loop (loop.c) owns the mechanics: handles, timers, queues. This half
  * owns the decisions that are worth testing on their own: is this answer a

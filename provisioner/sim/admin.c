@@ -21,8 +21,11 @@
  *                                     answers {"rules":[...]}
  *   GET    /_sim/faults               {"rules":[...]}, those still in force
  *   DELETE /_sim/faults               remove every rule
+ *   POST   /_sim/sts/expire           every temporary credential STS gave
+ *                                     expires now: {"expired": N}
  *
- * Fault rules (faults.c) are outside the store: a reset keeps them.
+ * Fault rules (faults.c) and temporary credentials (sts.c) are outside the
+ * store: a reset keeps them.
  */
 #include "sim_internal.h"
 
@@ -315,6 +318,23 @@ cleanup:
 	return rc;
 }
 
+/* POST /_sim/sts/expire: every temporary credential expires now. */
+static int expire_op(cairn_sim *sim, const char *method, int *status, char **out)
+{
+	size_t n;
+
+	if (strcmp(method, "POST") != 0) {
+		*status = 405;
+		*out = json_message("method %s not allowed", method);
+		return 0;
+	}
+	n = sim->sessions ? cairn_sim_sessions_expire_all(sim->sessions) : 0;
+	*status = 200;
+	if (!(*out = dump_and_free(json_pack("{s:I}", "expired", (json_int_t)n))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return 0;
+}
+
 /* The endpoints on the store: under the store lock, in one transaction. */
 static int store_op(cairn_sim *sim, const char *method, const char *path,
 	const char *body, size_t body_len, int *status, char **body_out)
@@ -359,6 +379,8 @@ int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
 	}
 	if (strcmp(path, "/_sim/faults") == 0)
 		rc = faults_op(sim, method, body, body_len, status, body_out); /* own lock, no store */
+	else if (strcmp(path, "/_sim/sts/expire") == 0)
+		rc = expire_op(sim, method, status, body_out); /* own lock, no store */
 	else
 		rc = store_op(sim, method, path, body, body_len, status, body_out);
 	if (rc) {

@@ -48,14 +48,11 @@ int qsvc_bool(cairn_sim_req *req, const char *name, int *out, int *given)
 int qsvc_int(cairn_sim_req *req, const char *name, long lo, long hi, long *out, int *given)
 {
 	const char *v = cairn_sim_form_get(req->form, name);
-	char *end;
 	long long n;
 
 	if (!v)
 		return 0;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (end == v || *end || errno || n < lo || n > hi)
+	if (cairn_sim_parse_integer(v, &n) != 0 || n < lo || n > hi)
 		return cairn_sim_fail(req, 400, "InvalidParameterValue",
 			"Invalid value '%s' for %s: must be an integer between %ld and %ld.", v, name, lo, hi);
 	*out = (long)n;

@@ -147,6 +147,19 @@ const char *cairn_sim_form_getf(const cairn_sim_form *f, const char *fmt, ...)
 	return cairn_sim_form_get(f, key);
 }
 
+int cairn_sim_parse_integer(const char *v, long long *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (end == v || *end || errno)
+		return CAIRN_EINVAL;
+	*out = n;
+	return 0;
+}
+
 static int cmp_long(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;

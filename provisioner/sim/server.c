@@ -28,6 +28,7 @@ const cairn_sim_service *const cairn_sim_services[] = {
 	&cairn_sim_rds_service,
 	&cairn_sim_elasticache_service,
 	&cairn_sim_eks_service,
+	&cairn_sim_sts_service,
 	NULL,
 };
 
@@ -384,6 +385,13 @@ static int auth_fail(cairn_sim_req *req, int result, const char *detail)
 		if (proto == CAIRN_SIM_PROTO_REST_JSON)
 			return cairn_sim_fail(req, 403, "UnrecognizedClientException", "The security token included in the request is invalid.");
 		return cairn_sim_fail(req, 403, "InvalidClientTokenId", "The security token included in the request is invalid.");
+	case CAIRN_SIM_AUTH_TOKEN_EXPIRED:
+		/* EC2 answers expired temporary credentials as a stale request */
+		if (proto == CAIRN_SIM_PROTO_EC2)
+			return cairn_sim_fail(req, 400, "RequestExpired", "Request has expired.");
+		if (proto == CAIRN_SIM_PROTO_REST_JSON)
+			return cairn_sim_fail(req, 403, "ExpiredTokenException", "The security token included in the request is expired");
+		return cairn_sim_fail(req, 403, "ExpiredToken", "The security token included in the request is expired");
 	case CAIRN_SIM_AUTH_EXPIRED:
 		if (proto == CAIRN_SIM_PROTO_REST_JSON)
 			return cairn_sim_fail(req, 403, "InvalidSignatureException", "Signature expired: the request time is more than 15 minutes from the server time.");
@@ -399,7 +407,8 @@ static int check_auth(cairn_sim *sim, cairn_sim_req *req, struct MHD_Connection 
 	const cairn_sim_sigv4 *sig, int sig_ok, const char *raw_uri)
 {
 	const char *secret = NULL, *detail = "", *q;
-	char path[2048];
+	const char *token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Amz-Security-Token");
+	char path[2048], temp_secret[64];
 	size_t i, plen;
 	int result;
 
@@ -410,19 +419,31 @@ static int check_auth(cairn_sim *sim, cairn_sim_req *req, struct MHD_Connection 
 
 		return auth_fail(req, CAIRN_SIM_AUTH_MALFORMED, e ? e->message : "malformed Authorization header");
 	}
-	for (i = 0; i < sim->opt.n_creds; i++)
+	/* a long-term key (never with a session token, as AWS wants), else a
+	 * temporary one from STS with its token */
+	for (i = 0; i < sim->opt.n_creds && !token; i++)
 		if (strcmp(sim->opt.creds[i].access_key, sig->access_key) == 0)
 			secret = sim->opt.creds[i].secret_key;
-	if (!secret)
-		return auth_fail(req, CAIRN_SIM_AUTH_UNKNOWN_KEY, NULL);
+	if (!secret) {
+		result = cairn_sim_sessions_check(sim->sessions, sig->access_key, token, cairn_sim_now(),
+			temp_secret, sizeof(temp_secret));
+		if (result != CAIRN_SIM_AUTH_OK)
+			return auth_fail(req, result, NULL);
+		secret = temp_secret;
+	}
 	q = strchr(raw_uri, '?');
 	plen = q ? (size_t)(q - raw_uri) : strlen(raw_uri);
-	if (plen >= sizeof(path))
-		return auth_fail(req, CAIRN_SIM_AUTH_BAD_SIGNATURE, "request path too long");
+	if (plen >= sizeof(path)) {
+		result = CAIRN_SIM_AUTH_BAD_SIGNATURE;
+		detail = "request path too long";
+		goto done;
+	}
 	memcpy(path, raw_uri, plen);
 	path[plen] = '\0';
 	result = cairn_sim_sigv4_verify(sig, secret, req->method, path, q ? q + 1 : NULL,
 		header_lookup, conn, req->body, req->body_len, time(NULL), &detail);
+done:
+	explicit_bzero(temp_secret, sizeof(temp_secret));
 	if (result != CAIRN_SIM_AUTH_OK)
 		return auth_fail(req, result, detail);
 	req->access_key = sig->access_key;

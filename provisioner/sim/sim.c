@@ -24,7 +24,7 @@
 static const char usage[] =
 	"usage: cairn sim [options]\n"
 	"\n"
-	"A local AWS-compatible cloud (EC2 VPC family, RDS, ElastiCache) over the real wire protocols.\n"
+	"A local AWS-compatible cloud (EC2 VPC family, RDS, ElastiCache, EKS, STS) over the real wire protocols.\n"
 	"\n"
 	"  --listen HOST:PORT       address to listen on (default 127.0.0.1:4566; port 0 = any)\n"
 	"  --db FILE                SQLite file for the sim's state (default: in memory)\n"
@@ -367,7 +367,8 @@ int cairn_sim_main(int argc, char **argv)
 		goto cleanup;
 	}
 	if ((rc = cairn_sim_store_open(&sim.store, sim.opt.db_path)) != 0 ||
-	    (rc = cairn_sim_faults_new(&sim.faults, &sim.opt)) != 0)
+	    (rc = cairn_sim_faults_new(&sim.faults, &sim.opt)) != 0 ||
+	    (rc = cairn_sim_sessions_new(&sim.sessions)) != 0)
 		goto cleanup;
 	pthread_mutex_init(&sim.lock, NULL);
 	lock_ready = 1;
@@ -381,6 +382,7 @@ cleanup:
 	if (lock_ready)
 		pthread_mutex_destroy(&sim.lock);
 	cairn_sim_faults_free(sim.faults);
+	cairn_sim_sessions_free(sim.sessions);
 	cairn_sim_store_free(sim.store);
 	options_release(&sim.opt);
 	return rc ? (rc == CAIRN_EINVAL ? 2 : 1) : 0;

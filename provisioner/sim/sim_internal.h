@@ -126,7 +126,7 @@ typedef struct cairn_sim_action {
 } cairn_sim_action;
 
 typedef struct cairn_sim_service {
-	const char *name;      /* SigV4 scope service: "ec2", "rds", "elasticache", "eks" */
+	const char *name;      /* SigV4 scope service: "ec2", "rds", "elasticache", "eks", "sts" */
 	int protocol;          /* enum cairn_sim_protocol */
 	const char *version;   /* Query API version, "2016-11-15"; used to route unsigned requests */
 	const char *xmlns;     /* Query namespace */
@@ -148,6 +148,7 @@ extern const cairn_sim_service cairn_sim_ec2_service;
 extern const cairn_sim_service cairn_sim_rds_service;
 extern const cairn_sim_service cairn_sim_elasticache_service;
 extern const cairn_sim_service cairn_sim_eks_service;
+extern const cairn_sim_service cairn_sim_sts_service;
 
 /* ---- the simulator ---------------------------------------------------- */
 
@@ -182,6 +183,7 @@ struct cairn_sim {
 	cairn_sim_store *store;
 	pthread_mutex_t lock;    /* held around each action (see above) */
 	struct cairn_sim_faults *faults;
+	struct cairn_sim_sessions *sessions; /* STS's temporary credentials (sts.c); own lock */
 };
 
 /* The services the sim serves, NULL-terminated (server.c). */
@@ -213,6 +215,9 @@ void cairn_sim_form_free(cairn_sim_form *f);
 const char *cairn_sim_form_get(const cairn_sim_form *f, const char *key);
 const char *cairn_sim_form_getf(const cairn_sim_form *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* v as a whole decimal number (what strtoll reads, and nothing after it)
+ * into *out: 0, or CAIRN_EINVAL (no error message set). */
+int cairn_sim_parse_integer(const char *v, long long *out);
 /* The distinct indices N of keys "prefix.N" or "prefix.N.<anything>", sorted.
  * *out is malloc'd (NULL when none). Non-numeric or non-positive N are
  * CAIRN_EINVAL with an error naming the key. */
@@ -357,6 +362,7 @@ enum cairn_sim_auth_result {
 	CAIRN_SIM_AUTH_UNKNOWN_KEY,
 	CAIRN_SIM_AUTH_BAD_SIGNATURE,
 	CAIRN_SIM_AUTH_EXPIRED,       /* x-amz-date more than 15 minutes off */
+	CAIRN_SIM_AUTH_TOKEN_EXPIRED, /* temporary credentials past their expiry */
 };
 
 /* Header lookup callback: the value of header `name` (lowercase) or NULL. */
@@ -476,6 +482,23 @@ int cairn_sim_faults_add(struct cairn_sim_faults *f, const cairn_sim_fault_rule 
 json_t *cairn_sim_faults_rules_json(struct cairn_sim_faults *f);
 /* Remove every rule. */
 void cairn_sim_faults_clear(struct cairn_sim_faults *f);
+
+/* ---- temporary credentials: sts.c ----------------------------------- */
+
+typedef struct cairn_sim_sessions cairn_sim_sessions;
+
+int cairn_sim_sessions_new(cairn_sim_sessions **out);
+void cairn_sim_sessions_free(cairn_sim_sessions *s);
+/* Check a temporary access key and the X-Amz-Security-Token that came with
+ * it (token may be NULL) at time now: CAIRN_SIM_AUTH_OK with its secret
+ * copied into secret (size bytes); CAIRN_SIM_AUTH_UNKNOWN_KEY when there is
+ * no such key or the token is missing or not the key's;
+ * CAIRN_SIM_AUTH_TOKEN_EXPIRED after its expiry. s may be NULL (no
+ * sessions). Thread-safe, as is the one below. */
+int cairn_sim_sessions_check(cairn_sim_sessions *s, const char *access_key, const char *token, double now,
+	char *secret, size_t size);
+/* Every temporary credential still valid expires now; returns how many. */
+size_t cairn_sim_sessions_expire_all(cairn_sim_sessions *s);
 
 /* ---- admin endpoint: admin.c ------------------------------------------ */
 

@@ -3,7 +3,10 @@
 # whose credential_process prints the keys; the sim accepts only those keys
 # (--credentials), so a request signed with anything else would fail. The
 # helper's standard error reaches the user, its output never does; a stack
-# without aws.* resources never runs it.
+# without aws.* resources never runs it. Then a profile that assumes a role
+# (role_arn + source_profile): one STS AssumeRole signed with the source
+# profile's keys, the EC2 calls signed with the role's temporary keys, and
+# STS's error named when the role ARN is wrong.
 . "$(dirname "$0")/lib.sh" "$@"
 
 export HOME="$WORK/home"
@@ -13,7 +16,9 @@ unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_
 # the only key pair the sim takes
 printf '[team]\naws_access_key_id = AKIDPROCESSTEST\naws_secret_access_key = process-secret-do-not-print\n' \
   >"$WORK/sim-keys"
-start_sim --credentials "$WORK/sim-keys"
+printf '[base]\naws_access_key_id = AKIDBASETEST\naws_secret_access_key = base-secret-do-not-print\n' \
+  >>"$WORK/sim-keys"
+start_sim --credentials "$WORK/sim-keys" --log
 
 cat >"$WORK/helper.sh" <<'SH'
 #!/bin/sh
@@ -82,4 +87,86 @@ eq "$(wc -l <"$HOME/helper.calls")" "0" "the helper did not run"
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "destroy"
 eq "$(sim_count)" "0" "the sim is empty"
+
+# a profile that assumes a role with another profile's static keys
+cat >"$HOME/.aws/config" <<'INI'
+[profile base]
+aws_access_key_id = AKIDBASETEST
+aws_secret_access_key = base-secret-do-not-print
+
+[profile deploy]
+region = us-east-1
+role_arn = arn:aws:iam::123456789012:role/deploy
+source_profile = base
+role_session_name = cairn-test
+INI
+awsstack r <<'YAML'
+resources:
+  net:
+    type: aws.vpc
+    cidr_block: 10.61.0.0/16
+YAML
+printf 'provider: {profile: deploy, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" >r/dev.yaml
+# calls: the sim's request log since the mark, AWS calls only (not /_sim/):
+# time client method path service region action status duration id
+mark() { MARK=$(wc -l <"$WORK/sim.log"); }
+calls() { tail -n "+$((MARK + 1))" "$WORK/sim.log" | awk '$5 != "_sim"'; }
+mark
+run apply -C r -e dev --auto-approve
+expect_rc 0 "apply with the role of profile deploy"
+eq "$(sim_count_addr net)" "1" "the VPC exists in the sim"
+eq "$(calls | awk 'NR == 1 {print $5, $7, $8}')" "sts AssumeRole 200" "first one AssumeRole"
+eq "$(calls | awk '$5 == "sts"' | wc -l)" "1" "only one"
+check "then the EC2 calls" sh -c "tail -n +$((MARK + 1)) '$WORK/sim.log' | grep -q ' ec2 us-east-1 CreateVpc 200 '"
+eq "$(calls | awk '$5 != "sts" && ($5 != "ec2" || $8 != "200")' | wc -l)" "0" "all of them accepted, nothing else"
+out_lacks "base-secret" "the source profile's secret is not printed"
+err_lacks "base-secret" "nor in the log"
+run plan -C r -e dev --detailed-exitcode
+expect_rc 0 "plan with the role is empty"
+
+# a wrong role ARN: STS's error, naming the profile and the role; nothing changes
+sed -i 's|^role_arn = .*|role_arn = arn:aws:iam::123:role/deploy|' "$HOME/.aws/config"
+sed -i 's/10.61.0.0/10.62.0.0/' r/stack.yaml
+mark
+run plan -C r -e dev
+expect_rc 1 "a wrong role ARN fails the plan"
+err_has "cannot assume role arn:aws:iam::123:role/deploy for profile 'deploy'" "the role and the profile"
+err_has "STS answered ValidationError" "STS's error code"
+err_has "at 'roleArn'" "and its message"
+err_lacks "base-secret" "without the secret"
+eq "$(calls | awk '{print $5, $7, $8}')" "sts AssumeRole 400" "one refused AssumeRole, no EC2 call"
+eq "$(state_sql r "select count(*) from resources where env='dev'")" "1" "state untouched"
+eq "$(sim_count_addr net)" "1" "the VPC untouched"
+
+# a source_profile whose keys the sim does not know: STS refuses them
+sed -i 's|^role_arn = .*|role_arn = arn:aws:iam::123456789012:role/deploy|; s/AKIDBASETEST/AKIDNOTKNOWN/' \
+  "$HOME/.aws/config"
+run plan -C r -e dev
+expect_rc 1 "unknown source keys"
+err_has "STS answered InvalidClientTokenId" "STS's error"
+sed -i 's/AKIDNOTKNOWN/AKIDBASETEST/' "$HOME/.aws/config"
+sed -i 's/10.62.0.0/10.61.0.0/' r/stack.yaml
+
+# credential_source = Environment: the role is assumed with the AWS_* keys
+# (the environment's profile is named, so those keys do not sign by themselves)
+cat >>"$HOME/.aws/config" <<'INI'
+
+[profile fromenv]
+region = us-east-1
+role_arn = arn:aws:iam::123456789012:role/deploy
+credential_source = Environment
+INI
+printf 'provider: {profile: fromenv, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" >r/dev.yaml
+mark
+AWS_ACCESS_KEY_ID=AKIDBASETEST AWS_SECRET_ACCESS_KEY=base-secret-do-not-print run plan -C r -e dev --detailed-exitcode
+expect_rc 0 "plan with a role assumed with the environment's keys"
+eq "$(calls | awk 'NR == 1 {print $5, $7, $8}')" "sts AssumeRole 200" "an AssumeRole first"
+run plan -C r -e dev
+expect_rc 1 "no keys in the environment"
+err_has "profile 'fromenv' has credential_source = Environment but AWS_ACCESS_KEY_ID" "said plainly"
+
+printf 'provider: {profile: deploy, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" >r/dev.yaml
+run destroy -C r -e dev --auto-approve
+expect_rc 0 "destroy with the role"
+eq "$(sim_count)" "0" "the sim is empty again"
 done_testing

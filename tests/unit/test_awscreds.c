@@ -1,8 +1,10 @@
 /*
  * test_awscreds.c - resolving AWS credentials from the environment and the
- * shared credentials / config files, in a throwaway HOME.
+ * shared credentials / config files, in a throwaway HOME; role profiles
+ * checked before any STS call (no network), and STS's answers read.
  */
 #include "t.h"
+#include "provisioner/awssts.h"
 #include "provisioner/error.h"
 #include "provisioner/loop.h"
 
@@ -14,7 +16,7 @@ static char home[256];
 static const char *const aws_vars[] = {
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
 	"AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
-	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", NULL,
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL_STS", NULL,
 };
 
 static void rm_tree(void)
@@ -393,6 +395,196 @@ static void test_awscreds__credential_process_failures(void)
 	rm_tree();
 }
 
+
+/* A role profile's settings are checked before STS is called: each of
+ * these fails without a request (the endpoint would refuse one anyway). */
+static void test_awscreds__role_settings(void)
+{
+	cairn_aws_creds c = { 0 };
+	static const struct { const char *config, *profile, *want; } cases[] = {
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\n", "deploy",
+		  "profile 'deploy' has role_arn but neither source_profile nor credential_source" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = nowhere\n", "deploy",
+		  "profile 'deploy': its source_profile 'nowhere' is not in " },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		  "credential_source = Environment\n[profile base]\naws_access_key_id = AK\naws_secret_access_key = SECRETVALUE\n",
+		  "deploy", "profile 'deploy' has both source_profile and credential_source" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		  "mfa_serial = arn:aws:iam::123456789012:mfa/me\n[profile base]\naws_access_key_id = AK\n"
+		  "aws_secret_access_key = SECRETVALUE\n",
+		  "deploy", "cairn does not prompt for MFA codes; get the role's credentials with a credential_process" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\ncredential_source = Ec2InstanceMetadata\n",
+		  "deploy", "credential_source = Ec2InstanceMetadata is not supported" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\ncredential_source = EcsContainer\n",
+		  "deploy", "credential_source = EcsContainer is not supported" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\ncredential_source = Laptop\n",
+		  "deploy", "credential_source 'Laptop' is not one of Environment, Ec2InstanceMetadata, EcsContainer" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\ncredential_source = Environment\n",
+		  "deploy", "credential_source = Environment but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		  "duration_seconds = 60\n[profile base]\naws_access_key_id = AK\naws_secret_access_key = SECRETVALUE\n",
+		  "deploy", "duration_seconds must be a number of seconds from 900 to 43200" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		  "duration_seconds = 1h\n[profile base]\naws_access_key_id = AK\naws_secret_access_key = SECRETVALUE\n",
+		  "deploy", "duration_seconds must be a number" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+		  "web_identity_token_file = /var/run/token\n", "deploy", "web_identity_token_file" },
+		{ "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		  "[profile base]\nregion = us-east-1\n",
+		  "deploy", "its source_profile 'base' has no credentials" },
+	};
+	size_t i;
+
+	T_CHECK(fresh_home() == 0);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_file(".aws/config", cases[i].config);
+		T_EQ_INT(cairn_aws_creds_resolve(&c, cases[i].profile, NULL, NULL), CAIRN_EINVAL);
+		T_CONTAINS(msg(), cases[i].want);
+		T_CHECK(strstr(msg(), "SECRETVALUE") == NULL);
+		T_CHECK(c.access_key == NULL);
+	}
+	/* the settings may be in the credentials file too */
+	write_file(".aws/config", "");
+	write_file(".aws/credentials", "[deploy]\nrole_arn = arn:aws:iam::123456789012:role/x\nmfa_serial = m\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "deploy", NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "profile 'deploy' needs an MFA code");
+	rm_tree();
+}
+
+static void test_awscreds__role_loops(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	write_file(".aws/config",
+		   "[profile a]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = b\n"
+		   "[profile b]\nrole_arn = arn:aws:iam::123456789012:role/b\nsource_profile = c\n"
+		   "[profile c]\nrole_arn = arn:aws:iam::123456789012:role/c\nsource_profile = a\n"
+		   "[profile self]\nrole_arn = arn:aws:iam::123456789012:role/s\nsource_profile = self\n"
+		   "[profile p1]\nrole_arn = arn:aws:iam::123456789012:role/1\nsource_profile = p2\n"
+		   "[profile p2]\nrole_arn = arn:aws:iam::123456789012:role/2\nsource_profile = p3\n"
+		   "[profile p3]\nrole_arn = arn:aws:iam::123456789012:role/3\nsource_profile = p4\n"
+		   "[profile p4]\nrole_arn = arn:aws:iam::123456789012:role/4\nsource_profile = p5\n"
+		   "[profile p5]\nrole_arn = arn:aws:iam::123456789012:role/5\nsource_profile = p6\n"
+		   "[profile p6]\nrole_arn = arn:aws:iam::123456789012:role/6\nsource_profile = keys\n"
+		   "[profile keys]\naws_access_key_id = AK\naws_secret_access_key = SECRETVALUE\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "a", NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "profile 'c': source_profile 'a' makes a loop (a -> b -> c -> a)");
+	/* naming itself is a loop unless the profile has keys of its own */
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "self", NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "profile 'self': source_profile 'self' makes a loop (self -> self)");
+	/* six roles chained: one too many */
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "p1", NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "profile 'p1': more than 5 roles chained through source_profile "
+		   "(p1 -> p2 -> p3 -> p4 -> p5 -> p6)");
+	/* five are fine: the call is made (and refused here) */
+	T_CHECK(cairn_aws_creds_resolve(&c, "p2", NULL, NULL) < 0);
+	T_CONTAINS(msg(), "cannot assume role arn:aws:iam::123456789012:role/6 for profile 'p6': POST http://127.0.0.1:1/");
+	T_CHECK(strstr(msg(), "SECRETVALUE") == NULL);
+	rm_tree();
+}
+
+/* botocore's order: a profile's role comes before its own static keys, and
+ * keys in the environment come before both unless the profile was named. */
+static void test_awscreds__role_precedence(void)
+{
+	cairn_aws_creds c = { 0 };
+
+	T_CHECK(fresh_home() == 0);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	write_file(".aws/credentials", "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = SECRETVALUE\n"
+		   "role_arn = arn:aws:iam::123456789012:role/x\nsource_profile = default\n");
+	T_EQ_INT(cairn_aws_creds_resolve(&c, NULL, NULL, NULL), CAIRN_EIO);
+	T_CONTAINS(msg(), "cannot assume role arn:aws:iam::123456789012:role/x for profile 'default': "
+		   "POST http://127.0.0.1:1/");
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	T_OK(cairn_aws_creds_resolve(&c, NULL, NULL, NULL));
+	T_EQ_STR(c.access_key, "AKENV");
+	cairn_aws_creds_release(&c);
+	T_EQ_INT(cairn_aws_creds_resolve(&c, "default", NULL, NULL), CAIRN_EIO);
+	rm_tree();
+}
+
+static void test_awscreds__sts_url(void)
+{
+	char *u = NULL;
+
+	T_CHECK(fresh_home() == 0);
+	T_OK(cairn_sts_url(&u, NULL, "eu-west-1"));
+	T_EQ_STR(u, "https://sts.eu-west-1.amazonaws.com/");
+	free(u);
+	T_OK(cairn_sts_url(&u, NULL, NULL));
+	T_EQ_STR(u, "https://sts.amazonaws.com/");
+	free(u);
+	T_OK(cairn_sts_url(&u, "http://127.0.0.1:4566", "us-east-1"));
+	T_EQ_STR(u, "http://127.0.0.1:4566/");
+	free(u);
+	setenv("AWS_ENDPOINT_URL_STS", "https://sts.example.test/base/", 1);
+	T_OK(cairn_sts_url(&u, "http://127.0.0.1:4566", "us-east-1"));
+	T_EQ_STR(u, "https://sts.example.test/base/");
+	free(u);
+	setenv("AWS_ENDPOINT_URL_STS", "ftp://sts.example.test/", 1);
+	T_EQ_INT(cairn_sts_url(&u, NULL, NULL), CAIRN_EINVAL);
+	T_CONTAINS(msg(), "AWS_ENDPOINT_URL_STS");
+	rm_tree();
+}
+
+static void test_awscreds__sts_answer(void)
+{
+	static const cairn_sts_role role = { "deploy", "arn:aws:iam::123456789012:role/x", "s", NULL, 3600, NULL, NULL };
+	static const char ok[] =
+		"<?xml version=\"1.0\"?>\n<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+		"<AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/x/s</Arn>"
+		"<AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId></AssumedRoleUser><Credentials>"
+		"<AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>SECRETVALUE</SecretAccessKey>"
+		"<SessionToken>TOKEN&amp;VALUE</SessionToken><Expiration>2999-01-01T00:00:00Z</Expiration>"
+		"</Credentials></AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>"
+		"</AssumeRoleResponse>";
+	static const char err[] =
+		"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>"
+		"<Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/me is not authorized"
+		"</Message></Error><RequestId>r</RequestId></ErrorResponse>";
+	static const char no_token[] =
+		"<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+		"<SecretAccessKey>SECRETVALUE</SecretAccessKey><Expiration>2999-01-01T00:00:00Z</Expiration>"
+		"</Credentials></AssumeRoleResult></AssumeRoleResponse>";
+	static const char doctype[] = "<!DOCTYPE x [<!ENTITY e \"SECRETVALUE\">]><AssumeRoleResponse>&e;</AssumeRoleResponse>";
+	/* the elements must be at their place: these are not credentials */
+	static const char misplaced[] =
+		"<AssumeRoleResponse><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>B</SecretAccessKey>"
+		"<SessionToken>C</SessionToken><Expiration>D</Expiration></Credentials></AssumeRoleResponse>";
+	cairn_aws_creds c = { 0 };
+	char *exp = NULL;
+
+	T_OK(cairn_sts_read_answer(&c, &exp, 200, ok, strlen(ok), &role));
+	T_EQ_STR(c.access_key, "ASIAEXAMPLE");
+	T_EQ_STR(c.secret_key, "SECRETVALUE");
+	T_EQ_STR(c.session_token, "TOKEN&VALUE");
+	T_EQ_STR(exp, "2999-01-01T00:00:00Z");
+	cairn_aws_creds_release(&c);
+	free(exp);
+	exp = NULL;
+
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 403, err, strlen(err), &role), CAIRN_EREMOTE);
+	T_CONTAINS(msg(), "cannot assume role arn:aws:iam::123456789012:role/x for profile 'deploy': "
+		   "STS answered AccessDenied: User: arn:aws:iam::123456789012:user/me is not authorized (HTTP 403)");
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 503, "<html>busy</html>", 17, &role), CAIRN_EREMOTE);
+	T_CONTAINS(msg(), "STS answered HTTP 503 without an error code");
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 200, no_token, strlen(no_token), &role), CAIRN_EIO);
+	T_CONTAINS(msg(), "STS answered without a SessionToken");
+	T_CHECK(strstr(msg(), "SECRETVALUE") == NULL);
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 200, doctype, strlen(doctype), &role), CAIRN_EIO);
+	T_CONTAINS(msg(), "the answer has a DOCTYPE");
+	T_CHECK(strstr(msg(), "SECRETVALUE") == NULL);
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 200, "<a><b>", 6, &role), CAIRN_EIO);
+	T_CONTAINS(msg(), "cannot be read");
+	T_EQ_INT(cairn_sts_read_answer(&c, &exp, 200, misplaced, strlen(misplaced), &role), CAIRN_EIO);
+	T_CHECK(c.access_key == NULL && exp == NULL);
+}
+
 static void test_awscreds__copy(void)
 {
 	cairn_aws_creds a = { "AK", "SK", NULL, "us-east-1", NULL, "test" }, b = { 0 };
@@ -419,6 +611,11 @@ static const t_case cases[] = {
 	T_CASE(test_awscreds__no_secret_in_messages),
 	T_CASE(test_awscreds__credential_process),
 	T_CASE(test_awscreds__credential_process_failures),
+	T_CASE(test_awscreds__role_settings),
+	T_CASE(test_awscreds__role_loops),
+	T_CASE(test_awscreds__role_precedence),
+	T_CASE(test_awscreds__sts_url),
+	T_CASE(test_awscreds__sts_answer),
 	T_CASE(test_awscreds__copy),
 	{ 0 },
 };
