@@ -707,6 +707,17 @@ function M.same_name(actual, recorded)
   return actual
 end
 
+-- An engine version as AWS reports it ("16.3", "7.1.0"), or the recorded
+-- (configured) one when that is the same or a prefix of it at a component
+-- boundary ("16", "7.1"): AWS takes a prefix and picks the full version.
+function M.same_version(actual, recorded)
+  if type(recorded) == "string" and type(actual) == "string" and recorded ~= ""
+      and (actual == recorded or actual:sub(1, #recorded + 1) == recorded .. ".") then
+    return recorded
+  end
+  return actual
+end
+
 function M.num(v)
   return math.tointeger(tonumber(v)) or tonumber(v)
 end
