@@ -612,7 +612,9 @@ end
 
 -- Make the user tags of an RDS / ElastiCache object equal `want` (cairn's
 -- tags are kept and refreshed): AddTagsToResource, RemoveTagsFromResource.
-function M.query_sync_tags(ctx, service, version, arn, have, want)
+-- settle (optional) is called after each of them, for an object that a tag
+-- change keeps busy a while (an ElastiCache replication group).
+function M.query_sync_tags(ctx, service, version, arn, have, want, settle)
   have, want = have or {}, want or {}
   local set, del = {}, {}
   for k, v in pairs(want) do
@@ -627,12 +629,14 @@ function M.query_sync_tags(ctx, service, version, arn, have, want)
   if next(set) then
     M.query(ctx, service, version, "AddTagsToResource", M.add_query_tags({ ResourceName = arn }, set),
       { idempotent = true })
+    if settle then settle() end
   end
   if #del > 0 then
     table.sort(del)
     -- ElastiCache refuses keys that are not there (TagNotFound): someone removed them already
     M.try({ "TagNotFound" }, M.query, ctx, service, version, "RemoveTagsFromResource",
       M.add_list({ ResourceName = arn }, "TagKeys.member", del), { idempotent = true })
+    if settle then settle() end
   end
 end
 

@@ -392,14 +392,6 @@ static int same_major(const engine_info *e, const char *a, const char *b)
 	return n == major_len(e, b) && strncmp(a, b, n) == 0;
 }
 
-/* Whether v is full or a prefix of it at a component boundary. */
-static int version_prefix(const char *v, const char *full)
-{
-	size_t n = strlen(v);
-
-	return n && strncmp(full, v, n) == 0 && (full[n] == '\0' || full[n] == '.');
-}
-
 /* An EngineVersion as RDS takes it: a prefix of the engine's default
  * version at a component boundary ("16" of "16.3", "8" or "8.0" of
  * "8.0.35") is that default; another major version alone ("15", "5.7")
@@ -409,7 +401,7 @@ static void resolve_version(const engine_info *e, const char *v, char *out, size
 {
 	size_t n = strlen(v);
 
-	if (version_prefix(v, e->version))
+	if (qsvc_version_prefix(v, e->version))
 		snprintf(out, size, "%s", e->version);
 	else if (n && major_len(e, v) == n)
 		snprintf(out, size, "%s.0", v);
@@ -827,7 +819,7 @@ static int modify_version(cairn_sim_req *req, const cairn_sim_resource *r, json_
 	if ((rc = engine_version(req, e, ver, version, sizeof(version))) != 0 ||
 	    (rc = qsvc_bool(req, "AllowMajorVersionUpgrade", &major, NULL)) != 0)
 		return rc;
-	if (version_prefix(ver, attr(r, "engineVersion")))
+	if (qsvc_version_prefix(ver, attr(r, "engineVersion")))
 		return 0;
 	if (!major && !same_major(e, version, attr(r, "engineVersion")))
 		return cairn_sim_fail(req, 400, "InvalidParameterCombination",
