@@ -652,7 +652,9 @@ end
 
 -- Make the user tags of an RDS / ElastiCache object equal `want` (cairn's
 -- tags are kept and refreshed): AddTagsToResource, RemoveTagsFromResource.
-function M.query_sync_tags(ctx, service, version, arn, have, want)
+-- settle (optional) is called after each of them, for an object that a tag
+-- change keeps busy a while (an ElastiCache replication group).
+function M.query_sync_tags(ctx, service, version, arn, have, want, settle)
   have, want = have or {}, want or {}
   local set, del = {}, {}
   for k, v in pairs(want) do
@@ -667,12 +669,14 @@ function M.query_sync_tags(ctx, service, version, arn, have, want)
   if next(set) then
     M.query(ctx, service, version, "AddTagsToResource", M.add_query_tags({ ResourceName = arn }, set),
       { idempotent = true })
+    if settle then settle() end
   end
   if #del > 0 then
     table.sort(del)
     -- ElastiCache refuses keys that are not there (TagNotFound): someone removed them already
     M.try({ "TagNotFound" }, M.query, ctx, service, version, "RemoveTagsFromResource",
       M.add_list({ ResourceName = arn }, "TagKeys.member", del), { idempotent = true })
+    if settle then settle() end
   end
 end
 
@@ -742,6 +746,17 @@ end
 -- when it differs only in case.
 function M.same_name(actual, recorded)
   if type(recorded) == "string" and type(actual) == "string" and recorded:lower() == actual:lower() then
+    return recorded
+  end
+  return actual
+end
+
+-- An engine version as AWS reports it ("16.3", "7.1.0"), or the recorded
+-- (configured) one when that is the same or a prefix of it at a component
+-- boundary ("16", "7.1"): AWS takes a prefix and picks the full version.
+function M.same_version(actual, recorded)
+  if type(recorded) == "string" and type(actual) == "string" and recorded ~= ""
+      and (actual == recorded or actual:sub(1, #recorded + 1) == recorded .. ".") then
     return recorded
   end
   return actual

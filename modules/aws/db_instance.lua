@@ -3,10 +3,15 @@
 -- ClientToken, so after an unknown outcome (or DBInstanceAlreadyExists from
 -- a re-sent create) the instance is described by identifier and adopted
 -- only when it carries our cairn:token tag. Create waits until available;
--- modifications use ApplyImmediately=true and wait until available again;
--- delete waits until the instance is gone. The password is write-only: it
--- is sent on create and when it changes (ModifyDBInstance
--- MasterUserPassword) and never read back: the recorded value is kept.
+-- modifications use ApplyImmediately=true and wait until available again
+-- (or storage-optimization, where a storage change leaves the instance for
+-- hours, usable); delete waits until the instance is gone. A new major
+-- engine version is sent with AllowMajorVersionUpgrade (the configuration
+-- asks for it). An engine_version given as a prefix ("16") is kept while
+-- the instance's version starts with it ("16.3"): nothing to change. The
+-- password is write-only: it is sent on create and when it changes
+-- (ModifyDBInstance MasterUserPassword) and never read back: the recorded
+-- value is kept.
 -- Refresh: DescribeDBInstances with a db-instance-id filter of up to 100
 -- identifiers, MaxRecords 100, paged by Marker (tags come in the answer).
 local aws = require("aws.common")
@@ -26,7 +31,7 @@ local function attrs_of(it, recorded)
     id = ident,
     identifier = ident,
     engine = it.Engine,
-    engine_version = aws.str(it.EngineVersion),
+    engine_version = aws.same_version(aws.str(it.EngineVersion), recorded.engine_version),
     instance_class = it.DBInstanceClass,
     allocated_storage = aws.num(it.AllocatedStorage),
     username = aws.str(it.MasterUsername),
@@ -56,9 +61,11 @@ local function read(ctx, ident, recorded)
   return it and attrs_of(it, recorded) or nil
 end
 
--- available, with nothing pending
+-- available, with nothing pending; storage-optimization (after a storage
+-- change, for up to hours) is as good: the instance is usable and takes
+-- further modifications, but for its storage
 local function settled(it)
-  if it.DBInstanceStatus ~= "available" then return false end
+  if it.DBInstanceStatus ~= "available" and it.DBInstanceStatus ~= "storage-optimization" then return false end
   local p = it.PendingModifiedValues
   return p == nil or p == "" or (type(p) == "table" and next(p) == nil)
 end
@@ -78,6 +85,14 @@ local function wait_gone(ctx, ident)
     local it = describe_one(ctx, ident)
     return it and it.DBInstanceStatus, it
   end, "gone", { what = "DB instance " .. ident .. " to be deleted", timeout = 3600, max_interval = 30 })
+end
+
+-- The major version of an engine's version: postgres 10 and later the
+-- first component ("16" of "16.3"), Oracle too ("19"); postgres 9.x, MySQL,
+-- MariaDB, SQL Server the first two ("9.6", "8.0", "10.11", "15.00").
+local function major_of(engine, v)
+  local one = (engine:find("postgres", 1, true) and not v:find("^9%.")) or engine:find("^oracle")
+  return v:match(one and "^[^.]*" or "^[^.]*%.?[^.]*")
 end
 
 local function storage_check(old, new)
@@ -170,7 +185,14 @@ return {
     local p, n = { DBInstanceIdentifier = id, ApplyImmediately = true }, 0
     local function set(k, v) p[k] = v; n = n + 1 end
     if new.instance_class ~= cur.instance_class then set("DBInstanceClass", new.instance_class) end
-    if new.engine_version and new.engine_version ~= cur.engine_version then set("EngineVersion", new.engine_version) end
+    local ver = aws.str(it.EngineVersion)
+    if new.engine_version and aws.same_version(ver, new.engine_version) ~= new.engine_version then
+      set("EngineVersion", new.engine_version)
+      local engine = aws.str(it.Engine) or new.engine
+      if not ver or major_of(engine, ver) ~= major_of(engine, new.engine_version) then
+        p.AllowMajorVersionUpgrade = true
+      end
+    end
     if new.allocated_storage and new.allocated_storage ~= cur.allocated_storage then
       storage_check(cur, new)
       set("AllocatedStorage", new.allocated_storage)

@@ -8,9 +8,16 @@
 -- wait until available again; delete waits until the group is gone.
 -- Engine version, subnet group and security groups live on the member
 -- clusters: a read also asks DescribeCacheClusters for the first member.
+-- An engine_version given as a prefix ("7.1") is kept while the group's
+-- version starts with it ("7.1.0"): nothing to change.
 -- Refresh: DescribeReplicationGroups pages and DescribeCacheClusters pages
 -- (100 per call) for all the groups, plus one ListTagsForResource per group
 -- (ElastiCache has no batched tags API).
+-- Tags: ElastiCache answers the tag calls only for an available group
+-- (InvalidReplicationGroupState otherwise), and a tag change makes the
+-- group modifying for a while. A read of a group that is not available
+-- keeps the recorded tags; adoption and recovery wait until it is
+-- available to read its cairn:token tag; update waits after each tag call.
 local aws = require("aws.common")
 
 local NOTFOUND = { "ReplicationGroupNotFoundFault" }
@@ -39,7 +46,7 @@ local function attrs_of(it, cluster, user_tags, recorded)
     replication_group_id = id,
     description = it.Description,
     engine = aws.str(it.Engine) or aws.str(cluster.Engine),
-    engine_version = aws.str(cluster.EngineVersion),
+    engine_version = aws.same_version(aws.str(cluster.EngineVersion), recorded.engine_version),
     node_type = aws.str(it.CacheNodeType),
     num_cache_clusters = #members,
     automatic_failover = it.AutomaticFailover == "enabled" or it.AutomaticFailover == "enabling",
@@ -76,10 +83,20 @@ local function tags_of(ctx, arn)
   return aws.list_tags(ctx, "elasticache", V, arn, NOTFOUND)
 end
 
+-- The user tags of group `it`, nil when it is gone. A group that is not
+-- available cannot tell (InvalidReplicationGroupState): its recorded tags
+-- are kept, or, with nothing recorded (list), the tags are null (unknown).
+local function user_tags(ctx, it, recorded)
+  local all, user = aws.try({ "InvalidReplicationGroupState" }, tags_of, ctx, it.ARN)
+  if all ~= nil or user == nil then return user end
+  if recorded then return recorded.tags or {} end
+  return cairn.null
+end
+
 local function read(ctx, id, recorded)
   local it = describe_one(ctx, id)
   if not it then return nil end
-  local _, user = tags_of(ctx, it.ARN)
+  local user = user_tags(ctx, it, recorded or {})
   if not user then return nil end
   return attrs_of(it, first_cluster(ctx, it), user, recorded)
 end
@@ -97,6 +114,14 @@ local function wait_available(ctx, id)
     return settled(it) and "settled" or it.Status, it
   end, "settled", { what = "replication group " .. id .. " to be available", failed = { "create-failed" },
     timeout = 3600, max_interval = 30 })
+end
+
+-- The group once available, with its tags (all, user): nil when it is
+-- gone or goes while waiting.
+local function available_with_tags(ctx, id)
+  local it = aws.try({ "NotFound" }, wait_available, ctx, id)
+  if not it then return nil end
+  return it, tags_of(ctx, it.ARN)
 end
 
 return {
@@ -147,9 +172,7 @@ return {
     aws.create_by_name(ctx, function()
       return ec(ctx, "CreateReplicationGroup", params).CreateReplicationGroupResult
     end, function()
-      local it = describe_one(ctx, p.replication_group_id)
-      if not it then return nil end
-      return it, (tags_of(ctx, it.ARN))
+      return available_with_tags(ctx, p.replication_group_id)
     end, "ReplicationGroupAlreadyExists")
     wait_available(ctx, p.replication_group_id)
     return read(ctx, p.replication_group_id, p)
@@ -176,7 +199,7 @@ return {
       if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
     end
     for id, it in pairs(found) do
-      local _, user = tags_of(ctx, it.ARN)
+      local user = user_tags(ctx, it, rec[id])
       if user then out[id] = attrs_of(it, clusters[members_of(it)[1] or ""], user, rec[id]) end
     end
     return out
@@ -184,11 +207,15 @@ return {
 
   update = function(ctx, id, old, new)
     local it = wait_available(ctx, id)
-    local cur = attrs_of(it, first_cluster(ctx, it), {}, old)
+    local cluster = first_cluster(ctx, it)
+    local cur = attrs_of(it, cluster, {}, old)
     local p, n = { ReplicationGroupId = id, ApplyImmediately = true }, 0
     local function set(k, v) p[k] = v; n = n + 1 end
     if new.node_type ~= cur.node_type then set("CacheNodeType", new.node_type) end
-    if new.engine_version and new.engine_version ~= cur.engine_version then set("EngineVersion", new.engine_version) end
+    local ver = aws.str((cluster or {}).EngineVersion)
+    if new.engine_version and aws.same_version(ver, new.engine_version) ~= new.engine_version then
+      set("EngineVersion", new.engine_version)
+    end
     if (new.description or "Managed by cairn") ~= cur.description then set("ReplicationGroupDescription", new.description or "Managed by cairn") end
     if (new.automatic_failover == true) ~= cur.automatic_failover then set("AutomaticFailoverEnabled", new.automatic_failover == true) end
     if (new.multi_az == true) ~= cur.multi_az then set("MultiAZEnabled", new.multi_az == true) end
@@ -200,7 +227,9 @@ return {
       ec(ctx, "ModifyReplicationGroup", p, { idempotent = true })
       it = wait_available(ctx, id)
     end
-    aws.query_sync_tags(ctx, "elasticache", V, it.ARN, (tags_of(ctx, it.ARN)), new.tags or {})
+    -- each tag call makes the group modifying a while: wait before the next call and the read
+    aws.query_sync_tags(ctx, "elasticache", V, it.ARN, (tags_of(ctx, it.ARN)), new.tags or {},
+      function() wait_available(ctx, id) end)
     return read(ctx, id, new)
   end,
 
@@ -224,19 +253,21 @@ return {
     local out = aws.array()
     for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
         "ReplicationGroups", "ReplicationGroup", {})) do
-      out[#out + 1] = attrs_of(it, first_cluster(ctx, it), select(2, tags_of(ctx, it.ARN)))
+      out[#out + 1] = attrs_of(it, first_cluster(ctx, it), user_tags(ctx, it))
     end
     return out
   end,
 
-  import = function(ctx, id) return read(ctx, id) end,
+  -- nothing is recorded to fall back on for the tags: wait until they can be read
+  import = function(ctx, id)
+    if not available_with_tags(ctx, id) then return nil end
+    return read(ctx, id)
+  end,
 
   recover = function(ctx, token, props)
-    local it = describe_one(ctx, props.replication_group_id)
-    if not it then return nil end
-    local all = tags_of(ctx, it.ARN)
-    if not all or all[aws.TAG_TOKEN] ~= token then return nil end
-    wait_available(ctx, props.replication_group_id)
+    -- an interrupted create is still creating: its tags can be read once it is available
+    local it, all = available_with_tags(ctx, props.replication_group_id)
+    if not it or not all or all[aws.TAG_TOKEN] ~= token then return nil end
     return read(ctx, props.replication_group_id, props)
   end,
 }

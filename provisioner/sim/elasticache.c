@@ -5,9 +5,10 @@
  * groups and endpoints, in cluster mode disabled (NumCacheClusters) or
  * enabled (NumNodeGroups / ReplicasPerNodeGroup), with their lifecycle
  * (creating -> available, modifying -> available, deleting -> gone) and tags
- * by ARN. The member clusters live inside their replication group's row
- * (they are created and deleted with it); DescribeCacheClusters reads them
- * from there. Like RDS, a replication group links itself to the subnets its
+ * by ARN (only while available; a tag change makes the group modifying).
+ * The member clusters live inside their replication group's row (they are
+ * created and deleted with it); DescribeCacheClusters reads them from
+ * there. Like RDS, a replication group links itself to the subnets its
  * nodes run in and to its security groups (qsvc_link).
  *
  * Store ids: "elasticache:<region>:replicationgroup:<id>",
@@ -538,12 +539,32 @@ static int check_failover(cairn_sim_req *req, long nodes, int clustered, int fai
 	return 0;
 }
 
+/* EngineVersion as ElastiCache reports it, major.minor.patch: a shorter
+ * one is completed with ".0" ("7.1" -> "7.1.0", "7" -> "7.0.0"; AWS picks
+ * that version's latest patch, the sim knows none). An overlong or
+ * malformed one is InvalidParameterValue. */
+static int engine_version(cairn_sim_req *req, const char *ver, char *out, size_t size)
+{
+	size_t i, n = strlen(ver), dots = 0;
+
+	for (i = 0; i < n; i++)
+		if (ver[i] == '.')
+			dots++;
+		else if (!isalnum((unsigned char)ver[i]))
+			break;
+	if (n == 0 || i < n || n + 5 > size || ver[0] == '.' || ver[n - 1] == '.' || strstr(ver, ".."))
+		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid engine version: %s", ver);
+	snprintf(out, size, "%s%s", ver, dots == 0 ? ".0.0" : dots == 1 ? ".0" : "");
+	return 0;
+}
+
 static int create_params(cairn_sim_req *req, cairn_sim_resource *r, long *shards, long *nodes, int *clustered)
 {
 	const char *desc, *type, *engine = cairn_sim_form_get(req->form, "Engine");
 	const char *ver = cairn_sim_form_get(req->form, "EngineVersion");
 	long port = 6379;
 	int failover = 0, multi = 0, rest = 0, transit = 0, rc;
+	char version[64];
 
 	if ((rc = qsvc_required(req, "ReplicationGroupDescription", &desc)) != 0 ||
 	    (rc = qsvc_required(req, "CacheNodeType", &type)) != 0)
@@ -561,13 +582,14 @@ static int create_params(cairn_sim_req *req, cairn_sim_resource *r, long *shards
 	    (rc = qsvc_bool(req, "MultiAZEnabled", &multi, NULL)) != 0 ||
 	    (rc = qsvc_bool(req, "AtRestEncryptionEnabled", &rest, NULL)) != 0 ||
 	    (rc = qsvc_bool(req, "TransitEncryptionEnabled", &transit, NULL)) != 0 ||
-	    (rc = check_failover(req, *nodes, *clustered, failover, multi)) != 0)
+	    (rc = check_failover(req, *nodes, *clustered, failover, multi)) != 0 ||
+	    (rc = engine_version(req, ver && *ver ? ver : strcasecmp(engine, "redis") == 0 ? "7.1.0" : "7.2.6",
+			version, sizeof(version))) != 0)
 		return rc;
 	json_object_set_new(r->attrs, "description", json_string(desc));
 	json_object_set_new(r->attrs, "nodeType", json_string(type));
 	json_object_set_new(r->attrs, "engine", json_string(strcasecmp(engine, "redis") == 0 ? "redis" : "valkey"));
-	json_object_set_new(r->attrs, "engineVersion",
-		json_string(ver ? ver : strcasecmp(engine, "redis") == 0 ? "7.1.0" : "7.2.6"));
+	json_object_set_new(r->attrs, "engineVersion", json_string(version));
 	json_object_set_new(r->attrs, "port", json_integer(port));
 	json_object_set_new(r->attrs, "automaticFailover", json_boolean(failover));
 	json_object_set_new(r->attrs, "multiAZ", json_boolean(multi));
@@ -645,6 +667,7 @@ static int modify_replication_group(cairn_sim_req *req)
 	json_t *pending;
 	long nodes;
 	int now = 0, failover, multi, changed = 0, rc;
+	char version[64];
 
 	if ((rc = qsvc_required(req, "ReplicationGroupId", &name)) != 0 || (rc = load_rg(req, name, &r)) != 0)
 		return rc;
@@ -676,8 +699,11 @@ static int modify_replication_group(cairn_sim_req *req)
 	}
 	if (type && strcmp(type, attr(r, "nodeType")) != 0)
 		json_object_set_new(pending, "nodeType", json_string(type));
-	if (ver && strcmp(ver, attr(r, "engineVersion")) != 0)
-		json_object_set_new(pending, "engineVersion", json_string(ver));
+	if (ver && *ver && !qsvc_version_prefix(ver, attr(r, "engineVersion"))) {
+		if ((rc = engine_version(req, ver, version, sizeof(version))) != 0)
+			goto cleanup;
+		json_object_set_new(pending, "engineVersion", json_string(version));
+	}
 	if (desc)
 		json_object_set_new(r->attrs, "description", json_string(desc));
 	if (failover != attr_bool(r, "automaticFailover") || multi != attr_bool(r, "multiAZ")) {
@@ -837,7 +863,10 @@ cleanup:
 
 /* ---- tags ------------------------------------------------------------------------------ */
 
-/* Tags on replication groups and cache subnet groups. */
+/* Tags on replication groups and cache subnet groups. A replication group
+ * takes tag calls only when available (AWS: "If the cluster is not in the
+ * available state, ListTagsForResource returns an error"), and a tag change
+ * makes it modifying for a moment. */
 static const qsvc_tagging tagging = {
 	.service = "elasticache",
 	.tag_not_found = 1, /* RemoveTagsFromResource of a key that is not there */
@@ -845,7 +874,10 @@ static const qsvc_tagging tagging = {
 	.bad_arn = { 400, "InvalidARN", "ARN %s is invalid." },
 	.kinds = {
 		{ "subnetgroup", EC_SUBGRP, { 400, "CacheSubnetGroupNotFoundFault", "Cache subnet group not found: %s" } },
-		{ "replicationgroup", EC_RG, { 404, "ReplicationGroupNotFoundFault", "Replication group not found: %s" } },
+		{ "replicationgroup", EC_RG, { 404, "ReplicationGroupNotFoundFault", "Replication group not found: %s" },
+		  "available", { 400, "InvalidReplicationGroupState",
+			"Cluster not in available state to perform tagging operations." },
+		  "modifying", { 1000, 30 * 1000 } },
 	},
 	.other_kind = { 400, "InvalidARN", "ARN %s does not name a replication group or a cache subnet group." },
 };

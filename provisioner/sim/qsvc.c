@@ -203,6 +203,13 @@ int qsvc_filter_match(const cairn_sim_filter *f, const char *const *values, size
 	return 0;
 }
 
+int qsvc_version_prefix(const char *v, const char *full)
+{
+	size_t n = strlen(v);
+
+	return n && full && strncmp(full, v, n) == 0 && (full[n] == '\0' || full[n] == '.');
+}
+
 int qsvc_paging(cairn_sim_req *req, long *max, int64_t *after)
 {
 	const char *m = cairn_sim_form_get(req->form, "Marker");
@@ -321,8 +328,9 @@ static int tag_error(cairn_sim_req *req, const qsvc_tag_error *e, const char *ar
 	return cairn_sim_fail(req, e->status, e->code, e->message, arn);
 }
 
-/* The resource ResourceName names, or the service's error. */
-static int load_tagged(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_resource **out)
+/* The resource ResourceName names (and its kind), or the service's error. */
+static int load_tagged(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_resource **out,
+	const qsvc_tag_kind **kind)
 {
 	const qsvc_tag_kind *k;
 	cairn_sim_resource *r = NULL;
@@ -345,11 +353,28 @@ static int load_tagged(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_reso
 		cairn_sim_resource_free(r);
 		return tag_error(req, &t->bad_arn, arn);
 	}
+	if (k->ready && strcmp(r->status, k->ready) != 0) {
+		cairn_sim_resource_free(r);
+		return tag_error(req, &k->not_ready, arn);
+	}
 	*out = r;
+	*kind = k;
 	return 0;
 }
 
-static int remove_tags(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_resource *r)
+/* A tag change made to r: into the busy status of its kind, if any. */
+static int tagged(cairn_sim_req *req, const qsvc_tag_kind *k, cairn_sim_resource *r)
+{
+	int rc;
+
+	if (k->busy && (rc = cairn_sim_resource_set_status(r, k->busy, k->ready,
+			cairn_sim_delay(req->sim, k->busy_ms[0], k->busy_ms[1]))) != 0)
+		return rc;
+	return cairn_sim_store_put(req->sim->store, r);
+}
+
+static int remove_tags(cairn_sim_req *req, const qsvc_tagging *t, const qsvc_tag_kind *k,
+	cairn_sim_resource *r)
 {
 	cairn_sim_strs keys = { NULL, 0, 0 };
 	size_t i;
@@ -364,7 +389,7 @@ static int remove_tags(cairn_sim_req *req, const qsvc_tagging *t, cairn_sim_reso
 		}
 		json_object_del(r->tags, keys.v[i]);
 	}
-	rc = cairn_sim_store_put(req->sim->store, r);
+	rc = tagged(req, k, r);
 cleanup:
 	cairn_sim_strs_release(&keys);
 	return rc;
@@ -373,19 +398,20 @@ cleanup:
 int qsvc_tags_by_arn(cairn_sim_req *req)
 {
 	const qsvc_tagging *t = req->service->data;
+	const qsvc_tag_kind *k = NULL;
 	const char *action = req->action->name;
 	cairn_sim_resource *r = NULL;
 	int rc, answer = 1;
 
 	assert(t);
-	if ((rc = load_tagged(req, t, &r)) != 0)
+	if ((rc = load_tagged(req, t, &r, &k)) != 0)
 		return rc;
 	if (strcmp(action, "AddTagsToResource") == 0) {
 		if ((rc = qsvc_tags(req, r->tags)) == 0)
-			rc = cairn_sim_store_put(req->sim->store, r);
+			rc = tagged(req, k, r);
 		answer = t->answer_tags;
 	} else if (strcmp(action, "RemoveTagsFromResource") == 0) {
-		rc = remove_tags(req, t, r);
+		rc = remove_tags(req, t, k, r);
 		answer = t->answer_tags;
 	} else {
 		assert(strcmp(action, "ListTagsForResource") == 0);

@@ -39,6 +39,10 @@ int qsvc_filters(cairn_sim_req *req, cairn_sim_filters *out);
 /* Whether any of values matches one of filter f's values (exact). */
 int qsvc_filter_match(const cairn_sim_filter *f, const char *const *values, size_t n);
 
+/* Whether engine version v is full (NULL: no) or a prefix of it at a
+ * component boundary ("16" of "16.3", "7.1" of "7.1.0", not "1" of "16.3"). */
+int qsvc_version_prefix(const char *v, const char *full);
+
 /* MaxRecords (20..100, default 100) and Marker ("cairn1-<seq>"). */
 int qsvc_paging(cairn_sim_req *req, long *max, int64_t *after);
 /* <Marker> for a page that stopped after the resource with seq. */
@@ -58,8 +62,8 @@ int qsvc_arn_to_id(cairn_sim_req *req, const char *service, const char *arn, cha
 
 /* ---- tags by ARN: AddTagsToResource, RemoveTagsFromResource, ListTagsForResource */
 
-/* An error answer: HTTP status, code, and a message format with one %s
- * (the ARN). */
+/* An error answer: HTTP status, code, and a message format with at most
+ * one %s (the ARN). */
 typedef struct qsvc_tag_error {
 	int status;
 	const char *code;
@@ -68,11 +72,19 @@ typedef struct qsvc_tag_error {
 
 /* A kind of resource that takes tags by ARN: the ARN's resource type
  * ("db" in arn:aws:rds:<region>:<account>:db:<name>), the store type of its
- * rows, and the answer when there is no such resource. */
+ * rows, and the answer when there is no such resource. A kind with a
+ * `ready` status (ElastiCache's replication groups: "available") answers
+ * all three actions with `not_ready` in any other status, and a tag change
+ * puts it in the `busy` status ("modifying") until `ready` again, after
+ * cairn_sim_delay(busy_ms[0], busy_ms[1]). */
 typedef struct qsvc_tag_kind {
 	const char *kind;
 	const char *type;
 	qsvc_tag_error not_found;
+	const char *ready;   /* NULL: tags in any status, and no busy status */
+	qsvc_tag_error not_ready;
+	const char *busy;
+	long busy_ms[2];     /* fast, realistic */
 } qsvc_tag_kind;
 
 #define QSVC_TAG_KINDS 4

@@ -1,8 +1,9 @@
 /*
  * rds.c - the simulated Amazon RDS (Query API version 2014-10-31): DB subnet
  * groups over the EC2 store's subnets, DB instances with their lifecycle
- * (creating -> available, modifying -> available, deleting -> gone),
- * pending modifications, tags by ARN. An instance links itself (qsvc_link)
+ * (creating -> available, modifying -> available, storage-optimization ->
+ * available after a storage change, deleting -> gone), pending
+ * modifications, engine versions (prefixes, major upgrades), tags by ARN. An instance links itself (qsvc_link)
  * to the subnet it runs in (and its standby's) and to its security groups,
  * so EC2 refuses to delete them while it exists.
  *
@@ -39,6 +40,16 @@ static int attr_bool(const cairn_sim_resource *r, const char *key)
 static void store_id(cairn_sim_req *req, const char *kind, const char *name, char *out, size_t size)
 {
 	snprintf(out, size, "rds:%s:%s:%s", req->region, kind, name);
+}
+
+/* The status after a storage change, which AWS lets the instance be used,
+ * modified (but for its storage) and snapshotted in, as when available. */
+#define OPTIMIZING "storage-optimization"
+
+/* Whether instance r takes a modification or a final snapshot now. */
+static int usable(const cairn_sim_resource *r)
+{
+	return strcmp(r->status, "available") == 0 || strcmp(r->status, OPTIMIZING) == 0;
 }
 
 /* RDS identifiers: a letter first, letters, digits and single hyphens, no
@@ -358,19 +369,64 @@ static const engine_info *find_engine(const char *name)
 	return NULL;
 }
 
-/* "postgres16", "mysql8.0": the default parameter group family. */
+/* The length of v's major version: e->major_parts components ("8.0",
+ * "10.11", "15.00", "19", "16"), except postgres 9.x, whose major version
+ * has two ("9.6"). */
+static size_t major_len(const engine_info *e, const char *v)
+{
+	int parts = e ? e->major_parts : 1, dots = 0;
+	size_t n = 0;
+
+	if (e && strcmp(e->engine, "postgres") == 0 && strncmp(v, "9.", 2) == 0)
+		parts = 2;
+	while (v[n] && (v[n] != '.' || ++dots < parts))
+		n++;
+	return n;
+}
+
+/* Whether versions a and b have the same major version. */
+static int same_major(const engine_info *e, const char *a, const char *b)
+{
+	size_t n = major_len(e, a);
+
+	return n == major_len(e, b) && strncmp(a, b, n) == 0;
+}
+
+/* An EngineVersion as RDS takes it: a prefix of the engine's default
+ * version at a component boundary ("16" of "16.3", "8" or "8.0" of
+ * "8.0.35") is that default; another major version alone ("15", "5.7")
+ * gets ".0" appended (AWS would pick that major version's default minor;
+ * the sim knows one version per engine); anything else is kept. */
+static void resolve_version(const engine_info *e, const char *v, char *out, size_t size)
+{
+	size_t n = strlen(v);
+
+	if (qsvc_version_prefix(v, e->version))
+		snprintf(out, size, "%s", e->version);
+	else if (n && major_len(e, v) == n)
+		snprintf(out, size, "%s.0", v);
+	else
+		snprintf(out, size, "%s", v);
+}
+
+/* EngineVersion ver resolved (resolve_version) into out; an overlong one is
+ * InvalidParameterValue. */
+static int engine_version(cairn_sim_req *req, const engine_info *e, const char *ver, char *out, size_t size)
+{
+	if (strlen(ver) + 3 > size)
+		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid DB engine version: %s", ver);
+	resolve_version(e, ver, out, size);
+	return 0;
+}
+
+/* "postgres16", "mysql8.0", "postgres9.6": the default parameter group family. */
 static void family(const cairn_sim_resource *r, char *out, size_t size)
 {
-	const engine_info *e = find_engine(attr(r, "engine"));
 	const char *v = attr(r, "engineVersion");
-	size_t n = 0;
-	int dots = 0;
 
 	if (!v)
 		v = "";
-	while (v[n] && (v[n] != '.' || ++dots < (e ? e->major_parts : 1)))
-		n++;
-	snprintf(out, size, "%s%.*s", attr(r, "engine"), (int)n, v);
+	snprintf(out, size, "%s%.*s", attr(r, "engine"), (int)major_len(find_engine(attr(r, "engine")), v), v);
 }
 
 static void render_pending(cairn_sim_xml *x, const cairn_sim_resource *r)
@@ -583,6 +639,7 @@ static int create_params(cairn_sim_req *req, cairn_sim_resource *r, const engine
 	const char *dbname = cairn_sim_form_get(req->form, "DBName");
 	long storage = 0, port, backup = 1;
 	int multi = 0, pub = 0, enc = 0, rc;
+	char version[128];
 
 	if ((rc = qsvc_required(req, "DBInstanceClass", &cls)) != 0 || (rc = qsvc_required(req, "Engine", &engine)) != 0)
 		return rc;
@@ -611,11 +668,12 @@ static int create_params(cairn_sim_req *req, cairn_sim_resource *r, const engine
 	    (rc = qsvc_int(req, "BackupRetentionPeriod", 0, 35, &backup, NULL)) != 0 ||
 	    (rc = qsvc_bool(req, "MultiAZ", &multi, NULL)) != 0 ||
 	    (rc = qsvc_bool(req, "PubliclyAccessible", &pub, NULL)) != 0 ||
-	    (rc = qsvc_bool(req, "StorageEncrypted", &enc, NULL)) != 0)
+	    (rc = qsvc_bool(req, "StorageEncrypted", &enc, NULL)) != 0 ||
+	    (rc = engine_version(req, *eng, ver && *ver ? ver : (*eng)->version, version, sizeof(version))) != 0)
 		return rc;
 	json_object_set_new(r->attrs, "class", json_string(cls));
 	json_object_set_new(r->attrs, "engine", json_string(engine));
-	json_object_set_new(r->attrs, "engineVersion", json_string(ver ? ver : (*eng)->version));
+	json_object_set_new(r->attrs, "engineVersion", json_string(version));
 	json_object_set_new(r->attrs, "allocatedStorage", json_integer(storage));
 	json_object_set_new(r->attrs, "storageType", json_string(stype));
 	json_object_set_new(r->attrs, "masterUsername", json_string(user));
@@ -746,11 +804,34 @@ cleanup:
 	return rc;
 }
 
+/* EngineVersion of ModifyDBInstance, resolved, into p when it differs
+ * from r's (a prefix of r's is no change): a new major version needs
+ * AllowMajorVersionUpgrade=true. */
+static int modify_version(cairn_sim_req *req, const cairn_sim_resource *r, json_t *p)
+{
+	const engine_info *e = find_engine(attr(r, "engine"));
+	const char *ver = cairn_sim_form_get(req->form, "EngineVersion");
+	char version[128];
+	int major = 0, rc;
+
+	if (!ver || !*ver || !e)
+		return 0;
+	if ((rc = engine_version(req, e, ver, version, sizeof(version))) != 0 ||
+	    (rc = qsvc_bool(req, "AllowMajorVersionUpgrade", &major, NULL)) != 0)
+		return rc;
+	if (qsvc_version_prefix(ver, attr(r, "engineVersion")))
+		return 0;
+	if (!major && !same_major(e, version, attr(r, "engineVersion")))
+		return cairn_sim_fail(req, 400, "InvalidParameterCombination",
+			"The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version.");
+	json_object_set_new(p, "engineVersion", json_string(version));
+	return 0;
+}
+
 /* The changes ModifyDBInstance asks for, as a "pending" object. */
 static int modify_params(cairn_sim_req *req, const cairn_sim_resource *r, json_t *p)
 {
 	const char *cls = cairn_sim_form_get(req->form, "DBInstanceClass");
-	const char *ver = cairn_sim_form_get(req->form, "EngineVersion");
 	const char *pw = cairn_sim_form_get(req->form, "MasterUserPassword");
 	long storage = 0, backup = 0;
 	int multi = 0, g_storage = 0, g_backup = 0, g_multi = 0, rc;
@@ -767,13 +848,17 @@ static int modify_params(cairn_sim_req *req, const cairn_sim_resource *r, json_t
 			attr(r, "engine"), attr(r, "storageType"), storage);
 	if (g_storage && (rc = check_storage(req, attr(r, "engine"), attr(r, "storageType"), storage)) != 0)
 		return rc;
+	if (g_storage && storage != attr_int(r, "allocatedStorage") && strcmp(r->status, OPTIMIZING) == 0)
+		return cairn_sim_fail(req, 400, "InvalidParameterCombination",
+			"You can't currently modify the storage of this DB instance because the previous storage "
+			"change is being optimized.");
 	if (pw && (strlen(pw) < 8 || strlen(pw) > 128))
 		return cairn_sim_fail(req, 400, "InvalidParameterValue",
 			"The parameter MasterUserPassword is not a valid password because it is shorter than 8 characters.");
+	if ((rc = modify_version(req, r, p)) != 0)
+		return rc;
 	if (cls && strcmp(cls, attr(r, "class")) != 0)
 		json_object_set_new(p, "class", json_string(cls));
-	if (ver && strcmp(ver, attr(r, "engineVersion")) != 0)
-		json_object_set_new(p, "engineVersion", json_string(ver));
 	if (g_storage && storage != attr_int(r, "allocatedStorage"))
 		json_object_set_new(p, "allocatedStorage", json_integer(storage));
 	if (g_backup && backup != attr_int(r, "backupRetention"))
@@ -803,6 +888,23 @@ static int apply_pending(cairn_sim_req *req, cairn_sim_resource *r, json_t *p)
 	return rc;
 }
 
+/* The status after changes applied at once (applied: what was applied,
+ * changes: what this request changed). Grown storage is optimized for a
+ * long while (AWS: up to hours; the instance is usable all along): until
+ * then the status is storage-optimization. Other changes make it modifying
+ * for a moment, except during a storage optimization, which they leave as
+ * it is (the sim has no modifying phase in the middle of one). */
+static int modified_status(cairn_sim_req *req, cairn_sim_resource *r, const json_t *applied, const json_t *changes)
+{
+	if (json_object_get(applied, "allocatedStorage"))
+		return cairn_sim_resource_set_status(r, OPTIMIZING, "available",
+			cairn_sim_delay(req->sim, 10 * 60 * 1000, 6 * 3600 * 1000));
+	if (json_object_size(changes) == 0 || strcmp(r->status, OPTIMIZING) == 0)
+		return 0;
+	return cairn_sim_resource_set_status(r, "modifying", "available",
+		cairn_sim_delay(req->sim, 1000, 5 * 60 * 1000));
+}
+
 static int modify_db_instance(cairn_sim_req *req)
 {
 	cairn_sim_resource *r = NULL, *g = NULL;
@@ -814,7 +916,7 @@ static int modify_db_instance(cairn_sim_req *req)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if ((rc = qsvc_required(req, "DBInstanceIdentifier", &name)) != 0 || (rc = load_db(req, name, &r)) != 0)
 		goto cleanup;
-	if (strcmp(r->status, "available") != 0) {
+	if (!usable(r)) {
 		rc = cairn_sim_fail(req, 400, "InvalidDBInstanceState", "Database instance is not in available state.");
 		goto cleanup;
 	}
@@ -832,12 +934,9 @@ static int modify_db_instance(cairn_sim_req *req)
 	}
 	if (now) {
 		json_object_update(pending, changes);
-		if ((rc = apply_pending(req, r, pending)) != 0)
+		if ((rc = apply_pending(req, r, pending)) != 0 || (rc = modified_status(req, r, pending, changes)) != 0)
 			goto cleanup;
 		json_object_clear(pending);
-		if (json_object_size(changes) && (rc = cairn_sim_resource_set_status(r, "modifying", "available",
-				cairn_sim_delay(req->sim, 1000, 5 * 60 * 1000))) != 0)
-			goto cleanup;
 	} else {
 		json_object_update(pending, changes);
 	}
@@ -873,7 +972,7 @@ static int delete_db_instance(cairn_sim_req *req)
 			attr(r, "identifier"));
 		goto cleanup;
 	}
-	if (!skip && strcmp(r->status, "available") != 0) {
+	if (!skip && !usable(r)) {
 		rc = cairn_sim_fail(req, 400, "InvalidDBInstanceState",
 			"Instance %s is currently %s - a final snapshot cannot be taken.", attr(r, "identifier"), r->status);
 		goto cleanup;

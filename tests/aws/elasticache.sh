@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # ElastiCache against cairn sim: aws.cache_subnet_group and
-# aws.elasticache_replication_group. Create, plan again is empty, in-place
-# updates (node type, failover, security groups, subnets, tags), drift made
-# through the admin endpoint, replacement (num_cache_clusters), import,
-# destroy.
+# aws.elasticache_replication_group. Create (engine_version "7.1", which
+# ElastiCache reports as 7.1.0), plan again is empty, in-place updates
+# (node type, failover, security groups, subnets, tags: each tag call makes
+# the group modifying a while, and its tags cannot be read until it is
+# available again), drift made through the admin endpoint, replacement
+# (num_cache_clusters), import, destroy.
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim --log
 
@@ -32,6 +34,7 @@ resources:
   cache:
     type: aws.elasticache_replication_group
     replication_group_id: sessions
+    engine_version: "7.1"
     node_type: $1
     num_cache_clusters: $6
     automatic_failover: $2
@@ -64,7 +67,8 @@ has 'primary_endpoint = "sessions.' "primary endpoint"
 has 'reader_endpoint = "sessions-ro.' "reader endpoint"
 has 'member_clusters = ["sessions-001", "sessions-002"]' "member clusters"
 has 'tags = {"team" = "data"}' "cairn:* tags stripped"
-has 'engine_version = "7.1.0"' "engine version from the member cluster"
+has 'engine_version = "7.1"' "the configured engine_version prefix is kept"
+eq "$(rg $RG .attributes.engineVersion)" "7.1.0" "ElastiCache's full version"
 has 'port = 6379' "port"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "plan after apply is empty"
@@ -89,6 +93,14 @@ eq "$(rg $RG .tags.team)" "platform" "group tag changed"
 check "ModifyReplicationGroup was called" grep -q ModifyReplicationGroup "$WORK/sim.log"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after updates"
+
+# a group that is not available answers no tags (InvalidReplicationGroupState):
+# the refresh keeps the recorded ones
+sim_patch "$RG" '{"status":"modifying"}'
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "plan while the group is modifying keeps the recorded tags"
+check "ElastiCache refused the tags of a modifying group" grep -q "ListTagsForResource 400" "$WORK/sim.log"
+sim_patch "$RG" '{"status":"available"}'
 
 # drift through the admin endpoint
 sim_patch "$RG" '{"attributes":{"nodeType":"cache.m5.large"}}'
@@ -125,6 +137,16 @@ run import -C s -e dev cache sessions
 expect_rc 0 "import the group"
 run state show -C s -e dev cache
 has 'node_type = "cache.t3.small"' "imported attributes"
+run plan -C s -e dev --detailed-exitcode
+# an import knows no configuration: it records 7.1.0, and the next apply
+# records the configured prefix without calling ElastiCache
+expect_rc 2 "only the engine_version prefix to record after import"
+has '~ engine_version = "7.1.0" -> "7.1"' "engine_version prefix"
+out_has "Plan: 0 to add, 1 to change, 0 to destroy." "one record-only update"
+mods=$(grep -c ModifyReplicationGroup "$WORK/sim.log")
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply after import"
+eq "$(grep -c ModifyReplicationGroup "$WORK/sim.log")" "$mods" "no ModifyReplicationGroup for a prefix"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "nothing to do after import"
 

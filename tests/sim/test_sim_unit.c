@@ -1,10 +1,10 @@
 /*
  * test_sim_unit.c - unit tests of the sim's building blocks: form parsing
  * and the Query list conventions, filter wildcards, XML escaping, SigV4
- * verification against AWS's documented example, and the store's lazy
- * status changes. TAP output.
+ * verification against AWS's documented example, the store's lazy
+ * status changes, engine version prefixes. TAP output.
  */
-#include "provisioner/sim/sim_internal.h"
+#include "provisioner/sim/qsvc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +135,14 @@ static void test_sim__store(void)
 	cairn_sim_store_free(s);
 }
 
+static void test_sim__version_prefix(void)
+{
+	CHECK(qsvc_version_prefix("16", "16.3") && qsvc_version_prefix("7.1", "7.1.0"), "a prefix at a boundary");
+	CHECK(qsvc_version_prefix("16.3", "16.3"), "the version itself");
+	CHECK(!qsvc_version_prefix("1", "16.3") && !qsvc_version_prefix("16.3", "16") &&
+		!qsvc_version_prefix("", "16.3") && !qsvc_version_prefix("16", NULL), "not a prefix");
+}
+
 int main(void)
 {
 	test_sim__form();
@@ -142,6 +150,7 @@ int main(void)
 	test_sim__xml();
 	test_sim__sigv4();
 	test_sim__store();
+	test_sim__version_prefix();
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }
