@@ -762,6 +762,31 @@ function M.same_version(actual, recorded)
   return actual
 end
 
+-- Is engine version a older than b? Compared component by component,
+-- numbers as numbers ("6.2" < "7.0.7", "9.6.24" < "10.1"); a version that
+-- is a prefix of the other ("7.1" of "7.1.0") is not older.
+function M.version_less(a, b)
+  local pa, pb = {}, {}
+  for x in tostring(a):gmatch("[^.]+") do pa[#pa + 1] = x end
+  for x in tostring(b):gmatch("[^.]+") do pb[#pb + 1] = x end
+  for i = 1, math.min(#pa, #pb) do
+    local x, y = tonumber(pa[i]), tonumber(pb[i])
+    if x and y then
+      if x ~= y then return x < y end
+    elseif pa[i] ~= pb[i] then
+      return pa[i] < pb[i]
+    end
+  end
+  return false
+end
+
+-- The error for an engine downgrade (RDS and ElastiCache only upgrade in place).
+function M.version_downgrade(what, cur, want)
+  return aws_error("InvalidParameterCombination",
+    ("cannot downgrade %s from engine version %s to %s: only upgrades happen in place; "
+      .. "create a new one (a new identifier) to go back"):format(what, cur, want))
+end
+
 function M.num(v)
   return math.tointeger(tonumber(v)) or tonumber(v)
 end

@@ -61,20 +61,24 @@ local function read(ctx, ident, recorded)
   return it and attrs_of(it, recorded) or nil
 end
 
--- available, with nothing pending; storage-optimization (after a storage
--- change, for up to hours) is as good: the instance is usable and takes
--- further modifications, but for its storage
-local function settled(it)
+-- available; storage-optimization (after a storage change, for up to
+-- hours) is as good: the instance is usable and takes further
+-- modifications, but for its storage. With nothing pending as well unless
+-- pending_ok: changes someone scheduled for the maintenance window stay
+-- pending for days, so a modify or delete does not wait for them (a modify
+-- with ApplyImmediately applies them too); only after cairn's own modify
+-- is "nothing pending" the sign that it is done.
+local function settled(it, pending_ok)
   if it.DBInstanceStatus ~= "available" and it.DBInstanceStatus ~= "storage-optimization" then return false end
   local p = it.PendingModifiedValues
-  return p == nil or p == "" or (type(p) == "table" and next(p) == nil)
+  return pending_ok or p == nil or p == "" or (type(p) == "table" and next(p) == nil)
 end
 
-local function wait_available(ctx, ident)
+local function wait_available(ctx, ident, pending_ok)
   return aws.wait_for(function()
     local it = describe_one(ctx, ident)
     if not it then return nil end
-    return settled(it) and "settled" or it.DBInstanceStatus, it
+    return settled(it, pending_ok) and "settled" or it.DBInstanceStatus, it
   end, "settled", { what = "DB instance " .. ident .. " to be available",
     failed = { "failed", "incompatible-parameters", "incompatible-network", "storage-full", "inaccessible-encryption-credentials" },
     timeout = 3600, max_interval = 30 })
@@ -96,10 +100,17 @@ local function major_of(engine, v)
 end
 
 local function storage_check(old, new)
-  if old.allocated_storage and new.allocated_storage and new.allocated_storage < old.allocated_storage then
+  local from, to = old.allocated_storage, new.allocated_storage
+  if not from or not to or to == from then return end
+  if to < from then
     error(("allocated_storage cannot be decreased (%s GiB -> %s GiB): RDS refuses to shrink storage; "
-      .. "create a new instance (a new identifier) and move the data"):format(
-      tostring(old.allocated_storage), tostring(new.allocated_storage)), 0)
+      .. "create a new instance (a new identifier) and move the data"):format(tostring(from), tostring(to)), 0)
+  end
+  -- RDS grows storage by at least 10% at a time
+  local least = math.ceil(from * 1.1)
+  if to < least then
+    error(("allocated_storage must grow by at least 10%% (%s GiB -> %s GiB): ask for %d GiB or more"):format(
+      tostring(from), tostring(to), least), 0)
   end
 end
 
@@ -121,7 +132,7 @@ return {
     storage_type = { type = "string", default = "gp2" },
     backup_retention_period = { type = "number", default = 7 },
     skip_final_snapshot = { type = "bool", default = true,
-      description = "On delete: true skips the final snapshot, false takes one named <identifier>-final." },
+      description = "On delete: true skips the final snapshot, false takes one named <identifier>-final-<unix time>." },
     tags = { type = "map", default = {} },
     id = { type = "string", computed = true },
     arn = { type = "string", computed = true },
@@ -180,13 +191,16 @@ return {
 
   update = function(ctx, id, old, new)
     storage_check(old, new)
-    local it = wait_available(ctx, id)
+    local it = wait_available(ctx, id, true)
     local cur = attrs_of(it, old)
     local p, n = { DBInstanceIdentifier = id, ApplyImmediately = true }, 0
     local function set(k, v) p[k] = v; n = n + 1 end
     if new.instance_class ~= cur.instance_class then set("DBInstanceClass", new.instance_class) end
     local ver = aws.str(it.EngineVersion)
     if new.engine_version and aws.same_version(ver, new.engine_version) ~= new.engine_version then
+      if ver and aws.version_less(new.engine_version, ver) then
+        error(aws.version_downgrade("DB instance " .. id, ver, new.engine_version), 0)
+      end
       set("EngineVersion", new.engine_version)
       local engine = aws.str(it.Engine) or new.engine
       if not ver or major_of(engine, ver) ~= major_of(engine, new.engine_version) then
@@ -220,9 +234,11 @@ return {
   delete = function(ctx, id, attrs)
     local p = { DBInstanceIdentifier = id }
     if attrs and attrs.skip_final_snapshot == false then
-      p.FinalDBSnapshotIdentifier = id .. "-final"
+      -- a name of its own: the same identifier deleted again later (after a
+      -- replacement) would find "<id>-final" taken (DBSnapshotAlreadyExists)
+      p.FinalDBSnapshotIdentifier = ("%s-final-%d"):format(id, math.floor(cairn.time.now()))
       -- a final snapshot needs an available instance
-      if not aws.try({ "NotFound" }, wait_available, ctx, id) then return end
+      if not aws.try({ "NotFound" }, wait_available, ctx, id, true) then return end
     else
       p.SkipFinalSnapshot = true
     end

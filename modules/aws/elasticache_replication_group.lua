@@ -214,6 +214,9 @@ return {
     if new.node_type ~= cur.node_type then set("CacheNodeType", new.node_type) end
     local ver = aws.str((cluster or {}).EngineVersion)
     if new.engine_version and aws.same_version(ver, new.engine_version) ~= new.engine_version then
+      if ver and aws.version_less(new.engine_version, ver) then
+        error(aws.version_downgrade("replication group " .. id, ver, new.engine_version), 0)
+      end
       set("EngineVersion", new.engine_version)
     end
     if (new.description or "Managed by cairn") ~= cur.description then set("ReplicationGroupDescription", new.description or "Managed by cairn") end

@@ -702,6 +702,11 @@ static int modify_replication_group(cairn_sim_req *req)
 	if (ver && *ver && !qsvc_version_prefix(ver, attr(r, "engineVersion"))) {
 		if ((rc = engine_version(req, ver, version, sizeof(version))) != 0)
 			goto cleanup;
+		if (qsvc_version_older(version, attr(r, "engineVersion"))) {
+			rc = cairn_sim_fail(req, 400, "InvalidParameterCombination",
+				"Cannot downgrade the engine version from %s to %s", attr(r, "engineVersion"), version);
+			goto cleanup;
+		}
 		json_object_set_new(pending, "engineVersion", json_string(version));
 	}
 	if (desc)

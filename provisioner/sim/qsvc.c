@@ -210,6 +210,26 @@ int qsvc_version_prefix(const char *v, const char *full)
 	return n && full && strncmp(full, v, n) == 0 && (full[n] == '\0' || full[n] == '.');
 }
 
+int qsvc_version_older(const char *a, const char *b)
+{
+	while (a && b && *a && *b) {
+		size_t na = strcspn(a, "."), nb = strcspn(b, ".");
+		char *ea, *eb;
+		long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+		int c;
+
+		if (ea == a + na && eb == b + nb && na && nb) {
+			if (x != y)
+				return x < y;
+		} else if ((c = strncmp(a, b, na < nb ? na : nb)) != 0 || na != nb) {
+			return c ? c < 0 : na < nb;
+		}
+		a += na + (a[na] == '.');
+		b += nb + (b[nb] == '.');
+	}
+	return 0;
+}
+
 int qsvc_paging(cairn_sim_req *req, long *max, int64_t *after)
 {
 	const char *m = cairn_sim_form_get(req->form, "Marker");

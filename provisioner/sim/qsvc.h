@@ -42,6 +42,9 @@ int qsvc_filter_match(const cairn_sim_filter *f, const char *const *values, size
 /* Whether engine version v is full (NULL: no) or a prefix of it at a
  * component boundary ("16" of "16.3", "7.1" of "7.1.0", not "1" of "16.3"). */
 int qsvc_version_prefix(const char *v, const char *full);
+/* Whether engine version a is older than b, component by component (digits
+ * as numbers: "9.6" < "10.1"; other text by strcmp); a prefix is not older. */
+int qsvc_version_older(const char *a, const char *b);
 
 /* MaxRecords (20..100, default 100) and Marker ("cairn1-<seq>"). */
 int qsvc_paging(cairn_sim_req *req, long *max, int64_t *after);

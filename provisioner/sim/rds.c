@@ -19,6 +19,7 @@
 
 #define RDS_DB "rds:db-instance"
 #define RDS_SUBGRP "rds:db-subnet-group"
+#define RDS_SNAPSHOT "rds:db-snapshot"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -821,6 +822,9 @@ static int modify_version(cairn_sim_req *req, const cairn_sim_resource *r, json_
 		return rc;
 	if (qsvc_version_prefix(ver, attr(r, "engineVersion")))
 		return 0;
+	if (qsvc_version_older(version, attr(r, "engineVersion")))
+		return cairn_sim_fail(req, 400, "InvalidParameterCombination", "Cannot upgrade %s from %s to %s",
+			attr(r, "engine"), attr(r, "engineVersion"), version);
 	if (!major && !same_major(e, version, attr(r, "engineVersion")))
 		return cairn_sim_fail(req, 400, "InvalidParameterCombination",
 			"The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version.");
@@ -950,6 +954,34 @@ cleanup:
 	return rc;
 }
 
+/* The final snapshot of instance r, kept after the instance is gone (as
+ * on AWS: snapshots outlive their instance); its identifier must be new. */
+static int final_snapshot(cairn_sim_req *req, const cairn_sim_resource *r, const char *name)
+{
+	cairn_sim_resource *s = NULL;
+	char ident[256], id[320];
+	int rc;
+
+	if ((rc = identifier(req, "FinalDBSnapshotIdentifier", name, 255, ident, sizeof(ident))) != 0)
+		return rc;
+	store_id(req, "snapshot", ident, id, sizeof(id));
+	if ((rc = load(req, id, RDS_SNAPSHOT, &s)) == 0) {
+		cairn_sim_resource_free(s);
+		return cairn_sim_fail(req, 400, "DBSnapshotAlreadyExists",
+			"Cannot create the snapshot because a snapshot with the identifier %s already exists.", name);
+	}
+	if (rc != CAIRN_ENOTFOUND || (rc = cairn_sim_resource_new(&s, id, RDS_SNAPSHOT, req->region)) != 0)
+		return rc;
+	json_object_set_new(s->attrs, "identifier", json_string(ident));
+	json_object_set_new(s->attrs, "dbInstanceIdentifier", json_string(attr(r, "identifier")));
+	json_object_set_new(s->attrs, "engine", json_string(attr(r, "engine")));
+	json_object_set_new(s->attrs, "allocatedStorage", json_integer(attr_int(r, "allocatedStorage")));
+	if ((rc = cairn_sim_resource_set_status(s, "available", NULL, 0)) == 0)
+		rc = cairn_sim_store_put(req->sim->store, s);
+	cairn_sim_resource_free(s);
+	return rc;
+}
+
 static int delete_db_instance(cairn_sim_req *req)
 {
 	cairn_sim_resource *r = NULL;
@@ -977,6 +1009,8 @@ static int delete_db_instance(cairn_sim_req *req)
 			"Instance %s is currently %s - a final snapshot cannot be taken.", attr(r, "identifier"), r->status);
 		goto cleanup;
 	}
+	if (!skip && (rc = final_snapshot(req, r, snap)) != 0)
+		goto cleanup;
 	at = cairn_sim_delay(req->sim, 1500, 5 * 60 * 1000);
 	if ((rc = cairn_sim_resource_set_status(r, "deleting", CAIRN_SIM_STATUS_GONE, at)) != 0 ||
 	    (rc = cairn_sim_store_put(req->sim->store, r)) != 0 || (rc = qsvc_unlink_all(req, r->id, at)) != 0)

@@ -34,7 +34,7 @@ resources:
   cache:
     type: aws.elasticache_replication_group
     replication_group_id: sessions
-    engine_version: "7.1"
+    engine_version: "${ENGINE:-7.1}"
     node_type: $1
     num_cache_clusters: $6
     automatic_failover: $2
@@ -115,6 +115,18 @@ expect_rc 0 "apply repairs drift"
 eq "$(rg $RG .attributes.nodeType)" "cache.t3.small" "node type repaired"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after drift repair"
+
+# a downgrade is refused before anything is sent: ElastiCache only upgrades in place
+: >"$WORK/sim.log"
+ENGINE=6.2 write_stack cache.t3.small true "$TWO_SG" 3 platform 2
+run apply -C s -e dev --auto-approve
+expect_rc 1 "an engine downgrade fails"
+err_has "cannot downgrade replication group sessions from engine version 7.1.0 to 6.2" "said plainly"
+check "no ModifyReplicationGroup was sent" bash -c "! grep -q ModifyReplicationGroup '$WORK/sim.log'"
+eq "$(rg $RG .attributes.engineVersion)" "7.1.0" "the version is unchanged"
+write_stack cache.t3.small true "$TWO_SG" 3 platform 2
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged again"
 
 # replacement: num_cache_clusters
 write_stack cache.t3.small true "$TWO_SG" 3 platform 3

@@ -50,6 +50,7 @@ resources:
     db_subnet_group_name: "\${dbnet.name}"
     vpc_security_group_ids: ["\${dbsg.id}"]
     tags: { team: $6 }
+    skip_final_snapshot: ${SKIP_FINAL:-true}
 YAML
   printf 'variables: {pw: "%s"}\n' "$4" >>s/dev.yaml
 }
@@ -106,7 +107,7 @@ no_password "update plan"
 # the storage growth leaves the instance in storage-optimization for a long
 # time (10 minutes in the sim, hours on AWS): the apply does not wait for it
 START=$SECONDS
-timeout 120 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null
+timeout -k 5 120 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null
 RC=$?
 expect_rc 0 "apply the updates (within 2 minutes)"
 [ "$RC" -eq 0 ] || done_testing # what follows would wait out the storage-optimization
@@ -131,8 +132,10 @@ storage_refused() { # GIB WHAT MESSAGE: an apply of GIB fails with MESSAGE; back
   run plan -C s -e dev --detailed-exitcode
   expect_rc 0 "$2: back to converged"
 }
-# shrinking storage is refused by the module, clearly
+# shrinking storage is refused by the module, clearly, and so is growing
+# it by less than the 10% RDS grows it by at least
 storage_refused 25 "storage decrease" "allocated_storage cannot be decreased (30 GiB -> 25 GiB)"
+storage_refused 32 "storage growth under 10%" "must grow by at least 10% (30 GiB -> 32 GiB): ask for 33 GiB or more"
 # growing it again while it is optimized: AWS's refusal, as it is
 storage_refused 40 "storage growth during storage-optimization" "previous storage change is being optimized"
 
@@ -151,6 +154,30 @@ eq "$(db_status orders)" "storage-optimization" "repaired during storage-optimiz
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after drift repair"
 
+# a change someone scheduled for the maintenance window stays pending for
+# days: an update does not wait for it (its ApplyImmediately applies it too)
+sim_patch "rds:us-east-1:db:orders" '{"attributes":{"pending":{"backupRetention":9}}}'
+limited_apply() { # WHAT: an apply that must not wait for the pending change
+  timeout -k 5 120 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null
+  RC=$?
+  expect_rc 0 "$1 (within 2 minutes)"
+  [ "$RC" -eq 0 ] || done_testing
+}
+write_stack orders db.t3.small 30 "$PW2" 3 data
+limited_apply "a tag update while a change is pending for the maintenance window"
+eq "$(db_attr orders 'pending | length')" "1" "the scheduled change is left for its window"
+write_stack orders db.t3.medium 30 "$PW2" 3 data
+limited_apply "a class change while a change is pending"
+eq "$(db_attr orders class)" "db.t3.medium" "class changed"
+eq "$(db_attr orders 'pending | length')" "0" "the pending change was applied with it (ApplyImmediately)"
+eq "$(db_attr orders backupRetention)" "9" "(it was someone else's)"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 2 "which shows as drift"
+has "~ backup_retention_period = 9 -> 7" "the retention someone scheduled"
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "repaired"
+
 # engine upgrades: a minor one, then a major one (AllowMajorVersionUpgrade)
 upgrade() { # VERSION KIND: apply engine_version VERSION; the sim has it; converged
   VER=$1
@@ -168,6 +195,15 @@ expect_rc 2 "minor upgrade planned"
 has '~ engine_version = "16" -> "16.4"' "minor upgrade"
 upgrade 16.4 minor
 upgrade 17.2 major
+# a downgrade is refused before anything is sent
+VER=16.4 write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 1 "an engine downgrade fails"
+err_has "cannot downgrade DB instance orders from engine version 17.2 to 16.4" "said plainly"
+eq "$(db_attr orders engineVersion)" "17.2" "the version is unchanged"
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged again"
 
 # replacement: a new identifier
 write_stack orders2 db.t3.small 30 "$PW2" 3 platform
@@ -202,8 +238,20 @@ run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged after import"
 no_password "import"
 
-run destroy -C s -e dev --auto-approve
-expect_rc 0 "destroy"
-eq "$(sim_count)" "0" "the sim is empty"
+# with final snapshots: each delete of the same identifier gets a snapshot
+# of its own (a fixed name would be taken the second time)
+snapshots() { sim_resources | jq -r '[.resources[] | select(.type == "rds:db-snapshot") | .attributes.identifier] | sort | join(" ")'; }
+SKIP_FINAL=false write_stack orders2 db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "keep a final snapshot"
+for round in 1 2; do
+  run destroy -C s -e dev --auto-approve
+  expect_rc 0 "destroy $round with a final snapshot"
+  eq "$(snapshots | wc -w)" "$round" "snapshots after destroy $round"
+  check "named after the instance ($(snapshots))" test -z "$(snapshots | tr ' ' '\n' | grep -v '^orders2-final-[0-9]*$')"
+  [ "$round" = 1 ] && { run apply -C s -e dev --auto-approve; expect_rc 0 "the same identifier again"; sleep 1; }
+done
 no_password "destroy"
+eq "$(sim_resources | jq '[.resources[] | select(.type != "rds:db-snapshot")] | length')" "0" \
+  "nothing but the snapshots is left"
 done_testing

@@ -168,6 +168,8 @@ want_eq "$(xq CacheCluster/EngineVersion)" 7.2.0 "earlier pending engine version
 want_eq "$(xq -c PendingModifiedValues/*)" 0 "nothing pending"
 ec ModifyReplicationGroup "ReplicationGroupId=sessions&EngineVersion=7.2&ApplyImmediately=true"
 want_eq "$(xq ReplicationGroup/Status)" available "a prefix of the current version changes nothing"
+ec ModifyReplicationGroup "ReplicationGroupId=sessions&EngineVersion=6.2&ApplyImmediately=true"
+want_error 400 InvalidParameterCombination "no downgrade"
 ec ModifyReplicationGroup "ReplicationGroupId=sessions&MultiAZEnabled=false&AutomaticFailoverEnabled=false&ApplyImmediately=true"
 want_eq "$(xq ReplicationGroup/AutomaticFailover)" disabled "failover disabled"
 wait_for DescribeReplicationGroups "ReplicationGroupId=sessions" ReplicationGroup/Status available

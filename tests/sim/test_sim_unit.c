@@ -141,6 +141,12 @@ static void test_sim__version_prefix(void)
 	CHECK(qsvc_version_prefix("16.3", "16.3"), "the version itself");
 	CHECK(!qsvc_version_prefix("1", "16.3") && !qsvc_version_prefix("16.3", "16") &&
 		!qsvc_version_prefix("", "16.3") && !qsvc_version_prefix("16", NULL), "not a prefix");
+	CHECK(qsvc_version_older("6.2.6", "7.1.0") && qsvc_version_older("9.6.24", "10.1") &&
+		qsvc_version_older("16.3", "17.2") && qsvc_version_older("7.0.7", "7.1"), "older, numbers as numbers");
+	CHECK(!qsvc_version_older("7.1", "7.1.0") && !qsvc_version_older("7.1.0", "7.1") &&
+		!qsvc_version_older("17.2", "16.3") && !qsvc_version_older("16.3", "16.3"), "not older");
+	CHECK(qsvc_version_older("19.0.0.0.ru-2023-10", "19.0.0.0.ru-2024-01") &&
+		!qsvc_version_older("15.00.4345.5.v1", "15.00.4345.5.v1"), "text parts compared as text");
 }
 
 int main(void)
