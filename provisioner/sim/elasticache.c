@@ -436,7 +436,7 @@ static int lay_out(cairn_sim_resource *r, const cairn_sim_resource *g, long shar
 	}
 	for (s = 1; s <= shards; s++) {
 		long lo = (16384 * (s - 1)) / shards, hi = (16384 * s) / shards - 1;
-		char range[32];
+		char range[48]; /* two longs and a dash */
 
 		snprintf(range, sizeof(range), "%ld-%ld", lo, hi);
 		json_array_append_new(slots, json_pack("{s:s}", "range", range));
@@ -888,18 +888,18 @@ static const qsvc_tagging tagging = {
 };
 
 static const cairn_sim_action actions[] = {
-	{ "CreateCacheSubnetGroup", NULL, NULL, create_cache_subnet_group, CAIRN_SIM_MUTATING },
-	{ "DescribeCacheSubnetGroups", NULL, NULL, describe_cache_subnet_groups, CAIRN_SIM_READ },
-	{ "ModifyCacheSubnetGroup", NULL, NULL, modify_cache_subnet_group, CAIRN_SIM_MUTATING },
-	{ "DeleteCacheSubnetGroup", NULL, NULL, delete_cache_subnet_group, CAIRN_SIM_MUTATING },
-	{ "CreateReplicationGroup", NULL, NULL, create_replication_group, CAIRN_SIM_MUTATING },
-	{ "DescribeReplicationGroups", NULL, NULL, describe_replication_groups, CAIRN_SIM_READ },
-	{ "ModifyReplicationGroup", NULL, NULL, modify_replication_group, CAIRN_SIM_MUTATING },
-	{ "DeleteReplicationGroup", NULL, NULL, delete_replication_group, CAIRN_SIM_MUTATING },
-	{ "DescribeCacheClusters", NULL, NULL, describe_cache_clusters, CAIRN_SIM_READ },
-	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
-	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
-	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ },
+	{ "CreateCacheSubnetGroup", NULL, NULL, create_cache_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DescribeCacheSubnetGroups", NULL, NULL, describe_cache_subnet_groups, CAIRN_SIM_READ, NULL },
+	{ "ModifyCacheSubnetGroup", NULL, NULL, modify_cache_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DeleteCacheSubnetGroup", NULL, NULL, delete_cache_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "CreateReplicationGroup", NULL, NULL, create_replication_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DescribeReplicationGroups", NULL, NULL, describe_replication_groups, CAIRN_SIM_READ, NULL },
+	{ "ModifyReplicationGroup", NULL, NULL, modify_replication_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DeleteReplicationGroup", NULL, NULL, delete_replication_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DescribeCacheClusters", NULL, NULL, describe_cache_clusters, CAIRN_SIM_READ, NULL },
+	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING, NULL },
+	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING, NULL },
+	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ, NULL },
 };
 
 const cairn_sim_service cairn_sim_elasticache_service = {

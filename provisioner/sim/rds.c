@@ -1037,17 +1037,17 @@ static const qsvc_tagging tagging = {
 };
 
 static const cairn_sim_action actions[] = {
-	{ "CreateDBSubnetGroup", NULL, NULL, create_db_subnet_group, CAIRN_SIM_MUTATING },
-	{ "DescribeDBSubnetGroups", NULL, NULL, describe_db_subnet_groups, CAIRN_SIM_READ },
-	{ "ModifyDBSubnetGroup", NULL, NULL, modify_db_subnet_group, CAIRN_SIM_MUTATING },
-	{ "DeleteDBSubnetGroup", NULL, NULL, delete_db_subnet_group, CAIRN_SIM_MUTATING },
-	{ "CreateDBInstance", NULL, NULL, create_db_instance, CAIRN_SIM_MUTATING },
-	{ "DescribeDBInstances", NULL, NULL, describe_db_instances, CAIRN_SIM_READ },
-	{ "ModifyDBInstance", NULL, NULL, modify_db_instance, CAIRN_SIM_MUTATING },
-	{ "DeleteDBInstance", NULL, NULL, delete_db_instance, CAIRN_SIM_MUTATING },
-	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
-	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING },
-	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ },
+	{ "CreateDBSubnetGroup", NULL, NULL, create_db_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DescribeDBSubnetGroups", NULL, NULL, describe_db_subnet_groups, CAIRN_SIM_READ, NULL },
+	{ "ModifyDBSubnetGroup", NULL, NULL, modify_db_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "DeleteDBSubnetGroup", NULL, NULL, delete_db_subnet_group, CAIRN_SIM_MUTATING, NULL },
+	{ "CreateDBInstance", NULL, NULL, create_db_instance, CAIRN_SIM_MUTATING, NULL },
+	{ "DescribeDBInstances", NULL, NULL, describe_db_instances, CAIRN_SIM_READ, NULL },
+	{ "ModifyDBInstance", NULL, NULL, modify_db_instance, CAIRN_SIM_MUTATING, NULL },
+	{ "DeleteDBInstance", NULL, NULL, delete_db_instance, CAIRN_SIM_MUTATING, NULL },
+	{ "AddTagsToResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING, NULL },
+	{ "RemoveTagsFromResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_MUTATING, NULL },
+	{ "ListTagsForResource", NULL, NULL, qsvc_tags_by_arn, CAIRN_SIM_READ, NULL },
 };
 
 const cairn_sim_service cairn_sim_rds_service = {
