@@ -451,6 +451,7 @@ static void render_pending(cairn_sim_xml *x, const cairn_sim_resource *r)
 	if (json_object_get(p, "multiAZ"))
 		cairn_sim_xml_bool(x, "MultiAZ", json_is_true(json_object_get(p, "multiAZ")));
 	cairn_sim_xml_elem(x, "EngineVersion", json_string_value(json_object_get(p, "engineVersion")));
+	cairn_sim_xml_elem(x, "StorageType", json_string_value(json_object_get(p, "storageType")));
 	cairn_sim_xml_close(x, "PendingModifiedValues");
 }
 
@@ -598,6 +599,14 @@ static int check_storage(cairn_sim_req *req, const char *engine, const char *typ
 	return 0;
 }
 
+static int check_storage_type(cairn_sim_req *req, const char *type)
+{
+	if (strcmp(type, "standard") && strcmp(type, "gp2") && strcmp(type, "gp3") &&
+	    strcmp(type, "io1") && strcmp(type, "io2"))
+		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid storage type: %s", type);
+	return 0;
+}
+
 static int check_class(cairn_sim_req *req, const char *cls)
 {
 	if (strncmp(cls, "db.", 3) != 0 || !strchr(cls + 3, '.'))
@@ -653,10 +662,7 @@ static int create_params(cairn_sim_req *req, cairn_sim_resource *r, const engine
 		return rc;
 	if (!stype)
 		stype = "gp2";
-	if (strcmp(stype, "standard") && strcmp(stype, "gp2") && strcmp(stype, "gp3") &&
-	    strcmp(stype, "io1") && strcmp(stype, "io2"))
-		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid storage type: %s", stype);
-	if ((rc = check_storage(req, engine, stype, storage)) != 0)
+	if ((rc = check_storage_type(req, stype)) != 0 || (rc = check_storage(req, engine, stype, storage)) != 0)
 		return rc;
 	if ((rc = qsvc_required(req, "MasterUsername", &user)) != 0 ||
 	    (rc = qsvc_required(req, "MasterUserPassword", &pw)) != 0)
@@ -832,15 +838,22 @@ static int modify_version(cairn_sim_req *req, const cairn_sim_resource *r, json_
 	return 0;
 }
 
-/* The changes ModifyDBInstance asks for, as a "pending" object. */
-static int modify_params(cairn_sim_req *req, const cairn_sim_resource *r, json_t *p)
+/* The changes ModifyDBInstance asks for, as a "pending" object.
+ * PubliclyAccessible is not one: AWS applies it at once whatever
+ * ApplyImmediately says, so it goes straight into r. */
+static int modify_params(cairn_sim_req *req, cairn_sim_resource *r, json_t *p)
 {
 	const char *cls = cairn_sim_form_get(req->form, "DBInstanceClass");
 	const char *pw = cairn_sim_form_get(req->form, "MasterUserPassword");
+	const char *stype = cairn_sim_form_get(req->form, "StorageType");
 	long storage = 0, backup = 0;
-	int multi = 0, g_storage = 0, g_backup = 0, g_multi = 0, rc;
+	int multi = 0, pub = 0, g_storage = 0, g_backup = 0, g_multi = 0, g_pub = 0, rc;
 
 	if (cls && ((rc = check_class(req, cls)) != 0))
+		return rc;
+	if (stype && (rc = check_storage_type(req, stype)) != 0)
+		return rc;
+	if ((rc = qsvc_bool(req, "PubliclyAccessible", &pub, &g_pub)) != 0)
 		return rc;
 	if ((rc = qsvc_int(req, "AllocatedStorage", 1, 65536, &storage, &g_storage)) != 0 ||
 	    (rc = qsvc_int(req, "BackupRetentionPeriod", 0, 35, &backup, &g_backup)) != 0 ||
@@ -869,6 +882,10 @@ static int modify_params(cairn_sim_req *req, const cairn_sim_resource *r, json_t
 		json_object_set_new(p, "backupRetention", json_integer(backup));
 	if (g_multi && multi != attr_bool(r, "multiAZ"))
 		json_object_set_new(p, "multiAZ", json_boolean(multi));
+	if (stype && strcmp(stype, attr(r, "storageType")) != 0)
+		json_object_set_new(p, "storageType", json_string(stype));
+	if (g_pub)
+		json_object_set_new(r->attrs, "publiclyAccessible", json_boolean(pub));
 	if (pw)
 		json_object_set_new(p, "password", json_true());
 	return 0;
@@ -877,7 +894,8 @@ static int modify_params(cairn_sim_req *req, const cairn_sim_resource *r, json_t
 /* Apply pending changes p to r's attributes. */
 static int apply_pending(cairn_sim_req *req, cairn_sim_resource *r, json_t *p)
 {
-	static const char *const keys[] = { "class", "engineVersion", "allocatedStorage", "backupRetention", "multiAZ" };
+	static const char *const keys[] = { "class", "engineVersion", "allocatedStorage", "backupRetention", "multiAZ",
+					    "storageType" };
 	cairn_sim_resource *g = NULL;
 	size_t i;
 	int rc = 0;

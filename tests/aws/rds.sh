@@ -51,6 +51,8 @@ resources:
     vpc_security_group_ids: ["\${dbsg.id}"]
     tags: { team: $6 }
     skip_final_snapshot: ${SKIP_FINAL:-true}
+    storage_type: ${STYPE:-gp2}
+    publicly_accessible: ${PUBLIC:-false}
 YAML
   printf 'variables: {pw: "%s"}\n' "$4" >>s/dev.yaml
 }
@@ -204,6 +206,19 @@ eq "$(db_attr orders engineVersion)" "17.2" "the version is unchanged"
 write_stack orders db.t3.small 30 "$PW2" 3 platform
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged again"
+
+# storage type and public access in place (AWS applies the latter at once,
+# ApplyImmediately or not)
+STYPE=gp3 PUBLIC=true write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply storage type and public access"
+eq "$(db_attr orders storageType)" "gp3" "storage type in the sim"
+eq "$(db_attr orders publiclyAccessible)" "true" "public access in the sim"
+STYPE=gp3 PUBLIC=true run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after storage type and public access"
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "and back"
 
 # replacement: a new identifier
 write_stack orders2 db.t3.small 30 "$PW2" 3 platform
