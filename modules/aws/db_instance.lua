@@ -25,7 +25,11 @@ local function attrs_of(it, recorded)
   local _, user = aws.decode_tag_list(it.TagList)
   local ep = type(it.Endpoint) == "table" and it.Endpoint or {}
   local sg = type(it.DBSubnetGroup) == "table" and it.DBSubnetGroup or {}
-  local sgs = aws.strings_of(it.VpcSecurityGroups, "VpcSecurityGroupMembership", "VpcSecurityGroupId")
+  -- a group being removed (after a change, for a while) is not one of them
+  local sgs = {}
+  for _, m in ipairs(aws.list(it.VpcSecurityGroups, "VpcSecurityGroupMembership")) do
+    if type(m.VpcSecurityGroupId) == "string" and m.Status ~= "removing" then sgs[#sgs + 1] = m.VpcSecurityGroupId end
+  end
   local ident = aws.same_name(it.DBInstanceIdentifier, recorded.identifier)
   return {
     id = ident,
@@ -226,6 +230,17 @@ return {
       -- a repeated modification to the same values is harmless
       rds(ctx, "ModifyDBInstance", p, { idempotent = true })
       it = wait_available(ctx, id)
+      -- public access and security groups are not in PendingModifiedValues:
+      -- wait until the instance shows them (groups neither adding nor removing)
+      it = aws.wait_for(function()
+        local x = describe_one(ctx, id)
+        if not x then return nil end
+        local done = p.PubliclyAccessible == nil or aws.bool(x.PubliclyAccessible) == p.PubliclyAccessible
+        for _, m in ipairs(aws.list(x.VpcSecurityGroups, "VpcSecurityGroupMembership")) do
+          if m.Status == "adding" or m.Status == "removing" then done = false end
+        end
+        return done and "applied" or "applying", x
+      end, "applied", { what = "DB instance " .. id .. " to show its new settings", timeout = 600, max_interval = 15 })
     end
     aws.query_sync_tags(ctx, "rds", aws.RDS_VERSION, it.DBInstanceArn, (aws.decode_tag_list(it.TagList)), new.tags or {})
     return read(ctx, id, new)

@@ -13,6 +13,7 @@
 #include "qsvc.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,14 +456,49 @@ static void render_pending(cairn_sim_xml *x, const cairn_sim_resource *r)
 	cairn_sim_xml_close(x, "PendingModifiedValues");
 }
 
+/* VpcSecurityGroups: after a change of the groups, for a moment, the new
+ * ones are "adding" and the old ones still listed as "removing", as on AWS
+ * (attrs "sgChange": {"until", "adding": [...], "removing": [...]}). */
+static bool listed(json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+		if (json_is_string(e) && strcmp(json_string_value(e), id) == 0)
+			return true;
+	return false;
+}
+
+static void render_memberships(cairn_sim_xml *x, const cairn_sim_resource *r)
+{
+	json_t *change = json_object_get(r->attrs, "sgChange"), *e;
+	bool moving = change && cairn_sim_now() < json_real_value(json_object_get(change, "until"));
+	json_t *adding = json_object_get(change, "adding"), *removing = json_object_get(change, "removing");
+	size_t i;
+
+	cairn_sim_xml_open(x, "VpcSecurityGroups");
+	json_array_foreach(json_object_get(r->attrs, "vpcSecurityGroups"), i, e) {
+		cairn_sim_xml_open(x, "VpcSecurityGroupMembership");
+		cairn_sim_xml_elem(x, "VpcSecurityGroupId", json_string_value(e));
+		cairn_sim_xml_elem(x, "Status", moving && listed(adding, json_string_value(e)) ? "adding" : "active");
+		cairn_sim_xml_close(x, "VpcSecurityGroupMembership");
+	}
+	json_array_foreach(moving ? removing : NULL, i, e) {
+		cairn_sim_xml_open(x, "VpcSecurityGroupMembership");
+		cairn_sim_xml_elem(x, "VpcSecurityGroupId", json_string_value(e));
+		cairn_sim_xml_elem(x, "Status", "removing");
+		cairn_sim_xml_close(x, "VpcSecurityGroupMembership");
+	}
+	cairn_sim_xml_close(x, "VpcSecurityGroups");
+}
+
 static void render_db(cairn_sim_req *req, const cairn_sim_resource *r)
 {
 	cairn_sim_xml *x = &req->xml;
 	cairn_sim_resource *g = NULL;
 	const char *id = attr(r, "identifier");
 	char fam[64], hash[13], when[32];
-	size_t i;
-	json_t *e;
 
 	cairn_sim_xml_open(x, "DBInstance");
 	cairn_sim_xml_elem(x, "DBInstanceIdentifier", id);
@@ -487,14 +523,7 @@ static void render_db(cairn_sim_req *req, const cairn_sim_resource *r)
 	cairn_sim_xml_elem(x, "PreferredBackupWindow", "03:00-03:30");
 	cairn_sim_xml_elemf(x, "BackupRetentionPeriod", "%ld", attr_int(r, "backupRetention"));
 	cairn_sim_xml_empty(x, "DBSecurityGroups");
-	cairn_sim_xml_open(x, "VpcSecurityGroups");
-	json_array_foreach(json_object_get(r->attrs, "vpcSecurityGroups"), i, e) {
-		cairn_sim_xml_open(x, "VpcSecurityGroupMembership");
-		cairn_sim_xml_elem(x, "VpcSecurityGroupId", json_string_value(e));
-		cairn_sim_xml_elem(x, "Status", "active");
-		cairn_sim_xml_close(x, "VpcSecurityGroupMembership");
-	}
-	cairn_sim_xml_close(x, "VpcSecurityGroups");
+	render_memberships(x, r);
 	family(r, fam, sizeof(fam));
 	cairn_sim_xml_open(x, "DBParameterGroups");
 	cairn_sim_xml_open(x, "DBParameterGroup");
@@ -634,6 +663,27 @@ static int set_sgs(cairn_sim_req *req, cairn_sim_resource *r, const char *vpc, i
 	}
 	if ((rc = qsvc_check_sgs(req, &ids, vpc, "InvalidParameterValue", &sgs)) != 0)
 		goto cleanup;
+	if (!dflt) {
+		/* a change of the groups takes a moment (longer than the
+		 * instance's own "modifying"): see render_memberships */
+		json_t *old = json_object_get(r->attrs, "vpcSecurityGroups"), *adding = json_array(),
+			*removing = json_array(), *e;
+		size_t i;
+
+		json_array_foreach(sgs, i, e)
+			if (!listed(old, json_string_value(e)))
+				json_array_append(adding, e);
+		json_array_foreach(old, i, e)
+			if (!listed(sgs, json_string_value(e)))
+				json_array_append(removing, e);
+		if (json_array_size(adding) || json_array_size(removing))
+			json_object_set_new(r->attrs, "sgChange", json_pack("{s:f, s:o, s:o}", "until",
+				cairn_sim_delay(req->sim, 2500, 2 * 60 * 1000), "adding", adding, "removing", removing));
+		else {
+			json_decref(adding);
+			json_decref(removing);
+		}
+	}
 	json_object_set(r->attrs, "vpcSecurityGroups", sgs);
 cleanup:
 	json_decref(sgs);

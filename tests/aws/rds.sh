@@ -15,7 +15,12 @@ PW1='Pw-one-9f3a7c1e'
 PW2='Pw-two-4b8d2e6f'
 VER=16 # engine_version in write_stack
 
-write_stack() { # IDENT CLASS STORAGE PW NSUB TAG
+write_stack() { # IDENT CLASS STORAGE PW NSUB TAG  (env: VER, SKIP_FINAL, STYPE, PUBLIC, SECOND_SG)
+  local extra="" sgs='"${dbsg.id}"'
+  if [ -n "${SECOND_SG:-}" ]; then
+    extra=$(printf '  dbsg2:\n    type: aws.security_group\n    name: db2\n    vpc_id: "${net.id}"')
+    sgs='"${dbsg2.id}"'
+  fi
   awsstack s <<YAML
 variables:
   pw: { type: string, sensitive: true }
@@ -33,6 +38,7 @@ resources:
     type: aws.security_group
     name: db
     vpc_id: "\${net.id}"
+$extra
   dbnet:
     type: aws.db_subnet_group
     name: dbnet
@@ -48,7 +54,7 @@ resources:
     username: app
     password: "\${var.pw}"
     db_subnet_group_name: "\${dbnet.name}"
-    vpc_security_group_ids: ["\${dbsg.id}"]
+    vpc_security_group_ids: [$sgs]
     tags: { team: $6 }
     skip_final_snapshot: ${SKIP_FINAL:-true}
     storage_type: ${STYPE:-gp2}
@@ -219,6 +225,22 @@ expect_rc 0 "converged after storage type and public access"
 write_stack orders db.t3.small 30 "$PW2" 3 platform
 run apply -C s -e dev --auto-approve
 expect_rc 0 "and back"
+
+# another security group: AWS shows the new one "adding" and the old one
+# "removing" for a while after the modify; the apply records the groups
+# once the change is done, so the next plan is empty
+SECOND_SG=1 write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply another security group"
+eq "$(db_attr orders 'vpcSecurityGroups | length')" "1" "one group in the sim"
+eq "$(db_attr orders 'vpcSecurityGroups[0]')" "$(state_id s dbsg2)" "the new one"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after the security group change"
+write_stack orders db.t3.small 30 "$PW2" 3 platform
+run apply -C s -e dev --auto-approve
+expect_rc 0 "and back"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after going back"
 
 # replacement: a new identifier
 write_stack orders2 db.t3.small 30 "$PW2" 3 platform
