@@ -842,6 +842,27 @@ static bool uses_aws(const cairn_engine *e)
 	return false;
 }
 
+/* Temporary credentials that expired during the run: the same chain again
+ * (a role is assumed anew, a credential_process run again). */
+static int renew_aws(void *ud, cairn_aws_creds *out)
+{
+	cairn_engine *e = ud;
+	json_t *p = e->env->provider;
+	int rc = cairn_aws_creds_resolve(out, json_string_value(json_object_get(p, "profile")),
+					 json_string_value(json_object_get(p, "region")),
+					 json_string_value(json_object_get(p, "endpoint")));
+
+	if (rc && e->opts.log) {
+		const cairn_error *err = cairn_error_last();
+
+		fprintf(e->opts.log, "cairn: cannot renew the expired AWS credentials: %s\n",
+			err ? err->message : "unknown error");
+	} else if (e->opts.log) {
+		fprintf(e->opts.log, "cairn: AWS credentials expired; renewed (%s)\n", out->source ? out->source : "");
+	}
+	return rc;
+}
+
 /* Credentials for modules that sign requests: the standard AWS chain, with
  * the overlay's profile, region and endpoint. Against a local endpoint
  * (cairn sim) with no credentials anywhere, the sim's documented test key.
@@ -878,6 +899,8 @@ static int setup_aws(cairn_engine *e)
 	if (c.endpoint)
 		json_object_set_new(p, "endpoint", json_string(c.endpoint));
 	rc = cairn_loop_set_aws_creds(e->loop, &c);
+	if (rc == 0 && c.session_token)
+		cairn_loop_set_aws_creds_refresh(e->loop, renew_aws, e);
 	cairn_aws_creds_release(&c);
 	return rc;
 }

@@ -347,7 +347,14 @@ int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds)
 	cairn_aws_creds_release(&loop->creds);
 	loop->creds = copy;
 	loop->have_creds = true;
+	loop->creds_gen++;
 	return 0;
+}
+
+void cairn_loop_set_aws_creds_refresh(cairn_loop *loop, cairn_aws_creds_refresh_fn fn, void *ud)
+{
+	loop->refresh = fn;
+	loop->refresh_ud = ud;
 }
 
 void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes)

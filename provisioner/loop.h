@@ -96,6 +96,15 @@ void cairn_loop_free(cairn_loop *loop); /* cancels everything pending without ca
  * attempt began. */
 int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
 
+/* Temporary credentials (a role's, a credential_process's) expire: when a
+ * request signed with a session token is answered ExpiredToken,
+ * ExpiredTokenException or RequestExpired, the loop calls refresh once (for
+ * every request signed with the same credentials), takes what it gives
+ * (0: *out filled, owned by the loop afterwards) and sends that request
+ * again, once. NULL: no refreshing. */
+typedef int (*cairn_aws_creds_refresh_fn)(void *ud, cairn_aws_creds *out);
+void cairn_loop_set_aws_creds_refresh(cairn_loop *loop, cairn_aws_creds_refresh_fn fn, void *ud);
+
 /* The largest response body accepted (default 32 MiB); a larger answer
  * fails the request with {"error": "... exceeds the limit ...",
  * "curl_code": 23} and is not retried. */
@@ -156,6 +165,7 @@ typedef struct cairn_loop_stats {
 	uint64_t failures;      /* requests finally failed: no answer, or a 5xx /
 	                           throttling answer after the last attempt */
 	double wait_seconds;    /* time spent in backoff or bucket waits */
+	uint64_t creds_renewed; /* expired temporary credentials renewed */
 } cairn_loop_stats;
 void cairn_loop_get_stats(const cairn_loop *loop, cairn_loop_stats *out);
 

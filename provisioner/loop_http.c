@@ -50,6 +50,8 @@ struct xfer {
 
 	/* the attempt in flight */
 	int attempts;
+	unsigned creds_gen;  /* the credentials the attempt was signed with */
+	bool creds_renewed;  /* sent again once with renewed credentials */
 	CURL *easy;
 	struct curl_slist *slist;
 	cairn_buf body_buf;
@@ -573,8 +575,10 @@ static CURLcode xfer_setup(xfer *x, CURL *e)
 	} else {
 		SET(CURLOPT_CUSTOMREQUEST, x->method);
 	}
-	if (x->sigv4 && c == CURLE_OK)
+	if (x->sigv4 && c == CURLE_OK) {
 		c = cairn_loop_easy_sigv4(e, x->sigv4, &loop->creds);
+		x->creds_gen = loop->creds_gen;
+	}
 #undef SET
 	return c;
 }
@@ -708,12 +712,46 @@ static const char *header_value(const xfer *x, const char *name)
 	return json_string_value(json_object_get(x->resp_headers, name));
 }
 
+/* An answer saying the (temporary) credentials expired: renew them once
+ * for all the requests signed with them, and send this one again, once.
+ * An authentication failure proves the request was not processed. */
+static bool xfer_renew_creds(xfer *x, long status, const char *body)
+{
+	cairn_loop *loop = x->loop;
+	cairn_aws_creds fresh = { 0 };
+	char code[64];
+
+	if (!x->sigv4 || x->creds_renewed || !loop->refresh || !loop->creds.session_token ||
+	    (status != 400 && status != 403) || !cairn_loop_error_code(body, x->body_buf.len, code, sizeof(code)) ||
+	    (strcmp(code, "ExpiredToken") && strcmp(code, "ExpiredTokenException") && strcmp(code, "RequestExpired")))
+		return false;
+	if (x->creds_gen == loop->creds_gen) {
+		/* the first such answer for these credentials: renew them */
+		if (loop->refresh(loop->refresh_ud, &fresh) != 0) {
+			cairn_aws_creds_release(&fresh);
+			return false; /* the answer stands; the error is the module's to show */
+		}
+		if (cairn_loop_set_aws_creds(loop, &fresh) != 0) {
+			cairn_aws_creds_release(&fresh);
+			return false;
+		}
+		cairn_aws_creds_release(&fresh);
+		loop->stats.creds_renewed++;
+	}
+	x->creds_renewed = true;
+	xfer_next_attempt(x);
+	return true;
+}
+
 static void xfer_answered(xfer *x, long status)
 {
 	cairn_loop *loop = x->loop;
 	const char *body = cairn_buf_cstr(&x->body_buf);
 	bool throttled = cairn_loop_is_throttle(status, body, x->body_buf.len);
 	json_t *resp;
+
+	if (xfer_renew_creds(x, status, body))
+		return;
 
 	if (throttled)
 		loop->stats.throttled++;

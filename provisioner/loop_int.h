@@ -60,6 +60,9 @@ struct cairn_loop {
 
 	cairn_aws_creds creds;
 	bool have_creds;
+	unsigned creds_gen;           /* bumped each time creds change */
+	cairn_aws_creds_refresh_fn refresh;
+	void *refresh_ud;
 	long retry_left;
 	size_t body_max;
 	uint64_t rng;

@@ -124,6 +124,21 @@ err_lacks "base-secret" "nor in the log"
 run plan -C r -e dev --detailed-exitcode
 expect_rc 0 "plan with the role is empty"
 
+# the role's credentials expire during a run (answer: ExpiredToken): they
+# are renewed once, by assuming the role again, and the request sent again
+check "rule" sim_fault '{"action": "DescribeVpcs", "code": "ExpiredToken", "status": 400, "count": 1}'
+mark
+run plan -C r -e dev --detailed-exitcode --verbose
+expect_rc 0 "a plan whose credentials expire on the way"
+err_has "AWS credentials expired; renewed (role arn:aws:iam::123456789012:role/deploy" "renewed, said"
+eq "$(calls | awk '$5 == "sts"' | wc -l)" "2" "the role assumed again"
+# answered ExpiredToken again right after: renewed once, then the error stands
+check "rule" sim_fault '{"action": "DescribeVpcs", "code": "ExpiredToken", "status": 400, "count": 2}'
+run plan -C r -e dev
+expect_rc 1 "credentials that expire again at once"
+err_has "ExpiredToken" "the error stands"
+eq "$(sim_faults_left)" "0" "both answers given: one renewal, no more"
+
 # a wrong role ARN: STS's error, naming the profile and the role; nothing changes
 sed -i 's|^role_arn = .*|role_arn = arn:aws:iam::123:role/deploy|' "$HOME/.aws/config"
 sed -i 's/10.61.0.0/10.62.0.0/' r/stack.yaml
