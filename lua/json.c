@@ -156,7 +156,7 @@ static json_t *conv_fail(conv *c, const char *what)
 	size_t len = 0, i;
 
 	path[0] = '\0';
-	for (i = 0; i < c->nseg && len < sizeof(path) - 1; i++) {
+	for (i = 0; i < c->nseg && i < sizeof(c->seg) / sizeof(c->seg[0]) && len < sizeof(path) - 1; i++) {
 		int n = c->seg[i].key ?
 			snprintf(path + len, sizeof(path) - len, "%s%s", len ? "." : "", c->seg[i].key) :
 			snprintf(path + len, sizeof(path) - len, "[%lld]", (long long)c->seg[i].idx);

@@ -49,6 +49,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -353,30 +354,30 @@ static int keys_from(cairn_aws_creds *c, const ini *f, const char *section, cons
 static int run_capture(char **argv, cairn_buf *b, int *status)
 {
 	posix_spawn_file_actions_t fa;
-	int fds[2], rc = 0;
+	int fds[2], rc = 0, err;
 	char chunk[4096];
 	ssize_t n;
 	pid_t pid;
 
-	if (pipe(fds) < 0)
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cairn_error_set(CAIRN_EIO, "cannot make a pipe: %s", strerror(errno));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
-	errno = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
-	if (errno) {
-		rc = cairn_error_set(CAIRN_EIO, "cannot run %s: %s", argv[0], strerror(errno));
+	if (err) {
+		rc = cairn_error_set(CAIRN_EIO, "cannot run %s: %s", argv[0], strerror(err));
 		close(fds[0]);
 		return rc;
 	}
 	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (rc == 0 && (rc = cairn_buf_put(b, chunk, (size_t)n)) < 0))
-			break; /* keep reading after a full buffer: the child must not block */
+		if (n < 0 || (rc = cairn_buf_put(b, chunk, (size_t)n)) < 0)
+			break; /* closing the pipe ends a child that writes on (EPIPE) */
 	}
 	close(fds[0]);
 	while (waitpid(pid, status, 0) < 0)

@@ -348,6 +348,7 @@ int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds)
 	loop->creds = copy;
 	loop->have_creds = true;
 	loop->creds_gen++;
+	loop->renew_failed = false;
 	return 0;
 }
 

@@ -463,7 +463,8 @@ static int sigv4_double_encode(const xfer *x, CURL *e, CURLcode *c)
 	const char *p;
 	int done = 0;
 
-	if (!svc || strcmp(svc + 1, "s3") == 0 || curl_version_info(CURLVERSION_NOW)->version_num >= 0x080900)
+	if (!svc || !strchr(x->url, '%') || strcmp(svc + 1, "s3") == 0 ||
+	    curl_version_info(CURLVERSION_NOW)->version_num >= 0x080900)
 		return 0;
 	if (!(u = curl_url()))
 		return 0;
@@ -726,9 +727,13 @@ static bool xfer_renew_creds(xfer *x, long status, const char *body)
 	    (strcmp(code, "ExpiredToken") && strcmp(code, "ExpiredTokenException") && strcmp(code, "RequestExpired")))
 		return false;
 	if (x->creds_gen == loop->creds_gen) {
-		/* the first such answer for these credentials: renew them */
+		/* the first such answer for these credentials: renew them (once:
+		 * after a failure the other answers stand without asking again) */
+		if (loop->renew_failed)
+			return false;
 		if (loop->refresh(loop->refresh_ud, &fresh) != 0) {
 			cairn_aws_creds_release(&fresh);
+			loop->renew_failed = true;
 			return false; /* the answer stands; the error is the module's to show */
 		}
 		if (cairn_loop_set_aws_creds(loop, &fresh) != 0) {

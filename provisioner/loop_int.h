@@ -61,6 +61,7 @@ struct cairn_loop {
 	cairn_aws_creds creds;
 	bool have_creds;
 	unsigned creds_gen;           /* bumped each time creds change */
+	bool renew_failed;            /* refresh failed for these creds: not again */
 	cairn_aws_creds_refresh_fn refresh;
 	void *refresh_ud;
 	long retry_left;
