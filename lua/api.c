@@ -51,7 +51,7 @@
  *       mkdir_p(path [, "0755"]). Paths are used as given.
  */
 #include "internal.h"
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
  * deeper than 200) are errors that name the path of the value.
  */
 #include "internal.h"
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -18,7 +18,7 @@
  * module's globals are its own, and nothing it does is seen by another.
  */
 #include "internal.h"
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -82,8 +82,8 @@
 #ifndef CAIRN_LUA_RUNTIME_H
 #define CAIRN_LUA_RUNTIME_H
 
-#include "../provisioner/error.h"
-#include "../provisioner/value.h"
+#include "base/error.h"
+#include "base/value.h"
 
 #include <stdbool.h>
 #include <stddef.h>

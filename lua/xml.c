@@ -17,7 +17,7 @@
  * node is nil, "" or has no such child).
  */
 #include "internal.h"
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #include <lauxlib.h>
 

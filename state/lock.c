@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 void cairn_lock_info_free(cairn_lock_info *li)
 {

@@ -23,7 +23,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #define SEAL_PREFIX "cairn:v1:"
 #define SEAL_PREFIX_LEN (sizeof(SEAL_PREFIX) - 1)

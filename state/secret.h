@@ -9,8 +9,8 @@
 #ifndef CAIRN_SECRET_H
 #define CAIRN_SECRET_H
 
-#include "../provisioner/error.h"
-#include "../provisioner/value.h"
+#include "base/error.h"
+#include "base/value.h"
 
 typedef struct cairn_secret_key {
 	unsigned char k[32];

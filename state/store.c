@@ -51,7 +51,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "../provisioner/buf.h"
+#include "base/buf.h"
 
 #define CAIRN_STORE_BUSY_MS 5000
 

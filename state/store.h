@@ -26,8 +26,8 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
-#include "../provisioner/error.h"
-#include "../provisioner/value.h"
+#include "base/error.h"
+#include "base/value.h"
 
 #include <stdint.h>
 

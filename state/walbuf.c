@@ -28,7 +28,7 @@
  */
 #include "walbuf.h"
 
-#include "../provisioner/error.h"
+#include "base/error.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>

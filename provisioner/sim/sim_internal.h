@@ -89,8 +89,8 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "../buf.h"
-#include "../error.h"
+#include "base/buf.h"
+#include "base/error.h"
 
 typedef struct cairn_sim cairn_sim;
 typedef struct cairn_sim_req cairn_sim_req;

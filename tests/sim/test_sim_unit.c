@@ -4,7 +4,7 @@
  * verification against AWS's documented example, the store's lazy
  * status changes, engine version prefixes. TAP output.
  */
-#include "provisioner/sim/qsvc.h"
+#include "sim/qsvc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,1202 @@
+/*
+ * cli.c - the cairn commands (see cli.h and the README).
+ *
+ * Every command parses its flags, builds an engine (engine.h) or opens the
+ * state store directly, and prints. Errors are printed once, here, as
+ * "cairn: error: FILE:LINE:COL: message", with secrets redacted.
+ */
+#include "cli.h"
+#include "engine/engine.h"
+#include "sim/sim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	FL_ENV = 1 << 0, FL_PLAN = 1 << 1, FL_APPROVE = 1 << 2, FL_JSON = 1 << 3, FL_OUT = 1 << 4,
+	FL_DETAILED = 1 << 5, FL_TARGET = 1 << 6, FL_REFRESH = 1 << 7, FL_DESTROY = 1 << 8,
+	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12,
+};
+
+typedef struct cli {
+	const char *cmd;
+	const char *dir;
+	const char *stack;
+	const char *state;
+	const char *env;
+	bool env_given;     /* -e on the command line (not just $CAIRN_ENV) */
+	json_t *vars;
+	int parallelism;
+	double lock_timeout;
+	int lease;
+	bool refresh;
+	const char *out;
+	bool json;
+	bool detailed;
+	bool auto_approve;
+	bool destroy;
+	bool color;
+	bool verbose;
+	bool show_sensitive;
+	long limit;
+	char **targets, **excludes;
+	size_t ntargets, nexcludes;
+	char **args;
+	int nargs;
+	cairn_engine *engine; /* for redaction of errors */
+	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
+} cli;
+
+/* ---------- printing ---------- */
+
+static int report(cli *c, int rc)
+{
+	const cairn_error *e = cairn_error_last();
+	char msg[4096];
+	char *red;
+
+	if (rc == 0)
+		return CAIRN_EXIT_OK;
+	cairn_error_format(e, msg, sizeof(msg));
+	red = cairn_engine_redact(c ? c->engine : NULL, msg);
+	fprintf(stderr, "cairn: error: %s\n", red ? red : msg);
+	free(red);
+	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cairn: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(run 'cairn help' for usage)\n", stderr);
+	return CAIRN_EXIT_ERROR;
+}
+
+static const char usage_text[] =
+"usage: cairn COMMAND [flags]\n"
+"\n"
+"Commands:\n"
+"  validate  -e ENV            check the stack and the environment's overlay\n"
+"  plan      -e ENV            show what apply would change\n"
+"            [-out FILE] [--json] [--detailed-exitcode] [--destroy]\n"
+"            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
+"  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
+"  apply     [--auto-approve] FILE                   apply a saved plan\n"
+"  destroy   -e ENV [--auto-approve] [--target ADDR]...\n"
+"  import    -e ENV ADDR ID    take an existing object under management\n"
+"  graph     -e ENV            print the resource graph as DOT\n"
+"  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
+"  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
+"  lock      status|force-unlock -e ENV\n"
+"  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
+"  version\n"
+"\n"
+"Common flags:\n"
+"  -C DIR                 stack directory (default .; the stack is DIR/stack.yaml)\n"
+"  --stack FILE           the stack file (default DIR/stack.yaml)\n"
+"  --state FILE           the state database (default STACKDIR/.cairn/state.db)\n"
+"  -e, --env ENV          the environment (default $CAIRN_ENV); its overlay is STACKDIR/ENV.yaml\n"
+"  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
+"  --parallelism N        operations in flight at once (default 10)\n"
+"  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
+"  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
+"  --no-color, -v/--verbose\n"
+"\n"
+"Exit codes: 0 success (plan: no changes), 1 error, 2 plan --detailed-exitcode found changes,\n"
+"3 the environment is locked by another run.\n";
+
+/* ---------- parsing ---------- */
+
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		*out = v;
+	else if (!strcmp(end, "ms"))
+		*out = v / 1000;
+	else if (!strcmp(end, "m"))
+		*out = v * 60;
+	else if (!strcmp(end, "h"))
+		*out = v * 3600;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int push(char ***v, size_t *n, const char *s)
+{
+	char **p = realloc(*v, (*n + 1) * sizeof(char *));
+
+	if (!p)
+		return -1;
+	*v = p;
+	p[(*n)++] = (char *)s;
+	return 0;
+}
+
+static int parse_var(cli *c, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char name[256];
+	json_error_t jerr;
+	json_t *v;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
+		return usage_error("--var expects NAME=VALUE, got '%s'", arg);
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+	if (!v)
+		v = json_string(eq + 1);
+	json_object_set_new(c->vars, name, v);
+	return 0;
+}
+
+enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE };
+
+static const struct option long_opts[] = {
+	{ "env", required_argument, NULL, 'e' },
+	{ "dir", required_argument, NULL, 'C' },
+	{ "stack", required_argument, NULL, O_STACK },
+	{ "state", required_argument, NULL, O_STATE },
+	{ "var", required_argument, NULL, O_VAR },
+	{ "parallelism", required_argument, NULL, O_PAR },
+	{ "lock-timeout", required_argument, NULL, O_LOCKT },
+	{ "lease", required_argument, NULL, O_LEASE },
+	{ "refresh", required_argument, NULL, O_REFRESH },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "detailed-exitcode", no_argument, NULL, O_DETAILED },
+	{ "target", required_argument, NULL, O_TARGET },
+	{ "exclude", required_argument, NULL, O_EXCLUDE },
+	{ "auto-approve", no_argument, NULL, O_APPROVE },
+	{ "destroy", no_argument, NULL, O_DESTROY },
+	{ "no-color", no_argument, NULL, O_NOCOLOR },
+	{ "show-sensitive", no_argument, NULL, O_SENS },
+	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int allowed(cli *c, unsigned mask, unsigned flag, const char *name)
+{
+	if (mask & flag)
+		return 0;
+	return usage_error("flag %s does not apply to 'cairn %s'", name, c->cmd);
+}
+
+/* Terraform-style single-dash long flags (-out, -target=x) become --out. */
+static char **normalise_args(int argc, char **argv)
+{
+	char **v = calloc((size_t)argc + 1, sizeof(char *));
+	int i;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (i > 0 && a[0] == '-' && a[1] && a[1] != '-' && a[2] && a[2] != '=' &&
+		    !(a[1] >= '0' && a[1] <= '9') && strspn(a + 1, "abcdefghijklmnopqrstuvwxyz-") >= 2) {
+			if (asprintf(&v[i], "-%s", a) < 0)
+				v[i] = NULL;
+		} else {
+			v[i] = strdup(a);
+		}
+	}
+	return v;
+}
+
+static int parse(cli *c, int argc, char **argv, unsigned mask)
+{
+	int opt, idx;
+	long n;
+
+	c->refresh = true;
+	c->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	c->env = getenv("CAIRN_ENV");
+	c->dir = ".";
+	c->vars = json_object();
+	c->parallelism = 10;
+	c->limit = 0;
+	if (getenv("CAIRN_LOCK_LEASE")) {
+		if (parse_int(getenv("CAIRN_LOCK_LEASE"), 1, 86400, &n))
+			return usage_error("CAIRN_LOCK_LEASE expects seconds from 1 to 86400, got '%s'",
+					   getenv("CAIRN_LOCK_LEASE")), -1;
+		c->lease = (int)n;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "e:C:vh", long_opts, &idx)) != -1) {
+		switch (opt) {
+		case 'e':
+			if (allowed(c, mask, FL_ENV, "-e")) return -1;
+			c->env = optarg;
+			c->env_given = true;
+			break;
+		case 'C': c->dir = optarg; break;
+		case O_STACK: c->stack = optarg; break;
+		case O_STATE: c->state = optarg; break;
+		case O_VAR:
+			if (allowed(c, mask, FL_VARS, "--var") || parse_var(c, optarg)) return -1;
+			break;
+		case O_PAR:
+			if (allowed(c, mask, FL_PLAN, "--parallelism")) return -1;
+			if (parse_int(optarg, 1, 10000, &n))
+				return usage_error("--parallelism expects a number from 1 to 10000, got '%s'", optarg), -1;
+			c->parallelism = (int)n;
+			break;
+		case O_LOCKT:
+			if (allowed(c, mask, FL_LOCK, "--lock-timeout")) return -1;
+			if (parse_duration(optarg, &c->lock_timeout))
+				return usage_error("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg), -1;
+			break;
+		case O_LEASE:
+			if (parse_int(optarg, 1, 86400, &n))
+				return usage_error("--lease expects seconds, got '%s'", optarg), -1;
+			c->lease = (int)n;
+			break;
+		case O_REFRESH:
+			if (allowed(c, mask, FL_REFRESH, "--refresh")) return -1;
+			if (!strcmp(optarg, "true")) c->refresh = true;
+			else if (!strcmp(optarg, "false")) c->refresh = false;
+			else return usage_error("--refresh expects true or false, got '%s'", optarg), -1;
+			break;
+		case O_OUT:
+			if (allowed(c, mask, FL_OUT, "-out")) return -1;
+			c->out = optarg;
+			break;
+		case O_JSON:
+			if (allowed(c, mask, FL_JSON, "--json")) return -1;
+			c->json = true;
+			break;
+		case O_DETAILED:
+			if (allowed(c, mask, FL_DETAILED, "--detailed-exitcode")) return -1;
+			c->detailed = true;
+			break;
+		case O_TARGET:
+			if (allowed(c, mask, FL_TARGET, "--target") || push(&c->targets, &c->ntargets, optarg)) return -1;
+			break;
+		case O_EXCLUDE:
+			if (allowed(c, mask, FL_TARGET, "--exclude") || push(&c->excludes, &c->nexcludes, optarg)) return -1;
+			break;
+		case O_APPROVE:
+			if (allowed(c, mask, FL_APPROVE, "--auto-approve")) return -1;
+			c->auto_approve = true;
+			break;
+		case O_DESTROY:
+			if (allowed(c, mask, FL_DESTROY, "--destroy")) return -1;
+			c->destroy = true;
+			break;
+		case O_NOCOLOR: c->color = false; break;
+		case O_SENS:
+			if (allowed(c, mask, FL_SENSITIVE, "--show-sensitive")) return -1;
+			c->show_sensitive = true;
+			break;
+		case O_LIMIT:
+			if (allowed(c, mask, FL_LIMIT, "--limit")) return -1;
+			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
+				return usage_error("--limit expects a positive number, got '%s'", optarg), -1;
+			break;
+		case 'v': c->verbose = true; break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case ':':
+			return usage_error("flag %s needs a value", argv[optind - 1]), -1;
+		default:
+			return usage_error("unknown flag '%s' for 'cairn %s'", argv[optind - 1], c->cmd), -1;
+		}
+	}
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	return 0;
+}
+
+static void engine_opts(cli *c, cairn_engine_opts *o, bool for_write)
+{
+	memset(o, 0, sizeof(*o));
+	o->dir = c->dir;
+	o->stack_file = c->stack;
+	o->state_file = c->state;
+	o->env = c->env;
+	o->var_overrides = json_object_size(c->vars) ? c->vars : NULL;
+	o->parallelism = c->parallelism;
+	o->refresh = c->refresh;
+	o->for_write = for_write;
+	o->targets = c->targets;
+	o->ntargets = c->ntargets;
+	o->excludes = c->excludes;
+	o->nexcludes = c->nexcludes;
+	o->lock_timeout = c->lock_timeout;
+	o->lease = c->lease;
+	o->log = stderr;
+	o->verbose = c->verbose;
+}
+
+static int need_env(cli *c)
+{
+	if (!c->env || !*c->env)
+		return usage_error("no environment given: use -e ENV (or set CAIRN_ENV)");
+	return 0;
+}
+
+static int no_args(cli *c)
+{
+	if (c->nargs > 0)
+		return usage_error("unexpected argument '%s' for 'cairn %s'", c->args[0], c->cmd);
+	return 0;
+}
+
+/* ---------- plan / apply / destroy ---------- */
+
+static int write_plan_file(cairn_engine *e, const char *path)
+{
+	json_t *doc = NULL;
+	char tmp[PATH_MAX];
+	FILE *f;
+	int rc, fd;
+
+	if ((rc = cairn_plan_json(e, &doc)) != 0)
+		return rc;
+	json_object_set_new(doc, "destroy", json_boolean(false));
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		json_decref(doc);
+		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
+	}
+	rc = json_dumpf(doc, f, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (fclose(f) != 0 || rc != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		json_decref(doc);
+		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static int print_plan(cli *c, cairn_engine *e)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc = cairn_plan_render(e, &b, c->color);
+
+	if (!rc)
+		fputs(cairn_buf_cstr(&b), stdout);
+	cairn_buf_release(&b);
+	fflush(stdout);
+	return rc;
+}
+
+static bool plan_has_changes(cairn_engine *e)
+{
+	int a, ch, d;
+
+	cairn_engine_counts(e, &a, &ch, &d);
+	return a || ch || d;
+}
+
+static int cmd_validate(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS) || no_args(c) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	engine_opts(c, &o, false);
+	o.no_state = true;
+	o.refresh = false;
+	rc = cairn_engine_open(&e, &o);
+	c->engine = e;
+	if (!rc)
+		rc = cairn_engine_plan(e, false, NULL);
+	if (!rc)
+		printf("The configuration of environment '%s' is valid (%zu resources, %zu instances).\n", c->env,
+		       e->stack->nresources, e->ninsts);
+	rc = report(c, rc);
+	cairn_engine_free(e);
+	c->engine = NULL;
+	return rc;
+}
+
+/* CPU time (user + system) of this process so far, for CAIRN_STATS. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static int cmd_plan(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	int rc, exit_code = CAIRN_EXIT_OK;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
+	    no_args(c) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	engine_opts(c, &o, false);
+	if (!c->json)
+		o.log = c->verbose ? stderr : NULL;
+	if ((rc = cairn_engine_open(&e, &o)) != 0)
+		goto done;
+	c->engine = e;
+	if (c->refresh) {
+		double t0 = cairn_now(), cpu0 = cpu_seconds();
+
+		if ((rc = cairn_engine_refresh(e)) != 0)
+			goto done;
+		if (getenv("CAIRN_STATS")) {
+			cairn_loop_stats ls;
+
+			cairn_loop_get_stats(e->loop, &ls);
+			fprintf(stderr, "cairn stats: refresh_wall_s=%.3f refresh_cpu_s=%.3f resources=%zu "
+				"http_requests=%llu retries=%llu parallelism=%d\n", cairn_now() - t0,
+				cpu_seconds() - cpu0, e->nstate, (unsigned long long)ls.requests,
+				(unsigned long long)ls.retries, e->opts.parallelism);
+		}
+	}
+	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0)
+		goto done;
+	if (c->destroy && (rc = cairn_engine_check_prevent_destroy(e)) != 0)
+		goto done;
+	if (c->json) {
+		json_t *doc = NULL;
+
+		if ((rc = cairn_plan_json(e, &doc)) != 0)
+			goto done;
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(doc);
+	} else {
+		if (e->nintents)
+			printf("Note: %zu operation(s) of an interrupted run are pending; apply reconciles them first.\n\n",
+			       e->nintents);
+		if ((rc = print_plan(c, e)) != 0)
+			goto done;
+	}
+	if (c->out) {
+		if (c->destroy) {
+			rc = cairn_error_set(CAIRN_EINVAL, "-out with --destroy is not supported; run 'cairn destroy'");
+			goto done;
+		}
+		if ((rc = write_plan_file(e, c->out)) != 0)
+			goto done;
+		if (!c->json)
+			printf("\nSaved the plan to %s. To perform exactly these actions, run: cairn apply %s\n", c->out, c->out);
+	}
+	if (c->detailed && plan_has_changes(e))
+		exit_code = CAIRN_EXIT_CHANGES;
+done:
+	if (rc)
+		exit_code = report(c, rc);
+	cairn_engine_free(e);
+	c->engine = NULL;
+	return exit_code;
+}
+
+static int confirm(cli *c, const char *what)
+{
+	char line[64];
+
+	if (c->auto_approve)
+		return 0;
+	if (!isatty(STDIN_FILENO))
+		return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and there is no terminal to ask: "
+			"run with --auto-approve", what);
+	printf("\nDo you want to perform these actions in environment '%s'?\n"
+	       "  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", c->env);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0)
+		return cairn_error_set(CAIRN_EINVAL, "%s cancelled", what);
+	return 0;
+}
+
+static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
+{
+	json_t *failed = json_object_get(summary, "failed"), *skipped = json_object_get(summary, "skipped");
+	json_t *done = json_object_get(summary, "done"), *x;
+	int added = 0, changed = 0, destroyed = 0;
+	size_t i;
+
+	json_array_foreach(done, i, x) {
+		const char *a = json_string_value(json_object_get(x, "action"));
+
+		if (!strcmp(a, "create")) added++;
+		else if (!strcmp(a, "update")) changed++;
+		else if (!strcmp(a, "replace")) added++;
+		else if (!strcmp(a, "delete")) destroyed++;
+	}
+	if (json_array_size(failed) == 0 && json_array_size(skipped) == 0) {
+		if (destroy)
+			printf("\nDestroy complete! Resources: %d destroyed.\n", destroyed);
+		else
+			printf("\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", added, changed, destroyed);
+		if (!destroy && e->outputs && json_object_size(e->outputs)) {
+			const char *k;
+			json_t *v;
+
+			printf("\nOutputs:\n\n");
+			json_object_foreach(e->outputs, k, v) {
+				bool sens = false;
+				size_t j;
+				json_t *s;
+				char *r;
+
+				json_array_foreach(e->output_sensitive, j, s)
+					if (!strcmp(json_string_value(s), k))
+						sens = true;
+				r = sens ? strdup("(sensitive)") : cairn_value_render(v);
+				printf("%s = %s\n", k, r);
+				free(r);
+			}
+		}
+		return;
+	}
+	printf("\n%s failed: %zu done, %zu failed, %zu skipped.\n", destroy ? "Destroy" : "Apply",
+	       json_array_size(done), json_array_size(failed), json_array_size(skipped));
+	json_array_foreach(failed, i, x)
+		printf("  failed:  %s: %s\n", json_string_value(json_object_get(x, "address")),
+		       json_string_value(json_object_get(x, "error")));
+	json_array_foreach(skipped, i, x)
+		printf("  skipped: %s: %s\n", json_string_value(json_object_get(x, "address")),
+		       json_string_value(json_object_get(x, "reason")));
+}
+
+static int load_plan_file(cli *c, const char *path, json_t **doc)
+{
+	json_error_t jerr;
+	json_t *d = json_load_file(path, 0, &jerr);
+	const char *env, *stack;
+	json_t *vars;
+	const char *k;
+	json_t *v;
+
+	if (!d) {
+		if (access(path, R_OK) != 0)
+			return cairn_error_set(CAIRN_EINVAL, "cannot read plan file %s: %s", path, strerror(errno));
+		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: not a cairn plan file: %s", path, jerr.line, jerr.column, jerr.text);
+	}
+	env = json_string_value(json_object_get(d, "environment"));
+	stack = json_string_value(json_object_get(d, "stack_file"));
+	if (!env || !stack || !json_is_array(json_object_get(d, "resource_changes"))) {
+		json_decref(d);
+		return cairn_error_set(CAIRN_EINVAL, "%s: not a cairn plan file", path);
+	}
+	if (c->env_given && strcmp(c->env, env) != 0) {
+		int rc = cairn_error_set(CAIRN_EINVAL, "%s was made for environment '%s', not '%s'", path, env, c->env);
+
+		json_decref(d); /* env points into d */
+		return rc;
+	}
+	c->env = env;
+	if (!c->stack)
+		c->stack = stack;
+	vars = json_object_get(d, "variables");
+	json_object_foreach(vars, k, v)
+		if (!json_object_get(c->vars, k))
+			json_object_set(c->vars, k, v);
+	*doc = d;
+	return 0;
+}
+
+static int run_apply(cli *c, bool destroy)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	json_t *doc = NULL, *forced = NULL, *summary = NULL;
+	const char *saved = NULL;
+	int rc;
+
+	if (!destroy && c->nargs == 1) {
+		saved = c->args[0];
+		if ((rc = load_plan_file(c, saved, &doc)) != 0)
+			return report(c, rc);
+		c->refresh = false;
+	} else if (no_args(c)) {
+		return CAIRN_EXIT_ERROR;
+	}
+	if (need_env(c))
+		return CAIRN_EXIT_ERROR;
+	engine_opts(c, &o, true);
+	if ((rc = cairn_engine_open(&e, &o)) != 0)
+		goto done;
+	c->engine = e;
+	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
+		goto done;
+	if (saved) {
+		if (e->nintents) {
+			rc = cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: an interrupted run left %zu pending "
+				"operation(s); run plan again", e->nintents);
+			goto done;
+		}
+		if ((rc = cairn_plan_load_saved(e, doc, &forced)) != 0)
+			goto done;
+	} else if (e->nintents) {
+		if ((rc = cairn_engine_recover(e, 0)) != 0)
+			goto done;
+	}
+	if (c->refresh && (rc = cairn_engine_refresh(e)) != 0)
+		goto done;
+	if ((rc = cairn_engine_plan(e, destroy, forced)) != 0)
+		goto done;
+	if (forced && (rc = cairn_plan_verify_saved(e, forced)) != 0)
+		goto done;
+	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
+		goto done;
+	if ((rc = print_plan(c, e)) != 0)
+		goto done;
+	if (!plan_has_changes(e)) {
+		json_t *old = NULL, *olds = NULL;
+
+		/* outputs may still have changed (a new output, a changed expression) */
+		if (!destroy && cairn_store_outputs_get(e->store, e->opts.env, &old, &olds) == 0 &&
+		    !cairn_value_equal(old, e->outputs) && !cairn_has_unknown(e->outputs)) {
+			int64_t rev = 0;
+
+			if (cairn_store_rev_begin(e->store, e->opts.env, "apply (outputs)", &rev) == 0) {
+				cairn_store_outputs_set(e->store, e->opts.env, rev, e->outputs, e->output_sensitive);
+				cairn_store_rev_finish(e->store, rev, "ok", NULL);
+			}
+		}
+		json_decref(old);
+		json_decref(olds);
+		goto done;
+	}
+	if (!saved && (rc = confirm(c, destroy ? "destroy" : "apply")) != 0)
+		goto done;
+	fflush(stdout);
+	{
+		double t0 = cairn_now();
+
+		rc = cairn_engine_apply(e, destroy ? "destroy" : "apply", &summary);
+		if (getenv("CAIRN_STATS")) {
+			uint64_t ncommits = 0;
+			double commit_s = 0, write_s = 0, wall = cairn_now() - t0;
+			cairn_loop_stats ls;
+
+			cairn_store_commit_stats(e->store, &ncommits, &commit_s);
+			cairn_store_write_stats(e->store, &write_s);
+			c->commit_s = commit_s;
+			cairn_loop_get_stats(e->loop, &ls);
+			fprintf(stderr, "cairn stats: apply_wall_s=%.3f commits=%llu commit_s=%.4f (%.2f%%) "
+				"state_write_s=%.4f (%.2f%%) http_requests=%llu retries=%llu\n", wall,
+				(unsigned long long)ncommits, commit_s, wall > 0 ? 100 * commit_s / wall : 0,
+				write_s, wall > 0 ? 100 * write_s / wall : 0,
+				(unsigned long long)ls.requests, (unsigned long long)ls.retries);
+		}
+	}
+	if (summary)
+		print_summary(e, summary, destroy);
+done:
+	json_decref(doc);
+	json_decref(forced);
+	json_decref(summary);
+	rc = report(c, rc);
+	cairn_engine_free(e);
+	c->engine = NULL;
+	return rc;
+}
+
+static int cmd_apply(cli *c, int argc, char **argv)
+{
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
+		return CAIRN_EXIT_ERROR;
+	return run_apply(c, false);
+}
+
+static int cmd_destroy(cli *c, int argc, char **argv)
+{
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
+		return CAIRN_EXIT_ERROR;
+	return run_apply(c, true);
+}
+
+static int cmd_import(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_LOCK) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	if (c->nargs != 2)
+		return usage_error("usage: cairn import -e ENV ADDRESS ID");
+	engine_opts(c, &o, true);
+	o.refresh = false;
+	if ((rc = cairn_engine_open(&e, &o)) != 0)
+		goto done;
+	c->engine = e;
+	if ((rc = cairn_engine_lock(e, "import")) != 0)
+		goto done;
+	if ((rc = cairn_engine_plan(e, false, NULL)) != 0)
+		goto done;
+	if ((rc = cairn_engine_import(e, c->args[0], c->args[1])) != 0)
+		goto done;
+	printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
+	       c->args[0], c->args[1], c->env);
+done:
+	rc = report(c, rc);
+	cairn_engine_free(e);
+	c->engine = NULL;
+	return rc;
+}
+
+static int cmd_graph(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS) || no_args(c) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	engine_opts(c, &o, false);
+	o.no_state = true;
+	if ((rc = cairn_engine_open(&e, &o)) == 0) {
+		c->engine = e;
+		rc = cairn_graph_dot(e->graph, e->stack->name, &b);
+		if (!rc)
+			fputs(cairn_buf_cstr(&b), stdout);
+	}
+	cairn_buf_release(&b);
+	rc = report(c, rc);
+	cairn_engine_free(e);
+	c->engine = NULL;
+	return rc;
+}
+
+/* ---------- commands on the state store alone ---------- */
+
+static char *state_path(cli *c)
+{
+	char *p = NULL, *copy, *dir;
+
+	if (c->state)
+		return strdup(c->state);
+	if (c->stack) {
+		copy = strdup(c->stack);
+		dir = copy ? dirname(copy) : NULL;
+		if (dir && asprintf(&p, "%s/.cairn/state.db", dir) < 0)
+			p = NULL;
+		free(copy);
+		return p;
+	}
+	if (asprintf(&p, "%s/.cairn/state.db", c->dir) < 0)
+		return NULL;
+	return p;
+}
+
+static int check_env_exists(cli *c)
+{
+	char *path = NULL, *copy = NULL;
+	const char *dir = c->dir;
+	struct stat sb;
+	int rc = 0;
+
+	if (!cairn_env_name_valid(c->env))
+		return cairn_error_set(CAIRN_EINVAL, "invalid environment name '%s' (use lowercase letters, digits, - and _)", c->env);
+	if (c->stack) {
+		copy = strdup(c->stack);
+		dir = copy ? dirname(copy) : ".";
+	}
+	if (asprintf(&path, "%s/%s.yaml", dir, c->env) < 0)
+		path = NULL;
+	if (path && stat(path, &sb) != 0)
+		rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
+	free(path);
+	free(copy);
+	return rc;
+}
+
+static int open_store(cli *c, cairn_store **st, bool write)
+{
+	char *path = state_path(c);
+	struct stat sb;
+	int rc;
+
+	if (!path)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = check_env_exists(c)) != 0) {
+		free(path);
+		return rc;
+	}
+	if (!write && stat(path, &sb) != 0) {
+		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", path);
+		free(path);
+		return rc;
+	}
+	rc = cairn_store_open(st, path, write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+	free(path);
+	return rc;
+}
+
+static void print_attrs(json_t *attrs, json_t *sensitive, bool show)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+
+	json_object_foreach(attrs, k, v)
+		if (strlen(k) > w)
+			w = strlen(k);
+	json_object_foreach(attrs, k, v) {
+		bool sens = false;
+		size_t i;
+		json_t *s;
+		char *r;
+
+		json_array_foreach(sensitive, i, s)
+			if (!strcmp(json_string_value(s), k))
+				sens = true;
+		r = sens && !show ? strdup("(sensitive)") : cairn_value_render(v);
+		printf("  %-*s = %s\n", (int)w, k, r);
+		free(r);
+	}
+}
+
+static int cmd_state(cli *c, int argc, char **argv)
+{
+	cairn_store *st = NULL;
+	const char *sub;
+	int rc = 0;
+	size_t i;
+
+	if (argc < 2)
+		return usage_error("usage: cairn state list|show|rm|mv|history -e ENV");
+	sub = argv[1];
+	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_LOCK | FL_JSON | FL_SENSITIVE | FL_LIMIT) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	if (!strcmp(sub, "list") || !strcmp(sub, "show") || !strcmp(sub, "history")) {
+		if ((rc = open_store(c, &st, false)) != 0)
+			goto done;
+		if (!strcmp(sub, "list")) {
+			cairn_state_res *rs = NULL;
+			size_t n = 0;
+
+			if (c->nargs) { rc = usage_error("usage: cairn state list -e ENV"); cairn_store_free(st); return rc; }
+			if ((rc = cairn_store_list(st, c->env, &rs, &n)) != 0)
+				goto done;
+			for (i = 0; i < n; i++) {
+				if (c->json)
+					continue;
+				printf("%s\t%s\t%s\n", rs[i].address, rs[i].type, rs[i].id ? rs[i].id : "-");
+			}
+			if (c->json) {
+				json_t *arr = json_array();
+
+				for (i = 0; i < n; i++)
+					json_array_append_new(arr, json_pack("{s:s,s:s,s:s?}", "address", rs[i].address,
+						"type", rs[i].type, "id", rs[i].id));
+				json_dumpf(arr, stdout, JSON_INDENT(2));
+				fputc('\n', stdout);
+				json_decref(arr);
+			}
+			cairn_state_res_free_array(rs, n);
+		} else if (!strcmp(sub, "show")) {
+			cairn_state_res r = { 0 };
+
+			if (c->nargs != 1) { cairn_store_free(st); return usage_error("usage: cairn state show -e ENV ADDRESS"); }
+			if ((rc = cairn_store_get(st, c->env, c->args[0], &r)) != 0) {
+				if (rc == CAIRN_ENOTFOUND)
+					rc = cairn_error_set(CAIRN_EINVAL, "no resource %s in the state of environment '%s'",
+							     c->args[0], c->env);
+				goto done;
+			}
+			printf("# %s (%s)\n", r.address, r.type);
+			printf("  %s\n", r.id ? r.id : "(no id)");
+			print_attrs(r.attrs, r.sensitive, c->show_sensitive);
+			cairn_state_res_release(&r);
+		} else {
+			json_t *h = NULL, *x;
+
+			if ((rc = cairn_store_history(st, c->env, (size_t)c->limit, &h)) != 0)
+				goto done;
+			if (c->json) {
+				json_dumpf(h, stdout, JSON_INDENT(2));
+				fputc('\n', stdout);
+			} else {
+				json_array_foreach(h, i, x) {
+					time_t t = (time_t)json_integer_value(json_object_get(x, "started_at"));
+					char when[64];
+					size_t j;
+					json_t *ch;
+
+					strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+					printf("revision %lld  %s  %s by %s@%s (pid %lld): %s\n",
+					       (long long)json_integer_value(json_object_get(x, "rev")), when,
+					       json_string_value(json_object_get(x, "command")) ? json_string_value(json_object_get(x, "command")) : "?",
+					       json_string_value(json_object_get(x, "who")) ? json_string_value(json_object_get(x, "who")) : "?",
+					       json_string_value(json_object_get(x, "host")) ? json_string_value(json_object_get(x, "host")) : "?",
+					       (long long)json_integer_value(json_object_get(x, "pid")),
+					       json_string_value(json_object_get(x, "status")) ? json_string_value(json_object_get(x, "status")) : "?");
+					json_array_foreach(json_object_get(x, "changes"), j, ch)
+						printf("    %-8s %s (%s)\n", json_string_value(json_object_get(ch, "action")),
+						       json_string_value(json_object_get(ch, "address")),
+						       json_string_value(json_object_get(ch, "type")) ? json_string_value(json_object_get(ch, "type")) : "");
+				}
+			}
+			json_decref(h);
+		}
+	} else if (!strcmp(sub, "rm") || !strcmp(sub, "mv")) {
+		int64_t rev = 0;
+
+		if ((!strcmp(sub, "rm") && c->nargs < 1) || (!strcmp(sub, "mv") && c->nargs != 2))
+			return usage_error(!strcmp(sub, "rm") ? "usage: cairn state rm -e ENV ADDRESS..." : "usage: cairn state mv -e ENV FROM TO");
+		if ((rc = open_store(c, &st, true)) != 0)
+			goto done;
+		if ((rc = cairn_lock_acquire(st, c->env, "state", c->lease > 0 ? c->lease : CAIRN_LOCK_DEFAULT_LEASE,
+					     c->lock_timeout, NULL)) != 0)
+			goto done;
+		if ((rc = cairn_store_rev_begin(st, c->env, !strcmp(sub, "rm") ? "state rm" : "state mv", &rev)) == 0) {
+			if (!strcmp(sub, "rm")) {
+				for (i = 0; i < (size_t)c->nargs && !rc; i++) {
+					rc = cairn_store_remove(st, c->env, rev, "rm", c->args[i], 0);
+					if (rc == CAIRN_ENOTFOUND)
+						rc = cairn_error_set(CAIRN_EINVAL, "no resource %s in the state of environment '%s'",
+								     c->args[i], c->env);
+					else if (!rc)
+						printf("Removed %s from the state (the object itself was not touched).\n", c->args[i]);
+				}
+			} else {
+				rc = cairn_store_move(st, c->env, rev, c->args[0], c->args[1]);
+				if (rc == CAIRN_ENOTFOUND)
+					rc = cairn_error_set(CAIRN_EINVAL, "no resource %s in the state of environment '%s'",
+							     c->args[0], c->env);
+				else if (!rc)
+					printf("Moved %s to %s.\n", c->args[0], c->args[1]);
+			}
+			cairn_store_rev_finish(st, rev, rc ? "failed" : "ok", NULL);
+		}
+		cairn_lock_release(st, c->env);
+	} else {
+		return usage_error("unknown state command '%s' (list, show, rm, mv, history)", sub);
+	}
+done:
+	cairn_store_free(st);
+	return report(c, rc);
+}
+
+static int cmd_lock(cli *c, int argc, char **argv)
+{
+	cairn_store *st = NULL;
+	cairn_lock_info *li = NULL;
+	const char *sub;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("usage: cairn lock status|force-unlock -e ENV");
+	sub = argv[1];
+	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_JSON) || no_args(c) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	if (strcmp(sub, "status") && strcmp(sub, "force-unlock"))
+		return usage_error("unknown lock command '%s' (status, force-unlock)", sub);
+	if ((rc = open_store(c, &st, !strcmp(sub, "force-unlock"))) != 0) {
+		if (rc == CAIRN_ENOTFOUND && !strcmp(sub, "status")) {
+			printf("environment '%s' is not locked\n", c->env);
+			return 0;
+		}
+		goto done;
+	}
+	if (!strcmp(sub, "status")) {
+		rc = cairn_lock_get(st, c->env, &li);
+		if (rc == CAIRN_ENOTFOUND) {
+			printf("environment '%s' is not locked\n", c->env);
+			rc = 0;
+		} else if (rc == 0 || rc == CAIRN_ETIMEOUT) {
+			time_t since = (time_t)li->since;
+			char when[64];
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&since));
+			printf("environment '%s' is locked%s\n  holder:    %s\n  pid:       %ld\n  host:      %s\n"
+			       "  operation: %s\n  since:     %s\n  expires:   in %llds\n", c->env,
+			       rc == CAIRN_ETIMEOUT ? " (lease expired: the next run takes it over)" : "",
+			       li->holder, li->pid, li->host, li->operation, when,
+			       (long long)(li->expires - (int64_t)time(NULL)));
+			rc = 0;
+		}
+	} else {
+		rc = cairn_lock_force_unlock(st, c->env);
+		if (rc == CAIRN_ENOTFOUND) {
+			printf("environment '%s' was not locked\n", c->env);
+			rc = 0;
+		} else if (!rc) {
+			printf("unlocked environment '%s'\n", c->env);
+		}
+	}
+done:
+	cairn_lock_info_free(li);
+	cairn_store_free(st);
+	return report(c, rc);
+}
+
+static int cmd_output(cli *c, int argc, char **argv)
+{
+	cairn_store *st = NULL;
+	json_t *vals = NULL, *sens = NULL;
+	const char *k;
+	json_t *v;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_JSON | FL_SENSITIVE) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	if (c->nargs > 1)
+		return usage_error("usage: cairn output -e ENV [NAME]");
+	if ((rc = open_store(c, &st, false)) != 0)
+		goto done;
+	if ((rc = cairn_store_outputs_get(st, c->env, &vals, &sens)) != 0)
+		goto done;
+	if (c->nargs == 1) {
+		bool s = false;
+		size_t i;
+		json_t *x;
+		char *r;
+
+		v = json_object_get(vals, c->args[0]);
+		if (!v) {
+			rc = cairn_error_set(CAIRN_EINVAL, "no output '%s' in environment '%s'", c->args[0], c->env);
+			goto done;
+		}
+		json_array_foreach(sens, i, x)
+			if (!strcmp(json_string_value(x), c->args[0]))
+				s = true;
+		if (s && !c->show_sensitive) {
+			rc = cairn_error_set(CAIRN_EINVAL, "output '%s' is sensitive: add --show-sensitive to print it", c->args[0]);
+			goto done;
+		}
+		if (json_is_string(v) && !c->json)
+			printf("%s\n", json_string_value(v));
+		else {
+			r = json_dumps(v, JSON_ENCODE_ANY | (c->json ? JSON_INDENT(2) : JSON_COMPACT));
+			printf("%s\n", r);
+			free(r);
+		}
+		goto done;
+	}
+	if (c->json) {
+		json_t *doc = json_object();
+
+		json_object_foreach(vals, k, v) {
+			bool s = false;
+			size_t i;
+			json_t *x;
+
+			json_array_foreach(sens, i, x)
+				if (!strcmp(json_string_value(x), k))
+					s = true;
+			json_object_set_new(doc, k, json_pack("{s:O,s:b}", "value",
+				s && !c->show_sensitive ? json_string("(sensitive)") : v, "sensitive", s));
+		}
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(doc);
+	} else {
+		print_attrs(vals, sens, c->show_sensitive);
+	}
+done:
+	json_decref(vals);
+	json_decref(sens);
+	cairn_store_free(st);
+	return report(c, rc);
+}
+
+/* ---------- main ---------- */
+
+int cairn_cli_main(int argc, char **argv)
+{
+	cli c;
+	char **args;
+	double t_start;
+	int rc, i;
+
+	memset(&c, 0, sizeof(c));
+	c.commit_s = -1;
+	t_start = cairn_now();
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return CAIRN_EXIT_ERROR;
+	}
+	c.cmd = argv[1];
+	if (!strcmp(c.cmd, "sim"))
+		return cairn_sim_main(argc - 1, argv + 1);
+	if (!strcmp(c.cmd, "help") || !strcmp(c.cmd, "--help") || !strcmp(c.cmd, "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(c.cmd, "version") || !strcmp(c.cmd, "--version")) {
+		printf("cairn %s\n", CAIRN_VERSION);
+		return 0;
+	}
+	args = normalise_args(argc - 1, argv + 1);
+	if (!args)
+		return CAIRN_EXIT_ERROR;
+	if (!strcmp(c.cmd, "validate")) rc = cmd_validate(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "plan")) rc = cmd_plan(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "apply")) rc = cmd_apply(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "destroy")) rc = cmd_destroy(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "import")) rc = cmd_import(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "graph")) rc = cmd_graph(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "output")) rc = cmd_output(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
+	else rc = usage_error("unknown command '%s'", c.cmd);
+	for (i = 0; i < argc - 1; i++)
+		free(args[i]);
+	free(args);
+	json_decref(c.vars);
+	free(c.targets);
+	free(c.excludes);
+	fflush(stdout);
+	if (c.commit_s >= 0 && getenv("CAIRN_STATS")) {
+		/* the whole command: loading, planning, applying, closing the store */
+		double wall = cairn_now() - t_start;
+
+		fprintf(stderr, "cairn stats: command_wall_s=%.3f commit_s=%.4f (%.2f%% of the command)\n",
+			wall, c.commit_s, wall > 0 ? 100 * c.commit_s / wall : 0);
+	}
+	return rc;
+}

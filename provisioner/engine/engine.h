@@ -1,0 +1,188 @@
+/*
+ * engine.h - one run of cairn against one environment of one stack.
+ *
+ * The engine owns everything a command needs: the loaded stack and overlay,
+ * the resolved variables, the Lua runtime and the schemas of the types in
+ * use, the resource graph, the state store and its rows, the instances
+ * (resources expanded by count / for_each, plus orphans found only in
+ * state), the event loop, and the evaluation root that expressions see.
+ *
+ * Flow: cairn_engine_open (load + check, no cloud calls) -> optional
+ * cairn_engine_refresh (module reads, batched) -> cairn_engine_plan (diff
+ * per instance) -> cairn_engine_apply (scheduler) ; or cairn_engine_destroy.
+ * plan.c renders plans for people and as JSON; apply.c executes them.
+ */
+#ifndef CAIRN_ENGINE_H
+#define CAIRN_ENGINE_H
+
+#include "lang/config.h"
+#include "graph.h"
+#include "loop/loop.h"
+#include "lua/runtime.h"
+#include "state/lock.h"
+#include "state/store.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum {
+	CAIRN_ACT_NOOP = 0,
+	CAIRN_ACT_CREATE,
+	CAIRN_ACT_UPDATE,
+	CAIRN_ACT_REPLACE,
+	CAIRN_ACT_DELETE,
+} cairn_action;
+
+const char *cairn_action_name(cairn_action a); /* "no-op", "create", ... */
+
+typedef struct cairn_inst {
+	char *address;
+	size_t res;              /* index in stack->resources, or SIZE_MAX for an orphan */
+	char *name;              /* config name */
+	char *type;
+	json_t *key;             /* count index / for_each key, or NULL */
+	json_t *each_value;      /* for_each value, or NULL */
+	const cairn_schema *schema;
+	cairn_state_res *prior;  /* state row (borrowed from the engine), or NULL */
+	json_t *current;         /* prior attrs after refresh; NULL if none / gone */
+	bool gone;               /* refresh found it deleted outside cairn */
+	bool refreshed_changed;  /* refresh saw different attributes */
+	json_t *desired;         /* evaluated properties with defaults */
+	json_t *planned;         /* attributes as other resources see them during plan */
+	cairn_action action;
+	bool cbd;                /* replace with create_before_destroy */
+	json_t *changes;         /* [{attribute, before, after, force_new, sensitive}] */
+	json_t *sensitive;       /* attribute names that are sensitive */
+	char *reason;            /* why (for orphans, replacements); may be NULL */
+	size_t *deps;            /* instances this one depends on (config) */
+	size_t ndeps;
+	bool targeted;           /* included by --target / --exclude filtering */
+} cairn_inst;
+
+typedef struct cairn_engine_opts {
+	const char *dir;         /* stack directory (default ".") */
+	const char *stack_file;  /* default DIR/stack.yaml */
+	const char *state_file;  /* default DIR/.cairn/state.db */
+	const char *env;
+	json_t *var_overrides;   /* object, borrowed, may be NULL */
+	int parallelism;         /* default 10 */
+	bool refresh;            /* default true */
+	bool for_write;          /* open the store for writing (apply, destroy, state mv...) */
+	char **targets;  size_t ntargets;
+	char **excludes; size_t nexcludes;
+	double lock_timeout;     /* seconds */
+	int lease;               /* seconds */
+	FILE *log;               /* progress lines (stderr); NULL = quiet */
+	bool verbose;
+	bool no_state;           /* do not open the state store (validate) */
+} cairn_engine_opts;
+
+typedef struct cairn_engine {
+	cairn_engine_opts opts;
+	cairn_stack *stack;
+	cairn_env_cfg *env;
+	json_t *vars;
+	json_t *sensitive_vars;  /* object name -> true */
+	cairn_lua *lua;
+	const cairn_schema **schemas;    /* per stack resource */
+	json_t *tainted;         /* object res name -> array of sensitive prop names */
+	cairn_graph *graph;
+	const char **graph_names; /* borrowed by the graph */
+	cairn_pos *graph_pos;
+	size_t *order;           /* resources in dependency order */
+	cairn_store *store;
+	char *state_path;
+	cairn_state_res *state;
+	size_t nstate;
+	cairn_intent *intents;
+	size_t nintents;
+	cairn_inst *insts;
+	size_t ninsts, ainsts;
+	json_t *index;           /* address -> instance index */
+	json_t *root;            /* evaluation root */
+	json_t *inputs;          /* files the expressions read: path -> fingerprint */
+	json_t *secrets;         /* array of sensitive strings to redact from messages */
+	cairn_loop *loop;
+	char config_hash[65];
+	int64_t serial;
+	bool locked;
+	bool planned;
+	json_t *refreshed;       /* address -> attrs after refresh, or null if gone */
+	json_t *outputs;         /* planned/final output values */
+	json_t *output_sensitive;
+} cairn_engine;
+
+/* Load and check the stack for opts->env: config, overlay, variables,
+ * module schemas, properties against schemas, references, graph; open the
+ * store (read-only unless for_write; a missing store is an empty state). */
+int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts);
+void cairn_engine_free(cairn_engine *e);
+
+/* Take the environment lock (for_write engines); releases in free. */
+int cairn_engine_lock(cairn_engine *e, const char *operation);
+
+/* Ask the modules for the current attributes of every recorded resource
+ * (read_many per type where the module has it). */
+int cairn_engine_refresh(cairn_engine *e);
+
+/* Compute the plan. `destroy`: plan the deletion of everything. `forced`:
+ * object address -> {action, attributes:[...]} from a saved plan (or NULL). */
+int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced);
+
+/* Re-read state rows and intents from the store. */
+int cairn_engine_reload_state(cairn_engine *e);
+/* Lock heartbeat: returns whether the engine holds a lock, with its period. */
+int cairn_engine_heartbeat_every(cairn_engine *e, double *every, int (**fn)(void *));
+/* Make an instance's attributes visible to expressions. */
+void cairn_engine_publish(cairn_engine *e, const cairn_inst *in, json_t *attrs);
+/* The ctx object passed to module operations. */
+json_t *cairn_engine_op_ctx(cairn_engine *e, const char *address, const char *token);
+
+/* Evaluate an instance's properties with defaults and types applied. */
+int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out);
+/* Reconcile intents left by an interrupted run (needs the lock). */
+int cairn_engine_recover(cairn_engine *e, int64_t rev);
+
+/* Import an existing object as ADDRESS (planned instance without state). */
+int cairn_engine_import(cairn_engine *e, const char *address, const char *id);
+
+/* Counts of the plan's actions. */
+void cairn_engine_counts(const cairn_engine *e, int *add, int *change, int *destroy);
+
+/* Check prevent_destroy for every planned deletion / replacement. */
+int cairn_engine_check_prevent_destroy(cairn_engine *e);
+
+/* Execute the plan. Fills *summary with {done:[...], failed:[...],
+ * skipped:[...]} addresses. Returns 0 if everything succeeded, CAIRN_ERROR
+ * if something failed (the summary says what). */
+int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary);
+
+/* Evaluate the stack's outputs with the current root (after apply or plan). */
+int cairn_engine_outputs(cairn_engine *e, json_t **values, json_t **sensitive);
+
+/* Evaluate a resource-level expression for an instance (count/each set). */
+int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in, json_t **out);
+
+/* Replace every secret in msg by "(sensitive)"; returns malloc'd text. */
+char *cairn_engine_redact(const cairn_engine *e, const char *msg);
+
+/* The instance of an address, or NULL. */
+cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
+
+/* plan.c */
+/* Human-readable plan (Terraform style). color: ANSI colours. */
+int cairn_plan_render(cairn_engine *e, cairn_buf *out, bool color);
+/* JSON plan document (docs/plan-json.md). */
+int cairn_plan_json(cairn_engine *e, json_t **out);
+/* Forced actions from a saved plan document, checked against the engine's
+ * config hash and state serial (CAIRN_ESTALE if either moved). */
+int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced);
+int cairn_plan_verify_saved(cairn_engine *e, json_t *forced);
+
+/* Address of an instance: name, name[3], name["key"]. malloc'd. */
+char *cairn_address(const char *name, const json_t *key);
+
+/* Run Lua operations concurrently (sched.c). */
+typedef struct cairn_sched cairn_sched;
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * sched.h - the scheduler: tasks with dependencies, each a small state
+ * machine that runs module operations as Lua coroutines in the event loop.
+ *
+ * A task becomes ready when all its dependencies are done; at most
+ * `parallelism` tasks run at once. A task's step function is called when it
+ * starts and again each time its current module operation finishes; it
+ * either starts another operation (CAIRN_STEP_WAIT), finishes
+ * (CAIRN_STEP_DONE) or fails (CAIRN_STEP_FAILED). A failed task's
+ * dependents are skipped; independent tasks go on.
+ *
+ * Group commit: store writes made by step functions go into one batch per
+ * turn of the loop (cairn_sched_store() opens it). An operation whose step
+ * wrote an intent (task->held) first runs after the batch commits, so the
+ * intent is durable before the module can touch the cloud; a finished
+ * task's dependents start after the commit that records it. Operations
+ * that need no intent run at once, so a turn goes on starting and running
+ * tasks until everything left waits on the network, a timer or a commit.
+ *
+ * Each task's moves go through one function with a name table, so a log
+ * line shows every transition (curl's multistate()).
+ */
+#ifndef CAIRN_SCHED_H
+#define CAIRN_SCHED_H
+
+#include "loop/loop.h"
+#include "lua/runtime.h"
+#include "state/store.h"
+
+typedef enum {
+	CAIRN_TASK_PENDING = 0, CAIRN_TASK_READY, CAIRN_TASK_RUNNING, CAIRN_TASK_COMMITTING,
+	CAIRN_TASK_DONE, CAIRN_TASK_FAILED, CAIRN_TASK_SKIPPED,
+} cairn_task_state;
+
+typedef enum { CAIRN_STEP_WAIT, CAIRN_STEP_DONE, CAIRN_STEP_FAILED } cairn_step_rc;
+
+typedef struct cairn_sched cairn_sched;
+typedef struct cairn_task cairn_task;
+typedef cairn_step_rc (*cairn_step_fn)(cairn_sched *s, cairn_task *t);
+
+struct cairn_task {
+	const char *label;      /* address, for logs (borrowed) */
+	cairn_step_fn step;
+	void *ud;
+	int phase;              /* the step function's own state */
+	cairn_task_state state;
+	/* outcome of the last operation, valid inside step after an op */
+	bool op_failed;
+	json_t *op_result;      /* borrowed until the next op starts */
+	char *error;            /* the failure message (malloc'd), set on FAILED */
+	bool held;              /* set by a step that wrote an intent: the operation it
+				 * starts first runs after this turn's commit */
+	/* private */
+	cairn_lua_op *op;
+	json_t *resume_value;
+	size_t *dependents, ndependents, adependents;
+	size_t nwaiting;
+	size_t index;
+	bool in_runnable;
+};
+
+typedef void (*cairn_sched_log_fn)(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to);
+
+/* store may be NULL (nothing to commit). The tasks array is borrowed and
+ * must not move while the scheduler lives. */
+int cairn_sched_new(cairn_sched **out, cairn_loop *loop, cairn_lua *lua, cairn_store *store,
+		    cairn_task *tasks, size_t ntasks, int parallelism);
+void cairn_sched_free(cairn_sched *s);
+/* t depends on d (indices). */
+int cairn_sched_depend(cairn_sched *s, size_t t, size_t d);
+void cairn_sched_set_log(cairn_sched *s, cairn_sched_log_fn fn, void *ud);
+/* A callback run between ticks, when no batch is open (lock heartbeat). */
+void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *ud), void *ud, double every);
+
+/* Start a module operation for t (called from its step function); the
+ * step returns CAIRN_STEP_WAIT right after. */
+int cairn_sched_start_op(cairn_sched *s, cairn_task *t, const char *type, const char *op,
+			 json_t *ctx, json_t *args);
+/* The store, with this tick's batch open. */
+cairn_store *cairn_sched_store(cairn_sched *s);
+/* Record a failure message for t; returns CAIRN_STEP_FAILED. */
+cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ask the scheduler to start no new task (interrupt, lost lock). */
+void cairn_sched_stop(cairn_sched *s, const char *why);
+/* Run until every task is done, failed or skipped. Returns 0 if all are
+ * done, CAIRN_ERROR if any failed or was skipped, or a store error. */
+int cairn_sched_run(cairn_sched *s);
+const char *cairn_task_state_name(cairn_task_state st);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * loop.h - the event loop: one curl multi handle plus timers.
+ *
+ * Every module operation runs as a Lua coroutine; when it waits (HTTP, sleep)
+ * the scheduler hands the wait to this loop and resumes the coroutine from
+ * the loop's callback. One thread, N sockets, no thread pool.
+ *
+ * HTTP requests and responses are JSON objects (the shapes in lua/runtime.h):
+ *   request:  {"method","url","headers":{..},"body", "timeout": secs,
+ *              "sigv4":"aws:amz:REGION:SERVICE",   -- sign with the loop's AWS credentials
+ *              "service":"ec2","action":"DescribeVpcs", -- for rate classes and stats
+ *              "idempotent": true|false}           -- may it be re-sent after an
+ *                                                     ambiguous failure (5xx, dropped)?
+ *   response: {"status":200,"headers":{"lower-case":"v"},"body":"...",
+ *              "attempts":N}  or  {"error":"...","curl_code":N,"attempts":N}
+ *
+ * Retries are done here, once, for every module: exponential backoff with
+ * full jitter (sleep = random(0, min(cap, base * 2^attempt))), honouring
+ * Retry-After and x-amz-retry-after; on throttling answers (HTTP 429, or a
+ * 400/503 whose body carries Throttling, ThrottlingException,
+ * RequestLimitExceeded, TooManyRequestsException, RequestThrottled,
+ * SlowDown, ProvisionedThroughputExceededException), on 5xx and on
+ * connection errors. A request that is not `idempotent` is retried only when
+ * the failure proves it was not processed (throttled, connection refused,
+ * could not resolve / connect); otherwise its failure is returned to the
+ * module, which recovers by token or tag. A retry budget per loop (per run)
+ * stops retry storms: when spent, failures are returned at once. Client-side
+ * token buckets per (service, action class) keep a big refresh under EC2's
+ * documented request rates: class = "describe" (Describe*, List*, Get*),
+ * "mutate" (everything else).
+ *
+ * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERNAME /
+ * CURLOPT_PASSWORD = access key / secret key (no ':' escaping issues) and
+ * an x-amz-security-token header for session tokens; the body is passed as
+ * POSTFIELDS so that curl hashes it into the signature, and the query of a
+ * signed URL is sorted first (curl 7.88 signs it as written). https always
+ * verifies peers. Secrets never appear in any error message or log line.
+ *
+ * Numbers: server-requested waits are honoured up to 60 s; response bodies
+ * are capped at 32 MiB (cairn_loop_set_body_limit), headers at 1 MiB. The
+ * built-in buckets (opts.rate_limits) follow EC2's documented request
+ * token buckets: "describe" 100 tokens refilled at 20/s, "mutate" 50
+ * refilled at 5/s, for "ec2" and, as "*", for every other service (one
+ * bucket per service and class); opts.classes entries take precedence.
+ */
+#ifndef CAIRN_LOOP_H
+#define CAIRN_LOOP_H
+
+#include "base/error.h"
+#include "base/value.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cairn_loop cairn_loop;
+
+/* The documented test key pair that `cairn sim` accepts by default. */
+#define CAIRN_SIM_ACCESS_KEY "AKIDCAIRNSIMEXAMPLE"
+#define CAIRN_SIM_SECRET_KEY "cairn-sim-secret-key-do-not-use-in-prod"
+
+typedef struct cairn_aws_creds {
+	char *access_key;
+	char *secret_key;
+	char *session_token; /* may be NULL */
+	char *region;        /* may be NULL */
+	char *endpoint;      /* may be NULL: AWS's own endpoints */
+	char *source;        /* where they came from: "env", "profile NAME", ... (never the secret) */
+} cairn_aws_creds;
+
+typedef struct cairn_rate_class {
+	const char *service; /* "ec2", or "*" for any */
+	const char *klass;   /* "describe" | "mutate" */
+	double rate;         /* tokens per second */
+	double burst;        /* bucket size (>= 1) */
+	/* rate <= 0 in an override: no client-side limit for that class */
+} cairn_rate_class;
+
+typedef struct cairn_loop_opts {
+	int max_connections;     /* total in flight; 0 = 64 */
+	int max_attempts;        /* per request, first try included; 0 = 8 */
+	double backoff_base;     /* seconds; 0 = 0.1 */
+	double backoff_cap;      /* seconds; 0 = 20 */
+	int retry_budget;        /* retries per loop lifetime; 0 = 1000; <0 = none */
+	double default_timeout;  /* seconds per attempt; 0 = 60 */
+	bool rate_limits;        /* use the built-in EC2-like buckets (default true via cairn_loop_opts_default) */
+	const cairn_rate_class *classes; /* overrides, NULL-terminated by service == NULL */
+} cairn_loop_opts;
+
+void cairn_loop_opts_default(cairn_loop_opts *o);
+int cairn_loop_new(cairn_loop **out, const cairn_loop_opts *opts);
+void cairn_loop_free(cairn_loop *loop); /* cancels everything pending without callbacks */
+
+/* Credentials used for requests carrying "sigv4" (copied; NULL forgets
+ * them). Requests already started keep signing with what was set when each
+ * attempt began. */
+int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
+
+/* Temporary credentials (a role's, a credential_process's) expire: when a
+ * request signed with a session token is answered ExpiredToken,
+ * ExpiredTokenException or RequestExpired, the loop calls refresh once (for
+ * every request signed with the same credentials), takes what it gives
+ * (0: *out filled, owned by the loop afterwards) and sends that request
+ * again, once. NULL: no refreshing. */
+typedef int (*cairn_aws_creds_refresh_fn)(void *ud, cairn_aws_creds *out);
+void cairn_loop_set_aws_creds_refresh(cairn_loop *loop, cairn_aws_creds_refresh_fn fn, void *ud);
+
+/* The largest response body accepted (default 32 MiB); a larger answer
+ * fails the request with {"error": "... exceeds the limit ...",
+ * "curl_code": 23} and is not retried. */
+void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes);
+
+/* Resolve AWS credentials the way every AWS tool does: AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else profile (argument, else
+ * AWS_PROFILE, else "default") from AWS_SHARED_CREDENTIALS_FILE or
+ * ~/.aws/credentials, and AWS_CONFIG_FILE or ~/.aws/config ([profile NAME]
+ * sections; role_arn with source_profile or credential_source (an STS
+ * AssumeRole call, made here, synchronously), static keys,
+ * credential_process, region, endpoint_url; see awscreds.c for the
+ * order). Region: argument, else AWS_REGION,
+ * AWS_DEFAULT_REGION, profile's region. Endpoint: argument, else
+ * AWS_ENDPOINT_URL, profile's endpoint_url. Any argument may be NULL. */
+int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region, const char *endpoint);
+void cairn_aws_creds_release(cairn_aws_creds *c);
+/* Deep copy of src into out (released first by the caller if needed). */
+int cairn_aws_creds_copy(cairn_aws_creds *out, const cairn_aws_creds *src);
+
+typedef void (*cairn_timer_fn)(void *ud);
+/* Call fn(ud) once after `seconds`. */
+int cairn_loop_timer(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud, uint64_t *id_out);
+void cairn_loop_timer_cancel(cairn_loop *loop, uint64_t id);
+
+/* The response reference passes to the callback (it must decref it). It is
+ * NULL only when memory ran out while building it. */
+typedef void (*cairn_http_fn)(void *ud, json_t *response);
+/* Start an HTTP request (request is borrowed; copied as needed). The
+ * callback runs from cairn_loop_run_once, never from inside this call.
+ * A malformed request (no http(s) "url", bad header, bad "timeout", or
+ * "sigv4" with no credentials set) returns CAIRN_EINVAL and is never called
+ * back. Defaults: "method" GET; "timeout" opts.default_timeout;
+ * "idempotent" true for GET, HEAD, PUT, DELETE, OPTIONS and for any
+ * Describe*, List*, Get*, Search* "action", false otherwise. Requests with a
+ * "service" take a token from the (service, class) bucket first (when
+ * opts.rate_limits); so does every retry. Response headers are lower-cased;
+ * a repeated header's values are joined with ", ". */
+int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *ud);
+
+/* Wait for events for at most max_wait seconds (< 0: until something
+ * happens), run every due callback, return. *pending (if non-NULL) receives
+ * the number of timers + requests still outstanding. With nothing
+ * outstanding it returns at once. A callback may start requests and timers
+ * and cancel timers, but must not free the loop. */
+int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending);
+
+/* Move the transfers along without waiting: send what new requests have
+ * to send, take in what has arrived. Calls no callback (they run from
+ * cairn_loop_run_once). For callers that work between waits, so that the
+ * requests they start go out before the work is over. */
+void cairn_loop_flush(cairn_loop *loop);
+
+typedef struct cairn_loop_stats {
+	uint64_t requests;      /* HTTP attempts sent */
+	uint64_t retries;
+	uint64_t throttled;
+	uint64_t failures;      /* requests finally failed: no answer, or a 5xx /
+	                           throttling answer after the last attempt */
+	double wait_seconds;    /* time spent in backoff or bucket waits */
+	uint64_t creds_renewed; /* expired temporary credentials renewed */
+} cairn_loop_stats;
+void cairn_loop_get_stats(const cairn_loop *loop, cairn_loop_stats *out);
+
+/* Monotonic seconds. */
+double cairn_now(void);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * loop_int.h - what loop.c (the loop: timers, polling, lifecycle) and
+ * loop_http.c (the requests: buckets, attempts, retries) share, and the
+ * easy-handle settings that awssts.c's one synchronous request shares with
+ * them. Internal: nothing outside provisioner/loop*.c and awssts.c
+ * includes it.
+ */
+#ifndef CAIRN_LOOP_INT_H
+#define CAIRN_LOOP_INT_H
+
+#include "loop.h"
+#include "base/buf.h"
+
+#include <curl/curl.h>
+
+#define CAIRN_LOOP_BODY_MAX ((size_t)32 << 20)
+#define CAIRN_LOOP_POOL_MAX 16
+
+typedef struct rule {
+	char *service;
+	char *klass;
+	double rate, burst;
+} rule;
+
+typedef struct bucket {
+	char *service;
+	const char *klass; /* static: "describe" or "mutate" */
+	double rate, burst;
+	double tokens;     /* may go negative: tokens reserved by waiters */
+	double last;
+} bucket;
+
+typedef struct xfer xfer;
+
+typedef struct queue {
+	xfer *head, *tail;
+} queue;
+
+
+struct cairn_loop {
+	cairn_loop_opts opts; /* normalized; opts.classes copied into rules */
+	rule *rules;
+	size_t nrules;
+	CURLM *multi;
+
+	struct loop_timer **heap;
+	size_t nheap, aheap;
+	uint64_t next_id;
+	size_t user_timers;
+
+	xfer *xfers;
+	size_t nxfers;
+	queue slot_q, ready_q;
+	int running;
+	CURL *pool[CAIRN_LOOP_POOL_MAX];
+	int npool;
+
+	bucket **buckets;
+	size_t nbuckets;
+
+	cairn_aws_creds creds;
+	bool have_creds;
+	unsigned creds_gen;           /* bumped each time creds change */
+	bool renew_failed;            /* refresh failed for these creds: not again */
+	cairn_aws_creds_refresh_fn refresh;
+	void *refresh_ud;
+	long retry_left;
+	size_t body_max;
+	uint64_t rng;
+	cairn_loop_stats stats;
+};
+
+
+/* loop.c */
+/* A wait on the loop's timer heap that is not a user timer: it does not
+ * count as pending and cannot be cancelled by id. */
+int cairn_loop_wait(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud);
+/* Uniform in [0, 1), from the loop's own generator. */
+double cairn_loop_random(cairn_loop *loop);
+
+/* loop_http.c */
+/* An attempt's easy handle finished (removed from the multi handle). */
+void cairn_loop_http_done(cairn_loop *loop, CURL *easy, CURLcode result);
+/* Start queued requests while connection slots are free. */
+void cairn_loop_http_pump(cairn_loop *loop);
+/* Call back every request whose answer was ready before this call. */
+void cairn_loop_http_deliver(cairn_loop *loop);
+/* Drop every request (no callbacks), every bucket and the handle pool. */
+void cairn_loop_http_free_all(cairn_loop *loop);
+
+/* The settings every request cairn sends has: http and https only, peers
+ * and host names always verified, no signals, cairn's User-Agent, a
+ * timeout (seconds) for the whole attempt, curl's message into errbuf
+ * (CURL_ERROR_SIZE bytes, which must outlive the transfer). */
+CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf);
+/* Sign the request with SigV4 for scope ("aws:amz:REGION:SERVICE") with
+ * creds' key pair (borrowed: it must outlive the transfer). A session
+ * token goes in a header: see cairn_loop_token_header. */
+CURLcode cairn_loop_easy_sigv4(CURL *e, const char *scope, const cairn_aws_creds *creds);
+/* Append "x-amz-security-token: TOKEN" to *headers when creds has a
+ * session token (nothing otherwise). 0, or CAIRN_ENOMEM. */
+int cairn_loop_token_header(struct curl_slist **headers, const cairn_aws_creds *creds);
+
+#endif
