@@ -1,5 +1,5 @@
 /*
- * awscreds.c - AWS credentials from the standard places (see loop.h,
+ * creds.c - AWS credentials from the standard places (see creds.h,
  * cairn_aws_creds_resolve), and the small INI reader they need.
  *
  * The order is botocore's (create_credential_resolver in
@@ -8,7 +8,7 @@
  *   1. environment variables, unless a profile was named by the caller;
  *   2. the profile's role, when it has role_arn (botocore's
  *      AssumeRoleProvider, which comes before every provider of the
- *      profile's own keys): STS AssumeRole (awssts.c) signed with the
+ *      profile's own keys): STS AssumeRole (sts.c) signed with the
  *      credentials of source_profile or of credential_source = Environment;
  *   3. the profile's static keys in the shared credentials file;
  *   4. its credential_process (credentials file, then config file);
@@ -27,7 +27,7 @@
  * at credential_process; SSO profiles yield ENOTFOUND.
  *
  * Region and endpoint come from the arguments, the environment, then the
- * (top) profile, and are those of the STS call too (awssts.h says where
+ * (top) profile, and are those of the STS call too (sts.h says where
  * STS is called).
  *
  * credential_process is run as botocore runs it: the command split into
@@ -44,11 +44,12 @@
  * error naming file:line. No message ever quotes a line's content, so a
  * secret on a malformed line cannot leak into an error.
  */
-#include "loop/loop.h"
+#include "creds.h"
 #include "sts.h"
 #include "base/buf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <spawn.h>
@@ -284,41 +285,6 @@ static int dup_opt(char **out, const char *s)
 	*out = NULL;
 	if (s && !(*out = strdup(s)))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	return 0;
-}
-
-void cairn_aws_creds_release(cairn_aws_creds *c)
-{
-	if (!c)
-		return;
-	if (c->secret_key)
-		memset(c->secret_key, 0, strlen(c->secret_key));
-	if (c->session_token)
-		memset(c->session_token, 0, strlen(c->session_token));
-	free(c->access_key);
-	free(c->secret_key);
-	free(c->session_token);
-	free(c->region);
-	free(c->endpoint);
-	free(c->source);
-	memset(c, 0, sizeof(*c));
-}
-
-int cairn_aws_creds_copy(cairn_aws_creds *out, const cairn_aws_creds *src)
-{
-	cairn_aws_creds c = { 0 };
-	int rc;
-
-	if ((rc = dup_opt(&c.access_key, src->access_key)) < 0 ||
-	    (rc = dup_opt(&c.secret_key, src->secret_key)) < 0 ||
-	    (rc = dup_opt(&c.session_token, src->session_token)) < 0 ||
-	    (rc = dup_opt(&c.region, src->region)) < 0 ||
-	    (rc = dup_opt(&c.endpoint, src->endpoint)) < 0 ||
-	    (rc = dup_opt(&c.source, src->source)) < 0) {
-		cairn_aws_creds_release(&c);
-		return rc;
-	}
-	*out = c;
 	return 0;
 }
 

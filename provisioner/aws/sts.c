@@ -1,7 +1,7 @@
 /*
- * awssts.c - STS AssumeRole for role profiles (see awssts.h): the form,
+ * sts.c - STS AssumeRole for role profiles (see sts.h): the form,
  * one synchronous libcurl request with the loop's easy-handle settings
- * (loop_http.c), and an expat reader that keeps the few elements needed:
+ * (loop/http.c), and an expat reader that keeps the few elements needed:
  *
  *   AssumeRoleResponse/AssumeRoleResult/Credentials/
  *       AccessKeyId, SecretAccessKey, SessionToken, Expiration
@@ -13,7 +13,7 @@
  */
 #include "sts.h"
 #include "base/buf.h"
-#include "loop/loop_int.h"
+#include "sign.h"
 #include "loop/retry.h"
 
 #include <expat.h>
@@ -323,16 +323,15 @@ static int call_setup(sts_call *s, const cairn_aws_creds *source, const cairn_st
 		return rc;
 	if (!(s->easy = curl_easy_init()))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if ((rc = build_form(&s->form, s->easy, role)) < 0 ||
-	    (rc = cairn_loop_token_header(&s->headers, source)) < 0)
+	if ((rc = build_form(&s->form, s->easy, role)) < 0)
 		return rc;
 	if (!(s->headers = curl_slist_append(s->headers, "Expect:")))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(s->easy, opt, val); } while (0)
 	c = cairn_loop_easy_defaults(s->easy, STS_TIMEOUT, s->errbuf);
-	if (c == CURLE_OK)
-		c = cairn_loop_easy_sigv4(s->easy, s->scope, source);
 	SET(CURLOPT_URL, s->url);
+	if (c == CURLE_OK && (rc = cairn_aws_sign_easy(s->easy, &s->headers, s->scope, s->url, source)) < 0)
+		return rc;
 	SET(CURLOPT_HTTPHEADER, s->headers);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->form.len);
 	SET(CURLOPT_POSTFIELDS, cairn_buf_cstr(&s->form));

@@ -1,6 +1,7 @@
 /*
- * awssts.h - one STS AssumeRole call, for profiles that assume a role
- * (awscreds.c). Internal to the loop library and its tests.
+ * sts.h - one STS AssumeRole call, for profiles that assume a role
+ * (creds.c). Internal to aws/ and its tests. It uses keys.h and sign.h,
+ * never the credential chain.
  *
  * The call is a synchronous libcurl request, made once when an engine
  * opens (before the event loop runs): AWS's Query protocol, a form POST
@@ -12,7 +13,7 @@
 #ifndef CAIRN_AWSSTS_H
 #define CAIRN_AWSSTS_H
 
-#include "loop/loop.h"
+#include "keys.h"
 
 /* What to ask STS for. Every string is borrowed. */
 typedef struct cairn_sts_role {

@@ -4,6 +4,8 @@
  */
 #include "engine.h"
 #include "scheduler.h"
+#include "aws/creds.h"
+#include "aws/sign.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -898,9 +900,7 @@ static int setup_aws(cairn_engine *e)
 		json_object_set_new(p, "region", json_string(c.region));
 	if (c.endpoint)
 		json_object_set_new(p, "endpoint", json_string(c.endpoint));
-	rc = cairn_loop_set_aws_creds(e->loop, &c);
-	if (rc == 0 && c.session_token)
-		cairn_loop_set_aws_creds_refresh(e->loop, renew_aws, e);
+	rc = cairn_aws_signer_install(e->loop, &c, c.session_token ? renew_aws : NULL, e);
 	cairn_aws_creds_release(&c);
 	return rc;
 }

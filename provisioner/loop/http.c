@@ -1,5 +1,5 @@
 /*
- * loop_http.c - the loop's HTTP requests (see loop.h, cairn_loop_http):
+ * http.c - the loop's HTTP requests (see loop.h, cairn_loop_http):
  * parsing a request, rate tokens, connection slots, one curl easy handle per
  * attempt, retries, and the response JSON.
  *
@@ -50,7 +50,7 @@ struct xfer {
 
 	/* the attempt in flight */
 	int attempts;
-	unsigned creds_gen;  /* the credentials the attempt was signed with */
+	unsigned creds_gen;  /* the signer's credentials the attempt was signed with */
 	bool creds_renewed;  /* sent again once with renewed credentials */
 	CURL *easy;
 	struct curl_slist *slist;
@@ -430,8 +430,6 @@ static int build_headers(xfer *x, const cairn_loop *loop)
 			goto oom;
 		x->slist = l;
 	}
-	if (x->sigv4 && (rc = cairn_loop_token_header(&x->slist, &loop->creds)) != 0)
-		goto cleanup;
 	if (x->has_body) {
 		if (!(l = curl_slist_append(x->slist, "Expect:")))
 			goto oom;
@@ -443,56 +441,6 @@ oom:
 cleanup:
 	cairn_buf_release(&line);
 	return rc;
-}
-
-/*
- * SigV4 for every AWS service but S3 signs each segment of the path
- * URI-encoded twice: a path sent as /tags/arn%3Aaws%3Aeks... (an ARN in
- * EKS's tag calls) is signed as /tags/arn%253Aaws%253Aeks.... libcurl
- * before 8.9 signs the path exactly as it is in the URL. For such a
- * request curl is given the URL with every '%' of the path encoded once
- * more (what it signs) and the request line the path as it is
- * (CURLOPT_REQUEST_TARGET). Returns 1 when it did so.
- */
-static int sigv4_double_encode(const xfer *x, CURL *e, CURLcode *c)
-{
-	const char *svc = x->sigv4 ? strrchr(x->sigv4, ':') : NULL;
-	char *path = NULL, *query = NULL, *url = NULL;
-	cairn_buf doubled = CAIRN_BUF_INIT, target = CAIRN_BUF_INIT;
-	CURLU *u;
-	const char *p;
-	int done = 0;
-
-	if (!svc || !strchr(x->url, '%') || strcmp(svc + 1, "s3") == 0 ||
-	    curl_version_info(CURLVERSION_NOW)->version_num >= 0x080900)
-		return 0;
-	if (!(u = curl_url()))
-		return 0;
-	if (curl_url_set(u, CURLUPART_URL, x->url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || !strchr(path, '%'))
-		goto out;
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
-		query = NULL;
-	for (p = path; *p; p++)
-		if ((*p == '%' ? cairn_buf_puts(&doubled, "%25") : cairn_buf_putc(&doubled, *p)) != 0)
-			goto out;
-	if (cairn_buf_puts(&target, path) != 0 ||
-	    (query && cairn_buf_printf(&target, "?%s", query) != 0) ||
-	    curl_url_set(u, CURLUPART_PATH, cairn_buf_cstr(&doubled), 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
-		goto out;
-	*c = curl_easy_setopt(e, CURLOPT_URL, url);
-	if (*c == CURLE_OK)
-		*c = curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, cairn_buf_cstr(&target));
-	done = 1;
-out:
-	curl_free(path);
-	curl_free(query);
-	curl_free(url);
-	curl_url_cleanup(u);
-	cairn_buf_release(&doubled);
-	cairn_buf_release(&target);
-	return done;
 }
 
 CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf)
@@ -515,45 +463,13 @@ CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf)
 	return c;
 }
 
-CURLcode cairn_loop_easy_sigv4(CURL *e, const char *scope, const cairn_aws_creds *creds)
-{
-	CURLcode c = curl_easy_setopt(e, CURLOPT_AWS_SIGV4, scope);
-
-	if (c == CURLE_OK)
-		c = curl_easy_setopt(e, CURLOPT_USERNAME, creds->access_key);
-	if (c == CURLE_OK)
-		c = curl_easy_setopt(e, CURLOPT_PASSWORD, creds->secret_key);
-	return c;
-}
-
-int cairn_loop_token_header(struct curl_slist **headers, const cairn_aws_creds *creds)
-{
-	cairn_buf line = CAIRN_BUF_INIT;
-	struct curl_slist *l;
-	int rc;
-
-	if (!creds->session_token)
-		return 0;
-	if ((rc = cairn_buf_printf(&line, "x-amz-security-token: %s", creds->session_token)) == 0) {
-		if ((l = curl_slist_append(*headers, cairn_buf_cstr(&line))))
-			*headers = l;
-		else
-			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	}
-	if (line.ptr)
-		explicit_bzero(line.ptr, line.alloc);
-	cairn_buf_release(&line);
-	return rc;
-}
-
 static CURLcode xfer_setup(xfer *x, CURL *e)
 {
 	const cairn_loop *loop = x->loop;
 	CURLcode c = CURLE_OK;
 
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
-	if (!sigv4_double_encode(x, e, &c))
-		SET(CURLOPT_URL, x->url);
+	SET(CURLOPT_URL, x->url);
 	if (c == CURLE_OK)
 		c = cairn_loop_easy_defaults(e, x->timeout, x->errbuf);
 	SET(CURLOPT_PRIVATE, (void *)x);
@@ -562,7 +478,6 @@ static CURLcode xfer_setup(xfer *x, CURL *e)
 	SET(CURLOPT_WRITEDATA, (void *)x);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, (void *)x);
-	SET(CURLOPT_HTTPHEADER, x->slist);
 	if (strcmp(x->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (x->has_body || strcmp(x->method, "POST") == 0) {
@@ -576,10 +491,11 @@ static CURLcode xfer_setup(xfer *x, CURL *e)
 	} else {
 		SET(CURLOPT_CUSTOMREQUEST, x->method);
 	}
-	if (x->sigv4 && c == CURLE_OK) {
-		c = cairn_loop_easy_sigv4(e, x->sigv4, &loop->creds);
-		x->creds_gen = loop->creds_gen;
-	}
+	/* last: the signer may set the URL again and add headers */
+	if (x->sigv4 && c == CURLE_OK &&
+	    loop->signer.sign(loop->signer.ud, e, &x->slist, x->sigv4, x->url, &x->creds_gen) < 0)
+		c = CURLE_FAILED_INIT;
+	SET(CURLOPT_HTTPHEADER, x->slist);
 #undef SET
 	return c;
 }
@@ -621,8 +537,8 @@ static void xfer_start(xfer *x)
 	CURLMcode mc;
 
 	attempt_reset(x);
-	if (x->sigv4 && !loop->have_creds) {
-		xfer_fail(x, 0, "%s", "the request is to be signed (sigv4) but no AWS credentials are set");
+	if (x->sigv4 && !loop->signer.sign) {
+		xfer_fail(x, 0, "%s", "the request is to be signed (sigv4) but no signer is set");
 		return;
 	}
 	if (build_headers(x, loop) < 0 || !(e = pool_get(loop))) {
@@ -631,7 +547,13 @@ static void xfer_start(xfer *x)
 	}
 	if ((c = xfer_setup(x, e)) != CURLE_OK) {
 		pool_put(loop, e);
-		xfer_fail(x, (int)c, "cannot set up the request: %s", curl_easy_strerror(c));
+		if (c == CURLE_FAILED_INIT && x->sigv4) {
+			const cairn_error *err = cairn_error_last();
+
+			xfer_fail(x, 0, "cannot sign the request: %s", err ? err->message : "unknown error");
+		} else {
+			xfer_fail(x, (int)c, "cannot set up the request: %s", curl_easy_strerror(c));
+		}
 		return;
 	}
 	if ((mc = curl_multi_add_handle(loop->multi, e)) != CURLM_OK) {
@@ -713,36 +635,17 @@ static const char *header_value(const xfer *x, const char *name)
 	return json_string_value(json_object_get(x->resp_headers, name));
 }
 
-/* An answer saying the (temporary) credentials expired: renew them once
- * for all the requests signed with them, and send this one again, once.
- * An authentication failure proves the request was not processed. */
+/* An answer saying the (temporary) credentials expired: the signer renews
+ * them once for all the requests signed with them, and this one is sent
+ * again, once. An authentication failure proves it was not processed. */
 static bool xfer_renew_creds(xfer *x, long status, const char *body)
 {
 	cairn_loop *loop = x->loop;
-	cairn_aws_creds fresh = { 0 };
-	char code[64];
 
-	if (!x->sigv4 || x->creds_renewed || !loop->refresh || !loop->creds.session_token ||
-	    (status != 400 && status != 403) || !cairn_loop_error_code(body, x->body_buf.len, code, sizeof(code)) ||
-	    (strcmp(code, "ExpiredToken") && strcmp(code, "ExpiredTokenException") && strcmp(code, "RequestExpired")))
+	if (!x->sigv4 || x->creds_renewed || !loop->signer.renew ||
+	    !loop->signer.renew(loop->signer.ud, x->creds_gen, status, body, x->body_buf.len))
 		return false;
-	if (x->creds_gen == loop->creds_gen) {
-		/* the first such answer for these credentials: renew them (once:
-		 * after a failure the other answers stand without asking again) */
-		if (loop->renew_failed)
-			return false;
-		if (loop->refresh(loop->refresh_ud, &fresh) != 0) {
-			cairn_aws_creds_release(&fresh);
-			loop->renew_failed = true;
-			return false; /* the answer stands; the error is the module's to show */
-		}
-		if (cairn_loop_set_aws_creds(loop, &fresh) != 0) {
-			cairn_aws_creds_release(&fresh);
-			return false;
-		}
-		cairn_aws_creds_release(&fresh);
-		loop->stats.creds_renewed++;
-	}
+	loop->stats.creds_renewed++;
 	x->creds_renewed = true;
 	xfer_next_attempt(x);
 	return true;
@@ -873,7 +776,6 @@ static int parse_request(xfer *x, cairn_loop *loop, json_t *req)
 	const char *service = json_string_value(json_object_get(req, "service"));
 	const char *action = json_string_value(json_object_get(req, "action"));
 	const char *klass;
-	char *sorted = NULL;
 	size_t i;
 	int rc;
 
@@ -910,14 +812,12 @@ static int parse_request(xfer *x, cairn_loop *loop, json_t *req)
 	if (sigv4 && !json_is_null(sigv4)) {
 		if (!json_is_string(sigv4) || !*json_string_value(sigv4))
 			return cairn_error_set(CAIRN_EINVAL, "invalid request: \"sigv4\" must be a string like aws:amz:REGION:SERVICE");
-		if (!loop->have_creds)
-			return cairn_error_set(CAIRN_EINVAL, "cannot sign a request to %s: no AWS credentials are set", x->url);
+		if (!loop->signer.sign)
+			return cairn_error_set(CAIRN_EINVAL, "cannot sign a request to %s: no credentials are set", x->url);
 		if (!(x->sigv4 = strdup(json_string_value(sigv4))))
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-		if ((rc = cairn_loop_sigv4_sort_query(json_string_value(url), &sorted)) < 0)
+		if (loop->signer.prepare && (rc = loop->signer.prepare(loop->signer.ud, x->sigv4, &x->url)) < 0)
 			return rc;
-		free(x->url);
-		x->url = sorted;
 	}
 	if ((rc = parse_headers(x, json_object_get(req, "headers"))) < 0)
 		return rc;

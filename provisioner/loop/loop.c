@@ -326,36 +326,17 @@ void cairn_loop_free(cairn_loop *loop)
 		free(loop->rules[i].klass);
 	}
 	free(loop->rules);
-	cairn_aws_creds_release(&loop->creds);
+	cairn_loop_set_signer(loop, NULL);
 	free(loop);
 }
 
-int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds)
+void cairn_loop_set_signer(cairn_loop *loop, const cairn_loop_signer *signer)
 {
-	cairn_aws_creds copy = { 0 };
-	int rc;
-
-	if (!creds) {
-		cairn_aws_creds_release(&loop->creds);
-		loop->have_creds = false;
-		return 0;
-	}
-	if (!creds->access_key || !*creds->access_key || !creds->secret_key || !*creds->secret_key)
-		return cairn_error_set(CAIRN_EINVAL, "invalid AWS credentials: access key and secret key are required");
-	if ((rc = cairn_aws_creds_copy(&copy, creds)) < 0)
-		return rc;
-	cairn_aws_creds_release(&loop->creds);
-	loop->creds = copy;
-	loop->have_creds = true;
-	loop->creds_gen++;
-	loop->renew_failed = false;
-	return 0;
-}
-
-void cairn_loop_set_aws_creds_refresh(cairn_loop *loop, cairn_aws_creds_refresh_fn fn, void *ud)
-{
-	loop->refresh = fn;
-	loop->refresh_ud = ud;
+	if (loop->signer.free)
+		loop->signer.free(loop->signer.ud);
+	memset(&loop->signer, 0, sizeof(loop->signer));
+	if (signer)
+		loop->signer = *signer;
 }
 
 void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes)

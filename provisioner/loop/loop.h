@@ -5,9 +5,13 @@
  * the scheduler hands the wait to this loop and resumes the coroutine from
  * the loop's callback. One thread, N sockets, no thread pool.
  *
+ * Folder provisioner/loop/: the loop, HTTP requests, retries and rate
+ * buckets (http.c, retry.c). May use base/ only. It knows no cloud: signing
+ * and credential renewal are a hook (cairn_loop_signer) set by a provider.
+ *
  * HTTP requests and responses are JSON objects (the shapes in lua/runtime.h):
  *   request:  {"method","url","headers":{..},"body", "timeout": secs,
- *              "sigv4":"aws:amz:REGION:SERVICE",   -- sign with the loop's AWS credentials
+ *              "sigv4":"aws:amz:REGION:SERVICE",   -- signed by the signer (below)
  *              "service":"ec2","action":"DescribeVpcs", -- for rate classes and stats
  *              "idempotent": true|false}           -- may it be re-sent after an
  *                                                     ambiguous failure (5xx, dropped)?
@@ -29,12 +33,8 @@
  * documented request rates: class = "describe" (Describe*, List*, Get*),
  * "mutate" (everything else).
  *
- * Signing uses libcurl's CURLOPT_AWS_SIGV4 with CURLOPT_USERNAME /
- * CURLOPT_PASSWORD = access key / secret key (no ':' escaping issues) and
- * an x-amz-security-token header for session tokens; the body is passed as
- * POSTFIELDS so that curl hashes it into the signature, and the query of a
- * signed URL is sorted first (curl 7.88 signs it as written). https always
- * verifies peers. Secrets never appear in any error message or log line.
+ * Signing is a hook (cairn_loop_signer): the loop knows no cloud and holds
+ * no credentials. Secrets never appear in any error message or log line.
  *
  * Numbers: server-requested waits are honoured up to 60 s; response bodies
  * are capped at 32 MiB (cairn_loop_set_body_limit), headers at 1 MiB. The
@@ -53,20 +53,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 typedef struct cairn_loop cairn_loop;
 
-/* The documented test key pair that `cairn sim` accepts by default. */
-#define CAIRN_SIM_ACCESS_KEY "AKIDCAIRNSIMEXAMPLE"
-#define CAIRN_SIM_SECRET_KEY "cairn-sim-secret-key-do-not-use-in-prod"
-
-typedef struct cairn_aws_creds {
-	char *access_key;
-	char *secret_key;
-	char *session_token; /* may be NULL */
-	char *region;        /* may be NULL */
-	char *endpoint;      /* may be NULL: AWS's own endpoints */
-	char *source;        /* where they came from: "env", "profile NAME", ... (never the secret) */
-} cairn_aws_creds;
 
 typedef struct cairn_rate_class {
 	const char *service; /* "ec2", or "*" for any */
@@ -91,39 +81,41 @@ void cairn_loop_opts_default(cairn_loop_opts *o);
 int cairn_loop_new(cairn_loop **out, const cairn_loop_opts *opts);
 void cairn_loop_free(cairn_loop *loop); /* cancels everything pending without callbacks */
 
-/* Credentials used for requests carrying "sigv4" (copied; NULL forgets
- * them). Requests already started keep signing with what was set when each
- * attempt began. */
-int cairn_loop_set_aws_creds(cairn_loop *loop, const cairn_aws_creds *creds);
+/*
+ * Signing is not the loop's business: a provider that owns credentials
+ * (aws/sign.c for SigV4) installs a signer, and the loop calls it for every
+ * request that names a signing scope (the request's "sigv4" member, e.g.
+ * "aws:amz:us-east-1:ec2"). A request with a scope and no signer is refused.
+ */
+typedef struct cairn_loop_signer {
+	void *ud;
+	/* Once, when such a request is made: accept it (0) or refuse it (<0,
+	 * error set), and rewrite *url (malloc'd; replace it, freeing the old
+	 * one) when the signature needs the URL in another form. */
+	int (*prepare)(void *ud, const char *scope, char **url);
+	/* Each attempt: make the easy handle e sign the request to url for
+	 * scope (curl options, headers appended to *headers); *ret_gen says
+	 * which credentials signed it. 0, or <0 with the error set. */
+	int (*sign)(void *ud, CURL *e, struct curl_slist **headers, const char *scope, const char *url,
+		    unsigned *ret_gen);
+	/* An answer (status, body) to a request signed with credentials gen:
+	 * true when it says they expired and they have been renewed (now or by
+	 * an earlier answer), so that the loop sends the request again, once.
+	 * May be NULL. */
+	bool (*renew)(void *ud, unsigned gen, long status, const char *body, size_t len);
+	/* Frees ud when the loop is freed or another signer is set; may be NULL. */
+	void (*free)(void *ud);
+} cairn_loop_signer;
 
-/* Temporary credentials (a role's, a credential_process's) expire: when a
- * request signed with a session token is answered ExpiredToken,
- * ExpiredTokenException or RequestExpired, the loop calls refresh once (for
- * every request signed with the same credentials), takes what it gives
- * (0: *out filled, owned by the loop afterwards) and sends that request
- * again, once. NULL: no refreshing. */
-typedef int (*cairn_aws_creds_refresh_fn)(void *ud, cairn_aws_creds *out);
-void cairn_loop_set_aws_creds_refresh(cairn_loop *loop, cairn_aws_creds_refresh_fn fn, void *ud);
+/* Install signer (copied; NULL removes it). Requests already made keep
+ * their scope and are signed by whatever signer is set at each attempt. */
+void cairn_loop_set_signer(cairn_loop *loop, const cairn_loop_signer *signer);
 
 /* The largest response body accepted (default 32 MiB); a larger answer
  * fails the request with {"error": "... exceeds the limit ...",
  * "curl_code": 23} and is not retried. */
 void cairn_loop_set_body_limit(cairn_loop *loop, size_t max_bytes);
 
-/* Resolve AWS credentials the way every AWS tool does: AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else profile (argument, else
- * AWS_PROFILE, else "default") from AWS_SHARED_CREDENTIALS_FILE or
- * ~/.aws/credentials, and AWS_CONFIG_FILE or ~/.aws/config ([profile NAME]
- * sections; role_arn with source_profile or credential_source (an STS
- * AssumeRole call, made here, synchronously), static keys,
- * credential_process, region, endpoint_url; see awscreds.c for the
- * order). Region: argument, else AWS_REGION,
- * AWS_DEFAULT_REGION, profile's region. Endpoint: argument, else
- * AWS_ENDPOINT_URL, profile's endpoint_url. Any argument may be NULL. */
-int cairn_aws_creds_resolve(cairn_aws_creds *out, const char *profile, const char *region, const char *endpoint);
-void cairn_aws_creds_release(cairn_aws_creds *c);
-/* Deep copy of src into out (released first by the caller if needed). */
-int cairn_aws_creds_copy(cairn_aws_creds *out, const cairn_aws_creds *src);
 
 typedef void (*cairn_timer_fn)(void *ud);
 /* Call fn(ud) once after `seconds`. */
@@ -136,7 +128,7 @@ typedef void (*cairn_http_fn)(void *ud, json_t *response);
 /* Start an HTTP request (request is borrowed; copied as needed). The
  * callback runs from cairn_loop_run_once, never from inside this call.
  * A malformed request (no http(s) "url", bad header, bad "timeout", or
- * "sigv4" with no credentials set) returns CAIRN_EINVAL and is never called
+ * "sigv4" with no signer set, or one the signer refuses) returns CAIRN_EINVAL and is never called
  * back. Defaults: "method" GET; "timeout" opts.default_timeout;
  * "idempotent" true for GET, HEAD, PUT, DELETE, OPTIONS and for any
  * Describe*, List*, Get*, Search* "action", false otherwise. Requests with a
@@ -165,9 +157,16 @@ typedef struct cairn_loop_stats {
 	uint64_t failures;      /* requests finally failed: no answer, or a 5xx /
 	                           throttling answer after the last attempt */
 	double wait_seconds;    /* time spent in backoff or bucket waits */
-	uint64_t creds_renewed; /* expired temporary credentials renewed */
+	uint64_t creds_renewed; /* requests sent again after the signer renewed expired credentials */
 } cairn_loop_stats;
 void cairn_loop_get_stats(const cairn_loop *loop, cairn_loop_stats *out);
+
+/* The settings every request cairn sends has: http and https only, peers
+ * and host names always verified, no signals, cairn's User-Agent, a
+ * timeout (seconds) for the whole attempt, curl's message into errbuf
+ * (CURL_ERROR_SIZE bytes, which must outlive the transfer). For the few
+ * synchronous requests made outside the loop (aws/sts.c). */
+CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf);
 
 /* Monotonic seconds. */
 double cairn_now(void);

@@ -1,9 +1,7 @@
 /*
  * loop_int.h - what loop.c (the loop: timers, polling, lifecycle) and
- * loop_http.c (the requests: buckets, attempts, retries) share, and the
- * easy-handle settings that awssts.c's one synchronous request shares with
- * them. Internal: nothing outside provisioner/loop*.c and awssts.c
- * includes it.
+ * http.c (the requests: buckets, attempts, retries) share. Internal:
+ * nothing outside provisioner/loop/ includes it.
  */
 #ifndef CAIRN_LOOP_INT_H
 #define CAIRN_LOOP_INT_H
@@ -58,12 +56,7 @@ struct cairn_loop {
 	bucket **buckets;
 	size_t nbuckets;
 
-	cairn_aws_creds creds;
-	bool have_creds;
-	unsigned creds_gen;           /* bumped each time creds change */
-	bool renew_failed;            /* refresh failed for these creds: not again */
-	cairn_aws_creds_refresh_fn refresh;
-	void *refresh_ud;
+	cairn_loop_signer signer;     /* .sign NULL: none */
 	long retry_left;
 	size_t body_max;
 	uint64_t rng;
@@ -78,7 +71,7 @@ int cairn_loop_wait(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *u
 /* Uniform in [0, 1), from the loop's own generator. */
 double cairn_loop_random(cairn_loop *loop);
 
-/* loop_http.c */
+/* http.c */
 /* An attempt's easy handle finished (removed from the multi handle). */
 void cairn_loop_http_done(cairn_loop *loop, CURL *easy, CURLcode result);
 /* Start queued requests while connection slots are free. */
@@ -87,18 +80,5 @@ void cairn_loop_http_pump(cairn_loop *loop);
 void cairn_loop_http_deliver(cairn_loop *loop);
 /* Drop every request (no callbacks), every bucket and the handle pool. */
 void cairn_loop_http_free_all(cairn_loop *loop);
-
-/* The settings every request cairn sends has: http and https only, peers
- * and host names always verified, no signals, cairn's User-Agent, a
- * timeout (seconds) for the whole attempt, curl's message into errbuf
- * (CURL_ERROR_SIZE bytes, which must outlive the transfer). */
-CURLcode cairn_loop_easy_defaults(CURL *e, double timeout, char *errbuf);
-/* Sign the request with SigV4 for scope ("aws:amz:REGION:SERVICE") with
- * creds' key pair (borrowed: it must outlive the transfer). A session
- * token goes in a header: see cairn_loop_token_header. */
-CURLcode cairn_loop_easy_sigv4(CURL *e, const char *scope, const cairn_aws_creds *creds);
-/* Append "x-amz-security-token: TOKEN" to *headers when creds has a
- * session token (nothing otherwise). 0, or CAIRN_ENOMEM. */
-int cairn_loop_token_header(struct curl_slist **headers, const cairn_aws_creds *creds);
 
 #endif

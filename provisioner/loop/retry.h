@@ -65,12 +65,5 @@ bool cairn_loop_curl_unsent(int curl_code);
  * u * min(cap, base * 2^(n-1)) with u uniform in [0, 1). */
 double cairn_loop_backoff(double base, double cap, int n, double u);
 
-/* One SigV4 detail the loop must fix before signing: AWS signs the query
- * with its parameters sorted (by name, then value; "a" counts as "a="),
- * but curl 7.88 signs the query exactly as written (curl issue #9717, fixed
- * in later releases). This returns in *out (malloc'd) the URL with its
- * query in that order; the values stay as the caller encoded them, which
- * must be RFC 3986 (unreserved characters bare, others %XX upper-case). */
-int cairn_loop_sigv4_sort_query(const char *url, char **out);
 
 #endif

@@ -6,7 +6,7 @@
 #include "t.h"
 #include "aws/sts.h"
 #include "base/error.h"
-#include "loop/loop.h"
+#include "aws/creds.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "loop/loop.h"
 #include "loop/retry.h"
+#include "aws/sign.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -907,7 +908,7 @@ static void test_loop__sigv4(void)
 	rq = req(&s, "POST", "/echo");
 	json_object_set_new(rq, "sigv4", json_string("aws:amz:us-east-1:ec2"));
 	T_EQ_INT(cairn_loop_http(l, rq, on_resp, NULL), CAIRN_EINVAL);
-	T_OK(cairn_loop_set_aws_creds(l, &creds));
+	T_OK(cairn_aws_signer_install(l, &creds, NULL, NULL));
 	json_object_set_new(rq, "body", json_string("Action=DescribeVpcs&Version=2016-11-15"));
 	json_object_set_new(rq, "headers", json_pack("{s:s}", "Content-Type",
 		"application/x-www-form-urlencoded; charset=utf-8"));
@@ -1124,7 +1125,7 @@ static void test_loop__policy(void)
 		for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 			char *u = NULL;
 
-			T_OK(cairn_loop_sigv4_sort_query(cases[k][0], &u));
+			T_OK(cairn_aws_sort_query(cases[k][0], &u));
 			T_EQ_STR(u, cases[k][1]);
 			free(u);
 		}
