@@ -9,6 +9,10 @@
  * loads other files from the module search path. A custom allocator caps the
  * state's memory; a count hook caps the instructions one operation may run.
  *
+ * Folder lua/: the sandbox and the cairn API (api.c, json.c, xml.c). May use
+ * base/ only: HTTP waits are handed to the engine's scheduler, which owns
+ * the loop.
+ *
  * Modules are found by type: "local.file" -> <dir>/local/file.lua, searched
  * in the given directories in order (the stack's own `modules/` first, then
  * the built-in modules directory). A module returns a table:

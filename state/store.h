@@ -8,6 +8,9 @@
  * SQLite, has another application_id, a newer schema, or fails
  * `PRAGMA quick_check` is refused with CAIRN_ECORRUPT and never written.
  *
+ * Folder state/: the store, locks (lock.h), sealed secrets (secret.h), the
+ * WAL buffer VFS (walbuf.h). May use base/ only.
+ *
  * Each environment is a namespace (rows keyed by env name) with its own
  * serial (bumped by every change to its resources or outputs), its own lock
  * (lock.h) and its own history of revisions.

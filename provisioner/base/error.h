@@ -6,6 +6,9 @@
  * file:line:col of the user's input) is stored in a thread-local cairn_error
  * set at the point of failure and read by the CLI, which is the only layer
  * that prints. Modelled on libgit2's git_error_set / git_error_last.
+ *
+ * Folder provisioner/base/: errors (error.h), size-capped buffers (buf.h) and
+ * the value model (value.h). Uses nothing of cairn's; everything uses it.
  */
 #ifndef CAIRN_ERROR_H
 #define CAIRN_ERROR_H

@@ -6,7 +6,7 @@
  * "cairn: error: FILE:LINE:COL: message", with secrets redacted.
  */
 #include "cli.h"
-#include "engine/engine.h"
+#include "render.h"
 #include "sim/sim.h"
 
 #include <errno.h>
@@ -417,7 +417,7 @@ static int write_plan_file(cairn_engine *e, const char *path)
 static int print_plan(cli *c, cairn_engine *e)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
-	int rc = cairn_plan_render(e, &b, c->color);
+	int rc = cairn_render_plan(e, &b, c->color);
 
 	if (!rc)
 		fputs(cairn_buf_cstr(&b), stdout);

@@ -1,6 +1,10 @@
 /*
  * cli.h - the cairn command line: argument parsing and the commands.
  * The only layer that prints (errors, plans, progress).
+ *
+ * Folder provisioner/cli/: main, argument parsing, the commands, and
+ * everything people read (render.c: plans). May use every folder below it:
+ * engine/, sim/ and what they use. Nothing includes cli/.
  */
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H

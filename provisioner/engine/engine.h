@@ -7,10 +7,16 @@
  * (resources expanded by count / for_each, plus orphans found only in
  * state), the event loop, and the evaluation root that expressions see.
  *
+ * Folder provisioner/engine/: instances, graph, plan, apply, scheduler. May
+ * use lang/, lua/, aws/ (the provider whose signer it installs), loop/,
+ * state/ and base/; never cli/. It returns data and errors; the opts.log
+ * stream it is given is the only thing it writes to.
+ *
  * Flow: cairn_engine_open (load + check, no cloud calls) -> optional
  * cairn_engine_refresh (module reads, batched) -> cairn_engine_plan (diff
  * per instance) -> cairn_engine_apply (scheduler) ; or cairn_engine_destroy.
- * plan.c renders plans for people and as JSON; apply.c executes them.
+ * plan.c writes plans as JSON and checks saved ones; apply.c executes
+ * them; cli/render.c renders them for people.
  */
 #ifndef CAIRN_ENGINE_H
 #define CAIRN_ENGINE_H
@@ -170,8 +176,8 @@ char *cairn_engine_redact(const cairn_engine *e, const char *msg);
 cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
 
 /* plan.c */
-/* Human-readable plan (Terraform style). color: ANSI colours. */
-int cairn_plan_render(cairn_engine *e, cairn_buf *out, bool color);
+/* Is the attribute name of in sensitive (its value never shown)? */
+bool cairn_inst_is_sensitive(const cairn_inst *in, const char *name);
 /* JSON plan document (docs/plan-json.md). */
 int cairn_plan_json(cairn_engine *e, json_t **out);
 /* Forced actions from a saved plan document, checked against the engine's

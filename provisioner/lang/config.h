@@ -7,6 +7,10 @@
  * cairn_expr tree (expr.h) that keeps its file:line:col, so that later stages
  * (planner, graph) report errors at the exact place in the user's file.
  *
+ * Folder provisioner/lang/: the stack language: YAML loading, variables,
+ * expressions (expr.h), the function library (funcs.c). May use base/ only:
+ * it knows no engine, state or cloud.
+ *
  * stack.yaml:
  *   stack: NAME                      # optional; default: the directory name
  *   variables:

@@ -5,6 +5,7 @@
  */
 #include "t.h"
 #include "engine/engine.h"
+#include "cli/render.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -182,7 +183,7 @@ static void test_plan__sensitive_taint(void)
 
 	T_CHECK(e != NULL);
 	T_OK(cairn_engine_plan(e, false, NULL));
-	T_OK(cairn_plan_render(e, &b, false));
+	T_OK(cairn_render_plan(e, &b, false));
 	T_CHECK(strstr(cairn_buf_cstr(&b), "hunter2-secret") == NULL);
 	T_CONTAINS(cairn_buf_cstr(&b), "content");
 	T_CONTAINS(cairn_buf_cstr(&b), "(sensitive)");
