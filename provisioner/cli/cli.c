@@ -501,7 +501,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	}
 	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0)
 		goto done;
-	if (c->destroy && (rc = cairn_engine_check_prevent_destroy(e)) != 0)
+	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
 	if (c->json) {
 		json_t *doc = NULL;

@@ -37,6 +37,14 @@ eq "$hit" "1" "killed while an object was made but not recorded"
 echo "# after kill 1: $(rows) rows, $(objects) objects, $(state_sql s 'select count(*) from intents') intents"
 check "an unrecorded object exists" test "$(objects)" -gt "$(rows)"
 check "its intent is pending" test "$(state_sql s 'select count(*) from intents')" -gt 0
+# the address of an object made but not recorded (its file names it)
+lost=""
+for f in $(ls s/cloud); do
+  if [ "$(state_sql s "select count(*) from resources where id='$f'")" = 0 ]; then
+    lost=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['address'])" "s/cloud/$f"); lostid=$f; break
+  fi
+done
+check "found the unrecorded object ($lost)" test -n "$lost"
 
 # 2, 3: kills at arbitrary moments, recovering each time
 for attempt in 2 3; do
@@ -65,7 +73,11 @@ for f in $(ls s/cloud); do
 done
 run state history -C s -e dev
 out_has "interrupted" "killed runs show as interrupted"
-out_has "recover" "the recovered object is in the history"
+hist_ok "the killed runs are revisions marked interrupted" \
+  "sum(1 for r in H if r['command'] == 'apply' and r['status'] == 'interrupted') >= 3"
+hist_ok "a recover revision recorded $lost, the object kill 1 left unrecorded, with its id" \
+  "any(r['command'] == 'recover' and any(c['action'] == 'recover' and c['address'] == '$lost' and c['id'] == '$lostid' for c in r['changes']) for r in H)"
+eq "$(state_sql s "select id from resources where address='$lost'")" "$lostid" "$lost recorded with the object made before the kill"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged"
 
@@ -81,8 +93,8 @@ check "it says interrupted" grep -q "interrupted" a.err
 check "the summary lists skipped work" grep -q "skipped:" a.out
 eq "$(state_sql s "select count(*) from intents")" "0" "no operation left half-done"
 eq "$(objects)" "$(rows)" "everything made is recorded"
-run state history -C s -e dev --limit 1
-out_has "interrupted" "the revision is marked interrupted"
+hist_ok "the newest revision is the interrupted apply, and it lists what it finished" \
+  "H[0]['command'] == 'apply' and H[0]['status'] == 'interrupted' and len(H[0]['changes']) == $(objects) - 40"
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply after the interrupt"
 eq "$(objects)" "60" "60 objects"

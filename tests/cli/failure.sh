@@ -30,8 +30,8 @@ out_has "InvalidParameterValue: refusing to create bad" "module error code and m
 out_has "skipped: child: dependency bad failed" "dependent skipped"
 out_has "skipped: grandchild" "transitively"
 eq "$(state_sql s "select count(*) from resources")" "3" "independent branch applied"
-run state history -C s -e dev
-out_has "failed" "revision marked failed"
+hist_ok "the newest revision is this apply, marked failed, with bad's error and 3 creates" \
+  "H[0]['command'] == 'apply' and H[0]['status'] == 'failed' and [f['address'] for f in H[0]['summary']['failed']] == ['bad'] and 'refusing to create bad' in H[0]['summary']['failed'][0]['error'] and sorted(c['address'] for c in H[0]['changes'] if c['action'] == 'create') == ['fine[0]', 'fine[1]', 'fine[2]']"
 
 # a module with a runtime error: its file and line
 mkdir -p s/modules/test

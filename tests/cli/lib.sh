@@ -53,6 +53,19 @@ mkstack() { # DIR [OVERLAY-TEXT]
 state_sql() { # DIR SQL
   sqlite3 "$1/.cairn/state.db" "$2"
 }
+# hist_ok DESCRIPTION PYTHON-EXPR [DIR]: `state history --json` of DIR (default
+# s) read as H, the list of revisions, newest first; passes when the
+# expression is true. Ties a history check to the revision it is about.
+hist_ok() {
+  local d=$1 expr=$2 dir=${3:-s}
+  "$CAIRN" state history -C "$dir" -e dev --json >"$WORK/hist.json" 2>"$WORK/hist.err" </dev/null
+  if python3 - "$WORK/hist.json" "$expr" <<'PY'
+import json, sys
+H = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+  then pass; else fail "$d (history: $expr)"; head -c 3000 "$WORK/hist.json" | sed 's/^/#   /'; echo; fi
+}
 done_testing() {
   echo "# $CHECKS checks, $FAILS failed"
   [ "$FAILS" -eq 0 ] || exit 1

@@ -90,8 +90,13 @@ expect_rc 0 "converged after repair"
 # history records every revision
 run state history -C s -e dev
 expect_rc 0 "history"
-out_has "apply" "revisions listed"
-out_has "create" "changes listed"
+out_has "revision 1 " "revisions listed"
+hist_ok "revision 1 is the first apply: the four resources created" \
+  "H[-1]['rev'] == 1 and H[-1]['command'] == 'apply' and H[-1]['status'] == 'ok' and sorted((c['action'], c['address']) for c in H[-1]['changes']) == [('create', 'app[0]'), ('create', 'app[1]'), ('create', 'file'), ('create', 'net')]"
+hist_ok "revision 2 is the one-property change: net updated, nothing else" \
+  "[(c['action'], c['address']) for c in H[-2]['changes']] == [('update', 'net')]"
+hist_ok "the newest revision is the repair: net created again, file updated" \
+  "H[0]['command'] == 'apply' and H[0]['status'] == 'ok' and ('create', 'net') in [(c['action'], c['address']) for c in H[0]['changes']] and ('update', 'file') in [(c['action'], c['address']) for c in H[0]['changes']]"
 
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "destroy"

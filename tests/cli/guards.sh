@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# What cairn refuses, and that a refusal leaves everything as it was:
+# prevent_destroy against a replacement as well as a destroy, state rm of an
+# unknown address, import over a managed address, to an address the stack
+# does not have, or of an object that does not exist.
+. "$(dirname "$0")/lib.sh" "$@"
+
+mkstack s <<'YAML'
+resources:
+  keep:
+    type: local.thing
+    name: keep
+    zone: a
+    lifecycle:
+      prevent_destroy: true
+  other:
+    type: local.thing
+    name: other
+YAML
+snapshot() { state_sql s "select address, id, attrs from resources order by address"; }
+
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply"
+keep_id=$(state_sql s "select id from resources where address='keep'")
+before=$(snapshot)
+
+# a change that forces a replacement of a protected resource
+sed -i 's/zone: a/zone: b/' s/stack.yaml
+run plan -C s -e dev
+expect_rc 1 "plan of a replacement of a protected resource"
+err_has "stack.yaml:7:24: keep has lifecycle.prevent_destroy set, but the plan would replace it" "names the rule, the resource and the replacement"
+run apply -C s -e dev --auto-approve
+expect_rc 1 "apply refused"
+err_has "the plan would replace it" "apply says why"
+eq "$(snapshot)" "$before" "state unchanged"
+check "the protected object still exists" test -f "s/cloud/$keep_id"
+eq "$(ls s/cloud | wc -l)" "2" "no new object"
+sed -i 's/zone: b/zone: a/' s/stack.yaml
+
+# state rm of an unknown address
+run state rm -C s -e dev nothing
+expect_rc 1 "state rm of an unknown address"
+err_has "nothing" "names the address"
+err_has "no resource nothing in the state of environment 'dev'" "says it is not recorded"
+eq "$(snapshot)" "$before" "state unchanged"
+
+# import over a managed address: the existing row is untouched
+other_id=$(state_sql s "select id from resources where address='other'")
+run import -C s -e dev keep "$other_id"
+expect_rc 1 "import over a managed address"
+err_has "keep" "names the address"
+err_has "already" "says it is already managed"
+eq "$(snapshot)" "$before" "existing rows untouched"
+
+# import to an address the stack does not have
+run import -C s -e dev nosuch "$other_id"
+expect_rc 1 "import to an address not in the stack"
+err_has "nosuch" "names the address"
+eq "$(snapshot)" "$before" "nothing recorded"
+
+# import of an object that does not exist
+run state rm -C s -e dev other
+expect_rc 0 "forget other"
+after_rm=$(snapshot)
+run import -C s -e dev other thing-doesnotexist
+expect_rc 1 "import of an id that does not exist"
+err_has "thing-doesnotexist" "names the id"
+eq "$(snapshot)" "$after_rm" "nothing recorded"
+run import -C s -e dev other "$other_id"
+expect_rc 0 "import of the real object"
+eq "$(state_sql s "select id from resources where address='other'")" "$other_id" "imported with its id"
+check "the id is not empty" test -n "$other_id"
+done_testing
