@@ -73,7 +73,7 @@ eq "$(jq '.rules | length' "$WORK/faults")" "0" "a used-up rule goes"
 # other errors still fail the plan
 faults POST '{"action": "DescribeVpcAttribute", "code": "UnauthorizedOperation", "status": 403, "message": "You are not authorized to perform this operation."}'
 run plan -C s -e dev --detailed-exitcode
-check "plan fails on another error (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 2
+expect_rc 1 "plan fails on another error"
 err_has "UnauthorizedOperation" "the error's code is shown"
 faults DELETE
 

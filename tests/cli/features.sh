@@ -76,6 +76,8 @@ run apply -C s -e dev --auto-approve --target guarded
 expect_rc 0 "targeted apply"
 eq "$(state_sql s "select group_concat(address) from (select address from resources order by address)")" "base,guarded" "target and its dependency"
 run plan -C s -e dev --exclude swap
+expect_rc 0 "plan --exclude"
+out_lacks "# swap will" "the excluded resource is left out"
 out_lacks "# user will" "excluding swap excludes its dependents"
 out_has "# loose will be created" "others remain"
 
@@ -185,6 +187,7 @@ out_has "guarded	local.thing	thing-" "state list"
 run state mv -C s -e dev loose loose2
 expect_rc 0 "state mv"
 objid=$(state_sql s "select id from resources where address='loose2'")
+check "the moved row has its id" test -n "$objid"
 run state rm -C s -e dev loose2
 expect_rc 0 "state rm"
 out_has "not touched" "rm leaves the object"
