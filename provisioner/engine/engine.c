@@ -100,6 +100,7 @@ void cairn_engine_free(cairn_engine *e)
 	free(e->order);
 	free(e->schemas);
 	json_decref(e->tainted);
+	json_decref(e->each_sensitive);
 	cairn_lua_free(e->lua);
 	cairn_loop_free(e->loop);
 	json_decref(e->root);
@@ -172,6 +173,42 @@ char *cairn_engine_redact(const cairn_engine *e, const char *msg)
 		}
 	}
 	return cairn_buf_detach(&b);
+}
+
+void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t *names)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(names, i, n)
+		collect_secrets(e->secrets, json_object_get(attrs, json_string_value(n)));
+}
+
+/* Whether s holds one of the engine's secrets. */
+static bool holds_secret(const cairn_engine *e, const char *s)
+{
+	char *r = cairn_engine_redact(e, s);
+	bool held = !r || strcmp(r, s) != 0;
+
+	free(r);
+	return held;
+}
+
+/* The last error again, with the secrets known so far redacted: for the
+ * errors of a failed cairn_engine_open, whose engine the CLI never sees. */
+static void redact_last_error(const cairn_engine *e)
+{
+	const cairn_error *last = cairn_error_last();
+	cairn_error err;
+	char *m;
+
+	if (!last || !e->secrets || json_array_size(e->secrets) == 0)
+		return;
+	err = *last;
+	m = cairn_engine_redact(e, err.message);
+	cairn_error_set_at(err.code, &(cairn_pos){ err.file[0] ? err.file : NULL, err.line, err.col }, "%s",
+			   m ? m : "(error text withheld: it may hold a sensitive value)");
+	free(m);
 }
 
 /* ---------- loading ---------- */
@@ -434,6 +471,9 @@ static int check_ref(void *ud, const cairn_ref *ref)
 	if (!strcmp(ref->root, "each")) {
 		if (!self || !self->for_each)
 			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'each' used outside a resource with for_each");
+		/* the keys are refused when they hold a secret (expand_keys) */
+		if ((!ref->attr || strcmp(ref->attr, "key") != 0) && json_object_get(e->each_sensitive, self->name))
+			rc->sensitive = true;
 		return 0;
 	}
 	target = cairn_stack_resource(e->stack, ref->root);
@@ -475,6 +515,8 @@ static int check_ref(void *ud, const cairn_ref *ref)
 		for (k = 0; k < e->schemas[i]->nattrs; k++)
 			if (e->schemas[i]->attrs[k].sensitive)
 				rc->sensitive = true;
+		if (json_array_size(json_object_get(e->tainted, target->name)) > 0)
+			rc->sensitive = true;
 	}
 	if (rc->deps)
 		json_object_set_new(rc->deps, target->name, json_true());
@@ -550,6 +592,7 @@ static int build_graph(cairn_engine *e)
 	pos = calloc(st->nresources + 1, sizeof(cairn_pos));
 	e->order = calloc(st->nresources + 1, sizeof(size_t));
 	e->tainted = json_object();
+	e->each_sensitive = json_object();
 	if (!names || !pos || !e->order) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
@@ -618,6 +661,13 @@ static int build_graph(cairn_engine *e)
 		const cairn_res_cfg *res = &st->resources[r];
 		json_t *t = json_array();
 
+		if (res->for_each) {
+			bool sens = false;
+
+			check_expr(e, r, res->for_each, NULL, &sens);
+			if (sens)
+				json_object_set_new(e->each_sensitive, res->name, json_true());
+		}
 		n = cairn_expr_size(res->props);
 		for (j = 0; j < n; j++) {
 			bool sens = false;
@@ -813,6 +863,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	*out = e;
 	return 0;
 fail:
+	redact_last_error(e);
 	free(user_mods);
 	cairn_engine_free(e);
 	return rc;
@@ -1320,6 +1371,20 @@ static bool inst_sensitive(const cairn_inst *in, const char *name)
 	return false;
 }
 
+json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name)
+{
+	json_t *names = json_array(), *t;
+	size_t i;
+
+	for (i = 0; s && i < s->nattrs; i++)
+		if (s->attrs[i].sensitive)
+			json_array_append_new(names, json_string(s->attrs[i].name));
+	json_array_foreach(json_object_get(e->tainted, name), i, t)
+		if (!s || !cairn_schema_attr(s, json_string_value(t)) || !cairn_schema_attr(s, json_string_value(t))->sensitive)
+			json_array_append(names, t);
+	return names;
+}
+
 static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t *forced)
 {
 	const cairn_schema *s = in->schema;
@@ -1331,13 +1396,10 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 	if ((rc = cairn_engine_desired(e, in, res, &in->desired)) != 0)
 		return rc;
-	for (i = 0; i < s->nattrs; i++)
-		if (s->attrs[i].sensitive)
-			json_array_append_new(in->sensitive, json_string(s->attrs[i].name));
-	t = json_object_get(e->tainted, res->name);
+	t = cairn_engine_sensitive_names(e, s, res->name);
 	json_array_extend(in->sensitive, t);
-	json_array_foreach(in->sensitive, i, t)
-		collect_secrets(e->secrets, json_object_get(in->desired, json_string_value(t)));
+	json_decref(t);
+	cairn_engine_add_secrets(e, in->desired, in->sensitive);
 
 	if (in->prior) {
 		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
@@ -1413,9 +1475,21 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 	return 0;
 }
 
+/* A for_each key holds a sensitive value: refused, as Terraform does, for
+ * keys name the instances in plans, messages and the state, in clear. The
+ * message does not repeat the key. */
+static int sensitive_key(const cairn_res_cfg *res)
+{
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+		"for_each of '%s' uses a sensitive value as an instance key; keys name the instances in plans, "
+		"messages and the state, where they are shown in clear: key the instances by something that is not "
+		"secret (a map of names to secrets keeps the secrets in each.value, which stays sensitive)", res->name);
+}
+
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
 {
 	json_t *v = NULL;
+	bool sens_keys = json_object_get(e->each_sensitive, res->name) != NULL;
 	int rc;
 
 	*keys = json_array();
@@ -1450,6 +1524,10 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 			json_t *x;
 
 			json_object_foreach(v, k, x) {
+				if (sens_keys && holds_secret(e, k)) {
+					rc = sensitive_key(res);
+					break;
+				}
 				json_array_append_new(*keys, json_string(k));
 				json_array_append(*values, x);
 			}
@@ -1462,6 +1540,11 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 				if (!json_is_string(x)) {
 					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
 						"for_each of '%s' must be a map or a list of strings", res->name);
+					break;
+				}
+				/* a list's values are its keys */
+				if (sens_keys) {
+					rc = sensitive_key(res);
 					break;
 				}
 				json_array_append(*keys, x);
