@@ -1480,7 +1480,7 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
  * message does not repeat the key. */
 static int sensitive_key(const cairn_res_cfg *res)
 {
-	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(res->for_each),
 		"for_each of '%s' uses a sensitive value as an instance key; keys name the instances in plans, "
 		"messages and the state, where they are shown in clear: key the instances by something that is not "
 		"secret (a map of names to secrets keeps the secrets in each.value, which stays sensitive)", res->name);
