@@ -122,14 +122,16 @@ void cairn_engine_free(cairn_engine *e)
 
 /* ---------- redaction ---------- */
 
+/* secrets is a set (an object: secret text -> true), so that a value seen
+ * again (in the plan, then by the apply) is kept once. */
 static void collect_secrets(json_t *secrets, const json_t *v)
 {
 	size_t i;
 	const char *k;
 	json_t *x;
 
-	if (json_is_string(v) && json_string_length(v) >= 3)
-		json_array_append(secrets, (json_t *)v);
+	if (json_is_string(v) && json_string_length(v) >= 3 && !memchr(json_string_value(v), 0, json_string_length(v)))
+		json_object_set_new(secrets, json_string_value(v), json_true());
 	else if (json_is_array(v))
 		json_array_foreach(v, i, x) collect_secrets(secrets, x);
 	else if (json_is_object(v))
@@ -138,7 +140,7 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 		char *s = json_dumps(v, JSON_ENCODE_ANY);
 
 		if (s && strlen(s) >= 4)
-			json_array_append_new(secrets, json_string(s));
+			json_object_set_new(secrets, s, json_true());
 		free(s);
 	}
 }
@@ -146,32 +148,43 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 char *cairn_engine_redact(const cairn_engine *e, const char *msg)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
-	const char *p = msg;
-	size_t i;
-	json_t *s;
+	const char *p = msg, **in = NULL, *sv;
+	size_t n = 0, i;
+	json_t *x;
 
-	if (!e || !e->secrets || json_array_size(e->secrets) == 0)
+	if (!e || !e->secrets || json_object_size(e->secrets) == 0)
+		return strdup(msg);
+	/* the secrets this message holds: usually none */
+	json_object_foreach(e->secrets, sv, x)
+		if (strstr(msg, sv)) {
+			const char **grown = realloc(in, (n + 1) * sizeof(*in));
+
+			if (!grown) {
+				free(in);
+				return NULL;
+			}
+			in = grown;
+			in[n++] = sv;
+		}
+	if (n == 0)
 		return strdup(msg);
 	while (*p) {
-		const char *best = NULL;
 		size_t blen = 0;
 
-		json_array_foreach(e->secrets, i, s) {
-			const char *sv = json_string_value(s);
-			size_t len = json_string_length(s);
+		for (i = 0; i < n; i++) {
+			size_t len = strlen(in[i]);
 
-			if (len && strncmp(p, sv, len) == 0 && len > blen) {
-				best = sv;
+			if (len > blen && strncmp(p, in[i], len) == 0)
 				blen = len;
-			}
 		}
-		if (best) {
+		if (blen) {
 			cairn_buf_puts(&b, "(sensitive)");
 			p += blen;
 		} else {
 			cairn_buf_putc(&b, *p++);
 		}
 	}
+	free(in);
 	return cairn_buf_detach(&b);
 }
 
@@ -202,7 +215,7 @@ static void redact_last_error(const cairn_engine *e)
 	cairn_error err;
 	char *m;
 
-	if (!last || !e->secrets || json_array_size(e->secrets) == 0)
+	if (!last || !e->secrets || json_object_size(e->secrets) == 0)
 		return;
 	err = *last;
 	m = cairn_engine_redact(e, err.message);
@@ -792,7 +805,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (e->opts.parallelism <= 0)
 		e->opts.parallelism = 10;
 	e->index = json_object();
-	e->secrets = json_array();
+	e->secrets = json_object();
 	e->sensitive_vars = json_object();
 	if ((rc = cairn_stack_load(&e->stack, e->opts.stack_file)) != 0)
 		goto fail;

@@ -109,7 +109,8 @@ typedef struct cairn_engine {
 	json_t *index;           /* address -> instance index */
 	json_t *root;            /* evaluation root */
 	json_t *inputs;          /* files the expressions read: path -> fingerprint */
-	json_t *secrets;         /* array of sensitive strings to redact from messages */
+	json_t *secrets;         /* set of sensitive strings to redact from messages:
+				  * object text -> true */
 	cairn_loop *loop;
 	char config_hash[65];
 	int64_t serial;

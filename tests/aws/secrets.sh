@@ -129,6 +129,11 @@ resources:
     name: slow
     delay: 1.5
     depends_on: [gen_echo, db_gen]
+  held:
+    type: local.thing
+    count: '${var.mode == "crash" ? 1 : 0}'
+    name: "held-${var.token}"
+    settle: 3
   conv:
     type: local.thing
     count: '${var.mode == "convert" ? 1 : 0}'
@@ -244,6 +249,22 @@ sweep apply -C s -e dev --auto-approve -v
 expect_rc 0 "apply -v"
 sweep plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged"
+
+# --- a create killed after the cloud made the object, before the state
+# recorded it: the next apply recovers it, sealed like any other
+"$CAIRN" apply -C s -e dev --auto-approve --var mode=crash >"$LOGS/crash.out" 2>"$LOGS/crash.err" </dev/null &
+A=$!
+BG_PIDS+=("$A")
+for _ in $(seq 200); do
+  [ -n "$(grep -l held s/cloud/* 2>/dev/null)" ] && break
+  sleep 0.02
+done
+kill -9 "$A"; wait "$A" 2>/dev/null
+eq "$(state_sql s "select count(*) from intents where address='held[0]'")" "1" "killed with the create's intent pending"
+sweep apply -C s -e dev --auto-approve --var mode=crash
+expect_rc 0 "apply after the kill"
+err_has "held[0]: recovered the object an interrupted run created" "recovered"
+eq "$(state_sql s "select sensitive from resources where address='held[0]'")" '["name"]' "the recovered name is sealed"
 
 # --- reading it back
 sweep output -C s -e dev
