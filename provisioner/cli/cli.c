@@ -776,8 +776,14 @@ static int cmd_import(cli *c, int argc, char **argv)
 		goto done;
 	if ((rc = cairn_engine_import(e, c->args[0], c->args[1])) != 0)
 		goto done;
-	printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
-	       c->args[0], c->args[1], c->env);
+	{
+		/* an id can be the secret itself (random.password imports by its value) */
+		char *id = cairn_engine_redact(e, c->args[1]);
+
+		printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
+		       c->args[0], id ? id : "(sensitive)", c->env);
+		free(id);
+	}
 done:
 	rc = report(c, rc);
 	cairn_engine_free(e);

@@ -120,6 +120,7 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 		return fail_from_error(j, t, "cannot evaluate properties");
 	json_decref(in->desired);
 	in->desired = desired;
+	cairn_engine_add_secrets(e, desired, in->sensitive);
 	if (cairn_has_unknown(desired))
 		return cairn_task_fail(t, "a property is still unknown after its dependencies were applied");
 	payload = json_pack("{s:O}", "props", desired);
@@ -164,6 +165,9 @@ static cairn_step_rc finish_write(cairn_sched *s, cairn_task *t, job *j, const c
 	cairn_state_res r = { 0 };
 	int rc;
 
+	/* a value made by this operation (a generated password) is a secret
+	 * from now on: in messages, the summary, the revision's record */
+	cairn_engine_add_secrets(e, attrs, in->sensitive);
 	r.address = in->address;
 	r.name = in->name;
 	r.type = in->type;
@@ -223,6 +227,7 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 			}
 			json_decref(in->desired);
 			in->desired = desired;
+			cairn_engine_add_secrets(e, desired, in->sensitive);
 			json_array_foreach(in->changes, i, c)
 				json_array_append(changed, json_object_get(c, "attribute"));
 			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);
@@ -431,7 +436,10 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 			j->kind == JOB_FORGET ? "forgotten" :
 			j->in->action == CAIRN_ACT_UPDATE ? "modifications complete" : "creation complete");
 	} else if (to == CAIRN_TASK_FAILED) {
-		fprintf(e->opts.log, "%s: failed: %s\n", t->label, t->error ? t->error : "error");
+		char *m = cairn_engine_redact(e, t->error ? t->error : "error");
+
+		fprintf(e->opts.log, "%s: failed: %s\n", t->label, m ? m : "(error text withheld)");
+		free(m);
 	}
 	(void)from;
 }
@@ -481,6 +489,14 @@ cleanup:
 
 /* ---------- recovery of interrupted runs ---------- */
 
+/* The resource name of an address: name, name[3], name["key"]. malloc'd. */
+static char *intent_name(const char *address)
+{
+	const char *br = strchr(address, '[');
+
+	return br ? strndup(address, (size_t)(br - address)) : strdup(address);
+}
+
 static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 {
 	job *j = t->ud;
@@ -498,6 +514,13 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 			return CAIRN_STEP_DONE; /* its token is reused by the next create */
 		ctx = cairn_engine_op_ctx(e, it->address, it->token);
 		if (!strcmp(it->op, "create")) {
+			char *nm = intent_name(it->address);
+			json_t *names = cairn_engine_sensitive_names(e, sch, nm ? nm : it->address);
+
+			/* the props an interrupted create sent: their secrets stay secret */
+			cairn_engine_add_secrets(e, json_object_get(it->payload, "props"), names);
+			json_decref(names);
+			free(nm);
 			args = json_pack("[s?,O]", it->token, json_object_get(it->payload, "props") ?
 				json_object_get(it->payload, "props") : json_null());
 			rc = cairn_sched_start_op(s, t, it->type, "recover", ctx, args);
@@ -540,23 +563,18 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 		attrs = merge_attrs(json_object_get(it->payload, "props"), t->op_result);
 		r.address = it->address;
 		{
-			char *br = strchr(it->address, '[');
-			char *nm = br ? strndup(it->address, (size_t)(br - it->address)) : strdup(it->address);
+			char *nm = intent_name(it->address);
 
 			r.name = nm;
 			r.type = it->type;
 			r.id = id_of(sch, attrs);
 			r.attrs = attrs;
-			r.sensitive = json_array();
+			/* the schema's sensitive attributes and the properties whose
+			 * expressions read a sensitive value: sealed in the state */
+			r.sensitive = cairn_engine_sensitive_names(e, sch, nm ? nm : it->address);
 			r.token = it->token;
 			r.deps = json_array();
-			{
-				size_t i;
-
-				for (i = 0; i < sch->nattrs; i++)
-					if (sch->attrs[i].sensitive)
-						json_array_append_new(r.sensitive, json_string(sch->attrs[i].name));
-			}
+			cairn_engine_add_secrets(e, attrs, r.sensitive);
 			rc = cairn_store_put(cairn_sched_store(s), e->opts.env, j->rev, "recover", &r, it->id);
 			free(nm);
 			free(r.id);
@@ -626,8 +644,11 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 	if (rc == CAIRN_ERROR)
 		for (i = 0; i < e->nintents; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
+				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+
 				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label,
-						     tasks[i].error ? tasks[i].error : "failed");
+						     m ? m : "(error text withheld)");
+				free(m);
 				break;
 			}
 	for (i = 0; i < e->nintents; i++)
@@ -713,9 +734,12 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 
 			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m));
 			free(m);
-		} else
-			json_array_append_new(skipped, json_pack("{s:s,s:s}", "address", t->label, "reason",
-				t->error ? t->error : "not started"));
+		} else {
+			char *m = cairn_engine_redact(e, t->error ? t->error : "not started");
+
+			json_array_append_new(skipped, json_pack("{s:s,s:s}", "address", t->label, "reason", m));
+			free(m);
+		}
 	}
 	if (run_rc && run_rc != CAIRN_ERROR) {
 		/* a store or lock failure: report it as is */

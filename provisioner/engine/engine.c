@@ -100,6 +100,7 @@ void cairn_engine_free(cairn_engine *e)
 	free(e->order);
 	free(e->schemas);
 	json_decref(e->tainted);
+	json_decref(e->each_sensitive);
 	cairn_lua_free(e->lua);
 	cairn_loop_free(e->loop);
 	json_decref(e->root);
@@ -121,14 +122,16 @@ void cairn_engine_free(cairn_engine *e)
 
 /* ---------- redaction ---------- */
 
+/* secrets is a set (an object: secret text -> true), so that a value seen
+ * again (in the plan, then by the apply) is kept once. */
 static void collect_secrets(json_t *secrets, const json_t *v)
 {
 	size_t i;
 	const char *k;
 	json_t *x;
 
-	if (json_is_string(v) && json_string_length(v) >= 3)
-		json_array_append(secrets, (json_t *)v);
+	if (json_is_string(v) && json_string_length(v) >= 3 && !memchr(json_string_value(v), 0, json_string_length(v)))
+		json_object_set_new(secrets, json_string_value(v), json_true());
 	else if (json_is_array(v))
 		json_array_foreach(v, i, x) collect_secrets(secrets, x);
 	else if (json_is_object(v))
@@ -137,7 +140,7 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 		char *s = json_dumps(v, JSON_ENCODE_ANY);
 
 		if (s && strlen(s) >= 4)
-			json_array_append_new(secrets, json_string(s));
+			json_object_set_new(secrets, s, json_true());
 		free(s);
 	}
 }
@@ -145,33 +148,80 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 char *cairn_engine_redact(const cairn_engine *e, const char *msg)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
-	const char *p = msg;
-	size_t i;
-	json_t *s;
+	const char *p = msg, **in = NULL, *sv;
+	size_t n = 0, i;
+	json_t *x;
 
-	if (!e || !e->secrets || json_array_size(e->secrets) == 0)
+	if (!e || !e->secrets || json_object_size(e->secrets) == 0)
+		return strdup(msg);
+	/* the secrets this message holds: usually none */
+	json_object_foreach(e->secrets, sv, x)
+		if (strstr(msg, sv)) {
+			const char **grown = realloc(in, (n + 1) * sizeof(*in));
+
+			if (!grown) {
+				free(in);
+				return NULL;
+			}
+			in = grown;
+			in[n++] = sv;
+		}
+	if (n == 0)
 		return strdup(msg);
 	while (*p) {
-		const char *best = NULL;
 		size_t blen = 0;
 
-		json_array_foreach(e->secrets, i, s) {
-			const char *sv = json_string_value(s);
-			size_t len = json_string_length(s);
+		for (i = 0; i < n; i++) {
+			size_t len = strlen(in[i]);
 
-			if (len && strncmp(p, sv, len) == 0 && len > blen) {
-				best = sv;
+			if (len > blen && strncmp(p, in[i], len) == 0)
 				blen = len;
-			}
 		}
-		if (best) {
+		if (blen) {
 			cairn_buf_puts(&b, "(sensitive)");
 			p += blen;
 		} else {
 			cairn_buf_putc(&b, *p++);
 		}
 	}
+	free(in);
 	return cairn_buf_detach(&b);
+}
+
+void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t *names)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(names, i, n)
+		collect_secrets(e->secrets, json_object_get(attrs, json_string_value(n)));
+}
+
+/* Whether s holds one of the engine's secrets. */
+static bool holds_secret(const cairn_engine *e, const char *s)
+{
+	char *r = cairn_engine_redact(e, s);
+	bool held = !r || strcmp(r, s) != 0;
+
+	free(r);
+	return held;
+}
+
+/* The last error again, with the secrets known so far redacted: for the
+ * errors of a failed cairn_engine_open, whose engine the CLI never sees. */
+static void redact_last_error(const cairn_engine *e)
+{
+	const cairn_error *last = cairn_error_last();
+	cairn_error err;
+	char *m;
+
+	if (!last || !e->secrets || json_object_size(e->secrets) == 0)
+		return;
+	err = *last;
+	m = cairn_engine_redact(e, err.message);
+	cairn_error_set_at(err.code, &(cairn_pos){ err.file[0] ? err.file : NULL, err.line, err.col }, "%s",
+			   m ? m : "(error text withheld: it may hold a sensitive value)");
+	free(m);
 }
 
 /* ---------- loading ---------- */
@@ -434,6 +484,9 @@ static int check_ref(void *ud, const cairn_ref *ref)
 	if (!strcmp(ref->root, "each")) {
 		if (!self || !self->for_each)
 			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'each' used outside a resource with for_each");
+		/* the keys are refused when they hold a secret (expand_keys) */
+		if ((!ref->attr || strcmp(ref->attr, "key") != 0) && json_object_get(e->each_sensitive, self->name))
+			rc->sensitive = true;
 		return 0;
 	}
 	target = cairn_stack_resource(e->stack, ref->root);
@@ -475,6 +528,8 @@ static int check_ref(void *ud, const cairn_ref *ref)
 		for (k = 0; k < e->schemas[i]->nattrs; k++)
 			if (e->schemas[i]->attrs[k].sensitive)
 				rc->sensitive = true;
+		if (json_array_size(json_object_get(e->tainted, target->name)) > 0)
+			rc->sensitive = true;
 	}
 	if (rc->deps)
 		json_object_set_new(rc->deps, target->name, json_true());
@@ -550,6 +605,7 @@ static int build_graph(cairn_engine *e)
 	pos = calloc(st->nresources + 1, sizeof(cairn_pos));
 	e->order = calloc(st->nresources + 1, sizeof(size_t));
 	e->tainted = json_object();
+	e->each_sensitive = json_object();
 	if (!names || !pos || !e->order) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
@@ -618,6 +674,13 @@ static int build_graph(cairn_engine *e)
 		const cairn_res_cfg *res = &st->resources[r];
 		json_t *t = json_array();
 
+		if (res->for_each) {
+			bool sens = false;
+
+			check_expr(e, r, res->for_each, NULL, &sens);
+			if (sens)
+				json_object_set_new(e->each_sensitive, res->name, json_true());
+		}
 		n = cairn_expr_size(res->props);
 		for (j = 0; j < n; j++) {
 			bool sens = false;
@@ -742,7 +805,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (e->opts.parallelism <= 0)
 		e->opts.parallelism = 10;
 	e->index = json_object();
-	e->secrets = json_array();
+	e->secrets = json_object();
 	e->sensitive_vars = json_object();
 	if ((rc = cairn_stack_load(&e->stack, e->opts.stack_file)) != 0)
 		goto fail;
@@ -813,6 +876,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	*out = e;
 	return 0;
 fail:
+	redact_last_error(e);
 	free(user_mods);
 	cairn_engine_free(e);
 	return rc;
@@ -1320,6 +1384,20 @@ static bool inst_sensitive(const cairn_inst *in, const char *name)
 	return false;
 }
 
+json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name)
+{
+	json_t *names = json_array(), *t;
+	size_t i;
+
+	for (i = 0; s && i < s->nattrs; i++)
+		if (s->attrs[i].sensitive)
+			json_array_append_new(names, json_string(s->attrs[i].name));
+	json_array_foreach(json_object_get(e->tainted, name), i, t)
+		if (!s || !cairn_schema_attr(s, json_string_value(t)) || !cairn_schema_attr(s, json_string_value(t))->sensitive)
+			json_array_append(names, t);
+	return names;
+}
+
 static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t *forced)
 {
 	const cairn_schema *s = in->schema;
@@ -1331,13 +1409,10 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 	if ((rc = cairn_engine_desired(e, in, res, &in->desired)) != 0)
 		return rc;
-	for (i = 0; i < s->nattrs; i++)
-		if (s->attrs[i].sensitive)
-			json_array_append_new(in->sensitive, json_string(s->attrs[i].name));
-	t = json_object_get(e->tainted, res->name);
+	t = cairn_engine_sensitive_names(e, s, res->name);
 	json_array_extend(in->sensitive, t);
-	json_array_foreach(in->sensitive, i, t)
-		collect_secrets(e->secrets, json_object_get(in->desired, json_string_value(t)));
+	json_decref(t);
+	cairn_engine_add_secrets(e, in->desired, in->sensitive);
 
 	if (in->prior) {
 		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
@@ -1413,9 +1488,21 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 	return 0;
 }
 
+/* A for_each key holds a sensitive value: refused, as Terraform does, for
+ * keys name the instances in plans, messages and the state, in clear. The
+ * message does not repeat the key. */
+static int sensitive_key(const cairn_res_cfg *res)
+{
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(res->for_each),
+		"for_each of '%s' uses a sensitive value as an instance key; keys name the instances in plans, "
+		"messages and the state, where they are shown in clear: key the instances by something that is not "
+		"secret (a map of names to secrets keeps the secrets in each.value, which stays sensitive)", res->name);
+}
+
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
 {
 	json_t *v = NULL;
+	bool sens_keys = json_object_get(e->each_sensitive, res->name) != NULL;
 	int rc;
 
 	*keys = json_array();
@@ -1450,6 +1537,10 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 			json_t *x;
 
 			json_object_foreach(v, k, x) {
+				if (sens_keys && holds_secret(e, k)) {
+					rc = sensitive_key(res);
+					break;
+				}
 				json_array_append_new(*keys, json_string(k));
 				json_array_append(*values, x);
 			}
@@ -1462,6 +1553,11 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 				if (!json_is_string(x)) {
 					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
 						"for_each of '%s' must be a map or a list of strings", res->name);
+					break;
+				}
+				/* a list's values are its keys */
+				if (sens_keys) {
+					rc = sensitive_key(res);
 					break;
 				}
 				json_array_append(*keys, x);

@@ -92,6 +92,8 @@ typedef struct cairn_engine {
 	cairn_lua *lua;
 	const cairn_schema **schemas;    /* per stack resource */
 	json_t *tainted;         /* object res name -> array of sensitive prop names */
+	json_t *each_sensitive;  /* object res name -> true: its for_each reads a
+				  * sensitive value, so each.value is sensitive */
 	cairn_graph *graph;
 	const char **graph_names; /* borrowed by the graph */
 	cairn_pos *graph_pos;
@@ -107,7 +109,8 @@ typedef struct cairn_engine {
 	json_t *index;           /* address -> instance index */
 	json_t *root;            /* evaluation root */
 	json_t *inputs;          /* files the expressions read: path -> fingerprint */
-	json_t *secrets;         /* array of sensitive strings to redact from messages */
+	json_t *secrets;         /* set of sensitive strings to redact from messages:
+				  * object text -> true */
 	cairn_loop *loop;
 	char config_hash[65];
 	int64_t serial;
@@ -171,6 +174,15 @@ int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in
 
 /* Replace every secret in msg by "(sensitive)"; returns malloc'd text. */
 char *cairn_engine_redact(const cairn_engine *e, const char *msg);
+/* Add to the secrets redacted from every message the values of the
+ * attributes of attrs named in names (an array of attribute names): values
+ * that became known during the run (a generated password, a property
+ * evaluated at apply time). */
+void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t *names);
+/* The names of the sensitive attributes of an instance of resource `name`
+ * (schema s): the schema's sensitive ones and the properties whose
+ * expressions read a sensitive value. New array. */
+json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name);
 
 /* The instance of an address, or NULL. */
 cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
