@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "render.h"
+#include "base/file.h"
 #include "sim/sim.h"
 
 #include <errno.h>
@@ -386,32 +387,17 @@ static int no_args(cli *c)
 
 /* ---------- plan / apply / destroy ---------- */
 
+/* plan -out: the signed plan (engine/plan.c), written atomically and only
+ * over a regular file or a new path (base/file.h). */
 static int write_plan_file(cairn_engine *e, const char *path)
 {
-	json_t *doc = NULL;
-	char tmp[PATH_MAX];
-	FILE *f;
-	int rc, fd;
+	char *text = NULL;
+	int rc;
 
-	if ((rc = cairn_plan_json(e, &doc)) != 0)
-		return rc;
-	json_object_set_new(doc, "destroy", json_boolean(false));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		json_decref(doc);
-		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
-	}
-	rc = json_dumpf(doc, f, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (fclose(f) != 0 || rc != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		json_decref(doc);
-		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
-	}
-	json_decref(doc);
-	return 0;
+	if ((rc = cairn_plan_save(e, &text)) == 0 && (rc = cairn_file_write(path, text, strlen(text), 0600)) != 0)
+		cairn_error_prefix("cannot save the plan");
+	free(text);
+	return rc;
 }
 
 static int print_plan(cli *c, cairn_engine *e)
@@ -478,6 +464,11 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
 	    no_args(c) || need_env(c))
 		return CAIRN_EXIT_ERROR;
+	/* before any work: -out names something that must not be replaced */
+	if (c->out && (rc = cairn_file_check_writable(c->out)) != 0) {
+		cairn_error_prefix("cannot save the plan");
+		goto done;
+	}
 	engine_opts(c, &o, false);
 	if (!c->json)
 		o.log = c->verbose ? stderr : NULL;
@@ -608,18 +599,23 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 
 static int load_plan_file(cli *c, const char *path, json_t **doc)
 {
+	cairn_buf text = CAIRN_BUF_INIT;
 	json_error_t jerr;
-	json_t *d = json_load_file(path, 0, &jerr);
+	json_t *d;
 	const char *env, *stack;
 	json_t *vars;
 	const char *k;
 	json_t *v;
+	int rc;
 
-	if (!d) {
-		if (access(path, R_OK) != 0)
-			return cairn_error_set(CAIRN_EINVAL, "cannot read plan file %s: %s", path, strerror(errno));
-		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: not a cairn plan file: %s", path, jerr.line, jerr.column, jerr.text);
+	if ((rc = cairn_file_read(&text, path, "plan file")) != 0) {
+		cairn_buf_release(&text);
+		return rc;
 	}
+	d = json_loadb(cairn_buf_cstr(&text), text.len, JSON_REJECT_DUPLICATES, &jerr);
+	cairn_buf_release(&text);
+	if (!d)
+		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: not a cairn plan file: %s", path, jerr.line, jerr.column, jerr.text);
 	env = json_string_value(json_object_get(d, "environment"));
 	stack = json_string_value(json_object_get(d, "stack_file"));
 	if (!env || !stack || !json_is_array(json_object_get(d, "resource_changes"))) {
@@ -668,12 +664,7 @@ static int run_apply(cli *c, bool destroy)
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	if (saved) {
-		if (e->nintents) {
-			rc = cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: an interrupted run left %zu pending "
-				"operation(s); run plan again", e->nintents);
-			goto done;
-		}
-		if ((rc = cairn_plan_load_saved(e, doc, &forced)) != 0)
+		if ((rc = cairn_plan_load_saved(e, doc, saved, &forced)) != 0)
 			goto done;
 	} else if (e->nintents) {
 		if ((rc = cairn_engine_recover(e, 0)) != 0)

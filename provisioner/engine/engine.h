@@ -192,9 +192,18 @@ cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
 bool cairn_inst_is_sensitive(const cairn_inst *in, const char *name);
 /* JSON plan document (docs/plan-json.md). */
 int cairn_plan_json(cairn_engine *e, json_t **out);
-/* Forced actions from a saved plan document, checked against the engine's
- * config hash and state serial (CAIRN_ESTALE if either moved). */
-int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced);
+/* The text of a saved plan (plan -out): the JSON document with "destroy"
+ * and a "mac", an HMAC-SHA256 over its canonical form keyed by the state
+ * key (state/secret.h: $CAIRN_STATE_KEY, or the key file beside the state
+ * database, created 0600 with its directory if missing). *out is malloc'd. */
+int cairn_plan_save(cairn_engine *e, char **out);
+/* Forced actions from a saved plan document `path` holds, after checking,
+ * in this order, that it is the plan as written (its MAC verifies under
+ * this state's key: CAIRN_EINVAL "was edited" otherwise), that no
+ * interrupted run left pending intents, and that the configuration, the
+ * files it read and the state serial are those it was made against
+ * (CAIRN_ESTALE, naming what changed). */
+int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t **forced);
 int cairn_plan_verify_saved(cairn_engine *e, json_t *forced);
 
 /* Address of an instance: name, name[3], name["key"]. malloc'd. */

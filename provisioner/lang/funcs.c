@@ -9,6 +9,7 @@
  */
 #include "expr.h"
 #include "expr_int.h"
+#include "base/file.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1026,7 +1027,7 @@ static void file_fingerprint(const char *path, bool content, char *out, size_t o
 		return;
 	}
 	cairn_buf_init(&data, FILE_MAX);
-	if (cairn_buf_read_file(&data, path) != 0)
+	if (cairn_file_read(&data, path, NULL) != 0)
 		snprintf(out, outlen, "unreadable");
 	else
 		fingerprint_data(cairn_buf_cstr(&data), data.len, out, outlen);
@@ -1079,21 +1080,19 @@ FN(file)
 	ARITY("file", 1, 1);
 	if ((rc = resolve_path(&path, "file", a, ctx)) != 0)
 		goto cleanup;
-	if (stat(path.ptr, &st) != 0) {
-		rc = arg_err(0, "file(): cannot read %s: %s", path.ptr, strerror(errno));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = arg_err(0, "file(): %s is not a regular file", path.ptr);
-		goto cleanup;
-	}
-	if ((size_t)st.st_size > FILE_MAX) {
+	if (stat(path.ptr, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > FILE_MAX) {
 		rc = arg_err(0, "file(): %s is larger than 4 MiB", path.ptr);
 		goto cleanup;
 	}
 	cairn_buf_init(&data, FILE_MAX);
-	if ((rc = cairn_buf_read_file(&data, path.ptr)) != 0) {
-		rc = arg_err(0, "file(): cannot read %s (larger than 4 MiB or unreadable)", path.ptr);
+	if ((rc = cairn_file_read(&data, path.ptr, NULL)) != 0) {
+		const cairn_error *err = cairn_error_last();
+		char why[sizeof(err->message)];
+
+		/* it names the path and why: missing, not a regular file (a
+		 * FIFO would hang the read), too large, unreadable */
+		snprintf(why, sizeof(why), "%s", err ? err->message : "cannot read the file");
+		rc = arg_err(0, "file(): %s", why);
 		goto cleanup;
 	}
 	if (!(v = json_stringn(cairn_buf_cstr(&data), data.len))) {
