@@ -785,12 +785,58 @@ static void module_log(void *ud, const char *level, const char *address, const c
 	free(m);
 }
 
+/* The module search path: the stack's own modules/ first, then the
+ * trusted directories: CAIRN_MODULES_PATH (':'-separated: the operator's
+ * choice) or the modules cairn ships. Only trusted modules get cairn.fs,
+ * and none reaches the state directory (its key). */
+static int open_lua(cairn_engine *e)
+{
+	const char *builtin = getenv("CAIRN_MODULES_PATH");
+	char *user_mods = path_join(e->stack->dir, "modules"), *list = NULL, *dir, *next;
+	char *state_dir = NULL, *dot = NULL;
+	const char *dirs[17];
+	size_t n = 0;
+	int rc = CAIRN_ENOMEM;
+
+	if (!user_mods || !(list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR)))
+		goto cleanup;
+	dirs[n++] = user_mods;
+	for (dir = list; dir; dir = next) {
+		if ((next = strchr(dir, ':')))
+			*next++ = '\0';
+		if (*dir && n < sizeof(dirs) / sizeof(dirs[0]))
+			dirs[n++] = dir;
+	}
+	if ((rc = cairn_lua_new(&e->lua, dirs, n, NULL)) != 0)
+		goto cleanup;
+	cairn_lua_set_trusted(e->lua, 1);
+	cairn_lua_set_log(e->lua, module_log, e);
+	rc = CAIRN_ENOMEM;
+	if (!(dot = path_join(e->stack->dir, ".cairn")))
+		goto cleanup;
+	if (e->opts.state_file) {
+		const char *slash = strrchr(e->opts.state_file, '/');
+
+		state_dir = slash ? strndup(e->opts.state_file, (size_t)(slash - e->opts.state_file + (slash == e->opts.state_file)))
+				  : strdup(".");
+		if (!state_dir)
+			goto cleanup;
+	}
+	if ((rc = cairn_lua_deny_path(e->lua, dot)) == 0 && state_dir)
+		rc = cairn_lua_deny_path(e->lua, state_dir);
+cleanup:
+	if (rc == CAIRN_ENOMEM)
+		cairn_error_set(rc, "out of memory");
+	free(user_mods);
+	free(list);
+	free(dot);
+	free(state_dir);
+	return rc;
+}
+
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
-	const char *mod_dirs[2];
-	char *user_mods = NULL;
-	const char *builtin;
 	cairn_loop_opts lo;
 	size_t i;
 	int rc;
@@ -822,13 +868,8 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			json_object_set_new(e->sensitive_vars, e->stack->vars[i].name, json_true());
 			collect_secrets(e->secrets, json_object_get(e->vars, e->stack->vars[i].name));
 		}
-	user_mods = path_join(e->stack->dir, "modules");
-	builtin = getenv("CAIRN_MODULES_PATH");
-	mod_dirs[0] = user_mods;
-	mod_dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
-	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
+	if ((rc = open_lua(e)) != 0)
 		goto fail;
-	cairn_lua_set_log(e->lua, module_log, e);
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -872,12 +913,10 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
-	free(user_mods);
 	*out = e;
 	return 0;
 fail:
 	redact_last_error(e);
-	free(user_mods);
 	cairn_engine_free(e);
 	return rc;
 }
