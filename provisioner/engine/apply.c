@@ -431,11 +431,9 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 			j->in->action == CAIRN_ACT_UPDATE ? "modifications complete" : "creation complete");
 	} else if (to == CAIRN_TASK_FAILED) {
 		/* a module's error text: secrets out, control characters escaped */
-		char *r = cairn_engine_redact(e, t->error ? t->error : "error");
-		char *m = r ? cairn_engine_escape(r) : NULL;
+		char *m = cairn_engine_clean(e, t->error ? t->error : "error");
 
 		fprintf(e->opts.log, "%s: failed: %s\n", t->label, m ? m : "(error text withheld)");
-		free(r);
 		free(m);
 	}
 	(void)from;
@@ -642,10 +640,9 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 	else if (rc == CAIRN_ERROR)
 		for (i = 0; i < e->nintents; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label,
-						     m ? m : "(error text withheld)");
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label, m ? m : "(error text withheld)");
 				free(m);
 				break;
 			}
@@ -720,9 +717,9 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
 				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
 		else if (t->state == CAIRN_TASK_FAILED) {
-			char *m = cairn_engine_redact(e, t->error ? t->error : "failed");
+			char *m = cairn_engine_clean(e, t->error ? t->error : "failed");
 
-			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m));
+			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m ? m : "failed"));
 			free(m);
 		} else {
 			char *m = cairn_engine_redact(e, t->error ? t->error : "not started");
@@ -845,9 +842,9 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
 		rc = cairn_engine_interrupted_error(e);
 	} else if (rc == CAIRN_ERROR) {
-		char *m = cairn_engine_redact(e, task.error ? task.error : "import failed");
+		char *m = cairn_engine_clean(e, task.error ? task.error : "import failed");
 
-		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m);
+		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m ? m : "import failed");
 		free(m);
 	}
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);

@@ -259,6 +259,14 @@ char *cairn_engine_escape(const char *msg)
 	return b.ptr ? cairn_buf_detach(&b) : strdup("");
 }
 
+char *cairn_engine_clean(const cairn_engine *e, const char *msg)
+{
+	char *r = cairn_engine_redact(e, msg), *m = r ? cairn_engine_escape(r) : NULL;
+
+	free(r);
+	return m;
+}
+
 char *cairn_engine_redact(const cairn_engine *e, const char *msg)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -891,16 +899,14 @@ static bool uses_aws(const cairn_engine *e);
 static void module_log(void *ud, const char *level, const char *address, const char *msg)
 {
 	cairn_engine *e = ud;
-	char *r, *m;
+	char *m;
 
 	if (!e->opts.log || (!e->opts.verbose && strcmp(level, "warn") != 0 && strcmp(level, "error") != 0))
 		return;
 	/* secrets out first (they may hold a newline), then whatever a
 	 * terminal would act on */
-	r = cairn_engine_redact(e, msg);
-	m = r ? cairn_engine_escape(r) : NULL;
+	m = cairn_engine_clean(e, msg);
 	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : "(out of memory)");
-	free(r);
 	free(m);
 }
 
@@ -1422,9 +1428,9 @@ int cairn_engine_refresh(cairn_engine *e)
 	} else if (rc == CAIRN_ERROR) {
 		for (i = 0; i < njobs; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m);
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m ? m : "failed");
 				free(m);
 				break;
 			}

@@ -187,6 +187,8 @@ json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *
  * other C0 controls, DEL and C1 controls as \xNN (malloc'd). For text a
  * module chose (log lines, errors) on its way to a terminal. */
 char *cairn_engine_escape(const char *msg);
+/* Both: redacted, then escaped (malloc'd, NULL if out of memory). */
+char *cairn_engine_clean(const cairn_engine *e, const char *msg);
 
 /* The stack's `timeouts` of the resource an address belongs to (seconds
  * per cairn_timeout_kind, 0 = the module's), or NULL for an orphan. */

@@ -243,4 +243,24 @@ expect_rc 0 "a loud module"
 err_has 'l: warn: \x1b[2J\x1b]0;pwned\x07red\rline\nnext\xc2\x9bx' "control characters are escaped"
 check "no escape byte reaches the terminal" bash -c "! grep -q \$'\\x1b' '$WORK/err'"
 check "no bell either" bash -c "! grep -q \$'\\x07' '$WORK/err'"
+# nor can its error message
+cat > s/modules/test/rude.lua <<'LUA'
+return {
+  type = "test.rude",
+  schema = { id = { type = "string", computed = true } },
+  create = function(ctx, p) error("\27[31mno\nway") end,
+  read = function(ctx, id, attrs) return attrs end,
+  delete = function() end,
+}
+LUA
+cat > s/stack.yaml <<'YAML'
+resources:
+  r:
+    type: test.rude
+YAML
+run apply -C s -e dev --auto-approve
+expect_rc 1 "a rude module"
+err_has 'r: failed: modules/test/rude.lua:4: \x1b[31mno\nway' "its error is escaped in the progress"
+out_has 'r: modules/test/rude.lua:4: \x1b[31mno\nway' "and in the summary"
+check "no escape byte in either" bash -c "! grep -q \$'\\x1b' '$WORK/err' '$WORK/out'"
 done_testing
