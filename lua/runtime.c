@@ -10,12 +10,25 @@
  * Sandbox: base (without dofile, loadfile, load, rawset, warn, the real _G;
  * setmetatable refuses __gc;
  * pcall/xpcall replaced by versions that cannot swallow the instruction
- * limit; collectgarbage reduced to "count" and "collect"; print goes to the
- * log callback at level "info"), string (without dump), table, math, utf8.
+ * limit, a deadline or an interrupt, nor run a message handler once the
+ * code is being stopped; collectgarbage reduced to "count" and "collect";
+ * print goes to the log callback at level "info"), string (without dump;
+ * find, match, gmatch, gsub and rep from patterns.c), table, math, utf8.
  * The libraries are reached through read-only proxies, the string metatable
  * is hidden (getmetatable("") is false), and each module's _ENV is a fresh
  * table whose hidden metatable reads through to the curated globals. So a
  * module's globals are its own, and nothing it does is seen by another.
+ * Each module type's _ENV has its own require() (a cache of its own, and
+ * the first directory it may search): libraries are not shared between
+ * module types, and a trusted module's libraries come from trusted
+ * directories only.
+ *
+ * Stopping running code: the count hook (every HOOK_STEP instructions),
+ * the pattern matcher (cairn_lua_charge) and the allocator (every MiB an
+ * operation allocates) check the instruction limit, the operation's
+ * deadline and cairn_lua_interrupt(); once one is hit, rt->killed makes it
+ * uncatchable (pcall re-raises, xpcall's handler is skipped, allocations
+ * fail, every later hook raises again).
  */
 #include "internal.h"
 #include "base/buf.h"
