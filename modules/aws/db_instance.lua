@@ -120,6 +120,8 @@ end
 
 return {
   type = "aws.db_instance",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An RDS DB instance.",
   schema = {
     identifier = { type = "string", required = true, force_new = true },

@@ -113,6 +113,8 @@ end
 
 return {
   type = "aws.eks_cluster",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "6h", delete = "2h" },
   description = "An EKS cluster (control plane).",
   schema = {
     name = { type = "string", required = true, force_new = true },

@@ -133,6 +133,8 @@ end
 
 return {
   type = "aws.eks_nodegroup",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An EKS managed node group.",
   schema = {
     cluster_name = { type = "string", required = true, force_new = true },

@@ -126,6 +126,8 @@ end
 
 return {
   type = "aws.elasticache_replication_group",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An ElastiCache replication group (Redis OSS / Valkey, cluster mode disabled).",
   schema = {
     replication_group_id = { type = "string", required = true, force_new = true },

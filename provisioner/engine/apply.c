@@ -16,7 +16,6 @@
 #include "scheduler.h"
 
 #include <openssl/rand.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,14 +39,6 @@ typedef struct job {
 	const char *del_id;
 	char label[512];
 } job;
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 static char *new_token(void)
 {
@@ -306,7 +297,9 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 		return CAIRN_STEP_WAIT;
 	}
 	if (t->op_failed) {
-		if (j->intent_id > 0)
+		/* abandoned (deadline, signal): the delete may be under way, so the
+		 * intent stays and the next run looks */
+		if (j->intent_id > 0 && !t->op_abandoned)
 			cairn_store_intent_clear(cairn_sched_store(s), j->intent_id);
 		return CAIRN_STEP_FAILED;
 	}
@@ -349,6 +342,7 @@ static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
 	j->rev = rev;
 	p->tasks[k].ud = j;
 	p->tasks[k].label = j->label;
+	p->tasks[k].timeouts = in->res != NO_RES ? p->e->stack->resources[in->res].timeouts : NULL;
 	snprintf(j->label, sizeof(j->label), "%s", in->address);
 	switch (kind) {
 	case JOB_APPLY: p->tasks[k].step = apply_step; break;
@@ -436,7 +430,8 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 			j->kind == JOB_FORGET ? "forgotten" :
 			j->in->action == CAIRN_ACT_UPDATE ? "modifications complete" : "creation complete");
 	} else if (to == CAIRN_TASK_FAILED) {
-		char *m = cairn_engine_redact(e, t->error ? t->error : "error");
+		/* a module's error text: secrets out, control characters escaped */
+		char *m = cairn_engine_clean(e, t->error ? t->error : "error");
 
 		fprintf(e->opts.log, "%s: failed: %s\n", t->label, m ? m : "(error text withheld)");
 		free(m);
@@ -455,8 +450,6 @@ static int idle_check(void *ud)
 {
 	idle_ctx *ic = ud;
 
-	if (interrupted)
-		return cairn_error_set(CAIRN_ERROR, "interrupted");
 	if (ic->beat && cairn_now() >= ic->next_beat) {
 		ic->next_beat = cairn_now() + ic->every;
 		if (ic->beat(ic->e) != 0) {
@@ -481,7 +474,7 @@ static int run_tasks(cairn_engine *e, cairn_task *tasks, size_t n, plan_run *p, 
 		goto cleanup;
 	cairn_sched_set_log(s, progress, e);
 	cairn_sched_set_idle(s, idle_check, ic, 0.2);
-	rc = cairn_sched_run(s);
+	rc = cairn_engine_run_sched(e, s);
 cleanup:
 	cairn_sched_free(s);
 	return rc;
@@ -630,6 +623,7 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		tasks[i].label = jobs[i].label;
 		tasks[i].ud = &jobs[i];
 		tasks[i].step = recover_step;
+		tasks[i].timeouts = cairn_engine_timeouts(e, e->intents[i].address);
 	}
 	{
 		cairn_sched *s = NULL;
@@ -637,17 +631,18 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		rc = cairn_sched_new(&s, e->loop, e->lua, e->store, tasks, e->nintents, e->opts.parallelism);
 		if (!rc) {
 			cairn_sched_set_idle(s, idle_check, &ic, 0.2);
-			rc = cairn_sched_run(s);
+			rc = cairn_engine_run_sched(e, s);
 		}
 		cairn_sched_free(s);
 	}
-	if (rc == CAIRN_ERROR)
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e))
+		rc = cairn_engine_interrupted_error(e);
+	else if (rc == CAIRN_ERROR)
 		for (i = 0; i < e->nintents; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label,
-						     m ? m : "(error text withheld)");
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label, m ? m : "(error text withheld)");
 				free(m);
 				break;
 			}
@@ -668,7 +663,6 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 {
 	plan_run p = { e, NULL, NULL, 0, json_object(), json_object() };
 	idle_ctx ic = { e, 0, 0, NULL, "" };
-	struct sigaction sa, old_int, old_term;
 	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
 	int64_t rev = 0;
 	size_t i, max = e->ninsts * 2 + 1;
@@ -711,14 +705,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 	}
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;
-	interrupted = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
 	run_rc = run_tasks(e, p.tasks, p.n, &p, &ic);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
 	/* the deposed object of a CBD replacement is deleted by address */
 	for (i = 0; i < p.n; i++) {
 		cairn_task *t = &p.tasks[i];
@@ -730,9 +717,9 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
 				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
 		else if (t->state == CAIRN_TASK_FAILED) {
-			char *m = cairn_engine_redact(e, t->error ? t->error : "failed");
+			char *m = cairn_engine_clean(e, t->error ? t->error : "failed");
 
-			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m));
+			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m ? m : "failed"));
 			free(m);
 		} else {
 			char *m = cairn_engine_redact(e, t->error ? t->error : "not started");
@@ -758,14 +745,16 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		}
 	}
 	*summary = json_pack("{s:O,s:O,s:O}", "done", done, "failed", failed, "skipped", skipped);
-	cairn_store_rev_finish(e->store, rev, interrupted ? "interrupted" :
+	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
 	if (!rc && (json_array_size(failed) || json_array_size(skipped)))
 		rc = CAIRN_ERROR;
 	if (rc == CAIRN_ERROR && ic.lost[0])
 		cairn_error_set(CAIRN_ERROR, "%s", ic.lost);
+	else if (rc == CAIRN_ERROR && cairn_engine_signal(e))
+		cairn_engine_interrupted_error(e);
 	else if (rc == CAIRN_ERROR)
-		cairn_error_set(CAIRN_ERROR, "%s", interrupted ? "interrupted" : "some operations failed");
+		cairn_error_set(CAIRN_ERROR, "%s", "some operations failed");
 cleanup:
 	for (i = 0; i < p.n; i++) {
 		free(p.tasks[i].error);
@@ -842,17 +831,20 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	task.label = j.label;
 	task.ud = &j;
 	task.step = import_step;
+	task.timeouts = e->stack->resources[in->res].timeouts;
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, e->store, &task, 1, 1)) == 0) {
 		cairn_sched_set_idle(s, idle_check, &ic, 0.2);
-		rc = cairn_sched_run(s);
+		rc = cairn_engine_run_sched(e, s);
 	}
 	cairn_sched_free(s);
-	if (rc == CAIRN_ERROR) {
-		char *m = cairn_engine_redact(e, task.error ? task.error : "import failed");
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
+		rc = cairn_engine_interrupted_error(e);
+	} else if (rc == CAIRN_ERROR) {
+		char *m = cairn_engine_clean(e, task.error ? task.error : "import failed");
 
-		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m);
+		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m ? m : "import failed");
 		free(m);
 	}
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);

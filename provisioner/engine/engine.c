@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +82,95 @@ static void reset_instances(cairn_engine *e)
 	json_object_clear(e->index);
 }
 
+/* ---------- signals ---------- */
+
+/* SIGINT and SIGTERM while an engine holds its lock or runs operations:
+ * the signal number is kept, the Lua runtime stops whatever runs
+ * (cairn_lua_interrupt), and the scheduler abandons the running operations
+ * (cairn_sched_set_interrupt). Without SA_RESTART, a blocking read (the
+ * apply prompt) returns. One engine at a time handles them. */
+static volatile sig_atomic_t signal_seen;
+static cairn_lua *signal_lua;
+static const cairn_engine *signal_owner;
+static int signal_depth;
+static struct sigaction signal_old_int, signal_old_term;
+
+static void on_signal(int sig)
+{
+	signal_seen = sig;
+	if (signal_lua)
+		cairn_lua_interrupt(signal_lua);
+}
+
+void cairn_engine_signals_on(cairn_engine *e)
+{
+	struct sigaction sa;
+
+	if (signal_depth++ > 0)
+		return;
+	if (signal_owner != e)
+		signal_seen = 0; /* a signal belongs to the engine that saw it */
+	signal_owner = e;
+	signal_lua = e->lua;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &signal_old_int);
+	sigaction(SIGTERM, &sa, &signal_old_term);
+	if (signal_seen && e->lua)
+		cairn_lua_interrupt(e->lua);
+}
+
+void cairn_engine_signals_off(cairn_engine *e)
+{
+	(void)e;
+	if (signal_depth == 0 || --signal_depth > 0)
+		return;
+	sigaction(SIGINT, &signal_old_int, NULL);
+	sigaction(SIGTERM, &signal_old_term, NULL);
+	signal_lua = NULL;
+}
+
+int cairn_engine_signal(const cairn_engine *e)
+{
+	return signal_owner == e ? (int)signal_seen : 0;
+}
+
+const char *cairn_engine_signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s)
+{
+	int rc;
+
+	cairn_engine_signals_on(e);
+	cairn_sched_set_interrupt(s, &signal_seen);
+	rc = cairn_sched_run(s);
+	cairn_engine_signals_off(e);
+	return rc;
+}
+
+int cairn_engine_interrupted_error(const cairn_engine *e)
+{
+	return cairn_error_set(CAIRN_ERROR, "interrupted by %s: the running operations were abandoned and nothing "
+		"new was started; their intents are kept, and the next run recovers them",
+		cairn_engine_signal_name(cairn_engine_signal(e)));
+}
+
 void cairn_engine_free(cairn_engine *e)
 {
 	if (!e)
 		return;
-	if (e->locked)
+	if (e->locked) {
 		cairn_lock_release(e->store, e->opts.env);
+		cairn_engine_signals_off(e);
+	}
+	if (signal_owner == e) {
+		signal_owner = NULL;
+		signal_lua = NULL;
+	}
 	reset_instances(e);
 	free(e->insts);
 	json_decref(e->index);
@@ -143,6 +227,44 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 			json_object_set_new(secrets, s, json_true());
 		free(s);
 	}
+}
+
+char *cairn_engine_escape(const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	cairn_buf b = CAIRN_BUF_INIT;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)msg; *p; p++) {
+		unsigned char c = *p;
+
+		if (c == '\n')
+			cairn_buf_puts(&b, "\\n");
+		else if (c == '\r')
+			cairn_buf_puts(&b, "\\r");
+		else if (c == '\t')
+			cairn_buf_puts(&b, "\\t");
+		else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			/* C0 controls, DEL, and the C1 controls as UTF-8 (U+0080..U+009F):
+			 * a terminal would act on them */
+			cairn_buf_printf(&b, "\\x%c%c", hex[c >> 4], hex[c & 15]);
+			if (c == 0xc2) {
+				p++;
+				cairn_buf_printf(&b, "\\x%c%c", hex[*p >> 4], hex[*p & 15]);
+			}
+		} else {
+			cairn_buf_putc(&b, (char)c);
+		}
+	}
+	return b.ptr ? cairn_buf_detach(&b) : strdup("");
+}
+
+char *cairn_engine_clean(const cairn_engine *e, const char *msg)
+{
+	char *r = cairn_engine_redact(e, msg), *m = r ? cairn_engine_escape(r) : NULL;
+
+	free(r);
+	return m;
 }
 
 char *cairn_engine_redact(const cairn_engine *e, const char *msg)
@@ -772,7 +894,8 @@ static int setup_aws(cairn_engine *e);
 static bool uses_aws(const cairn_engine *e);
 
 /* A module's cairn.log line: warnings and errors always go to the progress
- * log, info and debug with -v; secrets are redacted. */
+ * log, info and debug with -v; secrets are redacted, and control
+ * characters escaped (\x1b, \n): a module's text never drives the terminal. */
 static void module_log(void *ud, const char *level, const char *address, const char *msg)
 {
 	cairn_engine *e = ud;
@@ -780,17 +903,65 @@ static void module_log(void *ud, const char *level, const char *address, const c
 
 	if (!e->opts.log || (!e->opts.verbose && strcmp(level, "warn") != 0 && strcmp(level, "error") != 0))
 		return;
-	m = cairn_engine_redact(e, msg);
-	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : msg);
+	/* secrets out first (they may hold a newline), then whatever a
+	 * terminal would act on */
+	m = cairn_engine_clean(e, msg);
+	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : "(out of memory)");
 	free(m);
+}
+
+/* The module search path: the stack's own modules/ first, then the
+ * trusted directories: CAIRN_MODULES_PATH (':'-separated: the operator's
+ * choice) or the modules cairn ships. Only trusted modules get cairn.fs,
+ * and none reaches the state directory (its key). */
+static int open_lua(cairn_engine *e)
+{
+	const char *builtin = getenv("CAIRN_MODULES_PATH");
+	char *user_mods = path_join(e->stack->dir, "modules"), *list = NULL, *dir, *next;
+	char *state_dir = NULL, *dot = NULL;
+	const char *dirs[17];
+	size_t n = 0;
+	int rc = CAIRN_ENOMEM;
+
+	if (!user_mods || !(list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR)))
+		goto cleanup;
+	dirs[n++] = user_mods;
+	for (dir = list; dir; dir = next) {
+		if ((next = strchr(dir, ':')))
+			*next++ = '\0';
+		if (*dir && n < sizeof(dirs) / sizeof(dirs[0]))
+			dirs[n++] = dir;
+	}
+	if ((rc = cairn_lua_new(&e->lua, dirs, n, NULL)) != 0)
+		goto cleanup;
+	cairn_lua_set_trusted(e->lua, 1);
+	cairn_lua_set_log(e->lua, module_log, e);
+	rc = CAIRN_ENOMEM;
+	if (!(dot = path_join(e->stack->dir, ".cairn")))
+		goto cleanup;
+	if (e->opts.state_file) {
+		const char *slash = strrchr(e->opts.state_file, '/');
+
+		state_dir = slash ? strndup(e->opts.state_file, (size_t)(slash - e->opts.state_file + (slash == e->opts.state_file)))
+				  : strdup(".");
+		if (!state_dir)
+			goto cleanup;
+	}
+	if ((rc = cairn_lua_deny_path(e->lua, dot)) == 0 && state_dir)
+		rc = cairn_lua_deny_path(e->lua, state_dir);
+cleanup:
+	if (rc == CAIRN_ENOMEM)
+		cairn_error_set(rc, "out of memory");
+	free(user_mods);
+	free(list);
+	free(dot);
+	free(state_dir);
+	return rc;
 }
 
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
-	const char *mod_dirs[2];
-	char *user_mods = NULL;
-	const char *builtin;
 	cairn_loop_opts lo;
 	size_t i;
 	int rc;
@@ -822,13 +993,8 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			json_object_set_new(e->sensitive_vars, e->stack->vars[i].name, json_true());
 			collect_secrets(e->secrets, json_object_get(e->vars, e->stack->vars[i].name));
 		}
-	user_mods = path_join(e->stack->dir, "modules");
-	builtin = getenv("CAIRN_MODULES_PATH");
-	mod_dirs[0] = user_mods;
-	mod_dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
-	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
+	if ((rc = open_lua(e)) != 0)
 		goto fail;
-	cairn_lua_set_log(e->lua, module_log, e);
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -872,12 +1038,10 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
-	free(user_mods);
 	*out = e;
 	return 0;
 fail:
 	redact_last_error(e);
-	free(user_mods);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -964,7 +1128,18 @@ static int setup_aws(cairn_engine *e)
 		json_object_set_new(p, "region", json_string(c.region));
 	if (c.endpoint)
 		json_object_set_new(p, "endpoint", json_string(c.endpoint));
-	rc = cairn_aws_signer_install(e->loop, &c, c.session_token ? renew_aws : NULL, e);
+	{
+		/* a per-service endpoint map: each of its URLs may be signed for */
+		json_t *map = json_object_get(p, "endpoint"), *v;
+		const char *eps[64], *k;
+		size_t n = 0;
+
+		json_object_foreach(json_is_object(map) ? map : NULL, k, v)
+			if (json_is_string(v) && n < sizeof(eps) / sizeof(eps[0]) - 1)
+				eps[n++] = json_string_value(v);
+		eps[n] = NULL;
+		rc = cairn_aws_signer_install(e->loop, &c, eps, c.session_token ? renew_aws : NULL, e);
+	}
 	cairn_aws_creds_release(&c);
 	return rc;
 }
@@ -987,6 +1162,8 @@ int cairn_engine_lock(cairn_engine *e, const char *operation)
 	if (rc)
 		return rc;
 	e->locked = true;
+	/* from here a signal must end the run with the lock released */
+	cairn_engine_signals_on(e);
 	/* the state may have moved while we waited */
 	return cairn_engine_reload_state(e);
 }
@@ -1066,7 +1243,18 @@ typedef struct refresh_job {
 	size_t nrows;
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
+	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
+
+const double *cairn_engine_timeouts(const cairn_engine *e, const char *address)
+{
+	size_t n = strcspn(address, "[~"), i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (strlen(e->stack->resources[i].name) == n && !strncmp(e->stack->resources[i].name, address, n))
+			return e->stack->resources[i].timeouts;
+	return NULL;
+}
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 {
@@ -1208,13 +1396,13 @@ int cairn_engine_refresh(cairn_engine *e)
 
 			for (at = first; at < k; at += b) {
 				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true,
-							     sch->read_many_attrs };
+							     sch->read_many_attrs, { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
@@ -1223,17 +1411,26 @@ int cairn_engine_refresh(cairn_engine *e)
 	for (i = 0; i < njobs; i++) {
 		tasks[i].step = refresh_step;
 		tasks[i].ud = &jobs[i];
+		for (k = 0; k < jobs[i].nrows; k++) {
+			const double *to = cairn_engine_timeouts(e, e->state[jobs[i].rows[k]].address);
+
+			if (to && to[CAIRN_TIMEOUT_READ] > jobs[i].timeouts[CAIRN_TIMEOUT_READ])
+				jobs[i].timeouts[CAIRN_TIMEOUT_READ] = to[CAIRN_TIMEOUT_READ];
+		}
+		tasks[i].timeouts = jobs[i].timeouts;
 	}
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) != 0)
 		goto cleanup;
 	cairn_sched_set_log(s, log_task, e);
-	rc = cairn_sched_run(s);
-	if (rc == CAIRN_ERROR) {
+	rc = cairn_engine_run_sched(e, s);
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
+		rc = cairn_engine_interrupted_error(e);
+	} else if (rc == CAIRN_ERROR) {
 		for (i = 0; i < njobs; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m);
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m ? m : "failed");
 				free(m);
 				break;
 			}

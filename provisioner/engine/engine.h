@@ -183,6 +183,16 @@ void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t
  * (schema s): the schema's sensitive ones and the properties whose
  * expressions read a sensitive value. New array. */
 json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name);
+/* msg with what a terminal would act on escaped: newline as \n, tab \t,
+ * other C0 controls, DEL and C1 controls as \xNN (malloc'd). For text a
+ * module chose (log lines, errors) on its way to a terminal. */
+char *cairn_engine_escape(const char *msg);
+/* Both: redacted, then escaped (malloc'd, NULL if out of memory). */
+char *cairn_engine_clean(const cairn_engine *e, const char *msg);
+
+/* The stack's `timeouts` of the resource an address belongs to (seconds
+ * per cairn_timeout_kind, 0 = the module's), or NULL for an orphan. */
+const double *cairn_engine_timeouts(const cairn_engine *e, const char *address);
 
 /* The instance of an address, or NULL. */
 cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
@@ -211,5 +221,20 @@ char *cairn_address(const char *name, const json_t *key);
 
 /* Run Lua operations concurrently (sched.c). */
 typedef struct cairn_sched cairn_sched;
+
+/* Signals (engine.c). From cairn_engine_lock until cairn_engine_free, and
+ * during every scheduler run, SIGINT and SIGTERM stop the run: the running
+ * operations are abandoned with their intents kept (their waits end at
+ * once), nothing new starts, and the command fails; the lock is released
+ * by cairn_engine_free. on/off nest. */
+void cairn_engine_signals_on(cairn_engine *e);
+void cairn_engine_signals_off(cairn_engine *e);
+/* The signal e received (SIGINT, SIGTERM), or 0. */
+int cairn_engine_signal(const cairn_engine *e);
+const char *cairn_engine_signal_name(int sig);
+/* cairn_sched_run with the signals on and wired to the scheduler. */
+int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s);
+/* Set the "interrupted by SIGTERM: ..." error; returns CAIRN_ERROR. */
+int cairn_engine_interrupted_error(const cairn_engine *e);
 
 #endif

@@ -29,6 +29,8 @@ static const char *const var_keys[] = { "type", "default", "description", "sensi
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
 static const char *const life_keys[] = { "prevent_destroy", "ignore_changes", "create_before_destroy", NULL };
+/* in the order of cairn_res_cfg.timeouts (and of lua's cairn_timeout_kind) */
+static const char *const timeout_keys[] = { "create", "read", "update", "delete", NULL };
 static const char *const env_keys[] = { "provider", "variables", NULL };
 static const char *const reserved[] = { "var", "env", "count", "each", "path", "self", "null", "true", "false", NULL };
 
@@ -408,6 +410,47 @@ static int load_lifecycle(cairn_res_cfg *r, cairn_expr *lc)
 	return 0;
 }
 
+/* timeouts: { create: 30m, delete: 2h }: Terraform's per-resource
+ * deadlines, as constant durations. */
+static int load_timeouts(cairn_res_cfg *r, const cairn_expr *to)
+{
+	const cairn_expr *x;
+	const cairn_pos *kp;
+	const json_t *v;
+	const char *k, *hint;
+	char num[64];
+	size_t i, j;
+	int rc;
+
+	if (is_null(to))
+		return 0;
+	if ((rc = want_map(to, "timeouts")) != 0)
+		return rc;
+	for (i = 0; i < cairn_expr_size(to); i++) {
+		k = cairn_expr_key(to, i, &kp);
+		for (j = 0; timeout_keys[j] && strcmp(timeout_keys[j], k) != 0; j++)
+			;
+		if (!timeout_keys[j]) {
+			if ((hint = closest(timeout_keys, k)) != NULL)
+				return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown timeouts key '%s' (did you mean '%s'?)", k, hint);
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown timeouts key '%s' "
+				"(expected create, read, update or delete)", k);
+		}
+		x = cairn_expr_item(to, i);
+		v = cairn_expr_const(x);
+		if (v && json_is_number(v)) {
+			snprintf(num, sizeof(num), "%.17g", json_number_value(v));
+			rc = cairn_duration_parse(num, &r->timeouts[j]);
+		} else {
+			rc = v && json_is_string(v) ? cairn_duration_parse(json_string_value(v), &r->timeouts[j]) : CAIRN_EINVAL;
+		}
+		if (rc)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "timeouts.%s must be a duration like "
+				"\"30m\", \"1h30m\" or \"90s\" (more than 0, at most 7 days)", k);
+	}
+	return 0;
+}
+
 static int check_count(const cairn_res_cfg *r)
 {
 	const json_t *v;
@@ -488,6 +531,12 @@ static int load_resource(cairn_res_cfg *r, const char *name, const cairn_pos *po
 	ud.has_each = r->for_each != NULL;
 	if ((x = cairn_expr_take(m, "lifecycle")) != NULL) {
 		rc = load_lifecycle(r, x);
+		cairn_expr_free(x);
+		if (rc)
+			return rc;
+	}
+	if ((x = cairn_expr_take(m, "timeouts")) != NULL) {
+		rc = load_timeouts(r, x);
 		cairn_expr_free(x);
 		if (rc)
 			return rc;

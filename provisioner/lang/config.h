@@ -32,6 +32,9 @@
  *         prevent_destroy: BOOL|EXPR
  *         ignore_changes: [PROP, ...] | all
  *         create_before_destroy: BOOL
+ *       timeouts:                    # deadlines of its operations (Terraform's):
+ *         create: 30m                # create, read, update, delete; a duration
+ *         delete: 2h                 # ("90s", "30m", "1h30m") or seconds
  *       PROP: VALUE                  # everything else: the type's properties
  *   outputs:
  *     NAME:
@@ -47,7 +50,7 @@
  *   variables:
  *     NAME: VALUE                    # constants only (no ${ } references)
  *
- * Unknown top-level keys, unknown variable keys, unknown lifecycle keys and
+ * Unknown top-level keys, unknown variable keys, unknown lifecycle and timeouts keys and
  * names that do not match the pattern are errors at their position.
  *
  * Also checked at load time: every called function exists; every var.NAME
@@ -99,6 +102,8 @@ typedef struct cairn_res_cfg {
 	size_t nignore_changes;
 	bool ignore_all_changes;
 	bool create_before_destroy;
+	double timeouts[4];  /* seconds for create, read, update, delete (the order of
+			      * lua's cairn_timeout_kind); 0: the module's default */
 } cairn_res_cfg;
 
 typedef struct cairn_output_cfg {

@@ -58,8 +58,11 @@ secrets() { printf '%s\n' "$TOKEN" "$CRED_A" "$CRED_B" "$DBPW1" "$DBPW2" "$IMPPW
 # hits PATH...: the files under PATH that hold any secret, as bytes
 hits() { secrets >"$WORK/secrets.txt"; grep -rlaF -f "$WORK/secrets.txt" "$@" 2>/dev/null; }
 
-mkdir -p s/modules/local
-cat >s/modules/local/echo.lua <<'LUA'
+# local.echo uses cairn.fs, which only modules on the trusted path get (a
+# stack's own modules/ never does): it goes beside the test modules there
+mkdir -p s "$WORK/trusted/local"
+export CAIRN_MODULES_PATH="$CAIRN_MODULES_PATH:$WORK/trusted"
+cat >"$WORK/trusted/local/echo.lua" <<'LUA'
 -- local.echo: a module that does its best to leak its value: it logs it on
 -- every create, and puts it in its error message when the file
 -- fail-OP exists beside the stack (OP: create, read, delete).
@@ -85,7 +88,6 @@ return {
   end,
 }
 LUA
-cp -r "$TESTS_DIR/modules/." s/modules/
 cat >s/stack.yaml <<'YAML'
 variables:
   token: { type: string, sensitive: true }
