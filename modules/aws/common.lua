@@ -411,47 +411,48 @@ function M.paginate_marker(fn)
   return cairn.paginate(fn)
 end
 
--- Describe many ids of one kind, in chunks of `chunk` ids per call, with
--- the "NotFound" answer for a whole chunk handled by asking again without
--- the missing ids (EC2 refuses the whole call when one id is unknown).
+-- Describe many ids of one kind, in chunks of `chunk` ids per call.
+-- EC2 refuses the whole call when one id is unknown (notfound_code, or a
+-- malformed id). The ids its message names are a hint, not an answer (AWS
+-- documents the code, not the wording: an implementation may name every id
+-- of the call): they are left out of the next call for the others, and one
+-- is gone only when a describe of that id alone says so (those calls go out
+-- at the same time). A message that names none: every id of the call alone.
 -- Returns id -> item.  id_param: "VpcId"; id_field: "vpcId".
 function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notfound_code, chunk)
   chunk = chunk or 200
+  local gone_codes = { notfound_code, "*.Malformed", "InvalidID" }
   local found = {}
-  local i = 1
-  while i <= #ids do
-    local part = {}
+  local function take(items)
+    for _, it in ipairs(items) do
+      if type(it[id_field]) == "string" then found[it[id_field]] = it end
+    end
+  end
+  for i = 1, #ids, chunk do
+    local part, alone = {}, {}
     for j = i, math.min(i + chunk - 1, #ids) do part[#part + 1] = ids[j] end
-    i = i + chunk
-    while #part > 0 do
+    while #part > 1 do
       local p = M.add_list({}, id_param, part)
       local ok, res = pcall(M.ec2_describe, ctx, action, set_name, p)
       if ok then
-        for _, it in ipairs(res) do
-          if type(it[id_field]) == "string" then found[it[id_field]] = it end
-        end
+        take(res)
+        part = {}
         break
       end
-      if not (M.is(res, notfound_code, "*.Malformed", "InvalidID")) then error(res, 0) end
-      -- drop the ids named in the message (or, when none is named, split)
-      local msg, keep, dropped = tostring(res.message or ""), {}, false
+      if not M.is(res, table.unpack(gone_codes)) then error(res, 0) end
+      local msg, rest = tostring(res.message or ""), {}
       for _, id in ipairs(part) do
-        if msg:find(id, 1, true) then dropped = true else keep[#keep + 1] = id end
+        if msg:find(id, 1, true) then alone[#alone + 1] = id else rest[#rest + 1] = id end
       end
-      if not dropped then
-        if #part == 1 then break end
-        -- cannot tell which: ask one by one
-        for _, id in ipairs(part) do
-          local ok2, res2 = pcall(M.ec2_describe, ctx, action, set_name, M.add_list({}, id_param, { id }))
-          if ok2 then
-            for _, it in ipairs(res2) do found[it[id_field]] = it end
-          elseif not M.is(res2, notfound_code, "*.Malformed", "InvalidID") then
-            error(res2, 0)
-          end
-        end
-        break
-      end
-      part = keep
+      if #rest == #part then break end -- none named: each alone
+      part = rest
+    end
+    for _, id in ipairs(part) do alone[#alone + 1] = id end
+    local calls = {}
+    for k, id in ipairs(alone) do calls[k] = { action, M.add_list({}, id_param, { id }) } end
+    local answers = M.ec2_all(ctx, calls, gone_codes)
+    for k = 1, #calls do
+      if answers[k] then take(M.ec2_items(ctx, action, set_name, calls[k][2], answers[k])) end
     end
   end
   return found
