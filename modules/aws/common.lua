@@ -540,6 +540,20 @@ function M.retry_on(codes, fn, opts)
   return result, last_err
 end
 
+-- An object found being deleted (a run killed after its delete was
+-- accepted, someone in the console) is neither alive nor gone yet: recorded
+-- as alive, it vanishes under the state; planned for creation, the create
+-- is refused while its name is taken (DBInstanceAlreadyExists,
+-- ResourceInUseException). So refresh, recovery, import and the search
+-- before a create wait it out with wait_gone() and take it as gone; a
+-- destroy then has nothing left to do for it, an apply creates it again
+-- when the configuration wants it. Returns nil.
+function M.gone_once_deleted(what, wait_gone)
+  cairn.log.warn("%s is being deleted; waiting until it is gone", what)
+  wait_gone()
+  return nil
+end
+
 -- ---- creation with recovery ----------------------------------------------------
 
 -- After a create of unknown outcome, how long (s) the object is looked for
@@ -711,7 +725,9 @@ end
 -- taken (`exists_code`: a re-sent create that had worked), find(ctx) ->
 -- item, tags-of-item decides: the object is ours when it carries our
 -- cairn:token tag. Unknown outcome and nothing found: create again (at most
--- 3 times). Returns the item create or find returned.
+-- 3 times); the name taken and nothing found: the object that held it went
+-- away meanwhile (find waits out one being deleted), create again too.
+-- Returns the item create or find returned.
 function M.create_by_name(ctx, create, find, exists_code)
   local last
   for _ = 1, 3 do
@@ -729,7 +745,6 @@ function M.create_by_name(ctx, create, find, exists_code)
       if exists then error(res, 0) end
       error(aws_error("AlreadyExists", "an object of that name exists and was not made by this run (its cairn:token tag differs)"), 0)
     end
-    if exists then error(res, 0) end
   end
   error(last, 0)
 end
