@@ -14,6 +14,10 @@
 -- value is kept.
 -- Refresh: DescribeDBInstances with a db-instance-id filter of up to 100
 -- identifiers, MaxRecords 100, paged by Marker (tags come in the answer).
+-- An instance found deleting (a run killed after DeleteDBInstance was
+-- accepted) is waited out and taken as gone by refresh, recovery, import
+-- and the search after a refused create; a delete finding it deleting
+-- (InvalidDBInstanceState) waits until it is gone.
 local aws = require("aws.common")
 
 local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
@@ -60,11 +64,6 @@ local function describe_one(ctx, ident)
   return items and items[1] or nil
 end
 
-local function read(ctx, ident, recorded)
-  local it = describe_one(ctx, ident)
-  return it and attrs_of(it, recorded) or nil
-end
-
 -- available; storage-optimization (after a storage change, for up to
 -- hours) is as good: the instance is usable and takes further
 -- modifications, but for its storage. With nothing pending as well unless
@@ -93,6 +92,20 @@ local function wait_gone(ctx, ident)
     local it = describe_one(ctx, ident)
     return it and it.DBInstanceStatus, it
   end, "gone", { what = "DB instance " .. ident .. " to be deleted", timeout = 3600, max_interval = 30 })
+end
+
+-- false, once it is gone, for an instance being deleted (see
+-- aws.gone_once_deleted); true for any other
+local function alive(ctx, it)
+  if it.DBInstanceStatus ~= "deleting" then return true end
+  local ident = it.DBInstanceIdentifier
+  aws.gone_once_deleted("DB instance " .. ident, function() wait_gone(ctx, ident) end)
+  return false
+end
+
+local function read(ctx, ident, recorded)
+  local it = describe_one(ctx, ident)
+  return it and alive(ctx, it) and attrs_of(it, recorded) or nil
 end
 
 -- The major version of an engine's version: postgres 10 and later the
@@ -169,7 +182,7 @@ return {
       return rds(ctx, "CreateDBInstance", params).CreateDBInstanceResult
     end, function()
       local it = describe_one(ctx, p.identifier)
-      if not it then return nil end
+      if not it or not alive(ctx, it) then return nil end
       return it, (aws.decode_tag_list(it.TagList))
     end, "DBInstanceAlreadyExists")
     return attrs_of(wait_available(ctx, p.identifier), p)
@@ -189,7 +202,7 @@ return {
         aws.add_query_filters({}, { ["db-instance-id"] = part }))
       for _, it in ipairs(items) do
         local id = want[(it.DBInstanceIdentifier or ""):lower()]
-        if id then out[id] = attrs_of(it, rec[id]) end
+        if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
       end
     end
     return out
@@ -281,7 +294,7 @@ return {
 
   recover = function(ctx, token, props)
     local it = describe_one(ctx, props.identifier)
-    if not it or aws.decode_tag_list(it.TagList)[aws.TAG_TOKEN] ~= token then return nil end
+    if not it or aws.decode_tag_list(it.TagList)[aws.TAG_TOKEN] ~= token or not alive(ctx, it) then return nil end
     return attrs_of(wait_available(ctx, props.identifier), props)
   end,
 }

@@ -249,9 +249,16 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 	case 20: /* update finished */
 		if (t->op_failed)
 			return CAIRN_STEP_FAILED;
+		/* as for create: without the attributes the object now has, the
+		 * state would claim the desired values, unchecked; it keeps the
+		 * previous ones and the next plan shows the change again */
+		if (!json_is_object(t->op_result))
+			return cairn_task_fail(t, "module %s returned %s from update of %s, expected a table (the "
+					       "attributes after the update); the state keeps the previous attributes",
+					       in->type, cairn_value_type_name(t->op_result), in->address);
 		{
 			json_t *a1 = merge_attrs(in->current, in->desired);
-			json_t *attrs = merge_attrs(a1, json_is_object(t->op_result) ? t->op_result : NULL);
+			json_t *attrs = merge_attrs(a1, t->op_result);
 			cairn_step_rc rc = finish_write(s, t, j, "update", attrs);
 
 			json_decref(a1);
