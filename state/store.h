@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
-#define CAIRN_STORE_SCHEMA_VERSION 1
+#define CAIRN_STORE_SCHEMA_VERSION 2
 
 typedef struct cairn_store cairn_store;
 

@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "render.h"
+#include "drift_cmd.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -104,6 +105,8 @@ static const char usage_text[] =
 "  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
 "  lock      status|force-unlock -e ENV\n"
+"  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
+"            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
 "\n"
@@ -1180,6 +1183,7 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "output")) rc = cmd_output(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);
