@@ -10,4 +10,10 @@
  * code: 0 no drift, 2 drift, 1 error (docs/drift.md). */
 int cairn_cli_drift(int argc, char **argv);
 
+#include "engine/engine.h"
+
+/* apply --refresh-only with the engine options of the apply (for_write).
+ * Returns the exit code. */
+int cairn_cli_refresh_only(const cairn_engine_opts *o, bool auto_approve, bool color);
+
 #endif

@@ -84,6 +84,15 @@ json_t *cairn_drift_doc(const cairn_drift_run *r);
  * not be read. */
 int cairn_drift_exit_code(const json_t *doc);
 
+/* apply --refresh-only (accept.c). The changes that accepting the cloud's
+ * attributes would record, after cairn_engine_refresh: [{address, type, id,
+ * action: "refresh" | "forget", attributes: [{attribute, recorded, actual,
+ * sensitive}]}], sensitive values redacted. */
+int cairn_drift_accept_plan(cairn_engine *e, json_t **out);
+/* Record them in one revision ("apply --refresh-only") under the lock the
+ * engine holds (cairn_engine_lock); *rev_out gets the revision. */
+int cairn_drift_accept(cairn_engine *e, const json_t *changes, int64_t *rev_out);
+
 /* One line saying what a finding (docs/drift.md) is, for people, appended to b. */
 void cairn_drift_describe(const json_t *finding, cairn_buf *b);
 
