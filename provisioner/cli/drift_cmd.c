@@ -38,6 +38,8 @@ typedef struct drift_cli {
 	bool color;
 	long limit;
 	bool json_stdout; /* history --json */
+	char **owned;     /* names split from --parity A:B */
+	size_t nowned;
 	json_t *vars;
 } drift_cli;
 
@@ -403,8 +405,8 @@ static void print_parity(const drift_cli *c, const json_t *p)
 	size_t i;
 
 	printf("%sparity %s%s: ", col(c, C_BOLD), s_of(p, "pair"), col(c, C_RESET));
-	if (!strcmp(s_of(p, "status"), "error")) {
-		printf("%serror%s: %s\n\n", col(c, C_RED), col(c, C_RESET), s_of(p, "error"));
+	if (!strcmp(s_of(p, "status"), "error") || !strcmp(s_of(p, "status"), "applying")) {
+		printf("%s%s%s: %s\n\n", col(c, C_RED), s_of(p, "status"), col(c, C_RESET), s_of(p, "error"));
 		return;
 	}
 	printf("%s%s%s: %lld finding(s), %lld difference(s) explained by the configuration, %lld attribute(s) compared.\n",
@@ -534,12 +536,17 @@ static int run_drift(drift_cli *c)
 		for (i = 0; i < c->npairs; i++) {
 			char *colon = strchr(c->pairs[i], ':');
 
-			*colon = '\0';
-			if (!strcmp(c->pairs[i], colon + 1))
-				return usage("--parity compares two different environments, got '%s' twice", colon + 1);
-			if (add_envs(c, c->pairs[i]) || add_envs(c, colon + 1))
+			char *a = strndup(c->pairs[i], (size_t)(colon - c->pairs[i])), *b = strdup(colon + 1);
+
+			if (!a || !b || push(&c->owned, &c->nowned, a) || push(&c->owned, &c->nowned, b)) {
+				free(a);
+				free(b);
+				return report_error(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+			}
+			if (!strcmp(a, b))
+				return usage("--parity compares two different environments, got '%s' twice", b);
+			if (add_envs(c, a) || add_envs(c, b))
 				return CAIRN_EXIT_ERROR;
-			*colon = ':';
 		}
 		c->o.envs = c->envs;
 		c->o.nenvs = c->nenvs;
@@ -564,6 +571,9 @@ static int run_drift(drift_cli *c)
 	if (c->o.record && (rc = cairn_drift_record(r)) != 0)
 		goto done;
 	doc = cairn_drift_doc(r);
+	/* parity reports the comparisons alone: each environment's own drift is 'cairn drift -e' */
+	if (c->npairs)
+		json_object_set_new(doc, "environments", json_array());
 	if (!c->json || strcmp(c->json, "-"))
 		print_run(c, doc);
 	fflush(stdout);
@@ -707,6 +717,9 @@ int cairn_cli_drift(int argc, char **argv)
 	else
 		rc = parse(&c, argc, argv, false) ? CAIRN_EXIT_ERROR : run_drift(&c);
 	json_decref(c.vars);
+	for (size_t i = 0; i < c.nowned; i++)
+		free(c.owned[i]);
+	free(c.owned);
 	free(c.envs);
 	free(c.pairs);
 	return rc;

@@ -115,11 +115,21 @@ int cairn_drift__parity(const cairn_drift_run *r, const drift_env *a, const drif
 	snprintf(pair, sizeof(pair), "%s:%s", a->name, b->name);
 	json_object_set_new(res, "pair", json_string(pair));
 	if (!a->resources || !b->resources) {
-		char why[600];
+		const drift_env *bad = !a->resources ? a : b;
+		const char *st = json_string_value(json_object_get(bad->result, "status"));
+		const char *err = json_string_value(json_object_get(bad->result, "error"));
+		char why[3000];
 
-		snprintf(why, sizeof(why), "cannot compare %s: %s could not be read", pair, !a->resources ? a->name : b->name);
-		json_object_set_new(res, "status", json_string("error"));
+		if (st && !strcmp(st, "applying"))
+			snprintf(why, sizeof(why), "cannot compare %s now: %s is being applied (its lock is held)", pair, bad->name);
+		else
+			snprintf(why, sizeof(why), "cannot compare %s: %s could not be read: %s", pair, bad->name,
+				 err ? err : "unknown error");
+		json_object_set_new(res, "status", json_string(st && !strcmp(st, "applying") ? "applying" : "error"));
 		json_object_set_new(res, "error", json_string(why));
+		json_object_set_new(res, "counts", json_pack("{s:i,s:i,s:i,s:i}", "findings", 0, "ignored", 0,
+			"explained", 0, "compared", 0));
+		json_object_set_new(res, "findings", json_array());
 		json_decref(c.findings);
 		json_decref(all);
 		*out = res;

@@ -226,8 +226,11 @@ static void junit_suite(cairn_buf *b, const char *name, const json_t *res, const
 		cairn_buf_printf(&body, "    <testcase classname=\"");
 		xml_text(&body, name);
 		cairn_buf_puts(&body, "\" name=\"(environment)\" time=\"0\">\n      <skipped message=\"");
-		cairn_buf_printf(&body, "not read: an %s by %s (pid %lld) holds the lock", s_of(lock, "operation"),
-				 s_of(lock, "holder"), (long long)i_of(lock, "pid"));
+		if (lock)
+			cairn_buf_printf(&body, "not read: an %s by %s (pid %lld) holds the lock", s_of(lock, "operation"),
+					 s_of(lock, "holder"), (long long)i_of(lock, "pid"));
+		else
+			xml_text(&body, s_of(res, "error"));
 		cairn_buf_puts(&body, "\"/>\n    </testcase>\n");
 		nt++;
 		ns++;

@@ -302,7 +302,7 @@ static void parity(cairn_buf *b, const json_t *par)
 				 !strcmp(s_of(p, "status"), "error") ? "error" : "clean");
 		esc(b, s_of(p, "status"));
 		cairn_buf_puts(b, "</span></h3>");
-		if (!strcmp(s_of(p, "status"), "error")) {
+		if (!strcmp(s_of(p, "status"), "error") || !strcmp(s_of(p, "status"), "applying")) {
 			cairn_buf_puts(b, "<p>");
 			esc(b, s_of(p, "error"));
 			cairn_buf_puts(b, "</p>");
