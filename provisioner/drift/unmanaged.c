@@ -8,14 +8,24 @@
  * no resource of the stack holds.
  *
  * Both are found with the modules' `list(ctx, filter)`. Which filter names
- * a container, and which objects a cloud makes by itself in each container
- * (a VPC's default security group and main route table: not unmanaged), is
- * provider knowledge the modules do not declare; it is the table below.
- * A type whose module has no `list`, or that is not in the table, is not
- * searched (docs/drift.md lists what is).
+ * a container, which objects a cloud makes by itself in each container (a
+ * VPC's default security group and main route table: not unmanaged), and
+ * which filter names an object by id, is provider knowledge the modules do
+ * not declare; it is the table below. A type whose module has no `list`,
+ * or that is not in the table, is not searched (docs/drift.md).
  *
- * All the list calls of an environment run at once, as tasks of one
- * scheduler on the environment's loop (at most --parallelism at a time).
+ * A listing returns whole objects, and every managed object is in one:
+ * their answers are the biggest cost of a drift run after the refresh. So
+ * each object is listed once. First round, at the same time: the tagged
+ * VPCs, the ids of every VPC, the contents of the managed containers, and
+ * the cloud's own objects in them. Second round, only when needed: the
+ * tagged objects in the VPCs that are not managed, and, among the objects
+ * of the managed containers that the state does not hold, those tagged as
+ * this stack's (by id: small answers), which tells a leftover of a crash
+ * from an object someone made by hand.
+ *
+ * The list calls of a round run as tasks of one scheduler on the
+ * environment's loop (at most --parallelism at a time).
  */
 #include "drift_int.h"
 #include "engine/scheduler.h"
@@ -25,7 +35,8 @@
 
 typedef struct list_rule {
 	const char *type;
-	bool by_tags;               /* its list accepts "tag:KEY" filters */
+	bool by_tags;               /* its list accepts "tag:KEY" filters (and id_filter) */
+	const char *id_filter;      /* the list filter naming objects by id */
 	const char *container;      /* the container type, or NULL */
 	const char *filter;         /* the list filter that names containers */
 	const char *container_attr; /* the container's attribute that filter takes */
@@ -35,17 +46,24 @@ typedef struct list_rule {
 } list_rule;
 
 static const list_rule rules[] = {
-	{ "aws.vpc", true, NULL, NULL, NULL, NULL, NULL, NULL },
-	{ "aws.subnet", true, "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.security_group", true, "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default" },
-	{ "aws.route_table", true, "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true" },
-	{ "aws.internet_gateway", true, "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.eks_nodegroup", false, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL },
+	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL },
+	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL },
+	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default" },
+	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true" },
+	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL },
+	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL },
 };
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
 
 #define FILTER_VALUES 200 /* EC2 takes at most 200 filter values in a call */
 
-typedef enum { L_TAGGED, L_CONTAINED, L_BUILTIN } list_why;
+typedef enum {
+	L_TAGGED,    /* tagged as this stack's and environment's */
+	L_ALL,       /* every container (ids) */
+	L_CONTAINED, /* in managed containers */
+	L_BUILTIN,   /* the cloud's own, in managed containers */
+	L_TAGCHECK,  /* which of these ids are tagged as ours */
+} list_why;
 
 typedef struct list_job {
 	cairn_engine *e;
@@ -54,6 +72,11 @@ typedef struct list_job {
 	json_t *filter;
 	json_t *result;  /* the module's array */
 } list_job;
+
+typedef struct jobs {
+	list_job *v;
+	size_t n, cap;
+} jobs;
 
 static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 {
@@ -83,16 +106,15 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 	return CAIRN_STEP_DONE;
 }
 
-static bool has_list(cairn_engine *e, const char *type, const cairn_schema **out)
+static const cairn_schema *list_schema(cairn_engine *e, const char *type)
 {
 	const cairn_schema *s = NULL;
 
 	if (cairn_lua_schema(e->lua, type, &s) != 0) {
 		cairn_error_clear();
-		return false;
+		return NULL;
 	}
-	*out = s;
-	return (s->ops & CAIRN_OPS_LIST) != 0;
+	return (s->ops & CAIRN_OPS_LIST) ? s : NULL;
 }
 
 /* The stack uses this provider: its types, or its state's, share the prefix. */
@@ -110,76 +132,74 @@ static bool provider_in_use(cairn_engine *e, const char *type)
 	return false;
 }
 
-/* The values of container_attr of the managed containers that still exist. */
-static json_t *containers(cairn_engine *e, const list_rule *r, json_t *names)
+static bool searched(cairn_engine *e, const list_rule *r)
 {
-	json_t *vals = json_array();
+	return provider_in_use(e, r->type) && list_schema(e, r->type) &&
+	       (!r->container || list_schema(e, r->container));
+}
+
+/* The values of container_attr of the managed containers that still exist;
+ * names: value -> the container's address. */
+static json_t *containers(cairn_engine *e, const char *type, const char *attr, json_t *names)
+{
+	json_t *vals = json_array(), *seen = json_object();
 	size_t i;
 
 	for (i = 0; i < e->nstate; i++) {
 		const cairn_state_res *row = &e->state[i];
 		json_t *cur = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *v;
 
-		if (strcmp(row->type, r->container) != 0 || !cur || json_is_null(cur))
+		if (strcmp(row->type, type) != 0 || !cur || json_is_null(cur))
 			continue;
-		v = json_object_get(cur, r->container_attr);
-		if (json_is_string(v)) {
+		v = json_object_get(cur, attr);
+		if (json_is_string(v) && !json_object_get(seen, json_string_value(v))) {
 			json_array_append(vals, v);
+			json_object_set_new(seen, json_string_value(v), json_true());
 			json_object_set_new(names, json_string_value(v), json_string(row->address));
 		}
 	}
+	json_decref(seen);
 	return vals;
 }
 
-static int add_job(list_job **jobs, size_t *n, size_t *cap, list_job j)
+static int add_job(jobs *js, cairn_engine *e, const list_rule *r, list_why why, json_t *filter)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 16;
-		list_job *p = realloc(*jobs, c * sizeof(*p));
+	if (js->n == js->cap) {
+		size_t c = js->cap ? js->cap * 2 : 16;
+		list_job *p = realloc(js->v, c * sizeof(*p));
 
 		if (!p) {
-			json_decref(j.filter);
+			json_decref(filter);
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		}
-		*jobs = p;
-		*cap = c;
+		js->v = p;
+		js->cap = c;
 	}
-	(*jobs)[(*n)++] = j;
+	js->v[js->n++] = (list_job){ e, r, why, filter, NULL };
 	return 0;
 }
 
-static int plan_jobs(cairn_engine *e, list_job **jobs, size_t *njobs, json_t *where)
+static json_t *tag_filter(cairn_engine *e)
 {
-	size_t cap = 0, i, k;
+	return json_pack("{s:s,s:s}", "tag:cairn:stack", e->stack->name, "tag:cairn:env", e->opts.env);
+}
+
+/* One job per FILTER_VALUES values: base + {name: [values...]}. */
+static int add_chunked(jobs *js, cairn_engine *e, const list_rule *r, list_why why, const json_t *base,
+		       const char *name, const json_t *vals, const char *extra_name, const char *extra_val)
+{
+	size_t k, m;
 	int rc = 0;
 
-	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !rc; i++) {
-		const list_rule *r = &rules[i];
-		const cairn_schema *s;
+	for (k = 0; k < json_array_size(vals) && !rc; k += FILTER_VALUES) {
+		json_t *part = json_array(), *f = base ? json_deep_copy(base) : json_object();
 
-		if (!provider_in_use(e, r->type) || !has_list(e, r->type, &s))
-			continue;
-		if (r->by_tags)
-			rc = add_job(jobs, njobs, &cap, (list_job){ e, r, L_TAGGED, json_pack("{s:s,s:s}",
-				"tag:cairn:stack", e->stack->name, "tag:cairn:env", e->opts.env), NULL });
-		if (r->container && !rc) {
-			json_t *vals = containers(e, r, where);
-
-			for (k = 0; k < json_array_size(vals) && !rc; k += FILTER_VALUES) {
-				json_t *part = json_array();
-				size_t m;
-
-				for (m = k; m < json_array_size(vals) && m < k + FILTER_VALUES; m++)
-					json_array_append(part, json_array_get(vals, m));
-				rc = add_job(jobs, njobs, &cap, (list_job){ e, r, L_CONTAINED,
-					json_pack("{s:O}", r->filter, part), NULL });
-				if (!rc && r->builtin_filter)
-					rc = add_job(jobs, njobs, &cap, (list_job){ e, r, L_BUILTIN,
-						json_pack("{s:O,s:s}", r->filter, part, r->builtin_filter, r->builtin_value), NULL });
-				json_decref(part);
-			}
-			json_decref(vals);
-		}
+		for (m = k; m < json_array_size(vals) && m < k + FILTER_VALUES; m++)
+			json_array_append(part, json_array_get(vals, m));
+		json_object_set_new(f, name, part);
+		if (extra_name)
+			json_object_set_new(f, extra_name, json_string(extra_val));
+		rc = add_job(js, e, r, why, f);
 	}
 	return rc;
 }
@@ -193,26 +213,28 @@ static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 			cairn_task_state_name(from), cairn_task_state_name(to));
 }
 
-static int run_jobs(cairn_engine *e, list_job *jobs, size_t njobs)
+static int run_jobs(cairn_engine *e, list_job *v, size_t n)
 {
-	cairn_task *tasks = calloc(njobs ? njobs : 1, sizeof(*tasks));
+	cairn_task *tasks;
 	cairn_sched *s = NULL;
 	size_t i;
 	int rc;
 
-	if (!tasks)
+	if (n == 0)
+		return 0;
+	if (!(tasks = calloc(n, sizeof(*tasks))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	for (i = 0; i < njobs; i++) {
+	for (i = 0; i < n; i++) {
 		tasks[i].step = list_step;
-		tasks[i].ud = &jobs[i];
-		tasks[i].label = jobs[i].rule->type;
+		tasks[i].ud = &v[i];
+		tasks[i].label = v[i].rule->type;
 	}
-	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) == 0) {
+	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, n, e->opts.parallelism)) == 0) {
 		cairn_sched_set_log(s, log_task, e);
 		rc = cairn_sched_run(s);
 	}
 	if (rc == CAIRN_ERROR)
-		for (i = 0; i < njobs; i++)
+		for (i = 0; i < n; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
 				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
 
@@ -222,7 +244,7 @@ static int run_jobs(cairn_engine *e, list_job *jobs, size_t njobs)
 				break;
 			}
 	cairn_sched_free(s);
-	for (i = 0; i < njobs; i++)
+	for (i = 0; i < n; i++)
 		free(tasks[i].error);
 	free(tasks);
 	return rc;
@@ -230,20 +252,202 @@ static int run_jobs(cairn_engine *e, list_job *jobs, size_t njobs)
 
 static const char *id_of(cairn_engine *e, const list_rule *r, const json_t *attrs)
 {
-	const cairn_schema *s = NULL;
+	const cairn_schema *s = list_schema(e, r->type);
 
-	if (cairn_lua_schema(e->lua, r->type, &s) != 0)
-		return NULL;
-	return json_string_value(json_object_get(attrs, s->id_attr));
+	return s ? json_string_value(json_object_get(attrs, s->id_attr)) : NULL;
+}
+
+/* What the search found, by "type:id". */
+typedef struct found {
+	cairn_engine *e;
+	json_t *managed;   /* "type:id" -> true: the state's objects */
+	json_t *builtin;   /* id -> true: the cloud's own */
+	json_t *where;     /* container attr value -> container address */
+	json_t *objects;   /* "type:id" -> {rule index, attrs, tagged} */
+	json_t *candidates;/* rule index (as text) -> [ids] in managed containers, not in the state */
+} found;
+
+static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
+{
+	const char *id = id_of(fd->e, &rules[ri], attrs);
+	cairn_buf key = CAIRN_BUF_INIT;
+	json_t *o;
+
+	if (!id || json_object_get(fd->builtin, id))
+		return;
+	cairn_buf_printf(&key, "%s:%s", rules[ri].type, id);
+	if ((o = json_object_get(fd->objects, cairn_buf_cstr(&key)))) {
+		if (tagged)
+			json_object_set_new(o, "tagged", json_true());
+	} else {
+		json_object_set_new(fd->objects, cairn_buf_cstr(&key), json_pack("{s:I,s:O,s:b}", "rule", (json_int_t)ri,
+			"attrs", attrs, "tagged", tagged));
+		if (!tagged && !json_object_get(fd->managed, cairn_buf_cstr(&key))) {
+			char ix[8];
+			json_t *list;
+
+			snprintf(ix, sizeof(ix), "%zu", ri);
+			if (!(list = json_object_get(fd->candidates, ix))) {
+				list = json_array();
+				json_object_set_new(fd->candidates, ix, list);
+			}
+			json_array_append_new(list, json_string(id));
+		}
+	}
+	cairn_buf_release(&key);
+}
+
+static size_t rule_index(const list_rule *r)
+{
+	return (size_t)(r - rules);
+}
+
+static int first_round(found *fd, jobs *js, json_t *managed_cont)
+{
+	cairn_engine *e = fd->e;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < NRULES && !rc; i++) {
+		const list_rule *r = &rules[i];
+		json_t *vals;
+
+		if (!searched(e, r))
+			continue;
+		if (!r->container) {
+			if (r->by_tags)
+				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
+			continue;
+		}
+		vals = containers(e, r->container, r->container_attr, fd->where);
+		if (!json_object_get(managed_cont, r->container))
+			json_object_set(managed_cont, r->container, vals);
+		rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
+		if (!rc && r->builtin_filter)
+			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+		json_decref(vals);
+	}
+	/* every container of the types searched by tag: where else our objects may be */
+	for (i = 0; i < NRULES && !rc; i++)
+		if (!rules[i].container && rules[i].by_tags && searched(e, &rules[i]))
+			rc = add_job(js, e, &rules[i], L_ALL, json_object());
+	if (!rc)
+		rc = run_jobs(e, js->v, js->n);
+	return rc;
+}
+
+static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
+{
+	cairn_engine *e = fd->e;
+	json_t *others = json_object(), *tf = tag_filter(e), *x;
+	size_t i, k;
+	int rc = 0;
+
+	/* containers that are not managed: all of them minus the managed ones */
+	for (i = 0; i < first->n; i++) {
+		list_job *j = &first->v[i];
+		json_t *mine = json_object_get(managed_cont, j->rule->type), *list;
+
+		if (j->why != L_ALL)
+			continue;
+		list = json_array();
+		json_array_foreach(j->result, k, x) {
+			const char *id = id_of(e, j->rule, x);
+			size_t m;
+			json_t *y;
+			bool is_mine = false;
+
+			json_array_foreach(mine, m, y)
+				is_mine |= id && !strcmp(json_string_value(y), id);
+			if (id && !is_mine)
+				json_array_append_new(list, json_string(id));
+		}
+		json_object_set_new(others, j->rule->type, list);
+	}
+	for (i = 0; i < NRULES && !rc; i++) {
+		const list_rule *r = &rules[i];
+		json_t *other = r->container ? json_object_get(others, r->container) : NULL, *cand;
+		char ix[8];
+
+		if (!r->by_tags || !r->container || !searched(e, r))
+			continue;
+		if (json_array_size(other))
+			rc = add_chunked(js, e, r, L_TAGGED, tf, r->filter, other, NULL, NULL);
+		snprintf(ix, sizeof(ix), "%zu", i);
+		cand = json_object_get(fd->candidates, ix);
+		if (!rc && json_array_size(cand))
+			rc = add_chunked(js, e, r, L_TAGCHECK, tf, r->id_filter, cand, NULL, NULL);
+	}
+	if (!rc)
+		rc = run_jobs(e, js->v, js->n);
+	json_decref(others);
+	json_decref(tf);
+	return rc;
+}
+
+static void collect(found *fd, jobs *js)
+{
+	size_t i, k;
+	json_t *x;
+
+	for (i = 0; i < js->n; i++)
+		if (js->v[i].why == L_BUILTIN)
+			json_array_foreach(js->v[i].result, k, x) {
+				const char *id = id_of(fd->e, js->v[i].rule, x);
+
+				if (id)
+					json_object_set_new(fd->builtin, id, json_true());
+			}
+	for (i = 0; i < js->n; i++)
+		if (js->v[i].why == L_TAGGED || js->v[i].why == L_CONTAINED || js->v[i].why == L_TAGCHECK)
+			json_array_foreach(js->v[i].result, k, x)
+				note(fd, rule_index(js->v[i].rule), x, js->v[i].why != L_CONTAINED);
+}
+
+static void free_jobs(jobs *js)
+{
+	size_t i;
+
+	for (i = 0; i < js->n; i++) {
+		json_decref(js->v[i].filter);
+		json_decref(js->v[i].result);
+	}
+	free(js->v);
+}
+
+static json_t *finding_of(found *fd, const list_rule *r, const json_t *o)
+{
+	cairn_engine *e = fd->e;
+	const json_t *attrs = json_object_get(o, "attrs"), *tags = json_object_get(attrs, "tags");
+	const char *id = id_of(e, r, attrs);
+	cairn_buf why = CAIRN_BUF_INIT;
+	json_t *f;
+
+	if (json_is_true(json_object_get(o, "tagged"))) {
+		cairn_buf_printf(&why, "tagged cairn:stack=%s cairn:env=%s but not in the state", e->stack->name,
+				 e->opts.env);
+	} else {
+		const char *cid = json_string_value(json_object_get(attrs, r->member_attr));
+		const char *caddr = cid ? json_string_value(json_object_get(fd->where, cid)) : NULL;
+
+		cairn_buf_printf(&why, "inside %s %s (%s), managed by nothing", r->container, caddr ? caddr : "?",
+				 cid ? cid : "?");
+	}
+	f = cairn_drift__finding("unmanaged", NULL, r->type, id, NULL);
+	json_object_set_new(f, "reason", json_string(cairn_buf_cstr(&why)));
+	if (json_is_object(tags) && json_object_size(tags))
+		json_object_set(f, "tags", (json_t *)tags);
+	cairn_buf_release(&why);
+	return f;
 }
 
 int cairn_drift__unmanaged(cairn_engine *e, json_t *findings, size_t *seen, size_t *listed_managed)
 {
-	list_job *jobs = NULL;
-	size_t njobs = 0, i, k;
-	json_t *where = json_object(), *managed = json_object(), *found = json_object(), *builtin = json_object();
+	found fd = { e, json_object(), json_object(), json_object(), json_object(), json_object() };
+	jobs one = { NULL, 0, 0 }, two = { NULL, 0, 0 };
+	json_t *managed_cont = json_object(), *o;
 	const char *key;
-	json_t *x;
+	size_t i;
 	int rc;
 
 	*seen = 0;
@@ -253,76 +457,33 @@ int cairn_drift__unmanaged(cairn_engine *e, json_t *findings, size_t *seen, size
 			cairn_buf b = CAIRN_BUF_INIT;
 
 			cairn_buf_printf(&b, "%s:%s", e->state[i].type, e->state[i].id);
-			json_object_set_new(managed, cairn_buf_cstr(&b), json_true());
+			json_object_set_new(fd.managed, cairn_buf_cstr(&b), json_true());
 			cairn_buf_release(&b);
 		}
-	if ((rc = plan_jobs(e, &jobs, &njobs, where)) != 0 || njobs == 0 || (rc = run_jobs(e, jobs, njobs)) != 0)
+	if ((rc = first_round(&fd, &one, managed_cont)) != 0)
 		goto cleanup;
-	/* the cloud's own objects first, then what each listing found */
-	for (i = 0; i < njobs; i++)
-		if (jobs[i].why == L_BUILTIN)
-			json_array_foreach(jobs[i].result, k, x) {
-				const char *id = id_of(e, jobs[i].rule, x);
+	collect(&fd, &one);
+	if ((rc = second_round(&fd, &one, &two, managed_cont)) != 0)
+		goto cleanup;
+	collect(&fd, &two);
+	json_object_foreach(fd.objects, key, o) {
+		const list_rule *r = &rules[json_integer_value(json_object_get(o, "rule"))];
 
-				if (id)
-					json_object_set_new(builtin, id, json_true());
-			}
-	for (i = 0; i < njobs; i++) {
-		if (jobs[i].why == L_BUILTIN)
+		(*seen)++;
+		if (json_object_get(fd.managed, key)) {
+			(*listed_managed)++;
 			continue;
-		json_array_foreach(jobs[i].result, k, x) {
-			const char *id = id_of(e, jobs[i].rule, x);
-			cairn_buf b = CAIRN_BUF_INIT;
-			json_t *f, *had;
-
-			if (!id || json_object_get(builtin, id))
-				continue;
-			cairn_buf_printf(&b, "%s:%s", jobs[i].rule->type, id);
-			had = json_object_get(found, cairn_buf_cstr(&b));
-			if (!had) {
-				(*seen)++;
-				if (json_object_get(managed, cairn_buf_cstr(&b)))
-					(*listed_managed)++;
-			}
-			if (!json_object_get(managed, cairn_buf_cstr(&b)) && (!had || jobs[i].why == L_TAGGED)) {
-				json_t *tags = json_object_get(x, "tags");
-				cairn_buf why = CAIRN_BUF_INIT;
-
-				if (jobs[i].why == L_TAGGED) {
-					cairn_buf_printf(&why, "tagged cairn:stack=%s cairn:env=%s but not in the state",
-							 e->stack->name, e->opts.env);
-				} else {
-					const char *cid = json_string_value(json_object_get(x, jobs[i].rule->member_attr));
-					const char *caddr = cid ? json_string_value(json_object_get(where, cid)) : NULL;
-
-					cairn_buf_printf(&why, "inside %s %s (%s), managed by nothing", jobs[i].rule->container,
-							 caddr ? caddr : "?", cid ? cid : "?");
-				}
-				f = cairn_drift__finding("unmanaged", NULL, jobs[i].rule->type, id, NULL);
-				json_object_set_new(f, "reason", json_string(cairn_buf_cstr(&why)));
-				if (json_is_object(tags) && json_object_size(tags))
-					json_object_set(f, "tags", tags);
-				json_object_set(found, cairn_buf_cstr(&b), f);
-				json_decref(f);
-				cairn_buf_release(&why);
-			} else if (!had) {
-				json_object_set_new(found, cairn_buf_cstr(&b), json_true());
-			}
-			cairn_buf_release(&b);
 		}
+		json_array_append_new(findings, finding_of(&fd, r, o));
 	}
-	json_object_foreach(found, key, x)
-		if (json_is_object(x))
-			json_array_append(findings, x);
 cleanup:
-	for (i = 0; i < njobs; i++) {
-		json_decref(jobs[i].filter);
-		json_decref(jobs[i].result);
-	}
-	free(jobs);
-	json_decref(where);
-	json_decref(managed);
-	json_decref(found);
-	json_decref(builtin);
+	free_jobs(&one);
+	free_jobs(&two);
+	json_decref(managed_cont);
+	json_decref(fd.managed);
+	json_decref(fd.builtin);
+	json_decref(fd.where);
+	json_decref(fd.objects);
+	json_decref(fd.candidates);
 	return rc;
 }

@@ -139,4 +139,13 @@ eq "$?" "0" "the apply finished"
 run drift -C s -e prod --json -
 expect_rc 2 "after the apply: prod read again, the subnet made by hand is still there"
 eq "$(jq -r '[.environments[0].findings[] | .kind + " " + (.address // .id)] | join(",")' out)" "unmanaged $HAND" "the apply put everything else back"
+
+# --- tagged leftovers outside any managed VPC: the VPC and a subnet forgotten by state rm ---
+DVPC=$(ids dev vpc); DSUB0=$(ids dev 'sub[0]')
+run state rm -C s -e dev vpc 'sub[0]'
+expect_rc 0 "state rm vpc and sub[0] in dev"
+run drift -C s -e dev --json -
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "unmanaged") | .id + " " + .reason] | sort | join(";")' out)" \
+   "$(printf '%s\n' "$DSUB0 tagged cairn:stack=shop cairn:env=dev but not in the state" "$DVPC tagged cairn:stack=shop cairn:env=dev but not in the state" | sort | paste -sd';')" \
+   "the forgotten VPC, and the subnet in it found by its tags"
 done_testing
