@@ -808,7 +808,7 @@ static int open_db(cairn_store *st)
 	if (ro) {
 		if (version == 0)
 			return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
-		if (version < CAIRN_STORE_SCHEMA_VERSION)
+		if (version < CAIRN_STORE_READ_MIN_VERSION)
 			return cairn_error_set(CAIRN_EINVAL,
 				"state database %s has schema version %lld and needs an upgrade; "
 				"run a command that writes state", st->path, (long long)version);

@@ -552,6 +552,7 @@ static int run_drift(drift_cli *c)
 		c->o.nenvs = c->nenvs;
 		c->o.unmanaged = false;
 		c->o.record = false;
+		c->o.parity = true;
 	} else {
 		c->o.envs = c->envs;
 		c->o.nenvs = c->nenvs;

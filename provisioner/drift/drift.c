@@ -312,7 +312,7 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 		rc = cairn_drift__unapplied(findings, e);
 	if (rc && !json_object_get(res, "error")) {
 		set_error(res, e);
-	} else if (!rc) {
+	} else if (!rc && o->parity) {
 		de->resources = parity_data(e, refreshed);
 	}
 	json_object_set_new(res, "addresses", addresses(e, rc == 0));

@@ -52,6 +52,7 @@ typedef struct cairn_drift_opts {
 	size_t nenvs;
 	bool unmanaged;          /* search for unmanaged objects (list calls) */
 	bool record;             /* keep the run in the state database */
+	bool parity;             /* keep what cairn_drift_parity compares */
 	int64_t now;             /* the run's time, unix seconds (0: now): ignore rules' expiry */
 	int envs_at_once;        /* environments read at the same time (0: 8) */
 } cairn_drift_opts;

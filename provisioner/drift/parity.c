@@ -224,8 +224,9 @@ int cairn_drift_parity(cairn_drift_run *r, const char *a, const char *b)
 		if (!strcmp(r->envs[i].name, b))
 			eb = &r->envs[i];
 	}
-	if (!ea || !eb)
-		return cairn_error_set(CAIRN_EINVAL, "parity %s:%s: environment '%s' was not read", a, b, !ea ? a : b);
+	if (!ea || !eb || !r->opts.parity)
+		return cairn_error_set(CAIRN_EINVAL, "parity %s:%s: environment '%s' was not read for parity", a, b,
+				       !ea ? a : b);
 	if ((rc = cairn_drift__parity(r, ea, eb, &res)) != 0)
 		return rc;
 	json_array_append_new(json_object_get(r->doc, "parity"), res);
