@@ -9,6 +9,7 @@
 # DRIFT_BENCH_DIR=DIR keeps the created resources (sim database and state) in
 # DIR, so that later runs with the same N skip the creation (~1-2 min).
 # PROFILE=perf|callgrind: one more run under perf record / callgrind.
+# DRIFT_FLAGS: more flags for cairn drift (e.g. --no-unmanaged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2500}
@@ -86,7 +87,7 @@ echo "== cairn drift --all: 4 environments x $N resources, sim latency ${LAT} ms
 for run in $(seq "${RUNS:-5}"); do
   : >"$W/sim.log"
     sim0=$(awk '{print $14 + $15}' /proc/$SIM_PID/stat)
-  /usr/bin/time -f "%e %U %S %M" -o "$W/time" "$CAIRN" drift -C "$W/s" --all --json "$W/drift.json" \
+  /usr/bin/time -f "%e %U %S %M" -o "$W/time" "$CAIRN" drift -C "$W/s" --all ${DRIFT_FLAGS:-} --json "$W/drift.json" \
     >"$W/drift.out" 2>"$W/drift.err" && rc=0 || rc=$?
   read -r wall user sys rss <"$W/time"
   simcpu=$(( $(awk '{print $14 + $15}' /proc/$SIM_PID/stat) - sim0 ))
