@@ -151,17 +151,22 @@ static int parse(drift_cli *c, int argc, char **argv, bool history)
 		{ "no-color", no_argument, NULL, D_NOCOLOR }, { "limit", required_argument, NULL, D_LIMIT },
 		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	int opt;
+	int opt, idx;
 	long n;
 
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "e:C:vh", opts, NULL)) != -1) {
+	while ((idx = -1, opt = getopt_long(argc, argv, "e:C:vh", opts, &idx)) != -1) {
 		bool hist_only = opt == D_LIMIT, run_only = opt == D_ALL || opt == D_PARITY || opt == D_JUNIT ||
 			opt == D_METRICS || opt == D_HTML || opt == D_NOUNM || opt == D_NOREC || opt == D_VAR || opt == D_PAR;
 
-		if ((history && run_only) || (!history && hist_only))
-			return usage("flag %s does not apply here", argv[optind - 1]);
+		if ((history && run_only) || (!history && hist_only)) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "--%s", idx >= 0 ? opts[idx].name : "?");
+			return usage(history ? "flag %s does not apply to 'cairn drift history'" :
+				     "flag %s applies to 'cairn drift history' only", name);
+		}
 		switch (opt) {
 		case 'e':
 			if (add_envs(c, optarg))

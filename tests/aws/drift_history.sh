@@ -102,4 +102,14 @@ out_has "ignored by the stack's rules (2, not drift):" "two ignored findings, st
 hist
 eq "$(h "[.findings[] | select(.resolved_at == null) | .ignored] | sort | join(\",\")")" \
    "teams retag their VPCs,the old rule for hand-made subnets" "ignored findings are recorded with their reason"
+
+# flags of the one and not the other
+run drift -C s -e dev --limit 3
+expect_rc 1 "--limit without history"
+err_has "flag --limit applies to 'cairn drift history' only" "names the flag"
+run drift history -C s -e dev --junit x.xml
+expect_rc 1 "a report flag with history"
+err_has "flag --junit does not apply to 'cairn drift history'" "names the flag"
+run drift history -C s
+expect_rc 1 "history needs one environment"
 done_testing
