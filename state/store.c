@@ -224,11 +224,46 @@ static const char schema_v1[] =
 	");"
 	"INSERT INTO meta(key, value) VALUES ('created_by', 'cairn " CAIRN_VERSION "');";
 
+/* version 2: drift kept as a record (drift.c, drift.h) */
+static const char schema_v2[] =
+	"CREATE TABLE drift_runs ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  env         TEXT NOT NULL,"
+	"  started_at  INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  status      TEXT NOT NULL,"   /* clean | drift | applying | error */
+	"  who         TEXT NOT NULL,"
+	"  host        TEXT NOT NULL,"
+	"  summary     TEXT NOT NULL"    /* JSON: counts, coverage, error */
+	");"
+	"CREATE INDEX drift_runs_env ON drift_runs(env, id);"
+	"CREATE TABLE drift_findings ("
+	"  id           INTEGER PRIMARY KEY,"
+	"  env          TEXT NOT NULL,"
+	"  key          TEXT NOT NULL,"  /* kind|subject|attribute: the same finding across runs */
+	"  kind         TEXT NOT NULL,"
+	"  address      TEXT,"
+	"  type         TEXT,"
+	"  object_id    TEXT,"
+	"  attribute    TEXT,"
+	"  detail       TEXT NOT NULL,"  /* JSON, sensitive values redacted */
+	"  ignored      TEXT,"           /* the reason of the ignore rule that hid it */
+	"  first_seen   INTEGER NOT NULL,"
+	"  first_run    INTEGER NOT NULL,"
+	"  last_seen    INTEGER NOT NULL,"
+	"  last_run     INTEGER NOT NULL,"
+	"  resolved_at  INTEGER,"
+	"  resolved_run INTEGER"
+	");"
+	"CREATE UNIQUE INDEX drift_findings_open ON drift_findings(env, key) WHERE resolved_at IS NULL;"
+	"CREATE INDEX drift_findings_env ON drift_findings(env, last_run);";
+
 static const struct migration {
 	int version;
 	const char *sql;
 } migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CAIRN_STORE_SCHEMA_VERSION,
@@ -773,7 +808,7 @@ static int open_db(cairn_store *st)
 	if (ro) {
 		if (version == 0)
 			return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
-		if (version < CAIRN_STORE_SCHEMA_VERSION)
+		if (version < CAIRN_STORE_READ_MIN_VERSION)
 			return cairn_error_set(CAIRN_EINVAL,
 				"state database %s has schema version %lld and needs an upgrade; "
 				"run a command that writes state", st->path, (long long)version);

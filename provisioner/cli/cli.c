@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "render.h"
+#include "drift_cmd.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -49,6 +50,7 @@ typedef struct cli {
 	bool color;
 	bool verbose;
 	bool show_sensitive;
+	bool refresh_only;  /* apply --refresh-only (refresh_only.c) */
 	long limit;
 	char **targets, **excludes;
 	size_t ntargets, nexcludes;
@@ -98,12 +100,15 @@ static const char usage_text[] =
 "            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
 "  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
 "  apply     [--auto-approve] FILE                   apply a saved plan\n"
+"  apply     -e ENV --refresh-only [--auto-approve]  accept what exists into the state\n"
 "  destroy   -e ENV [--auto-approve] [--target ADDR]...\n"
 "  import    -e ENV ADDR ID    take an existing object under management\n"
 "  graph     -e ENV            print the resource graph as DOT\n"
 "  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
 "  lock      status|force-unlock -e ENV\n"
+"  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
+"            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
 "\n"
@@ -188,7 +193,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -210,6 +215,7 @@ static const struct option long_opts[] = {
 	{ "no-color", no_argument, NULL, O_NOCOLOR },
 	{ "show-sensitive", no_argument, NULL, O_SENS },
 	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -334,6 +340,11 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			if (allowed(c, mask, FL_LIMIT, "--limit")) return -1;
 			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
 				return usage_error("--limit expects a positive number, got '%s'", optarg), -1;
+			break;
+		case O_REFRESH_ONLY:
+			if (strcmp(c->cmd, "apply") != 0)
+				return usage_error("flag --refresh-only applies to 'cairn apply' only"), -1;
+			c->refresh_only = true;
 			break;
 		case 'v': c->verbose = true; break;
 		case 'h':
@@ -736,6 +747,14 @@ static int cmd_apply(cli *c, int argc, char **argv)
 {
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
 		return CAIRN_EXIT_ERROR;
+	if (c->refresh_only) {
+		cairn_engine_opts o;
+
+		if (no_args(c) || need_env(c))
+			return CAIRN_EXIT_ERROR;
+		engine_opts(c, &o, true);
+		return cairn_cli_refresh_only(&o, c->auto_approve, c->color);
+	}
 	return run_apply(c, false);
 }
 
@@ -1180,6 +1199,7 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "output")) rc = cmd_output(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);

@@ -24,7 +24,7 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "outputs", NULL };
+static const char *const top_keys[] = { "stack", "variables", "resources", "outputs", "drift", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
@@ -743,6 +743,7 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	if ((rc = load_vars(s, (cairn_expr *)cairn_expr_get(doc, "variables"))) != 0 ||
 	    (rc = load_resources(sp, (cairn_expr *)cairn_expr_get(doc, "resources"))) != 0 ||
 	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
+	    (rc = cairn_config__load_drift(s, cairn_expr_get(doc, "drift"))) != 0 ||
 	    (rc = check_stack(s)) != 0)
 		goto cleanup;
 	*out = s;
@@ -807,6 +808,7 @@ void cairn_stack_free(cairn_stack *s)
 		free(s->outputs[i].description);
 	}
 	free(s->outputs);
+	cairn_config__free_drift(s);
 	free(s->name);
 	free(s->path);
 	free(s->dir);

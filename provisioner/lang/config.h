@@ -41,6 +41,13 @@
  *       value: EXPR
  *       description: TEXT
  *       sensitive: BOOL
+ *   drift:                           # ignore rules for `cairn drift` (config_drift.c)
+ *     ignore:
+ *       - address: GLOB | type: GLOB | id: GLOB   # at least one
+ *         attribute: NAME            # optional
+ *         kind: changed|deleted|unapplied|unmanaged|parity   # optional
+ *         reason: TEXT               # required
+ *         expires: YYYY-MM-DD        # optional
  *
  * <env>.yaml:
  *   provider:                        # free-form map, passed to modules as ctx.provider
@@ -66,6 +73,8 @@
 #define CAIRN_CONFIG_H
 
 #include "expr.h"
+
+#include <stdint.h>
 
 typedef struct cairn_validation {
 	cairn_expr *condition;
@@ -114,6 +123,20 @@ typedef struct cairn_output_cfg {
 	cairn_pos pos;
 } cairn_output_cfg;
 
+/* One rule of the stack's drift: ignore list (config_drift.c). Patterns are
+ * globs (fnmatch); NULL members match anything. */
+typedef struct cairn_drift_ignore {
+	char *address;       /* glob on the address, or NULL */
+	char *type;          /* glob on the resource type, or NULL */
+	char *id;            /* glob on the object's cloud id, or NULL */
+	char *attribute;     /* the attribute (a map's keys too: "tags" covers "tags.X"), or NULL */
+	char *kind;          /* changed|deleted|unapplied|unmanaged|parity, or NULL */
+	char *reason;        /* never NULL */
+	char *expires;       /* "YYYY-MM-DD" as written, or NULL */
+	int64_t expires_at;  /* unix seconds when it stops hiding (the day after), 0 = never */
+	cairn_pos pos;       /* of the rule */
+} cairn_drift_ignore;
+
 typedef struct cairn_stack {
 	char *name;
 	char *path;          /* the stack file as given */
@@ -124,6 +147,8 @@ typedef struct cairn_stack {
 	size_t nresources;
 	cairn_output_cfg *outputs;
 	size_t noutputs;
+	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
+	size_t ndrift_ignores;
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;

@@ -24,4 +24,9 @@ bool cairn_config__name_valid(const char *name);
  * at the first offending node with `what` ("overlay values") in it. */
 int cairn_config__check_const(const cairn_expr *e, const char *what);
 
+/* The stack's drift: section (config_drift.c): checked and stored in
+ * s->drift_ignores; NULL drift is none. Errors carry file:line:col. */
+int cairn_config__load_drift(cairn_stack *s, const cairn_expr *drift);
+void cairn_config__free_drift(cairn_stack *s);
+
 #endif
