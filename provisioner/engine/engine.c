@@ -1773,7 +1773,11 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 	return rc;
 }
 
-static void apply_targets(cairn_engine *e)
+/* --target / --exclude. Planning: a target brings in what it depends on,
+ * an exclusion takes out what depends on it. Destroying, the other way (as
+ * Terraform): destroying a target destroys what depends on it first, and
+ * keeping an excluded resource keeps what it depends on. */
+static void apply_targets(cairn_engine *e, bool destroy)
 {
 	unsigned char *inc = NULL, *exc = NULL;
 	size_t i, j;
@@ -1795,19 +1799,38 @@ static void apply_targets(cairn_engine *e)
 		    name_in(in->name, e->opts.excludes, e->opts.nexcludes))
 			exc[i] = 1;
 	}
-	/* close over dependencies (targets) and dependents (excludes) */
 	do {
 		any = false;
 		for (i = e->ninsts; i-- > 0;) {
 			cairn_inst *in = &e->insts[i];
+			size_t nstate = in->res == NO_RES && in->prior ? json_array_size(in->prior->deps) : 0;
 
-			for (j = 0; j < in->ndeps; j++) {
-				if (inc[i] && !inc[in->deps[j]] && e->opts.ntargets) {
-					inc[in->deps[j]] = 1;
+			/* an orphan (every instance, destroying) knows its dependencies
+			 * from the state; the others from the configuration */
+			for (j = 0; j < in->ndeps + nstate; j++) {
+				size_t d;
+				unsigned char *from, *to;
+
+				if (j < in->ndeps) {
+					d = in->deps[j];
+				} else {
+					cairn_inst *dep = cairn_engine_inst(e,
+						json_string_value(json_array_get(in->prior->deps, j - in->ndeps)));
+
+					if (!dep)
+						continue;
+					d = (size_t)(dep - e->insts);
+				}
+				from = destroy ? &inc[d] : &inc[i];
+				to = destroy ? &inc[i] : &inc[d];
+				if (*from && !*to && e->opts.ntargets) {
+					*to = 1;
 					any = true;
 				}
-				if (exc[in->deps[j]] && !exc[i]) {
-					exc[i] = 1;
+				from = destroy ? &exc[i] : &exc[d];
+				to = destroy ? &exc[d] : &exc[i];
+				if (*from && !*to) {
+					*to = 1;
 					any = true;
 				}
 			}
@@ -1947,7 +1970,7 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 	}
 	if ((rc = plan_orphans(e, used, destroy)) != 0)
 		goto cleanup;
-	apply_targets(e);
+	apply_targets(e, destroy);
 	json_decref(e->outputs);
 	json_decref(e->output_sensitive);
 	e->outputs = NULL;
