@@ -681,6 +681,17 @@ static int fs_fail(lua_State *L, const char *verb, const char *path, int err)
 	return luaL_error(L, "cannot %s %s: %s", verb, path, strerror(err));
 }
 
+/* Raise if path is one of cairn's own files (cairn_lua_protect). */
+static void fs_guard(lua_State *L, const char *verb, const char *path)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	int i = cairn_lua__protected(rt, path);
+
+	if (i >= 0)
+		luaL_error(L, "refusing to %s %s: it is inside %s (%s)", verb, path, rt->prot[i].what,
+			   rt->prot[i].given);
+}
+
 static int parse_mode(const char *s, mode_t *out)
 {
 	char *end = NULL;
@@ -703,6 +714,7 @@ static int l_fs_read(lua_State *L)
 	size_t len;
 	char msg[sizeof(((cairn_error *)0)->message)];
 
+	fs_guard(L, "read", path);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return lua_pushnil(L), 1;
@@ -785,6 +797,7 @@ static int l_fs_write(lua_State *L)
 	mode_t mode;
 	int err = 0;
 
+	fs_guard(L, "write", path);
 	if (parse_mode(mode_s, &mode) < 0)
 		return luaL_error(L, "cannot write %s: bad file mode '%s' (want octal, like \"0644\")", path, mode_s);
 	if (write_atomic(path, data, len, mode, &err) < 0)
@@ -798,6 +811,7 @@ static int l_fs_remove(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 
+	fs_guard(L, "remove", path);
 	if (unlink(path) < 0) {
 		if (errno == ENOENT)
 			return lua_pushboolean(L, 0), 1;
@@ -851,6 +865,7 @@ static int l_fs_mkdir_p(lua_State *L)
 	int err = 0;
 	struct stat st;
 
+	fs_guard(L, "create directory", path);
 	if (parse_mode(mode_s, &mode) < 0)
 		return luaL_error(L, "cannot create %s: bad mode '%s'", path, mode_s);
 	p = strdup(path);

@@ -494,6 +494,37 @@ static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *
 	return r;
 }
 
+static char *path_join(const char *dir, const char *name);
+
+/* A known value of a property against its schema's constraints and, for
+ * a local path, against cairn's own files; the error at `pos`. */
+static int check_value(cairn_engine *e, const cairn_schema *s, const cairn_attr_schema *a, const json_t *v,
+		       bool sensitive, const cairn_pos *pos)
+{
+	char msg[2048];
+	char *full;
+	int rc;
+
+	if (!v || json_is_null(v) || cairn_has_unknown(v))
+		return 0;
+	if (cairn_attr_check(a, v, sensitive) != 0) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s %s", a->name, s->type, msg);
+	}
+	if (!a->local_path || !json_is_string(v))
+		return 0;
+	if (!(full = path_join(e->stack->dir, json_string_value(v))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_lua_check_path(e->lua, full);
+	free(full);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s: %s; cairn keeps its state there",
+					  a->name, s->type, msg);
+	}
+	return 0;
+}
+
 /* Properties against the schema: unknown, computed-only, required, constant types. */
 static int check_props(cairn_engine *e, size_t r)
 {
@@ -517,6 +548,8 @@ static int check_props(cairn_engine *e, size_t r)
 		if (cairn_expr_kind_of(v) == CAIRN_EXPR_CONST) {
 			json_t *conv = NULL;
 
+			int rc;
+
 			if (attr_conform(&conv, a->type, (json_t *)cairn_expr_const(v)) != 0) {
 				const cairn_error *err = cairn_error_last();
 				char msg[2048];
@@ -524,7 +557,10 @@ static int check_props(cairn_engine *e, size_t r)
 				snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(v), "property '%s' of %s: %s", k, s->type, msg);
 			}
+			rc = check_value(e, s, a, conv, false, cairn_expr_pos(v));
 			json_decref(conv);
+			if (rc)
+				return rc;
 		}
 	}
 	for (i = 0; i < s->nattrs; i++)
@@ -722,6 +758,32 @@ static void module_log(void *ud, const char *level, const char *address, const c
 	free(m);
 }
 
+/* No module may write cairn's own files: the stack's .cairn directory, and
+ * the state database (with its -wal, -shm) and key wherever --state put
+ * them. */
+static int protect_state(cairn_engine *e)
+{
+	char *dot = path_join(e->stack->dir, ".cairn"), *key = NULL, *slash;
+	int rc;
+
+	if (!dot || !e->state_path) {
+		free(dot);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if ((rc = cairn_lua_protect(e->lua, dot, true, "cairn's state directory")) == 0 &&
+	    (rc = cairn_lua_protect(e->lua, e->state_path, false, "cairn's state database")) == 0) {
+		slash = strrchr(e->state_path, '/');
+		if (asprintf(&key, "%.*s%skey", slash ? (int)(slash - e->state_path) : 0, e->state_path,
+			     slash ? "/" : "") < 0)
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		else
+			rc = cairn_lua_protect(e->lua, key, false, "cairn's state key");
+	}
+	free(key);
+	free(dot);
+	return rc;
+}
+
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
@@ -766,6 +828,9 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
 		goto fail;
 	cairn_lua_set_log(e->lua, module_log, e);
+	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	if ((rc = protect_state(e)) != 0)
+		goto fail;
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -792,7 +857,6 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			goto fail;
 	if ((rc = compute_config_hash(e)) != 0)
 		goto fail;
-	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = load_state(e)) != 0)
 		goto fail;
 	add_state_secrets(e);
@@ -1257,6 +1321,18 @@ static json_t *planned_new(const cairn_schema *s, json_t *desired)
 	return p;
 }
 
+/* Does the property read a sensitive value (its value must not be shown)? */
+static bool prop_tainted(const cairn_engine *e, const cairn_res_cfg *res, const char *k)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(e->tainted, res->name), i, x)
+		if (!strcmp(json_string_value(x), k))
+			return true;
+	return false;
+}
+
 int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out)
 {
 	const cairn_schema *s = in->schema;
@@ -1278,6 +1354,8 @@ int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 			snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "property '%s' of %s: %s", k, s->type, msg);
+		} else if ((rc = check_value(e, s, a, conv, prop_tainted(e, res, k), cairn_expr_pos(x))) != 0) {
+			json_decref(conv);
 		} else {
 			json_object_set_new(d, k, conv);
 		}
