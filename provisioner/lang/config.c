@@ -653,6 +653,30 @@ static int add_file(char ***files, size_t *n, const char *path, const char **out
 	return 0;
 }
 
+/* An empty stack file (or one that is only `~`, or says `resources:` with
+ * nothing under it) would mean "no resources": the next apply would
+ * destroy everything. Most likely it is an accident, so it must be said:
+ * `resources: {}`. */
+static int check_not_empty(const cairn_expr *doc, const char *file)
+{
+	const cairn_expr *res = cairn_expr_get(doc, "resources");
+	const cairn_pos *kp = NULL;
+	cairn_pos pos = { file, 1, 1 };
+	size_t i;
+
+	if (cairn_expr_size(doc) == 0)
+		return cairn_error_set_at(CAIRN_EINVAL, &pos, "the stack file is empty: it would mean no resources, "
+			"and apply would destroy everything; write 'resources: {}' if that is what you want");
+	if (res && is_null(res)) {
+		for (i = 0; i < cairn_expr_size(doc); i++)
+			if (!strcmp(cairn_expr_key(doc, i, &kp), "resources"))
+				break;
+		return cairn_error_set_at(CAIRN_EINVAL, kp ? kp : &pos, "'resources' is empty (null): it would mean "
+			"no resources, and apply would destroy everything; write 'resources: {}' if that is what you want");
+	}
+	return 0;
+}
+
 int cairn_stack_load(cairn_stack **out, const char *path)
 {
 	stack_priv *sp = NULL;
@@ -678,6 +702,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 		goto cleanup;
 	}
 	if ((rc = cairn_config__load_yaml(&doc, path, file)) != 0)
+		goto cleanup;
+	if ((rc = check_not_empty(doc, file)) != 0)
 		goto cleanup;
 	if ((rc = check_keys(doc, top_keys, "the stack file")) != 0)
 		goto cleanup;

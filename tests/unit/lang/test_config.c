@@ -175,12 +175,24 @@ static void test_config__full_stack(void)
 static void test_config__default_name_and_empty(void)
 {
 	cairn_stack *s = NULL;
-	const char *path = put("stack.yaml", "# nothing yet\n");
+	const char *path = put("stack.yaml", "# nothing yet\nresources: {}\n");
 
 	T_OK(cairn_stack_load(&s, path));
 	T_EQ_STR(s->name, strrchr(dir_, '/') + 1);
 	T_EQ_INT(s->nresources, 0);
 	cairn_stack_free(s);
+	/* empty, ~ or `resources:` alone would mean "destroy everything": refused */
+	path = put("stack.yaml", "# nothing yet\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "the stack file is empty");
+	T_EQ_INT(cairn_error_last()->line, 1);
+	path = put("stack.yaml", "~\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "the stack file is empty");
+	path = put("stack.yaml", "variables: {}\nresources:\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "'resources' is empty (null)");
+	T_EQ_INT(cairn_error_last()->line, 2);
 	cleanup_dir();
 }
 
