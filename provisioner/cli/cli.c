@@ -49,8 +49,10 @@ typedef struct cli {
 	bool verbose;
 	bool show_sensitive;
 	long limit;
-	char **targets, **excludes;
+	char **targets, **excludes;  /* canonical addresses, owned */
 	size_t ntargets, nexcludes;
+	char **owned;                /* strings args[] was made to point to */
+	size_t nowned;
 	char **args;
 	int nargs;
 	cairn_engine *engine; /* for redaction of errors */
@@ -168,6 +170,127 @@ static int push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
+/* An address as plans and `state list` print them: NAME, NAME[INDEX] or
+ * NAME["KEY"] (NAME: [A-Za-z_][A-Za-z0-9_-]*), and for an object a
+ * create_before_destroy put aside, a ~deposed-TOKEN suffix. *out gets the
+ * canonical spelling (web["a"] as cairn prints it: JSON escapes as jansson
+ * writes them), malloc'd. */
+static int parse_address(const char *s, char **out);
+
+/* Push the canonical spelling of a --target / --exclude address (owned by
+ * the list). */
+static int push_address(char ***v, size_t *n, const char *flag, const char *arg)
+{
+	char *addr = NULL;
+
+	if (parse_address(arg, &addr) != 0)
+		return usage_error("%s: %s", flag, cairn_error_last()->message);
+	if (push(v, n, addr)) {
+		free(addr);
+		return -1;
+	}
+	return 0;
+}
+
+/* What a flag's value looks like, for "flag X needs a value". */
+static const char *flag_value_hint(const char *flag)
+{
+	static const struct { const char *flag, *hint; } hints[] = {
+		{ "--var", "--var NAME=VALUE" }, { "-e", "-e ENV" }, { "--env", "--env ENV" }, { "-C", "-C DIR" },
+		{ "--dir", "--dir DIR" }, { "--target", "--target ADDRESS" }, { "--exclude", "--exclude ADDRESS" },
+		{ "--parallelism", "--parallelism N" }, { "--lock-timeout", "--lock-timeout 30s" },
+		{ "--out", "-out FILE" }, { "--limit", "--limit N" }, { "--lease", "--lease SECONDS" },
+		{ "--refresh", "--refresh=false" }, { "--stack", "--stack FILE" }, { "--state", "--state FILE" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (!strcmp(flag, hints[i].flag))
+			return hints[i].hint;
+	return "see 'cairn help'";
+}
+
+static int parse_address(const char *s, char **out)
+{
+	const char *p = s, *why = NULL, *q, *suffix = NULL;
+	json_t *key = NULL;
+	char *name = NULL, *addr = NULL;
+	int rc = 0;
+
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_')) {
+		why = *p ? "a name starts with a letter or '_'" : "it is empty";
+		goto done;
+	}
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+	       *p == '-')
+		p++;
+	if (!(name = strndup(s, (size_t)(p - s)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (*p == '[') {
+		p++;
+		if (*p >= '0' && *p <= '9') {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(p, &end, 10);
+			if (errno || v > 1000000)
+				why = "the index is too large";
+			key = json_integer(v);
+			p = end;
+		} else if (*p == '"') {
+			json_error_t jerr;
+
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (*q == '"')
+				key = json_loadb(p, (size_t)(q - p + 1), JSON_DECODE_ANY, &jerr);
+			if (!key)
+				why = "the key in [...] is not a valid quoted string";
+			p = *q ? q + 1 : q;
+		} else if (!*p) {
+			why = "unclosed '['";
+		} else {
+			why = "[...] holds a whole number or a quoted key, like [0] or [\"a\"]";
+		}
+		if (!why && *p != ']')
+			why = "unclosed '['";
+		else if (!why)
+			p++;
+	}
+	if (!why && *p) {
+		if (!strncmp(p, "~deposed-", 9) && p[9] && strspn(p + 9, "0123456789abcdef") == strlen(p + 9))
+			suffix = p;
+		else
+			why = "unexpected characters after the name";
+	}
+	if (why)
+		goto done;
+	if ((addr = cairn_address(name, key)) != NULL && suffix) {
+		char *full = NULL;
+
+		if (asprintf(&full, "%s%s", addr, suffix) < 0)
+			full = NULL;
+		free(addr);
+		addr = full;
+	}
+	if (!addr) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	*out = addr;
+done:
+	if (why)
+		rc = cairn_error_set(CAIRN_EINVAL, "invalid address '%s': %s (addresses look like NAME, NAME[0] or "
+				     "NAME[\"key\"])", s, why);
+	json_decref(key);
+	free(name);
+	return rc;
+}
+
 static int parse_var(cli *c, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -221,6 +344,21 @@ static int allowed(cli *c, unsigned mask, unsigned flag, const char *name)
 	return usage_error("flag %s does not apply to 'cairn %s'", name, c->cmd);
 }
 
+/* Is arg (already normalised) a flag whose value is the next argument? */
+static bool takes_value(const char *arg)
+{
+	const struct option *o;
+
+	if (!strcmp(arg, "-e") || !strcmp(arg, "-C"))
+		return true;
+	if (strncmp(arg, "--", 2) != 0 || strchr(arg, '='))
+		return false;
+	for (o = long_opts; o->name; o++)
+		if (!strcmp(arg + 2, o->name))
+			return o->has_arg == required_argument;
+	return false;
+}
+
 /* Terraform-style single-dash long flags (-out, -target=x) become --out. */
 static char **normalise_args(int argc, char **argv)
 {
@@ -232,8 +370,10 @@ static char **normalise_args(int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
+		/* the value of a flag that takes one stays as it is: -e -dev is environment "-dev" */
 		if (i > 0 && a[0] == '-' && a[1] && a[1] != '-' && a[2] && a[2] != '=' &&
-		    !(a[1] >= '0' && a[1] <= '9') && strspn(a + 1, "abcdefghijklmnopqrstuvwxyz-") >= 2) {
+		    !(a[1] >= '0' && a[1] <= '9') && strspn(a + 1, "abcdefghijklmnopqrstuvwxyz-") >= 2 &&
+		    !(i > 1 && takes_value(v[i - 1]))) {
 			if (asprintf(&v[i], "-%s", a) < 0)
 				v[i] = NULL;
 		} else {
@@ -263,7 +403,8 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 	}
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "e:C:vh", long_opts, &idx)) != -1) {
+	/* ':' first: a flag without its value is reported as such, not as unknown */
+	while ((opt = getopt_long(argc, argv, ":e:C:vh", long_opts, &idx)) != -1) {
 		switch (opt) {
 		case 'e':
 			if (allowed(c, mask, FL_ENV, "-e")) return -1;
@@ -311,10 +452,12 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			c->detailed = true;
 			break;
 		case O_TARGET:
-			if (allowed(c, mask, FL_TARGET, "--target") || push(&c->targets, &c->ntargets, optarg)) return -1;
+			if (allowed(c, mask, FL_TARGET, "--target") ||
+			    push_address(&c->targets, &c->ntargets, "--target", optarg)) return -1;
 			break;
 		case O_EXCLUDE:
-			if (allowed(c, mask, FL_TARGET, "--exclude") || push(&c->excludes, &c->nexcludes, optarg)) return -1;
+			if (allowed(c, mask, FL_TARGET, "--exclude") ||
+			    push_address(&c->excludes, &c->nexcludes, "--exclude", optarg)) return -1;
 			break;
 		case O_APPROVE:
 			if (allowed(c, mask, FL_APPROVE, "--auto-approve")) return -1;
@@ -339,7 +482,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			fputs(usage_text, stdout);
 			exit(0);
 		case ':':
-			return usage_error("flag %s needs a value", argv[optind - 1]), -1;
+			return usage_error("flag %s needs a value (%s)", argv[optind - 1], flag_value_hint(argv[optind - 1])), -1;
 		default:
 			return usage_error("unknown flag '%s' for 'cairn %s'", argv[optind - 1], c->cmd), -1;
 		}
@@ -426,6 +569,51 @@ static int print_plan(cli *c, cairn_engine *e)
 	return rc;
 }
 
+/* Does addr name something the plan knows: an instance (web[0]), every
+ * instance of a resource (web, even with count 0), or, for destroy, which
+ * plans only what the state has, any instance of a stack resource? */
+static bool address_known(cairn_engine *e, const char *addr, bool destroy)
+{
+	size_t i, n = strcspn(addr, "[~");
+
+	for (i = 0; i < e->ninsts; i++)
+		if (!strcmp(e->insts[i].address, addr) || !strcmp(e->insts[i].name, addr))
+			return true;
+	for (i = 0; i < e->stack->nresources; i++)
+		if (strlen(e->stack->resources[i].name) == n && !strncmp(addr, e->stack->resources[i].name, n))
+			return !addr[n] || destroy;
+	return false;
+}
+
+/* --target and --exclude must name something (Terraform: "no resource
+ * ... in the stack"): a typo would otherwise plan nothing, or everything. */
+static int check_targets(cli *c, cairn_engine *e, bool destroy)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntargets + c->nexcludes; i++) {
+		bool target = i < c->ntargets;
+		const char *a = target ? c->targets[i] : c->excludes[i - c->ntargets];
+		const char *br = strchr(a, '[');
+		char *name = br ? strndup(a, (size_t)(br - a)) : NULL;
+		int rc = 0;
+
+		if (!address_known(e, a, destroy)) {
+			if (br && name && cairn_stack_resource(e->stack, name))
+				rc = cairn_error_set(CAIRN_EINVAL, "%s %s: no instance %s in the stack or the state of "
+					"environment '%s' (see 'cairn plan' for the instances of %s)",
+					target ? "--target" : "--exclude", a, a, c->env, name);
+			else
+				rc = cairn_error_set(CAIRN_EINVAL, "%s %s: no resource %s in the stack or the state of "
+					"environment '%s'", target ? "--target" : "--exclude", a, br && name ? name : a, c->env);
+		}
+		free(name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static bool plan_has_changes(cairn_engine *e)
 {
 	int a, ch, d;
@@ -499,7 +687,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 				(unsigned long long)ls.retries, e->opts.parallelism);
 		}
 	}
-	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0)
+	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0 || (rc = check_targets(c, e, c->destroy)) != 0)
 		goto done;
 	if (c->destroy && (rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
@@ -681,7 +869,7 @@ static int run_apply(cli *c, bool destroy)
 	}
 	if (c->refresh && (rc = cairn_engine_refresh(e)) != 0)
 		goto done;
-	if ((rc = cairn_engine_plan(e, destroy, forced)) != 0)
+	if ((rc = cairn_engine_plan(e, destroy, forced)) != 0 || (rc = check_targets(c, e, destroy)) != 0)
 		goto done;
 	if (forced && (rc = cairn_plan_verify_saved(e, forced)) != 0)
 		goto done;
@@ -759,12 +947,16 @@ static int cmd_import(cli *c, int argc, char **argv)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
+	char *addr = NULL;
 	int rc;
 
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_LOCK) || need_env(c))
 		return CAIRN_EXIT_ERROR;
 	if (c->nargs != 2)
 		return usage_error("usage: cairn import -e ENV ADDRESS ID");
+	if ((rc = parse_address(c->args[0], &addr)) != 0)
+		return report(c, rc);
+	c->args[0] = addr;
 	engine_opts(c, &o, true);
 	o.refresh = false;
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
@@ -782,6 +974,7 @@ done:
 	rc = report(c, rc);
 	cairn_engine_free(e);
 	c->engine = NULL;
+	free(addr);
 	return rc;
 }
 
@@ -874,6 +1067,25 @@ static int open_store(cli *c, cairn_store **st, bool write)
 	return rc;
 }
 
+/* The arguments of state show / rm / mv are addresses: each must parse,
+ * and is replaced by its canonical spelling (kept in c->owned). */
+static int canonical_args(cli *c)
+{
+	char *addr;
+	int i, rc;
+
+	for (i = 0; i < c->nargs; i++) {
+		if ((rc = parse_address(c->args[i], &addr)) != 0)
+			return rc;
+		if (push(&c->owned, &c->nowned, addr)) {
+			free(addr);
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		c->args[i] = addr;
+	}
+	return 0;
+}
+
 static void print_attrs(json_t *attrs, json_t *sensitive, bool show)
 {
 	const char *k;
@@ -910,6 +1122,8 @@ static int cmd_state(cli *c, int argc, char **argv)
 	sub = argv[1];
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_LOCK | FL_JSON | FL_SENSITIVE | FL_LIMIT) || need_env(c))
 		return CAIRN_EXIT_ERROR;
+	if ((!strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "mv")) && (rc = canonical_args(c)) != 0)
+		return report(c, rc);
 	if (!strcmp(sub, "list") || !strcmp(sub, "show") || !strcmp(sub, "history")) {
 		if ((rc = open_store(c, &st, false)) != 0)
 			goto done;
@@ -1188,6 +1402,13 @@ int cairn_cli_main(int argc, char **argv)
 		free(args[i]);
 	free(args);
 	json_decref(c.vars);
+	for (i = 0; i < (int)c.ntargets; i++)
+		free(c.targets[i]);
+	for (i = 0; i < (int)c.nexcludes; i++)
+		free(c.excludes[i]);
+	for (i = 0; i < (int)c.nowned; i++)
+		free(c.owned[i]);
+	free(c.owned);
 	free(c.targets);
 	free(c.excludes);
 	fflush(stdout);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1491,6 +1492,17 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 	return 0;
 }
 
+/* "count ... must be a whole number from 0 to 100000, got N", N as written. */
+static int count_range(const cairn_res_cfg *res, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+		"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX, s ? s : "?");
+
+	free(s);
+	return rc;
+}
+
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
 {
 	json_t *v = NULL;
@@ -1506,14 +1518,14 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 		if (cairn_has_unknown(v))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
 				"count of '%s' depends on values known only after apply", res->name);
-		else if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == (json_int_t)json_real_value(v)))
+		else if (!json_is_number(v) || json_number_value(v) != floor(json_number_value(v)))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be a whole number, got %s", res->name, cairn_value_type_name(v));
-		else if ((n = (json_int_t)json_number_value(v)) < 0 || n > 100000)
-			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be between 0 and 100000, got %lld", res->name, (long long)n);
+				"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX,
+				cairn_value_type_name(v));
+		else if (json_number_value(v) < 0 || json_number_value(v) > CAIRN_COUNT_MAX)
+			rc = count_range(res, v);
 		else
-			for (i = 0; i < n; i++) {
+			for (i = 0, n = (json_int_t)json_number_value(v); i < n; i++) {
 				json_array_append_new(*keys, json_integer(i));
 				json_array_append_new(*values, json_null());
 			}
@@ -1532,19 +1544,31 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 				json_array_append(*values, x);
 			}
 		} else if (json_is_array(v)) {
+			json_t *seen = json_object(), *x;
 			size_t i;
-			json_t *x;
 
-			rc = 0;
+			rc = seen ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			json_array_foreach(v, i, x) {
+				if (rc)
+					break;
 				if (!json_is_string(x)) {
 					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
-						"for_each of '%s' must be a map or a list of strings", res->name);
+						"for_each of '%s' must be a map or a list of strings, got %s at index %zu",
+						res->name, cairn_value_type_name(x), i);
 					break;
 				}
+				if (json_object_get(seen, json_string_value(x))) {
+					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+						"for_each of '%s' has the key \"%s\" twice (at index %lld and %zu): "
+						"each instance needs its own key", res->name, json_string_value(x),
+						(long long)json_integer_value(json_object_get(seen, json_string_value(x))), i);
+					break;
+				}
+				json_object_set_new(seen, json_string_value(x), json_integer((json_int_t)i));
 				json_array_append(*keys, x);
 				json_array_append(*values, x);
 			}
+			json_decref(seen);
 		} else {
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
 				"for_each of '%s' must be a map or a list of strings, got %s", res->name, cairn_value_type_name(v));

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -413,9 +414,16 @@ static int check_count(const cairn_res_cfg *r)
 	const json_t *v;
 
 	if (r->count && (v = cairn_expr_const(r->count)) != NULL &&
-	    !(json_is_integer(v) && json_integer_value(v) >= 0))
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
-			"count must be a non-negative whole number, got %s", cairn_value_type_name(v));
+	    !(json_is_number(v) && json_number_value(v) == floor(json_number_value(v)) &&
+	      json_number_value(v) >= 0 && json_number_value(v) <= CAIRN_COUNT_MAX)) {
+		char *s = json_is_number(v) ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
+			"count must be a whole number from 0 to %d, got %s", CAIRN_COUNT_MAX,
+			s ? s : cairn_value_type_name(v));
+
+		free(s);
+		return rc;
+	}
 	if (r->for_each && (v = cairn_expr_const(r->for_each)) != NULL && !json_is_array(v) && !json_is_object(v))
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->for_each),
 			"for_each must be a list of strings or a map, got %s", cairn_value_type_name(v));

@@ -341,7 +341,7 @@ static void test_config__resource_shape(void)
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    depends_on: [db, 3]\n"),
 		"stack.yaml:4:22: depends_on must be a list of names (strings)");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    count: -1\n"),
-		"stack.yaml:4:12: count must be a non-negative whole number, got number");
+		"stack.yaml:4:12: count must be a whole number from 0 to 100000, got -1");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    for_each: abc\n"),
 		"stack.yaml:4:15: for_each must be a list of strings or a map, got string");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    lifecycle: { create_before_destroy: 1 }\n"),
