@@ -1294,7 +1294,7 @@ int cairn_lua_check_path(const cairn_lua *rt, const char *path)
 
 	if (i < 0)
 		return 0;
-	return cairn_error_set(CAIRN_EINVAL, "'%s' points into %s (%s)", path, rt->prot[i].what, rt->prot[i].given);
+	return cairn_error_set(CAIRN_EINVAL, "points into %s (%s)", rt->prot[i].what, rt->prot[i].given);
 }
 
 /* -- operations ------------------------------------------------------------- */

@@ -179,7 +179,7 @@ int cairn_attr_check(const cairn_attr_schema *a, const json_t *v, bool sensitive
  * -shm, -journal). `what` names it in messages ("cairn's state
  * directory"). The fs functions of local.* modules refuse such paths. */
 int cairn_lua_protect(cairn_lua *rt, const char *path, bool tree, const char *what);
-/* CAIRN_EINVAL "'PATH' points into WHAT (P)" if path (relative to the
+/* CAIRN_EINVAL "points into WHAT (P)" (the caller names the path) if path (relative to the
  * working directory or absolute) is protected, after resolving symlinks
  * and '..' of the parts that exist; else 0. */
 int cairn_lua_check_path(const cairn_lua *rt, const char *path);

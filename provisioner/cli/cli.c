@@ -51,8 +51,6 @@ typedef struct cli {
 	long limit;
 	char **targets, **excludes;  /* canonical addresses, owned */
 	size_t ntargets, nexcludes;
-	char **owned;                /* strings args[] was made to point to */
-	size_t nowned;
 	char **args;
 	int nargs;
 	cairn_engine *engine; /* for redaction of errors */
@@ -831,6 +829,32 @@ static int load_plan_file(cli *c, const char *path, json_t **doc)
 	return 0;
 }
 
+/* What can be found wrong before the lock is taken (which creates the state
+ * where there is none) is found here: a saved plan that does not fit, and,
+ * with no state yet, a plan that names nothing (--target) or would need a
+ * confirmation nobody can give. The checks after the lock stand. */
+static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc)
+{
+	json_t *forced = NULL;
+	int rc;
+
+	if (doc) {
+		rc = cairn_plan_load_saved(e, doc, &forced);
+		json_decref(forced);
+		return rc;
+	}
+	if (e->store)
+		return 0;
+	if ((rc = cairn_engine_plan(e, destroy, NULL)) != 0 || (rc = check_targets(c, e, destroy)) != 0)
+		return rc;
+	if (plan_has_changes(e) && !c->auto_approve && !isatty(STDIN_FILENO)) {
+		if ((rc = print_plan(c, e)) != 0)
+			return rc;
+		return confirm(c, destroy ? "destroy" : "apply");
+	}
+	return 0;
+}
+
 static int run_apply(cli *c, bool destroy)
 {
 	cairn_engine_opts o;
@@ -853,6 +877,8 @@ static int run_apply(cli *c, bool destroy)
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
+	if ((rc = check_before_lock(c, e, destroy, doc)) != 0)
+		goto done;
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	if (saved) {
@@ -943,20 +969,62 @@ static int cmd_destroy(cli *c, int argc, char **argv)
 	return run_apply(c, true);
 }
 
+/* The arguments of state show / rm / mv and import's first are addresses:
+ * each must parse, and is replaced by its canonical spelling (in the
+ * argument array, whose strings cairn_cli_main frees). */
+static int canonical_args(cli *c, int n)
+{
+	char *addr;
+	int i, rc;
+
+	for (i = 0; i < n && i < c->nargs; i++) {
+		if ((rc = parse_address(c->args[i], &addr)) != 0)
+			return rc;
+		free(c->args[i]);
+		c->args[i] = addr;
+	}
+	return 0;
+}
+
+/* Is the address an instance of the stack, not yet managed? Asked of a
+ * read-only engine, so that a wrong address creates and locks no state. */
+static int import_target_known(cli *c)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	const cairn_inst *in;
+	int rc;
+
+	engine_opts(c, &o, false);
+	o.refresh = false;
+	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0) {
+		in = cairn_engine_inst(e, c->args[0]);
+		if (!in || in->res == SIZE_MAX)
+			rc = cairn_error_set(CAIRN_EINVAL, "cannot import to %s: no such resource instance in the "
+				"configuration of environment '%s' (add it to the stack first)", c->args[0], c->env);
+		else if (in->prior)
+			rc = cairn_error_set(CAIRN_EINVAL, "cannot import to %s: it is already managed (id %s); "
+				"use 'cairn state rm' first to manage another object there", c->args[0],
+				in->prior->id ? in->prior->id : "?");
+	}
+	cairn_engine_free(e);
+	return rc;
+}
+
 static int cmd_import(cli *c, int argc, char **argv)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	char *addr = NULL;
 	int rc;
 
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_LOCK) || need_env(c))
 		return CAIRN_EXIT_ERROR;
 	if (c->nargs != 2)
 		return usage_error("usage: cairn import -e ENV ADDRESS ID");
-	if ((rc = parse_address(c->args[0], &addr)) != 0)
+	if ((rc = canonical_args(c, 1)) != 0)
 		return report(c, rc);
-	c->args[0] = addr;
+	if ((rc = import_target_known(c)) != 0)
+		return report(c, rc);
 	engine_opts(c, &o, true);
 	o.refresh = false;
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
@@ -974,7 +1042,6 @@ done:
 	rc = report(c, rc);
 	cairn_engine_free(e);
 	c->engine = NULL;
-	free(addr);
 	return rc;
 }
 
@@ -1057,7 +1124,8 @@ static int open_store(cli *c, cairn_store **st, bool write)
 		free(path);
 		return rc;
 	}
-	if (!write && stat(path, &sb) != 0) {
+	/* writing commands (state rm/mv, force-unlock) change existing state only */
+	if (stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", path);
 		free(path);
 		return rc;
@@ -1067,21 +1135,27 @@ static int open_store(cli *c, cairn_store **st, bool write)
 	return rc;
 }
 
-/* The arguments of state show / rm / mv are addresses: each must parse,
- * and is replaced by its canonical spelling (kept in c->owned). */
-static int canonical_args(cli *c)
+/* state rm: every address is recorded; state mv FROM TO: FROM is, TO is
+ * not, and they differ. */
+static int check_state_args(cli *c, cairn_store *st, bool mv)
 {
-	char *addr;
+	cairn_state_res r = { 0 };
 	int i, rc;
 
-	for (i = 0; i < c->nargs; i++) {
-		if ((rc = parse_address(c->args[i], &addr)) != 0)
+	if (mv && !strcmp(c->args[0], c->args[1]))
+		return cairn_error_set(CAIRN_EINVAL, "cannot move '%s' onto itself", c->args[0]);
+	for (i = 0; i < (mv ? 1 : c->nargs); i++) {
+		if ((rc = cairn_store_get(st, c->env, c->args[i], &r)) == CAIRN_ENOTFOUND)
+			return cairn_error_set(CAIRN_EINVAL, "no resource %s in the state of environment '%s'",
+					       c->args[i], c->env);
+		cairn_state_res_release(&r);
+		if (rc)
 			return rc;
-		if (push(&c->owned, &c->nowned, addr)) {
-			free(addr);
-			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-		}
-		c->args[i] = addr;
+	}
+	if (mv && (rc = cairn_store_get(st, c->env, c->args[1], &r)) != CAIRN_ENOTFOUND) {
+		cairn_state_res_release(&r);
+		return rc ? rc : cairn_error_set(CAIRN_EINVAL, "cannot move '%s' to '%s' in environment '%s': '%s' exists",
+						 c->args[0], c->args[1], c->env, c->args[1]);
 	}
 	return 0;
 }
@@ -1117,12 +1191,16 @@ static int cmd_state(cli *c, int argc, char **argv)
 	int rc = 0;
 	size_t i;
 
-	if (argc < 2)
+	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("usage: cairn state list|show|rm|mv|history -e ENV");
 	sub = argv[1];
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_LOCK | FL_JSON | FL_SENSITIVE | FL_LIMIT) || need_env(c))
 		return CAIRN_EXIT_ERROR;
-	if ((!strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "mv")) && (rc = canonical_args(c)) != 0)
+	if (!strcmp(sub, "show") && c->nargs != 1)
+		return usage_error("usage: cairn state show -e ENV ADDRESS");
+	if (!strcmp(sub, "list") && c->nargs)
+		return usage_error("usage: cairn state list -e ENV");
+	if ((!strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "mv")) && (rc = canonical_args(c, c->nargs)) != 0)
 		return report(c, rc);
 	if (!strcmp(sub, "list") || !strcmp(sub, "show") || !strcmp(sub, "history")) {
 		if ((rc = open_store(c, &st, false)) != 0)
@@ -1205,6 +1283,11 @@ static int cmd_state(cli *c, int argc, char **argv)
 		if ((rc = cairn_lock_acquire(st, c->env, "state", c->lease > 0 ? c->lease : CAIRN_LOCK_DEFAULT_LEASE,
 					     c->lock_timeout, NULL)) != 0)
 			goto done;
+		/* a wrong address leaves no revision behind */
+		if ((rc = check_state_args(c, st, !strcmp(sub, "mv"))) != 0) {
+			cairn_lock_release(st, c->env);
+			goto done;
+		}
 		if ((rc = cairn_store_rev_begin(st, c->env, !strcmp(sub, "rm") ? "state rm" : "state mv", &rev)) == 0) {
 			if (!strcmp(sub, "rm")) {
 				for (i = 0; i < (size_t)c->nargs && !rc; i++) {
@@ -1241,7 +1324,7 @@ static int cmd_lock(cli *c, int argc, char **argv)
 	const char *sub;
 	int rc;
 
-	if (argc < 2)
+	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("usage: cairn lock status|force-unlock -e ENV");
 	sub = argv[1];
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_JSON) || no_args(c) || need_env(c))
@@ -1249,8 +1332,8 @@ static int cmd_lock(cli *c, int argc, char **argv)
 	if (strcmp(sub, "status") && strcmp(sub, "force-unlock"))
 		return usage_error("unknown lock command '%s' (status, force-unlock)", sub);
 	if ((rc = open_store(c, &st, !strcmp(sub, "force-unlock"))) != 0) {
-		if (rc == CAIRN_ENOTFOUND && !strcmp(sub, "status")) {
-			printf("environment '%s' is not locked\n", c->env);
+		if (rc == CAIRN_ENOTFOUND) {
+			printf("environment '%s' %s not locked\n", c->env, !strcmp(sub, "status") ? "is" : "was");
 			return 0;
 		}
 		goto done;
@@ -1406,9 +1489,6 @@ int cairn_cli_main(int argc, char **argv)
 		free(c.targets[i]);
 	for (i = 0; i < (int)c.nexcludes; i++)
 		free(c.excludes[i]);
-	for (i = 0; i < (int)c.nowned; i++)
-		free(c.owned[i]);
-	free(c.owned);
 	free(c.targets);
 	free(c.excludes);
 	fflush(stdout);

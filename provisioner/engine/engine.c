@@ -520,8 +520,8 @@ static int check_value(cairn_engine *e, const cairn_schema *s, const cairn_attr_
 	free(full);
 	if (rc) {
 		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
-		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s: %s; cairn keeps its state there",
-					  a->name, s->type, msg);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s: '%s' %s; cairn keeps its state there",
+					  a->name, s->type, json_string_value(v), msg);
 	}
 	return 0;
 }
@@ -693,8 +693,10 @@ static int load_state(cairn_engine *e)
 	struct stat sb;
 	int rc;
 
-	if (e->opts.no_state || (!e->opts.for_write && stat(e->state_path, &sb) != 0))
-		return 0; /* no state yet: empty */
+	/* no state yet: empty; a writing engine creates it when it takes the
+	 * lock, so that a run that fails before (bad input) leaves none */
+	if (e->opts.no_state || stat(e->state_path, &sb) != 0)
+		return 0;
 	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
 	if (rc)
 		return rc;
@@ -981,8 +983,10 @@ int cairn_engine_lock(cairn_engine *e, const char *operation)
 {
 	int rc;
 
-	if (!e->store)
+	if (!e->store && !e->opts.for_write)
 		return cairn_error_set(CAIRN_ERROR, "no state store open for writing");
+	if (!e->store && (rc = cairn_store_open(&e->store, e->state_path, CAIRN_STORE_CREATE)) != 0)
+		return rc;
 	rc = cairn_lock_acquire(e->store, e->opts.env, operation, e->opts.lease > 0 ? e->opts.lease : CAIRN_LOCK_DEFAULT_LEASE,
 				e->opts.lock_timeout, NULL);
 	if (rc)
@@ -1355,7 +1359,7 @@ int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 			snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "property '%s' of %s: %s", k, s->type, msg);
-		} else if ((rc = check_value(e, s, a, conv, prop_tainted(e, res, k), cairn_expr_pos(x))) != 0) {
+		} else if ((rc = check_value(e, s, a, conv, prop_tainted(e, res, k), cairn_expr_start(x))) != 0) {
 			json_decref(conv);
 		} else {
 			json_object_set_new(d, k, conv);

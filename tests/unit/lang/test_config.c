@@ -601,7 +601,11 @@ static void test_config__validations(void)
 		"stack.yaml:14:21: invalid value for variable 'secret': must be positive");
 	T_EQ_STR(resolve("variables:\n  x:\n    validation:\n      condition: \"${var.x}\"\n      message: m\n",
 		"variables:\n  x: 1\n", NULL),
-		"stack.yaml:4:21: the validation condition of variable 'x' must be a bool, got number (write it as \"${...}\")");
+		"stack.yaml:4:21: the validation condition of variable 'x' must be a bool, got number");
+	/* the ${...} hint only for a condition written as plain text */
+	T_EQ_STR(resolve("variables:\n  x:\n    validation:\n      condition: var.x > 0\n      message: m\n",
+		"variables:\n  x: 1\n", NULL),
+		"stack.yaml:4:18: the validation condition of variable 'x' must be a bool, got string (write it as \"${...}\")");
 }
 
 static void test_config__missing_file(void)
