@@ -18,7 +18,9 @@
 # .dump): both must be equal, and no file may appear or go.
 # Then a few checks that need more than one command (apply-time refusals).
 . "$(dirname "$0")/lib.sh" "$@"
-CORPUS="$TESTS_DIR/../corpus"
+# CAIRN_CORPUS=DIR runs another corpus (and only that): the self-test below
+CORPUS=${CAIRN_CORPUS:-$TESTS_DIR/../corpus}
+MIN_CASES=${CAIRN_CORPUS_MIN:-300}
 export CAIRN
 
 # The files and the databases of a case directory, as text to compare: the
@@ -76,9 +78,12 @@ for case in "$CORPUS"/*/*/; do
   if [ -f "$d/env" ]; then
     while IFS= read -r l; do [ -n "$l" ] && envs+=("${l//@DIR@/$d}"); done <"$d/env"
   fi
-  ( cd "$WORK" && env "${envs[@]}" "$CAIRN" "${args[@]}" ) >"$WORK/out" 2>"$WORK/err" </dev/null
+  # a case that hangs (a sim that starts where it should refuse) fails, not the suite
+  ( cd "$WORK" && timeout -k 5 60 env "${envs[@]}" "$CAIRN" "${args[@]}" ) >"$WORK/out" 2>"$WORK/err" </dev/null
   RC=$?
-  if [ "$RC" -ne "$want_rc" ]; then
+  if [ "$RC" -eq 124 ]; then
+    fail "$group/$name: still running after 60 s"
+  elif [ "$RC" -ne "$want_rc" ]; then
     fail "$group/$name: exit $RC, expected $want_rc"; sed 's/^/#   err: /' "$WORK/err" | head -5
   else
     missing=""
@@ -94,8 +99,40 @@ for case in "$CORPUS"/*/*/; do
   after=$(snapshot "$d")
   [ "$before" = "$after" ] && pass || { fail "$group/$name: files or state changed"; diff <(echo "$before") <(echo "$after") | head -5 | sed 's/^/#   /'; }
 done
-[ "$n" -ge 300 ] && pass || fail "corpus has only $n cases"
+[ "$n" -ge "$MIN_CASES" ] && pass || fail "corpus has only $n cases"
 echo "# $n corpus cases"
+[ -n "${CAIRN_CORPUS:-}" ] && done_testing
+
+# -- the runner itself: a case that cannot fail is an error -------------------
+meta() { # NAME EXPECT-TEXT [CMD] [SETUP]
+  mkdir -p "meta/g/$1"
+  printf 'resources:\n  a:\n    type: null.resource\n' >"meta/g/$1/stack.yaml"
+  echo 'provider: {}' >"meta/g/$1/dev.yaml"
+  printf '%b' "$2" >"meta/g/$1/expect"
+  [ -n "${3:-}" ] && echo "$3" >"meta/g/$1/cmd"
+  [ -n "${4:-}" ] && echo "$4" >"meta/g/$1/setup"
+  return 0
+}
+meta ok 'exit 1\nunknown flag '"'"'--frob'"'"' for '"'"'cairn plan'"'"'\n' "plan -e dev --frob"
+meta no-exit-line 'unknown flag '"'"'--frob'"'"' for '"'"'cairn plan'"'"'\n' "plan -e dev --frob"
+meta empty-message 'exit 1\n\n' "plan -e dev --frob"
+meta vague-message 'exit 1\nunknown\n' "plan -e dev --frob"
+meta empty-line 'exit 1\nunknown flag '"'"'--frob'"'"' for '"'"'cairn plan'"'"'\n\nmore\n' "plan -e dev --frob"
+meta setup-fails 'exit 1\nunknown flag '"'"'--frob'"'"' for '"'"'cairn plan'"'"'\n' "plan -e dev --frob" "false"
+meta changes-state 'exit 0\na: creation complete after\n' "apply -e dev --auto-approve"
+sed -i 's/a: creation complete after/a: creation complete/' meta/g/changes-state/expect
+CAIRN_CORPUS=$WORK/meta CAIRN_CORPUS_MIN=1 bash "$TESTS_DIR/badinput.sh" "$CAIRN" >"$WORK/meta.out" 2>&1
+RC=$?
+eq "$RC" 1 "the runner fails a corpus with broken cases"
+for want in "not ok - g/no-exit-line: expect line 1 is 'unknown flag" \
+            "not ok - g/empty-message: expect line 2 ('') is empty or too short to be specific" \
+            "not ok - g/vague-message: expect line 2 ('unknown') is empty or too short to be specific" \
+            "not ok - g/empty-line: expect has an empty line" \
+            "not ok - g/setup-fails: setup failed" \
+            "not ok - g/changes-state: files or state changed"; do
+  grep -qF -- "$want" "$WORK/meta.out" && pass || { fail "runner self-test lacks: $want"; sed 's/^/#   /' "$WORK/meta.out" | head -20; }
+done
+grep -q 'not ok - g/ok' "$WORK/meta.out" && fail "runner self-test: the good case failed" || pass
 
 # -- apply-time refusals: more than one command each ------------------------
 
