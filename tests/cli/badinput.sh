@@ -217,4 +217,15 @@ if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
 else
   echo "# skipped: cannot make a directory unwritable for cairn"
 fi
+# cairn sim --db on cairn's state database: refused, the file byte-for-byte
+# the same, nothing created beside it.
+sum_before=$(sha256sum evil/.cairn/state.db | cut -d' ' -f1)
+ls_before=$(ls evil/.cairn)
+timeout 20 "$CAIRN" sim --listen 127.0.0.1:0 --db evil/.cairn/state.db >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+expect_rc 2 "sim --db on a state database"
+err_has "evil/.cairn/state.db is cairn's state database, not a sim database; refusing to touch it" "sim says why"
+eq "$(sha256sum evil/.cairn/state.db | cut -d' ' -f1)" "$sum_before" "sim: state.db byte-for-byte the same"
+eq "$(ls evil/.cairn)" "$ls_before" "sim: no -wal or -shm made beside it"
+
 done_testing
