@@ -760,9 +760,10 @@ static void fs_guard(lua_State *L, const char *verb, const char *path)
 	char *res;
 	size_t i, n;
 	bool denied = false;
+	int p = cairn_lua__protected(rt, path);
 
 	if (!rt->ndeny)
-		return;
+		goto protected;
 	if (!(res = cairn_lua_resolve_path(path)))
 		luaL_error(L, "cannot %s %s: cannot resolve the path", verb, path);
 	for (i = 0; i < rt->ndeny && !denied; i++) {
@@ -772,6 +773,11 @@ static void fs_guard(lua_State *L, const char *verb, const char *path)
 	free(res);
 	if (denied)
 		luaL_error(L, "cannot %s %s: cairn's state directory is not reachable from modules", verb, path);
+protected:
+	/* cairn's own files wherever they are (--state, its -wal, the key) */
+	if (p >= 0)
+		luaL_error(L, "refusing to %s %s: it is inside %s (%s)", verb, path, rt->prot[p].what,
+			   rt->prot[p].given);
 }
 
 static int parse_mode(const char *s, mode_t *out)

@@ -48,6 +48,13 @@ struct cairn_lua {
 	size_t nmods, amods;
 	cairn_lua_op *current;      /* the operation being resumed, or NULL */
 	const void *array_mt;       /* identity of the array metatable */
+	struct cairn_lua_protected {
+		char *real;         /* resolved absolute path */
+		char *given;        /* as the engine gave it, for messages */
+		char *what;
+		bool tree;
+	} *prot;                    /* cairn_lua_protect() */
+	size_t nprot;
 };
 
 struct cairn_lua_op {
@@ -94,6 +101,11 @@ char *cairn_lua_resolve_path(const char *path);
 /* patterns.c: replace string.find, match, gmatch, gsub (table at idx) with
  * the step-counted matcher, and string.rep with a bounded one. */
 void cairn_lua_open_patterns(lua_State *L, int string_idx);
+
+/* runtime.c: the index in rt->prot of the protected path that `path` is
+ * or lies in, or -1 (also when it cannot be resolved: the file operation
+ * then fails on its own). */
+int cairn_lua__protected(const cairn_lua *rt, const char *path);
 
 /* The unique light userdata that stands for JSON null in Lua (cairn.json.null). */
 extern char cairn_lua_null_tag;

@@ -36,11 +36,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lualib.h>
 
@@ -726,6 +729,11 @@ static void schema_release(cairn_schema *s)
 		free(s->attrs[i].name);
 		free(s->attrs[i].description);
 		json_decref(s->attrs[i].def);
+		free(s->attrs[i].pattern);
+		if (s->attrs[i].pattern_re)
+			regfree(s->attrs[i].pattern_re);
+		free(s->attrs[i].pattern_re);
+		json_decref(s->attrs[i].enum_values);
 	}
 	free(s->attrs);
 	free(s->type);
@@ -761,6 +769,12 @@ void cairn_lua_free(cairn_lua *rt)
 	for (i = 0; i < rt->ndeny; i++)
 		free(rt->deny[i]);
 	free(rt->deny);
+	for (i = 0; i < rt->nprot; i++) {
+		free(rt->prot[i].real);
+		free(rt->prot[i].given);
+		free(rt->prot[i].what);
+	}
+	free(rt->prot);
 	free(rt);
 }
 
@@ -807,7 +821,8 @@ static const struct { const char *name; cairn_attr_type type; } type_names[] = {
 };
 
 static const char *const attr_keys[] = {
-	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", NULL,
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description",
+	"min", "max", "integer", "pattern", "enum", "local_path", NULL,
 };
 
 static const struct { const char *name; unsigned bit; bool must; } op_names[] = {
@@ -847,6 +862,83 @@ static bool opt_bool(lua_State *L, int idx, const char *key, const char *file, c
 	if (set)
 		*set = t != LUA_TNIL;
 	return v;
+}
+
+static bool opt_number(lua_State *L, int idx, const char *key, const char *file, const char *attr, double *out)
+{
+	int t = lua_getfield(L, idx, key);
+
+	if (t != LUA_TNIL && t != LUA_TNUMBER)
+		luaL_error(L, "%s: schema attribute '%s': '%s' must be a number", file, attr, key);
+	if (t == LUA_TNUMBER)
+		*out = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	return t == LUA_TNUMBER;
+}
+
+/* min, max, integer, pattern, enum, local_path: each only where it means
+ * something (numbers, strings); raises naming the file. */
+static void parse_constraints(lua_State *L, int idx, const char *file, cairn_attr_schema *a)
+{
+	bool is_num = a->type == CAIRN_T_NUMBER, is_str = a->type == CAIRN_T_STRING;
+	char err[256];
+	size_t i, n;
+	int rc;
+
+	a->has_min = opt_number(L, idx, "min", file, a->name, &a->min);
+	a->has_max = opt_number(L, idx, "max", file, a->name, &a->max);
+	a->integer = opt_bool(L, idx, "integer", file, a->name, NULL);
+	a->local_path = opt_bool(L, idx, "local_path", file, a->name, NULL);
+	if ((a->has_min || a->has_max || a->integer) && !is_num)
+		luaL_error(L, "%s: schema attribute '%s': min, max and integer apply to numbers", file, a->name);
+	if ((a->has_min && !isfinite(a->min)) || (a->has_max && !isfinite(a->max)) ||
+	    (a->has_min && a->has_max && a->min > a->max))
+		luaL_error(L, "%s: schema attribute '%s': min and max must be finite, min <= max", file, a->name);
+	if (a->local_path && !is_str)
+		luaL_error(L, "%s: schema attribute '%s': local_path applies to strings", file, a->name);
+	switch (lua_getfield(L, idx, "pattern")) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING:
+		if (!is_str)
+			luaL_error(L, "%s: schema attribute '%s': pattern applies to strings", file, a->name);
+		if (!(a->pattern = strdup(lua_tostring(L, -1))) || !(a->pattern_re = calloc(1, sizeof(regex_t))))
+			luaL_error(L, "not enough memory");
+		lua_pushfstring(L, "^(%s)$", a->pattern);
+		if ((rc = regcomp(a->pattern_re, lua_tostring(L, -1), REG_EXTENDED | REG_NOSUB)) != 0) {
+			regerror(rc, a->pattern_re, err, sizeof(err));
+			free(a->pattern_re);
+			a->pattern_re = NULL;
+			luaL_error(L, "%s: schema attribute '%s': pattern is not a POSIX extended regular expression: %s",
+				   file, a->name, err);
+		}
+		lua_pop(L, 1);
+		break;
+	default:
+		luaL_error(L, "%s: schema attribute '%s': 'pattern' must be a string", file, a->name);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, idx, "enum") != LUA_TNIL) {
+		if (!is_num && !is_str)
+			luaL_error(L, "%s: schema attribute '%s': enum applies to strings and numbers", file, a->name);
+		if (!lua_istable(L, -1) || (n = (size_t)lua_rawlen(L, -1)) == 0)
+			luaL_error(L, "%s: schema attribute '%s': 'enum' must be a non-empty list", file, a->name);
+		if (!(a->enum_values = json_array()))
+			luaL_error(L, "not enough memory");
+		for (i = 1; i <= n; i++) {
+			int t = lua_rawgeti(L, -1, (lua_Integer)i);
+
+			if ((is_str && t != LUA_TSTRING) || (is_num && t != LUA_TNUMBER))
+				luaL_error(L, "%s: schema attribute '%s': enum values must be %ss", file, a->name,
+					   is_str ? "string" : "number");
+			if (json_array_append_new(a->enum_values, is_str ? json_string(lua_tostring(L, -1)) :
+						  lua_isinteger(L, -1) ? json_integer(lua_tointeger(L, -1)) :
+						  json_real(lua_tonumber(L, -1))))
+				luaL_error(L, "%s: schema attribute '%s': enum value %d is not valid", file, a->name, (int)i);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
 }
 
 /* Parse schema[name] (the table at idx) into a; raises naming the file. */
@@ -906,6 +998,7 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 		luaL_error(L, "%s: schema attribute '%s': 'description' must be a string", file, a->name);
 	}
 	lua_pop(L, 1);
+	parse_constraints(L, idx, file, a);
 	if (lua_getfield(L, idx, "default") != LUA_TNIL) {
 		if (a->required)
 			luaL_error(L, "%s: schema attribute '%s': a required attribute cannot have a default", file, a->name);
@@ -915,6 +1008,9 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 		if (!default_matches(a->type, &a->def))
 			luaL_error(L, "%s: schema attribute '%s': default is a %s, not a %s", file, a->name,
 				   cairn_value_type_name(a->def), type_names[a->type == CAIRN_T_ANY ? 0 : (int)a->type].name);
+		if (!json_is_null(a->def) && cairn_attr_check(a, a->def, false) != 0)
+			luaL_error(L, "%s: schema attribute '%s': the default %s", file, a->name,
+				   cairn_error_last()->message);
 	}
 	lua_pop(L, 1);
 }
@@ -1099,6 +1195,32 @@ static cairn_lua_module *find_loaded(cairn_lua *rt, const char *type)
 	return NULL;
 }
 
+/* "unknown resource type 'x.y': no x/y.lua in the module path (DIR, DIR:
+ * no such directory)": a wrong module path shows as such. */
+static void not_found(cairn_lua *rt, const char *type)
+{
+	cairn_buf b = CAIRN_BUF_INIT, rel = CAIRN_BUF_INIT;
+	struct stat st;
+	const char *p;
+	size_t i;
+
+	cairn_buf_init(&b, 4096);
+	for (p = type; *p; p++)
+		cairn_buf_putc(&rel, *p == '.' ? '/' : *p);
+	cairn_buf_puts(&rel, ".lua");
+	for (i = 0; i < rt->ndirs; i++) {
+		cairn_buf_printf(&b, "%s%s", i ? ", " : "", rt->dirs[i]);
+		if (stat(rt->dirs[i], &st) != 0)
+			cairn_buf_printf(&b, ": %s", strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			cairn_buf_puts(&b, ": not a directory");
+	}
+	cairn_error_set(CAIRN_ENOTFOUND, "unknown resource type '%s': no %s in the module path (%s)", type,
+			cairn_buf_cstr(&rel), cairn_buf_cstr(&b));
+	cairn_buf_release(&b);
+	cairn_buf_release(&rel);
+}
+
 static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
 {
 	cairn_buf path = CAIRN_BUF_INIT, display = CAIRN_BUF_INIT;
@@ -1113,7 +1235,7 @@ static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
 	}
 	rc = find_file(rt, type, 0, &path, &display, &a.where);
 	if (rc == CAIRN_ENOTFOUND) {
-		cairn_error_set(rc, "unknown resource type '%s'", type);
+		not_found(rt, type);
 		goto cleanup;
 	}
 	if (rc < 0)
@@ -1183,6 +1305,216 @@ const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *na
 
 	key.name = (char *)name;
 	return bsearch(&key, s->attrs, s->nattrs, sizeof(*s->attrs), attr_cmp);
+}
+
+/* -- constraints and protected paths ----------------------------------------- */
+
+static void put_number(cairn_buf *b, double d)
+{
+	if (d == floor(d) && fabs(d) < 1e15)
+		cairn_buf_printf(b, "%.0f", d + 0.0);
+	else
+		cairn_buf_printf(b, "%.17g", d);
+}
+
+static void put_value(cairn_buf *b, const json_t *v, bool sensitive)
+{
+	char *s;
+
+	if (sensitive)
+		return;
+	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	cairn_buf_printf(b, ", got %s", s ? s : "?");
+	free(s);
+}
+
+static bool enum_has(const json_t *vals, const json_t *v)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(vals, i, x)
+		if (json_is_string(v) ? json_is_string(x) && !strcmp(json_string_value(x), json_string_value(v))
+				      : json_is_number(x) && json_number_value(x) == json_number_value(v))
+			return true;
+	return false;
+}
+
+int cairn_attr_check(const cairn_attr_schema *a, const json_t *v, bool sensitive)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	bool bad = false;
+	size_t i;
+	json_t *x;
+	int rc;
+
+	sensitive = sensitive || a->sensitive;
+	cairn_buf_init(&b, 4096);
+	if (json_is_number(v) && (a->has_min || a->has_max || a->integer)) {
+		double d = json_number_value(v);
+
+		bad = (a->integer && d != floor(d)) || (a->has_min && d < a->min) || (a->has_max && d > a->max);
+		cairn_buf_puts(&b, a->integer ? "must be a whole number" : "must be a number");
+		if (a->has_min && a->has_max) {
+			cairn_buf_puts(&b, " from ");
+			put_number(&b, a->min);
+			cairn_buf_puts(&b, " to ");
+			put_number(&b, a->max);
+		} else if (a->has_min || a->has_max) {
+			cairn_buf_puts(&b, a->has_min ? " of at least " : " of at most ");
+			put_number(&b, a->has_min ? a->min : a->max);
+		}
+		if (!a->has_min && !a->has_max && !a->integer)
+			bad = false;
+	}
+	if (!bad && json_is_string(v) && a->pattern_re &&
+	    regexec(a->pattern_re, json_string_value(v), 0, NULL, 0) != 0) {
+		bad = true;
+		cairn_buf_clear(&b);
+		cairn_buf_printf(&b, "must match the pattern %s", a->pattern);
+	}
+	if (!bad && a->enum_values && (json_is_string(v) || json_is_number(v)) && !enum_has(a->enum_values, v)) {
+		bad = true;
+		cairn_buf_clear(&b);
+		cairn_buf_puts(&b, "must be one of ");
+		json_array_foreach(a->enum_values, i, x) {
+			char *s = json_dumps(x, JSON_ENCODE_ANY);
+
+			cairn_buf_printf(&b, "%s%s", i ? ", " : "", s ? s : "?");
+			free(s);
+		}
+	}
+	if (!bad) {
+		cairn_buf_release(&b);
+		return 0;
+	}
+	put_value(&b, v, sensitive);
+	if (!sensitive && json_is_string(v) && a->enum_values) {
+		json_array_foreach(a->enum_values, i, x)
+			if (!strcasecmp(json_string_value(x), json_string_value(v))) {
+				cairn_buf_printf(&b, " (did you mean \"%s\"?)", json_string_value(x));
+				break;
+			}
+	}
+	rc = cairn_error_set(CAIRN_EINVAL, "%s", cairn_buf_cstr(&b));
+	cairn_buf_release(&b);
+	return rc;
+}
+
+/* An absolute path for `path` with symlinks and '..' resolved for the part
+ * that exists; the rest (which cannot hold symlinks) is normalised as
+ * text. */
+static int resolve_path(cairn_buf *out, const char *path)
+{
+	char cur[PATH_MAX], tmp[PATH_MAX];
+	const char *p = path, *end;
+	bool exists = true;
+	size_t n;
+
+	if (path[0] == '/')
+		snprintf(cur, sizeof(cur), "/");
+	else if (!realpath(".", cur))
+		return cairn_error_set(CAIRN_EIO, "cannot resolve the working directory: %s", strerror(errno));
+	while (*p) {
+		while (*p == '/')
+			p++;
+		end = p + strcspn(p, "/");
+		n = (size_t)(end - p);
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			p = end;
+			continue;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(cur, '/');
+
+			if (slash == cur)
+				cur[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			p = end;
+			continue;
+		}
+		if (snprintf(tmp, sizeof(tmp), "%s%s%.*s", cur, strcmp(cur, "/") ? "/" : "", (int)n, p) >= (int)sizeof(tmp))
+			return cairn_error_set(CAIRN_EINVAL, "path too long: %s", path);
+		if (exists && realpath(tmp, cur))
+			;
+		else {
+			exists = false;
+			memcpy(cur, tmp, strlen(tmp) + 1);
+		}
+		p = end;
+	}
+	cairn_buf_clear(out);
+	return cairn_buf_puts(out, cur);
+}
+
+int cairn_lua_protect(cairn_lua *rt, const char *path, bool tree, const char *what)
+{
+	cairn_buf real = CAIRN_BUF_INIT;
+	struct cairn_lua_protected *np;
+	int rc;
+
+	if ((rc = resolve_path(&real, path)) < 0)
+		goto cleanup;
+	if (!(np = realloc(rt->prot, (rt->nprot + 1) * sizeof(*np)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rt->prot = np;
+	np = &rt->prot[rt->nprot];
+	np->tree = tree;
+	np->given = strdup(path);
+	np->what = strdup(what);
+	np->real = cairn_buf_detach(&real);
+	if (!np->given || !np->what || !np->real) {
+		free(np->given);
+		free(np->what);
+		free(np->real);
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rt->nprot++;
+	rc = 0;
+cleanup:
+	cairn_buf_release(&real);
+	return rc;
+}
+
+int cairn_lua__protected(const cairn_lua *rt, const char *path)
+{
+	cairn_buf real = CAIRN_BUF_INIT;
+	size_t i, n;
+	int rc;
+
+	if (!rt->nprot)
+		return -1;
+	if (resolve_path(&real, path) < 0) {
+		rc = -1;
+		goto cleanup;
+	}
+	for (i = 0, rc = -1; i < rt->nprot && rc < 0; i++) {
+		const struct cairn_lua_protected *pr = &rt->prot[i];
+		char next;
+
+		n = strlen(pr->real);
+		if (strncmp(real.ptr, pr->real, n) != 0)
+			continue;
+		next = real.ptr[n];
+		if (next == '\0' || (pr->tree && next == '/') || (!pr->tree && next == '-'))
+			rc = (int)i;
+	}
+cleanup:
+	cairn_buf_release(&real);
+	return rc;
+}
+
+int cairn_lua_check_path(const cairn_lua *rt, const char *path)
+{
+	int i = cairn_lua__protected(rt, path);
+
+	if (i < 0)
+		return 0;
+	return cairn_error_set(CAIRN_EINVAL, "points into %s (%s)", rt->prot[i].what, rt->prot[i].given);
 }
 
 /* -- operations ------------------------------------------------------------- */

@@ -36,6 +36,17 @@
  *       -- required / optional (default) / computed (set by the module;
  *       -- optional+computed: user may set it, else the module does)
  *       -- default, force_new, sensitive, description
+ *       -- constraints on the value, checked before any module runs (at
+ *       -- validate for constants, at plan or apply once the value is known;
+ *       -- a failure names the property's file:line:col):
+ *       --   min = N, max = N      number: inclusive bounds
+ *       --   integer = true        number: a whole number
+ *       --   pattern = "ERE"       string: a POSIX extended regular
+ *       --                         expression the whole value must match
+ *       --   enum = { "a", "b" }   string or number: the allowed values
+ *       --   local_path = true     string: a path on this machine (relative
+ *       --                         to the stack directory) the module writes;
+ *       --                         it may not point into cairn's state
  *     },
  *     create = function(ctx, props) return attrs end,
  *     read   = function(ctx, id, attrs) return attrs_or_nil end,
@@ -117,6 +128,7 @@
 #include "base/error.h"
 #include "base/value.h"
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -142,6 +154,14 @@ typedef struct cairn_attr_schema {
 	bool sensitive;
 	json_t *def;     /* default value or NULL */
 	char *description;
+	/* constraints (see the schema above); the default satisfies them */
+	bool has_min, has_max;
+	double min, max;
+	bool integer;
+	char *pattern;       /* as written, or NULL */
+	regex_t *pattern_re; /* "^(pattern)$", compiled */
+	json_t *enum_values; /* array of strings or numbers, or NULL */
+	bool local_path;
 } cairn_attr_schema;
 
 enum {
@@ -201,6 +221,22 @@ bool cairn_lua_interrupted(const cairn_lua *rt);
  * file). */
 int cairn_lua_schema(cairn_lua *rt, const char *type, const cairn_schema **out);
 const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *name);
+/* Check a known, non-null value (already of a's type) against a's
+ * constraints (min, max, integer, pattern, enum). CAIRN_EINVAL with a
+ * message without position ("must be a whole number from 1 to 1024, got
+ * -1"); the value is left out of it when a is sensitive or `sensitive`. */
+int cairn_attr_check(const cairn_attr_schema *a, const json_t *v, bool sensitive);
+
+/* cairn's own files, which no module may write: `path` (relative to the
+ * working directory or absolute) and, when `tree`, everything under it;
+ * else also the files whose names continue it with '-' (SQLite's -wal,
+ * -shm, -journal). `what` names it in messages ("cairn's state
+ * directory"). The fs functions of local.* modules refuse such paths. */
+int cairn_lua_protect(cairn_lua *rt, const char *path, bool tree, const char *what);
+/* CAIRN_EINVAL "points into WHAT (P)" (the caller names the path) if path (relative to the
+ * working directory or absolute) is protected, after resolving symlinks
+ * and '..' of the parts that exist; else 0. */
+int cairn_lua_check_path(const cairn_lua *rt, const char *path);
 
 /* A log line from a module (cairn.log.info(...)), delivered synchronously. */
 typedef void (*cairn_lua_log_fn)(void *ud, const char *level, const char *address, const char *msg);

@@ -303,10 +303,19 @@ char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err)
 
 int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what)
 {
-	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(sqlrc);
+	/* the connection's message only if it is about this error: a later
+	 * statement (a COMMIT after a failed read) replaces it with "not an error" */
+	const char *msg = st && st->db && sqlite3_extended_errcode(st->db) == sqlrc ? sqlite3_errmsg(st->db)
+										     : sqlite3_errstr(sqlrc);
 	const char *path = st && st->path ? st->path : "(state)";
 	int code;
 
+	if (((sqlrc & 0xff) == SQLITE_CANTOPEN || (sqlrc & 0xff) == SQLITE_READONLY ||
+	     (sqlrc & 0xff) == SQLITE_PERM || (sqlrc & 0xff) == SQLITE_IOERR) &&
+	    st && st->dir && access(st->dir, W_OK) != 0)
+		return cairn_error_set(CAIRN_EIO, "cannot %s in %s: %s (the state directory %s is not writable: "
+			"SQLite needs to create %s-wal and %s-shm beside the database, even to read it)",
+			what, path, msg, st->dir, path, path);
 	switch (sqlrc & 0xff) {
 	case SQLITE_NOMEM:
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");

@@ -139,7 +139,7 @@ return {
   timeouts = { create = "2h", update = "6h", delete = "2h" },
   description = "An EKS cluster (control plane).",
   schema = {
-    name = { type = "string", required = true, force_new = true },
+    name = { type = "string", required = true, force_new = true, pattern = "[0-9A-Za-z][A-Za-z0-9_-]{0,99}" },
     version = { type = "string", optional = true, computed = true,
                 description = "Kubernetes version; upgraded in place, one minor version at a time, never back (with node "
                   .. "groups: one minor version per apply)." },

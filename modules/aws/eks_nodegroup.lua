@@ -171,7 +171,7 @@ return {
     instance_types = { type = "list", default = cairn.json.array({ "t3.medium" }), force_new = true },
     ami_type = { type = "string", default = "AL2_x86_64", force_new = true },
     capacity_type = { type = "string", default = "ON_DEMAND", force_new = true },
-    disk_size = { type = "number", default = 20, force_new = true },
+    disk_size = { type = "number", default = 20, integer = true, min = 1, force_new = true },
     scaling = { type = "map", required = true,
                 description = "{min_size, max_size, desired_size}; changed in place (UpdateNodegroupConfig)." },
     labels = { type = "map", default = {}, description = "Kubernetes node labels; changed in place." },

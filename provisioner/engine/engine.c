@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -671,6 +672,37 @@ static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *
 	return r;
 }
 
+static char *path_join(const char *dir, const char *name);
+
+/* A known value of a property against its schema's constraints and, for
+ * a local path, against cairn's own files; the error at `pos`. */
+static int check_value(cairn_engine *e, const cairn_schema *s, const cairn_attr_schema *a, const json_t *v,
+		       bool sensitive, const cairn_pos *pos)
+{
+	char msg[2048];
+	char *full;
+	int rc;
+
+	if (!v || json_is_null(v) || cairn_has_unknown(v))
+		return 0;
+	if (cairn_attr_check(a, v, sensitive) != 0) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s %s", a->name, s->type, msg);
+	}
+	if (!a->local_path || !json_is_string(v))
+		return 0;
+	if (!(full = path_join(e->stack->dir, json_string_value(v))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_lua_check_path(e->lua, full);
+	free(full);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s: '%s' %s; cairn keeps its state there",
+					  a->name, s->type, json_string_value(v), msg);
+	}
+	return 0;
+}
+
 /* Properties against the schema: unknown, computed-only, required, constant types. */
 static int check_props(cairn_engine *e, size_t r)
 {
@@ -694,6 +726,8 @@ static int check_props(cairn_engine *e, size_t r)
 		if (cairn_expr_kind_of(v) == CAIRN_EXPR_CONST) {
 			json_t *conv = NULL;
 
+			int rc;
+
 			if (attr_conform(&conv, a->type, (json_t *)cairn_expr_const(v)) != 0) {
 				const cairn_error *err = cairn_error_last();
 				char msg[2048];
@@ -701,7 +735,10 @@ static int check_props(cairn_engine *e, size_t r)
 				snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(v), "property '%s' of %s: %s", k, s->type, msg);
 			}
+			rc = check_value(e, s, a, conv, false, cairn_expr_pos(v));
 			json_decref(conv);
+			if (rc)
+				return rc;
 		}
 	}
 	for (i = 0; i < s->nattrs; i++)
@@ -841,8 +878,10 @@ static int load_state(cairn_engine *e)
 	struct stat sb;
 	int rc;
 
-	if (e->opts.no_state || (!e->opts.for_write && stat(e->state_path, &sb) != 0))
-		return 0; /* no state yet: empty */
+	/* no state yet: empty; a writing engine creates it when it takes the
+	 * lock, so that a run that fails before (bad input) leaves none */
+	if (e->opts.no_state || stat(e->state_path, &sb) != 0)
+		return 0;
 	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
 	if (rc)
 		return rc;
@@ -959,6 +998,32 @@ cleanup:
 	return rc;
 }
 
+/* No module may write cairn's own files: the stack's .cairn directory, and
+ * the state database (with its -wal, -shm) and key wherever --state put
+ * them. */
+static int protect_state(cairn_engine *e)
+{
+	char *dot = path_join(e->stack->dir, ".cairn"), *key = NULL, *slash;
+	int rc;
+
+	if (!dot || !e->state_path) {
+		free(dot);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if ((rc = cairn_lua_protect(e->lua, dot, true, "cairn's state directory")) == 0 &&
+	    (rc = cairn_lua_protect(e->lua, e->state_path, false, "cairn's state database")) == 0) {
+		slash = strrchr(e->state_path, '/');
+		if (asprintf(&key, "%.*s%skey", slash ? (int)(slash - e->state_path) : 0, e->state_path,
+			     slash ? "/" : "") < 0)
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		else
+			rc = cairn_lua_protect(e->lua, key, false, "cairn's state key");
+	}
+	free(key);
+	free(dot);
+	return rc;
+}
+
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
@@ -995,6 +1060,9 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		}
 	if ((rc = open_lua(e)) != 0)
 		goto fail;
+	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	if ((rc = protect_state(e)) != 0)
+		goto fail;
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -1021,7 +1089,6 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			goto fail;
 	if ((rc = compute_config_hash(e)) != 0)
 		goto fail;
-	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = load_state(e)) != 0)
 		goto fail;
 	add_state_secrets(e);
@@ -1155,8 +1222,10 @@ int cairn_engine_lock(cairn_engine *e, const char *operation)
 {
 	int rc;
 
-	if (!e->store)
+	if (!e->store && !e->opts.for_write)
 		return cairn_error_set(CAIRN_ERROR, "no state store open for writing");
+	if (!e->store && (rc = cairn_store_open(&e->store, e->state_path, CAIRN_STORE_CREATE)) != 0)
+		return rc;
 	rc = cairn_lock_acquire(e->store, e->opts.env, operation, e->opts.lease > 0 ? e->opts.lease : CAIRN_LOCK_DEFAULT_LEASE,
 				e->opts.lock_timeout, NULL);
 	if (rc)
@@ -1518,6 +1587,18 @@ static json_t *planned_new(const cairn_schema *s, json_t *desired)
 	return p;
 }
 
+/* Does the property read a sensitive value (its value must not be shown)? */
+static bool prop_tainted(const cairn_engine *e, const cairn_res_cfg *res, const char *k)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(e->tainted, res->name), i, x)
+		if (!strcmp(json_string_value(x), k))
+			return true;
+	return false;
+}
+
 int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out)
 {
 	const cairn_schema *s = in->schema;
@@ -1539,6 +1620,8 @@ int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 			snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "property '%s' of %s: %s", k, s->type, msg);
+		} else if ((rc = check_value(e, s, a, conv, prop_tainted(e, res, k), cairn_expr_start(x))) != 0) {
+			json_decref(conv);
 		} else {
 			json_object_set_new(d, k, conv);
 		}
@@ -1696,6 +1779,17 @@ static int sensitive_key(const cairn_res_cfg *res)
 		"secret (a map of names to secrets keeps the secrets in each.value, which stays sensitive)", res->name);
 }
 
+/* "count ... must be a whole number from 0 to 100000, got N", N as written. */
+static int count_range(const cairn_res_cfg *res, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+		"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX, s ? s : "?");
+
+	free(s);
+	return rc;
+}
+
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
 {
 	json_t *v = NULL;
@@ -1712,14 +1806,14 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 		if (cairn_has_unknown(v))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
 				"count of '%s' depends on values known only after apply", res->name);
-		else if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == (json_int_t)json_real_value(v)))
+		else if (!json_is_number(v) || json_number_value(v) != floor(json_number_value(v)))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be a whole number, got %s", res->name, cairn_value_type_name(v));
-		else if ((n = (json_int_t)json_number_value(v)) < 0 || n > 100000)
-			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be between 0 and 100000, got %lld", res->name, (long long)n);
+				"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX,
+				cairn_value_type_name(v));
+		else if (json_number_value(v) < 0 || json_number_value(v) > CAIRN_COUNT_MAX)
+			rc = count_range(res, v);
 		else
-			for (i = 0; i < n; i++) {
+			for (i = 0, n = (json_int_t)json_number_value(v); i < n; i++) {
 				json_array_append_new(*keys, json_integer(i));
 				json_array_append_new(*values, json_null());
 			}
@@ -1742,14 +1836,17 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 				json_array_append(*values, x);
 			}
 		} else if (json_is_array(v)) {
+			json_t *seen = json_object(), *x;
 			size_t i;
-			json_t *x;
 
-			rc = 0;
+			rc = seen ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			json_array_foreach(v, i, x) {
+				if (rc)
+					break;
 				if (!json_is_string(x)) {
 					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
-						"for_each of '%s' must be a map or a list of strings", res->name);
+						"for_each of '%s' must be a map or a list of strings, got %s at index %zu",
+						res->name, cairn_value_type_name(x), i);
 					break;
 				}
 				/* a list's values are its keys */
@@ -1757,9 +1854,18 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 					rc = sensitive_key(res);
 					break;
 				}
+				if (json_object_get(seen, json_string_value(x))) {
+					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+						"for_each of '%s' has the key \"%s\" twice (at index %lld and %zu): "
+						"each instance needs its own key", res->name, json_string_value(x),
+						(long long)json_integer_value(json_object_get(seen, json_string_value(x))), i);
+					break;
+				}
+				json_object_set_new(seen, json_string_value(x), json_integer((json_int_t)i));
 				json_array_append(*keys, x);
 				json_array_append(*values, x);
 			}
+			json_decref(seen);
 		} else {
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
 				"for_each of '%s' must be a map or a list of strings, got %s", res->name, cairn_value_type_name(v));

@@ -123,11 +123,14 @@ typedef struct cairn_engine {
 
 /* Load and check the stack for opts->env: config, overlay, variables,
  * module schemas, properties against schemas, references, graph; open the
- * store (read-only unless for_write; a missing store is an empty state). */
+ * store if it exists (read-only unless for_write). A missing store is an
+ * empty state, and e->store stays NULL until cairn_engine_lock creates it,
+ * so that a command refused before the lock leaves no state behind. */
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts);
 void cairn_engine_free(cairn_engine *e);
 
-/* Take the environment lock (for_write engines); releases in free. */
+/* Take the environment lock (for_write engines), first creating the store
+ * if there was none; releases in free. */
 int cairn_engine_lock(cairn_engine *e, const char *operation);
 
 /* Ask the modules for the current attributes of every recorded resource

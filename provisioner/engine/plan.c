@@ -282,6 +282,20 @@ static int check_mac(cairn_engine *e, json_t *doc, const char *path)
 
 /* ---------- applying a saved plan ---------- */
 
+/* "malformed plan file: 'state_serial' must be a whole number, got 1e+30" */
+static int malformed_member(const char *name, const char *want, const json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	int rc;
+
+	if (s && strlen(s) > 64)
+		memcpy(s + 60, "...", 4);
+	rc = cairn_error_set(CAIRN_EINVAL, "malformed plan file: '%s' must be %s, got %s", name, want,
+			     s ? s : "nothing");
+	free(s);
+	return rc;
+}
+
 int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t **forced)
 {
 	const char *fv = json_string_value(json_object_get(doc, "format_version"));
@@ -291,8 +305,14 @@ int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t
 	size_t i;
 	int rc;
 
-	if (!fv || strcmp(fv, "1") != 0 || !hash || !json_is_integer(serial) || !json_is_array(list))
+	if (!fv || strcmp(fv, "1") != 0)
 		return cairn_error_set(CAIRN_EINVAL, "not a cairn plan file (format_version 1 expected)");
+	if (!hash)
+		return cairn_error_set(CAIRN_EINVAL, "malformed plan file: 'config_hash' must be a string");
+	if (!json_is_integer(serial) || json_integer_value(serial) < 0)
+		return malformed_member("state_serial", "a whole number, 0 or more", serial);
+	if (!json_is_array(list))
+		return malformed_member("resource_changes", "a list", list);
 	if ((rc = check_mac(e, doc, path)) != 0)
 		return rc;
 	if (e->nintents)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -456,9 +457,16 @@ static int check_count(const cairn_res_cfg *r)
 	const json_t *v;
 
 	if (r->count && (v = cairn_expr_const(r->count)) != NULL &&
-	    !(json_is_integer(v) && json_integer_value(v) >= 0))
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
-			"count must be a non-negative whole number, got %s", cairn_value_type_name(v));
+	    !(json_is_number(v) && json_number_value(v) == floor(json_number_value(v)) &&
+	      json_number_value(v) >= 0 && json_number_value(v) <= CAIRN_COUNT_MAX)) {
+		char *s = json_is_number(v) ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
+			"count must be a whole number from 0 to %d, got %s", CAIRN_COUNT_MAX,
+			s ? s : cairn_value_type_name(v));
+
+		free(s);
+		return rc;
+	}
 	if (r->for_each && (v = cairn_expr_const(r->for_each)) != NULL && !json_is_array(v) && !json_is_object(v))
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->for_each),
 			"for_each must be a list of strings or a map, got %s", cairn_value_type_name(v));
@@ -702,6 +710,30 @@ static int add_file(char ***files, size_t *n, const char *path, const char **out
 	return 0;
 }
 
+/* An empty stack file (or one that is only `~`, or says `resources:` with
+ * nothing under it) would mean "no resources": the next apply would
+ * destroy everything. Most likely it is an accident, so it must be said:
+ * `resources: {}`. */
+static int check_not_empty(const cairn_expr *doc, const char *file)
+{
+	const cairn_expr *res = cairn_expr_get(doc, "resources");
+	const cairn_pos *kp = NULL;
+	cairn_pos pos = { file, 1, 1 };
+	size_t i;
+
+	if (cairn_expr_size(doc) == 0)
+		return cairn_error_set_at(CAIRN_EINVAL, &pos, "the stack file is empty: it would mean no resources, "
+			"and apply would destroy everything; write 'resources: {}' if that is what you want");
+	if (res && is_null(res)) {
+		for (i = 0; i < cairn_expr_size(doc); i++)
+			if (!strcmp(cairn_expr_key(doc, i, &kp), "resources"))
+				break;
+		return cairn_error_set_at(CAIRN_EINVAL, kp ? kp : &pos, "'resources' is empty (null): it would mean "
+			"no resources, and apply would destroy everything; write 'resources: {}' if that is what you want");
+	}
+	return 0;
+}
+
 int cairn_stack_load(cairn_stack **out, const char *path)
 {
 	stack_priv *sp = NULL;
@@ -727,6 +759,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 		goto cleanup;
 	}
 	if ((rc = cairn_config__load_yaml(&doc, path, file)) != 0)
+		goto cleanup;
+	if ((rc = check_not_empty(doc, file)) != 0)
 		goto cleanup;
 	if ((rc = check_keys(doc, top_keys, "the stack file")) != 0)
 		goto cleanup;

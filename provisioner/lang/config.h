@@ -76,6 +76,9 @@
 
 #include <stdint.h>
 
+/* The most instances one resource's count may make. */
+#define CAIRN_COUNT_MAX 100000
+
 typedef struct cairn_validation {
 	cairn_expr *condition;
 	char *message;

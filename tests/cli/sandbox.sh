@@ -215,8 +215,14 @@ resources:
 YAML
 run apply -C s -e dev --auto-approve
 expect_rc 1 "local.file into .cairn/"
-for r in a b c; do err_has "$r: failed: " "$r refused"; done
-err_has "cairn's state directory is not reachable from modules" "says why"
+# a path seen to lead into .cairn is refused before anything runs (the
+# schema's local_path check); what gets past it (a symlink made later, a
+# trusted module's own path) is stopped by cairn.fs: test_lua__fs_state_dir
+err_has "stack.yaml:4:11: property 'path' of local.file: '.cairn/key.test' points into cairn's state directory" "says where and why"
+sed -i '/^  a:/,/content: overwritten/d' s/stack.yaml
+run apply -C s -e dev --auto-approve
+expect_rc 1 "local.file into .cairn/ through '..' or a symlink"
+err_lacks "a: " "a is gone from the stack"
 eq "$(cat s/.cairn/key.test)" "the-state-key" "the file in .cairn/ is untouched"
 [ ! -e s/.cairn/new ] && pass || fail "nothing new in .cairn/"
 

@@ -341,6 +341,98 @@ static void test_lua__schema(void)
 	cairn_lua_free(rt);
 }
 
+static const char *check_msg(const cairn_schema *s, const char *attr, const char *json)
+{
+	static char msg[2048];
+	json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+	int rc = cairn_attr_check(cairn_schema_attr(s, attr), v, false);
+
+	json_decref(v);
+	snprintf(msg, sizeof(msg), "%s", rc ? cairn_error_last()->message : "ok");
+	return msg;
+}
+
+/* min, max, integer, pattern and enum on known values */
+static void test_lua__constraints(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	const cairn_schema *s = NULL;
+	const cairn_attr_schema *a;
+
+	T_OK(cairn_lua_schema(rt, "test.constraints", &s));
+	T_CHECK((a = cairn_schema_attr(s, "n")) != NULL);
+	T_CHECK(a->has_min && a->has_max && a->integer && a->min == 1 && a->max == 10);
+	T_EQ_STR(check_msg(s, "n", "1"), "ok");
+	T_EQ_STR(check_msg(s, "n", "10.0"), "ok");
+	T_EQ_STR(check_msg(s, "n", "0"), "must be a whole number from 1 to 10, got 0");
+	T_EQ_STR(check_msg(s, "n", "11"), "must be a whole number from 1 to 10, got 11");
+	T_EQ_STR(check_msg(s, "n", "2.5"), "must be a whole number from 1 to 10, got 2.5");
+	T_EQ_STR(check_msg(s, "n", "9223372036854775807"), "must be a whole number from 1 to 10, got 9223372036854775807");
+	T_EQ_STR(check_msg(s, "low", "0.25"), "must be a number of at least 0.5, got 0.25");
+	T_EQ_STR(check_msg(s, "low", "1e300"), "ok");
+	T_EQ_STR(check_msg(s, "high", "3.5"), "must be a number of at most 3, got 3.5");
+	T_EQ_STR(check_msg(s, "mode", "\"0644\""), "ok");
+	T_EQ_STR(check_msg(s, "mode", "\"644\""), "must match the pattern [0-7]{4}, got \"644\"");
+	T_EQ_STR(check_msg(s, "mode", "\"06444\""), "must match the pattern [0-7]{4}, got \"06444\"");
+	T_EQ_STR(check_msg(s, "mode", "\"x0644\""), "must match the pattern [0-7]{4}, got \"x0644\"");
+	T_EQ_STR(check_msg(s, "kind", "\"bb\""), "ok");
+	T_EQ_STR(check_msg(s, "kind", "\"BB\""), "must be one of \"a\", \"bb\", got \"BB\" (did you mean \"bb\"?)");
+	T_EQ_STR(check_msg(s, "kind", "\"c\""), "must be one of \"a\", \"bb\", got \"c\"");
+	T_EQ_STR(check_msg(s, "size", "2.5"), "ok");
+	T_EQ_STR(check_msg(s, "size", "1.0"), "ok");
+	T_EQ_STR(check_msg(s, "size", "2"), "must be one of 1, 2.5, got 2");
+	/* a sensitive value is never shown */
+	T_EQ_STR(check_msg(s, "secret", "\"hunter2\""), "must match the pattern [a-z]{8,}");
+	T_CHECK(cairn_schema_attr(s, "where")->local_path);
+	cairn_lua_free(rt);
+}
+
+/* cairn's own files: a path, a tree, symlinks and '..' resolved */
+static void test_lua__protected_paths(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	char dir[] = "/tmp/cairn-prot.XXXXXX", p[4096];
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(p, sizeof(p), "%s/.cairn", dir);
+	T_CHECK(mkdir(p, 0700) == 0);
+	T_OK(cairn_lua_check_path(rt, p));
+	T_OK(cairn_lua_protect(rt, p, true, "cairn's state directory"));
+	snprintf(p, sizeof(p), "%s/elsewhere/state.db", dir);
+	T_OK(cairn_lua_protect(rt, p, false, "cairn's state database"));
+	snprintf(p, sizeof(p), "%s/.cairn/state.db", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "points into cairn's state directory");
+	snprintf(p, sizeof(p), "%s/a/b/../../.cairn/new/x", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	snprintf(p, sizeof(p), "%s/.cairnx", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/.cairn/../ok", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/elsewhere/state.db-wal", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "points into cairn's state database");
+	snprintf(p, sizeof(p), "%s/elsewhere/state.dbx", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/elsewhere/other", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	/* a symlink to the state directory */
+	{
+		char link[4096], target[4096];
+
+		snprintf(link, sizeof(link), "%s/link", dir);
+		snprintf(target, sizeof(target), "%s/.cairn", dir);
+		T_CHECK(symlink(target, link) == 0);
+		snprintf(p, sizeof(p), "%s/link/state.db", dir);
+		T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+		unlink(link);
+	}
+	snprintf(p, sizeof(p), "%s/.cairn", dir);
+	rmdir(p);
+	rmdir(dir);
+	cairn_lua_free(rt);
+}
+
 static void expect_load_error(cairn_lua *rt, const char *type, int code, const char *needle, const char *needle2)
 {
 	const cairn_schema *s = NULL;
@@ -375,6 +467,23 @@ static void test_lua__schema_errors(void)
 	expect_load_error(rt, "../etc", CAIRN_ENOTFOUND, "unknown resource type", NULL);
 	expect_load_error(rt, "lonely", CAIRN_ENOTFOUND, "unknown resource type", NULL);
 	expect_load_error(rt, "lib.util", CAIRN_EINVAL, "must declare its type", NULL);
+	expect_load_error(rt, "bad.min_on_string", CAIRN_EINVAL, "modules/bad/min_on_string.lua: schema attribute 'name'",
+			  "min, max and integer apply to numbers");
+	expect_load_error(rt, "bad.min_gt_max", CAIRN_EINVAL, "schema attribute 'n': min and max must be finite, min <= max",
+			  NULL);
+	expect_load_error(rt, "bad.bad_pattern", CAIRN_EINVAL,
+			  "schema attribute 'name': pattern is not a POSIX extended regular expression", NULL);
+	expect_load_error(rt, "bad.pattern_on_number", CAIRN_EINVAL, "schema attribute 'n': pattern applies to strings",
+			  NULL);
+	expect_load_error(rt, "bad.empty_enum", CAIRN_EINVAL, "schema attribute 'name': 'enum' must be a non-empty list",
+			  NULL);
+	expect_load_error(rt, "bad.enum_wrong_type", CAIRN_EINVAL, "schema attribute 'name': enum values must be strings",
+			  NULL);
+	expect_load_error(rt, "bad.default_out_of_range", CAIRN_EINVAL,
+			  "schema attribute 'n': the default must be a number from 1 to 10, got 11", NULL);
+	expect_load_error(rt, "bad.path_on_list", CAIRN_EINVAL, "schema attribute 'where': local_path applies to strings",
+			  NULL);
+	expect_load_error(rt, "bad.min_not_number", CAIRN_EINVAL, "schema attribute 'n': 'min' must be a number", NULL);
 	/* a failed load leaves the runtime usable */
 	{
 		const cairn_schema *s;
@@ -1463,6 +1572,8 @@ static const t_case cases[] = {
 	T_CASE(test_lua__require),
 	T_CASE(test_lua__schema),
 	T_CASE(test_lua__schema_errors),
+	T_CASE(test_lua__constraints),
+	T_CASE(test_lua__protected_paths),
 	T_CASE(test_lua__types),
 	T_CASE(test_lua__yield_sleep_http),
 	T_CASE(test_lua__op_stepwise),
