@@ -107,7 +107,9 @@ int cairn_drift__parity(const cairn_drift_run *r, const drift_env *a, const drif
 	json_t *all = json_object(), *x;
 	pctx c = { json_array(), a->name, b->name, NULL, NULL, false, 0, 0 };
 	cairn_lua *lua = NULL;
-	const char *dirs[2], *builtin = getenv("CAIRN_MODULES_PATH");
+	const char *dirs[17], *builtin = getenv("CAIRN_MODULES_PATH");
+	char *list = NULL, *dir, *next;
+	size_t ndirs = 0;
 	char pair[300];
 	const char *addr;
 	int rc = 0;
@@ -141,9 +143,17 @@ int cairn_drift__parity(const cairn_drift_run *r, const drift_env *a, const drif
 
 		if (asprintf(&user, "%s/modules", r->stack->dir) < 0)
 			user = NULL;
-		dirs[0] = user ? user : "modules";
-		dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
-		rc = cairn_lua_new(&lua, dirs, 2, NULL);
+		dirs[ndirs++] = user ? user : "modules";
+		/* CAIRN_MODULES_PATH is ':'-separated, as the engine reads it */
+		list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR);
+		for (dir = list; dir; dir = next) {
+			if ((next = strchr(dir, ':')))
+				*next++ = '\0';
+			if (*dir && ndirs < sizeof(dirs) / sizeof(dirs[0]))
+				dirs[ndirs++] = dir;
+		}
+		rc = list ? cairn_lua_new(&lua, dirs, ndirs, NULL) : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		free(list);
 		free(user);
 		if (rc)
 			goto cleanup;

@@ -111,8 +111,6 @@ rm s/broken.yaml
 # --- a drift run during an apply ---
 run import -C s -e prod sg "$SG"
 expect_rc 0 "the forgotten sg imported back"
-mkdir -p s/modules/local
-cp "$TESTS_DIR/modules/local/thing.lua" s/modules/local/
 cat >>s/stack.yaml <<'YAML'
   slow:
     type: local.thing
