@@ -10,7 +10,8 @@
 # apply repairs it; import of an instance and a key pair made with the EC2
 # API (the key's comment as EC2 reports it differs: recorded, not sent); an
 # injected InsufficientInstanceCapacity fails the apply with EC2's message
-# and leaves no state row; a kill -9 between RunInstances and the state's
+# and leaves no state row, a 500 and a not-yet-visible instance are got
+# past with one instance made; a kill -9 between RunInstances and the state's
 # commit is recovered by the ClientToken, without a second instance;
 # destroy leaves only terminated instances, gone after the retention.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -267,6 +268,21 @@ curl -s -X DELETE "$(sim_url)/_sim/faults" >/dev/null
 run apply -C s -e dev --auto-approve
 expect_rc 0 "capacity back: the apply works"
 eq "$(sim_count_addr more)" "1" "one instance"
+# a 500 that a retry gets past (safe: the ClientToken), then the new
+# instance not visible yet to the next two DescribeInstances by id (no
+# refresh: these faults are for the create's own calls)
+cat >>s/stack.yaml <<YAML
+  more2:
+    type: aws.instance
+    ami: $DEBIAN
+    subnet_id: "\${priv.id}"
+YAML
+sim_fault '{"action":"RunInstances","code":"InternalError","status":500,"count":1}'
+sim_fault '{"action":"DescribeInstances","code":"InvalidInstanceID.NotFound","count":2}'
+run apply -C s -e dev --auto-approve --refresh=false
+expect_rc 0 "the apply gets through a 500 and an instance not visible yet"
+eq "$(sim_faults_left)" "0" "both faults were met"
+eq "$(sim_count_addr more2)" "1" "one instance"
 mv s/stack.base s/stack.yaml
 run apply -C s -e dev --auto-approve
 expect_rc 0 "remove it"
