@@ -7,7 +7,8 @@
 # UBSan; $FUZZ_BUILD, default build-fuzz), then runs each target for
 # SECONDS with one job, starting from its seeds (tests/fuzz/seeds/<name>/;
 # for config also the stack corpus tests/corpus/*/*/, joined into one input
-# per case) and the corpus earlier runs grew ($FUZZ_BUILD/fuzz-corpus/<name>/).
+# per case) and the corpus earlier runs grew ($FUZZ_BUILD/fuzz-corpus/<name>/),
+# with the dictionary tests/fuzz/<name>.dict where there is one.
 # Prints one line per target: executions, corpus size, and "ok" or the
 # crash with the path of the input that caused it (kept in
 # $FUZZ_BUILD/fuzz-crashes/<name>/). Exits 1 if any target crashed,
@@ -26,6 +27,7 @@ for t in "${targets[@]}"; do
   [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "unknown fuzz target '$t' (targets: ${ALL[*]})" >&2; exit 2; }
 done
 B=${FUZZ_BUILD:-build-fuzz}
+[[ "$B" = /* ]] || B=$ROOT/$B
 
 if [ ! -d "$B" ]; then
   CC=clang meson setup "$B" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
@@ -53,11 +55,15 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes"
   dirs=("$corpus" "tests/fuzz/seeds/$t")
   [ "$t" = config ] && dirs+=("$(config_seeds)")
+  dict=(); [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   before=$(find "$crashes" -type f | wc -l)
+  tmp="$B/fuzz-tmp/$t"   # the targets' scratch files; a crash leaves them
+  rm -rf "$tmp"; mkdir -p "$tmp"
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  TMPDIR=${TMPDIR:-/tmp} "$B/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=16384 -print_final_stats=1 -artifact_prefix="$crashes/" "${dirs[@]}" >"$log" 2>&1
+  TMPDIR="$tmp" "$B/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=16384 -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" "${dirs[@]}" >"$log" 2>&1
   rc=$?
+  rm -rf "$tmp"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   size=$(find "$corpus" -type f | wc -l)
