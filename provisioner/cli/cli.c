@@ -878,8 +878,10 @@ static int run_apply(cli *c, bool destroy)
 	} else if (no_args(c)) {
 		return CAIRN_EXIT_ERROR;
 	}
-	if (need_env(c))
+	if (need_env(c)) {
+		json_decref(doc); /* a plan file whose environment is "" */
 		return CAIRN_EXIT_ERROR;
+	}
 	engine_opts(c, &o, true);
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;

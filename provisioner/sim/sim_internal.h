@@ -281,7 +281,8 @@ void cairn_sim_xml_elemf(cairn_sim_xml *x, const char *name, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 void cairn_sim_xml_bool(cairn_sim_xml *x, const char *name, int v);
 void cairn_sim_xml_empty(cairn_sim_xml *x, const char *name);  /* <name/> */
-/* Escaped character data (& < > " '). */
+/* Escaped character data (& < > " '); control characters and bytes
+ * that are not UTF-8 become U+FFFD, so that the answer stays XML. */
 void cairn_sim_xml_text(cairn_sim_xml *x, const char *text);
 void cairn_sim_xml_raw(cairn_sim_xml *x, const char *s);
 /* Append text to b, XML-escaped. */
