@@ -21,8 +21,8 @@
 # ignored):
 #   [ID] what the mutation breaks
 #   file: path/from/the/source/root
-#   find: exact text (one line; leading tabs written as \t)
-#   replace: the text put in its place (\t for tabs)
+#   find: exact text (tabs written as \t, line breaks as \n)
+#   replace: the text put in its place (\t, \n likewise)
 #   tests: meson test names (space separated), or suite:NAME
 #   uncatchable: why no test can see it   (optional; then tests may be omitted)
 set -uo pipefail
@@ -61,7 +61,9 @@ results=()
 mutate() {
 	python3 - "$1" "$2" "$3" <<'PY'
 import sys
-path, find, repl = sys.argv[1], sys.argv[2].replace("\\t", "\t"), sys.argv[3].replace("\\t", "\t")
+def unescape(s):
+    return s.replace("\\t", "\t").replace("\\n", "\n")
+path, find, repl = sys.argv[1], unescape(sys.argv[2]), unescape(sys.argv[3])
 text = open(path, encoding="utf-8").read()
 if text.count(find) != 1:
     print(f"anchor found {text.count(find)} times", file=sys.stderr)
