@@ -44,6 +44,8 @@
  *       query(t) -> "k=v&..." sorted by key.
  *   cairn.time.now() -> wall-clock seconds (float; for display only).
  *   cairn.version.
+ *   cairn.ssh (ssh.c): exec, stat, read, write, mkdir, symlink, readlink,
+ *       remove, setstat, hostkey on the resource's host (the engine's choice).
  *   cairn.fs (only for modules of the "local" namespace): read(path) ->
  *       content | nil; write(path, content [, "0644"]) atomic (temp+rename,
  *       exact mode); remove(path) -> removed?; exists(path); stat(path) ->
@@ -984,6 +986,8 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "json");
 	cairn_lua_open_xml(L);
 	lua_setfield(L, cairn, "xml");
+	cairn_lua_open_ssh(L);
+	lua_setfield(L, cairn, "ssh");
 	cairn_lua_pushnull(L);
 	lua_setfield(L, cairn, "null");
 	lua_pushcfunction(L, l_sleep);

@@ -55,11 +55,14 @@
  *   {"kind":"http","method":"POST","url":"https://...","headers":{"k":"v"},
  *    "body":"...","sigv4":"aws:amz:us-east-1:ec2", "service":"ec2",
  *    "action":"DescribeVpcs", "timeout":30}
+ *   {"kind":"ssh","op":"exec","command":"...",...}   (cairn.ssh, lua/ssh.c;
+ *    the requests of provisioner/ssh/ssh.h, sent to the task's host)
  * The scheduler performs it in its event loop and resumes the coroutine with
  * the result, also JSON:
  *   sleep -> null
  *   http  -> {"status":200,"headers":{"lower-case-name":"v"},"body":"..."}
  *            or {"error":"connection refused","curl_code":7}
+ *   ssh   -> the answers of provisioner/ssh/ssh.h, or {"error":...}
  * and the Lua side returns it to the module as a table.
  *
  * A module's error (error(), a runtime error, a limit hit) fails the

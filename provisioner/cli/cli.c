@@ -48,6 +48,7 @@ typedef struct cli {
 	bool color;
 	bool verbose;
 	bool show_sensitive;
+	bool accept_new_keys;  /* --accept-new-host-keys */
 	long limit;
 	char **targets, **excludes;
 	size_t ntargets, nexcludes;
@@ -113,6 +114,7 @@ static const char usage_text[] =
 "  -e, --env ENV          the environment (default $CAIRN_ENV); its overlay is STACKDIR/ENV.yaml\n"
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
+"  --accept-new-host-keys accept (and record in the state) the keys of SSH hosts not yet known\n"
 "  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
 "  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
 "  --no-color, -v/--verbose\n"
@@ -187,7 +189,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_ACCEPT_NEW };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -209,6 +211,7 @@ static const struct option long_opts[] = {
 	{ "no-color", no_argument, NULL, O_NOCOLOR },
 	{ "show-sensitive", no_argument, NULL, O_SENS },
 	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -334,6 +337,10 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
 				return usage_error("--limit expects a positive number, got '%s'", optarg), -1;
 			break;
+		case O_ACCEPT_NEW:
+			if (allowed(c, mask, FL_PLAN, "--accept-new-host-keys")) return -1;
+			c->accept_new_keys = true;
+			break;
 		case 'v': c->verbose = true; break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -368,6 +375,7 @@ static void engine_opts(cli *c, cairn_engine_opts *o, bool for_write)
 	o->lease = c->lease;
 	o->log = stderr;
 	o->verbose = c->verbose;
+	o->ssh_accept_new = c->accept_new_keys;
 }
 
 static int need_env(cli *c)

@@ -38,6 +38,7 @@ typedef struct job {
 	struct job *partner;   /* CBD deletion: the job that set the old object aside */
 	json_t *del_attrs;
 	const char *del_id;
+	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
 	char label[512];
 } job;
 
@@ -148,7 +149,9 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 	t->held = j->intent_id > 0;
 	ctx = cairn_engine_op_ctx(e, in->address, j->token);
 	args = json_pack("[O]", desired);
-	rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
+	rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, desired);
+	if (!rc)
+		rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
 	json_decref(ctx);
 	json_decref(args);
 	if (rc)
@@ -227,7 +230,9 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 				json_array_append(changed, json_object_get(c, "attribute"));
 			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);
 			args = json_pack("[s?,O,O,o]", id, in->current, desired, changed);
-			rc = cairn_sched_start_op(s, t, in->type, "update", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, desired);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, in->type, "update", ctx, args);
 			free(id);
 			json_decref(ctx);
 			json_decref(args);
@@ -292,7 +297,9 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 		t->held = j->intent_id > 0;
 		ctx = cairn_engine_op_ctx(e, j->del_address, NULL);
 		args = json_pack("[s?,O]", j->del_id, j->del_attrs ? j->del_attrs : json_null());
-		rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
+		rc = cairn_engine_task_host(e, t, &j->host, ctx, j->in->type, j->in->address, j->del_attrs);
+		if (!rc)
+			rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
 		json_decref(ctx);
 		json_decref(args);
 		if (rc)
@@ -473,6 +480,7 @@ static int run_tasks(cairn_engine *e, cairn_task *tasks, size_t n, plan_run *p, 
 		goto cleanup;
 	cairn_sched_set_log(s, progress, e);
 	cairn_sched_set_idle(s, idle_check, ic, 0.2);
+	cairn_sched_set_ssh(s, e->ssh);
 	rc = cairn_sched_run(s);
 cleanup:
 	cairn_sched_free(s);
@@ -514,7 +522,9 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 				return CAIRN_STEP_DONE;
 			}
 			args = json_pack("[s?,O]", row->id, row->attrs);
-			rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, it->type, row->address, row->attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
 		}
 		json_decref(ctx);
 		json_decref(args);
@@ -619,6 +629,7 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		rc = cairn_sched_new(&s, e->loop, e->lua, e->store, tasks, e->nintents, e->opts.parallelism);
 		if (!rc) {
 			cairn_sched_set_idle(s, idle_check, &ic, 0.2);
+			cairn_sched_set_ssh(s, e->ssh);
 			rc = cairn_sched_run(s);
 		}
 		cairn_sched_free(s);
@@ -630,8 +641,10 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 						     tasks[i].error ? tasks[i].error : "failed");
 				break;
 			}
-	for (i = 0; i < e->nintents; i++)
+	for (i = 0; i < e->nintents; i++) {
 		free(tasks[i].error);
+		json_decref(jobs[i].host);
+	}
 	free(tasks);
 	free(jobs);
 	if (own_rev)
@@ -747,6 +760,7 @@ cleanup:
 		free(p.tasks[i].error);
 		free(p.jobs[i].token);
 		free(p.jobs[i].deposed);
+		json_decref(p.jobs[i].host);
 	}
 	free(p.jobs);
 	free(p.tasks);
@@ -770,6 +784,10 @@ static cairn_step_rc import_step(cairn_sched *s, cairn_task *t)
 	if (t->phase == 0) {
 		json_t *ctx = cairn_engine_op_ctx(e, in->address, NULL), *args;
 
+		if ((rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, in->desired)) != 0) {
+			json_decref(ctx);
+			return fail_from_error(j, t, "cannot start import");
+		}
 		if (in->schema->ops & CAIRN_OPS_IMPORT) {
 			args = json_pack("[s]", j->del_id);
 			rc = cairn_sched_start_op(s, t, in->type, "import", ctx, args);
@@ -822,6 +840,7 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	ic.next_beat = cairn_now() + ic.every;
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, e->store, &task, 1, 1)) == 0) {
 		cairn_sched_set_idle(s, idle_check, &ic, 0.2);
+		cairn_sched_set_ssh(s, e->ssh);
 		rc = cairn_sched_run(s);
 	}
 	cairn_sched_free(s);
@@ -833,5 +852,6 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	}
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
 	free(task.error);
+	json_decref(j.host);
 	return rc;
 }

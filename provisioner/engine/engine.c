@@ -101,6 +101,9 @@ void cairn_engine_free(cairn_engine *e)
 	free(e->schemas);
 	json_decref(e->tainted);
 	cairn_lua_free(e->lua);
+#ifdef HAVE_LIBSSH2
+	cairn_ssh_free(e->ssh); /* before the loop its timers are on */
+#endif
 	cairn_loop_free(e->loop);
 	json_decref(e->root);
 	json_decref(e->inputs);
@@ -785,7 +788,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		if ((rc = check_props(e, i)) != 0)
 			goto fail;
 	}
-	if ((rc = build_graph(e)) != 0)
+	if ((rc = cairn_engine_check_hosts(e)) != 0 || (rc = build_graph(e)) != 0)
 		goto fail;
 	for (i = 0; i < e->stack->noutputs; i++)
 		if ((rc = check_expr(e, NO_RES, e->stack->outputs[i].value, NULL, NULL)) != 0)
@@ -806,6 +809,15 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		lo.rate_limits = false; /* e.g. against a local sim that does not limit */
 	if ((rc = cairn_loop_new(&e->loop, &lo)) != 0)
 		goto fail;
+#ifdef HAVE_LIBSSH2
+	{
+		cairn_ssh_opts so = { 0 };
+
+		so.accept_new = opts->ssh_accept_new;
+		if ((rc = cairn_ssh_new(&e->ssh, e->loop, &so)) != 0)
+			goto fail;
+	}
+#endif
 	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
@@ -1002,6 +1014,7 @@ typedef struct refresh_job {
 	size_t nrows;
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
+	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
 } refresh_job;
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
@@ -1027,13 +1040,18 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			}
 			args = json_pack("[o]", list);
 			ctx = cairn_engine_op_ctx(e, NULL, NULL);
-			rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, e->state[j->rows[0]].address,
+						    e->state[j->rows[0]].attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
 		} else {
 			cairn_state_res *r = &e->state[j->rows[0]];
 
 			args = json_pack("[s?,O]", r->id, r->attrs);
 			ctx = cairn_engine_op_ctx(e, r->address, r->token);
-			rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, r->address, r->attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
 		}
 		json_decref(args);
 		json_decref(ctx);
@@ -1073,6 +1091,32 @@ static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 
 	if (e->opts.log && e->opts.verbose)
 		fprintf(e->opts.log, "cairn: %s: %s -> %s\n", t->label, cairn_task_state_name(from), cairn_task_state_name(to));
+}
+
+static const char *row_host(const cairn_engine *e, size_t row)
+{
+	const char *h = cairn_engine_host_of(e->state[row].type, e->state[row].address, e->state[row].attrs);
+
+	return h ? h : "";
+}
+
+static bool same_host(const cairn_engine *e, size_t a, size_t b)
+{
+	return !strcmp(row_host(e, a), row_host(e, b));
+}
+
+static int by_host(const void *a, const void *b, void *ud)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(row_host(ud, x), row_host(ud, y));
+
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Rows of a host type, grouped by host (in state order within a host). */
+static void sort_by_host(const cairn_engine *e, size_t *rows, size_t n)
+{
+	qsort_r(rows, n, sizeof(*rows), by_host, (void *)e);
 }
 
 typedef struct type_count {
@@ -1138,19 +1182,23 @@ int cairn_engine_refresh(cairn_engine *e)
 		for (i = 0; i < e->nstate; i++)
 			if (!strcmp(e->state[i].type, type))
 				rows[k++] = i;
+		if (cairn_engine_is_host_type(type))
+			sort_by_host(e, rows + first, k - first);
 		if (sch->ops & CAIRN_OPS_READ_MANY) {
-			/* batches of read_many_batch, run in parallel like any tasks */
-			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at;
+			/* batches of read_many_batch, run in parallel like any tasks;
+			 * a batch of a host type holds the objects of one host */
+			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at, n;
 
-			for (at = first; at < k; at += b) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true,
-							     sch->read_many_attrs };
+			for (at = first; at < k; at += n) {
+				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
+					;
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
@@ -1163,6 +1211,7 @@ int cairn_engine_refresh(cairn_engine *e)
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) != 0)
 		goto cleanup;
 	cairn_sched_set_log(s, log_task, e);
+	cairn_sched_set_ssh(s, e->ssh);
 	rc = cairn_sched_run(s);
 	if (rc == CAIRN_ERROR) {
 		for (i = 0; i < njobs; i++)
@@ -1184,8 +1233,10 @@ int cairn_engine_refresh(cairn_engine *e)
 	}
 cleanup:
 	cairn_sched_free(s);
-	for (i = 0; tasks && i < njobs; i++)
+	for (i = 0; tasks && i < njobs; i++) {
 		free(tasks[i].error);
+		json_decref(jobs[i].host);
+	}
 	free(tasks);
 	free(jobs);
 	free(rows);
@@ -1623,8 +1674,10 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 				used[json_integer_value(sx)] = 1;
 			}
 			rc = plan_instance(e, in, res, forced ? json_object_get(forced, in->address) : NULL);
-			if (!rc)
+			if (!rc) {
+				cairn_engine_name_host(e, in);
 				cairn_engine_publish(e, in, in->planned);
+			}
 		}
 		count[r] = json_array_size(keys);
 		json_decref(keys);

@@ -27,6 +27,7 @@ struct cairn_sched {
 	char *stop_reason;
 	cairn_sched_log_fn log;
 	void *log_ud;
+	cairn_ssh *ssh;
 	int (*idle)(void *);
 	void *idle_ud;
 	double idle_every, idle_next;
@@ -134,6 +135,11 @@ void cairn_sched_set_log(cairn_sched *s, cairn_sched_log_fn fn, void *ud)
 {
 	s->log = fn;
 	s->log_ud = ud;
+}
+
+void cairn_sched_set_ssh(cairn_sched *s, cairn_ssh *ssh)
+{
+	s->ssh = ssh;
 }
 
 void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *), void *ud, double every)
@@ -409,6 +415,17 @@ static void submit_request(cairn_sched *s, cairn_task *t, json_t *req)
 		rc = cairn_loop_timer(s->loop, secs > 0 ? secs : 0, on_timer, w, NULL);
 	} else if (kind && strcmp(kind, "http") == 0) {
 		rc = cairn_loop_http(s->loop, req, on_http, w);
+	} else if (kind && strcmp(kind, "ssh") == 0) {
+		/* the host is the task's, as the engine chose it: never the module's */
+		if (!t->host)
+			rc = cairn_error_set(CAIRN_EINVAL, "%s has no host: cairn.ssh is for resources that name "
+					     "a host (host: NAME)", t->label ? t->label : "this resource");
+		else if (!s->ssh)
+			rc = cairn_error_set(CAIRN_EINVAL, "this cairn was built without SSH (libssh2)");
+#ifdef HAVE_LIBSSH2
+		else
+			rc = cairn_ssh_submit(s->ssh, t->host, req, on_http, w);
+#endif
 	} else {
 		rc = cairn_error_set(CAIRN_EINVAL, "module yielded an unknown request kind");
 	}

@@ -33,6 +33,11 @@
  *         ignore_changes: [PROP, ...] | all
  *         create_before_destroy: BOOL
  *       PROP: VALUE                  # everything else: the type's properties
+ *       host: NAME                   # host.* types: the host, written web or web[0]
+ *   hosts:                           # machines over SSH: resources of type ssh.host,
+ *     NAME:                          # appended to resources (config_hosts.c)
+ *       address: EXPR                # + port, user, key_file, bastion: NAME, become...
+ *       count: EXPR | for_each: EXPR
  *   outputs:
  *     NAME:
  *       value: EXPR

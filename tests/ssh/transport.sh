@@ -193,7 +193,7 @@ SILENT=$(free_port)
 python3 -c "import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(5); time.sleep(30)" "$SILENT" &
 SILENT_PID=$!
 BG_PIDS+=("$SILENT_PID")
-sleep 0.3
+for _ in $(seq 1 100); do ss -Hltn "( sport = :$SILENT )" | grep -q . && break; sleep 0.05; done
 HS=$(jq -n --arg p "$SILENT" '{name: "silent", address: "127.0.0.1", port: ($p|tonumber), user: "root"}')
 t0=$(date +%s.%N)
 sshrun --connect-timeout 1 "[{\"host\": $HS, \"req\": {\"op\": \"exec\", \"command\": \"true\"}}]"
