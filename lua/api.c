@@ -46,6 +46,7 @@
  *   cairn.version.
  *   cairn.ssh (ssh.c): exec, stat, read, write, mkdir, symlink, readlink,
  *       remove, setstat, hostkey on the resource's host (the engine's choice).
+ *   cairn.regex (regex.c): match, lines, check (POSIX extended).
  *   cairn.fs (only for modules of the "local" namespace): read(path) ->
  *       content | nil; write(path, content [, "0644"]) atomic (temp+rename,
  *       exact mode); remove(path) -> removed?; exists(path); stat(path) ->
@@ -988,6 +989,8 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "xml");
 	cairn_lua_open_ssh(L);
 	lua_setfield(L, cairn, "ssh");
+	cairn_lua_open_regex(L);
+	lua_setfield(L, cairn, "regex");
 	cairn_lua_pushnull(L);
 	lua_setfield(L, cairn, "null");
 	lua_pushcfunction(L, l_sleep);

@@ -93,6 +93,8 @@ int cairn_lua_open_json(lua_State *L);
 int cairn_lua_open_xml(lua_State *L);
 /* ssh.c: the `cairn.ssh` library (requests to the resource's host). */
 int cairn_lua_open_ssh(lua_State *L);
+/* regex.c: the `cairn.regex` library (POSIX extended regular expressions). */
+int cairn_lua_open_regex(lua_State *L);
 /* xml.c: parse XML text into JSON (root element content); *root_name set
  * (malloc'd). Returns NULL with err filled on failure. */
 

@@ -627,7 +627,7 @@ static const struct { const char *name; cairn_attr_type type; } type_names[] = {
 };
 
 static const char *const attr_keys[] = {
-	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", NULL,
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", "watch", NULL,
 };
 
 static const struct { const char *name; unsigned bit; bool must; } op_names[] = {
@@ -708,6 +708,7 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 	a->computed = opt_bool(L, idx, "computed", file, a->name, NULL);
 	a->force_new = opt_bool(L, idx, "force_new", file, a->name, NULL);
 	a->sensitive = opt_bool(L, idx, "sensitive", file, a->name, NULL);
+	a->watch = opt_bool(L, idx, "watch", file, a->name, NULL);
 	a->optional = opt_bool(L, idx, "optional", file, a->name, &optional_set);
 	if (!optional_set)
 		a->optional = !a->required && !a->computed;

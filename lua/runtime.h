@@ -36,9 +36,15 @@
  *       -- required / optional (default) / computed (set by the module;
  *       -- optional+computed: user may set it, else the module does)
  *       -- default, force_new, sensitive, description
+ *       -- watch = true (type list): the user lists resource names; when
+ *       --   one of them is created, updated or replaced in an apply, the
+ *       --   plan updates this resource too and `changed` names the attribute
  *     },
  *     create = function(ctx, props) return attrs end,
  *     read   = function(ctx, id, attrs) return attrs_or_nil end,
+ *               -- attrs may carry _run = "why": the object is as configured
+ *               -- but its update must run (a command whose guard says so);
+ *               -- the plan shows "will run (why)"
  *     read_many = function(ctx, list) return map_id_to_attrs end,  -- optional
  *     update = function(ctx, id, old, new, changed) return attrs end, -- optional
  *     delete = function(ctx, id, attrs) end,
@@ -115,6 +121,8 @@ typedef struct cairn_attr_schema {
 	bool optional;   /* user may set it (true unless computed-only or required) */
 	bool force_new;
 	bool sensitive;
+	bool watch;      /* a list of resource names: when one of them changes in an
+			  * apply, so does this attribute (host.service's restart_on) */
 	json_t *def;     /* default value or NULL */
 	char *description;
 } cairn_attr_schema;

@@ -806,6 +806,9 @@ static cairn_step_rc import_step(cairn_sched *s, cairn_task *t)
 		return CAIRN_STEP_FAILED;
 	if (!json_is_object(t->op_result))
 		return cairn_task_fail(t, "cannot import %s: no %s with id '%s' exists", in->address, in->type, j->del_id);
+	if (!strncmp(in->type, "host.", 5) && !json_object_get(t->op_result, "host"))
+		/* the host it was imported from, as the stack names it */
+		json_object_set(t->op_result, "host", json_object_get(in->desired, "host"));
 	return finish_write(s, t, j, "import", t->op_result);
 }
 

@@ -530,6 +530,23 @@ static int check_props(cairn_engine *e, size_t r)
 			json_decref(conv);
 		}
 	}
+	for (i = 0; i < s->nattrs; i++) {
+		const cairn_expr *w = s->attrs[i].watch ? cairn_expr_get(res->props, s->attrs[i].name) : NULL;
+		size_t k;
+
+		if (w && cairn_expr_kind_of(w) != CAIRN_EXPR_LIST)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(w), "'%s' of %s is a list of resource names, "
+				"like [app_conf, unit]", s->attrs[i].name, s->type);
+		for (k = 0; w && k < cairn_expr_size(w); k++) {
+			const json_t *nm = cairn_expr_const(cairn_expr_item(w, k));
+
+			if (!json_is_string(nm) || !cairn_stack_resource(e->stack, json_string_value(nm)))
+				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(cairn_expr_item(w, k)),
+					"'%s' of %s lists resource names (without ${ }); %s%s%s is not one", s->attrs[i].name,
+					s->type, json_is_string(nm) ? "'" : "", json_is_string(nm) ? json_string_value(nm) :
+					"this", json_is_string(nm) ? "'" : "");
+		}
+	}
 	for (i = 0; i < s->nattrs; i++)
 		if (s->attrs[i].required && !cairn_expr_get(res->props, s->attrs[i].name))
 			return cairn_error_set_at(CAIRN_EINVAL, &res->pos, "resource '%s' (%s) is missing required property '%s'",
@@ -604,6 +621,15 @@ static int build_graph(cairn_engine *e)
 
 		for (j = 0; j < n && !rc; j++)
 			rc = check_expr(e, i, cairn_expr_item(res->props, j), deps, NULL);
+		for (j = 0; !rc && e->schemas[i] && j < e->schemas[i]->nattrs; j++) {
+			/* a watched resource goes first (check_props checked the names) */
+			const cairn_expr *w = e->schemas[i]->attrs[j].watch ?
+					      cairn_expr_get(res->props, e->schemas[i]->attrs[j].name) : NULL;
+			size_t k;
+
+			for (k = 0; w && k < cairn_expr_size(w); k++)
+				json_object_set_new(deps, json_string_value(cairn_expr_const(cairn_expr_item(w, k))), json_true());
+		}
 		json_object_foreach(deps, k, x) {
 			const cairn_res_cfg *d = cairn_stack_resource(st, k);
 
@@ -1371,6 +1397,8 @@ static bool inst_sensitive(const cairn_inst *in, const char *name)
 	return false;
 }
 
+static void computed_unknown(cairn_inst *in);
+
 static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t *forced)
 {
 	const cairn_schema *s = in->schema;
@@ -1397,6 +1425,19 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			in->gone = true;
 		else
 			cur = r ? r : in->prior->attrs;
+	}
+	if (cur && json_is_string(json_object_get(cur, "_run"))) {
+		/* read says a run is due (a command's guard): not an attribute */
+		json_t *clean = json_copy(cur);
+
+		free(in->reason);
+		in->reason = strdup(json_string_value(json_object_get(cur, "_run")));
+		in->run_pending = true;
+		json_object_del(clean, "_run");
+		if (!e->refreshed)
+			e->refreshed = json_object();
+		json_object_set_new(e->refreshed, in->address, clean);
+		cur = clean;
 	}
 	if (fact && !strcmp(fact, "create") && cur) {
 		cur = NULL;
@@ -1437,12 +1478,19 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 		if (a->force_new)
 			force_new = true;
 	}
-	if (json_array_size(in->changes) == 0 && !(fact && !strcmp(fact, "replace"))) {
+	if (json_array_size(in->changes) == 0 && !(fact && !strcmp(fact, "replace")) &&
+	    !(in->run_pending && (s->ops & CAIRN_OPS_UPDATE))) {
 		in->action = CAIRN_ACT_NOOP;
+		in->run_pending = false;
 		in->planned = json_incref(cur);
 		return 0;
 	}
 	if (force_new || !(s->ops & CAIRN_OPS_UPDATE) || (fact && !strcmp(fact, "replace"))) {
+		if (in->run_pending) { /* the replacement runs it anyway */
+			free(in->reason);
+			in->reason = NULL;
+			in->run_pending = false;
+		}
 		in->action = CAIRN_ACT_REPLACE;
 		in->cbd = res->create_before_destroy;
 		in->planned = planned_new(s, in->desired);
@@ -1461,7 +1509,72 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			if (!(res->ignore_all_changes || name_in(k, res->ignore_changes, res->nignore_changes)))
 				json_object_set(in->planned, k, v);
 	}
+	if (in->run_pending)
+		computed_unknown(in);
 	return 0;
+}
+
+/* An update that runs something (a command whose guard says so, a watch
+ * that fired) yields new values for what the module computes: those are
+ * known after apply, so that what reads them is planned again. */
+static void computed_unknown(cairn_inst *in)
+{
+	const cairn_schema *s = in->schema;
+	size_t i;
+
+	for (i = 0; i < s->nattrs; i++)
+		if (s->attrs[i].computed && !s->attrs[i].optional && strcmp(s->attrs[i].name, s->id_attr) != 0)
+			json_object_set_new(in->planned, s->attrs[i].name, cairn_unknown());
+}
+
+/* An attribute that watches resources (schema `watch`): when one of them
+ * is created, updated or replaced by this plan, the attribute changes too
+ * (with the addresses in triggered_by), so the resource is updated and its
+ * module's update sees the attribute in `changed`. The watched resources
+ * are dependencies: planned before it. */
+static void plan_watch(cairn_engine *e, cairn_inst *in)
+{
+	const cairn_schema *s = in->schema;
+	size_t i, j, k;
+
+	if (in->action != CAIRN_ACT_NOOP && in->action != CAIRN_ACT_UPDATE)
+		return;
+	for (i = 0; i < s->nattrs; i++) {
+		json_t *names = s->attrs[i].watch ? json_object_get(in->desired, s->attrs[i].name) : NULL, *nm, *c;
+		json_t *by = json_array(), *change = NULL;
+
+		json_array_foreach(names, j, nm)
+			for (k = 0; k < e->ninsts; k++) {
+				cairn_inst *w = &e->insts[k];
+
+				if (w != in && w->res != SIZE_MAX && w->action != CAIRN_ACT_NOOP &&
+				    !strcmp(w->name, json_string_value(nm)))
+					json_array_append_new(by, json_string(w->address));
+			}
+		if (json_array_size(by) == 0) {
+			json_decref(by);
+			continue;
+		}
+		json_array_foreach(in->changes, j, c)
+			if (!strcmp(json_string_value(json_object_get(c, "attribute")), s->attrs[i].name))
+				change = c;
+		if (!change) {
+			add_change(in, &s->attrs[i], json_object_get(in->current, s->attrs[i].name), names, false);
+			change = json_array_get(in->changes, json_array_size(in->changes) - 1);
+		}
+		json_object_set_new(change, "triggered_by", by);
+		if (in->action == CAIRN_ACT_NOOP) {
+			json_t *planned = json_deep_copy(in->current ? in->current : in->planned);
+
+			json_object_update(planned, in->desired);
+			json_decref(in->planned);
+			in->planned = planned;
+			in->action = CAIRN_ACT_UPDATE;
+			free(in->reason);
+			in->reason = strdup("a resource it watches changes in this apply");
+		}
+		computed_unknown(in);
+	}
 }
 
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
@@ -1674,6 +1787,8 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 				used[json_integer_value(sx)] = 1;
 			}
 			rc = plan_instance(e, in, res, forced ? json_object_get(forced, in->address) : NULL);
+			if (!rc)
+				plan_watch(e, in);
 			if (!rc) {
 				cairn_engine_name_host(e, in);
 				cairn_engine_publish(e, in, in->planned);

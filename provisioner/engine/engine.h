@@ -65,6 +65,7 @@ typedef struct cairn_inst {
 	size_t *deps;            /* instances this one depends on (config) */
 	size_t ndeps;
 	bool targeted;           /* included by --target / --exclude filtering */
+	bool run_pending;        /* an update with nothing to change but a run due (read's _run) */
 } cairn_inst;
 
 typedef struct cairn_engine_opts {

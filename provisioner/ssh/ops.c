@@ -863,20 +863,36 @@ static step_rc step_mkdir(op *o)
 	return finish(o, json_pack("{s:b}", "ok", 1));
 }
 
+/* libssh2 1.10 reads the answer to SSH_FXP_SYMLINK at the wrong place:
+ * what it reports as the status is the request's id, so only the first
+ * request of a session seems to succeed. The link is checked instead:
+ * made when it now points at the target. */
 static step_rc step_symlink(op *o)
 {
 	sess *s = o->s;
 	const char *target = json_string_value(json_object_get(o->req, "target"));
-	/* OpenSSH's sftp-server takes (target, link name): the order libssh2 sends */
-	int rc = libssh2_sftp_symlink_ex(s->sftp, target, (unsigned)strlen(target), (char *)o->path,
-					 (unsigned)strlen(o->path), LIBSSH2_SFTP_SYMLINK);
+	char buf[4096];
+	int rc;
 
+	if (o->phase == 0) {
+		/* OpenSSH's sftp-server takes (target, link name): the order libssh2 sends */
+		rc = libssh2_sftp_symlink_ex(s->sftp, target, (unsigned)strlen(target), (char *)o->path,
+					     (unsigned)strlen(o->path), LIBSSH2_SFTP_SYMLINK);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return STEP_AGAIN;
+		s->pool->stats.sftp_ops++;
+		if (rc && libssh2_session_last_errno(s->ssh) != LIBSSH2_ERROR_SFTP_PROTOCOL)
+			return finish(o, sftp_error(o, "create symbolic link"));
+		o->phase = 1;
+	}
+	rc = libssh2_sftp_symlink_ex(s->sftp, o->path, (unsigned)strlen(o->path), buf, sizeof(buf) - 1,
+				     LIBSSH2_SFTP_READLINK);
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return STEP_AGAIN;
-	s->pool->stats.sftp_ops++;
-	if (rc)
-		return finish(o, sftp_error(o, "create symbolic link"));
-	return finish(o, json_pack("{s:b}", "ok", 1));
+	if (rc >= 0 && (size_t)rc == strlen(target) && !memcmp(buf, target, (size_t)rc))
+		return finish(o, json_pack("{s:b}", "ok", 1));
+	return finish(o, cairn_ssh__error(s, "failure", "cannot create symbolic link %s -> %s (is something in the "
+					  "way, or its directory missing?)", o->path, target));
 }
 
 static step_rc step_readlink(op *o)
@@ -891,7 +907,9 @@ static step_rc step_readlink(op *o)
 		return STEP_AGAIN;
 	s->pool->stats.sftp_ops++;
 	if (rc < 0) {
-		if (fx_is(o, LIBSSH2_FX_NO_SUCH_FILE) || fx_is(o, LIBSSH2_FX_NO_SUCH_PATH) || fx_is(o, LIBSSH2_FX_FAILURE))
+		/* the status of a failed READLINK is not to be trusted either (see
+		 * step_symlink): missing, or not a link */
+		if (libssh2_session_last_errno(s->ssh) == LIBSSH2_ERROR_SFTP_PROTOCOL)
 			return finish(o, json_pack("{s:b}", "exists", 0));
 		return finish(o, sftp_error(o, "read symbolic link"));
 	}

@@ -50,7 +50,8 @@ free_port() {
 # NAME on 127.0.0.1 (port in ${SSHD_PORT[NAME]}), its root directory
 # $WORK/hosts/NAME. HOSTKEY defaults to $K/host_ed25519. A restart of the
 # same NAME keeps the port and the directory (RESTART=1: wait for the port
-# instead of moving to another).
+# instead of moving to another; SSHD_SETENV: more NAME=VALUE for the
+# sessions' environment).
 start_host() {
   local name=$1 hostkey=${2:-$K/host_ed25519} extra=${3:-} port conf i try
   for try in 1 2 3 4 5; do
@@ -80,7 +81,7 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 AllowTcpForwarding yes
-SetEnv HOME=$WORK/home CAIRN_TEST_HOST=$name
+SetEnv HOME=$WORK/home CAIRN_TEST_HOST=$name ${SSHD_SETENV:-}
 Subsystem sftp $SFTP_SERVER
 LogLevel VERBOSE
 EOF
@@ -109,10 +110,11 @@ EOF
   echo "Bail out! sshd for $name did not start"; cat "$WORK/sshd_$name.log"; exit 1
 }
 
-# the PIDs of pid's descendants, deepest first
+# the PIDs of pid's descendants, parents first (killing a connection's
+# sshd before its shell drops the connection, as a host that dies does)
 descendants() {
   local c
-  for c in $(pgrep -P "$1" 2>/dev/null); do descendants "$c"; echo "$c"; done
+  for c in $(pgrep -P "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done
 }
 
 # stop_host NAME [SIGNAL]: its listener and every session process it forked

@@ -386,6 +386,26 @@ static void test_expr__func_files(void)
 	T_CONTAINS(ev("${file(\"nope.txt\")}"), "/nope.txt: No such file or directory");
 	T_CONTAINS(ev("${file(\"big.bin\")}"), "/big.bin is larger than 4 MiB");
 	unlink(path);
+	/* filebase64: any bytes; templatefile: the file's ${ } see the map given */
+	snprintf(path, sizeof(path), "%s/bin", dir_);
+	f = fopen(path, "w");
+	fwrite("\0\xff\x01", 1, 3, f);
+	fclose(f);
+	T_EQ_STR(ev("${filebase64(\"bin\")}"), "\"AP8B\"");
+	T_CONTAINS(ev("${file(\"bin\")}"), "is not valid UTF-8 text");
+	T_CONTAINS(ev("${templatefile(\"bin\", {})}"), "templatefile(): ");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/t.tpl", dir_);
+	f = fopen(path, "w");
+	fputs("name = ${name}\npeers = ${join(\",\", peers)} $${literal}\n", f);
+	fclose(f);
+	T_EQ_STR(ev("${templatefile(\"t.tpl\", {name = \"web\", peers = [\"a\", \"b\"]})}"),
+		 "\"name = web\\npeers = a,b ${literal}\\n\"");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {nme = \"web\", peers = []})}"), "templatefile(): ");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {nme = \"web\", peers = []})}"), "/t.tpl:1:10: unknown reference 'name'");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {name = \"web\"})}"), "/t.tpl:2:21: unknown reference 'peers'");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", \"x\")}"), "templatefile(): the variables must be a map, got string");
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/hello.txt", dir_);
 	unlink(path);
 	rmdir(dir_);
