@@ -43,7 +43,14 @@ return {
   end,
 
   read = function(ctx, id, old)
-    return observe(ctx)
+    local now = observe(ctx)
+    if old.host_key and now.host_key ~= old.host_key then
+      -- the session accepted it: known_hosts holds the new key (a key the
+      -- state recorded and known_hosts does not hold is refused)
+      now._run = ("its key changed to %s, which known_hosts holds: the new key will be recorded")
+        :format(now.host_key_fingerprint)
+    end
+    return now
   end,
 
   update = function(ctx, id, old, new, changed)

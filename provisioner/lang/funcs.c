@@ -262,6 +262,47 @@ fail:
 	return rc;
 }
 
+/* formatlist(spec, args...): format() once per element of the list
+ * arguments (all of one length); other arguments repeat. */
+FN(formatlist)
+{
+	json_t **row = NULL, *list = NULL, *one = NULL;
+	size_t len = SIZE_MAX, i, k;
+	int rc = 0;
+
+	ARITY("formatlist", 1, SIZE_MAX);
+	for (k = 1; k < n; k++) {
+		if (!json_is_array(a[k]))
+			continue;
+		if (len != SIZE_MAX && json_array_size(a[k]) != len)
+			return arg_err(k, "formatlist(): the lists must have the same length (%zu and %zu)", len,
+				       json_array_size(a[k]));
+		len = json_array_size(a[k]);
+	}
+	if (len == SIZE_MAX)
+		len = 1;
+	if (!(row = calloc(n, sizeof(*row))) || !(list = json_array())) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	row[0] = a[0];
+	for (i = 0; i < len && !rc; i++) {
+		for (k = 1; k < n; k++)
+			row[k] = json_is_array(a[k]) ? json_array_get(a[k], i) : a[k];
+		one = NULL;
+		if ((rc = f_format(&one, row, n, ctx)) == 0 && json_array_append_new(list, one) != 0)
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if (!rc) {
+		*out = list;
+		list = NULL;
+	}
+cleanup:
+	free(row);
+	json_decref(list);
+	return rc;
+}
+
 FN(join)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -1657,7 +1698,7 @@ static const func_entry funcs[] = {
 	F(replace), S(reverse), F(sha1), F(sha256), S(slice), F(split), F(startswith), F(substr), F(sum),
 	F(title), F(tobool), S(tolist), S(tomap), F(tonumber), F(tostring), F(trim), F(trimprefix),
 	F(trimspace), F(trimsuffix), F(upper), S(values), F(zipmap),
-	F(filebase64), F(templatefile),
+	F(filebase64), F(formatlist), F(templatefile),
 	{ "uuid", f_uuid, false, true },
 	{ "timestamp", f_timestamp, false, true },
 	{ NULL, NULL, false, false },

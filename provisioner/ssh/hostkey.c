@@ -249,8 +249,9 @@ int cairn_ssh__check_hostkey(sess *s, char **msg, const char **code)
 		}
 		rc = refuse(msg, code, "hostkey", "host key verification failed: the host key has CHANGED (this may be "
 			    "an attack): the key recorded when it was first accepted is %s, the host now offers %s (%s); "
-			    "if the change is expected, forget the host's recorded key (cairn state rm) and run again "
-			    "with --accept-new-host-keys", recfp, fp, type);
+			    "if the change is expected, add the new key to %s (known_hosts is trusted before the "
+			    "recorded key, which the next apply replaces)", recfp, fp, type,
+			    path ? path : "a known_hosts file");
 		goto cleanup;
 	}
 	if (s->pool->opts.accept_new) {

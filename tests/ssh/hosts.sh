@@ -175,6 +175,34 @@ expect_rc 1 "apply"
 out_has "x has no host: cairn.ssh is for resources that name a host (host: NAME)" "message"
 check "nothing ran" test ! -e /tmp/cairn-nohost-ran
 
+echo "# a changed key put in known_hosts on purpose: trusted, and recorded by the next apply"
+start_host c
+mk s5 <<EOF
+hosts:
+$(host_yaml c)
+resources:
+  p:
+    type: host.probe
+    host: c
+    text: before
+EOF
+run apply -C s5 -e dev --auto-approve --accept-new-host-keys
+expect_rc 0 "first apply accepting c's key"
+stop_host c
+RESTART=1 start_host c "$K/host_ecdsa"
+run plan -C s5 -e dev
+expect_rc 1 "the changed key is refused"
+err_has "if the change is expected, add the new key to $KNOWN" "the way out"
+known c "$K/host_ecdsa.pub"
+run plan -C s5 -e dev --detailed-exitcode
+expect_rc 2 "the plan shows the key to record"
+out_has "# c will run (its key changed to $(fp "$K/host_ecdsa.pub"), which known_hosts holds: the new key will be recorded)" "why"
+run apply -C s5 -e dev --auto-approve
+expect_rc 0 "with the new key in known_hosts"
+eq "$(attr s5 c host_key)" "ecdsa-sha2-nistp256 $(cut -d' ' -f2 "$K/host_ecdsa.pub")" "the new key recorded"
+run plan -C s5 -e dev --detailed-exitcode
+expect_rc 0 "and nothing more to do"
+
 echo "# bad stacks: file:line:col, nothing changed"
 mk bad <<EOF
 hosts:

@@ -360,6 +360,9 @@ static void test_expr__func_cidr(void)
 	T_EQ_STR(ev("${cidrhost(\"fd00:fd12:3456:7890::/56\", 16)}"), "\"fd00:fd12:3456:7800::10\"");
 	T_EQ_STR(ev("${cidrhost(\"10.0.0.0/30\", 4)}"),
 		"t.yaml:1:27: cidrhost(): host number 4 does not fit in prefix /30 (2 host bits)");
+	T_EQ_STR(ev("${formatlist(\"%-5s|%d\", [\"a\", \"bb\"], [1, 2])}"), "[\"a    |1\",\"bb   |2\"]");
+	T_EQ_STR(ev("${formatlist(\"%s=%s\", [\"a\", \"b\"], \"x\")}"), "[\"a=x\",\"b=x\"]");
+	T_CONTAINS(ev("${formatlist(\"%s%s\", [\"a\"], [1, 2])}"), "formatlist(): the lists must have the same length (1 and 2)");
 	T_EQ_STR(ev("${cidrnetmask(\"172.16.0.0/12\")}"), "\"255.240.0.0\"");
 	T_EQ_STR(ev("${cidrnetmask(\"::/64\")}"), "t.yaml:1:15: cidrnetmask(): only IPv4 prefixes have a netmask");
 }
