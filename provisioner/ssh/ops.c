@@ -734,7 +734,6 @@ static step_rc step_write(op *o)
 				return STEP_AGAIN;
 			return finish(o, sftp_error(o, "write"));
 		}
-		o->tmp_made = true;
 		o->phase = W_WRITE;
 		/* fall through */
 	case W_WRITE:

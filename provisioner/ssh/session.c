@@ -31,8 +31,10 @@
 
 #include <openssl/evp.h>
 
-static const char *const state_names[] = {
-	"new", "tunnel", "connect", "handshake", "auth", "ready", "failed",
+/* What a session in each state is doing, for messages. */
+static const char *const state_doing[] = {
+	"starting", "opening the tunnel through the bastion", "connecting", "in the SSH handshake",
+	"logging in", "ready", "failed",
 };
 
 /* -- small helpers ------------------------------------------------------ */
@@ -274,9 +276,9 @@ void cairn_ssh_free(cairn_ssh *pool)
 
 /* -- states ------------------------------------------------------------------ */
 
+/* The one place a session changes state (sess_state, state_doing[]). */
 static void sess_move(sess *s, sess_state to)
 {
-	(void)state_names;
 	s->state = to;
 }
 
@@ -371,14 +373,10 @@ static void on_socket(void *ud, int fd, int revents)
 static void on_conn_timeout(void *ud)
 {
 	sess *s = ud;
-	static const char *const doing[] = {
-		"starting", "opening the tunnel through the bastion", "connecting", "in the SSH handshake",
-		"logging in", "ready", "failed",
-	};
 
 	s->conn_timer_set = false;
 	if (s->state != S_READY && s->state != S_FAILED)
-		sess_fail(s, "timeout", "timed out after %gs %s", s->pool->opts.connect_timeout, doing[s->state]);
+		sess_fail(s, "timeout", "timed out after %gs %s", s->pool->opts.connect_timeout, state_doing[s->state]);
 }
 
 static void on_keepalive(void *ud)
@@ -737,7 +735,6 @@ static void start_queued(sess *s)
 				s->queue_tail = prev;
 			o->next = s->active;
 			s->active = o;
-			o->started = true;
 			cairn_ssh__op_arm(o);
 			if (o->lock && nheld < 64)
 				held[nheld++] = o->lock;

@@ -51,6 +51,8 @@
  *        The command runs under the login shell; env becomes `export`s
  *        before it; with become it runs as `sudo -n -u USER -- sh -c ...`.
  *        Requests with the same "lock" on one host run one at a time.
+ *        A command past its timeout is abandoned: its channel is closed,
+ *        and what it started on the host may go on running.
  *   {"op":"stat","path":"/x","follow":bool} -> {"exists":false} |
  *        {"exists":true,"type":"file|dir|link|other","mode":"0644",
  *         "uid":N,"gid":N,"size":N,"mtime":N}

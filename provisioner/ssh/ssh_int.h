@@ -52,7 +52,6 @@ struct op {
 	void *ud;
 	int phase;
 	int xphase;            /* the command's own phase (exec_run) */
-	bool started;
 	const char *lock;      /* borrowed from req */
 	const char *path;      /* borrowed from req */
 	/* exec (also the `mv` that finishes a write over an existing file) */
@@ -72,7 +71,6 @@ struct op {
 	/* sftp */
 	LIBSSH2_SFTP_HANDLE *fh;
 	char *tmp;             /* write: the temporary file */
-	bool tmp_made;
 	json_t *result;        /* set when the answer is known (before cleanup) */
 	/* tunnel: the bastion's side of a socketpair carried over direct-tcpip */
 	sess *inner;
@@ -100,7 +98,6 @@ struct sess {
 	int nauth;
 	LIBSSH2_AGENT *agent;
 	struct libssh2_agent_publickey *ident;
-	bool agent_listed;
 	cairn_buf auth_errors;
 	/* the host key, once checked */
 	char *key_type, *key_b64, *fingerprint, *key_source;
