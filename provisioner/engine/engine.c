@@ -1239,6 +1239,26 @@ int cairn_engine_refresh(cairn_engine *e)
 	cairn_sched_set_log(s, log_task, e);
 	cairn_sched_set_ssh(s, e->ssh);
 	rc = cairn_sched_run(s);
+	if (rc == CAIRN_ERROR && e->opts.for_write) {
+		/* An apply goes on past hosts it cannot reach: their objects keep
+		 * what the state recorded, and their operations fail (the session
+		 * failed), while the other hosts' and the cloud's are done. */
+		bool hosts_only = true;
+
+		for (i = 0; i < njobs; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED && !cairn_engine_is_host_type(jobs[i].type))
+				hosts_only = false;
+		for (i = 0; hosts_only && i < njobs; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED && e->opts.log) {
+				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+
+				fprintf(e->opts.log, "cairn: warning: cannot refresh %s: %s; going on with what the state "
+					"recorded for it\n", tasks[i].label, m);
+				free(m);
+			}
+		if (hosts_only)
+			rc = 0;
+	}
 	if (rc == CAIRN_ERROR) {
 		for (i = 0; i < njobs; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {

@@ -71,6 +71,26 @@ check "b's files written" test -f "$RB/file1" -a -f "$RB/file3"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "nothing left"
 
+echo "# a host with recorded resources down at the next apply: the others' changes are done"
+sed -i 's/content: "file 1 on \(.\)\\n"/content: "file 1 again on \1\\n"/' s/stack.yaml
+check "both hosts' file1 change in the stack" grep -q 'file 1 again on b' s/stack.yaml
+stop_host b
+run apply -C s -e dev --auto-approve
+expect_rc 1 "apply with b down"
+err_has "cairn: warning: cannot refresh" "the refresh of b's objects is a warning"
+err_has "b (127.0.0.1:${SSHD_PORT[b]}): cannot connect: Connection refused; going on with what the state recorded" "naming b"
+out_has "failed:  fb1: " "b's change failed"
+eq "$(cat "$RA/file1")" "file 1 again on a" "a's change is done"
+eq "$(state_sql s "select json_extract(attrs, '\$.content') from resources where address='fa1'")" "file 1 again on a" "and recorded"
+eq "$(state_sql s "select json_extract(attrs, '\$.content') from resources where address='fb1'")" "file 1 on b" "b's record unchanged"
+run plan -C s -e dev
+expect_rc 1 "a plan (a drift check) with b down fails"
+err_has "cannot refresh" "and says why"
+RESTART=1 start_host b
+run apply -C s -e dev --auto-approve
+expect_rc 0 "b back: the rest is done"
+eq "$(cat "$RB/file1")" "file 1 again on b" "b's change"
+
 echo "# sshd killed during an apply: a's work fails, b's finishes; the next apply finishes"
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "clean slate"
