@@ -420,12 +420,12 @@ static void submit_request(cairn_sched *s, cairn_task *t, json_t *req)
 		if (!t->host)
 			rc = cairn_error_set(CAIRN_EINVAL, "%s has no host: cairn.ssh is for resources that name "
 					     "a host (host: NAME)", t->label ? t->label : "this resource");
-		else if (!s->ssh)
-			rc = cairn_error_set(CAIRN_EINVAL, "this cairn was built without SSH (libssh2)");
 #ifdef HAVE_LIBSSH2
-		else
+		else if (s->ssh)
 			rc = cairn_ssh_submit(s->ssh, t->host, req, on_http, w);
 #endif
+		else
+			rc = cairn_error_set(CAIRN_EINVAL, "this cairn was built without SSH (libssh2)");
 	} else {
 		rc = cairn_error_set(CAIRN_EINVAL, "module yielded an unknown request kind");
 	}

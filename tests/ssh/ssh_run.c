@@ -63,9 +63,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[a], "--accept-new"))
 			o.accept_new = true;
 		else if (!strcmp(argv[a], "--keepalive") && a + 1 < argc)
-			o.keepalive = atof(argv[++a]);
+			o.keepalive = strtod(argv[++a], NULL);
 		else if (!strcmp(argv[a], "--connect-timeout") && a + 1 < argc)
-			o.connect_timeout = atof(argv[++a]);
+			o.connect_timeout = strtod(argv[++a], NULL);
 		else
 			file = argv[a];
 	}
