@@ -697,7 +697,8 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	if ((rc = print_plan(c, e)) != 0)
 		goto done;
-	if (!plan_has_changes(e)) {
+	if (!plan_has_changes(e) && !json_object_size(e->unreached)) {
+		/* (hosts the refresh could not reach: their operations fail below) */
 		json_t *old = NULL, *olds = NULL;
 
 		/* outputs may still have changed (a new output, a changed expression) */

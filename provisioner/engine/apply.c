@@ -205,6 +205,9 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 
 	switch (t->phase) {
 	case 0:
+		if (cairn_engine_unreached(e, in->type, in->address, in->current ? in->current : in->desired))
+			return cairn_task_fail(t, "%s", cairn_engine_unreached(e, in->type, in->address,
+					       in->current ? in->current : in->desired));
 		if (in->action == CAIRN_ACT_NOOP) {
 			cairn_engine_publish(e, in, in->current ? in->current : in->planned);
 			if (in->current && in->prior && e->store && e->opts.for_write &&
@@ -278,7 +281,11 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 	int rc;
 
 	if (t->phase == 0) {
-		json_t *ctx, *args, *payload = json_pack("{s:s?}", "id", j->del_id);
+		json_t *ctx, *args, *payload;
+
+		if (cairn_engine_unreached(e, j->in->type, j->in->address, j->del_attrs))
+			return cairn_task_fail(t, "%s", cairn_engine_unreached(e, j->in->type, j->in->address, j->del_attrs));
+		payload = json_pack("{s:s?}", "id", j->del_id);
 
 		if (j->partner) {
 			if (!j->partner->deposed) {

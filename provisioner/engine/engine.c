@@ -113,6 +113,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->outputs);
 	json_decref(e->refreshed);
 	json_decref(e->output_sensitive);
+	json_decref(e->unreached);
 	cairn_env_free(e->env);
 	cairn_stack_free(e->stack);
 	free((char *)e->opts.dir);
@@ -1249,11 +1250,17 @@ int cairn_engine_refresh(cairn_engine *e)
 			if (tasks[i].state == CAIRN_TASK_FAILED && !cairn_engine_is_host_type(jobs[i].type))
 				hosts_only = false;
 		for (i = 0; hosts_only && i < njobs; i++)
-			if (tasks[i].state == CAIRN_TASK_FAILED && e->opts.log) {
+			if (tasks[i].state == CAIRN_TASK_FAILED) {
 				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
 
-				fprintf(e->opts.log, "cairn: warning: cannot refresh %s: %s; going on with what the state "
-					"recorded for it\n", tasks[i].label, m);
+				if (!e->unreached)
+					e->unreached = json_object();
+				/* the host's operations fail with this (apply.c) */
+				if (!json_object_get(e->unreached, row_host(e, jobs[i].rows[0])))
+					json_object_set_new(e->unreached, row_host(e, jobs[i].rows[0]), json_string(m));
+				if (e->opts.log)
+					fprintf(e->opts.log, "cairn: warning: cannot refresh %s: %s; the other hosts go on\n",
+						tasks[i].label, m);
 				free(m);
 			}
 		if (hosts_only)

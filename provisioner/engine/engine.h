@@ -121,6 +121,7 @@ typedef struct cairn_engine {
 	json_t *outputs;         /* planned/final output values */
 	json_t *output_sensitive;
 	cairn_ssh *ssh;          /* the run's SSH sessions (NULL without libssh2) */
+	json_t *unreached;       /* host name -> why an apply's refresh could not reach it */
 } cairn_engine;
 
 /* Load and check the stack for opts->env: config, overlay, variables,
@@ -211,6 +212,9 @@ int cairn_engine_host_spec(cairn_engine *e, const char *name, json_t **out);
  * Nothing for types that are not hosts'. */
 int cairn_engine_task_host(cairn_engine *e, cairn_task *t, json_t **slot, json_t *ctx, const char *type,
 			   const char *address, const json_t *attrs);
+/* Why the host of an object (type, address, attrs) could not be
+ * refreshed in this apply, or NULL: its operations fail with it. */
+const char *cairn_engine_unreached(const cairn_engine *e, const char *type, const char *address, const json_t *attrs);
 /* A planned ssh.host's name (what `host: web[0]` reads) is its address. */
 void cairn_engine_name_host(cairn_engine *e, cairn_inst *in);
 /* `host:` and `bastion:` name hosts (ssh.host), not other resources. */

@@ -269,3 +269,10 @@ int cairn_engine_check_hosts(cairn_engine *e)
 	}
 	return 0;
 }
+
+const char *cairn_engine_unreached(const cairn_engine *e, const char *type, const char *address, const json_t *attrs)
+{
+	const char *name = cairn_engine_host_of(type, address, attrs);
+
+	return name && e->unreached ? json_string_value(json_object_get(e->unreached, name)) : NULL;
+}

@@ -78,8 +78,11 @@ stop_host b
 run apply -C s -e dev --auto-approve
 expect_rc 1 "apply with b down"
 err_has "cairn: warning: cannot refresh" "the refresh of b's objects is a warning"
-err_has "b (127.0.0.1:${SSHD_PORT[b]}): cannot connect: Connection refused; going on with what the state recorded" "naming b"
-out_has "failed:  fb1: " "b's change failed"
+err_has "b (127.0.0.1:${SSHD_PORT[b]}): cannot connect: Connection refused; the other hosts go on" "naming b"
+out_has "failed:  b: " "host b failed"
+out_has "b (127.0.0.1:${SSHD_PORT[b]}): cannot connect: Connection refused" "why"
+out_has "skipped: fb1: dependency b failed" "b's change skipped"
+out_has "skipped: fb2: dependency b failed" "b's unchanged files too: nothing on b was checked"
 eq "$(cat "$RA/file1")" "file 1 again on a" "a's change is done"
 eq "$(state_sql s "select json_extract(attrs, '\$.content') from resources where address='fa1'")" "file 1 again on a" "and recorded"
 eq "$(state_sql s "select json_extract(attrs, '\$.content') from resources where address='fb1'")" "file 1 on b" "b's record unchanged"

@@ -63,6 +63,9 @@ err_has "the host key has CHANGED (this may be an attack): the key recorded when
 err_has "a (127.0.0.1:${SSHD_PORT[a]})" "the host is named"
 run apply -C s -e dev --auto-approve --accept-new-host-keys
 expect_rc 1 "apply against a changed key"
+out_has "failed:  a: " "the host fails"
+out_has "the host key has CHANGED" "with the reason"
+out_has "skipped: p: dependency a failed" "nothing runs on it"
 eq "$(attr s a host_key)" "ssh-ed25519 $(cut -d' ' -f2 "$K/host_ed25519.pub")" "the recorded key is unchanged"
 stop_host a
 RESTART=1 start_host a
