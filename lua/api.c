@@ -45,13 +45,16 @@
  *   cairn.time.now() -> wall-clock seconds (float; for display only).
  *   cairn.version.
  *   cairn.ssh (ssh.c): exec, stat, read, write, mkdir, symlink, readlink,
- *       remove, setstat, hostkey on the resource's host (the engine's choice).
+ *       remove, setstat, hostkey on the resource's host (the engine's choice); only for
+ *       modules from a trusted directory, like cairn.fs (ssh.c).
  *   cairn.regex (regex.c): match, lines, check (POSIX extended).
- *   cairn.fs (only for modules of the "local" namespace): read(path) ->
+ *   cairn.fs (only for local.* modules from a trusted directory, see
+ *       runtime.h: never for a stack's own modules): read(path) ->
  *       content | nil; write(path, content [, "0644"]) atomic (temp+rename,
  *       exact mode); remove(path) -> removed?; exists(path); stat(path) ->
  *       {size, mode="0644", type="file"|"dir"|"other", mtime} | nil;
- *       mkdir_p(path [, "0755"]). Paths are used as given.
+ *       mkdir_p(path [, "0755"]). Paths are used as given, except that
+ *       none may lead (symlinks followed) into cairn's state directory.
  */
 #include "internal.h"
 #include "base/buf.h"
@@ -677,11 +680,108 @@ static const luaL_Reg time_lib[] = {
 	{ NULL, NULL },
 };
 
-/* -- fs (local.* modules only) ----------------------------------------------- */
+/* -- fs (trusted local.* modules only) ---------------------------------------- */
 
 static int fs_fail(lua_State *L, const char *verb, const char *path, int err)
 {
 	return luaL_error(L, "cannot %s %s: %s", verb, path, strerror(err));
+}
+
+/* Apply the components of rest ("a/../b") to out, lexically. */
+static int apply_components(cairn_buf *out, const char *rest)
+{
+	const char *p = rest, *end;
+	size_t len;
+	int rc = 0;
+
+	while (*p && !rc) {
+		while (*p == '/')
+			p++;
+		end = p + strcspn(p, "/");
+		len = (size_t)(end - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(out->ptr, '/');
+
+			out->len = slash && slash != out->ptr ? (size_t)(slash - out->ptr) : 1;
+			out->ptr[out->len] = '\0';
+		} else {
+			if (out->len > 1)
+				rc = cairn_buf_putc(out, '/');
+			if (!rc)
+				rc = cairn_buf_put(out, p, len);
+		}
+		p = end;
+	}
+	return rc;
+}
+
+char *cairn_lua_resolve_path(const char *path)
+{
+	cairn_buf abs = CAIRN_BUF_INIT, out = CAIRN_BUF_INIT;
+	char cwd[PATH_MAX], *real = NULL, *res = NULL;
+	size_t keep;
+
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if ((path[0] == '/' ? cairn_buf_puts(&abs, path) : cairn_buf_printf(&abs, "%s/%s", cwd, path)) < 0)
+		goto cleanup;
+	/* the longest prefix that exists, with its symlinks resolved */
+	for (keep = abs.len;;) {
+		char save = abs.ptr[keep];
+
+		abs.ptr[keep] = '\0';
+		real = realpath(keep ? abs.ptr : "/", NULL);
+		abs.ptr[keep] = save;
+		if (real || keep == 0)
+			break;
+		while (keep > 0 && abs.ptr[keep - 1] == '/')
+			keep--;
+		while (keep > 0 && abs.ptr[keep - 1] != '/')
+			keep--;
+		while (keep > 1 && abs.ptr[keep - 1] == '/')
+			keep--;
+		if (keep == 1)
+			keep = 0;
+	}
+	if ((real ? cairn_buf_puts(&out, real) : cairn_buf_puts(&out, "/")) < 0 ||
+	    apply_components(&out, abs.ptr + keep) < 0)
+		goto cleanup;
+	res = cairn_buf_detach(&out);
+cleanup:
+	free(real);
+	cairn_buf_release(&abs);
+	cairn_buf_release(&out);
+	return res;
+}
+
+/* Refuse a path that leads into a denied directory (the state directory,
+ * with the key that seals the state's secrets), symlinks followed. */
+static void fs_guard(lua_State *L, const char *verb, const char *path)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	char *res;
+	size_t i, n;
+	bool denied = false;
+	int p = cairn_lua__protected(rt, path);
+
+	if (!rt->ndeny)
+		goto protected;
+	if (!(res = cairn_lua_resolve_path(path)))
+		luaL_error(L, "cannot %s %s: cannot resolve the path", verb, path);
+	for (i = 0; i < rt->ndeny && !denied; i++) {
+		n = strlen(rt->deny[i]);
+		denied = strncmp(res, rt->deny[i], n) == 0 && (res[n] == '\0' || res[n] == '/' || n == 1);
+	}
+	free(res);
+	if (denied)
+		luaL_error(L, "cannot %s %s: cairn's state directory is not reachable from modules", verb, path);
+protected:
+	/* cairn's own files wherever they are (--state, its -wal, the key) */
+	if (p >= 0)
+		luaL_error(L, "refusing to %s %s: it is inside %s (%s)", verb, path, rt->prot[p].what,
+			   rt->prot[p].given);
 }
 
 static int parse_mode(const char *s, mode_t *out)
@@ -706,6 +806,7 @@ static int l_fs_read(lua_State *L)
 	size_t len;
 	char msg[sizeof(((cairn_error *)0)->message)];
 
+	fs_guard(L, "read", path);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return lua_pushnil(L), 1;
@@ -788,6 +889,7 @@ static int l_fs_write(lua_State *L)
 	mode_t mode;
 	int err = 0;
 
+	fs_guard(L, "write", path);
 	if (parse_mode(mode_s, &mode) < 0)
 		return luaL_error(L, "cannot write %s: bad file mode '%s' (want octal, like \"0644\")", path, mode_s);
 	if (write_atomic(path, data, len, mode, &err) < 0)
@@ -801,6 +903,7 @@ static int l_fs_remove(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 
+	fs_guard(L, "remove", path);
 	if (unlink(path) < 0) {
 		if (errno == ENOENT)
 			return lua_pushboolean(L, 0), 1;
@@ -814,6 +917,7 @@ static int l_fs_exists(lua_State *L)
 {
 	struct stat st;
 
+	fs_guard(L, "look at", luaL_checkstring(L, 1));
 	lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
 	return 1;
 }
@@ -825,6 +929,7 @@ static int l_fs_stat(lua_State *L)
 	struct stat st;
 	char mode[8];
 
+	fs_guard(L, "stat", path);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return lua_pushnil(L), 1;
@@ -854,6 +959,7 @@ static int l_fs_mkdir_p(lua_State *L)
 	int err = 0;
 	struct stat st;
 
+	fs_guard(L, "create directory", path);
 	if (parse_mode(mode_s, &mode) < 0)
 		return luaL_error(L, "cannot create %s: bad mode '%s'", path, mode_s);
 	p = strdup(path);
@@ -971,6 +1077,18 @@ static void add_lib(lua_State *L, const char *name, const luaL_Reg *lib)
 	lua_setfield(L, -2, name);
 }
 
+/* Push a shallow copy of the table at idx. */
+static void copy_api(lua_State *L, int idx)
+{
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+}
+
 void cairn_lua_open_api(lua_State *L)
 {
 	int cairn;
@@ -987,8 +1105,6 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "json");
 	cairn_lua_open_xml(L);
 	lua_setfield(L, cairn, "xml");
-	cairn_lua_open_ssh(L);
-	lua_setfield(L, cairn, "ssh");
 	cairn_lua_open_regex(L);
 	lua_setfield(L, cairn, "regex");
 	cairn_lua_pushnull(L);
@@ -999,14 +1115,16 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "version");
 	run_prelude(L, cairn);
 
-	/* the variant for local.* modules: the same plus fs */
-	lua_newtable(L);
-	lua_pushnil(L);
-	while (lua_next(L, cairn)) {
-		lua_pushvalue(L, -2);
-		lua_insert(L, -2);
-		lua_rawset(L, -4);
-	}
+	/* the variants for modules from a trusted directory (and the
+	 * libraries they require): the same plus ssh; local.* ones also fs */
+	copy_api(L, cairn);
+	cairn_lua_open_ssh(L);
+	lua_setfield(L, -2, "ssh");
+	cairn_lua_readonly(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_TRUSTED);
+	copy_api(L, cairn);
+	cairn_lua_open_ssh(L);
+	lua_setfield(L, -2, "ssh");
 	add_lib(L, "fs", fs_lib);
 	cairn_lua_readonly(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_LOCAL);

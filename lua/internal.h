@@ -12,13 +12,14 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include <signal.h>
 
 /* Registry keys (namespaced strings). */
 #define CAIRN_REG_GLOBALS   "cairn.globals"    /* the curated, read-only globals */
 #define CAIRN_REG_ENV_MT    "cairn.env_mt"     /* metatable of every module _ENV */
 #define CAIRN_REG_ARRAY_MT  "cairn.array_mt"   /* marks a table as a JSON array */
-#define CAIRN_REG_API_LOCAL "cairn.api_local"  /* `cairn` with `fs`, for local.* */
-#define CAIRN_REG_REQUIRED  "cairn.required"   /* require() cache */
+#define CAIRN_REG_API_LOCAL "cairn.api_local"  /* `cairn` with `ssh` and `fs`, for trusted local.* */
+#define CAIRN_REG_API_TRUSTED "cairn.api_trusted" /* `cairn` with `ssh`, for trusted modules */
 
 typedef struct cairn_lua_module {
 	cairn_schema schema;
@@ -34,13 +35,27 @@ struct cairn_lua {
 	long long instr_limit;
 	long long load_instr;       /* instructions run while loading a module */
 	const char *loading;        /* type being loaded (for the limit message) */
-	bool killed;                /* the running code hit the instruction limit */
+	bool killed;                /* the running code is being stopped: a limit, its
+				     * deadline or an interrupt (nothing may catch it) */
+	volatile sig_atomic_t interrupted; /* cairn_lua_interrupt() was called */
+	size_t alloc_since_check;   /* bytes allocated by the running op since the
+				     * allocator last looked at the clock */
+	size_t first_trusted;       /* dirs[first_trusted..] hold trusted modules */
+	char **deny;                /* realpaths cairn.fs never reaches */
+	size_t ndeny;
 	cairn_lua_log_fn log_fn;
 	void *log_ud;
 	cairn_lua_module **mods;
 	size_t nmods, amods;
 	cairn_lua_op *current;      /* the operation being resumed, or NULL */
 	const void *array_mt;       /* identity of the array metatable */
+	struct cairn_lua_protected {
+		char *real;         /* resolved absolute path */
+		char *given;        /* as the engine gave it, for messages */
+		char *what;
+		bool tree;
+	} *prot;                    /* cairn_lua_protect() */
+	size_t nprot;
 };
 
 struct cairn_lua_op {
@@ -51,14 +66,47 @@ struct cairn_lua_op {
 	lua_State *co;
 	int co_ref;
 	int nargs;           /* arguments waiting on co for the first resume */
-	bool started, killed;
+	bool started;
+	int kill;            /* KILL_*: why the running code is being stopped */
 	cairn_op_status status;
 	long long instr;
+	double timeout;      /* seconds, or 0 */
+	double deadline;     /* cairn_lua_clock() value, or 0 */
 	json_t *request;     /* set by cairn.http.request / cairn.sleep before yielding */
 	json_t *result;
 	char *errmsg, *errcode, *traceback;
 	int errclass;
 };
+
+/* Why running code is stopped (cairn_lua_op.kill). */
+enum { KILL_NONE = 0, KILL_LIMIT, KILL_DEADLINE, KILL_INTERRUPT };
+
+/* Monotonic seconds. */
+double cairn_lua_clock(void);
+/* Should the running code stop now (an interrupt, the running operation's
+ * deadline)? Sets the kill reason and rt->killed when so; KILL_* or 0.
+ * Never raises: the caller raises (or fails an allocation). */
+int cairn_lua_should_stop(cairn_lua *rt);
+/* Raise the error that stops the running code (after should_stop). */
+int cairn_lua_stop(lua_State *L);
+/* Charge `steps` units of C work (pattern matching) to the running
+ * operation: counted as instructions; checks limit, deadline, interrupt
+ * and raises when one is hit. */
+void cairn_lua_charge(lua_State *L, long long steps);
+
+/* api.c: path as an absolute path with every symlink of its existing part
+ * resolved and "." / ".." of the rest applied (malloc'd; NULL if out of
+ * memory or the working directory is unknown). */
+char *cairn_lua_resolve_path(const char *path);
+
+/* patterns.c: replace string.find, match, gmatch, gsub (table at idx) with
+ * the step-counted matcher, and string.rep with a bounded one. */
+void cairn_lua_open_patterns(lua_State *L, int string_idx);
+
+/* runtime.c: the index in rt->prot of the protected path that `path` is
+ * or lies in, or -1 (also when it cannot be resolved: the file operation
+ * then fails on its own). */
+int cairn_lua__protected(const cairn_lua *rt, const char *path);
 
 /* The unique light userdata that stands for JSON null in Lua (cairn.json.null). */
 extern char cairn_lua_null_tag;

@@ -10,32 +10,134 @@
  * Sandbox: base (without dofile, loadfile, load, rawset, warn, the real _G;
  * setmetatable refuses __gc;
  * pcall/xpcall replaced by versions that cannot swallow the instruction
- * limit; collectgarbage reduced to "count" and "collect"; print goes to the
- * log callback at level "info"), string (without dump), table, math, utf8.
+ * limit, a deadline or an interrupt, nor run a message handler once the
+ * code is being stopped; collectgarbage reduced to "count" and "collect";
+ * print goes to the log callback at level "info"), string (without dump;
+ * find, match, gmatch, gsub and rep from patterns.c), table, math, utf8.
  * The libraries are reached through read-only proxies, the string metatable
  * is hidden (getmetatable("") is false), and each module's _ENV is a fresh
  * table whose hidden metatable reads through to the curated globals. So a
  * module's globals are its own, and nothing it does is seen by another.
+ * Each module type's _ENV has its own require() (a cache of its own, and
+ * the first directory it may search): libraries are not shared between
+ * module types, and a trusted module's libraries come from trusted
+ * directories only.
+ *
+ * Stopping running code: the count hook (every HOOK_STEP instructions),
+ * the pattern matcher (cairn_lua_charge) and the allocator (every MiB an
+ * operation allocates) check the instruction limit, the operation's
+ * deadline and cairn_lua_interrupt(); once one is hit, rt->killed makes it
+ * uncatchable (pcall re-raises, xpcall's handler is skipped, allocations
+ * fail, every later hook raises again).
  */
 #include "internal.h"
 #include "base/buf.h"
+#include "base/value.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lualib.h>
 
-#define HOOK_STEP 10000
+#define HOOK_STEP 1000
 #define DEFAULT_MEM ((size_t)256 << 20)
 #define DEFAULT_INSTRUCTIONS 200000000LL
 #define MODULE_MAX_BYTES ((size_t)4 << 20)
+#define ALLOC_CHECK_BYTES ((size_t)1 << 20)
+
+const char *const cairn_timeout_names[CAIRN_TIMEOUT_N] = { "create", "read", "update", "delete" };
+static const double default_timeouts[CAIRN_TIMEOUT_N] = { 3600, 600, 3600, 3600 };
+
+cairn_timeout_kind cairn_lua_timeout_kind(const char *op)
+{
+	if (!strcmp(op, "create"))
+		return CAIRN_TIMEOUT_CREATE;
+	if (!strcmp(op, "update"))
+		return CAIRN_TIMEOUT_UPDATE;
+	if (!strcmp(op, "delete"))
+		return CAIRN_TIMEOUT_DELETE;
+	return CAIRN_TIMEOUT_READ; /* read, read_many, list, import, recover */
+}
+
+double cairn_lua_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* -- stopping running code ---------------------------------------------------- */
+
+int cairn_lua_should_stop(cairn_lua *rt)
+{
+	cairn_lua_op *op = rt->current;
+	int why = KILL_NONE;
+
+	if (op && op->kill)
+		why = op->kill;
+	else if (rt->interrupted)
+		why = KILL_INTERRUPT;
+	else if (op && op->deadline > 0 && cairn_lua_clock() >= op->deadline)
+		why = KILL_DEADLINE;
+	if (!why)
+		return 0;
+	rt->killed = true;
+	if (op)
+		op->kill = why;
+	return why;
+}
+
+int cairn_lua_stop(lua_State *L)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	cairn_lua_op *op = rt->current;
+	int why = op ? op->kill : rt->interrupted ? KILL_INTERRUPT : KILL_LIMIT;
+	const char *name = op ? op->mod->schema.type : rt->loading ? rt->loading : "?";
+
+	/* the text is for module loading; an operation's message is made by
+	 * op_error from op->kill */
+	if (why == KILL_INTERRUPT)
+		lua_pushliteral(L, "interrupted");
+	else if (why == KILL_DEADLINE)
+		lua_pushliteral(L, "deadline exceeded");
+	else
+		lua_pushfstring(L, "module %s exceeded its instruction limit (%I instructions)",
+				name, (lua_Integer)rt->instr_limit);
+	return lua_error(L);
+}
+
+void cairn_lua_charge(lua_State *L, long long steps)
+{
+	cairn_lua *rt = cairn_lua_rt(L);
+	cairn_lua_op *op = rt->current;
+	long long *n = op ? &op->instr : &rt->load_instr;
+
+	*n += steps;
+	if (*n > rt->instr_limit) {
+		rt->killed = true;
+		if (op && !op->kill)
+			op->kill = KILL_LIMIT;
+	}
+	if (rt->killed || cairn_lua_should_stop(rt))
+		cairn_lua_stop(L);
+}
 
 /* -- allocator, hook ------------------------------------------------------ */
 
+/* While an operation runs, every MiB it allocates looks at the clock: C
+ * library calls whose work grows with what they allocate (string.rep,
+ * table.concat, string.format, gsub's result...) cannot run long past the
+ * deadline or an interrupt. A stopped operation gets no more memory, which
+ * raises a memory error that nothing can catch (rt->killed). */
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	cairn_lua *rt = ud;
@@ -46,6 +148,16 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		rt->mem_used -= old;
 		free(ptr);
 		return NULL;
+	}
+	if (nsize > old && rt->current) {
+		if (rt->killed)
+			return NULL;
+		rt->alloc_since_check += nsize - old;
+		if (rt->alloc_since_check >= ALLOC_CHECK_BYTES) {
+			rt->alloc_since_check = 0;
+			if (cairn_lua_should_stop(rt))
+				return NULL;
+		}
 	}
 	if (nsize > old && rt->mem_used + (nsize - old) > rt->mem_limit)
 		return NULL;
@@ -68,22 +180,14 @@ static void l_warn(void *ud, const char *msg, int tocont)
 {
 }
 
+/* Every HOOK_STEP instructions: the instruction limit, the deadline, an
+ * interrupt. Once the code is being stopped every hook raises again, so
+ * whatever runs after the first error (a __close, a message handler that
+ * somehow runs) stops at its next HOOK_STEP instructions. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
-	cairn_lua *rt = cairn_lua_rt(L);
-	cairn_lua_op *op = rt->current;
-	long long *n = op ? &op->instr : &rt->load_instr;
-	const char *name = op ? op->mod->schema.type : rt->loading ? rt->loading : "?";
-
-	*n += HOOK_STEP;
-	if (*n <= rt->instr_limit)
-		return;
-	rt->killed = true;
-	if (op)
-		op->killed = true;
-	lua_pushfstring(L, "module %s exceeded its instruction limit (%I instructions)",
-			name, (lua_Integer)rt->instr_limit);
-	lua_error(L);
+	(void)ar;
+	cairn_lua_charge(L, HOOK_STEP);
 }
 
 /* -- describing errors ------------------------------------------------------ */
@@ -137,10 +241,14 @@ static void describe_error(lua_State *L, int idx, char *out, size_t n, char *cod
 			snprintf(out, n, "%.14g", (double)lua_tonumber(L, idx));
 		return;
 	case LUA_TTABLE:
+		/* raw: an error object's metamethods would run outside any
+		 * operation's limits */
 		idx = lua_absindex(L, idx);
-		if (lua_getfield(L, idx, "code") == LUA_TSTRING)
+		lua_pushliteral(L, "code");
+		if (lua_rawget(L, idx) == LUA_TSTRING)
 			c = lua_tostring(L, -1);
-		if (lua_getfield(L, idx, "message") == LUA_TSTRING)
+		lua_pushliteral(L, "message");
+		if (lua_rawget(L, idx) == LUA_TSTRING)
 			m = lua_tostring(L, -1);
 		if (c && m)
 			snprintf(out, n, "%s: %s", c, m);
@@ -210,11 +318,28 @@ static int l_pcall(lua_State *L)
 	return finish_pcall(L, status, 0);
 }
 
+/* xpcall's message handler, around the module's: once the running code is
+ * being stopped the module's handler is not called. Lua calls a message
+ * handler from wherever the error was raised, the count hook included,
+ * where hooks are off: a handler that loops there would never be stopped. */
+static int xpcall_handler(lua_State *L)
+{
+	if (cairn_lua_rt(L)->killed)
+		return 1; /* the error object, as it is */
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static int l_xpcall(lua_State *L)
 {
 	int n = lua_gettop(L), status;
 
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, xpcall_handler, 1);
+	lua_replace(L, 2);
 	lua_pushboolean(L, 1);
 	lua_pushvalue(L, 1);
 	lua_rotate(L, 3, 2);
@@ -318,16 +443,18 @@ static const char *dir_basename(const char *dir, size_t *len)
 	return dir + start;
 }
 
-/* Find name's file on the search path: path (to open) and display (for
- * chunk names and messages: "<last dir component>/<ns>/<name>.lua"). */
-static int find_file(cairn_lua *rt, const char *name, cairn_buf *path, cairn_buf *display)
+/* Find name's file on the search path, from dirs[first] on: path (to open)
+ * and display (for chunk names and messages: "<last dir component>/<ns>/
+ * <name>.lua"); *where (if not NULL) gets the index of its directory. */
+static int find_file(cairn_lua *rt, const char *name, size_t first, cairn_buf *path, cairn_buf *display,
+		     size_t *where)
 {
 	struct stat st;
 	const char *base, *p;
 	size_t i, baselen;
 	int rc;
 
-	for (i = 0; i < rt->ndirs; i++) {
+	for (i = first; i < rt->ndirs; i++) {
 		cairn_buf_clear(path);
 		cairn_buf_clear(display);
 		base = dir_basename(rt->dirs[i], &baselen);
@@ -343,20 +470,38 @@ static int find_file(cairn_lua *rt, const char *name, cairn_buf *path, cairn_buf
 		}
 		if ((rc = cairn_buf_puts(path, ".lua")) < 0 || (rc = cairn_buf_puts(display, ".lua")) < 0)
 			return rc;
-		if (stat(path->ptr, &st) == 0 && S_ISREG(st.st_mode))
+		if (stat(path->ptr, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (where)
+				*where = i;
 			return 0;
+		}
 	}
 	return CAIRN_ENOTFOUND;
 }
 
+static int l_require(lua_State *L);
+
+/* Push a require() for a new module tree: its own cache, searching from
+ * dirs[first] on. */
+static void push_require(lua_State *L, size_t first)
+{
+	lua_newtable(L);
+	lua_pushinteger(L, (lua_Integer)first);
+	lua_pushcclosure(L, l_require, 2);
+}
+
 /* Load the file as a text chunk into a fresh _ENV; pushes the function.
- * Raises (a string) on any failure. `with_fs`: the env's `cairn` has fs. */
-static void load_chunk(lua_State *L, const char *path, const char *display, bool with_fs)
+ * Raises (a string) on any failure. `caps`: CAPS_TRUSTED, the env's `cairn`
+ * has ssh; CAPS_FS, ssh and fs. The env's `require` is the value at
+ * require_idx. */
+enum { CAPS_NONE, CAPS_TRUSTED, CAPS_FS };
+static void load_chunk(lua_State *L, const char *path, const char *display, int caps, int require_idx)
 {
 	cairn_buf src = CAIRN_BUF_INIT, chunkname = CAIRN_BUF_INIT;
 	char msg[sizeof(((cairn_error *)0)->message)];
 	int status;
 
+	require_idx = lua_absindex(L, require_idx);
 	cairn_buf_init(&src, MODULE_MAX_BYTES);
 	if (cairn_buf_read_file(&src, path) < 0 || cairn_buf_printf(&chunkname, "@%s", display) < 0) {
 		snprintf(msg, sizeof(msg), "%s", cairn_error_last() ? cairn_error_last()->message : path);
@@ -372,10 +517,12 @@ static void load_chunk(lua_State *L, const char *path, const char *display, bool
 	lua_newtable(L);
 	luaL_getmetatable(L, CAIRN_REG_ENV_MT);
 	lua_setmetatable(L, -2);
-	if (with_fs) {
-		lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_LOCAL);
+	if (caps != CAPS_NONE) {
+		lua_getfield(L, LUA_REGISTRYINDEX, caps == CAPS_FS ? CAIRN_REG_API_LOCAL : CAIRN_REG_API_TRUSTED);
 		lua_setfield(L, -2, "cairn");
 	}
+	lua_pushvalue(L, require_idx);
+	lua_setfield(L, -2, "require");
 	if (!lua_setupvalue(L, -2, 1))
 		lua_pop(L, 1);
 }
@@ -385,24 +532,29 @@ static bool is_local_ns(const char *name)
 	return strncmp(name, "local.", 6) == 0;
 }
 
-/* Protected part of require: load and run the file (path, display). */
+/* Protected part of require: load and run the file (path, display) with
+ * the require at 3; 4: a trusted module's tree (the library gets ssh). */
 static int require_run_cf(lua_State *L)
 {
-	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2), false);
+	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2),
+		   lua_toboolean(L, 4) ? CAPS_TRUSTED : CAPS_NONE, 3);
 	lua_call(L, 0, 1);
 	return 1;
 }
 
-/* require(name): another file on the module search path, run once, cached. */
+/* require(name): another file on the module search path, run once per
+ * module tree (upvalue 1: the tree's cache; 2: the first directory it may
+ * search), so that no two module types share a library's table. */
 static int l_require(lua_State *L)
 {
 	cairn_lua *rt = cairn_lua_rt(L);
 	const char *name = luaL_checkstring(L, 1);
+	size_t first = (size_t)lua_tointeger(L, lua_upvalueindex(2));
 	cairn_buf path = CAIRN_BUF_INIT, display = CAIRN_BUF_INIT;
 	int found;
 
 	lua_settop(L, 1);
-	lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_REQUIRED); /* 2 */
+	lua_pushvalue(L, lua_upvalueindex(1)); /* 2 */
 	lua_pushvalue(L, 1);
 	if (lua_rawget(L, 2) != LUA_TNIL) {
 		if (lua_type(L, -1) == LUA_TLIGHTUSERDATA)
@@ -412,7 +564,7 @@ static int l_require(lua_State *L)
 	lua_pop(L, 1);
 	if (!valid_name(name, 1))
 		return luaL_error(L, "require: invalid module name '%s' (use dots, like \"aws.common\")", name);
-	found = find_file(rt, name, &path, &display);
+	found = find_file(rt, name, first, &path, &display, NULL);
 	if (found < 0) {
 		cairn_buf_release(&path);
 		cairn_buf_release(&display);
@@ -422,14 +574,18 @@ static int l_require(lua_State *L)
 	lua_pushlightuserdata(L, &cairn_lua_null_tag); /* loading */
 	lua_rawset(L, 2);
 	/* the strings are copied into Lua before anything else can raise */
-	lua_pushstring(L, path.ptr);
-	lua_pushstring(L, display.ptr);
+	lua_pushstring(L, path.ptr);     /* 3 */
+	lua_pushstring(L, display.ptr);  /* 4 */
 	cairn_buf_release(&path);
 	cairn_buf_release(&display);
 	lua_pushcfunction(L, require_run_cf);
 	lua_pushvalue(L, 3);
 	lua_pushvalue(L, 4);
-	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+	lua_pushvalue(L, 2); /* the same tree: its cache and first directory */
+	lua_pushvalue(L, lua_upvalueindex(2));
+	lua_pushcclosure(L, l_require, 2);
+	lua_pushboolean(L, first >= rt->first_trusted);
+	if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
 		/* forget the "loading" mark, so a later require retries */
 		lua_pushvalue(L, 1);
 		lua_pushnil(L);
@@ -458,7 +614,6 @@ static const luaL_Reg sandbox_base[] = {
 	{ "xpcall", l_xpcall },
 	{ "collectgarbage", l_collectgarbage },
 	{ "print", l_print },
-	{ "require", l_require },
 	{ "setmetatable", l_setmetatable },
 	{ NULL, NULL },
 };
@@ -474,6 +629,7 @@ static void open_libs(lua_State *L)
 	lua_getglobal(L, LUA_STRLIBNAME);
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
+	cairn_lua_open_patterns(L, -1);
 	lua_pop(L, 1);
 }
 
@@ -524,8 +680,6 @@ static int setup_cf(lua_State *L)
 	lua_pop(L, 1);
 
 	lua_newtable(L);
-	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_REQUIRED);
-	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "cairn.modules");
 	return 0;
 }
@@ -541,6 +695,7 @@ int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const 
 		goto fail;
 	rt->mem_limit = lim && lim->mem_bytes ? lim->mem_bytes : DEFAULT_MEM;
 	rt->instr_limit = lim && lim->instructions > 0 ? lim->instructions : DEFAULT_INSTRUCTIONS;
+	rt->first_trusted = ndirs ? ndirs - 1 : 0;
 	rt->dirs = calloc(ndirs ? ndirs : 1, sizeof(char *));
 	if (!rt->dirs)
 		goto fail;
@@ -578,6 +733,11 @@ static void schema_release(cairn_schema *s)
 		free(s->attrs[i].name);
 		free(s->attrs[i].description);
 		json_decref(s->attrs[i].def);
+		free(s->attrs[i].pattern);
+		if (s->attrs[i].pattern_re)
+			regfree(s->attrs[i].pattern_re);
+		free(s->attrs[i].pattern_re);
+		json_decref(s->attrs[i].enum_values);
 	}
 	free(s->attrs);
 	free(s->type);
@@ -610,7 +770,45 @@ void cairn_lua_free(cairn_lua *rt)
 	for (i = 0; i < rt->ndirs; i++)
 		free(rt->dirs[i]);
 	free(rt->dirs);
+	for (i = 0; i < rt->ndeny; i++)
+		free(rt->deny[i]);
+	free(rt->deny);
+	for (i = 0; i < rt->nprot; i++) {
+		free(rt->prot[i].real);
+		free(rt->prot[i].given);
+		free(rt->prot[i].what);
+	}
+	free(rt->prot);
 	free(rt);
+}
+
+void cairn_lua_set_trusted(cairn_lua *rt, size_t first)
+{
+	rt->first_trusted = first;
+}
+
+int cairn_lua_deny_path(cairn_lua *rt, const char *dir)
+{
+	char **d = realloc(rt->deny, (rt->ndeny + 1) * sizeof(*d));
+	char *p;
+
+	if (!d)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rt->deny = d;
+	if (!(p = cairn_lua_resolve_path(dir)))
+		return cairn_error_set(CAIRN_ENOMEM, "cannot resolve %s", dir);
+	rt->deny[rt->ndeny++] = p;
+	return 0;
+}
+
+void cairn_lua_interrupt(cairn_lua *rt)
+{
+	rt->interrupted = 1;
+}
+
+bool cairn_lua_interrupted(const cairn_lua *rt)
+{
+	return rt->interrupted != 0;
 }
 
 void cairn_lua_set_log(cairn_lua *rt, cairn_lua_log_fn fn, void *ud)
@@ -627,7 +825,8 @@ static const struct { const char *name; cairn_attr_type type; } type_names[] = {
 };
 
 static const char *const attr_keys[] = {
-	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", "watch", NULL,
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", "watch",
+	"min", "max", "integer", "pattern", "enum", "local_path", NULL,
 };
 
 static const struct { const char *name; unsigned bit; bool must; } op_names[] = {
@@ -667,6 +866,83 @@ static bool opt_bool(lua_State *L, int idx, const char *key, const char *file, c
 	if (set)
 		*set = t != LUA_TNIL;
 	return v;
+}
+
+static bool opt_number(lua_State *L, int idx, const char *key, const char *file, const char *attr, double *out)
+{
+	int t = lua_getfield(L, idx, key);
+
+	if (t != LUA_TNIL && t != LUA_TNUMBER)
+		luaL_error(L, "%s: schema attribute '%s': '%s' must be a number", file, attr, key);
+	if (t == LUA_TNUMBER)
+		*out = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	return t == LUA_TNUMBER;
+}
+
+/* min, max, integer, pattern, enum, local_path: each only where it means
+ * something (numbers, strings); raises naming the file. */
+static void parse_constraints(lua_State *L, int idx, const char *file, cairn_attr_schema *a)
+{
+	bool is_num = a->type == CAIRN_T_NUMBER, is_str = a->type == CAIRN_T_STRING;
+	char err[256];
+	size_t i, n;
+	int rc;
+
+	a->has_min = opt_number(L, idx, "min", file, a->name, &a->min);
+	a->has_max = opt_number(L, idx, "max", file, a->name, &a->max);
+	a->integer = opt_bool(L, idx, "integer", file, a->name, NULL);
+	a->local_path = opt_bool(L, idx, "local_path", file, a->name, NULL);
+	if ((a->has_min || a->has_max || a->integer) && !is_num)
+		luaL_error(L, "%s: schema attribute '%s': min, max and integer apply to numbers", file, a->name);
+	if ((a->has_min && !isfinite(a->min)) || (a->has_max && !isfinite(a->max)) ||
+	    (a->has_min && a->has_max && a->min > a->max))
+		luaL_error(L, "%s: schema attribute '%s': min and max must be finite, min <= max", file, a->name);
+	if (a->local_path && !is_str)
+		luaL_error(L, "%s: schema attribute '%s': local_path applies to strings", file, a->name);
+	switch (lua_getfield(L, idx, "pattern")) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING:
+		if (!is_str)
+			luaL_error(L, "%s: schema attribute '%s': pattern applies to strings", file, a->name);
+		if (!(a->pattern = strdup(lua_tostring(L, -1))) || !(a->pattern_re = calloc(1, sizeof(regex_t))))
+			luaL_error(L, "not enough memory");
+		lua_pushfstring(L, "^(%s)$", a->pattern);
+		if ((rc = regcomp(a->pattern_re, lua_tostring(L, -1), REG_EXTENDED | REG_NOSUB)) != 0) {
+			regerror(rc, a->pattern_re, err, sizeof(err));
+			free(a->pattern_re);
+			a->pattern_re = NULL;
+			luaL_error(L, "%s: schema attribute '%s': pattern is not a POSIX extended regular expression: %s",
+				   file, a->name, err);
+		}
+		lua_pop(L, 1);
+		break;
+	default:
+		luaL_error(L, "%s: schema attribute '%s': 'pattern' must be a string", file, a->name);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, idx, "enum") != LUA_TNIL) {
+		if (!is_num && !is_str)
+			luaL_error(L, "%s: schema attribute '%s': enum applies to strings and numbers", file, a->name);
+		if (!lua_istable(L, -1) || (n = (size_t)lua_rawlen(L, -1)) == 0)
+			luaL_error(L, "%s: schema attribute '%s': 'enum' must be a non-empty list", file, a->name);
+		if (!(a->enum_values = json_array()))
+			luaL_error(L, "not enough memory");
+		for (i = 1; i <= n; i++) {
+			int t = lua_rawgeti(L, -1, (lua_Integer)i);
+
+			if ((is_str && t != LUA_TSTRING) || (is_num && t != LUA_TNUMBER))
+				luaL_error(L, "%s: schema attribute '%s': enum values must be %ss", file, a->name,
+					   is_str ? "string" : "number");
+			if (json_array_append_new(a->enum_values, is_str ? json_string(lua_tostring(L, -1)) :
+						  lua_isinteger(L, -1) ? json_integer(lua_tointeger(L, -1)) :
+						  json_real(lua_tonumber(L, -1))))
+				luaL_error(L, "%s: schema attribute '%s': enum value %d is not valid", file, a->name, (int)i);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
 }
 
 /* Parse schema[name] (the table at idx) into a; raises naming the file. */
@@ -727,6 +1003,7 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 		luaL_error(L, "%s: schema attribute '%s': 'description' must be a string", file, a->name);
 	}
 	lua_pop(L, 1);
+	parse_constraints(L, idx, file, a);
 	if (lua_getfield(L, idx, "default") != LUA_TNIL) {
 		if (a->required)
 			luaL_error(L, "%s: schema attribute '%s': a required attribute cannot have a default", file, a->name);
@@ -736,6 +1013,9 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 		if (!default_matches(a->type, &a->def))
 			luaL_error(L, "%s: schema attribute '%s': default is a %s, not a %s", file, a->name,
 				   cairn_value_type_name(a->def), type_names[a->type == CAIRN_T_ANY ? 0 : (int)a->type].name);
+		if (!json_is_null(a->def) && cairn_attr_check(a, a->def, false) != 0)
+			luaL_error(L, "%s: schema attribute '%s': the default %s", file, a->name,
+				   cairn_error_last()->message);
 	}
 	lua_pop(L, 1);
 }
@@ -804,7 +1084,42 @@ typedef struct load_args {
 	cairn_lua *rt;
 	cairn_lua_module *m;
 	const char *type;
+	size_t where;      /* index of the directory the file is in */
 } load_args;
+
+/* The module's optional `timeouts` table into s->timeouts (defaults first). */
+static void parse_timeouts(lua_State *L, int mod, cairn_schema *s, const char *file)
+{
+	const char *key;
+	double secs;
+	size_t k;
+
+	for (k = 0; k < CAIRN_TIMEOUT_N; k++)
+		s->timeouts[k] = default_timeouts[k];
+	switch (lua_getfield(L, mod, "timeouts")) {
+	case LUA_TNIL: lua_pop(L, 1); return;
+	case LUA_TTABLE: break;
+	default: luaL_error(L, "%s: 'timeouts' must be a table like { create = \"30m\" }", file);
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		for (k = 0; k < CAIRN_TIMEOUT_N && strcmp(cairn_timeout_names[k], key) != 0; k++)
+			;
+		if (k == CAIRN_TIMEOUT_N)
+			luaL_error(L, "%s: timeouts: unknown operation '%s' (create, read, update or delete)", file, key);
+		if (lua_type(L, -1) == LUA_TNUMBER)
+			secs = lua_tonumber(L, -1);
+		else if (lua_type(L, -1) != LUA_TSTRING || cairn_duration_parse(lua_tostring(L, -1), &secs) < 0)
+			secs = -1;
+		if (!(secs > 0) || secs > 7 * 86400)
+			luaL_error(L, "%s: timeouts.%s must be a duration like \"30m\" or \"2h\" (at most 7 days)",
+				   file, key);
+		s->timeouts[k] = secs;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
 
 /* Protected: load, run and validate a module file; fill a->m. */
 static int load_module_cf(lua_State *L)
@@ -812,10 +1127,15 @@ static int load_module_cf(lua_State *L)
 	load_args *a = lua_touserdata(L, 1);
 	cairn_lua_module *m = a->m;
 	const char *file = m->display;
+	bool trusted = a->where >= a->rt->first_trusted;
 	size_t i;
 	int mod;
 
-	load_chunk(L, m->schema.file, m->display, is_local_ns(a->type));
+	/* what a module may do comes from where it was found, not its name */
+	push_require(L, trusted ? a->rt->first_trusted : 0);
+	load_chunk(L, m->schema.file, m->display,
+		   !trusted ? CAPS_NONE : is_local_ns(a->type) ? CAPS_FS : CAPS_TRUSTED, -1);
+	lua_remove(L, -2);
 	lua_call(L, 0, 1);
 	if (!lua_istable(L, -1))
 		return luaL_error(L, "%s: the module must return a table (got %s)", file, luaL_typename(L, -1));
@@ -861,6 +1181,7 @@ static int load_module_cf(lua_State *L)
 			return luaL_error(L, "%s: the module has no '%s' function", file, op_names[i].name);
 		lua_pop(L, 1);
 	}
+	parse_timeouts(L, mod, &m->schema, file);
 	parse_schema(L, mod, m);
 	if (!cairn_schema_attr(&m->schema, m->schema.id_attr))
 		return luaL_error(L, "%s: id_attr '%s' is not in the schema", file, m->schema.id_attr);
@@ -880,6 +1201,32 @@ static cairn_lua_module *find_loaded(cairn_lua *rt, const char *type)
 	return NULL;
 }
 
+/* "unknown resource type 'x.y': no x/y.lua in the module path (DIR, DIR:
+ * no such directory)": a wrong module path shows as such. */
+static void not_found(cairn_lua *rt, const char *type)
+{
+	cairn_buf b = CAIRN_BUF_INIT, rel = CAIRN_BUF_INIT;
+	struct stat st;
+	const char *p;
+	size_t i;
+
+	cairn_buf_init(&b, 4096);
+	for (p = type; *p; p++)
+		cairn_buf_putc(&rel, *p == '.' ? '/' : *p);
+	cairn_buf_puts(&rel, ".lua");
+	for (i = 0; i < rt->ndirs; i++) {
+		cairn_buf_printf(&b, "%s%s", i ? ", " : "", rt->dirs[i]);
+		if (stat(rt->dirs[i], &st) != 0)
+			cairn_buf_printf(&b, ": %s", strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			cairn_buf_puts(&b, ": not a directory");
+	}
+	cairn_error_set(CAIRN_ENOTFOUND, "unknown resource type '%s': no %s in the module path (%s)", type,
+			cairn_buf_cstr(&rel), cairn_buf_cstr(&b));
+	cairn_buf_release(&b);
+	cairn_buf_release(&rel);
+}
+
 static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
 {
 	cairn_buf path = CAIRN_BUF_INIT, display = CAIRN_BUF_INIT;
@@ -892,9 +1239,9 @@ static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "unknown resource type '%s' (types look like \"local.file\")", type);
 		goto cleanup;
 	}
-	rc = find_file(rt, type, &path, &display);
+	rc = find_file(rt, type, 0, &path, &display, &a.where);
 	if (rc == CAIRN_ENOTFOUND) {
-		cairn_error_set(rc, "unknown resource type '%s'", type);
+		not_found(rt, type);
 		goto cleanup;
 	}
 	if (rc < 0)
@@ -928,7 +1275,7 @@ static int load_module(cairn_lua *rt, const char *type, cairn_lua_module **out)
 	status = lua_pcall(L, 1, 0, base + 1);
 	rt->loading = NULL;
 	if (status != LUA_OK) {
-		rc = rt->killed || status == LUA_ERRMEM ? CAIRN_ELIMIT : CAIRN_EINVAL;
+		rc = rt->interrupted ? CAIRN_ERROR : rt->killed || status == LUA_ERRMEM ? CAIRN_ELIMIT : CAIRN_EINVAL;
 		cairn_error_set(rc, "cannot load module %s: %s", type,
 				status == LUA_ERRMEM ? "not enough memory" :
 				lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error in error handling");
@@ -964,6 +1311,216 @@ const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *na
 
 	key.name = (char *)name;
 	return bsearch(&key, s->attrs, s->nattrs, sizeof(*s->attrs), attr_cmp);
+}
+
+/* -- constraints and protected paths ----------------------------------------- */
+
+static void put_number(cairn_buf *b, double d)
+{
+	if (d == floor(d) && fabs(d) < 1e15)
+		cairn_buf_printf(b, "%.0f", d + 0.0);
+	else
+		cairn_buf_printf(b, "%.17g", d);
+}
+
+static void put_value(cairn_buf *b, const json_t *v, bool sensitive)
+{
+	char *s;
+
+	if (sensitive)
+		return;
+	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	cairn_buf_printf(b, ", got %s", s ? s : "?");
+	free(s);
+}
+
+static bool enum_has(const json_t *vals, const json_t *v)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(vals, i, x)
+		if (json_is_string(v) ? json_is_string(x) && !strcmp(json_string_value(x), json_string_value(v))
+				      : json_is_number(x) && json_number_value(x) == json_number_value(v))
+			return true;
+	return false;
+}
+
+int cairn_attr_check(const cairn_attr_schema *a, const json_t *v, bool sensitive)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	bool bad = false;
+	size_t i;
+	json_t *x;
+	int rc;
+
+	sensitive = sensitive || a->sensitive;
+	cairn_buf_init(&b, 4096);
+	if (json_is_number(v) && (a->has_min || a->has_max || a->integer)) {
+		double d = json_number_value(v);
+
+		bad = (a->integer && d != floor(d)) || (a->has_min && d < a->min) || (a->has_max && d > a->max);
+		cairn_buf_puts(&b, a->integer ? "must be a whole number" : "must be a number");
+		if (a->has_min && a->has_max) {
+			cairn_buf_puts(&b, " from ");
+			put_number(&b, a->min);
+			cairn_buf_puts(&b, " to ");
+			put_number(&b, a->max);
+		} else if (a->has_min || a->has_max) {
+			cairn_buf_puts(&b, a->has_min ? " of at least " : " of at most ");
+			put_number(&b, a->has_min ? a->min : a->max);
+		}
+		if (!a->has_min && !a->has_max && !a->integer)
+			bad = false;
+	}
+	if (!bad && json_is_string(v) && a->pattern_re &&
+	    regexec(a->pattern_re, json_string_value(v), 0, NULL, 0) != 0) {
+		bad = true;
+		cairn_buf_clear(&b);
+		cairn_buf_printf(&b, "must match the pattern %s", a->pattern);
+	}
+	if (!bad && a->enum_values && (json_is_string(v) || json_is_number(v)) && !enum_has(a->enum_values, v)) {
+		bad = true;
+		cairn_buf_clear(&b);
+		cairn_buf_puts(&b, "must be one of ");
+		json_array_foreach(a->enum_values, i, x) {
+			char *s = json_dumps(x, JSON_ENCODE_ANY);
+
+			cairn_buf_printf(&b, "%s%s", i ? ", " : "", s ? s : "?");
+			free(s);
+		}
+	}
+	if (!bad) {
+		cairn_buf_release(&b);
+		return 0;
+	}
+	put_value(&b, v, sensitive);
+	if (!sensitive && json_is_string(v) && a->enum_values) {
+		json_array_foreach(a->enum_values, i, x)
+			if (!strcasecmp(json_string_value(x), json_string_value(v))) {
+				cairn_buf_printf(&b, " (did you mean \"%s\"?)", json_string_value(x));
+				break;
+			}
+	}
+	rc = cairn_error_set(CAIRN_EINVAL, "%s", cairn_buf_cstr(&b));
+	cairn_buf_release(&b);
+	return rc;
+}
+
+/* An absolute path for `path` with symlinks and '..' resolved for the part
+ * that exists; the rest (which cannot hold symlinks) is normalised as
+ * text. */
+static int resolve_path(cairn_buf *out, const char *path)
+{
+	char cur[PATH_MAX], tmp[PATH_MAX];
+	const char *p = path, *end;
+	bool exists = true;
+	size_t n;
+
+	if (path[0] == '/')
+		snprintf(cur, sizeof(cur), "/");
+	else if (!realpath(".", cur))
+		return cairn_error_set(CAIRN_EIO, "cannot resolve the working directory: %s", strerror(errno));
+	while (*p) {
+		while (*p == '/')
+			p++;
+		end = p + strcspn(p, "/");
+		n = (size_t)(end - p);
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			p = end;
+			continue;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(cur, '/');
+
+			if (slash == cur)
+				cur[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			p = end;
+			continue;
+		}
+		if (snprintf(tmp, sizeof(tmp), "%s%s%.*s", cur, strcmp(cur, "/") ? "/" : "", (int)n, p) >= (int)sizeof(tmp))
+			return cairn_error_set(CAIRN_EINVAL, "path too long: %s", path);
+		if (exists && realpath(tmp, cur))
+			;
+		else {
+			exists = false;
+			memcpy(cur, tmp, strlen(tmp) + 1);
+		}
+		p = end;
+	}
+	cairn_buf_clear(out);
+	return cairn_buf_puts(out, cur);
+}
+
+int cairn_lua_protect(cairn_lua *rt, const char *path, bool tree, const char *what)
+{
+	cairn_buf real = CAIRN_BUF_INIT;
+	struct cairn_lua_protected *np;
+	int rc;
+
+	if ((rc = resolve_path(&real, path)) < 0)
+		goto cleanup;
+	if (!(np = realloc(rt->prot, (rt->nprot + 1) * sizeof(*np)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rt->prot = np;
+	np = &rt->prot[rt->nprot];
+	np->tree = tree;
+	np->given = strdup(path);
+	np->what = strdup(what);
+	np->real = cairn_buf_detach(&real);
+	if (!np->given || !np->what || !np->real) {
+		free(np->given);
+		free(np->what);
+		free(np->real);
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rt->nprot++;
+	rc = 0;
+cleanup:
+	cairn_buf_release(&real);
+	return rc;
+}
+
+int cairn_lua__protected(const cairn_lua *rt, const char *path)
+{
+	cairn_buf real = CAIRN_BUF_INIT;
+	size_t i, n;
+	int rc;
+
+	if (!rt->nprot)
+		return -1;
+	if (resolve_path(&real, path) < 0) {
+		rc = -1;
+		goto cleanup;
+	}
+	for (i = 0, rc = -1; i < rt->nprot && rc < 0; i++) {
+		const struct cairn_lua_protected *pr = &rt->prot[i];
+		char next;
+
+		n = strlen(pr->real);
+		if (strncmp(real.ptr, pr->real, n) != 0)
+			continue;
+		next = real.ptr[n];
+		if (next == '\0' || (pr->tree && next == '/') || (!pr->tree && next == '-'))
+			rc = (int)i;
+	}
+cleanup:
+	cairn_buf_release(&real);
+	return rc;
+}
+
+int cairn_lua_check_path(const cairn_lua *rt, const char *path)
+{
+	int i = cairn_lua__protected(rt, path);
+
+	if (i < 0)
+		return 0;
+	return cairn_error_set(CAIRN_EINVAL, "points into %s (%s)", rt->prot[i].what, rt->prot[i].given);
 }
 
 /* -- operations ------------------------------------------------------------- */
@@ -1127,6 +1684,28 @@ static cairn_op_status op_failed(cairn_lua_op *op, int class, const char *msg, c
 	return op->status;
 }
 
+/* Why the running code was stopped, as text; returns the error class. */
+static int kill_message(const cairn_lua_op *op, int why, char *out, size_t n)
+{
+	cairn_timeout_kind k = cairn_lua_timeout_kind(op->name);
+	char d[64];
+
+	switch (why) {
+	case KILL_DEADLINE:
+		cairn_duration_format(op->timeout, d, sizeof(d));
+		snprintf(out, n, "%s did not finish within its deadline of %s (timeouts.%s; abandoned, "
+			 "its intent is kept for the next run)", op->name, d, cairn_timeout_names[k]);
+		return CAIRN_ETIMEOUT;
+	case KILL_INTERRUPT:
+		snprintf(out, n, "interrupted: %s abandoned (its intent is kept for the next run)", op->name);
+		return CAIRN_ERROR;
+	default:
+		snprintf(out, n, "module %s exceeded its instruction limit (%lld instructions)",
+			 op->mod->schema.type, op->rt->instr_limit);
+		return CAIRN_ELIMIT;
+	}
+}
+
 /* The coroutine died with an error (on its top): describe it. */
 static cairn_op_status op_error(cairn_lua_op *op, int status)
 {
@@ -1139,10 +1718,8 @@ static cairn_op_status op_error(cairn_lua_op *op, int status)
 	find_position(co, 0, pos, sizeof(pos));
 	free(op->traceback);
 	op->traceback = traceback(co);
-	if (op->killed) {
-		class = CAIRN_ELIMIT;
-		snprintf(d.msg, sizeof(d.msg), "module %s exceeded its instruction limit (%lld instructions)",
-			 op->mod->schema.type, op->rt->instr_limit);
+	if (op->kill) {
+		class = kill_message(op, op->kill, d.msg, sizeof(d.msg));
 	} else if (status == LUA_ERRMEM) {
 		class = CAIRN_ELIMIT;
 		snprintf(d.msg, sizeof(d.msg), "not enough memory (the Lua state is limited to %zu bytes)",
@@ -1194,6 +1771,9 @@ cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value)
 	int narg, nres = 0, status, base = lua_gettop(L);
 	json_t *null = NULL;
 
+	if ((!op->started || op->status == CAIRN_OP_YIELDED) &&
+	    (rt->interrupted || (op->deadline > 0 && cairn_lua_clock() >= op->deadline)))
+		return cairn_lua_op_abort(op, rt->interrupted ? CAIRN_ABORT_INTERRUPT : CAIRN_ABORT_DEADLINE);
 	if (op->started && op->status != CAIRN_OP_YIELDED) {
 		if (op->status == CAIRN_OP_FAILED)
 			cairn_error_set(op->errclass, "%s", op->errmsg ? op->errmsg : "operation failed");
@@ -1221,7 +1801,8 @@ cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value)
 	json_decref(op->request);
 	op->request = NULL;
 	rt->current = op;
-	rt->killed = op->killed;
+	rt->killed = op->kill != 0;
+	rt->alloc_since_check = 0;
 	status = lua_resume(op->co, L, narg, &nres);
 	rt->current = NULL;
 	rt->killed = false;
@@ -1237,6 +1818,48 @@ cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value)
 	default:
 		return op_error(op, status);
 	}
+}
+
+void cairn_lua_op_set_timeout(cairn_lua_op *op, double seconds)
+{
+	op->timeout = seconds > 0 ? seconds : 0;
+	op->deadline = seconds > 0 ? cairn_lua_clock() + seconds : 0;
+}
+
+double cairn_lua_op_timeout(const cairn_lua_op *op)
+{
+	return op->timeout;
+}
+
+cairn_op_status cairn_lua_op_abort(cairn_lua_op *op, cairn_abort_why why)
+{
+	char msg[2048], pos[512];
+	int class;
+
+	if (op->started && op->status != CAIRN_OP_YIELDED) {
+		if (op->status == CAIRN_OP_FAILED)
+			cairn_error_set(op->errclass, "%s", op->errmsg ? op->errmsg : "operation failed");
+		return op->status;
+	}
+	op->started = true;
+	op->kill = why == CAIRN_ABORT_DEADLINE ? KILL_DEADLINE : KILL_INTERRUPT;
+	class = kill_message(op, op->kill, msg, sizeof(msg));
+	pos[0] = '\0';
+	if (op->co) {
+		/* where it waits: the module's line that called the wait */
+		find_position(op->co, 0, pos, sizeof(pos));
+		free(op->traceback);
+		op->traceback = traceback(op->co);
+	}
+	prefix_position(msg, sizeof(msg), pos);
+	json_decref(op->request);
+	op->request = NULL;
+	return op_failed(op, class, msg, NULL);
+}
+
+bool cairn_lua_op_abandoned(const cairn_lua_op *op)
+{
+	return op->status == CAIRN_OP_FAILED && (op->kill == KILL_DEADLINE || op->kill == KILL_INTERRUPT);
 }
 
 json_t *cairn_lua_op_request(cairn_lua_op *op)

@@ -39,6 +39,17 @@
  *       -- watch = true (type list): the user lists resource names; when
  *       --   one of them is created, updated or replaced in an apply, the
  *       --   plan updates this resource too and `changed` names the attribute
+ *       -- constraints on the value, checked before any module runs (at
+ *       -- validate for constants, at plan or apply once the value is known;
+ *       -- a failure names the property's file:line:col):
+ *       --   min = N, max = N      number: inclusive bounds
+ *       --   integer = true        number: a whole number
+ *       --   pattern = "ERE"       string: a POSIX extended regular
+ *       --                         expression the whole value must match
+ *       --   enum = { "a", "b" }   string or number: the allowed values
+ *       --   local_path = true     string: a path on this machine (relative
+ *       --                         to the stack directory) the module writes;
+ *       --                         it may not point into cairn's state
  *     },
  *     create = function(ctx, props) return attrs end,
  *     read   = function(ctx, id, attrs) return attrs_or_nil end,
@@ -52,6 +63,10 @@
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
+ *     timeouts = { create = "2h", delete = "1h" },  -- optional: deadlines
+ *               -- (seconds, or "90s", "30m", "1h30m") per kind of operation:
+ *               -- create, read (read, read_many, list, import, recover),
+ *               -- update, delete; defaults 1h, 10m, 1h, 1h
  *   }
  *
  * An operation runs as a coroutine. When the module calls a function that
@@ -77,18 +92,42 @@
  * ("modules/local/file.lua:42: cannot write /x: Permission denied").
  * error({code=..., message=...}) from a module is formatted as "code: message".
  *
+ * Every operation has a wall-clock deadline (cairn_lua_op_set_timeout: the
+ * module's `timeouts`, or the stack's per resource). Running Lua code is
+ * stopped at it by the count hook; a C library call cannot outlast it by
+ * much (pattern matching runs a step-counted matcher, patterns.c, that
+ * checks the deadline; string.rep and every allocation are bounded by the
+ * memory cap and check it every MiB); a wait (HTTP, sleep) is ended by the
+ * scheduler, which aborts the operation (cairn_lua_op_abort). The same
+ * checks stop everything at once after cairn_lua_interrupt (a signal).
+ * Neither the instruction limit, nor a deadline, nor an interrupt can be
+ * caught: pcall, xpcall (its message handler is not run once the operation
+ * is being stopped), __close and error objects' metamethods all count.
+ *
+ * Isolation: each module file runs in its own _ENV; require("a.b") runs
+ * the library once per module that needs it (a fresh instance per module
+ * type: what one module changes in a library no other module sees); the
+ * libraries, the `cairn` API and the string metatable are read-only.
+ * Capabilities come from where a module was found, never from its name:
+ * only local.* modules in the trusted directories (the ones cairn ships,
+ * cairn_lua_set_trusted) get cairn.fs; a trusted module's require resolves
+ * only among trusted directories, so a stack cannot shadow what the built-in
+ * modules load. cairn.fs refuses every path that resolves (symlinks
+ * followed) into a denied directory (cairn_lua_deny_path: the state
+ * directory with its key).
+ *
  * Conventions of this implementation (details in lua/json.c, lua/api.c):
  *  - JSON null: a null object member arrives in Lua as an absent key, a null
  *    array element as cairn.null; a module returns cairn.null for null.
  *    JSON arrays arrive as tables marked as arrays (cairn.json.array), so an
  *    empty one goes back as [] and not {}.
  *  - load, dofile, loadfile, string.dump, rawset and coroutine are absent;
- *    require("a.b") runs <dir>/a/b.lua once (its result is cached and shared).
- *  - ctx.log is cairn.log. cairn.fs exists only for modules whose type is in
- *    the "local" namespace.
+ *    require("a.b") runs <dir>/a/b.lua once per requiring module type.
+ *  - ctx.log is cairn.log. cairn.fs exists only for trusted local.* modules.
  *  - a failed operation's error class is CAIRN_ELIMIT (instruction or memory
- *    limit), CAIRN_EREMOTE (error({code=...})), CAIRN_EINVAL (a result that
- *    cannot be converted to JSON), else CAIRN_ERROR.
+ *    limit), CAIRN_ETIMEOUT (its deadline), CAIRN_EREMOTE
+ *    (error({code=...})), CAIRN_EINVAL (a result that cannot be converted to
+ *    JSON), else CAIRN_ERROR (interrupted: cairn_lua_op_abandoned).
  *  - the runtime is single-threaded and not re-entrant: do not resume an
  *    operation from inside the log callback. Free every op before the runtime.
  */
@@ -98,6 +137,7 @@
 #include "base/error.h"
 #include "base/value.h"
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -125,6 +165,14 @@ typedef struct cairn_attr_schema {
 			  * apply, so does this attribute (host.service's restart_on) */
 	json_t *def;     /* default value or NULL */
 	char *description;
+	/* constraints (see the schema above); the default satisfies them */
+	bool has_min, has_max;
+	double min, max;
+	bool integer;
+	char *pattern;       /* as written, or NULL */
+	regex_t *pattern_re; /* "^(pattern)$", compiled */
+	json_t *enum_values; /* array of strings or numbers, or NULL */
+	bool local_path;
 } cairn_attr_schema;
 
 enum {
@@ -132,6 +180,17 @@ enum {
 	CAIRN_OPS_UPDATE = 1 << 3, CAIRN_OPS_DELETE = 1 << 4, CAIRN_OPS_LIST = 1 << 5,
 	CAIRN_OPS_IMPORT = 1 << 6, CAIRN_OPS_RECOVER = 1 << 7,
 };
+
+/* The kinds of operation a deadline is given for. */
+typedef enum {
+	CAIRN_TIMEOUT_CREATE = 0, CAIRN_TIMEOUT_READ, CAIRN_TIMEOUT_UPDATE, CAIRN_TIMEOUT_DELETE,
+	CAIRN_TIMEOUT_N,
+} cairn_timeout_kind;
+
+/* "create", "read", "update", "delete" */
+extern const char *const cairn_timeout_names[CAIRN_TIMEOUT_N];
+/* The kind of an operation name ("read_many" -> CAIRN_TIMEOUT_READ). */
+cairn_timeout_kind cairn_lua_timeout_kind(const char *op);
 
 typedef struct cairn_schema {
 	char *type;
@@ -146,11 +205,26 @@ typedef struct cairn_schema {
 	bool read_many_attrs; /* read_many's list carries the recorded attrs */
 	bool remote;       /* false: objects exist only in cairn's state (null, random):
 			    * nothing outside can be lost in a crash, so no intents */
+	double timeouts[CAIRN_TIMEOUT_N]; /* seconds: the module's `timeouts`, else defaults */
 } cairn_schema;
 
 /* Create the sandbox. dirs: module search path, in order (copied). */
 int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const cairn_lua_limits *lim);
 void cairn_lua_free(cairn_lua *rt);
+
+/* The directories of the search path from index `first` on hold trusted
+ * modules (the ones cairn ships, or the operator's CAIRN_MODULES_PATH):
+ * local.* modules found there get cairn.fs, and their require() searches
+ * only there. Default: the last directory only. Call before loading. */
+void cairn_lua_set_trusted(cairn_lua *rt, size_t first);
+/* cairn.fs refuses any path inside dir (resolved; symlinks followed): the
+ * state directory. dir need not exist yet. */
+int cairn_lua_deny_path(cairn_lua *rt, const char *dir);
+/* Stop whatever runs: the running operation (and every later resume, and
+ * module loading) fails with "interrupted" at the next hook, pattern step
+ * or allocation check. Async-signal-safe: call it from a signal handler. */
+void cairn_lua_interrupt(cairn_lua *rt);
+bool cairn_lua_interrupted(const cairn_lua *rt);
 
 /* Load (once) the module for `type` and return its schema (owned by rt).
  * CAIRN_ENOTFOUND "unknown resource type 'x'" if no file; CAIRN_EINVAL for a
@@ -158,6 +232,22 @@ void cairn_lua_free(cairn_lua *rt);
  * file). */
 int cairn_lua_schema(cairn_lua *rt, const char *type, const cairn_schema **out);
 const cairn_attr_schema *cairn_schema_attr(const cairn_schema *s, const char *name);
+/* Check a known, non-null value (already of a's type) against a's
+ * constraints (min, max, integer, pattern, enum). CAIRN_EINVAL with a
+ * message without position ("must be a whole number from 1 to 1024, got
+ * -1"); the value is left out of it when a is sensitive or `sensitive`. */
+int cairn_attr_check(const cairn_attr_schema *a, const json_t *v, bool sensitive);
+
+/* cairn's own files, which no module may write: `path` (relative to the
+ * working directory or absolute) and, when `tree`, everything under it;
+ * else also the files whose names continue it with '-' (SQLite's -wal,
+ * -shm, -journal). `what` names it in messages ("cairn's state
+ * directory"). The fs functions of local.* modules refuse such paths. */
+int cairn_lua_protect(cairn_lua *rt, const char *path, bool tree, const char *what);
+/* CAIRN_EINVAL "points into WHAT (P)" (the caller names the path) if path (relative to the
+ * working directory or absolute) is protected, after resolving symlinks
+ * and '..' of the parts that exist; else 0. */
+int cairn_lua_check_path(const cairn_lua *rt, const char *path);
 
 /* A log line from a module (cairn.log.info(...)), delivered synchronously. */
 typedef void (*cairn_lua_log_fn)(void *ud, const char *level, const char *address, const char *msg);
@@ -175,6 +265,18 @@ int cairn_lua_op_new(cairn_lua_op **out, cairn_lua *rt, const char *type, const 
 /* Run until the operation finishes, fails or yields. `value` answers the
  * previous request (NULL the first time). Returns the status. */
 cairn_op_status cairn_lua_op_resume(cairn_lua_op *op, json_t *value);
+/* The operation's deadline: `seconds` from now (wall clock, monotonic).
+ * The scheduler sets it right after cairn_lua_op_new; <= 0: none. */
+void cairn_lua_op_set_timeout(cairn_lua_op *op, double seconds);
+double cairn_lua_op_timeout(const cairn_lua_op *op);
+/* Fail a YIELDED (or not yet started) operation without running it again:
+ * its deadline passed while it waited, or the run is being stopped. The
+ * message names the module's position and says why. Returns FAILED. */
+typedef enum { CAIRN_ABORT_DEADLINE = 1, CAIRN_ABORT_INTERRUPT = 2 } cairn_abort_why;
+cairn_op_status cairn_lua_op_abort(cairn_lua_op *op, cairn_abort_why why);
+/* FAILED because of its deadline or an interrupt (not the module's own
+ * error): what it was doing may be half done, so its intent stays. */
+bool cairn_lua_op_abandoned(const cairn_lua_op *op);
 /* When YIELDED: the request (borrowed until the next resume). */
 json_t *cairn_lua_op_request(cairn_lua_op *op);
 /* When DONE: the module's return value (borrowed; json null if it returned

@@ -224,11 +224,46 @@ static const char schema_v1[] =
 	");"
 	"INSERT INTO meta(key, value) VALUES ('created_by', 'cairn " CAIRN_VERSION "');";
 
+/* version 2: drift kept as a record (drift.c, drift.h) */
+static const char schema_v2[] =
+	"CREATE TABLE drift_runs ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  env         TEXT NOT NULL,"
+	"  started_at  INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  status      TEXT NOT NULL,"   /* clean | drift | applying | error */
+	"  who         TEXT NOT NULL,"
+	"  host        TEXT NOT NULL,"
+	"  summary     TEXT NOT NULL"    /* JSON: counts, coverage, error */
+	");"
+	"CREATE INDEX drift_runs_env ON drift_runs(env, id);"
+	"CREATE TABLE drift_findings ("
+	"  id           INTEGER PRIMARY KEY,"
+	"  env          TEXT NOT NULL,"
+	"  key          TEXT NOT NULL,"  /* kind|subject|attribute: the same finding across runs */
+	"  kind         TEXT NOT NULL,"
+	"  address      TEXT,"
+	"  type         TEXT,"
+	"  object_id    TEXT,"
+	"  attribute    TEXT,"
+	"  detail       TEXT NOT NULL,"  /* JSON, sensitive values redacted */
+	"  ignored      TEXT,"           /* the reason of the ignore rule that hid it */
+	"  first_seen   INTEGER NOT NULL,"
+	"  first_run    INTEGER NOT NULL,"
+	"  last_seen    INTEGER NOT NULL,"
+	"  last_run     INTEGER NOT NULL,"
+	"  resolved_at  INTEGER,"
+	"  resolved_run INTEGER"
+	");"
+	"CREATE UNIQUE INDEX drift_findings_open ON drift_findings(env, key) WHERE resolved_at IS NULL;"
+	"CREATE INDEX drift_findings_env ON drift_findings(env, last_run);";
+
 static const struct migration {
 	int version;
 	const char *sql;
 } migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CAIRN_STORE_SCHEMA_VERSION,
@@ -268,10 +303,19 @@ char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err)
 
 int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what)
 {
-	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(sqlrc);
+	/* the connection's message only if it is about this error: a later
+	 * statement (a COMMIT after a failed read) replaces it with "not an error" */
+	const char *msg = st && st->db && sqlite3_extended_errcode(st->db) == sqlrc ? sqlite3_errmsg(st->db)
+										     : sqlite3_errstr(sqlrc);
 	const char *path = st && st->path ? st->path : "(state)";
 	int code;
 
+	if (((sqlrc & 0xff) == SQLITE_CANTOPEN || (sqlrc & 0xff) == SQLITE_READONLY ||
+	     (sqlrc & 0xff) == SQLITE_PERM || (sqlrc & 0xff) == SQLITE_IOERR) &&
+	    st && st->dir && access(st->dir, W_OK) != 0)
+		return cairn_error_set(CAIRN_EIO, "cannot %s in %s: %s (the state directory %s is not writable: "
+			"SQLite needs to create %s-wal and %s-shm beside the database, even to read it)",
+			what, path, msg, st->dir, path, path);
 	switch (sqlrc & 0xff) {
 	case SQLITE_NOMEM:
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -773,7 +817,7 @@ static int open_db(cairn_store *st)
 	if (ro) {
 		if (version == 0)
 			return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
-		if (version < CAIRN_STORE_SCHEMA_VERSION)
+		if (version < CAIRN_STORE_READ_MIN_VERSION)
 			return cairn_error_set(CAIRN_EINVAL,
 				"state database %s has schema version %lld and needs an upgrade; "
 				"run a command that writes state", st->path, (long long)version);

@@ -35,7 +35,12 @@
 #include <stdint.h>
 
 #define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
-#define CAIRN_STORE_SCHEMA_VERSION 1
+#define CAIRN_STORE_SCHEMA_VERSION 2
+/* The oldest schema a READONLY handle reads as it is: the tables that
+ * reading commands use (resources, intents, revisions, outputs, locks) are
+ * those of version 1; version 2 only added the drift tables (drift.h),
+ * which the first writer adds. */
+#define CAIRN_STORE_READ_MIN_VERSION 1
 
 typedef struct cairn_store cairn_store;
 

@@ -2,7 +2,8 @@
 # The layout rule of docs/architecture.md, checked: a file includes headers
 # only from its own folder or from folders on a lower level. Levels (a
 # folder uses only those below it):
-#   4 cli
+#   5 cli
+#   4 drift
 #   3 engine
 #   2 lua, lang, aws, ssh, sim  (peers: none includes another)
 #   1 loop, state
@@ -15,7 +16,8 @@ cd "$root" || exit 1
 
 level() {
 	case "$1" in
-	provisioner/cli) echo 4 ;;
+	provisioner/cli) echo 5 ;;
+	provisioner/drift) echo 4 ;;
 	provisioner/engine) echo 3 ;;
 	lua | provisioner/lang | provisioner/aws | provisioner/ssh | provisioner/sim) echo 2 ;;
 	provisioner/loop | state) echo 1 ;;
@@ -61,7 +63,7 @@ for f in $files; do
 	done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done
 
-for h in provisioner/cli/cli.h provisioner/engine/engine.h provisioner/lang/config.h provisioner/loop/loop.h \
+for h in provisioner/cli/cli.h provisioner/drift/drift.h provisioner/engine/engine.h provisioner/lang/config.h provisioner/loop/loop.h \
 	provisioner/aws/creds.h provisioner/ssh/ssh.h provisioner/base/error.h provisioner/sim/sim.h lua/runtime.h state/store.h; do
 	if [ "$(head -c 2 "$h")" != "/*" ]; then
 		echo "layout: $h does not open with a comment on what its folder owns"

@@ -411,47 +411,48 @@ function M.paginate_marker(fn)
   return cairn.paginate(fn)
 end
 
--- Describe many ids of one kind, in chunks of `chunk` ids per call, with
--- the "NotFound" answer for a whole chunk handled by asking again without
--- the missing ids (EC2 refuses the whole call when one id is unknown).
+-- Describe many ids of one kind, in chunks of `chunk` ids per call.
+-- EC2 refuses the whole call when one id is unknown (notfound_code, or a
+-- malformed id). The ids its message names are a hint, not an answer (AWS
+-- documents the code, not the wording: an implementation may name every id
+-- of the call): they are left out of the next call for the others, and one
+-- is gone only when a describe of that id alone says so (those calls go out
+-- at the same time). A message that names none: every id of the call alone.
 -- Returns id -> item.  id_param: "VpcId"; id_field: "vpcId".
 function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notfound_code, chunk)
   chunk = chunk or 200
+  local gone_codes = { notfound_code, "*.Malformed", "InvalidID" }
   local found = {}
-  local i = 1
-  while i <= #ids do
-    local part = {}
+  local function take(items)
+    for _, it in ipairs(items) do
+      if type(it[id_field]) == "string" then found[it[id_field]] = it end
+    end
+  end
+  for i = 1, #ids, chunk do
+    local part, alone = {}, {}
     for j = i, math.min(i + chunk - 1, #ids) do part[#part + 1] = ids[j] end
-    i = i + chunk
-    while #part > 0 do
+    while #part > 1 do
       local p = M.add_list({}, id_param, part)
       local ok, res = pcall(M.ec2_describe, ctx, action, set_name, p)
       if ok then
-        for _, it in ipairs(res) do
-          if type(it[id_field]) == "string" then found[it[id_field]] = it end
-        end
+        take(res)
+        part = {}
         break
       end
-      if not (M.is(res, notfound_code, "*.Malformed", "InvalidID")) then error(res, 0) end
-      -- drop the ids named in the message (or, when none is named, split)
-      local msg, keep, dropped = tostring(res.message or ""), {}, false
+      if not M.is(res, table.unpack(gone_codes)) then error(res, 0) end
+      local msg, rest = tostring(res.message or ""), {}
       for _, id in ipairs(part) do
-        if msg:find(id, 1, true) then dropped = true else keep[#keep + 1] = id end
+        if msg:find(id, 1, true) then alone[#alone + 1] = id else rest[#rest + 1] = id end
       end
-      if not dropped then
-        if #part == 1 then break end
-        -- cannot tell which: ask one by one
-        for _, id in ipairs(part) do
-          local ok2, res2 = pcall(M.ec2_describe, ctx, action, set_name, M.add_list({}, id_param, { id }))
-          if ok2 then
-            for _, it in ipairs(res2) do found[it[id_field]] = it end
-          elseif not M.is(res2, notfound_code, "*.Malformed", "InvalidID") then
-            error(res2, 0)
-          end
-        end
-        break
-      end
-      part = keep
+      if #rest == #part then break end -- none named: each alone
+      part = rest
+    end
+    for _, id in ipairs(part) do alone[#alone + 1] = id end
+    local calls = {}
+    for k, id in ipairs(alone) do calls[k] = { action, M.add_list({}, id_param, { id }) } end
+    local answers = M.ec2_all(ctx, calls, gone_codes)
+    for k = 1, #calls do
+      if answers[k] then take(M.ec2_items(ctx, action, set_name, calls[k][2], answers[k])) end
     end
   end
   return found
@@ -537,6 +538,20 @@ function M.retry_on(codes, fn, opts)
   end, { timeout = opts.timeout or 300, interval = opts.interval or 2, max_interval = opts.max_interval or 15,
          factor = 1.5, what = opts.what or "dependencies to go away" })
   return result, last_err
+end
+
+-- An object found being deleted (a run killed after its delete was
+-- accepted, someone in the console) is neither alive nor gone yet: recorded
+-- as alive, it vanishes under the state; planned for creation, the create
+-- is refused while its name is taken (DBInstanceAlreadyExists,
+-- ResourceInUseException). So refresh, recovery, import and the search
+-- before a create wait it out with wait_gone() and take it as gone; a
+-- destroy then has nothing left to do for it, an apply creates it again
+-- when the configuration wants it. Returns nil.
+function M.gone_once_deleted(what, wait_gone)
+  cairn.log.warn("%s is being deleted; waiting until it is gone", what)
+  wait_gone()
+  return nil
 end
 
 -- ---- creation with recovery ----------------------------------------------------
@@ -710,7 +725,9 @@ end
 -- taken (`exists_code`: a re-sent create that had worked), find(ctx) ->
 -- item, tags-of-item decides: the object is ours when it carries our
 -- cairn:token tag. Unknown outcome and nothing found: create again (at most
--- 3 times). Returns the item create or find returned.
+-- 3 times); the name taken and nothing found: the object that held it went
+-- away meanwhile (find waits out one being deleted), create again too.
+-- Returns the item create or find returned.
 function M.create_by_name(ctx, create, find, exists_code)
   local last
   for _ = 1, 3 do
@@ -728,7 +745,6 @@ function M.create_by_name(ctx, create, find, exists_code)
       if exists then error(res, 0) end
       error(aws_error("AlreadyExists", "an object of that name exists and was not made by this run (its cairn:token tag differs)"), 0)
     end
-    if exists then error(res, 0) end
   end
   error(last, 0)
 end

@@ -14,6 +14,10 @@
 -- value is kept.
 -- Refresh: DescribeDBInstances with a db-instance-id filter of up to 100
 -- identifiers, MaxRecords 100, paged by Marker (tags come in the answer).
+-- An instance found deleting (a run killed after DeleteDBInstance was
+-- accepted) is waited out and taken as gone by refresh, recovery, import
+-- and the search after a refused create; a delete finding it deleting
+-- (InvalidDBInstanceState) waits until it is gone.
 local aws = require("aws.common")
 
 local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
@@ -60,11 +64,6 @@ local function describe_one(ctx, ident)
   return items and items[1] or nil
 end
 
-local function read(ctx, ident, recorded)
-  local it = describe_one(ctx, ident)
-  return it and attrs_of(it, recorded) or nil
-end
-
 -- available; storage-optimization (after a storage change, for up to
 -- hours) is as good: the instance is usable and takes further
 -- modifications, but for its storage. With nothing pending as well unless
@@ -95,6 +94,20 @@ local function wait_gone(ctx, ident)
   end, "gone", { what = "DB instance " .. ident .. " to be deleted", timeout = 3600, max_interval = 30 })
 end
 
+-- false, once it is gone, for an instance being deleted (see
+-- aws.gone_once_deleted); true for any other
+local function alive(ctx, it)
+  if it.DBInstanceStatus ~= "deleting" then return true end
+  local ident = it.DBInstanceIdentifier
+  aws.gone_once_deleted("DB instance " .. ident, function() wait_gone(ctx, ident) end)
+  return false
+end
+
+local function read(ctx, ident, recorded)
+  local it = describe_one(ctx, ident)
+  return it and alive(ctx, it) and attrs_of(it, recorded) or nil
+end
+
 -- The major version of an engine's version: postgres 10 and later the
 -- first component ("16" of "16.3"), Oracle too ("19"); postgres 9.x, MySQL,
 -- MariaDB, SQL Server the first two ("9.6", "8.0", "10.11", "15.00").
@@ -120,21 +133,38 @@ end
 
 return {
   type = "aws.db_instance",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An RDS DB instance.",
   schema = {
-    identifier = { type = "string", required = true, force_new = true },
-    engine = { type = "string", required = true, force_new = true, description = "postgres, mysql, mariadb, ..." },
+    identifier = { type = "string", required = true, force_new = true,
+      -- RDS: 1-63 letters, digits, hyphens; a letter first; no hyphen last
+      pattern = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?" },
+    engine = { type = "string", required = true, force_new = true, description = "postgres, mysql, mariadb, ...",
+      -- the values CreateDBInstance documents for Engine
+      enum = { "aurora-mysql", "aurora-postgresql", "custom-oracle-ee", "custom-oracle-ee-cdb",
+               "custom-oracle-se2", "custom-oracle-se2-cdb", "custom-sqlserver-ee", "custom-sqlserver-se",
+               "custom-sqlserver-web", "custom-sqlserver-dev", "db2-ae", "db2-se", "mariadb", "mysql",
+               "oracle-ee", "oracle-ee-cdb", "oracle-se2", "oracle-se2-cdb", "postgres", "sqlserver-dev-ee",
+               "sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web" } },
     engine_version = { type = "string", optional = true, computed = true, description = "Changed in place (ApplyImmediately)." },
-    instance_class = { type = "string", required = true, description = "db.t3.micro...; changed in place." },
-    allocated_storage = { type = "number", default = 20, description = "GiB; grows in place; RDS cannot shrink it (an error)." },
-    username = { type = "string", required = true, force_new = true },
-    password = { type = "string", required = true, sensitive = true, description = "Write-only: never read back." },
+    instance_class = { type = "string", required = true, pattern = "db\\.[a-z0-9.-]+", description = "db.t3.micro...; changed in place." },
+    allocated_storage = { type = "number", default = 20, integer = true, min = 5, max = 65536,
+      -- the widest of the engines' documented ranges (magnetic from 5 GiB; at most 64 TiB)
+      description = "GiB; grows in place; RDS cannot shrink it (an error)." },
+    username = { type = "string", required = true, force_new = true,
+      -- 1-63 (PostgreSQL; fewer for others): a letter first, then letters, digits, _
+      pattern = "[A-Za-z][A-Za-z0-9_]{0,62}" },
+    password = { type = "string", required = true, sensitive = true, description = "Write-only: never read back.",
+      -- 8-128 printable ASCII characters, not / " @ (fewer for some engines)
+      pattern = "[ !#-.0-?A-~]{8,128}" },
     db_subnet_group_name = { type = "string", optional = true, force_new = true },
     vpc_security_group_ids = { type = "list", optional = true, computed = true },
     multi_az = { type = "bool", default = false },
     publicly_accessible = { type = "bool", default = false },
-    storage_type = { type = "string", default = "gp2" },
-    backup_retention_period = { type = "number", default = 7 },
+    storage_type = { type = "string", default = "gp2",
+      enum = { "standard", "gp2", "gp3", "io1", "io2", "aurora", "aurora-iopt1" } },
+    backup_retention_period = { type = "number", default = 7, integer = true, min = 0, max = 35 },
     skip_final_snapshot = { type = "bool", default = true,
       description = "On delete: true skips the final snapshot, false takes one named <identifier>-final-<unix time>." },
     tags = { type = "map", default = {} },
@@ -167,7 +197,7 @@ return {
       return rds(ctx, "CreateDBInstance", params).CreateDBInstanceResult
     end, function()
       local it = describe_one(ctx, p.identifier)
-      if not it then return nil end
+      if not it or not alive(ctx, it) then return nil end
       return it, (aws.decode_tag_list(it.TagList))
     end, "DBInstanceAlreadyExists")
     return attrs_of(wait_available(ctx, p.identifier), p)
@@ -187,7 +217,7 @@ return {
         aws.add_query_filters({}, { ["db-instance-id"] = part }))
       for _, it in ipairs(items) do
         local id = want[(it.DBInstanceIdentifier or ""):lower()]
-        if id then out[id] = attrs_of(it, rec[id]) end
+        if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
       end
     end
     return out
@@ -279,7 +309,7 @@ return {
 
   recover = function(ctx, token, props)
     local it = describe_one(ctx, props.identifier)
-    if not it or aws.decode_tag_list(it.TagList)[aws.TAG_TOKEN] ~= token then return nil end
+    if not it or aws.decode_tag_list(it.TagList)[aws.TAG_TOKEN] ~= token or not alive(ctx, it) then return nil end
     return attrs_of(wait_available(ctx, props.identifier), props)
   end,
 }

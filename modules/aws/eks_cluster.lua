@@ -6,6 +6,11 @@
 -- (UpdateClusterVersion) or endpoint access change (UpdateClusterConfig)
 -- waits for its update to succeed; delete waits until the cluster is gone.
 -- Refresh: one DescribeCluster per cluster (EKS has no batched describe).
+-- A cluster found DELETING (a run killed after DeleteCluster was accepted)
+-- is waited out and taken as gone by refresh, recovery and import; a
+-- create refused because a DELETING cluster holds the name waits it out
+-- and creates again; a delete refused while it is DELETING
+-- (ResourceInUseException) is asked again until it is gone.
 --
 -- Upgrades: EKS takes one minor version per UpdateClusterVersion and none
 -- back, so an upgrade steps through the minors (each its own update and
@@ -53,6 +58,23 @@ end
 local function describe(ctx, name)
   local r = aws.try({ "ResourceNotFoundException" }, eks, ctx, "GET", "/clusters/" .. url.encode(name))
   return r and r.cluster or nil
+end
+
+local function wait_gone(ctx, name)
+  aws.wait_for(function()
+    local c = describe(ctx, name)
+    return c and c.status, c
+  end, "gone", { what = "EKS cluster " .. name .. " to be deleted", timeout = 3600, max_interval = 30 })
+end
+
+-- The cluster, or nil when it does not exist or was being deleted (waited
+-- out: see aws.gone_once_deleted).
+local function describe_alive(ctx, name)
+  local c = describe(ctx, name)
+  if c and c.status == "DELETING" then
+    return aws.gone_once_deleted("EKS cluster " .. name, function() wait_gone(ctx, name) end)
+  end
+  return c
 end
 
 local function wait_active(ctx, name)
@@ -113,9 +135,11 @@ end
 
 return {
   type = "aws.eks_cluster",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "6h", delete = "2h" },
   description = "An EKS cluster (control plane).",
   schema = {
-    name = { type = "string", required = true, force_new = true },
+    name = { type = "string", required = true, force_new = true, pattern = "[0-9A-Za-z][A-Za-z0-9_-]{0,99}" },
     version = { type = "string", optional = true, computed = true,
                 description = "Kubernetes version; upgraded in place, one minor version at a time, never back (with node "
                   .. "groups: one minor version per apply)." },
@@ -145,16 +169,25 @@ return {
       tags = aws.all_tags(ctx, p.tags, true),
       clientRequestToken = ctx.token,
     }
-    local _, err = aws.try({ "ResourceInUseException" }, eks, ctx, "POST", "/clusters", body, { idempotent = ctx.token ~= nil })
+    local function post()
+      return aws.try({ "ResourceInUseException" }, eks, ctx, "POST", "/clusters", body, { idempotent = ctx.token ~= nil })
+    end
+    local _, err = post()
     if err then
       local c = describe(ctx, p.name)
-      if not c or not ctx.token or (c.tags or {})[aws.TAG_TOKEN] ~= ctx.token then error(err, 0) end
+      if c and c.status == "DELETING" and (c.tags or {})[aws.TAG_TOKEN] ~= ctx.token then
+        -- the name is held by a cluster on its way out: once it is gone, the name is free
+        describe_alive(ctx, p.name)
+        _, err = post()
+        c = err and describe(ctx, p.name)
+      end
+      if err and (not c or not ctx.token or (c.tags or {})[aws.TAG_TOKEN] ~= ctx.token) then error(err, 0) end
     end
     return attrs_of(wait_active(ctx, p.name), p)
   end,
 
   read = function(ctx, id, recorded)
-    local c = describe(ctx, id)
+    local c = describe_alive(ctx, id)
     return c and attrs_of(c, recorded) or nil
   end,
 
@@ -185,23 +218,21 @@ return {
   end,
 
   delete = function(ctx, id)
+    -- node groups still there, an update in progress, already deleting: asked again until gone
     aws.retry_on({ "ResourceInUseException" }, function()
       aws.try({ "ResourceNotFoundException" }, eks, ctx, "DELETE", "/clusters/" .. url.encode(id))
     end, { timeout = 3600, what = "EKS cluster " .. id .. " to be deletable" })
-    aws.wait_for(function()
-      local c = describe(ctx, id)
-      return c and c.status, c
-    end, "gone", { what = "EKS cluster " .. id .. " to be deleted", timeout = 3600, max_interval = 30 })
+    wait_gone(ctx, id)
   end,
 
   import = function(ctx, id)
-    local c = describe(ctx, id)
+    local c = describe_alive(ctx, id)
     return c and attrs_of(c) or nil
   end,
 
   recover = function(ctx, token, props)
     local c = describe(ctx, props.name)
-    if not c or (c.tags or {})[aws.TAG_TOKEN] ~= token then return nil end
+    if not c or (c.tags or {})[aws.TAG_TOKEN] ~= token or not describe_alive(ctx, props.name) then return nil end
     return attrs_of(wait_active(ctx, props.name), props)
   end,
 }

@@ -12,6 +12,11 @@
 -- tags go by ARN (TagResource / UntagResource); delete
 -- waits until the node group is gone. Everything else replaces.
 -- Refresh: one DescribeNodegroup per node group (no batched describe).
+-- A node group found DELETING (a run killed after DeleteNodegroup was
+-- accepted) is waited out and taken as gone by refresh, recovery and
+-- import; a create refused because a DELETING node group holds the name
+-- waits it out and creates again; a delete refused while it is DELETING
+-- (ResourceInUseException) is asked again until it is gone.
 local aws = require("aws.common")
 
 local url = cairn.url
@@ -63,6 +68,25 @@ end
 local function describe(ctx, cluster, name)
   local r = aws.try({ "ResourceNotFoundException" }, eks, ctx, "GET", ng_path(cluster, name))
   return r and r.nodegroup or nil
+end
+
+local function wait_gone(ctx, cluster, name)
+  aws.wait_for(function()
+    local g = describe(ctx, cluster, name)
+    return g and g.status, g
+  end, "gone", { what = "EKS node group " .. cluster .. "/" .. name .. " to be deleted", failed = { "DELETE_FAILED" },
+                 timeout = 3600, max_interval = 30 })
+end
+
+-- The node group, or nil when it does not exist or was being deleted
+-- (waited out: see aws.gone_once_deleted).
+local function describe_alive(ctx, cluster, name)
+  local g = describe(ctx, cluster, name)
+  if g and g.status == "DELETING" then
+    return aws.gone_once_deleted("EKS node group " .. cluster .. "/" .. name,
+      function() wait_gone(ctx, cluster, name) end)
+  end
+  return g
 end
 
 -- Waits until the node group is ACTIVE. A DEGRADED one (running, with
@@ -127,12 +151,14 @@ end
 
 local function read(ctx, id, recorded)
   local cluster, name = split_id(id)
-  local g = describe(ctx, cluster, name)
+  local g = describe_alive(ctx, cluster, name)
   return g and attrs_of(g, recorded) or nil
 end
 
 return {
   type = "aws.eks_nodegroup",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An EKS managed node group.",
   schema = {
     cluster_name = { type = "string", required = true, force_new = true },
@@ -145,7 +171,7 @@ return {
     instance_types = { type = "list", default = cairn.json.array({ "t3.medium" }), force_new = true },
     ami_type = { type = "string", default = "AL2_x86_64", force_new = true },
     capacity_type = { type = "string", default = "ON_DEMAND", force_new = true },
-    disk_size = { type = "number", default = 20, force_new = true },
+    disk_size = { type = "number", default = 20, integer = true, min = 1, force_new = true },
     scaling = { type = "map", required = true,
                 description = "{min_size, max_size, desired_size}; changed in place (UpdateNodegroupConfig)." },
     labels = { type = "map", default = {}, description = "Kubernetes node labels; changed in place." },
@@ -167,10 +193,19 @@ return {
       clientRequestToken = ctx.token,
     }
     local path = "/clusters/" .. url.encode(p.cluster_name) .. "/node-groups"
-    local _, err = aws.try({ "ResourceInUseException" }, eks, ctx, "POST", path, body, { idempotent = ctx.token ~= nil })
+    local function post()
+      return aws.try({ "ResourceInUseException" }, eks, ctx, "POST", path, body, { idempotent = ctx.token ~= nil })
+    end
+    local _, err = post()
     if err then
       local g = describe(ctx, p.cluster_name, p.name)
-      if not g or not ctx.token or (g.tags or {})[aws.TAG_TOKEN] ~= ctx.token then error(err, 0) end
+      if g and g.status == "DELETING" and (g.tags or {})[aws.TAG_TOKEN] ~= ctx.token then
+        -- the name is held by a node group on its way out: once it is gone, the name is free
+        describe_alive(ctx, p.cluster_name, p.name)
+        _, err = post()
+        g = err and describe(ctx, p.cluster_name, p.name)
+      end
+      if err and (not g or not ctx.token or (g.tags or {})[aws.TAG_TOKEN] ~= ctx.token) then error(err, 0) end
     end
     return attrs_of(wait_active(ctx, p.cluster_name, p.name), p)
   end,
@@ -220,14 +255,11 @@ return {
 
   delete = function(ctx, id)
     local cluster, name = split_id(id)
+    -- an update in progress, already deleting: asked again until gone
     aws.retry_on({ "ResourceInUseException" }, function()
       aws.try({ "ResourceNotFoundException" }, eks, ctx, "DELETE", ng_path(cluster, name))
     end, { timeout = 3600, what = "EKS node group " .. id .. " to be deletable" })
-    aws.wait_for(function()
-      local g = describe(ctx, cluster, name)
-      return g and g.status, g
-    end, "gone", { what = "EKS node group " .. id .. " to be deleted", failed = { "DELETE_FAILED" },
-                   timeout = 3600, max_interval = 30 })
+    wait_gone(ctx, cluster, name)
   end,
 
   import = function(ctx, id) return read(ctx, id) end,
@@ -254,7 +286,9 @@ return {
 
   recover = function(ctx, token, props)
     local g = describe(ctx, props.cluster_name, props.name)
-    if not g or (g.tags or {})[aws.TAG_TOKEN] ~= token then return nil end
+    if not g or (g.tags or {})[aws.TAG_TOKEN] ~= token or not describe_alive(ctx, props.cluster_name, props.name) then
+      return nil
+    end
     return attrs_of(wait_active(ctx, props.cluster_name, props.name), props)
   end,
 }

@@ -18,6 +18,10 @@
 -- group modifying for a while. A read of a group that is not available
 -- keeps the recorded tags; adoption and recovery wait until it is
 -- available to read its cairn:token tag; update waits after each tag call.
+-- A group found deleting (a run killed after DeleteReplicationGroup was
+-- accepted) is waited out and taken as gone by refresh, recovery, import
+-- and the search after a refused create; a delete finding it deleting
+-- (InvalidReplicationGroupState) waits until it is gone.
 local aws = require("aws.common")
 
 local NOTFOUND = { "ReplicationGroupNotFoundFault" }
@@ -93,9 +97,25 @@ local function user_tags(ctx, it, recorded)
   return cairn.null
 end
 
+local function wait_gone(ctx, id)
+  aws.wait_for(function()
+    local it = describe_one(ctx, id)
+    return it and it.Status, it
+  end, "gone", { what = "replication group " .. id .. " to be deleted", timeout = 3600, max_interval = 30 })
+end
+
+-- false, once it is gone, for a group being deleted (see
+-- aws.gone_once_deleted); true for any other
+local function alive(ctx, it)
+  if it.Status ~= "deleting" then return true end
+  local id = it.ReplicationGroupId
+  aws.gone_once_deleted("replication group " .. id, function() wait_gone(ctx, id) end)
+  return false
+end
+
 local function read(ctx, id, recorded)
   local it = describe_one(ctx, id)
-  if not it then return nil end
+  if not it or not alive(ctx, it) then return nil end
   local user = user_tags(ctx, it, recorded or {})
   if not user then return nil end
   return attrs_of(it, first_cluster(ctx, it), user, recorded)
@@ -117,8 +137,10 @@ local function wait_available(ctx, id)
 end
 
 -- The group once available, with its tags (all, user): nil when it is
--- gone or goes while waiting.
+-- gone or goes while waiting (one being deleted is waited out).
 local function available_with_tags(ctx, id)
+  local cur = describe_one(ctx, id)
+  if not cur or not alive(ctx, cur) then return nil end
   local it = aws.try({ "NotFound" }, wait_available, ctx, id)
   if not it then return nil end
   return it, tags_of(ctx, it.ARN)
@@ -126,21 +148,25 @@ end
 
 return {
   type = "aws.elasticache_replication_group",
+  -- deadlines: its waits take up to an hour each, and an update may take several
+  timeouts = { create = "2h", update = "3h", delete = "2h" },
   description = "An ElastiCache replication group (Redis OSS / Valkey, cluster mode disabled).",
   schema = {
-    replication_group_id = { type = "string", required = true, force_new = true },
+    replication_group_id = { type = "string", required = true, force_new = true,
+      -- 1-40 letters, digits, hyphens; a letter first; no hyphen last
+      pattern = "[A-Za-z]([A-Za-z0-9-]{0,38}[A-Za-z0-9])?" },
     description = { type = "string", default = "Managed by cairn" },
-    engine = { type = "string", default = "redis", force_new = true },
+    engine = { type = "string", default = "redis", force_new = true, enum = { "redis", "valkey" } },
     engine_version = { type = "string", optional = true, computed = true, description = "Changed in place." },
-    node_type = { type = "string", required = true, description = "cache.t3.micro...; changed in place." },
-    num_cache_clusters = { type = "number", default = 1,
+    node_type = { type = "string", required = true, pattern = "cache\\.[a-z0-9.-]+", description = "cache.t3.micro...; changed in place." },
+    num_cache_clusters = { type = "number", default = 1, integer = true, min = 1, max = 6,
       description = "Primary plus replicas. Changing it replaces the group for now (no IncreaseReplicaCount/DecreaseReplicaCount yet).",
       force_new = true },
     automatic_failover = { type = "bool", default = false, description = "Needs num_cache_clusters >= 2; in place." },
     multi_az = { type = "bool", default = false, description = "Needs automatic_failover; in place." },
     subnet_group_name = { type = "string", optional = true, force_new = true },
     security_group_ids = { type = "list", optional = true, computed = true, description = "Changed in place." },
-    port = { type = "number", default = 6379, force_new = true },
+    port = { type = "number", default = 6379, integer = true, min = 1, max = 65535, force_new = true },
     at_rest_encryption = { type = "bool", default = false, force_new = true },
     transit_encryption = { type = "bool", default = false, force_new = true },
     tags = { type = "map", default = {} },
@@ -189,7 +215,7 @@ return {
     for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
         "ReplicationGroups", "ReplicationGroup", {})) do
       local id = want[(it.ReplicationGroupId or ""):lower()]
-      if id then found[id] = it end
+      if id and alive(ctx, it) then found[id] = it end
     end
     local out = {}
     if next(found) == nil then return out end
@@ -246,10 +272,7 @@ return {
         if it and it.Status ~= "deleting" then error(err, 0) end
       end
     end, { timeout = 3600, what = "replication group " .. id .. " to be deletable" })
-    aws.wait_for(function()
-      local it = describe_one(ctx, id)
-      return it and it.Status, it
-    end, "gone", { what = "replication group " .. id .. " to be deleted", timeout = 3600, max_interval = 30 })
+    wait_gone(ctx, id)
   end,
 
   list = function(ctx)

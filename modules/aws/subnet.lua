@@ -53,7 +53,8 @@ return {
   description = "A subnet of an Amazon VPC.",
   schema = {
     vpc_id = { type = "string", required = true, force_new = true },
-    cidr_block = { type = "string", required = true, force_new = true },
+    cidr_block = { type = "string", required = true, force_new = true,
+      pattern = "([0-9]{1,3}\\.){3}[0-9]{1,3}/(1[6-9]|2[0-8])" },
     availability_zone = { type = "string", optional = true, computed = true, force_new = true },
     map_public_ip_on_launch = { type = "bool", default = false },
     tags = { type = "map", default = {} },

@@ -139,10 +139,11 @@ return {
   type = "aws.vpc",
   description = "An Amazon VPC.",
   schema = {
-    cidr_block = { type = "string", required = true, force_new = true, description = "IPv4 CIDR block (/16 to /28)." },
+    cidr_block = { type = "string", required = true, force_new = true,
+      pattern = "([0-9]{1,3}\\.){3}[0-9]{1,3}/(1[6-9]|2[0-8])", description = "IPv4 CIDR block (/16 to /28)." },
     enable_dns_hostnames = { type = "bool", default = false },
     enable_dns_support = { type = "bool", default = true },
-    instance_tenancy = { type = "string", default = "default", force_new = true, description = "default or dedicated (EC2 refuses host for a VPC)." },
+    instance_tenancy = { type = "string", default = "default", force_new = true, enum = { "default", "dedicated" }, description = "default or dedicated (EC2 refuses host for a VPC)." },
     tags = { type = "map", default = {}, description = "Your tags (cairn adds its own cairn:* tags, not shown here)." },
     id = { type = "string", computed = true },
     arn = { type = "string", computed = true },

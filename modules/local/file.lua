@@ -59,10 +59,10 @@ return {
   type = "local.file",
   description = "A local file with the given content and permissions.",
   schema = {
-    path = { type = "string", required = true, force_new = true, description = "Where the file goes; relative to the stack directory unless absolute." },
+    path = { type = "string", required = true, force_new = true, local_path = true, description = "Where the file goes; relative to the stack directory unless absolute." },
     content = { type = "string", default = "", description = "What the file contains." },
-    file_permission = { type = "string", default = "0644", description = "Octal mode of the file." },
-    directory_permission = { type = "string", default = "0755", description = "Octal mode of directories created for it." },
+    file_permission = { type = "string", default = "0644", pattern = "[0-7]{4}", description = "Octal mode of the file." },
+    directory_permission = { type = "string", default = "0755", pattern = "[0-7]{4}", description = "Octal mode of directories created for it." },
     id = { type = "string", computed = true },
     content_sha256 = { type = "string", computed = true },
     size = { type = "number", computed = true },

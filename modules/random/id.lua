@@ -29,7 +29,7 @@ return {
   remote = false, -- its objects live only in the state: no intents needed
   description = "Random bytes, as hex and base64 (for unique names).",
   schema = {
-    byte_length = { type = "number", default = 8, force_new = true, description = "How many random bytes (1-1024)." },
+    byte_length = { type = "number", default = 8, min = 1, max = 1024, integer = true, force_new = true, description = "How many random bytes (1-1024)." },
     prefix = { type = "string", force_new = true, description = "Prepended to id, hex and the base64 forms." },
     keepers = { type = "map", force_new = true, description = "Arbitrary values; any change makes a new id." },
     id = { type = "string", computed = true },

@@ -193,15 +193,94 @@ typedef struct signer {
 	bool renew_failed; /* renewal failed for these creds: not again */
 	cairn_aws_renew_fn renew;
 	void *renew_ud;
+	char **endpoints;  /* the environment's endpoints (origins), or none: AWS's own */
+	size_t nendpoints;
 } signer;
+
+/* "scheme://host:port" of url, lower-case, with the scheme's default port
+ * made explicit (malloc'd), and its host in *host (malloc'd). */
+static char *url_origin(const char *url, char **host)
+{
+	char *scheme = NULL, *h = NULL, *port = NULL, *out = NULL;
+	cairn_buf b = CAIRN_BUF_INIT;
+	CURLU *u = curl_url();
+	char *p;
+
+	*host = NULL;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	for (p = h; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (cairn_buf_printf(&b, "%s://%s:%s", scheme, h, port) == 0 && (*host = strdup(h)))
+		out = cairn_buf_detach(&b);
+out:
+	curl_free(scheme);
+	curl_free(h);
+	curl_free(port);
+	curl_url_cleanup(u);
+	cairn_buf_release(&b);
+	if (!out) {
+		free(*host);
+		*host = NULL;
+	}
+	return out;
+}
+
+static bool ends_with_domain(const char *host, const char *domain)
+{
+	size_t hl = strlen(host), dl = strlen(domain);
+
+	return hl > dl + 1 && strcmp(host + hl - dl, domain) == 0 && host[hl - dl - 1] == '.';
+}
+
+/* SigV4 credentials go only where the environment points: its endpoint(s)
+ * when it names any, else AWS's own endpoints over https. A module that
+ * asks to sign a request to any other host is refused, so that the
+ * Authorization header and the session token never leave for it. */
+static int check_host(const signer *s, const char *url)
+{
+	char *host = NULL, *origin = url_origin(url, &host);
+	size_t i;
+	int rc = 0;
+
+	if (!origin) {
+		rc = cairn_error_set(CAIRN_EINVAL, "refusing to sign a request to a URL that does not parse");
+		goto out;
+	}
+	if (s->nendpoints) {
+		for (i = 0; i < s->nendpoints; i++)
+			if (strcmp(origin, s->endpoints[i]) == 0)
+				goto out;
+		rc = cairn_error_set(CAIRN_EINVAL, "refusing to sign a request to %s: AWS credentials are only sent "
+				     "to the environment's endpoint (%s)", origin, s->endpoints[0]);
+		goto out;
+	}
+	if (strncmp(origin, "https://", 8) == 0 &&
+	    (ends_with_domain(host, "amazonaws.com") || ends_with_domain(host, "amazonaws.com.cn") ||
+	     ends_with_domain(host, "api.aws")))
+		goto out;
+	rc = cairn_error_set(CAIRN_EINVAL, "refusing to sign a request to %s: AWS credentials are only sent to "
+			     "AWS endpoints (https://*.amazonaws.com, *.amazonaws.com.cn, *.api.aws) or to the "
+			     "environment's provider.endpoint", origin);
+out:
+	free(origin);
+	free(host);
+	return rc;
+}
 
 static int signer_prepare(void *ud, const char *scope, char **url)
 {
+	signer *s = ud;
 	char *sorted = NULL;
 	int rc;
 
-	(void)ud;
 	(void)scope;
+	if ((rc = check_host(s, *url)) < 0)
+		return rc;
 	if ((rc = cairn_aws_sort_query(*url, &sorted)) < 0)
 		return rc;
 	free(*url);
@@ -260,25 +339,55 @@ static bool signer_renew(void *ud, unsigned gen, long status, const char *body, 
 static void signer_free(void *ud)
 {
 	signer *s = ud;
+	size_t i;
 
 	if (!s)
 		return;
 	cairn_aws_creds_release(&s->creds);
+	for (i = 0; i < s->nendpoints; i++)
+		free(s->endpoints[i]);
+	free(s->endpoints);
 	free(s);
 }
 
-int cairn_aws_signer_install(cairn_loop *loop, const cairn_aws_creds *creds, cairn_aws_renew_fn renew, void *ud)
+static int add_endpoint(signer *s, const char *url)
+{
+	char *host = NULL, *origin;
+	char **e;
+
+	if (!url || !*url)
+		return 0;
+	if (!(origin = url_origin(url, &host)))
+		return cairn_error_set(CAIRN_EINVAL, "invalid endpoint URL '%s'", url);
+	free(host);
+	if (!(e = realloc(s->endpoints, (s->nendpoints + 1) * sizeof(*e)))) {
+		free(origin);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	s->endpoints = e;
+	s->endpoints[s->nendpoints++] = origin;
+	return 0;
+}
+
+int cairn_aws_signer_install(cairn_loop *loop, const cairn_aws_creds *creds, const char *const *endpoints,
+			     cairn_aws_renew_fn renew, void *ud)
 {
 	cairn_loop_signer hook = { 0 };
 	signer *s;
+	size_t i;
 	int rc;
 
 	if (!(s = calloc(1, sizeof(*s))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if ((rc = set_creds(s, creds)) < 0) {
+	if ((rc = set_creds(s, creds)) < 0 || (rc = add_endpoint(s, creds->endpoint)) < 0) {
 		signer_free(s);
 		return rc;
 	}
+	for (i = 0; endpoints && endpoints[i]; i++)
+		if ((rc = add_endpoint(s, endpoints[i])) < 0) {
+			signer_free(s);
+			return rc;
+		}
 	s->renew = renew;
 	s->renew_ud = ud;
 	hook.ud = s;

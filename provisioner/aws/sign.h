@@ -44,7 +44,16 @@ typedef int (*cairn_aws_renew_fn)(void *ud, cairn_aws_creds *out);
  * answered ExpiredToken, ExpiredTokenException or RequestExpired, renew
  * (if not NULL) is called once for every request signed with the same
  * credentials, and what it gives signs from then on; after a failed
- * renewal the answers stand without asking again. */
-int cairn_aws_signer_install(cairn_loop *loop, const cairn_aws_creds *creds, cairn_aws_renew_fn renew, void *ud);
+ * renewal the answers stand without asking again.
+ *
+ * It signs only for the environment's own endpoints: creds->endpoint and
+ * `endpoints` (NULL-terminated URLs, e.g. a per-service provider.endpoint
+ * map; may be NULL), compared by scheme, host and port; when there are
+ * none, only AWS's (https, a host under amazonaws.com, amazonaws.com.cn
+ * or api.aws). A request to any other host is refused when it is made
+ * (CAIRN_EINVAL, "refusing to sign a request to ..."; the message names
+ * the origin only, never a secret). */
+int cairn_aws_signer_install(cairn_loop *loop, const cairn_aws_creds *creds, const char *const *endpoints,
+			     cairn_aws_renew_fn renew, void *ud);
 
 #endif

@@ -2,6 +2,7 @@
  * buf.c - growable capped buffer (see buf.h).
  */
 #include "buf.h"
+#include "file.h"
 #include "error.h"
 
 #include <errno.h>
@@ -124,24 +125,6 @@ const char *cairn_buf_cstr(const cairn_buf *b)
 
 int cairn_buf_read_file(cairn_buf *b, const char *path)
 {
-	char chunk[65536];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-	int rc = 0;
-
-	if (!f)
-		return cairn_error_set(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO,
-			"cannot read %s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if ((rc = cairn_buf_put(b, chunk, n)) != 0) {
-			cairn_error_prefix("cannot read %s", path);
-			break;
-		}
-	}
-	if (!rc && ferror(f))
-		rc = cairn_error_set(CAIRN_EIO, "cannot read %s: %s", path, strerror(errno));
-	fclose(f);
-	if (!rc && !b->ptr)
-		rc = cairn_buf_put(b, "", 0);
-	return rc;
+	/* one reader for every file cairn reads: regular files only (file.c) */
+	return cairn_file_read(b, path, NULL);
 }

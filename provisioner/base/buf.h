@@ -39,7 +39,9 @@ char *cairn_buf_detach(cairn_buf *b);
 /* The contents as a C string ("" when empty). Borrowed. */
 const char *cairn_buf_cstr(const cairn_buf *b);
 
-/* Read a whole file into b (bounded by b->max). Sets an error naming path. */
+/* Read a whole regular file into b (bounded by b->max): cairn_file_read
+ * (file.h) with no label; a FIFO, device or directory is refused without
+ * blocking. Sets an error naming path. */
 int cairn_buf_read_file(cairn_buf *b, const char *path);
 
 #endif

@@ -7,8 +7,9 @@
  * set at the point of failure and read by the CLI, which is the only layer
  * that prints. Modelled on libgit2's git_error_set / git_error_last.
  *
- * Folder provisioner/base/: errors (error.h), size-capped buffers (buf.h) and
- * the value model (value.h). Uses nothing of cairn's; everything uses it.
+ * Folder provisioner/base/: errors (error.h), size-capped buffers (buf.h),
+ * the value model (value.h) and reading / writing the files a user names
+ * (file.h). Uses nothing of cairn's; everything uses it.
  */
 #ifndef CAIRN_ERROR_H
 #define CAIRN_ERROR_H

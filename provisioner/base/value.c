@@ -3,8 +3,10 @@
  */
 #include "value.h"
 #include "buf.h"
+#include "error.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,4 +178,62 @@ bool cairn_value_equal(const json_t *a, const json_t *b)
 		return true;
 	}
 	return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* -- durations ------------------------------------------------------------ */
+
+#define DURATION_MAX (7.0 * 86400)
+
+int cairn_duration_parse(const char *s, double *out)
+{
+	double total = 0, v;
+	char *end;
+	int parts = 0;
+
+	if (!s || !*s)
+		return CAIRN_EINVAL;
+	while (*s) {
+		if (!((*s >= '0' && *s <= '9') || *s == '.'))
+			return CAIRN_EINVAL;
+		v = strtod(s, &end);
+		if (end == s || !isfinite(v) || v < 0)
+			return CAIRN_EINVAL;
+		s = end;
+		switch (*s) {
+		case 'h': v *= 3600; s++; break;
+		case 'm': v *= 60; s++; break;
+		case 's': s++; break;
+		case '\0':
+			if (parts)
+				return CAIRN_EINVAL; /* "1h30": a unit is missing */
+			break;
+		default: return CAIRN_EINVAL;
+		}
+		total += v;
+		parts++;
+	}
+	if (!(total > 0) || total > DURATION_MAX)
+		return CAIRN_EINVAL;
+	*out = total;
+	return 0;
+}
+
+void cairn_duration_format(double seconds, char *buf, size_t n)
+{
+	long long w = (long long)seconds, h = w / 3600, m = (w % 3600) / 60, sec = w % 60;
+	int at = 0;
+
+	if (!n)
+		return;
+	buf[0] = '\0';
+	if ((double)w != seconds || w < 60) {
+		snprintf(buf, n, "%gs", seconds);
+		return;
+	}
+	if (h)
+		at = snprintf(buf, n, "%lldh", h);
+	if (m && at >= 0 && (size_t)at < n)
+		at += snprintf(buf + at, n - (size_t)at, "%lldm", m);
+	if (sec && at >= 0 && (size_t)at < n)
+		snprintf(buf + at, n - (size_t)at, "%llds", sec);
 }

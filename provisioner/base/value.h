@@ -38,4 +38,12 @@ char *cairn_value_render(const json_t *v);
 /* Deep equality that treats 1 and 1.0 as equal. */
 bool cairn_value_equal(const json_t *a, const json_t *b);
 
+/* Durations as people write them (Terraform's timeouts): "90s", "30m",
+ * "1h30m", "2h", "1.5h", or a bare number of seconds. *out is seconds, in
+ * (0, 7 days]. 0, or CAIRN_EINVAL (no message set: the caller names the
+ * place). */
+int cairn_duration_parse(const char *s, double *out);
+/* The same back as text ("1h30m", "45s", "2.5s") into buf. */
+void cairn_duration_format(double seconds, char *buf, size_t n);
+
 #endif

@@ -7,6 +7,8 @@
  */
 #include "cli.h"
 #include "render.h"
+#include "drift_cmd.h"
+#include "base/file.h"
 #include "sim/sim.h"
 
 #include <errno.h>
@@ -49,8 +51,9 @@ typedef struct cli {
 	bool verbose;
 	bool show_sensitive;
 	bool accept_new_keys;  /* --accept-new-host-keys */
+	bool refresh_only;  /* apply --refresh-only (refresh_only.c) */
 	long limit;
-	char **targets, **excludes;
+	char **targets, **excludes;  /* canonical addresses, owned */
 	size_t ntargets, nexcludes;
 	char **args;
 	int nargs;
@@ -98,12 +101,15 @@ static const char usage_text[] =
 "            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
 "  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
 "  apply     [--auto-approve] FILE                   apply a saved plan\n"
+"  apply     -e ENV --refresh-only [--auto-approve]  accept what exists into the state\n"
 "  destroy   -e ENV [--auto-approve] [--target ADDR]...\n"
 "  import    -e ENV ADDR ID    take an existing object under management\n"
 "  graph     -e ENV            print the resource graph as DOT\n"
 "  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
 "  lock      status|force-unlock -e ENV\n"
+"  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
+"            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
 "\n"
@@ -170,6 +176,127 @@ static int push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
+/* An address as plans and `state list` print them: NAME, NAME[INDEX] or
+ * NAME["KEY"] (NAME: [A-Za-z_][A-Za-z0-9_-]*), and for an object a
+ * create_before_destroy put aside, a ~deposed-TOKEN suffix. *out gets the
+ * canonical spelling (web["a"] as cairn prints it: JSON escapes as jansson
+ * writes them), malloc'd. */
+static int parse_address(const char *s, char **out);
+
+/* Push the canonical spelling of a --target / --exclude address (owned by
+ * the list). */
+static int push_address(char ***v, size_t *n, const char *flag, const char *arg)
+{
+	char *addr = NULL;
+
+	if (parse_address(arg, &addr) != 0)
+		return usage_error("%s: %s", flag, cairn_error_last()->message);
+	if (push(v, n, addr)) {
+		free(addr);
+		return -1;
+	}
+	return 0;
+}
+
+/* What a flag's value looks like, for "flag X needs a value". */
+static const char *flag_value_hint(const char *flag)
+{
+	static const struct { const char *flag, *hint; } hints[] = {
+		{ "--var", "--var NAME=VALUE" }, { "-e", "-e ENV" }, { "--env", "--env ENV" }, { "-C", "-C DIR" },
+		{ "--dir", "--dir DIR" }, { "--target", "--target ADDRESS" }, { "--exclude", "--exclude ADDRESS" },
+		{ "--parallelism", "--parallelism N" }, { "--lock-timeout", "--lock-timeout 30s" },
+		{ "--out", "-out FILE" }, { "--limit", "--limit N" }, { "--lease", "--lease SECONDS" },
+		{ "--refresh", "--refresh=false" }, { "--stack", "--stack FILE" }, { "--state", "--state FILE" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (!strcmp(flag, hints[i].flag))
+			return hints[i].hint;
+	return "see 'cairn help'";
+}
+
+static int parse_address(const char *s, char **out)
+{
+	const char *p = s, *why = NULL, *q, *suffix = NULL;
+	json_t *key = NULL;
+	char *name = NULL, *addr = NULL;
+	int rc = 0;
+
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_')) {
+		why = *p ? "a name starts with a letter or '_'" : "it is empty";
+		goto done;
+	}
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+	       *p == '-')
+		p++;
+	if (!(name = strndup(s, (size_t)(p - s)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (*p == '[') {
+		p++;
+		if (*p >= '0' && *p <= '9') {
+			char *end;
+			long long v;
+
+			errno = 0;
+			v = strtoll(p, &end, 10);
+			if (errno || v > 1000000)
+				why = "the index is too large";
+			key = json_integer(v);
+			p = end;
+		} else if (*p == '"') {
+			json_error_t jerr;
+
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (*q == '"')
+				key = json_loadb(p, (size_t)(q - p + 1), JSON_DECODE_ANY, &jerr);
+			if (!key)
+				why = "the key in [...] is not a valid quoted string";
+			p = *q ? q + 1 : q;
+		} else if (!*p) {
+			why = "unclosed '['";
+		} else {
+			why = "[...] holds a whole number or a quoted key, like [0] or [\"a\"]";
+		}
+		if (!why && *p != ']')
+			why = "unclosed '['";
+		else if (!why)
+			p++;
+	}
+	if (!why && *p) {
+		if (!strncmp(p, "~deposed-", 9) && p[9] && strspn(p + 9, "0123456789abcdef") == strlen(p + 9))
+			suffix = p;
+		else
+			why = "unexpected characters after the name";
+	}
+	if (why)
+		goto done;
+	if ((addr = cairn_address(name, key)) != NULL && suffix) {
+		char *full = NULL;
+
+		if (asprintf(&full, "%s%s", addr, suffix) < 0)
+			full = NULL;
+		free(addr);
+		addr = full;
+	}
+	if (!addr) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	*out = addr;
+done:
+	if (why)
+		rc = cairn_error_set(CAIRN_EINVAL, "invalid address '%s': %s (addresses look like NAME, NAME[0] or "
+				     "NAME[\"key\"])", s, why);
+	json_decref(key);
+	free(name);
+	return rc;
+}
+
 static int parse_var(cli *c, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -189,7 +316,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_ACCEPT_NEW };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -212,6 +339,7 @@ static const struct option long_opts[] = {
 	{ "show-sensitive", no_argument, NULL, O_SENS },
 	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
+	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -222,6 +350,21 @@ static int allowed(cli *c, unsigned mask, unsigned flag, const char *name)
 	if (mask & flag)
 		return 0;
 	return usage_error("flag %s does not apply to 'cairn %s'", name, c->cmd);
+}
+
+/* Is arg (already normalised) a flag whose value is the next argument? */
+static bool takes_value(const char *arg)
+{
+	const struct option *o;
+
+	if (!strcmp(arg, "-e") || !strcmp(arg, "-C"))
+		return true;
+	if (strncmp(arg, "--", 2) != 0 || strchr(arg, '='))
+		return false;
+	for (o = long_opts; o->name; o++)
+		if (!strcmp(arg + 2, o->name))
+			return o->has_arg == required_argument;
+	return false;
 }
 
 /* Terraform-style single-dash long flags (-out, -target=x) become --out. */
@@ -235,8 +378,10 @@ static char **normalise_args(int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
+		/* the value of a flag that takes one stays as it is: -e -dev is environment "-dev" */
 		if (i > 0 && a[0] == '-' && a[1] && a[1] != '-' && a[2] && a[2] != '=' &&
-		    !(a[1] >= '0' && a[1] <= '9') && strspn(a + 1, "abcdefghijklmnopqrstuvwxyz-") >= 2) {
+		    !(a[1] >= '0' && a[1] <= '9') && strspn(a + 1, "abcdefghijklmnopqrstuvwxyz-") >= 2 &&
+		    !(i > 1 && takes_value(v[i - 1]))) {
 			if (asprintf(&v[i], "-%s", a) < 0)
 				v[i] = NULL;
 		} else {
@@ -266,7 +411,8 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 	}
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "e:C:vh", long_opts, &idx)) != -1) {
+	/* ':' first: a flag without its value is reported as such, not as unknown */
+	while ((opt = getopt_long(argc, argv, ":e:C:vh", long_opts, &idx)) != -1) {
 		switch (opt) {
 		case 'e':
 			if (allowed(c, mask, FL_ENV, "-e")) return -1;
@@ -314,10 +460,12 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			c->detailed = true;
 			break;
 		case O_TARGET:
-			if (allowed(c, mask, FL_TARGET, "--target") || push(&c->targets, &c->ntargets, optarg)) return -1;
+			if (allowed(c, mask, FL_TARGET, "--target") ||
+			    push_address(&c->targets, &c->ntargets, "--target", optarg)) return -1;
 			break;
 		case O_EXCLUDE:
-			if (allowed(c, mask, FL_TARGET, "--exclude") || push(&c->excludes, &c->nexcludes, optarg)) return -1;
+			if (allowed(c, mask, FL_TARGET, "--exclude") ||
+			    push_address(&c->excludes, &c->nexcludes, "--exclude", optarg)) return -1;
 			break;
 		case O_APPROVE:
 			if (allowed(c, mask, FL_APPROVE, "--auto-approve")) return -1;
@@ -341,12 +489,17 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			if (allowed(c, mask, FL_PLAN, "--accept-new-host-keys")) return -1;
 			c->accept_new_keys = true;
 			break;
+		case O_REFRESH_ONLY:
+			if (strcmp(c->cmd, "apply") != 0)
+				return usage_error("flag --refresh-only applies to 'cairn apply' only"), -1;
+			c->refresh_only = true;
+			break;
 		case 'v': c->verbose = true; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
 		case ':':
-			return usage_error("flag %s needs a value", argv[optind - 1]), -1;
+			return usage_error("flag %s needs a value (%s)", argv[optind - 1], flag_value_hint(argv[optind - 1])), -1;
 		default:
 			return usage_error("unknown flag '%s' for 'cairn %s'", argv[optind - 1], c->cmd), -1;
 		}
@@ -394,32 +547,17 @@ static int no_args(cli *c)
 
 /* ---------- plan / apply / destroy ---------- */
 
+/* plan -out: the signed plan (engine/plan.c), written atomically and only
+ * over a regular file or a new path (base/file.h). */
 static int write_plan_file(cairn_engine *e, const char *path)
 {
-	json_t *doc = NULL;
-	char tmp[PATH_MAX];
-	FILE *f;
-	int rc, fd;
+	char *text = NULL;
+	int rc;
 
-	if ((rc = cairn_plan_json(e, &doc)) != 0)
-		return rc;
-	json_object_set_new(doc, "destroy", json_boolean(false));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		json_decref(doc);
-		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
-	}
-	rc = json_dumpf(doc, f, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (fclose(f) != 0 || rc != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		json_decref(doc);
-		return cairn_error_set(CAIRN_EIO, "cannot write plan file %s: %s", path, strerror(errno));
-	}
-	json_decref(doc);
-	return 0;
+	if ((rc = cairn_plan_save(e, &text)) == 0 && (rc = cairn_file_write(path, text, strlen(text), 0600)) != 0)
+		cairn_error_prefix("cannot save the plan");
+	free(text);
+	return rc;
 }
 
 static int print_plan(cli *c, cairn_engine *e)
@@ -432,6 +570,51 @@ static int print_plan(cli *c, cairn_engine *e)
 	cairn_buf_release(&b);
 	fflush(stdout);
 	return rc;
+}
+
+/* Does addr name something the plan knows: an instance (web[0]), every
+ * instance of a resource (web, even with count 0), or, for destroy, which
+ * plans only what the state has, any instance of a stack resource? */
+static bool address_known(cairn_engine *e, const char *addr, bool destroy)
+{
+	size_t i, n = strcspn(addr, "[~");
+
+	for (i = 0; i < e->ninsts; i++)
+		if (!strcmp(e->insts[i].address, addr) || !strcmp(e->insts[i].name, addr))
+			return true;
+	for (i = 0; i < e->stack->nresources; i++)
+		if (strlen(e->stack->resources[i].name) == n && !strncmp(addr, e->stack->resources[i].name, n))
+			return !addr[n] || destroy;
+	return false;
+}
+
+/* --target and --exclude must name something (Terraform: "no resource
+ * ... in the stack"): a typo would otherwise plan nothing, or everything. */
+static int check_targets(cli *c, cairn_engine *e, bool destroy)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntargets + c->nexcludes; i++) {
+		bool target = i < c->ntargets;
+		const char *a = target ? c->targets[i] : c->excludes[i - c->ntargets];
+		const char *br = strchr(a, '[');
+		char *name = br ? strndup(a, (size_t)(br - a)) : NULL;
+		int rc = 0;
+
+		if (!address_known(e, a, destroy)) {
+			if (br && name && cairn_stack_resource(e->stack, name))
+				rc = cairn_error_set(CAIRN_EINVAL, "%s %s: no instance %s in the stack or the state of "
+					"environment '%s' (see 'cairn plan' for the instances of %s)",
+					target ? "--target" : "--exclude", a, a, c->env, name);
+			else
+				rc = cairn_error_set(CAIRN_EINVAL, "%s %s: no resource %s in the stack or the state of "
+					"environment '%s'", target ? "--target" : "--exclude", a, br && name ? name : a, c->env);
+		}
+		free(name);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static bool plan_has_changes(cairn_engine *e)
@@ -486,6 +669,11 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
 	    no_args(c) || need_env(c))
 		return CAIRN_EXIT_ERROR;
+	/* before any work: -out names something that must not be replaced */
+	if (c->out && (rc = cairn_file_check_writable(c->out)) != 0) {
+		cairn_error_prefix("cannot save the plan");
+		goto done;
+	}
 	engine_opts(c, &o, false);
 	if (!c->json)
 		o.log = c->verbose ? stderr : NULL;
@@ -507,7 +695,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 				(unsigned long long)ls.retries, e->opts.parallelism);
 		}
 	}
-	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0)
+	if ((rc = cairn_engine_plan(e, c->destroy, NULL)) != 0 || (rc = check_targets(c, e, c->destroy)) != 0)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
@@ -616,18 +804,23 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 
 static int load_plan_file(cli *c, const char *path, json_t **doc)
 {
+	cairn_buf text = CAIRN_BUF_INIT;
 	json_error_t jerr;
-	json_t *d = json_load_file(path, 0, &jerr);
+	json_t *d;
 	const char *env, *stack;
 	json_t *vars;
 	const char *k;
 	json_t *v;
+	int rc;
 
-	if (!d) {
-		if (access(path, R_OK) != 0)
-			return cairn_error_set(CAIRN_EINVAL, "cannot read plan file %s: %s", path, strerror(errno));
-		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: not a cairn plan file: %s", path, jerr.line, jerr.column, jerr.text);
+	if ((rc = cairn_file_read(&text, path, "plan file")) != 0) {
+		cairn_buf_release(&text);
+		return rc;
 	}
+	d = json_loadb(cairn_buf_cstr(&text), text.len, JSON_REJECT_DUPLICATES, &jerr);
+	cairn_buf_release(&text);
+	if (!d)
+		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: not a cairn plan file: %s", path, jerr.line, jerr.column, jerr.text);
 	env = json_string_value(json_object_get(d, "environment"));
 	stack = json_string_value(json_object_get(d, "stack_file"));
 	if (!env || !stack || !json_is_array(json_object_get(d, "resource_changes"))) {
@@ -651,6 +844,32 @@ static int load_plan_file(cli *c, const char *path, json_t **doc)
 	return 0;
 }
 
+/* What can be found wrong before the lock is taken (which creates the state
+ * where there is none) is found here: a saved plan that does not fit, and,
+ * with no state yet, a plan that names nothing (--target) or would need a
+ * confirmation nobody can give. The checks after the lock stand. */
+static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc, const char *saved)
+{
+	json_t *forced = NULL;
+	int rc;
+
+	if (doc) {
+		rc = cairn_plan_load_saved(e, doc, saved, &forced);
+		json_decref(forced);
+		return rc;
+	}
+	if (e->store)
+		return 0;
+	if ((rc = cairn_engine_plan(e, destroy, NULL)) != 0 || (rc = check_targets(c, e, destroy)) != 0)
+		return rc;
+	if (plan_has_changes(e) && !c->auto_approve && !isatty(STDIN_FILENO)) {
+		if ((rc = print_plan(c, e)) != 0)
+			return rc;
+		return confirm(c, destroy ? "destroy" : "apply");
+	}
+	return 0;
+}
+
 static int run_apply(cli *c, bool destroy)
 {
 	cairn_engine_opts o;
@@ -667,21 +886,20 @@ static int run_apply(cli *c, bool destroy)
 	} else if (no_args(c)) {
 		return CAIRN_EXIT_ERROR;
 	}
-	if (need_env(c))
+	if (need_env(c)) {
+		json_decref(doc); /* a plan file whose environment is "" */
 		return CAIRN_EXIT_ERROR;
+	}
 	engine_opts(c, &o, true);
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
+	if ((rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
+		goto done;
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	if (saved) {
-		if (e->nintents) {
-			rc = cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: an interrupted run left %zu pending "
-				"operation(s); run plan again", e->nintents);
-			goto done;
-		}
-		if ((rc = cairn_plan_load_saved(e, doc, &forced)) != 0)
+		if ((rc = cairn_plan_load_saved(e, doc, saved, &forced)) != 0)
 			goto done;
 	} else if (e->nintents) {
 		if ((rc = cairn_engine_recover(e, 0)) != 0)
@@ -689,7 +907,7 @@ static int run_apply(cli *c, bool destroy)
 	}
 	if (c->refresh && (rc = cairn_engine_refresh(e)) != 0)
 		goto done;
-	if ((rc = cairn_engine_plan(e, destroy, forced)) != 0)
+	if ((rc = cairn_engine_plan(e, destroy, forced)) != 0 || (rc = check_targets(c, e, destroy)) != 0)
 		goto done;
 	if (forced && (rc = cairn_plan_verify_saved(e, forced)) != 0)
 		goto done;
@@ -754,6 +972,14 @@ static int cmd_apply(cli *c, int argc, char **argv)
 {
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
 		return CAIRN_EXIT_ERROR;
+	if (c->refresh_only) {
+		cairn_engine_opts o;
+
+		if (no_args(c) || need_env(c))
+			return CAIRN_EXIT_ERROR;
+		engine_opts(c, &o, true);
+		return cairn_cli_refresh_only(&o, c->auto_approve, c->color);
+	}
 	return run_apply(c, false);
 }
 
@@ -762,6 +988,48 @@ static int cmd_destroy(cli *c, int argc, char **argv)
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
 		return CAIRN_EXIT_ERROR;
 	return run_apply(c, true);
+}
+
+/* The arguments of state show / rm / mv and import's first are addresses:
+ * each must parse, and is replaced by its canonical spelling (in the
+ * argument array, whose strings cairn_cli_main frees). */
+static int canonical_args(cli *c, int n)
+{
+	char *addr;
+	int i, rc;
+
+	for (i = 0; i < n && i < c->nargs; i++) {
+		if ((rc = parse_address(c->args[i], &addr)) != 0)
+			return rc;
+		free(c->args[i]);
+		c->args[i] = addr;
+	}
+	return 0;
+}
+
+/* Is the address an instance of the stack, not yet managed? Asked of a
+ * read-only engine, so that a wrong address creates and locks no state. */
+static int import_target_known(cli *c)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	const cairn_inst *in;
+	int rc;
+
+	engine_opts(c, &o, false);
+	o.refresh = false;
+	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0) {
+		in = cairn_engine_inst(e, c->args[0]);
+		if (!in || in->res == SIZE_MAX)
+			rc = cairn_error_set(CAIRN_EINVAL, "cannot import to %s: no such resource instance in the "
+				"configuration of environment '%s' (add it to the stack first)", c->args[0], c->env);
+		else if (in->prior)
+			rc = cairn_error_set(CAIRN_EINVAL, "cannot import to %s: it is already managed (id %s); "
+				"use 'cairn state rm' first to manage another object there", c->args[0],
+				in->prior->id ? in->prior->id : "?");
+	}
+	cairn_engine_free(e);
+	return rc;
 }
 
 static int cmd_import(cli *c, int argc, char **argv)
@@ -774,6 +1042,10 @@ static int cmd_import(cli *c, int argc, char **argv)
 		return CAIRN_EXIT_ERROR;
 	if (c->nargs != 2)
 		return usage_error("usage: cairn import -e ENV ADDRESS ID");
+	if ((rc = canonical_args(c, 1)) != 0)
+		return report(c, rc);
+	if ((rc = import_target_known(c)) != 0)
+		return report(c, rc);
 	engine_opts(c, &o, true);
 	o.refresh = false;
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
@@ -785,8 +1057,14 @@ static int cmd_import(cli *c, int argc, char **argv)
 		goto done;
 	if ((rc = cairn_engine_import(e, c->args[0], c->args[1])) != 0)
 		goto done;
-	printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
-	       c->args[0], c->args[1], c->env);
+	{
+		/* an id can be the secret itself (random.password imports by its value) */
+		char *id = cairn_engine_redact(e, c->args[1]);
+
+		printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
+		       c->args[0], id ? id : "(sensitive)", c->env);
+		free(id);
+	}
 done:
 	rc = report(c, rc);
 	cairn_engine_free(e);
@@ -873,7 +1151,8 @@ static int open_store(cli *c, cairn_store **st, bool write)
 		free(path);
 		return rc;
 	}
-	if (!write && stat(path, &sb) != 0) {
+	/* writing commands (state rm/mv, force-unlock) change existing state only */
+	if (stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", path);
 		free(path);
 		return rc;
@@ -881,6 +1160,31 @@ static int open_store(cli *c, cairn_store **st, bool write)
 	rc = cairn_store_open(st, path, write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
 	free(path);
 	return rc;
+}
+
+/* state rm: every address is recorded; state mv FROM TO: FROM is, TO is
+ * not, and they differ. */
+static int check_state_args(cli *c, cairn_store *st, bool mv)
+{
+	cairn_state_res r = { 0 };
+	int i, rc;
+
+	if (mv && !strcmp(c->args[0], c->args[1]))
+		return cairn_error_set(CAIRN_EINVAL, "cannot move '%s' onto itself", c->args[0]);
+	for (i = 0; i < (mv ? 1 : c->nargs); i++) {
+		if ((rc = cairn_store_get(st, c->env, c->args[i], &r)) == CAIRN_ENOTFOUND)
+			return cairn_error_set(CAIRN_EINVAL, "no resource %s in the state of environment '%s'",
+					       c->args[i], c->env);
+		cairn_state_res_release(&r);
+		if (rc)
+			return rc;
+	}
+	if (mv && (rc = cairn_store_get(st, c->env, c->args[1], &r)) != CAIRN_ENOTFOUND) {
+		cairn_state_res_release(&r);
+		return rc ? rc : cairn_error_set(CAIRN_EINVAL, "cannot move '%s' to '%s' in environment '%s': '%s' exists",
+						 c->args[0], c->args[1], c->env, c->args[1]);
+	}
+	return 0;
 }
 
 static void print_attrs(json_t *attrs, json_t *sensitive, bool show)
@@ -914,11 +1218,17 @@ static int cmd_state(cli *c, int argc, char **argv)
 	int rc = 0;
 	size_t i;
 
-	if (argc < 2)
+	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("usage: cairn state list|show|rm|mv|history -e ENV");
 	sub = argv[1];
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_LOCK | FL_JSON | FL_SENSITIVE | FL_LIMIT) || need_env(c))
 		return CAIRN_EXIT_ERROR;
+	if (!strcmp(sub, "show") && c->nargs != 1)
+		return usage_error("usage: cairn state show -e ENV ADDRESS");
+	if (!strcmp(sub, "list") && c->nargs)
+		return usage_error("usage: cairn state list -e ENV");
+	if ((!strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "mv")) && (rc = canonical_args(c, c->nargs)) != 0)
+		return report(c, rc);
 	if (!strcmp(sub, "list") || !strcmp(sub, "show") || !strcmp(sub, "history")) {
 		if ((rc = open_store(c, &st, false)) != 0)
 			goto done;
@@ -1000,6 +1310,11 @@ static int cmd_state(cli *c, int argc, char **argv)
 		if ((rc = cairn_lock_acquire(st, c->env, "state", c->lease > 0 ? c->lease : CAIRN_LOCK_DEFAULT_LEASE,
 					     c->lock_timeout, NULL)) != 0)
 			goto done;
+		/* a wrong address leaves no revision behind */
+		if ((rc = check_state_args(c, st, !strcmp(sub, "mv"))) != 0) {
+			cairn_lock_release(st, c->env);
+			goto done;
+		}
 		if ((rc = cairn_store_rev_begin(st, c->env, !strcmp(sub, "rm") ? "state rm" : "state mv", &rev)) == 0) {
 			if (!strcmp(sub, "rm")) {
 				for (i = 0; i < (size_t)c->nargs && !rc; i++) {
@@ -1036,7 +1351,7 @@ static int cmd_lock(cli *c, int argc, char **argv)
 	const char *sub;
 	int rc;
 
-	if (argc < 2)
+	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("usage: cairn lock status|force-unlock -e ENV");
 	sub = argv[1];
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_JSON) || no_args(c) || need_env(c))
@@ -1044,8 +1359,8 @@ static int cmd_lock(cli *c, int argc, char **argv)
 	if (strcmp(sub, "status") && strcmp(sub, "force-unlock"))
 		return usage_error("unknown lock command '%s' (status, force-unlock)", sub);
 	if ((rc = open_store(c, &st, !strcmp(sub, "force-unlock"))) != 0) {
-		if (rc == CAIRN_ENOTFOUND && !strcmp(sub, "status")) {
-			printf("environment '%s' is not locked\n", c->env);
+		if (rc == CAIRN_ENOTFOUND) {
+			printf("environment '%s' %s not locked\n", c->env, !strcmp(sub, "status") ? "is" : "was");
 			return 0;
 		}
 		goto done;
@@ -1192,11 +1507,16 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "output")) rc = cmd_output(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);
 	free(args);
 	json_decref(c.vars);
+	for (i = 0; i < (int)c.ntargets; i++)
+		free(c.targets[i]);
+	for (i = 0; i < (int)c.nexcludes; i++)
+		free(c.excludes[i]);
 	free(c.targets);
 	free(c.excludes);
 	fflush(stdout);

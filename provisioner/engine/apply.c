@@ -16,7 +16,6 @@
 #include "scheduler.h"
 
 #include <openssl/rand.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,14 +40,6 @@ typedef struct job {
 	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
 	char label[512];
 } job;
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 static char *new_token(void)
 {
@@ -121,6 +112,7 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 		return fail_from_error(j, t, "cannot evaluate properties");
 	json_decref(in->desired);
 	in->desired = desired;
+	cairn_engine_add_secrets(e, desired, in->sensitive);
 	if (cairn_has_unknown(desired))
 		return cairn_task_fail(t, "a property is still unknown after its dependencies were applied");
 	payload = json_pack("{s:O}", "props", desired);
@@ -167,6 +159,9 @@ static cairn_step_rc finish_write(cairn_sched *s, cairn_task *t, job *j, const c
 	cairn_state_res r = { 0 };
 	int rc;
 
+	/* a value made by this operation (a generated password) is a secret
+	 * from now on: in messages, the summary, the revision's record */
+	cairn_engine_add_secrets(e, attrs, in->sensitive);
 	r.address = in->address;
 	r.name = in->name;
 	r.type = in->type;
@@ -229,6 +224,7 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 			}
 			json_decref(in->desired);
 			in->desired = desired;
+			cairn_engine_add_secrets(e, desired, in->sensitive);
 			json_array_foreach(in->changes, i, c)
 				json_array_append(changed, json_object_get(c, "attribute"));
 			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);
@@ -261,9 +257,16 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 	case 20: /* update finished */
 		if (t->op_failed)
 			return CAIRN_STEP_FAILED;
+		/* as for create: without the attributes the object now has, the
+		 * state would claim the desired values, unchecked; it keeps the
+		 * previous ones and the next plan shows the change again */
+		if (!json_is_object(t->op_result))
+			return cairn_task_fail(t, "module %s returned %s from update of %s, expected a table (the "
+					       "attributes after the update); the state keeps the previous attributes",
+					       in->type, cairn_value_type_name(t->op_result), in->address);
 		{
 			json_t *a1 = merge_attrs(in->current, in->desired);
-			json_t *attrs = merge_attrs(a1, json_is_object(t->op_result) ? t->op_result : NULL);
+			json_t *attrs = merge_attrs(a1, t->op_result);
 			cairn_step_rc rc = finish_write(s, t, j, "update", attrs);
 
 			json_decref(a1);
@@ -315,7 +318,9 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 		return CAIRN_STEP_WAIT;
 	}
 	if (t->op_failed) {
-		if (j->intent_id > 0)
+		/* abandoned (deadline, signal): the delete may be under way, so the
+		 * intent stays and the next run looks */
+		if (j->intent_id > 0 && !t->op_abandoned)
 			cairn_store_intent_clear(cairn_sched_store(s), j->intent_id);
 		return CAIRN_STEP_FAILED;
 	}
@@ -358,6 +363,7 @@ static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
 	j->rev = rev;
 	p->tasks[k].ud = j;
 	p->tasks[k].label = j->label;
+	p->tasks[k].timeouts = in->res != NO_RES ? p->e->stack->resources[in->res].timeouts : NULL;
 	snprintf(j->label, sizeof(j->label), "%s", in->address);
 	switch (kind) {
 	case JOB_APPLY: p->tasks[k].step = apply_step; break;
@@ -445,7 +451,11 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 			j->kind == JOB_FORGET ? "forgotten" :
 			j->in->action == CAIRN_ACT_UPDATE ? "modifications complete" : "creation complete");
 	} else if (to == CAIRN_TASK_FAILED) {
-		fprintf(e->opts.log, "%s: failed: %s\n", t->label, t->error ? t->error : "error");
+		/* a module's error text: secrets out, control characters escaped */
+		char *m = cairn_engine_clean(e, t->error ? t->error : "error");
+
+		fprintf(e->opts.log, "%s: failed: %s\n", t->label, m ? m : "(error text withheld)");
+		free(m);
 	}
 	(void)from;
 }
@@ -461,8 +471,6 @@ static int idle_check(void *ud)
 {
 	idle_ctx *ic = ud;
 
-	if (interrupted)
-		return cairn_error_set(CAIRN_ERROR, "interrupted");
 	if (ic->beat && cairn_now() >= ic->next_beat) {
 		ic->next_beat = cairn_now() + ic->every;
 		if (ic->beat(ic->e) != 0) {
@@ -487,14 +495,21 @@ static int run_tasks(cairn_engine *e, cairn_task *tasks, size_t n, plan_run *p, 
 		goto cleanup;
 	cairn_sched_set_log(s, progress, e);
 	cairn_sched_set_idle(s, idle_check, ic, 0.2);
-	cairn_sched_set_ssh(s, e->ssh);
-	rc = cairn_sched_run(s);
+	rc = cairn_engine_run_sched(e, s);
 cleanup:
 	cairn_sched_free(s);
 	return rc;
 }
 
 /* ---------- recovery of interrupted runs ---------- */
+
+/* The resource name of an address: name, name[3], name["key"]. malloc'd. */
+static char *intent_name(const char *address)
+{
+	const char *br = strchr(address, '[');
+
+	return br ? strndup(address, (size_t)(br - address)) : strdup(address);
+}
 
 static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 {
@@ -513,6 +528,13 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 			return CAIRN_STEP_DONE; /* its token is reused by the next create */
 		ctx = cairn_engine_op_ctx(e, it->address, it->token);
 		if (!strcmp(it->op, "create")) {
+			char *nm = intent_name(it->address);
+			json_t *names = cairn_engine_sensitive_names(e, sch, nm ? nm : it->address);
+
+			/* the props an interrupted create sent: their secrets stay secret */
+			cairn_engine_add_secrets(e, json_object_get(it->payload, "props"), names);
+			json_decref(names);
+			free(nm);
 			args = json_pack("[s?,O]", it->token, json_object_get(it->payload, "props") ?
 				json_object_get(it->payload, "props") : json_null());
 			rc = cairn_sched_start_op(s, t, it->type, "recover", ctx, args);
@@ -557,23 +579,18 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 		attrs = merge_attrs(json_object_get(it->payload, "props"), t->op_result);
 		r.address = it->address;
 		{
-			char *br = strchr(it->address, '[');
-			char *nm = br ? strndup(it->address, (size_t)(br - it->address)) : strdup(it->address);
+			char *nm = intent_name(it->address);
 
 			r.name = nm;
 			r.type = it->type;
 			r.id = id_of(sch, attrs);
 			r.attrs = attrs;
-			r.sensitive = json_array();
+			/* the schema's sensitive attributes and the properties whose
+			 * expressions read a sensitive value: sealed in the state */
+			r.sensitive = cairn_engine_sensitive_names(e, sch, nm ? nm : it->address);
 			r.token = it->token;
 			r.deps = json_array();
-			{
-				size_t i;
-
-				for (i = 0; i < sch->nattrs; i++)
-					if (sch->attrs[i].sensitive)
-						json_array_append_new(r.sensitive, json_string(sch->attrs[i].name));
-			}
+			cairn_engine_add_secrets(e, attrs, r.sensitive);
 			rc = cairn_store_put(cairn_sched_store(s), e->opts.env, j->rev, "recover", &r, it->id);
 			free(nm);
 			free(r.id);
@@ -629,6 +646,7 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		tasks[i].label = jobs[i].label;
 		tasks[i].ud = &jobs[i];
 		tasks[i].step = recover_step;
+		tasks[i].timeouts = cairn_engine_timeouts(e, e->intents[i].address);
 	}
 	{
 		cairn_sched *s = NULL;
@@ -636,16 +654,19 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 		rc = cairn_sched_new(&s, e->loop, e->lua, e->store, tasks, e->nintents, e->opts.parallelism);
 		if (!rc) {
 			cairn_sched_set_idle(s, idle_check, &ic, 0.2);
-			cairn_sched_set_ssh(s, e->ssh);
-			rc = cairn_sched_run(s);
+			rc = cairn_engine_run_sched(e, s);
 		}
 		cairn_sched_free(s);
 	}
-	if (rc == CAIRN_ERROR)
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e))
+		rc = cairn_engine_interrupted_error(e);
+	else if (rc == CAIRN_ERROR)
 		for (i = 0; i < e->nintents; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label,
-						     tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
+
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot recover %s: %s", tasks[i].label, m ? m : "(error text withheld)");
+				free(m);
 				break;
 			}
 	for (i = 0; i < e->nintents; i++) {
@@ -667,7 +688,6 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 {
 	plan_run p = { e, NULL, NULL, 0, json_object(), json_object() };
 	idle_ctx ic = { e, 0, 0, NULL, "" };
-	struct sigaction sa, old_int, old_term;
 	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
 	int64_t rev = 0;
 	size_t i, max = e->ninsts * 2 + 1;
@@ -710,14 +730,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 	}
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;
-	interrupted = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
 	run_rc = run_tasks(e, p.tasks, p.n, &p, &ic);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
 	/* the deposed object of a CBD replacement is deleted by address */
 	for (i = 0; i < p.n; i++) {
 		cairn_task *t = &p.tasks[i];
@@ -729,13 +742,16 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
 				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
 		else if (t->state == CAIRN_TASK_FAILED) {
-			char *m = cairn_engine_redact(e, t->error ? t->error : "failed");
+			char *m = cairn_engine_clean(e, t->error ? t->error : "failed");
 
-			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m));
+			json_array_append_new(failed, json_pack("{s:s,s:s}", "address", t->label, "error", m ? m : "failed"));
 			free(m);
-		} else
-			json_array_append_new(skipped, json_pack("{s:s,s:s}", "address", t->label, "reason",
-				t->error ? t->error : "not started"));
+		} else {
+			char *m = cairn_engine_redact(e, t->error ? t->error : "not started");
+
+			json_array_append_new(skipped, json_pack("{s:s,s:s}", "address", t->label, "reason", m));
+			free(m);
+		}
 	}
 	if (run_rc && run_rc != CAIRN_ERROR) {
 		/* a store or lock failure: report it as is */
@@ -754,14 +770,16 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		}
 	}
 	*summary = json_pack("{s:O,s:O,s:O}", "done", done, "failed", failed, "skipped", skipped);
-	cairn_store_rev_finish(e->store, rev, interrupted ? "interrupted" :
+	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
 	if (!rc && (json_array_size(failed) || json_array_size(skipped)))
 		rc = CAIRN_ERROR;
 	if (rc == CAIRN_ERROR && ic.lost[0])
 		cairn_error_set(CAIRN_ERROR, "%s", ic.lost);
+	else if (rc == CAIRN_ERROR && cairn_engine_signal(e))
+		cairn_engine_interrupted_error(e);
 	else if (rc == CAIRN_ERROR)
-		cairn_error_set(CAIRN_ERROR, "%s", interrupted ? "interrupted" : "some operations failed");
+		cairn_error_set(CAIRN_ERROR, "%s", "some operations failed");
 cleanup:
 	for (i = 0; i < p.n; i++) {
 		free(p.tasks[i].error);
@@ -846,18 +864,20 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	task.label = j.label;
 	task.ud = &j;
 	task.step = import_step;
+	task.timeouts = e->stack->resources[in->res].timeouts;
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, e->store, &task, 1, 1)) == 0) {
 		cairn_sched_set_idle(s, idle_check, &ic, 0.2);
-		cairn_sched_set_ssh(s, e->ssh);
-		rc = cairn_sched_run(s);
+		rc = cairn_engine_run_sched(e, s);
 	}
 	cairn_sched_free(s);
-	if (rc == CAIRN_ERROR) {
-		char *m = cairn_engine_redact(e, task.error ? task.error : "import failed");
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
+		rc = cairn_engine_interrupted_error(e);
+	} else if (rc == CAIRN_ERROR) {
+		char *m = cairn_engine_clean(e, task.error ? task.error : "import failed");
 
-		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m);
+		rc = cairn_error_set(CAIRN_EREMOTE, "%s", m ? m : "import failed");
 		free(m);
 	}
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);

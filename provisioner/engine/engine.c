@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +83,96 @@ static void reset_instances(cairn_engine *e)
 	json_object_clear(e->index);
 }
 
+/* ---------- signals ---------- */
+
+/* SIGINT and SIGTERM while an engine holds its lock or runs operations:
+ * the signal number is kept, the Lua runtime stops whatever runs
+ * (cairn_lua_interrupt), and the scheduler abandons the running operations
+ * (cairn_sched_set_interrupt). Without SA_RESTART, a blocking read (the
+ * apply prompt) returns. One engine at a time handles them. */
+static volatile sig_atomic_t signal_seen;
+static cairn_lua *signal_lua;
+static const cairn_engine *signal_owner;
+static int signal_depth;
+static struct sigaction signal_old_int, signal_old_term;
+
+static void on_signal(int sig)
+{
+	signal_seen = sig;
+	if (signal_lua)
+		cairn_lua_interrupt(signal_lua);
+}
+
+void cairn_engine_signals_on(cairn_engine *e)
+{
+	struct sigaction sa;
+
+	if (signal_depth++ > 0)
+		return;
+	if (signal_owner != e)
+		signal_seen = 0; /* a signal belongs to the engine that saw it */
+	signal_owner = e;
+	signal_lua = e->lua;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &signal_old_int);
+	sigaction(SIGTERM, &sa, &signal_old_term);
+	if (signal_seen && e->lua)
+		cairn_lua_interrupt(e->lua);
+}
+
+void cairn_engine_signals_off(cairn_engine *e)
+{
+	(void)e;
+	if (signal_depth == 0 || --signal_depth > 0)
+		return;
+	sigaction(SIGINT, &signal_old_int, NULL);
+	sigaction(SIGTERM, &signal_old_term, NULL);
+	signal_lua = NULL;
+}
+
+int cairn_engine_signal(const cairn_engine *e)
+{
+	return signal_owner == e ? (int)signal_seen : 0;
+}
+
+const char *cairn_engine_signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s)
+{
+	int rc;
+
+	cairn_engine_signals_on(e);
+	cairn_sched_set_interrupt(s, &signal_seen);
+	cairn_sched_set_ssh(s, e->ssh);
+	rc = cairn_sched_run(s);
+	cairn_engine_signals_off(e);
+	return rc;
+}
+
+int cairn_engine_interrupted_error(const cairn_engine *e)
+{
+	return cairn_error_set(CAIRN_ERROR, "interrupted by %s: the running operations were abandoned and nothing "
+		"new was started; their intents are kept, and the next run recovers them",
+		cairn_engine_signal_name(cairn_engine_signal(e)));
+}
+
 void cairn_engine_free(cairn_engine *e)
 {
 	if (!e)
 		return;
-	if (e->locked)
+	if (e->locked) {
 		cairn_lock_release(e->store, e->opts.env);
+		cairn_engine_signals_off(e);
+	}
+	if (signal_owner == e) {
+		signal_owner = NULL;
+		signal_lua = NULL;
+	}
 	reset_instances(e);
 	free(e->insts);
 	json_decref(e->index);
@@ -100,6 +186,7 @@ void cairn_engine_free(cairn_engine *e)
 	free(e->order);
 	free(e->schemas);
 	json_decref(e->tainted);
+	json_decref(e->each_sensitive);
 	cairn_lua_free(e->lua);
 #ifdef HAVE_LIBSSH2
 	cairn_ssh_free(e->ssh); /* before the loop its timers are on */
@@ -125,14 +212,16 @@ void cairn_engine_free(cairn_engine *e)
 
 /* ---------- redaction ---------- */
 
+/* secrets is a set (an object: secret text -> true), so that a value seen
+ * again (in the plan, then by the apply) is kept once. */
 static void collect_secrets(json_t *secrets, const json_t *v)
 {
 	size_t i;
 	const char *k;
 	json_t *x;
 
-	if (json_is_string(v) && json_string_length(v) >= 3)
-		json_array_append(secrets, (json_t *)v);
+	if (json_is_string(v) && json_string_length(v) >= 3 && !memchr(json_string_value(v), 0, json_string_length(v)))
+		json_object_set_new(secrets, json_string_value(v), json_true());
 	else if (json_is_array(v))
 		json_array_foreach(v, i, x) collect_secrets(secrets, x);
 	else if (json_is_object(v))
@@ -141,41 +230,126 @@ static void collect_secrets(json_t *secrets, const json_t *v)
 		char *s = json_dumps(v, JSON_ENCODE_ANY);
 
 		if (s && strlen(s) >= 4)
-			json_array_append_new(secrets, json_string(s));
+			json_object_set_new(secrets, s, json_true());
 		free(s);
 	}
+}
+
+char *cairn_engine_escape(const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	cairn_buf b = CAIRN_BUF_INIT;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)msg; *p; p++) {
+		unsigned char c = *p;
+
+		if (c == '\n')
+			cairn_buf_puts(&b, "\\n");
+		else if (c == '\r')
+			cairn_buf_puts(&b, "\\r");
+		else if (c == '\t')
+			cairn_buf_puts(&b, "\\t");
+		else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			/* C0 controls, DEL, and the C1 controls as UTF-8 (U+0080..U+009F):
+			 * a terminal would act on them */
+			cairn_buf_printf(&b, "\\x%c%c", hex[c >> 4], hex[c & 15]);
+			if (c == 0xc2) {
+				p++;
+				cairn_buf_printf(&b, "\\x%c%c", hex[*p >> 4], hex[*p & 15]);
+			}
+		} else {
+			cairn_buf_putc(&b, (char)c);
+		}
+	}
+	return b.ptr ? cairn_buf_detach(&b) : strdup("");
+}
+
+char *cairn_engine_clean(const cairn_engine *e, const char *msg)
+{
+	char *r = cairn_engine_redact(e, msg), *m = r ? cairn_engine_escape(r) : NULL;
+
+	free(r);
+	return m;
 }
 
 char *cairn_engine_redact(const cairn_engine *e, const char *msg)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
-	const char *p = msg;
-	size_t i;
-	json_t *s;
+	const char *p = msg, **in = NULL, *sv;
+	size_t n = 0, i;
+	json_t *x;
 
-	if (!e || !e->secrets || json_array_size(e->secrets) == 0)
+	if (!e || !e->secrets || json_object_size(e->secrets) == 0)
+		return strdup(msg);
+	/* the secrets this message holds: usually none */
+	json_object_foreach(e->secrets, sv, x)
+		if (strstr(msg, sv)) {
+			const char **grown = realloc(in, (n + 1) * sizeof(*in));
+
+			if (!grown) {
+				free(in);
+				return NULL;
+			}
+			in = grown;
+			in[n++] = sv;
+		}
+	if (n == 0)
 		return strdup(msg);
 	while (*p) {
-		const char *best = NULL;
 		size_t blen = 0;
 
-		json_array_foreach(e->secrets, i, s) {
-			const char *sv = json_string_value(s);
-			size_t len = json_string_length(s);
+		for (i = 0; i < n; i++) {
+			size_t len = strlen(in[i]);
 
-			if (len && strncmp(p, sv, len) == 0 && len > blen) {
-				best = sv;
+			if (len > blen && strncmp(p, in[i], len) == 0)
 				blen = len;
-			}
 		}
-		if (best) {
+		if (blen) {
 			cairn_buf_puts(&b, "(sensitive)");
 			p += blen;
 		} else {
 			cairn_buf_putc(&b, *p++);
 		}
 	}
+	free(in);
 	return cairn_buf_detach(&b);
+}
+
+void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t *names)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(names, i, n)
+		collect_secrets(e->secrets, json_object_get(attrs, json_string_value(n)));
+}
+
+/* Whether s holds one of the engine's secrets. */
+static bool holds_secret(const cairn_engine *e, const char *s)
+{
+	char *r = cairn_engine_redact(e, s);
+	bool held = !r || strcmp(r, s) != 0;
+
+	free(r);
+	return held;
+}
+
+/* The last error again, with the secrets known so far redacted: for the
+ * errors of a failed cairn_engine_open, whose engine the CLI never sees. */
+static void redact_last_error(const cairn_engine *e)
+{
+	const cairn_error *last = cairn_error_last();
+	cairn_error err;
+	char *m;
+
+	if (!last || !e->secrets || json_object_size(e->secrets) == 0)
+		return;
+	err = *last;
+	m = cairn_engine_redact(e, err.message);
+	cairn_error_set_at(err.code, &(cairn_pos){ err.file[0] ? err.file : NULL, err.line, err.col }, "%s",
+			   m ? m : "(error text withheld: it may hold a sensitive value)");
+	free(m);
 }
 
 /* ---------- loading ---------- */
@@ -438,6 +612,9 @@ static int check_ref(void *ud, const cairn_ref *ref)
 	if (!strcmp(ref->root, "each")) {
 		if (!self || !self->for_each)
 			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'each' used outside a resource with for_each");
+		/* the keys are refused when they hold a secret (expand_keys) */
+		if ((!ref->attr || strcmp(ref->attr, "key") != 0) && json_object_get(e->each_sensitive, self->name))
+			rc->sensitive = true;
 		return 0;
 	}
 	target = cairn_stack_resource(e->stack, ref->root);
@@ -479,6 +656,8 @@ static int check_ref(void *ud, const cairn_ref *ref)
 		for (k = 0; k < e->schemas[i]->nattrs; k++)
 			if (e->schemas[i]->attrs[k].sensitive)
 				rc->sensitive = true;
+		if (json_array_size(json_object_get(e->tainted, target->name)) > 0)
+			rc->sensitive = true;
 	}
 	if (rc->deps)
 		json_object_set_new(rc->deps, target->name, json_true());
@@ -496,6 +675,37 @@ static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *
 	if (sensitive)
 		*sensitive = rc.sensitive;
 	return r;
+}
+
+static char *path_join(const char *dir, const char *name);
+
+/* A known value of a property against its schema's constraints and, for
+ * a local path, against cairn's own files; the error at `pos`. */
+static int check_value(cairn_engine *e, const cairn_schema *s, const cairn_attr_schema *a, const json_t *v,
+		       bool sensitive, const cairn_pos *pos)
+{
+	char msg[2048];
+	char *full;
+	int rc;
+
+	if (!v || json_is_null(v) || cairn_has_unknown(v))
+		return 0;
+	if (cairn_attr_check(a, v, sensitive) != 0) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s %s", a->name, s->type, msg);
+	}
+	if (!a->local_path || !json_is_string(v))
+		return 0;
+	if (!(full = path_join(e->stack->dir, json_string_value(v))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_lua_check_path(e->lua, full);
+	free(full);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last()->message);
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "property '%s' of %s: '%s' %s; cairn keeps its state there",
+					  a->name, s->type, json_string_value(v), msg);
+	}
+	return 0;
 }
 
 /* Properties against the schema: unknown, computed-only, required, constant types. */
@@ -521,6 +731,8 @@ static int check_props(cairn_engine *e, size_t r)
 		if (cairn_expr_kind_of(v) == CAIRN_EXPR_CONST) {
 			json_t *conv = NULL;
 
+			int rc;
+
 			if (attr_conform(&conv, a->type, (json_t *)cairn_expr_const(v)) != 0) {
 				const cairn_error *err = cairn_error_last();
 				char msg[2048];
@@ -528,7 +740,10 @@ static int check_props(cairn_engine *e, size_t r)
 				snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(v), "property '%s' of %s: %s", k, s->type, msg);
 			}
+			rc = check_value(e, s, a, conv, false, cairn_expr_pos(v));
 			json_decref(conv);
+			if (rc)
+				return rc;
 		}
 	}
 	for (i = 0; i < s->nattrs; i++) {
@@ -571,6 +786,7 @@ static int build_graph(cairn_engine *e)
 	pos = calloc(st->nresources + 1, sizeof(cairn_pos));
 	e->order = calloc(st->nresources + 1, sizeof(size_t));
 	e->tainted = json_object();
+	e->each_sensitive = json_object();
 	if (!names || !pos || !e->order) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
@@ -648,6 +864,13 @@ static int build_graph(cairn_engine *e)
 		const cairn_res_cfg *res = &st->resources[r];
 		json_t *t = json_array();
 
+		if (res->for_each) {
+			bool sens = false;
+
+			check_expr(e, r, res->for_each, NULL, &sens);
+			if (sens)
+				json_object_set_new(e->each_sensitive, res->name, json_true());
+		}
 		n = cairn_expr_size(res->props);
 		for (j = 0; j < n; j++) {
 			bool sens = false;
@@ -686,8 +909,10 @@ static int load_state(cairn_engine *e)
 	struct stat sb;
 	int rc;
 
-	if (e->opts.no_state || (!e->opts.for_write && stat(e->state_path, &sb) != 0))
-		return 0; /* no state yet: empty */
+	/* no state yet: empty; a writing engine creates it when it takes the
+	 * lock, so that a run that fails before (bad input) leaves none */
+	if (e->opts.no_state || stat(e->state_path, &sb) != 0)
+		return 0;
 	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
 	if (rc)
 		return rc;
@@ -739,7 +964,8 @@ static int setup_aws(cairn_engine *e);
 static bool uses_aws(const cairn_engine *e);
 
 /* A module's cairn.log line: warnings and errors always go to the progress
- * log, info and debug with -v; secrets are redacted. */
+ * log, info and debug with -v; secrets are redacted, and control
+ * characters escaped (\x1b, \n): a module's text never drives the terminal. */
 static void module_log(void *ud, const char *level, const char *address, const char *msg)
 {
 	cairn_engine *e = ud;
@@ -747,17 +973,91 @@ static void module_log(void *ud, const char *level, const char *address, const c
 
 	if (!e->opts.log || (!e->opts.verbose && strcmp(level, "warn") != 0 && strcmp(level, "error") != 0))
 		return;
-	m = cairn_engine_redact(e, msg);
-	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : msg);
+	/* secrets out first (they may hold a newline), then whatever a
+	 * terminal would act on */
+	m = cairn_engine_clean(e, msg);
+	fprintf(e->opts.log, "%s: %s: %s\n", address && *address ? address : "cairn", level, m ? m : "(out of memory)");
 	free(m);
+}
+
+/* The module search path: the stack's own modules/ first, then the
+ * trusted directories: CAIRN_MODULES_PATH (':'-separated: the operator's
+ * choice) or the modules cairn ships. Only trusted modules get cairn.fs,
+ * and none reaches the state directory (its key). */
+static int open_lua(cairn_engine *e)
+{
+	const char *builtin = getenv("CAIRN_MODULES_PATH");
+	char *user_mods = path_join(e->stack->dir, "modules"), *list = NULL, *dir, *next;
+	char *state_dir = NULL, *dot = NULL;
+	const char *dirs[17];
+	size_t n = 0;
+	int rc = CAIRN_ENOMEM;
+
+	if (!user_mods || !(list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR)))
+		goto cleanup;
+	dirs[n++] = user_mods;
+	for (dir = list; dir; dir = next) {
+		if ((next = strchr(dir, ':')))
+			*next++ = '\0';
+		if (*dir && n < sizeof(dirs) / sizeof(dirs[0]))
+			dirs[n++] = dir;
+	}
+	if ((rc = cairn_lua_new(&e->lua, dirs, n, NULL)) != 0)
+		goto cleanup;
+	cairn_lua_set_trusted(e->lua, 1);
+	cairn_lua_set_log(e->lua, module_log, e);
+	rc = CAIRN_ENOMEM;
+	if (!(dot = path_join(e->stack->dir, ".cairn")))
+		goto cleanup;
+	if (e->opts.state_file) {
+		const char *slash = strrchr(e->opts.state_file, '/');
+
+		state_dir = slash ? strndup(e->opts.state_file, (size_t)(slash - e->opts.state_file + (slash == e->opts.state_file)))
+				  : strdup(".");
+		if (!state_dir)
+			goto cleanup;
+	}
+	if ((rc = cairn_lua_deny_path(e->lua, dot)) == 0 && state_dir)
+		rc = cairn_lua_deny_path(e->lua, state_dir);
+cleanup:
+	if (rc == CAIRN_ENOMEM)
+		cairn_error_set(rc, "out of memory");
+	free(user_mods);
+	free(list);
+	free(dot);
+	free(state_dir);
+	return rc;
+}
+
+/* No module may write cairn's own files: the stack's .cairn directory, and
+ * the state database (with its -wal, -shm) and key wherever --state put
+ * them. */
+static int protect_state(cairn_engine *e)
+{
+	char *dot = path_join(e->stack->dir, ".cairn"), *key = NULL, *slash;
+	int rc;
+
+	if (!dot || !e->state_path) {
+		free(dot);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if ((rc = cairn_lua_protect(e->lua, dot, true, "cairn's state directory")) == 0 &&
+	    (rc = cairn_lua_protect(e->lua, e->state_path, false, "cairn's state database")) == 0) {
+		slash = strrchr(e->state_path, '/');
+		if (asprintf(&key, "%.*s%skey", slash ? (int)(slash - e->state_path) : 0, e->state_path,
+			     slash ? "/" : "") < 0)
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		else
+			rc = cairn_lua_protect(e->lua, key, false, "cairn's state key");
+	}
+	free(key);
+	free(dot);
+	return rc;
 }
 
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 {
 	cairn_engine *e = calloc(1, sizeof(*e));
-	const char *mod_dirs[2];
-	char *user_mods = NULL;
-	const char *builtin;
 	cairn_loop_opts lo;
 	size_t i;
 	int rc;
@@ -772,7 +1072,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (e->opts.parallelism <= 0)
 		e->opts.parallelism = 10;
 	e->index = json_object();
-	e->secrets = json_array();
+	e->secrets = json_object();
 	e->sensitive_vars = json_object();
 	if ((rc = cairn_stack_load(&e->stack, e->opts.stack_file)) != 0)
 		goto fail;
@@ -789,13 +1089,11 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			json_object_set_new(e->sensitive_vars, e->stack->vars[i].name, json_true());
 			collect_secrets(e->secrets, json_object_get(e->vars, e->stack->vars[i].name));
 		}
-	user_mods = path_join(e->stack->dir, "modules");
-	builtin = getenv("CAIRN_MODULES_PATH");
-	mod_dirs[0] = user_mods;
-	mod_dirs[1] = builtin && *builtin ? builtin : CAIRN_MODULES_DIR;
-	if ((rc = cairn_lua_new(&e->lua, mod_dirs, 2, NULL)) != 0)
+	if ((rc = open_lua(e)) != 0)
 		goto fail;
-	cairn_lua_set_log(e->lua, module_log, e);
+	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	if ((rc = protect_state(e)) != 0)
+		goto fail;
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));
 	if (!e->schemas) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -822,7 +1120,6 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 			goto fail;
 	if ((rc = compute_config_hash(e)) != 0)
 		goto fail;
-	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = load_state(e)) != 0)
 		goto fail;
 	add_state_secrets(e);
@@ -848,11 +1145,10 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
-	free(user_mods);
 	*out = e;
 	return 0;
 fail:
-	free(user_mods);
+	redact_last_error(e);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -939,7 +1235,18 @@ static int setup_aws(cairn_engine *e)
 		json_object_set_new(p, "region", json_string(c.region));
 	if (c.endpoint)
 		json_object_set_new(p, "endpoint", json_string(c.endpoint));
-	rc = cairn_aws_signer_install(e->loop, &c, c.session_token ? renew_aws : NULL, e);
+	{
+		/* a per-service endpoint map: each of its URLs may be signed for */
+		json_t *map = json_object_get(p, "endpoint"), *v;
+		const char *eps[64], *k;
+		size_t n = 0;
+
+		json_object_foreach(json_is_object(map) ? map : NULL, k, v)
+			if (json_is_string(v) && n < sizeof(eps) / sizeof(eps[0]) - 1)
+				eps[n++] = json_string_value(v);
+		eps[n] = NULL;
+		rc = cairn_aws_signer_install(e->loop, &c, eps, c.session_token ? renew_aws : NULL, e);
+	}
 	cairn_aws_creds_release(&c);
 	return rc;
 }
@@ -955,13 +1262,17 @@ int cairn_engine_lock(cairn_engine *e, const char *operation)
 {
 	int rc;
 
-	if (!e->store)
+	if (!e->store && !e->opts.for_write)
 		return cairn_error_set(CAIRN_ERROR, "no state store open for writing");
+	if (!e->store && (rc = cairn_store_open(&e->store, e->state_path, CAIRN_STORE_CREATE)) != 0)
+		return rc;
 	rc = cairn_lock_acquire(e->store, e->opts.env, operation, e->opts.lease > 0 ? e->opts.lease : CAIRN_LOCK_DEFAULT_LEASE,
 				e->opts.lock_timeout, NULL);
 	if (rc)
 		return rc;
 	e->locked = true;
+	/* from here a signal must end the run with the lock released */
+	cairn_engine_signals_on(e);
 	/* the state may have moved while we waited */
 	return cairn_engine_reload_state(e);
 }
@@ -1042,7 +1353,18 @@ typedef struct refresh_job {
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
 	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
+	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
+
+const double *cairn_engine_timeouts(const cairn_engine *e, const char *address)
+{
+	size_t n = strcspn(address, "[~"), i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (strlen(e->stack->resources[i].name) == n && !strncmp(e->stack->resources[i].name, address, n))
+			return e->stack->resources[i].timeouts;
+	return NULL;
+}
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 {
@@ -1219,13 +1541,14 @@ int cairn_engine_refresh(cairn_engine *e)
 			for (at = first; at < k; at += n) {
 				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
 					;
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL,
+							     { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
@@ -1234,13 +1557,19 @@ int cairn_engine_refresh(cairn_engine *e)
 	for (i = 0; i < njobs; i++) {
 		tasks[i].step = refresh_step;
 		tasks[i].ud = &jobs[i];
+		for (k = 0; k < jobs[i].nrows; k++) {
+			const double *to = cairn_engine_timeouts(e, e->state[jobs[i].rows[k]].address);
+
+			if (to && to[CAIRN_TIMEOUT_READ] > jobs[i].timeouts[CAIRN_TIMEOUT_READ])
+				jobs[i].timeouts[CAIRN_TIMEOUT_READ] = to[CAIRN_TIMEOUT_READ];
+		}
+		tasks[i].timeouts = jobs[i].timeouts;
 	}
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) != 0)
 		goto cleanup;
 	cairn_sched_set_log(s, log_task, e);
-	cairn_sched_set_ssh(s, e->ssh);
-	rc = cairn_sched_run(s);
-	if (rc == CAIRN_ERROR && e->opts.for_write) {
+	rc = cairn_engine_run_sched(e, s);
+	if (rc == CAIRN_ERROR && e->opts.for_write && !cairn_engine_signal(e)) {
 		/* An apply goes on past hosts it cannot reach: their objects keep
 		 * what the state recorded, and their operations fail (the session
 		 * failed), while the other hosts' and the cloud's are done. */
@@ -1251,7 +1580,7 @@ int cairn_engine_refresh(cairn_engine *e)
 				hosts_only = false;
 		for (i = 0; hosts_only && i < njobs; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
 				if (!e->unreached)
 					e->unreached = json_object();
@@ -1266,12 +1595,14 @@ int cairn_engine_refresh(cairn_engine *e)
 		if (hosts_only)
 			rc = 0;
 	}
-	if (rc == CAIRN_ERROR) {
+	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
+		rc = cairn_engine_interrupted_error(e);
+	} else if (rc == CAIRN_ERROR) {
 		for (i = 0; i < njobs; i++)
 			if (tasks[i].state == CAIRN_TASK_FAILED) {
-				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
 
-				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m);
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot refresh %s: %s", tasks[i].label, m ? m : "failed");
 				free(m);
 				break;
 			}
@@ -1361,6 +1692,18 @@ static json_t *planned_new(const cairn_schema *s, json_t *desired)
 	return p;
 }
 
+/* Does the property read a sensitive value (its value must not be shown)? */
+static bool prop_tainted(const cairn_engine *e, const cairn_res_cfg *res, const char *k)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(e->tainted, res->name), i, x)
+		if (!strcmp(json_string_value(x), k))
+			return true;
+	return false;
+}
+
 int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out)
 {
 	const cairn_schema *s = in->schema;
@@ -1382,6 +1725,8 @@ int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 			snprintf(msg, sizeof(msg), "%s", err ? err->message : "wrong type");
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "property '%s' of %s: %s", k, s->type, msg);
+		} else if ((rc = check_value(e, s, a, conv, prop_tainted(e, res, k), cairn_expr_start(x))) != 0) {
+			json_decref(conv);
 		} else {
 			json_object_set_new(d, k, conv);
 		}
@@ -1425,6 +1770,19 @@ static bool inst_sensitive(const cairn_inst *in, const char *name)
 }
 
 static void computed_unknown(cairn_inst *in);
+json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name)
+{
+	json_t *names = json_array(), *t;
+	size_t i;
+
+	for (i = 0; s && i < s->nattrs; i++)
+		if (s->attrs[i].sensitive)
+			json_array_append_new(names, json_string(s->attrs[i].name));
+	json_array_foreach(json_object_get(e->tainted, name), i, t)
+		if (!s || !cairn_schema_attr(s, json_string_value(t)) || !cairn_schema_attr(s, json_string_value(t))->sensitive)
+			json_array_append(names, t);
+	return names;
+}
 
 static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t *forced)
 {
@@ -1437,13 +1795,10 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 
 	if ((rc = cairn_engine_desired(e, in, res, &in->desired)) != 0)
 		return rc;
-	for (i = 0; i < s->nattrs; i++)
-		if (s->attrs[i].sensitive)
-			json_array_append_new(in->sensitive, json_string(s->attrs[i].name));
-	t = json_object_get(e->tainted, res->name);
+	t = cairn_engine_sensitive_names(e, s, res->name);
 	json_array_extend(in->sensitive, t);
-	json_array_foreach(in->sensitive, i, t)
-		collect_secrets(e->secrets, json_object_get(in->desired, json_string_value(t)));
+	json_decref(t);
+	cairn_engine_add_secrets(e, in->desired, in->sensitive);
 
 	if (in->prior) {
 		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
@@ -1604,9 +1959,32 @@ static void plan_watch(cairn_engine *e, cairn_inst *in)
 	}
 }
 
+/* A for_each key holds a sensitive value: refused, as Terraform does, for
+ * keys name the instances in plans, messages and the state, in clear. The
+ * message does not repeat the key. */
+static int sensitive_key(const cairn_res_cfg *res)
+{
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(res->for_each),
+		"for_each of '%s' uses a sensitive value as an instance key; keys name the instances in plans, "
+		"messages and the state, where they are shown in clear: key the instances by something that is not "
+		"secret (a map of names to secrets keeps the secrets in each.value, which stays sensitive)", res->name);
+}
+
+/* "count ... must be a whole number from 0 to 100000, got N", N as written. */
+static int count_range(const cairn_res_cfg *res, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
+		"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX, s ? s : "?");
+
+	free(s);
+	return rc;
+}
+
 static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys, json_t **values)
 {
 	json_t *v = NULL;
+	bool sens_keys = json_object_get(e->each_sensitive, res->name) != NULL;
 	int rc;
 
 	*keys = json_array();
@@ -1619,14 +1997,14 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 		if (cairn_has_unknown(v))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
 				"count of '%s' depends on values known only after apply", res->name);
-		else if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == (json_int_t)json_real_value(v)))
+		else if (!json_is_number(v) || json_number_value(v) != floor(json_number_value(v)))
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be a whole number, got %s", res->name, cairn_value_type_name(v));
-		else if ((n = (json_int_t)json_number_value(v)) < 0 || n > 100000)
-			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->count),
-				"count of '%s' must be between 0 and 100000, got %lld", res->name, (long long)n);
+				"count of '%s' must be a whole number from 0 to %d, got %s", res->name, CAIRN_COUNT_MAX,
+				cairn_value_type_name(v));
+		else if (json_number_value(v) < 0 || json_number_value(v) > CAIRN_COUNT_MAX)
+			rc = count_range(res, v);
 		else
-			for (i = 0; i < n; i++) {
+			for (i = 0, n = (json_int_t)json_number_value(v); i < n; i++) {
 				json_array_append_new(*keys, json_integer(i));
 				json_array_append_new(*values, json_null());
 			}
@@ -1641,23 +2019,44 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 			json_t *x;
 
 			json_object_foreach(v, k, x) {
+				if (sens_keys && holds_secret(e, k)) {
+					rc = sensitive_key(res);
+					break;
+				}
 				json_array_append_new(*keys, json_string(k));
 				json_array_append(*values, x);
 			}
 		} else if (json_is_array(v)) {
+			json_t *seen = json_object(), *x;
 			size_t i;
-			json_t *x;
 
-			rc = 0;
+			rc = seen ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			json_array_foreach(v, i, x) {
+				if (rc)
+					break;
 				if (!json_is_string(x)) {
 					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
-						"for_each of '%s' must be a map or a list of strings", res->name);
+						"for_each of '%s' must be a map or a list of strings, got %s at index %zu",
+						res->name, cairn_value_type_name(x), i);
 					break;
 				}
+				/* a list's values are its keys */
+				if (sens_keys) {
+					rc = sensitive_key(res);
+					break;
+				}
+				if (json_object_get(seen, json_string_value(x))) {
+					rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
+						"for_each of '%s' has the key \"%s\" twice (at index %lld and %zu): "
+						"each instance needs its own key", res->name, json_string_value(x),
+						(long long)json_integer_value(json_object_get(seen, json_string_value(x))), i);
+					break;
+				}
+				json_object_set_new(seen, json_string_value(x), json_integer((json_int_t)i));
 				json_array_append(*keys, x);
 				json_array_append(*values, x);
 			}
+			json_decref(seen);
 		} else {
 			rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(res->for_each),
 				"for_each of '%s' must be a map or a list of strings, got %s", res->name, cairn_value_type_name(v));
@@ -1671,7 +2070,11 @@ static int expand_keys(cairn_engine *e, const cairn_res_cfg *res, json_t **keys,
 	return rc;
 }
 
-static void apply_targets(cairn_engine *e)
+/* --target / --exclude. Planning: a target brings in what it depends on,
+ * an exclusion takes out what depends on it. Destroying, the other way (as
+ * Terraform): destroying a target destroys what depends on it first, and
+ * keeping an excluded resource keeps what it depends on. */
+static void apply_targets(cairn_engine *e, bool destroy)
 {
 	unsigned char *inc = NULL, *exc = NULL;
 	size_t i, j;
@@ -1693,19 +2096,38 @@ static void apply_targets(cairn_engine *e)
 		    name_in(in->name, e->opts.excludes, e->opts.nexcludes))
 			exc[i] = 1;
 	}
-	/* close over dependencies (targets) and dependents (excludes) */
 	do {
 		any = false;
 		for (i = e->ninsts; i-- > 0;) {
 			cairn_inst *in = &e->insts[i];
+			size_t nstate = in->res == NO_RES && in->prior ? json_array_size(in->prior->deps) : 0;
 
-			for (j = 0; j < in->ndeps; j++) {
-				if (inc[i] && !inc[in->deps[j]] && e->opts.ntargets) {
-					inc[in->deps[j]] = 1;
+			/* an orphan (every instance, destroying) knows its dependencies
+			 * from the state; the others from the configuration */
+			for (j = 0; j < in->ndeps + nstate; j++) {
+				size_t d;
+				unsigned char *from, *to;
+
+				if (j < in->ndeps) {
+					d = in->deps[j];
+				} else {
+					cairn_inst *dep = cairn_engine_inst(e,
+						json_string_value(json_array_get(in->prior->deps, j - in->ndeps)));
+
+					if (!dep)
+						continue;
+					d = (size_t)(dep - e->insts);
+				}
+				from = destroy ? &inc[d] : &inc[i];
+				to = destroy ? &inc[i] : &inc[d];
+				if (*from && !*to && e->opts.ntargets) {
+					*to = 1;
 					any = true;
 				}
-				if (exc[in->deps[j]] && !exc[i]) {
-					exc[i] = 1;
+				from = destroy ? &exc[i] : &exc[d];
+				to = destroy ? &exc[d] : &exc[i];
+				if (*from && !*to) {
+					*to = 1;
 					any = true;
 				}
 			}
@@ -1849,7 +2271,7 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 	}
 	if ((rc = plan_orphans(e, used, destroy)) != 0)
 		goto cleanup;
-	apply_targets(e);
+	apply_targets(e, destroy);
 	json_decref(e->outputs);
 	json_decref(e->output_sensitive);
 	e->outputs = NULL;

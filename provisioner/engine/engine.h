@@ -96,6 +96,8 @@ typedef struct cairn_engine {
 	cairn_lua *lua;
 	const cairn_schema **schemas;    /* per stack resource */
 	json_t *tainted;         /* object res name -> array of sensitive prop names */
+	json_t *each_sensitive;  /* object res name -> true: its for_each reads a
+				  * sensitive value, so each.value is sensitive */
 	cairn_graph *graph;
 	const char **graph_names; /* borrowed by the graph */
 	cairn_pos *graph_pos;
@@ -111,7 +113,8 @@ typedef struct cairn_engine {
 	json_t *index;           /* address -> instance index */
 	json_t *root;            /* evaluation root */
 	json_t *inputs;          /* files the expressions read: path -> fingerprint */
-	json_t *secrets;         /* array of sensitive strings to redact from messages */
+	json_t *secrets;         /* set of sensitive strings to redact from messages:
+				  * object text -> true */
 	cairn_loop *loop;
 	char config_hash[65];
 	int64_t serial;
@@ -126,11 +129,14 @@ typedef struct cairn_engine {
 
 /* Load and check the stack for opts->env: config, overlay, variables,
  * module schemas, properties against schemas, references, graph; open the
- * store (read-only unless for_write; a missing store is an empty state). */
+ * store if it exists (read-only unless for_write). A missing store is an
+ * empty state, and e->store stays NULL until cairn_engine_lock creates it,
+ * so that a command refused before the lock leaves no state behind. */
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts);
 void cairn_engine_free(cairn_engine *e);
 
-/* Take the environment lock (for_write engines); releases in free. */
+/* Take the environment lock (for_write engines), first creating the store
+ * if there was none; releases in free. */
 int cairn_engine_lock(cairn_engine *e, const char *operation);
 
 /* Ask the modules for the current attributes of every recorded resource
@@ -177,6 +183,25 @@ int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in
 
 /* Replace every secret in msg by "(sensitive)"; returns malloc'd text. */
 char *cairn_engine_redact(const cairn_engine *e, const char *msg);
+/* Add to the secrets redacted from every message the values of the
+ * attributes of attrs named in names (an array of attribute names): values
+ * that became known during the run (a generated password, a property
+ * evaluated at apply time). */
+void cairn_engine_add_secrets(cairn_engine *e, const json_t *attrs, const json_t *names);
+/* The names of the sensitive attributes of an instance of resource `name`
+ * (schema s): the schema's sensitive ones and the properties whose
+ * expressions read a sensitive value. New array. */
+json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name);
+/* msg with what a terminal would act on escaped: newline as \n, tab \t,
+ * other C0 controls, DEL and C1 controls as \xNN (malloc'd). For text a
+ * module chose (log lines, errors) on its way to a terminal. */
+char *cairn_engine_escape(const char *msg);
+/* Both: redacted, then escaped (malloc'd, NULL if out of memory). */
+char *cairn_engine_clean(const cairn_engine *e, const char *msg);
+
+/* The stack's `timeouts` of the resource an address belongs to (seconds
+ * per cairn_timeout_kind, 0 = the module's), or NULL for an orphan. */
+const double *cairn_engine_timeouts(const cairn_engine *e, const char *address);
 
 /* The instance of an address, or NULL. */
 cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
@@ -186,9 +211,18 @@ cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
 bool cairn_inst_is_sensitive(const cairn_inst *in, const char *name);
 /* JSON plan document (docs/plan-json.md). */
 int cairn_plan_json(cairn_engine *e, json_t **out);
-/* Forced actions from a saved plan document, checked against the engine's
- * config hash and state serial (CAIRN_ESTALE if either moved). */
-int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced);
+/* The text of a saved plan (plan -out): the JSON document with "destroy"
+ * and a "mac", an HMAC-SHA256 over its canonical form keyed by the state
+ * key (state/secret.h: $CAIRN_STATE_KEY, or the key file beside the state
+ * database, created 0600 with its directory if missing). *out is malloc'd. */
+int cairn_plan_save(cairn_engine *e, char **out);
+/* Forced actions from a saved plan document `path` holds, after checking,
+ * in this order, that it is the plan as written (its MAC verifies under
+ * this state's key: CAIRN_EINVAL "was edited" otherwise), that no
+ * interrupted run left pending intents, and that the configuration, the
+ * files it read and the state serial are those it was made against
+ * (CAIRN_ESTALE, naming what changed). */
+int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t **forced);
 int cairn_plan_verify_saved(cairn_engine *e, json_t *forced);
 
 /* Address of an instance: name, name[3], name["key"]. malloc'd. */
@@ -219,5 +253,21 @@ const char *cairn_engine_unreached(const cairn_engine *e, const char *type, cons
 void cairn_engine_name_host(cairn_engine *e, cairn_inst *in);
 /* `host:` and `bastion:` name hosts (ssh.host), not other resources. */
 int cairn_engine_check_hosts(cairn_engine *e);
+
+/* Signals (engine.c). From cairn_engine_lock until cairn_engine_free, and
+ * during every scheduler run, SIGINT and SIGTERM stop the run: the running
+ * operations are abandoned with their intents kept (their waits end at
+ * once), nothing new starts, and the command fails; the lock is released
+ * by cairn_engine_free. on/off nest. */
+void cairn_engine_signals_on(cairn_engine *e);
+void cairn_engine_signals_off(cairn_engine *e);
+/* The signal e received (SIGINT, SIGTERM), or 0. */
+int cairn_engine_signal(const cairn_engine *e);
+const char *cairn_engine_signal_name(int sig);
+/* cairn_sched_run with the signals on and wired to the scheduler, and the
+ * run's SSH sessions (e->ssh) for cairn.ssh requests. */
+int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s);
+/* Set the "interrupted by SIGTERM: ..." error; returns CAIRN_ERROR. */
+int cairn_engine_interrupted_error(const cairn_engine *e);
 
 #endif

@@ -4,12 +4,30 @@
  *
  * Sensitive values are written as "(sensitive)", values known only after
  * apply as null. The JSON document is described in docs/plan-json.md; a
- * saved plan (plan -out FILE) is that document.
+ * saved plan (plan -out FILE) is that document plus a MAC: HMAC-SHA256,
+ * keyed by a key derived from the state key (state/secret.h), over the
+ * document's canonical form (jansson's compact dump with sorted keys, the
+ * "mac" member left out). Whoever cannot read the state key cannot make a
+ * plan that `apply FILE` accepts, nor change one (an action, a value, a
+ * serial); reformatting it or re-ordering its keys changes nothing.
  */
 #include "engine.h"
+#include "state/secret.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define MAC_PREFIX "hmac-sha256:"
+#define MAC_PREFIX_LEN (sizeof(MAC_PREFIX) - 1)
+#define MAC_LEN 32
+/* what the state key is stretched with, so the plan key is not the sealing key */
+#define MAC_KEY_LABEL "cairn saved plan mac v1"
 
 bool cairn_inst_is_sensitive(const cairn_inst *in, const char *name)
 {
@@ -115,16 +133,192 @@ int cairn_plan_json(cairn_engine *e, json_t **out)
 	return 0;
 }
 
-int cairn_plan_load_saved(cairn_engine *e, json_t *doc, json_t **forced)
+/* ---------- the MAC of a saved plan ---------- */
+
+/* mkdir -p for the directory of the state key, private like the state. */
+static int make_key_dir(const char *dir)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	if ((rc = cairn_buf_puts(&b, dir)) != 0)
+		return rc;
+	for (i = 1; i <= b.len && !rc; i++) {
+		if (i < b.len && b.ptr[i] != '/')
+			continue;
+		b.ptr[i] = '\0';
+		if (mkdir(b.ptr, 0700) != 0 && errno != EEXIST)
+			rc = cairn_error_set(CAIRN_EIO, "cannot create directory %s for the state key: %s",
+					     b.ptr, strerror(errno));
+		if (i < b.len)
+			b.ptr[i] = '/';
+	}
+	cairn_buf_release(&b);
+	return rc;
+}
+
+/* The key plans are MACed with: HMAC-SHA256(state key, MAC_KEY_LABEL). The
+ * state key is the store's (store.h): $CAIRN_STATE_KEY, or the file `key`
+ * beside the state database, which `create` makes if it is missing. */
+static int plan_mac_key(cairn_engine *e, bool create, unsigned char out[MAC_LEN])
+{
+	const char *slash = strrchr(e->state_path, '/');
+	cairn_buf dir = CAIRN_BUF_INIT, file = CAIRN_BUF_INIT;
+	cairn_secret_key k;
+	unsigned int n = 0;
+	int rc;
+
+	if (!slash)
+		rc = cairn_buf_puts(&dir, ".");
+	else if (slash == e->state_path)
+		rc = cairn_buf_puts(&dir, "/");
+	else
+		rc = cairn_buf_put(&dir, e->state_path, (size_t)(slash - e->state_path));
+	if (rc || (rc = cairn_buf_printf(&file, "%s/key", dir.ptr)) != 0)
+		goto cleanup;
+	if (create && !(getenv("CAIRN_STATE_KEY") && *getenv("CAIRN_STATE_KEY")) &&
+	    (rc = make_key_dir(dir.ptr)) != 0)
+		goto cleanup;
+	if ((rc = cairn_secret_key_load(&k, file.ptr, create)) != 0)
+		goto cleanup;
+	if (!HMAC(EVP_sha256(), k.k, sizeof(k.k), (const unsigned char *)MAC_KEY_LABEL, strlen(MAC_KEY_LABEL), out, &n) ||
+	    n != MAC_LEN)
+		rc = cairn_error_set(CAIRN_ERROR, "cannot derive the key of saved plans (HMAC-SHA256 failed)");
+	OPENSSL_cleanse(&k, sizeof(k));
+
+cleanup:
+	cairn_buf_release(&dir);
+	cairn_buf_release(&file);
+	return rc;
+}
+
+/* "hmac-sha256:HEX" of doc's canonical form without its "mac" member. */
+static int plan_mac(const unsigned char key[MAC_LEN], json_t *doc, char out[MAC_PREFIX_LEN + 2 * MAC_LEN + 1])
+{
+	json_t *body = json_copy(doc); /* shallow: the members are shared, not changed */
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char *text = NULL;
+	int rc = 0;
+
+	if (body)
+		json_object_del(body, "mac");
+	if (!body || !(text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "cannot serialise the plan for its MAC");
+		goto cleanup;
+	}
+	if (!HMAC(EVP_sha256(), key, MAC_LEN, (const unsigned char *)text, strlen(text), mac, &n) || n != MAC_LEN) {
+		rc = cairn_error_set(CAIRN_ERROR, "cannot compute the MAC of the plan (HMAC-SHA256 failed)");
+		goto cleanup;
+	}
+	memcpy(out, MAC_PREFIX, MAC_PREFIX_LEN);
+	for (i = 0; i < n; i++) {
+		out[MAC_PREFIX_LEN + 2 * i] = "0123456789abcdef"[mac[i] >> 4];
+		out[MAC_PREFIX_LEN + 2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+	}
+	out[MAC_PREFIX_LEN + 2 * n] = '\0';
+
+cleanup:
+	free(text);
+	json_decref(body);
+	return rc;
+}
+
+int cairn_plan_save(cairn_engine *e, char **out)
+{
+	unsigned char key[MAC_LEN];
+	char mac[MAC_PREFIX_LEN + 2 * MAC_LEN + 1];
+	json_t *doc = NULL;
+	char *text;
+	int rc;
+
+	if ((rc = cairn_plan_json(e, &doc)) != 0)
+		return rc;
+	json_object_set_new(doc, "destroy", json_boolean(false));
+	if ((rc = plan_mac_key(e, true, key)) != 0) {
+		cairn_error_prefix("cannot sign the saved plan");
+		goto cleanup;
+	}
+	if ((rc = plan_mac(key, doc, mac)) != 0)
+		goto cleanup;
+	json_object_set_new(doc, "mac", json_string(mac));
+	if (!(text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "cannot serialise the plan");
+		goto cleanup;
+	}
+	*out = text;
+
+cleanup:
+	OPENSSL_cleanse(key, sizeof(key));
+	json_decref(doc);
+	return rc;
+}
+
+/* Is doc the plan as `plan -out` wrote it, under this state's key? */
+static int check_mac(cairn_engine *e, json_t *doc, const char *path)
+{
+	const char *have = json_string_value(json_object_get(doc, "mac"));
+	char want[MAC_PREFIX_LEN + 2 * MAC_LEN + 1];
+	unsigned char key[MAC_LEN];
+	int rc;
+
+	if (!have)
+		return cairn_error_set(CAIRN_EINVAL, "the saved plan %s has no \"mac\": it was edited, or not written "
+			"by 'cairn plan -out'; it is refused (run plan -out again)", path);
+	if ((rc = plan_mac_key(e, false, key)) != 0) {
+		cairn_error_prefix("cannot check the saved plan %s", path);
+		return rc;
+	}
+	rc = plan_mac(key, doc, want);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc)
+		return rc;
+	if (strlen(have) != strlen(want) || CRYPTO_memcmp(have, want, strlen(want)) != 0)
+		return cairn_error_set(CAIRN_EINVAL, "the saved plan %s was edited since it was made, or made with "
+			"another state key: its MAC does not match its content; it is refused (run plan -out again)", path);
+	return 0;
+}
+
+/* ---------- applying a saved plan ---------- */
+
+/* "malformed plan file: 'state_serial' must be a whole number, got 1e+30" */
+static int malformed_member(const char *name, const char *want, const json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	int rc;
+
+	if (s && strlen(s) > 64)
+		memcpy(s + 60, "...", 4);
+	rc = cairn_error_set(CAIRN_EINVAL, "malformed plan file: '%s' must be %s, got %s", name, want,
+			     s ? s : "nothing");
+	free(s);
+	return rc;
+}
+
+int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t **forced)
 {
 	const char *fv = json_string_value(json_object_get(doc, "format_version"));
 	const char *hash = json_string_value(json_object_get(doc, "config_hash"));
 	json_t *serial = json_object_get(doc, "state_serial"), *list = json_object_get(doc, "resource_changes");
 	json_t *f, *x;
 	size_t i;
+	int rc;
 
-	if (!fv || strcmp(fv, "1") != 0 || !hash || !json_is_integer(serial) || !json_is_array(list))
+	if (!fv || strcmp(fv, "1") != 0)
 		return cairn_error_set(CAIRN_EINVAL, "not a cairn plan file (format_version 1 expected)");
+	if (!hash)
+		return cairn_error_set(CAIRN_EINVAL, "malformed plan file: 'config_hash' must be a string");
+	if (!json_is_integer(serial) || json_integer_value(serial) < 0)
+		return malformed_member("state_serial", "a whole number, 0 or more", serial);
+	if (!json_is_array(list))
+		return malformed_member("resource_changes", "a list", list);
+	if ((rc = check_mac(e, doc, path)) != 0)
+		return rc;
+	if (e->nintents)
+		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: an interrupted run left %zu pending "
+			"operation(s) in environment '%s'; recover them with 'cairn apply -e %s' (it asks before "
+			"changing anything more), then run plan again", e->nintents, e->opts.env, e->opts.env);
 	if (strcmp(hash, e->config_hash) != 0)
 		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: the configuration of environment '%s' "
 			"(stack, overlay, modules or --var values) changed since it was made; run plan again", e->opts.env);

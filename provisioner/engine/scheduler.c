@@ -25,6 +25,8 @@ struct cairn_sched {
 	int store_rc;
 	bool stopped;
 	char *stop_reason;
+	const volatile sig_atomic_t *interrupt;
+	bool aborting;          /* interrupted: every running op is abandoned */
 	cairn_sched_log_fn log;
 	void *log_ud;
 	cairn_ssh *ssh;
@@ -58,6 +60,66 @@ static void task_move(cairn_sched *s, cairn_task *t, cairn_task_state to)
 		s->finished++;
 	if (s->log)
 		s->log(s->log_ud, t, from, to);
+}
+
+static void wait_cancel(cairn_sched *s, cairn_task *t);
+static void make_runnable(cairn_sched *s, cairn_task *t, json_t *value);
+
+/* -- deadlines -------------------------------------------------------------- */
+
+typedef struct deadline {
+	cairn_sched *s;
+	size_t task;
+	uint64_t timer;
+} deadline;
+
+static void deadline_fire(void *ud)
+{
+	deadline *d = ud;
+	cairn_task *t = &d->s->tasks[d->task];
+
+	t->deadline = NULL;
+	t->deadline_hit = true;
+	make_runnable(d->s, t, NULL); /* resume_one abandons it */
+	free(d);
+}
+
+static void deadline_disarm(cairn_sched *s, cairn_task *t)
+{
+	deadline *d = t->deadline;
+
+	if (!d)
+		return;
+	cairn_loop_timer_cancel(s->loop, d->timer);
+	free(d);
+	t->deadline = NULL;
+}
+
+/* The operation's deadline: in the runtime (running code checks it) and as
+ * a loop timer (a wait is ended at it). */
+static int deadline_arm(cairn_sched *s, cairn_task *t, const char *type, const char *opname)
+{
+	cairn_timeout_kind k = cairn_lua_timeout_kind(opname);
+	const cairn_schema *sch;
+	double secs;
+	deadline *d;
+	int rc;
+
+	t->deadline_hit = false;
+	if ((rc = cairn_lua_schema(s->lua, type, &sch)) != 0)
+		return rc;
+	secs = t->timeouts && t->timeouts[k] > 0 ? t->timeouts[k] : sch->timeouts[k];
+	cairn_lua_op_set_timeout(t->op, secs);
+	if (!(d = calloc(1, sizeof(*d))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	d->s = s;
+	d->task = t->index;
+	if ((rc = cairn_loop_timer(s->loop, secs, deadline_fire, d, &d->timer)) != 0) {
+		free(d);
+		return rc;
+	}
+	t->deadline = d;
+	return 0;
 }
 
 int cairn_sched_new(cairn_sched **out, cairn_loop *loop, cairn_lua *lua, cairn_store *store,
@@ -96,6 +158,8 @@ void cairn_sched_free(cairn_sched *s)
 	for (i = 0; i < s->ntasks; i++) {
 		cairn_task *t = &s->tasks[i];
 
+		wait_cancel(s, t);
+		deadline_disarm(s, t);
 		cairn_lua_op_free(t->op);
 		t->op = NULL;
 		json_decref(t->resume_value);
@@ -150,6 +214,11 @@ void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *), void *ud, double ev
 	s->idle_next = cairn_now() + every;
 }
 
+void cairn_sched_set_interrupt(cairn_sched *s, const volatile sig_atomic_t *flag)
+{
+	s->interrupt = flag;
+}
+
 void cairn_sched_stop(cairn_sched *s, const char *why)
 {
 	if (s->stopped)
@@ -194,8 +263,13 @@ int cairn_sched_start_op(cairn_sched *s, cairn_task *t, const char *type, const 
 
 	if (rc)
 		return rc;
+	wait_cancel(s, t);
+	deadline_disarm(s, t);
 	cairn_lua_op_free(t->op);
 	t->op = op;
+	t->op_abandoned = false;
+	if ((rc = deadline_arm(s, t, type, opname)) != 0)
+		return rc;
 	json_decref(t->resume_value);
 	t->resume_value = NULL;
 	/* first resume waits for the next tick, after this tick's commit */
@@ -216,95 +290,146 @@ static void make_runnable(cairn_sched *s, cairn_task *t, json_t *value)
 	}
 }
 
-typedef struct wake {
+/*
+ * What an operation waits for: one sleep, one request, or the requests of
+ * cairn.http.request_all, whose answers are collected in order. The task
+ * owns it (t->wait) until the last answer makes the task runnable, or until
+ * the operation is abandoned (deadline, signal): then the timer and the
+ * requests still out are cancelled in the loop, so no callback ever comes
+ * for an operation that is gone.
+ */
+typedef struct wait_part {
+	struct op_wait *w;
+	size_t index;
+	bool out;            /* still in the loop (or the SSH pool) */
+	bool ssh;            /* a cairn.ssh request: out in s->ssh, not the loop */
+} wait_part;
+
+typedef struct op_wait {
 	cairn_sched *s;
 	size_t task;
-} wake;
+	uint64_t timer;      /* a sleep's timer, or 0 */
+	bool all;            /* request_all: the answer is the array */
+	size_t remaining;    /* answers still to come (+1 while submitting) */
+	json_t *answers;     /* one slot per request */
+	size_t nparts;
+	wait_part parts[];
+} op_wait;
 
-static void on_http(void *ud, json_t *response)
+static op_wait *wait_new(cairn_sched *s, cairn_task *t, size_t nparts)
 {
-	wake *w = ud;
+	op_wait *w = calloc(1, sizeof(*w) + nparts * sizeof(wait_part));
+	size_t i;
 
-	make_runnable(w->s, &w->s->tasks[w->task], response);
+	if (!w || !(w->answers = json_array())) {
+		free(w);
+		return NULL;
+	}
+	w->s = s;
+	w->task = t->index;
+	w->nparts = nparts;
+	for (i = 0; i < nparts; i++) {
+		w->parts[i].w = w;
+		w->parts[i].index = i;
+		json_array_append_new(w->answers, json_null());
+	}
+	t->wait = w;
+	return w;
+}
+
+static void wait_free(op_wait *w)
+{
+	if (!w)
+		return;
+	json_decref(w->answers);
 	free(w);
 }
 
-/* cairn.http.request_all: the answers are collected in order; the task runs
- * again when the last one is in. */
-typedef struct gather {
-	cairn_sched *s;
-	size_t task;
-	size_t remaining;
-	json_t *answers;   /* array, one slot per request */
-} gather;
-
-typedef struct gather_part {
-	gather *g;
-	size_t index;
-} gather_part;
-
-static void gather_done(gather *g)
+/* Cancel what is still out and forget the wait (the operation is gone). */
+static void wait_cancel(cairn_sched *s, cairn_task *t)
 {
-	if (--g->remaining == 0) {
-		make_runnable(g->s, &g->s->tasks[g->task], g->answers);
-		free(g);
-	}
-}
+	op_wait *w = t->wait;
+	size_t i;
 
-static void gather_put(gather *g, size_t index, json_t *answer)
-{
-	json_array_set_new(g->answers, index, answer ? answer : json_pack("{s:s}", "error", "out of memory"));
-	gather_done(g);
-}
-
-static void on_http_part(void *ud, json_t *response)
-{
-	gather_part *p = ud;
-	gather *g = p->g;
-	size_t index = p->index;
-
-	free(p);
-	gather_put(g, index, response);
-}
-
-static void submit_all(cairn_sched *s, cairn_task *t, json_t *requests)
-{
-	size_t n = json_array_size(requests), i;
-	gather *g = calloc(1, sizeof(*g));
-
-	if (!g || !(g->answers = json_array())) {
-		free(g);
-		make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
+	if (!w)
 		return;
-	}
-	g->s = s;
-	g->task = t->index;
-	g->remaining = n + 1; /* held until every request is started */
-	for (i = 0; i < n; i++)
-		json_array_append_new(g->answers, json_null());
-	for (i = 0; i < n; i++) {
-		gather_part *p = malloc(sizeof(*p));
-		const cairn_error *e;
-
-		if (p) {
-			p->g = g;
-			p->index = i;
-			if (cairn_loop_http(s->loop, json_array_get(requests, i), on_http_part, p) == 0)
-				continue;
-			free(p);
+	if (w->timer)
+		cairn_loop_timer_cancel(s->loop, w->timer);
+	for (i = 0; i < w->nparts; i++) {
+		if (!w->parts[i].out)
+			continue;
+#ifdef HAVE_LIBSSH2
+		if (w->parts[i].ssh && s->ssh) {
+			cairn_ssh_cancel(s->ssh, &w->parts[i]);
+			continue;
 		}
-		e = cairn_error_last();
-		gather_put(g, i, json_pack("{s:s}", "error", p && e ? e->message : "request failed"));
+#endif
+		cairn_loop_http_cancel(s->loop, &w->parts[i]);
 	}
-	gather_done(g);
+	t->wait = NULL;
+	wait_free(w);
+}
+
+/* One more answer (or the submission's hold) done: the last one makes the
+ * task runnable with the answer (a sleep: null; request_all: the array). */
+static void wait_done(op_wait *w)
+{
+	cairn_sched *s = w->s;
+	cairn_task *t = &s->tasks[w->task];
+	json_t *value;
+
+	if (--w->remaining > 0)
+		return;
+	t->wait = NULL;
+	if (w->all)
+		value = json_incref(w->answers);
+	else if (w->nparts)
+		value = json_incref(json_array_get(w->answers, 0));
+	else
+		value = json_null();
+	make_runnable(s, t, value);
+	wait_free(w);
+}
+
+static void wait_put(op_wait *w, size_t index, json_t *answer)
+{
+	json_array_set_new(w->answers, index, answer ? answer : json_pack("{s:s}", "error", "out of memory"));
+	wait_done(w);
+}
+
+static void on_http(void *ud, json_t *response)
+{
+	wait_part *p = ud;
+
+	p->out = false;
+	wait_put(p->w, p->index, response);
 }
 
 static void on_timer(void *ud)
 {
-	wake *w = ud;
+	op_wait *w = ud;
 
-	make_runnable(w->s, &w->s->tasks[w->task], json_null());
-	free(w);
+	w->timer = 0;
+	wait_done(w);
+}
+
+/* Start the requests (a JSON array) of the wait w. */
+static void submit_http(cairn_sched *s, op_wait *w, json_t *requests)
+{
+	size_t i;
+
+	w->remaining = w->nparts + 1; /* held until every request is started */
+	for (i = 0; i < w->nparts; i++) {
+		const cairn_error *e;
+
+		if (cairn_loop_http(s->loop, json_array_get(requests, i), on_http, &w->parts[i]) == 0) {
+			w->parts[i].out = true;
+			continue;
+		}
+		e = cairn_error_last();
+		wait_put(w, i, json_pack("{s:s}", "error", e ? e->message : "request failed"));
+	}
+	wait_done(w); /* the hold */
 }
 
 static void skip_dependents(cairn_sched *s, cairn_task *t)
@@ -396,45 +521,64 @@ static void start_ready(cairn_sched *s)
 static void submit_request(cairn_sched *s, cairn_task *t, json_t *req)
 {
 	const char *kind = json_string_value(json_object_get(req, "kind"));
-	wake *w;
-	int rc;
+	json_t *one = NULL, *requests = req;
+	op_wait *w = NULL;
+	int rc = 0;
 
 	if (kind && strcmp(kind, "all") == 0) {
-		submit_all(s, t, json_object_get(req, "requests"));
+		requests = json_object_get(req, "requests");
+		if (!(w = wait_new(s, t, json_array_size(requests))))
+			goto oom;
+		w->all = true;
+		submit_http(s, w, requests);
 		return;
 	}
-	if (!(w = malloc(sizeof(*w)))) {
-		make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
+	if (kind && strcmp(kind, "http") == 0) {
+		if (!(one = json_pack("[O]", req)) || !(w = wait_new(s, t, 1))) {
+			json_decref(one);
+			goto oom;
+		}
+		submit_http(s, w, one);
+		json_decref(one);
 		return;
 	}
-	w->s = s;
-	w->task = t->index;
 	if (kind && strcmp(kind, "sleep") == 0) {
 		double secs = json_number_value(json_object_get(req, "seconds"));
 
-		rc = cairn_loop_timer(s->loop, secs > 0 ? secs : 0, on_timer, w, NULL);
-	} else if (kind && strcmp(kind, "http") == 0) {
-		rc = cairn_loop_http(s->loop, req, on_http, w);
+		if (!(w = wait_new(s, t, 0)))
+			goto oom;
+		w->remaining = 1;
+		rc = cairn_loop_timer(s->loop, secs > 0 ? secs : 0, on_timer, w, &w->timer);
 	} else if (kind && strcmp(kind, "ssh") == 0) {
 		/* the host is the task's, as the engine chose it: never the module's */
-		if (!t->host)
+		if (!t->host) {
 			rc = cairn_error_set(CAIRN_EINVAL, "%s has no host: cairn.ssh is for resources that name "
 					     "a host (host: NAME)", t->label ? t->label : "this resource");
 #ifdef HAVE_LIBSSH2
-		else if (s->ssh)
-			rc = cairn_ssh_submit(s->ssh, t->host, req, on_http, w);
+		} else if (s->ssh) {
+			if (!(w = wait_new(s, t, 1)))
+				goto oom;
+			w->remaining = 1;
+			rc = cairn_ssh_submit(s->ssh, t->host, req, on_http, &w->parts[0]);
+			w->parts[0].out = (rc == 0);
+			w->parts[0].ssh = true;
 #endif
-		else
+		} else {
 			rc = cairn_error_set(CAIRN_EINVAL, "this cairn was built without SSH (libssh2)");
+		}
 	} else {
 		rc = cairn_error_set(CAIRN_EINVAL, "module yielded an unknown request kind");
 	}
 	if (rc) {
 		const cairn_error *e = cairn_error_last();
 
-		free(w);
+		t->wait = NULL;
+		wait_free(w);
 		make_runnable(s, t, json_pack("{s:s}", "error", e ? e->message : "request failed"));
 	}
+	return;
+oom:
+	make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
 }
 
 static void resume_one(cairn_sched *s, cairn_task *t)
@@ -443,13 +587,21 @@ static void resume_one(cairn_sched *s, cairn_task *t)
 	cairn_op_status st;
 
 	t->resume_value = NULL;
-	st = cairn_lua_op_resume(t->op, value);
+	if (s->aborting || t->deadline_hit) {
+		/* abandoned where it is: what it waits for is cancelled */
+		wait_cancel(s, t);
+		st = cairn_lua_op_abort(t->op, s->aborting ? CAIRN_ABORT_INTERRUPT : CAIRN_ABORT_DEADLINE);
+	} else {
+		st = cairn_lua_op_resume(t->op, value);
+	}
 	json_decref(value);
 	if (st == CAIRN_OP_YIELDED) {
 		submit_request(s, t, cairn_lua_op_request(t->op));
 		return;
 	}
+	deadline_disarm(s, t);
 	t->op_failed = (st == CAIRN_OP_FAILED);
+	t->op_abandoned = t->op_failed && cairn_lua_op_abandoned(t->op);
 	t->op_result = t->op_failed ? NULL : cairn_lua_op_result(t->op);
 	if (t->op_failed) {
 		const cairn_error *e = cairn_error_last();
@@ -521,6 +673,22 @@ static void skip_unstarted(cairn_sched *s)
 	}
 }
 
+/* A signal: start nothing more, and abandon every running operation (its
+ * waits cancelled, its intent kept) in this turn. */
+static void abort_running(cairn_sched *s)
+{
+	size_t i;
+
+	s->aborting = true;
+	cairn_sched_stop(s, "interrupted");
+	for (i = 0; i < s->ntasks; i++) {
+		cairn_task *t = &s->tasks[i];
+
+		if (t->state == CAIRN_TASK_RUNNING && t->op && !t->in_runnable)
+			make_runnable(s, t, NULL);
+	}
+}
+
 int cairn_sched_run(cairn_sched *s)
 {
 	size_t i;
@@ -532,6 +700,8 @@ int cairn_sched_run(cairn_sched *s)
 			s->ready[s->nready++] = i;
 		}
 	while (s->finished < s->ntasks) {
+		if (s->interrupt && *s->interrupt && !s->aborting)
+			abort_running(s);
 		/* One commit per turn: the results of the operations that finished
 		 * and the intents of the ones that start. An operation first runs
 		 * in the turn after its intent's commit; a task's dependents start

@@ -19,6 +19,16 @@
  *
  * Each task's moves go through one function with a name table, so a log
  * line shows every transition (curl's multistate()).
+ *
+ * Deadlines: every operation gets one when it starts (the task's
+ * `timeouts` for its kind, else the module's, see lua/runtime.h); a loop
+ * timer fires at it and the operation is abandoned at once, even in the
+ * middle of a wait: its sleep timer and requests are cancelled in the loop,
+ * the step function sees op_failed with op_abandoned set (what it was doing
+ * may be half done: its intent stays). After cairn_sched_set_interrupt's
+ * flag is set (a signal), nothing new starts and every running operation is
+ * abandoned the same way at the next turn of the loop (within a fraction of
+ * a second); cairn_sched_run then returns.
  */
 #ifndef CAIRN_SCHED_H
 #define CAIRN_SCHED_H
@@ -27,6 +37,8 @@
 #include "lua/runtime.h"
 #include "ssh/ssh.h"
 #include "state/store.h"
+
+#include <signal.h>
 
 typedef enum {
 	CAIRN_TASK_PENDING = 0, CAIRN_TASK_READY, CAIRN_TASK_RUNNING, CAIRN_TASK_COMMITTING,
@@ -53,8 +65,15 @@ struct cairn_task {
 				 * starts first runs after this turn's commit */
 	const json_t *host;     /* the SSH host its cairn.ssh requests go to (set by the
 				 * step before it starts an operation; borrowed), or NULL */
+	bool op_abandoned;      /* with op_failed: stopped by its deadline or a signal,
+				 * not failed by the module: its intent must stay */
+	const double *timeouts; /* seconds per cairn_timeout_kind (0: the module's), or
+				 * NULL: the stack's per-resource `timeouts` (borrowed) */
 	/* private */
 	cairn_lua_op *op;
+	void *wait;             /* what the op waits for (scheduler.c) */
+	void *deadline;         /* its deadline timer (scheduler.c) */
+	bool deadline_hit;
 	json_t *resume_value;
 	size_t *dependents, ndependents, adependents;
 	size_t nwaiting;
@@ -87,6 +106,9 @@ cairn_store *cairn_sched_store(cairn_sched *s);
 /* Record a failure message for t; returns CAIRN_STEP_FAILED. */
 cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* flag (set by a signal handler; borrowed) stops the run when non-zero:
+ * see the top of this file. */
+void cairn_sched_set_interrupt(cairn_sched *s, const volatile sig_atomic_t *flag);
 /* Ask the scheduler to start no new task (interrupt, lost lock). */
 void cairn_sched_stop(cairn_sched *s, const char *why);
 /* Run until every task is done, failed or skipped. Returns 0 if all are

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,11 +25,13 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", NULL };
+static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
 static const char *const life_keys[] = { "prevent_destroy", "ignore_changes", "create_before_destroy", NULL };
+/* in the order of cairn_res_cfg.timeouts (and of lua's cairn_timeout_kind) */
+static const char *const timeout_keys[] = { "create", "read", "update", "delete", NULL };
 static const char *const env_keys[] = { "provider", "variables", NULL };
 static const char *const reserved[] = { "var", "env", "count", "each", "path", "self", "null", "true", "false", NULL };
 
@@ -408,14 +411,62 @@ static int load_lifecycle(cairn_res_cfg *r, cairn_expr *lc)
 	return 0;
 }
 
+/* timeouts: { create: 30m, delete: 2h }: Terraform's per-resource
+ * deadlines, as constant durations. */
+static int load_timeouts(cairn_res_cfg *r, const cairn_expr *to)
+{
+	const cairn_expr *x;
+	const cairn_pos *kp;
+	const json_t *v;
+	const char *k, *hint;
+	char num[64];
+	size_t i, j;
+	int rc;
+
+	if (is_null(to))
+		return 0;
+	if ((rc = want_map(to, "timeouts")) != 0)
+		return rc;
+	for (i = 0; i < cairn_expr_size(to); i++) {
+		k = cairn_expr_key(to, i, &kp);
+		for (j = 0; timeout_keys[j] && strcmp(timeout_keys[j], k) != 0; j++)
+			;
+		if (!timeout_keys[j]) {
+			if ((hint = closest(timeout_keys, k)) != NULL)
+				return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown timeouts key '%s' (did you mean '%s'?)", k, hint);
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown timeouts key '%s' "
+				"(expected create, read, update or delete)", k);
+		}
+		x = cairn_expr_item(to, i);
+		v = cairn_expr_const(x);
+		if (v && json_is_number(v)) {
+			snprintf(num, sizeof(num), "%.17g", json_number_value(v));
+			rc = cairn_duration_parse(num, &r->timeouts[j]);
+		} else {
+			rc = v && json_is_string(v) ? cairn_duration_parse(json_string_value(v), &r->timeouts[j]) : CAIRN_EINVAL;
+		}
+		if (rc)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "timeouts.%s must be a duration like "
+				"\"30m\", \"1h30m\" or \"90s\" (more than 0, at most 7 days)", k);
+	}
+	return 0;
+}
+
 static int check_count(const cairn_res_cfg *r)
 {
 	const json_t *v;
 
 	if (r->count && (v = cairn_expr_const(r->count)) != NULL &&
-	    !(json_is_integer(v) && json_integer_value(v) >= 0))
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
-			"count must be a non-negative whole number, got %s", cairn_value_type_name(v));
+	    !(json_is_number(v) && json_number_value(v) == floor(json_number_value(v)) &&
+	      json_number_value(v) >= 0 && json_number_value(v) <= CAIRN_COUNT_MAX)) {
+		char *s = json_is_number(v) ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		int rc = cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->count),
+			"count must be a whole number from 0 to %d, got %s", CAIRN_COUNT_MAX,
+			s ? s : cairn_value_type_name(v));
+
+		free(s);
+		return rc;
+	}
 	if (r->for_each && (v = cairn_expr_const(r->for_each)) != NULL && !json_is_array(v) && !json_is_object(v))
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(r->for_each),
 			"for_each must be a list of strings or a map, got %s", cairn_value_type_name(v));
@@ -488,6 +539,12 @@ static int load_resource(cairn_res_cfg *r, const char *name, const cairn_pos *po
 	ud.has_each = r->for_each != NULL;
 	if ((x = cairn_expr_take(m, "lifecycle")) != NULL) {
 		rc = load_lifecycle(r, x);
+		cairn_expr_free(x);
+		if (rc)
+			return rc;
+	}
+	if ((x = cairn_expr_take(m, "timeouts")) != NULL) {
+		rc = load_timeouts(r, x);
 		cairn_expr_free(x);
 		if (rc)
 			return rc;
@@ -719,6 +776,30 @@ static int add_file(char ***files, size_t *n, const char *path, const char **out
 	return 0;
 }
 
+/* An empty stack file (or one that is only `~`, or says `resources:` with
+ * nothing under it) would mean "no resources": the next apply would
+ * destroy everything. Most likely it is an accident, so it must be said:
+ * `resources: {}`. */
+static int check_not_empty(const cairn_expr *doc, const char *file)
+{
+	const cairn_expr *res = cairn_expr_get(doc, "resources");
+	const cairn_pos *kp = NULL;
+	cairn_pos pos = { file, 1, 1 };
+	size_t i;
+
+	if (cairn_expr_size(doc) == 0)
+		return cairn_error_set_at(CAIRN_EINVAL, &pos, "the stack file is empty: it would mean no resources, "
+			"and apply would destroy everything; write 'resources: {}' if that is what you want");
+	if (res && is_null(res)) {
+		for (i = 0; i < cairn_expr_size(doc); i++)
+			if (!strcmp(cairn_expr_key(doc, i, &kp), "resources"))
+				break;
+		return cairn_error_set_at(CAIRN_EINVAL, kp ? kp : &pos, "'resources' is empty (null): it would mean "
+			"no resources, and apply would destroy everything; write 'resources: {}' if that is what you want");
+	}
+	return 0;
+}
+
 int cairn_stack_load(cairn_stack **out, const char *path)
 {
 	stack_priv *sp = NULL;
@@ -745,6 +826,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	}
 	if ((rc = cairn_config__load_yaml(&doc, path, file)) != 0)
 		goto cleanup;
+	if ((rc = check_not_empty(doc, file)) != 0)
+		goto cleanup;
 	if ((rc = check_keys(doc, top_keys, "the stack file")) != 0)
 		goto cleanup;
 	if ((x = cairn_expr_take(doc, "stack")) != NULL) {
@@ -761,6 +844,7 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	    (rc = load_resources(sp, (cairn_expr *)cairn_expr_get(doc, "resources"))) != 0 ||
 	    (rc = load_hosts(sp, (cairn_expr *)cairn_expr_get(doc, "hosts"))) != 0 ||
 	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
+	    (rc = cairn_config__load_drift(s, cairn_expr_get(doc, "drift"))) != 0 ||
 	    (rc = check_stack(s)) != 0)
 		goto cleanup;
 	*out = s;
@@ -825,6 +909,7 @@ void cairn_stack_free(cairn_stack *s)
 		free(s->outputs[i].description);
 	}
 	free(s->outputs);
+	cairn_config__free_drift(s);
 	free(s->name);
 	free(s->path);
 	free(s->dir);

@@ -32,6 +32,9 @@
  *         prevent_destroy: BOOL|EXPR
  *         ignore_changes: [PROP, ...] | all
  *         create_before_destroy: BOOL
+ *       timeouts:                    # deadlines of its operations (Terraform's):
+ *         create: 30m                # create, read, update, delete; a duration
+ *         delete: 2h                 # ("90s", "30m", "1h30m") or seconds
  *       PROP: VALUE                  # everything else: the type's properties
  *       host: NAME                   # host.* types: the host, written web or web[0]
  *   hosts:                           # machines over SSH: resources of type ssh.host,
@@ -43,6 +46,13 @@
  *       value: EXPR
  *       description: TEXT
  *       sensitive: BOOL
+ *   drift:                           # ignore rules for `cairn drift` (config_drift.c)
+ *     ignore:
+ *       - address: GLOB | type: GLOB | id: GLOB   # at least one
+ *         attribute: NAME            # optional
+ *         kind: changed|deleted|unapplied|unmanaged|parity   # optional
+ *         reason: TEXT               # required
+ *         expires: YYYY-MM-DD        # optional
  *
  * <env>.yaml:
  *   provider:                        # free-form map, passed to modules as ctx.provider
@@ -52,7 +62,7 @@
  *   variables:
  *     NAME: VALUE                    # constants only (no ${ } references)
  *
- * Unknown top-level keys, unknown variable keys, unknown lifecycle keys and
+ * Unknown top-level keys, unknown variable keys, unknown lifecycle and timeouts keys and
  * names that do not match the pattern are errors at their position.
  *
  * Also checked at load time: every called function exists; every var.NAME
@@ -68,6 +78,11 @@
 #define CAIRN_CONFIG_H
 
 #include "expr.h"
+
+#include <stdint.h>
+
+/* The most instances one resource's count may make. */
+#define CAIRN_COUNT_MAX 100000
 
 typedef struct cairn_validation {
 	cairn_expr *condition;
@@ -104,6 +119,8 @@ typedef struct cairn_res_cfg {
 	size_t nignore_changes;
 	bool ignore_all_changes;
 	bool create_before_destroy;
+	double timeouts[4];  /* seconds for create, read, update, delete (the order of
+			      * lua's cairn_timeout_kind); 0: the module's default */
 } cairn_res_cfg;
 
 typedef struct cairn_output_cfg {
@@ -113,6 +130,20 @@ typedef struct cairn_output_cfg {
 	bool sensitive;
 	cairn_pos pos;
 } cairn_output_cfg;
+
+/* One rule of the stack's drift: ignore list (config_drift.c). Patterns are
+ * globs (fnmatch); NULL members match anything. */
+typedef struct cairn_drift_ignore {
+	char *address;       /* glob on the address, or NULL */
+	char *type;          /* glob on the resource type, or NULL */
+	char *id;            /* glob on the object's cloud id, or NULL */
+	char *attribute;     /* the attribute (a map's keys too: "tags" covers "tags.X"), or NULL */
+	char *kind;          /* changed|deleted|unapplied|unmanaged|parity, or NULL */
+	char *reason;        /* never NULL */
+	char *expires;       /* "YYYY-MM-DD" as written, or NULL */
+	int64_t expires_at;  /* unix seconds when it stops hiding (the day after), 0 = never */
+	cairn_pos pos;       /* of the rule */
+} cairn_drift_ignore;
 
 typedef struct cairn_stack {
 	char *name;
@@ -124,6 +155,8 @@ typedef struct cairn_stack {
 	size_t nresources;
 	cairn_output_cfg *outputs;
 	size_t noutputs;
+	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
+	size_t ndrift_ignores;
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;

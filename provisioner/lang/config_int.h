@@ -29,4 +29,9 @@ int cairn_config__check_const(const cairn_expr *e, const char *what);
  * expression web[0].name; a ${ } expression is left as it is. */
 int cairn_config__host_ref(cairn_expr *map, const char *key);
 
+/* The stack's drift: section (config_drift.c): checked and stored in
+ * s->drift_ignores; NULL drift is none. Errors carry file:line:col. */
+int cairn_config__load_drift(cairn_stack *s, const cairn_expr *drift);
+void cairn_config__free_drift(cairn_stack *s);
+
 #endif

@@ -253,8 +253,11 @@ static int run_validations(const cairn_var_cfg *var, json_t *value, const char *
 			goto cleanup;
 		}
 		if (!json_is_boolean(res)) {
+			/* a plain string was probably meant as an expression */
+			bool text = cairn_expr_kind_of(v->condition) == CAIRN_EXPR_CONST && json_is_string(res);
+
 			rc = cairn_error_set_at(CAIRN_EINVAL, cpos, "the validation condition of variable '%s' must be a bool, "
-				"got %s (write it as \"${...}\")", var->name, cairn_value_type_name(res));
+				"got %s%s", var->name, cairn_value_type_name(res), text ? " (write it as \"${...}\")" : "");
 			goto cleanup;
 		}
 		if (!json_is_true(res)) {

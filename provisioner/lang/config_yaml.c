@@ -12,6 +12,7 @@
  */
 #include "config_int.h"
 #include "base/buf.h"
+#include "base/file.h"
 #include "expr_int.h"
 
 #include <errno.h>
@@ -516,7 +517,7 @@ int cairn_config__load_yaml(cairn_expr **out, const char *path, const char *file
 	int rc;
 
 	cairn_buf_init(&b, MAX_FILE);
-	if ((rc = cairn_buf_read_file(&b, path)) == 0)
+	if ((rc = cairn_file_read(&b, path, NULL)) == 0)
 		rc = cairn_config__parse_yaml(out, cairn_buf_cstr(&b), b.len, file);
 	cairn_buf_release(&b);
 	return rc;

@@ -28,7 +28,9 @@ typedef enum {
 	N_SELF,   /* the element inside a splat */
 	N_CALL,   /* name(items...) */
 	N_UNARY,  /* oper items[0] */
-	N_BINARY, /* items[0] oper items[1] */
+	N_BINARY, /* items[0] ops[1] items[1] ops[2] items[2] ...: a chain of one
+		   * precedence level, left-associative, kept flat so that a long
+		   * sum is not a tree as deep as it is long (oper = ops[1]) */
 	N_COND,   /* items[0] ? items[1] : items[2] */
 } node_type;
 
@@ -47,6 +49,8 @@ struct cairn_expr {
 	char **keys;         /* N_MAP */
 	cairn_pos *key_pos;
 	json_t *index;       /* N_MAP: key -> position in items */
+	int *ops;            /* N_BINARY: ops[i] joins items[i] to what precedes (i >= 1) */
+	cairn_pos *ops_pos;  /* N_BINARY: where ops[i] stands */
 };
 
 /* ---- construction ---------------------------------------------------- */
@@ -85,6 +89,18 @@ static int node_push(cairn_expr *e, cairn_expr *item)
 				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			e->key_pos = np;
 		}
+		if (e->type == N_BINARY) {
+			int *no = realloc(e->ops, na * sizeof(*no));
+			cairn_pos *np;
+
+			if (!no)
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			e->ops = no;
+			np = realloc(e->ops_pos, na * sizeof(*np));
+			if (!np)
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			e->ops_pos = np;
+		}
 		e->alloc = na;
 	}
 	e->items[e->n++] = item;
@@ -105,6 +121,8 @@ void cairn_expr_free(cairn_expr *e)
 	free(e->items);
 	free(e->keys);
 	free(e->key_pos);
+	free(e->ops);
+	free(e->ops_pos);
 	json_decref(e->index);
 	json_decref(e->value);
 	free(e->name);
@@ -215,6 +233,10 @@ int cairn_expr_copy(cairn_expr **out, const cairn_expr *e)
 			rc = cairn_expr_map_set(c, e->keys[i], &e->key_pos[i], item);
 		else if ((rc = node_push(c, item)) != 0)
 			cairn_expr_free(item);
+		else if (e->type == N_BINARY) {
+			c->ops[i] = e->ops[i];
+			c->ops_pos[i] = e->ops_pos[i];
+		}
 		item = NULL;
 		if (rc)
 			goto cleanup;
@@ -430,19 +452,33 @@ typedef struct {
 	int depth;
 	bool in_template;
 	size_t tmpl_open;    /* offset of the "${" being parsed */
+	size_t col_off;      /* the last offset pos_at converted ... */
+	size_t col_chars;    /* ... and the code points before it */
 } parser;
 
-static void pos_at(cairn_pos *out, const parser *p, size_t off)
+/* The position of text[off]. Columns count code points; they are counted
+ * from the offset asked for last (forwards or backwards), not from the
+ * start, so that a long scalar is not counted again for every node: the
+ * offsets asked for move through the text with the parser, and a step back
+ * (an operator's position, asked for after its right operand is parsed) is
+ * the length of that operand. */
+static void pos_at(cairn_pos *out, parser *p, size_t off)
 {
 	*out = p->base;
-	if (p->exact && p->base.col > 0)
-		out->col = p->base.col + (int)cairn_expr__utf8_len(p->text, off);
+	if (!p->exact || p->base.col <= 0)
+		return;
+	if (off >= p->col_off)
+		p->col_chars += cairn_expr__utf8_len(p->text + p->col_off, off - p->col_off);
+	else
+		p->col_chars -= cairn_expr__utf8_len(p->text + off, p->col_off - off);
+	p->col_off = off;
+	out->col = p->base.col + (int)p->col_chars;
 }
 
-static int perr(const parser *p, size_t off, const char *fmt, ...)
+static int perr(parser *p, size_t off, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int perr(const parser *p, size_t off, const char *fmt, ...)
+static int perr(parser *p, size_t off, const char *fmt, ...)
 {
 	cairn_pos pos;
 	va_list ap;
@@ -679,7 +715,7 @@ static bool is_op(const parser *p, int op)
 
 /* An error about the current token: "expected X" plus what was found, or
  * the unclosed "${" when the text ran out inside a template. */
-static int expected(const parser *p, const char *what)
+static int expected(parser *p, const char *what)
 {
 	const token *t = &p->tok;
 
@@ -705,7 +741,7 @@ static int expect_op(parser *p, int op, const char *what)
 
 static int parse_expr(cairn_expr **out, parser *p);
 
-static int mk(cairn_expr **out, node_type type, const parser *p, size_t off)
+static int mk(cairn_expr **out, node_type type, parser *p, size_t off)
 {
 	cairn_pos pos;
 
@@ -713,7 +749,7 @@ static int mk(cairn_expr **out, node_type type, const parser *p, size_t off)
 	return node_new(out, type, &pos);
 }
 
-static int mk_op(cairn_expr **out, node_type type, int oper, size_t off, const parser *p,
+static int mk_op(cairn_expr **out, node_type type, int oper, size_t off, parser *p,
 	cairn_expr *a, cairn_expr *b)
 {
 	cairn_expr *e = NULL;
@@ -1062,7 +1098,7 @@ static int level_op(const parser *p, size_t level)
 
 static int parse_binary(cairn_expr **out, parser *p, size_t level)
 {
-	cairn_expr *a = NULL, *b = NULL;
+	cairn_expr *a = NULL, *b = NULL, *chain = NULL;
 	int op, rc;
 
 	if (level == NLEVELS)
@@ -1071,17 +1107,32 @@ static int parse_binary(cairn_expr **out, parser *p, size_t level)
 		return rc;
 	while ((op = level_op(p, level)) != 0) {
 		size_t at = p->tok.start;
+		cairn_pos opos;
 
-		if ((rc = lex(p)) != 0 || (rc = parse_binary(&b, p, level + 1)) != 0) {
-			cairn_expr_free(a);
-			return rc;
+		pos_at(&opos, p, at);
+		if (!chain) {
+			if ((rc = node_new(&chain, N_BINARY, &opos)) != 0 || (rc = node_push(chain, a)) != 0)
+				goto fail;
+			a = NULL;
+			chain->oper = op;
+			chain->ops[0] = 0;
+			chain->ops_pos[0] = opos;
 		}
-		if ((rc = mk_op(&a, N_BINARY, op, at, p, a, b)) != 0)
-			return rc;
+		if ((rc = lex(p)) != 0 || (rc = parse_binary(&b, p, level + 1)) != 0)
+			goto fail;
+		if ((rc = node_push(chain, b)) != 0)
+			goto fail;
 		b = NULL;
+		chain->ops[chain->n - 1] = op;
+		chain->ops_pos[chain->n - 1] = opos;
 	}
-	*out = a;
+	*out = chain ? chain : a;
 	return 0;
+fail:
+	cairn_expr_free(a);
+	cairn_expr_free(b);
+	cairn_expr_free(chain);
+	return rc;
 }
 
 static int parse_expr(cairn_expr **out, parser *p)
@@ -1161,7 +1212,7 @@ static int tmpl_literal(cairn_buf *lit, const char *s, size_t n)
 	return cairn_buf_put(lit, s, n);
 }
 
-static int tmpl_flush(cairn_expr *t, cairn_buf *lit, const parser *p, size_t lit_start)
+static int tmpl_flush(cairn_expr *t, cairn_buf *lit, parser *p, size_t lit_start)
 {
 	cairn_expr *c = NULL;
 	json_t *s;
@@ -1655,14 +1706,13 @@ static int num_result(json_t **out, json_t *v)
 	return 0;
 }
 
-static int eval_arith(json_t **out, const cairn_expr *e, json_t *a, json_t *b)
+static int eval_arith(json_t **out, int op, const cairn_pos *pos, json_t *a, json_t *b)
 {
 	static const char *verbs[] = { ['+'] = "add", ['-'] = "subtract", ['*'] = "multiply",
 		['/'] = "divide", ['%'] = "compute the remainder of" };
-	int op = e->oper;
 
 	if (!json_is_number(a) || !json_is_number(b))
-		return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "cannot %s %s and %s", verbs[op],
+		return cairn_error_set_at(CAIRN_EINVAL, pos, "cannot %s %s and %s", verbs[op],
 			cairn_value_type_name(a), cairn_value_type_name(b));
 	if (json_is_integer(a) && json_is_integer(b)) {
 		json_int_t x = json_integer_value(a), y = json_integer_value(b);
@@ -1683,13 +1733,13 @@ static int eval_arith(json_t **out, const cairn_expr *e, json_t *a, json_t *b)
 			return num_result(out, json_integer(r));
 		case '/':
 			if (y == 0)
-				return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "division by zero");
+				return cairn_error_set_at(CAIRN_EINVAL, pos, "division by zero");
 			if (!(x == INT64_MIN && y == -1) && x % y == 0)
 				return num_result(out, json_integer(x / y));
 			return num_result(out, json_real((double)x / (double)y));
 		default:
 			if (y == 0)
-				return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "division by zero");
+				return cairn_error_set_at(CAIRN_EINVAL, pos, "division by zero");
 			if (y == -1)
 				return num_result(out, json_integer(0));
 			return num_result(out, json_integer(x % y));
@@ -1703,34 +1753,36 @@ static int eval_arith(json_t **out, const cairn_expr *e, json_t *a, json_t *b)
 		case '*': r = x * y; break;
 		case '/':
 			if (y == 0)
-				return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "division by zero");
+				return cairn_error_set_at(CAIRN_EINVAL, pos, "division by zero");
 			r = x / y;
 			break;
 		default:
 			if (y == 0)
-				return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "division by zero");
+				return cairn_error_set_at(CAIRN_EINVAL, pos, "division by zero");
 			r = fmod(x, y);
 		}
 		if (!isfinite(r))
-			return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "arithmetic result is not a finite number");
+			return cairn_error_set_at(CAIRN_EINVAL, pos, "arithmetic result is not a finite number");
 		return num_result(out, json_real(r));
 	}
 overflow:
-	return cairn_error_set_at(CAIRN_EINVAL, &e->pos, "integer overflow in '%s'", op_text(op));
+	return cairn_error_set_at(CAIRN_EINVAL, pos, "integer overflow in '%s'", op_text(op));
 }
 
-static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
+/* One step of a chain: *out = a OP rhs, where a is the value of the chain
+ * so far (borrowed; its text starts at lhs's) and rhs is evaluated here
+ * unless && or || can do without it. */
+static int eval_step(json_t **out, int op, const cairn_pos *pos, json_t *a, const cairn_expr *lhs,
+		     const cairn_expr *rhs, evalst *st)
 {
-	json_t *a = NULL, *b = NULL;
-	int op = e->oper, rc;
+	json_t *b = NULL;
+	int rc = 0;
 
-	if ((rc = eval(&a, e->items[0], st)) != 0)
-		return rc;
 	if (op == OP_AND || op == OP_OR) {
 		bool unk_a = cairn_is_unknown(a);
 
 		if (!unk_a && !json_is_boolean(a)) {
-			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[0]), "'%s' needs bool operands, got %s",
+			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(lhs), "'%s' needs bool operands, got %s",
 				op_text(op), cairn_value_type_name(a));
 			goto cleanup;
 		}
@@ -1738,10 +1790,10 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 			*out = json_incref(a);
 			goto cleanup;
 		}
-		if ((rc = eval(&b, e->items[1], st)) != 0)
+		if ((rc = eval(&b, rhs, st)) != 0)
 			goto cleanup;
 		if (!cairn_is_unknown(b) && !json_is_boolean(b)) {
-			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(e->items[1]), "'%s' needs bool operands, got %s",
+			rc = cairn_error_set_at(CAIRN_EINVAL, start_pos(rhs), "'%s' needs bool operands, got %s",
 				op_text(op), cairn_value_type_name(b));
 			goto cleanup;
 		}
@@ -1753,7 +1805,7 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 			*out = json_incref(b);
 		goto cleanup;
 	}
-	if ((rc = eval(&b, e->items[1], st)) != 0)
+	if ((rc = eval(&b, rhs, st)) != 0)
 		goto cleanup;
 	if (op == OP_EQ || op == OP_NE) {
 		if (cairn_has_unknown(a) || cairn_has_unknown(b))
@@ -1770,7 +1822,7 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 		double x, y;
 
 		if (!json_is_number(a) || !json_is_number(b)) {
-			rc = cairn_error_set_at(CAIRN_EINVAL, &e->pos, "cannot compare %s and %s with '%s'",
+			rc = cairn_error_set_at(CAIRN_EINVAL, pos, "cannot compare %s and %s with '%s'",
 				cairn_value_type_name(a), cairn_value_type_name(b), op_text(op));
 			goto cleanup;
 		}
@@ -1785,10 +1837,36 @@ static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
 		}
 		goto cleanup;
 	}
-	rc = eval_arith(out, e, a, b);
+	rc = eval_arith(out, op, pos, a, b);
 cleanup:
-	json_decref(a);
 	json_decref(b);
+	return rc;
+}
+
+/* A chain of one precedence level, left to right, without recursion. */
+static int eval_binary(json_t **out, const cairn_expr *e, evalst *st)
+{
+	json_t *acc = NULL, *next = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = eval(&acc, e->items[0], st)) != 0)
+		return rc;
+	for (i = 1; i < e->n; i++) {
+		if ((rc = eval_step(&next, e->ops[i], &e->ops_pos[i], acc, e->items[0], e->items[i], st)) != 0)
+			break;
+		if (!next) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		json_decref(acc);
+		acc = next;
+		next = NULL;
+	}
+	if (!rc)
+		*out = acc;
+	else
+		json_decref(acc);
 	return rc;
 }
 

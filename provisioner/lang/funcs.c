@@ -9,6 +9,7 @@
  */
 #include "expr.h"
 #include "expr_int.h"
+#include "base/file.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -776,27 +777,98 @@ FN(reverse)
 	return 0;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Append a key for v that two values share exactly when cairn_value_equal
+ * says they are equal: numbers by their double value (1 and 1.0 alike),
+ * strings and map keys length-prefixed, map keys in sorted order. */
+static int canon_key(cairn_buf *b, const json_t *v, int depth)
+{
+	const char **keys = NULL, *k;
+	size_t i, nk = 0;
+	json_t *x;
+	int rc = 0;
+
+	if (depth > 100)
+		return cairn_error_set(CAIRN_EINVAL, "value nested too deeply");
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+	case JSON_REAL:
+		/* + 0.0 makes -0 and 0 one key, as == does */
+		return cairn_buf_printf(b, "#%.17g;", json_number_value(v) + 0.0);
+	case JSON_STRING:
+		if ((rc = cairn_buf_printf(b, "s%zu:", json_string_length(v))) < 0)
+			return rc;
+		return cairn_buf_put(b, json_string_value(v), json_string_length(v));
+	case JSON_ARRAY:
+		if ((rc = cairn_buf_putc(b, '[')) < 0)
+			return rc;
+		json_array_foreach(v, i, x)
+			if ((rc = canon_key(b, x, depth + 1)) < 0)
+				return rc;
+		return cairn_buf_putc(b, ']');
+	case JSON_OBJECT:
+		if (!(keys = malloc((json_object_size(v) + 1) * sizeof(*keys))))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		json_object_foreach((json_t *)v, k, x)
+			keys[nk++] = k;
+		qsort(keys, nk, sizeof(*keys), key_cmp);
+		rc = cairn_buf_putc(b, '{');
+		for (i = 0; i < nk && rc >= 0; i++)
+			if ((rc = cairn_buf_printf(b, "%zu:%s", strlen(keys[i]), keys[i])) >= 0)
+				rc = canon_key(b, json_object_get(v, keys[i]), depth + 1);
+		if (rc >= 0)
+			rc = cairn_buf_putc(b, '}');
+		free(keys);
+		return rc;
+	case JSON_TRUE:
+		return cairn_buf_putc(b, 't');
+	case JSON_FALSE:
+		return cairn_buf_putc(b, 'f');
+	default:
+		return cairn_buf_putc(b, 'n');
+	}
+}
+
+/* Linear: each element's key goes into a hash set (a json object). */
 FN(distinct)
 {
-	json_t *l, *x;
-	size_t i, j;
+	json_t *l = NULL, *seen = NULL, *x;
+	cairn_buf key = CAIRN_BUF_INIT;
+	size_t i;
 	int rc;
 
 	ARITY("distinct", 1, 1);
 	if ((rc = list_arg("distinct", a, 0)) != 0)
 		return rc;
-	if (!(l = json_array()))
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	cairn_buf_init(&key, 0);
+	if (!(l = json_array()) || !(seen = json_object())) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	json_array_foreach(a[0], i, x) {
-		bool seen = false;
-
-		for (j = 0; j < json_array_size(l) && !seen; j++)
-			seen = cairn_value_equal(json_array_get(l, j), x);
-		if (!seen)
-			json_array_append(l, x);
+		cairn_buf_clear(&key);
+		if ((rc = canon_key(&key, x, 0)) < 0)
+			goto cleanup;
+		if (json_object_getn(seen, cairn_buf_cstr(&key), key.len))
+			continue;
+		if (json_object_setn_new_nocheck(seen, cairn_buf_cstr(&key), key.len, json_true()) ||
+		    json_array_append(l, x)) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
 	}
 	*out = l;
-	return 0;
+	l = NULL;
+	rc = 0;
+cleanup:
+	cairn_buf_release(&key);
+	json_decref(seen);
+	json_decref(l);
+	return rc;
 }
 
 static int flatten_into(json_t *dst, json_t *src, int depth)
@@ -1067,7 +1139,7 @@ static void file_fingerprint(const char *path, bool content, char *out, size_t o
 		return;
 	}
 	cairn_buf_init(&data, FILE_MAX);
-	if (cairn_buf_read_file(&data, path) != 0)
+	if (cairn_file_read(&data, path, NULL) != 0)
 		snprintf(out, outlen, "unreadable");
 	else
 		fingerprint_data(cairn_buf_cstr(&data), data.len, out, outlen);
@@ -1120,21 +1192,19 @@ FN(file)
 	ARITY("file", 1, 1);
 	if ((rc = resolve_path(&path, "file", a, ctx)) != 0)
 		goto cleanup;
-	if (stat(path.ptr, &st) != 0) {
-		rc = arg_err(0, "file(): cannot read %s: %s", path.ptr, strerror(errno));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = arg_err(0, "file(): %s is not a regular file", path.ptr);
-		goto cleanup;
-	}
-	if ((size_t)st.st_size > FILE_MAX) {
+	if (stat(path.ptr, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > FILE_MAX) {
 		rc = arg_err(0, "file(): %s is larger than 4 MiB", path.ptr);
 		goto cleanup;
 	}
 	cairn_buf_init(&data, FILE_MAX);
-	if ((rc = cairn_buf_read_file(&data, path.ptr)) != 0) {
-		rc = arg_err(0, "file(): cannot read %s (larger than 4 MiB or unreadable)", path.ptr);
+	if ((rc = cairn_file_read(&data, path.ptr, NULL)) != 0) {
+		const cairn_error *err = cairn_error_last();
+		char why[sizeof(err->message)];
+
+		/* it names the path and why: missing, not a regular file (a
+		 * FIFO would hang the read), too large, unreadable */
+		snprintf(why, sizeof(why), "%s", err ? err->message : "cannot read the file");
+		rc = arg_err(0, "file(): %s", why);
 		goto cleanup;
 	}
 	if (!(v = json_stringn(cairn_buf_cstr(&data), data.len))) {

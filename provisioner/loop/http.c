@@ -181,6 +181,21 @@ static xfer *queue_pop(queue *q)
 	return x;
 }
 
+static void queue_remove(queue *q, xfer *x)
+{
+	xfer **pp, *prev = NULL;
+
+	for (pp = &q->head; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp != x)
+			continue;
+		*pp = x->qnext;
+		if (q->tail == x)
+			q->tail = prev;
+		x->qnext = NULL;
+		return;
+	}
+}
+
 /* Length of the valid UTF-8 sequence at s (0: invalid). */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -893,6 +908,40 @@ void cairn_loop_http_pump(cairn_loop *loop)
 {
 	while (loop->running < loop->opts.max_connections && loop->slot_q.head)
 		xfer_start(queue_pop(&loop->slot_q));
+}
+
+void cairn_loop_http_cancel(cairn_loop *loop, void *ud)
+{
+	xfer *x, *next;
+
+	for (x = loop->xfers; x; x = next) {
+		next = x->next;
+		if (x->ud != ud)
+			continue;
+		switch (x->state) {
+		case XS_BUCKET:
+		case XS_BACKOFF:
+			cairn_loop_wait_cancel(loop, xfer_on_timer, x);
+			break;
+		case XS_SLOT:
+			queue_remove(&loop->slot_q, x);
+			break;
+		case XS_RUNNING:
+			curl_multi_remove_handle(loop->multi, x->easy); /* closes its connection */
+			pool_put(loop, x->easy);
+			x->easy = NULL;
+			loop->running--;
+			break;
+		case XS_DONE:
+			queue_remove(&loop->ready_q, x);
+			break;
+		default:
+			break;
+		}
+		xfer_unlink(x);
+		xfer_free(x);
+	}
+	cairn_loop_http_pump(loop);
 }
 
 void cairn_loop_http_free_all(cairn_loop *loop)

@@ -164,6 +164,21 @@ int cairn_loop_timer(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *
 	return timer_add(loop, seconds, false, fn, ud, id_out);
 }
 
+void cairn_loop_wait_cancel(cairn_loop *loop, cairn_timer_fn fn, void *ud)
+{
+	size_t i;
+
+	for (i = 0; i < loop->nheap; i++) {
+		timer *t = loop->heap[i];
+
+		if (t->internal && t->fn == fn && t->ud == ud) {
+			heap_remove(loop, i);
+			free(t);
+			return;
+		}
+	}
+}
+
 void cairn_loop_timer_cancel(cairn_loop *loop, uint64_t id)
 {
 	size_t i;

@@ -162,6 +162,11 @@ typedef void (*cairn_http_fn)(void *ud, json_t *response);
  * opts.rate_limits); so does every retry. Response headers are lower-cased;
  * a repeated header's values are joined with ", ". */
 int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *ud);
+/* Drop every request made with ud, wherever it is (waiting for a token, a
+ * slot or a retry, in flight: its connection is closed, or answered and not
+ * yet delivered); its callback is never called. For an operation that is
+ * abandoned (its deadline, a signal). Not from inside a loop callback. */
+void cairn_loop_http_cancel(cairn_loop *loop, void *ud);
 
 /* Wait for events for at most max_wait seconds (< 0: until something
  * happens), run every due callback, return. *pending (if non-NULL) receives

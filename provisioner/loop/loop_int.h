@@ -80,6 +80,8 @@ struct cairn_loop {
 /* A wait on the loop's timer heap that is not a user timer: it does not
  * count as pending and cannot be cancelled by id. */
 int cairn_loop_wait(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud);
+/* Drop the wait of (fn, ud) before it fires. */
+void cairn_loop_wait_cancel(cairn_loop *loop, cairn_timer_fn fn, void *ud);
 /* Uniform in [0, 1), from the loop's own generator. */
 double cairn_loop_random(cairn_loop *loop);
 

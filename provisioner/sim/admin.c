@@ -23,6 +23,8 @@
  *   DELETE /_sim/faults               remove every rule
  *   POST   /_sim/sts/expire           every temporary credential STS gave
  *                                     expires now: {"expired": N}
+ *   GET    /_sim/hosts                with --instance-hosts: each instance
+ *                                     host's address, sshd pid, layer
  *
  * Fault rules (faults.c) and temporary credentials (sts.c) are outside the
  * store: a reset keeps them.
@@ -335,6 +337,25 @@ static int expire_op(cairn_sim *sim, const char *method, int *status, char **out
 	return 0;
 }
 
+/* GET /_sim/hosts: the instance hosts (ec2_hosts.c). */
+static int hosts_op(cairn_sim *sim, const char *method, int *status, char **out)
+{
+	if (strcmp(method, "GET") != 0) {
+		*status = 405;
+		*out = json_message("method %s not allowed", method);
+		return 0;
+	}
+	if (!sim->hosts) {
+		*status = 404;
+		*out = json_message("%s", "the sim runs without --instance-hosts");
+		return 0;
+	}
+	*status = 200;
+	if (!(*out = dump_and_free(cairn_sim_hosts_json(sim->hosts))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return 0;
+}
+
 /* The endpoints on the store: under the store lock, in one transaction. */
 static int store_op(cairn_sim *sim, const char *method, const char *path,
 	const char *body, size_t body_len, int *status, char **body_out)
@@ -381,6 +402,8 @@ int cairn_sim_admin_handle(cairn_sim *sim, const char *method, const char *path,
 		rc = faults_op(sim, method, body, body_len, status, body_out); /* own lock, no store */
 	else if (strcmp(path, "/_sim/sts/expire") == 0)
 		rc = expire_op(sim, method, status, body_out); /* own lock, no store */
+	else if (strcmp(path, "/_sim/hosts") == 0)
+		rc = hosts_op(sim, method, status, body_out); /* own lock, no store */
 	else
 		rc = store_op(sim, method, path, body, body_len, status, body_out);
 	if (rc) {

@@ -2,7 +2,8 @@
  * ec2.c - the simulated EC2 service (API version 2016-11-15), part one:
  * the action table, shared helpers (lookups, CIDRs, tags, the generic
  * Describe with filters and pagination), VPCs, subnets, tags and the
- * default VPC. Gateways, route tables and security groups are in ec2_net.c.
+ * default VPC. Gateways, route tables and security groups are in ec2_net.c,
+ * instances in ec2_instances.c, key pairs in ec2_keys.c.
  */
 #include "ec2.h"
 
@@ -311,7 +312,8 @@ int ec2_new(cairn_sim_req *req, const ec2_kind *kind, cairn_sim_resource **out)
 static const ec2_kind *kind_of_id(const char *id)
 {
 	static const ec2_kind *const kinds[] = {
-		&ec2_kind_vpc, &ec2_kind_subnet, &ec2_kind_igw, &ec2_kind_rtb, &ec2_kind_sg, NULL
+		&ec2_kind_vpc, &ec2_kind_subnet, &ec2_kind_igw, &ec2_kind_rtb, &ec2_kind_sg,
+		&ec2_kind_instance, &ec2_kind_key_pair, NULL
 	};
 	size_t i;
 
@@ -635,7 +637,8 @@ cleanup:
 static int describe_tags(cairn_sim_req *req)
 {
 	static const ec2_kind *const kinds[] = {
-		&ec2_kind_vpc, &ec2_kind_subnet, &ec2_kind_igw, &ec2_kind_rtb, &ec2_kind_sg, NULL
+		&ec2_kind_vpc, &ec2_kind_subnet, &ec2_kind_igw, &ec2_kind_rtb, &ec2_kind_sg,
+		&ec2_kind_instance, &ec2_kind_key_pair, NULL
 	};
 	cairn_sim_filters fl = { NULL, 0 };
 	cairn_sim_reslist l = { NULL, 0, 0 };
@@ -1286,6 +1289,34 @@ cleanup:
 	return rc;
 }
 
+/* ---- for the kinds with a Describe of their own (ec2_instances.c, ec2_keys.c) ---- */
+
+int ec2_id_well_formed(const char *id, const char *prefix)
+{
+	return id_well_formed(id, prefix);
+}
+
+int ec2_filter_limit(cairn_sim_req *req, const cairn_sim_filters *fl)
+{
+	return filter_limit(req, fl);
+}
+
+int ec2_match_filters(cairn_sim_req *req, const ec2_kind *kind, const cairn_sim_resource *r,
+	const cairn_sim_filters *fl, ec2_vals *scratch)
+{
+	return match_filters(req, kind, r, fl, scratch);
+}
+
+int ec2_parse_paging(cairn_sim_req *req, int lo, int hi, long *max, int64_t *after)
+{
+	return parse_paging(req, lo, hi, max, after);
+}
+
+int ec2_set_tag(cairn_sim_req *req, cairn_sim_resource *r, const char *key, const char *value)
+{
+	return set_tag(req, r, key, value);
+}
+
 /* ---- the default VPC ---------------------------------------------------------------- */
 
 static int region_init(cairn_sim_req *req)
@@ -1384,6 +1415,29 @@ static const cairn_sim_action ec2_actions[] = {
 	  PARAMS(RULE_PARAMS, "GroupName", "SecurityGroupRuleId") },
 	{ "RevokeSecurityGroupEgress", NULL, NULL, ec2_revoke_egress, CAIRN_SIM_MUTATING,
 	  PARAMS(RULE_PARAMS, "SecurityGroupRuleId") },
+	{ "RunInstances", NULL, NULL, ec2_run_instances, CAIRN_SIM_MUTATING,
+	  PARAMS("ImageId", "InstanceType", "MinCount", "MaxCount", "KeyName", "SecurityGroupId", "SecurityGroup",
+		"SubnetId", "PrivateIpAddress", "UserData", "ClientToken", "TagSpecification", "NetworkInterface",
+		"Placement", "Monitoring", "DisableApiTermination", "InstanceInitiatedShutdownBehavior", "EbsOptimized",
+		"BlockDeviceMapping", "IamInstanceProfile", "MetadataOptions", "CreditSpecification", "CpuOptions",
+		"HibernationOptions", "LaunchTemplate", "AdditionalInfo", "PrivateDnsNameOptions",
+		"MaintenanceOptions", "EnablePrimaryIpv6", "DisableApiStop") },
+	{ "DescribeInstances", NULL, NULL, ec2_describe_instances, CAIRN_SIM_READ, PARAMS("InstanceId", PAGED) },
+	{ "StartInstances", NULL, NULL, ec2_start_instances, CAIRN_SIM_MUTATING, PARAMS("InstanceId", "AdditionalInfo") },
+	{ "StopInstances", NULL, NULL, ec2_stop_instances, CAIRN_SIM_MUTATING, PARAMS("InstanceId", "Force", "Hibernate") },
+	{ "TerminateInstances", NULL, NULL, ec2_terminate_instances, CAIRN_SIM_MUTATING, PARAMS("InstanceId") },
+	{ "ModifyInstanceAttribute", NULL, NULL, ec2_modify_instance_attribute, CAIRN_SIM_MUTATING,
+	  PARAMS("InstanceId", "Attribute", "Value", "InstanceType", "UserData", "GroupId", "SourceDestCheck",
+		"DisableApiTermination", "DisableApiStop", "InstanceInitiatedShutdownBehavior", "EbsOptimized") },
+	{ "DescribeInstanceAttribute", NULL, NULL, ec2_describe_instance_attribute, CAIRN_SIM_READ,
+	  PARAMS("InstanceId", "Attribute") },
+	{ "DescribeImages", NULL, NULL, ec2_describe_images, CAIRN_SIM_READ,
+	  PARAMS("ImageId", "Owner", "ExecutableBy", "IncludeDeprecated", "IncludeDisabled", PAGED) },
+	{ "ImportKeyPair", NULL, NULL, ec2_import_key_pair, CAIRN_SIM_MUTATING,
+	  PARAMS("KeyName", "PublicKeyMaterial", "TagSpecification") },
+	{ "DescribeKeyPairs", NULL, NULL, ec2_describe_key_pairs, CAIRN_SIM_READ,
+	  PARAMS("KeyName", "KeyPairId", "Filter", "IncludePublicKey") },
+	{ "DeleteKeyPair", NULL, NULL, ec2_delete_key_pair, CAIRN_SIM_MUTATING, PARAMS("KeyName", "KeyPairId") },
 	{ "CreateTags", NULL, NULL, create_tags, CAIRN_SIM_MUTATING, PARAMS("ResourceId", "Tag") },
 	{ "DeleteTags", NULL, NULL, delete_tags, CAIRN_SIM_MUTATING, PARAMS("ResourceId", "Tag") },
 	{ "DescribeTags", NULL, NULL, describe_tags, CAIRN_SIM_READ, PARAMS(PAGED) },

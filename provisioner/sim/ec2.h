@@ -1,7 +1,9 @@
 /*
  * ec2.h - shared helpers of the simulated EC2 service (ec2.c: VPCs, subnets,
  * tags, the Describe engine; ec2_net.c: gateways, route tables, security
- * groups). Internal to provisioner/sim.
+ * groups; ec2_instances.c: instances and AMIs; ec2_keys.c: key pairs;
+ * ec2_hosts.c: the SSH hosts of --instance-hosts). Internal to
+ * provisioner/sim.
  */
 #ifndef CAIRN_SIM_EC2_H
 #define CAIRN_SIM_EC2_H
@@ -15,6 +17,8 @@
 #define EC2_IGW "ec2:internet-gateway"
 #define EC2_RTB "ec2:route-table"
 #define EC2_SG "ec2:security-group"
+#define EC2_INSTANCE "ec2:instance"
+#define EC2_KEY_PAIR "ec2:key-pair"
 
 /* Owned strings collected for filter matching. */
 typedef struct ec2_vals {
@@ -43,6 +47,7 @@ typedef struct ec2_kind {
 } ec2_kind;
 
 extern const ec2_kind ec2_kind_vpc, ec2_kind_subnet, ec2_kind_igw, ec2_kind_rtb, ec2_kind_sg;
+extern const ec2_kind ec2_kind_instance, ec2_kind_key_pair;
 
 /* Load a resource of kind by id in the request's region. Fails the request
  * with <code>.Malformed / <code>.NotFound when it is not there. */
@@ -66,6 +71,20 @@ void ec2_return_true(cairn_sim_req *req);
  * extra may veto resources (NULL: none) and returns 1 to keep. */
 int ec2_describe(cairn_sim_req *req, const ec2_kind *kind,
 	int (*extra)(cairn_sim_req *req, const cairn_sim_resource *r));
+
+/* Pieces of the generic Describe, for the kinds with a Describe of their
+ * own (instances, key pairs): an id of the form <prefix>-<8 or 17 hex>;
+ * at most 200 filter values in a call; r against every filter (1 kept, 0
+ * not, negative: the request failed for an unknown filter name; tag:K,
+ * tag-key and tag-value are handled, kind->filter the rest); MaxResults in
+ * [lo, hi] and NextToken (*max = 0 when not paginating); a tag set as
+ * CreateTags would (key and value checked, at most 50). */
+int ec2_id_well_formed(const char *id, const char *prefix);
+int ec2_filter_limit(cairn_sim_req *req, const cairn_sim_filters *fl);
+int ec2_match_filters(cairn_sim_req *req, const ec2_kind *kind, const cairn_sim_resource *r,
+	const cairn_sim_filters *fl, ec2_vals *scratch);
+int ec2_parse_paging(cairn_sim_req *req, int lo, int hi, long *max, int64_t *after);
+int ec2_set_tag(cairn_sim_req *req, cairn_sim_resource *r, const char *key, const char *value);
 
 /* ec2_net.c */
 int ec2_create_main_route_table(cairn_sim_req *req, const cairn_sim_resource *vpc, char *id_out, size_t size);
@@ -94,5 +113,34 @@ int ec2_authorize_ingress(cairn_sim_req *req);
 int ec2_authorize_egress(cairn_sim_req *req);
 int ec2_revoke_ingress(cairn_sim_req *req);
 int ec2_revoke_egress(cairn_sim_req *req);
+
+/* ec2_instances.c */
+int ec2_run_instances(cairn_sim_req *req);
+int ec2_describe_instances(cairn_sim_req *req);
+int ec2_start_instances(cairn_sim_req *req);
+int ec2_stop_instances(cairn_sim_req *req);
+int ec2_terminate_instances(cairn_sim_req *req);
+int ec2_modify_instance_attribute(cairn_sim_req *req);
+int ec2_describe_instance_attribute(cairn_sim_req *req);
+int ec2_describe_images(cairn_sim_req *req);
+/* Base64 (whitespace ignored) into *out (malloc'd, NUL-terminated, *n
+ * bytes before the NUL): 0, or CAIRN_EINVAL (no message) when it is not
+ * base64. */
+int ec2_b64_decode(const char *in, unsigned char **out, size_t *n);
+/* Append to out every instance of region (NULL: of every region) in
+ * creation order; a terminated one whose --terminated-retention is over is
+ * removed first and left out. Needs the store lock and a write transaction. */
+int ec2_instances_list(cairn_sim *sim, const char *region, cairn_sim_reslist *out);
+/* The tag the sim puts on an instance under --instance-hosts: the loopback
+ * address its sshd listens on (port 22). */
+#define EC2_SSH_ADDRESS_TAG "cairn-sim:ssh-address"
+
+/* ec2_keys.c */
+int ec2_import_key_pair(cairn_sim_req *req);
+int ec2_describe_key_pairs(cairn_sim_req *req);
+int ec2_delete_key_pair(cairn_sim_req *req);
+/* The key pair named name in the request's region: *out (owned by the
+ * caller), or an InvalidKeyPair.NotFound failure. */
+int ec2_key_pair_by_name(cairn_sim_req *req, const char *name, cairn_sim_resource **out);
 
 #endif

@@ -387,6 +387,33 @@ void cairn_sim_xml_release(cairn_sim_xml *x)
 	x->err = 0;
 }
 
+/* The length of the UTF-8 sequence at s if it is well-formed (RFC 3629:
+ * no overlong forms, no surrogates, at most U+10FFFF), else 0; *xml_char
+ * says whether XML 1.0 allows the character (not U+FFFE, U+FFFF). */
+static size_t utf8_len(const unsigned char *s, bool *xml_char)
+{
+	unsigned c = s[0], n, i, cp;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	*xml_char = cp != 0xFFFE && cp != 0xFFFF;
+	return n;
+}
+
 int cairn_sim_xml_escape(cairn_buf *b, const char *text)
 {
 	const char *p = text, *run = text;
@@ -394,8 +421,21 @@ int cairn_sim_xml_escape(cairn_buf *b, const char *text)
 
 	for (; *p && !rc; p++) {
 		const char *rep = NULL;
+		size_t extra = 0;
 
-		switch (*p) {
+		if ((unsigned char)*p >= 0x80) {
+			bool xml_char = false;
+			size_t n = utf8_len((const unsigned char *)p, &xml_char);
+
+			/* a byte that is not UTF-8 would make the whole answer
+			 * unreadable: U+FFFD for it (or for U+FFFE, U+FFFF) */
+			if (n && xml_char) {
+				p += n - 1;
+				continue;
+			}
+			rep = "\xEF\xBF\xBD";
+			extra = n ? n - 1 : 0;
+		} else switch (*p) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
@@ -411,6 +451,7 @@ int cairn_sim_xml_escape(cairn_buf *b, const char *text)
 			continue;
 		if ((rc = cairn_buf_put(b, run, (size_t)(p - run))) == 0)
 			rc = cairn_buf_puts(b, rep);
+		p += extra;
 		run = p + 1;
 	}
 	if (!rc)

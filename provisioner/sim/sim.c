@@ -1,6 +1,7 @@
 /*
  * sim.c - the `cairn sim` command: options, credentials, the store and the
- * server, and a clean shutdown on SIGTERM / SIGINT. The request pipeline is
+ * server (and with --instance-hosts the sshds of ec2_hosts.c), and a clean
+ * shutdown on SIGTERM / SIGINT. The request pipeline is
  * in server.c; the framework and how to add a service in sim_internal.h.
  *
  * Credentials: unless --credentials FILE names an ~/.aws/credentials-style
@@ -37,6 +38,13 @@ static const char usage[] =
 	"  --default-vpc            create a default VPC in each region on first use\n"
 	"  --realistic-timings      status changes take as long as on AWS\n"
 	"  --threads N              worker threads (default: number of CPUs)\n"
+	"  --terminated-retention S seconds a terminated EC2 instance stays visible (3600)\n"
+	"instance hosts (root only):\n"
+	"  --instance-hosts         each running EC2 instance is an SSH host: an sshd on its own\n"
+	"                           loopback address (tag cairn-sim:ssh-address), root's key the\n"
+	"                           instance's key pair, its own overlays of /etc, /usr, /var, ...\n"
+	"  --instance-hosts-dir DIR the instances' layers (default: <db>.hosts beside --db,\n"
+	"                           else a temporary directory removed at exit)\n"
 	"faults:\n"
 	"  --latency MS             every answer leaves MS after its request\n"
 	"  --throttle-rate P        answer a share P (0..1) with the throttling error\n"
@@ -200,6 +208,7 @@ static void options_release(cairn_sim_options *o)
 	free(o->db_path);
 	free(o->account_id);
 	free(o->default_region);
+	free(o->instance_hosts_dir);
 	for (i = 0; i < o->n_creds; i++) {
 		free(o->creds[i].access_key);
 		free(o->creds[i].secret_key);
@@ -241,6 +250,7 @@ static int parse_options(cairn_sim_options *o, int argc, char **argv, int *help)
 	o->retry_after_share = 1.0;
 	o->retry_after_s = 1;
 	o->rate_limit_scale = 1.0;
+	o->terminated_retention = 3600;
 	if ((rc = set_string(&o->listen_host, "127.0.0.1")) || (rc = set_string(&o->account_id, "123456789012")) ||
 	    (rc = set_string(&o->default_region, "us-east-1")))
 		return rc;
@@ -272,6 +282,7 @@ static int parse_options(cairn_sim_options *o, int argc, char **argv, int *help)
 		FLAG("--default-vpc", default_vpc)
 		FLAG("--realistic-timings", realistic_timings)
 		FLAG("--rate-limit", rate_limit)
+		FLAG("--instance-hosts", instance_hosts)
 #undef FLAG
 		if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
 			*help = 1;
@@ -310,6 +321,10 @@ static int parse_options(cairn_sim_options *o, int argc, char **argv, int *help)
 			rc = parse_double(&o->error_rate, name, val, 0, 1);
 		} else if (strcmp(name, "--drop-rate") == 0) {
 			rc = parse_double(&o->drop_rate, name, val, 0, 1);
+		} else if (strcmp(name, "--terminated-retention") == 0) {
+			rc = parse_long(&o->terminated_retention, name, val, 0, 7 * 86400);
+		} else if (strcmp(name, "--instance-hosts-dir") == 0) {
+			rc = set_string(&o->instance_hosts_dir, val);
 		} else if (strcmp(name, "--rate-limit-scale") == 0) {
 			rc = parse_double(&o->rate_limit_scale, name, val, 0.001, 1e6);
 		} else {
@@ -318,6 +333,8 @@ static int parse_options(cairn_sim_options *o, int argc, char **argv, int *help)
 	}
 	if (rc)
 		return rc;
+	if (o->instance_hosts_dir && !o->instance_hosts)
+		return cairn_error_set(CAIRN_EINVAL, "--instance-hosts-dir needs --instance-hosts");
 	if (creds_file)
 		return load_credentials(o, creds_file);
 	return add_cred(o, DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY);
@@ -340,6 +357,10 @@ static int run(cairn_sim *sim)
 
 	if ((rc = cairn_sim_server_start(&srv, sim, &port)) != 0)
 		return rc;
+	if (sim->hosts && (rc = cairn_sim_hosts_start(sim->hosts)) != 0) {
+		cairn_sim_server_stop(srv);
+		return rc;
+	}
 	printf("listening on %s%s%s:%d\n", strchr(sim->opt.listen_host, ':') ? "[" : "",
 		sim->opt.listen_host, strchr(sim->opt.listen_host, ':') ? "]" : "", port);
 	fflush(stdout);
@@ -370,6 +391,8 @@ int cairn_sim_main(int argc, char **argv)
 	    (rc = cairn_sim_faults_new(&sim.faults, &sim.opt)) != 0 ||
 	    (rc = cairn_sim_sessions_new(&sim.sessions)) != 0)
 		goto cleanup;
+	if (sim.opt.instance_hosts && (rc = cairn_sim_hosts_new(&sim.hosts, &sim)) != 0)
+		goto cleanup;
 	pthread_mutex_init(&sim.lock, NULL);
 	lock_ready = 1;
 	rc = run(&sim);
@@ -379,6 +402,7 @@ cleanup:
 
 		fprintf(stderr, "cairn sim: %s\n", e ? e->message : "failed");
 	}
+	cairn_sim_hosts_free(sim.hosts); /* after the server: every sshd stops */
 	if (lock_ready)
 		pthread_mutex_destroy(&sim.lock);
 	cairn_sim_faults_free(sim.faults);

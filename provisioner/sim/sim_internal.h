@@ -176,6 +176,9 @@ typedef struct cairn_sim_options {
 	double rate_limit_scale;  /* multiplies bucket sizes and refill rates */
 	cairn_sim_cred *creds;
 	size_t n_creds;
+	int instance_hosts;        /* --instance-hosts: running instances are SSH hosts (ec2_hosts.c) */
+	char *instance_hosts_dir;  /* their layers; NULL: <db>.hosts beside --db, else a temporary one */
+	long terminated_retention; /* seconds a terminated instance stays visible (AWS: about an hour) */
 } cairn_sim_options;
 
 struct cairn_sim {
@@ -184,6 +187,7 @@ struct cairn_sim {
 	pthread_mutex_t lock;    /* held around each action (see above) */
 	struct cairn_sim_faults *faults;
 	struct cairn_sim_sessions *sessions; /* STS's temporary credentials (sts.c); own lock */
+	struct cairn_sim_hosts *hosts;       /* --instance-hosts (ec2_hosts.c), NULL without; own lock */
 };
 
 /* The services the sim serves, NULL-terminated (server.c). */
@@ -277,7 +281,8 @@ void cairn_sim_xml_elemf(cairn_sim_xml *x, const char *name, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 void cairn_sim_xml_bool(cairn_sim_xml *x, const char *name, int v);
 void cairn_sim_xml_empty(cairn_sim_xml *x, const char *name);  /* <name/> */
-/* Escaped character data (& < > " '). */
+/* Escaped character data (& < > " '); control characters and bytes
+ * that are not UTF-8 become U+FFFD, so that the answer stays XML. */
 void cairn_sim_xml_text(cairn_sim_xml *x, const char *text);
 void cairn_sim_xml_raw(cairn_sim_xml *x, const char *s);
 /* Append text to b, XML-escaped. */
@@ -499,6 +504,34 @@ int cairn_sim_sessions_check(cairn_sim_sessions *s, const char *access_key, cons
 	char *secret, size_t size);
 /* Every temporary credential still valid expires now; returns how many. */
 size_t cairn_sim_sessions_expire_all(cairn_sim_sessions *s);
+
+/* ---- instance hosts: ec2_hosts.c ------------------------------------- */
+
+/* With --instance-hosts every running EC2 instance is an SSH host: an
+ * sshd the sim starts in a private mount and PID namespace whose /etc,
+ * /usr, /var, /opt, /srv, /home and /root are overlays with the instance's
+ * own upper layer, listening on the instance's loopback address. */
+typedef struct cairn_sim_hosts cairn_sim_hosts;
+
+/* Check that this machine lets the sim do it (root, a private mount
+ * namespace, an overlay over a directory of the data directory, tmpfs,
+ * /usr/sbin/sshd, port 22 of the loopback addresses) and prepare the data
+ * directory. Fails with a message that says what is missing. */
+int cairn_sim_hosts_new(cairn_sim_hosts **out, cairn_sim *sim);
+/* Start the thread that starts and stops the sshds (call with the stop
+ * signals blocked: the thread inherits the mask, the sshds do not). */
+int cairn_sim_hosts_start(cairn_sim_hosts *h);
+/* Stop the thread and every sshd (SIGTERM, SIGKILL after 5 s); remove a
+ * temporary data directory. NULL is fine. */
+void cairn_sim_hosts_free(cairn_sim_hosts *h);
+/* An address for a new instance (127.0.x.y) that used(ud, address) does
+ * not claim and whose port 22 can be bound, into out. Called with the
+ * store lock held. */
+int cairn_sim_hosts_pick(cairn_sim_hosts *h, int (*used)(void *ud, const char *address), void *ud,
+	char *out, size_t size);
+/* GET /_sim/hosts: {"dir": ..., "hosts": [{"instance_id", "address",
+ * "port", "pid" (absent when not running), "layer"}]}. New reference. */
+json_t *cairn_sim_hosts_json(cairn_sim_hosts *h);
 
 /* ---- admin endpoint: admin.c ------------------------------------------ */
 

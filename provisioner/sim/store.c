@@ -7,11 +7,13 @@
  */
 #include "sim_internal.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -63,6 +65,14 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS sim_resources_parent ON sim_resources(parent_id);"
 	"INSERT OR IGNORE INTO sim_meta(key, value) VALUES('schema_version', '1');";
 
+/* PRAGMA application_id of a sim database, "csim"; cairn's state database
+ * has "carn" (CAIRN_STORE_APP_ID in state/store.h, which the sim may not
+ * include). */
+#define SIM_APP_ID 0x6373696d
+#define STATE_APP_ID 0x6361726e
+#define APP_ID_DEC "1668508013" /* SIM_APP_ID in decimal, for the PRAGMA */
+_Static_assert(SIM_APP_ID == 1668508013, "APP_ID_DEC is SIM_APP_ID");
+
 struct cairn_sim_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
@@ -81,6 +91,89 @@ static int db_error(cairn_sim_store *s, const char *what)
 	return cairn_error_set(CAIRN_EIO, "sim store: cannot %s: %s", what, sqlite3_errmsg(s->db));
 }
 
+static int64_t query_int(sqlite3 *db, const char *sql, int *rc)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+
+	if (*rc != SQLITE_OK)
+		return 0;
+	if ((*rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) == SQLITE_OK) {
+		if ((*rc = sqlite3_step(st)) == SQLITE_ROW) {
+			v = sqlite3_column_int64(st, 0);
+			*rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The application_id in the header of the SQLite file at path (bytes 68-71,
+ * big-endian), read without SQLite so that nothing beside the file is
+ * created; -1 if the file is not an SQLite database. */
+static int64_t header_app_id(const char *path)
+{
+	unsigned char h[100];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(h, 1, sizeof(h), f) : 0;
+
+	if (f)
+		fclose(f);
+	if (n < sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0)
+		return -1;
+	return (int64_t)((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71]);
+}
+
+/* Is the existing file at path the sim's own (or empty)? A file that is
+ * not (cairn's state.db, anything else) is refused before a byte of it
+ * changes: its header is read directly, and only a file without an
+ * application_id is opened, read-only, to see whether it is a sim database
+ * made before the sim set one (the sim's tables and nothing else). */
+static int check_sim_file(const char *path)
+{
+	sqlite3 *db = NULL;
+	struct stat sb;
+	int64_t app, nobj = 0, foreign = 0;
+	int rc = SQLITE_OK, ret = 0;
+
+	if (stat(path, &sb) != 0)
+		return errno == ENOENT ? 0 : cairn_error_set(CAIRN_EIO, "cannot open sim database %s: %s", path,
+							       strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return cairn_error_set(CAIRN_EINVAL, "%s is not a cairn sim database (not a file); refusing to touch it",
+				       path);
+	if (sb.st_size == 0)
+		return 0;
+	if ((app = header_app_id(path)) < 0)
+		return cairn_error_set(CAIRN_EINVAL, "%s is not a cairn sim database (not an SQLite database); "
+				       "refusing to touch it", path);
+	if (app == SIM_APP_ID)
+		return 0;
+	if (app == STATE_APP_ID)
+		return cairn_error_set(CAIRN_EINVAL, "%s is cairn's state database, not a sim database; refusing to "
+				       "touch it (give the sim a file of its own, or none for memory)", path);
+	if (app != 0)
+		return cairn_error_set(CAIRN_EINVAL, "%s is not a cairn sim database (application_id 0x%08llx, "
+				       "expected 0x%08x); refusing to touch it", path, (unsigned long long)app, SIM_APP_ID);
+	if ((rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL)) == SQLITE_OK) {
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		sqlite3_busy_timeout(db, 5000);
+		nobj = query_int(db, "SELECT count(*) FROM sqlite_schema", &rc);
+		foreign = query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sim\\_%' ESCAPE '\\'"
+				    " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", &rc);
+	}
+	if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+		ret = cairn_error_set(CAIRN_EINVAL, "%s is not a cairn sim database (not an SQLite database); "
+				      "refusing to touch it", path);
+	else if (rc != SQLITE_OK)
+		ret = cairn_error_set(CAIRN_EIO, "cannot read sim database %s: %s", path, sqlite3_errstr(rc));
+	else if (nobj > 0 && foreign > 0)
+		ret = cairn_error_set(CAIRN_EINVAL, "%s is not a cairn sim database (it has tables of its own and no "
+				      "application_id); refusing to touch it", path);
+	sqlite3_close(db);
+	return ret;
+}
+
 int cairn_sim_store_open(cairn_sim_store **out, const char *path)
 {
 	cairn_sim_store *s = calloc(1, sizeof(*s));
@@ -89,6 +182,8 @@ int cairn_sim_store_open(cairn_sim_store **out, const char *path)
 
 	if (!s)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (path && (rc = check_sim_file(path)) != 0)
+		goto cleanup;
 	if (sqlite3_open_v2(path ? path : ":memory:", &s->db,
 			SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		rc = cairn_error_set(CAIRN_EIO, "cannot open sim database %s: %s",
@@ -98,7 +193,8 @@ int cairn_sim_store_open(cairn_sim_store **out, const char *path)
 	sqlite3_busy_timeout(s->db, 5000);
 	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			" PRAGMA foreign_keys=ON;", NULL, NULL, &errmsg) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+	    sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK ||
+	    (path && sqlite3_exec(s->db, "PRAGMA application_id = " APP_ID_DEC, NULL, NULL, &errmsg) != SQLITE_OK)) {
 		rc = cairn_error_set(CAIRN_ECORRUPT, "cannot initialise sim database %s: %s",
 			path ? path : ":memory:", errmsg ? errmsg : "unknown error");
 		goto cleanup;

@@ -141,6 +141,42 @@ static void deliver_all(void *ud)
 	free(items);
 }
 
+void cairn_ssh_cancel(cairn_ssh *pool, void *ud)
+{
+	size_t i, j;
+	sess *s;
+
+	/* answers not yet delivered */
+	for (i = j = 0; i < pool->ndone; i++) {
+		if (pool->done[i].ud == ud) {
+			json_decref(pool->done[i].result);
+			continue;
+		}
+		pool->done[j++] = pool->done[i];
+	}
+	pool->ndone = j;
+	for (s = pool->sessions; s; s = s->next) {
+		op **pp = &s->queue, *o, *prev = NULL;
+
+		/* not started: dropped */
+		while ((o = *pp)) {
+			if (o->fn && o->ud == ud) {
+				*pp = o->next;
+				if (s->queue_tail == o)
+					s->queue_tail = prev;
+				cairn_ssh__op_free(o);
+				continue;
+			}
+			prev = o;
+			pp = &o->next;
+		}
+		/* started: finishes (or times out) unanswered */
+		for (o = s->active; o; o = o->next)
+			if (o->fn && o->ud == ud)
+				o->fn = NULL;
+	}
+}
+
 void cairn_ssh__deliver(cairn_ssh *pool, cairn_ssh_fn fn, void *ud, json_t *result)
 {
 	if (!result)

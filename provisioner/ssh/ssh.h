@@ -106,6 +106,11 @@ typedef void (*cairn_ssh_fn)(void *ud, json_t *result);
  * from the loop (cairn_loop_run_once), never from inside this call. A
  * malformed host or request is CAIRN_EINVAL and is never called back. */
 int cairn_ssh_submit(cairn_ssh *s, const json_t *host, const json_t *req, cairn_ssh_fn fn, void *ud);
+/* Forget the requests submitted with ud (the operation that made them was
+ * abandoned: deadline, signal): no callback comes for them any more. One
+ * not started yet is dropped; one already running on its host (a command,
+ * a file transfer) runs to its end or its own timeout, unanswered. */
+void cairn_ssh_cancel(cairn_ssh *s, void *ud);
 
 typedef struct cairn_ssh_stats {
 	uint64_t sessions;   /* connections opened (tunnels included) */

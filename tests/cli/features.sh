@@ -54,12 +54,19 @@ run plan -C s -e dev --json
 expect_rc 0 "plan --json"
 check "JSON plan parses" python3 -c "import json,sys; d=json.load(open('$WORK/out')); assert d['format_version']=='1'; assert d['summary']['add']==8, d['summary']; assert any(c['address']=='base' and c['action']=='create' for c in d['resource_changes'])"
 out_lacks "s3cr3t-t0ken-value" "sensitive variable not in JSON plan"
+check "the JSON plan marks secret.name sensitive" python3 -c "import json; d=json.load(open('$WORK/out')); c=[r for r in d['resource_changes'] if r['address']=='secret'][0]; a=[x for x in c['changes'] if x['attribute']=='name'][0]; assert a['sensitive'] and a['after']=='(sensitive)', a"
+# the text plan that shows the secret's resource
+run plan -C s -e dev
+expect_rc 0 "plan"
+out_has "# secret will be created" "the resource that reads the secret is in the plan"
+check "its name is (sensitive)" grep -Eq '^ *\+ name += \(sensitive\)$' "$WORK/out"
+out_lacks "s3cr3t-t0ken-value" "sensitive variable not in the plan text"
 
 # no terminal, no --auto-approve: refuse, touch nothing
 run apply -C s -e dev
 expect_rc 1 "apply without a terminal"
 err_has "needs confirmation" "says why"
-eq "$(state_sql s "select count(*) from resources")" "0" "nothing applied"
+check "nothing applied, no state created" test ! -e s/.cairn/state.db
 
 # in a terminal, apply asks; only 'yes' proceeds
 printf 'no\n' | script -qec "$CAIRN apply -C s -e dev --target base" /dev/null >"$WORK/out" 2>&1; RC=$?
@@ -138,8 +145,12 @@ expect_rc 1 "foreign plan file"
 err_has "not a cairn plan file" "says so"
 
 # sensitive values: never printed, never in the state file in plain text
-run plan -C s -e dev
-out_lacks "s3cr3t-t0ken-value" "plan output"
+run plan -C s -e dev --var token=n3w-s3cr3t-value
+expect_rc 0 "plan a new secret"
+out_has "# secret will be updated in place" "the resource that reads it changes"
+check "old and new value hidden" grep -Eq '^ *~ name += \(sensitive\) -> \(sensitive\)$' "$WORK/out"
+out_lacks "s3cr3t-t0ken-value" "plan output: the old value"
+out_lacks "n3w-s3cr3t-value" "plan output: the new value"
 run state show -C s -e dev secret
 out_has "(sensitive)" "state show redacts"
 out_lacks "s3cr3t-t0ken-value" "state show"
@@ -153,6 +164,50 @@ run output -C s -e dev token --show-sensitive
 out_has "s3cr3t-t0ken-value" "explicit --show-sensitive"
 run output -C s -e dev --json
 check "output --json parses" python3 -c "import json; d=json.load(open('$WORK/out')); assert d['base_id']['value'].startswith('thing-')"
+
+# errors that hold a secret: the final error line, the live failure line,
+# the apply summary and the recorded revision
+mkstack se 'variables:
+  token: s3cr3t-t0ken-value' <<'YAML'
+variables:
+  token: { type: string, sensitive: true }
+  mode: { type: string, default: "" }
+resources:
+  conv:
+    type: local.thing
+    count: '${var.mode == "convert" ? 1 : 0}'
+    name: '${tonumber(var.token)}'
+  refused:
+    type: local.thing
+    count: '${var.mode == "fail" ? 1 : 0}'
+    name: "${var.token}"
+    fail: true
+  keyed:
+    type: local.thing
+    for_each: '${var.mode == "key" ? [var.token] : []}'
+    name: k
+YAML
+run plan -C se -e dev --var mode=convert
+expect_rc 1 "a function's error quoting a secret"
+err_has 'cairn: error: se/stack.yaml:8:23: tonumber()' "the error names the place"
+err_has 'tonumber(): cannot convert "(sensitive)" to a number' "the final error line redacts the value"
+err_lacks "s3cr3t-t0ken-value" "the final error line"
+run plan -C se -e dev --var mode=key
+expect_rc 1 "a sensitive for_each key"
+err_has "cairn: error: se/stack.yaml:16:18: for_each of 'keyed'" "the refusal names the for_each"
+err_has "for_each of 'keyed' uses a sensitive value as an instance key" "and says why"
+err_lacks "s3cr3t-t0ken-value" "the refusal"
+out_lacks "s3cr3t-t0ken-value" "the refused plan"
+run apply -C se -e dev --auto-approve --var mode=fail
+expect_rc 1 "a create whose error holds the secret"
+err_has 'refused[0]: failed: modules/local/thing.lua:' "the live failure line"
+err_has 'refusing to create (sensitive)' "redacted"
+out_has 'refusing to create (sensitive)' "the summary, redacted"
+err_lacks "s3cr3t-t0ken-value" "stderr of the failed apply"
+out_lacks "s3cr3t-t0ken-value" "stdout of the failed apply"
+hist_ok "the revision's summary is redacted" \
+  "H[0]['summary']['failed'][0]['error'].endswith('refusing to create (sensitive)')" se
+check "no secret in the state files" sh -c "! cat se/.cairn/state.db* | grep -aqF s3cr3t-t0ken-value"
 
 # ignore_changes
 sed -i 's/    size: 1/    size: 9/' s/stack.yaml

@@ -70,4 +70,30 @@ run import -C s -e dev other "$other_id"
 expect_rc 0 "import of the real object"
 eq "$(state_sql s "select id from resources where address='other'")" "$other_id" "imported with its id"
 check "the id is not empty" test -n "$other_id"
+
+# destroy --target destroys what depends on the target too (a dependent
+# cannot outlive it); destroy --exclude keeps what the excluded one needs
+mkstack t <<'YAML'
+resources:
+  base:
+    type: local.thing
+    name: base
+  user:
+    type: local.thing
+    name: "user-of-${base.id}"
+  alone:
+    type: local.thing
+    name: alone
+YAML
+run apply -C t -e dev --auto-approve
+expect_rc 0 "apply t"
+run destroy -C t -e dev --auto-approve --exclude user
+expect_rc 0 "destroy --exclude user"
+eq "$(state_sql t "select group_concat(address) from (select address from resources order by address)")" "base,user" \
+  "user and base, which it needs, are kept; alone is destroyed"
+run destroy -C t -e dev --auto-approve --target base
+expect_rc 0 "destroy --target base"
+out_has "2 destroyed" "base and its dependent"
+eq "$(state_sql t "select count(*) from resources")" "0" "nothing left"
+eq "$(ls t/cloud | wc -l)" "0" "no object left"
 done_testing

@@ -5,7 +5,9 @@ set -u
 CAIRN=$(readlink -f "$1")
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
-export CAIRN_MODULES_PATH="$TESTS_DIR/../../modules"
+# the built-in modules, and the test modules (local.thing uses cairn.fs, which
+# only modules on this trusted path get: a stack's own modules never do)
+export CAIRN_MODULES_PATH="$TESTS_DIR/../../modules:$TESTS_DIR/modules"
 export NO_COLOR=1
 unset CAIRN_ENV CAIRN_STATE_KEY
 FAILS=0
@@ -41,14 +43,14 @@ check() { # DESCRIPTION CMD...: passes when CMD succeeds
 eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
 
 # A stack directory: stack.yaml from stdin, an overlay dev.yaml (empty
-# unless given as $2), and the test modules.
+# unless given as $2), and an empty modules/ for the stack's own modules
+# (the test modules are on CAIRN_MODULES_PATH).
 mkstack() { # DIR [OVERLAY-TEXT]
   mkdir -p "$1/modules"
   cat >"$1/stack.yaml"
   local overlay='provider: {region: us-east-1}'
   [ $# -ge 2 ] && overlay=$2
   printf '%s\n' "$overlay" >"$1/dev.yaml"
-  cp -r "$TESTS_DIR/modules/." "$1/modules/"
 }
 state_sql() { # DIR SQL
   sqlite3 "$1/.cairn/state.db" "$2"

@@ -328,5 +328,11 @@ check "unknown parameter named" "The parameter VpcIds is not recognized" "$(firs
 REGION=eu-west-1 ec2 'Action=DescribeVpcs'
 check "other region is empty" 0 "$(xml_count vpcId)"
 
+# an id that is not UTF-8 (the byte FF; found by tests/fuzz/fuzz_query) is
+# quoted in the error as U+FFFD, so that the answer stays XML a client reads
+ec2 'Action=DescribeVpcs&VpcId.1=vpc-%FFb%C3%A9%EF%BF%BF'
+check_err "DescribeVpcs with an id that is not UTF-8" 400 InvalidVpcID.Malformed
+check "the id quoted with U+FFFD" "Invalid id: \"vpc-"$'\xef\xbf\xbd'"b"$'\xc3\xa9\xef\xbf\xbd'"\"" "$(first Message)"
+
 sim_stop
 finish

@@ -174,4 +174,53 @@ eq "$(state_sql s "select count(*) from resources where address in ('bad', 'afte
 eq "$(state_sql s "select count(*) from resources where address='indep'")" 1 "the independent one recorded"
 eq "$(logged ran-indep)" 1 "and ran"
 
+
+echo "# a command past its deadline, and one stopped by SIGTERM: abandoned at once (the SSH request"
+echo "# forgotten, no callback for the gone operation), the run ends, cairn does not crash"
+mkdir -p dl dl2
+D=dl
+dl_stack() { # NAME MORE-LINES (in $D)
+  cat >$D/stack.yaml <<EOF
+hosts:
+$(host_yaml a)
+resources:
+  $1:
+    type: host.command
+    host: a
+    command: sleep 4; touch var/$1-late
+    cwd: $R
+$2
+EOF
+  printf 'variables: {}\n' >$D/dev.yaml
+}
+# slow's command answers at 4s, after its deadline, while other (6s) keeps
+# the run going: the answer must not reach the abandoned operation
+dl_stack slow "    timeouts: { create: 2s }
+  other:
+    type: host.command
+    host: a
+    command: sleep 6; echo other-done >> var/log
+    cwd: $R"
+start=$(date +%s)
+run apply -C dl -e dev --auto-approve --accept-new-host-keys
+took=$(( $(date +%s) - start ))
+expect_rc 1 "apply past the deadline (not a crash)"
+err_has "create did not finish within its deadline of 2s" "the deadline is named"
+check "other ran to its end (took ${took}s)" test "$took" -ge 6
+eq "$(state_sql dl "select count(*) from resources where env='dev' and address='slow'")" 0 "slow not recorded"
+eq "$(state_sql dl "select count(*) from resources where env='dev' and address='other'")" 1 "other recorded"
+D=dl2
+dl_stack term ""
+"$CAIRN" apply -C dl2 -e dev --auto-approve --accept-new-host-keys >"$WORK/out" 2>"$WORK/err" </dev/null &
+pid=$!
+for _ in $(seq 1 50); do grep -q "term: creating" "$WORK/err" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+start=$(date +%s)
+kill -TERM "$pid"
+wait "$pid"; RC=$?
+took=$(( $(date +%s) - start ))
+expect_rc 1 "apply stopped by SIGTERM"
+err_has "interrupted by SIGTERM" "the signal is named"
+check "ended at the signal, not after the command (took ${took}s)" test "$took" -lt 3
+
 done_testing

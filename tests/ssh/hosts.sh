@@ -10,12 +10,12 @@ start_host a
 start_host b
 start_host jump "" "LogLevel DEBUG1"
 
-# mk DIR: stack.yaml from stdin, dev.yaml ($2), the fixture modules
+# mk DIR: stack.yaml from stdin, dev.yaml ($2) (the fixture modules are on
+# CAIRN_MODULES_PATH, lib.sh)
 mk() {
-  mkdir -p "$1/modules"
+  mkdir -p "$1"
   cat >"$1/stack.yaml"
   printf '%s\n' "${2:-variables: {\}}" >"$1/dev.yaml"
-  cp -r "$TESTS_DIR/../ssh/modules/." "$1/modules/"
 }
 state_count() { state_sql "$1" "select count(*) from resources where env='dev' and address='$2'"; }
 attr() { state_sql "$1" "select json_extract(attrs, '\$.$3') from resources where env='dev' and address='$2'"; }
@@ -177,6 +177,31 @@ run apply -C s4 -e dev --auto-approve
 expect_rc 1 "apply"
 out_has "x has no host: cairn.ssh is for resources that name a host (host: NAME)" "message"
 check "nothing ran" test ! -e /tmp/cairn-nohost-ran
+
+echo "# a stack's own module has no cairn.ssh, even on a host's resource"
+mk s4b <<EOF
+hosts:
+$(host_yaml a)
+resources:
+  y:
+    type: test.own
+    host: a
+EOF
+mkdir -p s4b/modules/test
+cat >s4b/modules/test/own.lua <<'EOF'
+return {
+  type = "test.own",
+  schema = { id = { type = "string", computed = true }, host = { type = "string", required = true } },
+  create = function(ctx, p) cairn.ssh.exec{ command = "touch /tmp/cairn-own-ran" } return { id = "y" } end,
+  read = function(ctx, id, old) return old end,
+  delete = function(ctx, id, old) end,
+}
+EOF
+rm -f /tmp/cairn-own-ran
+run apply -C s4b -e dev --auto-approve
+expect_rc 1 "apply of a stack's own module calling cairn.ssh"
+err_has "test/own.lua:4: attempt to index a nil value (field 'ssh')" "the stack's module has no cairn.ssh"
+check "nothing ran" test ! -e /tmp/cairn-own-ran
 
 echo "# a changed key put in known_hosts on purpose: trusted, and recorded by the next apply"
 start_host c

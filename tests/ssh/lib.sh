@@ -7,6 +7,10 @@
 # the changed-key cases) and one ed25519 client key, authorized for root.
 # Usage: . "$(dirname "$0")/lib.sh" "$@"   (first argument: cairn)
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../cli" && pwd)/lib.sh" "$@"
+# the SSH fixture modules (host.probe, test.*) on the trusted path too:
+# cairn.ssh, like cairn.fs, is only for modules found there
+CAIRN_MODULES_PATH="$CAIRN_MODULES_PATH:$TESTS_DIR/../ssh/modules"
+export CAIRN_MODULES_PATH
 SSHD=/usr/sbin/sshd
 SFTP_SERVER=/usr/lib/openssh/sftp-server
 [ -x "$SFTP_SERVER" ] || SFTP_SERVER=internal-sftp

@@ -40,6 +40,11 @@ static cairn_engine *open_engine(const char *stack, bool for_write)
 	o.refresh = false;
 	if (cairn_engine_open(&e, &o) != 0)
 		return NULL;
+	/* a writing engine opens (and creates) the state when it takes the lock */
+	if (for_write && cairn_engine_lock(e, "test") != 0) {
+		cairn_engine_free(e);
+		return NULL;
+	}
 	return e;
 }
 

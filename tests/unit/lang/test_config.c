@@ -175,12 +175,24 @@ static void test_config__full_stack(void)
 static void test_config__default_name_and_empty(void)
 {
 	cairn_stack *s = NULL;
-	const char *path = put("stack.yaml", "# nothing yet\n");
+	const char *path = put("stack.yaml", "# nothing yet\nresources: {}\n");
 
 	T_OK(cairn_stack_load(&s, path));
 	T_EQ_STR(s->name, strrchr(dir_, '/') + 1);
 	T_EQ_INT(s->nresources, 0);
 	cairn_stack_free(s);
+	/* empty, ~ or `resources:` alone would mean "destroy everything": refused */
+	path = put("stack.yaml", "# nothing yet\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "the stack file is empty");
+	T_EQ_INT(cairn_error_last()->line, 1);
+	path = put("stack.yaml", "~\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "the stack file is empty");
+	path = put("stack.yaml", "variables: {}\nresources:\n");
+	T_CHECK(cairn_stack_load(&s, path) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "'resources' is empty (null)");
+	T_EQ_INT(cairn_error_last()->line, 2);
 	cleanup_dir();
 }
 
@@ -329,7 +341,7 @@ static void test_config__resource_shape(void)
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    depends_on: [db, 3]\n"),
 		"stack.yaml:4:22: depends_on must be a list of names (strings)");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    count: -1\n"),
-		"stack.yaml:4:12: count must be a non-negative whole number, got number");
+		"stack.yaml:4:12: count must be a whole number from 0 to 100000, got -1");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    for_each: abc\n"),
 		"stack.yaml:4:15: for_each must be a list of strings or a map, got string");
 	T_EQ_STR(load_err("resources:\n  web:\n    type: t\n    lifecycle: { create_before_destroy: 1 }\n"),
@@ -589,7 +601,11 @@ static void test_config__validations(void)
 		"stack.yaml:14:21: invalid value for variable 'secret': must be positive");
 	T_EQ_STR(resolve("variables:\n  x:\n    validation:\n      condition: \"${var.x}\"\n      message: m\n",
 		"variables:\n  x: 1\n", NULL),
-		"stack.yaml:4:21: the validation condition of variable 'x' must be a bool, got number (write it as \"${...}\")");
+		"stack.yaml:4:21: the validation condition of variable 'x' must be a bool, got number");
+	/* the ${...} hint only for a condition written as plain text */
+	T_EQ_STR(resolve("variables:\n  x:\n    validation:\n      condition: var.x > 0\n      message: m\n",
+		"variables:\n  x: 1\n", NULL),
+		"stack.yaml:4:18: the validation condition of variable 'x' must be a bool, got string (write it as \"${...}\")");
 }
 
 static void test_config__missing_file(void)

@@ -509,6 +509,61 @@ static void test_expr__deep_nesting(void)
 	T_CONTAINS(ev(buf), "expression nested too deeply");
 }
 
+/* Results at scale (the time is bench/input_scale.sh's business): a flat
+ * chain of 100,001 terms, an error column at its end, 50,000
+ * interpolations, distinct over 80,000 numbers, a copy of the chain. */
+static void test_expr__at_scale(void)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	cairn_pos pos = { "t.yaml", 1, 1 };
+	cairn_eval_ctx ctx = { 0 };
+	cairn_expr *e = NULL, *c = NULL;
+	json_t *v = NULL;
+	size_t i;
+
+	setup();
+	ctx.root = root_;
+	cairn_buf_init(&b, 0);
+	cairn_buf_puts(&b, "${var.n");
+	for (i = 0; i < 100000; i++)
+		cairn_buf_puts(&b, i % 2 ? " - 1" : " + 2");
+	cairn_buf_puts(&b, "}");
+	T_OK(cairn_expr_parse_template(&e, cairn_buf_cstr(&b), &pos));
+	T_OK(cairn_expr_eval(&v, e, &ctx));
+	T_EQ_INT(json_integer_value(v), 3 + 50000);
+	json_decref(v);
+	T_OK(cairn_expr_copy(&c, e));
+	T_OK(cairn_expr_eval(&v, c, &ctx));
+	T_EQ_INT(json_integer_value(v), 3 + 50000);
+	json_decref(v);
+	cairn_expr_free(c);
+	cairn_expr_free(e);
+	/* a bad operand at the end: its column counted exactly ("${" is 2, the 'é' one) */
+	cairn_buf_clear(&b);
+	cairn_buf_puts(&b, "${\"\\u00e9\" == \"é\" && var.n");
+	for (i = 0; i < 50000; i++)
+		cairn_buf_puts(&b, " + 1");
+	cairn_buf_puts(&b, " + var.s}");
+	T_CHECK(cairn_expr_parse_template(&e, cairn_buf_cstr(&b), &pos) == 0);
+	T_CHECK(cairn_expr_eval(&v, e, &ctx) != 0);
+	T_EQ_STR(cairn_error_last()->message, "cannot add number and string");
+	T_EQ_INT(cairn_error_last()->col, 1 + (int)strlen("${\"\\u00e9\" == \"e\" && var.n") + 50000 * 4 + 1);
+	cairn_expr_free(e);
+	/* 50,000 interpolations in one string */
+	cairn_buf_clear(&b);
+	for (i = 0; i < 50000; i++)
+		cairn_buf_puts(&b, "${var.s}-");
+	T_OK(cairn_expr_parse_template(&e, cairn_buf_cstr(&b), &pos));
+	T_OK(cairn_expr_eval(&v, e, &ctx));
+	T_EQ_INT(json_string_length(v), 100000);
+	json_decref(v);
+	cairn_expr_free(e);
+	T_EQ_STR(ev("${length(distinct(concat(range(40000), range(40000), [1.0, \"1\"])))}"), "40001");
+	T_EQ_STR(ev("${distinct([{a = 1, b = [2]}, {b = [2.0], a = 1}, -0, 0, \"\", null, null])}"),
+		 "[{\"a\":1,\"b\":[2]},0,\"\",null]");
+	cairn_buf_release(&b);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_expr__literals),
 	T_CASE(test_expr__plain_strings),
@@ -534,6 +589,7 @@ static const t_case cases[] = {
 	T_CASE(test_expr__api),
 	T_CASE(test_expr__bare_parse),
 	T_CASE(test_expr__deep_nesting),
+	T_CASE(test_expr__at_scale),
 	{ 0 }
 };
 

@@ -892,6 +892,67 @@ static int sigv4_check(const json_t *echo, const char *secret, char *why, size_t
 	return rc;
 }
 
+/* A signed request goes only to the environment's endpoint, or, with none,
+ * to AWS's own: elsewhere it is refused before anything is sent, and the
+ * message holds no secret. */
+static int try_signed(cairn_loop *l, const char *url)
+{
+	json_t *rq = json_pack("{s:s, s:s, s:s}", "method", "GET", "url", url, "sigv4", "aws:amz:us-east-1:ec2");
+	result r = { 0 };
+	int rc = cairn_loop_http(l, rq, on_resp, &r);
+
+	json_decref(rq);
+	return rc;
+}
+
+static void test_loop__sigv4_hosts(void)
+{
+	static const char *const refused[] = {
+		"https://evil.example/?host=ec2.us-east-1.amazonaws.com", "https://amazonaws.com.evil.net/",
+		"http://ec2.us-east-1.amazonaws.com/", "https://notamazonaws.com/", "http://127.0.0.1:4566/", NULL,
+	};
+	cairn_aws_creds creds = { "AKID", "SECRETKEY", "SESSIONTOKEN", "us-east-1", "http://127.0.0.1:4566", "test" };
+	cairn_loop *l = NULL;
+	const char *msg;
+	int i;
+
+	T_OK(cairn_loop_new(&l, NULL));
+	T_OK(cairn_aws_signer_install(l, &creds, NULL, NULL, NULL));
+	T_EQ_INT(try_signed(l, "http://127.0.0.1:9/steal"), CAIRN_EINVAL);
+	msg = cairn_error_last()->message;
+	T_CONTAINS(msg, "refusing to sign a request to http://127.0.0.1:9: AWS credentials are only sent to the "
+		   "environment's endpoint (http://127.0.0.1:4566)");
+	T_CHECK(!strstr(msg, "SECRETKEY") && !strstr(msg, "SESSIONTOKEN") && !strstr(msg, "steal"));
+	T_EQ_INT(try_signed(l, "https://ec2.us-east-1.amazonaws.com/"), CAIRN_EINVAL);
+	T_EQ_INT(try_signed(l, "http://LOCALHOST:4566/"), CAIRN_EINVAL);
+	T_OK(try_signed(l, "http://127.0.0.1:4566/some/path?x=1"));
+	cairn_loop_free(l);
+
+	/* no endpoint: AWS's own, over https */
+	creds.endpoint = NULL;
+	T_OK(cairn_loop_new(&l, NULL));
+	T_OK(cairn_aws_signer_install(l, &creds, NULL, NULL, NULL));
+	T_OK(try_signed(l, "https://ec2.us-east-1.amazonaws.com/"));
+	T_OK(try_signed(l, "https://rds.cn-north-1.amazonaws.com.cn/"));
+	T_OK(try_signed(l, "https://eks.us-east-1.api.aws/clusters"));
+	for (i = 0; refused[i]; i++) {
+		T_EQ_INT(try_signed(l, refused[i]), CAIRN_EINVAL);
+		T_CONTAINS(cairn_error_last()->message, "refusing to sign a request to");
+	}
+	cairn_loop_free(l);
+
+	/* a per-service endpoint map: each of them */
+	{
+		const char *const eps[] = { "http://127.0.0.1:5001", "http://127.0.0.1:5002/", NULL };
+
+		T_OK(cairn_loop_new(&l, NULL));
+		T_OK(cairn_aws_signer_install(l, &creds, eps, NULL, NULL));
+		T_OK(try_signed(l, "http://127.0.0.1:5002/x"));
+		T_EQ_INT(try_signed(l, "http://127.0.0.1:5003/x"), CAIRN_EINVAL);
+		cairn_loop_free(l);
+	}
+}
+
 static void test_loop__sigv4(void)
 {
 	cairn_aws_creds creds = { "AKID", "SECRETKEY", "TOKEN", "us-east-1", NULL, "test" };
@@ -908,7 +969,8 @@ static void test_loop__sigv4(void)
 	rq = req(&s, "POST", "/echo");
 	json_object_set_new(rq, "sigv4", json_string("aws:amz:us-east-1:ec2"));
 	T_EQ_INT(cairn_loop_http(l, rq, on_resp, NULL), CAIRN_EINVAL);
-	T_OK(cairn_aws_signer_install(l, &creds, NULL, NULL));
+	creds.endpoint = s.base; /* the credentials go only there */
+	T_OK(cairn_aws_signer_install(l, &creds, NULL, NULL, NULL));
 	json_object_set_new(rq, "body", json_string("Action=DescribeVpcs&Version=2016-11-15"));
 	json_object_set_new(rq, "headers", json_pack("{s:s}", "Content-Type",
 		"application/x-www-form-urlencoded; charset=utf-8"));
@@ -1233,6 +1295,7 @@ static const t_case cases[] = {
 	T_CASE(test_loop__buckets_per_service),
 	T_CASE(test_loop__default_rates),
 	T_CASE(test_loop__sigv4),
+	T_CASE(test_loop__sigv4_hosts),
 	T_CASE(test_loop__body_cap),
 	T_CASE(test_loop__bad_requests),
 	T_CASE(test_loop__free_cancels),

@@ -11,9 +11,15 @@
 #include "base/buf.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
 
 static char fixtures[4096];
 
@@ -170,10 +176,10 @@ static json_t *answer_for(json_t *req)
 	return json_null();
 }
 
-/* Run op to completion, answering sleeps with null and HTTP with a 200.
- * args is stolen. */
-static void run_op(run *r, cairn_lua *rt, const char *type, const char *opname,
-		   json_t *args, const char *base_dir)
+/* Run op to completion, answering sleeps with null and HTTP with a 200,
+ * with a deadline of `timeout` seconds (0: none). args is stolen. */
+static void run_op_timeout(run *r, cairn_lua *rt, const char *type, const char *opname,
+			   json_t *args, const char *base_dir, double timeout)
 {
 	cairn_lua_op *op = NULL;
 	json_t *ctx, *answer;
@@ -192,6 +198,7 @@ static void run_op(run *r, cairn_lua *rt, const char *type, const char *opname,
 		snprintf(r->err, sizeof(r->err), "%s", e ? e->message : "");
 		goto done;
 	}
+	cairn_lua_op_set_timeout(op, timeout);
 	r->st = cairn_lua_op_resume(op, NULL);
 	for (i = 0; r->st == CAIRN_OP_YIELDED && i < 1000; i++) {
 		json_array_append(r->requests, cairn_lua_op_request(op));
@@ -216,6 +223,12 @@ done:
 	cairn_lua_op_free(op);
 	json_decref(ctx);
 	json_decref(args);
+}
+
+static void run_op(run *r, cairn_lua *rt, const char *type, const char *opname,
+		   json_t *args, const char *base_dir)
+{
+	run_op_timeout(r, rt, type, opname, args, base_dir, 0);
 }
 
 static const char *sget(json_t *o, const char *k)
@@ -356,6 +369,98 @@ static void test_lua__schema(void)
 	cairn_lua_free(rt);
 }
 
+static const char *check_msg(const cairn_schema *s, const char *attr, const char *json)
+{
+	static char msg[2048];
+	json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+	int rc = cairn_attr_check(cairn_schema_attr(s, attr), v, false);
+
+	json_decref(v);
+	snprintf(msg, sizeof(msg), "%s", rc ? cairn_error_last()->message : "ok");
+	return msg;
+}
+
+/* min, max, integer, pattern and enum on known values */
+static void test_lua__constraints(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	const cairn_schema *s = NULL;
+	const cairn_attr_schema *a;
+
+	T_OK(cairn_lua_schema(rt, "test.constraints", &s));
+	T_CHECK((a = cairn_schema_attr(s, "n")) != NULL);
+	T_CHECK(a->has_min && a->has_max && a->integer && a->min == 1 && a->max == 10);
+	T_EQ_STR(check_msg(s, "n", "1"), "ok");
+	T_EQ_STR(check_msg(s, "n", "10.0"), "ok");
+	T_EQ_STR(check_msg(s, "n", "0"), "must be a whole number from 1 to 10, got 0");
+	T_EQ_STR(check_msg(s, "n", "11"), "must be a whole number from 1 to 10, got 11");
+	T_EQ_STR(check_msg(s, "n", "2.5"), "must be a whole number from 1 to 10, got 2.5");
+	T_EQ_STR(check_msg(s, "n", "9223372036854775807"), "must be a whole number from 1 to 10, got 9223372036854775807");
+	T_EQ_STR(check_msg(s, "low", "0.25"), "must be a number of at least 0.5, got 0.25");
+	T_EQ_STR(check_msg(s, "low", "1e300"), "ok");
+	T_EQ_STR(check_msg(s, "high", "3.5"), "must be a number of at most 3, got 3.5");
+	T_EQ_STR(check_msg(s, "mode", "\"0644\""), "ok");
+	T_EQ_STR(check_msg(s, "mode", "\"644\""), "must match the pattern [0-7]{4}, got \"644\"");
+	T_EQ_STR(check_msg(s, "mode", "\"06444\""), "must match the pattern [0-7]{4}, got \"06444\"");
+	T_EQ_STR(check_msg(s, "mode", "\"x0644\""), "must match the pattern [0-7]{4}, got \"x0644\"");
+	T_EQ_STR(check_msg(s, "kind", "\"bb\""), "ok");
+	T_EQ_STR(check_msg(s, "kind", "\"BB\""), "must be one of \"a\", \"bb\", got \"BB\" (did you mean \"bb\"?)");
+	T_EQ_STR(check_msg(s, "kind", "\"c\""), "must be one of \"a\", \"bb\", got \"c\"");
+	T_EQ_STR(check_msg(s, "size", "2.5"), "ok");
+	T_EQ_STR(check_msg(s, "size", "1.0"), "ok");
+	T_EQ_STR(check_msg(s, "size", "2"), "must be one of 1, 2.5, got 2");
+	/* a sensitive value is never shown */
+	T_EQ_STR(check_msg(s, "secret", "\"hunter2\""), "must match the pattern [a-z]{8,}");
+	T_CHECK(cairn_schema_attr(s, "where")->local_path);
+	cairn_lua_free(rt);
+}
+
+/* cairn's own files: a path, a tree, symlinks and '..' resolved */
+static void test_lua__protected_paths(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	char dir[] = "/tmp/cairn-prot.XXXXXX", p[4096];
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(p, sizeof(p), "%s/.cairn", dir);
+	T_CHECK(mkdir(p, 0700) == 0);
+	T_OK(cairn_lua_check_path(rt, p));
+	T_OK(cairn_lua_protect(rt, p, true, "cairn's state directory"));
+	snprintf(p, sizeof(p), "%s/elsewhere/state.db", dir);
+	T_OK(cairn_lua_protect(rt, p, false, "cairn's state database"));
+	snprintf(p, sizeof(p), "%s/.cairn/state.db", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "points into cairn's state directory");
+	snprintf(p, sizeof(p), "%s/a/b/../../.cairn/new/x", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	snprintf(p, sizeof(p), "%s/.cairnx", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/.cairn/../ok", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/elsewhere/state.db-wal", dir);
+	T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "points into cairn's state database");
+	snprintf(p, sizeof(p), "%s/elsewhere/state.dbx", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	snprintf(p, sizeof(p), "%s/elsewhere/other", dir);
+	T_OK(cairn_lua_check_path(rt, p));
+	/* a symlink to the state directory */
+	{
+		char link[4096], target[4096];
+
+		snprintf(link, sizeof(link), "%s/link", dir);
+		snprintf(target, sizeof(target), "%s/.cairn", dir);
+		T_CHECK(symlink(target, link) == 0);
+		snprintf(p, sizeof(p), "%s/link/state.db", dir);
+		T_CHECK(cairn_lua_check_path(rt, p) == CAIRN_EINVAL);
+		unlink(link);
+	}
+	snprintf(p, sizeof(p), "%s/.cairn", dir);
+	rmdir(p);
+	rmdir(dir);
+	cairn_lua_free(rt);
+}
+
 static void expect_load_error(cairn_lua *rt, const char *type, int code, const char *needle, const char *needle2)
 {
 	const cairn_schema *s = NULL;
@@ -390,6 +495,23 @@ static void test_lua__schema_errors(void)
 	expect_load_error(rt, "../etc", CAIRN_ENOTFOUND, "unknown resource type", NULL);
 	expect_load_error(rt, "lonely", CAIRN_ENOTFOUND, "unknown resource type", NULL);
 	expect_load_error(rt, "lib.util", CAIRN_EINVAL, "must declare its type", NULL);
+	expect_load_error(rt, "bad.min_on_string", CAIRN_EINVAL, "modules/bad/min_on_string.lua: schema attribute 'name'",
+			  "min, max and integer apply to numbers");
+	expect_load_error(rt, "bad.min_gt_max", CAIRN_EINVAL, "schema attribute 'n': min and max must be finite, min <= max",
+			  NULL);
+	expect_load_error(rt, "bad.bad_pattern", CAIRN_EINVAL,
+			  "schema attribute 'name': pattern is not a POSIX extended regular expression", NULL);
+	expect_load_error(rt, "bad.pattern_on_number", CAIRN_EINVAL, "schema attribute 'n': pattern applies to strings",
+			  NULL);
+	expect_load_error(rt, "bad.empty_enum", CAIRN_EINVAL, "schema attribute 'name': 'enum' must be a non-empty list",
+			  NULL);
+	expect_load_error(rt, "bad.enum_wrong_type", CAIRN_EINVAL, "schema attribute 'name': enum values must be strings",
+			  NULL);
+	expect_load_error(rt, "bad.default_out_of_range", CAIRN_EINVAL,
+			  "schema attribute 'n': the default must be a number from 1 to 10, got 11", NULL);
+	expect_load_error(rt, "bad.path_on_list", CAIRN_EINVAL, "schema attribute 'where': local_path applies to strings",
+			  NULL);
+	expect_load_error(rt, "bad.min_not_number", CAIRN_EINVAL, "schema attribute 'n': 'min' must be a number", NULL);
 	/* a failed load leaves the runtime usable */
 	{
 		const cairn_schema *s;
@@ -621,6 +743,9 @@ static void test_lua__ssh(void)
 	json_t *q;
 	run r;
 
+	/* cairn.ssh is for modules from a trusted directory: the fixtures here */
+	cairn_lua_set_trusted(rt, 0);
+
 	run_op(&r, rt, "test.ssh", "create", json_pack("[{}]"), NULL);
 	T_EQ_INT(r.st, CAIRN_OP_DONE);
 	T_EQ_INT(json_array_size(r.requests), 7);
@@ -795,6 +920,339 @@ static void test_lua__memory_limit(void)
 		T_CONTAINS(cairn_buf_cstr(&logbuf), "xml text built");
 		run_release(&r);
 	}
+	cairn_lua_free(rt);
+}
+
+/* -- nothing escapes the limits, the deadline or an interrupt ------------------- */
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void run_escape(run *r, cairn_lua *rt, const char *c, double timeout)
+{
+	run_op_timeout(r, rt, "test.escape", "create", json_pack("[{s:s}]", "case", c), NULL, timeout);
+}
+
+/* Each way out (a message handler, __close, a callback of a C function, a C
+ * function that runs no hook) ends at the instruction limit, at once. */
+static void test_lua__escapes(void)
+{
+	static const char *const cases[] = {
+		"xpcall_handler", "xpcall_limit", "xpcall_nested", "xpcall_retry", "pcall_loop", "close_unwind",
+		"close_error", "gsub_callback", "sort_comparator", "tostring_meta", "index_meta", "pattern",
+		"pattern_method", "gmatch", "gsub_pattern", "rep_loop", NULL,
+	};
+	cairn_lua *rt = new_rt(0, 2000000);
+	double t0;
+	run r;
+	int i;
+
+	T_CHECK(rt != NULL);
+	for (i = 0; cases[i]; i++) {
+		t0 = mono();
+		run_escape(&r, rt, cases[i], 0);
+		if (r.st != CAIRN_OP_FAILED || r.errclass != CAIRN_ELIMIT)
+			printf("#   case %s: status %d, class %d: %s\n", cases[i], r.st, r.errclass, r.err);
+		T_EQ_INT(r.st, CAIRN_OP_FAILED);
+		T_EQ_INT(r.errclass, CAIRN_ELIMIT);
+		T_CONTAINS(r.err, "module test.escape exceeded its instruction limit (2000000 instructions)");
+		T_CHECK(mono() - t0 < 5);
+		run_release(&r);
+	}
+	/* an error object's metamethods are not run to describe it */
+	run_escape(&r, rt, "error_object", 0);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "error object is a table without code or message");
+	run_release(&r);
+	/* string.rep: "" for an empty string whatever the count, and a result
+	 * beyond the memory cap refused before anything is allocated */
+	t0 = mono();
+	run_escape(&r, rt, "rep_empty", 0);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(iget(r.result, "n"), 0);
+	run_release(&r);
+	run_escape(&r, rt, "rep_huge", 0);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "resulting string too large");
+	T_CHECK(mono() - t0 < 2);
+	run_release(&r);
+	/* the runtime is still fine */
+	run_op(&r, rt, "test.limits", "list", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+/* The deadline ends running code (Lua, a pattern, a looping message
+ * handler) and a wait, with a message that says which and where. */
+static void test_lua__deadline(void)
+{
+	static const char *const cases[] = { "pattern", "xpcall_handler", "close_unwind", "rep_loop", NULL };
+	cairn_lua *rt = new_rt(0, 1000000000000000LL);
+	cairn_lua_op *op = NULL;
+	json_t *ctx = json_pack("{s:s}", "address", "test.escape.a"), *args;
+	double t0;
+	run r;
+	int i;
+
+	T_CHECK(rt != NULL);
+	for (i = 0; cases[i]; i++) {
+		t0 = mono();
+		run_escape(&r, rt, cases[i], 0.5);
+		if (r.errclass != CAIRN_ETIMEOUT)
+			printf("#   case %s: status %d, class %d: %s\n", cases[i], r.st, r.errclass, r.err);
+		T_EQ_INT(r.st, CAIRN_OP_FAILED);
+		T_EQ_INT(r.errclass, CAIRN_ETIMEOUT);
+		T_CONTAINS(r.err, "modules/test/escape.lua:");
+		T_CONTAINS(r.err, "create did not finish within its deadline of 0.5s (timeouts.create");
+		T_CHECK(mono() - t0 < 3);
+		run_release(&r);
+	}
+	/* a wait: the scheduler aborts it when its deadline passes */
+	args = json_pack("[{s:s}]", "case", "sleep_long");
+	T_OK(cairn_lua_op_new(&op, rt, "test.escape", "create", ctx, args));
+	cairn_lua_op_set_timeout(op, 0.2);
+	T_EQ_INT(cairn_lua_op_resume(op, NULL), CAIRN_OP_YIELDED);
+	T_EQ_STR(json_string_value(json_object_get(cairn_lua_op_request(op), "kind")), "sleep");
+	usleep(300000);
+	T_EQ_INT(cairn_lua_op_resume(op, NULL), CAIRN_OP_FAILED);
+	T_CHECK(cairn_lua_op_abandoned(op));
+	T_CONTAINS(cairn_lua_op_error(op), "modules/test/escape.lua:");
+	T_CONTAINS(cairn_lua_op_error(op), "did not finish within its deadline of 0.2s");
+	cairn_lua_op_free(op);
+	op = NULL;
+	/* an interrupt while it waits */
+	T_OK(cairn_lua_op_new(&op, rt, "test.escape", "create", ctx, args));
+	T_EQ_INT(cairn_lua_op_resume(op, NULL), CAIRN_OP_YIELDED);
+	T_EQ_INT(cairn_lua_op_abort(op, CAIRN_ABORT_INTERRUPT), CAIRN_OP_FAILED);
+	T_CHECK(cairn_lua_op_abandoned(op));
+	T_CONTAINS(cairn_lua_op_error(op), "interrupted: create abandoned");
+	T_EQ_INT(cairn_lua_op_resume(op, NULL), CAIRN_OP_FAILED);
+	cairn_lua_op_free(op);
+	json_decref(args);
+	json_decref(ctx);
+	/* a module's own timeouts, and bad ones */
+	{
+		const cairn_schema *sch;
+
+		T_OK(cairn_lua_schema(rt, "test.escape", &sch));
+		T_CHECK(sch->timeouts[CAIRN_TIMEOUT_CREATE] == 3600 && sch->timeouts[CAIRN_TIMEOUT_READ] == 600);
+		T_OK(cairn_lua_schema(rt, "test.timeouts", &sch));
+		T_CHECK(sch->timeouts[CAIRN_TIMEOUT_CREATE] == 5400 && sch->timeouts[CAIRN_TIMEOUT_DELETE] == 90);
+		T_CHECK(sch->timeouts[CAIRN_TIMEOUT_UPDATE] == 3600);
+		T_CHECK(cairn_lua_schema(rt, "bad.timeouts", &sch) == CAIRN_EINVAL);
+		T_CONTAINS(cairn_error_last()->message, "modules/bad/timeouts.lua: timeouts.delete must be a duration");
+	}
+	cairn_lua_free(rt);
+}
+
+static cairn_lua *alarm_rt;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	cairn_lua_interrupt(alarm_rt);
+}
+
+/* A signal (cairn_lua_interrupt from its handler) ends running code at once,
+ * even a message handler that loops where hooks are off. */
+static void test_lua__interrupt(void)
+{
+	cairn_lua *rt = new_rt(0, 1000000000000000LL);
+	struct itimerval it = { { 0, 0 }, { 0, 300000 } };
+	struct sigaction sa, old;
+	double t0;
+	run r;
+
+	T_CHECK(rt != NULL);
+	alarm_rt = rt;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = mono();
+	run_escape(&r, rt, "xpcall_handler", 0);
+	sigaction(SIGALRM, &old, NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "interrupted: create abandoned");
+	T_CHECK(mono() - t0 < 3);
+	run_release(&r);
+	T_CHECK(cairn_lua_interrupted(rt));
+	/* nothing runs any more */
+	run_op(&r, rt, "test.limits", "list", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "interrupted");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+/* The sandbox's matcher gives what Lua's own gives, case by case. */
+static void test_lua__patterns_like_lua(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	lua_State *L = luaL_newstate();
+	char path[4200];
+	const char *want = NULL;
+	run r;
+
+	T_CHECK(rt != NULL && L != NULL);
+	luaL_openlibs(L);
+	snprintf(path, sizeof(path), "%s/test/patterns.lua", fixtures_dir());
+	if (luaL_dofile(L, path) != LUA_OK || lua_getfield(L, -1, "create") != LUA_TFUNCTION ||
+	    lua_pcall(L, 0, 1, 0) != LUA_OK || lua_getfield(L, -1, "out") != LUA_TSTRING)
+		printf("#   plain Lua: %s\n", lua_tostring(L, -1));
+	else
+		want = lua_tostring(L, -1);
+	T_CHECK(want != NULL);
+	run_op(&r, rt, "test.patterns", "create", json_array(), NULL);
+	if (r.st != CAIRN_OP_DONE)
+		printf("#   %s\n", r.err);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	if (want && sget(r.result, "out") && strcmp(want, sget(r.result, "out")) != 0) {
+		/* show the first line that differs */
+		const char *a = want, *b = sget(r.result, "out");
+
+		while (*a && *a == *b)
+			a++, b++;
+		while (a > want && a[-1] != '\n')
+			a--, b--;
+		printf("#   Lua:     %.*s\n#   sandbox: %.*s\n", (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
+	}
+	T_EQ_STR(sget(r.result, "out"), want);
+	run_release(&r);
+	lua_close(L);
+	cairn_lua_free(rt);
+}
+
+/* A stack's module that changes what require("aws.common") gave it, or the
+ * string functions, changes nothing that a built-in module uses. */
+static void test_lua__require_isolated(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+
+	T_CHECK(rt != NULL);
+	cairn_buf_clear(&logbuf);
+	run_op(&r, rt, "test.thief", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(bget(r.result, "string_format") == 0);
+	T_CHECK(bget(r.result, "string_meta") == 0);
+	T_CHECK(bget(r.result, "method") == 0);
+	run_release(&r);
+	/* the built-in aws.vpc's aws.common is its own */
+	run_op(&r, rt, "aws.vpc", "read", json_pack("[s,{}]", "vpc-1"), NULL);
+	T_CHECK(r.st == CAIRN_OP_DONE || r.st == CAIRN_OP_FAILED);
+	T_CHECK(json_array_size(r.requests) > 0);
+	T_CHECK(!strstr(cairn_buf_cstr(&logbuf), "captured"));
+	T_CHECK(!strstr(r.err, "captured"));
+	run_release(&r);
+	/* the same library in one module is one table (module state works) */
+	run_op(&r, rt, "test.req", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(bget(r.result, "same") == 1);
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
+static void write_file(const char *path, const char *text);
+
+/* Capabilities come from where a module was found: a local.* module of the
+ * stack's own has no cairn.fs, and a library of the stack's cannot take the
+ * place of the one a built-in module requires. */
+static void test_lua__trusted_dirs(void)
+{
+	char dir[] = "/tmp/cairn-test-trust-XXXXXX", path[512];
+	const char *dirs[2];
+	const cairn_schema *s;
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+
+	T_CHECK(rt != NULL);
+	run_op(&r, rt, "local.evil", "create", json_array(), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_CHECK(bget(r.result, "fs") == 0);
+	T_CHECK(bget(r.result, "ssh") == 0);
+	run_release(&r);
+	cairn_lua_free(rt);
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/aws", dir);
+	T_CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/aws/common.lua", dir);
+	write_file(path, "print('shadow loaded') return {}\n");
+	dirs[0] = dir;
+	dirs[1] = modules_dir();
+	T_OK(cairn_lua_new(&rt, dirs, 2, NULL));
+	cairn_lua_set_log(rt, capture_log, NULL);
+	cairn_buf_clear(&logbuf);
+	T_OK(cairn_lua_schema(rt, "aws.vpc", &s));
+	T_CHECK(!strstr(cairn_buf_cstr(&logbuf), "shadow loaded"));
+	cairn_lua_free(rt);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/aws", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* cairn.fs never reaches the state directory: not by its path, not through
+ * "..", not through a symlink. */
+static void test_lua__fs_state_dir(void)
+{
+	char dir[] = "/tmp/cairn-test-deny-XXXXXX", path[512], link[512];
+	static const char *const denied[] = { ".cairn/key", "sub/../.cairn/key", "link/key", "link", ".cairn", NULL };
+	cairn_lua *rt = new_rt(0, 0);
+	run r;
+	int i;
+
+	T_CHECK(rt != NULL && mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/.cairn", dir);
+	T_CHECK(mkdir(path, 0700) == 0);
+	T_OK(cairn_lua_deny_path(rt, path));
+	snprintf(path, sizeof(path), "%s/.cairn/key", dir);
+	write_file(path, "secret key");
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(path, sizeof(path), "%s/.cairn", dir);
+	T_CHECK(symlink(path, link) == 0);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	T_CHECK(mkdir(path, 0755) == 0);
+	for (i = 0; denied[i]; i++) {
+		run_op(&r, rt, "local.file", "read", json_pack("[s,{}]", denied[i]), dir);
+		T_EQ_INT(r.st, CAIRN_OP_FAILED);
+		T_CONTAINS(r.err, "cairn's state directory is not reachable from modules");
+		T_CHECK(!strstr(r.err, "secret key"));
+		run_release(&r);
+		run_op(&r, rt, "local.file", "create", json_pack("[{s:s,s:s}]", "path", denied[i], "content", "x"), dir);
+		T_EQ_INT(r.st, CAIRN_OP_FAILED);
+		T_CONTAINS(r.err, "cairn's state directory is not reachable from modules");
+		run_release(&r);
+	}
+	snprintf(path, sizeof(path), "%s/.cairn/key", dir);
+	{
+		cairn_buf b = CAIRN_BUF_INIT;
+
+		T_OK(cairn_buf_read_file(&b, path));
+		T_EQ_STR(cairn_buf_cstr(&b), "secret key");
+		cairn_buf_release(&b);
+	}
+	/* elsewhere, as before */
+	run_op(&r, rt, "local.file", "create", json_pack("[{s:s,s:s}]", "path", "sub/ok.txt", "content", "x"), dir);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	run_release(&r);
+	snprintf(path, sizeof(path), "%s/sub/ok.txt", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	unlink(link);
+	snprintf(path, sizeof(path), "%s/.cairn/key", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/.cairn", dir);
+	rmdir(path);
+	rmdir(dir);
 	cairn_lua_free(rt);
 }
 
@@ -1201,6 +1659,8 @@ static const t_case cases[] = {
 	T_CASE(test_lua__require),
 	T_CASE(test_lua__schema),
 	T_CASE(test_lua__schema_errors),
+	T_CASE(test_lua__constraints),
+	T_CASE(test_lua__protected_paths),
 	T_CASE(test_lua__types),
 	T_CASE(test_lua__yield_sleep_http),
 	T_CASE(test_lua__op_stepwise),
@@ -1223,6 +1683,13 @@ static const t_case cases[] = {
 	T_CASE(test_lua__random_id),
 	T_CASE(test_lua__random_password),
 	T_CASE(test_lua__null_resource),
+	T_CASE(test_lua__escapes),
+	T_CASE(test_lua__deadline),
+	T_CASE(test_lua__interrupt),
+	T_CASE(test_lua__patterns_like_lua),
+	T_CASE(test_lua__require_isolated),
+	T_CASE(test_lua__trusted_dirs),
+	T_CASE(test_lua__fs_state_dir),
 	{ 0 },
 };
 

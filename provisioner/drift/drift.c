@@ -1,0 +1,496 @@
+/*
+ * drift.c - one drift run: every environment read at once, each in its own
+ * thread with its own engine, and the findings put together in one
+ * document (see drift.h for why threads and not one shared loop).
+ *
+ * An environment is read in this order: open (stack, overlay, modules,
+ * read-only state); its lock row (a live holder: "applying", not read);
+ * the refresh (batched read_many); the list calls for unmanaged objects;
+ * then a plan against the *recorded* state (the refresh set aside), whose
+ * changes are exactly the configuration not yet applied. The refreshed
+ * attributes against the recorded ones give what changed outside cairn.
+ */
+#include "drift_int.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ENVS_AT_ONCE 8
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *out = NULL;
+
+	if (name[0] == '/' || !dir || !*dir || !strcmp(dir, "."))
+		return strdup(name);
+	if (asprintf(&out, "%s/%s", dir, name) < 0)
+		return NULL;
+	return out;
+}
+
+static int load_stack(const cairn_drift_opts *o, cairn_stack **out)
+{
+	char *file = o->stack_file ? strdup(o->stack_file) : path_join(o->dir ? o->dir : ".", "stack.yaml");
+	int rc;
+
+	if (!file)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_stack_load(out, file);
+	free(file);
+	return rc;
+}
+
+int cairn_drift_all_envs(const cairn_drift_opts *o, char ***out, size_t *n)
+{
+	cairn_stack *st = NULL;
+	int rc;
+
+	if ((rc = load_stack(o, &st)) == 0)
+		rc = cairn_env_list(out, n, st);
+	cairn_stack_free(st);
+	return rc;
+}
+
+json_t *cairn_drift_doc(const cairn_drift_run *r)
+{
+	return r->doc;
+}
+
+/* ---- one environment ---- */
+
+static void set_error(json_t *res, const cairn_engine *e)
+{
+	const cairn_error *err = cairn_error_last();
+	char msg[4096];
+	char *red;
+
+	cairn_error_format(err, msg, sizeof(msg));
+	red = e ? cairn_engine_redact(e, msg) : NULL;
+	json_object_set_new(res, "status", json_string("error"));
+	json_object_set_new(res, "error", json_string(red ? red : msg[0] ? msg : "unknown error"));
+	free(red);
+}
+
+/* The lock row: a live holder means a run (an apply) is under way. */
+static bool applying(cairn_engine *e, json_t *res)
+{
+	cairn_lock_info *li = NULL;
+	int rc;
+
+	if (!e->store)
+		return false;
+	rc = cairn_lock_get(e->store, e->opts.env, &li);
+	if (rc == 0)
+		json_object_set_new(res, "lock", json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "operation", li->operation,
+			"holder", li->holder, "host", li->host, "pid", (json_int_t)li->pid, "since", (json_int_t)li->since,
+			"expires", (json_int_t)li->expires));
+	cairn_lock_info_free(li);
+	cairn_error_clear();
+	return rc == 0;
+}
+
+/* Changed and deleted outside cairn: every state row against its refresh. */
+static int outside_changes(cairn_engine *e, json_t *refreshed, json_t *findings, size_t *managed)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < e->nstate; i++) {
+		const cairn_state_res *row = &e->state[i];
+		json_t *cur = json_object_get(refreshed, row->address);
+		const cairn_schema *s = NULL;
+		const cairn_res_cfg *cfg = cairn_stack_resource(e->stack, row->name);
+
+		if ((rc = cairn_lua_schema(e->lua, row->type, &s)) != 0)
+			return rc;
+		if (!cur)
+			continue;
+		if (json_is_null(cur)) {
+			json_t *f = cairn_drift__finding("deleted", row->address, row->type, row->id, NULL);
+
+			json_object_set_new(f, "reason", json_string("recorded in the state, gone from the cloud"));
+			json_array_append_new(findings, f);
+			continue;
+		}
+		if (s->remote)
+			(*managed)++;
+		if (cfg && strcmp(cfg->type, row->type) != 0)
+			cfg = NULL;
+		if ((rc = cairn_drift__changed(findings, row, s, cur, row->sensitive, cfg)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* What parity compares: per address, the configuration's values and the
+ * cloud's (or the recorded ones when the refresh did not see it). */
+static json_t *parity_data(cairn_engine *e, json_t *refreshed)
+{
+	json_t *out = json_object();
+	size_t i;
+
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+		json_t *cur = in->prior ? json_object_get(refreshed, in->address) : NULL;
+		bool exists = in->prior && !(cur && json_is_null(cur));
+
+		json_object_set_new(out, in->address, json_pack("{s:s,s:b,s:b,s:O?,s:O?,s:O}", "type", in->type,
+			"config", in->res != SIZE_MAX, "exists", exists,
+			"desired", in->res != SIZE_MAX ? in->desired : NULL,
+			"actual", exists ? (cur ? cur : in->prior->attrs) : NULL,
+			"sensitive", in->sensitive ? in->sensitive : json_array()));
+	}
+	return out;
+}
+
+/* Every address the run looked at, sorted: the plan's instances (the
+ * configuration's and the state's), or the state's rows alone. */
+static int by_text(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static json_t *addresses(cairn_engine *e, bool planned)
+{
+	size_t n = planned ? e->ninsts : e->nstate, i;
+	const char **v = malloc((n + 1) * sizeof(*v));
+	json_t *out = json_array();
+
+	if (!v)
+		return out;
+	for (i = 0; i < n; i++)
+		v[i] = planned ? e->insts[i].address : e->state[i].address;
+	qsort(v, n, sizeof(*v), by_text);
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, json_string(v[i]));
+	free(v);
+	return out;
+}
+
+static void count_findings(json_t *res, json_t *findings)
+{
+	json_t *per = json_object(), *f, *counts;
+	static const char *const kinds[] = { "changed", "deleted", "unapplied", "unmanaged" };
+	size_t i, ignored = 0, active = 0;
+
+	for (i = 0; i < 4; i++)
+		json_object_set_new(per, kinds[i], json_object());
+	json_array_foreach(findings, i, f) {
+		const char *kind = json_string_value(json_object_get(f, "kind"));
+		const char *addr = json_string_value(json_object_get(f, "address"));
+		json_t *set = json_object_get(per, kind);
+		cairn_buf subj = CAIRN_BUF_INIT;
+
+		if (json_object_get(f, "ignored")) {
+			ignored++;
+			continue;
+		}
+		active++;
+		if (!set)
+			continue;
+		if (addr)
+			cairn_buf_puts(&subj, addr);
+		else
+			cairn_buf_printf(&subj, "%s:%s", json_string_value(json_object_get(f, "type")),
+					 json_string_value(json_object_get(f, "id")));
+		json_object_set_new(set, cairn_buf_cstr(&subj), json_true());
+		cairn_buf_release(&subj);
+	}
+	counts = json_object();
+	for (i = 0; i < 4; i++)
+		json_object_set_new(counts, kinds[i], json_integer((json_int_t)json_object_size(json_object_get(per, kinds[i]))));
+	json_object_set_new(counts, "ignored", json_integer((json_int_t)ignored));
+	json_object_set_new(counts, "findings", json_integer((json_int_t)active));
+	json_object_set_new(res, "counts", counts);
+	json_object_set_new(res, "status", json_string(active ? "drift" : "clean"));
+	json_decref(per);
+}
+
+/* Findings in reading order: by resource (unmanaged objects last), then
+ * deleted, changed, not applied, then by attribute. */
+static int kind_rank(const json_t *f)
+{
+	static const char *const order[] = { "deleted", "changed", "unapplied", "unmanaged" };
+	const char *k = json_string_value(json_object_get(f, "kind"));
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (k && !strcmp(k, order[i]))
+			return i;
+	return 4;
+}
+
+static int finding_cmp(const void *pa, const void *pb)
+{
+	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	const char *aa = json_string_value(json_object_get(a, "address")), *ba = json_string_value(json_object_get(b, "address"));
+	const char *at, *bt;
+	int c;
+
+	if (!aa != !ba)
+		return aa ? -1 : 1;
+	if (aa && (c = strcmp(aa, ba)) != 0)
+		return c;
+	if (!aa) {
+		at = json_string_value(json_object_get(a, "key"));
+		bt = json_string_value(json_object_get(b, "key"));
+		if ((c = strcmp(at ? at : "", bt ? bt : "")) != 0)
+			return c;
+	}
+	if ((c = kind_rank(a) - kind_rank(b)) != 0)
+		return c;
+	at = json_string_value(json_object_get(a, "attribute"));
+	bt = json_string_value(json_object_get(b, "attribute"));
+	return strcmp(at ? at : "", bt ? bt : "");
+}
+
+static void sort_findings(json_t *findings)
+{
+	size_t n = json_array_size(findings), i;
+	json_t **v = malloc((n + 1) * sizeof(*v));
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(findings, i));
+	qsort(v, n, sizeof(*v), finding_cmp);
+	json_array_clear(findings);
+	for (i = 0; i < n; i++)
+		json_array_append_new(findings, v[i]);
+	free(v);
+}
+
+static void check_env(cairn_drift_run *r, drift_env *de)
+{
+	const cairn_drift_opts *o = &r->opts;
+	json_t *res = de->result, *findings = json_array(), *refreshed = NULL, *red;
+	cairn_engine_opts eo;
+	cairn_engine *e = NULL;
+	size_t managed = 0, seen = 0, listed_managed = 0, unmanaged = 0;
+	double t0 = cairn_now();
+	int rc;
+
+	memset(&eo, 0, sizeof(eo));
+	eo.dir = o->dir;
+	eo.stack_file = o->stack_file;
+	eo.state_file = r->state_path;
+	eo.env = de->name;
+	eo.var_overrides = o->var_overrides ? json_deep_copy(o->var_overrides) : NULL;
+	eo.parallelism = o->parallelism;
+	eo.refresh = true;
+	eo.log = o->log;
+	eo.verbose = o->verbose;
+	if ((rc = cairn_engine_open(&e, &eo)) != 0) {
+		set_error(res, NULL);
+		goto done;
+	}
+	if (applying(e, res)) {
+		json_object_set_new(res, "status", json_string("applying"));
+		goto done;
+	}
+	if (e->nintents)
+		json_object_set_new(res, "pending_operations", json_integer((json_int_t)e->nintents));
+	if ((rc = cairn_engine_refresh(e)) != 0) {
+		set_error(res, e);
+		goto done;
+	}
+	/* a failed search for unmanaged objects is an error of the
+	 * environment, but the rest is still compared and reported */
+	if (o->unmanaged && cairn_drift__unmanaged(e, findings, &seen, &listed_managed) != 0)
+		set_error(res, e);
+	unmanaged = json_array_size(findings);
+	/* the plan against the recorded state: desired vs recorded */
+	refreshed = e->refreshed;
+	e->refreshed = NULL;
+	if ((rc = outside_changes(e, refreshed, findings, &managed)) == 0 &&
+	    (rc = cairn_engine_plan(e, false, NULL)) == 0)
+		rc = cairn_drift__unapplied(findings, e);
+	if (rc && !json_object_get(res, "error")) {
+		set_error(res, e);
+	} else if (!rc && o->parity) {
+		de->resources = parity_data(e, refreshed);
+	}
+	json_object_set_new(res, "addresses", addresses(e, rc == 0));
+	sort_findings(findings);
+	cairn_drift__apply_ignores(r->stack, findings, r->now);
+	red = cairn_drift__redact(e, findings);
+	json_decref(findings);
+	findings = red;
+	json_object_set_new(res, "resources", json_integer((json_int_t)e->nstate));
+	json_object_set_new(res, "coverage", json_pack("{s:I,s:I,s:I,s:f}", "managed", (json_int_t)managed,
+		"unmanaged", (json_int_t)unmanaged, "seen", (json_int_t)(managed + unmanaged),
+		"ratio", managed + unmanaged ? (double)managed / (double)(managed + unmanaged) : 1.0));
+	if (!json_object_get(res, "error")) {
+		count_findings(res, findings);
+		de->complete = true;
+	} else {
+		json_t *st = json_incref(json_object_get(res, "status"));
+
+		count_findings(res, findings);
+		json_object_set_new(res, "status", st);
+	}
+done:
+	if (e && refreshed)
+		e->refreshed = refreshed;
+	json_object_set_new(res, "findings", findings);
+	de->findings = findings;
+	json_object_set_new(res, "duration_s", json_real(cairn_now() - t0));
+	json_decref(eo.var_overrides);
+	cairn_engine_free(e);
+}
+
+/* ---- the run ---- */
+
+typedef struct worker {
+	cairn_drift_run *r;
+	pthread_mutex_t *mu;
+} worker;
+
+static void *work(void *ud)
+{
+	worker *w = ud;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(w->mu);
+		i = w->r->next++;
+		pthread_mutex_unlock(w->mu);
+		if (i >= w->r->nenvs)
+			return NULL;
+		check_env(w->r, &w->r->envs[i]);
+	}
+}
+
+static int read_all(cairn_drift_run *r)
+{
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	size_t n = r->opts.envs_at_once > 0 ? (size_t)r->opts.envs_at_once : ENVS_AT_ONCE, i, started = 0;
+	pthread_t *th;
+	worker w = { r, &mu };
+	int rc = 0;
+
+	if (n > r->nenvs)
+		n = r->nenvs;
+	if (n <= 1) {
+		work(&w);
+		return 0;
+	}
+	if (!(th = calloc(n, sizeof(*th))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if ((errno = pthread_create(&th[i], NULL, work, &w)) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		rc = cairn_error_set(CAIRN_ERROR, "cannot start a thread to read the environments: %s", strerror(errno));
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	pthread_mutex_destroy(&mu);
+	return rc;
+}
+
+static int open_store(cairn_drift_run *r)
+{
+	struct stat sb;
+
+	if (stat(r->state_path, &sb) != 0 && !r->opts.record)
+		return 0;
+	/* a writer: it upgrades the schema before the engines open it read-only */
+	return cairn_store_open(&r->store, r->state_path, CAIRN_STORE_CREATE);
+}
+
+int cairn_drift_run_new(cairn_drift_run **out, const cairn_drift_opts *o)
+{
+	cairn_drift_run *r = calloc(1, sizeof(*r));
+	json_t *envs;
+	size_t i;
+	int rc;
+
+	if (!r)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	r->opts = *o;
+	r->t0 = cairn_now();
+	r->now = o->now ? o->now : (int64_t)time(NULL);
+	if ((rc = load_stack(o, &r->stack)) != 0)
+		goto fail;
+	r->state_path = o->state_file ? strdup(o->state_file) : path_join(r->stack->dir, ".cairn/state.db");
+	if (!r->state_path) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = open_store(r)) != 0)
+		goto fail;
+	if (!(r->envs = calloc(o->nenvs ? o->nenvs : 1, sizeof(*r->envs)))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	r->nenvs = o->nenvs;
+	envs = json_array();
+	for (i = 0; i < r->nenvs; i++) {
+		r->envs[i].name = strdup(o->envs[i]);
+		r->envs[i].result = json_pack("{s:s,s:s}", "name", o->envs[i], "status", "error");
+		json_array_append(envs, r->envs[i].result);
+	}
+	r->doc = json_pack("{s:s,s:s,s:I,s:o,s:[]}", "schema", CAIRN_DRIFT_SCHEMA, "stack", r->stack->name,
+			   "started_at", (json_int_t)r->now, "environments", envs, "parity");
+	if ((rc = read_all(r)) != 0)
+		goto fail;
+	json_object_set_new(r->doc, "duration_s", json_real(cairn_now() - r->t0));
+	*out = r;
+	return 0;
+fail:
+	cairn_drift_run_free(r);
+	return rc;
+}
+
+void cairn_drift_run_free(cairn_drift_run *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nenvs; i++) {
+		free(r->envs[i].name);
+		json_decref(r->envs[i].result);
+		json_decref(r->envs[i].resources);
+	}
+	free(r->envs);
+	json_decref(r->doc);
+	cairn_store_free(r->store);
+	free(r->state_path);
+	cairn_stack_free(r->stack);
+	free(r);
+}
+
+int cairn_drift_exit_code(const json_t *doc)
+{
+	bool drift = false, error = false;
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(doc, "environments"), i, x) {
+		const char *st = json_string_value(json_object_get(x, "status"));
+
+		if (!st || !strcmp(st, "error"))
+			error = true;
+		if (json_integer_value(json_object_get(json_object_get(x, "counts"), "findings")) > 0)
+			drift = true;
+	}
+	json_array_foreach(json_object_get(doc, "parity"), i, x) {
+		const char *st = json_string_value(json_object_get(x, "status"));
+
+		if (!st || !strcmp(st, "error"))
+			error = true;
+		else if (!strcmp(st, "differ"))
+			drift = true;
+	}
+	return error ? 1 : drift ? 2 : 0;
+}

@@ -1,0 +1,489 @@
+/*
+ * unmanaged.c - objects that exist but that nothing manages: those tagged
+ * as this stack's and environment's (cairn:stack, cairn:env: the tags the
+ * AWS modules put on every object, modules/aws/common.lua) that the state
+ * does not hold, left by a crash or a `state rm`; and those inside a
+ * managed container (a managed VPC's subnets, security groups, route
+ * tables and internet gateways; a managed EKS cluster's node groups) that
+ * no resource of the stack holds.
+ *
+ * Both are found with the modules' `list(ctx, filter)`. Which filter names
+ * a container, which objects a cloud makes by itself in each container (a
+ * VPC's default security group and main route table: not unmanaged), and
+ * which filter names an object by id, is provider knowledge the modules do
+ * not declare; it is the table below. A type whose module has no `list`,
+ * or that is not in the table, is not searched (docs/drift.md).
+ *
+ * A listing returns whole objects, and every managed object is in one:
+ * their answers are the biggest cost of a drift run after the refresh. So
+ * each object is listed once. First round, at the same time: the tagged
+ * VPCs, the ids of every VPC, the contents of the managed containers, and
+ * the cloud's own objects in them. Second round, only when needed: the
+ * tagged objects in the VPCs that are not managed, and, among the objects
+ * of the managed containers that the state does not hold, those tagged as
+ * this stack's (by id: small answers), which tells a leftover of a crash
+ * from an object someone made by hand.
+ *
+ * The list calls of a round run as tasks of one scheduler on the
+ * environment's loop (at most --parallelism at a time).
+ */
+#include "drift_int.h"
+#include "engine/scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct list_rule {
+	const char *type;
+	bool by_tags;               /* its list accepts "tag:KEY" filters (and id_filter) */
+	const char *id_filter;      /* the list filter naming objects by id */
+	const char *container;      /* the container type, or NULL */
+	const char *filter;         /* the list filter that names containers */
+	const char *container_attr; /* the container's attribute that filter takes */
+	const char *member_attr;    /* the contained object's attribute naming its container */
+	const char *builtin_filter; /* with builtin_value: the objects the cloud makes in each container */
+	const char *builtin_value;
+} list_rule;
+
+static const list_rule rules[] = {
+	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL },
+	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL },
+	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default" },
+	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true" },
+	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL },
+	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL },
+};
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+
+#define FILTER_VALUES 200 /* EC2 takes at most 200 filter values in a call */
+
+typedef enum {
+	L_TAGGED,    /* tagged as this stack's and environment's */
+	L_ALL,       /* every container (ids) */
+	L_CONTAINED, /* in managed containers */
+	L_BUILTIN,   /* the cloud's own, in managed containers */
+	L_TAGCHECK,  /* which of these ids are tagged as ours */
+} list_why;
+
+typedef struct list_job {
+	cairn_engine *e;
+	const list_rule *rule;
+	list_why why;
+	json_t *filter;
+	json_t *result;  /* the module's array */
+} list_job;
+
+typedef struct jobs {
+	list_job *v;
+	size_t n, cap;
+} jobs;
+
+static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
+{
+	list_job *j = t->ud;
+
+	if (t->phase == 0) {
+		json_t *ctx = cairn_engine_op_ctx(j->e, NULL, NULL), *args = json_pack("[O]", j->filter);
+		int rc;
+
+		t->phase = 1;
+		rc = cairn_sched_start_op(s, t, j->rule->type, "list", ctx, args);
+		json_decref(ctx);
+		json_decref(args);
+		if (rc) {
+			const cairn_error *err = cairn_error_last();
+
+			return cairn_task_fail(t, "%s", err ? err->message : "cannot start list");
+		}
+		return CAIRN_STEP_WAIT;
+	}
+	if (t->op_failed)
+		return CAIRN_STEP_FAILED;
+	if (!json_is_array(t->op_result))
+		return cairn_task_fail(t, "module %s returned %s from list, expected a list", j->rule->type,
+				       cairn_value_type_name(t->op_result));
+	j->result = json_incref(t->op_result);
+	return CAIRN_STEP_DONE;
+}
+
+static const cairn_schema *list_schema(cairn_engine *e, const char *type)
+{
+	const cairn_schema *s = NULL;
+
+	if (cairn_lua_schema(e->lua, type, &s) != 0) {
+		cairn_error_clear();
+		return NULL;
+	}
+	return (s->ops & CAIRN_OPS_LIST) ? s : NULL;
+}
+
+/* The stack uses this provider: its types, or its state's, share the prefix. */
+static bool provider_in_use(cairn_engine *e, const char *type)
+{
+	const char *dot = strchr(type, '.');
+	size_t n = dot ? (size_t)(dot - type) + 1 : strlen(type), i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (!strncmp(e->stack->resources[i].type, type, n))
+			return true;
+	for (i = 0; i < e->nstate; i++)
+		if (!strncmp(e->state[i].type, type, n))
+			return true;
+	return false;
+}
+
+static bool searched(cairn_engine *e, const list_rule *r)
+{
+	return provider_in_use(e, r->type) && list_schema(e, r->type) &&
+	       (!r->container || list_schema(e, r->container));
+}
+
+/* The values of container_attr of the managed containers that still exist;
+ * names: value -> the container's address. */
+static json_t *containers(cairn_engine *e, const char *type, const char *attr, json_t *names)
+{
+	json_t *vals = json_array(), *seen = json_object();
+	size_t i;
+
+	for (i = 0; i < e->nstate; i++) {
+		const cairn_state_res *row = &e->state[i];
+		json_t *cur = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *v;
+
+		if (strcmp(row->type, type) != 0 || !cur || json_is_null(cur))
+			continue;
+		v = json_object_get(cur, attr);
+		if (json_is_string(v) && !json_object_get(seen, json_string_value(v))) {
+			json_array_append(vals, v);
+			json_object_set_new(seen, json_string_value(v), json_true());
+			json_object_set_new(names, json_string_value(v), json_string(row->address));
+		}
+	}
+	json_decref(seen);
+	return vals;
+}
+
+static int add_job(jobs *js, cairn_engine *e, const list_rule *r, list_why why, json_t *filter)
+{
+	if (js->n == js->cap) {
+		size_t c = js->cap ? js->cap * 2 : 16;
+		list_job *p = realloc(js->v, c * sizeof(*p));
+
+		if (!p) {
+			json_decref(filter);
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		js->v = p;
+		js->cap = c;
+	}
+	js->v[js->n++] = (list_job){ e, r, why, filter, NULL };
+	return 0;
+}
+
+static json_t *tag_filter(cairn_engine *e)
+{
+	return json_pack("{s:s,s:s}", "tag:cairn:stack", e->stack->name, "tag:cairn:env", e->opts.env);
+}
+
+/* One job per FILTER_VALUES values: base + {name: [values...]}. */
+static int add_chunked(jobs *js, cairn_engine *e, const list_rule *r, list_why why, const json_t *base,
+		       const char *name, const json_t *vals, const char *extra_name, const char *extra_val)
+{
+	size_t k, m;
+	int rc = 0;
+
+	for (k = 0; k < json_array_size(vals) && !rc; k += FILTER_VALUES) {
+		json_t *part = json_array(), *f = base ? json_deep_copy(base) : json_object();
+
+		for (m = k; m < json_array_size(vals) && m < k + FILTER_VALUES; m++)
+			json_array_append(part, json_array_get(vals, m));
+		json_object_set_new(f, name, part);
+		if (extra_name)
+			json_object_set_new(f, extra_name, json_string(extra_val));
+		rc = add_job(js, e, r, why, f);
+	}
+	return rc;
+}
+
+static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to)
+{
+	cairn_engine *e = ud;
+
+	if (e->opts.log && e->opts.verbose)
+		fprintf(e->opts.log, "cairn: %s: list %s: %s -> %s\n", e->opts.env, t->label,
+			cairn_task_state_name(from), cairn_task_state_name(to));
+}
+
+static int run_jobs(cairn_engine *e, list_job *v, size_t n)
+{
+	cairn_task *tasks;
+	cairn_sched *s = NULL;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (!(tasks = calloc(n, sizeof(*tasks))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		tasks[i].step = list_step;
+		tasks[i].ud = &v[i];
+		tasks[i].label = v[i].rule->type;
+	}
+	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, n, e->opts.parallelism)) == 0) {
+		cairn_sched_set_log(s, log_task, e);
+		rc = cairn_sched_run(s);
+	}
+	if (rc == CAIRN_ERROR)
+		for (i = 0; i < n; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED) {
+				char *m = cairn_engine_redact(e, tasks[i].error ? tasks[i].error : "failed");
+
+				rc = cairn_error_set(CAIRN_EREMOTE, "cannot list %s objects to find unmanaged ones: %s",
+						     tasks[i].label, m ? m : "failed");
+				free(m);
+				break;
+			}
+	cairn_sched_free(s);
+	for (i = 0; i < n; i++)
+		free(tasks[i].error);
+	free(tasks);
+	return rc;
+}
+
+static const char *id_of(cairn_engine *e, const list_rule *r, const json_t *attrs)
+{
+	const cairn_schema *s = list_schema(e, r->type);
+
+	return s ? json_string_value(json_object_get(attrs, s->id_attr)) : NULL;
+}
+
+/* What the search found, by "type:id". */
+typedef struct found {
+	cairn_engine *e;
+	json_t *managed;   /* "type:id" -> true: the state's objects */
+	json_t *builtin;   /* id -> true: the cloud's own */
+	json_t *where;     /* container attr value -> container address */
+	json_t *objects;   /* "type:id" -> {rule index, attrs, tagged} */
+	json_t *candidates;/* rule index (as text) -> [ids] in managed containers, not in the state */
+} found;
+
+static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
+{
+	const char *id = id_of(fd->e, &rules[ri], attrs);
+	cairn_buf key = CAIRN_BUF_INIT;
+	json_t *o;
+
+	if (!id || json_object_get(fd->builtin, id))
+		return;
+	cairn_buf_printf(&key, "%s:%s", rules[ri].type, id);
+	if ((o = json_object_get(fd->objects, cairn_buf_cstr(&key)))) {
+		if (tagged)
+			json_object_set_new(o, "tagged", json_true());
+	} else {
+		json_object_set_new(fd->objects, cairn_buf_cstr(&key), json_pack("{s:I,s:O,s:b}", "rule", (json_int_t)ri,
+			"attrs", attrs, "tagged", tagged));
+		if (!tagged && !json_object_get(fd->managed, cairn_buf_cstr(&key))) {
+			char ix[8];
+			json_t *list;
+
+			snprintf(ix, sizeof(ix), "%zu", ri);
+			if (!(list = json_object_get(fd->candidates, ix))) {
+				list = json_array();
+				json_object_set_new(fd->candidates, ix, list);
+			}
+			json_array_append_new(list, json_string(id));
+		}
+	}
+	cairn_buf_release(&key);
+}
+
+static size_t rule_index(const list_rule *r)
+{
+	return (size_t)(r - rules);
+}
+
+static int first_round(found *fd, jobs *js, json_t *managed_cont)
+{
+	cairn_engine *e = fd->e;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < NRULES && !rc; i++) {
+		const list_rule *r = &rules[i];
+		json_t *vals;
+
+		if (!searched(e, r))
+			continue;
+		if (!r->container) {
+			if (r->by_tags)
+				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
+			continue;
+		}
+		vals = containers(e, r->container, r->container_attr, fd->where);
+		if (!json_object_get(managed_cont, r->container))
+			json_object_set(managed_cont, r->container, vals);
+		rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
+		if (!rc && r->builtin_filter)
+			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+		json_decref(vals);
+	}
+	/* every container of the types searched by tag: where else our objects may be */
+	for (i = 0; i < NRULES && !rc; i++)
+		if (!rules[i].container && rules[i].by_tags && searched(e, &rules[i]))
+			rc = add_job(js, e, &rules[i], L_ALL, json_object());
+	if (!rc)
+		rc = run_jobs(e, js->v, js->n);
+	return rc;
+}
+
+static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
+{
+	cairn_engine *e = fd->e;
+	json_t *others = json_object(), *tf = tag_filter(e), *x;
+	size_t i, k;
+	int rc = 0;
+
+	/* containers that are not managed: all of them minus the managed ones */
+	for (i = 0; i < first->n; i++) {
+		list_job *j = &first->v[i];
+		json_t *mine = json_object_get(managed_cont, j->rule->type), *list;
+
+		if (j->why != L_ALL)
+			continue;
+		list = json_array();
+		json_array_foreach(j->result, k, x) {
+			const char *id = id_of(e, j->rule, x);
+			size_t m;
+			json_t *y;
+			bool is_mine = false;
+
+			json_array_foreach(mine, m, y)
+				is_mine |= id && !strcmp(json_string_value(y), id);
+			if (id && !is_mine)
+				json_array_append_new(list, json_string(id));
+		}
+		json_object_set_new(others, j->rule->type, list);
+	}
+	for (i = 0; i < NRULES && !rc; i++) {
+		const list_rule *r = &rules[i];
+		json_t *other = r->container ? json_object_get(others, r->container) : NULL, *cand;
+		char ix[8];
+
+		if (!r->by_tags || !r->container || !searched(e, r))
+			continue;
+		if (json_array_size(other))
+			rc = add_chunked(js, e, r, L_TAGGED, tf, r->filter, other, NULL, NULL);
+		snprintf(ix, sizeof(ix), "%zu", i);
+		cand = json_object_get(fd->candidates, ix);
+		if (!rc && json_array_size(cand))
+			rc = add_chunked(js, e, r, L_TAGCHECK, tf, r->id_filter, cand, NULL, NULL);
+	}
+	if (!rc)
+		rc = run_jobs(e, js->v, js->n);
+	json_decref(others);
+	json_decref(tf);
+	return rc;
+}
+
+static void collect(found *fd, jobs *js)
+{
+	size_t i, k;
+	json_t *x;
+
+	for (i = 0; i < js->n; i++)
+		if (js->v[i].why == L_BUILTIN)
+			json_array_foreach(js->v[i].result, k, x) {
+				const char *id = id_of(fd->e, js->v[i].rule, x);
+
+				if (id)
+					json_object_set_new(fd->builtin, id, json_true());
+			}
+	for (i = 0; i < js->n; i++)
+		if (js->v[i].why == L_TAGGED || js->v[i].why == L_CONTAINED || js->v[i].why == L_TAGCHECK)
+			json_array_foreach(js->v[i].result, k, x)
+				note(fd, rule_index(js->v[i].rule), x, js->v[i].why != L_CONTAINED);
+}
+
+static void free_jobs(jobs *js)
+{
+	size_t i;
+
+	for (i = 0; i < js->n; i++) {
+		json_decref(js->v[i].filter);
+		json_decref(js->v[i].result);
+	}
+	free(js->v);
+}
+
+static json_t *finding_of(found *fd, const list_rule *r, const json_t *o)
+{
+	cairn_engine *e = fd->e;
+	const json_t *attrs = json_object_get(o, "attrs"), *tags = json_object_get(attrs, "tags");
+	const char *id = id_of(e, r, attrs);
+	cairn_buf why = CAIRN_BUF_INIT;
+	json_t *f;
+
+	if (json_is_true(json_object_get(o, "tagged"))) {
+		cairn_buf_printf(&why, "tagged cairn:stack=%s cairn:env=%s but not in the state", e->stack->name,
+				 e->opts.env);
+	} else {
+		const char *cid = json_string_value(json_object_get(attrs, r->member_attr));
+		const char *caddr = cid ? json_string_value(json_object_get(fd->where, cid)) : NULL;
+
+		cairn_buf_printf(&why, "inside %s %s (%s), managed by nothing", r->container, caddr ? caddr : "?",
+				 cid ? cid : "?");
+	}
+	f = cairn_drift__finding("unmanaged", NULL, r->type, id, NULL);
+	json_object_set_new(f, "reason", json_string(cairn_buf_cstr(&why)));
+	if (json_is_object(tags) && json_object_size(tags))
+		json_object_set(f, "tags", (json_t *)tags);
+	cairn_buf_release(&why);
+	return f;
+}
+
+int cairn_drift__unmanaged(cairn_engine *e, json_t *findings, size_t *seen, size_t *listed_managed)
+{
+	found fd = { e, json_object(), json_object(), json_object(), json_object(), json_object() };
+	jobs one = { NULL, 0, 0 }, two = { NULL, 0, 0 };
+	json_t *managed_cont = json_object(), *o;
+	const char *key;
+	size_t i;
+	int rc;
+
+	*seen = 0;
+	*listed_managed = 0;
+	for (i = 0; i < e->nstate; i++)
+		if (e->state[i].id) {
+			cairn_buf b = CAIRN_BUF_INIT;
+
+			cairn_buf_printf(&b, "%s:%s", e->state[i].type, e->state[i].id);
+			json_object_set_new(fd.managed, cairn_buf_cstr(&b), json_true());
+			cairn_buf_release(&b);
+		}
+	if ((rc = first_round(&fd, &one, managed_cont)) != 0)
+		goto cleanup;
+	collect(&fd, &one);
+	if ((rc = second_round(&fd, &one, &two, managed_cont)) != 0)
+		goto cleanup;
+	collect(&fd, &two);
+	json_object_foreach(fd.objects, key, o) {
+		const list_rule *r = &rules[json_integer_value(json_object_get(o, "rule"))];
+
+		(*seen)++;
+		if (json_object_get(fd.managed, key)) {
+			(*listed_managed)++;
+			continue;
+		}
+		json_array_append_new(findings, finding_of(&fd, r, o));
+	}
+cleanup:
+	free_jobs(&one);
+	free_jobs(&two);
+	json_decref(managed_cont);
+	json_decref(fd.managed);
+	json_decref(fd.builtin);
+	json_decref(fd.where);
+	json_decref(fd.objects);
+	json_decref(fd.candidates);
+	return rc;
+}

@@ -1,0 +1,267 @@
+/*
+ * drift.c - the record of drift runs and findings (see drift.h).
+ *
+ * Statements are prepared per call: a drift run writes once per
+ * environment, so the store's statement cache (store.c) is left to the
+ * hot paths.
+ */
+#include "store_int.h"
+#include "drift.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int prep(cairn_store *st, const char *sql, sqlite3_stmt **out)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+
+	return rc == SQLITE_OK ? 0 : cairn_store__sqlerr(st, rc, "prepare a drift statement");
+}
+
+static int step_done(cairn_store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
+}
+
+static const char *str_of(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Mark open findings of env that this run did not see as resolved by it. */
+static int resolve_unseen(cairn_store *st, const char *env, int64_t run, int64_t now, json_t *seen, json_t *resolved)
+{
+	sqlite3_stmt *q = NULL, *u = NULL;
+	int rc, src;
+
+	if ((rc = prep(st, "SELECT id, key, kind, address, type, object_id, attribute, first_seen FROM drift_findings "
+			   "WHERE env = ?1 AND resolved_at IS NULL", &q)) ||
+	    (rc = prep(st, "UPDATE drift_findings SET resolved_at = ?2, resolved_run = ?3 WHERE id = ?1", &u)))
+		goto cleanup;
+	cairn_store__bind_text(q, 1, env);
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(q, 1);
+		int i;
+
+		if (key && json_object_get(seen, key))
+			continue;
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
+		sqlite3_bind_int64(u, 2, now);
+		sqlite3_bind_int64(u, 3, run);
+		if ((rc = step_done(st, u, "resolve a drift finding")) != 0)
+			goto cleanup;
+		if (resolved) {
+			json_t *f = json_object();
+			static const char *const cols[] = { "key", "kind", "address", "type", "id", "attribute" };
+
+			for (i = 0; i < 6; i++) {
+				const char *t = (const char *)sqlite3_column_text(q, i + 1);
+
+				if (t)
+					json_object_set_new(f, cols[i], json_string(t));
+			}
+			json_object_set_new(f, "first_seen", json_integer(sqlite3_column_int64(q, 7)));
+			json_object_set_new(f, "resolved_at", json_integer(now));
+			json_array_append_new(resolved, f);
+		}
+	}
+	rc = src == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, src, "read the open drift findings");
+cleanup:
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	return rc;
+}
+
+static int put_finding(cairn_store *st, sqlite3_stmt *get, sqlite3_stmt *upd, sqlite3_stmt *ins,
+		       const char *env, int64_t run, int64_t now, json_t *f)
+{
+	const char *key = str_of(f, "key");
+	json_t *ign = json_object_get(f, "ignored");
+	char *detail = NULL;
+	int rc, src;
+
+	if (!key || !str_of(f, "kind"))
+		return cairn_error_set(CAIRN_EINVAL, "a drift finding without a key or kind cannot be recorded");
+	sqlite3_reset(get);
+	cairn_store__bind_text(get, 1, env);
+	cairn_store__bind_text(get, 2, key);
+	src = sqlite3_step(get);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return cairn_store__sqlerr(st, src, "look up a drift finding");
+	if (src == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(get, 0);
+
+		json_object_set_new(f, "first_seen", json_integer(sqlite3_column_int64(get, 1)));
+		json_object_set_new(f, "first_run", json_integer(sqlite3_column_int64(get, 2)));
+		sqlite3_reset(get);
+		json_object_set_new(f, "last_seen", json_integer(now));
+		if (!(detail = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		sqlite3_bind_int64(upd, 1, id);
+		sqlite3_bind_int64(upd, 2, now);
+		sqlite3_bind_int64(upd, 3, run);
+		cairn_store__bind_text(upd, 4, detail);
+		cairn_store__bind_text(upd, 5, str_of(ign, "reason"));
+		rc = step_done(st, upd, "update a drift finding");
+	} else {
+		sqlite3_reset(get);
+		json_object_set_new(f, "first_seen", json_integer(now));
+		json_object_set_new(f, "first_run", json_integer(run));
+		json_object_set_new(f, "last_seen", json_integer(now));
+		if (!(detail = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		cairn_store__bind_text(ins, 1, env);
+		cairn_store__bind_text(ins, 2, key);
+		cairn_store__bind_text(ins, 3, str_of(f, "kind"));
+		cairn_store__bind_text(ins, 4, str_of(f, "address"));
+		cairn_store__bind_text(ins, 5, str_of(f, "type"));
+		cairn_store__bind_text(ins, 6, str_of(f, "id"));
+		cairn_store__bind_text(ins, 7, str_of(f, "attribute"));
+		cairn_store__bind_text(ins, 8, detail);
+		cairn_store__bind_text(ins, 9, str_of(ign, "reason"));
+		sqlite3_bind_int64(ins, 10, now);
+		sqlite3_bind_int64(ins, 11, run);
+		rc = step_done(st, ins, "record a drift finding");
+	}
+	free(detail);
+	return rc;
+}
+
+int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
+			     int64_t *run_out, json_t **resolved)
+{
+	sqlite3_stmt *r = NULL, *get = NULL, *upd = NULL, *ins = NULL;
+	json_t *seen = json_object(), *res = resolved ? json_array() : NULL, *f;
+	char *summary = NULL;
+	int64_t id = 0, now = run->started_at;
+	size_t i;
+	int rc;
+
+	if (!run->env || !*run->env || !run->status)
+		return cairn_error_set(CAIRN_EINVAL, "a drift run needs an environment and a status");
+	if (run->summary && !(summary = json_dumps(run->summary, JSON_COMPACT | JSON_SORT_KEYS))) {
+		json_decref(seen);
+		json_decref(res);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if ((rc = cairn_store__tx_begin(st)) < 0)
+		goto out;
+	if ((rc = prep(st, "INSERT INTO drift_runs(env, started_at, duration_ms, status, who, host, summary) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &r)) ||
+	    (rc = prep(st, "SELECT id, first_seen, first_run FROM drift_findings "
+			   "WHERE env = ?1 AND key = ?2 AND resolved_at IS NULL", &get)) ||
+	    (rc = prep(st, "UPDATE drift_findings SET last_seen = ?2, last_run = ?3, detail = ?4, ignored = ?5 "
+			   "WHERE id = ?1", &upd)) ||
+	    (rc = prep(st, "INSERT INTO drift_findings(env, key, kind, address, type, object_id, attribute, detail, "
+			   "ignored, first_seen, first_run, last_seen, last_run) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?11)", &ins)))
+		goto cleanup;
+	cairn_store__bind_text(r, 1, run->env);
+	sqlite3_bind_int64(r, 2, run->started_at);
+	sqlite3_bind_int64(r, 3, (int64_t)(run->duration_s * 1000 + 0.5));
+	cairn_store__bind_text(r, 4, run->status);
+	cairn_store__bind_text(r, 5, st->user);
+	cairn_store__bind_text(r, 6, st->host);
+	cairn_store__bind_text(r, 7, summary ? summary : "{}");
+	if ((rc = step_done(st, r, "record a drift run")) != 0)
+		goto cleanup;
+	id = sqlite3_last_insert_rowid(st->db);
+	json_array_foreach(findings, i, f) {
+		if ((rc = put_finding(st, get, upd, ins, run->env, id, now, f)) != 0)
+			goto cleanup;
+		json_object_set_new(seen, str_of(f, "key"), json_true());
+	}
+	if (run->complete)
+		rc = resolve_unseen(st, run->env, id, now, seen, res);
+cleanup:
+	sqlite3_finalize(r);
+	sqlite3_finalize(get);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(ins);
+	rc = cairn_store__tx_end(st, rc);
+out:
+	free(summary);
+	json_decref(seen);
+	if (rc == 0) {
+		if (run_out)
+			*run_out = id;
+		if (resolved)
+			*resolved = res;
+	} else {
+		json_decref(res);
+	}
+	return rc;
+}
+
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	json_t *v;
+
+	if (!t)
+		return json_null();
+	v = json_loads(t, JSON_DECODE_ANY, NULL);
+	return v ? v : json_string(t);
+}
+
+static json_t *col_str(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	return t ? json_string(t) : json_null();
+}
+
+static json_t *col_int(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(s, i));
+}
+
+int cairn_store_drift_history(cairn_store *st, const char *env, size_t limit, json_t **out)
+{
+	sqlite3_stmt *q = NULL, *f = NULL;
+	json_t *runs = json_array(), *finds = json_array();
+	int rc, src;
+
+	if ((rc = cairn_store__read_begin(st)) < 0)
+		goto fail;
+	if ((rc = prep(st, "SELECT id, started_at, duration_ms, status, who, host, summary FROM drift_runs "
+			   "WHERE env = ?1 ORDER BY id DESC LIMIT ?2", &q)) ||
+	    (rc = prep(st, "SELECT kind, address, type, object_id, attribute, detail, ignored, first_seen, first_run, "
+			   "last_seen, last_run, resolved_at, resolved_run FROM drift_findings WHERE env = ?1 "
+			   "ORDER BY resolved_at IS NOT NULL, last_run DESC, id", &f)))
+		goto done;
+	cairn_store__bind_text(q, 1, env);
+	sqlite3_bind_int64(q, 2, limit ? (int64_t)limit : -1);
+	while ((src = sqlite3_step(q)) == SQLITE_ROW)
+		json_array_append_new(runs, json_pack("{s:o,s:o,s:f,s:o,s:o,s:o,s:o}", "id", col_int(q, 0),
+			"started_at", col_int(q, 1), "duration_s", sqlite3_column_int64(q, 2) / 1000.0,
+			"status", col_str(q, 3), "who", col_str(q, 4), "host", col_str(q, 5), "summary", col_json(q, 6)));
+	if (src != SQLITE_DONE) {
+		rc = cairn_store__sqlerr(st, src, "read the drift runs");
+		goto done;
+	}
+	cairn_store__bind_text(f, 1, env);
+	while ((src = sqlite3_step(f)) == SQLITE_ROW)
+		json_array_append_new(finds, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+			"kind", col_str(f, 0), "address", col_str(f, 1), "type", col_str(f, 2), "id", col_str(f, 3),
+			"attribute", col_str(f, 4), "detail", col_json(f, 5), "ignored", col_str(f, 6),
+			"first_seen", col_int(f, 7), "first_run", col_int(f, 8), "last_seen", col_int(f, 9),
+			"last_run", col_int(f, 10), "resolved_at", col_int(f, 11), "resolved_run", col_int(f, 12)));
+	if (src != SQLITE_DONE)
+		rc = cairn_store__sqlerr(st, src, "read the drift findings");
+done:
+	sqlite3_finalize(q);
+	sqlite3_finalize(f);
+	cairn_store__read_end(st);
+	if (rc == 0) {
+		*out = json_pack("{s:o,s:o}", "runs", runs, "findings", finds);
+		return 0;
+	}
+fail:
+	json_decref(runs);
+	json_decref(finds);
+	return rc;
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Objects being deleted (an RDS instance, an ElastiCache replication group,
+# an EKS cluster, an EKS node group) met by a create or a delete, besides
+# refresh (tests/aws/destroy_crash.sh):
+# 1. A create whose name is held by an object being deleted is refused by
+# the cloud while the deletion lasts (DBInstanceAlreadyExists,
+# ReplicationGroupAlreadyExists, ResourceInUseException): the module waits
+# until the old object is gone and creates again; apply succeeds with one
+# new object per address, made by this run. The old objects are cairn's
+# own: a destroy of them is stopped once their deletes were accepted, their
+# deleting status made to last until the test lets them go (POST
+# /_sim/resources/ID {"status": ...}, then DELETE /_sim/resources/ID once
+# each create has been refused), and their rows forgotten (`state rm`).
+# 2. A destroy that does not refresh (--refresh=false: the deletes meet
+# the objects as they are) after someone else started their deletes: a
+# delete refused because the object is already being deleted
+# (InvalidDBInstanceState, InvalidReplicationGroupState, and for the node
+# group a ResourceInUseException from a fault rule: the sim accepts a
+# second DeleteNodegroup) waits until it is gone; nothing is left.
+. "$(dirname "$0")/lib.sh" "$@"
+start_sim --log
+
+awsstack s <<'YAML'
+resources:
+  net:
+    type: aws.vpc
+    cidr_block: 10.45.0.0/16
+  sub:
+    type: aws.subnet
+    count: 2
+    vpc_id: "${net.id}"
+    cidr_block: "${cidrsubnet(net.cidr_block, 8, count.index)}"
+    availability_zone: "${element([\"us-east-1a\", \"us-east-1b\"], count.index)}"
+  dbnet:
+    type: aws.db_subnet_group
+    name: dbnet
+    subnet_ids: "${sub[*].id}"
+  db:
+    type: aws.db_instance
+    identifier: orders
+    engine: postgres
+    instance_class: db.t3.micro
+    username: app
+    password: Pw-create-2b8d4f
+    db_subnet_group_name: "${dbnet.name}"
+  cachenet:
+    type: aws.cache_subnet_group
+    name: cachenet
+    subnet_ids: "${sub[*].id}"
+  cache:
+    type: aws.elasticache_replication_group
+    replication_group_id: sessions
+    node_type: cache.t3.micro
+    subnet_group_name: "${cachenet.name}"
+  k8s:
+    type: aws.eks_cluster
+    name: main
+    role_arn: "arn:aws:iam::123456789012:role/eks"
+    subnet_ids: "${sub[*].id}"
+  workers:
+    type: aws.eks_nodegroup
+    cluster_name: "${k8s.name}"
+    name: workers
+    node_role_arn: "arn:aws:iam::123456789012:role/nodes"
+    subnet_ids: "${sub[*].id}"
+    scaling: { min_size: 1, max_size: 2, desired_size: 1 }
+YAML
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply"
+
+# what holds the name, by address: its sim id and cairn:token
+sim_of() { sim_resources | jq -r --arg a "$1" '.resources[] | select(.tags["cairn:address"] == $a) | .id'; }
+token_of() { sim_resources | jq -r --arg a "$1" '.resources[] | select(.tags["cairn:address"] == $a) | .tags["cairn:token"]'; }
+answered() { grep -c " $1 $2 " "$WORK/sim.log"; } # ACTION STATUS-REGEX
+declare -A delete=([db]=DeleteDBInstance [cache]=DeleteReplicationGroup [k8s]=DeleteCluster [workers]=DeleteNodegroup)
+declare -A create=([db]=CreateDBInstance [cache]=CreateReplicationGroup [k8s]=CreateCluster [workers]=CreateNodegroup)
+
+# the node group and the cluster are two rounds: a node group's create
+# needs its cluster ACTIVE, so the cluster cannot be held at the same time
+# (its round deletes the node group first, and makes both again)
+for round in "db cache workers" "k8s"; do
+  declare -A old_id=() old_token=() before=()
+  targets=()
+  [ "$round" = k8s ] && targets+=(--target workers) # a destroy --target leaves out the dependents
+  for a in $round; do
+    old_id[$a]=$(sim_of "$a")
+    old_token[$a]=$(token_of "$a")
+    before[$a]=$(answered "${delete[$a]}" 200)
+    targets+=(--target "$a")
+  done
+  # a destroy of these, stopped once their deletes were accepted; what it
+  # left deleting stays so; their rows are forgotten
+  "$CAIRN" destroy -C s -e dev --auto-approve "${targets[@]}" >"$WORK/bg.out" 2>&1 </dev/null &
+  pid=$!
+  BG_PIDS+=("$pid")
+  for i in $(seq 1 1500); do
+    left=
+    for a in $round; do [ "$(answered "${delete[$a]}" 200)" -gt "${before[$a]}" ] || left+="$a "; done
+    [ -z "$left" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  kill -STOP "$pid" 2>/dev/null
+  for a in $round; do
+    status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
+    sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
+  done
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  for a in $round; do
+    eq "$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status | ascii_downcase')" \
+      "deleting" "the old $a is being deleted"
+  done
+  run state rm -C s -e dev $round
+  expect_rc 0 "forget $round"
+  for a in $round workers; do
+    eq "$(state_sql s "select count(*) from resources where env='dev' and address='$a'")" "0" "$a is not in the state"
+  done
+  for a in $round; do before[$a]=$(answered "${create[$a]}" "\(400\|409\)"); done
+  "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null &
+  pid=$!
+  BG_PIDS+=("$pid")
+  # let each old object go once its name has refused the new create
+  left="$round"
+  for i in $(seq 1 1500); do
+    kill -0 "$pid" 2>/dev/null || break
+    next=
+    for a in $left; do
+      if [ "$(answered "${create[$a]}" "\(400\|409\)")" -gt "${before[$a]}" ]; then
+        sim_delete "${old_id[$a]}"
+      else
+        next+="$a "
+      fi
+    done
+    left=$next
+    [ -z "$left" ] && break
+    sleep 0.02
+  done
+  for a in $left; do sim_delete "${old_id[$a]}"; done
+  for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid"
+  RC=$?
+  expect_rc 0 "apply: creates $round"
+  eq "$left" "" "each create was refused while the old object held the name"
+  for a in $round; do
+    err_has "is being deleted; waiting until it is gone" "$a: the create waits the old one out"
+    eq "$(sim_count_addr "$a")" "1" "$a: one object"
+    check "$a: a new object" test "$(token_of "$a")" != "${old_token[$a]}"
+    eq "$(state_sql s "select token from resources where env='dev' and address='$a'")" "$(token_of "$a")" \
+      "$a: the state's object is the one this run made"
+  done
+  eq "$(sim_count_addr workers)" "1" "one node group"
+  run plan -C s -e dev --detailed-exitcode
+  expect_rc 0 "converged after creating $round"
+  unset old_id old_token before
+done
+
+# ---- 2. deletes of objects already being deleted --------------------------------
+# query SERVICE VERSION ACTION [k=v...]: a signed Query call; eks_delete PATH
+query() {
+  local service=$1 version=$2 action=$3; shift 3
+  local args=(--data-urlencode "Action=$action" --data-urlencode "Version=$version") kv
+  for kv in "$@"; do args+=(--data-urlencode "$kv"); done
+  curl -s --aws-sigv4 "aws:amz:us-east-1:$service" --user "$SIM_KEY:$SIM_SECRET" "${args[@]}" "$(sim_url)/" >/dev/null
+}
+eks_delete() {
+  curl -s -X DELETE --aws-sigv4 "aws:amz:us-east-1:eks" --user "$SIM_KEY:$SIM_SECRET" "$(sim_url)$1" >/dev/null
+}
+declare -A old_id=()
+for a in db cache workers; do old_id[$a]=$(sim_of "$a"); done
+query rds 2014-10-31 DeleteDBInstance DBInstanceIdentifier=orders SkipFinalSnapshot=true
+query elasticache 2015-02-02 DeleteReplicationGroup ReplicationGroupId=sessions
+eks_delete /clusters/main/node-groups/workers
+for a in db cache workers; do
+  status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
+  eq "$(echo "$status" | tr A-Z a-z)" "deleting" "$a: someone else is deleting it"
+  sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
+done
+sim_fault '{"action": "DeleteNodegroup", "code": "ResourceInUseException", "status": 409, "count": 1,
+  "message": "Nodegroup workers is already being deleted"}'
+declare -A before=() refusal=([db]="DeleteDBInstance 400" [cache]="DeleteReplicationGroup 400" [workers]="DeleteNodegroup 409")
+for a in db cache workers; do before[$a]=$(grep -c " ${refusal[$a]} " "$WORK/sim.log"); done
+"$CAIRN" destroy -C s -e dev --auto-approve --refresh=false >"$WORK/out" 2>"$WORK/err" </dev/null &
+pid=$!
+BG_PIDS+=("$pid")
+left="db cache workers"
+for i in $(seq 1 1500); do
+  kill -0 "$pid" 2>/dev/null || break
+  next=
+  for a in $left; do
+    if [ "$(grep -c " ${refusal[$a]} " "$WORK/sim.log")" -gt "${before[$a]}" ]; then
+      sim_delete "${old_id[$a]}"
+    else
+      next+="$a "
+    fi
+  done
+  left=$next
+  [ -z "$left" ] && break
+  sleep 0.02
+done
+for a in $left; do sim_delete "${old_id[$a]}"; done
+for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid"
+RC=$?
+expect_rc 0 "destroy (without refresh) succeeds"
+eq "$left" "" "each delete was refused: already being deleted"
+eq "$(sim_faults_left)" "0" "the node group's refusal came from the fault rule"
+eq "$(state_sql s "select count(*) from resources where env='dev'")" "0" "nothing in the state"
+eq "$(sim_count)" "0" "the sim is empty"
+done_testing
