@@ -44,6 +44,10 @@
  *       query(t) -> "k=v&..." sorted by key.
  *   cairn.time.now() -> wall-clock seconds (float; for display only).
  *   cairn.version.
+ *   cairn.ssh (ssh.c): exec, stat, read, write, mkdir, symlink, readlink,
+ *       remove, setstat, hostkey on the resource's host (the engine's choice); only for
+ *       modules from a trusted directory, like cairn.fs (ssh.c).
+ *   cairn.regex (regex.c): match, lines, check (POSIX extended).
  *   cairn.fs (only for local.* modules from a trusted directory, see
  *       runtime.h: never for a stack's own modules): read(path) ->
  *       content | nil; write(path, content [, "0644"]) atomic (temp+rename,
@@ -1073,6 +1077,18 @@ static void add_lib(lua_State *L, const char *name, const luaL_Reg *lib)
 	lua_setfield(L, -2, name);
 }
 
+/* Push a shallow copy of the table at idx. */
+static void copy_api(lua_State *L, int idx)
+{
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+}
+
 void cairn_lua_open_api(lua_State *L)
 {
 	int cairn;
@@ -1089,6 +1105,8 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "json");
 	cairn_lua_open_xml(L);
 	lua_setfield(L, cairn, "xml");
+	cairn_lua_open_regex(L);
+	lua_setfield(L, cairn, "regex");
 	cairn_lua_pushnull(L);
 	lua_setfield(L, cairn, "null");
 	lua_pushcfunction(L, l_sleep);
@@ -1097,14 +1115,16 @@ void cairn_lua_open_api(lua_State *L)
 	lua_setfield(L, cairn, "version");
 	run_prelude(L, cairn);
 
-	/* the variant for local.* modules: the same plus fs */
-	lua_newtable(L);
-	lua_pushnil(L);
-	while (lua_next(L, cairn)) {
-		lua_pushvalue(L, -2);
-		lua_insert(L, -2);
-		lua_rawset(L, -4);
-	}
+	/* the variants for modules from a trusted directory (and the
+	 * libraries they require): the same plus ssh; local.* ones also fs */
+	copy_api(L, cairn);
+	cairn_lua_open_ssh(L);
+	lua_setfield(L, -2, "ssh");
+	cairn_lua_readonly(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_TRUSTED);
+	copy_api(L, cairn);
+	cairn_lua_open_ssh(L);
+	lua_setfield(L, -2, "ssh");
 	add_lib(L, "fs", fs_lib);
 	cairn_lua_readonly(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_LOCAL);

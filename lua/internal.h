@@ -18,7 +18,8 @@
 #define CAIRN_REG_GLOBALS   "cairn.globals"    /* the curated, read-only globals */
 #define CAIRN_REG_ENV_MT    "cairn.env_mt"     /* metatable of every module _ENV */
 #define CAIRN_REG_ARRAY_MT  "cairn.array_mt"   /* marks a table as a JSON array */
-#define CAIRN_REG_API_LOCAL "cairn.api_local"  /* `cairn` with `fs`, for local.* */
+#define CAIRN_REG_API_LOCAL "cairn.api_local"  /* `cairn` with `ssh` and `fs`, for trusted local.* */
+#define CAIRN_REG_API_TRUSTED "cairn.api_trusted" /* `cairn` with `ssh`, for trusted modules */
 
 typedef struct cairn_lua_module {
 	cairn_schema schema;
@@ -138,6 +139,10 @@ bool cairn_lua_is_marked_array(lua_State *L, int idx);
 /* The `cairn.json` and `cairn.xml` libraries. */
 int cairn_lua_open_json(lua_State *L);
 int cairn_lua_open_xml(lua_State *L);
+/* ssh.c: the `cairn.ssh` library (requests to the resource's host). */
+int cairn_lua_open_ssh(lua_State *L);
+/* regex.c: the `cairn.regex` library (POSIX extended regular expressions). */
+int cairn_lua_open_regex(lua_State *L);
 /* xml.c: parse XML text into JSON (root element content); *root_name set
  * (malloc'd). Returns NULL with err filled on failure. */
 

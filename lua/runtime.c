@@ -491,9 +491,11 @@ static void push_require(lua_State *L, size_t first)
 }
 
 /* Load the file as a text chunk into a fresh _ENV; pushes the function.
- * Raises (a string) on any failure. `with_fs`: the env's `cairn` has fs.
- * The env's `require` is the value at require_idx. */
-static void load_chunk(lua_State *L, const char *path, const char *display, bool with_fs, int require_idx)
+ * Raises (a string) on any failure. `caps`: CAPS_TRUSTED, the env's `cairn`
+ * has ssh; CAPS_FS, ssh and fs. The env's `require` is the value at
+ * require_idx. */
+enum { CAPS_NONE, CAPS_TRUSTED, CAPS_FS };
+static void load_chunk(lua_State *L, const char *path, const char *display, int caps, int require_idx)
 {
 	cairn_buf src = CAIRN_BUF_INIT, chunkname = CAIRN_BUF_INIT;
 	char msg[sizeof(((cairn_error *)0)->message)];
@@ -515,8 +517,8 @@ static void load_chunk(lua_State *L, const char *path, const char *display, bool
 	lua_newtable(L);
 	luaL_getmetatable(L, CAIRN_REG_ENV_MT);
 	lua_setmetatable(L, -2);
-	if (with_fs) {
-		lua_getfield(L, LUA_REGISTRYINDEX, CAIRN_REG_API_LOCAL);
+	if (caps != CAPS_NONE) {
+		lua_getfield(L, LUA_REGISTRYINDEX, caps == CAPS_FS ? CAIRN_REG_API_LOCAL : CAIRN_REG_API_TRUSTED);
 		lua_setfield(L, -2, "cairn");
 	}
 	lua_pushvalue(L, require_idx);
@@ -531,10 +533,11 @@ static bool is_local_ns(const char *name)
 }
 
 /* Protected part of require: load and run the file (path, display) with
- * the require at 3. */
+ * the require at 3; 4: a trusted module's tree (the library gets ssh). */
 static int require_run_cf(lua_State *L)
 {
-	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2), false, 3);
+	load_chunk(L, lua_tostring(L, 1), lua_tostring(L, 2),
+		   lua_toboolean(L, 4) ? CAPS_TRUSTED : CAPS_NONE, 3);
 	lua_call(L, 0, 1);
 	return 1;
 }
@@ -581,7 +584,8 @@ static int l_require(lua_State *L)
 	lua_pushvalue(L, 2); /* the same tree: its cache and first directory */
 	lua_pushvalue(L, lua_upvalueindex(2));
 	lua_pushcclosure(L, l_require, 2);
-	if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+	lua_pushboolean(L, first >= rt->first_trusted);
+	if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
 		/* forget the "loading" mark, so a later require retries */
 		lua_pushvalue(L, 1);
 		lua_pushnil(L);
@@ -821,7 +825,7 @@ static const struct { const char *name; cairn_attr_type type; } type_names[] = {
 };
 
 static const char *const attr_keys[] = {
-	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description",
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", "watch",
 	"min", "max", "integer", "pattern", "enum", "local_path", NULL,
 };
 
@@ -980,6 +984,7 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 	a->computed = opt_bool(L, idx, "computed", file, a->name, NULL);
 	a->force_new = opt_bool(L, idx, "force_new", file, a->name, NULL);
 	a->sensitive = opt_bool(L, idx, "sensitive", file, a->name, NULL);
+	a->watch = opt_bool(L, idx, "watch", file, a->name, NULL);
 	a->optional = opt_bool(L, idx, "optional", file, a->name, &optional_set);
 	if (!optional_set)
 		a->optional = !a->required && !a->computed;
@@ -1128,7 +1133,8 @@ static int load_module_cf(lua_State *L)
 
 	/* what a module may do comes from where it was found, not its name */
 	push_require(L, trusted ? a->rt->first_trusted : 0);
-	load_chunk(L, m->schema.file, m->display, trusted && is_local_ns(a->type), -1);
+	load_chunk(L, m->schema.file, m->display,
+		   !trusted ? CAPS_NONE : is_local_ns(a->type) ? CAPS_FS : CAPS_TRUSTED, -1);
 	lua_remove(L, -2);
 	lua_call(L, 0, 1);
 	if (!lua_istable(L, -1))

@@ -36,6 +36,9 @@
  *       -- required / optional (default) / computed (set by the module;
  *       -- optional+computed: user may set it, else the module does)
  *       -- default, force_new, sensitive, description
+ *       -- watch = true (type list): the user lists resource names; when
+ *       --   one of them is created, updated or replaced in an apply, the
+ *       --   plan updates this resource too and `changed` names the attribute
  *       -- constraints on the value, checked before any module runs (at
  *       -- validate for constants, at plan or apply once the value is known;
  *       -- a failure names the property's file:line:col):
@@ -50,6 +53,9 @@
  *     },
  *     create = function(ctx, props) return attrs end,
  *     read   = function(ctx, id, attrs) return attrs_or_nil end,
+ *               -- attrs may carry _run = "why": the object is as configured
+ *               -- but its update must run (a command whose guard says so);
+ *               -- the plan shows "will run (why)"
  *     read_many = function(ctx, list) return map_id_to_attrs end,  -- optional
  *     update = function(ctx, id, old, new, changed) return attrs end, -- optional
  *     delete = function(ctx, id, attrs) end,
@@ -70,11 +76,14 @@
  *   {"kind":"http","method":"POST","url":"https://...","headers":{"k":"v"},
  *    "body":"...","sigv4":"aws:amz:us-east-1:ec2", "service":"ec2",
  *    "action":"DescribeVpcs", "timeout":30}
+ *   {"kind":"ssh","op":"exec","command":"...",...}   (cairn.ssh, lua/ssh.c;
+ *    the requests of provisioner/ssh/ssh.h, sent to the task's host)
  * The scheduler performs it in its event loop and resumes the coroutine with
  * the result, also JSON:
  *   sleep -> null
  *   http  -> {"status":200,"headers":{"lower-case-name":"v"},"body":"..."}
  *            or {"error":"connection refused","curl_code":7}
+ *   ssh   -> the answers of provisioner/ssh/ssh.h, or {"error":...}
  * and the Lua side returns it to the module as a table.
  *
  * A module's error (error(), a runtime error, a limit hit) fails the
@@ -152,6 +161,8 @@ typedef struct cairn_attr_schema {
 	bool optional;   /* user may set it (true unless computed-only or required) */
 	bool force_new;
 	bool sensitive;
+	bool watch;      /* a list of resource names: when one of them changes in an
+			  * apply, so does this attribute (host.service's restart_on) */
 	json_t *def;     /* default value or NULL */
 	char *description;
 	/* constraints (see the schema above); the default satisfies them */

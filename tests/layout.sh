@@ -5,7 +5,7 @@
 #   5 cli
 #   4 drift
 #   3 engine
-#   2 lua, lang, aws, sim       (peers: none includes another)
+#   2 lua, lang, aws, ssh, sim  (peers: none includes another)
 #   1 loop, state
 #   0 base
 # Also: every folder's main header opens with a comment, and nothing in
@@ -19,7 +19,7 @@ level() {
 	provisioner/cli) echo 5 ;;
 	provisioner/drift) echo 4 ;;
 	provisioner/engine) echo 3 ;;
-	lua | provisioner/lang | provisioner/aws | provisioner/sim) echo 2 ;;
+	lua | provisioner/lang | provisioner/aws | provisioner/ssh | provisioner/sim) echo 2 ;;
 	provisioner/loop | state) echo 1 ;;
 	provisioner/base) echo 0 ;;
 	*) echo "" ;;
@@ -64,7 +64,7 @@ for f in $files; do
 done
 
 for h in provisioner/cli/cli.h provisioner/drift/drift.h provisioner/engine/engine.h provisioner/lang/config.h provisioner/loop/loop.h \
-	provisioner/aws/creds.h provisioner/base/error.h provisioner/sim/sim.h lua/runtime.h state/store.h; do
+	provisioner/aws/creds.h provisioner/ssh/ssh.h provisioner/base/error.h provisioner/sim/sim.h lua/runtime.h state/store.h; do
 	if [ "$(head -c 2 "$h")" != "/*" ]; then
 		echo "layout: $h does not open with a comment on what its folder owns"
 		bad=1

@@ -50,6 +50,7 @@ typedef struct cli {
 	bool color;
 	bool verbose;
 	bool show_sensitive;
+	bool accept_new_keys;  /* --accept-new-host-keys */
 	bool refresh_only;  /* apply --refresh-only (refresh_only.c) */
 	long limit;
 	char **targets, **excludes;  /* canonical addresses, owned */
@@ -119,6 +120,7 @@ static const char usage_text[] =
 "  -e, --env ENV          the environment (default $CAIRN_ENV); its overlay is STACKDIR/ENV.yaml\n"
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
+"  --accept-new-host-keys accept (and record in the state) the keys of SSH hosts not yet known\n"
 "  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
 "  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
 "  --no-color, -v/--verbose\n"
@@ -314,7 +316,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -336,6 +338,7 @@ static const struct option long_opts[] = {
 	{ "no-color", no_argument, NULL, O_NOCOLOR },
 	{ "show-sensitive", no_argument, NULL, O_SENS },
 	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
 	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -482,6 +485,10 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
 				return usage_error("--limit expects a positive number, got '%s'", optarg), -1;
 			break;
+		case O_ACCEPT_NEW:
+			if (allowed(c, mask, FL_PLAN, "--accept-new-host-keys")) return -1;
+			c->accept_new_keys = true;
+			break;
 		case O_REFRESH_ONLY:
 			if (strcmp(c->cmd, "apply") != 0)
 				return usage_error("flag --refresh-only applies to 'cairn apply' only"), -1;
@@ -521,6 +528,7 @@ static void engine_opts(cli *c, cairn_engine_opts *o, bool for_write)
 	o->lease = c->lease;
 	o->log = stderr;
 	o->verbose = c->verbose;
+	o->ssh_accept_new = c->accept_new_keys;
 }
 
 static int need_env(cli *c)
@@ -907,7 +915,8 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	if ((rc = print_plan(c, e)) != 0)
 		goto done;
-	if (!plan_has_changes(e)) {
+	if (!plan_has_changes(e) && !json_object_size(e->unreached)) {
+		/* (hosts the refresh could not reach: their operations fail below) */
 		json_t *old = NULL, *olds = NULL;
 
 		/* outputs may still have changed (a new output, a changed expression) */

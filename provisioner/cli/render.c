@@ -21,6 +21,21 @@ static const char *col(bool color, const char *c)
 	return color ? c : "";
 }
 
+#define LONG_STRING 200      /* longer one-line strings (base64 content) are abbreviated */
+#define TEXT_LINES_SHOWN 200  /* lines of a created text shown */
+#define DIFF_CONTEXT 3
+#define DIFF_MAX_CELLS 4000000 /* lines x lines compared at most */
+
+/* A text of more than one line (a file's content): shown line by line,
+ * its changes as a unified diff. One line stays "before" -> "after". */
+static bool is_text(const json_t *v)
+{
+	const char *s = json_string_value(v), *nl;
+	size_t n = json_string_length(v);
+
+	return s && (nl = memchr(s, '\n', n)) != NULL && (size_t)(nl - s) + 1 < n;
+}
+
 static void render_value(cairn_buf *out, const json_t *v, bool sensitive)
 {
 	char *s;
@@ -29,9 +44,181 @@ static void render_value(cairn_buf *out, const json_t *v, bool sensitive)
 		cairn_buf_puts(out, "(sensitive)");
 		return;
 	}
+	if (json_is_string(v) && json_string_length(v) > LONG_STRING && !is_text(v)) {
+		cairn_buf_printf(out, "\"%.40s...\" (%zu characters)", json_string_value(v), json_string_length(v));
+		return;
+	}
 	s = cairn_value_render(v);
 	cairn_buf_puts(out, s ? s : "?");
 	free(s);
+}
+
+/* -- texts: file contents shown by line, changes as a unified diff ---------- */
+
+typedef struct lines {
+	const char **p;
+	size_t *len;
+	size_t n;
+} lines;
+
+static int split_lines(lines *l, const char *s, size_t len)
+{
+	size_t i, n = 0, start = 0;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == '\n')
+			n++;
+	n++;
+	l->p = malloc(n * sizeof(*l->p));
+	l->len = malloc(n * sizeof(*l->len));
+	l->n = 0;
+	if (!l->p || !l->len)
+		return -1;
+	for (i = 0; i <= len; i++)
+		if (i == len || s[i] == '\n') {
+			if (i == len && start == len)
+				break; /* a final newline ends the last line */
+			l->p[l->n] = s + start;
+			l->len[l->n++] = i - start;
+			start = i + 1;
+		}
+	return 0;
+}
+
+static void lines_free(lines *l)
+{
+	free(l->p);
+	free(l->len);
+}
+
+static bool line_eq(const lines *a, size_t i, const lines *b, size_t j)
+{
+	return a->len[i] == b->len[j] && !memcmp(a->p[i], b->p[j], a->len[i]);
+}
+
+static void text_line(cairn_buf *out, char sign, const char *p, size_t n, bool color)
+{
+	const char *c = sign == '+' ? "\033[32m" : sign == '-' ? "\033[31m" : "";
+
+	cairn_buf_printf(out, "          %s%c %.*s%s\n", color && *c ? c : "", sign, (int)n, p,
+			 color && *c ? "\033[0m" : "");
+}
+
+/* A created (or destroyed: sign '-') text, line by line. */
+static void render_text(cairn_buf *out, const json_t *v, char sign, bool color)
+{
+	lines l = { 0 };
+	size_t i;
+
+	if (split_lines(&l, json_string_value(v), json_string_length(v)) == 0) {
+		cairn_buf_puts(out, "<<EOT\n");
+		for (i = 0; i < l.n && i < TEXT_LINES_SHOWN; i++)
+			text_line(out, sign, l.p[i], l.len[i], color);
+		if (l.n > TEXT_LINES_SHOWN)
+			cairn_buf_printf(out, "          (%zu more lines)\n", l.n - TEXT_LINES_SHOWN);
+		cairn_buf_puts(out, "        EOT");
+	}
+	lines_free(&l);
+}
+
+/* before -> after as a unified diff (3 lines of context), by the longest
+ * common subsequence of their lines after the common head and tail. */
+static void render_diff(cairn_buf *out, const json_t *before, const json_t *after, bool color)
+{
+	lines a = { 0 }, b = { 0 };
+	size_t head = 0, ta, tb, n, m, i, j, k, *dp = NULL, nops = 0;
+	char *ops = NULL; /* ' ', '-', '+' in order; with indexes */
+	size_t *ia = NULL, *ib = NULL;
+
+	if (split_lines(&a, json_is_string(before) ? json_string_value(before) : "",
+			json_is_string(before) ? json_string_length(before) : 0) < 0 ||
+	    split_lines(&b, json_is_string(after) ? json_string_value(after) : "",
+			json_is_string(after) ? json_string_length(after) : 0) < 0)
+		goto cleanup;
+	while (head < a.n && head < b.n && line_eq(&a, head, &b, head))
+		head++;
+	ta = a.n;
+	tb = b.n;
+	while (ta > head && tb > head && line_eq(&a, ta - 1, &b, tb - 1)) {
+		ta--;
+		tb--;
+	}
+	n = ta - head;
+	m = tb - head;
+	if ((n + 1) * (m + 1) > DIFF_MAX_CELLS) {
+		cairn_buf_printf(out, "(%zu lines -> %zu lines; too long to compare here)", a.n, b.n);
+		goto cleanup;
+	}
+	dp = calloc((n + 1) * (m + 1), sizeof(*dp));
+	ops = malloc(a.n + b.n + 1);
+	ia = malloc((a.n + b.n + 1) * sizeof(*ia));
+	ib = malloc((a.n + b.n + 1) * sizeof(*ib));
+	if (!dp || !ops || !ia || !ib)
+		goto cleanup;
+	/* dp[i][j]: LCS of a[head+i..ta) and b[head+j..tb) */
+	for (i = n; i-- > 0;)
+		for (j = m; j-- > 0;)
+			dp[i * (m + 1) + j] = line_eq(&a, head + i, &b, head + j) ? dp[(i + 1) * (m + 1) + j + 1] + 1 :
+					      dp[(i + 1) * (m + 1) + j] > dp[i * (m + 1) + j + 1] ?
+					      dp[(i + 1) * (m + 1) + j] : dp[i * (m + 1) + j + 1];
+	for (k = 0; k < head; k++, nops++) {
+		ops[nops] = ' ';
+		ia[nops] = k;
+		ib[nops] = k;
+	}
+	for (i = 0, j = 0; i < n || j < m; nops++) {
+		if (i < n && j < m && line_eq(&a, head + i, &b, head + j)) {
+			ops[nops] = ' '; ia[nops] = head + i++; ib[nops] = head + j++;
+		} else if (i < n && (j == m || dp[(i + 1) * (m + 1) + j] >= dp[i * (m + 1) + j + 1])) {
+			ops[nops] = '-'; ia[nops] = head + i++; ib[nops] = head + j; /* removals first */
+		} else {
+			ops[nops] = '+'; ia[nops] = head + i; ib[nops] = head + j++;
+		}
+	}
+	for (k = 0; k < a.n - ta; k++, nops++) {
+		ops[nops] = ' ';
+		ia[nops] = ta + k;
+		ib[nops] = tb + k;
+	}
+	/* hunks: changes with DIFF_CONTEXT lines around them */
+	for (k = 0; k < nops;) {
+		size_t start, end, last, x, ca = 0, cb = 0;
+
+		while (k < nops && ops[k] == ' ')
+			k++;
+		if (k == nops)
+			break;
+		start = k > DIFF_CONTEXT ? k - DIFF_CONTEXT : 0;
+		last = k;
+		for (end = k; end < nops; end++) {
+			if (ops[end] != ' ')
+				last = end;
+			else if (end - last > 2 * DIFF_CONTEXT)
+				break;
+		}
+		end = last + DIFF_CONTEXT + 1 < nops ? last + DIFF_CONTEXT + 1 : nops;
+		for (x = start; x < end; x++) {
+			ca += ops[x] != '+';
+			cb += ops[x] != '-';
+		}
+		cairn_buf_printf(out, "\n          @@ -%zu,%zu +%zu,%zu @@", ia[start] + 1, ca, ib[start] + 1, cb);
+		cairn_buf_putc(out, '\n');
+		for (x = start; x < end; x++) {
+			if (ops[x] == '+')
+				text_line(out, '+', b.p[ib[x]], b.len[ib[x]], color);
+			else
+				text_line(out, ops[x], a.p[ia[x]], a.len[ia[x]], color);
+		}
+		out->len--; /* the caller ends the line */
+		k = end;
+	}
+cleanup:
+	free(dp);
+	free(ops);
+	free(ia);
+	free(ib);
+	lines_free(&a);
+	lines_free(&b);
 }
 
 static size_t name_width(const json_t *obj)
@@ -71,7 +258,10 @@ static void render_attrs(cairn_buf *out, const cairn_inst *in, const json_t *att
 		if (json_is_null(v))
 			continue;
 		cairn_buf_printf(out, "      %s %-*s = ", sign, (int)w, keys[i]);
-		render_value(out, v, cairn_inst_is_sensitive(in, keys[i]));
+		if (is_text(v) && !cairn_inst_is_sensitive(in, keys[i]))
+			render_text(out, v, sign[0], false);
+		else
+			render_value(out, v, cairn_inst_is_sensitive(in, keys[i]));
 		cairn_buf_putc(out, '\n');
 	}
 	free(keys);
@@ -95,7 +285,17 @@ static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
 		const char *sign = json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
 
 		cairn_buf_printf(out, "      %s%s%s %-*s = ", col(color, C_YELLOW), sign, col(color, C_RESET), (int)w, name);
-		if (!json_is_null(before) && !json_is_null(after)) {
+		if (json_object_get(c, "triggered_by") && cairn_value_equal(before, after)) {
+			char *by = json_dumps(json_object_get(c, "triggered_by"), JSON_COMPACT);
+
+			cairn_buf_printf(out, "(%s change in this apply)", by ? by : "?");
+			free(by);
+		} else if (!sens && (is_text(before) || is_text(after)) &&
+			   (json_is_string(before) || json_is_null(before)) && (json_is_string(after) || json_is_null(after))) {
+			out->len--; /* "name =" then the hunks */
+			out->ptr[out->len] = '\0';
+			render_diff(out, before, after, color);
+		} else if (!json_is_null(before) && !json_is_null(after)) {
 			render_value(out, before, sens);
 			cairn_buf_puts(out, " -> ");
 			render_value(out, after, sens);
@@ -130,7 +330,11 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 		any = true;
 		switch (in->action) {
 		case CAIRN_ACT_CREATE: head = "will be created"; sign = "  +"; c = C_GREEN; break;
-		case CAIRN_ACT_UPDATE: head = "will be updated in place"; sign = "  ~"; c = C_YELLOW; break;
+		case CAIRN_ACT_UPDATE:
+			head = in->run_pending && json_array_size(in->changes) == 0 ? "will run" : "will be updated in place";
+			sign = "  ~";
+			c = C_YELLOW;
+			break;
 		case CAIRN_ACT_REPLACE:
 			head = "must be replaced";
 			sign = in->cbd ? "+/-" : "-/+";

@@ -37,6 +37,7 @@ typedef struct job {
 	struct job *partner;   /* CBD deletion: the job that set the old object aside */
 	json_t *del_attrs;
 	const char *del_id;
+	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
 	char label[512];
 } job;
 
@@ -140,7 +141,9 @@ static cairn_step_rc start_create(cairn_sched *s, cairn_task *t, job *j)
 	t->held = j->intent_id > 0;
 	ctx = cairn_engine_op_ctx(e, in->address, j->token);
 	args = json_pack("[O]", desired);
-	rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
+	rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, desired);
+	if (!rc)
+		rc = cairn_sched_start_op(s, t, in->type, "create", ctx, args);
 	json_decref(ctx);
 	json_decref(args);
 	if (rc)
@@ -197,6 +200,9 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 
 	switch (t->phase) {
 	case 0:
+		if (cairn_engine_unreached(e, in->type, in->address, in->current ? in->current : in->desired))
+			return cairn_task_fail(t, "%s", cairn_engine_unreached(e, in->type, in->address,
+					       in->current ? in->current : in->desired));
 		if (in->action == CAIRN_ACT_NOOP) {
 			cairn_engine_publish(e, in, in->current ? in->current : in->planned);
 			if (in->current && in->prior && e->store && e->opts.for_write &&
@@ -223,7 +229,9 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 				json_array_append(changed, json_object_get(c, "attribute"));
 			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);
 			args = json_pack("[s?,O,O,o]", id, in->current, desired, changed);
-			rc = cairn_sched_start_op(s, t, in->type, "update", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, desired);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, in->type, "update", ctx, args);
 			free(id);
 			json_decref(ctx);
 			json_decref(args);
@@ -276,7 +284,11 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 	int rc;
 
 	if (t->phase == 0) {
-		json_t *ctx, *args, *payload = json_pack("{s:s?}", "id", j->del_id);
+		json_t *ctx, *args, *payload;
+
+		if (cairn_engine_unreached(e, j->in->type, j->in->address, j->del_attrs))
+			return cairn_task_fail(t, "%s", cairn_engine_unreached(e, j->in->type, j->in->address, j->del_attrs));
+		payload = json_pack("{s:s?}", "id", j->del_id);
 
 		if (j->partner) {
 			if (!j->partner->deposed) {
@@ -295,7 +307,9 @@ static cairn_step_rc delete_step(cairn_sched *s, cairn_task *t)
 		t->held = j->intent_id > 0;
 		ctx = cairn_engine_op_ctx(e, j->del_address, NULL);
 		args = json_pack("[s?,O]", j->del_id, j->del_attrs ? j->del_attrs : json_null());
-		rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
+		rc = cairn_engine_task_host(e, t, &j->host, ctx, j->in->type, j->in->address, j->del_attrs);
+		if (!rc)
+			rc = cairn_sched_start_op(s, t, j->in->type, "delete", ctx, args);
 		json_decref(ctx);
 		json_decref(args);
 		if (rc)
@@ -537,7 +551,9 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 				return CAIRN_STEP_DONE;
 			}
 			args = json_pack("[s?,O]", row->id, row->attrs);
-			rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, it->type, row->address, row->attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
 		}
 		json_decref(ctx);
 		json_decref(args);
@@ -653,8 +669,10 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 				free(m);
 				break;
 			}
-	for (i = 0; i < e->nintents; i++)
+	for (i = 0; i < e->nintents; i++) {
 		free(tasks[i].error);
+		json_decref(jobs[i].host);
+	}
 	free(tasks);
 	free(jobs);
 	if (own_rev)
@@ -767,6 +785,7 @@ cleanup:
 		free(p.tasks[i].error);
 		free(p.jobs[i].token);
 		free(p.jobs[i].deposed);
+		json_decref(p.jobs[i].host);
 	}
 	free(p.jobs);
 	free(p.tasks);
@@ -790,6 +809,10 @@ static cairn_step_rc import_step(cairn_sched *s, cairn_task *t)
 	if (t->phase == 0) {
 		json_t *ctx = cairn_engine_op_ctx(e, in->address, NULL), *args;
 
+		if ((rc = cairn_engine_task_host(e, t, &j->host, ctx, in->type, in->address, in->desired)) != 0) {
+			json_decref(ctx);
+			return fail_from_error(j, t, "cannot start import");
+		}
 		if (in->schema->ops & CAIRN_OPS_IMPORT) {
 			args = json_pack("[s]", j->del_id);
 			rc = cairn_sched_start_op(s, t, in->type, "import", ctx, args);
@@ -808,6 +831,9 @@ static cairn_step_rc import_step(cairn_sched *s, cairn_task *t)
 		return CAIRN_STEP_FAILED;
 	if (!json_is_object(t->op_result))
 		return cairn_task_fail(t, "cannot import %s: no %s with id '%s' exists", in->address, in->type, j->del_id);
+	if (!strncmp(in->type, "host.", 5) && !json_object_get(t->op_result, "host"))
+		/* the host it was imported from, as the stack names it */
+		json_object_set(t->op_result, "host", json_object_get(in->desired, "host"));
 	return finish_write(s, t, j, "import", t->op_result);
 }
 
@@ -856,5 +882,6 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	}
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
 	free(task.error);
+	json_decref(j.host);
 	return rc;
 }

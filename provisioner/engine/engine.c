@@ -148,6 +148,7 @@ int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s)
 
 	cairn_engine_signals_on(e);
 	cairn_sched_set_interrupt(s, &signal_seen);
+	cairn_sched_set_ssh(s, e->ssh);
 	rc = cairn_sched_run(s);
 	cairn_engine_signals_off(e);
 	return rc;
@@ -187,6 +188,9 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->tainted);
 	json_decref(e->each_sensitive);
 	cairn_lua_free(e->lua);
+#ifdef HAVE_LIBSSH2
+	cairn_ssh_free(e->ssh); /* before the loop its timers are on */
+#endif
 	cairn_loop_free(e->loop);
 	json_decref(e->root);
 	json_decref(e->inputs);
@@ -196,6 +200,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->outputs);
 	json_decref(e->refreshed);
 	json_decref(e->output_sensitive);
+	json_decref(e->unreached);
 	cairn_env_free(e->env);
 	cairn_stack_free(e->stack);
 	free((char *)e->opts.dir);
@@ -741,6 +746,23 @@ static int check_props(cairn_engine *e, size_t r)
 				return rc;
 		}
 	}
+	for (i = 0; i < s->nattrs; i++) {
+		const cairn_expr *w = s->attrs[i].watch ? cairn_expr_get(res->props, s->attrs[i].name) : NULL;
+		size_t k;
+
+		if (w && cairn_expr_kind_of(w) != CAIRN_EXPR_LIST)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(w), "'%s' of %s is a list of resource names, "
+				"like [app_conf, unit]", s->attrs[i].name, s->type);
+		for (k = 0; w && k < cairn_expr_size(w); k++) {
+			const json_t *nm = cairn_expr_const(cairn_expr_item(w, k));
+
+			if (!json_is_string(nm) || !cairn_stack_resource(e->stack, json_string_value(nm)))
+				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(cairn_expr_item(w, k)),
+					"'%s' of %s lists resource names (without ${ }); %s%s%s is not one", s->attrs[i].name,
+					s->type, json_is_string(nm) ? "'" : "", json_is_string(nm) ? json_string_value(nm) :
+					"this", json_is_string(nm) ? "'" : "");
+		}
+	}
 	for (i = 0; i < s->nattrs; i++)
 		if (s->attrs[i].required && !cairn_expr_get(res->props, s->attrs[i].name))
 			return cairn_error_set_at(CAIRN_EINVAL, &res->pos, "resource '%s' (%s) is missing required property '%s'",
@@ -816,6 +838,15 @@ static int build_graph(cairn_engine *e)
 
 		for (j = 0; j < n && !rc; j++)
 			rc = check_expr(e, i, cairn_expr_item(res->props, j), deps, NULL);
+		for (j = 0; !rc && e->schemas[i] && j < e->schemas[i]->nattrs; j++) {
+			/* a watched resource goes first (check_props checked the names) */
+			const cairn_expr *w = e->schemas[i]->attrs[j].watch ?
+					      cairn_expr_get(res->props, e->schemas[i]->attrs[j].name) : NULL;
+			size_t k;
+
+			for (k = 0; w && k < cairn_expr_size(w); k++)
+				json_object_set_new(deps, json_string_value(cairn_expr_const(cairn_expr_item(w, k))), json_true());
+		}
 		json_object_foreach(deps, k, x) {
 			const cairn_res_cfg *d = cairn_stack_resource(st, k);
 
@@ -1082,7 +1113,7 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		if ((rc = check_props(e, i)) != 0)
 			goto fail;
 	}
-	if ((rc = build_graph(e)) != 0)
+	if ((rc = cairn_engine_check_hosts(e)) != 0 || (rc = build_graph(e)) != 0)
 		goto fail;
 	for (i = 0; i < e->stack->noutputs; i++)
 		if ((rc = check_expr(e, NO_RES, e->stack->outputs[i].value, NULL, NULL)) != 0)
@@ -1102,6 +1133,15 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		lo.rate_limits = false; /* e.g. against a local sim that does not limit */
 	if ((rc = cairn_loop_new(&e->loop, &lo)) != 0)
 		goto fail;
+#ifdef HAVE_LIBSSH2
+	{
+		cairn_ssh_opts so = { 0 };
+
+		so.accept_new = opts->ssh_accept_new;
+		if ((rc = cairn_ssh_new(&e->ssh, e->loop, &so)) != 0)
+			goto fail;
+	}
+#endif
 	if (uses_aws(e) && (rc = setup_aws(e)) != 0)
 		goto fail;
 	json_object_set_new(e->root, "env", make_env_value(e));
@@ -1312,6 +1352,7 @@ typedef struct refresh_job {
 	size_t nrows;
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
+	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
 	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
 
@@ -1348,13 +1389,18 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			}
 			args = json_pack("[o]", list);
 			ctx = cairn_engine_op_ctx(e, NULL, NULL);
-			rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, e->state[j->rows[0]].address,
+						    e->state[j->rows[0]].attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
 		} else {
 			cairn_state_res *r = &e->state[j->rows[0]];
 
 			args = json_pack("[s?,O]", r->id, r->attrs);
 			ctx = cairn_engine_op_ctx(e, r->address, r->token);
-			rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, r->address, r->attrs);
+			if (!rc)
+				rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
 		}
 		json_decref(args);
 		json_decref(ctx);
@@ -1394,6 +1440,32 @@ static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 
 	if (e->opts.log && e->opts.verbose)
 		fprintf(e->opts.log, "cairn: %s: %s -> %s\n", t->label, cairn_task_state_name(from), cairn_task_state_name(to));
+}
+
+static const char *row_host(const cairn_engine *e, size_t row)
+{
+	const char *h = cairn_engine_host_of(e->state[row].type, e->state[row].address, e->state[row].attrs);
+
+	return h ? h : "";
+}
+
+static bool same_host(const cairn_engine *e, size_t a, size_t b)
+{
+	return !strcmp(row_host(e, a), row_host(e, b));
+}
+
+static int by_host(const void *a, const void *b, void *ud)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(row_host(ud, x), row_host(ud, y));
+
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Rows of a host type, grouped by host (in state order within a host). */
+static void sort_by_host(const cairn_engine *e, size_t *rows, size_t n)
+{
+	qsort_r(rows, n, sizeof(*rows), by_host, (void *)e);
 }
 
 typedef struct type_count {
@@ -1459,19 +1531,24 @@ int cairn_engine_refresh(cairn_engine *e)
 		for (i = 0; i < e->nstate; i++)
 			if (!strcmp(e->state[i].type, type))
 				rows[k++] = i;
+		if (cairn_engine_is_host_type(type))
+			sort_by_host(e, rows + first, k - first);
 		if (sch->ops & CAIRN_OPS_READ_MANY) {
-			/* batches of read_many_batch, run in parallel like any tasks */
-			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at;
+			/* batches of read_many_batch, run in parallel like any tasks;
+			 * a batch of a host type holds the objects of one host */
+			size_t b = sch->read_many_batch ? sch->read_many_batch : 200, at, n;
 
-			for (at = first; at < k; at += b) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, (k - at < b ? k - at : b), true,
-							     sch->read_many_attrs, { 0 } };
+			for (at = first; at < k; at += n) {
+				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
+					;
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL,
+							     { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
@@ -1492,6 +1569,32 @@ int cairn_engine_refresh(cairn_engine *e)
 		goto cleanup;
 	cairn_sched_set_log(s, log_task, e);
 	rc = cairn_engine_run_sched(e, s);
+	if (rc == CAIRN_ERROR && e->opts.for_write && !cairn_engine_signal(e)) {
+		/* An apply goes on past hosts it cannot reach: their objects keep
+		 * what the state recorded, and their operations fail (the session
+		 * failed), while the other hosts' and the cloud's are done. */
+		bool hosts_only = true;
+
+		for (i = 0; i < njobs; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED && !cairn_engine_is_host_type(jobs[i].type))
+				hosts_only = false;
+		for (i = 0; hosts_only && i < njobs; i++)
+			if (tasks[i].state == CAIRN_TASK_FAILED) {
+				char *m = cairn_engine_clean(e, tasks[i].error ? tasks[i].error : "failed");
+
+				if (!e->unreached)
+					e->unreached = json_object();
+				/* the host's operations fail with this (apply.c) */
+				if (!json_object_get(e->unreached, row_host(e, jobs[i].rows[0])))
+					json_object_set_new(e->unreached, row_host(e, jobs[i].rows[0]), json_string(m));
+				if (e->opts.log)
+					fprintf(e->opts.log, "cairn: warning: cannot refresh %s: %s; the other hosts go on\n",
+						tasks[i].label, m);
+				free(m);
+			}
+		if (hosts_only)
+			rc = 0;
+	}
 	if (rc == CAIRN_ERROR && cairn_engine_signal(e)) {
 		rc = cairn_engine_interrupted_error(e);
 	} else if (rc == CAIRN_ERROR) {
@@ -1514,8 +1617,10 @@ int cairn_engine_refresh(cairn_engine *e)
 	}
 cleanup:
 	cairn_sched_free(s);
-	for (i = 0; tasks && i < njobs; i++)
+	for (i = 0; tasks && i < njobs; i++) {
 		free(tasks[i].error);
+		json_decref(jobs[i].host);
+	}
 	free(tasks);
 	free(jobs);
 	free(rows);
@@ -1664,6 +1769,7 @@ static bool inst_sensitive(const cairn_inst *in, const char *name)
 	return false;
 }
 
+static void computed_unknown(cairn_inst *in);
 json_t *cairn_engine_sensitive_names(const cairn_engine *e, const cairn_schema *s, const char *name)
 {
 	json_t *names = json_array(), *t;
@@ -1701,6 +1807,19 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			in->gone = true;
 		else
 			cur = r ? r : in->prior->attrs;
+	}
+	if (cur && json_is_string(json_object_get(cur, "_run"))) {
+		/* read says a run is due (a command's guard): not an attribute */
+		json_t *clean = json_copy(cur);
+
+		free(in->reason);
+		in->reason = strdup(json_string_value(json_object_get(cur, "_run")));
+		in->run_pending = true;
+		json_object_del(clean, "_run");
+		if (!e->refreshed)
+			e->refreshed = json_object();
+		json_object_set_new(e->refreshed, in->address, clean);
+		cur = clean;
 	}
 	if (fact && !strcmp(fact, "create") && cur) {
 		cur = NULL;
@@ -1741,12 +1860,19 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 		if (a->force_new)
 			force_new = true;
 	}
-	if (json_array_size(in->changes) == 0 && !(fact && !strcmp(fact, "replace"))) {
+	if (json_array_size(in->changes) == 0 && !(fact && !strcmp(fact, "replace")) &&
+	    !(in->run_pending && (s->ops & CAIRN_OPS_UPDATE))) {
 		in->action = CAIRN_ACT_NOOP;
+		in->run_pending = false;
 		in->planned = json_incref(cur);
 		return 0;
 	}
 	if (force_new || !(s->ops & CAIRN_OPS_UPDATE) || (fact && !strcmp(fact, "replace"))) {
+		if (in->run_pending) { /* the replacement runs it anyway */
+			free(in->reason);
+			in->reason = NULL;
+			in->run_pending = false;
+		}
 		in->action = CAIRN_ACT_REPLACE;
 		in->cbd = res->create_before_destroy;
 		in->planned = planned_new(s, in->desired);
@@ -1765,7 +1891,72 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			if (!(res->ignore_all_changes || name_in(k, res->ignore_changes, res->nignore_changes)))
 				json_object_set(in->planned, k, v);
 	}
+	if (in->run_pending)
+		computed_unknown(in);
 	return 0;
+}
+
+/* An update that runs something (a command whose guard says so, a watch
+ * that fired) yields new values for what the module computes: those are
+ * known after apply, so that what reads them is planned again. */
+static void computed_unknown(cairn_inst *in)
+{
+	const cairn_schema *s = in->schema;
+	size_t i;
+
+	for (i = 0; i < s->nattrs; i++)
+		if (s->attrs[i].computed && !s->attrs[i].optional && strcmp(s->attrs[i].name, s->id_attr) != 0)
+			json_object_set_new(in->planned, s->attrs[i].name, cairn_unknown());
+}
+
+/* An attribute that watches resources (schema `watch`): when one of them
+ * is created, updated or replaced by this plan, the attribute changes too
+ * (with the addresses in triggered_by), so the resource is updated and its
+ * module's update sees the attribute in `changed`. The watched resources
+ * are dependencies: planned before it. */
+static void plan_watch(cairn_engine *e, cairn_inst *in)
+{
+	const cairn_schema *s = in->schema;
+	size_t i, j, k;
+
+	if (in->action != CAIRN_ACT_NOOP && in->action != CAIRN_ACT_UPDATE)
+		return;
+	for (i = 0; i < s->nattrs; i++) {
+		json_t *names = s->attrs[i].watch ? json_object_get(in->desired, s->attrs[i].name) : NULL, *nm, *c;
+		json_t *by = json_array(), *change = NULL;
+
+		json_array_foreach(names, j, nm)
+			for (k = 0; k < e->ninsts; k++) {
+				cairn_inst *w = &e->insts[k];
+
+				if (w != in && w->res != SIZE_MAX && w->action != CAIRN_ACT_NOOP &&
+				    !strcmp(w->name, json_string_value(nm)))
+					json_array_append_new(by, json_string(w->address));
+			}
+		if (json_array_size(by) == 0) {
+			json_decref(by);
+			continue;
+		}
+		json_array_foreach(in->changes, j, c)
+			if (!strcmp(json_string_value(json_object_get(c, "attribute")), s->attrs[i].name))
+				change = c;
+		if (!change) {
+			add_change(in, &s->attrs[i], json_object_get(in->current, s->attrs[i].name), names, false);
+			change = json_array_get(in->changes, json_array_size(in->changes) - 1);
+		}
+		json_object_set_new(change, "triggered_by", by);
+		if (in->action == CAIRN_ACT_NOOP) {
+			json_t *planned = json_deep_copy(in->current ? in->current : in->planned);
+
+			json_object_update(planned, in->desired);
+			json_decref(in->planned);
+			in->planned = planned;
+			in->action = CAIRN_ACT_UPDATE;
+			free(in->reason);
+			in->reason = strdup("a resource it watches changes in this apply");
+		}
+		computed_unknown(in);
+	}
 }
 
 /* A for_each key holds a sensitive value: refused, as Terraform does, for
@@ -2046,7 +2237,11 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 			}
 			rc = plan_instance(e, in, res, forced ? json_object_get(forced, in->address) : NULL);
 			if (!rc)
+				plan_watch(e, in);
+			if (!rc) {
+				cairn_engine_name_host(e, in);
 				cairn_engine_publish(e, in, in->planned);
+			}
 		}
 		count[r] = json_array_size(keys);
 		json_decref(keys);

@@ -7,9 +7,10 @@
  * (resources expanded by count / for_each, plus orphans found only in
  * state), the event loop, and the evaluation root that expressions see.
  *
- * Folder provisioner/engine/: instances, graph, plan, apply, scheduler. May
- * use lang/, lua/, aws/ (the provider whose signer it installs), loop/,
- * state/ and base/; never cli/. It returns data and errors; the opts.log
+ * Folder provisioner/engine/: instances, graph, plan, apply, scheduler,
+ * hosts (hosts.c: which machine an operation runs on). May use lang/,
+ * lua/, aws/ (the provider whose signer it installs), ssh/ (the sessions
+ * host operations go through), loop/, state/ and base/; never cli/. It returns data and errors; the opts.log
  * stream it is given is the only thing it writes to.
  *
  * Flow: cairn_engine_open (load + check, no cloud calls) -> optional
@@ -25,6 +26,7 @@
 #include "graph.h"
 #include "loop/loop.h"
 #include "lua/runtime.h"
+#include "ssh/ssh.h"
 #include "state/lock.h"
 #include "state/store.h"
 
@@ -63,6 +65,7 @@ typedef struct cairn_inst {
 	size_t *deps;            /* instances this one depends on (config) */
 	size_t ndeps;
 	bool targeted;           /* included by --target / --exclude filtering */
+	bool run_pending;        /* an update with nothing to change but a run due (read's _run) */
 } cairn_inst;
 
 typedef struct cairn_engine_opts {
@@ -81,6 +84,7 @@ typedef struct cairn_engine_opts {
 	FILE *log;               /* progress lines (stderr); NULL = quiet */
 	bool verbose;
 	bool no_state;           /* do not open the state store (validate) */
+	bool ssh_accept_new;     /* accept (and record) the keys of hosts not yet known */
 } cairn_engine_opts;
 
 typedef struct cairn_engine {
@@ -119,6 +123,8 @@ typedef struct cairn_engine {
 	json_t *refreshed;       /* address -> attrs after refresh, or null if gone */
 	json_t *outputs;         /* planned/final output values */
 	json_t *output_sensitive;
+	cairn_ssh *ssh;          /* the run's SSH sessions (NULL without libssh2) */
+	json_t *unreached;       /* host name -> why an apply's refresh could not reach it */
 } cairn_engine;
 
 /* Load and check the stack for opts->env: config, overlay, variables,
@@ -224,6 +230,29 @@ char *cairn_address(const char *name, const json_t *key);
 
 /* Run Lua operations concurrently (sched.c). */
 typedef struct cairn_sched cairn_sched;
+typedef struct cairn_task cairn_task;
+
+/* hosts.c: which machine an operation runs on (see hosts.c). */
+/* ssh.host (an entry of hosts:) or a host.* type. */
+bool cairn_engine_is_host_type(const char *type);
+/* The name of the host an object of type runs on: its own address for an
+ * ssh.host, attrs.host for a host.* type; NULL for other types. */
+const char *cairn_engine_host_of(const char *type, const char *address, const json_t *attrs);
+/* The connection of host `name` (provisioner/ssh/ssh.h's shape), new. */
+int cairn_engine_host_spec(cairn_engine *e, const char *name, json_t **out);
+/* Before an operation of (type, address, attrs) starts on task t: its
+ * host's connection into *slot (owned by the caller, replaced), t->host
+ * pointed at it, and ctx.host = {name, address, port, user, become}.
+ * Nothing for types that are not hosts'. */
+int cairn_engine_task_host(cairn_engine *e, cairn_task *t, json_t **slot, json_t *ctx, const char *type,
+			   const char *address, const json_t *attrs);
+/* Why the host of an object (type, address, attrs) could not be
+ * refreshed in this apply, or NULL: its operations fail with it. */
+const char *cairn_engine_unreached(const cairn_engine *e, const char *type, const char *address, const json_t *attrs);
+/* A planned ssh.host's name (what `host: web[0]` reads) is its address. */
+void cairn_engine_name_host(cairn_engine *e, cairn_inst *in);
+/* `host:` and `bastion:` name hosts (ssh.host), not other resources. */
+int cairn_engine_check_hosts(cairn_engine *e);
 
 /* Signals (engine.c). From cairn_engine_lock until cairn_engine_free, and
  * during every scheduler run, SIGINT and SIGTERM stop the run: the running
@@ -235,7 +264,8 @@ void cairn_engine_signals_off(cairn_engine *e);
 /* The signal e received (SIGINT, SIGTERM), or 0. */
 int cairn_engine_signal(const cairn_engine *e);
 const char *cairn_engine_signal_name(int sig);
-/* cairn_sched_run with the signals on and wired to the scheduler. */
+/* cairn_sched_run with the signals on and wired to the scheduler, and the
+ * run's SSH sessions (e->ssh) for cairn.ssh requests. */
 int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s);
 /* Set the "interrupted by SIGTERM: ..." error; returns CAIRN_ERROR. */
 int cairn_engine_interrupted_error(const cairn_engine *e);

@@ -29,6 +29,7 @@ struct cairn_sched {
 	bool aborting;          /* interrupted: every running op is abandoned */
 	cairn_sched_log_fn log;
 	void *log_ud;
+	cairn_ssh *ssh;
 	int (*idle)(void *);
 	void *idle_ud;
 	double idle_every, idle_next;
@@ -200,6 +201,11 @@ void cairn_sched_set_log(cairn_sched *s, cairn_sched_log_fn fn, void *ud)
 	s->log_ud = ud;
 }
 
+void cairn_sched_set_ssh(cairn_sched *s, cairn_ssh *ssh)
+{
+	s->ssh = ssh;
+}
+
 void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *), void *ud, double every)
 {
 	s->idle = fn;
@@ -295,7 +301,8 @@ static void make_runnable(cairn_sched *s, cairn_task *t, json_t *value)
 typedef struct wait_part {
 	struct op_wait *w;
 	size_t index;
-	bool out;            /* still in the loop */
+	bool out;            /* still in the loop (or the SSH pool) */
+	bool ssh;            /* a cairn.ssh request: out in s->ssh, not the loop */
 } wait_part;
 
 typedef struct op_wait {
@@ -348,9 +355,17 @@ static void wait_cancel(cairn_sched *s, cairn_task *t)
 		return;
 	if (w->timer)
 		cairn_loop_timer_cancel(s->loop, w->timer);
-	for (i = 0; i < w->nparts; i++)
-		if (w->parts[i].out)
-			cairn_loop_http_cancel(s->loop, &w->parts[i]);
+	for (i = 0; i < w->nparts; i++) {
+		if (!w->parts[i].out)
+			continue;
+#ifdef HAVE_LIBSSH2
+		if (w->parts[i].ssh && s->ssh) {
+			cairn_ssh_cancel(s->ssh, &w->parts[i]);
+			continue;
+		}
+#endif
+		cairn_loop_http_cancel(s->loop, &w->parts[i]);
+	}
 	t->wait = NULL;
 	wait_free(w);
 }
@@ -534,6 +549,23 @@ static void submit_request(cairn_sched *s, cairn_task *t, json_t *req)
 			goto oom;
 		w->remaining = 1;
 		rc = cairn_loop_timer(s->loop, secs > 0 ? secs : 0, on_timer, w, &w->timer);
+	} else if (kind && strcmp(kind, "ssh") == 0) {
+		/* the host is the task's, as the engine chose it: never the module's */
+		if (!t->host) {
+			rc = cairn_error_set(CAIRN_EINVAL, "%s has no host: cairn.ssh is for resources that name "
+					     "a host (host: NAME)", t->label ? t->label : "this resource");
+#ifdef HAVE_LIBSSH2
+		} else if (s->ssh) {
+			if (!(w = wait_new(s, t, 1)))
+				goto oom;
+			w->remaining = 1;
+			rc = cairn_ssh_submit(s->ssh, t->host, req, on_http, &w->parts[0]);
+			w->parts[0].out = (rc == 0);
+			w->parts[0].ssh = true;
+#endif
+		} else {
+			rc = cairn_error_set(CAIRN_EINVAL, "this cairn was built without SSH (libssh2)");
+		}
 	} else {
 		rc = cairn_error_set(CAIRN_EINVAL, "module yielded an unknown request kind");
 	}

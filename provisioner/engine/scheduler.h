@@ -35,6 +35,7 @@
 
 #include "loop/loop.h"
 #include "lua/runtime.h"
+#include "ssh/ssh.h"
 #include "state/store.h"
 
 #include <signal.h>
@@ -62,6 +63,8 @@ struct cairn_task {
 	char *error;            /* the failure message (malloc'd), set on FAILED */
 	bool held;              /* set by a step that wrote an intent: the operation it
 				 * starts first runs after this turn's commit */
+	const json_t *host;     /* the SSH host its cairn.ssh requests go to (set by the
+				 * step before it starts an operation; borrowed), or NULL */
 	bool op_abandoned;      /* with op_failed: stopped by its deadline or a signal,
 				 * not failed by the module: its intent must stay */
 	const double *timeouts; /* seconds per cairn_timeout_kind (0: the module's), or
@@ -88,6 +91,9 @@ void cairn_sched_free(cairn_sched *s);
 /* t depends on d (indices). */
 int cairn_sched_depend(cairn_sched *s, size_t t, size_t d);
 void cairn_sched_set_log(cairn_sched *s, cairn_sched_log_fn fn, void *ud);
+/* The SSH sessions that cairn.ssh requests go through (task->host names
+ * the host); NULL: such requests fail. */
+void cairn_sched_set_ssh(cairn_sched *s, cairn_ssh *ssh);
 /* A callback run between ticks, when no batch is open (lock heartbeat). */
 void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *ud), void *ud, double every);
 

@@ -25,7 +25,7 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "outputs", "drift", NULL };
+static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
@@ -570,11 +570,77 @@ static int load_resources(stack_priv *sp, cairn_expr *res)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		const char *k = cairn_expr_key(res, i, &kp);
+		cairn_expr *m = (cairn_expr *)cairn_expr_item(res, i);
+		const json_t *t = cairn_expr_kind_of(m) == CAIRN_EXPR_MAP ? cairn_expr_const(cairn_expr_get(m, "type")) : NULL;
 
 		s->nresources = i + 1;
-		if ((rc = load_resource(&s->resources[i], k, kp, (cairn_expr *)cairn_expr_item(res, i))) != 0)
+		/* a resource of a host.* type names its host: `host: web[0]` */
+		if (json_is_string(t) && !strncmp(json_string_value(t), "host.", 5) &&
+		    (rc = cairn_config__host_ref(m, "host")) != 0)
+			return rc;
+		if ((rc = load_resource(&s->resources[i], k, kp, m)) != 0)
 			return rc;
 		if (json_object_set_new(sp->index, k, json_integer((json_int_t)i)) != 0)
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* hosts: NAME -> a resource of type ssh.host, after the resources, in the
+ * same name space (config_hosts.c says why). */
+static int load_hosts(stack_priv *sp, cairn_expr *hosts)
+{
+	cairn_stack *s = &sp->pub;
+	const cairn_pos *kp;
+	cairn_res_cfg *more;
+	size_t i, n, base = s->nresources;
+	int rc;
+
+	if (is_null(hosts))
+		return 0;
+	if ((rc = want_map(hosts, "'hosts'")) != 0)
+		return rc;
+	n = cairn_expr_size(hosts);
+	if (!n)
+		return 0;
+	if (!(more = realloc(s->resources, (base + n) * sizeof(*more))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	s->resources = more;
+	memset(more + base, 0, n * sizeof(*more));
+	for (i = 0; i < n; i++) {
+		const char *k = cairn_expr_key(hosts, i, &kp);
+		cairn_expr *m = (cairn_expr *)cairn_expr_item(hosts, i), *type = NULL;
+		json_t *tv;
+
+		s->nresources = base + i + 1;
+		if (json_object_get(sp->index, k)) {
+			const cairn_res_cfg *other = &s->resources[json_integer_value(json_object_get(sp->index, k))];
+
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "host '%s' has the name of resource '%s' (line %d): "
+				"hosts and resources share one name space", k, k, other->pos.line);
+		}
+		if (is_null(m) || (rc = want_map(m, "a host")) != 0)
+			return is_null(m) ? cairn_error_set_at(CAIRN_EINVAL, kp, "host '%s' needs at least an address", k) : rc;
+		if (cairn_expr_get(m, "type")) {
+			const cairn_pos *tp = NULL;
+			size_t j;
+
+			for (j = 0; j < cairn_expr_size(m); j++)
+				if (!strcmp(cairn_expr_key(m, j, &tp), "type"))
+					break;
+			return cairn_error_set_at(CAIRN_EINVAL, tp, "a host has no 'type' (every entry of hosts: is an "
+				"ssh.host; configure it with resources of host.* types that name it)");
+		}
+		if ((rc = cairn_config__host_ref(m, "bastion")) != 0)
+			return rc;
+		tv = json_string("ssh.host");
+		rc = tv ? cairn_expr_new_const(&type, tv, kp) : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		json_decref(tv);
+		if (rc || (rc = cairn_expr_map_set(m, "type", kp, type)) != 0) /* it owns type */
+			return rc;
+		if ((rc = load_resource(&s->resources[base + i], k, kp, m)) != 0)
+			return rc;
+		if (json_object_set_new(sp->index, k, json_integer((json_int_t)(base + i))) != 0)
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	}
 	return 0;
@@ -776,6 +842,7 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	}
 	if ((rc = load_vars(s, (cairn_expr *)cairn_expr_get(doc, "variables"))) != 0 ||
 	    (rc = load_resources(sp, (cairn_expr *)cairn_expr_get(doc, "resources"))) != 0 ||
+	    (rc = load_hosts(sp, (cairn_expr *)cairn_expr_get(doc, "hosts"))) != 0 ||
 	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
 	    (rc = cairn_config__load_drift(s, cairn_expr_get(doc, "drift"))) != 0 ||
 	    (rc = check_stack(s)) != 0)

@@ -36,6 +36,11 @@
  *         create: 30m                # create, read, update, delete; a duration
  *         delete: 2h                 # ("90s", "30m", "1h30m") or seconds
  *       PROP: VALUE                  # everything else: the type's properties
+ *       host: NAME                   # host.* types: the host, written web or web[0]
+ *   hosts:                           # machines over SSH: resources of type ssh.host,
+ *     NAME:                          # appended to resources (config_hosts.c)
+ *       address: EXPR                # + port, user, key_file, bastion: NAME, become...
+ *       count: EXPR | for_each: EXPR
  *   outputs:
  *     NAME:
  *       value: EXPR

@@ -24,6 +24,11 @@ bool cairn_config__name_valid(const char *name);
  * at the first offending node with `what` ("overlay values") in it. */
 int cairn_config__check_const(const cairn_expr *e, const char *what);
 
+/* config_hosts.c: map[key] (`host:` of a host.* resource, `bastion:` of a
+ * host), when it is a plain string naming a host ("web[0]"), becomes the
+ * expression web[0].name; a ${ } expression is left as it is. */
+int cairn_config__host_ref(cairn_expr *map, const char *key);
+
 /* The stack's drift: section (config_drift.c): checked and stored in
  * s->drift_ignores; NULL drift is none. Errors carry file:line:col. */
 int cairn_config__load_drift(cairn_stack *s, const cairn_expr *drift);

@@ -263,6 +263,47 @@ fail:
 	return rc;
 }
 
+/* formatlist(spec, args...): format() once per element of the list
+ * arguments (all of one length); other arguments repeat. */
+FN(formatlist)
+{
+	json_t **row = NULL, *list = NULL, *one = NULL;
+	size_t len = SIZE_MAX, i, k;
+	int rc = 0;
+
+	ARITY("formatlist", 1, SIZE_MAX);
+	for (k = 1; k < n; k++) {
+		if (!json_is_array(a[k]))
+			continue;
+		if (len != SIZE_MAX && json_array_size(a[k]) != len)
+			return arg_err(k, "formatlist(): the lists must have the same length (%zu and %zu)", len,
+				       json_array_size(a[k]));
+		len = json_array_size(a[k]);
+	}
+	if (len == SIZE_MAX)
+		len = 1;
+	if (!(row = calloc(n, sizeof(*row))) || !(list = json_array())) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	row[0] = a[0];
+	for (i = 0; i < len && !rc; i++) {
+		for (k = 1; k < n; k++)
+			row[k] = json_is_array(a[k]) ? json_array_get(a[k], i) : a[k];
+		one = NULL;
+		if ((rc = f_format(&one, row, n, ctx)) == 0 && json_array_append_new(list, one) != 0)
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if (!rc) {
+		*out = list;
+		list = NULL;
+	}
+cleanup:
+	free(row);
+	json_decref(list);
+	return rc;
+}
+
 FN(join)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -1178,6 +1219,140 @@ cleanup:
 	return rc;
 }
 
+/* The bytes of a file of the stack (as file() finds it), up to FILE_MAX;
+ * recorded among the inputs. fn names the caller in messages. */
+static int read_input(cairn_buf *data, cairn_buf *path, const char *fn, json_t *const *a, const cairn_eval_ctx *ctx)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = resolve_path(path, fn, a, ctx)) != 0)
+		return rc;
+	if (stat(path->ptr, &st) != 0)
+		return arg_err(0, "%s(): cannot read %s: %s", fn, path->ptr, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return arg_err(0, "%s(): %s is not a regular file", fn, path->ptr);
+	if ((size_t)st.st_size > FILE_MAX)
+		return arg_err(0, "%s(): %s is larger than 4 MiB", fn, path->ptr);
+	cairn_buf_init(data, FILE_MAX);
+	if (cairn_buf_read_file(data, path->ptr) != 0)
+		return arg_err(0, "%s(): cannot read %s (larger than 4 MiB or unreadable)", fn, path->ptr);
+	record_input(ctx, path->ptr, data, NULL);
+	return 0;
+}
+
+/* filebase64(path): a file's bytes, base64 (binary files, for host.file's
+ * content_base64). */
+FN(filebase64)
+{
+	cairn_buf path = CAIRN_BUF_INIT, data = CAIRN_BUF_INIT;
+	char *b64 = NULL;
+	int rc;
+
+	ARITY("filebase64", 1, 1);
+	if ((rc = read_input(&data, &path, "filebase64", a, ctx)) != 0)
+		goto cleanup;
+	if (!(b64 = malloc(4 * ((data.len + 2) / 3) + 1))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cairn_buf_cstr(&data), (int)data.len);
+	rc = ret(out, json_string(b64));
+cleanup:
+	free(b64);
+	cairn_buf_release(&path);
+	cairn_buf_release(&data);
+	return rc;
+}
+
+/* One template (a line of a template file, at line `line`, or the whole
+ * text at line 0: positions then name only the file) evaluated against
+ * sub; its text appended to acc, or *unknown set. */
+static int template_part(cairn_buf *acc, bool *unknown, const char *text, const char *file, int line,
+			 const cairn_eval_ctx *sub)
+{
+	cairn_pos pos = { file, line, line ? 1 : 0 };
+	cairn_expr *tpl = NULL;
+	json_t *v = NULL;
+	char *s = NULL;
+	int rc;
+
+	if ((rc = cairn_expr_parse_template_ex(&tpl, text, &pos, line > 0)) == 0)
+		rc = cairn_expr_eval(&v, tpl, sub);
+	cairn_expr_free(tpl);
+	if (rc)
+		return rc;
+	if (cairn_is_unknown(v))
+		*unknown = true;
+	else if (json_is_string(v))
+		rc = cairn_buf_put(acc, json_string_value(v), json_string_length(v));
+	else if ((s = json_dumps(v, JSON_ENCODE_ANY)) != NULL)
+		rc = cairn_buf_puts(acc, s);
+	free(s);
+	json_decref(v);
+	return rc;
+}
+
+/* templatefile(path, vars): a text file of the stack read as a template:
+ * its ${ } expressions see the map vars by name (${name}, ${peers[0]}),
+ * and the functions; nothing else of the stack. Line by line, so that a
+ * mistake is reported at its line and column; a file whose ${ } spans
+ * lines is read whole (positions then name only the file). */
+FN(templatefile)
+{
+	cairn_buf path = CAIRN_BUF_INIT, data = CAIRN_BUF_INIT, line = CAIRN_BUF_INIT, acc = CAIRN_BUF_INIT;
+	cairn_eval_ctx sub;
+	const char *p, *end, *nl;
+	bool unknown = false;
+	json_t *v = NULL;
+	int rc, lineno = 0;
+
+	ARITY("templatefile", 2, 2);
+	if (!json_is_object(a[1])) {
+		rc = arg_err(1, "templatefile(): the variables must be a map, got %s", cairn_value_type_name(a[1]));
+		goto cleanup;
+	}
+	if ((rc = read_input(&data, &path, "templatefile", a, ctx)) != 0)
+		goto cleanup;
+	if (!(v = json_stringn(cairn_buf_cstr(&data), data.len))) {
+		rc = arg_err(0, "templatefile(): %s is not valid UTF-8 text", path.ptr);
+		goto cleanup;
+	}
+	sub.root = a[1];
+	sub.base_dir = ctx ? ctx->base_dir : NULL;
+	sub.inputs = ctx ? ctx->inputs : NULL;
+	cairn_buf_init(&acc, FILE_MAX * 4);
+	for (p = cairn_buf_cstr(&data), end = p + data.len, rc = 0; p < end && !rc; p = nl ? nl + 1 : end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		cairn_buf_clear(&line);
+		cairn_buf_put(&line, p, nl ? (size_t)(nl - p) : (size_t)(end - p));
+		rc = template_part(&acc, &unknown, cairn_buf_cstr(&line), path.ptr, ++lineno, &sub);
+		if (!rc && nl)
+			rc = cairn_buf_putc(&acc, '\n');
+	}
+	if (rc && strstr(cairn_error_last()->message, "unclosed")) {
+		/* a ${ } over several lines: the whole text at once */
+		cairn_buf_clear(&acc);
+		unknown = false;
+		rc = template_part(&acc, &unknown, cairn_buf_cstr(&data), path.ptr, 0, &sub);
+	}
+	if (rc) {
+		char msg[2048];
+
+		cairn_error_format(cairn_error_last(), msg, sizeof(msg));
+		rc = arg_err(0, "templatefile(): %s", msg);
+		goto cleanup;
+	}
+	rc = ret(out, unknown ? cairn_unknown() : json_stringn(cairn_buf_cstr(&acc), acc.len));
+cleanup:
+	json_decref(v);
+	cairn_buf_release(&path);
+	cairn_buf_release(&data);
+	cairn_buf_release(&line);
+	cairn_buf_release(&acc);
+	return rc;
+}
+
 FN(fileexists)
 {
 	cairn_buf path = CAIRN_BUF_INIT;
@@ -1593,6 +1768,7 @@ static const func_entry funcs[] = {
 	F(replace), S(reverse), F(sha1), F(sha256), S(slice), F(split), F(startswith), F(substr), F(sum),
 	F(title), F(tobool), S(tolist), S(tomap), F(tonumber), F(tostring), F(trim), F(trimprefix),
 	F(trimspace), F(trimsuffix), F(upper), S(values), F(zipmap),
+	F(filebase64), F(formatlist), F(templatefile),
 	{ "uuid", f_uuid, false, true },
 	{ "timestamp", f_timestamp, false, true },
 	{ NULL, NULL, false, false },

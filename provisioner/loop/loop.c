@@ -3,12 +3,14 @@
  * (see loop.h). User timers and the requests' waits (backoff, rate tokens)
  * share the heap; cairn_loop_run_once polls curl, fires what is due and
  * delivers answers. The requests themselves live in loop_http.c, the retry
- * and rate policy in loop_retry.c.
+ * and rate policy in loop_retry.c. Watched file descriptors (SSH sockets)
+ * are polled in the same call, as curl's extra descriptors.
  */
 #include "loop_int.h"
 
 #include <math.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +217,152 @@ static void fire_timers(cairn_loop *loop)
 	}
 }
 
+/* -- watched file descriptors ------------------------------------------ */
+
+static fd_watch *watch_find(cairn_loop *loop, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; id && i < loop->nwatches; i++)
+		if (loop->watches[i].id == id)
+			return &loop->watches[i];
+	return NULL;
+}
+
+int cairn_loop_watch_fd(cairn_loop *loop, int fd, int events, cairn_fd_fn fn, void *ud, uint64_t *id_out)
+{
+	fd_watch *w = NULL;
+	size_t i;
+
+	if (!loop || fd < 0 || !fn || (events & ~(CAIRN_FD_IN | CAIRN_FD_OUT)))
+		return cairn_error_set(CAIRN_EINVAL, "invalid file descriptor watch");
+	for (i = 0; i < loop->nwatches && !w; i++)
+		if (!loop->watches[i].id)
+			w = &loop->watches[i];
+	if (!w) {
+		if (loop->nwatches == loop->awatches) {
+			size_t n = loop->awatches ? loop->awatches * 2 : 16;
+			fd_watch *p = realloc(loop->watches, n * sizeof(*p));
+
+			if (!p)
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			loop->watches = p;
+			loop->awatches = n;
+		}
+		w = &loop->watches[loop->nwatches++];
+	}
+	w->id = ++loop->next_watch;
+	w->fd = fd;
+	w->events = events;
+	w->fn = fn;
+	w->ud = ud;
+	if (id_out)
+		*id_out = w->id;
+	return 0;
+}
+
+void cairn_loop_watch_set(cairn_loop *loop, uint64_t id, int events)
+{
+	fd_watch *w = loop ? watch_find(loop, id) : NULL;
+
+	if (w)
+		w->events = events & (CAIRN_FD_IN | CAIRN_FD_OUT);
+}
+
+void cairn_loop_unwatch_fd(cairn_loop *loop, uint64_t id)
+{
+	fd_watch *w = loop ? watch_find(loop, id) : NULL;
+
+	if (!w)
+		return;
+	memset(w, 0, sizeof(*w));
+	while (loop->nwatches && !loop->watches[loop->nwatches - 1].id)
+		loop->nwatches--;
+}
+
+static size_t active_watches(const cairn_loop *loop)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < loop->nwatches; i++)
+		if (loop->watches[i].id && loop->watches[i].events)
+			n++;
+	return n;
+}
+
+typedef struct fd_event {
+	uint64_t id;
+	int revents;
+} fd_event;
+
+/* Wait on curl's sockets and the watched descriptors together, then learn
+ * exactly what happened to ours with a poll() of no wait: curl reports
+ * only IN / OUT / PRI for extra descriptors, and an error or a hang-up
+ * must wake their owner too. The events go to *events (malloc'd). */
+static CURLMcode poll_all(cairn_loop *loop, int ms, fd_event **events, size_t *nevents)
+{
+	size_t n = active_watches(loop), i, k = 0;
+	struct curl_waitfd *wfd = NULL;
+	struct pollfd *pfd = NULL;
+	uint64_t *ids = NULL;
+	CURLMcode mc;
+
+	*events = NULL;
+	*nevents = 0;
+	if (n && (!(wfd = calloc(n, sizeof(*wfd))) || !(pfd = calloc(n, sizeof(*pfd))) ||
+		  !(ids = calloc(n, sizeof(*ids))))) {
+		free(wfd);
+		free(pfd);
+		return CURLM_OUT_OF_MEMORY;
+	}
+	for (i = 0; i < loop->nwatches; i++) {
+		fd_watch *w = &loop->watches[i];
+
+		if (!w->id || !w->events)
+			continue;
+		wfd[k].fd = w->fd;
+		wfd[k].events = (short)(((w->events & CAIRN_FD_IN) ? CURL_WAIT_POLLIN : 0) |
+					((w->events & CAIRN_FD_OUT) ? CURL_WAIT_POLLOUT : 0));
+		pfd[k].fd = w->fd;
+		pfd[k].events = (short)(((w->events & CAIRN_FD_IN) ? POLLIN : 0) |
+					((w->events & CAIRN_FD_OUT) ? POLLOUT : 0));
+		ids[k++] = w->id;
+	}
+	mc = curl_multi_poll(loop->multi, wfd, (unsigned)n, ms, NULL);
+	if (mc == CURLM_OK && n && poll(pfd, n, 0) > 0 && (*events = calloc(n, sizeof(**events)))) {
+		for (i = 0; i < n; i++) {
+			int r = 0;
+
+			if (pfd[i].revents & POLLIN)
+				r |= CAIRN_FD_IN;
+			if (pfd[i].revents & POLLOUT)
+				r |= CAIRN_FD_OUT;
+			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+				r |= CAIRN_FD_ERR;
+			if (r)
+				(*events)[(*nevents)++] = (fd_event){ ids[i], r };
+		}
+	}
+	free(wfd);
+	free(pfd);
+	free(ids);
+	return mc;
+}
+
+/* Call the owners of the descriptors that are ready; a callback may add,
+ * change or remove watches (the array may move: look each one up again). */
+static void dispatch_fds(cairn_loop *loop, const fd_event *ev, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		fd_watch *w = watch_find(loop, ev[i].id);
+
+		if (w)
+			w->fn(w->ud, w->fd, ev[i].revents);
+	}
+}
+
 /* -- the loop ----------------------------------------------------------- */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -331,6 +479,7 @@ void cairn_loop_free(cairn_loop *loop)
 	if (!loop)
 		return;
 	cairn_loop_http_free_all(loop);
+	free(loop->watches);
 	for (i = 0; i < loop->nheap; i++)
 		free(loop->heap[i]);
 	free(loop->heap);
@@ -410,15 +559,17 @@ void cairn_loop_flush(cairn_loop *loop)
 int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending)
 {
 	double wait = next_wait(loop, max_wait);
+	size_t watching = active_watches(loop), nev = 0;
+	fd_event *ev = NULL;
 	int still = 0, rc = 0;
 	CURLMcode mc;
 
-	if (wait < 0 && loop->running == 0)
+	if (wait < 0 && loop->running == 0 && watching == 0)
 		goto done; /* nothing could ever wake us */
-	if (wait != 0 || loop->running) {
+	if (wait != 0 || loop->running || watching) {
 		int ms = wait < 0 || wait * 1000 > FOREVER_MS ? FOREVER_MS : (int)ceil(wait * 1000);
 
-		if ((mc = curl_multi_poll(loop->multi, NULL, 0, ms, NULL)) != CURLM_OK) {
+		if ((mc = poll_all(loop, ms, &ev, &nev)) != CURLM_OK) {
 			rc = cairn_error_set(CAIRN_ERROR, "cannot wait for network events: %s",
 					     curl_multi_strerror(mc));
 			goto done;
@@ -432,11 +583,13 @@ int cairn_loop_run_once(cairn_loop *loop, double max_wait, int *pending)
 		}
 		collect_done(loop);
 	}
+	dispatch_fds(loop, ev, nev);
 	fire_timers(loop);
 	cairn_loop_http_deliver(loop);
 done:
+	free(ev);
 	if (pending)
-		*pending = (int)(loop->user_timers + loop->nxfers);
+		*pending = (int)(loop->user_timers + loop->nxfers + active_watches(loop));
 	return rc;
 }
 

@@ -33,6 +33,9 @@
  * documented request rates: class = "describe" (Describe*, List*, Get*),
  * "mutate" (everything else).
  *
+ * Other protocols (SSH) bring their own sockets: the loop watches file
+ * descriptors for them (cairn_loop_watch_fd) in the same poll.
+ *
  * Signing is a hook (cairn_loop_signer): the loop knows no cloud and holds
  * no credentials. Secrets never appear in any error message or log line.
  *
@@ -121,6 +124,29 @@ typedef void (*cairn_timer_fn)(void *ud);
 /* Call fn(ud) once after `seconds`. */
 int cairn_loop_timer(cairn_loop *loop, double seconds, cairn_timer_fn fn, void *ud, uint64_t *id_out);
 void cairn_loop_timer_cancel(cairn_loop *loop, uint64_t id);
+
+/*
+ * File descriptors: a subsystem that speaks another protocol on its own
+ * sockets (SSH) asks the loop to wake it when one is ready, so that its
+ * waits share this loop with the HTTP requests and the timers. The loop
+ * polls the watched descriptors together with curl's (curl_multi_poll's
+ * extra descriptors) and calls fn(ud, fd, revents) from
+ * cairn_loop_run_once, never from inside these calls. events and revents
+ * are CAIRN_FD_IN | CAIRN_FD_OUT; revents may also carry CAIRN_FD_ERR
+ * (error or hang-up: the owner reads or writes to learn what happened).
+ * A watch with events 0 stays registered but is not polled. The
+ * descriptor stays the caller's: close it only after unwatching it.
+ * Watches count as pending work (cairn_loop_run_once's *pending) while
+ * their events are not 0.
+ */
+enum { CAIRN_FD_IN = 1, CAIRN_FD_OUT = 2, CAIRN_FD_ERR = 4 };
+typedef void (*cairn_fd_fn)(void *ud, int fd, int revents);
+int cairn_loop_watch_fd(cairn_loop *loop, int fd, int events, cairn_fd_fn fn, void *ud, uint64_t *id_out);
+/* Change what a watch waits for (0: nothing, for now). Unknown ids are ignored. */
+void cairn_loop_watch_set(cairn_loop *loop, uint64_t id, int events);
+/* Remove a watch; its callback is not called again, even in the current
+ * round. Unknown ids (already removed) are ignored. */
+void cairn_loop_unwatch_fd(cairn_loop *loop, uint64_t id);
 
 /* The response reference passes to the callback (it must decref it). It is
  * NULL only when memory ran out while building it. */

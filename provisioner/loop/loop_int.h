@@ -30,6 +30,14 @@ typedef struct bucket {
 
 typedef struct xfer xfer;
 
+typedef struct fd_watch {
+	uint64_t id;       /* 0: a free slot */
+	int fd;
+	int events;        /* CAIRN_FD_IN | CAIRN_FD_OUT */
+	cairn_fd_fn fn;
+	void *ud;
+} fd_watch;
+
 typedef struct queue {
 	xfer *head, *tail;
 } queue;
@@ -52,6 +60,10 @@ struct cairn_loop {
 	int running;
 	CURL *pool[CAIRN_LOOP_POOL_MAX];
 	int npool;
+
+	fd_watch *watches;   /* cairn_loop_watch_fd; slots are reused */
+	size_t nwatches, awatches;
+	uint64_t next_watch;
 
 	bucket **buckets;
 	size_t nbuckets;

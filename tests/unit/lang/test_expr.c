@@ -360,6 +360,9 @@ static void test_expr__func_cidr(void)
 	T_EQ_STR(ev("${cidrhost(\"fd00:fd12:3456:7890::/56\", 16)}"), "\"fd00:fd12:3456:7800::10\"");
 	T_EQ_STR(ev("${cidrhost(\"10.0.0.0/30\", 4)}"),
 		"t.yaml:1:27: cidrhost(): host number 4 does not fit in prefix /30 (2 host bits)");
+	T_EQ_STR(ev("${formatlist(\"%-5s|%d\", [\"a\", \"bb\"], [1, 2])}"), "[\"a    |1\",\"bb   |2\"]");
+	T_EQ_STR(ev("${formatlist(\"%s=%s\", [\"a\", \"b\"], \"x\")}"), "[\"a=x\",\"b=x\"]");
+	T_CONTAINS(ev("${formatlist(\"%s%s\", [\"a\"], [1, 2])}"), "formatlist(): the lists must have the same length (1 and 2)");
 	T_EQ_STR(ev("${cidrnetmask(\"172.16.0.0/12\")}"), "\"255.240.0.0\"");
 	T_EQ_STR(ev("${cidrnetmask(\"::/64\")}"), "t.yaml:1:15: cidrnetmask(): only IPv4 prefixes have a netmask");
 }
@@ -385,6 +388,26 @@ static void test_expr__func_files(void)
 	T_CONTAINS(ev("${file(\"nope.txt\")}"), "t.yaml:1:8: file(): cannot read /tmp/cairn-expr-");
 	T_CONTAINS(ev("${file(\"nope.txt\")}"), "/nope.txt: No such file or directory");
 	T_CONTAINS(ev("${file(\"big.bin\")}"), "/big.bin is larger than 4 MiB");
+	unlink(path);
+	/* filebase64: any bytes; templatefile: the file's ${ } see the map given */
+	snprintf(path, sizeof(path), "%s/bin", dir_);
+	f = fopen(path, "w");
+	fwrite("\0\xff\x01", 1, 3, f);
+	fclose(f);
+	T_EQ_STR(ev("${filebase64(\"bin\")}"), "\"AP8B\"");
+	T_CONTAINS(ev("${file(\"bin\")}"), "is not valid UTF-8 text");
+	T_CONTAINS(ev("${templatefile(\"bin\", {})}"), "templatefile(): ");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/t.tpl", dir_);
+	f = fopen(path, "w");
+	fputs("name = ${name}\npeers = ${join(\",\", peers)} $${literal}\n", f);
+	fclose(f);
+	T_EQ_STR(ev("${templatefile(\"t.tpl\", {name = \"web\", peers = [\"a\", \"b\"]})}"),
+		 "\"name = web\\npeers = a,b ${literal}\\n\"");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {nme = \"web\", peers = []})}"), "templatefile(): ");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {nme = \"web\", peers = []})}"), "/t.tpl:1:10: unknown reference 'name'");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", {name = \"web\"})}"), "/t.tpl:2:21: unknown reference 'peers'");
+	T_CONTAINS(ev("${templatefile(\"t.tpl\", \"x\")}"), "templatefile(): the variables must be a map, got string");
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/hello.txt", dir_);
 	unlink(path);

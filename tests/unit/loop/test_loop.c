@@ -1198,6 +1198,87 @@ static void test_loop__policy(void)
 	T_CHECK(!cairn_loop_curl_retryable(60)); /* bad certificate: never */
 }
 
+/* -- watched file descriptors ------------------------------------------- */
+
+typedef struct fd_seen {
+	cairn_loop *loop;
+	uint64_t id, other;
+	int calls, revents;
+	bool unwatch_other;
+} fd_seen;
+
+static void on_fd(void *ud, int fd, int revents)
+{
+	fd_seen *f = ud;
+	char c;
+
+	f->calls++;
+	f->revents |= revents;
+	if (revents & CAIRN_FD_IN)
+		(void)!read(fd, &c, 1);
+	if (f->unwatch_other)
+		cairn_loop_unwatch_fd(f->loop, f->other);
+}
+
+static void test_loop__watch_fd(void)
+{
+	cairn_loop *loop = NULL;
+	fd_seen a = { 0 }, b = { 0 };
+	int p[2] = { -1, -1 }, q[2] = { -1, -1 }, pending = 0;
+	double t0;
+
+	T_CHECK(pipe(p) == 0 && pipe(q) == 0);
+	T_OK(cairn_loop_new(&loop, NULL));
+	a.loop = b.loop = loop;
+	T_OK(cairn_loop_watch_fd(loop, p[0], CAIRN_FD_IN, on_fd, &a, &a.id));
+	T_OK(cairn_loop_watch_fd(loop, q[0], CAIRN_FD_IN, on_fd, &b, &b.id));
+	/* nothing to read: the loop waits (here at most 0.2 s) and calls nobody */
+	t0 = cairn_now();
+	T_OK(cairn_loop_run_once(loop, 0.2, &pending));
+	T_CHECK(cairn_now() - t0 >= 0.15);
+	T_EQ_INT(a.calls + b.calls, 0);
+	T_EQ_INT(pending, 2);
+	/* a byte on p wakes the loop at once and calls p's owner only */
+	T_CHECK(write(p[1], "x", 1) == 1);
+	t0 = cairn_now();
+	T_OK(cairn_loop_run_once(loop, 5, NULL));
+	T_CHECK(cairn_now() - t0 < 1);
+	T_EQ_INT(a.calls, 1);
+	T_CHECK(a.revents & CAIRN_FD_IN);
+	T_EQ_INT(b.calls, 0);
+	/* paused: not polled, not pending */
+	cairn_loop_watch_set(loop, a.id, 0);
+	T_CHECK(write(p[1], "y", 1) == 1);
+	T_OK(cairn_loop_run_once(loop, 0.05, &pending));
+	T_EQ_INT(a.calls, 1);
+	T_EQ_INT(pending, 1);
+	/* both ready; a's callback removes b's watch: b is not called */
+	cairn_loop_watch_set(loop, a.id, CAIRN_FD_IN);
+	T_CHECK(write(q[1], "z", 1) == 1);
+	a.other = b.id;
+	a.unwatch_other = true;
+	T_OK(cairn_loop_run_once(loop, 1, &pending));
+	T_EQ_INT(a.calls, 2);
+	T_EQ_INT(b.calls, 0);
+	T_EQ_INT(pending, 1);
+	/* a closed writer is a hang-up: the owner hears of it */
+	a.unwatch_other = false;
+	close(p[1]);
+	p[1] = -1;
+	T_OK(cairn_loop_run_once(loop, 1, NULL));
+	T_EQ_INT(a.calls, 3);
+	T_CHECK(a.revents & CAIRN_FD_ERR);
+	cairn_loop_unwatch_fd(loop, a.id);
+	cairn_loop_unwatch_fd(loop, a.id); /* twice: ignored */
+	T_OK(cairn_loop_run_once(loop, 0.05, &pending));
+	T_EQ_INT(pending, 0);
+	T_CHECK(cairn_loop_watch_fd(loop, -1, CAIRN_FD_IN, on_fd, &a, NULL) == CAIRN_EINVAL);
+	cairn_loop_free(loop);
+	close(p[0]);
+	close(q[0]);
+	close(q[1]);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_loop__timers_in_order),
 	T_CASE(test_loop__timer_waits),
@@ -1219,6 +1300,7 @@ static const t_case cases[] = {
 	T_CASE(test_loop__bad_requests),
 	T_CASE(test_loop__free_cancels),
 	T_CASE(test_loop__policy),
+	T_CASE(test_loop__watch_fd),
 	{ 0 },
 };
 

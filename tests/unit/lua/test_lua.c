@@ -117,11 +117,39 @@ static json_t *error_answer(json_t *req)
 			 "headers", "body", xml);
 }
 
+/* A fake host for cairn.ssh: what provisioner/ssh would answer. */
+static json_t *ssh_answer(json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *path = json_string_value(json_object_get(req, "path"));
+
+	if (path && !strcmp(path, "/denied"))
+		return json_pack("{s:s,s:s}", "error", "h (10.0.0.1:22): cannot read /denied: Permission denied",
+				 "code", "permission_denied");
+	if (!strcmp(op, "exec")) /* stdout: the stdin it was given (base64 "AGJpbv8=" = "\0bin\xff") */
+		return json_pack("{s:i,s:O,s:s,s:b,s:b}", "exit_code", 7, "stdout_b64", json_object_get(req, "stdin_b64"),
+				 "stderr_b64", "ZXJy", "stdout_truncated", 0, "stderr_truncated", 0);
+	if (!strcmp(op, "stat") && !strcmp(path, "/missing"))
+		return json_pack("{s:b}", "exists", 0);
+	if (!strcmp(op, "stat"))
+		return json_pack("{s:b,s:s,s:s,s:i,s:i,s:i}", "exists", 1, "type", "file", "mode", "0640", "uid", 0,
+				 "gid", 0, "size", 3);
+	if (!strcmp(op, "read"))
+		return json_pack("{s:b,s:s}", "exists", 1, "content_b64", "AAEC");
+	if (!strcmp(op, "readlink"))
+		return json_pack("{s:b,s:s}", "exists", 1, "target", "/target");
+	if (!strcmp(op, "remove"))
+		return json_pack("{s:b}", "removed", 0);
+	return json_pack("{s:b}", "ok", 1);
+}
+
 static json_t *answer_for(json_t *req)
 {
 	const char *kind = json_string_value(json_object_get(req, "kind"));
 	const char *url = json_string_value(json_object_get(req, "url"));
 
+	if (kind && strcmp(kind, "ssh") == 0)
+		return ssh_answer(req);
 	if (kind && strcmp(kind, "http") == 0 && url && strcmp(url, "http://paginate/") == 0)
 		return page_answer(req);
 	if (kind && strcmp(kind, "http") == 0)
@@ -707,6 +735,64 @@ static void test_lua__wait_timeout(void)
 	cairn_lua_free(rt);
 }
 
+/* cairn.ssh: requests as provisioner/ssh wants them (binary as base64),
+ * answers back as Lua values, transport failures as errors. */
+static void test_lua__ssh(void)
+{
+	cairn_lua *rt = new_rt(0, 0);
+	json_t *q;
+	run r;
+
+	/* cairn.ssh is for modules from a trusted directory: the fixtures here */
+	cairn_lua_set_trusted(rt, 0);
+
+	run_op(&r, rt, "test.ssh", "create", json_pack("[{}]"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_DONE);
+	T_EQ_INT(json_array_size(r.requests), 7);
+	q = json_array_get(r.requests, 0);
+	T_EQ_STR(sget(q, "kind"), "ssh");
+	T_EQ_STR(sget(q, "op"), "exec");
+	T_EQ_STR(sget(q, "command"), "uname");
+	T_EQ_STR(sget(q, "stdin_b64"), "AGJpbv8=");
+	T_EQ_STR(sget(json_object_get(q, "env"), "A"), "1");
+	T_EQ_STR(sget(q, "lock"), "k");
+	T_CHECK(json_real_value(json_object_get(q, "timeout")) == 5);
+	T_CHECK(json_object_get(q, "host") == NULL); /* never the module's to say */
+	q = json_array_get(r.requests, 4);
+	T_EQ_STR(sget(q, "op"), "write");
+	T_EQ_STR(sget(q, "path"), "/etc/y");
+	T_EQ_STR(sget(q, "content_b64"), "AQID");
+	T_EQ_STR(sget(q, "mode"), "0600");
+	T_EQ_INT(iget(r.result, "exit"), 7);
+	T_CHECK(json_is_true(json_object_get(r.result, "stdout_ok"))); /* binary, byte for byte */
+	T_EQ_STR(sget(r.result, "stderr"), "err");
+	T_EQ_STR(sget(r.result, "stdout_b64"), "gone");
+	T_EQ_STR(sget(r.result, "mode"), "0640");
+	T_CHECK(json_is_true(json_object_get(r.result, "missing")));
+	T_EQ_INT(iget(r.result, "len"), 3);
+	T_EQ_INT(iget(r.result, "byte"), 0);
+	T_CHECK(json_is_true(json_object_get(r.result, "wrote")));
+	T_EQ_STR(sget(r.result, "link"), "/target");
+	T_CHECK(json_is_false(json_object_get(r.result, "removed")));
+	run_release(&r);
+
+	run_op(&r, rt, "test.ssh", "read", json_pack("[s,{}]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "modules/test/ssh.lua:");
+	T_CONTAINS(r.err, "h (10.0.0.1:22): cannot read /denied: Permission denied");
+	run_release(&r);
+	run_op(&r, rt, "test.ssh", "update", json_pack("[s,{},{},[]]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "cairn.ssh.exec: unknown field 'stdinn'");
+	T_EQ_INT(json_array_size(r.requests), 0);
+	run_release(&r);
+	run_op(&r, rt, "test.ssh", "delete", json_pack("[s,{}]", "x"), NULL);
+	T_EQ_INT(r.st, CAIRN_OP_FAILED);
+	T_CONTAINS(r.err, "cairn.ssh.exec: 'command' is required");
+	run_release(&r);
+	cairn_lua_free(rt);
+}
+
 static void test_lua__http_validation(void)
 {
 	cairn_lua *rt = new_rt(0, 0);
@@ -1090,6 +1176,7 @@ static void test_lua__trusted_dirs(void)
 	run_op(&r, rt, "local.evil", "create", json_array(), NULL);
 	T_EQ_INT(r.st, CAIRN_OP_DONE);
 	T_CHECK(bget(r.result, "fs") == 0);
+	T_CHECK(bget(r.result, "ssh") == 0);
 	run_release(&r);
 	cairn_lua_free(rt);
 
@@ -1579,6 +1666,7 @@ static const t_case cases[] = {
 	T_CASE(test_lua__op_stepwise),
 	T_CASE(test_lua__wait_timeout),
 	T_CASE(test_lua__http_validation),
+	T_CASE(test_lua__ssh),
 	T_CASE(test_lua__error_position),
 	T_CASE(test_lua__error_table),
 	T_CASE(test_lua__bad_result),

@@ -1,0 +1,3 @@
+# /etc/hosts (managed by cairn)
+127.0.0.1   localhost
+${lines}
