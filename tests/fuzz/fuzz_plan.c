@@ -69,6 +69,7 @@ static void load_saved(const uint8_t *data, size_t size)
 {
 	cairn_engine e;
 	json_t *doc, *forced = NULL;
+	char state[sizeof(stack_dir) + 32];
 
 	if (!(doc = json_loadb((const char *)data, size, 0, NULL)))
 		return;
@@ -76,7 +77,10 @@ static void load_saved(const uint8_t *data, size_t size)
 	e.opts.env = "dev";
 	memcpy(e.config_hash, HASH, sizeof(e.config_hash));
 	e.serial = 0;
-	if (cairn_plan_load_saved(&e, doc, &forced) == 0)
+	/* no key beside it: a plan that parses stops at its MAC, as an edited one does */
+	snprintf(state, sizeof(state), "%s/.cairn/state.db", stack_dir);
+	e.state_path = state;
+	if (cairn_plan_load_saved(&e, doc, plan_path, &forced) == 0)
 		cairn_plan_verify_saved(&e, forced);
 	json_decref(forced);
 	json_decref(doc);
