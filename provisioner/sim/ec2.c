@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -252,6 +253,20 @@ static int set_tag(cairn_sim_req *req, cairn_sim_resource *r, const char *key, c
 
 int ec2_apply_tag_specs(cairn_sim_req *req, cairn_sim_resource *r, const char *tag_type)
 {
+	return ec2_apply_tag_specs_dropping(req, r, tag_type, NULL);
+}
+
+static bool name_listed(const char *const *names, const char *name)
+{
+	for (; names && *names; names++)
+		if (strcmp(*names, name) == 0)
+			return true;
+	return false;
+}
+
+int ec2_apply_tag_specs_dropping(cairn_sim_req *req, cairn_sim_resource *r, const char *tag_type,
+				 const char *const *dropped)
+{
 	long *idx = NULL;
 	size_t n = 0, i, j, nt = 0;
 	cairn_sim_tag *tags = NULL;
@@ -268,7 +283,7 @@ int ec2_apply_tag_specs(cairn_sim_req *req, cairn_sim_resource *r, const char *t
 				"The request must contain the parameter TagSpecification.%ld.ResourceType", idx[i]);
 			goto cleanup;
 		}
-		if (strcmp(rt, tag_type) != 0) {
+		if (strcmp(rt, tag_type) != 0 && !name_listed(dropped, rt)) {
 			rc = cairn_sim_fail(req, 400, "InvalidParameterValue",
 				"'%s' is not a valid taggable resource type for this operation.", rt);
 			goto cleanup;
@@ -281,7 +296,7 @@ int ec2_apply_tag_specs(cairn_sim_req *req, cairn_sim_resource *r, const char *t
 				cairn_error_last()->message);
 			goto cleanup;
 		}
-		for (j = 0; j < nt; j++)
+		for (j = 0; j < nt && strcmp(rt, tag_type) == 0; j++)
 			if ((rc = set_tag(req, r, tags[j].key, tags[j].value)) != 0)
 				goto cleanup;
 	}

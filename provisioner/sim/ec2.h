@@ -61,6 +61,11 @@ int ec2_parse_cidr(const char *s, uint32_t *net, int *prefix);
 /* Create a resource of kind with a new id; TagSpecification of the request applied. */
 int ec2_new(cairn_sim_req *req, const ec2_kind *kind, cairn_sim_resource **out);
 int ec2_apply_tag_specs(cairn_sim_req *req, cairn_sim_resource *r, const char *tag_type);
+/* The same, also accepting the resource types in dropped (NULL-terminated;
+ * may be NULL) and ignoring their tags: RunInstances takes tags for the
+ * instance's volume and network interface, which the sim does not model. */
+int ec2_apply_tag_specs_dropping(cairn_sim_req *req, cairn_sim_resource *r, const char *tag_type,
+				 const char *const *dropped);
 /* Helpers for JSON attributes. */
 const char *ec2_str(const cairn_sim_resource *r, const char *key);
 int ec2_bool_attr(const cairn_sim_resource *r, const char *key);

@@ -942,43 +942,9 @@ static int resolve_launch(cairn_sim_req *req, launch *l, const cairn_sim_strs *g
  * those for its volume and network interface are accepted and dropped. */
 static int launch_tags(cairn_sim_req *req, cairn_sim_resource *r)
 {
-	long *idx = NULL;
-	size_t n = 0, i, j, nt = 0;
-	cairn_sim_tag *tags = NULL;
-	int rc;
+	static const char *const dropped[] = { "volume", "network-interface", NULL };
 
-	if ((rc = cairn_sim_form_indices(req->form, "TagSpecification", &idx, &n)) != 0)
-		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid parameter %s", cairn_error_last()->message);
-	for (i = 0; i < n; i++) {
-		char prefix[64];
-		const char *rt = cairn_sim_form_getf(req->form, "TagSpecification.%ld.ResourceType", idx[i]);
-
-		if (!rt || !*rt) {
-			rc = cairn_sim_fail(req, 400, "MissingParameter",
-				"The request must contain the parameter TagSpecification.%ld.ResourceType", idx[i]);
-			goto cleanup;
-		}
-		if (strcmp(rt, "instance") && strcmp(rt, "volume") && strcmp(rt, "network-interface")) {
-			rc = cairn_sim_fail(req, 400, "InvalidParameterValue",
-				"'%s' is not a valid taggable resource type for this operation.", rt);
-			goto cleanup;
-		}
-		snprintf(prefix, sizeof(prefix), "TagSpecification.%ld.Tag", idx[i]);
-		free(tags);
-		tags = NULL;
-		if ((rc = cairn_sim_form_tags(req->form, prefix, &tags, &nt)) != 0) {
-			rc = cairn_sim_fail(req, 400, "MissingParameter", "The request must contain the parameter %s",
-				cairn_error_last()->message);
-			goto cleanup;
-		}
-		for (j = 0; j < nt && strcmp(rt, "instance") == 0; j++)
-			if ((rc = ec2_set_tag(req, r, tags[j].key, tags[j].value)) != 0)
-				goto cleanup;
-	}
-cleanup:
-	free(tags);
-	free(idx);
-	return rc;
+	return ec2_apply_tag_specs_dropping(req, r, "instance", dropped);
 }
 
 /* (Re)link an instance to its subnet and security groups: EC2 refuses to
