@@ -107,9 +107,6 @@ int cairn_drift__parity(const cairn_drift_run *r, const drift_env *a, const drif
 	json_t *all = json_object(), *x;
 	pctx c = { json_array(), a->name, b->name, NULL, NULL, false, 0, 0 };
 	cairn_lua *lua = NULL;
-	const char *dirs[17], *builtin = getenv("CAIRN_MODULES_PATH");
-	char *list = NULL, *dir, *next;
-	size_t ndirs = 0;
 	char pair[300];
 	const char *addr;
 	int rc = 0;
@@ -138,26 +135,8 @@ int cairn_drift__parity(const cairn_drift_run *r, const drift_env *a, const drif
 		return 0;
 	}
 	/* the schemas, from a runtime of our own (the engines are gone) */
-	{
-		char *user = NULL;
-
-		if (asprintf(&user, "%s/modules", r->stack->dir) < 0)
-			user = NULL;
-		dirs[ndirs++] = user ? user : "modules";
-		/* CAIRN_MODULES_PATH is ':'-separated, as the engine reads it */
-		list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR);
-		for (dir = list; dir; dir = next) {
-			if ((next = strchr(dir, ':')))
-				*next++ = '\0';
-			if (*dir && ndirs < sizeof(dirs) / sizeof(dirs[0]))
-				dirs[ndirs++] = dir;
-		}
-		rc = list ? cairn_lua_new(&lua, dirs, ndirs, NULL) : cairn_error_set(CAIRN_ENOMEM, "out of memory");
-		free(list);
-		free(user);
-		if (rc)
-			goto cleanup;
-	}
+	if ((rc = cairn_engine_new_lua(&lua, r->stack->dir)) != 0)
+		goto cleanup;
 	json_object_update(all, a->resources);
 	json_object_update_missing(all, b->resources);
 	json_object_foreach(all, addr, x) {

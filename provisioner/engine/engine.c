@@ -984,17 +984,18 @@ static void module_log(void *ud, const char *level, const char *address, const c
  * trusted directories: CAIRN_MODULES_PATH (':'-separated: the operator's
  * choice) or the modules cairn ships. Only trusted modules get cairn.fs,
  * and none reaches the state directory (its key). */
-static int open_lua(cairn_engine *e)
+int cairn_engine_new_lua(cairn_lua **out, const char *stack_dir)
 {
 	const char *builtin = getenv("CAIRN_MODULES_PATH");
-	char *user_mods = path_join(e->stack->dir, "modules"), *list = NULL, *dir, *next;
-	char *state_dir = NULL, *dot = NULL;
+	char *user_mods = path_join(stack_dir, "modules"), *list = NULL, *dir, *next;
 	const char *dirs[17];
 	size_t n = 0;
-	int rc = CAIRN_ENOMEM;
+	int rc;
 
-	if (!user_mods || !(list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR)))
+	if (!user_mods || !(list = strdup(builtin && *builtin ? builtin : CAIRN_MODULES_DIR))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
+	}
 	dirs[n++] = user_mods;
 	for (dir = list; dir; dir = next) {
 		if ((next = strchr(dir, ':')))
@@ -1002,9 +1003,21 @@ static int open_lua(cairn_engine *e)
 		if (*dir && n < sizeof(dirs) / sizeof(dirs[0]))
 			dirs[n++] = dir;
 	}
-	if ((rc = cairn_lua_new(&e->lua, dirs, n, NULL)) != 0)
-		goto cleanup;
-	cairn_lua_set_trusted(e->lua, 1);
+	if ((rc = cairn_lua_new(out, dirs, n, NULL)) == 0)
+		cairn_lua_set_trusted(*out, 1); /* every directory but the stack's own */
+cleanup:
+	free(user_mods);
+	free(list);
+	return rc;
+}
+
+static int open_lua(cairn_engine *e)
+{
+	char *state_dir = NULL, *dot = NULL;
+	int rc;
+
+	if ((rc = cairn_engine_new_lua(&e->lua, e->stack->dir)) != 0)
+		return rc;
 	cairn_lua_set_log(e->lua, module_log, e);
 	rc = CAIRN_ENOMEM;
 	if (!(dot = path_join(e->stack->dir, ".cairn")))
@@ -1022,8 +1035,6 @@ static int open_lua(cairn_engine *e)
 cleanup:
 	if (rc == CAIRN_ENOMEM)
 		cairn_error_set(rc, "out of memory");
-	free(user_mods);
-	free(list);
 	free(dot);
 	free(state_dir);
 	return rc;

@@ -203,6 +203,12 @@ char *cairn_engine_clean(const cairn_engine *e, const char *msg);
  * per cairn_timeout_kind, 0 = the module's), or NULL for an orphan. */
 const double *cairn_engine_timeouts(const cairn_engine *e, const char *address);
 
+/* A Lua runtime with cairn's module search path: STACK_DIR/modules first
+ * (the stack's own, untrusted), then CAIRN_MODULES_PATH (':'-separated) or
+ * the modules cairn ships (trusted). The engine's own adds its log and the
+ * state paths it denies; drift's parity uses it bare, for schemas. */
+int cairn_engine_new_lua(cairn_lua **out, const char *stack_dir);
+
 /* The instance of an address, or NULL. */
 cairn_inst *cairn_engine_inst(cairn_engine *e, const char *address);
 
