@@ -709,7 +709,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		json_decref(doc);
 	} else {
 		if (e->nintents)
-			printf("Note: %zu operation(s) of an interrupted run are pending; apply reconciles them first.\n\n",
+			printf("Note: %zu operation(s) of an earlier run (interrupted or failed) are pending; apply reconciles them first.\n\n",
 			       e->nintents);
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;

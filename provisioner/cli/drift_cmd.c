@@ -378,7 +378,7 @@ static void print_env(const drift_cli *c, const json_t *x)
 	else if (strcmp(st, "error"))
 		fputc('\n', stdout);
 	if (json_object_get(x, "pending_operations"))
-		printf("  note: %lld operation(s) of an interrupted run are pending; the next apply reconciles them\n",
+		printf("  note: %lld operation(s) of an earlier run (interrupted or failed) are pending; the next apply reconciles them\n",
 		       (long long)json_integer_value(json_object_get(x, "pending_operations")));
 	for (i = 0; i < json_array_size(findings);) {
 		const json_t *f = json_array_get(findings, i);

@@ -17,7 +17,8 @@ chmod o+x "$WORK" "$K" && chmod o+r "$K/authorized_keys"
 
 ssh-keygen -q -t ed25519 -N 'correct horse battery' -C cairn-test-enc -f "$K/id_enc"
 ssh-keygen -q -t rsa -b 2048 -N '' -C cairn-test-rsa -f "$K/id_rsa"
-cat "$K/id_enc.pub" "$K/id_rsa.pub" >>"$K/authorized_keys"
+ssh-keygen -q -t ecdsa -N '' -C cairn-test-ecdsa -f "$K/id_ecdsa"
+cat "$K/id_enc.pub" "$K/id_rsa.pub" "$K/id_ecdsa.pub" >>"$K/authorized_keys"
 
 one_file() { # HOSTLINES: a stack writing one file on host a
   cat >s/stack.yaml <<EOF
@@ -43,6 +44,17 @@ run apply -C s -e dev --auto-approve
 expect_rc 1 "apply"
 out_has "cannot log in as root: cannot use key file $K/id_enc" "the key is named"
 out_has "an encrypted key must be loaded into ssh-agent" "the way out"
+
+echo "# an ECDSA key file: logged in with it, the file written"
+one_file "    user: root
+    key_file: $K/id_ecdsa"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply with an ECDSA key"
+eq "$(cat "$R/f")" "x" "the file is on the host"
+check "sshd accepted the ECDSA key" grep -q "Accepted publickey for root .* ECDSA" "$WORK/sshd_a.log"
+run destroy -C s -e dev --auto-approve
+expect_rc 0 "destroy"
+check "the file is gone" test ! -e "$R/f"
 
 echo "# an RSA key: OpenSSH refuses libssh2 1.10's SHA-1 signature"
 one_file "    user: root
