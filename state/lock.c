@@ -265,7 +265,8 @@ int cairn_lock_renew(cairn_store *st, const char *env)
 			"stop writing", env, li->holder, li->pid, li->operation, since);
 	} else if (rc == 0) {
 		rc = cairn_error_set(CAIRN_ELOCKED,
-			"lost the lock of environment '%s': it was force-unlocked; stop writing", env);
+			"lost the lock of environment '%s': it was released by someone else (a force-unlock, or "
+			"a run that took it over when its lease ran out); stop writing", env);
 	}
 	cairn_lock_info_free(li);
 	return rc;

@@ -699,6 +699,10 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
 	}
+	/* the lease may have run out while the plan was shown and confirmed:
+	 * renewed now, or found taken, before anything is written */
+	if (cairn_engine_heartbeat_every(e, &ic.every, &ic.beat) && (rc = ic.beat(e)) != 0)
+		goto cleanup;
 	if ((rc = cairn_store_rev_begin(e->store, e->opts.env, command, &rev)) != 0)
 		goto cleanup;
 	/* deletions first in the list, so that apply_of / delete_of are complete before linking */

@@ -1493,6 +1493,32 @@ static int by_count(const void *a, const void *b)
 	return strcmp(x->type, y->type);
 }
 
+/* While a locked run refreshes (minutes when objects are deleting, or for
+ * thousands of resources), its lease is renewed as during the apply: a
+ * refresh longer than the lease must not let another run take the lock. */
+typedef struct refresh_beat {
+	cairn_engine *e;
+	double next, every;
+	int (*fn)(void *);
+} refresh_beat;
+
+static int refresh_idle(void *ud)
+{
+	refresh_beat *rb = ud;
+
+	if (cairn_now() < rb->next)
+		return 0;
+	rb->next = cairn_now() + rb->every;
+	if (rb->fn(rb->e) != 0) {
+		const cairn_error *err = cairn_error_last();
+
+		return cairn_error_set(CAIRN_ELOCKED, "lost the lock of environment '%s' (%.800s); stopped "
+				       "before writing anything else", rb->e->opts.env,
+				       err ? err->message : "taken by another run");
+	}
+	return 0;
+}
+
 int cairn_engine_refresh(cairn_engine *e)
 {
 	refresh_job *jobs = NULL;
@@ -1503,6 +1529,7 @@ int cairn_engine_refresh(cairn_engine *e)
 	json_t *types = json_object();
 	const char *type;
 	json_t *x;
+	refresh_beat beat = { 0 };
 	int rc = 0;
 
 	json_decref(e->refreshed);
@@ -1579,6 +1606,12 @@ int cairn_engine_refresh(cairn_engine *e)
 	if ((rc = cairn_sched_new(&s, e->loop, e->lua, NULL, tasks, njobs, e->opts.parallelism)) != 0)
 		goto cleanup;
 	cairn_sched_set_log(s, log_task, e);
+	if (e->locked) {
+		cairn_engine_heartbeat_every(e, &beat.every, &beat.fn);
+		beat.e = e;
+		beat.next = cairn_now(); /* the time since the lock was taken counts too */
+		cairn_sched_set_idle(s, refresh_idle, &beat, 0.2);
+	}
 	rc = cairn_engine_run_sched(e, s);
 	if (rc == CAIRN_ERROR && e->opts.for_write && !cairn_engine_signal(e)) {
 		/* An apply goes on past hosts it cannot reach: their objects keep

@@ -50,6 +50,38 @@ run apply -C s -e dev --auto-approve
 expect_rc 0 "apply after a killed holder takes the lock over"
 eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
 
+# a refresh longer than the lease: the lease is renewed while it reads, so
+# an apply started meanwhile is refused (exit 3), not given the lock
+echo 5 >s/cloud/.read-delay
+CAIRN_LOCK_LEASE=2 "$CAIRN" apply -C s -e dev --auto-approve >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+sleep 3
+run apply -C s -e dev --auto-approve
+expect_rc 3 "an apply during a long refresh finds the lock held"
+err_has "is locked by" "names the holder"
+wait "$A"; eq "$?" "0" "the slow apply finishes"
+rm -f s/cloud/.read-delay
+eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
+
+# the lease runs out while the plan waits for 'yes' and another run takes
+# the lock: the confirmed apply finds out before writing anything
+sed -i 's/count: 8/count: 9/' s/stack.yaml
+(sleep 4; echo yes) | CAIRN_LOCK_LEASE=1 script -qec "'$CAIRN' apply -C s -e dev" /dev/null >a.out 2>&1 & A=$!
+BG_PIDS+=("$A")
+sleep 2.5
+run apply -C s -e dev --auto-approve --target 'slow[0]'
+expect_rc 0 "another run takes the expired lock meanwhile"
+wait "$A"; RA=$?
+[ "$RA" -ne 0 ] && pass || fail "the confirmed apply should stop: its lock was taken meanwhile"
+check "it says it lost the lock" grep -q "lost the lock of environment 'dev'" a.out
+eq "$(ls s/cloud | wc -l)" "8" "nothing created by the run that lost its lock"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "the next apply"
+eq "$(ls s/cloud | wc -l)" "9" "nine objects"
+sed -i 's/count: 9/count: 8/' s/stack.yaml
+run apply -C s -e dev --auto-approve
+expect_rc 0 "back to eight"
+
 # a bad lease setting is a clear error, not a silent default
 CAIRN_LOCK_LEASE=soon "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null; RC=$?
 expect_rc 1 "bad CAIRN_LOCK_LEASE"

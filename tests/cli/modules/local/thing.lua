@@ -45,6 +45,9 @@ return {
     return o
   end,
   read = function(ctx, id)
+    -- a slow cloud on demand: <cloud>/.read-delay holds seconds per read
+    local d = cairn.fs.read(cloud(ctx) .. "/.read-delay")
+    if d and tonumber(d) then cairn.sleep(tonumber(d)) end
     local o = load(ctx, id)
     if o then o.arn = "arn:test:" .. id end
     return o
