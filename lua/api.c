@@ -687,101 +687,17 @@ static int fs_fail(lua_State *L, const char *verb, const char *path, int err)
 	return luaL_error(L, "cannot %s %s: %s", verb, path, strerror(err));
 }
 
-/* Apply the components of rest ("a/../b") to out, lexically. */
-static int apply_components(cairn_buf *out, const char *rest)
-{
-	const char *p = rest, *end;
-	size_t len;
-	int rc = 0;
-
-	while (*p && !rc) {
-		while (*p == '/')
-			p++;
-		end = p + strcspn(p, "/");
-		len = (size_t)(end - p);
-		if (len == 0 || (len == 1 && p[0] == '.')) {
-			/* nothing */
-		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
-			char *slash = strrchr(out->ptr, '/');
-
-			out->len = slash && slash != out->ptr ? (size_t)(slash - out->ptr) : 1;
-			out->ptr[out->len] = '\0';
-		} else {
-			if (out->len > 1)
-				rc = cairn_buf_putc(out, '/');
-			if (!rc)
-				rc = cairn_buf_put(out, p, len);
-		}
-		p = end;
-	}
-	return rc;
-}
-
-char *cairn_lua_resolve_path(const char *path)
-{
-	cairn_buf abs = CAIRN_BUF_INIT, out = CAIRN_BUF_INIT;
-	char cwd[PATH_MAX], *real = NULL, *res = NULL;
-	size_t keep;
-
-	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	if ((path[0] == '/' ? cairn_buf_puts(&abs, path) : cairn_buf_printf(&abs, "%s/%s", cwd, path)) < 0)
-		goto cleanup;
-	/* the longest prefix that exists, with its symlinks resolved */
-	for (keep = abs.len;;) {
-		char save = abs.ptr[keep];
-
-		abs.ptr[keep] = '\0';
-		real = realpath(keep ? abs.ptr : "/", NULL);
-		abs.ptr[keep] = save;
-		if (real || keep == 0)
-			break;
-		while (keep > 0 && abs.ptr[keep - 1] == '/')
-			keep--;
-		while (keep > 0 && abs.ptr[keep - 1] != '/')
-			keep--;
-		while (keep > 1 && abs.ptr[keep - 1] == '/')
-			keep--;
-		if (keep == 1)
-			keep = 0;
-	}
-	if ((real ? cairn_buf_puts(&out, real) : cairn_buf_puts(&out, "/")) < 0 ||
-	    apply_components(&out, abs.ptr + keep) < 0)
-		goto cleanup;
-	res = cairn_buf_detach(&out);
-cleanup:
-	free(real);
-	cairn_buf_release(&abs);
-	cairn_buf_release(&out);
-	return res;
-}
-
-/* Refuse a path that leads into a denied directory (the state directory,
- * with the key that seals the state's secrets), symlinks followed. */
+/* Refuse a path that leads (symlinks and '..' followed) into cairn's own
+ * files: the state directory with its key, the state database wherever
+ * --state put it (cairn_lua_protect, cairn_lua_deny_path). */
 static void fs_guard(lua_State *L, const char *verb, const char *path)
 {
 	cairn_lua *rt = cairn_lua_rt(L);
-	char *res;
-	size_t i, n;
-	bool denied = false;
 	int p = cairn_lua__protected(rt, path);
 
-	if (!rt->ndeny)
-		goto protected;
-	if (!(res = cairn_lua_resolve_path(path)))
-		luaL_error(L, "cannot %s %s: cannot resolve the path", verb, path);
-	for (i = 0; i < rt->ndeny && !denied; i++) {
-		n = strlen(rt->deny[i]);
-		denied = strncmp(res, rt->deny[i], n) == 0 && (res[n] == '\0' || res[n] == '/' || n == 1);
-	}
-	free(res);
-	if (denied)
-		luaL_error(L, "cannot %s %s: cairn's state directory is not reachable from modules", verb, path);
-protected:
-	/* cairn's own files wherever they are (--state, its -wal, the key) */
 	if (p >= 0)
-		luaL_error(L, "refusing to %s %s: it is inside %s (%s)", verb, path, rt->prot[p].what,
-			   rt->prot[p].given);
+		luaL_error(L, "refusing to %s %s: it is inside %s (%s), which modules cannot reach", verb, path,
+			   rt->prot[p].what, rt->prot[p].given);
 }
 
 static int parse_mode(const char *s, mode_t *out)

@@ -41,8 +41,6 @@ struct cairn_lua {
 	size_t alloc_since_check;   /* bytes allocated by the running op since the
 				     * allocator last looked at the clock */
 	size_t first_trusted;       /* dirs[first_trusted..] hold trusted modules */
-	char **deny;                /* realpaths cairn.fs never reaches */
-	size_t ndeny;
 	cairn_lua_log_fn log_fn;
 	void *log_ud;
 	cairn_lua_module **mods;
@@ -97,7 +95,6 @@ void cairn_lua_charge(lua_State *L, long long steps);
 /* api.c: path as an absolute path with every symlink of its existing part
  * resolved and "." / ".." of the rest applied (malloc'd; NULL if out of
  * memory or the working directory is unknown). */
-char *cairn_lua_resolve_path(const char *path);
 
 /* patterns.c: replace string.find, match, gmatch, gsub (table at idx) with
  * the step-counted matcher, and string.rep with a bounded one. */

@@ -770,9 +770,6 @@ void cairn_lua_free(cairn_lua *rt)
 	for (i = 0; i < rt->ndirs; i++)
 		free(rt->dirs[i]);
 	free(rt->dirs);
-	for (i = 0; i < rt->ndeny; i++)
-		free(rt->deny[i]);
-	free(rt->deny);
 	for (i = 0; i < rt->nprot; i++) {
 		free(rt->prot[i].real);
 		free(rt->prot[i].given);
@@ -789,16 +786,7 @@ void cairn_lua_set_trusted(cairn_lua *rt, size_t first)
 
 int cairn_lua_deny_path(cairn_lua *rt, const char *dir)
 {
-	char **d = realloc(rt->deny, (rt->ndeny + 1) * sizeof(*d));
-	char *p;
-
-	if (!d)
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	rt->deny = d;
-	if (!(p = cairn_lua_resolve_path(dir)))
-		return cairn_error_set(CAIRN_ENOMEM, "cannot resolve %s", dir);
-	rt->deny[rt->ndeny++] = p;
-	return 0;
+	return cairn_lua_protect(rt, dir, true, "cairn's state directory");
 }
 
 void cairn_lua_interrupt(cairn_lua *rt)
@@ -1506,7 +1494,7 @@ int cairn_lua__protected(const cairn_lua *rt, const char *path)
 		if (strncmp(real.ptr, pr->real, n) != 0)
 			continue;
 		next = real.ptr[n];
-		if (next == '\0' || (pr->tree && next == '/') || (!pr->tree && next == '-'))
+		if (next == '\0' || (pr->tree && (next == '/' || n == 1)) || (!pr->tree && next == '-'))
 			rc = (int)i;
 	}
 cleanup:

@@ -218,7 +218,8 @@ void cairn_lua_free(cairn_lua *rt);
  * only there. Default: the last directory only. Call before loading. */
 void cairn_lua_set_trusted(cairn_lua *rt, size_t first);
 /* cairn.fs refuses any path inside dir (resolved; symlinks followed): the
- * state directory. dir need not exist yet. */
+ * state directory. dir need not exist yet. cairn_lua_protect(rt, dir, true,
+ * "cairn's state directory"): one guard for every path of cairn's own. */
 int cairn_lua_deny_path(cairn_lua *rt, const char *dir);
 /* Stop whatever runs: the running operation (and every later resume, and
  * module loading) fails with "interrupted" at the next hook, pattern step
