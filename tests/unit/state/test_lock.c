@@ -357,7 +357,7 @@ static void test_lock__force_unlock(void)
 	T_OK(cairn_lock_force_unlock(b, "dev"));
 	T_EQ_INT(cairn_lock_get(b, "dev", &li), CAIRN_ENOTFOUND);
 	T_EQ_INT(cairn_lock_renew(a, "dev"), CAIRN_ELOCKED);
-	T_CONTAINS(cairn_error_last()->message, "force-unlocked");
+	T_CONTAINS(cairn_error_last()->message, "it was released by someone else (a force-unlock");
 	T_OK(cairn_lock_acquire(b, "dev", "apply", 60, 0, NULL));
 	T_EQ_INT(cairn_lock_force_unlock(b, "staging"), CAIRN_ENOTFOUND);
 
