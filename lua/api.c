@@ -689,7 +689,7 @@ static int fs_fail(lua_State *L, const char *verb, const char *path, int err)
 
 /* Refuse a path that leads (symlinks and '..' followed) into cairn's own
  * files: the state directory with its key, the state database wherever
- * --state put it (cairn_lua_protect, cairn_lua_deny_path). */
+ * --state put it, and the directory --state names (cairn_lua_protect). */
 static void fs_guard(lua_State *L, const char *verb, const char *path)
 {
 	cairn_lua *rt = cairn_lua_rt(L);

@@ -784,11 +784,6 @@ void cairn_lua_set_trusted(cairn_lua *rt, size_t first)
 	rt->first_trusted = first;
 }
 
-int cairn_lua_deny_path(cairn_lua *rt, const char *dir)
-{
-	return cairn_lua_protect(rt, dir, true, "cairn's state directory");
-}
-
 void cairn_lua_interrupt(cairn_lua *rt)
 {
 	rt->interrupted = 1;

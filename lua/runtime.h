@@ -113,8 +113,8 @@
  * cairn_lua_set_trusted) get cairn.fs; a trusted module's require resolves
  * only among trusted directories, so a stack cannot shadow what the built-in
  * modules load. cairn.fs refuses every path that resolves (symlinks
- * followed) into a denied directory (cairn_lua_deny_path: the state
- * directory with its key).
+ * followed) into cairn's own files (cairn_lua_protect: the state
+ * directory, database and key).
  *
  * Conventions of this implementation (details in lua/json.c, lua/api.c):
  *  - JSON null: a null object member arrives in Lua as an absent key, a null
@@ -217,10 +217,6 @@ void cairn_lua_free(cairn_lua *rt);
  * local.* modules found there get cairn.fs, and their require() searches
  * only there. Default: the last directory only. Call before loading. */
 void cairn_lua_set_trusted(cairn_lua *rt, size_t first);
-/* cairn.fs refuses any path inside dir (resolved; symlinks followed): the
- * state directory. dir need not exist yet. cairn_lua_protect(rt, dir, true,
- * "cairn's state directory"): one guard for every path of cairn's own. */
-int cairn_lua_deny_path(cairn_lua *rt, const char *dir);
 /* Stop whatever runs: the running operation (and every later resume, and
  * module loading) fails with "interrupted" at the next hook, pattern step
  * or allocation check. Async-signal-safe: call it from a signal handler. */

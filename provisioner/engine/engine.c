@@ -1013,39 +1013,21 @@ cleanup:
 
 static int open_lua(cairn_engine *e)
 {
-	char *state_dir = NULL, *dot = NULL;
 	int rc;
 
 	if ((rc = cairn_engine_new_lua(&e->lua, e->stack->dir)) != 0)
 		return rc;
 	cairn_lua_set_log(e->lua, module_log, e);
-	rc = CAIRN_ENOMEM;
-	if (!(dot = path_join(e->stack->dir, ".cairn")))
-		goto cleanup;
-	if (e->opts.state_file) {
-		const char *slash = strrchr(e->opts.state_file, '/');
-
-		state_dir = slash ? strndup(e->opts.state_file, (size_t)(slash - e->opts.state_file + (slash == e->opts.state_file)))
-				  : strdup(".");
-		if (!state_dir)
-			goto cleanup;
-	}
-	if ((rc = cairn_lua_deny_path(e->lua, dot)) == 0 && state_dir)
-		rc = cairn_lua_deny_path(e->lua, state_dir);
-cleanup:
-	if (rc == CAIRN_ENOMEM)
-		cairn_error_set(rc, "out of memory");
-	free(dot);
-	free(state_dir);
-	return rc;
+	return 0;
 }
 
-/* No module may write cairn's own files: the stack's .cairn directory, and
- * the state database (with its -wal, -shm) and key wherever --state put
- * them. */
+/* No module may reach cairn's own files: the stack's .cairn directory, the
+ * state database (with its -wal, -shm) and key wherever --state put them,
+ * and the directory --state names. The first entry that holds a path names
+ * it in the refusal. */
 static int protect_state(cairn_engine *e)
 {
-	char *dot = path_join(e->stack->dir, ".cairn"), *key = NULL, *slash;
+	char *dot = path_join(e->stack->dir, ".cairn"), *key = NULL, *slash, *state_dir = NULL;
 	int rc;
 
 	if (!dot || !e->state_path) {
@@ -1061,6 +1043,14 @@ static int protect_state(cairn_engine *e)
 		else
 			rc = cairn_lua_protect(e->lua, key, false, "cairn's state key");
 	}
+	if (!rc && e->opts.state_file) {
+		slash = strrchr(e->opts.state_file, '/');
+		state_dir = slash ? strndup(e->opts.state_file, (size_t)(slash - e->opts.state_file + (slash == e->opts.state_file)))
+				  : strdup(".");
+		rc = state_dir ? cairn_lua_protect(e->lua, state_dir, true, "cairn's state directory")
+			       : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	free(state_dir);
 	free(key);
 	free(dot);
 	return rc;

@@ -1212,7 +1212,7 @@ static void test_lua__fs_state_dir(void)
 	T_CHECK(rt != NULL && mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/.cairn", dir);
 	T_CHECK(mkdir(path, 0700) == 0);
-	T_OK(cairn_lua_deny_path(rt, path));
+	T_OK(cairn_lua_protect(rt, path, true, "cairn's state directory"));
 	snprintf(path, sizeof(path), "%s/.cairn/key", dir);
 	write_file(path, "secret key");
 	snprintf(link, sizeof(link), "%s/link", dir);
