@@ -723,6 +723,11 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
 	if (c->json) {
+		if (e->nintents)
+			cairn_jout_emit(c->jout, "diagnostic", "warn", json_pack("{s:{s:s,s:s}}", "diagnostic", "severity",
+				"warning", "summary", "operations of an earlier run (interrupted or failed) are pending; "
+				"apply reconciles them first"), "warning: %zu operation(s) of an earlier run are pending",
+				e->nintents);
 		if ((rc = cairn_json_run_plan(c->jout, e, "plan")) != 0)
 			goto done;
 	} else {

@@ -205,6 +205,19 @@ out_lacks "$SECRET" "destroy --json: the sensitive value is not in the stream"
 check "destroy --json: state empty" test "$(state_sql s "select count(*) from resources where env='dev'")" = 0
 check "destroy --json: the VPC is gone from the sim" test "$(sim_count_addr net)" = 0
 
+# --- apply --json FILE: a saved plan needs no --auto-approve
+run plan -C s -e dev -out "$WORK/p.plan"
+expect_rc 0 "plan -out"
+run apply --json "$WORK/p.plan"
+expect_rc 0 "apply --json of a saved plan"
+stream_ok "the saved plan's three creates are applied" "
+assert [o['resource']['address'] for o in T['planned_change']] == ['net', 'sub[0]', 'sub[1]'], T['planned_change']
+assert sorted(o['resource']['address'] for o in T['apply_complete']) == ['net', 'sub[0]', 'sub[1]']
+assert L[-1]['applied'] == {'add': 3, 'change': 0, 'remove': 0} and L[-1]['exit_code'] == 0, L[-1]
+"
+run destroy -C s -e dev --auto-approve
+expect_rc 0 "destroy again"
+
 # --- without --json: progress lines on stderr, no colours when stdout is a file
 CAIRN_PROGRESS_INTERVAL=0.3 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply with a progress interval of 0.3 s"
