@@ -918,8 +918,8 @@ static int run_apply(cli *c, bool destroy)
 		if ((rc = load_plan_file(c, saved, &doc)) != 0)
 			goto done;
 		c->refresh = false;
-		if (need_env(c)) { /* a plan file whose environment is "" */
-			rc = cairn_error_set(CAIRN_EINVAL, "%s names no environment", saved);
+		if (!c->env || !*c->env) { /* a plan file whose environment is "" */
+			rc = cairn_error_set(CAIRN_EINVAL, "no environment given: the plan %s names none", saved);
 			goto done;
 		}
 	}
