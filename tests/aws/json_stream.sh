@@ -275,4 +275,26 @@ check "CI=true: says to pass --auto-approve" grep -q "apply needs confirmation, 
 no_escape "apply with CI=true" "$WORK/pty"
 check "CI=true: nothing applied" test "$(state_sql s "select count(*) from resources where env='dev'")" = 3
 
+# stdin a terminal but stdout a pipe (cairn apply | tee log): no question either
+python3 - "$CAIRN" >"$WORK/out" 2>"$WORK/err" <<'PY'
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+env = {k: v for k, v in os.environ.items() if k not in ('CI', 'NO_COLOR')}
+p = subprocess.Popen([sys.argv[1], 'apply', '-C', 's', '-e', 'dev'], stdin=slave, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, env=env)
+try:
+    out, err = p.communicate(timeout=30)
+except subprocess.TimeoutExpired:   # it waits for an answer: what it wrote tells
+    p.kill()
+    out, err = p.communicate()
+sys.stdout.buffer.write(out)
+sys.stderr.buffer.write(err)
+sys.exit(p.returncode)
+PY
+RC=$?
+expect_rc 1 "apply with stdout a pipe, without --auto-approve"
+err_has "apply needs confirmation, and the output is not a terminal, where cairn asks nothing: run with --auto-approve" "says why and what to pass"
+out_lacks "Enter a value" "no prompt"
+no_escape "apply with stdout a pipe" "$WORK/out"
+
 done_testing
