@@ -8,6 +8,9 @@
 #include "cli.h"
 #include "render.h"
 #include "drift_cmd.h"
+#include "ci.h"
+#include "json_run.h"
+#include "progress.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -58,6 +61,7 @@ typedef struct cli {
 	char **args;
 	int nargs;
 	cairn_engine *engine; /* for redaction of errors */
+	cairn_jout *jout;     /* plan / apply / destroy --json: the stream, or NULL */
 	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
 } cli;
 
@@ -75,6 +79,12 @@ static int report(cli *c, int rc)
 	red = cairn_engine_redact(c ? c->engine : NULL, msg);
 	fprintf(stderr, "cairn: error: %s\n", red ? red : msg);
 	free(red);
+	if (c && c->jout) {
+		/* the message without its position, which the diagnostic has apart */
+		red = cairn_engine_redact(c->engine, e ? e->message : "unknown error");
+		cairn_jout_diagnostic(c->jout, "error", e, red ? red : "(error text withheld)");
+		free(red);
+	}
 	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
 }
 
@@ -101,8 +111,9 @@ static const char usage_text[] =
 "            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
 "  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
 "  apply     [--auto-approve] FILE                   apply a saved plan\n"
+"            [--json]: JSON lines on stdout, never asks (needs --auto-approve or FILE)\n"
 "  apply     -e ENV --refresh-only [--auto-approve]  accept what exists into the state\n"
-"  destroy   -e ENV [--auto-approve] [--target ADDR]...\n"
+"  destroy   -e ENV [--auto-approve] [--target ADDR]... [--json]\n"
 "  import    -e ENV ADDR ID    take an existing object under management\n"
 "  graph     -e ENV            print the resource graph as DOT\n"
 "  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
@@ -397,7 +408,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 	long n;
 
 	c->refresh = true;
-	c->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	c->color = cairn_cli_color();
 	c->env = getenv("CAIRN_ENV");
 	c->dir = ".";
 	c->vars = json_object();
@@ -572,6 +583,16 @@ static int print_plan(cli *c, cairn_engine *e)
 	return rc;
 }
 
+/* The last line of a --json stream, and its end. */
+static void end_stream(cli *c, const char *command, json_t *summary, int exit_code)
+{
+	if (!c->jout)
+		return;
+	cairn_json_run_summary(c->jout, command, c->engine, summary, exit_code);
+	cairn_jout_free(c->jout);
+	c->jout = NULL;
+}
+
 /* Does addr name something the plan knows: an instance (web[0]), every
  * instance of a resource (web, even with count 0), or, for destroy, which
  * plans only what the state has, any instance of a stack resource? */
@@ -669,6 +690,8 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
 	    no_args(c) || need_env(c))
 		return CAIRN_EXIT_ERROR;
+	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, "plan")) != 0)
+		return report(c, rc);
 	/* before any work: -out names something that must not be replaced */
 	if (c->out && (rc = cairn_file_check_writable(c->out)) != 0) {
 		cairn_error_prefix("cannot save the plan");
@@ -700,13 +723,13 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
 	if (c->json) {
-		json_t *doc = NULL;
-
-		if ((rc = cairn_plan_json(e, &doc)) != 0)
+		if (e->nintents)
+			cairn_jout_emit(c->jout, "diagnostic", "warn", json_pack("{s:{s:s,s:s}}", "diagnostic", "severity",
+				"warning", "summary", "operations of an earlier run (interrupted or failed) are pending; "
+				"apply reconciles them first"), "warning: %zu operation(s) of an earlier run are pending",
+				e->nintents);
+		if ((rc = cairn_json_run_plan(c->jout, e, "plan")) != 0)
 			goto done;
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		fputc('\n', stdout);
-		json_decref(doc);
 	} else {
 		if (e->nintents)
 			printf("Note: %zu operation(s) of an earlier run (interrupted or failed) are pending; apply reconciles them first.\n\n",
@@ -729,6 +752,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 done:
 	if (rc)
 		exit_code = report(c, rc);
+	end_stream(c, "plan", NULL, exit_code);
 	cairn_engine_free(e);
 	c->engine = NULL;
 	return exit_code;
@@ -740,9 +764,9 @@ static int confirm(cli *c, const char *what)
 
 	if (c->auto_approve)
 		return 0;
-	if (!isatty(STDIN_FILENO))
-		return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and there is no terminal to ask: "
-			"run with --auto-approve", what);
+	if (cairn_cli_no_prompt())
+		return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and %s: run with --auto-approve",
+				       what, cairn_cli_no_prompt());
 	printf("\nDo you want to perform these actions in environment '%s'?\n"
 	       "  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", c->env);
 	fflush(stdout);
@@ -862,7 +886,7 @@ static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc,
 		return 0;
 	if ((rc = cairn_engine_plan(e, destroy, NULL)) != 0 || (rc = check_targets(c, e, destroy)) != 0)
 		return rc;
-	if (plan_has_changes(e) && !c->auto_approve && !isatty(STDIN_FILENO)) {
+	if (plan_has_changes(e) && !c->auto_approve && cairn_cli_no_prompt()) {
 		if ((rc = print_plan(c, e)) != 0)
 			return rc;
 		return confirm(c, destroy ? "destroy" : "apply");
@@ -876,21 +900,34 @@ static int run_apply(cli *c, bool destroy)
 	cairn_engine *e = NULL;
 	json_t *doc = NULL, *forced = NULL, *summary = NULL;
 	const char *saved = NULL;
+	cairn_progress prog = { 0 };
 	int rc;
 
-	if (!destroy && c->nargs == 1) {
+	if (!destroy && c->nargs == 1)
 		saved = c->args[0];
+	else if (no_args(c))
+		return CAIRN_EXIT_ERROR;
+	if ((!saved && need_env(c)) || (c->json && !saved && !c->auto_approve &&
+	    usage_error("%s --json needs --auto-approve, or a saved plan (cairn apply FILE): with --json cairn "
+			"never asks", destroy ? "destroy" : "apply")))
+		return CAIRN_EXIT_ERROR;
+	/* the stream starts once the command line is understood */
+	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, destroy ? "destroy" : "apply")) != 0)
+		return report(c, rc);
+	if (saved) {
 		if ((rc = load_plan_file(c, saved, &doc)) != 0)
-			return report(c, rc);
+			goto done;
 		c->refresh = false;
-	} else if (no_args(c)) {
-		return CAIRN_EXIT_ERROR;
+		if (!c->env || !*c->env) { /* a plan file whose environment is "" */
+			rc = cairn_error_set(CAIRN_EINVAL, "no environment given: the plan %s names none", saved);
+			goto done;
+		}
 	}
-	if (need_env(c)) {
-		json_decref(doc); /* a plan file whose environment is "" */
-		return CAIRN_EXIT_ERROR;
-	}
+	if ((rc = cairn_progress_init(&prog, c->jout, c->jout ? NULL : stderr)) != 0)
+		goto done;
 	engine_opts(c, &o, true);
+	o.on_event = cairn_progress_event;
+	o.event_ud = &prog;
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
@@ -913,7 +950,7 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
-	if ((rc = print_plan(c, e)) != 0)
+	if ((rc = c->jout ? cairn_json_run_plan(c->jout, e, destroy ? "destroy" : "apply") : print_plan(c, e)) != 0)
 		goto done;
 	if (!plan_has_changes(e) && !json_object_size(e->unreached)) {
 		/* (hosts the refresh could not reach: their operations fail below) */
@@ -956,13 +993,18 @@ static int run_apply(cli *c, bool destroy)
 				(unsigned long long)ls.requests, (unsigned long long)ls.retries);
 		}
 	}
-	if (summary)
+	if (summary && !c->jout)
 		print_summary(e, summary, destroy);
+	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
+		 json_array_size(json_object_get(summary, "skipped")) == 0)
+		cairn_json_run_outputs(c->jout, e);
 done:
 	json_decref(doc);
 	json_decref(forced);
-	json_decref(summary);
 	rc = report(c, rc);
+	end_stream(c, destroy ? "destroy" : "apply", summary, rc);
+	json_decref(summary);
+	cairn_progress_release(&prog);
 	cairn_engine_free(e);
 	c->engine = NULL;
 	return rc;
@@ -970,11 +1012,13 @@ done:
 
 static int cmd_apply(cli *c, int argc, char **argv)
 {
-	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK | FL_JSON))
 		return CAIRN_EXIT_ERROR;
 	if (c->refresh_only) {
 		cairn_engine_opts o;
 
+		if (c->json)
+			return usage_error("flag --json does not apply to 'cairn apply --refresh-only'");
 		if (no_args(c) || need_env(c))
 			return CAIRN_EXIT_ERROR;
 		engine_opts(c, &o, true);
@@ -985,7 +1029,7 @@ static int cmd_apply(cli *c, int argc, char **argv)
 
 static int cmd_destroy(cli *c, int argc, char **argv)
 {
-	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK | FL_JSON))
 		return CAIRN_EXIT_ERROR;
 	return run_apply(c, true);
 }

@@ -5,6 +5,7 @@
  */
 #include "drift_cmd.h"
 #include "cli.h"
+#include "ci.h"
 #include "base/file.h"
 #include "drift/drift.h"
 #include "state/drift.h"
@@ -716,7 +717,7 @@ int cairn_cli_drift(int argc, char **argv)
 	c.o.unmanaged = true;
 	c.o.record = true;
 	c.o.log = stderr;
-	c.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	c.color = cairn_cli_color();
 	c.vars = json_object();
 	if (history)
 		rc = parse(&c, argc - 1, argv + 1, true) ? CAIRN_EXIT_ERROR : run_history(&c);

@@ -5,6 +5,7 @@
  */
 #include "drift_cmd.h"
 #include "cli.h"
+#include "ci.h"
 #include "drift/drift.h"
 
 #include <stdio.h>
@@ -81,9 +82,9 @@ static int confirm(bool auto_approve, const char *env)
 
 	if (auto_approve)
 		return 0;
-	if (!isatty(STDIN_FILENO))
-		return cairn_error_set(CAIRN_EINVAL, "apply --refresh-only needs confirmation, and there is no terminal to "
-			"ask: run with --auto-approve");
+	if (cairn_cli_no_prompt())
+		return cairn_error_set(CAIRN_EINVAL, "apply --refresh-only needs confirmation, and %s: run with "
+			"--auto-approve", cairn_cli_no_prompt());
 	printf("\nDo you want to record these in the state of environment '%s'?\n"
 	       "  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", env);
 	fflush(stdout);

@@ -430,13 +430,45 @@ static int link_tasks(plan_run *p, cairn_sched *s)
 	return 0;
 }
 
+/* The task's move, to opts.on_event. */
+static void emit_event(job *j, cairn_task *t, cairn_task_state to)
+{
+	cairn_engine *e = j->e;
+	cairn_event ev = { 0 };
+	char *m = NULL;
+
+	if (!e->opts.on_event)
+		return;
+	if (to == CAIRN_TASK_RUNNING)
+		ev.kind = CAIRN_EV_START;
+	else if (to == CAIRN_TASK_DONE)
+		ev.kind = CAIRN_EV_DONE;
+	else if (to == CAIRN_TASK_FAILED)
+		ev.kind = CAIRN_EV_FAILED;
+	else
+		return;
+	ev.address = j->in->address;
+	ev.label = t->label;
+	ev.type = j->in->type;
+	ev.action = j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action);
+	if (to == CAIRN_TASK_FAILED) {
+		m = cairn_engine_clean(e, t->error ? t->error : "error");
+		ev.message = m ? m : "(error text withheld)";
+	}
+	e->opts.on_event(e->opts.event_ud, &ev);
+	free(m);
+}
+
 static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to)
 {
 	job *j = t->ud;
 	cairn_engine *e = j->e;
 	const char *verb = NULL;
 
-	if (!e->opts.log || (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP))
+	if (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP)
+		return;
+	emit_event(j, t, to);
+	if (!e->opts.log)
 		return;
 	if (to == CAIRN_TASK_RUNNING) {
 		if (j->kind == JOB_DELETE)
@@ -470,6 +502,12 @@ typedef struct idle_ctx {
 static int idle_check(void *ud)
 {
 	idle_ctx *ic = ud;
+
+	if (ic->e->opts.on_event) {
+		cairn_event tick = { .kind = CAIRN_EV_TICK };
+
+		ic->e->opts.on_event(ic->e->opts.event_ud, &tick);
+	}
 
 	if (ic->beat && cairn_now() >= ic->next_beat) {
 		ic->next_beat = cairn_now() + ic->every;

@@ -68,6 +68,24 @@ typedef struct cairn_inst {
 	bool run_pending;        /* an update with nothing to change but a run due (read's _run) */
 } cairn_inst;
 
+/* What an apply or destroy tells the command line as it goes (opts.on_event):
+ * an operation started, finished or failed, and TICK, about five times a
+ * second while operations run, so that the command line can say which are
+ * still running (progress lines). Every pointer is borrowed for the call. */
+typedef enum { CAIRN_EV_START, CAIRN_EV_DONE, CAIRN_EV_FAILED, CAIRN_EV_TICK } cairn_event_kind;
+
+typedef struct cairn_event {
+	cairn_event_kind kind;
+	const char *address;  /* the instance's address (NULL for TICK) */
+	const char *label;    /* what the log lines name: the address, or "ADDRESS (old)"
+			       * for the object a replacement deletes */
+	const char *type;     /* the resource type */
+	const char *action;   /* "create", "update", "replace", "delete", "forget" */
+	const char *message;  /* FAILED: the error, redacted and escaped; else NULL */
+} cairn_event;
+
+typedef void (*cairn_event_fn)(void *ud, const cairn_event *ev);
+
 typedef struct cairn_engine_opts {
 	const char *dir;         /* stack directory (default ".") */
 	const char *stack_file;  /* default DIR/stack.yaml */
@@ -85,6 +103,8 @@ typedef struct cairn_engine_opts {
 	bool verbose;
 	bool no_state;           /* do not open the state store (validate) */
 	bool ssh_accept_new;     /* accept (and record) the keys of hosts not yet known */
+	cairn_event_fn on_event; /* apply / destroy progress (see cairn_event), or NULL */
+	void *event_ud;
 } cairn_engine_opts;
 
 typedef struct cairn_engine {

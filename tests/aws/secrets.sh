@@ -201,8 +201,8 @@ block_has 'gen_echo' 'value *= \(sensitive\)' "plan: a property read from random
 sweep plan -C s -e dev --json
 expect_rc 0 "plan --json"
 check "plan --json marks per[\"a\"].name sensitive" python3 -c "
-import json; d = json.load(open('$WORK/out'))
-c = [r for r in d['resource_changes'] if r['address'] == 'per[\"a\"]'][0]
+import json; L = [json.loads(l) for l in open('$WORK/out')]
+c = [o for o in L if o['type'] == 'planned_change' and o['resource']['address'] == 'per[\"a\"]'][0]
 a = [x for x in c['changes'] if x['attribute'] == 'name'][0]
 assert a['sensitive'] and a['after'] == '(sensitive)', a"
 sweep plan -C s -e dev -out "$LOGS/first.plan"

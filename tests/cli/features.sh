@@ -52,9 +52,9 @@ YAML
 # JSON plan
 run plan -C s -e dev --json
 expect_rc 0 "plan --json"
-check "JSON plan parses" python3 -c "import json,sys; d=json.load(open('$WORK/out')); assert d['format_version']=='1'; assert d['summary']['add']==8, d['summary']; assert any(c['address']=='base' and c['action']=='create' for c in d['resource_changes'])"
+check "JSON plan stream parses" python3 -c "import json,sys; L=[json.loads(l) for l in open('$WORK/out')]; assert L[0]['type']=='version'; s=[o for o in L if o['type']=='change_summary'][0]['changes']; assert s['add']==8, s; assert any(o['type']=='planned_change' and o['resource']['address']=='base' and o['action']=='create' for o in L)"
 out_lacks "s3cr3t-t0ken-value" "sensitive variable not in JSON plan"
-check "the JSON plan marks secret.name sensitive" python3 -c "import json; d=json.load(open('$WORK/out')); c=[r for r in d['resource_changes'] if r['address']=='secret'][0]; a=[x for x in c['changes'] if x['attribute']=='name'][0]; assert a['sensitive'] and a['after']=='(sensitive)', a"
+check "the JSON plan marks secret.name sensitive" python3 -c "import json; L=[json.loads(l) for l in open('$WORK/out')]; c=[o for o in L if o['type']=='planned_change' and o['resource']['address']=='secret'][0]; a=[x for x in c['changes'] if x['attribute']=='name'][0]; assert a['sensitive'] and a['after']=='(sensitive)' and c['after']['name']=='(sensitive)', a"
 # the text plan that shows the secret's resource
 run plan -C s -e dev
 expect_rc 0 "plan"
