@@ -8,6 +8,8 @@
 #include "cli.h"
 #include "render.h"
 #include "drift_cmd.h"
+#include "guard_cmd.h"
+#include "engine/policy.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -59,6 +61,9 @@ typedef struct cli {
 	int nargs;
 	cairn_engine *engine; /* for redaction of errors */
 	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
+	const char *label;    /* the revision's command (rollback), or NULL */
+	const char *policy_dir; /* the policies to run (rollback: the stack's current ones), or NULL */
+	int guard_exit;       /* CAIRN_EXIT_POLICY / _APPROVAL when a guardrail refused */
 } cli;
 
 /* ---------- printing ---------- */
@@ -109,6 +114,9 @@ static const char usage_text[] =
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
 "  lock      status|force-unlock -e ENV\n"
 "  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
+"  policy    test [-C DIR] [TEST...]   run the policies on saved plans, compare the findings\n"
+"  approve   PLANFILE          approve a saved plan for its environment (environments.ENV.approvals)\n"
+"  rollback  -e ENV --to REV [--auto-approve]   plan and apply the configuration of revision REV\n"
 "            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
@@ -126,7 +134,7 @@ static const char usage_text[] =
 "  --no-color, -v/--verbose\n"
 "\n"
 "Exit codes: 0 success (plan: no changes), 1 error, 2 plan --detailed-exitcode found changes,\n"
-"3 the environment is locked by another run.\n";
+"3 the environment is locked by another run, 4 a policy denied the apply, 5 the plan lacks approvals.\n";
 
 /* ---------- parsing ---------- */
 
@@ -664,6 +672,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
+	json_t *findings = NULL;
 	int rc, exit_code = CAIRN_EXIT_OK;
 
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
@@ -699,11 +708,14 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
+	if ((rc = cairn_policy_check(e, NULL, &findings)) != 0)
+		goto done;
 	if (c->json) {
 		json_t *doc = NULL;
 
 		if ((rc = cairn_plan_json(e, &doc)) != 0)
 			goto done;
+		json_object_set(doc, "policy_findings", findings);
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		fputc('\n', stdout);
 		json_decref(doc);
@@ -713,6 +725,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 			       e->nintents);
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;
+		cairn_cli_print_findings(findings);
 	}
 	if (c->out) {
 		if (c->destroy) {
@@ -729,6 +742,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 done:
 	if (rc)
 		exit_code = report(c, rc);
+	json_decref(findings);
 	cairn_engine_free(e);
 	c->engine = NULL;
 	return exit_code;
@@ -874,7 +888,7 @@ static int run_apply(cli *c, bool destroy)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *doc = NULL, *forced = NULL, *summary = NULL;
+	json_t *doc = NULL, *forced = NULL, *summary = NULL, *findings = NULL;
 	const char *saved = NULL;
 	int rc;
 
@@ -896,6 +910,10 @@ static int run_apply(cli *c, bool destroy)
 	c->engine = e;
 	if ((rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
 		goto done;
+	if ((rc = cairn_cli_check_approvals(e, doc, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0) {
+		c->guard_exit = CAIRN_EXIT_APPROVAL;
+		goto done;
+	}
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	if (saved) {
@@ -933,13 +951,31 @@ static int run_apply(cli *c, bool destroy)
 		json_decref(olds);
 		goto done;
 	}
-	if (!saved && (rc = confirm(c, destroy ? "destroy" : "apply")) != 0)
+	/* policies: a deny (or a policy that fails) refuses the apply */
+	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
+		goto done;
+	cairn_cli_print_findings(findings);
+	if (cairn_policy_denies(findings)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed",
+			c->label ? "rollback" : destroy ? "destroy" : "apply", cairn_policy_denies(findings),
+			cairn_policy_denies(findings) == 1 ? "finding denies" : "findings deny");
+		c->guard_exit = CAIRN_EXIT_POLICY;
+		goto done;
+	}
+	if (!saved && (rc = confirm(c, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	fflush(stdout);
 	{
 		double t0 = cairn_now();
 
-		rc = cairn_engine_apply(e, destroy ? "destroy" : "apply", &summary);
+		rc = cairn_engine_apply(e, c->label ? c->label : destroy ? "destroy" : "apply", &summary);
+		if (summary && !destroy) {
+			/* the configuration (for rollback) and the policy warnings, with the revision */
+			int rrc = cairn_cli_record_apply(e, summary, findings);
+
+			if (rrc && !rc)
+				rc = rrc;
+		}
 		if (getenv("CAIRN_STATS")) {
 			uint64_t ncommits = 0;
 			double commit_s = 0, write_s = 0, wall = cairn_now() - t0;
@@ -962,7 +998,10 @@ done:
 	json_decref(doc);
 	json_decref(forced);
 	json_decref(summary);
+	json_decref(findings);
 	rc = report(c, rc);
+	if (rc && c->guard_exit)
+		rc = c->guard_exit;
 	cairn_engine_free(e);
 	c->engine = NULL;
 	return rc;
@@ -1296,6 +1335,7 @@ static int cmd_state(cli *c, int argc, char **argv)
 						printf("    %-8s %s (%s)\n", json_string_value(json_object_get(ch, "action")),
 						       json_string_value(json_object_get(ch, "address")),
 						       json_string_value(json_object_get(ch, "type")) ? json_string_value(json_object_get(ch, "type")) : "");
+					cairn_cli_print_history_guard(json_object_get(x, "summary"));
 				}
 			}
 			json_decref(h);
@@ -1467,6 +1507,100 @@ done:
 	return report(c, rc);
 }
 
+/* cairn approve PLANFILE (guard_cmd.c): the plan names its environment. */
+static int cmd_approve(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	json_t *doc = NULL;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS))
+		return CAIRN_EXIT_ERROR;
+	if (c->nargs != 1)
+		return usage_error("usage: cairn approve PLANFILE (a plan saved with cairn plan -out)");
+	if ((rc = load_plan_file(c, c->args[0], &doc)) != 0)
+		return report(c, rc);
+	engine_opts(c, &o, true);
+	rc = cairn_cli_approve(&o, c->args[0], doc);
+	json_decref(doc);
+	return rc;
+}
+
+/* cairn rollback -e ENV --to REV: the configuration recorded for REV,
+ * written to a private directory, planned and applied as any apply
+ * against this environment's state (guard_cmd.c). */
+static int cmd_rollback(cli *c, int argc, char **argv)
+{
+	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL, **v;
+	json_t *vars = NULL;
+	long to = 0, from = 0;
+	int rc, i, n = 0;
+
+	/* --to is rollback's alone: taken out before the common flags are parsed
+	 * (into a copy of argv: main frees the strings of its own) */
+	if (!(v = calloc((size_t)argc + 1, sizeof(char *))))
+		return report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	for (i = 0; i < argc; i++) {
+		if (i > 0 && (!strcmp(argv[i], "--to") || !strncmp(argv[i], "--to=", 5))) {
+			const char *val = argv[i][4] == '=' ? argv[i] + 5 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!val || parse_int(val, 1, LONG_MAX, &to)) {
+				free(v);
+				return usage_error("--to expects a revision number (see cairn state history), got '%s'",
+						   val ? val : "");
+			}
+			continue;
+		}
+		v[n++] = argv[i];
+	}
+	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN) || no_args(c) || need_env(c)) {
+		rc = CAIRN_EXIT_ERROR;
+		goto done;
+	}
+	if (!to) {
+		rc = usage_error("usage: cairn rollback -e ENV --to REV [--auto-approve]");
+		goto done;
+	}
+	if ((rc = check_env_exists(c)) != 0) {
+		rc = report(c, rc);
+		goto done;
+	}
+	if (!(state = state_path(c)) || asprintf(&pdir, "%s/policies", c->stack ? dirname(strdupa(c->stack)) : c->dir) < 0) {
+		pdir = NULL;
+		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+		goto done;
+	}
+	if ((rc = cairn_cli_rollback_prepare(state, c->env, to, &tmp, &stack, &vars, &from)) != 0) {
+		rc = report(c, rc);
+		goto done;
+	}
+	if (asprintf(&label, "rollback from revision %ld to revision %ld", from, to) < 0) {
+		label = NULL;
+		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+		goto done;
+	}
+	printf("Rolling environment '%s' back to the configuration of revision %ld (the latest applied is revision %ld).\n\n",
+	       c->env, to, from);
+	json_decref(c->vars);
+	c->vars = json_incref(vars);
+	c->stack = stack;
+	c->state = state;
+	c->label = label;
+	c->policy_dir = pdir;
+	rc = run_apply(c, false);
+done:
+	cairn_cli_rollback_cleanup(tmp);
+	json_decref(vars);
+	free(tmp);
+	free(stack);
+	free(state);
+	free(label);
+	free(pdir);
+	free(v);
+	c->stack = c->state = NULL;
+	return rc;
+}
+
 /* ---------- main ---------- */
 
 int cairn_cli_main(int argc, char **argv)
@@ -1508,6 +1642,9 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
+	else if (!strcmp(c.cmd, "policy")) rc = cairn_cli_policy(argc - 1, args);
+	else if (!strcmp(c.cmd, "approve")) rc = cmd_approve(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "rollback")) rc = cmd_rollback(&c, argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);

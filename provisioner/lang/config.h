@@ -157,6 +157,8 @@ typedef struct cairn_stack {
 	size_t noutputs;
 	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
 	size_t ndrift_ignores;
+	json_t *envs;        /* environments: NAME -> {protected, approvals: {required,
+			      * distinct_author}} (config_envs.c), or NULL */
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;
@@ -208,5 +210,14 @@ int cairn_vars_resolve(json_t **out, const cairn_stack *s, const cairn_env_cfg *
 int cairn_type_check(json_t **out, const char *type, json_t *v);
 /* True if the type string is well-formed. */
 bool cairn_type_valid(const char *type);
+
+/* config_envs.c: the stack's per-environment settings
+ *   environments:
+ *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
+ * Is env protected? */
+bool cairn_config_env_protected(const cairn_stack *s, const char *env);
+/* The approvals an apply of env needs: *required (0 = none) and whether
+ * the plan's author may not approve it. Always 0. */
+int cairn_config_env_approvals(const cairn_stack *s, const char *env, int *required, bool *distinct_author);
 
 #endif
