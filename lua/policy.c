@@ -49,16 +49,15 @@ int cairn_lua_policy_run(const char *path, const char *display, const json_t *in
 		rc = 0;
 		break;
 	case CAIRN_OP_YIELDED:
-		rc = cairn_error_set(CAIRN_EINVAL, "%s: a policy may not wait (no network, no sleep): it asked for %s",
-				     display, json_string_value(json_object_get(cairn_lua_op_request(op), "kind")) ?
+		rc = cairn_error_set(CAIRN_EINVAL, "a policy may not wait (no network, no sleep): it asked for %s",
+				     json_string_value(json_object_get(cairn_lua_op_request(op), "kind")) ?
 				     json_string_value(json_object_get(cairn_lua_op_request(op), "kind")) : "a request");
 		break;
 	default:
 		if (cairn_error_last()->code == CAIRN_ETIMEOUT)
-			rc = cairn_error_set(CAIRN_ETIMEOUT, "%s: did not finish within its time limit of %gs",
-					     display, seconds);
+			rc = cairn_error_set(CAIRN_ETIMEOUT, "did not finish within its time limit of %gs", seconds);
 		else if (cairn_error_last()->code == CAIRN_ELIMIT)
-			rc = cairn_error_set(CAIRN_ELIMIT, "%s: %s", display, cairn_lua_op_error(op) ?
+			rc = cairn_error_set(CAIRN_ELIMIT, "%s", cairn_lua_op_error(op) ?
 					     cairn_lua_op_error(op) : "exceeded its limits");
 		else
 			rc = cairn_error_set(CAIRN_EINVAL, "%s", cairn_lua_op_error(op) ? cairn_lua_op_error(op) : "failed");

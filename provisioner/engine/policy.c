@@ -61,7 +61,7 @@ static void take_findings(json_t *out, const char *policy, const json_t *res)
 	if (json_is_null(res) || (json_is_object(res) && json_object_size(res) == 0))
 		return;
 	if (!json_is_array(res)) {
-		cairn_buf_printf(&why, "%s returned a %s: %s", policy, json_is_object(res) ? "table that is not a list" :
+		cairn_buf_printf(&why, "it returned a %s: %s", json_is_object(res) ? "table that is not a list" :
 				 "value that is not a list", shape);
 		goto invalid;
 	}
@@ -72,7 +72,7 @@ static void take_findings(json_t *out, const char *policy, const json_t *res)
 
 		if (!json_is_object(f) || !level || (strcmp(level, "deny") && strcmp(level, "warn")) || !msg ||
 		    (addr && !json_is_string(addr))) {
-			cairn_buf_printf(&why, "%s: finding %zu is malformed: %s", policy, i + 1, shape);
+			cairn_buf_printf(&why, "finding %zu is malformed: %s", i + 1, shape);
 			goto invalid;
 		}
 	}
@@ -114,11 +114,16 @@ int cairn_policy_run_dir(const char *dir, const char *shown, const json_t *input
 
 		cairn_buf_printf(&path, "%s/%s", dir, names[i]->d_name);
 		cairn_buf_printf(&display, "%s/%s", shown, names[i]->d_name);
-		if (cairn_lua_policy_run(cairn_buf_cstr(&path), cairn_buf_cstr(&display), input, NULL, &res) != 0)
-			/* an error is a deny, never a pass */
-			add_finding(findings, cairn_buf_cstr(&display), "deny", cairn_error_last()->message, NULL);
-		else
+		if (cairn_lua_policy_run(cairn_buf_cstr(&path), cairn_buf_cstr(&display), input, NULL, &res) != 0) {
+			/* an error is a deny, never a pass; the finding names the policy already */
+			const char *m = cairn_error_last()->message;
+
+			if (!strncmp(m, cairn_buf_cstr(&display), display.len) && !strncmp(m + display.len, ": ", 2))
+				m += display.len + 2;
+			add_finding(findings, cairn_buf_cstr(&display), "deny", m, NULL);
+		} else {
 			take_findings(findings, cairn_buf_cstr(&display), res);
+		}
 		json_decref(res);
 		cairn_buf_release(&path);
 		cairn_buf_release(&display);
