@@ -1570,6 +1570,35 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
 		goto done;
 	}
+	/* the current stack says whether the environment needs approvals (the
+	 * recorded one may predate them) */
+	{
+		cairn_stack *cur = NULL;
+		char *path = NULL;
+		int required = 0;
+		bool distinct = false;
+
+		if (c->stack || asprintf(&path, "%s/stack.yaml", c->dir) >= 0)
+			rc = cairn_stack_load(&cur, c->stack ? c->stack : path);
+		else
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		free(path);
+		if (!rc)
+			cairn_config_env_approvals(cur, c->env, &required, &distinct);
+		cairn_stack_free(cur);
+		if (!rc && required > 0) {
+			rc = report(c, cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s."
+				"approvals in the stack), and a rollback is not a saved plan: make one from the recorded "
+				"configuration by hand (cairn plan -out), have it approved, apply it", c->env, required,
+				required == 1 ? "" : "s", c->env));
+			rc = CAIRN_EXIT_APPROVAL;
+			goto done;
+		}
+		if (rc) {
+			rc = report(c, rc);
+			goto done;
+		}
+	}
 	if ((rc = cairn_cli_rollback_prepare(state, c->env, to, &tmp, &stack, &vars, &from)) != 0) {
 		rc = report(c, rc);
 		goto done;
