@@ -10,6 +10,8 @@
 #include "drift_cmd.h"
 #include "guard_cmd.h"
 #include "engine/policy.h"
+#include "engine/checks.h"
+#include "state/approvals.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -29,7 +31,7 @@
 enum {
 	FL_ENV = 1 << 0, FL_PLAN = 1 << 1, FL_APPROVE = 1 << 2, FL_JSON = 1 << 3, FL_OUT = 1 << 4,
 	FL_DETAILED = 1 << 5, FL_TARGET = 1 << 6, FL_REFRESH = 1 << 7, FL_DESTROY = 1 << 8,
-	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12,
+	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12, FL_METRICS = 1 << 13,
 };
 
 typedef struct cli {
@@ -63,8 +65,20 @@ typedef struct cli {
 	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
 	const char *label;    /* the revision's command (rollback), or NULL */
 	const char *policy_dir; /* the policies to run (rollback: the stack's current ones), or NULL */
-	int guard_exit;       /* CAIRN_EXIT_POLICY / _APPROVAL when a guardrail refused */
+	int guard_exit;       /* CAIRN_EXIT_POLICY / _APPROVAL / _CHECKS when a guardrail refused */
+	const char *metrics;  /* --metrics FILE (apply, rollback) */
+	bool nested;          /* inside the automatic rollback of a run_apply */
+	long failed_rev;      /* the revision whose checks failed, or 0 */
+	char *failed_checks;  /* their names, for the automatic rollback's label */
+	double m_start;       /* metrics: when the command started */
+	json_t *m_summary;    /* metrics: the apply's summary */
+	json_t *m_checks;     /* metrics: its check results */
+	int m_rollbacks;      /* metrics: rollbacks made (automatic or asked for) */
+	bool m_auto;          /* metrics: the rollback was automatic */
 } cli;
+
+static int rollback_to(cli *c, long to, const char *why);
+static char *state_path(cli *c);
 
 /* ---------- printing ---------- */
 
@@ -215,6 +229,7 @@ static const char *flag_value_hint(const char *flag)
 		{ "--parallelism", "--parallelism N" }, { "--lock-timeout", "--lock-timeout 30s" },
 		{ "--out", "-out FILE" }, { "--limit", "--limit N" }, { "--lease", "--lease SECONDS" },
 		{ "--refresh", "--refresh=false" }, { "--stack", "--stack FILE" }, { "--state", "--state FILE" },
+		{ "--metrics", "--metrics FILE" },
 	};
 	size_t i;
 
@@ -324,7 +339,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW, O_METRICS };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -348,6 +363,7 @@ static const struct option long_opts[] = {
 	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
 	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
+	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -496,6 +512,10 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 		case O_ACCEPT_NEW:
 			if (allowed(c, mask, FL_PLAN, "--accept-new-host-keys")) return -1;
 			c->accept_new_keys = true;
+			break;
+		case O_METRICS:
+			if (allowed(c, mask, FL_METRICS, "--metrics")) return -1;
+			c->metrics = optarg;
 			break;
 		case O_REFRESH_ONLY:
 			if (strcmp(c->cmd, "apply") != 0)
@@ -884,6 +904,81 @@ static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc,
 	return 0;
 }
 
+/* The stack's checks after an apply: shown, kept with the revision; when
+ * one fails, the error says so and c->failed_rev asks for the automatic
+ * rollback (run_apply, once the engine has let the lock go). */
+static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
+{
+	json_t *res = NULL, *x;
+	cairn_buf names = CAIRN_BUF_INIT;
+	bool passed = false;
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	size_t i;
+	int rc;
+
+	printf("\nRunning %zu health check%s...\n", e->stack->nchecks, e->stack->nchecks == 1 ? "" : "s");
+	fflush(stdout);
+	if ((rc = cairn_checks_run(e, &res, &passed)) != 0)
+		return rc;
+	cairn_cli_print_checks(res);
+	cairn_store_rev_annotate(e->store, rev, "checks", res);
+	cairn_store_rev_annotate(e->store, rev, "checks_passed", passed ? json_true() : json_false());
+	if (!c->nested) {
+		json_decref(c->m_checks);
+		c->m_checks = json_incref(res);
+	}
+	if (!passed) {
+		json_array_foreach(res, i, x)
+			if (!json_is_true(json_object_get(x, "ok")))
+				cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(json_object_get(x, "name")));
+		rc = cairn_error_set(CAIRN_ERROR, "health checks failed after revision %lld: %s", (long long)rev,
+				     cairn_buf_cstr(&names));
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+		if (!c->label) {
+			c->failed_rev = (long)rev;
+			free(c->failed_checks);
+			c->failed_checks = cairn_buf_detach(&names);
+		}
+	}
+	cairn_buf_release(&names);
+	json_decref(res);
+	return rc;
+}
+
+/* After failed checks: back to the last revision whose checks passed. */
+static int auto_rollback(cli *c)
+{
+	char *state = state_path(c), *why = NULL;
+	long to = 0;
+	int rc;
+
+	if (!state || cairn_cli_last_passed(state, c->env, c->failed_rev, &to) != 0 || !to) {
+		printf("\nNo revision before %ld passed its health checks: nothing was rolled back.\n", c->failed_rev);
+		free(state);
+		return CAIRN_EXIT_CHECKS;
+	}
+	free(state);
+	printf("\nHealth checks failed: rolling environment '%s' back to revision %ld, the last whose checks passed.\n\n",
+	       c->env, to);
+	if (asprintf(&why, "checks failed: %s", c->failed_checks ? c->failed_checks : "?") < 0)
+		why = NULL;
+	c->nested = true;
+	c->auto_approve = true;
+	c->guard_exit = 0;
+	rc = rollback_to(c, to, why ? why : "checks failed");
+	c->nested = false;
+	c->m_rollbacks = 1;
+	c->m_auto = true;
+	free(why);
+	if (rc == 0)
+		fprintf(stderr, "cairn: error: revision %ld failed its health checks (%s); environment '%s' was rolled back "
+			"to revision %ld\n", c->failed_rev, c->failed_checks ? c->failed_checks : "?", c->env, to);
+	else
+		fprintf(stderr, "cairn: error: revision %ld failed its health checks (%s), and the rollback to revision %ld "
+			"failed too (see above)\n", c->failed_rev, c->failed_checks ? c->failed_checks : "?", to);
+	return CAIRN_EXIT_CHECKS;
+}
+
 static int run_apply(cli *c, bool destroy)
 {
 	cairn_engine_opts o;
@@ -976,6 +1071,10 @@ static int run_apply(cli *c, bool destroy)
 			if (rrc && !rc)
 				rc = rrc;
 		}
+		if (summary && !c->nested) {
+			json_decref(c->m_summary);
+			c->m_summary = json_incref(summary);
+		}
 		if (getenv("CAIRN_STATS")) {
 			uint64_t ncommits = 0;
 			double commit_s = 0, write_s = 0, wall = cairn_now() - t0;
@@ -994,6 +1093,8 @@ static int run_apply(cli *c, bool destroy)
 	}
 	if (summary)
 		print_summary(e, summary, destroy);
+	if (!rc && summary && !destroy && e->stack->nchecks)
+		rc = run_checks(c, e, summary);
 done:
 	json_decref(doc);
 	json_decref(forced);
@@ -1004,12 +1105,21 @@ done:
 		rc = c->guard_exit;
 	cairn_engine_free(e);
 	c->engine = NULL;
+	if (c->failed_rev && !c->label && !c->nested)
+		rc = auto_rollback(c);
+	if (c->metrics && !c->nested && !destroy) {
+		if (c->label)
+			c->m_rollbacks = 1;
+		if (cairn_cli_write_deploy_metrics(c->metrics, c->env, c->label ? "rollback" : "apply", cairn_now() - c->m_start,
+						   rc == 0, c->m_summary, c->m_checks, c->m_rollbacks, c->m_auto) != 0)
+			rc = report(c, CAIRN_EIO);
+	}
 	return rc;
 }
 
 static int cmd_apply(cli *c, int argc, char **argv)
 {
-	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK))
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK | FL_METRICS))
 		return CAIRN_EXIT_ERROR;
 	if (c->refresh_only) {
 		cairn_engine_opts o;
@@ -1531,9 +1641,8 @@ static int cmd_approve(cli *c, int argc, char **argv)
  * against this environment's state (guard_cmd.c). */
 static int cmd_rollback(cli *c, int argc, char **argv)
 {
-	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL, **v;
-	json_t *vars = NULL;
-	long to = 0, from = 0;
+	char **v;
+	long to = 0;
 	int rc, i, n = 0;
 
 	/* --to is rollback's alone: taken out before the common flags are parsed
@@ -1553,7 +1662,7 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		}
 		v[n++] = argv[i];
 	}
-	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN) || no_args(c) || need_env(c)) {
+	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN | FL_METRICS) || no_args(c) || need_env(c)) {
 		rc = CAIRN_EXIT_ERROR;
 		goto done;
 	}
@@ -1561,10 +1670,24 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		rc = usage_error("usage: cairn rollback -e ENV --to REV [--auto-approve]");
 		goto done;
 	}
-	if ((rc = check_env_exists(c)) != 0) {
+	if ((rc = check_env_exists(c)) != 0)
 		rc = report(c, rc);
-		goto done;
-	}
+	else
+		rc = rollback_to(c, to, NULL);
+done:
+	free(v);
+	return rc;
+}
+
+/* Plan and apply the configuration of revision `to` (the body of cairn
+ * rollback, and the automatic rollback after failed checks: `why`). */
+static int rollback_to(cli *c, long to, const char *why)
+{
+	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL;
+	json_t *vars = NULL;
+	long from = 0;
+	int rc;
+
 	if (!(state = state_path(c)) || asprintf(&pdir, "%s/policies", c->stack ? dirname(strdupa(c->stack)) : c->dir) < 0) {
 		pdir = NULL;
 		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
@@ -1603,7 +1726,8 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		rc = report(c, rc);
 		goto done;
 	}
-	if (asprintf(&label, "rollback from revision %ld to revision %ld", from, to) < 0) {
+	if (asprintf(&label, "%srollback from revision %ld to revision %ld%s%s%s", why ? "automatic " : "", from, to,
+		     why ? " (" : "", why ? why : "", why ? ")" : "") < 0) {
 		label = NULL;
 		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
 		goto done;
@@ -1625,8 +1749,8 @@ done:
 	free(state);
 	free(label);
 	free(pdir);
-	free(v);
 	c->stack = c->state = NULL;
+	c->label = c->policy_dir = NULL;
 	return rc;
 }
 
@@ -1642,6 +1766,7 @@ int cairn_cli_main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.commit_s = -1;
 	t_start = cairn_now();
+	c.m_start = t_start;
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
@@ -1685,6 +1810,9 @@ int cairn_cli_main(int argc, char **argv)
 		free(c.excludes[i]);
 	free(c.targets);
 	free(c.excludes);
+	free(c.failed_checks);
+	json_decref(c.m_summary);
+	json_decref(c.m_checks);
 	fflush(stdout);
 	if (c.commit_s >= 0 && getenv("CAIRN_STATS")) {
 		/* the whole command: loading, planning, applying, closing the store */

@@ -67,6 +67,16 @@ void cairn_cli_print_history_guard(const json_t *summary)
 		       json_string_value(json_object_get(a, "plan")), json_string_value(json_object_get(a, "author")));
 	json_array_foreach(w, i, f)
 		print_finding(f, "    policy ");
+	if (json_object_get(summary, "checks_passed")) {
+		cairn_buf b = CAIRN_BUF_INIT;
+
+		json_array_foreach(json_object_get(summary, "checks"), i, f)
+			if (!json_is_true(json_object_get(f, "ok")))
+				cairn_buf_printf(&b, "%s%s", b.len ? ", " : "", json_string_value(json_object_get(f, "name")));
+		printf("    checks   %s%s%s%s\n", json_is_true(json_object_get(summary, "checks_passed")) ? "passed" : "failed",
+		       b.len ? " (" : "", cairn_buf_cstr(&b), b.len ? ")" : "");
+		cairn_buf_release(&b);
+	}
 }
 
 /* ---------- cairn policy test ---------- */
@@ -514,5 +524,114 @@ cleanup:
 	json_decref(cfg);
 	json_decref(h);
 	cairn_store_free(st);
+	return rc;
+}
+
+/* ---------- health checks ---------- */
+
+void cairn_cli_print_checks(const json_t *results)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(results, i, r) {
+		int n = (int)json_integer_value(json_object_get(r, "attempts"));
+		char *err = cairn_engine_escape(json_string_value(json_object_get(r, "error")) ?
+						json_string_value(json_object_get(r, "error")) : "");
+
+		if (json_is_true(json_object_get(r, "ok")))
+			printf("  ok    %s (%s %s, %d attempt%s, %.3fs)\n", json_string_value(json_object_get(r, "name")),
+			       json_string_value(json_object_get(r, "kind")), json_string_value(json_object_get(r, "target")),
+			       n, n == 1 ? "" : "s", json_real_value(json_object_get(r, "seconds")));
+		else
+			printf("  FAIL  %s (%s %s): after %d attempt%s: %s\n", json_string_value(json_object_get(r, "name")),
+			       json_string_value(json_object_get(r, "kind")),
+			       json_string_value(json_object_get(r, "target")) ? json_string_value(json_object_get(r, "target")) : "?",
+			       n, n == 1 ? "" : "s", err ? err : "?");
+		free(err);
+	}
+	fflush(stdout);
+}
+
+int cairn_cli_last_passed(const char *state_path, const char *env, long before, long *out)
+{
+	cairn_store *st = NULL;
+	json_t *h = NULL, *x;
+	size_t i;
+	int rc;
+
+	*out = 0;
+	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0)
+		return rc;
+	if ((rc = cairn_store_history(st, env, 0, &h)) == 0)
+		json_array_foreach(h, i, x) {
+			long r = (long)json_integer_value(json_object_get(x, "rev"));
+
+			if (r < before && json_is_true(json_object_get(json_object_get(x, "summary"), "checks_passed"))) {
+				*out = r;
+				break;
+			}
+		}
+	json_decref(h);
+	cairn_store_free(st);
+	return rc;
+}
+
+/* ---------- deployment metrics ---------- */
+
+int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char *command, double seconds, bool ok,
+				   const json_t *summary, const json_t *checks, int rollbacks, bool automatic)
+{
+	static const char *const actions[] = { "create", "update", "replace", "delete" };
+	cairn_buf b = CAIRN_BUF_INIT;
+	size_t i, k;
+	json_t *x;
+	int rc;
+
+	cairn_buf_printf(&b, "# HELP cairn_deploy_success 1 when the apply (or rollback) and its health checks succeeded.\n"
+		"# TYPE cairn_deploy_success gauge\ncairn_deploy_success{env=\"%s\",command=\"%s\"} %d\n", env, command, ok);
+	cairn_buf_printf(&b, "# HELP cairn_deploy_duration_seconds How long the command took, checks and rollback included.\n"
+		"# TYPE cairn_deploy_duration_seconds gauge\ncairn_deploy_duration_seconds{env=\"%s\",command=\"%s\"} %.3f\n",
+		env, command, seconds);
+	cairn_buf_printf(&b, "# HELP cairn_deploy_changes Operations done by the apply, by action.\n"
+		"# TYPE cairn_deploy_changes gauge\n");
+	for (k = 0; k < sizeof(actions) / sizeof(actions[0]); k++) {
+		int n = 0;
+
+		json_array_foreach(json_object_get(summary, "done"), i, x)
+			if (!strcmp(json_string_value(json_object_get(x, "action")), actions[k]))
+				n++;
+		cairn_buf_printf(&b, "cairn_deploy_changes{env=\"%s\",action=\"%s\"} %d\n", env, actions[k], n);
+	}
+	cairn_buf_printf(&b, "# HELP cairn_deploy_failures Operations of the apply that failed or were skipped.\n"
+		"# TYPE cairn_deploy_failures gauge\ncairn_deploy_failures{env=\"%s\"} %zu\n", env,
+		json_array_size(json_object_get(summary, "failed")) + json_array_size(json_object_get(summary, "skipped")));
+	cairn_buf_printf(&b, "# HELP cairn_deploy_rollbacks Rollbacks made by the command.\n"
+		"# TYPE cairn_deploy_rollbacks gauge\ncairn_deploy_rollbacks{env=\"%s\",kind=\"%s\"} %d\n", env,
+		automatic ? "automatic" : "requested", rollbacks);
+	if (json_array_size(checks)) {
+		cairn_buf_printf(&b, "# HELP cairn_check_success 1 when the health check passed after the apply.\n"
+			"# TYPE cairn_check_success gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_success{env=\"%s\",check=\"%s\"} %d\n", env,
+					 json_string_value(json_object_get(x, "name")), json_is_true(json_object_get(x, "ok")));
+		cairn_buf_printf(&b, "# HELP cairn_check_attempts Attempts the health check took.\n"
+			"# TYPE cairn_check_attempts gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_attempts{env=\"%s\",check=\"%s\"} %lld\n", env,
+					 json_string_value(json_object_get(x, "name")),
+					 (long long)json_integer_value(json_object_get(x, "attempts")));
+		cairn_buf_printf(&b, "# HELP cairn_check_latency_seconds The last attempt's latency.\n"
+			"# TYPE cairn_check_latency_seconds gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_latency_seconds{env=\"%s\",check=\"%s\"} %.6f\n", env,
+					 json_string_value(json_object_get(x, "name")), json_real_value(json_object_get(x, "seconds")));
+	}
+	cairn_buf_printf(&b, "# HELP cairn_deploy_timestamp_seconds When the command finished.\n"
+		"# TYPE cairn_deploy_timestamp_seconds gauge\ncairn_deploy_timestamp_seconds{env=\"%s\"} %lld\n", env,
+		(long long)time(NULL));
+	if ((rc = cairn_file_write(path, b.ptr, b.len, 0644)) != 0)
+		cairn_error_prefix("cannot write the metrics");
+	cairn_buf_release(&b);
 	return rc;
 }

@@ -40,4 +40,13 @@ int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to,
 			       json_t **vars, long *from);
 void cairn_cli_rollback_cleanup(const char *tmp);
 
+/* The results of the health checks (engine/checks.h), on stdout. */
+void cairn_cli_print_checks(const json_t *results);
+/* *out: the newest revision of env before `before` whose checks passed,
+ * or 0. */
+int cairn_cli_last_passed(const char *state_path, const char *env, long before, long *out);
+/* --metrics FILE: the deployment as a Prometheus textfile (docs/guardrails.md). */
+int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char *command, double seconds, bool ok,
+				   const json_t *summary, const json_t *checks, int rollbacks, bool automatic);
+
 #endif

@@ -145,6 +145,17 @@ typedef struct cairn_drift_ignore {
 	cairn_pos pos;       /* of the rule */
 } cairn_drift_ignore;
 
+/* One of the stack's health checks (config_checks.c), run after an apply. */
+typedef struct cairn_check_cfg {
+	char *name;
+	cairn_pos pos;
+	bool http;            /* http: {url, status, body}; else tcp: {host, port} */
+	cairn_expr *target;   /* the http: or tcp: map (expressions, evaluated after the apply) */
+	int retries;          /* attempts after the first (default 3) */
+	double interval;      /* seconds between attempts (default 2) */
+	double deadline;      /* seconds for all attempts (default 60) */
+} cairn_check_cfg;
+
 typedef struct cairn_stack {
 	char *name;
 	char *path;          /* the stack file as given */
@@ -157,6 +168,8 @@ typedef struct cairn_stack {
 	size_t noutputs;
 	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
 	size_t ndrift_ignores;
+	cairn_check_cfg *checks; /* checks: (config_checks.c), in file order */
+	size_t nchecks;
 	json_t *envs;        /* environments: NAME -> {protected, approvals: {required,
 			      * distinct_author}} (config_envs.c), or NULL */
 	/* every file path a cairn_pos of this stack points to is owned here */

@@ -38,4 +38,9 @@ void cairn_config__free_drift(cairn_stack *s);
  * in s->envs; NULL is none. Errors carry file:line:col. */
 int cairn_config__load_envs(cairn_stack *s, const cairn_expr *envs);
 
+/* The stack's checks: list (config_checks.c): checked and stored in
+ * s->checks. */
+int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks);
+void cairn_config__free_checks(cairn_stack *s);
+
 #endif
