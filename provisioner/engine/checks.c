@@ -160,7 +160,10 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 		lat = cairn_now() - t0;
 		if (ok || attempts > c->retries)
 			break;
-		pause_for(c->interval < c->deadline - (cairn_now() - start) ? c->interval : 0);
+		/* the next attempt would start after the deadline */
+		if (c->interval >= c->deadline - (cairn_now() - start))
+			break;
+		pause_for(c->interval);
 	}
 	if (!ok && !attempts)
 		snprintf(why, sizeof(why), "the deadline passed before the first attempt");
