@@ -118,7 +118,7 @@ static const char usage_text[] =
 "  plan      -e ENV            show what apply would change\n"
 "            [-out FILE] [--json] [--detailed-exitcode] [--destroy]\n"
 "            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
-"  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
+"  apply     -e ENV [--auto-approve] [--metrics FILE] [plan flags]   make it so\n"
 "  apply     [--auto-approve] FILE                   apply a saved plan\n"
 "  apply     -e ENV --refresh-only [--auto-approve]  accept what exists into the state\n"
 "  destroy   -e ENV [--auto-approve] [--target ADDR]...\n"
@@ -148,7 +148,8 @@ static const char usage_text[] =
 "  --no-color, -v/--verbose\n"
 "\n"
 "Exit codes: 0 success (plan: no changes), 1 error, 2 plan --detailed-exitcode found changes,\n"
-"3 the environment is locked by another run, 4 a policy denied the apply, 5 the plan lacks approvals.\n";
+"3 the environment is locked by another run, 4 a policy denied the apply, 5 the plan lacks approvals,\n"
+"6 health checks failed after the apply (rolled back to the last revision whose checks passed).\n";
 
 /* ---------- parsing ---------- */
 
