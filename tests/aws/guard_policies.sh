@@ -168,6 +168,12 @@ bad_refused os "policies/os.lua:2: attempt to index a nil value (global 'os')"
 check "os.execute did not run" test ! -e pwned
 bad io < <(printf 'return function(plan)\n  return io.open("x", "w")\nend\n')
 bad_refused io "policies/io.lua:2: attempt to index a nil value (global 'io')"
+bad fs < <(printf 'return function(plan)\n  return cairn.fs.read("/etc/passwd")\nend\n')
+bad_refused fs "policies/fs.lua:2: attempt to index a nil value (field 'fs')"
+bad req < <(printf 'local x = require("aws.common")\nreturn function(plan) return {} end\n')
+bad_refused req "policies/req.lua:1: attempt to call a nil value (global 'require')"
+bad memory < <(printf 'return function(plan)\n  local t = {}\n  for i = 1, 100 do t[i] = string.rep("x", 16 * 1024 * 1024) .. i end\n  return {}\nend\n')
+bad_refused memory "policies/memory.lua:3: not enough memory (the Lua state is limited to 67108864 bytes)"
 bad malformed < <(printf 'return function(plan)\n  return { { level = "fatal", message = "x" } }\nend\n')
 bad_refused malformed "finding 1 is malformed"
 bad string < <(printf 'return function(plan)\n  return "all good"\nend\n')
