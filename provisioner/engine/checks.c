@@ -3,6 +3,7 @@
  */
 #include "checks.h"
 #include "base/buf.h"
+#include "ssh/ssh.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,6 +19,8 @@
 
 #define BODY_MAX ((size_t)1 << 20)
 #define ATTEMPT_MAX_S 10.0
+
+static const char *const kind_name[] = { "http", "tcp", "ssh" };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -111,6 +114,61 @@ static int try_tcp(const json_t *t, double timeout, char *why, size_t n)
 	return rc;
 }
 
+typedef struct ssh_wait {
+	bool done;
+	json_t *res;
+} ssh_wait;
+
+static void on_ssh(void *ud, json_t *result)
+{
+	ssh_wait *w = ud;
+
+	w->done = true;
+	w->res = result;
+}
+
+/* One SSH attempt: the command on a host of the stack's hosts:, through
+ * the run's session to it, passing on exit status 0. */
+static int try_ssh(cairn_engine *e, const json_t *t, double timeout, char *why, size_t n)
+{
+	const char *host = json_string_value(json_object_get(t, "host"));
+	json_t *spec = NULL, *req = NULL;
+	ssh_wait w = { false, NULL };
+	double until = cairn_now() + timeout + 5;
+	int rc = -1;
+
+	if (!e->ssh) {
+		snprintf(why, n, "this cairn was built without SSH");
+		return -1;
+	}
+	if (cairn_engine_host_spec(e, host, &spec) != 0) {
+		snprintf(why, n, "%s", cairn_error_last()->message);
+		return -1;
+	}
+	req = json_pack("{s:s,s:O,s:f}", "op", "exec", "command", json_object_get(t, "command"), "timeout", timeout);
+	if (!req || cairn_ssh_submit(e->ssh, spec, req, on_ssh, &w) != 0) {
+		snprintf(why, n, "%s", req ? cairn_error_last()->message : "out of memory");
+		goto cleanup;
+	}
+	while (!w.done && cairn_now() < until && !cairn_engine_signal(e))
+		cairn_loop_run_once(e->loop, 0.25, NULL);
+	if (!w.done) {
+		cairn_ssh_cancel(e->ssh, &w);
+		snprintf(why, n, "no answer from %s within %gs", host, timeout);
+	} else if (json_object_get(w.res, "error")) {
+		snprintf(why, n, "%s", json_string_value(json_object_get(w.res, "error")));
+	} else if (json_integer_value(json_object_get(w.res, "exit_code")) != 0 || json_object_get(w.res, "signal")) {
+		snprintf(why, n, "the command exited with %lld", (long long)json_integer_value(json_object_get(w.res, "exit_code")));
+	} else {
+		rc = 0;
+	}
+cleanup:
+	json_decref(w.res);
+	json_decref(req);
+	json_decref(spec);
+	return rc;
+}
+
 static void pause_for(double s)
 {
 	struct timespec ts;
@@ -126,7 +184,7 @@ static void pause_for(double s)
 static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 {
 	json_t *t = NULL, *r;
-	char why[512] = "";
+	char why[3072] = "";
 	double start = cairn_now(), t0 = start, lat = 0;
 	int attempts = 0, ok = 0;
 	const char *target;
@@ -135,18 +193,18 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 		char *m = cairn_engine_clean(e, t ? "the check's target is not known after the apply" :
 					       cairn_error_last()->message);
 
-		r = json_pack("{s:s,s:s,s:b,s:i,s:f,s:s}", "name", c->name, "kind", c->http ? "http" : "tcp", "ok", 0,
+		r = json_pack("{s:s,s:s,s:b,s:i,s:f,s:s}", "name", c->name, "kind", kind_name[c->kind], "ok", 0,
 			      "attempts", 0, "seconds", 0.0, "error", m ? m : "cannot evaluate the check");
 		free(m);
 		json_decref(t);
 		return r;
 	}
-	target = c->http ? json_string_value(json_object_get(t, "url")) : json_string_value(json_object_get(t, "host"));
-	if (!target || (!c->http && !json_object_get(t, "port"))) {
+	target = json_string_value(json_object_get(t, c->kind == CAIRN_CHECK_HTTP ? "url" : "host"));
+	if (!target || (c->kind == CAIRN_CHECK_SSH && !json_is_string(json_object_get(t, "command")))) {
 		json_decref(t);
-		return json_pack("{s:s,s:s,s:b,s:i,s:f,s:s}", "name", c->name, "kind", c->http ? "http" : "tcp", "ok", 0,
-				 "attempts", 0, "seconds", 0.0, "error", c->http ? "http.url is not a string" :
-				 "tcp.host is not a string");
+		return json_pack("{s:s,s:s,s:b,s:i,s:f,s:s}", "name", c->name, "kind", kind_name[c->kind], "ok", 0,
+				 "attempts", 0, "seconds", 0.0, "error", c->kind == CAIRN_CHECK_HTTP ? "http.url is not a string" :
+				 c->kind == CAIRN_CHECK_TCP ? "tcp.host is not a string" : "ssh.host and ssh.command must be strings");
 	}
 	for (;;) {
 		double left = c->deadline - (cairn_now() - start);
@@ -155,8 +213,13 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 			break;
 		attempts++;
 		t0 = cairn_now();
-		ok = (c->http ? try_http(t, left < ATTEMPT_MAX_S ? left : ATTEMPT_MAX_S, why, sizeof(why)) :
-			       try_tcp(t, left < ATTEMPT_MAX_S ? left : ATTEMPT_MAX_S, why, sizeof(why))) == 0;
+		{
+			double tmo = left < ATTEMPT_MAX_S ? left : ATTEMPT_MAX_S;
+
+			ok = (c->kind == CAIRN_CHECK_HTTP ? try_http(t, tmo, why, sizeof(why)) :
+			      c->kind == CAIRN_CHECK_TCP ? try_tcp(t, tmo, why, sizeof(why)) :
+			      try_ssh(e, t, tmo, why, sizeof(why))) == 0;
+		}
 		lat = cairn_now() - t0;
 		if (ok || attempts > c->retries)
 			break;
@@ -170,7 +233,7 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 	{
 		char *tgt = cairn_engine_clean(e, target), *w = cairn_engine_clean(e, why);
 
-		r = json_pack("{s:s,s:s,s:s,s:b,s:i,s:f}", "name", c->name, "kind", c->http ? "http" : "tcp", "target",
+		r = json_pack("{s:s,s:s,s:s,s:b,s:i,s:f}", "name", c->name, "kind", kind_name[c->kind], "target",
 			      tgt ? tgt : "", "ok", ok, "attempts", attempts, "seconds", lat);
 		if (!ok)
 			json_object_set_new(r, "error", json_string(w ? w : why));

@@ -149,8 +149,9 @@ typedef struct cairn_drift_ignore {
 typedef struct cairn_check_cfg {
 	char *name;
 	cairn_pos pos;
-	bool http;            /* http: {url, status, body}; else tcp: {host, port} */
-	cairn_expr *target;   /* the http: or tcp: map (expressions, evaluated after the apply) */
+	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH } kind;
+			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command} */
+	cairn_expr *target;   /* that map (expressions, evaluated after the apply) */
 	int retries;          /* attempts after the first (default 3) */
 	double interval;      /* seconds between attempts (default 2) */
 	double deadline;      /* seconds for all attempts (default 60) */

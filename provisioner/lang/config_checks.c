@@ -10,6 +10,8 @@
  *       deadline: 1m        # for all attempts (default 60s)
  *     - name: db
  *       tcp: { host: "${db.endpoint}", port: 5432 }
+ *     - name: app
+ *       ssh: { host: web[0], command: "systemctl is-active app" }   # a host of hosts:, exit 0
  *
  * The shape, the names and the literal settings are checked when the
  * stack is loaded, with file:line:col; the http:/tcp: maps may use
@@ -20,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const check_keys[] = { "name", "http", "tcp", "retries", "interval", "deadline", NULL };
+static const char *const check_keys[] = { "name", "http", "tcp", "ssh", "retries", "interval", "deadline", NULL };
 static const char *const http_keys[] = { "url", "status", "body", NULL };
 static const char *const tcp_keys[] = { "host", "port", NULL };
+static const char *const ssh_keys[] = { "host", "command", NULL };
+static const char *const kind_names[] = { "http", "tcp", "ssh" };
 
 static bool known(const char *const *list, const char *s)
 {
@@ -64,7 +68,7 @@ static int duration(const cairn_expr *e, const char *what, double *out)
 
 static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, size_t idx)
 {
-	const cairn_expr *name, *http, *tcp, *x;
+	const cairn_expr *name, *x;
 	const json_t *v;
 	char what[160];
 	size_t j;
@@ -75,7 +79,7 @@ static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, s
 	c->interval = 2;
 	c->deadline = 60;
 	snprintf(what, sizeof(what), "checks[%zu]", idx);
-	if ((rc = check_map(e, check_keys, what, "name, http or tcp, retries, interval, deadline")) != 0)
+	if ((rc = check_map(e, check_keys, what, "name, http, tcp or ssh, retries, interval, deadline")) != 0)
 		return rc;
 	name = cairn_expr_get(e, "name");
 	if (!name || !(v = cairn_expr_const(name)) || !json_is_string(v) || !cairn_config__name_valid(json_string_value(v)))
@@ -87,18 +91,29 @@ static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, s
 		if (!strcmp(s->checks[j].name, c->name))
 			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(name), "two checks are named '%s'", c->name);
 	snprintf(what, sizeof(what), "check '%s'", c->name);
-	http = cairn_expr_get(e, "http");
-	tcp = cairn_expr_get(e, "tcp");
-	if (!!http == !!tcp)
-		return cairn_error_set_at(CAIRN_EINVAL, &c->pos, "%s needs exactly one of http: {url, status, body} "
-					  "and tcp: {host, port}", what);
-	c->http = http != NULL;
-	if ((rc = check_map(http ? http : tcp, http ? http_keys : tcp_keys, what,
-			    http ? "url, status, body" : "host, port")) != 0)
-		return rc;
-	if (http ? !cairn_expr_get(http, "url") : !cairn_expr_get(tcp, "host") || !cairn_expr_get(tcp, "port"))
-		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(http ? http : tcp), "%s needs %s", what,
-					  http ? "http.url" : "tcp.host and tcp.port");
+	{
+		static const char *const *const keys[] = { http_keys, tcp_keys, ssh_keys };
+		static const char *const shapes[] = { "url, status, body", "host, port", "host, command" };
+		static const char *const need[][3] = { { "url" }, { "host", "port" }, { "host", "command" } };
+		const cairn_expr *m = NULL;
+		int k, found = 0;
+
+		for (k = 0; k < 3; k++)
+			if ((x = cairn_expr_get(e, kind_names[k])) != NULL) {
+				found++;
+				m = x;
+				c->kind = k;
+			}
+		if (found != 1)
+			return cairn_error_set_at(CAIRN_EINVAL, &c->pos, "%s needs exactly one of http: {url, status, body}, "
+						  "tcp: {host, port} and ssh: {host, command}", what);
+		if ((rc = check_map(m, keys[c->kind], what, shapes[c->kind])) != 0)
+			return rc;
+		for (k = 0; k < 2 && need[c->kind][k]; k++)
+			if (!cairn_expr_get(m, need[c->kind][k]))
+				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(m), "%s needs %s.%s", what,
+							  kind_names[c->kind], need[c->kind][k]);
+	}
 	if ((x = cairn_expr_get(e, "retries")) != NULL) {
 		v = cairn_expr_const(x);
 		if (!v || !json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)
@@ -110,7 +125,7 @@ static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, s
 		return rc;
 	if ((x = cairn_expr_get(e, "deadline")) != NULL && (rc = duration(x, "deadline", &c->deadline)) != 0)
 		return rc;
-	return cairn_expr_copy(&c->target, http ? http : tcp);
+	return cairn_expr_copy(&c->target, cairn_expr_get(e, kind_names[c->kind]));
 }
 
 int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
@@ -122,7 +137,7 @@ int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
 		return 0;
 	if (cairn_expr_kind_of(checks) != CAIRN_EXPR_LIST)
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(checks), "checks must be a list of checks "
-					  "({name, http or tcp, retries, interval, deadline})");
+					  "({name, http, tcp or ssh, retries, interval, deadline})");
 	n = cairn_expr_size(checks);
 	if (!(s->checks = calloc(n ? n : 1, sizeof(*s->checks))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
