@@ -14,6 +14,7 @@
 #ifndef CAIRN_LUA_POLICY_H
 #define CAIRN_LUA_POLICY_H
 
+#include "base/error.h"
 #include "base/value.h"
 
 #include <stddef.h>
