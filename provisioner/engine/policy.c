@@ -139,9 +139,8 @@ int cairn_policy_check(cairn_engine *e, const char *pdir, json_t **out)
 {
 	cairn_buf dir = CAIRN_BUF_INIT;
 	json_t *doc = NULL, *input = NULL;
-	int rc;
-
 	struct stat sb;
+	int rc;
 
 	if ((rc = pdir ? cairn_buf_puts(&dir, pdir) : cairn_buf_printf(&dir, "%s/policies", e->stack->dir)) != 0)
 		goto cleanup;
