@@ -151,4 +151,9 @@ void cairn_lua_open_api(lua_State *L);
  * tables are proxied too. */
 void cairn_lua_readonly(lua_State *L);
 
+/* runtime.c, for policy.c: load the policy file at path as a module of
+ * pseudo-type `type` whose `read` operation is the policy's check
+ * function; CAPS_NONE, no require. Errors name `display`. */
+int cairn_lua__load_policy(cairn_lua *rt, const char *type, const char *path, const char *display);
+
 #endif

@@ -1975,3 +1975,77 @@ int cairn_lua_types(cairn_lua *rt, char ***out, size_t *nout)
 	*nout = kept;
 	return 0;
 }
+
+/* -- policies (policy.c) --------------------------------------------------------- */
+
+static int load_policy_cf(lua_State *L)
+{
+	load_args *a = lua_touserdata(L, 1);
+	cairn_lua_module *m = a->m;
+
+	/* no require, no capabilities: the curated globals and the bare `cairn` */
+	lua_pushnil(L);
+	load_chunk(L, m->schema.file, m->display, CAPS_NONE, -1);
+	lua_remove(L, -2);
+	lua_call(L, 0, 1);
+	if (lua_istable(L, -1))
+		lua_getfield(L, -1, "check");
+	if (!lua_isfunction(L, -1))
+		return luaL_error(L, "%s: a policy must return a function (or a table with a 'check' function), got %s",
+				  m->display, luaL_typename(L, -1));
+	lua_newtable(L);
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "read");
+	lua_getfield(L, LUA_REGISTRYINDEX, "cairn.modules");
+	lua_insert(L, -2);
+	m->ref = luaL_ref(L, -2);
+	return 0;
+}
+
+int cairn_lua__load_policy(cairn_lua *rt, const char *type, const char *path, const char *display)
+{
+	cairn_lua_module *m = NULL, **mods;
+	lua_State *L = rt->L;
+	load_args a;
+	int rc = CAIRN_ENOMEM, status, base = lua_gettop(L);
+	size_t k;
+
+	if (!(m = calloc(1, sizeof(*m))) || !(m->schema.type = strdup(type)) || !(m->schema.file = strdup(path)) ||
+	    !(m->display = strdup(display)) || !(m->schema.id_attr = strdup("id")) ||
+	    !(mods = realloc(rt->mods, (rt->nmods + 1) * sizeof(*mods)))) {
+		cairn_error_set(rc, "out of memory");
+		goto cleanup;
+	}
+	rt->mods = mods;
+	rt->amods = rt->nmods + 1;
+	m->schema.ops = CAIRN_OPS_READ;
+	m->schema.remote = false;
+	for (k = 0; k < CAIRN_TIMEOUT_N; k++)
+		m->schema.timeouts[k] = default_timeouts[k];
+	a.rt = rt;
+	a.m = m;
+	a.type = type;
+	a.where = 0;
+	rt->load_instr = 0;
+	rt->killed = false;
+	rt->loading = type;
+	lua_pushcfunction(L, msgh);
+	lua_pushcfunction(L, load_policy_cf);
+	lua_pushlightuserdata(L, &a);
+	status = lua_pcall(L, 1, 0, base + 1);
+	rt->loading = NULL;
+	if (status != LUA_OK) {
+		rc = rt->killed || status == LUA_ERRMEM ? CAIRN_ELIMIT : CAIRN_EINVAL;
+		cairn_error_set(rc, "%s", status == LUA_ERRMEM ? "not enough memory" :
+				lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error in error handling");
+		rt->killed = false;
+		goto cleanup;
+	}
+	rt->mods[rt->nmods++] = m;
+	m = NULL;
+	rc = 0;
+cleanup:
+	lua_settop(L, base);
+	module_free(m);
+	return rc;
+}

@@ -34,6 +34,7 @@
  * accepted, so closing a refused WAL file never writes to it either.
  */
 #include "store_int.h"
+#include "approvals.h"
 #include "lock.h"
 #include "walbuf.h"
 
@@ -840,9 +841,6 @@ static int open_db(cairn_store *st)
 static void identify(cairn_store *st)
 {
 	unsigned char rnd[16];
-	const char *u = getenv("USER");
-	struct passwd pw, *pwp = NULL;
-	char pwbuf[1024];
 	size_t i;
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
@@ -864,12 +862,7 @@ static void identify(cairn_store *st)
 		snprintf(st->host, sizeof(st->host), "localhost");
 	st->host[sizeof(st->host) - 1] = '\0';
 
-	if (u && *u)
-		snprintf(st->user, sizeof(st->user), "%s", u);
-	else if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
-		snprintf(st->user, sizeof(st->user), "%s", pwp->pw_name);
-	else
-		snprintf(st->user, sizeof(st->user), "uid %ld", (long)getuid());
+	cairn_store_whoami(st->user, sizeof(st->user)); /* $CAIRN_USER, $USER, the uid's user */
 }
 
 int cairn_store_open(cairn_store **out, const char *path, unsigned flags)

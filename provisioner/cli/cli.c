@@ -11,6 +11,10 @@
 #include "ci.h"
 #include "json_run.h"
 #include "progress.h"
+#include "guard_cmd.h"
+#include "engine/policy.h"
+#include "engine/checks.h"
+#include "state/approvals.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -30,7 +34,7 @@
 enum {
 	FL_ENV = 1 << 0, FL_PLAN = 1 << 1, FL_APPROVE = 1 << 2, FL_JSON = 1 << 3, FL_OUT = 1 << 4,
 	FL_DETAILED = 1 << 5, FL_TARGET = 1 << 6, FL_REFRESH = 1 << 7, FL_DESTROY = 1 << 8,
-	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12,
+	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12, FL_METRICS = 1 << 13,
 };
 
 typedef struct cli {
@@ -63,7 +67,22 @@ typedef struct cli {
 	cairn_engine *engine; /* for redaction of errors */
 	cairn_jout *jout;     /* plan / apply / destroy --json: the stream, or NULL */
 	double commit_s;      /* CAIRN_STATS: COMMIT time of an apply, or < 0 */
+	const char *label;    /* the revision's command (rollback), or NULL */
+	const char *policy_dir; /* the policies to run (rollback: the stack's current ones), or NULL */
+	int guard_exit;       /* CAIRN_EXIT_POLICY / _APPROVAL / _CHECKS when a guardrail refused */
+	const char *metrics;  /* --metrics FILE (apply, rollback) */
+	bool nested;          /* inside the automatic rollback of a run_apply */
+	long failed_rev;      /* the revision whose checks failed, or 0 */
+	char *failed_checks;  /* their names, for the automatic rollback's label */
+	double m_start;       /* metrics: when the command started */
+	json_t *m_summary;    /* metrics: the apply's summary */
+	json_t *m_checks;     /* metrics: its check results */
+	int m_rollbacks;      /* metrics: rollbacks made (automatic or asked for) */
+	bool m_auto;          /* metrics: the rollback was automatic */
 } cli;
+
+static int rollback_to(cli *c, long to, const char *why);
+static char *state_path(cli *c);
 
 /* ---------- printing ---------- */
 
@@ -109,7 +128,7 @@ static const char usage_text[] =
 "  plan      -e ENV            show what apply would change\n"
 "            [-out FILE] [--json] [--detailed-exitcode] [--destroy]\n"
 "            [--target ADDR]... [--exclude ADDR]... [--refresh=false]\n"
-"  apply     -e ENV [--auto-approve] [plan flags]   make it so\n"
+"  apply     -e ENV [--auto-approve] [--metrics FILE] [plan flags]   make it so\n"
 "  apply     [--auto-approve] FILE                   apply a saved plan\n"
 "            [--json]: JSON lines on stdout, never asks (needs --auto-approve or FILE)\n"
 "  apply     -e ENV --refresh-only [--auto-approve]  accept what exists into the state\n"
@@ -120,6 +139,9 @@ static const char usage_text[] =
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
 "  lock      status|force-unlock -e ENV\n"
 "  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
+"  policy    test [-C DIR] [TEST...]   run the policies on saved plans, compare the findings\n"
+"  approve   PLANFILE          approve a saved plan for its environment (environments.ENV.approvals)\n"
+"  rollback  -e ENV --to REV [--auto-approve]   plan and apply the configuration of revision REV\n"
 "            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
@@ -137,7 +159,8 @@ static const char usage_text[] =
 "  --no-color, -v/--verbose\n"
 "\n"
 "Exit codes: 0 success (plan: no changes), 1 error, 2 plan --detailed-exitcode found changes,\n"
-"3 the environment is locked by another run.\n";
+"3 the environment is locked by another run, 4 a policy denied the apply, 5 the plan lacks approvals,\n"
+"6 health checks failed after the apply (rolled back to the last revision whose checks passed).\n";
 
 /* ---------- parsing ---------- */
 
@@ -218,6 +241,7 @@ static const char *flag_value_hint(const char *flag)
 		{ "--parallelism", "--parallelism N" }, { "--lock-timeout", "--lock-timeout 30s" },
 		{ "--out", "-out FILE" }, { "--limit", "--limit N" }, { "--lease", "--lease SECONDS" },
 		{ "--refresh", "--refresh=false" }, { "--stack", "--stack FILE" }, { "--state", "--state FILE" },
+		{ "--metrics", "--metrics FILE" },
 	};
 	size_t i;
 
@@ -327,7 +351,7 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW, O_METRICS };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -351,6 +375,7 @@ static const struct option long_opts[] = {
 	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
 	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
+	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -499,6 +524,10 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 		case O_ACCEPT_NEW:
 			if (allowed(c, mask, FL_PLAN, "--accept-new-host-keys")) return -1;
 			c->accept_new_keys = true;
+			break;
+		case O_METRICS:
+			if (allowed(c, mask, FL_METRICS, "--metrics")) return -1;
+			c->metrics = optarg;
 			break;
 		case O_REFRESH_ONLY:
 			if (strcmp(c->cmd, "apply") != 0)
@@ -681,10 +710,28 @@ static double cpu_seconds(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+
+/* Policy findings: text after the plan, or one "policy_findings" line of
+ * the --json stream (stdout carries nothing else). */
+static void show_findings(cli *c, json_t *findings)
+{
+	size_t n = json_array_size(findings), denies = cairn_policy_denies(findings);
+
+	if (!c->jout) {
+		cairn_cli_print_findings(findings);
+		return;
+	}
+	if (n)
+		cairn_jout_emit(c->jout, "policy_findings", denies ? "error" : "warn",
+				json_pack("{s:O}", "findings", findings), "policies: %zu deny, %zu warning(s)", denies,
+				n - denies);
+}
+
 static int cmd_plan(cli *c, int argc, char **argv)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
+	json_t *findings = NULL;
 	int rc, exit_code = CAIRN_EXIT_OK;
 
 	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
@@ -722,6 +769,8 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
+	if ((rc = cairn_policy_check(e, NULL, &findings)) != 0)
+		goto done;
 	if (c->json) {
 		if (e->nintents)
 			cairn_jout_emit(c->jout, "diagnostic", "warn", json_pack("{s:{s:s,s:s}}", "diagnostic", "severity",
@@ -730,12 +779,14 @@ static int cmd_plan(cli *c, int argc, char **argv)
 				e->nintents);
 		if ((rc = cairn_json_run_plan(c->jout, e, "plan")) != 0)
 			goto done;
+		show_findings(c, findings);
 	} else {
 		if (e->nintents)
 			printf("Note: %zu operation(s) of an earlier run (interrupted or failed) are pending; apply reconciles them first.\n\n",
 			       e->nintents);
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;
+		cairn_cli_print_findings(findings);
 	}
 	if (c->out) {
 		if (c->destroy) {
@@ -753,6 +804,7 @@ done:
 	if (rc)
 		exit_code = report(c, rc);
 	end_stream(c, "plan", NULL, exit_code);
+	json_decref(findings);
 	cairn_engine_free(e);
 	c->engine = NULL;
 	return exit_code;
@@ -894,11 +946,94 @@ static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc,
 	return 0;
 }
 
+/* The stack's checks after an apply: shown, kept with the revision; when
+ * one fails, the error says so and c->failed_rev asks for the automatic
+ * rollback (run_apply, once the engine has let the lock go). */
+static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
+{
+	json_t *res = NULL, *x;
+	cairn_buf names = CAIRN_BUF_INIT;
+	bool passed = false;
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	size_t i;
+	int rc;
+
+	if (!c->jout) {
+		printf("\nRunning %zu health check%s...\n", e->stack->nchecks, e->stack->nchecks == 1 ? "" : "s");
+		fflush(stdout);
+	}
+	if ((rc = cairn_checks_run(e, &res, &passed)) != 0)
+		return rc;
+	if (c->jout)
+		cairn_jout_emit(c->jout, "health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks", res,
+				"passed", passed), "health checks %s", passed ? "passed" : "failed");
+	else
+		cairn_cli_print_checks(res);
+	cairn_store_rev_annotate(e->store, rev, "checks", res);
+	cairn_store_rev_annotate(e->store, rev, "checks_passed", passed ? json_true() : json_false());
+	if (!c->nested) {
+		json_decref(c->m_checks);
+		c->m_checks = json_incref(res);
+	}
+	if (!passed) {
+		json_array_foreach(res, i, x)
+			if (!json_is_true(json_object_get(x, "ok")))
+				cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(json_object_get(x, "name")));
+		rc = cairn_error_set(CAIRN_ERROR, "health checks failed after revision %lld: %s", (long long)rev,
+				     cairn_buf_cstr(&names));
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+		if (!c->label) {
+			c->failed_rev = (long)rev;
+			free(c->failed_checks);
+			c->failed_checks = cairn_buf_detach(&names);
+		}
+	}
+	cairn_buf_release(&names);
+	json_decref(res);
+	return rc;
+}
+
+/* After failed checks: back to the last revision whose checks passed. */
+static int auto_rollback(cli *c)
+{
+	char *state = state_path(c), *why = NULL;
+	long to = 0;
+	int rc;
+
+	if (!state || cairn_cli_last_passed(state, c->env, c->failed_rev, &to) != 0 || !to) {
+		fprintf(c->json ? stderr : stdout, "\nNo revision before %ld passed its health checks: nothing was rolled back.\n",
+			c->failed_rev);
+		free(state);
+		return CAIRN_EXIT_CHECKS;
+	}
+	free(state);
+	fprintf(c->json ? stderr : stdout,
+		"\nHealth checks failed: rolling environment '%s' back to revision %ld, the last whose checks passed.\n\n",
+		c->env, to);
+	if (asprintf(&why, "checks failed: %s", c->failed_checks ? c->failed_checks : "?") < 0)
+		why = NULL;
+	c->nested = true;
+	c->auto_approve = true;
+	c->guard_exit = 0;
+	rc = rollback_to(c, to, why ? why : "checks failed");
+	c->nested = false;
+	c->m_rollbacks = 1;
+	c->m_auto = true;
+	free(why);
+	if (rc == 0)
+		fprintf(stderr, "cairn: error: revision %ld failed its health checks (%s); environment '%s' was rolled back "
+			"to revision %ld\n", c->failed_rev, c->failed_checks ? c->failed_checks : "?", c->env, to);
+	else
+		fprintf(stderr, "cairn: error: revision %ld failed its health checks (%s), and the rollback to revision %ld "
+			"failed too (see above)\n", c->failed_rev, c->failed_checks ? c->failed_checks : "?", to);
+	return CAIRN_EXIT_CHECKS;
+}
+
 static int run_apply(cli *c, bool destroy)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *doc = NULL, *forced = NULL, *summary = NULL;
+	json_t *doc = NULL, *forced = NULL, *summary = NULL, *findings = NULL;
 	const char *saved = NULL;
 	cairn_progress prog = { 0 };
 	int rc;
@@ -933,6 +1068,10 @@ static int run_apply(cli *c, bool destroy)
 	c->engine = e;
 	if ((rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
 		goto done;
+	if ((rc = cairn_cli_check_approvals(e, doc, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0) {
+		c->guard_exit = CAIRN_EXIT_APPROVAL;
+		goto done;
+	}
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	if (saved) {
@@ -970,13 +1109,35 @@ static int run_apply(cli *c, bool destroy)
 		json_decref(olds);
 		goto done;
 	}
-	if (!saved && (rc = confirm(c, destroy ? "destroy" : "apply")) != 0)
+	/* policies: a deny (or a policy that fails) refuses the apply */
+	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
+		goto done;
+	show_findings(c, findings);
+	if (cairn_policy_denies(findings)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed",
+			c->label ? "rollback" : destroy ? "destroy" : "apply", cairn_policy_denies(findings),
+			cairn_policy_denies(findings) == 1 ? "finding denies" : "findings deny");
+		c->guard_exit = CAIRN_EXIT_POLICY;
+		goto done;
+	}
+	if (!saved && (rc = confirm(c, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0)
 		goto done;
 	fflush(stdout);
 	{
 		double t0 = cairn_now();
 
-		rc = cairn_engine_apply(e, destroy ? "destroy" : "apply", &summary);
+		rc = cairn_engine_apply(e, c->label ? c->label : destroy ? "destroy" : "apply", &summary);
+		if (summary && !destroy) {
+			/* the configuration (for rollback) and the policy warnings, with the revision */
+			int rrc = cairn_cli_record_apply(e, summary, findings);
+
+			if (rrc && !rc)
+				rc = rrc;
+		}
+		if (summary && !c->nested) {
+			json_decref(c->m_summary);
+			c->m_summary = json_incref(summary);
+		}
 		if (getenv("CAIRN_STATS")) {
 			uint64_t ncommits = 0;
 			double commit_s = 0, write_s = 0, wall = cairn_now() - t0;
@@ -998,21 +1159,36 @@ static int run_apply(cli *c, bool destroy)
 	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
 		 json_array_size(json_object_get(summary, "skipped")) == 0)
 		cairn_json_run_outputs(c->jout, e);
+	if (!rc && summary && !destroy && e->stack->nchecks)
+		rc = run_checks(c, e, summary);
 done:
 	json_decref(doc);
 	json_decref(forced);
+	json_decref(findings);
 	rc = report(c, rc);
+	if (rc && c->guard_exit)
+		rc = c->guard_exit;
 	end_stream(c, destroy ? "destroy" : "apply", summary, rc);
 	json_decref(summary);
 	cairn_progress_release(&prog);
 	cairn_engine_free(e);
 	c->engine = NULL;
+	if (c->failed_rev && !c->label && !c->nested)
+		rc = auto_rollback(c);
+	if (c->metrics && !c->nested && !destroy) {
+		if (c->label)
+			c->m_rollbacks = 1;
+		if (cairn_cli_write_deploy_metrics(c->metrics, c->env, c->label ? "rollback" : "apply", cairn_now() - c->m_start,
+						   rc == 0, c->m_summary, c->m_checks, c->m_rollbacks, c->m_auto) != 0)
+			rc = report(c, CAIRN_EIO);
+	}
 	return rc;
 }
 
 static int cmd_apply(cli *c, int argc, char **argv)
 {
-	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK | FL_JSON))
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_APPROVE | FL_TARGET | FL_REFRESH | FL_LOCK | FL_JSON |
+			  FL_METRICS))
 		return CAIRN_EXIT_ERROR;
 	if (c->refresh_only) {
 		cairn_engine_opts o;
@@ -1340,6 +1516,7 @@ static int cmd_state(cli *c, int argc, char **argv)
 						printf("    %-8s %s (%s)\n", json_string_value(json_object_get(ch, "action")),
 						       json_string_value(json_object_get(ch, "address")),
 						       json_string_value(json_object_get(ch, "type")) ? json_string_value(json_object_get(ch, "type")) : "");
+					cairn_cli_print_history_guard(json_object_get(x, "summary"));
 				}
 			}
 			json_decref(h);
@@ -1511,6 +1688,143 @@ done:
 	return report(c, rc);
 }
 
+/* cairn approve PLANFILE (guard_cmd.c): the plan names its environment. */
+static int cmd_approve(cli *c, int argc, char **argv)
+{
+	cairn_engine_opts o;
+	json_t *doc = NULL;
+	int rc;
+
+	if (parse(c, argc, argv, FL_ENV | FL_VARS))
+		return CAIRN_EXIT_ERROR;
+	if (c->nargs != 1)
+		return usage_error("usage: cairn approve PLANFILE (a plan saved with cairn plan -out)");
+	if ((rc = load_plan_file(c, c->args[0], &doc)) != 0)
+		return report(c, rc);
+	engine_opts(c, &o, true);
+	rc = cairn_cli_approve(&o, c->args[0], doc);
+	json_decref(doc);
+	return rc;
+}
+
+/* cairn rollback -e ENV --to REV: the configuration recorded for REV,
+ * written to a private directory, planned and applied as any apply
+ * against this environment's state (guard_cmd.c). */
+static int cmd_rollback(cli *c, int argc, char **argv)
+{
+	char **v;
+	long to = 0;
+	int rc, i, n = 0;
+
+	/* --to is rollback's alone: taken out before the common flags are parsed
+	 * (into a copy of argv: main frees the strings of its own) */
+	if (!(v = calloc((size_t)argc + 1, sizeof(char *))))
+		return report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	for (i = 0; i < argc; i++) {
+		if (i > 0 && (!strcmp(argv[i], "--to") || !strncmp(argv[i], "--to=", 5))) {
+			const char *val = argv[i][4] == '=' ? argv[i] + 5 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!val || parse_int(val, 1, LONG_MAX, &to)) {
+				free(v);
+				return usage_error("--to expects a revision number (see cairn state history), got '%s'",
+						   val ? val : "");
+			}
+			continue;
+		}
+		v[n++] = argv[i];
+	}
+	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN | FL_METRICS) || no_args(c) || need_env(c)) {
+		rc = CAIRN_EXIT_ERROR;
+		goto done;
+	}
+	if (!to) {
+		rc = usage_error("usage: cairn rollback -e ENV --to REV [--auto-approve]");
+		goto done;
+	}
+	if ((rc = check_env_exists(c)) != 0)
+		rc = report(c, rc);
+	else
+		rc = rollback_to(c, to, NULL);
+done:
+	free(v);
+	return rc;
+}
+
+/* Plan and apply the configuration of revision `to` (the body of cairn
+ * rollback, and the automatic rollback after failed checks: `why`). */
+static int rollback_to(cli *c, long to, const char *why)
+{
+	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL;
+	json_t *vars = NULL;
+	long from = 0;
+	int rc;
+
+	if (!(state = state_path(c)) || asprintf(&pdir, "%s/policies", c->stack ? dirname(strdupa(c->stack)) : c->dir) < 0) {
+		pdir = NULL;
+		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+		goto done;
+	}
+	/* the current stack says whether the environment needs approvals (the
+	 * recorded one may predate them) */
+	{
+		cairn_stack *cur = NULL;
+		char *path = NULL;
+		int required = 0;
+		bool distinct = false;
+
+		if (c->stack || asprintf(&path, "%s/stack.yaml", c->dir) >= 0)
+			rc = cairn_stack_load(&cur, c->stack ? c->stack : path);
+		else
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		free(path);
+		if (!rc)
+			cairn_config_env_approvals(cur, c->env, &required, &distinct);
+		cairn_stack_free(cur);
+		if (!rc && required > 0) {
+			rc = report(c, cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s."
+				"approvals in the stack), and a rollback is not a saved plan: make one from the recorded "
+				"configuration by hand (cairn plan -out), have it approved, apply it", c->env, required,
+				required == 1 ? "" : "s", c->env));
+			rc = CAIRN_EXIT_APPROVAL;
+			goto done;
+		}
+		if (rc) {
+			rc = report(c, rc);
+			goto done;
+		}
+	}
+	if ((rc = cairn_cli_rollback_prepare(state, c->env, to, &tmp, &stack, &vars, &from)) != 0) {
+		rc = report(c, rc);
+		goto done;
+	}
+	if (asprintf(&label, "%srollback from revision %ld to revision %ld%s%s%s", why ? "automatic " : "", from, to,
+		     why ? " (" : "", why ? why : "", why ? ")" : "") < 0) {
+		label = NULL;
+		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+		goto done;
+	}
+	printf("Rolling environment '%s' back to the configuration of revision %ld (the latest applied is revision %ld).\n\n",
+	       c->env, to, from);
+	json_decref(c->vars);
+	c->vars = json_incref(vars);
+	c->stack = stack;
+	c->state = state;
+	c->label = label;
+	c->policy_dir = pdir;
+	rc = run_apply(c, false);
+done:
+	cairn_cli_rollback_cleanup(tmp);
+	json_decref(vars);
+	free(tmp);
+	free(stack);
+	free(state);
+	free(label);
+	free(pdir);
+	c->stack = c->state = NULL;
+	c->label = c->policy_dir = NULL;
+	return rc;
+}
+
 /* ---------- main ---------- */
 
 int cairn_cli_main(int argc, char **argv)
@@ -1523,6 +1837,7 @@ int cairn_cli_main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.commit_s = -1;
 	t_start = cairn_now();
+	c.m_start = t_start;
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
@@ -1552,6 +1867,9 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
+	else if (!strcmp(c.cmd, "policy")) rc = cairn_cli_policy(argc - 1, args);
+	else if (!strcmp(c.cmd, "approve")) rc = cmd_approve(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "rollback")) rc = cmd_rollback(&c, argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);
@@ -1563,6 +1881,9 @@ int cairn_cli_main(int argc, char **argv)
 		free(c.excludes[i]);
 	free(c.targets);
 	free(c.excludes);
+	free(c.failed_checks);
+	json_decref(c.m_summary);
+	json_decref(c.m_checks);
 	fflush(stdout);
 	if (c.commit_s >= 0 && getenv("CAIRN_STATS")) {
 		/* the whole command: loading, planning, applying, closing the store */

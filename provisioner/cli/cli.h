@@ -15,6 +15,9 @@ enum {
 	CAIRN_EXIT_ERROR = 1,
 	CAIRN_EXIT_CHANGES = 2,  /* plan --detailed-exitcode: changes present */
 	CAIRN_EXIT_LOCKED = 3,   /* the environment is locked by someone else */
+	CAIRN_EXIT_POLICY = 4,   /* a policy denied the plan (docs/guardrails.md) */
+	CAIRN_EXIT_APPROVAL = 5, /* the environment needs approvals the plan does not have */
+	CAIRN_EXIT_CHECKS = 6,   /* health checks failed after the apply (rolled back when possible) */
 };
 
 int cairn_cli_main(int argc, char **argv);

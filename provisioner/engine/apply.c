@@ -811,7 +811,8 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 			e->output_sensitive = sens;
 		}
 	}
-	*summary = json_pack("{s:O,s:O,s:O}", "done", done, "failed", failed, "skipped", skipped);
+	*summary = json_pack("{s:O,s:O,s:O,s:I}", "done", done, "failed", failed, "skipped", skipped,
+			     "rev", (json_int_t)rev);
 	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
 	if (!rc && (json_array_size(failed) || json_array_size(skipped)))

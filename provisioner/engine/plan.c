@@ -12,6 +12,7 @@
  * serial); reformatting it or re-ordering its keys changes nothing.
  */
 #include "engine.h"
+#include "state/approvals.h"
 #include "state/secret.h"
 
 #include <errno.h>
@@ -47,6 +48,22 @@ static json_t *safe_value(const json_t *v, bool sensitive)
 	if (cairn_has_unknown(v))
 		return json_null();
 	return v ? json_incref((json_t *)v) : json_null();
+}
+
+/* Every attribute of attrs, sensitive ones as "(sensitive)", unknown ones
+ * null: the whole object before and after, for policies. */
+static json_t *safe_object(const cairn_inst *in, const json_t *attrs)
+{
+	json_t *o;
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(attrs))
+		return json_null();
+	o = json_object();
+	json_object_foreach((json_t *)attrs, k, v)
+		json_object_set_new(o, k, safe_value(v, cairn_inst_is_sensitive(in, k)));
+	return o;
 }
 
 static json_t *inst_json(const cairn_inst *in)
@@ -90,6 +107,8 @@ static json_t *inst_json(const cairn_inst *in)
 	}
 	json_object_set_new(o, "changes", changes);
 	json_object_set_new(o, "after_unknown", after_unknown);
+	json_object_set_new(o, "before", safe_object(in, in->gone ? NULL : in->current));
+	json_object_set_new(o, "after", in->action == CAIRN_ACT_DELETE ? json_null() : safe_object(in, in->planned));
 	return o;
 }
 
@@ -236,6 +255,13 @@ int cairn_plan_save(cairn_engine *e, char **out)
 	if ((rc = cairn_plan_json(e, &doc)) != 0)
 		return rc;
 	json_object_set_new(doc, "destroy", json_boolean(false));
+	{
+		/* who made the plan: an approval by the same person may not count (approvals.h) */
+		char who[128];
+
+		cairn_store_whoami(who, sizeof(who));
+		json_object_set_new(doc, "author", json_string(who));
+	}
 	if ((rc = plan_mac_key(e, true, key)) != 0) {
 		cairn_error_prefix("cannot sign the saved plan");
 		goto cleanup;

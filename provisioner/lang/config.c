@@ -25,7 +25,7 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", NULL };
+static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", "environments", "checks", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
@@ -845,6 +845,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	    (rc = load_hosts(sp, (cairn_expr *)cairn_expr_get(doc, "hosts"))) != 0 ||
 	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
 	    (rc = cairn_config__load_drift(s, cairn_expr_get(doc, "drift"))) != 0 ||
+	    (rc = cairn_config__load_envs(s, cairn_expr_get(doc, "environments"))) != 0 ||
+	    (rc = cairn_config__load_checks(s, cairn_expr_get(doc, "checks"))) != 0 ||
 	    (rc = check_stack(s)) != 0)
 		goto cleanup;
 	*out = s;
@@ -910,6 +912,8 @@ void cairn_stack_free(cairn_stack *s)
 	}
 	free(s->outputs);
 	cairn_config__free_drift(s);
+	json_decref(s->envs);
+	cairn_config__free_checks(s);
 	free(s->name);
 	free(s->path);
 	free(s->dir);

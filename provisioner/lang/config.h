@@ -145,6 +145,18 @@ typedef struct cairn_drift_ignore {
 	cairn_pos pos;       /* of the rule */
 } cairn_drift_ignore;
 
+/* One of the stack's health checks (config_checks.c), run after an apply. */
+typedef struct cairn_check_cfg {
+	char *name;
+	cairn_pos pos;
+	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH } kind;
+			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command} */
+	cairn_expr *target;   /* that map (expressions, evaluated after the apply) */
+	int retries;          /* attempts after the first (default 3) */
+	double interval;      /* seconds between attempts (default 2) */
+	double deadline;      /* seconds for all attempts (default 60) */
+} cairn_check_cfg;
+
 typedef struct cairn_stack {
 	char *name;
 	char *path;          /* the stack file as given */
@@ -157,6 +169,10 @@ typedef struct cairn_stack {
 	size_t noutputs;
 	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
 	size_t ndrift_ignores;
+	cairn_check_cfg *checks; /* checks: (config_checks.c), in file order */
+	size_t nchecks;
+	json_t *envs;        /* environments: NAME -> {protected, approvals: {required,
+			      * distinct_author}} (config_envs.c), or NULL */
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;
@@ -208,5 +224,14 @@ int cairn_vars_resolve(json_t **out, const cairn_stack *s, const cairn_env_cfg *
 int cairn_type_check(json_t **out, const char *type, json_t *v);
 /* True if the type string is well-formed. */
 bool cairn_type_valid(const char *type);
+
+/* config_envs.c: the stack's per-environment settings
+ *   environments:
+ *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
+ * Is env protected? */
+bool cairn_config_env_protected(const cairn_stack *s, const char *env);
+/* The approvals an apply of env needs: *required (0 = none) and whether
+ * the plan's author may not approve it. Always 0. */
+int cairn_config_env_approvals(const cairn_stack *s, const char *env, int *required, bool *distinct_author);
 
 #endif

@@ -34,4 +34,13 @@ int cairn_config__host_ref(cairn_expr *map, const char *key);
 int cairn_config__load_drift(cairn_stack *s, const cairn_expr *drift);
 void cairn_config__free_drift(cairn_stack *s);
 
+/* The stack's environments: section (config_envs.c): checked and stored
+ * in s->envs; NULL is none. Errors carry file:line:col. */
+int cairn_config__load_envs(cairn_stack *s, const cairn_expr *envs);
+
+/* The stack's checks: list (config_checks.c): checked and stored in
+ * s->checks. */
+int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks);
+void cairn_config__free_checks(cairn_stack *s);
+
 #endif

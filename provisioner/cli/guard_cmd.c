@@ -1,0 +1,637 @@
+/*
+ * guard_cmd.c - guardrails on the command line (guard_cmd.h): policy
+ * findings, `cairn policy test`, `cairn approve`, the approvals check of
+ * an apply, the record an apply leaves for rollbacks, and the recorded
+ * configuration `cairn rollback` plans again. See docs/guardrails.md.
+ */
+#include "guard_cmd.h"
+#include "cli.h"
+#include "base/file.h"
+#include "engine/guard.h"
+#include "engine/policy.h"
+#include "state/approvals.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int print_error(int rc)
+{
+	char msg[4096];
+
+	cairn_error_format(cairn_error_last(), msg, sizeof(msg));
+	fprintf(stderr, "cairn: error: %s\n", msg);
+	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+}
+
+/* ---------- findings ---------- */
+
+static void print_finding(const json_t *f, const char *indent)
+{
+	const char *addr = json_string_value(json_object_get(f, "address"));
+	char *msg = cairn_engine_escape(json_string_value(json_object_get(f, "message")));
+	char *a = addr ? cairn_engine_escape(addr) : NULL;
+
+	printf("%s%-5s %s: %s%s%s\n", indent, json_string_value(json_object_get(f, "level")),
+	       json_string_value(json_object_get(f, "policy")), a ? a : "", a ? ": " : "", msg ? msg : "?");
+	free(msg);
+	free(a);
+}
+
+void cairn_cli_print_findings(const json_t *findings)
+{
+	size_t i, denies = cairn_policy_denies(findings), n = json_array_size(findings);
+	json_t *f;
+
+	if (!n)
+		return;
+	printf("\nPolicies: %zu deny, %zu warning%s\n", denies, n - denies, n - denies == 1 ? "" : "s");
+	json_array_foreach(findings, i, f)
+		print_finding(f, "  ");
+}
+
+void cairn_cli_print_history_guard(const json_t *summary)
+{
+	json_t *a = json_object_get(summary, "approval"), *w = json_object_get(summary, "policy_warnings"), *f;
+	size_t i;
+
+	if (a)
+		printf("    approved %s (plan %s, made by %s)\n", json_string_value(json_object_get(a, "digest")),
+		       json_string_value(json_object_get(a, "plan")), json_string_value(json_object_get(a, "author")));
+	json_array_foreach(w, i, f)
+		print_finding(f, "    policy ");
+	if (json_object_get(summary, "checks_passed")) {
+		cairn_buf b = CAIRN_BUF_INIT;
+
+		json_array_foreach(json_object_get(summary, "checks"), i, f)
+			if (!json_is_true(json_object_get(f, "ok")))
+				cairn_buf_printf(&b, "%s%s", b.len ? ", " : "", json_string_value(json_object_get(f, "name")));
+		printf("    checks   %s%s%s%s\n", json_is_true(json_object_get(summary, "checks_passed")) ? "passed" : "failed",
+		       b.len ? " (" : "", cairn_buf_cstr(&b), b.len ? ")" : "");
+		cairn_buf_release(&b);
+	}
+}
+
+/* ---------- cairn policy test ---------- */
+
+static const char policy_usage[] =
+"usage: cairn policy test [-C DIR] [TEST...]\n"
+"\n"
+"Runs the policies of DIR/policies on the plans of the tests (default: every\n"
+"DIR/policies/tests/*.json) and compares their findings with the expected ones.\n"
+"A test is {\"plan\": \"FILE\" (a saved plan or 'plan --json' output, relative to\n"
+"the test) or the plan itself, \"expect\": [{\"policy\": \"NAME\", \"level\": \"deny\"|\"warn\",\n"
+"\"address\": \"ADDR\", \"message\": \"SUBSTRING\"}]}: every finding must be expected\n"
+"and every expectation met. Exit 0 all pass, 1 a test failed or could not run.\n";
+
+static bool expect_matches(const json_t *x, const json_t *f)
+{
+	const char *pol = json_string_value(json_object_get(x, "policy"));
+	const char *lvl = json_string_value(json_object_get(x, "level"));
+	const char *addr = json_string_value(json_object_get(x, "address"));
+	const char *msg = json_string_value(json_object_get(x, "message"));
+	const char *fpol = json_string_value(json_object_get(f, "policy"));
+	const char *base = fpol ? strrchr(fpol, '/') : NULL;
+	size_t bl;
+
+	base = base ? base + 1 : fpol ? fpol : "";
+	bl = strlen(base) > 4 && !strcmp(base + strlen(base) - 4, ".lua") ? strlen(base) - 4 : strlen(base);
+	if (pol && !(strlen(pol) == bl && !strncmp(pol, base, bl)) && strcmp(pol, base) != 0)
+		return false;
+	if (lvl && strcmp(lvl, json_string_value(json_object_get(f, "level"))) != 0)
+		return false;
+	if (addr && (!json_object_get(f, "address") || strcmp(addr, json_string_value(json_object_get(f, "address")))))
+		return false;
+	if (msg && !strstr(json_string_value(json_object_get(f, "message")), msg))
+		return false;
+	return true;
+}
+
+static int load_json(const char *path, const char *what, json_t **out)
+{
+	cairn_buf text = CAIRN_BUF_INIT;
+	json_error_t jerr;
+	int rc;
+
+	if ((rc = cairn_file_read(&text, path, what)) != 0) {
+		cairn_buf_release(&text);
+		return rc;
+	}
+	*out = json_loadb(cairn_buf_cstr(&text), text.len, JSON_REJECT_DUPLICATES, &jerr);
+	cairn_buf_release(&text);
+	if (!*out)
+		return cairn_error_set(CAIRN_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+	return 0;
+}
+
+/* One test file; 0 pass, 1 fail (printed), <0 could not run (error set). */
+static int run_test(const char *pdir, const char *path)
+{
+	json_t *t = NULL, *plan = NULL, *input = NULL, *findings = NULL, *expect, *x, *f;
+	char *used = NULL;
+	size_t i, j, nf = 0;
+	int rc, failed = 0;
+
+	if ((rc = load_json(path, "policy test", &t)) != 0)
+		return rc;
+	expect = json_object_get(t, "expect");
+	x = json_object_get(t, "plan");
+	if (!json_is_object(t) || !json_is_array(expect) || !(json_is_string(x) || json_is_object(x))) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s: a policy test is {\"plan\": FILE or the plan, \"expect\": [...]}", path);
+		goto cleanup;
+	}
+	if (json_is_string(x)) {
+		cairn_buf p = CAIRN_BUF_INIT;
+		const char *slash = strrchr(path, '/');
+
+		if (json_string_value(x)[0] == '/' || !slash)
+			cairn_buf_puts(&p, json_string_value(x));
+		else
+			cairn_buf_printf(&p, "%.*s/%s", (int)(slash - path), path, json_string_value(x));
+		rc = load_json(cairn_buf_cstr(&p), "plan", &plan);
+		cairn_buf_release(&p);
+		if (rc)
+			goto cleanup;
+	} else {
+		plan = json_incref(x);
+	}
+	if ((rc = cairn_policy_input(plan, &input)) != 0) {
+		cairn_error_prefix("%s", path);
+		goto cleanup;
+	}
+	if ((rc = cairn_policy_run_dir(pdir, "policies", input, &findings)) != 0)
+		goto cleanup;
+	nf = json_array_size(findings);
+	if (!(used = calloc(nf + 1, 1))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	json_array_foreach(expect, i, x) {
+		bool found = false;
+
+		json_array_foreach(findings, j, f)
+			if (!used[j] && expect_matches(x, f)) {
+				used[j] = found = true;
+				break;
+			}
+		if (!found) {
+			char *s = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+
+			if (!failed++)
+				printf("FAIL  %s\n", path);
+			printf("      expected, not found: %s\n", s ? s : "?");
+			free(s);
+		}
+	}
+	json_array_foreach(findings, j, f)
+		if (!used[j]) {
+			if (!failed++)
+				printf("FAIL  %s\n", path);
+			print_finding(f, "      unexpected: ");
+		}
+	if (!failed)
+		printf("ok    %s (%zu finding%s)\n", path, nf, nf == 1 ? "" : "s");
+	rc = failed ? 1 : 0;
+cleanup:
+	free(used);
+	json_decref(t);
+	json_decref(plan);
+	json_decref(input);
+	json_decref(findings);
+	return rc;
+}
+
+static int json_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".json");
+}
+
+int cairn_cli_policy(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *dir = ".";
+	cairn_buf pdir = CAIRN_BUF_INIT, tdir = CAIRN_BUF_INIT;
+	struct dirent **names = NULL;
+	int opt, i, n = 0, failed = 0, ran = 0, rc = 0;
+
+	if (argc < 2 || strcmp(argv[1], "test") != 0) {
+		fputs(policy_usage, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
+		return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : CAIRN_EXIT_ERROR;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc - 1, argv + 1, ":C:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'C': dir = optarg; break;
+		case 'h': fputs(policy_usage, stdout); return 0;
+		case ':': fprintf(stderr, "cairn: error: flag %s needs a value\n", argv[optind]); return CAIRN_EXIT_ERROR;
+		default:
+			fprintf(stderr, "cairn: error: unknown flag '%s' for 'cairn policy test'\n", argv[optind]);
+			return CAIRN_EXIT_ERROR;
+		}
+	}
+	cairn_buf_printf(&pdir, "%s/policies", dir);
+	if (optind + 1 < argc) {
+		for (i = optind + 1; i < argc; i++, ran++) {
+			rc = run_test(cairn_buf_cstr(&pdir), argv[i]);
+			if (rc < 0) {
+				print_error(rc);
+				printf("ERROR %s\n", argv[i]);
+			}
+			failed += rc != 0;
+		}
+	} else {
+		cairn_buf_printf(&tdir, "%s/policies/tests", dir);
+		if ((n = scandir(cairn_buf_cstr(&tdir), &names, json_file, alphasort)) < 0) {
+			fprintf(stderr, "cairn: error: cannot read the policy tests in %s: %s\n", cairn_buf_cstr(&tdir),
+				strerror(errno));
+			cairn_buf_release(&pdir);
+			cairn_buf_release(&tdir);
+			return CAIRN_EXIT_ERROR;
+		}
+		for (i = 0; i < n; i++, ran++) {
+			cairn_buf p = CAIRN_BUF_INIT;
+
+			cairn_buf_printf(&p, "%s/%s", cairn_buf_cstr(&tdir), names[i]->d_name);
+			rc = run_test(cairn_buf_cstr(&pdir), cairn_buf_cstr(&p));
+			if (rc < 0) {
+				print_error(rc);
+				printf("ERROR %s\n", cairn_buf_cstr(&p));
+			}
+			failed += rc != 0;
+			cairn_buf_release(&p);
+			free(names[i]);
+		}
+		free(names);
+	}
+	printf("\n%d test%s, %d failed\n", ran, ran == 1 ? "" : "s", failed);
+	cairn_buf_release(&pdir);
+	cairn_buf_release(&tdir);
+	if (!ran) {
+		fprintf(stderr, "cairn: error: no policy tests found\n");
+		return CAIRN_EXIT_ERROR;
+	}
+	return failed ? CAIRN_EXIT_ERROR : CAIRN_EXIT_OK;
+}
+
+/* ---------- approvals ---------- */
+
+/* The approvals of the plan doc that count: distinct approvers, without
+ * the author when the environment says so. */
+static int count_approvals(cairn_engine *e, const char *digest, const char *author, bool distinct_author,
+			   json_t **who)
+{
+	json_t *list = NULL, *x, *names = json_array();
+	size_t i, j;
+	int rc = 0;
+
+	*who = names;
+	if (!e->store)
+		return 0;
+	if ((rc = cairn_store_approvals(e->store, e->opts.env, digest, &list)) != 0)
+		return rc;
+	json_array_foreach(list, i, x) {
+		const char *w = json_string_value(json_object_get(x, "who"));
+		json_t *y;
+		bool seen = false;
+
+		if (distinct_author && author && !strcmp(w, author))
+			continue;
+		json_array_foreach(names, j, y)
+			if (!strcmp(json_string_value(y), w))
+				seen = true;
+		if (!seen)
+			json_array_append_new(names, json_string(w));
+	}
+	json_decref(list);
+	return 0;
+}
+
+static void join_names(cairn_buf *b, const json_t *names)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(names, i, x)
+		cairn_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(x));
+}
+
+int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *what)
+{
+	char digest[CAIRN_DIGEST_LEN];
+	json_t *who = NULL;
+	cairn_buf b = CAIRN_BUF_INIT;
+	bool distinct = false;
+	int required = 0, rc;
+
+	cairn_config_env_approvals(e->stack, e->opts.env, &required, &distinct);
+	if (required <= 0)
+		return 0;
+	if (!doc)
+		return cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s.approvals in "
+			"the stack): %s only a saved plan that was approved: cairn plan -e %s -out FILE; cairn approve FILE; "
+			"cairn apply FILE", e->opts.env, required, required == 1 ? "" : "s", e->opts.env,
+			!strcmp(what, "apply") ? "apply" : "it applies", e->opts.env);
+	if ((rc = cairn_guard_digest(doc, digest)) != 0 ||
+	    (rc = count_approvals(e, digest, json_string_value(json_object_get(doc, "author")), distinct, &who)) != 0)
+		goto cleanup;
+	if ((int)json_array_size(who) < required) {
+		join_names(&b, who);
+		rc = cairn_error_set(CAIRN_EINVAL, "the plan (%s) has %zu of the %d approval%s environment '%s' needs%s%s%s"
+			"%s; approvals are of a plan's digest, so one given to another plan does not count (cairn approve FILE)",
+			digest, json_array_size(who), required, required == 1 ? "" : "s", e->opts.env,
+			b.len ? " (approved by " : "", cairn_buf_cstr(&b), b.len ? ")" : "",
+			distinct ? "; its author's own approval does not count" : "");
+	}
+cleanup:
+	cairn_buf_release(&b);
+	json_decref(who);
+	return rc;
+}
+
+int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *doc)
+{
+	cairn_engine_opts o = *opts;
+	cairn_engine *e = NULL;
+	json_t *forced = NULL, *who = NULL;
+	char digest[CAIRN_DIGEST_LEN], me[128];
+	const char *author = json_string_value(json_object_get(doc, "author"));
+	bool distinct = false;
+	int required = 0, rc;
+	int64_t rev = 0;
+
+	o.refresh = false;
+	o.log = NULL;
+	if ((rc = cairn_engine_open(&e, &o)) != 0)
+		goto done;
+	/* only the plan as written, still current, can be approved */
+	if ((rc = cairn_plan_load_saved(e, doc, path, &forced)) != 0)
+		goto done;
+	if (!author) {
+		rc = cairn_error_set(CAIRN_EINVAL, "the saved plan %s does not say who made it (made by an older cairn): "
+				     "run plan -out again", path);
+		goto done;
+	}
+	if ((rc = cairn_guard_digest(doc, digest)) != 0)
+		goto done;
+	cairn_store_whoami(me, sizeof(me));
+	cairn_config_env_approvals(e->stack, e->opts.env, &required, &distinct);
+	if (distinct && !strcmp(me, author)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "%s made the plan %s and cannot approve it: environment '%s' needs "
+				     "the approval of someone else (environments.%s.approvals.distinct_author)", me, path,
+				     e->opts.env, e->opts.env);
+		goto done;
+	}
+	if ((rc = cairn_engine_lock(e, "approve")) != 0)
+		goto done;
+	if ((rc = count_approvals(e, digest, author, distinct, &who)) != 0)
+		goto done;
+	{
+		size_t i;
+		json_t *x;
+
+		json_array_foreach(who, i, x)
+			if (!strcmp(json_string_value(x), me)) {
+				printf("%s has already approved the plan %s (%s) for environment '%s'.\n", me, path, digest,
+				       e->opts.env);
+				goto done;
+			}
+	}
+	if ((rc = cairn_store_approve(e->store, e->opts.env, digest, author, path, &rev)) != 0)
+		goto done;
+	printf("Approved the plan %s (%s, made by %s) for environment '%s' as %s (revision %lld)", path, digest, author,
+	       e->opts.env, me, (long long)rev);
+	if (required > 0)
+		printf(": %zu of %d approval%s", json_array_size(who) + 1, required, required == 1 ? "" : "s");
+	printf(".\n");
+done:
+	json_decref(forced);
+	json_decref(who);
+	cairn_engine_free(e);
+	if (rc) {
+		int x = print_error(rc);
+
+		return x == CAIRN_EXIT_LOCKED ? x : rc == CAIRN_ESTALE || rc == CAIRN_EINVAL ? CAIRN_EXIT_APPROVAL : x;
+	}
+	return CAIRN_EXIT_OK;
+}
+
+/* ---------- what an apply records ---------- */
+
+int cairn_cli_record_apply(cairn_engine *e, const json_t *summary, const json_t *findings)
+{
+	json_t *rv = json_object_get(summary, "rev"), *cfg = NULL, *warn = json_array(), *f;
+	int64_t rev = json_integer_value(rv);
+	size_t i;
+	int rc = 0;
+
+	if (!rv || !e->store) {
+		json_decref(warn);
+		return 0;
+	}
+	json_array_foreach(findings, i, f)
+		if (!strcmp(json_string_value(json_object_get(f, "level")), "warn"))
+			json_array_append(warn, f);
+	if (json_array_size(warn))
+		rc = cairn_store_rev_annotate(e->store, rev, "policy_warnings", warn);
+	if (!rc && (rc = cairn_guard_config_capture(e, &cfg)) == 0)
+		rc = cairn_store_config_put(e->store, e->opts.env, rev, cfg);
+	json_decref(cfg);
+	json_decref(warn);
+	return rc;
+}
+
+/* ---------- rollback ---------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+void cairn_cli_rollback_cleanup(const char *tmp)
+{
+	if (tmp)
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, char **tmp, char **stack_file,
+			       json_t **vars, long *from)
+{
+	cairn_store *st = NULL;
+	json_t *cfg = NULL, *h = NULL, *x;
+	const char *tdir = getenv("TMPDIR");
+	char *dir = NULL;
+	struct stat sb;
+	size_t i;
+	int rc;
+
+	*from = 0;
+	if (stat(state_path, &sb) != 0)
+		return cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", state_path);
+	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0)
+		return rc;
+	if ((rc = cairn_store_config_get(st, env, to, &cfg)) != 0) {
+		if (rc == CAIRN_ENOTFOUND)
+			rc = cairn_error_set(CAIRN_ENOTFOUND, "revision %ld of environment '%s' has no recorded "
+					     "configuration: only applies record one (see cairn state history -e %s)", to, env, env);
+		goto cleanup;
+	}
+	if ((rc = cairn_store_history(st, env, 0, &h)) != 0)
+		goto cleanup;
+	json_array_foreach(h, i, x) {
+		json_t *c = NULL;
+		long r = (long)json_integer_value(json_object_get(x, "rev"));
+
+		if (cairn_store_config_get(st, env, r, &c) == 0) {
+			json_decref(c);
+			*from = r;
+			break;
+		}
+	}
+	if (asprintf(&dir, "%s/cairn-rollback-XXXXXX", tdir && *tdir ? tdir : "/tmp") < 0 || !dir) {
+		dir = NULL;
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (!mkdtemp(dir)) {
+		rc = cairn_error_set(CAIRN_EIO, "cannot create a directory for the configuration of revision %ld: %s",
+				     to, strerror(errno));
+		goto cleanup;
+	}
+	if ((rc = cairn_guard_config_restore(cfg, dir, stack_file)) != 0) {
+		cairn_cli_rollback_cleanup(dir);
+		goto cleanup;
+	}
+	*vars = json_incref(json_object_get(cfg, "variables"));
+	if (!*vars)
+		*vars = json_object();
+	*tmp = dir;
+	dir = NULL;
+cleanup:
+	free(dir);
+	json_decref(cfg);
+	json_decref(h);
+	cairn_store_free(st);
+	return rc;
+}
+
+/* ---------- health checks ---------- */
+
+void cairn_cli_print_checks(const json_t *results)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(results, i, r) {
+		int n = (int)json_integer_value(json_object_get(r, "attempts"));
+		char *err = cairn_engine_escape(json_string_value(json_object_get(r, "error")) ?
+						json_string_value(json_object_get(r, "error")) : "");
+
+		if (json_is_true(json_object_get(r, "ok")))
+			printf("  ok    %s (%s %s, %d attempt%s, %.3fs)\n", json_string_value(json_object_get(r, "name")),
+			       json_string_value(json_object_get(r, "kind")), json_string_value(json_object_get(r, "target")),
+			       n, n == 1 ? "" : "s", json_real_value(json_object_get(r, "seconds")));
+		else
+			printf("  FAIL  %s (%s %s): after %d attempt%s: %s\n", json_string_value(json_object_get(r, "name")),
+			       json_string_value(json_object_get(r, "kind")),
+			       json_string_value(json_object_get(r, "target")) ? json_string_value(json_object_get(r, "target")) : "?",
+			       n, n == 1 ? "" : "s", err ? err : "?");
+		free(err);
+	}
+	fflush(stdout);
+}
+
+int cairn_cli_last_passed(const char *state_path, const char *env, long before, long *out)
+{
+	cairn_store *st = NULL;
+	json_t *h = NULL, *x;
+	size_t i;
+	int rc;
+
+	*out = 0;
+	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0)
+		return rc;
+	if ((rc = cairn_store_history(st, env, 0, &h)) == 0)
+		json_array_foreach(h, i, x) {
+			long r = (long)json_integer_value(json_object_get(x, "rev"));
+
+			if (r < before && json_is_true(json_object_get(json_object_get(x, "summary"), "checks_passed"))) {
+				*out = r;
+				break;
+			}
+		}
+	json_decref(h);
+	cairn_store_free(st);
+	return rc;
+}
+
+/* ---------- deployment metrics ---------- */
+
+int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char *command, double seconds, bool ok,
+				   const json_t *summary, const json_t *checks, int rollbacks, bool automatic)
+{
+	static const char *const actions[] = { "create", "update", "replace", "delete" };
+	cairn_buf b = CAIRN_BUF_INIT;
+	size_t i, k;
+	json_t *x;
+	int rc;
+
+	cairn_buf_printf(&b, "# HELP cairn_deploy_success 1 when the apply (or rollback) and its health checks succeeded.\n"
+		"# TYPE cairn_deploy_success gauge\ncairn_deploy_success{env=\"%s\",command=\"%s\"} %d\n", env, command, ok);
+	cairn_buf_printf(&b, "# HELP cairn_deploy_duration_seconds How long the command took, checks and rollback included.\n"
+		"# TYPE cairn_deploy_duration_seconds gauge\ncairn_deploy_duration_seconds{env=\"%s\",command=\"%s\"} %.3f\n",
+		env, command, seconds);
+	cairn_buf_printf(&b, "# HELP cairn_deploy_changes Operations done by the apply, by action.\n"
+		"# TYPE cairn_deploy_changes gauge\n");
+	for (k = 0; k < sizeof(actions) / sizeof(actions[0]); k++) {
+		int n = 0;
+
+		json_array_foreach(json_object_get(summary, "done"), i, x)
+			if (!strcmp(json_string_value(json_object_get(x, "action")), actions[k]))
+				n++;
+		cairn_buf_printf(&b, "cairn_deploy_changes{env=\"%s\",action=\"%s\"} %d\n", env, actions[k], n);
+	}
+	cairn_buf_printf(&b, "# HELP cairn_deploy_failures Operations of the apply that failed or were skipped.\n"
+		"# TYPE cairn_deploy_failures gauge\ncairn_deploy_failures{env=\"%s\"} %zu\n", env,
+		json_array_size(json_object_get(summary, "failed")) + json_array_size(json_object_get(summary, "skipped")));
+	cairn_buf_printf(&b, "# HELP cairn_deploy_rollbacks Rollbacks made by the command.\n"
+		"# TYPE cairn_deploy_rollbacks gauge\ncairn_deploy_rollbacks{env=\"%s\",kind=\"%s\"} %d\n", env,
+		automatic ? "automatic" : "requested", rollbacks);
+	if (json_array_size(checks)) {
+		cairn_buf_printf(&b, "# HELP cairn_check_success 1 when the health check passed after the apply.\n"
+			"# TYPE cairn_check_success gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_success{env=\"%s\",check=\"%s\"} %d\n", env,
+					 json_string_value(json_object_get(x, "name")), json_is_true(json_object_get(x, "ok")));
+		cairn_buf_printf(&b, "# HELP cairn_check_attempts Attempts the health check took.\n"
+			"# TYPE cairn_check_attempts gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_attempts{env=\"%s\",check=\"%s\"} %lld\n", env,
+					 json_string_value(json_object_get(x, "name")),
+					 (long long)json_integer_value(json_object_get(x, "attempts")));
+		cairn_buf_printf(&b, "# HELP cairn_check_latency_seconds The last attempt's latency.\n"
+			"# TYPE cairn_check_latency_seconds gauge\n");
+		json_array_foreach(checks, i, x)
+			cairn_buf_printf(&b, "cairn_check_latency_seconds{env=\"%s\",check=\"%s\"} %.6f\n", env,
+					 json_string_value(json_object_get(x, "name")), json_real_value(json_object_get(x, "seconds")));
+	}
+	cairn_buf_printf(&b, "# HELP cairn_deploy_timestamp_seconds When the command finished.\n"
+		"# TYPE cairn_deploy_timestamp_seconds gauge\ncairn_deploy_timestamp_seconds{env=\"%s\"} %lld\n", env,
+		(long long)time(NULL));
+	if ((rc = cairn_file_write(path, b.ptr, b.len, 0644)) != 0)
+		cairn_error_prefix("cannot write the metrics");
+	cairn_buf_release(&b);
+	return rc;
+}

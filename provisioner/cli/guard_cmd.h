@@ -1,0 +1,52 @@
+/*
+ * guard_cmd.h - guardrails on the command line (docs/guardrails.md):
+ * policy findings as people read them, `cairn policy test`, `cairn
+ * approve`, the approvals an apply needs, what an apply records for a
+ * later rollback, and the configuration `cairn rollback` plans again.
+ */
+#ifndef CAIRN_CLI_GUARD_CMD_H
+#define CAIRN_CLI_GUARD_CMD_H
+
+#include "engine/engine.h"
+
+/* Print the findings (policy.h's) on stdout, after a plan. */
+void cairn_cli_print_findings(const json_t *findings);
+
+/* Below a revision of `state history`: its approval, policy warnings. */
+void cairn_cli_print_history_guard(const json_t *summary);
+
+/* `cairn policy test [-C DIR] [TEST...]`; argv[0] is "policy". Returns
+ * the exit code. */
+int cairn_cli_policy(int argc, char **argv);
+
+/* `cairn approve PLANFILE`: doc is the plan file's document (borrowed), o
+ * the engine options for its stack and environment. Returns the exit code. */
+int cairn_cli_approve(const cairn_engine_opts *o, const char *path, json_t *doc);
+
+/* May e's environment be applied from this plan? 0 when it needs no
+ * approvals or the saved plan (doc, NULL for none) has enough; else an
+ * error saying what is missing. `what`: "apply", "destroy", "rollback". */
+int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *what);
+
+/* After an apply: keep its configuration (sealed) and the policy warnings
+ * with its revision (summary's "rev"). */
+int cairn_cli_record_apply(cairn_engine *e, const json_t *summary, const json_t *findings);
+
+/* `cairn rollback`: write the configuration recorded for revision `to` of
+ * env to a new private directory. *tmp (to remove with
+ * cairn_cli_rollback_cleanup), *stack_file, *vars (new) and *from (the
+ * latest revision with a recorded configuration). */
+int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, char **tmp, char **stack_file,
+			       json_t **vars, long *from);
+void cairn_cli_rollback_cleanup(const char *tmp);
+
+/* The results of the health checks (engine/checks.h), on stdout. */
+void cairn_cli_print_checks(const json_t *results);
+/* *out: the newest revision of env before `before` whose checks passed,
+ * or 0. */
+int cairn_cli_last_passed(const char *state_path, const char *env, long before, long *out);
+/* --metrics FILE: the deployment as a Prometheus textfile (docs/guardrails.md). */
+int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char *command, double seconds, bool ok,
+				   const json_t *summary, const json_t *checks, int rollbacks, bool automatic);
+
+#endif

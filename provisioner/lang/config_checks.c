@@ -1,0 +1,163 @@
+/*
+ * config_checks.c - the stack's `checks:` list: health checks run after
+ * an apply (see config.h, docs/guardrails.md).
+ *
+ *   checks:
+ *     - name: api
+ *       http: { url: "http://${lb.dns_name}/health", status: 200, body: "ok" }
+ *       retries: 5          # attempts after the first (0..100, default 3)
+ *       interval: 2s        # between attempts (default 2s)
+ *       deadline: 1m        # for all attempts (default 60s)
+ *     - name: db
+ *       tcp: { host: "${db.endpoint}", port: 5432 }
+ *     - name: app
+ *       ssh: { host: web[0], command: "systemctl is-active app" }   # a host of hosts:, exit 0
+ *
+ * The shape, the names and the literal settings are checked when the
+ * stack is loaded, with file:line:col; the http:/tcp: maps may use
+ * expressions and are evaluated after the apply.
+ */
+#include "config_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const check_keys[] = { "name", "http", "tcp", "ssh", "retries", "interval", "deadline", NULL };
+static const char *const http_keys[] = { "url", "status", "body", NULL };
+static const char *const tcp_keys[] = { "host", "port", NULL };
+static const char *const ssh_keys[] = { "host", "command", NULL };
+static const char *const kind_names[] = { "http", "tcp", "ssh" };
+
+static bool known(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+static int check_map(const cairn_expr *map, const char *const *allowed, const char *what, const char *shape)
+{
+	const cairn_pos *kp;
+	size_t i;
+
+	if (cairn_expr_kind_of(map) != CAIRN_EXPR_MAP)
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(map), "%s must be a mapping (%s)", what, shape);
+	for (i = 0; i < cairn_expr_size(map); i++) {
+		const char *k = cairn_expr_key(map, i, &kp);
+
+		if (!known(allowed, k))
+			return cairn_error_set_at(CAIRN_EINVAL, kp, "unknown key '%s' in %s (%s)", k, what, shape);
+	}
+	return 0;
+}
+
+static int duration(const cairn_expr *e, const char *what, double *out)
+{
+	const json_t *v = cairn_expr_const(e);
+
+	if (v && json_is_number(v) && json_number_value(v) > 0 && json_number_value(v) <= 86400) {
+		*out = json_number_value(v);
+		return 0;
+	}
+	if (v && json_is_string(v) && cairn_duration_parse(json_string_value(v), out) == 0 && *out <= 86400)
+		return 0;
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(e), "%s must be a duration like 2s or 1m (at most 24h)",
+				  what);
+}
+
+static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, size_t idx)
+{
+	const cairn_expr *name, *x;
+	const json_t *v;
+	char what[160];
+	size_t j;
+	int rc;
+
+	c->pos = *cairn_expr_start(e);
+	c->retries = 3;
+	c->interval = 2;
+	c->deadline = 60;
+	snprintf(what, sizeof(what), "checks[%zu]", idx);
+	if ((rc = check_map(e, check_keys, what, "name, http, tcp or ssh, retries, interval, deadline")) != 0)
+		return rc;
+	name = cairn_expr_get(e, "name");
+	if (!name || !(v = cairn_expr_const(name)) || !json_is_string(v) || !cairn_config__name_valid(json_string_value(v)))
+		return cairn_error_set_at(CAIRN_EINVAL, name ? cairn_expr_start(name) : &c->pos,
+					  "%s needs a name (letters, digits, _ and -)", what);
+	if (!(c->name = strdup(json_string_value(v))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (j = 0; j < idx; j++)
+		if (!strcmp(s->checks[j].name, c->name))
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(name), "two checks are named '%s'", c->name);
+	snprintf(what, sizeof(what), "check '%s'", c->name);
+	{
+		static const char *const *const keys[] = { http_keys, tcp_keys, ssh_keys };
+		static const char *const shapes[] = { "url, status, body", "host, port", "host, command" };
+		static const char *const need[][3] = { { "url" }, { "host", "port" }, { "host", "command" } };
+		const cairn_expr *m = NULL;
+		int k, found = 0;
+
+		for (k = 0; k < 3; k++)
+			if ((x = cairn_expr_get(e, kind_names[k])) != NULL) {
+				found++;
+				m = x;
+				c->kind = k;
+			}
+		if (found != 1)
+			return cairn_error_set_at(CAIRN_EINVAL, &c->pos, "%s needs exactly one of http: {url, status, body}, "
+						  "tcp: {host, port} and ssh: {host, command}", what);
+		if ((rc = check_map(m, keys[c->kind], what, shapes[c->kind])) != 0)
+			return rc;
+		for (k = 0; k < 2 && need[c->kind][k]; k++)
+			if (!cairn_expr_get(m, need[c->kind][k]))
+				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(m), "%s needs %s.%s", what,
+							  kind_names[c->kind], need[c->kind][k]);
+	}
+	if ((x = cairn_expr_get(e, "retries")) != NULL) {
+		v = cairn_expr_const(x);
+		if (!v || !json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(x), "%s: retries must be a whole number "
+						  "from 0 to 100", what);
+		c->retries = (int)json_integer_value(v);
+	}
+	if ((x = cairn_expr_get(e, "interval")) != NULL && (rc = duration(x, "interval", &c->interval)) != 0)
+		return rc;
+	if ((x = cairn_expr_get(e, "deadline")) != NULL && (rc = duration(x, "deadline", &c->deadline)) != 0)
+		return rc;
+	return cairn_expr_copy(&c->target, cairn_expr_get(e, kind_names[c->kind]));
+}
+
+int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
+{
+	size_t i, n;
+	int rc;
+
+	if (!checks || (cairn_expr_kind_of(checks) == CAIRN_EXPR_CONST && json_is_null(cairn_expr_const(checks))))
+		return 0;
+	if (cairn_expr_kind_of(checks) != CAIRN_EXPR_LIST)
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(checks), "checks must be a list of checks "
+					  "({name, http, tcp or ssh, retries, interval, deadline})");
+	n = cairn_expr_size(checks);
+	if (!(s->checks = calloc(n ? n : 1, sizeof(*s->checks))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		s->nchecks = i + 1;
+		if ((rc = load_check(s, &s->checks[i], cairn_expr_item(checks, i), i)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void cairn_config__free_checks(cairn_stack *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nchecks; i++) {
+		free(s->checks[i].name);
+		cairn_expr_free(s->checks[i].target);
+	}
+	free(s->checks);
+	s->checks = NULL;
+	s->nchecks = 0;
+}
