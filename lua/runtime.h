@@ -60,6 +60,9 @@
  *     update = function(ctx, id, old, new, changed) return attrs end, -- optional
  *     delete = function(ctx, id, attrs) end,
  *     list   = function(ctx, filter) return array_of_attrs end,  -- optional
+ *               -- ctx.keep_listed (cairn drift's first list calls): the
+ *               -- read_many that follows in the same run may take the
+ *               -- objects listed instead of asking for them again
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
