@@ -6,7 +6,8 @@
  * string, table, math, utf8; no io, os, package, debug. Each module file is
  * loaded in text mode into its own environment table whose __index is the
  * curated globals plus `cairn` (the API, api.c) and a `require` that only
- * loads other files from the module search path. A custom allocator caps the
+ * loads other files from the module search path; a text already compiled
+ * in this process is loaded from its bytecode (chunks.c). A custom allocator caps the
  * state's memory; a count hook caps the instructions one operation may run.
  *
  * Folder lua/: the sandbox and the cairn API (api.c, json.c, xml.c). May use
