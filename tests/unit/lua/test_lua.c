@@ -1349,6 +1349,7 @@ static void test_lua__xml_ec2(void)
 	T_EQ_STR(sget(r.result, "mixed_child"), "u");
 	T_CONTAINS(sget(r.result, "deep_err"), "nested too deeply");
 	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
+	T_EQ_STR(sget(r.result, "names"), "1 2 2 3 4 5");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
