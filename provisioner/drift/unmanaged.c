@@ -273,7 +273,8 @@ static const char *id_of(cairn_engine *e, const list_rule *r, const json_t *attr
 /* What the search found, by "type:id". */
 typedef struct found {
 	cairn_engine *e;
-	json_t *managed;   /* "type:id" -> true: the state's objects */
+	json_t *managed;   /* "type:id" -> true: the state's objects (false once listed) */
+	size_t seen_managed; /* the state's objects listed */
 	json_t *builtin;   /* id -> true: the cloud's own */
 	json_t *where;     /* container attr value -> container address */
 	json_t *objects;   /* "type:id" -> {rule index, attrs, tagged} */
@@ -281,22 +282,39 @@ typedef struct found {
 	json_t *dead;      /* container type -> {value: true}: listed, but the refresh found it gone */
 } found;
 
+/* "type:id" into key */
+static int object_key(cairn_buf *key, const char *type, const char *id)
+{
+	int rc;
+
+	if ((rc = cairn_buf_puts(key, type)) < 0 || (rc = cairn_buf_putc(key, ':')) < 0)
+		return rc;
+	return cairn_buf_puts(key, id);
+}
+
 static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 {
 	const char *id = id_of(fd->e, &rules[ri], attrs);
 	cairn_buf key = CAIRN_BUF_INIT;
 	json_t *o;
 
-	if (!id || json_object_get(fd->builtin, id))
-		return;
-	cairn_buf_printf(&key, "%s:%s", rules[ri].type, id);
+	if (!id || json_object_get(fd->builtin, id) || object_key(&key, rules[ri].type, id) < 0)
+		goto cleanup;
+	/* an object the state holds: counted once, never a finding */
+	if ((o = json_object_get(fd->managed, cairn_buf_cstr(&key)))) {
+		if (json_is_true(o)) {
+			json_object_set_new(fd->managed, cairn_buf_cstr(&key), json_false());
+			fd->seen_managed++;
+		}
+		goto cleanup;
+	}
 	if ((o = json_object_get(fd->objects, cairn_buf_cstr(&key)))) {
 		if (tagged)
 			json_object_set_new(o, "tagged", json_true());
 	} else {
 		json_object_set_new(fd->objects, cairn_buf_cstr(&key), json_pack("{s:I,s:O,s:b}", "rule", (json_int_t)ri,
 			"attrs", attrs, "tagged", tagged));
-		if (!tagged && !json_object_get(fd->managed, cairn_buf_cstr(&key))) {
+		if (!tagged) {
 			char ix[8];
 			json_t *list;
 
@@ -308,6 +326,7 @@ static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 			json_array_append_new(list, json_string(id));
 		}
 	}
+cleanup:
 	cairn_buf_release(&key);
 }
 
@@ -566,15 +585,15 @@ int cairn_drift__unmanaged_begin(cairn_engine *e, cairn_drift_search **out)
 
 	if (!s)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	s->fd = (found){ e, json_object(), json_object(), json_object(), json_object(), json_object(), json_object() };
+	s->fd = (found){ e, json_object(), 0, json_object(), json_object(), json_object(), json_object(), json_object() };
 	s->listed = json_object();
 	s->managed_cont = json_object();
 	for (i = 0; i < e->nstate; i++)
 		if (e->state[i].id) {
 			cairn_buf b = CAIRN_BUF_INIT;
 
-			cairn_buf_printf(&b, "%s:%s", e->state[i].type, e->state[i].id);
-			json_object_set_new(s->fd.managed, cairn_buf_cstr(&b), json_true());
+			if (object_key(&b, e->state[i].type, e->state[i].id) == 0)
+				json_object_set_new(s->fd.managed, cairn_buf_cstr(&b), json_true());
 			cairn_buf_release(&b);
 		}
 	if ((rc = first_round(&s->fd, &s->one, s->listed)) != 0) {
@@ -603,12 +622,9 @@ int cairn_drift__unmanaged_end(cairn_drift_search *s, json_t *findings, size_t *
 	json_object_foreach(fd->objects, key, o) {
 		const list_rule *r = &rules[json_integer_value(json_object_get(o, "rule"))];
 
-		(*seen)++;
-		if (json_object_get(fd->managed, key)) {
-			(*listed_managed)++;
-			continue;
-		}
 		json_array_append_new(findings, finding_of(fd, r, o));
 	}
+	*seen = json_object_size(fd->objects) + fd->seen_managed;
+	*listed_managed = fd->seen_managed;
 	return 0;
 }
