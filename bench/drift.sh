@@ -10,6 +10,11 @@
 # DIR, so that later runs with the same N skip the creation (~1-2 min).
 # PROFILE=perf|callgrind: one more run under perf record / callgrind.
 # DRIFT_FLAGS: more flags for cairn drift (e.g. --no-unmanaged).
+# BASELINE=BIN (with BASELINE_MODULES=DIR, its modules): then hyperfine, in
+# one session, BIN's and this build's `cairn drift --all` (RUNS runs each,
+# alternating builds is up to hyperfine: compare the ratio, not the times,
+# on a shared machine), e.g. a release build of main:
+#   BASELINE=/tmp/main/build-bench/cairn BASELINE_MODULES=/tmp/main/modules bash bench/drift.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2500}
@@ -97,6 +102,12 @@ for run in $(seq "${RUNS:-5}"); do
   python3 -c "print(f'run $run: exit $rc; wall {$wall:.3f} s; cpu {$user + $sys:.3f} s (user $user, sys $sys) = {($user + $sys) / $res * 1e6:.1f} us per resource; $res resources; $calls API calls; peak RSS {$rss / 1024:.0f} MiB; the sim used {$simcpu / 100:.2f} s CPU; $status')"
   grep -ao ' ec2 [a-z0-9-]* [A-Za-z]*' "$W/sim.log" | awk '{print $3}' | sort | uniq -c | tr '\n' ' '; echo
 done
+if [ -n "${BASELINE:-}" ]; then
+  hyperfine -N --runs "${RUNS:-5}" --warmup 1 --export-json "$W/hyperfine.json" \
+    -n baseline "env CAIRN_MODULES_PATH=${BASELINE_MODULES:?BASELINE_MODULES: the modules directory of the baseline} $BASELINE drift -C $W/s --all ${DRIFT_FLAGS:-} --json $W/drift-baseline.json" \
+    -n this "env CAIRN_MODULES_PATH=$CAIRN_MODULES_PATH $CAIRN drift -C $W/s --all ${DRIFT_FLAGS:-} --json $W/drift.json"
+  jq -r '.results[] | "\(.command): median \(.median * 1000 | round) ms, min \(.min * 1000 | round) ms, cpu (user + sys, mean) \((.user + .system) * 1000 | round) ms"' "$W/hyperfine.json"
+fi
 case "${PROFILE:-}" in
 perf)
   perf record -g -o "$W/perf.data" "$CAIRN" drift -C "$W/s" --all --no-record >/dev/null 2>&1 || true

@@ -134,6 +134,14 @@ void cairn_lua_mark_array(lua_State *L);
 bool cairn_lua_is_marked_array(lua_State *L, int idx);
 
 /* The `cairn.json` and `cairn.xml` libraries. */
+/* chunks.c: load a module file's text (luaL_loadbufferx in text mode),
+ * from the bytecode this process compiled from the same text under the
+ * same name when there is some. Pushes the function or an error message,
+ * as luaL_loadbufferx. */
+int cairn_lua__load_text(lua_State *L, const char *src, size_t n, const char *name);
+/* How many texts this process compiled (not loaded from their bytecode). */
+size_t cairn_lua__chunks_compiled(void);
+
 int cairn_lua_open_json(lua_State *L);
 int cairn_lua_open_xml(lua_State *L);
 /* ssh.c: the `cairn.ssh` library (requests to the resource's host). */

@@ -509,7 +509,7 @@ static void load_chunk(lua_State *L, const char *path, const char *display, int 
 		cairn_buf_release(&chunkname);
 		luaL_error(L, "%s", msg);
 	}
-	status = luaL_loadbufferx(L, cairn_buf_cstr(&src), src.len, chunkname.ptr, "t");
+	status = cairn_lua__load_text(L, cairn_buf_cstr(&src), src.len, chunkname.ptr);
 	cairn_buf_release(&src);
 	cairn_buf_release(&chunkname);
 	if (status != LUA_OK)

@@ -6,7 +6,8 @@
  * string, table, math, utf8; no io, os, package, debug. Each module file is
  * loaded in text mode into its own environment table whose __index is the
  * curated globals plus `cairn` (the API, api.c) and a `require` that only
- * loads other files from the module search path. A custom allocator caps the
+ * loads other files from the module search path; a text already compiled
+ * in this process is loaded from its bytecode (chunks.c). A custom allocator caps the
  * state's memory; a count hook caps the instructions one operation may run.
  *
  * Folder lua/: the sandbox and the cairn API (api.c, json.c, xml.c). May use
@@ -60,6 +61,9 @@
  *     update = function(ctx, id, old, new, changed) return attrs end, -- optional
  *     delete = function(ctx, id, attrs) end,
  *     list   = function(ctx, filter) return array_of_attrs end,  -- optional
+ *               -- ctx.keep_listed (cairn drift's first list calls): the
+ *               -- read_many that follows in the same run may take the
+ *               -- objects listed instead of asking for them again
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)

@@ -48,6 +48,12 @@ typedef struct frame {
 #define HINTS 256
 #define HINT_MAX 64
 
+/* Element names made Lua strings, by hint slot: an answer repeats the same
+ * few dozen names thousands of times, and taking the string from a table
+ * costs a fraction of making it again (hashing and interning). The table
+ * sits on the Lua stack at xp.names; names[slot] is the C text it holds. */
+#define NAME_MAX_CACHED 48
+
 typedef struct xp {
 	lua_State *L;
 	XML_Parser parser;
@@ -56,6 +62,8 @@ typedef struct xp {
 	bool done;       /* the root element ended; its value is on the stack */
 	bool failed;
 	unsigned char hints[HINTS];
+	int names_idx;   /* stack index of the name strings' table */
+	char names[HINTS][NAME_MAX_CACHED];
 	char err[512];
 } xp;
 
@@ -159,12 +167,34 @@ static bool blank(const cairn_buf *b)
 	return true;
 }
 
+/* Push the Lua string of name (a local name), from the cache when slot
+ * holds it. */
+static void push_name(xp *x, unsigned slot, const char *name)
+{
+	lua_State *L = x->L;
+	size_t n;
+
+	if (!strcmp(x->names[slot], name)) {
+		lua_rawgeti(L, x->names_idx, (lua_Integer)slot + 1);
+		return;
+	}
+	n = strlen(name);
+	lua_pushlstring(L, name, n);
+	if (n < NAME_MAX_CACHED) {
+		memcpy(x->names[slot], name, n + 1);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, x->names_idx, (lua_Integer)slot + 1);
+	}
+}
+
 /* value on top, parent table below it: parent[name] = value, or append
  * when the name repeats (the first repetition makes an array). The name is
  * made a Lua string once. */
-static bool add_child(lua_State *L, const char *name)
+static bool add_child(xp *x, unsigned slot, const char *name)
 {
-	lua_pushstring(L, name);                          /* parent value key */
+	lua_State *L = x->L;
+
+	push_name(x, slot, name);                         /* parent value key */
 	lua_pushvalue(L, -1);
 	if (lua_rawget(L, -4) == LUA_TNIL) {              /* parent value key old */
 		lua_pop(L, 1);
@@ -213,7 +243,7 @@ static void on_end(void *ud, const XML_Char *name)
 		lua_pushstring(L, local_name(name));
 		return;
 	}
-	if (add_child(L, local_name(name)))
+	if (add_child(x, f->hint, local_name(name)))
 		x->stack[x->depth - 1].nkeys++;
 }
 
@@ -263,6 +293,8 @@ static int l_decode(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
+	lua_createtable(L, HINTS, 0);
+	x->names_idx = lua_gettop(L);
 	base = lua_gettop(L);
 	x->L = L;
 	/* no namespace processing: names are taken after their prefix */

@@ -382,10 +382,53 @@ end
 
 -- ---- describe, pagination, batching ----------------------------------------
 
+-- Items a listing kept for the refresh that follows it. cairn drift lists
+-- the managed containers' contents (a managed VPC's subnets, groups, route
+-- tables...) right before it refreshes the managed objects, which are among
+-- them: its list calls carry ctx.keep_listed, and every item their Describe
+-- calls return is kept here, by action; ec2_describe_ids then takes the ids
+-- it is asked for from these items (each item serves one read) and asks
+-- the cloud only for the others. Nothing else sets ctx.keep_listed, so any
+-- other run asks the cloud every time. (One table per module type: a
+-- module's require gets a fresh aws.common, and its list and read_many
+-- share it.)
+local kept = {} -- action -> { items = {...}, used = { item -> true }, field =, by = { id -> item } }
+
+local function keep_items(action, items)
+  local k = kept[action] or { items = {}, used = {} }
+  kept[action] = k
+  for _, it in ipairs(items) do k.items[#k.items + 1] = it end
+  k.by = nil
+end
+
+-- found (id -> kept item, now used) and the ids not kept
+local function take_kept(action, id_field, ids)
+  local k = kept[action]
+  if not k then return {}, ids end
+  if not k.by or k.field ~= id_field then
+    k.by, k.field = {}, id_field
+    for _, it in ipairs(k.items) do
+      if not k.used[it] and type(it[id_field]) == "string" then k.by[it[id_field]] = it end
+    end
+  end
+  local found, rest = {}, {}
+  for _, id in ipairs(ids) do
+    local it = k.by[id]
+    if it then
+      found[id], k.by[id], k.used[it] = it, nil, true
+    else
+      rest[#rest + 1] = id
+    end
+  end
+  return found, rest
+end
+
 -- Every item of an EC2 Describe call, following nextToken.
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
 function M.ec2_describe(ctx, action, set_name, params, opts)
-  return M.ec2_items(ctx, action, set_name, params, nil, opts)
+  local items = M.ec2_items(ctx, action, set_name, params, nil, opts)
+  if ctx.keep_listed then keep_items(action, items) end
+  return items
 end
 
 -- The same, given the answer to the first page when the caller already has
@@ -418,11 +461,13 @@ end
 -- of the call): they are left out of the next call for the others, and one
 -- is gone only when a describe of that id alone says so (those calls go out
 -- at the same time). A message that names none: every id of the call alone.
--- Returns id -> item.  id_param: "VpcId"; id_field: "vpcId".
+-- Returns id -> item.  id_param: "VpcId"; id_field: "vpcId". Ids a listing
+-- kept (above) are not asked for again.
 function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notfound_code, chunk)
   chunk = chunk or 200
   local gone_codes = { notfound_code, "*.Malformed", "InvalidID" }
-  local found = {}
+  local found
+  found, ids = take_kept(action, id_field, ids)
   local function take(items)
     for _, it in ipairs(items) do
       if type(it[id_field]) == "string" then found[it[id_field]] = it end

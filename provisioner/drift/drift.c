@@ -5,7 +5,9 @@
  *
  * An environment is read in this order: open (stack, overlay, modules,
  * read-only state); its lock row (a live holder: "applying", not read);
- * the refresh (batched read_many); the list calls for unmanaged objects;
+ * the first list calls for unmanaged objects (the managed containers'
+ * contents, which the refresh then takes its objects from); the refresh
+ * (batched read_many); the rest of the search for unmanaged objects;
  * then a plan against the *recorded* state (the refresh set aside), whose
  * changes are exactly the configuration not yet applied. The refreshed
  * attributes against the recorded ones give what changed outside cairn.
@@ -271,6 +273,7 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	json_t *res = de->result, *findings = json_array(), *refreshed = NULL, *red;
 	cairn_engine_opts eo;
 	cairn_engine *e = NULL;
+	cairn_drift_search *search = NULL;
 	size_t managed = 0, seen = 0, listed_managed = 0, unmanaged = 0;
 	double t0 = cairn_now();
 	int rc;
@@ -295,13 +298,16 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	}
 	if (e->nintents)
 		json_object_set_new(res, "pending_operations", json_integer((json_int_t)e->nintents));
+	/* a failed search for unmanaged objects is an error of the
+	 * environment, but the rest is still compared and reported (a failed
+	 * refresh's error replaces it) */
+	if (o->unmanaged && cairn_drift__unmanaged_begin(e, &search) != 0)
+		set_error(res, e);
 	if ((rc = cairn_engine_refresh(e)) != 0) {
 		set_error(res, e);
 		goto done;
 	}
-	/* a failed search for unmanaged objects is an error of the
-	 * environment, but the rest is still compared and reported */
-	if (o->unmanaged && cairn_drift__unmanaged(e, findings, &seen, &listed_managed) != 0)
+	if (search && cairn_drift__unmanaged_end(search, findings, &seen, &listed_managed) != 0)
 		set_error(res, e);
 	unmanaged = json_array_size(findings);
 	/* the plan against the recorded state: desired vs recorded */
@@ -341,6 +347,7 @@ done:
 	de->findings = findings;
 	json_object_set_new(res, "duration_s", json_real(cairn_now() - t0));
 	json_decref(eo.var_overrides);
+	cairn_drift__unmanaged_free(search);
 	cairn_engine_free(e);
 }
 

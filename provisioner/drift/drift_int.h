@@ -64,9 +64,16 @@ bool cairn_drift__name_in(const json_t *names, const char *name);
 
 /* unmanaged.c: list the objects of the stack's types that are tagged as
  * this environment's, or that sit in its managed containers, and add an
- * "unmanaged" finding for each one the state does not hold. *seen gets the
- * number of distinct objects listed. */
-int cairn_drift__unmanaged(cairn_engine *e, json_t *findings, size_t *seen, size_t *listed_managed);
+ * "unmanaged" finding for each one the state does not hold. In two steps
+ * around the refresh: _begin (before it) lists the contents of the
+ * containers the state records, keeping the objects for the refresh to
+ * take (modules/aws/common.lua); _end (after it, e->refreshed set) does
+ * the rest and adds the findings. *seen gets the number of distinct
+ * objects listed. _free accepts NULL. */
+typedef struct cairn_drift_search cairn_drift_search;
+int cairn_drift__unmanaged_begin(cairn_engine *e, cairn_drift_search **out);
+int cairn_drift__unmanaged_end(cairn_drift_search *s, json_t *findings, size_t *seen, size_t *listed_managed);
+void cairn_drift__unmanaged_free(cairn_drift_search *s);
 
 /* ignore.c: mark the findings the stack's ignore rules hide ("ignored") or
  * would hide but for their expiry ("ignore_expired"). */

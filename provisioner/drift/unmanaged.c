@@ -26,6 +26,15 @@
  *
  * The list calls of a round run as tasks of one scheduler on the
  * environment's loop (at most --parallelism at a time).
+ *
+ * The first round runs before the refresh (cairn_drift__unmanaged_begin),
+ * on the containers the state records, and its list calls carry
+ * ctx.keep_listed: the modules keep what the listing returned and the
+ * refresh takes the managed objects from it instead of asking for them
+ * again (modules/aws/common.lua), so each object is fetched and decoded
+ * once per run. The rest runs after the refresh (_end), which says which
+ * containers still exist: objects listed in one the refresh found gone are
+ * dropped, and a container the state's record missed is listed then.
  */
 #include "drift_int.h"
 #include "engine/scheduler.h"
@@ -71,6 +80,7 @@ typedef struct list_job {
 	list_why why;
 	json_t *filter;
 	json_t *result;  /* the module's array */
+	bool keep;       /* the refresh that follows may take its objects (ctx.keep_listed) */
 } list_job;
 
 typedef struct jobs {
@@ -87,6 +97,8 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 		int rc;
 
 		t->phase = 1;
+		if (j->keep)
+			json_object_set_new(ctx, "keep_listed", json_true());
 		rc = cairn_sched_start_op(s, t, j->rule->type, "list", ctx, args);
 		json_decref(ctx);
 		json_decref(args);
@@ -138,16 +150,17 @@ static bool searched(cairn_engine *e, const list_rule *r)
 	       (!r->container || list_schema(e, r->container));
 }
 
-/* The values of container_attr of the managed containers that still exist;
+/* The values of container_attr of the managed containers: as the state
+ * records them (recorded), or of those the refresh found (still exist);
  * names: value -> the container's address. */
-static json_t *containers(cairn_engine *e, const char *type, const char *attr, json_t *names)
+static json_t *containers(cairn_engine *e, const char *type, const char *attr, json_t *names, bool recorded)
 {
 	json_t *vals = json_array(), *seen = json_object();
 	size_t i;
 
 	for (i = 0; i < e->nstate; i++) {
 		const cairn_state_res *row = &e->state[i];
-		json_t *cur = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *v;
+		json_t *cur = recorded ? row->attrs : e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *v;
 
 		if (strcmp(row->type, type) != 0 || !cur || json_is_null(cur))
 			continue;
@@ -175,7 +188,7 @@ static int add_job(jobs *js, cairn_engine *e, const list_rule *r, list_why why, 
 		js->v = p;
 		js->cap = c;
 	}
-	js->v[js->n++] = (list_job){ e, r, why, filter, NULL };
+	js->v[js->n++] = (list_job){ e, r, why, filter, NULL, false };
 	return 0;
 }
 
@@ -260,12 +273,24 @@ static const char *id_of(cairn_engine *e, const list_rule *r, const json_t *attr
 /* What the search found, by "type:id". */
 typedef struct found {
 	cairn_engine *e;
-	json_t *managed;   /* "type:id" -> true: the state's objects */
+	json_t *managed;   /* "type:id" -> true: the state's objects (false once listed) */
+	size_t seen_managed; /* the state's objects listed */
 	json_t *builtin;   /* id -> true: the cloud's own */
 	json_t *where;     /* container attr value -> container address */
 	json_t *objects;   /* "type:id" -> {rule index, attrs, tagged} */
 	json_t *candidates;/* rule index (as text) -> [ids] in managed containers, not in the state */
+	json_t *dead;      /* container type -> {value: true}: listed, but the refresh found it gone */
 } found;
+
+/* "type:id" into key */
+static int object_key(cairn_buf *key, const char *type, const char *id)
+{
+	int rc;
+
+	if ((rc = cairn_buf_puts(key, type)) < 0 || (rc = cairn_buf_putc(key, ':')) < 0)
+		return rc;
+	return cairn_buf_puts(key, id);
+}
 
 static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 {
@@ -273,16 +298,23 @@ static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 	cairn_buf key = CAIRN_BUF_INIT;
 	json_t *o;
 
-	if (!id || json_object_get(fd->builtin, id))
-		return;
-	cairn_buf_printf(&key, "%s:%s", rules[ri].type, id);
+	if (!id || json_object_get(fd->builtin, id) || object_key(&key, rules[ri].type, id) < 0)
+		goto cleanup;
+	/* an object the state holds: counted once, never a finding */
+	if ((o = json_object_get(fd->managed, cairn_buf_cstr(&key)))) {
+		if (json_is_true(o)) {
+			json_object_set_new(fd->managed, cairn_buf_cstr(&key), json_false());
+			fd->seen_managed++;
+		}
+		goto cleanup;
+	}
 	if ((o = json_object_get(fd->objects, cairn_buf_cstr(&key)))) {
 		if (tagged)
 			json_object_set_new(o, "tagged", json_true());
 	} else {
 		json_object_set_new(fd->objects, cairn_buf_cstr(&key), json_pack("{s:I,s:O,s:b}", "rule", (json_int_t)ri,
 			"attrs", attrs, "tagged", tagged));
-		if (!tagged && !json_object_get(fd->managed, cairn_buf_cstr(&key))) {
+		if (!tagged) {
 			char ix[8];
 			json_t *list;
 
@@ -294,6 +326,7 @@ static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 			json_array_append_new(list, json_string(id));
 		}
 	}
+cleanup:
 	cairn_buf_release(&key);
 }
 
@@ -302,7 +335,20 @@ static size_t rule_index(const list_rule *r)
 	return (size_t)(r - rules);
 }
 
-static int first_round(found *fd, jobs *js, json_t *managed_cont)
+/* The jobs of the contents of the containers of rule r whose values are
+ * vals (and of the cloud's own objects in them). */
+static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const json_t *vals)
+{
+	int rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
+
+	if (!rc && r->builtin_filter)
+		rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+	return rc;
+}
+
+/* Before the refresh: the containers as recorded. listed: container type
+ * -> the values listed. */
+static int first_round(found *fd, jobs *js, json_t *listed)
 {
 	cairn_engine *e = fd->e;
 	size_t i;
@@ -310,7 +356,7 @@ static int first_round(found *fd, jobs *js, json_t *managed_cont)
 
 	for (i = 0; i < NRULES && !rc; i++) {
 		const list_rule *r = &rules[i];
-		json_t *vals;
+		json_t *vals, *names;
 
 		if (!searched(e, r))
 			continue;
@@ -319,20 +365,75 @@ static int first_round(found *fd, jobs *js, json_t *managed_cont)
 				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
 			continue;
 		}
-		vals = containers(e, r->container, r->container_attr, fd->where);
-		if (!json_object_get(managed_cont, r->container))
-			json_object_set(managed_cont, r->container, vals);
-		rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
-		if (!rc && r->builtin_filter)
-			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+		names = json_object();
+		vals = containers(e, r->container, r->container_attr, names, true);
+		json_decref(names);
+		if (!json_object_get(listed, r->container))
+			json_object_set(listed, r->container, vals);
+		rc = add_contained(js, e, r, vals);
 		json_decref(vals);
 	}
 	/* every container of the types searched by tag: where else our objects may be */
 	for (i = 0; i < NRULES && !rc; i++)
 		if (!rules[i].container && rules[i].by_tags && searched(e, &rules[i]))
 			rc = add_job(js, e, &rules[i], L_ALL, json_object());
+	for (i = 0; i < js->n; i++)
+		js->v[i].keep = true;
 	if (!rc)
 		rc = run_jobs(e, js->v, js->n);
+	return rc;
+}
+
+static bool has_value(const json_t *vals, const char *v)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(vals, i, x)
+		if (!strcmp(json_string_value(x), v))
+			return true;
+	return false;
+}
+
+/* After the refresh: the containers that still exist (managed_cont:
+ * container type -> values; fd->where), those listed that are gone
+ * (fd->dead), and the contents of those the first round did not list
+ * (a container whose recorded attributes lack the value), listed now as
+ * more jobs of the first round. */
+static int settle_containers(found *fd, jobs *one, const json_t *listed, json_t *managed_cont)
+{
+	cairn_engine *e = fd->e;
+	size_t i, k, n0 = one->n;
+	json_t *x;
+	int rc = 0;
+
+	for (i = 0; i < NRULES && !rc; i++) {
+		const list_rule *r = &rules[i];
+		json_t *live, *was = json_object_get(listed, r->container ? r->container : ""), *more;
+
+		if (!r->container || !searched(e, r))
+			continue;
+		live = containers(e, r->container, r->container_attr, fd->where, false);
+		if (!json_object_get(managed_cont, r->container)) {
+			json_t *dead = json_object();
+
+			json_object_set(managed_cont, r->container, live);
+			json_array_foreach(was, k, x)
+				if (!has_value(live, json_string_value(x)))
+					json_object_set_new(dead, json_string_value(x), json_true());
+			json_object_set_new(fd->dead, r->container, dead);
+		}
+		more = json_array();
+		json_array_foreach(live, k, x)
+			if (!has_value(was, json_string_value(x)))
+				json_array_append(more, x);
+		if (json_array_size(more))
+			rc = add_contained(one, e, r, more);
+		json_decref(more);
+		json_decref(live);
+	}
+	if (!rc)
+		rc = run_jobs(e, one->v + n0, one->n - n0);
 	return rc;
 }
 
@@ -353,13 +454,8 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 		list = json_array();
 		json_array_foreach(j->result, k, x) {
 			const char *id = id_of(e, j->rule, x);
-			size_t m;
-			json_t *y;
-			bool is_mine = false;
 
-			json_array_foreach(mine, m, y)
-				is_mine |= id && !strcmp(json_string_value(y), id);
-			if (id && !is_mine)
+			if (id && !has_value(mine, id))
 				json_array_append_new(list, json_string(id));
 		}
 		json_object_set_new(others, j->rule->type, list);
@@ -385,6 +481,19 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 	return rc;
 }
 
+/* An object of a managed container's listing that sits in one the refresh
+ * found gone. */
+static bool in_dead_container(const found *fd, const list_job *j, const json_t *attrs)
+{
+	json_t *dead = j->rule->container ? json_object_get(fd->dead, j->rule->container) : NULL;
+	const char *cv;
+
+	if (!json_object_size(dead))
+		return false;
+	cv = json_string_value(json_object_get(attrs, j->rule->member_attr));
+	return cv && json_object_get(dead, cv);
+}
+
 static void collect(found *fd, jobs *js)
 {
 	size_t i, k;
@@ -400,8 +509,11 @@ static void collect(found *fd, jobs *js)
 			}
 	for (i = 0; i < js->n; i++)
 		if (js->v[i].why == L_TAGGED || js->v[i].why == L_CONTAINED || js->v[i].why == L_TAGCHECK)
-			json_array_foreach(js->v[i].result, k, x)
+			json_array_foreach(js->v[i].result, k, x) {
+				if (js->v[i].why == L_CONTAINED && in_dead_container(fd, &js->v[i], x))
+					continue;
 				note(fd, rule_index(js->v[i].rule), x, js->v[i].why != L_CONTAINED);
+			}
 }
 
 static void free_jobs(jobs *js)
@@ -441,49 +553,78 @@ static json_t *finding_of(found *fd, const list_rule *r, const json_t *o)
 	return f;
 }
 
-int cairn_drift__unmanaged(cairn_engine *e, json_t *findings, size_t *seen, size_t *listed_managed)
+struct cairn_drift_search {
+	found fd;
+	jobs one, two;
+	json_t *listed;       /* container type -> values listed in the first round */
+	json_t *managed_cont; /* container type -> values of those that still exist */
+};
+
+void cairn_drift__unmanaged_free(cairn_drift_search *s)
 {
-	found fd = { e, json_object(), json_object(), json_object(), json_object(), json_object() };
-	jobs one = { NULL, 0, 0 }, two = { NULL, 0, 0 };
-	json_t *managed_cont = json_object(), *o;
-	const char *key;
+	if (!s)
+		return;
+	free_jobs(&s->one);
+	free_jobs(&s->two);
+	json_decref(s->listed);
+	json_decref(s->managed_cont);
+	json_decref(s->fd.managed);
+	json_decref(s->fd.builtin);
+	json_decref(s->fd.where);
+	json_decref(s->fd.objects);
+	json_decref(s->fd.candidates);
+	json_decref(s->fd.dead);
+	free(s);
+}
+
+int cairn_drift__unmanaged_begin(cairn_engine *e, cairn_drift_search **out)
+{
+	cairn_drift_search *s = calloc(1, sizeof(*s));
 	size_t i;
 	int rc;
 
-	*seen = 0;
-	*listed_managed = 0;
+	if (!s)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	s->fd = (found){ e, json_object(), 0, json_object(), json_object(), json_object(), json_object(), json_object() };
+	s->listed = json_object();
+	s->managed_cont = json_object();
 	for (i = 0; i < e->nstate; i++)
 		if (e->state[i].id) {
 			cairn_buf b = CAIRN_BUF_INIT;
 
-			cairn_buf_printf(&b, "%s:%s", e->state[i].type, e->state[i].id);
-			json_object_set_new(fd.managed, cairn_buf_cstr(&b), json_true());
+			if (object_key(&b, e->state[i].type, e->state[i].id) == 0)
+				json_object_set_new(s->fd.managed, cairn_buf_cstr(&b), json_true());
 			cairn_buf_release(&b);
 		}
-	if ((rc = first_round(&fd, &one, managed_cont)) != 0)
-		goto cleanup;
-	collect(&fd, &one);
-	if ((rc = second_round(&fd, &one, &two, managed_cont)) != 0)
-		goto cleanup;
-	collect(&fd, &two);
-	json_object_foreach(fd.objects, key, o) {
+	if ((rc = first_round(&s->fd, &s->one, s->listed)) != 0) {
+		cairn_drift__unmanaged_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int cairn_drift__unmanaged_end(cairn_drift_search *s, json_t *findings, size_t *seen, size_t *listed_managed)
+{
+	found *fd = &s->fd;
+	json_t *o;
+	const char *key;
+	int rc;
+
+	*seen = 0;
+	*listed_managed = 0;
+	if ((rc = settle_containers(fd, &s->one, s->listed, s->managed_cont)) != 0)
+		return rc;
+	collect(fd, &s->one);
+	if ((rc = second_round(fd, &s->one, &s->two, s->managed_cont)) != 0)
+		return rc;
+	collect(fd, &s->two);
+	json_object_foreach(fd->objects, key, o) {
 		const list_rule *r = &rules[json_integer_value(json_object_get(o, "rule"))];
 
-		(*seen)++;
-		if (json_object_get(fd.managed, key)) {
-			(*listed_managed)++;
-			continue;
-		}
-		json_array_append_new(findings, finding_of(&fd, r, o));
+		json_array_append_new(findings, finding_of(fd, r, o));
 	}
-cleanup:
-	free_jobs(&one);
-	free_jobs(&two);
-	json_decref(managed_cont);
-	json_decref(fd.managed);
-	json_decref(fd.builtin);
-	json_decref(fd.where);
-	json_decref(fd.objects);
-	json_decref(fd.candidates);
-	return rc;
+	*seen = json_object_size(fd->objects) + fd->seen_managed;
+	*listed_managed = fd->seen_managed;
+	return 0;
 }

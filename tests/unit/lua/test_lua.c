@@ -8,6 +8,7 @@
  */
 #include "t.h"
 #include "lua/runtime.h"
+#include "lua/internal.h"
 #include "base/buf.h"
 
 #include <dirent.h>
@@ -1348,6 +1349,7 @@ static void test_lua__xml_ec2(void)
 	T_EQ_STR(sget(r.result, "mixed_child"), "u");
 	T_CONTAINS(sget(r.result, "deep_err"), "nested too deeply");
 	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
+	T_EQ_STR(sget(r.result, "names"), "1 2 2 3 4 5");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
@@ -1422,6 +1424,80 @@ static void write_file(const char *path, const char *s)
 		fputs(s, f);
 		fclose(f);
 	}
+}
+
+/* A module text is compiled once per process: a second runtime loads its
+ * bytecode, with the same file:line in errors; a changed text is compiled
+ * again; a text that does not compile is never kept. */
+static void test_lua__compiled_once(void)
+{
+	char dir[] = "/tmp/cairn-test-lua-XXXXXX", sub[600], file[700], lib[700];
+	const char *dirs[1] = { dir };
+	const cairn_schema *s = NULL;
+	cairn_lua *rt = NULL;
+	size_t before;
+	run r;
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/once", dir);
+	T_CHECK(mkdir(sub, 0755) == 0);
+	snprintf(file, sizeof(file), "%s/mod.lua", sub);
+	snprintf(lib, sizeof(lib), "%s/lib.lua", sub);
+	write_file(lib, "return { boom = function() error(\"lib boom\") end }\n");
+	write_file(file, "local lib = require(\"once.lib\")\n"
+		   "return { type = \"once.mod\", description = \"first\",\n"
+		   "  schema = { id = { type = \"string\", computed = true } },\n"
+		   "  create = function(ctx, p) lib.boom() end,\n"
+		   "  read = function(ctx, id) error(\"read boom\") end,\n"
+		   "  delete = function(ctx, id) end }\n");
+	before = cairn_lua__chunks_compiled();
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_OK(cairn_lua_schema(rt, "once.mod", &s));
+	run_op(&r, rt, "once.mod", "create", json_array(), NULL);
+	T_CONTAINS(r.err, "once/lib.lua:1: lib boom");
+	run_release(&r);
+	cairn_lua_free(rt);
+	T_EQ_INT((int)(cairn_lua__chunks_compiled() - before), 2);
+	/* another runtime (another environment): nothing compiled again */
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_OK(cairn_lua_schema(rt, "once.mod", &s));
+	T_EQ_STR(s->description, "first");
+	run_op(&r, rt, "once.mod", "read", json_pack("[s]", "x"), NULL);
+	T_CONTAINS(r.err, "once/mod.lua:5: read boom");
+	T_CONTAINS(r.tb, "once/mod.lua:5:");
+	run_release(&r);
+	run_op(&r, rt, "once.mod", "create", json_array(), NULL);
+	T_CONTAINS(r.err, "once/lib.lua:1: lib boom");
+	run_release(&r);
+	cairn_lua_free(rt);
+	T_EQ_INT((int)(cairn_lua__chunks_compiled() - before), 2);
+	/* the file changed, even to a text of the same length: compiled again */
+	write_file(file, "local lib = require(\"once.lib\")\n"
+		   "return { type = \"once.mod\", description = \"again\",\n"
+		   "  schema = { id = { type = \"string\", computed = true } },\n"
+		   "  create = function(ctx, p) lib.boom() end,\n"
+		   "  read = function(ctx, id) error(\"read boom\") end,\n"
+		   "  delete = function(ctx, id) end }\n");
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_OK(cairn_lua_schema(rt, "once.mod", &s));
+	T_EQ_STR(s->description, "again");
+	cairn_lua_free(rt);
+	T_EQ_INT((int)(cairn_lua__chunks_compiled() - before), 3);
+	/* a text that does not compile fails the same way each time */
+	write_file(file, "return { type = \"once.mod\",\n  schema = ]\n");
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_EQ_INT(cairn_lua_schema(rt, "once.mod", &s), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "once/mod.lua:2:");
+	cairn_lua_free(rt);
+	T_OK(cairn_lua_new(&rt, dirs, 1, NULL));
+	T_EQ_INT(cairn_lua_schema(rt, "once.mod", &s), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "once/mod.lua:2:");
+	cairn_lua_free(rt);
+	T_EQ_INT((int)(cairn_lua__chunks_compiled() - before), 5);
+	unlink(file);
+	unlink(lib);
+	rmdir(sub);
+	rmdir(dir);
 }
 
 static void test_lua__local_file(void)
@@ -1679,6 +1755,7 @@ static const t_case cases[] = {
 	T_CASE(test_lua__xml_ec2),
 	T_CASE(test_lua__api),
 	T_CASE(test_lua__bytecode_refused),
+	T_CASE(test_lua__compiled_once),
 	T_CASE(test_lua__local_file),
 	T_CASE(test_lua__random_id),
 	T_CASE(test_lua__random_password),

@@ -18,12 +18,17 @@ return {
     local deep = string.rep("<d>", 300) .. string.rep("</d>", 300)
     local _, deep_err = cairn.xml.decode(deep)
     local _, junk_err = cairn.xml.decode("<r/><s/>")
+    -- names: a long one (not kept as a Lua string), one under two prefixes
+    local ln = string.rep("n", 60)
+    local names = cairn.xml.decode(("<r><%s>1</%s><%s>2</%s><a:z>3</a:z><b:z>4</b:z><s><z>5</z></s></r>")
+      :format(ln, ln, ln, ln))
     return { root = root, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
              attr_id = attr.e._attr.id, attr_text = attr.e._text,
              empty = #cairn.xml.list(nil, "item"), dtd_err = dtd_err,
              three_n = #three.i, three_1 = three.i[1], three_2 = three.i[2].k, three_3 = three.i[3],
              blank = three.j, mixed_text = three.m._text, mixed_child = three.m.n,
-             deep_err = deep_err, junk_err = junk_err }
+             deep_err = deep_err, junk_err = junk_err,
+             names = ("%s %s %d %s %s %s"):format(names[ln][1], names[ln][2], #names.z, names.z[1], names.z[2], names.s.z) }
   end,
   read = function() end,
   delete = function() end,
