@@ -11,7 +11,8 @@
 # servers cannot be reached (they are reached through it); an app server
 # stopped and started keeps its layer and its configuration (plan empty);
 # destroy leaves no sshd of the sim running (by their PIDs, and no sshd
-# child of the sim) and no layer on disk.
+# child of the sim) and no layer on disk, and the package it removed on the
+# app servers is still on this machine.
 . "$(dirname "$0")/lib.sh" "$@"
 
 if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
@@ -75,8 +76,8 @@ done
 check "the bastion's motd names the app servers" grep -q "shop $E bastion: app servers 10.10." "$(layer 'bastion[0]')/etc/upper/motd"
 check "nothing written to this machine's /etc/shop" test ! -e /etc/shop
 grep -q "SHOP_ENV" /etc/environment && fail "this machine's /etc/environment was changed" || pass
-eq "$(state_sql ex "select json_extract(attrs, '\$.installed_version') != '' from resources where env='$E' and address='ssh_server[0]'")" \
-  "1" "openssh-server is there already: its version recorded"
+eq "$(state_sql ex "select json_extract(attrs, '\$.installed_version') from resources where env='$E' and address='jq[0]'")" \
+  "$(dpkg-query -W -f='${Version}' jq)" "jq was there already: its version recorded"
 
 echo "# a second plan is empty"
 run plan -C ex -e "$E" --detailed-exitcode
@@ -136,6 +137,7 @@ for p in $PIDS; do check "sshd $p gone" bash -c "! kill -0 $p 2>/dev/null"; done
 eq "$(pgrep -P "$SIM_PID" -x sshd | wc -l)" "0" "no sshd child of the sim"
 eq "$(curl -s "$(sim_url)/_sim/hosts" | jq '.hosts | length')" "0" "the sim lists no host"
 eq "$(ls -A "$HOSTS")" "" "no layer left on disk"
+eq "$(dpkg-query -W -f='${db:Status-Abbrev}' jq)" "ii " "jq removed on the app servers at destroy (in their layers), still on this machine"
 eq "$(state_sql ex "select count(*) from resources where env='$E'")" "0" "state empty"
 eq "$(sim_resources | jq '[.resources[] | select(.tags["cairn:stack"] == "shop" and .status != "terminated")] | length')" \
   "0" "nothing of the stack left in the sim but terminated instances"
