@@ -141,4 +141,6 @@ eq "$(dpkg-query -W -f='${db:Status-Abbrev}' jq)" "ii " "jq removed on the app s
 eq "$(state_sql ex "select count(*) from resources where env='$E'")" "0" "state empty"
 eq "$(sim_resources | jq '[.resources[] | select(.tags["cairn:stack"] == "shop" and .status != "terminated")] | length')" \
   "0" "nothing of the stack left in the sim but terminated instances"
+stop_sim
+check "the sim's log has no sanitizer report (ASan builds)" bash -c "! grep -E 'Sanitizer|runtime error' '$WORK/sim.log'"
 done_testing
