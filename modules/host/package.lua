@@ -2,7 +2,9 @@
 -- version, or the given `version`) or absent. The packages of one host go
 -- in one apt-get call: the operations that start together on a host wait
 -- a moment (50 ms) for one another and are installed and removed by one
--- `apt-get install -y -- a b=1.2 c-`. A refresh asks dpkg-query once per
+-- `apt-get install -y -- a b=1.2 c-`. A package that is to be present in
+-- any version and is installed already is left out of it (apt-get would
+-- upgrade it): nothing runs when nothing is missing. A refresh asks dpkg-query once per
 -- host for all of them. apt-get runs with DEBIAN_FRONTEND=noninteractive;
 -- the host needs root for it (become: true, or logging in as root).
 local H = require("host.common")
@@ -46,9 +48,16 @@ local function apt(ctx, item)
     b.items[1] = item
     cairn.sleep(WINDOW)
     batches[key] = nil -- later ones start the next batch
-    local q = {}
-    for i, it in ipairs(b.items) do q[i] = H.q(it) end
-    local ok, err = pcall(H.run, ctx, "apt-get install -y -q --no-install-recommends -- " .. table.concat(q, " "),
+    -- a name alone (present, any version) is left out when dpkg has it
+    -- installed: apt-get install would upgrade it (and reach the network)
+    local wanted, fixed = {}, {}
+    for _, it in ipairs(b.items) do
+      if it:find("[=-]$") or it:find("=", 1, true) then fixed[#fixed + 1] = H.q(it) else wanted[#wanted + 1] = H.q(it) end
+    end
+    local cmd = "set -- " .. table.concat(fixed, " ") .. "; for p in " .. table.concat(wanted, " ") .. "; do " ..
+      "dpkg-query -W -f='${Package}\\t${db:Status-Abbrev}\\n' -- \"$p\" 2>/dev/null | grep -q '\tii' || set -- \"$@\" \"$p\"; " ..
+      "done; [ $# -eq 0 ] || exec apt-get install -y -q --no-install-recommends -- \"$@\""
+    local ok, err = pcall(H.run, ctx, cmd,
                           { env = { DEBIAN_FRONTEND = "noninteractive" }, what = "apt-get install " .. table.concat(b.items, " ") })
     b.err = not ok and err or nil
     b.done = true

@@ -105,6 +105,28 @@ static json_t *resolve_path(const cairn_engine *e, const char *p)
 static int spec_of(cairn_engine *e, const char *name, const json_t *attrs, const json_t *recorded, int depth,
 		   json_t **out);
 
+static double port_of(const json_t *attrs)
+{
+	const json_t *p = json_object_get(attrs, "port");
+
+	return json_is_number(p) ? json_number_value(p) : 22;
+}
+
+/* Does the state's record of the host name the same address and port as
+ * attrs? The key recorded for it is that endpoint's: a host given another
+ * address (its machine replaced by a new one) is a new host, whose key is
+ * not compared with the old machine's. */
+static bool same_endpoint(const json_t *attrs, const json_t *recorded)
+{
+	const char *a, *r;
+
+	if (!json_is_object(recorded) || attrs == recorded)
+		return true;
+	a = json_string_value(json_object_get(attrs, "address"));
+	r = json_string_value(json_object_get(recorded, "address"));
+	return a && r && !strcmp(a, r) && port_of(attrs) == port_of(recorded);
+}
+
 /* Build the connection of host `name` from its attributes. */
 static int spec_of(cairn_engine *e, const char *name, const json_t *attrs, const json_t *recorded, int depth,
 		   json_t **out)
@@ -146,7 +168,7 @@ static int spec_of(cairn_engine *e, const char *name, const json_t *attrs, const
 	key = json_object_get(attrs, "host_key");
 	if (!json_is_string(key))
 		key = json_object_get(recorded, "host_key");
-	if (json_is_string(key))
+	if (json_is_string(key) && same_endpoint(attrs, recorded))
 		json_object_set(spec, "host_key", key);
 	bastion = json_string_value(json_object_get(attrs, "bastion"));
 	if (bastion && *bastion) {

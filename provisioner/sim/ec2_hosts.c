@@ -80,6 +80,7 @@ typedef struct host {
 	char address[32];
 	char *layer;       /* <dir>/<id> */
 	pid_t pid;         /* the sshd (first process of its namespace); 0 when none */
+	int listening;     /* its port 22 accepted a connection since it started */
 	double retry_at;   /* after an sshd that died: not started again before */
 } host;
 
@@ -155,6 +156,24 @@ static int port_free(const char *address)
 	inet_pton(AF_INET, address, &sin.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Does port 22 of address accept a connection (a loopback connect is
+ * answered at once: refused or accepted)? */
+static int port_accepts(const char *address)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(SSH_PORT);
+	inet_pton(AF_INET, address, &sin.sin_addr);
+	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
 	close(fd);
 	return ok;
 }
@@ -639,6 +658,7 @@ static void stop_sshd(cairn_sim_hosts *h, host *ho)
 	}
 	say(h, 0, "instance %s: sshd (pid %d) stopped", ho->id, (int)ho->pid);
 	ho->pid = 0;
+	ho->listening = 0;
 }
 
 /* ---- the table ------------------------------------------------------------------------ */
@@ -804,8 +824,16 @@ static void reap(cairn_sim_hosts *h)
 			WIFEXITED(status) ? "exit status" : "signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), ho->layer);
 		ho->pid = 0;
+		ho->listening = 0;
 		ho->retry_at = cairn_sim_now() + RETRY_AFTER_S;
 	}
+}
+
+/* An instance boots while it is pending: its sshd starts then, and the
+ * instance becomes running once the sshd listens (cairn_sim_hosts_ready). */
+static int booted(const char *status)
+{
+	return strcmp(status, "running") == 0 || strcmp(status, "pending") == 0;
 }
 
 static void start_one(cairn_sim_hosts *h, const inst_view *w)
@@ -822,6 +850,11 @@ static void start_one(cairn_sim_hosts *h, const inst_view *w)
 	if (ho && ho->pid <= 0)
 		snprintf(ho->address, sizeof(ho->address), "%s", w->address);
 	pthread_mutex_unlock(&h->mu);
+	if (ho && ho->pid > 0 && !ho->listening && port_accepts(w->address)) {
+		pthread_mutex_lock(&h->mu);
+		ho->listening = 1;
+		pthread_mutex_unlock(&h->mu);
+	}
 	if (!ho || ho->pid > 0 || cairn_sim_now() < ho->retry_at)
 		return;
 	pathf(marker, sizeof(marker), "%s/" MARKER, ho->layer);
@@ -856,7 +889,7 @@ static void tick(cairn_sim_hosts *h)
 		host *ho = &h->v[i];
 		const inst_view *w = find_view(v, n, ho->id);
 
-		if (ho->pid > 0 && (!w || strcmp(w->status, "running") != 0))
+		if (ho->pid > 0 && (!w || !booted(w->status)))
 			stop_sshd(h, ho);
 		if (!w || strcmp(w->status, "terminated") == 0) {
 			if (rm_tree(ho->layer) != 0) {
@@ -874,7 +907,7 @@ static void tick(cairn_sim_hosts *h)
 	}
 	pthread_mutex_unlock(&h->mu);
 	for (i = 0; i < n; i++)
-		if (strcmp(v[i].status, "running") == 0 && v[i].address)
+		if (booted(v[i].status) && v[i].address)
 			start_one(h, &v[i]);
 	views_free(v, n);
 }
@@ -1139,6 +1172,18 @@ void cairn_sim_hosts_free(cairn_sim_hosts *h)
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
+}
+
+int cairn_sim_hosts_ready(cairn_sim_hosts *h, const char *instance_id)
+{
+	const host *ho;
+	int ready;
+
+	pthread_mutex_lock(&h->mu);
+	ho = find_host(h, instance_id);
+	ready = ho && ho->pid > 0 && ho->listening;
+	pthread_mutex_unlock(&h->mu);
+	return ready;
 }
 
 json_t *cairn_sim_hosts_json(cairn_sim_hosts *h)

@@ -48,6 +48,9 @@ static const ec2_ami amis[] = {
 	  "137112412989", "amazon" },
 };
 #define N_AMIS (sizeof(amis) / sizeof(amis[0]))
+/* --instance-hosts: how long a booting instance may stay pending waiting
+ * for its sshd to listen (see settle_boot) */
+#define BOOT_WAIT_S 60.0
 
 static const ec2_ami *find_ami(const char *id)
 {
@@ -144,6 +147,28 @@ static int gone_or_going(const cairn_sim_resource *r)
 
 /* The store applies one pending status change at a time; the second one of
  * a termination (terminated -> gone after the retention) is set here. */
+/* With --instance-hosts an instance that boots (launched or started) has
+ * bootUntil: it stays pending until its sshd listens, so that `running`
+ * means SSH reaches it, or until bootUntil has passed (an sshd that cannot
+ * start: the sim's log says why). */
+static int settle_boot(cairn_sim *sim, cairn_sim_resource *r)
+{
+	json_t *until = json_object_get(r->attrs, "bootUntil");
+	double now = cairn_sim_now();
+
+	if (!until || !is(r, "running"))
+		return 0;
+	if (!sim->hosts || cairn_sim_hosts_ready(sim->hosts, r->id) || json_number_value(until) <= now) {
+		json_object_del(r->attrs, "bootUntil");
+	} else {
+		int rc = cairn_sim_resource_set_status(r, "pending", "running", now + 0.1);
+
+		if (rc)
+			return rc;
+	}
+	return cairn_sim_store_put(sim->store, r);
+}
+
 static int settle(cairn_sim *sim, cairn_sim_resource *r, int *gone)
 {
 	json_t *t = json_object_get(r->attrs, "terminatedAt");
@@ -151,6 +176,8 @@ static int settle(cairn_sim *sim, cairn_sim_resource *r, int *gone)
 	int rc;
 
 	*gone = 0;
+	if ((rc = settle_boot(sim, r)) != 0)
+		return rc;
 	if (!is(r, "terminated") || r->next_status)
 		return 0;
 	at = (json_is_number(t) ? json_number_value(t) : r->updated_at) + (double)sim->opt.terminated_retention;
@@ -1059,6 +1086,7 @@ static int make_instance(cairn_sim_req *req, const launch *l, const char *reserv
 		json_array_append_new(taken->hosts, json_string(host));
 		if ((rc = ec2_set_tag(req, r, EC2_SSH_ADDRESS_TAG, host)) != 0)
 			goto cleanup;
+		json_object_set_new(r->attrs, "bootUntil", json_real(cairn_sim_now() + BOOT_WAIT_S));
 	}
 	if ((rc = cairn_sim_resource_set_status(r, "pending", "running", cairn_sim_delay(req->sim, 1000, 30000))) != 0 ||
 	    (rc = cairn_sim_store_put(req->sim->store, r)) != 0 || (rc = relink(req, r)) != 0)
@@ -1375,6 +1403,8 @@ static int start_one(cairn_sim_req *req, cairn_sim_resource *r, change_ctx *c)
 	json_object_del(r->attrs, "stateReasonCode");
 	json_object_del(r->attrs, "stateReasonMessage");
 	json_object_set_new(r->attrs, "launchTime", json_real(cairn_sim_now()));
+	if (req->sim->hosts && ec2_str(r, "hostAddress"))
+		json_object_set_new(r->attrs, "bootUntil", json_real(cairn_sim_now() + BOOT_WAIT_S));
 	return cairn_sim_resource_set_status(r, "pending", "running", cairn_sim_delay(req->sim, 1000, 30000));
 }
 

@@ -529,6 +529,10 @@ void cairn_sim_hosts_free(cairn_sim_hosts *h);
  * store lock held. */
 int cairn_sim_hosts_pick(cairn_sim_hosts *h, int (*used)(void *ud, const char *address), void *ud,
 	char *out, size_t size);
+/* Has the instance's sshd started and accepted a connection on its port 22?
+ * An instance launched or started with an address stays pending until
+ * then (ec2_instances.c). Takes the hosts' own lock only. */
+int cairn_sim_hosts_ready(cairn_sim_hosts *h, const char *instance_id);
 /* GET /_sim/hosts: {"dir": ..., "hosts": [{"instance_id", "address",
  * "port", "pid" (absent when not running), "layer"}]}. New reference. */
 json_t *cairn_sim_hosts_json(cairn_sim_hosts *h);

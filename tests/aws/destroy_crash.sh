@@ -77,6 +77,8 @@ if [ "$STACK" = example ]; then
   cp -r "$TESTS_DIR/../../environments" s
   rm -rf s/.cairn s/out
   sed -i "s|http://127.0.0.1:4566|$(sim_url)|" s/*.yaml
+  # no instance hosts here (tests/aws/example_hosts.sh has them): no machines
+  sed -i "s/^variables:/variables:\n  configure_hosts: false/" s/{dev,staging,prod,dr}.yaml
 else
   awsstack s <<'YAML'
 stack: crash

@@ -80,6 +80,18 @@ A2=$(xml value | head -n1)
 [ -n "$A2" ] && [ "$A2" != "$A1" ] && ok "each instance its own address ($A2)" || fail "second address ($A2)"
 check "private address stays AWS-shaped" 10.0.1.5 "$(first privateIpAddress)"
 
+# running_then_port ID ADDRESS: poll without pause (grep, not python) until
+# the instance is running, then try its port 22 at once ("open" or "closed")
+running_then_port() {
+	local i
+	for i in $(seq 1 600); do
+		ec2 "Action=DescribeInstances&InstanceId.1=$1"
+		grep -q '<instanceState><code>16</code><name>running</name>' "$BODY_FILE" && break
+	done
+	(exec 3<>"/dev/tcp/$2/22") 2>/dev/null && echo open || echo closed
+}
+check "port 22 accepts as soon as the instance is running (its sshd starts while it is pending)" \
+	open "$(running_then_port "$I1" "$A1")"
 wait_state "$I1" running && ok "running" || fail "running"
 P1=$(wait_pid "$I1") && ok "sshd of $I1 started (pid $P1)" || fail "sshd started"
 P2=$(wait_pid "$I2")
@@ -112,6 +124,7 @@ check "the layer stays while stopped" "$MARK" "$(cat "$LAYER1/etc/upper/app/x" 2
 
 # start: a new sshd, the same layer
 ec2 "Action=StartInstances&InstanceId.1=$I1"
+check "started again: port 22 accepts as soon as it is running" open "$(running_then_port "$I1" "$A1")"
 wait_state "$I1" running
 P1B=$(wait_pid "$I1") && ok "sshd started again (pid $P1B)" || fail "sshd started again"
 [ "$P1B" != "$P1" ] && ok "a new process" || fail "a new process"

@@ -231,6 +231,37 @@ eq "$(attr s5 c host_key)" "ecdsa-sha2-nistp256 $(cut -d' ' -f2 "$K/host_ecdsa.p
 run plan -C s5 -e dev --detailed-exitcode
 expect_rc 0 "and nothing more to do"
 
+echo "# a host's address changes (its machine was replaced): another host, not a changed key"
+mk s6 "variables: { port: ${SSHD_PORT[a]} }" <<EOF
+variables:
+  port: { type: number }
+hosts:
+  m:
+    address: 127.0.0.1
+    port: "\${var.port}"
+    user: root
+    key_file: $K/id_ed25519
+    known_hosts: ""
+resources:
+  p:
+    type: host.probe
+    host: m
+    text: on
+EOF
+run apply -C s6 -e dev --auto-approve --accept-new-host-keys
+expect_rc 0 "first apply: m is a (ed25519)"
+eq "$(attr s6 m host_key_fingerprint)" "$(fp "$K/host_ed25519.pub")" "a's key recorded"
+printf 'variables: { port: %s }\n' "${SSHD_PORT[c]}" >s6/dev.yaml
+run plan -C s6 -e dev
+expect_rc 0 "plan"
+out_has "# m will be updated in place" "m moves"
+run apply -C s6 -e dev --auto-approve --accept-new-host-keys
+expect_rc 0 "accepted as a new host (before: refused as a CHANGED key, whatever the flags)"
+eq "$(attr s6 m port)" "${SSHD_PORT[c]}" "the new port recorded"
+eq "$(attr s6 m host_key_fingerprint)" "$(fp "$K/host_ecdsa.pub")" "c's key recorded"
+run plan -C s6 -e dev --detailed-exitcode
+expect_rc 0 "nothing more to do"
+
 echo "# bad stacks: file:line:col, nothing changed"
 mk bad <<EOF
 hosts:

@@ -151,6 +151,23 @@ expect_rc 1 "apply"
 out_has "E: Unable to locate package nosuchpackage" "apt's words"
 sed -i '/^  nope:/,$d' s/stack.yaml
 
+echo "# a package to be present (any version) and installed already: no apt-get call (it would upgrade it)"
+echo 0.9-1 >"$FAKE_DIR/pkgs/preinst"
+: >"$FAKE_DIR/apt.log"
+cat >>s/stack.yaml <<EOF
+  pre:
+    type: host.package
+    host: a
+    name: preinst
+EOF
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply"
+eq "$(wc -l <"$FAKE_DIR/apt.log")" 0 "no apt-get call"
+eq "$(state_sql s "select json_extract(attrs, '\$.installed_version') from resources where address='pre'")" "0.9-1" "the version found recorded"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "nothing to do"
+sed -i '/^  pre:/,$d' s/stack.yaml
+
 echo "# destroy: packages removed in one call, the user and groups deleted, services left as they are"
 : >"$FAKE_DIR/apt.log"
 run destroy -C s -e dev --auto-approve
