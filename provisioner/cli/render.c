@@ -282,7 +282,8 @@ static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
 		const char *name = json_string_value(json_object_get(c, "attribute"));
 		json_t *before = json_object_get(c, "before"), *after = json_object_get(c, "after");
 		bool sens = json_is_true(json_object_get(c, "sensitive"));
-		const char *sign = json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
+		bool wo = json_is_true(json_object_get(c, "write_only"));
+		const char *sign = wo ? "~" : json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
 
 		cairn_buf_printf(out, "      %s%s%s %-*s = ", col(color, C_YELLOW), sign, col(color, C_RESET), (int)w, name);
 		if (json_object_get(c, "triggered_by") && cairn_value_equal(before, after)) {
@@ -306,6 +307,10 @@ static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
 		}
 		if (json_is_true(json_object_get(c, "force_new")) && in->action == CAIRN_ACT_REPLACE)
 			cairn_buf_printf(out, " %s# forces replacement%s", col(color, C_RED), col(color, C_RESET));
+		if (wo)
+			cairn_buf_printf(out, " # write-only: its value in the cloud is unknown since import; "
+					      "this apply sets it; add %s to lifecycle.ignore_changes to keep the current one",
+					 name);
 		cairn_buf_putc(out, '\n');
 	}
 }
