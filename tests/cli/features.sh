@@ -186,6 +186,10 @@ resources:
     type: local.thing
     for_each: '${var.mode == "key" ? [var.token] : []}'
     name: k
+  mapkeyed:
+    type: local.thing
+    for_each: '${var.mode == "mapkey" ? zipmap([var.token], ["v"]) : {}}'
+    name: "${each.value}"
 YAML
 run plan -C se -e dev --var mode=convert
 expect_rc 1 "a function's error quoting a secret"
@@ -198,6 +202,12 @@ err_has "cairn: error: se/stack.yaml:16:18: for_each of 'keyed'" "the refusal na
 err_has "for_each of 'keyed' uses a sensitive value as an instance key" "and says why"
 err_lacks "s3cr3t-t0ken-value" "the refusal"
 out_lacks "s3cr3t-t0ken-value" "the refused plan"
+# a map's keys too (a for_each over a map takes its keys as instance keys)
+run plan -C se -e dev --var mode=mapkey
+expect_rc 1 "a sensitive for_each map key"
+err_has "cairn: error: se/stack.yaml:20:18: for_each of 'mapkeyed' uses a sensitive value as an instance key" "the refusal names the for_each"
+err_lacks "s3cr3t-t0ken-value" "the refusal of a map key"
+out_lacks "s3cr3t-t0ken-value" "the refused plan (map)"
 run apply -C se -e dev --auto-approve --var mode=fail
 expect_rc 1 "a create whose error holds the secret"
 err_has 'refused[0]: failed: modules/local/thing.lua:' "the live failure line"
