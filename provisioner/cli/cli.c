@@ -311,6 +311,8 @@ static int parse_var(cli *c, const char *arg)
 	v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
 	if (!v)
 		v = json_string(eq + 1);
+	if (!v) /* jansson takes UTF-8 only; the value is not repeated (it may be a secret) */
+		return usage_error("--var %s: the value is not valid UTF-8", name);
 	json_object_set_new(c->vars, name, v);
 	return 0;
 }
