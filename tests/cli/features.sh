@@ -165,6 +165,24 @@ out_has "s3cr3t-t0ken-value" "explicit --show-sensitive"
 run output -C s -e dev --json
 check "output --json parses" python3 -c "import json; d=json.load(open('$WORK/out')); assert d['base_id']['value'].startswith('thing-')"
 
+# a multi-line text that reads a secret: a create shows text line by line,
+# but not this one, not even its lines without the secret
+mkstack ml 'variables:
+  token: s3cr3t-t0ken-value' <<'YAML'
+variables:
+  token: { type: string, sensitive: true }
+resources:
+  conf:
+    type: local.file
+    path: out/app.conf
+    content: "user = app\ntoken = ${var.token}\n"
+YAML
+run plan -C ml -e dev
+expect_rc 0 "plan of a multi-line sensitive text"
+check "the whole content is (sensitive)" grep -Eq '^ *\+ content += \(sensitive\)$' "$WORK/out"
+out_lacks "s3cr3t-t0ken-value" "the secret line"
+out_lacks "user = app" "the other lines"
+
 # errors that hold a secret: the final error line, the live failure line,
 # the apply summary and the recorded revision
 mkstack se 'variables:
