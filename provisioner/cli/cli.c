@@ -1063,9 +1063,14 @@ static int cmd_import(cli *c, int argc, char **argv)
 		/* an id can be the secret itself (random.password imports by its value) */
 		char *id = cairn_engine_redact(e, c->args[1]);
 
+		cairn_buf notes = CAIRN_BUF_INIT;
+
 		printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
 		       c->args[0], id ? id : "(sensitive)", c->env);
 		free(id);
+		cairn_render_import_notes(e, c->args[0], &notes);
+		fputs(cairn_buf_cstr(&notes), stdout);
+		cairn_buf_release(&notes);
 	}
 done:
 	rc = report(c, rc);

@@ -367,3 +367,30 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 				col(color, C_RESET), add, change, destroy);
 }
 
+void cairn_render_import_notes(const cairn_engine *e, const char *address, cairn_buf *out)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+		const cairn_res_cfg *res;
+
+		if (strcmp(in->address, address) != 0 || in->res == SIZE_MAX || !in->schema)
+			continue;
+		res = &e->stack->resources[in->res];
+		for (j = 0; j < in->schema->nattrs && !res->ignore_all_changes; j++) {
+			const cairn_attr_schema *a = &in->schema->attrs[j];
+			bool ignored = false;
+
+			if (!a->write_only || !json_object_get(in->desired, a->name))
+				continue;
+			for (k = 0; k < res->nignore_changes && !ignored; k++)
+				ignored = strcmp(res->ignore_changes[k], a->name) == 0;
+			if (!ignored)
+				cairn_buf_printf(out, "Note: %s is write-only (the cloud never returns it): its value is unknown "
+						      "since this import, and the next apply sets it from the configuration; "
+						      "add %s to lifecycle.ignore_changes to keep the current one.\n",
+						 a->name, a->name);
+		}
+	}
+}

@@ -2,7 +2,8 @@
 # Write-only attributes after `cairn import` (schema `write_only`): an RDS
 # instance made by hand (a signed CreateDBInstance, curl --aws-sigv4) is
 # imported. The cloud never returns its master password, so the state has
-# none: the plan says the apply will set it and how to keep the current one
+# none: the import and the plan say the apply will set it and how to keep
+# the current one
 # (text and --json), and `lifecycle.ignore_changes: [password]` keeps it: the
 # plan is empty and an apply leaves the sim's password alone (the sim counts
 # the times a password was set, attribute passwordSets; it keeps no
@@ -64,6 +65,8 @@ YAML
 write_stack "    lifecycle: { ignore_changes: [password] }"
 run import -C s -e dev db orders
 expect_rc 0 "import"
+out_has "Imported db (id orders)" "import"
+out_lacks "write-only" "no note: the password is in ignore_changes"
 no_password "import"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "an update for the other attribute"
@@ -92,6 +95,7 @@ expect_rc 0 "state rm"
 write_stack ""
 run import -C s -e dev db orders
 expect_rc 0 "import again"
+out_has "Note: password is write-only (the cloud never returns it): its value is unknown since this import, and the next apply sets it from the configuration; add password to lifecycle.ignore_changes to keep the current one." "the import says what the next apply does"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "the password is a change"
 out_has "# db will be updated in place" "an update, not a replacement"
