@@ -808,7 +808,7 @@ static const struct { const char *name; cairn_attr_type type; } type_names[] = {
 };
 
 static const char *const attr_keys[] = {
-	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "description", "watch",
+	"type", "required", "optional", "computed", "default", "force_new", "sensitive", "write_only", "description", "watch",
 	"min", "max", "integer", "pattern", "enum", "local_path", NULL,
 };
 
@@ -967,6 +967,7 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 	a->computed = opt_bool(L, idx, "computed", file, a->name, NULL);
 	a->force_new = opt_bool(L, idx, "force_new", file, a->name, NULL);
 	a->sensitive = opt_bool(L, idx, "sensitive", file, a->name, NULL);
+	a->write_only = opt_bool(L, idx, "write_only", file, a->name, NULL);
 	a->watch = opt_bool(L, idx, "watch", file, a->name, NULL);
 	a->optional = opt_bool(L, idx, "optional", file, a->name, &optional_set);
 	if (!optional_set)
@@ -975,6 +976,8 @@ static void parse_attr(lua_State *L, int idx, const char *file, cairn_attr_schem
 		luaL_error(L, "%s: schema attribute '%s': cannot be both required and computed", file, a->name);
 	if (a->required && a->optional)
 		luaL_error(L, "%s: schema attribute '%s': cannot be both required and optional", file, a->name);
+	if (a->write_only && a->computed)
+		luaL_error(L, "%s: schema attribute '%s': cannot be both write_only and computed", file, a->name);
 	switch (lua_getfield(L, idx, "description")) {
 	case LUA_TNIL:
 		break;

@@ -37,6 +37,11 @@
  *       -- required / optional (default) / computed (set by the module;
  *       -- optional+computed: user may set it, else the module does)
  *       -- default, force_new, sensitive, description
+ *       -- write_only = true: the cloud takes it but never returns it (a
+ *       --   password); read/import leave it out and the recorded value is
+ *       --   kept. When the state has no value (after an import), the plan
+ *       --   sets it and says why; lifecycle.ignore_changes keeps the
+ *       --   cloud's. Cannot be computed.
  *       -- watch = true (type list): the user lists resource names; when
  *       --   one of them is created, updated or replaced in an apply, the
  *       --   plan updates this resource too and `changed` names the attribute
@@ -165,6 +170,9 @@ typedef struct cairn_attr_schema {
 	bool optional;   /* user may set it (true unless computed-only or required) */
 	bool force_new;
 	bool sensitive;
+	bool write_only; /* the cloud never returns it (a password): read and
+			  * import leave it out, so after an import the state
+			  * has no value and the plan says why it sets it */
 	bool watch;      /* a list of resource names: when one of them changes in an
 			  * apply, so does this attribute (host.service's restart_on) */
 	json_t *def;     /* default value or NULL */

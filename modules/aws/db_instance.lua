@@ -156,7 +156,9 @@ return {
     username = { type = "string", required = true, force_new = true,
       -- 1-63 (PostgreSQL; fewer for others): a letter first, then letters, digits, _
       pattern = "[A-Za-z][A-Za-z0-9_]{0,62}" },
-    password = { type = "string", required = true, sensitive = true, description = "Write-only: never read back.",
+    password = { type = "string", required = true, sensitive = true, write_only = true,
+      description = "Write-only: never read back. After an import the plan sets it (and says so); "
+        .. "lifecycle.ignore_changes: [password] keeps the instance's own.",
       -- 8-128 printable ASCII characters, not / " @ (fewer for some engines)
       pattern = "[ !#-.0-?A-~]{8,128}" },
     db_subnet_group_name = { type = "string", optional = true, force_new = true },

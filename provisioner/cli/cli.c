@@ -346,6 +346,8 @@ static int parse_var(cli *c, const char *arg)
 	v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
 	if (!v)
 		v = json_string(eq + 1);
+	if (!v) /* jansson takes UTF-8 only; the value is not repeated (it may be a secret) */
+		return usage_error("--var %s: the value is not valid UTF-8", name);
 	json_object_set_new(c->vars, name, v);
 	return 0;
 }
@@ -1281,9 +1283,14 @@ static int cmd_import(cli *c, int argc, char **argv)
 		/* an id can be the secret itself (random.password imports by its value) */
 		char *id = cairn_engine_redact(e, c->args[1]);
 
+		cairn_buf notes = CAIRN_BUF_INIT;
+
 		printf("Imported %s (id %s) into environment '%s'. Run plan to see how it differs from the configuration.\n",
 		       c->args[0], id ? id : "(sensitive)", c->env);
 		free(id);
+		cairn_render_import_notes(e, c->args[0], &notes);
+		fputs(cairn_buf_cstr(&notes), stdout);
+		cairn_buf_release(&notes);
 	}
 done:
 	rc = report(c, rc);

@@ -282,7 +282,8 @@ static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
 		const char *name = json_string_value(json_object_get(c, "attribute"));
 		json_t *before = json_object_get(c, "before"), *after = json_object_get(c, "after");
 		bool sens = json_is_true(json_object_get(c, "sensitive"));
-		const char *sign = json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
+		bool wo = json_is_true(json_object_get(c, "write_only"));
+		const char *sign = wo ? "~" : json_is_null(before) ? "+" : json_is_null(after) ? "-" : "~";
 
 		cairn_buf_printf(out, "      %s%s%s %-*s = ", col(color, C_YELLOW), sign, col(color, C_RESET), (int)w, name);
 		if (json_object_get(c, "triggered_by") && cairn_value_equal(before, after)) {
@@ -306,6 +307,10 @@ static void render_changes(cairn_buf *out, const cairn_inst *in, bool color)
 		}
 		if (json_is_true(json_object_get(c, "force_new")) && in->action == CAIRN_ACT_REPLACE)
 			cairn_buf_printf(out, " %s# forces replacement%s", col(color, C_RED), col(color, C_RESET));
+		if (wo)
+			cairn_buf_printf(out, " # write-only: its value in the cloud is unknown since import; "
+					      "this apply sets it; add %s to lifecycle.ignore_changes to keep the current one",
+					 name);
 		cairn_buf_putc(out, '\n');
 	}
 }
@@ -362,3 +367,30 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 				col(color, C_RESET), add, change, destroy);
 }
 
+void cairn_render_import_notes(const cairn_engine *e, const char *address, cairn_buf *out)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+		const cairn_res_cfg *res;
+
+		if (strcmp(in->address, address) != 0 || in->res == SIZE_MAX || !in->schema)
+			continue;
+		res = &e->stack->resources[in->res];
+		for (j = 0; j < in->schema->nattrs && !res->ignore_all_changes; j++) {
+			const cairn_attr_schema *a = &in->schema->attrs[j];
+			bool ignored = false;
+
+			if (!a->write_only || !json_object_get(in->desired, a->name))
+				continue;
+			for (k = 0; k < res->nignore_changes && !ignored; k++)
+				ignored = strcmp(res->ignore_changes[k], a->name) == 0;
+			if (!ignored)
+				cairn_buf_printf(out, "Note: %s is write-only (the cloud never returns it): its value is unknown "
+						      "since this import, and the next apply sets it from the configuration; "
+						      "add %s to lifecycle.ignore_changes to keep the current one.\n",
+						 a->name, a->name);
+		}
+	}
+}

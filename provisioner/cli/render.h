@@ -11,4 +11,9 @@
  * ANSI colours. 0, or <0 when out of memory. */
 int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color);
 
+/* After `cairn import` of address: a line per write-only attribute (the
+ * cloud never returns it) that the configuration sets and does not list in
+ * lifecycle.ignore_changes: the next apply will set it. Nothing for others. */
+void cairn_render_import_notes(const cairn_engine *e, const char *address, cairn_buf *out);
+
 #endif

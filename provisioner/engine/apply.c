@@ -192,6 +192,31 @@ static json_t *merge_attrs(json_t *base, json_t *over)
 	return m;
 }
 
+/* The desired values an update is given: an attribute under
+ * lifecycle.ignore_changes keeps what the object has (none, when the state
+ * has no value: a write-only attribute after an import), so neither the
+ * module nor the state sees the configuration's value for it. */
+static void keep_ignored(const cairn_res_cfg *res, const cairn_schema *sc, const json_t *current, json_t *desired)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nattrs; i++) {
+		const char *name = sc->attrs[i].name;
+		json_t *have = json_object_get(current, name);
+		size_t k;
+		bool ignored = res->ignore_all_changes;
+
+		for (k = 0; k < res->nignore_changes && !ignored; k++)
+			ignored = strcmp(res->ignore_changes[k], name) == 0;
+		if (!ignored)
+			continue;
+		if (have)
+			json_object_set(desired, name, have);
+		else
+			json_object_del(desired, name);
+	}
+}
+
 static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 {
 	job *j = t->ud;
@@ -222,9 +247,10 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 				json_decref(changed);
 				return fail_from_error(j, t, "cannot evaluate properties");
 			}
+			cairn_engine_add_secrets(e, desired, in->sensitive);
+			keep_ignored(&e->stack->resources[in->res], in->schema, in->current, desired);
 			json_decref(in->desired);
 			in->desired = desired;
-			cairn_engine_add_secrets(e, desired, in->sensitive);
 			json_array_foreach(in->changes, i, c)
 				json_array_append(changed, json_object_get(c, "attribute"));
 			ctx = cairn_engine_op_ctx(e, in->address, in->prior ? in->prior->token : NULL);

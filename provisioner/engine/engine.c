@@ -1891,6 +1891,11 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 		if (!forced_attr && ((!want && !have) || (want && have && cairn_value_equal(want, have))))
 			continue;
 		add_change(in, a, have, want, inst_sensitive(in, a->name));
+		if (a->write_only && !have && want)
+			/* the cloud never returns it and the state has none (an
+			 * import): the cloud's value is unknown, not absent */
+			json_object_set_new(json_array_get(in->changes, json_array_size(in->changes) - 1),
+					    "write_only", json_true());
 		if (a->force_new)
 			force_new = true;
 	}

@@ -98,9 +98,13 @@ static json_t *inst_json(const cairn_inst *in)
 			bool sens = json_is_true(json_object_get(c, "sensitive"));
 			json_t *after = json_object_get(c, "after");
 
-			json_array_append_new(changes, json_pack("{s:O,s:o,s:o,s:O,s:b}", "attribute", json_object_get(c, "attribute"),
+			json_t *jc = json_pack("{s:O,s:o,s:o,s:O,s:b}", "attribute", json_object_get(c, "attribute"),
 				"before", safe_value(json_object_get(c, "before"), sens), "after", safe_value(after, sens),
-				"force_new", json_object_get(c, "force_new"), "sensitive", sens));
+				"force_new", json_object_get(c, "force_new"), "sensitive", sens);
+
+			if (jc && json_is_true(json_object_get(c, "write_only")))
+				json_object_set_new(jc, "write_only", json_true());
+			json_array_append_new(changes, jc);
 			if (cairn_has_unknown(after))
 				json_array_append(after_unknown, json_object_get(c, "attribute"));
 		}

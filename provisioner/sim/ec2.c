@@ -234,6 +234,12 @@ static int validate_tag(cairn_sim_req *req, const char *key, const char *value)
 	if (strncasecmp(key, "aws:", 4) == 0)
 		return cairn_sim_fail(req, 400, "InvalidParameterValue",
 			"Tag keys starting with 'aws:' are reserved for internal use");
+	/* neither is echoed: the answer must stay UTF-8 */
+	if (!cairn_sim_utf8_valid(key))
+		return cairn_sim_fail(req, 400, "InvalidParameterValue", "Tag key contains invalid characters (not UTF-8)");
+	if (value && !cairn_sim_utf8_valid(value))
+		return cairn_sim_fail(req, 400, "InvalidParameterValue",
+			"Tag value for key '%s' contains invalid characters (not UTF-8)", key);
 	return 0;
 }
 

@@ -96,6 +96,15 @@ static int tags_from(cairn_sim_req *req, const char *prefix, json_t *obj)
 			rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Tag keys must not be empty.");
 			break;
 		}
+		if (!cairn_sim_utf8_valid(tags[i].key)) { /* not echoed: the answer must stay UTF-8 */
+			rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Tag key contains invalid characters (not UTF-8).");
+			break;
+		}
+		if (tags[i].value && !cairn_sim_utf8_valid(tags[i].value)) {
+			rc = cairn_sim_fail(req, 400, "InvalidParameterValue",
+				"Tag value for key '%s' contains invalid characters (not UTF-8).", tags[i].key);
+			break;
+		}
 		if (json_object_set_new(obj, tags[i].key, json_string(tags[i].value ? tags[i].value : "")) != 0) {
 			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			break;

@@ -414,6 +414,19 @@ static size_t utf8_len(const unsigned char *s, bool *xml_char)
 	return n;
 }
 
+bool cairn_sim_utf8_valid(const char *s)
+{
+	bool xml_char;
+	size_t n;
+
+	for (; *s; s += n)
+		if ((unsigned char)*s < 0x80)
+			n = 1;
+		else if ((n = utf8_len((const unsigned char *)s, &xml_char)) == 0)
+			return false;
+	return true;
+}
+
 int cairn_sim_xml_escape(cairn_buf *b, const char *text)
 {
 	const char *p = text, *run = text;

@@ -734,6 +734,9 @@ static int create_params(cairn_sim_req *req, cairn_sim_resource *r, const engine
 	json_object_set_new(r->attrs, "allocatedStorage", json_integer(storage));
 	json_object_set_new(r->attrs, "storageType", json_string(stype));
 	json_object_set_new(r->attrs, "masterUsername", json_string(user));
+	/* how many times a password was set (never the password): what a test
+	 * can see of a write-only value */
+	json_object_set_new(r->attrs, "passwordSets", json_integer(1));
 	if (dbname)
 		json_object_set_new(r->attrs, "dbName", json_string(dbname));
 	json_object_set_new(r->attrs, "port", json_integer(port));
@@ -998,7 +1001,9 @@ static int modify_db_instance(cairn_sim_req *req)
 		goto cleanup;
 	if ((rc = set_sgs(req, r, g ? attr(g, "vpcId") : NULL, 0)) != 0)
 		goto cleanup;
-	json_object_del(changes, "password"); /* applied at once, never shown afterwards */
+	if (json_object_get(changes, "password")) /* applied at once, never shown afterwards */
+		json_object_set_new(r->attrs, "passwordSets", json_integer(attr_int(r, "passwordSets") + 1));
+	json_object_del(changes, "password");
 	pending = json_object_get(r->attrs, "pending");
 	if (!json_is_object(pending)) {
 		json_object_set_new(r->attrs, "pending", json_object());

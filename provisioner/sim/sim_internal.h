@@ -83,6 +83,7 @@
 #ifndef CAIRN_SIM_INTERNAL_H
 #define CAIRN_SIM_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -287,6 +288,9 @@ void cairn_sim_xml_text(cairn_sim_xml *x, const char *text);
 void cairn_sim_xml_raw(cairn_sim_xml *x, const char *s);
 /* Append text to b, XML-escaped. */
 int cairn_sim_xml_escape(cairn_buf *b, const char *text);
+/* Is s well-formed UTF-8 (RFC 3629)? What AWS stores as text (tag keys and
+ * values) must be; the sim's JSON store cannot hold anything else. */
+bool cairn_sim_utf8_valid(const char *s);
 
 /* ---- requests --------------------------------------------------------- */
 

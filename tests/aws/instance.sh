@@ -318,7 +318,7 @@ kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 eq "$(sim_count_addr vm)" "1" "the instance exists in the cloud"
 eq "$(state_sql c "select count(*) from resources where env='dev' and address='vm'")" "0" "but not in the state"
 check "an intent is pending" test "$(state_sql c "select count(*) from intents")" -ge 1
-run apply -C c -e dev --auto-approve
+run_within 120 apply -C c -e dev --auto-approve
 expect_rc 0 "apply after the crash"
 eq "$(sim_count_addr vm)" "1" "one instance, recovered"
 eq "$(grep -c " RunInstances 200 " "$WORK/sim.log")" "1" "RunInstances was not sent again"
@@ -326,6 +326,8 @@ eq "$(state_id c vm)" "$(sim_resources | jq -r '.resources[] | select(.tags["cai
 eq "$(state_sql c "select count(*) from intents")" "0" "no intents left"
 run plan -C c -e dev --detailed-exitcode
 expect_rc 0 "converged"
-run destroy -C c -e dev --auto-approve
+# bounded: a second instance (no client token) keeps the subnet from being
+# deleted, and the destroy would wait for it until meson's timeout
+run_within 120 destroy -C c -e dev --auto-approve
 expect_rc 0 "destroy"
 done_testing

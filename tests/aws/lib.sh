@@ -58,3 +58,29 @@ awsstack() {
   printf 'provider: {region: us-east-1, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" >"$1/dev.yaml"
 }
 state_id() { state_sql "$1" "select id from resources where env='dev' and address='$2'"; }
+
+# run_within SECS CMD...: run, but a cairn that has not finished within
+# SECS seconds is killed and the test fails saying so (a hang -- a recovery
+# waiting for ever -- fails fast instead of at meson's timeout); RC 124 then
+run_within() {
+  local secs=$1; shift
+  timeout -k 5 "$secs" "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+  RC=$?
+  if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
+    RC=124
+    fail "cairn $* did not finish within $secs s"
+    sed 's/^/#   err: /' "$WORK/err" | tail -20
+  fi
+}
+# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.05 s) until it
+# succeeds; after SECS seconds the test fails with DESCRIPTION. Status 0/1.
+wait_until() {
+  local secs=$1 d=$2 end
+  shift 2
+  end=$(($(date +%s%N) + secs * 1000000000))
+  until "$@"; do
+    if [ "$(date +%s%N)" -ge "$end" ]; then fail "$d: not within $secs s"; return 1; fi
+    sleep 0.05
+  done
+  pass
+}

@@ -165,6 +165,24 @@ out_has "s3cr3t-t0ken-value" "explicit --show-sensitive"
 run output -C s -e dev --json
 check "output --json parses" python3 -c "import json; d=json.load(open('$WORK/out')); assert d['base_id']['value'].startswith('thing-')"
 
+# a multi-line text that reads a secret: a create shows text line by line,
+# but not this one, not even its lines without the secret
+mkstack ml 'variables:
+  token: s3cr3t-t0ken-value' <<'YAML'
+variables:
+  token: { type: string, sensitive: true }
+resources:
+  conf:
+    type: local.file
+    path: out/app.conf
+    content: "user = app\ntoken = ${var.token}\n"
+YAML
+run plan -C ml -e dev
+expect_rc 0 "plan of a multi-line sensitive text"
+check "the whole content is (sensitive)" grep -Eq '^ *\+ content += \(sensitive\)$' "$WORK/out"
+out_lacks "s3cr3t-t0ken-value" "the secret line"
+out_lacks "user = app" "the other lines"
+
 # errors that hold a secret: the final error line, the live failure line,
 # the apply summary and the recorded revision
 mkstack se 'variables:
@@ -186,6 +204,10 @@ resources:
     type: local.thing
     for_each: '${var.mode == "key" ? [var.token] : []}'
     name: k
+  mapkeyed:
+    type: local.thing
+    for_each: '${var.mode == "mapkey" ? zipmap([var.token], ["v"]) : {}}'
+    name: "${each.value}"
 YAML
 run plan -C se -e dev --var mode=convert
 expect_rc 1 "a function's error quoting a secret"
@@ -198,6 +220,12 @@ err_has "cairn: error: se/stack.yaml:16:18: for_each of 'keyed'" "the refusal na
 err_has "for_each of 'keyed' uses a sensitive value as an instance key" "and says why"
 err_lacks "s3cr3t-t0ken-value" "the refusal"
 out_lacks "s3cr3t-t0ken-value" "the refused plan"
+# a map's keys too (a for_each over a map takes its keys as instance keys)
+run plan -C se -e dev --var mode=mapkey
+expect_rc 1 "a sensitive for_each map key"
+err_has "cairn: error: se/stack.yaml:20:18: for_each of 'mapkeyed' uses a sensitive value as an instance key" "the refusal names the for_each"
+err_lacks "s3cr3t-t0ken-value" "the refusal of a map key"
+out_lacks "s3cr3t-t0ken-value" "the refused plan (map)"
 run apply -C se -e dev --auto-approve --var mode=fail
 expect_rc 1 "a create whose error holds the secret"
 err_has 'refused[0]: failed: modules/local/thing.lua:' "the live failure line"

@@ -334,5 +334,25 @@ ec2 'Action=DescribeVpcs&VpcId.1=vpc-%FFb%C3%A9%EF%BF%BF'
 check_err "DescribeVpcs with an id that is not UTF-8" 400 InvalidVpcID.Malformed
 check "the id quoted with U+FFFD" "Invalid id: \"vpc-"$'\xef\xbf\xbd'"b"$'\xc3\xa9\xef\xbf\xbd'"\"" "$(first Message)"
 
+# a tag that is not UTF-8 (found by fuzzing: a 500 "out of memory", the
+# store refusing the string): 400 InvalidParameterValue, nothing made or stored
+N_VPCS=$(ec2 'Action=DescribeVpcs'; xml_count vpcId)
+ec2 'Action=CreateVpc&CidrBlock=10.9.0.0/16&TagSpecification.1.ResourceType=vpc&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=%FF%FEbad'
+check_err "CreateVpc with a tag value that is not UTF-8" 400 InvalidParameterValue
+check "the message names the key" "Tag value for key 'k' contains invalid characters (not UTF-8)" "$(first Message)"
+check "no VPC made" "$N_VPCS" "$(ec2 'Action=DescribeVpcs'; xml_count vpcId)"
+ec2 'Action=CreateVpc&CidrBlock=10.9.0.0/16'
+check_ok "a VPC to tag"
+TV=$(first vpcId)
+ec2 "Action=CreateTags&ResourceId.1=$TV&Tag.1.Key=ok&Tag.1.Value=fine&Tag.2.Key=k%C0%AF&Tag.2.Value=v"
+check_err "CreateTags with a key that is not UTF-8 (an overlong /)" 400 InvalidParameterValue
+check "the key is not echoed" "Tag key contains invalid characters (not UTF-8)" "$(first Message)"
+ec2 "Action=DescribeTags&Filter.1.Name=resource-id&Filter.1.Value.1=$TV"
+check "no tag stored (not even the valid one before it)" 0 "$(xml_count key)"
+ec2 "Action=CreateTags&ResourceId.1=$TV&Tag.1.Key=k&Tag.1.Value=caf%C3%A9"
+check_ok "a UTF-8 tag value"
+ec2 "Action=DescribeTags&Filter.1.Name=resource-id&Filter.1.Value.1=$TV"
+check "kept as sent" "café" "$(first value)"
+
 sim_stop
 finish

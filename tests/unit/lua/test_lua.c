@@ -359,7 +359,8 @@ static void test_lua__schema(void)
 	T_CHECK((a = cairn_schema_attr(s, "zones")) != NULL);
 	T_CHECK(a->type == CAIRN_T_LIST && json_is_array(a->def));
 	T_CHECK((a = cairn_schema_attr(s, "secret")) != NULL);
-	T_CHECK(a->sensitive && a->optional);
+	T_CHECK(a->sensitive && a->optional && a->write_only);
+	T_CHECK(!cairn_schema_attr(s, "name")->write_only);
 	T_CHECK((a = cairn_schema_attr(s, "arn")) != NULL);
 	T_CHECK(a->computed && !a->optional && !a->required);
 	T_CHECK((a = cairn_schema_attr(s, "region")) != NULL);
@@ -513,6 +514,9 @@ static void test_lua__schema_errors(void)
 	expect_load_error(rt, "bad.path_on_list", CAIRN_EINVAL, "schema attribute 'where': local_path applies to strings",
 			  NULL);
 	expect_load_error(rt, "bad.min_not_number", CAIRN_EINVAL, "schema attribute 'n': 'min' must be a number", NULL);
+	/* a write-only value is the user's, never the module's */
+	expect_load_error(rt, "bad.write_only_computed", CAIRN_EINVAL,
+			  "schema attribute 'secret': cannot be both write_only and computed", NULL);
 	/* a failed load leaves the runtime usable */
 	{
 		const cairn_schema *s;

@@ -8,7 +8,7 @@ return {
     enabled = { type = "bool", default = true },
     tags = { type = "map", default = {} },
     zones = { type = "list", default = {} },
-    secret = { type = "string", sensitive = true },
+    secret = { type = "string", sensitive = true, write_only = true },
     arn = { type = "string", computed = true },
     region = { type = "string", computed = true, optional = true },
     anything = {},
