@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "render.h"
 #include "drift_cmd.h"
+#include "env_cmd.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -110,6 +111,8 @@ static const char usage_text[] =
 "  lock      status|force-unlock -e ENV\n"
 "  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
 "            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
+"  env       list [--json] | create NAME --from BASE [--ttl 4h] [--var K=V]... [--plan-only]\n"
+"            | extend NAME --ttl 2h | destroy NAME | gc     ephemeral environments\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
 "\n"
@@ -802,6 +805,11 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 		       json_string_value(json_object_get(x, "reason")));
 }
 
+void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy)
+{
+	print_summary(e, summary, destroy);
+}
+
 static int load_plan_file(cli *c, const char *path, json_t **doc)
 {
 	cairn_buf text = CAIRN_BUF_INIT;
@@ -894,7 +902,9 @@ static int run_apply(cli *c, bool destroy)
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
-	if ((rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
+	/* a protected environment refuses destroy before anything is written */
+	if ((destroy && (rc = cairn_cli_check_protected(e, true, false)) != 0) ||
+	    (rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
 		goto done;
 	if ((rc = cairn_engine_lock(e, destroy ? "destroy" : "apply")) != 0)
 		goto done;
@@ -911,7 +921,7 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	if (forced && (rc = cairn_plan_verify_saved(e, forced)) != 0)
 		goto done;
-	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
+	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = cairn_cli_check_protected(e, destroy, saved)) != 0)
 		goto done;
 	if ((rc = print_plan(c, e)) != 0)
 		goto done;
@@ -1132,8 +1142,13 @@ static int check_env_exists(cli *c)
 	}
 	if (asprintf(&path, "%s/%s.yaml", dir, c->env) < 0)
 		path = NULL;
-	if (path && stat(path, &sb) != 0)
-		rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
+	if (path && stat(path, &sb) != 0) {
+		char *state = state_path(c); /* an ephemeral environment has no file */
+
+		if (!state || !cairn_cli_env_recorded(state, c->env))
+			rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
+		free(state);
+	}
 	free(path);
 	free(copy);
 	return rc;
@@ -1508,6 +1523,7 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "state")) rc = cmd_state(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "lock")) rc = cmd_lock(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "drift")) rc = cairn_cli_drift(argc - 1, args);
+	else if (!strcmp(c.cmd, "env")) rc = cairn_cli_env(argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);

@@ -25,7 +25,7 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", NULL };
+static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", "environments", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
@@ -845,6 +845,7 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	    (rc = load_hosts(sp, (cairn_expr *)cairn_expr_get(doc, "hosts"))) != 0 ||
 	    (rc = load_outputs(s, (cairn_expr *)cairn_expr_get(doc, "outputs"))) != 0 ||
 	    (rc = cairn_config__load_drift(s, cairn_expr_get(doc, "drift"))) != 0 ||
+	    (rc = cairn_config__load_envs(s, cairn_expr_get(doc, "environments"))) != 0 ||
 	    (rc = check_stack(s)) != 0)
 		goto cleanup;
 	*out = s;
@@ -910,6 +911,7 @@ void cairn_stack_free(cairn_stack *s)
 	}
 	free(s->outputs);
 	cairn_config__free_drift(s);
+	cairn_config__free_envs(s);
 	free(s->name);
 	free(s->path);
 	free(s->dir);
@@ -1010,6 +1012,17 @@ cleanup:
 		free_names(list, cnt);
 	closedir(d);
 	return rc;
+}
+
+bool cairn_env_has_overlay(const cairn_stack *s, const char *name)
+{
+	cairn_buf path = CAIRN_BUF_INIT;
+	struct stat st;
+	bool has;
+
+	has = cairn_env_name_valid(name) && env_path(&path, s, name) == 0 && stat(path.ptr, &st) == 0;
+	cairn_buf_release(&path);
+	return has;
 }
 
 static int unknown_env(const cairn_stack *s, const char *name, const char *path)

@@ -53,6 +53,8 @@
  *         kind: changed|deleted|unapplied|unmanaged|parity   # optional
  *         reason: TEXT               # required
  *         expires: YYYY-MM-DD        # optional
+ *   environments:                    # settings per environment name (config_envs.c)
+ *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
  *
  * <env>.yaml:
  *   provider:                        # free-form map, passed to modules as ctx.provider
@@ -145,6 +147,17 @@ typedef struct cairn_drift_ignore {
 	cairn_pos pos;       /* of the rule */
 } cairn_drift_ignore;
 
+/* One environment's settings from the stack's environments: section
+ * (config_envs.c). */
+typedef struct cairn_env_setting {
+	char *name;
+	bool protected_;        /* destroy and deleting applies refused (cli/) */
+	bool has_approvals;
+	int approvals_required;
+	bool distinct_author;
+	cairn_pos pos;          /* of the name */
+} cairn_env_setting;
+
 typedef struct cairn_stack {
 	char *name;
 	char *path;          /* the stack file as given */
@@ -157,6 +170,8 @@ typedef struct cairn_stack {
 	size_t noutputs;
 	cairn_drift_ignore *drift_ignores; /* the drift: ignore rules, in file order */
 	size_t ndrift_ignores;
+	cairn_env_setting *env_settings; /* the environments: section, in file order */
+	size_t nenv_settings;
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;
@@ -186,10 +201,20 @@ bool cairn_env_name_valid(const char *name);
  * environments that do exist. */
 int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name);
 void cairn_env_free(cairn_env_cfg *e);
+/* Does name have an overlay file beside the stack? (An environment without
+ * one may still be an ephemeral one, recorded in the state.) */
+bool cairn_env_has_overlay(const cairn_stack *s, const char *name);
 /* The environment names that have an overlay beside the stack, sorted.
  * The caller owns the array and its strings: free with cairn_env_list_free. */
 int cairn_env_list(char ***out, size_t *n, const cairn_stack *s);
 void cairn_env_list_free(char **list, size_t n);
+
+/* The configuration the environment settings are read from: the stack. */
+typedef struct cairn_stack cairn_config;
+/* Is env marked `protected: true` in the stack's environments: section? */
+bool cairn_config_env_protected(const cairn_config *cfg, const char *env);
+/* env's approvals: (0 and false when it has none). Returns 0. */
+int cairn_config_env_approvals(const cairn_config *cfg, const char *env, int *required, bool *distinct_author);
 
 /* Resolve the final variable values for an environment: overlay values,
  * then `overrides` (an object name -> json value from --var flags, may be

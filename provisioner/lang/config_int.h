@@ -34,4 +34,9 @@ int cairn_config__host_ref(cairn_expr *map, const char *key);
 int cairn_config__load_drift(cairn_stack *s, const cairn_expr *drift);
 void cairn_config__free_drift(cairn_stack *s);
 
+/* The stack's environments: section (config_envs.c): checked and stored in
+ * s->env_settings; NULL is none. Errors carry file:line:col. */
+int cairn_config__load_envs(cairn_stack *s, const cairn_expr *envs);
+void cairn_config__free_envs(cairn_stack *s);
+
 #endif
