@@ -177,7 +177,8 @@ static int parse(env_cli *c, int argc, char **argv)
 	opterr = 0;
 	while ((idx = -1, opt = getopt_long(argc, argv, ":C:vh", opts, &idx)) != -1) {
 		if (opt != ':' && opt != '?' && !flag_applies(c, opt))
-			return usage("flag %s does not apply to 'cairn env %s'", argv[optind - 1], c->sub);
+			return usage("flag %s%s does not apply to 'cairn env %s'", idx >= 0 ? "--" : "",
+				     idx >= 0 ? opts[idx].name : argv[optind - 1], c->sub);
 		switch (opt) {
 		case 'C': c->dir = optarg; break;
 		case E_STACK: c->stack_file = optarg; break;
@@ -850,7 +851,8 @@ static int env_gc(env_cli *c)
 			continue;
 		fmt_span(span, sizeof(span), now - recs[i].expires_at);
 		if (untouchable(c, name, "cairn env gc") != 0) {
-			printf("env gc: %s: skipped: %s\n", name, cairn_error_last()->message);
+			cairn_error_format(cairn_error_last(), why, sizeof(why));
+			printf("env gc: %s: skipped: %s\n", name, why);
 			skipped++;
 			continue;
 		}
