@@ -416,6 +416,49 @@ bool cairn_cli_env_recorded(const char *state_path, const char *env)
 	return found;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n)
+{
+	cairn_ephemeral_env *recs = NULL;
+	cairn_store *st = NULL;
+	struct stat sb;
+	size_t nrecs = 0, i, j;
+	char **v;
+	int rc = 0;
+
+	if (stat(state_path, &sb) != 0)
+		return 0;
+	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0 ||
+	    (rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0)
+		goto cleanup;
+	for (i = 0; i < nrecs; i++) {
+		bool dup = false;
+
+		for (j = 0; j < *n && !dup; j++)
+			dup = !strcmp((*names)[j], recs[i].name); /* an overlay file wins */
+		if (dup)
+			continue;
+		if (!(v = realloc(*names, (*n + 1) * sizeof(*v))) || !(v[*n] = strdup(recs[i].name))) {
+			if (v)
+				*names = v;
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		*names = v;
+		(*n)++;
+	}
+	if (*n)
+		qsort(*names, *n, sizeof(**names), cmp_name);
+cleanup:
+	cairn_ephemeral_env_free_array(recs, nrecs);
+	cairn_store_free(st);
+	return rc;
+}
+
 /* ---------- env list ---------- */
 
 /* One environment as `env list --json` gives it. */

@@ -17,6 +17,11 @@ int cairn_cli_env(int argc, char **argv);
  * (false when there is no state, or on any error reading it) */
 bool cairn_cli_env_recorded(const char *state_path, const char *env);
 
+/* Add to names (n of them, malloc'd strings as cairn_env_list makes them)
+ * the ephemeral environments recorded in the state at state_path that are
+ * not there yet, and sort them (drift --all). No state: nothing added. */
+int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n);
+
 /* A protected environment (lang/config.h) refuses a destroy, and an apply
  * whose plan deletes or replaces something there unless it applies a saved
  * plan (saved). Called on a planned engine; sets the error it returns. */

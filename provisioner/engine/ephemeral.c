@@ -23,7 +23,7 @@ static int lookup(cairn_engine *e, cairn_ephemeral_env *rec)
 	struct stat sb;
 	int rc;
 
-	if (e->opts.no_state || stat(e->state_path, &sb) != 0)
+	if (stat(e->state_path, &sb) != 0) /* validate and graph read it too */
 		return CAIRN_ENOTFOUND;
 	if ((rc = cairn_store_open(&st, e->state_path, CAIRN_STORE_READONLY)) == 0)
 		rc = cairn_store_ephemeral_get(st, e->opts.env, rec);

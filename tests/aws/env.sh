@@ -50,6 +50,16 @@ expect_rc 0 "plan -e pr-123: no changes (its recorded --var is used)"
 run plan -C ex -e pr-123 --detailed-exitcode --var db_storage=30
 expect_rc 2 "a --var on the command line goes over the recorded one"
 out_has "allocated_storage" "the change"
+run validate -C ex -e pr-123
+expect_rc 0 "validate -e pr-123"
+out_has "The configuration of environment 'pr-123' is valid" "valid"
+run graph -C ex -e pr-123
+expect_rc 0 "graph -e pr-123"
+run plan -C ex -e pr-123 --var db_storage=30 -out pr.plan
+expect_rc 0 "plan -e pr-123 -out"
+run apply pr.plan --auto-approve
+expect_rc 0 "apply FILE of pr-123's plan"
+out_has "0 added, 1 changed, 0 destroyed" "the saved change"
 run apply -C ex -e pr-123 --auto-approve --var db_storage=30
 expect_rc 0 "apply -e pr-123"
 run state list -C ex -e pr-123
@@ -65,6 +75,9 @@ run drift -C ex -e pr-123 --json out.json
 check "drift -e pr-123 runs (exit 0 or 2)" test "$RC" -le 2
 eq "$(jq -r '.environments[0].name' out.json)" "pr-123" "drift read pr-123"
 check "drift read it" test "$(jq -r '.environments[0].status' out.json)" != error
+run drift -C ex --all --no-unmanaged --json all.json
+check "drift --all runs (exit 0 or 2)" test "$RC" -le 2
+eq "$(jq -r '[.environments[].name] | join(",")' all.json)" "dev,dr,pr-123,prod,staging" "drift --all takes the ephemeral environment too"
 run state history -C ex -e pr-123
 expect_rc 0 "state history"
 out_has "env create by" "the create is in its history"
