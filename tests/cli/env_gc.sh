@@ -93,6 +93,32 @@ check "no error printed" sh -c "! grep -h 'cairn: error' gc1.err gc2.err"
 eq "$(recorded)" "" "nothing recorded"
 eq "$(objects)" "0" "no object left"
 
+# ten pipelines at once on a stack that has no state yet: the first ones
+# create the state file together, and every one succeeds
+mkstack f <<'YAML'
+resources:
+  thing:
+    type: local.thing
+    name: "${env.name}-thing"
+    delay: 0.5
+YAML
+pids=()
+for i in $(seq 1 10); do
+  "$CAIRN" env create "f$i" --from dev --ttl 1s --auto-approve -C f >"f$i.out" 2>"f$i.err" </dev/null &
+  pids+=($!)
+done
+BG_PIDS+=("${pids[@]}")
+codes=""
+for p in "${pids[@]}"; do wait "$p"; codes="$codes$? "; done
+eq "$codes" "0 0 0 0 0 0 0 0 0 0 " "ten creates on a fresh state all succeed"
+eq "$(state_sql f "select count(*) from ephemeral_envs") $(state_sql f "select count(*) from resources")" "10 10" "ten recorded, ten resources"
+eq "$(ls f/cloud | wc -l)" "10" "ten objects"
+sleep 1.2
+run env gc -C f
+expect_rc 0 "gc of the ten"
+out_has "env gc: 10 destroyed, 0 skipped, 0 failed." "all ten destroyed"
+eq "$(ls f/cloud | wc -l)" "0" "no object left"
+
 # gc never touches an environment with an overlay file, even one recorded as ephemeral
 run env create pr-o --from dev --ttl 1s --auto-approve -C s
 expect_rc 0 "create pr-o"
