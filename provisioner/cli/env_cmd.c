@@ -507,7 +507,7 @@ static void print_row(const json_t *x, int w)
 {
 	const json_t *run = json_object_get(x, "last_run"), *lock = json_object_get(x, "lock");
 	const json_t *dr = json_object_get(x, "last_drift");
-	char kind[64], last[512], lk[512], drift[128], exp[128], when[64];
+	char kind[160], last[512], lk[512], drift[128], exp[128], when[64];
 
 	snprintf(kind, sizeof(kind), "%s%s%s%s", s_of(x, "kind"),
 		 json_is_string(json_object_get(x, "base")) ? " from " : "",
