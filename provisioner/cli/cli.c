@@ -1466,8 +1466,9 @@ static int cmd_output(cli *c, int argc, char **argv)
 			json_array_foreach(sens, i, x)
 				if (!strcmp(json_string_value(x), k))
 					s = true;
-			json_object_set_new(doc, k, json_pack("{s:O,s:b}", "value",
-				s && !c->show_sensitive ? json_string("(sensitive)") : v, "sensitive", s));
+			/* o: the new "(sensitive)" string is handed over, v gets a reference */
+			json_object_set_new(doc, k, json_pack("{s:o,s:b}", "value",
+				s && !c->show_sensitive ? json_string("(sensitive)") : json_incref(v), "sensitive", s));
 		}
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		fputc('\n', stdout);
