@@ -354,12 +354,7 @@ static bool plan_has_changes(const cairn_engine *e)
 /* Where the stack marks env protected (for file:line:col), or NULL. */
 static const cairn_pos *protected_at(const cairn_stack *s, const char *env)
 {
-	size_t i;
-
-	for (i = 0; i < s->nenv_settings; i++)
-		if (!strcmp(s->env_settings[i].name, env) && s->env_settings[i].protected_)
-			return &s->env_settings[i].pos;
-	return NULL;
+	return cairn_config_env_protected(s, env) ? cairn_config_env_pos(s, env) : NULL;
 }
 
 static int refuse_protected(const cairn_stack *s, const char *env, const char *cmd)

@@ -213,6 +213,9 @@ void cairn_env_list_free(char **list, size_t n);
 typedef struct cairn_stack cairn_config;
 /* Is env marked `protected: true` in the stack's environments: section? */
 bool cairn_config_env_protected(const cairn_config *cfg, const char *env);
+/* Where the stack's environments: section names env (the key's position,
+ * for file:line:col in messages about it), or NULL if it does not. */
+const cairn_pos *cairn_config_env_pos(const cairn_config *cfg, const char *env);
 /* env's approvals: (0 and false when it has none). Returns 0. */
 int cairn_config_env_approvals(const cairn_config *cfg, const char *env, int *required, bool *distinct_author);
 

@@ -158,6 +158,13 @@ bool cairn_config_env_protected(const cairn_config *cfg, const char *env)
 	return es && es->protected_;
 }
 
+const cairn_pos *cairn_config_env_pos(const cairn_config *cfg, const char *env)
+{
+	const cairn_env_setting *es = setting(cfg, env);
+
+	return es ? &es->pos : NULL;
+}
+
 int cairn_config_env_approvals(const cairn_config *cfg, const char *env, int *required, bool *distinct_author)
 {
 	const cairn_env_setting *es = setting(cfg, env);
