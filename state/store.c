@@ -259,12 +259,25 @@ static const char schema_v2[] =
 	"CREATE UNIQUE INDEX drift_findings_open ON drift_findings(env, key) WHERE resolved_at IS NULL;"
 	"CREATE INDEX drift_findings_env ON drift_findings(env, last_run);";
 
+/* version 3: ephemeral environments, those without an overlay file (envs.c, envs.h) */
+static const char schema_v3[] =
+	"CREATE TABLE ephemeral_envs ("
+	"  name       TEXT PRIMARY KEY,"
+	"  base       TEXT NOT NULL,"    /* the environment whose overlay it uses */
+	"  vars       TEXT NOT NULL,"    /* sealed JSON object: its --var values */
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER,"          /* unix seconds; NULL: never */
+	"  who        TEXT NOT NULL,"
+	"  host       TEXT NOT NULL"
+	");";
+
 static const struct migration {
 	int version;
 	const char *sql;
 } migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
+	{ 3, schema_v3 },
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CAIRN_STORE_SCHEMA_VERSION,

@@ -35,10 +35,11 @@
 #include <stdint.h>
 
 #define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
-#define CAIRN_STORE_SCHEMA_VERSION 2
+#define CAIRN_STORE_SCHEMA_VERSION 3
 /* The oldest schema a READONLY handle reads as it is: the tables that
  * reading commands use (resources, intents, revisions, outputs, locks) are
  * those of version 1; version 2 only added the drift tables (drift.h),
+ * version 3 the ephemeral environments (envs.h, read as none when absent),
  * which the first writer adds. */
 #define CAIRN_STORE_READ_MIN_VERSION 1
 

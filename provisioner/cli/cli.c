@@ -15,6 +15,7 @@
 #include "engine/policy.h"
 #include "engine/checks.h"
 #include "state/approvals.h"
+#include "env_cmd.h"
 #include "base/file.h"
 #include "sim/sim.h"
 
@@ -143,6 +144,8 @@ static const char usage_text[] =
 "  approve   PLANFILE          approve a saved plan for its environment (environments.ENV.approvals)\n"
 "  rollback  -e ENV --to REV [--auto-approve]   plan and apply the configuration of revision REV\n"
 "            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
+"  env       list [--json] | create NAME --from BASE [--ttl 4h] [--var K=V]... [--plan-only]\n"
+"            | extend NAME --ttl 2h | destroy NAME | gc     ephemeral environments\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
 "  version\n"
 "\n"
@@ -880,6 +883,11 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 		       json_string_value(json_object_get(x, "reason")));
 }
 
+void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy)
+{
+	print_summary(e, summary, destroy);
+}
+
 static int load_plan_file(cli *c, const char *path, json_t **doc)
 {
 	cairn_buf text = CAIRN_BUF_INIT;
@@ -1068,7 +1076,9 @@ static int run_apply(cli *c, bool destroy)
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;
-	if ((rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
+	/* a protected environment refuses destroy before anything is written */
+	if ((destroy && (rc = cairn_cli_check_protected(e, true, false)) != 0) ||
+	    (rc = check_before_lock(c, e, destroy, doc, saved)) != 0)
 		goto done;
 	if ((rc = cairn_cli_check_approvals(e, doc, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0) {
 		c->guard_exit = CAIRN_EXIT_APPROVAL;
@@ -1089,7 +1099,7 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	if (forced && (rc = cairn_plan_verify_saved(e, forced)) != 0)
 		goto done;
-	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
+	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = cairn_cli_check_protected(e, destroy, saved)) != 0)
 		goto done;
 	if ((rc = c->jout ? cairn_json_run_plan(c->jout, e, destroy ? "destroy" : "apply") : print_plan(c, e)) != 0)
 		goto done;
@@ -1359,8 +1369,13 @@ static int check_env_exists(cli *c)
 	}
 	if (asprintf(&path, "%s/%s.yaml", dir, c->env) < 0)
 		path = NULL;
-	if (path && stat(path, &sb) != 0)
-		rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
+	if (path && stat(path, &sb) != 0) {
+		char *state = state_path(c); /* an ephemeral environment has no file */
+
+		if (!state || !cairn_cli_env_recorded(state, c->env))
+			rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
+		free(state);
+	}
 	free(path);
 	free(copy);
 	return rc;
@@ -1679,8 +1694,9 @@ static int cmd_output(cli *c, int argc, char **argv)
 			json_array_foreach(sens, i, x)
 				if (!strcmp(json_string_value(x), k))
 					s = true;
-			json_object_set_new(doc, k, json_pack("{s:O,s:b}", "value",
-				s && !c->show_sensitive ? json_string("(sensitive)") : v, "sensitive", s));
+			/* o: the new "(sensitive)" string is handed over, v gets a reference */
+			json_object_set_new(doc, k, json_pack("{s:o,s:b}", "value",
+				s && !c->show_sensitive ? json_string("(sensitive)") : json_incref(v), "sensitive", s));
 		}
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		fputc('\n', stdout);
@@ -1877,6 +1893,7 @@ int cairn_cli_main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "policy")) rc = cairn_cli_policy(argc - 1, args);
 	else if (!strcmp(c.cmd, "approve")) rc = cmd_approve(&c, argc - 1, args);
 	else if (!strcmp(c.cmd, "rollback")) rc = cmd_rollback(&c, argc - 1, args);
+	else if (!strcmp(c.cmd, "env")) rc = cairn_cli_env(argc - 1, args);
 	else rc = usage_error("unknown command '%s'", c.cmd);
 	for (i = 0; i < argc - 1; i++)
 		free(args[i]);

@@ -4,6 +4,7 @@
  * history -e ENV`, the record the runs left in the state database.
  */
 #include "drift_cmd.h"
+#include "env_cmd.h"
 #include "cli.h"
 #include "ci.h"
 #include "base/file.h"
@@ -498,6 +499,8 @@ static int report_error(int rc)
 	return CAIRN_EXIT_ERROR;
 }
 
+static char *state_path(drift_cli *c);
+
 static int run_drift(drift_cli *c)
 {
 	cairn_drift_run *r = NULL;
@@ -530,8 +533,18 @@ static int run_drift(drift_cli *c)
 			return report_error(rc);
 		}
 	if (c->all) {
+		char *sp = NULL;
+
 		if ((rc = cairn_drift_all_envs(&c->o, &all, &nall)) != 0)
 			return report_error(rc);
+		/* and the ephemeral environments (env_cmd.h) */
+		if ((sp = state_path(c)) != NULL)
+			rc = cairn_cli_env_add_ephemeral(sp, &all, &nall);
+		free(sp);
+		if (rc) {
+			cairn_env_list_free(all, nall);
+			return report_error(rc);
+		}
 		if (nall == 0) {
 			cairn_env_list_free(all, nall);
 			return usage("%s", "--all: the stack has no environment (no ENV.yaml beside stack.yaml)");

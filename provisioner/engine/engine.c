@@ -202,6 +202,8 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->output_sensitive);
 	json_decref(e->unreached);
 	cairn_env_free(e->env);
+	free(e->env_base);
+	json_decref(e->env_overrides);
 	cairn_stack_free(e->stack);
 	free((char *)e->opts.dir);
 	free((char *)e->opts.stack_file);
@@ -1081,9 +1083,10 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		rc = cairn_error_set(CAIRN_EINVAL, "no environment given: use -e ENV (or set CAIRN_ENV)");
 		goto fail;
 	}
-	if ((rc = cairn_env_load(&e->env, e->stack, e->opts.env)) != 0)
+	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	if ((rc = cairn_engine__load_env(e)) != 0)
 		goto fail;
-	if ((rc = cairn_vars_resolve(&e->vars, e->stack, e->env, opts->var_overrides)) != 0)
+	if ((rc = cairn_vars_resolve(&e->vars, e->stack, e->env, e->opts.var_overrides)) != 0)
 		goto fail;
 	for (i = 0; i < e->stack->nvars; i++)
 		if (e->stack->vars[i].sensitive) {
@@ -1092,7 +1095,6 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		}
 	if ((rc = open_lua(e)) != 0)
 		goto fail;
-	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = protect_state(e)) != 0)
 		goto fail;
 	e->schemas = calloc(e->stack->nresources + 1, sizeof(*e->schemas));

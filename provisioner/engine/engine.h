@@ -105,6 +105,8 @@ typedef struct cairn_engine_opts {
 	bool ssh_accept_new;     /* accept (and record) the keys of hosts not yet known */
 	cairn_event_fn on_event; /* apply / destroy progress (see cairn_event), or NULL */
 	void *event_ud;
+	const char *env_from;    /* env is an ephemeral environment not yet recorded (env create):
+				  * use this environment's overlay; NULL: see cairn_engine_open */
 } cairn_engine_opts;
 
 typedef struct cairn_engine {
@@ -145,15 +147,24 @@ typedef struct cairn_engine {
 	json_t *output_sensitive;
 	cairn_ssh *ssh;          /* the run's SSH sessions (NULL without libssh2) */
 	json_t *unreached;       /* host name -> why an apply's refresh could not reach it */
+	char *env_base;          /* an ephemeral environment's base (whose overlay it uses), else NULL */
+	json_t *env_overrides;   /* owned: opts.var_overrides of an ephemeral environment (its
+				  * recorded values, then those given) */
 } cairn_engine;
 
-/* Load and check the stack for opts->env: config, overlay, variables,
+/* Load and check the stack for opts->env: config, overlay (ENV.yaml; or,
+ * for an environment without one, an ephemeral environment recorded in the
+ * state (state/envs.h): its base's overlay, its recorded variable values
+ * under opts->var_overrides), variables,
  * module schemas, properties against schemas, references, graph; open the
  * store if it exists (read-only unless for_write). A missing store is an
  * empty state, and e->store stays NULL until cairn_engine_lock creates it,
  * so that a command refused before the lock leaves no state behind. */
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts);
 void cairn_engine_free(cairn_engine *e);
+
+/* engine/ephemeral.c: load e->env for e->opts.env as described above. */
+int cairn_engine__load_env(cairn_engine *e);
 
 /* Take the environment lock (for_write engines), first creating the store
  * if there was none; releases in free. */

@@ -913,6 +913,9 @@ void cairn_stack_free(cairn_stack *s)
 	free(s->outputs);
 	cairn_config__free_drift(s);
 	json_decref(s->envs);
+	for (i = 0; i < s->nenv_pos; i++)
+		free(s->env_pos[i].name);
+	free(s->env_pos);
 	cairn_config__free_checks(s);
 	free(s->name);
 	free(s->path);
@@ -1014,6 +1017,17 @@ cleanup:
 		free_names(list, cnt);
 	closedir(d);
 	return rc;
+}
+
+bool cairn_env_has_overlay(const cairn_stack *s, const char *name)
+{
+	cairn_buf path = CAIRN_BUF_INIT;
+	struct stat st;
+	bool has;
+
+	has = cairn_env_name_valid(name) && env_path(&path, s, name) == 0 && stat(path.ptr, &st) == 0;
+	cairn_buf_release(&path);
+	return has;
 }
 
 static int unknown_env(const cairn_stack *s, const char *name, const char *path)

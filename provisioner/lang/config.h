@@ -53,6 +53,8 @@
  *         kind: changed|deleted|unapplied|unmanaged|parity   # optional
  *         reason: TEXT               # required
  *         expires: YYYY-MM-DD        # optional
+ *   environments:                    # settings per environment name (config_envs.c)
+ *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
  *
  * <env>.yaml:
  *   provider:                        # free-form map, passed to modules as ctx.provider
@@ -173,6 +175,11 @@ typedef struct cairn_stack {
 	size_t nchecks;
 	json_t *envs;        /* environments: NAME -> {protected, approvals: {required,
 			      * distinct_author}} (config_envs.c), or NULL */
+	struct cairn_env_pos {
+		char *name;
+		cairn_pos pos;   /* of the name's key in environments: */
+	} *env_pos;
+	size_t nenv_pos;
 	/* every file path a cairn_pos of this stack points to is owned here */
 	char **files;
 	size_t nfiles;
@@ -202,10 +209,26 @@ bool cairn_env_name_valid(const char *name);
  * environments that do exist. */
 int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name);
 void cairn_env_free(cairn_env_cfg *e);
+/* Does name have an overlay file beside the stack? (An environment without
+ * one may still be an ephemeral one, recorded in the state.) */
+bool cairn_env_has_overlay(const cairn_stack *s, const char *name);
 /* The environment names that have an overlay beside the stack, sorted.
  * The caller owns the array and its strings: free with cairn_env_list_free. */
 int cairn_env_list(char ***out, size_t *n, const cairn_stack *s);
 void cairn_env_list_free(char **list, size_t n);
+
+/* config_envs.c: the stack's per-environment settings
+ *   environments:
+ *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
+ * The configuration they are read from: the stack. */
+typedef struct cairn_stack cairn_config;
+/* Is env marked `protected: true` in the stack's environments: section? */
+bool cairn_config_env_protected(const cairn_config *cfg, const char *env);
+/* Where the stack's environments: section names env (the key's position,
+ * for file:line:col in messages about it), or NULL if it does not. */
+const cairn_pos *cairn_config_env_pos(const cairn_config *cfg, const char *env);
+/* env's approvals: (0 and false when it has none). Returns 0. */
+int cairn_config_env_approvals(const cairn_config *cfg, const char *env, int *required, bool *distinct_author);
 
 /* Resolve the final variable values for an environment: overlay values,
  * then `overrides` (an object name -> json value from --var flags, may be
@@ -225,13 +248,5 @@ int cairn_type_check(json_t **out, const char *type, json_t *v);
 /* True if the type string is well-formed. */
 bool cairn_type_valid(const char *type);
 
-/* config_envs.c: the stack's per-environment settings
- *   environments:
- *     prod: { protected: true, approvals: { required: 1, distinct_author: true } }
- * Is env protected? */
-bool cairn_config_env_protected(const cairn_stack *s, const char *env);
-/* The approvals an apply of env needs: *required (0 = none) and whether
- * the plan's author may not approve it. Always 0. */
-int cairn_config_env_approvals(const cairn_stack *s, const char *env, int *required, bool *distinct_author);
 
 #endif

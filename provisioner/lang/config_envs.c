@@ -119,13 +119,29 @@ int cairn_config__load_envs(cairn_stack *s, const cairn_expr *envs)
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(envs), "environments must be a mapping "
 					  "of environment names to their settings (protected, approvals)");
 	s->envs = json_object();
+	if (!(s->env_pos = calloc(cairn_expr_size(envs) + 1, sizeof(*s->env_pos))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	for (i = 0; i < cairn_expr_size(envs); i++) {
 		const char *name = cairn_expr_key(envs, i, &kp);
 
+		if (!(s->env_pos[i].name = strdup(name)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		s->env_pos[i].pos = *kp;
+		s->nenv_pos = i + 1;
 		if ((rc = load_env(s->envs, name, kp, cairn_expr_item(envs, i))) != 0)
 			return rc;
 	}
 	return 0;
+}
+
+const cairn_pos *cairn_config_env_pos(const cairn_stack *s, const char *env)
+{
+	size_t i;
+
+	for (i = 0; env && i < s->nenv_pos; i++)
+		if (!strcmp(s->env_pos[i].name, env))
+			return &s->env_pos[i].pos;
+	return NULL;
 }
 
 bool cairn_config_env_protected(const cairn_stack *s, const char *env)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The example stack in environments/ against cairn sim, in all four
 # environments (dev, staging, prod in us-east-1; dr in us-west-2, all in one
-# sim): apply, plan again is empty, outputs, destroy (prod and dr refuse
-# until their database protection is lifted), and the sim is empty after.
+# sim): apply, plan again is empty, outputs, destroy (prod and dr are
+# protected environments in the stack: destroy refuses them until the stack
+# no longer marks them; then their database's prevent_destroy refuses until
+# it is lifted), and the sim is empty after.
 . "$(dirname "$0")/lib.sh" "$@"
 
 start_sim
@@ -29,6 +31,15 @@ for env in dev staging; do
   run destroy -C ex -e "$env" --auto-approve
   expect_rc 0 "$env: destroy"
 done
+for env in prod dr; do
+  run destroy -C ex -e "$env" --auto-approve
+  expect_rc 1 "$env: destroy refused (protected environment)"
+  err_has "ex/stack.yaml:" "$env: names where the stack protects it"
+  err_has "environment '$env' is protected" "$env: says why"
+  eq "$(state_sql ex "select count(*) from resources where env='$env'")" "19" "$env: nothing destroyed"
+done
+# tearing down a protected environment takes a change to the stack
+sed -i '/^  prod: { protected: true }$/d; /^  dr: { protected: true }$/d' ex/stack.yaml
 for env in prod dr; do
   run destroy -C ex -e "$env" --auto-approve
   expect_rc 1 "$env: destroy refused"

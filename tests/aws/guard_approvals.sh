@@ -64,7 +64,11 @@ expect_rc 5 "apply without a saved plan is refused"
 err_has "environment 'prod' needs 2 approvals (environments.prod.approvals in the stack): apply only a saved plan that was approved: cairn plan -e prod -out FILE; cairn approve FILE; cairn apply FILE" "says how"
 nothing_made "apply without a plan"
 run destroy -C s -e prod --auto-approve
-expect_rc 5 "destroy is refused too"
+expect_rc 1 "destroy of prod, protected too, is refused"
+err_has "environment 'prod' is protected" "for its protection, checked first"
+run destroy -C s -e staging --auto-approve
+expect_rc 5 "destroy where approvals are needed is refused"
+err_has "environment 'staging' needs 1 approval" "for the approvals"
 
 export CAIRN_USER=alice
 run plan -C s -e prod -out p1.json

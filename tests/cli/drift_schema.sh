@@ -2,7 +2,8 @@
 # The state schema's version 2 (the drift tables) on a database written by
 # a cairn that knew only version 1: reading commands (plan, state list)
 # read it as it is and leave it at version 1; the first drift run (a
-# writer) upgrades it and records; drift history reads the record.
+# writer) upgrades it (to the current version, 3: the ephemeral
+# environments' table too) and records; drift history reads the record.
 . "$(dirname "$0")/lib.sh" "$@"
 mkstack s <<'YAML'
 resources:
@@ -12,9 +13,9 @@ resources:
 YAML
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply"
-eq "$(state_sql s 'pragma user_version')" "2" "a new database is at version 2"
+eq "$(state_sql s 'pragma user_version')" "3" "a new database is at version 3"
 # what a version 1 database looks like
-state_sql s "drop table drift_findings; drop table drift_runs; pragma user_version = 1"
+state_sql s "drop table drift_findings; drop table drift_runs; drop table ephemeral_envs; pragma user_version = 1"
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "plan reads a version 1 database"
 out_has "No changes." "as usual"
@@ -22,9 +23,14 @@ run state list -C s -e dev
 expect_rc 0 "state list too"
 out_has "random.id" "the resource"
 eq "$(state_sql s 'pragma user_version')" "1" "reading leaves it at version 1"
+run env list -C s
+expect_rc 0 "env list reads it too (no ephemeral environment)"
+out_has "dev" "the overlay environment"
+eq "$(state_sql s 'pragma user_version')" "1" "still version 1"
 run drift -C s -e dev
 expect_rc 0 "drift upgrades it and records"
-eq "$(state_sql s 'pragma user_version')" "2" "now version 2"
+eq "$(state_sql s 'pragma user_version')" "3" "now version 3"
+eq "$(state_sql s "select count(*) from ephemeral_envs")" "0" "with the ephemeral environments' table"
 eq "$(state_sql s "select count(*) || ' ' || status from drift_runs where env = 'dev'")" "1 clean" "the run is recorded"
 run drift history -C s -e dev
 expect_rc 0 "history"

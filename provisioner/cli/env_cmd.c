@@ -1,0 +1,963 @@
+/*
+ * env_cmd.c - `cairn env list|create|extend|destroy|gc` (see env_cmd.h and
+ * docs/environments.md).
+ *
+ * An ephemeral environment is recorded in the state (state/envs.h) and
+ * lives through the engine like any other (engine/ephemeral.c gives it its
+ * base's overlay). Everything that changes one runs under that
+ * environment's own lock: create records it after taking the lock, destroy
+ * and gc forget it before releasing it, and gc re-reads the record under
+ * the lock, so that two gc runners, or gc and an `env extend` or an apply,
+ * never act on the same environment at once. Nothing here takes a lock on
+ * the whole state: ten pipelines on ten environments run side by side.
+ */
+#include "env_cmd.h"
+#include "cli.h"
+#include "render.h"
+#include "state/envs.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct env_cli {
+	const char *sub;
+	const char *dir, *stack_file, *state_file;
+	const char *from;
+	json_t *vars;
+	double ttl;          /* seconds; < 0: not given */
+	double lock_timeout;
+	int lease;
+	int parallelism;
+	bool auto_approve, plan_only, json, color, verbose;
+	char **args;
+	int nargs;
+	cairn_stack *stack;
+	char *state_path;
+} env_cli;
+
+static const char env_usage[] =
+"usage: cairn env list [--json]\n"
+"       cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only]\n"
+"       cairn env extend NAME --ttl 2h\n"
+"       cairn env destroy NAME [--auto-approve]\n"
+"       cairn env gc\n"
+"Common flags: -C DIR, --stack FILE, --state FILE, --lock-timeout DUR, --lease SECONDS,\n"
+"  --parallelism N, --no-color, -v. See docs/environments.md.\n";
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cairn: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(run 'cairn env --help' for usage)\n", stderr);
+	return CAIRN_EXIT_ERROR;
+}
+
+/* Print the current error once (redacted through e when there is one). */
+static int fail(const cairn_engine *e, int rc)
+{
+	const cairn_error *err = cairn_error_last();
+	char msg[4096];
+	char *red;
+
+	if (rc == 0)
+		return CAIRN_EXIT_OK;
+	fflush(stdout);
+	cairn_error_format(err, msg, sizeof(msg));
+	red = cairn_engine_redact(e, msg);
+	fprintf(stderr, "cairn: error: %s\n", red ? red : msg);
+	free(red);
+	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+}
+
+/* ---------- parsing ---------- */
+
+enum { E_STACK = 256, E_STATE, E_FROM, E_TTL, E_VAR, E_APPROVE, E_PLANONLY, E_JSON, E_LOCKT, E_LEASE, E_PAR,
+       E_NOCOLOR };
+
+/* Which subcommands take which flag: l(ist) c(reate) e(xtend) d(estroy) g(c). */
+static const struct { int opt; const char *subs; } flag_subs[] = {
+	{ E_FROM, "c" }, { E_TTL, "ce" }, { E_VAR, "c" }, { E_APPROVE, "cd" }, { E_PLANONLY, "c" },
+	{ E_JSON, "l" }, { E_LOCKT, "ced" }, { E_LEASE, "cdg" }, { E_PAR, "cdg" }, { E_NOCOLOR, "cdg" },
+	{ 'v', "cdg" },
+};
+
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0 || v > 10 * 365 * 86400.0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		*out = v;
+	else if (!strcmp(end, "m"))
+		*out = v * 60;
+	else if (!strcmp(end, "h"))
+		*out = v * 3600;
+	else if (!strcmp(end, "d"))
+		*out = v * 86400;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_var(env_cli *c, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char name[256];
+	json_t *v;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
+		return usage("--var expects NAME=VALUE, got '%s'", arg);
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	if (!(v = json_loads(eq + 1, JSON_DECODE_ANY, NULL)))
+		v = json_string(eq + 1);
+	json_object_set_new(c->vars, name, v);
+	return 0;
+}
+
+static bool flag_applies(const env_cli *c, int opt)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(flag_subs) / sizeof(flag_subs[0]); i++)
+		if (flag_subs[i].opt == opt)
+			return strchr(flag_subs[i].subs, c->sub[0]) != NULL; /* list, create, extend, destroy, gc */
+	return true;
+}
+
+static int parse(env_cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'C' }, { "stack", required_argument, NULL, E_STACK },
+		{ "state", required_argument, NULL, E_STATE }, { "from", required_argument, NULL, E_FROM },
+		{ "ttl", required_argument, NULL, E_TTL }, { "var", required_argument, NULL, E_VAR },
+		{ "auto-approve", no_argument, NULL, E_APPROVE }, { "plan-only", no_argument, NULL, E_PLANONLY },
+		{ "json", no_argument, NULL, E_JSON }, { "lock-timeout", required_argument, NULL, E_LOCKT },
+		{ "lease", required_argument, NULL, E_LEASE }, { "parallelism", required_argument, NULL, E_PAR },
+		{ "no-color", no_argument, NULL, E_NOCOLOR }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int opt, idx;
+	long n;
+
+	c->ttl = -1;
+	c->dir = ".";
+	c->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	optind = 1;
+	opterr = 0;
+	while ((idx = -1, opt = getopt_long(argc, argv, ":C:vh", opts, &idx)) != -1) {
+		if (opt != ':' && opt != '?' && !flag_applies(c, opt))
+			return usage("flag %s%s does not apply to 'cairn env %s'", idx >= 0 ? "--" : "",
+				     idx >= 0 ? opts[idx].name : argv[optind - 1], c->sub);
+		switch (opt) {
+		case 'C': c->dir = optarg; break;
+		case E_STACK: c->stack_file = optarg; break;
+		case E_STATE: c->state_file = optarg; break;
+		case E_FROM: c->from = optarg; break;
+		case E_TTL:
+			if (parse_duration(optarg, &c->ttl) || c->ttl < 1)
+				return usage("--ttl expects a duration of at least a second like 90s, 30m, 4h or 2d, got '%s'",
+					     optarg);
+			break;
+		case E_VAR:
+			if (parse_var(c, optarg))
+				return -1;
+			break;
+		case E_APPROVE: c->auto_approve = true; break;
+		case E_PLANONLY: c->plan_only = true; break;
+		case E_JSON: c->json = true; break;
+		case E_LOCKT:
+			if (parse_duration(optarg, &c->lock_timeout))
+				return usage("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg);
+			break;
+		case E_LEASE:
+			if (parse_int(optarg, 1, 86400, &n))
+				return usage("--lease expects seconds, got '%s'", optarg);
+			c->lease = (int)n;
+			break;
+		case E_PAR:
+			if (parse_int(optarg, 1, 10000, &n))
+				return usage("--parallelism expects a number from 1 to 10000, got '%s'", optarg);
+			c->parallelism = (int)n;
+			break;
+		case E_NOCOLOR: c->color = false; break;
+		case 'v': c->verbose = true; break;
+		case 'h':
+			fputs(env_usage, stdout);
+			exit(0);
+		case ':':
+			return usage("flag %s needs a value", argv[optind - 1]);
+		default:
+			return usage("unknown flag '%s' for 'cairn env %s'", argv[optind - 1], c->sub);
+		}
+	}
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	return 0;
+}
+
+/* ---------- shared steps ---------- */
+
+static int load_stack(env_cli *c)
+{
+	char *file = NULL;
+	int rc;
+
+	if (c->stack_file)
+		file = strdup(c->stack_file);
+	else if (asprintf(&file, "%s/stack.yaml", c->dir) < 0)
+		file = NULL;
+	if (!file)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_stack_load(&c->stack, file);
+	free(file);
+	if (!rc && c->state_file && !(c->state_path = strdup(c->state_file)))
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	else if (!rc && !c->state_file && asprintf(&c->state_path, "%s/.cairn/state.db", c->stack->dir) < 0)
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return rc;
+}
+
+/* The state for reading, or *st NULL when there is none yet. */
+static int open_state(env_cli *c, cairn_store **st, bool write)
+{
+	struct stat sb;
+
+	*st = NULL;
+	if (stat(c->state_path, &sb) != 0)
+		return 0;
+	return cairn_store_open(st, c->state_path, write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+}
+
+static void engine_opts(env_cli *c, cairn_engine_opts *o, const char *env, bool for_write)
+{
+	memset(o, 0, sizeof(*o));
+	o->dir = c->dir;
+	o->stack_file = c->stack_file;
+	o->state_file = c->state_file;
+	o->env = env;
+	o->var_overrides = json_object_size(c->vars) ? c->vars : NULL;
+	o->parallelism = c->parallelism;
+	o->refresh = true;
+	o->for_write = for_write;
+	o->lock_timeout = c->lock_timeout;
+	o->lease = c->lease;
+	o->log = c->verbose ? stderr : NULL;
+	o->verbose = c->verbose;
+}
+
+static void fmt_time(char *buf, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+
+	strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", gmtime(&tt));
+}
+
+/* "3h59m", "45s": a span of seconds for people. */
+static void fmt_span(char *buf, size_t n, int64_t s)
+{
+	if (s < 0)
+		s = -s;
+	if (s >= 86400)
+		snprintf(buf, n, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+	else if (s >= 3600)
+		snprintf(buf, n, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(buf, n, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, n, "%llds", (long long)s);
+}
+
+static void fmt_expiry(char *buf, size_t n, int64_t expires_at)
+{
+	char when[64], span[32];
+	int64_t now = (int64_t)time(NULL);
+
+	if (!expires_at) {
+		snprintf(buf, n, "never");
+		return;
+	}
+	fmt_time(when, sizeof(when), expires_at);
+	fmt_span(span, sizeof(span), expires_at - now);
+	snprintf(buf, n, expires_at > now ? "%s (in %s)" : "%s (expired %s ago)", when, span);
+}
+
+static int confirm(bool auto_approve, const char *what, const char *env)
+{
+	char line[64];
+
+	if (auto_approve)
+		return 0;
+	if (!isatty(STDIN_FILENO))
+		return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and there is no terminal to ask: "
+			"run with --auto-approve", what);
+	printf("\nDo you want to perform these actions in environment '%s'?\n"
+	       "  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", env);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0)
+		return cairn_error_set(CAIRN_EINVAL, "%s cancelled", what);
+	return 0;
+}
+
+static int print_plan(env_cli *c, cairn_engine *e)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc = cairn_render_plan(e, &b, c->color);
+
+	if (!rc)
+		fputs(cairn_buf_cstr(&b), stdout);
+	cairn_buf_release(&b);
+	fflush(stdout);
+	return rc;
+}
+
+static bool plan_has_changes(const cairn_engine *e)
+{
+	int a, ch, d;
+
+	cairn_engine_counts(e, &a, &ch, &d);
+	return a || ch || d;
+}
+
+/* ---------- protected environments, and the check other commands use ---------- */
+
+/* Where the stack marks env protected (for file:line:col), or NULL. */
+static const cairn_pos *protected_at(const cairn_stack *s, const char *env)
+{
+	return cairn_config_env_protected(s, env) ? cairn_config_env_pos(s, env) : NULL;
+}
+
+static int refuse_protected(const cairn_stack *s, const char *env, const char *cmd)
+{
+	return cairn_error_set_at(CAIRN_EINVAL, protected_at(s, env), "environment '%s' is protected (environments: "
+		"%s: protected: true): '%s' refuses it; to tear it down, remove the protection from the stack first",
+		env, env, cmd);
+}
+
+int cairn_cli_check_protected(const cairn_engine *e, bool destroy, bool saved)
+{
+	cairn_buf list = CAIRN_BUF_INIT;
+	size_t i, n = 0;
+	int rc;
+
+	if (!cairn_config_env_protected(e->stack, e->opts.env))
+		return 0;
+	if (destroy)
+		return refuse_protected(e->stack, e->opts.env, "cairn destroy");
+	if (saved)
+		return 0;
+	cairn_buf_init(&list, 0);
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+
+		if (!in->targeted || (in->action != CAIRN_ACT_DELETE && in->action != CAIRN_ACT_REPLACE))
+			continue;
+		if (n++ < 5)
+			cairn_buf_printf(&list, "%s%s %s", n > 1 ? ", " : "", in->action == CAIRN_ACT_DELETE ? "destroy" :
+					 "replace", in->address);
+	}
+	if (n > 5)
+		cairn_buf_printf(&list, " and %zu more", n - 5);
+	rc = n == 0 ? 0 : cairn_error_set_at(CAIRN_EINVAL, protected_at(e->stack, e->opts.env), "environment '%s' is "
+		"protected: this plan would %s; a plan "
+		"that destroys or replaces something there is applied only as a saved plan: run 'cairn plan -e %s "
+		"-out FILE', review it, then 'cairn apply FILE'", e->opts.env, cairn_buf_cstr(&list), e->opts.env);
+	cairn_buf_release(&list);
+	return rc;
+}
+
+bool cairn_cli_env_recorded(const char *state_path, const char *env)
+{
+	cairn_ephemeral_env rec = { 0 };
+	cairn_store *st = NULL;
+	struct stat sb;
+	bool found = false;
+
+	if (stat(state_path, &sb) == 0 && cairn_store_open(&st, state_path, CAIRN_STORE_READONLY) == 0 &&
+	    cairn_store_ephemeral_get(st, env, &rec) == 0)
+		found = true;
+	cairn_ephemeral_env_release(&rec);
+	cairn_store_free(st);
+	return found;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n)
+{
+	cairn_ephemeral_env *recs = NULL;
+	cairn_store *st = NULL;
+	struct stat sb;
+	size_t nrecs = 0, i, j;
+	char **v;
+	int rc = 0;
+
+	if (stat(state_path, &sb) != 0)
+		return 0;
+	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0 ||
+	    (rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0)
+		goto cleanup;
+	for (i = 0; i < nrecs; i++) {
+		bool dup = false;
+
+		for (j = 0; j < *n && !dup; j++)
+			dup = !strcmp((*names)[j], recs[i].name); /* an overlay file wins */
+		if (dup)
+			continue;
+		if (!(v = realloc(*names, (*n + 1) * sizeof(*v))) || !(v[*n] = strdup(recs[i].name))) {
+			if (v)
+				*names = v;
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		*names = v;
+		(*n)++;
+	}
+	if (*n)
+		qsort(*names, *n, sizeof(**names), cmp_name);
+cleanup:
+	cairn_ephemeral_env_free_array(recs, nrecs);
+	cairn_store_free(st);
+	return rc;
+}
+
+/* ---------- env list ---------- */
+
+/* One environment as `env list --json` gives it. */
+static json_t *describe(env_cli *c, cairn_store *st, const char *name, const cairn_ephemeral_env *rec, bool overlay)
+{
+	json_t *o = json_object(), *sum = NULL;
+	cairn_lock_info *li = NULL;
+
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "kind", json_string(overlay ? "overlay" : "ephemeral"));
+	json_object_set_new(o, "protected", json_boolean(cairn_config_env_protected(c->stack, name)));
+	json_object_set_new(o, "base", rec && !overlay ? json_string(rec->base) : json_null());
+	json_object_set_new(o, "resources", json_integer(0));
+	json_object_set_new(o, "last_run", json_null());
+	json_object_set_new(o, "lock", json_null());
+	json_object_set_new(o, "last_drift", json_null());
+	if (st && cairn_store_env_summary(st, name, &sum) == 0) {
+		json_object_update(o, sum);
+		json_decref(sum);
+	}
+	if (st && cairn_lock_get(st, name, &li) == 0)
+		json_object_set_new(o, "lock", json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "holder", li->holder,
+			"host", li->host, "pid", (json_int_t)li->pid, "operation", li->operation,
+			"since", (json_int_t)li->since, "expires", (json_int_t)li->expires));
+	cairn_lock_info_free(li);
+	if (rec && !overlay) {
+		json_object_set_new(o, "created_at", json_integer(rec->created_at));
+		json_object_set_new(o, "created_by", json_string(rec->who));
+		json_object_set_new(o, "expires_at", rec->expires_at ? json_integer(rec->expires_at) : json_null());
+		json_object_set_new(o, "expired", json_boolean(rec->expires_at && rec->expires_at <= (int64_t)time(NULL)));
+	} else {
+		json_object_set_new(o, "expires_at", json_null());
+		json_object_set_new(o, "expired", json_false());
+	}
+	return o;
+}
+
+static const char *s_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "?";
+}
+
+static void print_row(const json_t *x, int w)
+{
+	const json_t *run = json_object_get(x, "last_run"), *lock = json_object_get(x, "lock");
+	const json_t *dr = json_object_get(x, "last_drift");
+	char kind[160], last[512], lk[512], drift[128], exp[128], when[64];
+
+	snprintf(kind, sizeof(kind), "%s%s%s%s", s_of(x, "kind"),
+		 json_is_string(json_object_get(x, "base")) ? " from " : "",
+		 json_is_string(json_object_get(x, "base")) ? s_of(x, "base") : "",
+		 json_is_true(json_object_get(x, "protected")) ? ", protected" : "");
+	if (json_is_object(run)) {
+		fmt_time(when, sizeof(when), json_integer_value(json_object_get(run, "started_at")));
+		snprintf(last, sizeof(last), "last run: %s %s by %s at %s", s_of(run, "command"), s_of(run, "status"),
+			 s_of(run, "who"), when);
+	} else {
+		snprintf(last, sizeof(last), "never applied");
+	}
+	if (json_is_object(lock))
+		snprintf(lk, sizeof(lk), "locked by %s (%s, pid %lld)", s_of(lock, "holder"), s_of(lock, "operation"),
+			 (long long)json_integer_value(json_object_get(lock, "pid")));
+	else
+		snprintf(lk, sizeof(lk), "unlocked");
+	if (json_is_object(dr)) {
+		fmt_time(when, sizeof(when), json_integer_value(json_object_get(dr, "started_at")));
+		snprintf(drift, sizeof(drift), "drift: %s at %s", s_of(dr, "status"), when);
+	} else {
+		snprintf(drift, sizeof(drift), "drift: never checked");
+	}
+	if (json_is_integer(json_object_get(x, "expires_at"))) {
+		char e[100];
+
+		fmt_expiry(e, sizeof(e), json_integer_value(json_object_get(x, "expires_at")));
+		snprintf(exp, sizeof(exp), "expires %s", e);
+	} else {
+		snprintf(exp, sizeof(exp), "%s", json_is_string(json_object_get(x, "base")) ? "never expires" : "");
+	}
+	printf("%-*s  %-28s  %4lld resource(s)\n", w, s_of(x, "name"), kind,
+	       (long long)json_integer_value(json_object_get(x, "resources")));
+	printf("%-*s  %s; %s; %s%s%s\n", w, "", last, lk, drift, *exp ? "; " : "", exp);
+}
+
+static int env_list(env_cli *c)
+{
+	cairn_ephemeral_env *recs = NULL;
+	cairn_store *st = NULL;
+	char **names = NULL;
+	size_t nnames = 0, nrecs = 0, i, j;
+	json_t *arr = json_array(), *x;
+	int rc, w = 4;
+
+	if (c->nargs)
+		return usage("unexpected argument '%s' for 'cairn env list'", c->args[0]);
+	if ((rc = load_stack(c)) != 0 || (rc = cairn_env_list(&names, &nnames, c->stack)) != 0 ||
+	    (rc = open_state(c, &st, false)) != 0 || (st && (rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0))
+		goto cleanup;
+	/* both lists are sorted: merge them; an overlay file wins over a record of the same name */
+	for (i = 0, j = 0; i < nnames || j < nrecs;) {
+		int cmp = i >= nnames ? 1 : j >= nrecs ? -1 : strcmp(names[i], recs[j].name);
+
+		if (cmp <= 0) {
+			json_array_append_new(arr, describe(c, st, names[i], cmp == 0 ? &recs[j] : NULL, true));
+			i++;
+			j += cmp == 0;
+		} else {
+			json_array_append_new(arr, describe(c, st, recs[j].name, &recs[j], false));
+			j++;
+		}
+	}
+	if (c->json) {
+		json_t *doc = json_pack("{s:s,s:O}", "stack", c->stack->name, "environments", arr);
+
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(doc);
+		goto cleanup;
+	}
+	json_array_foreach(arr, i, x)
+		if ((int)strlen(s_of(x, "name")) > w)
+			w = (int)strlen(s_of(x, "name"));
+	if (!json_array_size(arr))
+		printf("Stack '%s' has no environment (no ENV.yaml beside %s, none created with 'cairn env create').\n",
+		       c->stack->name, c->stack->path);
+	json_array_foreach(arr, i, x)
+		print_row(x, w);
+cleanup:
+	json_decref(arr);
+	cairn_env_list_free(names, nnames);
+	cairn_ephemeral_env_free_array(recs, nrecs);
+	cairn_store_free(st);
+	return fail(NULL, rc);
+}
+
+/* ---------- env create ---------- */
+
+static int check_new_name(env_cli *c, const char *name)
+{
+	char **envs = NULL;
+	size_t n = 0, i;
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc = 0;
+
+	if (!cairn_env_name_valid(name))
+		return cairn_error_set(CAIRN_EINVAL, "invalid environment name '%s' (use lowercase letters, digits, - and _, "
+				       "at most 63, starting with a letter or digit)", name);
+	if (cairn_env_has_overlay(c->stack, name))
+		return cairn_error_set(CAIRN_EINVAL, "environment '%s' already exists: it has an overlay file beside %s",
+				       name, c->stack->path);
+	if (!strcmp(name, c->from))
+		return cairn_error_set(CAIRN_EINVAL, "--from %s: an environment cannot be based on itself", c->from);
+	if (cairn_env_has_overlay(c->stack, c->from))
+		return 0;
+	cairn_buf_init(&b, 0);
+	if (cairn_env_list(&envs, &n, c->stack) == 0)
+		for (i = 0; i < n; i++)
+			cairn_buf_printf(&b, "%s%s", i ? ", " : "", envs[i]);
+	rc = cairn_error_set(CAIRN_EINVAL, "--from %s: no such environment with an overlay file (the base of an "
+			     "ephemeral environment is one of: %s)", c->from, n ? cairn_buf_cstr(&b) : "none");
+	cairn_env_list_free(envs, n);
+	cairn_buf_release(&b);
+	return rc;
+}
+
+static int create_plan_only(env_cli *c, const char *name)
+{
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	int rc;
+
+	if (cairn_cli_env_recorded(c->state_path, name))
+		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "environment '%s' already exists (an ephemeral "
+						  "environment in %s)", name, c->state_path));
+	engine_opts(c, &o, name, false);
+	o.env_from = c->from;
+	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0 &&
+	    (rc = print_plan(c, e)) == 0)
+		printf("\nPlan only: environment '%s' was not created.\n", name);
+	rc = fail(e, rc);
+	cairn_engine_free(e);
+	return rc;
+}
+
+static int env_create(env_cli *c)
+{
+	cairn_ephemeral_env rec = { 0 };
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	json_t *summary = NULL;
+	const char *name;
+	bool recorded = false;
+	char exp[128];
+	int rc;
+
+	if (c->nargs != 1)
+		return usage("usage: cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only]");
+	if (!c->from)
+		return usage("cairn env create %s needs --from BASE: the environment whose overlay it starts from", c->args[0]);
+	if (c->auto_approve && c->plan_only)
+		return usage("--auto-approve and --plan-only do not go together");
+	name = c->args[0];
+	if ((rc = load_stack(c)) != 0 || (rc = check_new_name(c, name)) != 0)
+		return fail(NULL, rc);
+	if (c->plan_only)
+		return create_plan_only(c, name);
+	/* before anything is written: a confirmation nobody can give */
+	if (!c->auto_approve && !isatty(STDIN_FILENO))
+		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "env create needs confirmation, and there is no terminal "
+						  "to ask: run with --auto-approve (or --plan-only)"));
+	engine_opts(c, &o, name, true);
+	o.env_from = c->from;
+	if ((rc = cairn_engine_open(&e, &o)) != 0 || (rc = cairn_engine_lock(e, "env create")) != 0)
+		goto done;
+	rec.name = (char *)name;
+	rec.base = (char *)c->from;
+	rec.vars = json_object_size(c->vars) ? c->vars : NULL;
+	rec.expires_at = c->ttl > 0 ? (int64_t)time(NULL) + (int64_t)(c->ttl + 0.5) : 0;
+	if ((rc = cairn_store_ephemeral_add(e->store, &rec)) != 0)
+		goto done;
+	recorded = true;
+	if ((rc = cairn_engine_reload_state(e)) != 0 || (rc = cairn_engine_plan(e, false, NULL)) != 0 ||
+	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = print_plan(c, e)) != 0 ||
+	    (plan_has_changes(e) && (rc = confirm(c->auto_approve, "env create", name)) != 0))
+		goto done;
+	fflush(stdout);
+	rc = cairn_engine_apply(e, "env create", &summary);
+	if (summary)
+		cairn_cli__print_summary(e, summary, false);
+	fmt_expiry(exp, sizeof(exp), rec.expires_at);
+	if (!rc)
+		printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", name, c->from,
+		       rec.expires_at ? exp : "never (no --ttl)");
+	else
+		printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
+		       "or 'cairn env destroy %s'.\n", name, name, name);
+done:
+	/* nothing was created (an error before the apply, a refusal): forget it again */
+	if (rc && recorded && !summary && cairn_store_ephemeral_forget(e->store, name) == 0)
+		cairn_error_prefix("environment '%s' was not created", name);
+	json_decref(summary);
+	rc = fail(e, rc);
+	cairn_engine_free(e);
+	return rc;
+}
+
+/* ---------- env extend ---------- */
+
+static int env_extend(env_cli *c)
+{
+	cairn_ephemeral_env rec = { 0 };
+	cairn_store *st = NULL;
+	const char *name;
+	int64_t now = (int64_t)time(NULL), until;
+	bool locked = false;
+	char exp[128];
+	int rc;
+
+	if (c->nargs != 1 || c->ttl < 0)
+		return usage("usage: cairn env extend NAME --ttl 2h");
+	name = c->args[0];
+	if ((rc = load_stack(c)) != 0)
+		goto done;
+	if (cairn_env_has_overlay(c->stack, name)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' has an overlay file: it is not ephemeral and "
+				     "never expires", name);
+		goto done;
+	}
+	if ((rc = open_state(c, &st, true)) != 0)
+		goto done;
+	if (!st || (rc = cairn_store_ephemeral_get(st, name, &rec)) == CAIRN_ENOTFOUND) {
+		rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of that name in %s)",
+				     name, c->state_path);
+		goto done;
+	}
+	/* under its lock: a gc that has taken it is destroying it */
+	if (rc || (rc = cairn_lock_acquire(st, name, "env extend", c->lease, c->lock_timeout, NULL)) != 0)
+		goto done;
+	locked = true;
+	cairn_ephemeral_env_release(&rec);
+	if ((rc = cairn_store_ephemeral_get(st, name, &rec)) == CAIRN_ENOTFOUND)
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' is gone (destroyed meanwhile)", name);
+	if (rc)
+		goto done;
+	if (!rec.expires_at) {
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' never expires (it was created without --ttl): "
+				     "nothing to extend", name);
+		goto done;
+	}
+	until = (rec.expires_at > now ? rec.expires_at : now) + (int64_t)(c->ttl + 0.5);
+	if ((rc = cairn_store_ephemeral_set_expiry(st, name, until)) != 0)
+		goto done;
+	fmt_expiry(exp, sizeof(exp), until);
+	printf("Environment '%s' now expires %s.\n", name, exp);
+done:
+	if (locked)
+		cairn_lock_release(st, name);
+	cairn_ephemeral_env_release(&rec);
+	cairn_store_free(st);
+	return fail(NULL, rc);
+}
+
+/* ---------- env destroy and env gc ---------- */
+
+typedef enum { GONE_DESTROYED, GONE_SKIPPED, GONE_FAILED } gone_result;
+
+/* Destroy an ephemeral environment and forget it, under its lock. For gc:
+ * no confirmation, and an environment found no longer expired (extended)
+ * or gone (another runner) once the lock is held, or locked by another
+ * run, is skipped: why (whylen bytes) says why, and the return is 0, or
+ * CAIRN_ELOCKED for a lock held. */
+static int destroy_env(env_cli *c, const char *name, bool gc, char *why, size_t whylen)
+{
+	cairn_ephemeral_env rec = { 0 };
+	cairn_engine_opts o;
+	cairn_engine *e = NULL;
+	json_t *summary = NULL;
+	int rc;
+
+	engine_opts(c, &o, name, true);
+	if (gc)
+		o.lock_timeout = 0;
+	if ((rc = cairn_engine_open(&e, &o)) != 0) {
+		if (gc && !cairn_cli_env_recorded(c->state_path, name)) {
+			snprintf(why, whylen, "already destroyed by another run");
+			rc = 0;
+		}
+		goto done;
+	}
+	if ((rc = cairn_engine_lock(e, gc ? "env gc" : "env destroy")) != 0) {
+		if (gc && rc == CAIRN_ELOCKED)
+			snprintf(why, whylen, "%s", cairn_error_last()->message);
+		goto done;
+	}
+	/* what it is now, under the lock */
+	if ((rc = cairn_store_ephemeral_get(e->store, name, &rec)) == CAIRN_ENOTFOUND) {
+		snprintf(why, whylen, "already destroyed by another run");
+		rc = gc ? 0 : cairn_error_set(CAIRN_EINVAL, "environment '%s' is gone (destroyed meanwhile)", name);
+		goto done;
+	}
+	if (rc)
+		goto done;
+	if (gc && (!rec.expires_at || rec.expires_at > (int64_t)time(NULL))) {
+		snprintf(why, whylen, "extended meanwhile");
+		goto done;
+	}
+	if (e->nintents && (rc = cairn_engine_recover(e, 0)) != 0)
+		goto done;
+	if ((rc = cairn_engine_refresh(e)) != 0 || (rc = cairn_engine_plan(e, true, NULL)) != 0 ||
+	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (!gc && (rc = print_plan(c, e)) != 0))
+		goto done;
+	if (gc) {
+		int a, ch, d;
+
+		cairn_engine_counts(e, &a, &ch, &d);
+		printf("env gc: %s: %d resource(s) to destroy\n", name, d);
+	}
+	if (plan_has_changes(e)) {
+		if (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0)
+			goto done;
+		fflush(stdout);
+		rc = cairn_engine_apply(e, gc ? "env gc" : "env destroy", &summary);
+		if (summary)
+			cairn_cli__print_summary(e, summary, true);
+		if (rc)
+			goto done;
+	}
+	if ((rc = cairn_store_ephemeral_forget(e->store, name)) == 0)
+		printf("\nEnvironment '%s' destroyed and forgotten.\n", name);
+done:
+	if (rc && !(gc && rc == CAIRN_ELOCKED))
+		fail(e, rc);
+	json_decref(summary);
+	cairn_ephemeral_env_release(&rec);
+	cairn_engine_free(e);
+	return rc;
+}
+
+/* An environment env destroy / gc must leave alone: one with an overlay
+ * file, or a protected one. */
+static int untouchable(env_cli *c, const char *name, const char *cmd)
+{
+	if (cairn_env_has_overlay(c->stack, name))
+		return cairn_error_set(CAIRN_EINVAL, "environment '%s' has an overlay file: it is not ephemeral, and '%s' "
+				       "never touches it ('cairn destroy -e %s' destroys its resources)", name, cmd, name);
+	if (cairn_config_env_protected(c->stack, name))
+		return refuse_protected(c->stack, name, cmd);
+	return 0;
+}
+
+static int env_destroy(env_cli *c)
+{
+	const char *name;
+	char why[4096];
+	int rc;
+
+	if (c->nargs != 1)
+		return usage("usage: cairn env destroy NAME [--auto-approve]");
+	name = c->args[0];
+	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy")) != 0)
+		return fail(NULL, rc);
+	if (!cairn_cli_env_recorded(c->state_path, name))
+		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of "
+						  "that name in %s)", name, c->state_path));
+	if (!c->auto_approve && !isatty(STDIN_FILENO))
+		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "env destroy needs confirmation, and there is no "
+						  "terminal to ask: run with --auto-approve"));
+	rc = destroy_env(c, name, false, why, sizeof(why));
+	return rc == 0 ? CAIRN_EXIT_OK : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+}
+
+static int env_gc(env_cli *c)
+{
+	cairn_ephemeral_env *recs = NULL;
+	cairn_store *st = NULL;
+	size_t n = 0, i, destroyed = 0, skipped = 0, failed = 0;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	if (c->nargs)
+		return usage("unexpected argument '%s' for 'cairn env gc'", c->args[0]);
+	if ((rc = load_stack(c)) != 0 || (rc = open_state(c, &st, false)) != 0 ||
+	    (st && (rc = cairn_store_ephemeral_list(st, &recs, &n)) != 0))
+		goto done;
+	cairn_store_free(st);
+	st = NULL;
+	for (i = 0; i < n; i++) {
+		const char *name = recs[i].name;
+		char span[32], why[4096] = "";
+
+		if (!recs[i].expires_at || recs[i].expires_at > now)
+			continue;
+		fmt_span(span, sizeof(span), now - recs[i].expires_at);
+		if (untouchable(c, name, "cairn env gc") != 0) {
+			cairn_error_format(cairn_error_last(), why, sizeof(why));
+			printf("env gc: %s: skipped: %s\n", name, why);
+			skipped++;
+			continue;
+		}
+		printf("env gc: %s: expired %s ago: destroying\n", name, span);
+		fflush(stdout);
+		rc = destroy_env(c, name, true, why, sizeof(why));
+		if (rc == CAIRN_ELOCKED) {
+			printf("env gc: %s: skipped: %s\n", name, why);
+			skipped++;
+		} else if (rc) {
+			printf("env gc: %s: failed (see the error above); the next gc tries again\n", name);
+			failed++;
+		} else if (*why) {
+			printf("env gc: %s: skipped: %s\n", name, why);
+			skipped++;
+		} else {
+			destroyed++;
+		}
+		fflush(stdout);
+	}
+	printf("env gc: %zu destroyed, %zu skipped, %zu failed.\n", destroyed, skipped, failed);
+	rc = failed ? CAIRN_ERROR : 0;
+done:
+	cairn_ephemeral_env_free_array(recs, n);
+	cairn_store_free(st);
+	if (rc && !failed)
+		return fail(NULL, rc);
+	return failed ? CAIRN_EXIT_ERROR : CAIRN_EXIT_OK;
+}
+
+/* ---------- main ---------- */
+
+int cairn_cli_env(int argc, char **argv)
+{
+	env_cli c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(env_usage, stdout);
+			return CAIRN_EXIT_OK;
+		}
+		fputs(env_usage, stderr);
+		return CAIRN_EXIT_ERROR;
+	}
+	c.sub = argv[1];
+	if (strcmp(c.sub, "list") && strcmp(c.sub, "create") && strcmp(c.sub, "extend") && strcmp(c.sub, "destroy") &&
+	    strcmp(c.sub, "gc"))
+		return usage("unknown env command '%s' (list, create, extend, destroy, gc)", c.sub);
+	if (!(c.vars = json_object()))
+		return CAIRN_EXIT_ERROR;
+	if (parse(&c, argc - 1, argv + 1) != 0)
+		rc = CAIRN_EXIT_ERROR;
+	else if (!strcmp(c.sub, "list"))
+		rc = env_list(&c);
+	else if (!strcmp(c.sub, "create"))
+		rc = env_create(&c);
+	else if (!strcmp(c.sub, "extend"))
+		rc = env_extend(&c);
+	else if (!strcmp(c.sub, "destroy"))
+		rc = env_destroy(&c);
+	else
+		rc = env_gc(&c);
+	json_decref(c.vars);
+	cairn_stack_free(c.stack);
+	free(c.state_path);
+	fflush(stdout);
+	return rc;
+}

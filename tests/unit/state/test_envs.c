@@ -1,0 +1,164 @@
+/*
+ * test_envs.c - the record of ephemeral environments (state/envs.h): add,
+ * get, list, expiry, the sealing of their variables, and forget's refusals
+ * (resources left, another handle's live lock), in one transaction each.
+ */
+#include "t.h"
+#include "state/envs.h"
+#include "state/lock.h"
+#include "state/store.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+
+static char tmpdir[256];
+static char dbpath[512];
+
+static cairn_store *setup(void)
+{
+	cairn_store *st = NULL;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cairn-test-envs-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		abort();
+	snprintf(dbpath, sizeof(dbpath), "%s/.cairn/state.db", tmpdir);
+	unsetenv("CAIRN_STATE_KEY");
+	if (cairn_store_open(&st, dbpath, CAIRN_STORE_CREATE) != 0)
+		abort();
+	return st;
+}
+
+static void teardown(cairn_store *st)
+{
+	cairn_buf cmd = CAIRN_BUF_INIT;
+
+	cairn_store_free(st);
+	cairn_buf_printf(&cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd.ptr) != 0)
+		fprintf(stderr, "# cannot remove %s\n", tmpdir);
+	cairn_buf_release(&cmd);
+}
+
+static void test_envs__add_get_list(void)
+{
+	cairn_store *st = setup();
+	cairn_ephemeral_env a = { 0 }, got = { 0 }, *v = NULL;
+	json_t *vars = json_pack("{s:s,s:i}", "db_password", "hunter2-secret", "n", 3);
+	size_t n = 0;
+
+	a.name = "pr-2";
+	a.base = "dev";
+	a.vars = vars;
+	a.expires_at = 2000000000;
+	T_OK(cairn_store_ephemeral_add(st, &a));
+	a.name = "pr-1";
+	a.vars = NULL;
+	a.expires_at = 0;
+	T_OK(cairn_store_ephemeral_add(st, &a));
+	T_EQ_INT(cairn_store_ephemeral_add(st, &a), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "environment 'pr-1' already exists");
+	T_OK(cairn_store_ephemeral_get(st, "pr-2", &got));
+	T_EQ_STR(got.base, "dev");
+	T_EQ_INT(got.expires_at, 2000000000);
+	T_CHECK(json_equal(got.vars, vars));
+	T_CHECK(got.who && strchr(got.who, '@'));
+	cairn_ephemeral_env_release(&got);
+	T_EQ_INT(cairn_store_ephemeral_get(st, "pr-3", &got), CAIRN_ENOTFOUND);
+	T_OK(cairn_store_ephemeral_list(st, &v, &n));
+	T_EQ_INT(n, 2);
+	T_EQ_STR(v[0].name, "pr-1");
+	T_EQ_INT(v[0].expires_at, 0);
+	T_EQ_INT(json_object_size(v[0].vars), 0);
+	T_EQ_STR(v[1].name, "pr-2");
+	cairn_ephemeral_env_free_array(v, n);
+	json_decref(vars);
+	teardown(st);
+}
+
+static void test_envs__vars_sealed_at_rest(void)
+{
+	cairn_store *st = setup();
+	cairn_ephemeral_env a = { .name = "pr-1", .base = "dev" };
+	cairn_buf cmd = CAIRN_BUF_INIT;
+	json_t *vars = json_pack("{s:s}", "db_password", "hunter2-secret");
+
+	a.vars = vars;
+	T_OK(cairn_store_ephemeral_add(st, &a));
+	cairn_store_free(st);
+	st = NULL;
+	/* the whole file, WAL included, never holds the value in clear */
+	cairn_buf_printf(&cmd, "cat '%s' '%s-wal' 2>/dev/null | grep -q hunter2-secret", dbpath, dbpath);
+	T_CHECK(system(cmd.ptr) != 0);
+	cairn_buf_release(&cmd);
+	json_decref(vars);
+	teardown(st);
+}
+
+static void test_envs__expiry(void)
+{
+	cairn_store *st = setup();
+	cairn_ephemeral_env a = { .name = "pr-1", .base = "dev", .expires_at = 100 }, got = { 0 };
+
+	T_OK(cairn_store_ephemeral_add(st, &a));
+	T_OK(cairn_store_ephemeral_set_expiry(st, "pr-1", 200));
+	T_OK(cairn_store_ephemeral_get(st, "pr-1", &got));
+	T_EQ_INT(got.expires_at, 200);
+	cairn_ephemeral_env_release(&got);
+	T_OK(cairn_store_ephemeral_set_expiry(st, "pr-1", 0));
+	T_OK(cairn_store_ephemeral_get(st, "pr-1", &got));
+	T_EQ_INT(got.expires_at, 0);
+	cairn_ephemeral_env_release(&got);
+	T_EQ_INT(cairn_store_ephemeral_set_expiry(st, "nope", 5), CAIRN_ENOTFOUND);
+	teardown(st);
+}
+
+static void test_envs__forget_only_when_empty_and_unlocked(void)
+{
+	cairn_store *st = setup(), *other = NULL;
+	cairn_ephemeral_env a = { .name = "pr-1", .base = "dev" }, got = { 0 };
+	cairn_state_res r = { 0 };
+	int64_t rev = 0;
+
+	T_OK(cairn_store_ephemeral_add(st, &a));
+	r.address = "x";
+	r.type = "null.resource";
+	r.id = "x-1";
+	r.attrs = json_object();
+	r.sensitive = json_array();
+	r.deps = json_array();
+	T_OK(cairn_store_rev_begin(st, "pr-1", "apply", &rev));
+	T_OK(cairn_store_put(st, "pr-1", rev, "create", &r, 0));
+	T_EQ_INT(cairn_store_ephemeral_forget(st, "pr-1"), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "still records 1 resource(s)");
+	T_OK(cairn_store_remove(st, "pr-1", rev, "delete", "x", 0));
+	/* another handle's live lock: refused; this handle's own: fine */
+	T_OK(cairn_store_open(&other, dbpath, 0));
+	T_OK(cairn_lock_acquire(other, "pr-1", "apply", 60, 0, NULL));
+	T_EQ_INT(cairn_store_ephemeral_forget(st, "pr-1"), CAIRN_ELOCKED);
+	T_OK(cairn_lock_release(other, "pr-1"));
+	T_OK(cairn_lock_acquire(st, "pr-1", "env destroy", 60, 0, NULL));
+	T_OK(cairn_store_ephemeral_forget(st, "pr-1"));
+	T_OK(cairn_lock_release(st, "pr-1"));
+	T_EQ_INT(cairn_store_ephemeral_get(st, "pr-1", &got), CAIRN_ENOTFOUND);
+	T_EQ_INT(cairn_store_ephemeral_forget(st, "pr-1"), CAIRN_ENOTFOUND);
+	json_decref(r.attrs);
+	json_decref(r.sensitive);
+	json_decref(r.deps);
+	cairn_store_free(other);
+	teardown(st);
+}
+
+static const t_case cases[] = {
+	T_CASE(test_envs__add_get_list),
+	T_CASE(test_envs__vars_sealed_at_rest),
+	T_CASE(test_envs__expiry),
+	T_CASE(test_envs__forget_only_when_empty_and_unlocked),
+	{ 0 }
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(cases, argc, argv);
+}
