@@ -9,7 +9,8 @@
  *   GET    /_sim/resources            {"resources":[{id,type,region,...}]}
  *   GET    /_sim/resources/{id}       one resource, 404 when absent
  *   POST   /_sim/resources/{id}       JSON patch: {"attributes":{k:v|null},
- *                                     "tags":{k:"v"|null}, "status":"s"}
+ *                                     "tags":{k:"v"|null}, "status":"s",
+ *                                     "then":"s2", "after":SECONDS}
  *   DELETE /_sim/resources/{id}       delete (children are not touched)
  *   POST   /_sim/reset                delete everything
  *   POST   /_sim/faults               add a fault rule: {"action":"A",
@@ -77,11 +78,13 @@ cleanup:
 	return rc;
 }
 
-/* Apply {"attributes":{...}, "tags":{...}, "status":"..."} to r. */
+/* Apply {"attributes":{...}, "tags":{...}, "status":"...", "then":"...",
+ * "after":N} to r. */
 static int apply_patch(cairn_sim_resource *r, json_t *patch, const char **why)
 {
 	json_t *attrs = json_object_get(patch, "attributes"), *tags = json_object_get(patch, "tags");
-	json_t *st = json_object_get(patch, "status"), *v;
+	json_t *st = json_object_get(patch, "status"), *then = json_object_get(patch, "then");
+	json_t *after = json_object_get(patch, "after"), *v;
 	const char *k;
 
 	if (!json_is_object(patch)) {
@@ -100,6 +103,14 @@ static int apply_patch(cairn_sim_resource *r, json_t *patch, const char **why)
 		*why = "\"status\" must be a string";
 		return CAIRN_EINVAL;
 	}
+	if (then && (!st || !json_is_string(then))) {
+		*why = "\"then\" must be a string, with \"status\"";
+		return CAIRN_EINVAL;
+	}
+	if (after && (!then || !json_is_number(after) || json_number_value(after) < 0)) {
+		*why = "\"after\" must be seconds (a number >= 0), with \"then\"";
+		return CAIRN_EINVAL;
+	}
 	json_object_foreach(attrs, k, v) {
 		if (json_is_null(v))
 			json_object_del(r->attrs, k);
@@ -116,8 +127,12 @@ static int apply_patch(cairn_sim_resource *r, json_t *patch, const char **why)
 			return CAIRN_EINVAL;
 		}
 	}
+	/* "then" (after "after" seconds, default 1): the status the object
+	 * moves on to, as the sim's own transitions do; without it, the
+	 * status stays (frozen: a pending transition is dropped) */
 	if (st)
-		return cairn_sim_resource_set_status(r, json_string_value(st), NULL, 0);
+		return cairn_sim_resource_set_status(r, json_string_value(st), then ? json_string_value(then) : NULL,
+			then ? cairn_sim_now() + (after ? json_number_value(after) : 1.0) : 0);
 	return 0;
 }
 

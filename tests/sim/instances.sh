@@ -212,6 +212,9 @@ check_ok StopInstances
 check "StopInstances namespace" 1 "$(grep -c '<StopInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>' "$BODY_FILE")"
 check "current state stopping" "64 stopping" "$(xml code | head -n1) $(xml name | head -n1)"
 check "previous state running" "16 running" "$(xml code | sed -n 2p) $(xml name | sed -n 2p)"
+# stopping for 3 s more from here (on a loaded machine the sim's own second
+# could be over before the next request): a start meanwhile is refused
+check "held stopping" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"status":"stopping","then":"stopped","after":3}' "$SIM_URL/_sim/resources/$I_PUB")"
 ec2 "Action=StartInstances&InstanceId.1=$I_PUB"
 check_err "start while stopping" 400 IncorrectInstanceState
 wait_state "$I_PUB" stopped && ok "stopping -> stopped" || fail "stopping -> stopped"
