@@ -60,6 +60,22 @@ enum {
  * quick_check, which reads the whole file (milliseconds for 10,000
  * resources). */
 int cairn_store_open(cairn_store **out, const char *path, unsigned flags);
+
+/* ---- state by URL (store_pg.c, docs/state.md) ----
+ * A location that starts with postgres:// or postgresql:// is a PostgreSQL
+ * database (libpq: PG* variables and ~/.pgpass apply); anything else is a
+ * file path. cairn_store_open takes either. On PostgreSQL the state lives
+ * in the connection's current schema (one schema per stack), the sealing
+ * key must come from $CAIRN_STATE_KEY (every machine needs the same one),
+ * and cairn_store_path() is the URL with its password replaced by "***". */
+int cairn_store_is_url(const char *location);
+/* The state location to use: flag if set, else $CAIRN_STATE_URL if set,
+ * else dflt (the stack's .cairn/state.db). */
+const char *cairn_store_location(const char *flag, const char *dflt);
+/* text with every URL password (scheme://user:PASSWORD@) and every
+ * password=VALUE replaced by "***"; malloc'd, NULL on out of memory. For
+ * messages and the history's command lines. */
+char *cairn_store_redact(const char *text);
 void cairn_store_free(cairn_store *st);
 const char *cairn_store_path(const cairn_store *st);
 

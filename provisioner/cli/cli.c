@@ -1102,8 +1102,8 @@ static char *state_path(cli *c)
 {
 	char *p = NULL, *copy, *dir;
 
-	if (c->state)
-		return strdup(c->state);
+	if (cairn_store_location(c->state, NULL))
+		return strdup(cairn_store_location(c->state, NULL));
 	if (c->stack) {
 		copy = strdup(c->stack);
 		dir = copy ? dirname(copy) : NULL;
@@ -1152,7 +1152,7 @@ static int open_store(cli *c, cairn_store **st, bool write)
 		return rc;
 	}
 	/* writing commands (state rm/mv, force-unlock) change existing state only */
-	if (stat(path, &sb) != 0) {
+	if (!cairn_store_is_url(path) && stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", path);
 		free(path);
 		return rc;
