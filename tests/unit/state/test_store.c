@@ -1,8 +1,12 @@
 /*
  * test_store.c - the state store: opening and refusing files, resources,
  * serials, intents, batches, sealed secrets, outputs, history.
+ *
+ * On both backends: CAIRN_TEST_STATE_URL selects PostgreSQL (backend.h,
+ * tests/pg/unit.sh).
  */
 #include "t.h"
+#include "state/backend.h"
 #include "state/store.h"
 #include "state/secret.h"
 
@@ -84,6 +88,8 @@ static int raw_contains(const char *db, const char *needle)
 	int found;
 	cairn_buf wp = CAIRN_BUF_INIT;
 
+	if (cairn_store_is_url(db))
+		return t_pg_contains(db, needle);
 	cairn_buf_printf(&wp, "%s-wal", db);
 	wal = cairn_buf_detach(&wp);
 	a = slurp(db, &na);
@@ -103,6 +109,8 @@ static int dump_contains(const char *db, const char *needle)
 	FILE *p;
 	int found;
 
+	if (cairn_store_is_url(db))
+		return t_pg_contains(db, needle);
 	cairn_buf_printf(&cmd, "sqlite3 '%s' .dump 2>&1", db);
 	p = popen(cmd.ptr, "r");
 	if (!p)
@@ -159,7 +167,7 @@ static void res_done(cairn_state_res *r)
 static cairn_store *open_new(const char *dir, char **db_out)
 {
 	cairn_store *st = NULL;
-	char *db = path_in(dir, ".cairn/state.db");
+	char *db = t_state_loc(dir);
 
 	if (cairn_store_open(&st, db, CAIRN_STORE_CREATE) != 0) {
 		printf("# open %s: %s\n", db, cairn_error_last()->message);
@@ -177,6 +185,7 @@ static cairn_store *open_new(const char *dir, char **db_out)
 
 static void test_store__open_create_permissions(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "a/.cairn/state.db"), *cdir = path_in(dir, "a/.cairn");
 	char *wal = path_in(dir, "a/.cairn/state.db-wal"), *shm = path_in(dir, "a/.cairn/state.db-shm");
@@ -225,6 +234,7 @@ static void test_store__open_create_permissions(void)
 
 static void test_store__zero_length_file_initialised(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "state.db");
 	cairn_store *st = NULL;
@@ -264,6 +274,7 @@ static void check_refused(const char *db, unsigned flags, const char *msg_part)
 
 static void test_store__foreign_file_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "state.db");
 	char junk[8192];
@@ -283,6 +294,7 @@ static void test_store__foreign_file_refused(void)
 
 static void test_store__foreign_sqlite_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "other.db"), *db2 = path_in(dir, "noid.db");
 
@@ -299,6 +311,7 @@ static void test_store__foreign_sqlite_refused(void)
 
 static void test_store__newer_schema_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = NULL;
 	cairn_store *st = open_new(dir, &db);
@@ -314,6 +327,7 @@ static void test_store__newer_schema_refused(void)
 
 static void test_store__corrupt_file_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = NULL, *data;
 	cairn_store *st = open_new(dir, &db);
@@ -858,7 +872,7 @@ static void test_store__concurrent_create_and_writes(void)
 {
 	enum { N = 5, PUTS = 40 };
 	const char *dir = mktmp();
-	char *db = path_in(dir, ".cairn/state.db");
+	char *db = t_state_loc(dir);
 	cairn_store *st = NULL;
 	cairn_state_res *v = NULL;
 	int go[2], i, status, ok = 0;
@@ -914,6 +928,105 @@ static void test_store__concurrent_create_and_writes(void)
 	rmtree(dir);
 }
 
+/* ---- PostgreSQL: what a file's checks are, for a schema ---- */
+
+static void test_store__pg_refusals(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL, *url = NULL;
+	const char *schema;
+	cairn_store *st = NULL;
+	cairn_buf q = CAIRN_BUF_INIT;
+	cairn_state_res r;
+
+	if (!t_pg_base()) {
+		printf("# PostgreSQL only (CAIRN_TEST_STATE_URL)\n");
+		rmtree(dir);
+		return;
+	}
+	/* a schema with someone else's tables: refused, nothing written */
+	db = t_state_loc(dir);
+	schema = strstr(db, "%3D") + 3;
+	cairn_buf_printf(&q, "CREATE TABLE %s.orders (id int)", schema);
+	T_OK(t_pg_exec(q.ptr));
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_CREATE), CAIRN_ECORRUPT);
+	T_CONTAINS(cairn_error_last()->message, "is not a cairn state database");
+	T_CONTAINS(cairn_error_last()->message, schema);
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "SELECT 1/(SELECT count(*) - 1 FROM information_schema.tables WHERE table_schema = '%s')", schema);
+	T_CHECK(t_pg_exec(q.ptr) != 0); /* still exactly one table: division by zero */
+	free(db);
+
+	/* an empty schema: nothing to read; a writer initialises it */
+	db = t_state_loc(dir);
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_READONLY), CAIRN_ENOTFOUND);
+	T_CONTAINS(cairn_error_last()->message, "is empty");
+	T_OK(cairn_store_open(&st, db, CAIRN_STORE_CREATE));
+	/* the key must come from the environment */
+	unsetenv("CAIRN_STATE_KEY");
+	res_init(&r, "db", "aws.rds", "db-1");
+	r.sensitive = json_pack("[s]", "path");
+	T_EQ_INT(cairn_store_put(st, "dev", 0, "create", &r, 0), CAIRN_ENOTFOUND);
+	T_CONTAINS(cairn_error_last()->message, "CAIRN_STATE_KEY");
+	res_done(&r);
+	cairn_store_free(st);
+	st = NULL;
+
+	/* a newer schema version: refused */
+	schema = strstr(db, "%3D") + 3;
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "UPDATE %s.meta SET value = '99' WHERE key = 'schema_version'", schema);
+	T_OK(t_pg_exec(q.ptr));
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_CREATE), CAIRN_ECORRUPT);
+	T_CONTAINS(cairn_error_last()->message, "newer cairn (schema version 99");
+
+	/* a search_path naming no schema */
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "%s%coptions=-csearch_path%%3Dnosuchschema", t_pg_base(),
+			 strchr(t_pg_base(), '?') ? '&' : '?');
+	url = cairn_buf_detach(&q);
+	T_EQ_INT(cairn_store_open(&st, url, CAIRN_STORE_CREATE), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "no schema to use");
+
+	cairn_buf_release(&q);
+	free(url);
+	free(db);
+	rmtree(dir);
+}
+
+/* Passwords never reach a message or the history (both backends). */
+static void test_store__redact(void)
+{
+	static const char *const cases[][2] = {
+		{ "postgres://u:s3cret@db.example:5432/state", "postgres://u:***@db.example:5432/state" },
+		{ "postgresql://u@h/db", "postgresql://u@h/db" },
+		{ "postgres://h/db?password=s3cret&sslmode=require", "postgres://h/db?password=***&sslmode=require" },
+		{ "cairn apply --state postgres://a:p%40ss@h/d -e dev", "cairn apply --state postgres://a:***@h/d -e dev" },
+		{ "host=h password=s3cret dbname=d", "host=h password=*** dbname=d" },
+		{ "/srv/state.db", "/srv/state.db" },
+	};
+	const char *dir = mktmp();
+	cairn_store *st = open_new(dir, NULL);
+	json_t *h = NULL;
+	int64_t rev = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = cairn_store_redact(cases[i][0]);
+
+		T_EQ_STR(got, cases[i][1]);
+		free(got);
+	}
+	T_CHECK(st);
+	T_OK(cairn_store_rev_begin(st, "dev", "cairn apply --state postgres://u:s3cret@h/d", &rev));
+	T_OK(cairn_store_history(st, "dev", 0, &h));
+	T_EQ_STR(json_string_value(json_object_get(json_array_get(h, 0), "command")),
+		 "cairn apply --state postgres://u:***@h/d");
+	json_decref(h);
+	cairn_store_free(st);
+	rmtree(dir);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_store__open_create_permissions),
 	T_CASE(test_store__zero_length_file_initialised),
@@ -931,6 +1044,8 @@ static const t_case cases[] = {
 	T_CASE(test_store__outputs),
 	T_CASE(test_store__history),
 	T_CASE(test_store__concurrent_create_and_writes),
+	T_CASE(test_store__pg_refusals),
+	T_CASE(test_store__redact),
 	{ 0 }
 };
 
