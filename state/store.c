@@ -405,6 +405,17 @@ int cairn_store__writable(cairn_store *st)
 
 /* ---- transactions ---- */
 
+/* Start a transaction. A BEGIN that failed leaves none open: on PostgreSQL
+ * the BEGIN has run and the lock wait after it timed out, so roll back. */
+static int begin(cairn_store *st, cairn_stmt_id id, const char *what)
+{
+	int rc = run(st, id, what);
+
+	if (rc < 0 && cairn_db_in_tx(st->db))
+		run(st, STMT_ROLLBACK, "roll back");
+	return rc;
+}
+
 static int commit(cairn_store *st)
 {
 	double t0 = mono_now();
@@ -436,7 +447,7 @@ int cairn_store__tx_begin(cairn_store *st)
 				st->path);
 		return run(st, STMT_SAVEPOINT, "start an operation");
 	}
-	return run(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
+	return begin(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
 }
 
 static int tx_end(cairn_store *st, int rc);
@@ -473,7 +484,7 @@ int cairn_store__read_begin(cairn_store *st)
 {
 	if (st->batch)
 		return 0;
-	return run(st, STMT_BEGIN_READ, "start reading");
+	return begin(st, STMT_BEGIN_READ, "start reading");
 }
 
 void cairn_store__read_end(cairn_store *st)
@@ -492,7 +503,7 @@ int cairn_store_begin(cairn_store *st)
 	{
 		double t0 = mono_now();
 
-		rc = run(st, STMT_BEGIN_IMMEDIATE, "start a batch");
+		rc = begin(st, STMT_BEGIN_IMMEDIATE, "start a batch");
 		st->write_secs += mono_now() - t0;
 	}
 	if (rc < 0)

@@ -928,6 +928,39 @@ static void test_store__concurrent_create_and_writes(void)
 	rmtree(dir);
 }
 
+/* A writer's transaction excludes every other writer (SQLite's write lock;
+ * PostgreSQL's advisory lock on the schema), even when their rows do not
+ * collide: the lock's read-check-write (lock.c) relies on it. The second
+ * writer waits the busy timeout, then fails with CAIRN_ETIMEOUT. */
+static void test_store__writers_serialised(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL;
+	cairn_store *a = open_new(dir, &db), *b = NULL;
+	cairn_state_res r, *v = NULL;
+	size_t n = 0;
+
+	T_CHECK(a);
+	T_OK(cairn_store_open(&b, db, 0));
+	res_init(&r, "x", "local.file", NULL);
+	T_OK(cairn_store_begin(a));
+	T_OK(cairn_store_put(a, "dev", 0, "create", &r, 0));
+	r.address = "y";
+	T_EQ_INT(cairn_store_put(b, "prod", 0, "create", &r, 0), CAIRN_ETIMEOUT);
+	T_CONTAINS(cairn_error_last()->message, "busy");
+	T_OK(cairn_store_commit(a));
+	T_OK(cairn_store_put(b, "prod", 0, "create", &r, 0));
+	T_OK(cairn_store_list(a, "prod", &v, &n));
+	T_EQ_INT(n, 1);
+	cairn_state_res_free_array(v, n);
+
+	res_done(&r);
+	cairn_store_free(a);
+	cairn_store_free(b);
+	free(db);
+	rmtree(dir);
+}
+
 /* ---- PostgreSQL: what a file's checks are, for a schema ---- */
 
 static void test_store__pg_refusals(void)
@@ -1044,6 +1077,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__outputs),
 	T_CASE(test_store__history),
 	T_CASE(test_store__concurrent_create_and_writes),
+	T_CASE(test_store__writers_serialised),
 	T_CASE(test_store__pg_refusals),
 	T_CASE(test_store__redact),
 	{ 0 }
