@@ -94,6 +94,20 @@ void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double 
  * writing, for the benchmark's "share of apply time in state commits"). */
 void cairn_store_write_stats(const cairn_store *st, double *seconds);
 
+/* ---- copying a whole state (copy.c: cairn state migrate) ---- */
+typedef struct cairn_store_copy_stats {
+	size_t envs, resources, revisions;
+	int64_t rows; /* rows of every table */
+} cairn_store_copy_stats;
+/* Copy every environment, with its resources, intents, outputs, history and
+ * drift records, from src into dst (a file into PostgreSQL or back), rows
+ * as stored (sealed values stay sealed: both must use the same key), in one
+ * dst transaction committed only once every environment reads back equal
+ * through both stores. Refuses (CAIRN_ELOCKED) while any environment of src
+ * holds a live lock, and (CAIRN_EINVAL) a dst that already holds a state.
+ * src is held under its writers' lock meanwhile and is not written. */
+int cairn_store_copy(cairn_store *dst, cairn_store *src, cairn_store_copy_stats *stats);
+
 /* ---- environments ---- */
 /* The environment's serial (0 if it has never been written). */
 int cairn_store_serial(cairn_store *st, const char *env, int64_t *out);

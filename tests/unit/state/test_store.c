@@ -961,6 +961,102 @@ static void test_store__writers_serialised(void)
 	rmtree(dir);
 }
 
+/* cairn state migrate's copy: everything reads back the same, or nothing
+ * is committed. Between the test's backend and a file; with two key files
+ * (SQLite only) the copy cannot be unsealed and is rolled back. */
+static void test_store__copy(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL, *file = NULL, *file2 = NULL;
+	cairn_store *st = open_new(dir, &db), *dst = NULL;
+	cairn_store_copy_stats stats;
+	cairn_state_res r, got;
+	json_t *h1 = NULL, *h2 = NULL, *outs = json_pack("{s:s}", "pw", SECRET);
+	json_t *sens = json_pack("[s]", "pw");
+	char **envs = NULL;
+	size_t n = 0;
+	int64_t rev = 0, id = 0;
+
+	T_CHECK(st);
+	res_init(&r, "db", "aws.rds", "db-1");
+	json_object_set_new(r.attrs, "password", json_string(SECRET));
+	r.sensitive = json_pack("[s]", "password");
+	T_OK(cairn_store_rev_begin(st, "dev", "apply", &rev));
+	T_OK(cairn_store_put(st, "dev", rev, "create", &r, 0));
+	T_OK(cairn_store_outputs_set(st, "dev", rev, outs, sens));
+	T_OK(cairn_store_rev_finish(st, rev, "ok", NULL));
+	T_OK(cairn_store_intent_add(st, "prod", 0, "web", "local.file", "create", "t", outs, &id));
+
+	if (!t_pg_base()) {
+		/* two files, two key files: the copy does not unseal, nothing kept */
+		file = path_in(dir, "other/state.db");
+		T_OK(cairn_store_open(&dst, file, CAIRN_STORE_CREATE));
+		T_EQ_INT(cairn_store_copy(dst, st, &stats), CAIRN_ECORRUPT);
+		T_CONTAINS(cairn_error_last()->message, "does not read back");
+		T_OK(cairn_store_envs(dst, &envs, &n));
+		T_EQ_INT(n, 0);
+		cairn_strv_free(envs, n);
+		cairn_store_free(dst);
+		dst = NULL;
+		/* the same key on both sides */
+		cairn_store_free(st);
+		rmtree(dir);
+		dir = mktmp();
+		setenv("CAIRN_STATE_KEY", T_PG_KEY, 1);
+		free(db);
+		st = open_new(dir, &db);
+		T_CHECK(st);
+		T_OK(cairn_store_rev_begin(st, "dev", "apply", &rev));
+		T_OK(cairn_store_put(st, "dev", rev, "create", &r, 0));
+		T_OK(cairn_store_outputs_set(st, "dev", rev, outs, sens));
+		T_OK(cairn_store_rev_finish(st, rev, "ok", NULL));
+		T_OK(cairn_store_intent_add(st, "prod", 0, "web", "local.file", "create", "t", outs, &id));
+	}
+	free(file);
+	file = path_in(dir, "copy/state.db");
+	T_OK(cairn_store_open(&dst, file, CAIRN_STORE_CREATE));
+	T_OK(cairn_store_copy(dst, st, &stats));
+	T_EQ_INT(stats.envs, 1); /* prod has only an intent: no environment row */
+	T_EQ_INT(stats.resources, 1);
+	T_EQ_INT(stats.revisions, 1);
+	T_OK(cairn_store_get(dst, "dev", "db", &got));
+	T_EQ_STR(json_string_value(json_object_get(got.attrs, "password")), SECRET);
+	cairn_state_res_release(&got);
+	T_OK(cairn_store_history(st, "dev", 0, &h1));
+	T_OK(cairn_store_history(dst, "dev", 0, &h2));
+	T_CHECK(json_equal(h1, h2));
+	T_CHECK(!raw_contains(file, SECRET));
+	/* a new revision in the copy follows the copied ones */
+	T_OK(cairn_store_rev_begin(dst, "dev", "apply", &id));
+	T_EQ_INT(id, rev + 1);
+	/* and not into a state that has rows */
+	T_EQ_INT(cairn_store_copy(dst, st, &stats), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "already holds a state");
+	/* back from the file into a fresh location of the test's backend */
+	file2 = t_state_loc(dir);
+	if (!t_pg_base()) {
+		free(file2);
+		file2 = path_in(dir, "back/state.db");
+	}
+	cairn_store_free(st);
+	T_OK(cairn_store_open(&st, file2, CAIRN_STORE_CREATE));
+	T_OK(cairn_store_copy(st, dst, &stats));
+	T_EQ_INT(stats.revisions, 2);
+
+	json_decref(h1);
+	json_decref(h2);
+	json_decref(outs);
+	json_decref(sens);
+	res_done(&r);
+	cairn_store_free(st);
+	cairn_store_free(dst);
+	unsetenv("CAIRN_STATE_KEY");
+	free(db);
+	free(file);
+	free(file2);
+	rmtree(dir);
+}
+
 /* ---- PostgreSQL: what a file's checks are, for a schema ---- */
 
 static void test_store__pg_refusals(void)
@@ -1078,6 +1174,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__history),
 	T_CASE(test_store__concurrent_create_and_writes),
 	T_CASE(test_store__writers_serialised),
+	T_CASE(test_store__copy),
 	T_CASE(test_store__pg_refusals),
 	T_CASE(test_store__redact),
 	{ 0 }
