@@ -67,9 +67,9 @@ pg_start() {
     echo "# initdb failed:"; sed 's/^/#   /' "$PG_DIR/initdb.log"
     return 1
   fi
-  # fsync off: the tests are about cairn's behaviour, not the disk's
+  # fsync off (PG_FSYNC=on to measure with it): the tests are about cairn's behaviour, not the disk's
   "${PG_RUNAS[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
-      -c unix_socket_directories="$PG_DIR" -c fsync=off -c max_connections=100 \
+      -c unix_socket_directories="$PG_DIR" -c fsync="${PG_FSYNC:-off}" -c max_connections=100 \
       >"$PG_DIR/server.log" 2>&1 &
   PG_PID=$!
   # stop it on exit, before whatever the test's EXIT trap already does
