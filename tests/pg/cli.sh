@@ -49,6 +49,22 @@ out_has "is not locked" "lock released after apply"
 hist_ok "history: one ok apply" 'len(H) == 1 and H[0]["status"] == "ok" and len(H[0]["changes"]) == 2'
 check "no password in the database" test "$(pg_sql "SELECT count(*) FROM stack_a.revisions WHERE command LIKE '%$PW%'")" = 0
 
+# drift is recorded in PostgreSQL too: a run, a finding, its resolution
+VPC=$(pg_sql "SELECT id FROM stack_a.resources WHERE address = 'net'")
+run drift -C s -e dev
+expect_rc 0 "drift: clean"
+sim_patch "$VPC" '{"tags":{"Team":"payments"}}'
+run drift -C s -e dev
+expect_rc 2 "drift: a tag changed"
+"$CAIRN" drift history -C s -e dev --json >"$WORK/h.json" 2>"$WORK/h.err" </dev/null
+eq "$(jq -r '.runs | map(.status) | join(",")' "$WORK/h.json")" "drift,clean" "drift history from PostgreSQL"
+eq "$(jq -r '[.findings[] | select(.resolved_at == null)] | length' "$WORK/h.json")" "1" "one open finding"
+eq "$(pg_sql "SELECT count(*) FROM stack_a.drift_runs")" "2" "two drift runs in PostgreSQL"
+sim_patch "$VPC" '{"tags":{}}'
+run drift -C s -e dev
+expect_rc 0 "drift: clean again"
+eq "$(pg_sql "SELECT count(*) FROM stack_a.drift_findings WHERE resolved_at IS NOT NULL")" "1" "the finding is resolved"
+
 # --state names another schema: another stack's state, untouched by the first
 unset CAIRN_STATE_URL
 run apply -C s -e dev --auto-approve --state "$URL_B"

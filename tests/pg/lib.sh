@@ -43,7 +43,11 @@ pg_stop() {
     kill -9 "$pid" 2>/dev/null
   fi
   PG_PID=""
-  [ -n "$PG_DIR" ] && rm -rf "$PG_DIR"
+  # backends may still be exiting: retry while files disappear under rm
+  for i in 1 2 3 4 5; do
+    [ -z "$PG_DIR" ] || [ ! -e "$PG_DIR" ] && break
+    rm -rf "$PG_DIR" 2>/dev/null || sleep 0.2
+  done
   PG_DIR=""
 }
 
