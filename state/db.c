@@ -155,6 +155,11 @@ int64_t cairn_db_last_id(cairn_db *db)
 	return db->pg ? cairn_pg_last_id(db) : sqlite3_last_insert_rowid(db->lite);
 }
 
+int cairn_db_reconnect(cairn_db *db)
+{
+	return db->pg ? cairn_pg_reconnect(db) : 0;
+}
+
 int cairn_db_in_tx(cairn_db *db)
 {
 	return db->pg ? cairn_pg_in_tx(db) : !sqlite3_get_autocommit(db->lite);

@@ -99,6 +99,11 @@ int cairn_db_col_null(cairn_dbstmt *s, int i);
  * inserted into a table with an INTEGER PRIMARY KEY. */
 int64_t cairn_db_changes(cairn_db *db);
 int64_t cairn_db_last_id(cairn_db *db);
+/* PostgreSQL: if the connection is gone (server restarted, backend
+ * killed), connect again (libpq's PQreset, same parameters): 1 reconnected,
+ * 0 nothing to do (or SQLite), -1 still unreachable. Whatever transaction
+ * was open is lost; statements are prepared again on their next run. */
+int cairn_db_reconnect(cairn_db *db);
 /* A transaction is open (or, on PostgreSQL, failed and not yet ended). */
 int cairn_db_in_tx(cairn_db *db);
 /* The message for error code rc, if it is the last error. */
@@ -118,5 +123,6 @@ int cairn_pg_step(cairn_db *db, struct cairn_pgstmt *s);
 const char *cairn_pg_col(struct cairn_pgstmt *s, int i, int *len);
 int64_t cairn_pg_last_id(cairn_db *db);
 int cairn_pg_in_tx(cairn_db *db);
+int cairn_pg_reconnect(cairn_db *db);
 
 #endif

@@ -26,16 +26,19 @@
 #include "base/error.h"
 
 #define INT8OID 20
+#define SESSION_SETUP "SET lock_timeout = '5s'; SET client_min_messages = warning"
 
 struct cairn_pg {
 	PGconn *conn;
 	unsigned next_name;
+	unsigned gen;      /* bumped by a reconnection: statements prepare again */
 };
 
 struct cairn_pgstmt {
 	char *sql;         /* with $N placeholders */
 	int nparams;
 	int persistent, prepared;
+	unsigned gen;      /* the connection generation it was prepared on */
 	char name[32];
 	char **vals;
 	Oid *types;
@@ -109,7 +112,7 @@ int cairn_db_open_pg(cairn_db **out, const char *conninfo, const char *shown)
 				     db->errmsg ? db->errmsg : "?");
 		goto cleanup;
 	}
-	r = PQexec(db->pg->conn, "SET lock_timeout = '5s'; SET client_min_messages = warning");
+	r = PQexec(db->pg->conn, SESSION_SETUP);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		classify(db, r);
 		rc = cairn_error_set(CAIRN_EIO, "cannot set up the connection to %s: %s", shown, db->errmsg);
@@ -254,12 +257,13 @@ static PGresult *run(cairn_db *db, struct cairn_pgstmt *s)
 	if (!s->persistent)
 		return PQexecParams(c, s->sql, s->nparams, s->types, (const char *const *)s->vals,
 				    NULL, NULL, 0);
-	if (!s->prepared) {
+	if (!s->prepared || s->gen != db->pg->gen) {
 		r = PQprepare(c, s->name, s->sql, s->nparams, s->types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			return r;
 		PQclear(r);
 		s->prepared = 1;
+		s->gen = db->pg->gen;
 	}
 	return PQexecPrepared(c, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
 }
@@ -312,6 +316,23 @@ int64_t cairn_pg_last_id(cairn_db *db)
 		id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return id;
+}
+
+int cairn_pg_reconnect(cairn_db *db)
+{
+	PGresult *r;
+	int ok;
+
+	if (PQstatus(db->pg->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(db->pg->conn);
+	if (PQstatus(db->pg->conn) != CONNECTION_OK)
+		return -1;
+	db->pg->gen++;
+	r = PQexec(db->pg->conn, SESSION_SETUP);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	return ok ? 1 : -1;
 }
 
 int cairn_pg_in_tx(cairn_db *db)

@@ -406,11 +406,20 @@ int cairn_store__writable(cairn_store *st)
 /* ---- transactions ---- */
 
 /* Start a transaction. A BEGIN that failed leaves none open: on PostgreSQL
- * the BEGIN has run and the lock wait after it timed out, so roll back. */
+ * the BEGIN has run and the lock wait after it timed out, so roll back.
+ * Starting a transaction is the one place where a lost PostgreSQL
+ * connection is safe to replace: nothing of ours is in flight, so connect
+ * again and retry once. (A connection lost inside a transaction loses it:
+ * that call fails, and a batch's commit fails; intents committed before
+ * stay for the next apply's recovery.) */
 static int begin(cairn_store *st, cairn_stmt_id id, const char *what)
 {
 	int rc = run(st, id, what);
 
+	if (rc == CAIRN_EIO && st->is_pg && !cairn_db_in_tx(st->db) && cairn_db_reconnect(st->db) == 1) {
+		cairn_error_clear();
+		rc = run(st, id, what);
+	}
 	if (rc < 0 && cairn_db_in_tx(st->db))
 		run(st, STMT_ROLLBACK, "roll back");
 	return rc;

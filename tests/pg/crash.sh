@@ -4,8 +4,9 @@
 # recorded them: the intents are committed in PostgreSQL, and the next
 # apply recovers the objects by their token instead of making them again.
 # Then the connection itself is killed (pg_terminate_backend) during an
-# apply: cairn stops with an error, and the next apply converges with
-# nothing created twice.
+# apply: cairn connects again at its next transaction and finishes; and the
+# server is restarted during an apply: the apply stops with the intent
+# committed, and the next one recovers with nothing created twice.
 . "$(dirname "$0")/../aws/lib.sh" "$@"
 . "$TESTS_DIR/../pg/lib.sh"
 pg_start || exit $?
@@ -50,7 +51,8 @@ hist_ok "the two killed applies show as interrupted, each followed by a recovery
 run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "converged"
 
-# the server kills cairn's connection while an apply is in flight
+# the server kills cairn's connection while an apply is in flight: the next
+# transaction finds the connection gone, connects again and goes on
 cat >>s/stack.yaml <<'YAML'
   sub2:
     type: aws.subnet
@@ -66,18 +68,44 @@ for i in $(seq 1 200); do
   [ "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = 'sub2'")" = 1 ] && break; sleep 0.02
 done
 eq "$(grep -c " CreateSubnet " "$WORK/sim.log")" "$before" "CreateSubnet of sub2 not answered yet"
-pg_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cairn'" >/dev/null
+eq "$(pg_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cairn'")" "1" "cairn's connection killed"
 wait "$A"; RA=$?
 sed 's/^/#   killed connection: /' "$WORK/bg.err"
-check "the apply whose connection was killed fails (exit $RA)" test "$RA" -ne 0
-check "it says the connection is gone" grep -qF "cannot record in state" "$WORK/bg.err"
-check "... naming the server's words" grep -qiE "no connection to the server|terminat|server closed" "$WORK/bg.err"
-run apply -C s -e dev --auto-approve
-expect_rc 0 "the next apply converges"
+eq "$RA" "0" "the apply reconnected and finished"
 eq "$(sim_count_addr sub2)" "1" "sub2 exists once"
+eq "$(pg_sql "SELECT count(*) FROM crash.resources WHERE address = 'sub2'")" "1" "and is recorded"
+eq "$(pg_sql "SELECT count(*) FROM crash.intents")" "0" "no intents left"
+
+# PostgreSQL restarted during an apply: down when the result is to be
+# recorded, so the apply stops with the intent committed; once the server
+# is back, the next apply recovers the subnet instead of making another
+cat >>s/stack.yaml <<'YAML'
+  sub3:
+    type: aws.subnet
+    vpc_id: "${net.id}"
+    cidr_block: 10.50.3.0/24
+YAML
+before=$(grep -c " CreateSubnet " "$WORK/sim.log")
+"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>"$WORK/bg.err" </dev/null & A=$!
+BG_PIDS+=("$A")
+for i in $(seq 1 200); do
+  [ "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = 'sub3'")" = 1 ] && break; sleep 0.02
+done
+eq "$(grep -c " CreateSubnet " "$WORK/sim.log")" "$before" "CreateSubnet of sub3 not answered yet"
+pg_halt
+wait "$A"; RA=$?
+sed 's/^/#   server down: /' "$WORK/bg.err"
+check "the apply fails while the server is down (exit $RA)" test "$RA" -ne 0
+check "it says it cannot record the result" grep -qF "sub3: failed: cannot record in state" "$WORK/bg.err"
+eq "$(sim_count_addr sub3)" "1" "the subnet was made in the cloud"
+pg_run || exit 1
+eq "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = 'sub3'")" "1" "its intent survived the restart"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "the next apply, server back"
+eq "$(sim_count_addr sub3)" "1" "sub3 recovered, not made twice"
 eq "$(pg_sql "SELECT count(*) FROM crash.intents")" "0" "no intents left"
 run plan -C s -e dev --detailed-exitcode
-expect_rc 0 "converged after the killed connection"
+expect_rc 0 "converged after the restart"
 
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "destroy"

@@ -3,6 +3,7 @@
 #   . tests/pg/lib.sh
 #   pg_start || exit $?          # 77 (meson's "skipped") without postgres binaries
 #   ... $PG_URL (postgres://cairn@127.0.0.1:PORT/cairn), pg_sql 'SELECT 1' ...
+#   pg_halt; pg_run              # a restart, data kept
 #   pg_stop                      # also run from the EXIT trap that pg_start sets
 #                                # (before the EXIT trap the test had already set)
 #
@@ -51,6 +52,35 @@ pg_stop() {
   PG_DIR=""
 }
 
+# pg_run: start the server on PG_DIR/data and PG_PORT and wait until it
+# answers (pg_start's second half; after pg_halt, the same server again).
+pg_run() {
+  local i
+  # fsync off (PG_FSYNC=on to measure with it): the tests are about cairn's behaviour, not the disk's
+  "${PG_RUNAS[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
+      -c unix_socket_directories="$PG_DIR" -c fsync="${PG_FSYNC:-off}" -c max_connections=100 \
+      >>"$PG_DIR/server.log" 2>&1 &
+  PG_PID=$!
+  for i in $(seq 1 200); do
+    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then break; fi
+    if ! kill -0 "$PG_PID" 2>/dev/null; then
+      echo "# postgres exited:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
+    fi
+    sleep 0.05
+  done
+  # the postmaster we started is PG_PID only if runuser exec'd it; take the real one
+  [ -f "$PG_DIR/data/postmaster.pid" ] && PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+  return 0
+}
+
+# pg_halt: stop the server (fast shutdown, by PID), keeping its data;
+# pg_run starts it again (a restart of PostgreSQL under a running cairn).
+pg_halt() {
+  local i
+  kill -INT "$PG_PID" 2>/dev/null
+  for i in $(seq 1 200); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.05; done
+}
+
 # pg_start: 0 running, 77 no postgres binaries, 1 failed to start.
 pg_start() {
   local i user
@@ -71,24 +101,11 @@ pg_start() {
     echo "# initdb failed:"; sed 's/^/#   /' "$PG_DIR/initdb.log"
     return 1
   fi
-  # fsync off (PG_FSYNC=on to measure with it): the tests are about cairn's behaviour, not the disk's
-  "${PG_RUNAS[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
-      -c unix_socket_directories="$PG_DIR" -c fsync="${PG_FSYNC:-off}" -c max_connections=100 \
-      >"$PG_DIR/server.log" 2>&1 &
-  PG_PID=$!
   # stop it on exit, before whatever the test's EXIT trap already does
   local prev
   prev=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
   trap "pg_stop; $prev" EXIT
-  for i in $(seq 1 200); do
-    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then break; fi
-    if ! kill -0 "$PG_PID" 2>/dev/null; then
-      echo "# postgres exited:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
-    fi
-    sleep 0.05
-  done
-  # the postmaster we started is PG_PID only if runuser exec'd it; take the real one
-  [ -f "$PG_DIR/data/postmaster.pid" ] && PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+  pg_run || return 1
   "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U cairn -d postgres -c 'CREATE DATABASE cairn' >/dev/null || return 1
   PG_URL="postgres://cairn@127.0.0.1:$PG_PORT/cairn"
   return 0
