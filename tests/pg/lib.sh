@@ -33,23 +33,27 @@ pg_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-pg_stop() {
+pg_stop() { # safe under set -e (it runs from EXIT traps)
   local pid="$PG_PID" i
   if [ -z "$pid" ] && [ -n "$PG_DIR" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
     pid=$(head -1 "$PG_DIR/data/postmaster.pid")
   fi
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -INT "$pid" 2>/dev/null # fast shutdown
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null
+    kill -INT "$pid" 2>/dev/null || true # fast shutdown
+    for i in $(seq 1 100); do
+      if ! kill -0 "$pid" 2>/dev/null; then break; fi
+      sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
   fi
   PG_PID=""
   # backends may still be exiting: retry while files disappear under rm
   for i in 1 2 3 4 5; do
-    [ -z "$PG_DIR" ] || [ ! -e "$PG_DIR" ] && break
+    if [ -z "$PG_DIR" ] || [ ! -e "$PG_DIR" ]; then break; fi
     rm -rf "$PG_DIR" 2>/dev/null || sleep 0.2
   done
   PG_DIR=""
+  return 0
 }
 
 # pg_run: start the server on PG_DIR/data and PG_PORT and wait until it
@@ -77,8 +81,12 @@ pg_run() {
 # pg_run starts it again (a restart of PostgreSQL under a running cairn).
 pg_halt() {
   local i
-  kill -INT "$PG_PID" 2>/dev/null
-  for i in $(seq 1 200); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -INT "$PG_PID" 2>/dev/null || true
+  for i in $(seq 1 200); do
+    if ! kill -0 "$PG_PID" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  return 0
 }
 
 # pg_start: 0 running, 77 no postgres binaries, 1 failed to start.
