@@ -4,7 +4,8 @@
 # env create --from dev --auto-approve records the environment (its --var
 # sealed) in PostgreSQL and applies it; env list shows it; plan uses its
 # recorded --var; env extend and env destroy (the sim's object gone, the
-# record and its rows forgotten). An environment with
+# record and its rows forgotten); env gc destroys only the expired one.
+# An environment with
 # `approvals: {required: 1}` refuses an unapproved saved plan (exit 5) and
 # applies it once `cairn approve` recorded an approval (a revision whose
 # summary holds the digest); each apply's configuration is kept sealed;
@@ -58,6 +59,19 @@ eq "$(q "count(*)" "resources WHERE env = 'pr-7'")" "0" "no resource left"
 run env list -C s
 expect_rc 0 "env list after destroy"
 out_lacks "pr-7" "pr-7 no longer listed"
+# gc: one past its expiry is destroyed and forgotten, one not yet is kept
+run env create pr-9 --from dev --ttl 1s --auto-approve -C s
+expect_rc 0 "pr-9 with a 1 s TTL"
+run env create pr-10 --from dev --ttl 1h --auto-approve -C s
+expect_rc 0 "pr-10 with a 1 h TTL"
+sleep 2
+run env gc -C s
+expect_rc 0 "env gc"
+out_has "env gc: 1 destroyed, 0 skipped, 0 failed." "destroys the expired one only"
+eq "$(q "string_agg(name, ',')" "ephemeral_envs")" "pr-10" "pr-9 forgotten, pr-10 kept"
+eq "$(vpcs_of pr-9)/$(vpcs_of pr-10)" "0/1" "pr-9's VPC gone, pr-10's there"
+run env destroy pr-10 --auto-approve -C s
+expect_rc 0 "env destroy pr-10"
 
 # --- approvals -------------------------------------------------------------------
 export CAIRN_USER=alice
