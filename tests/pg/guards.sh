@@ -10,7 +10,9 @@
 # applies it once `cairn approve` recorded an approval (a revision whose
 # summary holds the digest); each apply's configuration is kept sealed;
 # rollback reads a recorded configuration back; `state migrate` to a file
-# carries the ephemeral record and the applied configurations. No state file is ever written beside the stack.
+# carries the ephemeral record and the applied configurations. A state of
+# schema 2 (wt-pg's) is read as it is (no ephemeral environment, no
+# recorded configuration) and upgraded to 4 by the first writer. No state file is ever written beside the stack.
 . "$(dirname "$0")/../aws/lib.sh" "$@"
 . "$TESTS_DIR/../pg/lib.sh"
 pg_start || exit $?
@@ -114,5 +116,26 @@ run state migrate -C s --to "$WORK/copy.db"
 expect_rc 0 "state migrate to a file"
 eq "$(sqlite3 "$WORK/copy.db" "select base from ephemeral_envs where name = 'pr-8'")" "dev" "the ephemeral record copied"
 eq "$(sqlite3 "$WORK/copy.db" "select count(*) from applied_configs")" "$(q "count(*)" "applied_configs")" "every applied configuration copied"
-check "no state file beside the stack" test ! -e s/.cairn/state.db
+
+# --- a PostgreSQL state of schema 2 (cairn before ephemeral environments) -----------
+U2=$(pg_new_schema old2)
+cp -r s s2 && rm -f s2/*.json
+run apply -C s2 -e dev --auto-approve --state "$U2"
+expect_rc 0 "a state in schema old2"
+pg_sql "DROP TABLE old2.ephemeral_envs; DROP TABLE old2.applied_configs; UPDATE old2.meta SET value = '2' WHERE key = 'schema_version'" >/dev/null
+run env list -C s2 --state "$U2"
+expect_rc 0 "env list reads a schema 2 state (no ephemeral environment)"
+out_has "dev   overlay" "the overlay environment"
+run rollback -C s2 -e dev --to 1 --auto-approve --state "$U2"
+expect_rc 1 "rollback: no configuration recorded there"
+err_has "revision 1 of environment 'dev' has no recorded configuration" "says so"
+eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "2" "readers leave it at 2"
+run env create pr-1 --from dev --auto-approve -C s2 --state "$U2"
+expect_rc 0 "a writer upgrades it and records"
+eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "4" "now at 4"
+eq "$(pg_sql "SELECT count(*) FROM old2.ephemeral_envs")" "1" "the ephemeral environments' table"
+run apply -C s2 -e dev --auto-approve --var team=red --state "$U2"
+expect_rc 0 "an apply on the upgraded state"
+eq "$(pg_sql "SELECT count(*) FROM old2.applied_configs")" "1" "records its configuration"
+check "no state file beside either stack" test ! -e s/.cairn/state.db -a ! -e s2/.cairn/state.db
 done_testing
