@@ -83,6 +83,7 @@ static void test_approvals__annotate_keeps_summary(void)
 {
 	cairn_store *st = setup();
 	json_t *h = NULL, *sum, *sum0 = json_pack("{s:i}", "created", 2), *checks = json_pack("[{s:s}]", "name", "http");
+	json_t *note = json_string("rollback from revision 2 to revision 1");
 	int64_t rev = 0, bare = 0;
 
 	T_OK(cairn_store_rev_begin(st, "dev", "apply", &rev));
@@ -92,7 +93,7 @@ static void test_approvals__annotate_keeps_summary(void)
 	T_OK(cairn_store_rev_annotate(st, rev, "checks_passed", json_true()));
 	/* a revision without a summary gets one */
 	T_OK(cairn_store_rev_begin(st, "dev", "apply", &bare));
-	T_OK(cairn_store_rev_annotate(st, bare, "note", json_string("rollback from revision 2 to revision 1")));
+	T_OK(cairn_store_rev_annotate(st, bare, "note", note));
 	T_OK(cairn_store_history(st, "dev", 0, &h));
 	sum = json_object_get(json_array_get(h, 1), "summary");
 	T_EQ_INT(json_integer_value(json_object_get(sum, "created")), 2);
@@ -104,6 +105,7 @@ static void test_approvals__annotate_keeps_summary(void)
 	json_decref(h);
 	json_decref(sum0);
 	json_decref(checks);
+	json_decref(note);
 	teardown(st);
 }
 
