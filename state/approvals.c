@@ -3,9 +3,9 @@
  * (approvals.h).
  *
  * Statements are prepared per call, like drift.c's: each runs once or
- * twice per command. applied_configs is created on first write (IF NOT
- * EXISTS) rather than by a schema migration; a read of a state without it
- * finds nothing recorded.
+ * twice per command, through the database seam (db.h), so on SQLite and
+ * PostgreSQL alike. applied_configs is schema step 4 (store.c); a READONLY
+ * read of an older state without it finds nothing recorded.
  */
 #include "store_int.h"
 #include "approvals.h"
@@ -38,36 +38,72 @@ const char *cairn_store_user(const cairn_store *st)
 	return st->user;
 }
 
-static int prep(cairn_store *st, const char *sql, sqlite3_stmt **out)
+static int prep(cairn_store *st, const char *sql, cairn_dbstmt **out)
 {
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+	int rc = cairn_db_prepare(st->db, sql, 0, out);
 
-	return rc == SQLITE_OK ? 0 : cairn_store__sqlerr(st, rc, "prepare a statement");
+	return rc == 0 ? 0 : cairn_store__sqlerr(st, rc, "prepare a statement");
 }
 
+/* The summary of revision rev as an object ({} when it has none), in *out. */
+static int read_summary(cairn_store *st, int64_t rev, json_t **out)
+{
+	cairn_dbstmt *s = NULL;
+	const char *text;
+	json_t *sum = NULL;
+	int rc, step;
+
+	if ((rc = prep(st, "SELECT summary FROM revisions WHERE id = ?1", &s)) != 0)
+		return rc;
+	cairn_db_bind_int64(s, 1, rev);
+	if ((step = cairn_db_step(s)) == CAIRN_DB_DONE)
+		rc = cairn_error_set(CAIRN_ENOTFOUND, "no revision %lld in %s", (long long)rev, st->path);
+	else if (step != CAIRN_DB_ROW)
+		rc = cairn_store__sqlerr(st, step, "read a revision's summary");
+	else if (!(text = cairn_db_col_text(s, 0)))
+		sum = json_object();
+	else if (!(sum = json_loads(text, JSON_DECODE_ANY, NULL)) || !json_is_object(sum))
+		rc = cairn_error_set(CAIRN_ECORRUPT, "the summary of revision %lld in %s is not a JSON object",
+				     (long long)rev, st->path);
+	if (!rc && !sum)
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	cairn_db_finalize(s);
+	if (rc)
+		json_decref(sum);
+	else
+		*out = sum;
+	return rc;
+}
+
+/* The summary's JSON is read, changed and written back here, in C, inside
+ * the writer's transaction: one SQL text for both backends (SQLite's
+ * json_set and PostgreSQL's jsonb_set differ). */
 int cairn_store_rev_annotate(cairn_store *st, int64_t rev, const char *key, json_t *value)
 {
-	sqlite3_stmt *s = NULL;
-	char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	cairn_dbstmt *s = NULL;
+	json_t *sum = NULL;
+	char *text = NULL;
 	int rc;
 
-	if (!text)
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if ((rc = cairn_store__tx_begin(st)) < 0)
-		goto out;
-	if ((rc = prep(st, "UPDATE revisions SET summary = json_set(coalesce(summary, '{}'), '$.' || ?2, json(?3)) "
-			   "WHERE id = ?1", &s)) == 0) {
-		sqlite3_bind_int64(s, 1, rev);
-		cairn_store__bind_text(s, 2, key);
-		cairn_store__bind_text(s, 3, text);
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "annotate a revision");
+		return rc;
+	if ((rc = read_summary(st, rev, &sum)) != 0)
+		goto cleanup;
+	if (json_object_set(sum, key, value) != 0 || !(text = json_dumps(sum, JSON_COMPACT))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
 	}
-	sqlite3_finalize(s);
-	rc = cairn_store__tx_end(st, rc);
-out:
+	if ((rc = prep(st, "UPDATE revisions SET summary = ?2 WHERE id = ?1", &s)) == 0) {
+		cairn_db_bind_int64(s, 1, rev);
+		cairn_store__bind_text(s, 2, text);
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "annotate a revision");
+	}
+cleanup:
+	cairn_db_finalize(s);
+	json_decref(sum);
 	free(text);
-	return rc;
+	return cairn_store__tx_end(st, rc);
 }
 
 int cairn_store_approve(cairn_store *st, const char *env, const char *digest, const char *author,
@@ -86,45 +122,55 @@ int cairn_store_approve(cairn_store *st, const char *env, const char *digest, co
 	return rc;
 }
 
+/* The approval revisions of env are read whole and their summaries matched
+ * in C (no json_extract in SQL: one text for both backends). */
 int cairn_store_approvals(cairn_store *st, const char *env, const char *digest, json_t **out)
 {
-	sqlite3_stmt *s = NULL;
-	json_t *arr = json_array();
+	cairn_dbstmt *s = NULL;
+	json_t *arr = json_array(), *sum = NULL, *appr;
 	int rc, step;
 
-	if ((rc = prep(st, "SELECT id, who, started_at, json_extract(summary, '$.approval.author') FROM revisions "
-			   "WHERE env = ?1 AND command = 'approve' AND status = 'ok' "
-			   "AND json_extract(summary, '$.approval.digest') = ?2 ORDER BY id", &s)) != 0)
+	if (!arr)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = prep(st, "SELECT id, who, started_at, summary FROM revisions "
+			   "WHERE env = ?1 AND command = 'approve' AND status = 'ok' ORDER BY id", &s)) != 0)
 		goto cleanup;
 	cairn_store__bind_text(s, 1, env);
-	cairn_store__bind_text(s, 2, digest);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:s}", "rev", (json_int_t)sqlite3_column_int64(s, 0),
-			"who", (const char *)sqlite3_column_text(s, 1), "at", (json_int_t)sqlite3_column_int64(s, 2),
-			"author", sqlite3_column_text(s, 3) ? (const char *)sqlite3_column_text(s, 3) : ""));
-	if (step != SQLITE_DONE) {
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
+		const char *text = cairn_db_col_text(s, 3);
+		const char *author;
+
+		json_decref(sum);
+		sum = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+		appr = json_object_get(sum, "approval");
+		if (!json_is_string(json_object_get(appr, "digest")) ||
+		    strcmp(json_string_value(json_object_get(appr, "digest")), digest) != 0)
+			continue;
+		author = json_string_value(json_object_get(appr, "author"));
+		if (json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:s}", "rev", (json_int_t)cairn_db_col_int64(s, 0),
+			"who", cairn_db_col_text(s, 1) ? cairn_db_col_text(s, 1) : "",
+			"at", (json_int_t)cairn_db_col_int64(s, 2), "author", author ? author : "")) != 0) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+	}
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "read the approvals");
 		goto cleanup;
 	}
 	*out = arr;
 	arr = NULL;
 cleanup:
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
+	json_decref(sum);
 	json_decref(arr);
 	return rc;
 }
 
-static const char configs_table[] =
-	"CREATE TABLE IF NOT EXISTS applied_configs ("
-	"  env    TEXT NOT NULL,"
-	"  rev    INTEGER NOT NULL,"
-	"  config TEXT NOT NULL,"   /* sealed JSON (secret.h): {files, variables, ...} */
-	"  PRIMARY KEY (env, rev))";
-
 int cairn_store_config_put(cairn_store *st, const char *env, int64_t rev, const json_t *config)
 {
 	const cairn_secret_key *key = NULL;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL;
 	int rc;
 
@@ -132,16 +178,15 @@ int cairn_store_config_put(cairn_store *st, const char *env, int64_t rev, const 
 		return rc;
 	if ((rc = cairn_store__tx_begin(st)) < 0)
 		goto out;
-	if (sqlite3_exec(st->db, configs_table, NULL, NULL, NULL) != SQLITE_OK)
-		rc = cairn_store__sqlerr(st, sqlite3_errcode(st->db), "create the table of applied configurations");
-	else if ((rc = prep(st, "INSERT OR REPLACE INTO applied_configs(env, rev, config) VALUES (?1, ?2, ?3)", &s)) == 0) {
+	if ((rc = prep(st, "INSERT INTO applied_configs(env, rev, config) VALUES (?1, ?2, ?3) "
+			   "ON CONFLICT(env, rev) DO UPDATE SET config = excluded.config", &s)) == 0) {
 		cairn_store__bind_text(s, 1, env);
-		sqlite3_bind_int64(s, 2, rev);
+		cairn_db_bind_int64(s, 2, rev);
 		cairn_store__bind_text(s, 3, json_string_value(sealed));
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "record the applied configuration");
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "record the applied configuration");
 	}
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	rc = cairn_store__tx_end(st, rc);
 out:
 	json_decref(sealed);
@@ -151,26 +196,27 @@ out:
 int cairn_store_config_get(cairn_store *st, const char *env, int64_t rev, json_t **out)
 {
 	const cairn_secret_key *key = NULL;
-	sqlite3_stmt *s = NULL;
-	int rc, step;
+	cairn_dbstmt *s = NULL;
+	int rc, step, have = 0;
 
-	rc = sqlite3_prepare_v2(st->db, "SELECT config FROM applied_configs WHERE env = ?1 AND rev = ?2", -1, &s, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite3_finalize(s);
-		/* no such table: nothing was ever recorded */
+	/* a READONLY handle on a state from before schema 4 may not have it */
+	if ((rc = cairn_store__has_table(st, "applied_configs", &have)) != 0)
+		return rc;
+	if (!have)
 		return cairn_error_set(CAIRN_ENOTFOUND, "no configuration recorded for revision %lld of environment '%s'",
 				       (long long)rev, env);
-	}
+	if ((rc = prep(st, "SELECT config FROM applied_configs WHERE env = ?1 AND rev = ?2", &s)) != 0)
+		return rc;
 	cairn_store__bind_text(s, 1, env);
-	sqlite3_bind_int64(s, 2, rev);
-	step = sqlite3_step(s);
-	if (step == SQLITE_DONE)
+	cairn_db_bind_int64(s, 2, rev);
+	step = cairn_db_step(s);
+	if (step == CAIRN_DB_DONE)
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no configuration recorded for revision %lld of environment '%s'",
 				     (long long)rev, env);
-	else if (step != SQLITE_ROW)
+	else if (step != CAIRN_DB_ROW)
 		rc = cairn_store__sqlerr(st, step, "read the applied configuration");
 	else if ((rc = cairn_store__key(st, &key)) == 0)
-		rc = cairn_secret_unseal(out, key, (const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
+		rc = cairn_secret_unseal(out, key, cairn_db_col_text(s, 0) ? cairn_db_col_text(s, 0) : "");
+	cairn_db_finalize(s);
 	return rc;
 }

@@ -7,7 +7,7 @@
  * summary {"approval": {"digest", "author", "plan"}}): `state history`
  * shows it with who and when, and it changes no serial, so the plan it
  * approves stays current. The configuration of an apply is kept in the
- * table applied_configs (created when first needed), sealed whole with the
+ * table applied_configs (schema step 4), sealed whole with the
  * state key (secret.h): it holds the stack's files and the variables,
  * sensitive ones included.
  */

@@ -11,19 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int prep(cairn_store *st, const char *sql, sqlite3_stmt **out)
+static int prep(cairn_store *st, const char *sql, cairn_dbstmt **out)
 {
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+	int rc = cairn_db_prepare(st->db, sql, 0, out);
 
-	return rc == SQLITE_OK ? 0 : cairn_store__sqlerr(st, rc, "prepare a drift statement");
+	return rc == 0 ? 0 : cairn_store__sqlerr(st, rc, "prepare a drift statement");
 }
 
-static int step_done(cairn_store *st, sqlite3_stmt *s, const char *what)
+static int step_done(cairn_store *st, cairn_dbstmt *s, const char *what)
 {
-	int rc = sqlite3_step(s);
+	int rc = cairn_db_step(s);
 
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
+	cairn_db_reset(s);
+	return rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
 }
 
 static const char *str_of(json_t *o, const char *k)
@@ -34,7 +34,7 @@ static const char *str_of(json_t *o, const char *k)
 /* Mark open findings of env that this run did not see as resolved by it. */
 static int resolve_unseen(cairn_store *st, const char *env, int64_t run, int64_t now, json_t *seen, json_t *resolved)
 {
-	sqlite3_stmt *q = NULL, *u = NULL;
+	cairn_dbstmt *q = NULL, *u = NULL;
 	int rc, src;
 
 	if ((rc = prep(st, "SELECT id, key, kind, address, type, object_id, attribute, first_seen FROM drift_findings "
@@ -42,15 +42,15 @@ static int resolve_unseen(cairn_store *st, const char *env, int64_t run, int64_t
 	    (rc = prep(st, "UPDATE drift_findings SET resolved_at = ?2, resolved_run = ?3 WHERE id = ?1", &u)))
 		goto cleanup;
 	cairn_store__bind_text(q, 1, env);
-	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(q, 1);
+	while ((src = cairn_db_step(q)) == CAIRN_DB_ROW) {
+		const char *key = cairn_db_col_text(q, 1);
 		int i;
 
 		if (key && json_object_get(seen, key))
 			continue;
-		sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
-		sqlite3_bind_int64(u, 2, now);
-		sqlite3_bind_int64(u, 3, run);
+		cairn_db_bind_int64(u, 1, cairn_db_col_int64(q, 0));
+		cairn_db_bind_int64(u, 2, now);
+		cairn_db_bind_int64(u, 3, run);
 		if ((rc = step_done(st, u, "resolve a drift finding")) != 0)
 			goto cleanup;
 		if (resolved) {
@@ -58,24 +58,24 @@ static int resolve_unseen(cairn_store *st, const char *env, int64_t run, int64_t
 			static const char *const cols[] = { "key", "kind", "address", "type", "id", "attribute" };
 
 			for (i = 0; i < 6; i++) {
-				const char *t = (const char *)sqlite3_column_text(q, i + 1);
+				const char *t = cairn_db_col_text(q, i + 1);
 
 				if (t)
 					json_object_set_new(f, cols[i], json_string(t));
 			}
-			json_object_set_new(f, "first_seen", json_integer(sqlite3_column_int64(q, 7)));
+			json_object_set_new(f, "first_seen", json_integer(cairn_db_col_int64(q, 7)));
 			json_object_set_new(f, "resolved_at", json_integer(now));
 			json_array_append_new(resolved, f);
 		}
 	}
-	rc = src == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, src, "read the open drift findings");
+	rc = src == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, src, "read the open drift findings");
 cleanup:
-	sqlite3_finalize(q);
-	sqlite3_finalize(u);
+	cairn_db_finalize(q);
+	cairn_db_finalize(u);
 	return rc;
 }
 
-static int put_finding(cairn_store *st, sqlite3_stmt *get, sqlite3_stmt *upd, sqlite3_stmt *ins,
+static int put_finding(cairn_store *st, cairn_dbstmt *get, cairn_dbstmt *upd, cairn_dbstmt *ins,
 		       const char *env, int64_t run, int64_t now, json_t *f)
 {
 	const char *key = str_of(f, "key");
@@ -85,29 +85,29 @@ static int put_finding(cairn_store *st, sqlite3_stmt *get, sqlite3_stmt *upd, sq
 
 	if (!key || !str_of(f, "kind"))
 		return cairn_error_set(CAIRN_EINVAL, "a drift finding without a key or kind cannot be recorded");
-	sqlite3_reset(get);
+	cairn_db_reset(get);
 	cairn_store__bind_text(get, 1, env);
 	cairn_store__bind_text(get, 2, key);
-	src = sqlite3_step(get);
-	if (src != SQLITE_ROW && src != SQLITE_DONE)
+	src = cairn_db_step(get);
+	if (src != CAIRN_DB_ROW && src != CAIRN_DB_DONE)
 		return cairn_store__sqlerr(st, src, "look up a drift finding");
-	if (src == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(get, 0);
+	if (src == CAIRN_DB_ROW) {
+		int64_t id = cairn_db_col_int64(get, 0);
 
-		json_object_set_new(f, "first_seen", json_integer(sqlite3_column_int64(get, 1)));
-		json_object_set_new(f, "first_run", json_integer(sqlite3_column_int64(get, 2)));
-		sqlite3_reset(get);
+		json_object_set_new(f, "first_seen", json_integer(cairn_db_col_int64(get, 1)));
+		json_object_set_new(f, "first_run", json_integer(cairn_db_col_int64(get, 2)));
+		cairn_db_reset(get);
 		json_object_set_new(f, "last_seen", json_integer(now));
 		if (!(detail = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS)))
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-		sqlite3_bind_int64(upd, 1, id);
-		sqlite3_bind_int64(upd, 2, now);
-		sqlite3_bind_int64(upd, 3, run);
+		cairn_db_bind_int64(upd, 1, id);
+		cairn_db_bind_int64(upd, 2, now);
+		cairn_db_bind_int64(upd, 3, run);
 		cairn_store__bind_text(upd, 4, detail);
 		cairn_store__bind_text(upd, 5, str_of(ign, "reason"));
 		rc = step_done(st, upd, "update a drift finding");
 	} else {
-		sqlite3_reset(get);
+		cairn_db_reset(get);
 		json_object_set_new(f, "first_seen", json_integer(now));
 		json_object_set_new(f, "first_run", json_integer(run));
 		json_object_set_new(f, "last_seen", json_integer(now));
@@ -122,8 +122,8 @@ static int put_finding(cairn_store *st, sqlite3_stmt *get, sqlite3_stmt *upd, sq
 		cairn_store__bind_text(ins, 7, str_of(f, "attribute"));
 		cairn_store__bind_text(ins, 8, detail);
 		cairn_store__bind_text(ins, 9, str_of(ign, "reason"));
-		sqlite3_bind_int64(ins, 10, now);
-		sqlite3_bind_int64(ins, 11, run);
+		cairn_db_bind_int64(ins, 10, now);
+		cairn_db_bind_int64(ins, 11, run);
 		rc = step_done(st, ins, "record a drift finding");
 	}
 	free(detail);
@@ -133,7 +133,7 @@ static int put_finding(cairn_store *st, sqlite3_stmt *get, sqlite3_stmt *upd, sq
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved)
 {
-	sqlite3_stmt *r = NULL, *get = NULL, *upd = NULL, *ins = NULL;
+	cairn_dbstmt *r = NULL, *get = NULL, *upd = NULL, *ins = NULL;
 	json_t *seen = json_object(), *res = resolved ? json_array() : NULL, *f;
 	char *summary = NULL;
 	int64_t id = 0, now = run->started_at;
@@ -160,15 +160,15 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?11)", &ins)))
 		goto cleanup;
 	cairn_store__bind_text(r, 1, run->env);
-	sqlite3_bind_int64(r, 2, run->started_at);
-	sqlite3_bind_int64(r, 3, (int64_t)(run->duration_s * 1000 + 0.5));
+	cairn_db_bind_int64(r, 2, run->started_at);
+	cairn_db_bind_int64(r, 3, (int64_t)(run->duration_s * 1000 + 0.5));
 	cairn_store__bind_text(r, 4, run->status);
 	cairn_store__bind_text(r, 5, st->user);
 	cairn_store__bind_text(r, 6, st->host);
 	cairn_store__bind_text(r, 7, summary ? summary : "{}");
 	if ((rc = step_done(st, r, "record a drift run")) != 0)
 		goto cleanup;
-	id = sqlite3_last_insert_rowid(st->db);
+	id = cairn_db_last_id(st->db);
 	json_array_foreach(findings, i, f) {
 		if ((rc = put_finding(st, get, upd, ins, run->env, id, now, f)) != 0)
 			goto cleanup;
@@ -177,10 +177,10 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 	if (run->complete)
 		rc = resolve_unseen(st, run->env, id, now, seen, res);
 cleanup:
-	sqlite3_finalize(r);
-	sqlite3_finalize(get);
-	sqlite3_finalize(upd);
-	sqlite3_finalize(ins);
+	cairn_db_finalize(r);
+	cairn_db_finalize(get);
+	cairn_db_finalize(upd);
+	cairn_db_finalize(ins);
 	rc = cairn_store__tx_end(st, rc);
 out:
 	free(summary);
@@ -196,9 +196,9 @@ out:
 	return rc;
 }
 
-static json_t *col_json(sqlite3_stmt *s, int i)
+static json_t *col_json(cairn_dbstmt *s, int i)
 {
-	const char *t = (const char *)sqlite3_column_text(s, i);
+	const char *t = cairn_db_col_text(s, i);
 	json_t *v;
 
 	if (!t)
@@ -207,21 +207,21 @@ static json_t *col_json(sqlite3_stmt *s, int i)
 	return v ? v : json_string(t);
 }
 
-static json_t *col_str(sqlite3_stmt *s, int i)
+static json_t *col_str(cairn_dbstmt *s, int i)
 {
-	const char *t = (const char *)sqlite3_column_text(s, i);
+	const char *t = cairn_db_col_text(s, i);
 
 	return t ? json_string(t) : json_null();
 }
 
-static json_t *col_int(sqlite3_stmt *s, int i)
+static json_t *col_int(cairn_dbstmt *s, int i)
 {
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(s, i));
+	return cairn_db_col_null(s, i) ? json_null() : json_integer(cairn_db_col_int64(s, i));
 }
 
 int cairn_store_drift_history(cairn_store *st, const char *env, size_t limit, json_t **out)
 {
-	sqlite3_stmt *q = NULL, *f = NULL;
+	cairn_dbstmt *q = NULL, *f = NULL;
 	json_t *runs = json_array(), *finds = json_array();
 	int rc, src;
 
@@ -234,27 +234,27 @@ int cairn_store_drift_history(cairn_store *st, const char *env, size_t limit, js
 			   "ORDER BY resolved_at IS NOT NULL, last_run DESC, id", &f)))
 		goto done;
 	cairn_store__bind_text(q, 1, env);
-	sqlite3_bind_int64(q, 2, limit ? (int64_t)limit : -1);
-	while ((src = sqlite3_step(q)) == SQLITE_ROW)
+	cairn_db_bind_int64(q, 2, limit ? (int64_t)limit : INT64_MAX);
+	while ((src = cairn_db_step(q)) == CAIRN_DB_ROW)
 		json_array_append_new(runs, json_pack("{s:o,s:o,s:f,s:o,s:o,s:o,s:o}", "id", col_int(q, 0),
-			"started_at", col_int(q, 1), "duration_s", sqlite3_column_int64(q, 2) / 1000.0,
+			"started_at", col_int(q, 1), "duration_s", cairn_db_col_int64(q, 2) / 1000.0,
 			"status", col_str(q, 3), "who", col_str(q, 4), "host", col_str(q, 5), "summary", col_json(q, 6)));
-	if (src != SQLITE_DONE) {
+	if (src != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, src, "read the drift runs");
 		goto done;
 	}
 	cairn_store__bind_text(f, 1, env);
-	while ((src = sqlite3_step(f)) == SQLITE_ROW)
+	while ((src = cairn_db_step(f)) == CAIRN_DB_ROW)
 		json_array_append_new(finds, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 			"kind", col_str(f, 0), "address", col_str(f, 1), "type", col_str(f, 2), "id", col_str(f, 3),
 			"attribute", col_str(f, 4), "detail", col_json(f, 5), "ignored", col_str(f, 6),
 			"first_seen", col_int(f, 7), "first_run", col_int(f, 8), "last_seen", col_int(f, 9),
 			"last_run", col_int(f, 10), "resolved_at", col_int(f, 11), "resolved_run", col_int(f, 12)));
-	if (src != SQLITE_DONE)
+	if (src != CAIRN_DB_DONE)
 		rc = cairn_store__sqlerr(st, src, "read the drift findings");
 done:
-	sqlite3_finalize(q);
-	sqlite3_finalize(f);
+	cairn_db_finalize(q);
+	cairn_db_finalize(f);
 	cairn_store__read_end(st);
 	if (rc == 0) {
 		*out = json_pack("{s:o,s:o}", "runs", runs, "findings", finds);

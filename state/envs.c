@@ -32,35 +32,40 @@ void cairn_ephemeral_env_free_array(cairn_ephemeral_env *v, size_t n)
 	free(v);
 }
 
-/* Prepare sql; *missing (may be NULL) is set instead of an error when the
- * table is not there (an older schema read through a READONLY handle). */
-static int prep(cairn_store *st, const char *sql, sqlite3_stmt **out, bool *missing)
+/* Prepare sql; *missing (may be NULL) is set instead, and nothing
+ * prepared, when the table is not there (an older schema read through a
+ * READONLY handle). The table is looked up first rather than the failure
+ * read afterwards: on PostgreSQL a failed statement would end the read
+ * snapshot the caller may have open. */
+static int prep(cairn_store *st, const char *sql, cairn_dbstmt **out, bool *missing)
 {
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+	int rc, have = 1;
 
-	if (rc == SQLITE_OK)
-		return 0;
-	if (missing && rc == SQLITE_ERROR && strstr(sqlite3_errmsg(st->db), "no such table")) {
+	if (missing && (rc = cairn_store__has_table(st, "ephemeral_envs", &have)) != 0)
+		return rc;
+	if (!have) {
 		*missing = true;
 		return 0;
 	}
-	return cairn_store__sqlerr(st, rc, "prepare a statement on ephemeral environments");
+	if ((rc = cairn_db_prepare(st->db, sql, 0, out)) != 0)
+		return cairn_store__sqlerr(st, rc, "prepare a statement on ephemeral environments");
+	return 0;
 }
 
 #define ENV_COLS "name, base, vars, created_at, expires_at, who"
 
-static int read_row(cairn_store *st, sqlite3_stmt *s, cairn_ephemeral_env *out)
+static int read_row(cairn_store *st, cairn_dbstmt *s, cairn_ephemeral_env *out)
 {
 	const cairn_secret_key *key = NULL;
-	const char *sealed = (const char *)sqlite3_column_text(s, 2);
+	const char *sealed = cairn_db_col_text(s, 2);
 	cairn_ephemeral_env e = { 0 };
 	int rc = 0;
 
 	e.name = cairn_store__col_strdup(s, 0, &rc);
 	e.base = cairn_store__col_strdup(s, 1, &rc);
 	e.who = cairn_store__col_strdup(s, 5, &rc);
-	e.created_at = sqlite3_column_int64(s, 3);
-	e.expires_at = sqlite3_column_type(s, 4) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 4);
+	e.created_at = cairn_db_col_int64(s, 3);
+	e.expires_at = cairn_db_col_null(s, 4) ? 0 : cairn_db_col_int64(s, 4);
 	if (!rc && (rc = cairn_store__key(st, &key)) == 0) {
 		if ((rc = cairn_secret_unseal(&e.vars, key, sealed ? sealed : "")) != 0)
 			cairn_error_prefix("cannot read the variables of environment '%s'", e.name ? e.name : "?");
@@ -79,7 +84,7 @@ static int read_row(cairn_store *st, sqlite3_stmt *s, cairn_ephemeral_env *out)
 int cairn_store_ephemeral_add(cairn_store *st, const cairn_ephemeral_env *e)
 {
 	const cairn_secret_key *key = NULL;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL, *empty = NULL;
 	char who[512];
 	int rc, src;
@@ -102,29 +107,29 @@ int cairn_store_ephemeral_add(cairn_store *st, const cairn_ephemeral_env *e)
 		cairn_store__bind_text(s, 1, e->name);
 		cairn_store__bind_text(s, 2, e->base);
 		cairn_store__bind_text(s, 3, json_string_value(sealed));
-		sqlite3_bind_int64(s, 4, cairn_store__now());
+		cairn_db_bind_int64(s, 4, cairn_store__now());
 		if (e->expires_at > 0)
-			sqlite3_bind_int64(s, 5, e->expires_at);
+			cairn_db_bind_int64(s, 5, e->expires_at);
 		else
-			sqlite3_bind_null(s, 5);
+			cairn_db_bind_null(s, 5);
 		cairn_store__bind_text(s, 6, who);
 		cairn_store__bind_text(s, 7, st->host);
-		src = sqlite3_step(s);
+		src = cairn_db_step(s);
 		if ((src & 0xff) == SQLITE_CONSTRAINT)
 			rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' already exists (in %s)", e->name, st->path);
-		else if (src != SQLITE_DONE)
+		else if (src != CAIRN_DB_DONE)
 			rc = cairn_store__sqlerr(st, src, "record an ephemeral environment");
 	}
 	if (!rc)
 		rc = cairn_store__ensure_env(st, e->name);
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	json_decref(sealed);
 	return cairn_store__tx_end(st, rc);
 }
 
 int cairn_store_ephemeral_get(cairn_store *st, const char *name, cairn_ephemeral_env *out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	bool missing = false;
 	int rc, src;
 
@@ -133,28 +138,28 @@ int cairn_store_ephemeral_get(cairn_store *st, const char *name, cairn_ephemeral
 	if (missing)
 		return CAIRN_ENOTFOUND;
 	cairn_store__bind_text(s, 1, name);
-	src = sqlite3_step(s);
-	if (src == SQLITE_ROW)
+	src = cairn_db_step(s);
+	if (src == CAIRN_DB_ROW)
 		rc = read_row(st, s, out);
-	else if (src == SQLITE_DONE)
+	else if (src == CAIRN_DB_DONE)
 		rc = CAIRN_ENOTFOUND;
 	else
 		rc = cairn_store__sqlerr(st, src, "read an ephemeral environment");
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	return rc;
 }
 
 int cairn_store_ephemeral_list(cairn_store *st, cairn_ephemeral_env **out, size_t *n)
 {
 	cairn_ephemeral_env *v = NULL, *nv;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	bool missing = false;
 	size_t len = 0;
 	int rc, src;
 
 	if ((rc = prep(st, "SELECT " ENV_COLS " FROM ephemeral_envs ORDER BY name", &s, &missing)) != 0)
 		return rc;
-	while (!missing && (src = sqlite3_step(s)) == SQLITE_ROW) {
+	while (!missing && (src = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if (!(nv = realloc(v, (len + 1) * sizeof(*v)))) {
 			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			goto cleanup;
@@ -164,7 +169,7 @@ int cairn_store_ephemeral_list(cairn_store *st, cairn_ephemeral_env **out, size_
 			goto cleanup;
 		len++;
 	}
-	if (!missing && src != SQLITE_DONE) {
+	if (!missing && src != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, src, "list ephemeral environments");
 		goto cleanup;
 	}
@@ -172,14 +177,14 @@ int cairn_store_ephemeral_list(cairn_store *st, cairn_ephemeral_env **out, size_
 	*n = len;
 	v = NULL;
 cleanup:
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	cairn_ephemeral_env_free_array(v, len);
 	return rc;
 }
 
 int cairn_store_ephemeral_set_expiry(cairn_store *st, const char *name, int64_t expires_at)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc, src;
 
 	if ((rc = cairn_store__tx_begin(st)) != 0)
@@ -187,50 +192,51 @@ int cairn_store_ephemeral_set_expiry(cairn_store *st, const char *name, int64_t 
 	if ((rc = prep(st, "UPDATE ephemeral_envs SET expires_at = ?2 WHERE name = ?1", &s, NULL)) == 0) {
 		cairn_store__bind_text(s, 1, name);
 		if (expires_at > 0)
-			sqlite3_bind_int64(s, 2, expires_at);
+			cairn_db_bind_int64(s, 2, expires_at);
 		else
-			sqlite3_bind_null(s, 2);
-		if ((src = sqlite3_step(s)) != SQLITE_DONE)
+			cairn_db_bind_null(s, 2);
+		if ((src = cairn_db_step(s)) != CAIRN_DB_DONE)
 			rc = cairn_store__sqlerr(st, src, "set the expiry of an ephemeral environment");
-		else if (sqlite3_changes(st->db) == 0)
+		else if (cairn_db_changes(st->db) == 0)
 			rc = CAIRN_ENOTFOUND;
 	}
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	return cairn_store__tx_end(st, rc);
 }
 
-/* One integer from sql with ?1 = name (and ?2 = this handle's lock id). */
+/* One integer from sql with ?1 = name (and, when it has them, ?2 = this
+ * handle's lock id and ?3 = now). */
 static int count_of(cairn_store *st, const char *sql, const char *name, int64_t *out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc, src;
 
 	if ((rc = prep(st, sql, &s, NULL)) != 0)
 		return rc;
 	cairn_store__bind_text(s, 1, name);
-	if (sqlite3_bind_parameter_count(s) >= 2)
+	if (strstr(sql, "?2"))
 		cairn_store__bind_text(s, 2, st->lock_id);
-	if (sqlite3_bind_parameter_count(s) >= 3)
-		sqlite3_bind_int64(s, 3, cairn_store__now());
-	if ((src = sqlite3_step(s)) == SQLITE_ROW)
-		*out = sqlite3_column_int64(s, 0);
+	if (strstr(sql, "?3"))
+		cairn_db_bind_int64(s, 3, cairn_store__now());
+	if ((src = cairn_db_step(s)) == CAIRN_DB_ROW)
+		*out = cairn_db_col_int64(s, 0);
 	else
 		rc = cairn_store__sqlerr(st, src, "read the state of an environment");
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	return rc;
 }
 
 static int delete_rows(cairn_store *st, const char *sql, const char *name)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc, src;
 
 	if ((rc = prep(st, sql, &s, NULL)) != 0)
 		return rc;
 	cairn_store__bind_text(s, 1, name);
-	if ((src = sqlite3_step(s)) != SQLITE_DONE)
+	if ((src = cairn_db_step(s)) != CAIRN_DB_DONE)
 		rc = cairn_store__sqlerr(st, src, "forget an ephemeral environment");
-	sqlite3_finalize(s);
+	cairn_db_finalize(s);
 	return rc;
 }
 

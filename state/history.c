@@ -8,36 +8,43 @@
  */
 #include "store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 int cairn_store_rev_begin(cairn_store *st, const char *env, const char *command, int64_t *rev_out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
+	char *shown = NULL; /* the command line with any state URL's password redacted */
 	int64_t rev = 0;
 	int rc;
 
 	if (!env || !*env)
 		return cairn_error_set(CAIRN_EINVAL, "cannot begin a revision without an environment");
-	if ((rc = cairn_store__tx_begin(st)) < 0)
+	if (!(shown = cairn_store_redact(command ? command : "")))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = cairn_store__tx_begin(st)) < 0) {
+		free(shown);
 		return rc;
+	}
 	if ((rc = cairn_store__ensure_env(st, env)) < 0 ||
 	    (rc = cairn_store__stmt(st, STMT_REV_ADD, &s)) < 0)
 		goto cleanup;
 	cairn_store__bind_text(s, 1, env);
 	cairn_store__bind_text(s, 2, st->user);
 	cairn_store__bind_text(s, 3, st->host);
-	sqlite3_bind_int64(s, 4, (int64_t)getpid());
-	cairn_store__bind_text(s, 5, command ? command : "");
-	sqlite3_bind_int64(s, 6, cairn_store__now());
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "begin a revision");
+	cairn_db_bind_int64(s, 4, (int64_t)getpid());
+	cairn_store__bind_text(s, 5, shown);
+	cairn_db_bind_int64(s, 6, cairn_store__now());
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "begin a revision");
 	cairn_store__done(s);
 	if (rc == 0)
-		rev = sqlite3_last_insert_rowid(st->db);
+		rev = cairn_db_last_id(st->db);
 
 cleanup:
 	rc = cairn_store__tx_end(st, rc);
+	free(shown);
 	if (rc == 0)
 		*rev_out = rev;
 	return rc;
@@ -45,7 +52,7 @@ cleanup:
 
 int cairn_store_rev_finish(cairn_store *st, int64_t rev, const char *status, json_t *summary)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	char *sum = NULL;
 	int rc;
 
@@ -56,14 +63,14 @@ int cairn_store_rev_finish(cairn_store *st, int64_t rev, const char *status, jso
 	if ((rc = cairn_store__tx_begin(st)) < 0)
 		goto out;
 	if ((rc = cairn_store__stmt(st, STMT_REV_FINISH, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, rev);
-		sqlite3_bind_int64(s, 2, cairn_store__now());
+		cairn_db_bind_int64(s, 1, rev);
+		cairn_db_bind_int64(s, 2, cairn_store__now());
 		cairn_store__bind_text(s, 3, status);
 		cairn_store__bind_text(s, 4, sum);
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "finish a revision");
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "finish a revision");
 		cairn_store__done(s);
-		if (rc == 0 && sqlite3_changes(st->db) == 0)
+		if (rc == 0 && cairn_db_changes(st->db) == 0)
 			rc = cairn_error_set(CAIRN_ENOTFOUND, "no revision %lld in %s", (long long)rev, st->path);
 	}
 	rc = cairn_store__tx_end(st, rc);
@@ -73,23 +80,23 @@ out:
 	return rc;
 }
 
-static int set_str(json_t *o, const char *key, sqlite3_stmt *s, int i)
+static int set_str(json_t *o, const char *key, cairn_dbstmt *s, int i)
 {
-	const char *t = (const char *)sqlite3_column_text(s, i);
+	const char *t = cairn_db_col_text(s, i);
 
 	return json_object_set_new(o, key, t ? json_string(t) : json_null());
 }
 
-static int set_int(json_t *o, const char *key, sqlite3_stmt *s, int i)
+static int set_int(json_t *o, const char *key, cairn_dbstmt *s, int i)
 {
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+	if (cairn_db_col_null(s, i))
 		return json_object_set_new(o, key, json_null());
-	return json_object_set_new(o, key, json_integer(sqlite3_column_int64(s, i)));
+	return json_object_set_new(o, key, json_integer(cairn_db_col_int64(s, i)));
 }
 
 static int rev_changes(cairn_store *st, int64_t rev, json_t **out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *arr = json_array(), *c;
 	int rc = 0, step, bad;
 
@@ -97,14 +104,14 @@ static int rev_changes(cairn_store *st, int64_t rev, json_t **out)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if ((rc = cairn_store__stmt(st, STMT_REV_CHANGES, &s)) < 0)
 		goto cleanup;
-	sqlite3_bind_int64(s, 1, rev);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	cairn_db_bind_int64(s, 1, rev);
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if (!(c = json_object()) || json_array_append_new(arr, c) != 0) {
 			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			goto cleanup;
 		}
 		bad = set_str(c, "address", s, 0);
-		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+		if (!cairn_db_col_null(s, 1))
 			bad |= set_str(c, "from", s, 1);
 		bad |= set_str(c, "type", s, 2);
 		bad |= set_str(c, "action", s, 3);
@@ -115,7 +122,7 @@ static int rev_changes(cairn_store *st, int64_t rev, json_t **out)
 			goto cleanup;
 		}
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "read changes");
 		goto cleanup;
 	}
@@ -128,16 +135,16 @@ cleanup:
 	return rc;
 }
 
-static int rev_row(sqlite3_stmt *s, json_t **out, int64_t *rev)
+static int rev_row(cairn_dbstmt *s, json_t **out, int64_t *rev)
 {
 	json_t *o = json_object(), *summary = NULL;
-	const char *status = (const char *)sqlite3_column_text(s, 7);
-	const char *sum = (const char *)sqlite3_column_text(s, 8);
-	int bad = 0, unfinished = sqlite3_column_type(s, 6) == SQLITE_NULL;
+	const char *status = cairn_db_col_text(s, 7);
+	const char *sum = cairn_db_col_text(s, 8);
+	int bad = 0, unfinished = cairn_db_col_null(s, 6);
 
 	if (!o)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	*rev = sqlite3_column_int64(s, 0);
+	*rev = cairn_db_col_int64(s, 0);
 	bad |= set_int(o, "rev", s, 0);
 	bad |= set_str(o, "who", s, 1);
 	bad |= set_str(o, "host", s, 2);
@@ -146,7 +153,7 @@ static int rev_row(sqlite3_stmt *s, json_t **out, int64_t *rev)
 	bad |= set_int(o, "started_at", s, 5);
 	bad |= set_int(o, "finished_at", s, 6);
 	if (unfinished)
-		status = sqlite3_column_int(s, 10) ? "running" : "interrupted";
+		status = cairn_db_col_int64(s, 10) ? "running" : "interrupted";
 	bad |= json_object_set_new(o, "status", json_string(status ? status : "interrupted"));
 	if (sum)
 		summary = json_loads(sum, JSON_DECODE_ANY, NULL);
@@ -162,7 +169,7 @@ static int rev_row(sqlite3_stmt *s, json_t **out, int64_t *rev)
 
 static int history_rows(cairn_store *st, const char *env, size_t limit, json_t *arr)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *o = NULL;
 	int64_t rev;
 	int rc, step;
@@ -171,9 +178,9 @@ static int history_rows(cairn_store *st, const char *env, size_t limit, json_t *
 	if ((rc = cairn_store__stmt(st, STMT_REV_LIST, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	sqlite3_bind_int64(s, 2, limit ? (int64_t)limit : -1);
-	sqlite3_bind_int64(s, 3, cairn_store__now());
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	cairn_db_bind_int64(s, 2, limit ? (int64_t)limit : INT64_MAX);
+	cairn_db_bind_int64(s, 3, cairn_store__now());
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if ((rc = rev_row(s, &o, &rev)) < 0)
 			goto cleanup;
 		if (json_array_append_new(arr, o) != 0) {
@@ -181,7 +188,7 @@ static int history_rows(cairn_store *st, const char *env, size_t limit, json_t *
 			goto cleanup;
 		}
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "read history");
 		goto cleanup;
 	}

@@ -41,19 +41,19 @@ void cairn_lock_info_free(cairn_lock_info *li)
 /* Read env's lock row: 1 and *out filled, 0 if none. */
 static int read_lock(cairn_store *st, const char *env, cairn_lock_info **out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	cairn_lock_info *li = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, STMT_LOCK_GET, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_DONE) {
 		rc = 0;
 		goto cleanup;
 	}
-	if (rc != SQLITE_ROW) {
+	if (rc != CAIRN_DB_ROW) {
 		rc = cairn_store__sqlerr(st, rc, "read a lock");
 		goto cleanup;
 	}
@@ -66,10 +66,10 @@ static int read_lock(cairn_store *st, const char *env, cairn_lock_info **out)
 	li->lock_id = cairn_store__col_strdup(s, 1, &rc);
 	li->holder = cairn_store__col_strdup(s, 2, &rc);
 	li->host = cairn_store__col_strdup(s, 3, &rc);
-	li->pid = (long)sqlite3_column_int64(s, 4);
+	li->pid = (long)cairn_db_col_int64(s, 4);
 	li->operation = cairn_store__col_strdup(s, 5, &rc);
-	li->since = sqlite3_column_int64(s, 6);
-	li->expires = sqlite3_column_int64(s, 7);
+	li->since = cairn_db_col_int64(s, 6);
+	li->expires = cairn_db_col_int64(s, 7);
 	if (rc < 0)
 		goto cleanup;
 	*out = li;
@@ -96,7 +96,7 @@ static int is_stale(const cairn_store *st, const cairn_lock_info *li, int64_t no
 static int write_lock(cairn_store *st, const char *env, const char *operation, int lease, int64_t now)
 {
 	cairn_buf holder = CAIRN_BUF_INIT;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_buf_printf(&holder, "%s@%s", st->user, st->host)) < 0 ||
@@ -106,13 +106,13 @@ static int write_lock(cairn_store *st, const char *env, const char *operation, i
 	cairn_store__bind_text(s, 2, st->lock_id);
 	cairn_store__bind_text(s, 3, holder.ptr);
 	cairn_store__bind_text(s, 4, st->host);
-	sqlite3_bind_int64(s, 5, (int64_t)getpid());
+	cairn_db_bind_int64(s, 5, (int64_t)getpid());
 	cairn_store__bind_text(s, 6, operation ? operation : "");
-	sqlite3_bind_int64(s, 7, now);
-	sqlite3_bind_int64(s, 8, now + lease);
-	sqlite3_bind_int(s, 9, lease);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "write a lock");
+	cairn_db_bind_int64(s, 7, now);
+	cairn_db_bind_int64(s, 8, now + lease);
+	cairn_db_bind_int64(s, 9, lease);
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "write a lock");
 
 cleanup:
 	cairn_store__done(s);
@@ -227,7 +227,7 @@ int cairn_lock_acquire(cairn_store *st, const char *env, const char *operation,
 static int lock_stmt(cairn_store *st, cairn_stmt_id id, const char *env, int with_id, int with_now,
 		     int *changed, const char *what)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__tx_begin(st)) < 0)
@@ -237,11 +237,11 @@ static int lock_stmt(cairn_store *st, cairn_stmt_id id, const char *env, int wit
 		if (with_id)
 			cairn_store__bind_text(s, 2, st->lock_id);
 		if (with_now)
-			sqlite3_bind_int64(s, 3, cairn_store__now());
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
+			cairn_db_bind_int64(s, 3, cairn_store__now());
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
 		cairn_store__done(s);
-		*changed = sqlite3_changes(st->db);
+		*changed = cairn_db_changes(st->db);
 	}
 	return cairn_store__tx_end(st, rc);
 }

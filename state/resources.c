@@ -27,10 +27,10 @@ static int dump(char **out, const json_t *v, const char *dflt)
 	return 0;
 }
 
-static int load_col(json_t **out, sqlite3_stmt *s, int i, const char *what, const char *addr)
+static int load_col(json_t **out, cairn_dbstmt *s, int i, const char *what, const char *addr)
 {
-	const char *t = (const char *)sqlite3_column_text(s, i);
-	int n = sqlite3_column_bytes(s, i);
+	const char *t = cairn_db_col_text(s, i);
+	int n = cairn_db_col_bytes(s, i);
 	json_error_t je;
 	json_t *v;
 
@@ -142,7 +142,7 @@ void cairn_state_res_free_array(cairn_state_res *v, size_t n)
 }
 
 /* Fill r from a row of RES_COLS. */
-static int read_res(cairn_store *st, const char *env, sqlite3_stmt *s, cairn_state_res *r)
+static int read_res(cairn_store *st, const char *env, cairn_dbstmt *s, cairn_state_res *r)
 {
 	cairn_state_res t;
 	int rc = 0;
@@ -172,9 +172,9 @@ static int read_res(cairn_store *st, const char *env, sqlite3_stmt *s, cairn_sta
 	if (json_array_size(t.sensitive) > 0 &&
 	    (rc = unseal_attrs(st, t.attrs, t.sensitive, env, t.address)) < 0)
 		goto cleanup;
-	t.created_at = sqlite3_column_int64(s, 8);
-	t.updated_at = sqlite3_column_int64(s, 9);
-	t.rev = sqlite3_column_int64(s, 10);
+	t.created_at = cairn_db_col_int64(s, 8);
+	t.updated_at = cairn_db_col_int64(s, 9);
+	t.rev = cairn_db_col_int64(s, 10);
 	*r = t;
 	return 0;
 
@@ -185,7 +185,7 @@ cleanup:
 
 int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	cairn_state_res *v = NULL, *nv;
 	size_t len = 0, cap = 0;
 	int rc, step;
@@ -193,7 +193,7 @@ int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, si
 	if ((rc = cairn_store__stmt(st, STMT_RES_LIST, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 64;
 			if (!(nv = realloc(v, cap * sizeof(*v)))) {
@@ -206,7 +206,7 @@ int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, si
 			goto cleanup;
 		len++;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "list resources");
 		goto cleanup;
 	}
@@ -223,17 +223,17 @@ cleanup:
 
 int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn_state_res *out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, STMT_RES_GET, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
 	cairn_store__bind_text(s, 2, address);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_ROW)
 		rc = read_res(st, env, s, out);
-	else if (rc == SQLITE_DONE)
+	else if (rc == CAIRN_DB_DONE)
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no resource '%s' in environment '%s'", address, env);
 	else
 		rc = cairn_store__sqlerr(st, rc, "read a resource");
@@ -244,23 +244,23 @@ int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn
 static int add_change(cairn_store *st, int64_t rev, const char *env, const char *address,
 		      const char *prev, const char *type, const char *action, const char *id)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if (rev <= 0)
 		return 0; /* no revision: nothing to record it in */
 	if ((rc = cairn_store__stmt(st, STMT_CHANGE_ADD, &s)) < 0)
 		return rc;
-	sqlite3_bind_int64(s, 1, rev);
+	cairn_db_bind_int64(s, 1, rev);
 	cairn_store__bind_text(s, 2, env);
 	cairn_store__bind_text(s, 3, address);
 	cairn_store__bind_text(s, 4, prev);
 	cairn_store__bind_text(s, 5, type);
 	cairn_store__bind_text(s, 6, action);
 	cairn_store__bind_text(s, 7, id);
-	sqlite3_bind_int64(s, 8, cairn_store__now());
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE)
+	cairn_db_bind_int64(s, 8, cairn_store__now());
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_DONE)
 		rc = 0;
 	else if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		rc = cairn_error_set(CAIRN_EINVAL, "cannot record a change of '%s': there is no revision %lld in %s",
@@ -273,16 +273,16 @@ static int add_change(cairn_store *st, int64_t rev, const char *env, const char 
 
 static int clear_intent(cairn_store *st, int64_t intent_id)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if (intent_id <= 0)
 		return 0;
 	if ((rc = cairn_store__stmt(st, STMT_INTENT_CLEAR, &s)) < 0)
 		return rc;
-	sqlite3_bind_int64(s, 1, intent_id);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "clear an intent");
+	cairn_db_bind_int64(s, 1, intent_id);
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "clear an intent");
 	cairn_store__done(s);
 	return rc;
 }
@@ -298,7 +298,7 @@ static char *name_of(const char *address)
 static int upsert_res(cairn_store *st, const char *env, int64_t rev, const cairn_state_res *r,
 		      const char *name)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL;
 	char *attrs = NULL, *sens = NULL, *deps = NULL;
 	int rc;
@@ -321,11 +321,11 @@ static int upsert_res(cairn_store *st, const char *env, int64_t rev, const cairn
 	cairn_store__bind_text(s, 7, sens);
 	cairn_store__bind_text(s, 8, deps);
 	cairn_store__bind_text(s, 9, r->token);
-	sqlite3_bind_int64(s, 10, r->created_at);
-	sqlite3_bind_int64(s, 11, cairn_store__now());
-	sqlite3_bind_int64(s, 12, rev);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "write a resource");
+	cairn_db_bind_int64(s, 10, r->created_at);
+	cairn_db_bind_int64(s, 11, cairn_store__now());
+	cairn_db_bind_int64(s, 12, rev);
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "write a resource");
 
 cleanup:
 	cairn_store__done(s);
@@ -366,7 +366,7 @@ cleanup:
 static int delete_res(cairn_store *st, const char *env, int64_t rev, const char *action,
 		      const char *address)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	char *type = NULL, *id = NULL;
 	int rc;
 
@@ -374,12 +374,12 @@ static int delete_res(cairn_store *st, const char *env, int64_t rev, const char 
 		return rc;
 	cairn_store__bind_text(s, 1, env);
 	cairn_store__bind_text(s, 2, address);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_DONE) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no resource '%s' in environment '%s'", address, env);
 		goto cleanup;
 	}
-	if (rc != SQLITE_ROW) {
+	if (rc != CAIRN_DB_ROW) {
 		rc = cairn_store__sqlerr(st, rc, "remove a resource");
 		goto cleanup;
 	}
@@ -389,9 +389,9 @@ static int delete_res(cairn_store *st, const char *env, int64_t rev, const char 
 	if (rc < 0)
 		goto cleanup;
 	/* finish the DELETE before the next statement */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	while ((rc = cairn_db_step(s)) == CAIRN_DB_ROW)
 		;
-	if (rc != SQLITE_DONE) {
+	if (rc != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, rc, "remove a resource");
 		goto cleanup;
 	}
@@ -425,15 +425,15 @@ int cairn_store_remove(cairn_store *st, const char *env, int64_t rev, const char
 static int res_lookup(cairn_store *st, const char *env, const char *address,
 		      char **name, char **type, char **id)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, STMT_RES_EXISTS, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
 	cairn_store__bind_text(s, 2, address);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_ROW) {
 		rc = 0;
 		if (name)
 			*name = cairn_store__col_strdup(s, 0, &rc);
@@ -443,7 +443,7 @@ static int res_lookup(cairn_store *st, const char *env, const char *address,
 			*id = cairn_store__col_strdup(s, 2, &rc);
 		if (rc == 0)
 			rc = 1;
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == CAIRN_DB_DONE) {
 		rc = 0;
 	} else {
 		rc = cairn_store__sqlerr(st, rc, "look up a resource");
@@ -454,7 +454,7 @@ static int res_lookup(cairn_store *st, const char *env, const char *address,
 
 static int rename_res(cairn_store *st, const char *env, int64_t rev, const char *from, const char *to)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	char *old_name = NULL, *type = NULL, *id = NULL, *from_name = NULL, *new_name = NULL;
 	int rc;
 
@@ -482,10 +482,10 @@ static int rename_res(cairn_store *st, const char *env, int64_t rev, const char 
 	cairn_store__bind_text(s, 3, to);
 	/* keep a name that was not derived from the address */
 	cairn_store__bind_text(s, 4, old_name && strcmp(old_name, from_name) != 0 ? old_name : new_name);
-	sqlite3_bind_int64(s, 5, rev);
-	sqlite3_bind_int64(s, 6, cairn_store__now());
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "move a resource");
+	cairn_db_bind_int64(s, 5, rev);
+	cairn_db_bind_int64(s, 6, cairn_store__now());
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "move a resource");
 	cairn_store__done(s);
 	if (rc == 0)
 		rc = add_change(st, rev, env, to, from, type, "mv", id);
@@ -521,7 +521,7 @@ int cairn_store_intent_add(cairn_store *st, const char *env, int64_t rev, const 
 			   json_t *payload, int64_t *id_out)
 {
 	const cairn_secret_key *key = NULL;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL;
 	json_t *null = json_null();
 	int rc;
@@ -537,19 +537,19 @@ int cairn_store_intent_add(cairn_store *st, const char *env, int64_t rev, const 
 		goto cleanup;
 	if ((rc = cairn_store__stmt(st, STMT_INTENT_ADD, &s)) == 0) {
 		cairn_store__bind_text(s, 1, env);
-		sqlite3_bind_int64(s, 2, rev);
+		cairn_db_bind_int64(s, 2, rev);
 		cairn_store__bind_text(s, 3, address);
 		cairn_store__bind_text(s, 4, type);
 		cairn_store__bind_text(s, 5, op);
 		cairn_store__bind_text(s, 6, token);
 		cairn_store__bind_text(s, 7, json_string_value(sealed));
-		sqlite3_bind_int64(s, 8, cairn_store__now());
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "record an intent");
+		cairn_db_bind_int64(s, 8, cairn_store__now());
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "record an intent");
 		cairn_store__done(s);
 	}
 	if (rc == 0 && id_out)
-		*id_out = sqlite3_last_insert_rowid(st->db);
+		*id_out = cairn_db_last_id(st->db);
 	rc = cairn_store__tx_end(st, rc);
 
 cleanup:
@@ -583,23 +583,23 @@ void cairn_intent_free_array(cairn_intent *v, size_t n)
 	free(v);
 }
 
-static int read_intent(cairn_store *st, sqlite3_stmt *s, cairn_intent *it)
+static int read_intent(cairn_store *st, cairn_dbstmt *s, cairn_intent *it)
 {
 	const cairn_secret_key *key = NULL;
 	const char *sealed;
 	int rc = 0;
 
 	memset(it, 0, sizeof(*it));
-	it->id = sqlite3_column_int64(s, 0);
+	it->id = cairn_db_col_int64(s, 0);
 	it->address = cairn_store__col_strdup(s, 1, &rc);
 	it->type = cairn_store__col_strdup(s, 2, &rc);
 	it->op = cairn_store__col_strdup(s, 3, &rc);
 	it->token = cairn_store__col_strdup(s, 4, &rc);
-	it->rev = sqlite3_column_int64(s, 6);
-	it->started_at = sqlite3_column_int64(s, 7);
+	it->rev = cairn_db_col_int64(s, 6);
+	it->started_at = cairn_db_col_int64(s, 7);
 	if (rc < 0)
 		return rc;
-	sealed = (const char *)sqlite3_column_text(s, 5);
+	sealed = cairn_db_col_text(s, 5);
 	if ((rc = cairn_store__key(st, &key)) < 0 ||
 	    (rc = cairn_secret_unseal(&it->payload, key, sealed ? sealed : "")) < 0)
 		cairn_error_prefix("cannot read the intent for '%s' in %s",
@@ -609,7 +609,7 @@ static int read_intent(cairn_store *st, sqlite3_stmt *s, cairn_intent *it)
 
 int cairn_store_intents(cairn_store *st, const char *env, cairn_intent **out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	cairn_intent *v = NULL, *nv;
 	size_t len = 0, cap = 0;
 	int rc, step;
@@ -617,7 +617,7 @@ int cairn_store_intents(cairn_store *st, const char *env, cairn_intent **out, si
 	if ((rc = cairn_store__stmt(st, STMT_INTENT_LIST, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 8;
 			if (!(nv = realloc(v, cap * sizeof(*v)))) {
@@ -631,7 +631,7 @@ int cairn_store_intents(cairn_store *st, const char *env, cairn_intent **out, si
 		if (rc < 0)
 			goto cleanup;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "list intents");
 		goto cleanup;
 	}
@@ -664,7 +664,7 @@ static int add_output(cairn_store *st, const char *env, int64_t rev, const char 
 		      json_t *value, int sensitive)
 {
 	const cairn_secret_key *key = NULL;
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL;
 	char *text = NULL;
 	int rc;
@@ -685,10 +685,10 @@ static int add_output(cairn_store *st, const char *env, int64_t rev, const char 
 	cairn_store__bind_text(s, 1, env);
 	cairn_store__bind_text(s, 2, name);
 	cairn_store__bind_text(s, 3, text);
-	sqlite3_bind_int(s, 4, sensitive);
-	sqlite3_bind_int64(s, 5, rev);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "write an output");
+	cairn_db_bind_int64(s, 4, sensitive);
+	cairn_db_bind_int64(s, 5, rev);
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "write an output");
 
 cleanup:
 	cairn_store__done(s);
@@ -699,7 +699,7 @@ cleanup:
 
 int cairn_store_outputs_set(cairn_store *st, const char *env, int64_t rev, json_t *values, json_t *sensitive)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	const char *name;
 	json_t *v;
 	int rc;
@@ -712,8 +712,8 @@ int cairn_store_outputs_set(cairn_store *st, const char *env, int64_t rev, json_
 	    (rc = cairn_store__stmt(st, STMT_OUT_CLEAR, &s)) < 0)
 		goto cleanup;
 	cairn_store__bind_text(s, 1, env);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, "clear outputs");
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "clear outputs");
 	cairn_store__done(s);
 	if (rc < 0)
 		goto cleanup;
@@ -726,18 +726,18 @@ cleanup:
 	return cairn_store__tx_end(st, rc);
 }
 
-static int read_output(cairn_store *st, sqlite3_stmt *s, const char *env, json_t *values, json_t *sens)
+static int read_output(cairn_store *st, cairn_dbstmt *s, const char *env, json_t *values, json_t *sens)
 {
 	const cairn_secret_key *key = NULL;
-	const char *name = (const char *)sqlite3_column_text(s, 0);
-	const char *text = (const char *)sqlite3_column_text(s, 1);
+	const char *name = cairn_db_col_text(s, 0);
+	const char *text = cairn_db_col_text(s, 1);
 	json_t *v = NULL;
 	int rc;
 
 	if (!name || !text)
 		return cairn_error_set(CAIRN_ECORRUPT, "an output row of environment '%s' in %s is incomplete",
 				       env, st->path);
-	if (sqlite3_column_int(s, 2)) {
+	if (cairn_db_col_int64(s, 2)) {
 		if ((rc = cairn_store__key(st, &key)) < 0 ||
 		    (rc = cairn_secret_unseal(&v, key, text)) < 0) {
 			cairn_error_prefix("cannot read output '%s' of environment '%s' in %s",
@@ -758,7 +758,7 @@ static int read_output(cairn_store *st, sqlite3_stmt *s, const char *env, json_t
 
 int cairn_store_outputs_get(cairn_store *st, const char *env, json_t **values, json_t **sensitive)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	json_t *vals = json_object(), *sens = json_array();
 	int rc, step;
 
@@ -769,11 +769,11 @@ int cairn_store_outputs_get(cairn_store *st, const char *env, json_t **values, j
 	if ((rc = cairn_store__stmt(st, STMT_OUT_LIST, &s)) < 0)
 		goto cleanup;
 	cairn_store__bind_text(s, 1, env);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if ((rc = read_output(st, s, env, vals, sens)) < 0)
 			goto cleanup;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "read outputs");
 		goto cleanup;
 	}

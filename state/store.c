@@ -71,8 +71,8 @@ static const char *const stmt_sql[STMT__COUNT] = {
 
 	[STMT_ENV_BUMP] =
 		"INSERT INTO envs(name, serial) VALUES (?1, 1) "
-		"ON CONFLICT(name) DO UPDATE SET serial = serial + 1",
-	[STMT_ENV_ENSURE] = "INSERT OR IGNORE INTO envs(name, serial) VALUES (?1, 0)",
+		"ON CONFLICT(name) DO UPDATE SET serial = envs.serial + 1",
+	[STMT_ENV_ENSURE] = "INSERT INTO envs(name, serial) VALUES (?1, 0) ON CONFLICT(name) DO NOTHING",
 	[STMT_ENV_SERIAL] = "SELECT serial FROM envs WHERE name = ?1",
 	[STMT_ENV_LIST]   = "SELECT name FROM envs ORDER BY name",
 
@@ -132,12 +132,28 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"SELECT env, lock_id, holder, host, pid, operation, since, expires "
 		"FROM locks WHERE env = ?1",
 	[STMT_LOCK_PUT] =
-		"INSERT OR REPLACE INTO locks(env, lock_id, holder, host, pid, operation, since, expires, lease) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		"INSERT INTO locks(env, lock_id, holder, host, pid, operation, since, expires, lease) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+		"ON CONFLICT(env) DO UPDATE SET lock_id = excluded.lock_id, holder = excluded.holder, "
+		"  host = excluded.host, pid = excluded.pid, operation = excluded.operation, "
+		"  since = excluded.since, expires = excluded.expires, lease = excluded.lease",
 	[STMT_LOCK_RENEW] =
 		"UPDATE locks SET expires = ?3 + lease WHERE env = ?1 AND lock_id = ?2",
 	[STMT_LOCK_RELEASE] = "DELETE FROM locks WHERE env = ?1 AND lock_id = ?2",
 	[STMT_LOCK_DELETE]  = "DELETE FROM locks WHERE env = ?1",
+};
+
+/*
+ * The few statements whose text differs on PostgreSQL (db.h): NULL means
+ * the same text as above. A writer's transaction takes a transaction-scoped
+ * advisory lock on the state (its schema), as BEGIN IMMEDIATE takes
+ * SQLite's write lock; a reader's is one snapshot, as in SQLite's WAL.
+ */
+#define PG_WRITE_LOCK "SELECT pg_advisory_xact_lock(1667330670, hashtext(current_schema()))"
+
+static const char *const stmt_sql_pg[STMT__COUNT] = {
+	[STMT_BEGIN_IMMEDIATE] = "BEGIN; " PG_WRITE_LOCK,
+	[STMT_BEGIN_READ]      = "BEGIN ISOLATION LEVEL REPEATABLE READ",
 };
 
 /* ---- schema: migration steps, applied in order in one transaction ---- */
@@ -271,15 +287,24 @@ static const char schema_v3[] =
 	"  host       TEXT NOT NULL"
 	");";
 
-static const struct migration {
-	int version;
-	const char *sql;
-} migrations[] = {
+/* version 4: the configuration each apply used, for rollback (approvals.c).
+ * IF NOT EXISTS: cairn before this step created the table on first use. */
+static const char schema_v4[] =
+	"CREATE TABLE IF NOT EXISTS applied_configs ("
+	"  env    TEXT NOT NULL,"
+	"  rev    INTEGER NOT NULL,"
+	"  config TEXT NOT NULL,"   /* sealed JSON (secret.h): {files, variables, ...} */
+	"  PRIMARY KEY (env, rev)"
+	");";
+
+const struct cairn_store_migration cairn_store__migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
+	{ 4, schema_v4 },
 };
 
+#define migrations cairn_store__migrations
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CAIRN_STORE_SCHEMA_VERSION,
 	       "one migration step per schema version");
 
@@ -298,35 +323,32 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int cairn_store__bind_text(sqlite3_stmt *s, int i, const char *v)
+int cairn_store__bind_text(cairn_dbstmt *s, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+	return cairn_db_bind_text(s, i, v);
 }
 
-char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err)
+char *cairn_store__col_strdup(cairn_dbstmt *s, int i, int *err)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
+	const char *t = cairn_db_col_text(s, i);
 	char *r;
 
 	if (!t)
 		return NULL;
-	if (!(r = strdup((const char *)t)))
+	if (!(r = strdup(t)))
 		*err = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	return r;
 }
 
 int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what)
 {
-	/* the connection's message only if it is about this error: a later
-	 * statement (a COMMIT after a failed read) replaces it with "not an error" */
-	const char *msg = st && st->db && sqlite3_extended_errcode(st->db) == sqlrc ? sqlite3_errmsg(st->db)
-										     : sqlite3_errstr(sqlrc);
+	const char *msg = cairn_db_errmsg(st ? st->db : NULL, sqlrc);
 	const char *path = st && st->path ? st->path : "(state)";
 	int code;
 
 	if (((sqlrc & 0xff) == SQLITE_CANTOPEN || (sqlrc & 0xff) == SQLITE_READONLY ||
 	     (sqlrc & 0xff) == SQLITE_PERM || (sqlrc & 0xff) == SQLITE_IOERR) &&
-	    st && st->dir && access(st->dir, W_OK) != 0)
+	    st && !st->is_pg && st->dir && access(st->dir, W_OK) != 0)
 		return cairn_error_set(CAIRN_EIO, "cannot %s in %s: %s (the state directory %s is not writable: "
 			"SQLite needs to create %s-wal and %s-shm beside the database, even to read it)",
 			what, path, msg, st->dir, path, path);
@@ -359,41 +381,41 @@ int cairn_store__sqlerr(cairn_store *st, int sqlrc, const char *what)
 	return cairn_error_set(code, "cannot %s in %s: %s", what, path, msg);
 }
 
-int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, sqlite3_stmt **out)
+int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, cairn_dbstmt **out)
 {
-	sqlite3_stmt *s = st->stmts[id];
+	cairn_dbstmt *s = st->stmts[id];
+	const char *sql;
 	int rc;
 
 	assert(id < STMT__COUNT && stmt_sql[id]);
 	if (!s) {
-		rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+		sql = st->is_pg && stmt_sql_pg[id] ? stmt_sql_pg[id] : stmt_sql[id];
+		rc = cairn_db_prepare(st->db, sql, 1, &s);
 		if (rc != SQLITE_OK)
 			return cairn_store__sqlerr(st, rc, "prepare a statement");
 		st->stmts[id] = s;
 	} else {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
+		cairn_db_reset(s);
 	}
 	*out = s;
 	return 0;
 }
 
-void cairn_store__done(sqlite3_stmt *s)
+void cairn_store__done(cairn_dbstmt *s)
 {
-	if (s)
-		sqlite3_reset(s);
+	cairn_db_reset(s);
 }
 
 /* Run a cached statement that returns no rows. */
 static int run(cairn_store *st, cairn_stmt_id id, const char *what)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
 		return rc;
-	rc = sqlite3_step(s);
-	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : cairn_store__sqlerr(st, rc, what);
+	rc = cairn_db_step(s);
+	rc = (rc == CAIRN_DB_DONE || rc == CAIRN_DB_ROW) ? 0 : cairn_store__sqlerr(st, rc, what);
 	cairn_store__done(s);
 	return rc;
 }
@@ -408,6 +430,26 @@ int cairn_store__writable(cairn_store *st)
 
 /* ---- transactions ---- */
 
+/* Start a transaction. A BEGIN that failed leaves none open: on PostgreSQL
+ * the BEGIN has run and the lock wait after it timed out, so roll back.
+ * Starting a transaction is the one place where a lost PostgreSQL
+ * connection is safe to replace: nothing of ours is in flight, so connect
+ * again and retry once. (A connection lost inside a transaction loses it:
+ * that call fails, and a batch's commit fails; intents committed before
+ * stay for the next apply's recovery.) */
+static int begin(cairn_store *st, cairn_stmt_id id, const char *what)
+{
+	int rc = run(st, id, what);
+
+	if (rc == CAIRN_EIO && st->is_pg && !cairn_db_in_tx(st->db) && cairn_db_reconnect(st->db) == 1) {
+		cairn_error_clear();
+		rc = run(st, id, what);
+	}
+	if (rc < 0 && cairn_db_in_tx(st->db))
+		run(st, STMT_ROLLBACK, "roll back");
+	return rc;
+}
+
 static int commit(cairn_store *st)
 {
 	double t0 = mono_now();
@@ -417,7 +459,7 @@ static int commit(cairn_store *st)
 	if (st->batch_commit)
 		st->write_secs += mono_now() - t0;
 	if (rc < 0) {
-		if (!sqlite3_get_autocommit(st->db))
+		if (cairn_db_in_tx(st->db))
 			run(st, STMT_ROLLBACK, "roll back");
 		return rc;
 	}
@@ -439,7 +481,7 @@ int cairn_store__tx_begin(cairn_store *st)
 				st->path);
 		return run(st, STMT_SAVEPOINT, "start an operation");
 	}
-	return run(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
+	return begin(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
 }
 
 static int tx_end(cairn_store *st, int rc);
@@ -456,7 +498,7 @@ static int tx_end(cairn_store *st, int rc)
 	if (st->batch) {
 		if (rc == 0)
 			return run(st, STMT_RELEASE, "finish an operation");
-		if (sqlite3_get_autocommit(st->db)) {
+		if (!cairn_db_in_tx(st->db)) {
 			/* SQLite gave up the whole transaction (disk full, I/O) */
 			st->batch_lost = 1;
 			return rc;
@@ -467,7 +509,7 @@ static int tx_end(cairn_store *st, int rc)
 	}
 	if (rc == 0)
 		return commit(st);
-	if (!sqlite3_get_autocommit(st->db))
+	if (cairn_db_in_tx(st->db))
 		run(st, STMT_ROLLBACK, "roll back");
 	return rc;
 }
@@ -476,12 +518,12 @@ int cairn_store__read_begin(cairn_store *st)
 {
 	if (st->batch)
 		return 0;
-	return run(st, STMT_BEGIN_READ, "start reading");
+	return begin(st, STMT_BEGIN_READ, "start reading");
 }
 
 void cairn_store__read_end(cairn_store *st)
 {
-	if (!st->batch && !sqlite3_get_autocommit(st->db))
+	if (!st->batch && cairn_db_in_tx(st->db))
 		run(st, STMT_COMMIT, "finish reading");
 }
 
@@ -495,7 +537,7 @@ int cairn_store_begin(cairn_store *st)
 	{
 		double t0 = mono_now();
 
-		rc = run(st, STMT_BEGIN_IMMEDIATE, "start a batch");
+		rc = begin(st, STMT_BEGIN_IMMEDIATE, "start a batch");
 		st->write_secs += mono_now() - t0;
 	}
 	if (rc < 0)
@@ -528,7 +570,7 @@ void cairn_store_rollback(cairn_store *st)
 		return;
 	st->batch = 0;
 	st->batch_lost = 0;
-	if (!sqlite3_get_autocommit(st->db))
+	if (cairn_db_in_tx(st->db))
 		run(st, STMT_ROLLBACK, "roll back");
 }
 
@@ -630,7 +672,7 @@ static int prepare_file(cairn_store *st, unsigned flags)
 static int pragma_int(cairn_store *st, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(st->lite, sql, -1, &s, NULL);
 
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(s);
@@ -651,7 +693,7 @@ static int refuse(cairn_store *st, int sqlrc)
 			st->path);
 	if ((sqlrc & 0xff) == SQLITE_CORRUPT)
 		return cairn_error_set(CAIRN_ECORRUPT, "state database %s is corrupt: %s",
-				       st->path, sqlite3_errmsg(st->db));
+				       st->path, sqlite3_errmsg(st->lite));
 	return cairn_store__sqlerr(st, sqlrc, "read the database header");
 }
 
@@ -667,12 +709,12 @@ static int check_file(cairn_store *st, int64_t *version)
 	int rc;
 
 	/* one snapshot: another process may be initialising the file */
-	if ((rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+	if ((rc = sqlite3_exec(st->lite, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
 		return refuse(st, rc);
 	if ((rc = pragma_int(st, "PRAGMA application_id", &app_id)) == SQLITE_OK &&
 	    (rc = pragma_int(st, "PRAGMA user_version", &uv)) == SQLITE_OK)
 		rc = pragma_int(st, "SELECT count(*) FROM sqlite_schema", &nobj);
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_exec(st->lite, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return refuse(st, rc);
 	if (app_id != CAIRN_STORE_APP_ID && !(app_id == 0 && uv == 0 && nobj == 0))
@@ -688,7 +730,7 @@ static int check_file(cairn_store *st, int64_t *version)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s has an invalid schema version %lld",
 				       st->path, (long long)uv);
 
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(4)", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(st->lite, "PRAGMA quick_check(4)", -1, &s, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW) {
@@ -725,7 +767,7 @@ static int check_file(cairn_store *st, int64_t *version)
 
 static int exec(cairn_store *st, const char *sql, const char *what)
 {
-	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(st->lite, sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : cairn_store__sqlerr(st, rc, what);
 }
@@ -767,8 +809,8 @@ static int migrate(cairn_store *st)
 	rc = exec(st, "COMMIT", "commit the schema upgrade");
 
 cleanup:
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(st->lite))
+		sqlite3_exec(st->lite, "ROLLBACK", NULL, NULL, NULL);
 	cairn_buf_release(&b);
 	return rc;
 }
@@ -789,7 +831,7 @@ static int set_wal(cairn_store *st)
 
 	for (;;) {
 		is_wal = 0;
-		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+		rc = sqlite3_prepare_v2(st->lite, "PRAGMA journal_mode = WAL", -1, &s, NULL);
 		if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 			mode = sqlite3_column_text(s, 0);
 			is_wal = mode && strcmp((const char *)mode, "wal") == 0;
@@ -816,15 +858,17 @@ static int open_db(cairn_store *st)
 
 	if ((rc = cairn_walbuf_vfs(&vfs)) < 0)
 		return rc;
-	rc = sqlite3_open_v2(st->path, &st->db,
+	rc = sqlite3_open_v2(st->path, &st->lite,
 			     (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOFOLLOW,
 			     vfs);
+	if (rc == SQLITE_OK && !(st->db = cairn_db_wrap_sqlite(st->lite)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if (rc != SQLITE_OK)
 		return cairn_store__sqlerr(st, rc, "open the database");
-	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_extended_result_codes(st->lite, 1);
 	/* until the file is accepted, closing it must not checkpoint into it */
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	sqlite3_busy_timeout(st->db, CAIRN_STORE_BUSY_MS);
+	sqlite3_db_config(st->lite, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(st->lite, CAIRN_STORE_BUSY_MS);
 
 	if ((rc = check_file(st, &version)) < 0)
 		return rc;
@@ -836,7 +880,7 @@ static int open_db(cairn_store *st)
 				"state database %s has schema version %lld and needs an upgrade; "
 				"run a command that writes state", st->path, (long long)version);
 	}
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+	sqlite3_db_config(st->lite, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 
 	if (!ro) {
 		if ((rc = set_wal(st)) < 0)
@@ -871,7 +915,11 @@ static void identify(cairn_store *st)
 	}
 	st->lock_id[32] = '\0';
 
-	if (gethostname(st->host, sizeof(st->host)) != 0)
+	/* CAIRN_HOSTNAME: the name a lock holder gives for its machine (tests
+	 * of several machines on one, containers whose hostnames collide) */
+	if (getenv("CAIRN_HOSTNAME") && *getenv("CAIRN_HOSTNAME"))
+		snprintf(st->host, sizeof(st->host), "%s", getenv("CAIRN_HOSTNAME"));
+	else if (gethostname(st->host, sizeof(st->host)) != 0)
 		snprintf(st->host, sizeof(st->host), "localhost");
 	st->host[sizeof(st->host) - 1] = '\0';
 
@@ -888,7 +936,11 @@ int cairn_store_open(cairn_store **out, const char *path, unsigned flags)
 	if (!(st = calloc(1, sizeof(*st))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	st->flags = flags;
-	if ((rc = set_paths(st, path)) < 0 ||
+	if (cairn_store_is_url(path)) {
+		st->is_pg = 1;
+		if ((rc = cairn_store__open_pg(st, path)) < 0)
+			goto cleanup;
+	} else if ((rc = set_paths(st, path)) < 0 ||
 	    (rc = prepare_file(st, flags)) < 0 ||
 	    (rc = open_db(st)) < 0)
 		goto cleanup;
@@ -910,8 +962,9 @@ void cairn_store_free(cairn_store *st)
 	if (st->batch)
 		cairn_store_rollback(st);
 	for (i = 0; i < STMT__COUNT; i++)
-		sqlite3_finalize(st->stmts[i]);
-	sqlite3_close_v2(st->db);
+		cairn_db_finalize(st->stmts[i]);
+	cairn_db_free(st->db);
+	sqlite3_close_v2(st->lite);
 	OPENSSL_cleanse(&st->key, sizeof(st->key));
 	free(st->path);
 	free(st->dir);
@@ -924,11 +977,35 @@ const char *cairn_store_path(const cairn_store *st)
 	return st->path;
 }
 
+int cairn_store__has_table(cairn_store *st, const char *name, int *out)
+{
+	const char *sql = st->is_pg
+		? "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+		  "AND table_name = ?1"
+		: "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1";
+	cairn_dbstmt *s = NULL;
+	int rc, step;
+
+	if ((rc = cairn_db_prepare(st->db, sql, 0, &s)) != 0)
+		return cairn_store__sqlerr(st, rc, "list the tables");
+	cairn_db_bind_text(s, 1, name);
+	if ((step = cairn_db_step(s)) == CAIRN_DB_ROW)
+		*out = cairn_db_col_int64(s, 0) > 0;
+	else
+		rc = cairn_store__sqlerr(st, step, "list the tables");
+	cairn_db_finalize(s);
+	return rc;
+}
+
 int cairn_store__key(cairn_store *st, const cairn_secret_key **out)
 {
 	int rc;
 
 	if (!st->have_key) {
+		if (st->is_pg && !(getenv("CAIRN_STATE_KEY") && *getenv("CAIRN_STATE_KEY")))
+			return cairn_error_set(CAIRN_ENOTFOUND,
+				"no state key: the state at %s is shared, so the key that seals its secrets must "
+				"come from CAIRN_STATE_KEY (the same value on every machine)", st->path);
 		rc = cairn_secret_key_load(&st->key, st->key_file,
 					   !(st->flags & CAIRN_STORE_READONLY));
 		if (rc < 0)
@@ -943,14 +1020,14 @@ int cairn_store__key(cairn_store *st, const cairn_secret_key **out)
 
 static int env_stmt(cairn_store *st, cairn_stmt_id id, const char *env, const char *what)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	rc = sqlite3_step(s);
-	rc = rc == SQLITE_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
+	rc = cairn_db_step(s);
+	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
 	cairn_store__done(s);
 	return rc;
 }
@@ -967,17 +1044,17 @@ int cairn_store__ensure_env(cairn_store *st, const char *env)
 
 int cairn_store_serial(cairn_store *st, const char *env, int64_t *out)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, STMT_ENV_SERIAL, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = sqlite3_column_int64(s, 0);
+	rc = cairn_db_step(s);
+	if (rc == CAIRN_DB_ROW) {
+		*out = cairn_db_col_int64(s, 0);
 		rc = 0;
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == CAIRN_DB_DONE) {
 		*out = 0;
 		rc = 0;
 	} else {
@@ -1000,14 +1077,14 @@ void cairn_strv_free(char **v, size_t n)
 
 int cairn_store_envs(cairn_store *st, char ***out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	cairn_dbstmt *s = NULL;
 	char **v = NULL, **nv;
 	size_t len = 0, cap = 0;
 	int rc, step;
 
 	if ((rc = cairn_store__stmt(st, STMT_ENV_LIST, &s)) < 0)
 		return rc;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 8;
 			if (!(nv = realloc(v, cap * sizeof(*v)))) {
@@ -1022,7 +1099,7 @@ int cairn_store_envs(cairn_store *st, char ***out, size_t *n)
 		if (v[len])
 			len++;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != CAIRN_DB_DONE) {
 		rc = cairn_store__sqlerr(st, step, "list environments");
 		goto cleanup;
 	}

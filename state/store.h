@@ -35,11 +35,12 @@
 #include <stdint.h>
 
 #define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
-#define CAIRN_STORE_SCHEMA_VERSION 3
+#define CAIRN_STORE_SCHEMA_VERSION 4
 /* The oldest schema a READONLY handle reads as it is: the tables that
  * reading commands use (resources, intents, revisions, outputs, locks) are
  * those of version 1; version 2 only added the drift tables (drift.h),
- * version 3 the ephemeral environments (envs.h, read as none when absent),
+ * version 3 the ephemeral environments (envs.h), version 4 the applied
+ * configurations (approvals.h), both read as none when absent,
  * which the first writer adds. */
 #define CAIRN_STORE_READ_MIN_VERSION 1
 
@@ -61,6 +62,28 @@ enum {
  * quick_check, which reads the whole file (milliseconds for 10,000
  * resources). */
 int cairn_store_open(cairn_store **out, const char *path, unsigned flags);
+
+/* ---- state by URL (store_pg.c, docs/state.md) ----
+ * A location that starts with postgres:// or postgresql:// is a PostgreSQL
+ * database (libpq: PG* variables and ~/.pgpass apply); anything else is a
+ * file path. cairn_store_open takes either. On PostgreSQL the state lives
+ * in the connection's current schema (one schema per stack), the sealing
+ * key must come from $CAIRN_STATE_KEY (every machine needs the same one),
+ * and cairn_store_path() is the URL with its password replaced by "***". */
+int cairn_store_is_url(const char *location);
+/* The state location to use: flag if set, else $CAIRN_STATE_URL if set,
+ * else dflt (the stack's .cairn/state.db). */
+const char *cairn_store_location(const char *flag, const char *dflt);
+/* cairn_store_open of a state that may not exist yet: 0 with *out NULL when
+ * there is none (no file; on PostgreSQL, with CAIRN_STORE_READONLY, a
+ * schema nothing was written to). A file is never created here; on
+ * PostgreSQL a writing handle brings the schema up as cairn_store_open
+ * does. */
+int cairn_store_open_existing(cairn_store **out, const char *location, unsigned flags);
+/* text with every URL password (scheme://user:PASSWORD@) and every
+ * password=VALUE replaced by "***"; malloc'd, NULL on out of memory. For
+ * messages and the history's command lines. */
+char *cairn_store_redact(const char *text);
 void cairn_store_free(cairn_store *st);
 const char *cairn_store_path(const cairn_store *st);
 
@@ -78,6 +101,20 @@ void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double 
 /* Total seconds spent inside mutating calls and batch commits (all state
  * writing, for the benchmark's "share of apply time in state commits"). */
 void cairn_store_write_stats(const cairn_store *st, double *seconds);
+
+/* ---- copying a whole state (copy.c: cairn state migrate) ---- */
+typedef struct cairn_store_copy_stats {
+	size_t envs, resources, revisions;
+	int64_t rows; /* rows of every table */
+} cairn_store_copy_stats;
+/* Copy every environment, with its resources, intents, outputs, history and
+ * drift records, from src into dst (a file into PostgreSQL or back), rows
+ * as stored (sealed values stay sealed: both must use the same key), in one
+ * dst transaction committed only once every environment reads back equal
+ * through both stores. Refuses (CAIRN_ELOCKED) while any environment of src
+ * holds a live lock, and (CAIRN_EINVAL) a dst that already holds a state.
+ * src is held under its writers' lock meanwhile and is not written. */
+int cairn_store_copy(cairn_store *dst, cairn_store *src, cairn_store_copy_stats *stats);
 
 /* ---- environments ---- */
 /* The environment's serial (0 if it has never been written). */

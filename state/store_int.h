@@ -12,6 +12,8 @@
 #include "store.h"
 #include "secret.h"
 
+#include "db.h"
+
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -60,14 +62,16 @@ typedef enum cairn_stmt_id {
 } cairn_stmt_id;
 
 struct cairn_store {
-	sqlite3 *db;
-	char *path;
-	char *dir;
-	char *key_file;
+	cairn_db *db;     /* the seam (db.h): every statement goes through it */
+	sqlite3 *lite;    /* SQLite only: the handle under db, for opening checks */
+	int is_pg;        /* the state is a PostgreSQL database (path is a URL) */
+	char *path;       /* the file, or the URL with its password redacted */
+	char *dir;        /* SQLite only (NULL on PostgreSQL) */
+	char *key_file;   /* SQLite only: PostgreSQL needs $CAIRN_STATE_KEY */
 	unsigned flags;
 	int batch;        /* a batch (cairn_store_begin) is open */
 	int batch_lost;   /* SQLite rolled the open batch back after an error */
-	sqlite3_stmt *stmts[STMT__COUNT];
+	cairn_dbstmt *stmts[STMT__COUNT];
 	cairn_secret_key key;
 	int have_key;
 	char lock_id[33]; /* random, hex: identifies this handle as a lock holder */
@@ -81,9 +85,9 @@ struct cairn_store {
 };
 
 /* The cached statement `id`, reset and unbound, ready to bind. */
-int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, sqlite3_stmt **out);
+int cairn_store__stmt(cairn_store *st, cairn_stmt_id id, cairn_dbstmt **out);
 /* Reset a statement after use (NULL allowed): releases its read snapshot. */
-void cairn_store__done(sqlite3_stmt *s);
+void cairn_store__done(cairn_dbstmt *s);
 
 /* Turn a SQLite failure into a CAIRN_E* code with a message naming the
  * database and `what` was being done. */
@@ -99,6 +103,10 @@ int cairn_store__tx_end(cairn_store *st, int rc);
 int cairn_store__read_begin(cairn_store *st);
 void cairn_store__read_end(cairn_store *st);
 
+/* *out: 1 if the state has table `name` (a READONLY handle on an older
+ * schema may not), 0 if not. */
+int cairn_store__has_table(cairn_store *st, const char *name, int *out);
+
 /* The sealing key, loaded on first need (created if the handle can write). */
 int cairn_store__key(cairn_store *st, const cairn_secret_key **out);
 
@@ -110,10 +118,23 @@ int cairn_store__ensure_env(cairn_store *st, const char *env);
 int cairn_store__writable(cairn_store *st);
 
 /* Bind helpers: NULL binds SQL NULL. */
-int cairn_store__bind_text(sqlite3_stmt *s, int i, const char *v);
+int cairn_store__bind_text(cairn_dbstmt *s, int i, const char *v);
 /* Column as a new malloc'd string (NULL for SQL NULL); sets *err on OOM. */
-char *cairn_store__col_strdup(sqlite3_stmt *s, int i, int *err);
+char *cairn_store__col_strdup(cairn_dbstmt *s, int i, int *err);
 
 int64_t cairn_store__now(void);
+
+/* The schema's migration steps, in order, written once in SQLite's words
+ * (db.h); store.c applies them to a file, store_pg.c to PostgreSQL. */
+struct cairn_store_migration {
+	int version;
+	const char *sql;
+};
+extern const struct cairn_store_migration cairn_store__migrations[];
+
+/* Connect to the PostgreSQL state at url, check it is a cairn state (or
+ * empty) of a schema this cairn knows, and bring it up to date when the
+ * handle writes (store_pg.c). Sets st->db and st->path (redacted). */
+int cairn_store__open_pg(cairn_store *st, const char *url);
 
 #endif

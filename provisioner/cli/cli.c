@@ -138,6 +138,8 @@ static const char usage_text[] =
 "  graph     -e ENV            print the resource graph as DOT\n"
 "  output    -e ENV [NAME] [--json] [--show-sensitive]\n"
 "  state     list|show ADDR|rm ADDR...|mv FROM TO|history  -e ENV\n"
+"  state     migrate --to URL|FILE  copy the whole state (all environments, history) to\n"
+"            PostgreSQL or a file, verified; refused while any environment is locked\n"
 "  lock      status|force-unlock -e ENV\n"
 "  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
 "  policy    test [-C DIR] [TEST...]   run the policies on saved plans, compare the findings\n"
@@ -1339,8 +1341,8 @@ static char *state_path(cli *c)
 {
 	char *p = NULL, *copy, *dir;
 
-	if (c->state)
-		return strdup(c->state);
+	if (cairn_store_location(c->state, NULL))
+		return strdup(cairn_store_location(c->state, NULL));
 	if (c->stack) {
 		copy = strdup(c->stack);
 		dir = copy ? dirname(copy) : NULL;
@@ -1394,7 +1396,7 @@ static int open_store(cli *c, cairn_store **st, bool write)
 		return rc;
 	}
 	/* writing commands (state rm/mv, force-unlock) change existing state only */
-	if (stat(path, &sb) != 0) {
+	if (!cairn_store_is_url(path) && stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", path);
 		free(path);
 		return rc;
@@ -1453,6 +1455,55 @@ static void print_attrs(json_t *attrs, json_t *sensitive, bool show)
 	}
 }
 
+/* state migrate --to URL|FILE: copy the whole state (state/copy.c) from
+ * where it is now (--state, CAIRN_STATE_URL or the stack's file). */
+static int cmd_state_migrate(cli *c, int argc, char **argv)
+{
+	cairn_store *src = NULL, *dst = NULL;
+	cairn_store_copy_stats stats;
+	const char *to = NULL;
+	char **args = calloc((size_t)argc + 1, sizeof(*args)), *from = NULL;
+	int i, n = 0, rc;
+
+	if (!args)
+		return report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--to") && i + 1 < argc)
+			to = argv[++i];
+		else if (!strncmp(argv[i], "--to=", 5))
+			to = argv[i] + 5;
+		else
+			args[n++] = argv[i];
+	}
+	if (parse(c, n, args, 0)) {
+		free(args);
+		return CAIRN_EXIT_ERROR;
+	}
+	free(args);
+	if (!to || !*to || c->nargs)
+		return usage_error("usage: cairn state migrate --to URL|FILE [--state FROM]");
+	if (!(from = state_path(c)))
+		return report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	if (!strcmp(from, to)) {
+		rc = cairn_error_set(CAIRN_EINVAL, "the state is already at the destination");
+		goto done;
+	}
+	if ((rc = cairn_store_open(&src, from, 0)) != 0 ||
+	    (rc = cairn_store_open(&dst, to, CAIRN_STORE_CREATE)) != 0 ||
+	    (rc = cairn_store_copy(dst, src, &stats)) != 0)
+		goto done;
+	printf("Migrated the state from %s to %s: %zu environments, %zu resources, %zu revisions "
+	       "(%lld rows), verified.\n", cairn_store_path(src), cairn_store_path(dst), stats.envs,
+	       stats.resources, stats.revisions, (long long)stats.rows);
+	printf("The source is unchanged. Use the new state with --state or CAIRN_STATE_URL.\n");
+
+done:
+	cairn_store_free(src);
+	cairn_store_free(dst);
+	free(from);
+	return report(c, rc);
+}
+
 static int cmd_state(cli *c, int argc, char **argv)
 {
 	cairn_store *st = NULL;
@@ -1463,6 +1514,8 @@ static int cmd_state(cli *c, int argc, char **argv)
 	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("usage: cairn state list|show|rm|mv|history -e ENV");
 	sub = argv[1];
+	if (!strcmp(sub, "migrate"))
+		return cmd_state_migrate(c, argc - 1, argv + 1);
 	if (parse(c, argc - 1, argv + 1, FL_ENV | FL_LOCK | FL_JSON | FL_SENSITIVE | FL_LIMIT) || need_env(c))
 		return CAIRN_EXIT_ERROR;
 	if (!strcmp(sub, "show") && c->nargs != 1)

@@ -613,8 +613,8 @@ static char *state_path(drift_cli *c)
 {
 	char *p = NULL, *copy, *dir;
 
-	if (c->o.state_file)
-		return strdup(c->o.state_file);
+	if (cairn_store_location(c->o.state_file, NULL))
+		return strdup(cairn_store_location(c->o.state_file, NULL));
 	if (c->o.stack_file) {
 		copy = strdup(c->o.stack_file);
 		dir = copy ? dirname(copy) : NULL;
@@ -695,7 +695,7 @@ static int run_history(drift_cli *c)
 		return usage("invalid environment name '%s'", c->envs[0]);
 	if (!(path = state_path(c)))
 		return report_error(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
-	if (stat(path, &sb) != 0) {
+	if (!cairn_store_is_url(path) && stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: no drift run has been recorded", path);
 		free(path);
 		return report_error(rc);

@@ -241,9 +241,10 @@ static int load_stack(env_cli *c)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	rc = cairn_stack_load(&c->stack, file);
 	free(file);
-	if (!rc && c->state_file && !(c->state_path = strdup(c->state_file)))
+	if (!rc && cairn_store_location(c->state_file, NULL) &&
+	    !(c->state_path = strdup(cairn_store_location(c->state_file, NULL))))
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	else if (!rc && !c->state_file && asprintf(&c->state_path, "%s/.cairn/state.db", c->stack->dir) < 0)
+	else if (!rc && !cairn_store_location(c->state_file, NULL) && asprintf(&c->state_path, "%s/.cairn/state.db", c->stack->dir) < 0)
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	return rc;
 }
@@ -251,12 +252,7 @@ static int load_stack(env_cli *c)
 /* The state for reading, or *st NULL when there is none yet. */
 static int open_state(env_cli *c, cairn_store **st, bool write)
 {
-	struct stat sb;
-
-	*st = NULL;
-	if (stat(c->state_path, &sb) != 0)
-		return 0;
-	return cairn_store_open(st, c->state_path, write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+	return cairn_store_open_existing(st, c->state_path, write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
 }
 
 static void engine_opts(env_cli *c, cairn_engine_opts *o, const char *env, bool for_write)
@@ -400,10 +396,9 @@ bool cairn_cli_env_recorded(const char *state_path, const char *env)
 {
 	cairn_ephemeral_env rec = { 0 };
 	cairn_store *st = NULL;
-	struct stat sb;
 	bool found = false;
 
-	if (stat(state_path, &sb) == 0 && cairn_store_open(&st, state_path, CAIRN_STORE_READONLY) == 0 &&
+	if (cairn_store_open_existing(&st, state_path, CAIRN_STORE_READONLY) == 0 && st &&
 	    cairn_store_ephemeral_get(st, env, &rec) == 0)
 		found = true;
 	cairn_ephemeral_env_release(&rec);
@@ -420,15 +415,13 @@ int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n
 {
 	cairn_ephemeral_env *recs = NULL;
 	cairn_store *st = NULL;
-	struct stat sb;
 	size_t nrecs = 0, i, j;
 	char **v;
 	int rc = 0;
 
-	if (stat(state_path, &sb) != 0)
-		return 0;
-	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0 ||
-	    (rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0)
+	if ((rc = cairn_store_open_existing(&st, state_path, CAIRN_STORE_READONLY)) != 0 || !st)
+		return rc;
+	if ((rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0)
 		goto cleanup;
 	for (i = 0; i < nrecs; i++) {
 		bool dup = false;

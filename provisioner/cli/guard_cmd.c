@@ -473,15 +473,14 @@ int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to,
 	json_t *cfg = NULL, *h = NULL, *x;
 	const char *tdir = getenv("TMPDIR");
 	char *dir = NULL;
-	struct stat sb;
 	size_t i;
 	int rc;
 
 	*from = 0;
-	if (stat(state_path, &sb) != 0)
-		return cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", state_path);
-	if ((rc = cairn_store_open(&st, state_path, CAIRN_STORE_READONLY)) != 0)
+	if ((rc = cairn_store_open_existing(&st, state_path, CAIRN_STORE_READONLY)) != 0)
 		return rc;
+	if (!st)
+		return cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: nothing has been applied yet", state_path);
 	if ((rc = cairn_store_config_get(st, env, to, &cfg)) != 0) {
 		if (rc == CAIRN_ENOTFOUND)
 			rc = cairn_error_set(CAIRN_ENOTFOUND, "revision %ld of environment '%s' has no recorded "

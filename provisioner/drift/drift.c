@@ -408,7 +408,7 @@ static int open_store(cairn_drift_run *r)
 {
 	struct stat sb;
 
-	if (stat(r->state_path, &sb) != 0 && !r->opts.record)
+	if (!cairn_store_is_url(r->state_path) && stat(r->state_path, &sb) != 0 && !r->opts.record)
 		return 0;
 	/* a writer: it upgrades the schema before the engines open it read-only */
 	return cairn_store_open(&r->store, r->state_path, CAIRN_STORE_CREATE);
@@ -428,7 +428,8 @@ int cairn_drift_run_new(cairn_drift_run **out, const cairn_drift_opts *o)
 	r->now = o->now ? o->now : (int64_t)time(NULL);
 	if ((rc = load_stack(o, &r->stack)) != 0)
 		goto fail;
-	r->state_path = o->state_file ? strdup(o->state_file) : path_join(r->stack->dir, ".cairn/state.db");
+	r->state_path = cairn_store_location(o->state_file, NULL) ? strdup(cairn_store_location(o->state_file, NULL))
+							       : path_join(r->stack->dir, ".cairn/state.db");
 	if (!r->state_path) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto fail;

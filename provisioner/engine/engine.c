@@ -913,9 +913,13 @@ static int load_state(cairn_engine *e)
 
 	/* no state yet: empty; a writing engine creates it when it takes the
 	 * lock, so that a run that fails before (bad input) leaves none */
-	if (e->opts.no_state || stat(e->state_path, &sb) != 0)
+	if (e->opts.no_state || (!cairn_store_is_url(e->state_path) && stat(e->state_path, &sb) != 0))
 		return 0;
 	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path) && !e->opts.for_write) {
+		cairn_error_clear();
+		return 0; /* a PostgreSQL state nothing has been written to yet */
+	}
 	if (rc)
 		return rc;
 	return cairn_engine_reload_state(e);
@@ -1037,7 +1041,7 @@ static int protect_state(cairn_engine *e)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	}
 	if ((rc = cairn_lua_protect(e->lua, dot, true, "cairn's state directory")) == 0 &&
-	    (rc = cairn_lua_protect(e->lua, e->state_path, false, "cairn's state database")) == 0) {
+	    !cairn_store_is_url(e->state_path) && (rc = cairn_lua_protect(e->lua, e->state_path, false, "cairn's state database")) == 0) {
 		slash = strrchr(e->state_path, '/');
 		if (asprintf(&key, "%.*s%skey", slash ? (int)(slash - e->state_path) : 0, e->state_path,
 			     slash ? "/" : "") < 0)
@@ -1083,7 +1087,9 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		rc = cairn_error_set(CAIRN_EINVAL, "no environment given: use -e ENV (or set CAIRN_ENV)");
 		goto fail;
 	}
-	e->state_path = e->opts.state_file ? strdup(e->opts.state_file) : path_join(e->stack->dir, ".cairn/state.db");
+	e->state_path = cairn_store_location(e->opts.state_file, NULL)
+		? strdup(cairn_store_location(e->opts.state_file, NULL))
+		: path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = cairn_engine__load_env(e)) != 0)
 		goto fail;
 	if ((rc = cairn_vars_resolve(&e->vars, e->stack, e->env, e->opts.var_overrides)) != 0)

@@ -13,20 +13,17 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The recorded environment of that name, or CAIRN_ENOTFOUND (no state, or
  * no such record). */
 static int lookup(cairn_engine *e, cairn_ephemeral_env *rec)
 {
 	cairn_store *st = NULL;
-	struct stat sb;
 	int rc;
 
-	if (stat(e->state_path, &sb) != 0) /* validate and graph read it too */
-		return CAIRN_ENOTFOUND;
-	if ((rc = cairn_store_open(&st, e->state_path, CAIRN_STORE_READONLY)) == 0)
-		rc = cairn_store_ephemeral_get(st, e->opts.env, rec);
+	/* validate and graph read it too */
+	if ((rc = cairn_store_open_existing(&st, e->state_path, CAIRN_STORE_READONLY)) == 0)
+		rc = st ? cairn_store_ephemeral_get(st, e->opts.env, rec) : CAIRN_ENOTFOUND;
 	cairn_store_free(st);
 	return rc;
 }

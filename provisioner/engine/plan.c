@@ -192,18 +192,20 @@ static int plan_mac_key(cairn_engine *e, bool create, unsigned char out[MAC_LEN]
 	unsigned int n = 0;
 	int rc;
 
-	if (!slash)
+	if (cairn_store_is_url(e->state_path))
+		rc = 0; /* a shared state: the key comes from CAIRN_STATE_KEY only */
+	else if (!slash)
 		rc = cairn_buf_puts(&dir, ".");
 	else if (slash == e->state_path)
 		rc = cairn_buf_puts(&dir, "/");
 	else
 		rc = cairn_buf_put(&dir, e->state_path, (size_t)(slash - e->state_path));
-	if (rc || (rc = cairn_buf_printf(&file, "%s/key", dir.ptr)) != 0)
+	if (rc || (dir.len && (rc = cairn_buf_printf(&file, "%s/key", dir.ptr)) != 0))
 		goto cleanup;
-	if (create && !(getenv("CAIRN_STATE_KEY") && *getenv("CAIRN_STATE_KEY")) &&
+	if (dir.len && create && !(getenv("CAIRN_STATE_KEY") && *getenv("CAIRN_STATE_KEY")) &&
 	    (rc = make_key_dir(dir.ptr)) != 0)
 		goto cleanup;
-	if ((rc = cairn_secret_key_load(&k, file.ptr, create)) != 0)
+	if ((rc = cairn_secret_key_load(&k, dir.len ? file.ptr : NULL, create)) != 0)
 		goto cleanup;
 	if (!HMAC(EVP_sha256(), k.k, sizeof(k.k), (const unsigned char *)MAC_KEY_LABEL, strlen(MAC_KEY_LABEL), out, &n) ||
 	    n != MAC_LEN)

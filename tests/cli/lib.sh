@@ -9,7 +9,7 @@ WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
 # only modules on this trusted path get: a stack's own modules never do)
 export CAIRN_MODULES_PATH="$TESTS_DIR/../../modules:$TESTS_DIR/modules"
 export NO_COLOR=1
-unset CAIRN_ENV CAIRN_STATE_KEY
+unset CAIRN_ENV CAIRN_STATE_KEY CAIRN_STATE_URL CAIRN_HOSTNAME
 FAILS=0
 CHECKS=0
 BG_PIDS=()

@@ -1,13 +1,15 @@
 /*
  * test_lock.c - leased environment locks: acquire / renew / release, races
  * between processes, takeover of dead and expired holders, waiting,
- * force-unlock.
+ * force-unlock. On both backends: CAIRN_TEST_STATE_URL selects PostgreSQL
+ * (backend.h, tests/pg/unit.sh).
  *
  * Children are forked before the parent opens any store handle they could
  * inherit (an SQLite connection must not cross a fork), and each opens its
  * own.
  */
 #include "t.h"
+#include "state/backend.h"
 #include "state/lock.h"
 #include "state/store.h"
 
@@ -27,12 +29,15 @@ static char dbpath[512];
 static const char *setup(void)
 {
 	cairn_store *st = NULL;
+	char *loc;
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cairn-test-lock-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		abort();
-	snprintf(dbpath, sizeof(dbpath), "%s/.cairn/state.db", tmpdir);
 	unsetenv("CAIRN_STATE_KEY");
+	loc = t_state_loc(tmpdir);
+	snprintf(dbpath, sizeof(dbpath), "%s", loc);
+	free(loc);
 	if (cairn_store_open(&st, dbpath, CAIRN_STORE_CREATE) != 0)
 		abort();
 	cairn_store_free(st);

@@ -1,8 +1,12 @@
 /*
  * test_store.c - the state store: opening and refusing files, resources,
  * serials, intents, batches, sealed secrets, outputs, history.
+ *
+ * On both backends: CAIRN_TEST_STATE_URL selects PostgreSQL (backend.h,
+ * tests/pg/unit.sh).
  */
 #include "t.h"
+#include "state/backend.h"
 #include "state/store.h"
 #include "state/secret.h"
 
@@ -84,6 +88,8 @@ static int raw_contains(const char *db, const char *needle)
 	int found;
 	cairn_buf wp = CAIRN_BUF_INIT;
 
+	if (cairn_store_is_url(db))
+		return t_pg_contains(db, needle);
 	cairn_buf_printf(&wp, "%s-wal", db);
 	wal = cairn_buf_detach(&wp);
 	a = slurp(db, &na);
@@ -103,6 +109,8 @@ static int dump_contains(const char *db, const char *needle)
 	FILE *p;
 	int found;
 
+	if (cairn_store_is_url(db))
+		return t_pg_contains(db, needle);
 	cairn_buf_printf(&cmd, "sqlite3 '%s' .dump 2>&1", db);
 	p = popen(cmd.ptr, "r");
 	if (!p)
@@ -159,7 +167,7 @@ static void res_done(cairn_state_res *r)
 static cairn_store *open_new(const char *dir, char **db_out)
 {
 	cairn_store *st = NULL;
-	char *db = path_in(dir, ".cairn/state.db");
+	char *db = t_state_loc(dir);
 
 	if (cairn_store_open(&st, db, CAIRN_STORE_CREATE) != 0) {
 		printf("# open %s: %s\n", db, cairn_error_last()->message);
@@ -177,6 +185,7 @@ static cairn_store *open_new(const char *dir, char **db_out)
 
 static void test_store__open_create_permissions(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "a/.cairn/state.db"), *cdir = path_in(dir, "a/.cairn");
 	char *wal = path_in(dir, "a/.cairn/state.db-wal"), *shm = path_in(dir, "a/.cairn/state.db-shm");
@@ -225,6 +234,7 @@ static void test_store__open_create_permissions(void)
 
 static void test_store__zero_length_file_initialised(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "state.db");
 	cairn_store *st = NULL;
@@ -264,6 +274,7 @@ static void check_refused(const char *db, unsigned flags, const char *msg_part)
 
 static void test_store__foreign_file_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "state.db");
 	char junk[8192];
@@ -283,6 +294,7 @@ static void test_store__foreign_file_refused(void)
 
 static void test_store__foreign_sqlite_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = path_in(dir, "other.db"), *db2 = path_in(dir, "noid.db");
 
@@ -299,6 +311,7 @@ static void test_store__foreign_sqlite_refused(void)
 
 static void test_store__newer_schema_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = NULL;
 	cairn_store *st = open_new(dir, &db);
@@ -314,6 +327,7 @@ static void test_store__newer_schema_refused(void)
 
 static void test_store__corrupt_file_refused(void)
 {
+	T_SKIP_ON_PG("about the SQLite file");
 	const char *dir = mktmp();
 	char *db = NULL, *data;
 	cairn_store *st = open_new(dir, &db);
@@ -858,7 +872,7 @@ static void test_store__concurrent_create_and_writes(void)
 {
 	enum { N = 5, PUTS = 40 };
 	const char *dir = mktmp();
-	char *db = path_in(dir, ".cairn/state.db");
+	char *db = t_state_loc(dir);
 	cairn_store *st = NULL;
 	cairn_state_res *v = NULL;
 	int go[2], i, status, ok = 0;
@@ -914,6 +928,234 @@ static void test_store__concurrent_create_and_writes(void)
 	rmtree(dir);
 }
 
+/* A writer's transaction excludes every other writer (SQLite's write lock;
+ * PostgreSQL's advisory lock on the schema), even when their rows do not
+ * collide: the lock's read-check-write (lock.c) relies on it. The second
+ * writer waits the busy timeout, then fails with CAIRN_ETIMEOUT. */
+static void test_store__writers_serialised(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL;
+	cairn_store *a = open_new(dir, &db), *b = NULL;
+	cairn_state_res r, *v = NULL;
+	size_t n = 0;
+
+	T_CHECK(a);
+	T_OK(cairn_store_open(&b, db, 0));
+	res_init(&r, "x", "local.file", NULL);
+	T_OK(cairn_store_begin(a));
+	T_OK(cairn_store_put(a, "dev", 0, "create", &r, 0));
+	r.address = "y";
+	T_EQ_INT(cairn_store_put(b, "prod", 0, "create", &r, 0), CAIRN_ETIMEOUT);
+	T_CONTAINS(cairn_error_last()->message, "busy");
+	T_OK(cairn_store_commit(a));
+	T_OK(cairn_store_put(b, "prod", 0, "create", &r, 0));
+	T_OK(cairn_store_list(a, "prod", &v, &n));
+	T_EQ_INT(n, 1);
+	cairn_state_res_free_array(v, n);
+
+	res_done(&r);
+	cairn_store_free(a);
+	cairn_store_free(b);
+	free(db);
+	rmtree(dir);
+}
+
+/* cairn state migrate's copy: everything reads back the same, or nothing
+ * is committed. Between the test's backend and a file; with two key files
+ * (SQLite only) the copy cannot be unsealed and is rolled back. */
+static void test_store__copy(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL, *file = NULL, *file2 = NULL;
+	cairn_store *st = open_new(dir, &db), *dst = NULL;
+	cairn_store_copy_stats stats;
+	cairn_state_res r, got;
+	json_t *h1 = NULL, *h2 = NULL, *outs = json_pack("{s:s}", "pw", SECRET);
+	json_t *sens = json_pack("[s]", "pw");
+	char **envs = NULL;
+	size_t n = 0;
+	int64_t rev = 0, id = 0;
+
+	T_CHECK(st);
+	res_init(&r, "db", "aws.rds", "db-1");
+	json_object_set_new(r.attrs, "password", json_string(SECRET));
+	r.sensitive = json_pack("[s]", "password");
+	T_OK(cairn_store_rev_begin(st, "dev", "apply", &rev));
+	T_OK(cairn_store_put(st, "dev", rev, "create", &r, 0));
+	T_OK(cairn_store_outputs_set(st, "dev", rev, outs, sens));
+	T_OK(cairn_store_rev_finish(st, rev, "ok", NULL));
+	T_OK(cairn_store_intent_add(st, "prod", 0, "web", "local.file", "create", "t", outs, &id));
+
+	if (!t_pg_base()) {
+		/* two files, two key files: the copy does not unseal, nothing kept */
+		file = path_in(dir, "other/state.db");
+		T_OK(cairn_store_open(&dst, file, CAIRN_STORE_CREATE));
+		T_EQ_INT(cairn_store_copy(dst, st, &stats), CAIRN_ECORRUPT);
+		T_CONTAINS(cairn_error_last()->message, "does not read back");
+		T_OK(cairn_store_envs(dst, &envs, &n));
+		T_EQ_INT(n, 0);
+		cairn_strv_free(envs, n);
+		cairn_store_free(dst);
+		dst = NULL;
+		/* the same key on both sides */
+		cairn_store_free(st);
+		rmtree(dir);
+		dir = mktmp();
+		setenv("CAIRN_STATE_KEY", T_PG_KEY, 1);
+		free(db);
+		st = open_new(dir, &db);
+		T_CHECK(st);
+		T_OK(cairn_store_rev_begin(st, "dev", "apply", &rev));
+		T_OK(cairn_store_put(st, "dev", rev, "create", &r, 0));
+		T_OK(cairn_store_outputs_set(st, "dev", rev, outs, sens));
+		T_OK(cairn_store_rev_finish(st, rev, "ok", NULL));
+		T_OK(cairn_store_intent_add(st, "prod", 0, "web", "local.file", "create", "t", outs, &id));
+	}
+	free(file);
+	file = path_in(dir, "copy/state.db");
+	T_OK(cairn_store_open(&dst, file, CAIRN_STORE_CREATE));
+	T_OK(cairn_store_copy(dst, st, &stats));
+	T_EQ_INT(stats.envs, 1); /* prod has only an intent: no environment row */
+	T_EQ_INT(stats.resources, 1);
+	T_EQ_INT(stats.revisions, 1);
+	T_OK(cairn_store_get(dst, "dev", "db", &got));
+	T_EQ_STR(json_string_value(json_object_get(got.attrs, "password")), SECRET);
+	cairn_state_res_release(&got);
+	T_OK(cairn_store_history(st, "dev", 0, &h1));
+	T_OK(cairn_store_history(dst, "dev", 0, &h2));
+	T_CHECK(json_equal(h1, h2));
+	T_CHECK(!raw_contains(file, SECRET));
+	/* a new revision in the copy follows the copied ones */
+	T_OK(cairn_store_rev_begin(dst, "dev", "apply", &id));
+	T_EQ_INT(id, rev + 1);
+	/* and not into a state that has rows */
+	T_EQ_INT(cairn_store_copy(dst, st, &stats), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "already holds a state");
+	/* back from the file into a fresh location of the test's backend */
+	file2 = t_state_loc(dir);
+	if (!t_pg_base()) {
+		free(file2);
+		file2 = path_in(dir, "back/state.db");
+	}
+	cairn_store_free(st);
+	T_OK(cairn_store_open(&st, file2, CAIRN_STORE_CREATE));
+	T_OK(cairn_store_copy(st, dst, &stats));
+	T_EQ_INT(stats.revisions, 2);
+
+	json_decref(h1);
+	json_decref(h2);
+	json_decref(outs);
+	json_decref(sens);
+	res_done(&r);
+	cairn_store_free(st);
+	cairn_store_free(dst);
+	unsetenv("CAIRN_STATE_KEY");
+	free(db);
+	free(file);
+	free(file2);
+	rmtree(dir);
+}
+
+/* ---- PostgreSQL: what a file's checks are, for a schema ---- */
+
+static void test_store__pg_refusals(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL, *url = NULL;
+	const char *schema;
+	cairn_store *st = NULL;
+	cairn_buf q = CAIRN_BUF_INIT;
+	cairn_state_res r;
+
+	if (!t_pg_base()) {
+		printf("# PostgreSQL only (CAIRN_TEST_STATE_URL)\n");
+		rmtree(dir);
+		return;
+	}
+	/* a schema with someone else's tables: refused, nothing written */
+	db = t_state_loc(dir);
+	schema = strstr(db, "%3D") + 3;
+	cairn_buf_printf(&q, "CREATE TABLE %s.orders (id int)", schema);
+	T_OK(t_pg_exec(q.ptr));
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_CREATE), CAIRN_ECORRUPT);
+	T_CONTAINS(cairn_error_last()->message, "is not a cairn state database");
+	T_CONTAINS(cairn_error_last()->message, schema);
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "SELECT 1/(SELECT count(*) - 1 FROM information_schema.tables WHERE table_schema = '%s')", schema);
+	T_CHECK(t_pg_exec(q.ptr) != 0); /* still exactly one table: division by zero */
+	free(db);
+
+	/* an empty schema: nothing to read; a writer initialises it */
+	db = t_state_loc(dir);
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_READONLY), CAIRN_ENOTFOUND);
+	T_CONTAINS(cairn_error_last()->message, "is empty");
+	T_OK(cairn_store_open(&st, db, CAIRN_STORE_CREATE));
+	/* the key must come from the environment */
+	unsetenv("CAIRN_STATE_KEY");
+	res_init(&r, "db", "aws.rds", "db-1");
+	r.sensitive = json_pack("[s]", "path");
+	T_EQ_INT(cairn_store_put(st, "dev", 0, "create", &r, 0), CAIRN_ENOTFOUND);
+	T_CONTAINS(cairn_error_last()->message, "CAIRN_STATE_KEY");
+	res_done(&r);
+	cairn_store_free(st);
+	st = NULL;
+
+	/* a newer schema version: refused */
+	schema = strstr(db, "%3D") + 3;
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "UPDATE %s.meta SET value = '99' WHERE key = 'schema_version'", schema);
+	T_OK(t_pg_exec(q.ptr));
+	T_EQ_INT(cairn_store_open(&st, db, CAIRN_STORE_CREATE), CAIRN_ECORRUPT);
+	T_CONTAINS(cairn_error_last()->message, "newer cairn (schema version 99");
+
+	/* a search_path naming no schema */
+	cairn_buf_clear(&q);
+	cairn_buf_printf(&q, "%s%coptions=-csearch_path%%3Dnosuchschema", t_pg_base(),
+			 strchr(t_pg_base(), '?') ? '&' : '?');
+	url = cairn_buf_detach(&q);
+	T_EQ_INT(cairn_store_open(&st, url, CAIRN_STORE_CREATE), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "no schema to use");
+
+	cairn_buf_release(&q);
+	free(url);
+	free(db);
+	rmtree(dir);
+}
+
+/* Passwords never reach a message or the history (both backends). */
+static void test_store__redact(void)
+{
+	static const char *const cases[][2] = {
+		{ "postgres://u:s3cret@db.example:5432/state", "postgres://u:***@db.example:5432/state" },
+		{ "postgresql://u@h/db", "postgresql://u@h/db" },
+		{ "postgres://h/db?password=s3cret&sslmode=require", "postgres://h/db?password=***&sslmode=require" },
+		{ "cairn apply --state postgres://a:p%40ss@h/d -e dev", "cairn apply --state postgres://a:***@h/d -e dev" },
+		{ "host=h password=s3cret dbname=d", "host=h password=*** dbname=d" },
+		{ "/srv/state.db", "/srv/state.db" },
+	};
+	const char *dir = mktmp();
+	cairn_store *st = open_new(dir, NULL);
+	json_t *h = NULL;
+	int64_t rev = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = cairn_store_redact(cases[i][0]);
+
+		T_EQ_STR(got, cases[i][1]);
+		free(got);
+	}
+	T_CHECK(st);
+	T_OK(cairn_store_rev_begin(st, "dev", "cairn apply --state postgres://u:s3cret@h/d", &rev));
+	T_OK(cairn_store_history(st, "dev", 0, &h));
+	T_EQ_STR(json_string_value(json_object_get(json_array_get(h, 0), "command")),
+		 "cairn apply --state postgres://u:***@h/d");
+	json_decref(h);
+	cairn_store_free(st);
+	rmtree(dir);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_store__open_create_permissions),
 	T_CASE(test_store__zero_length_file_initialised),
@@ -931,6 +1173,10 @@ static const t_case cases[] = {
 	T_CASE(test_store__outputs),
 	T_CASE(test_store__history),
 	T_CASE(test_store__concurrent_create_and_writes),
+	T_CASE(test_store__writers_serialised),
+	T_CASE(test_store__copy),
+	T_CASE(test_store__pg_refusals),
+	T_CASE(test_store__redact),
 	{ 0 }
 };
 
