@@ -48,11 +48,15 @@ out_has "an encrypted key must be loaded into ssh-agent" "the way out"
 echo "# an ECDSA key file: logged in with it, the file written"
 one_file "    user: root
     key_file: $K/id_ecdsa"
-run apply -C s -e dev --auto-approve
+# (under ASan: libssh2 1.10's own ECDSA leak suppressed, for this case only)
+ecdsa_env=(ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
+  LSAN_OPTIONS="${LSAN_OPTIONS:-}:suppressions=$TESTS_DIR/../ssh/lsan-libssh2.supp")
+ecdsa_run() { env "${ecdsa_env[@]}" "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null; RC=$?; }
+ecdsa_run apply -C s -e dev --auto-approve
 expect_rc 0 "apply with an ECDSA key"
 eq "$(cat "$R/f")" "x" "the file is on the host"
 check "sshd accepted the ECDSA key" grep -q "Accepted publickey for root .* ECDSA" "$WORK/sshd_a.log"
-run destroy -C s -e dev --auto-approve
+ecdsa_run destroy -C s -e dev --auto-approve
 expect_rc 0 "destroy"
 check "the file is gone" test ! -e "$R/f"
 
