@@ -1003,6 +1003,28 @@ static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
 	return rc;
 }
 
+/* The resources' checks, run during the apply (engine/apply.c): shown;
+ * when one failed, the command exits 6 (the error, from the engine, says
+ * what was rolled back) and the revision is not one to roll back to. The
+ * resource's own rollout undid what it could: no automatic rollback. */
+static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
+{
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
+
+	if (!c->jout) {
+		printf("\nResource health checks:\n");
+		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
+	}
+	if (!passed) {
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_false());
+	} else if (!e->stack->nchecks && !json_array_size(json_object_get(summary, "failed")) &&
+		   !json_array_size(json_object_get(summary, "skipped"))) {
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_true());
+	}
+}
+
 /* After failed checks: back to the last revision whose checks passed. */
 static int auto_rollback(cli *c)
 {
@@ -1171,6 +1193,8 @@ static int run_apply(cli *c, bool destroy)
 	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
 		 json_array_size(json_object_get(summary, "skipped")) == 0)
 		cairn_json_run_outputs(c->jout, e);
+	if (summary && json_object_get(summary, "resource_checks"))
+		resource_checks(c, e, summary);
 	if (!rc && summary && !destroy && e->stack->nchecks)
 		rc = run_checks(c, e, summary);
 done:
