@@ -873,14 +873,21 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 		}
 		return;
 	}
-	printf("\n%s failed: %zu done, %zu failed, %zu skipped.\n", destroy ? "Destroy" : "Apply",
+	printf("\n%s failed: %zu done, %zu failed, %zu skipped", destroy ? "Destroy" : "Apply",
 	       json_array_size(done), json_array_size(failed), json_array_size(skipped));
+	if (json_array_size(json_object_get(summary, "rolled_back")))
+		printf(", %zu rolled back", json_array_size(json_object_get(summary, "rolled_back")));
+	printf(".\n");
 	json_array_foreach(failed, i, x)
 		printf("  failed:  %s: %s\n", json_string_value(json_object_get(x, "address")),
 		       json_string_value(json_object_get(x, "error")));
 	json_array_foreach(skipped, i, x)
 		printf("  skipped: %s: %s\n", json_string_value(json_object_get(x, "address")),
 		       json_string_value(json_object_get(x, "reason")));
+	/* what a resource's failed checks undid (engine/apply.c's gates) */
+	json_array_foreach(json_object_get(summary, "rolled_back"), i, x)
+		printf("  rolled back: %s (%s undone)\n", json_string_value(json_object_get(x, "address")),
+		       json_string_value(json_object_get(x, "action")));
 }
 
 void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy)

@@ -51,6 +51,7 @@ typedef struct job {
 	const char *del_id;
 	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
 	json_t *applied;       /* JOB_APPLY: the attributes it recorded */
+	bool rolled_back;      /* JOB_APPLY: undone by its gate */
 	struct job **members;  /* JOB_GATE: the apply jobs it checks */
 	size_t nmembers, cursor;
 	bool undo_all;         /* JOB_GATE of a rollout: creates and updates are undone too */
@@ -500,8 +501,10 @@ static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 			cairn_engine_publish(e, m->in, m->in->current ? m->in->current : m->in->prior->attrs);
 			gate_note(g, m->in->address, "the new object was deleted, the old one kept",
 				  m->in->prior ? m->in->prior->id : NULL);
+			m->rolled_back = true;
 		} else {
 			gate_note(g, m->in->address, "the new object was deleted", NULL);
+			m->rolled_back = true;
 		}
 		g->intent_id = 0;
 		g->cursor++;
@@ -534,6 +537,7 @@ static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 			if (rc)
 				return fail_from_error(g, t, "cannot record the previous attributes");
 			gate_note(g, m->in->address, "the previous attributes were applied again", NULL);
+			m->rolled_back = true;
 		}
 		g->cursor++;
 		return gate_next_undo(s, t, g);
@@ -1046,7 +1050,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 {
 	plan_run p = { e, NULL, NULL, 0, json_object(), json_object(), json_object() };
 	idle_ctx ic = { e, 0, 0, NULL, "" };
-	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
+	json_t *done = json_array(), *failed = json_array(), *skipped = json_array(), *undone = json_array();
 	int64_t rev = 0;
 	size_t i, max = e->ninsts * 3 + 1;
 	int rc, run_rc;
@@ -1121,7 +1125,10 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 			}
 			continue;
 		}
-		if (t->state == CAIRN_TASK_DONE)
+		if (t->state == CAIRN_TASK_DONE && j->rolled_back)
+			json_array_append_new(undone, json_pack("{s:s,s:s}", "address", t->label, "action",
+								cairn_action_name(j->in->action)));
+		else if (t->state == CAIRN_TASK_DONE)
 			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
 				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
 		else if (t->state == CAIRN_TASK_FAILED) {
@@ -1162,6 +1169,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		json_array_foreach(checks, i, x)
 			all = all && json_is_true(json_object_get(x, "ok"));
 		json_object_set(*summary, "resource_checks", checks);
+		json_object_set(*summary, "rolled_back", undone);
 		json_object_set_new(*summary, "resource_checks_passed", json_boolean(all && !gate_error));
 	}
 	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
@@ -1191,6 +1199,7 @@ cleanup:
 		cairn_buf_release(&p.jobs[i].undone);
 	}
 	json_decref(checks);
+	json_decref(undone);
 	json_decref(p.gate_of);
 	free(p.jobs);
 	free(p.tasks);

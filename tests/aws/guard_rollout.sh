@@ -121,6 +121,8 @@ run apply -C s -e dev --auto-approve
 expect_rc 6 "a new object that fails its checks: exit 6"
 out_has "  FAIL  web: up (http http://127.0.0.1:$HP/bg-v2): after 2 attempts: status 404, expected 200" "what failed"
 err_has "cairn: error: health check up of web failed: status 404, expected 200; rolled back: web: the new object was deleted, the old one kept ($OLD)" "what was done"
+out_has "Apply failed: 0 done, 1 failed, 2 skipped, 1 rolled back." "the summary"
+out_has "  rolled back: web (replace undone)" "names what was undone"
 out_has "skipped: front: dependency web: checks failed" "the dependent was not switched"
 out_has "skipped: web (old): dependency web: checks failed" "the old object was not deleted"
 eq "$(sg_count bg-v2)" 0 "the new object is gone from the sim"
@@ -184,6 +186,7 @@ expect_rc 6 "the second batch fails: exit 6"
 err_has "fleet: batch 1: health checks passed" "the first batch passed"
 err_has "fleet[2]: check up FAILED after 1 attempt: status 404, expected 200" "the second failed"
 err_has "cairn: error: health check up of fleet[2] failed: status 404, expected 200; rolled back: fleet[2]: the new object was deleted, the old one kept (${OLDID[2]}); fleet[3]: the new object was deleted, the old one kept (${OLDID[3]})" "what was rolled back"
+out_has "Apply failed: 4 done, 1 failed, 6 skipped, 2 rolled back." "the summary: batch 1's two replacements (new and old), batch 2 undone"
 out_has "skipped: fleet[4]: dependency fleet: batch 2 failed" "the third batch was not started"
 out_has "skipped: fleet[5]: dependency fleet: batch 2 failed" "the third batch was not started"
 for i in 0 1; do
@@ -225,6 +228,7 @@ expect_rc 0 "four tagged groups"
 tagged t2
 run apply -C u -e dev --auto-approve
 expect_rc 6 "the second batch (50% of 4 = 2 instances) fails"
+out_has "  rolled back: pool[3] (update undone)" "the summary names them"
 err_has "cairn: error: health check ver of pool[2] failed: status 404, expected 200; rolled back: pool[2]: the previous attributes were applied again; pool[3]: the previous attributes were applied again" "what was rolled back"
 for i in 0 1; do
   eq "$(pool_ver $i)" t2 "batch 1: pool[$i] updated (sim)"
