@@ -188,7 +188,8 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c, const cairn_in
 	double start = cairn_now(), t0 = start, lat = 0;
 	int attempts = 0, ok = 0;
 	const char *target;
-	int erc;
+	int erc, (*beat)(void *) = NULL;
+	double every = 0, next_beat;
 
 	/* a resource's check reads its instance as self */
 	if (self)
@@ -213,11 +214,22 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c, const cairn_in
 				 "attempts", 0, "seconds", 0.0, "error", c->kind == CAIRN_CHECK_HTTP ? "http.url is not a string" :
 				 c->kind == CAIRN_CHECK_TCP ? "tcp.host is not a string" : "ssh.host and ssh.command must be strings");
 	}
+	if (!cairn_engine_heartbeat_every(e, &every, &beat))
+		beat = NULL;
+	next_beat = cairn_now() + every;
 	for (;;) {
 		double left = c->deadline - (cairn_now() - start);
 
 		if (left <= 0 || cairn_engine_signal(e))
 			break;
+		/* a long check keeps the environment's lease, as the scheduler does */
+		if (beat && cairn_now() >= next_beat) {
+			next_beat = cairn_now() + every;
+			if (beat(e) != 0) {
+				snprintf(why, sizeof(why), "lost the lock of the environment during the check");
+				break;
+			}
+		}
 		attempts++;
 		t0 = cairn_now();
 		{
