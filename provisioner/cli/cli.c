@@ -1019,6 +1019,9 @@ static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
 	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
 	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
 
+	/* a rollout without checks: batches, nothing checked */
+	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
+		return;
 	if (!c->jout) {
 		printf("\nResource health checks:\n");
 		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));

@@ -77,7 +77,9 @@ void cairn_cli_print_history_guard(const json_t *summary)
 		       b.len ? " (" : "", cairn_buf_cstr(&b), b.len ? ")" : "");
 		cairn_buf_release(&b);
 	}
-	if (json_object_get(summary, "resource_checks_passed")) {
+	if (json_object_get(summary, "resource_checks_passed") &&
+	    (json_array_size(json_object_get(summary, "resource_checks")) ||
+	     !json_is_true(json_object_get(summary, "resource_checks_passed")))) {
 		cairn_buf b = CAIRN_BUF_INIT;
 
 		json_array_foreach(json_object_get(summary, "resource_checks"), i, f)

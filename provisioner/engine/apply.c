@@ -790,10 +790,13 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 		emit_event(j, t, to);
 	if (!e->opts.log)
 		return;
-	if (j->kind == JOB_GATE && to == CAIRN_TASK_RUNNING) {
-		fprintf(e->opts.log, "%s: running health checks...\n", t->label);
-	} else if (j->kind == JOB_GATE && to == CAIRN_TASK_DONE) {
-		fprintf(e->opts.log, "%s: health checks passed\n", t->label);
+	if (j->kind == JOB_GATE && (to == CAIRN_TASK_RUNNING || to == CAIRN_TASK_DONE)) {
+		/* a rollout without checks: the batch is done */
+		bool any = e->stack->resources[j->in->res].nchecks > 0;
+
+		if (to == CAIRN_TASK_DONE || any)
+			fprintf(e->opts.log, "%s: %s\n", t->label, to == CAIRN_TASK_RUNNING ? "running health checks..." :
+				any ? "health checks passed" : "batch complete");
 	} else if (to == CAIRN_TASK_RUNNING) {
 		if (j->kind == JOB_DELETE)
 			verb = "destroying...";
@@ -1097,7 +1100,8 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		}
 	}
 	for (i = 0; i < e->stack->nresources; i++)
-		if (e->stack->resources[i].nchecks && (rc = add_gates(&p, i, rev)) != 0)
+		if ((e->stack->resources[i].nchecks || e->stack->resources[i].rollout_batch ||
+		     e->stack->resources[i].rollout_percent > 0) && (rc = add_gates(&p, i, rev)) != 0)
 			goto cleanup;
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;

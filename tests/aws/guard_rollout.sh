@@ -245,5 +245,35 @@ healthy t2-2 t2-3
 run apply -C u -e dev --auto-approve
 expect_rc 0 "the rest of the rollout passes"
 for i in 2 3; do eq "$(pool_ver $i)" t2 "pool[$i] updated"; done
+
+# --- a rollout without checks: the batches one after the other ------------------
+plain() { # VERSION
+  awsstack p <<YAML
+resources:
+  net: { type: aws.vpc, cidr_block: 10.3.0.0/16 }
+  pool:
+    type: aws.security_group
+    count: 4
+    name: "plain-\${count.index}"
+    vpc_id: "\${net.id}"
+    tags: { ver: "$1" }
+    rollout: { batch: 2 }
+YAML
+}
+plain a
+run apply -C p -e dev --auto-approve
+expect_rc 0 "created"
+plain b
+run apply -C p -e dev --auto-approve --parallelism 10
+expect_rc 0 "updated in two batches"
+out_lacks "Resource health checks:" "no checks to show"
+check "batch 2 started after batch 1 was done" python3 - "$WORK/err" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+def at(s):
+    return next(i for i, l in enumerate(lines) if l == s)
+first = max(at("pool[0]: modifications complete"), at("pool[1]: modifications complete"))
+sys.exit(0 if first < at("pool: batch 1: batch complete") < min(at("pool[2]: modifying..."), at("pool[3]: modifying...")) else 1)
+PY
 kill "$HTTP_PID" && wait "$HTTP_PID" 2>/dev/null
 done_testing
