@@ -723,6 +723,18 @@ static int link_tasks(plan_run *p, cairn_sched *s)
 				    (rc = cairn_sched_depend(s, (size_t)json_integer_value(d), k)) != 0)
 					return rc;
 			}
+			/* a replacement that deletes first waits for the checks of what
+			 * it depends on: a failed check leaves it untouched (not when
+			 * that one deletes first too: its deletion waits for this one) */
+			if (in->action == CAIRN_ACT_REPLACE && !in->cbd)
+				for (i = 0; i < in->ndeps; i++) {
+					const cairn_inst *d = &e->insts[in->deps[i]];
+					json_t *g = d->action == CAIRN_ACT_REPLACE && !d->cbd ? NULL :
+						    json_object_get(p->gate_of, d->address);
+
+					if (g && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(g))) != 0)
+						return rc;
+				}
 			/* CBD: the old object goes after the new one and its dependents */
 			if (in->action == CAIRN_ACT_REPLACE && in->cbd) {
 				json_t *a = json_object_get(p->apply_of, in->address);

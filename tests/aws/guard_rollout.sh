@@ -246,6 +246,42 @@ run apply -C u -e dev --auto-approve
 expect_rc 0 "the rest of the rollout passes"
 for i in 2 3; do eq "$(pool_ver $i)" t2 "pool[$i] updated"; done
 
+# --- a resource's checks outside a rollout: run, nothing undone -------------------
+single() { # VERSION
+  awsstack o <<YAML
+resources:
+  net: { type: aws.vpc, cidr_block: 10.4.0.0/16 }
+  one:
+    type: aws.security_group
+    name: one
+    vpc_id: "\${net.id}"
+    tags: { ver: "$1" }
+    checks:
+      - { name: ver, tcp: { host: 127.0.0.1, port: "\${self.tags.ver == \"good\" ? $HP : 1}" }, retries: 0, deadline: 5s }
+  after:
+    type: aws.security_group
+    name: "after-\${one.tags.ver}"
+    vpc_id: "\${net.id}"
+YAML
+}
+single good
+run apply -C o -e dev --auto-approve
+expect_rc 0 "a tcp check that reaches the test's port"
+out_has "  ok    one: ver (tcp 127.0.0.1, 1 attempt," "shown"
+single bad
+run apply -C o -e dev --auto-approve
+expect_rc 6 "an in-place update whose check fails"
+err_has "cairn: error: health check ver of one failed: cannot connect to 127.0.0.1:1: Connection refused; nothing was rolled back" "says nothing was undone"
+eq "$(state_sql o "select json_extract(attrs, '\$.tags.ver') from resources where env='dev' and address='one'")" bad "the update stays"
+eq "$(sg_count after-bad)" 0 "its dependent waited for the checks and was skipped"
+eq "$(sg_count after-good)" 1 "and is untouched"
+sed -i 's/name: one$/name: "one-${var.n}"/; s/^resources:/variables: { n: { type: string, default: a } }\nresources:/' o/stack.yaml
+healthy
+run apply -C o -e dev --auto-approve --var n=b
+expect_rc 6 "both replaced, one deleting first: no deadlock, the check still fails"
+err_has "cairn: error: health check ver of one failed" "the check's error"
+err_lacks "unreachable" "every task ran or was skipped"
+
 # --- a rollout without checks: the batches one after the other ------------------
 plain() { # VERSION
   awsstack p <<YAML
