@@ -16,9 +16,9 @@
  * instances are applied, one gate per instance, or, with rollout:, one per
  * batch of changed instances, each batch waiting for the gate of the one
  * before. What depends on an instance (its dependents' operations, the
- * deletion of the object a create-before-destroy replacement set aside)
- * waits for its gate. A gate whose checks fail undoes what can be undone
- * (see undo_kind) and fails: what waits on it is skipped, so the old
+ * deletion of the object a create-before-destroy replacement set aside,
+ * a delete-first replacement of a dependent) waits for its gate. A gate whose checks fail undoes what can be undone
+ * (see undo_of) and fails: what waits on it is skipped, so the old
  * objects stay and the later batches are not started.
  */
 #include "checks.h"
@@ -386,7 +386,6 @@ static cairn_step_rc forget_step(cairn_sched *s, cairn_task *t)
 		return fail_from_error(j, t, "cannot record deletion");
 	return CAIRN_STEP_DONE;
 }
-
 
 /* ---------- health-check gates (see the top of this file) ---------- */
 
@@ -1313,5 +1312,6 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
 	free(task.error);
 	json_decref(j.host);
+	json_decref(j.applied);
 	return rc;
 }
