@@ -1022,7 +1022,11 @@ static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
 	/* a rollout without checks: batches, nothing checked */
 	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
 		return;
-	if (!c->jout) {
+	if (c->jout)
+		cairn_jout_emit(c->jout, "resource_health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks",
+				json_object_get(summary, "resource_checks"), "passed", passed), "resource health checks %s",
+				passed ? "passed" : "failed");
+	else {
 		printf("\nResource health checks:\n");
 		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
 	}

@@ -136,6 +136,14 @@ check "and in the sim (the front group's rules name the old group)" grep -q "$OL
 hist_ok "the revision records the failed checks" "H[0]['summary']['resource_checks_passed'] is False and H[0]['summary']['checks_passed'] is False"
 run state history -C s -e dev --limit 1
 out_has "    resource checks failed (web: up)" "state history shows them"
+run apply -C s -e dev --auto-approve --json
+expect_rc 6 "the same with --json"
+check "the stream has the resource checks" python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+rc = [e for e in ev if e.get("type") == "resource_health_checks"]
+sys.exit(0 if len(rc) == 1 and rc[0]["passed"] is False and rc[0]["checks"][0]["address"] == "web" and rc[0]["@level"] == "error" else 1)' "$WORK/out"
+eq "$(sg_count bg-v2)" 0 "the new object is gone again"
 run plan -C s -e dev
 out_has '~ name = "bg-v1" -> "bg-v2" # forces replacement' "the next plan proposes the replacement again"
 
