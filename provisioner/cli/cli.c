@@ -875,14 +875,21 @@ static void print_summary(cairn_engine *e, json_t *summary, bool destroy)
 		}
 		return;
 	}
-	printf("\n%s failed: %zu done, %zu failed, %zu skipped.\n", destroy ? "Destroy" : "Apply",
+	printf("\n%s failed: %zu done, %zu failed, %zu skipped", destroy ? "Destroy" : "Apply",
 	       json_array_size(done), json_array_size(failed), json_array_size(skipped));
+	if (json_array_size(json_object_get(summary, "rolled_back")))
+		printf(", %zu rolled back", json_array_size(json_object_get(summary, "rolled_back")));
+	printf(".\n");
 	json_array_foreach(failed, i, x)
 		printf("  failed:  %s: %s\n", json_string_value(json_object_get(x, "address")),
 		       json_string_value(json_object_get(x, "error")));
 	json_array_foreach(skipped, i, x)
 		printf("  skipped: %s: %s\n", json_string_value(json_object_get(x, "address")),
 		       json_string_value(json_object_get(x, "reason")));
+	/* what a resource's failed checks undid (engine/apply.c's gates) */
+	json_array_foreach(json_object_get(summary, "rolled_back"), i, x)
+		printf("  rolled back: %s (%s undone)\n", json_string_value(json_object_get(x, "address")),
+		       json_string_value(json_object_get(x, "action")));
 }
 
 void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy)
@@ -1003,6 +1010,35 @@ static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
 	cairn_buf_release(&names);
 	json_decref(res);
 	return rc;
+}
+
+/* The resources' checks, run during the apply (engine/apply.c): shown;
+ * when one failed, the command exits 6 (the error, from the engine, says
+ * what was rolled back) and the revision is not one to roll back to. The
+ * resource's own rollout undid what it could: no automatic rollback. */
+static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
+{
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
+
+	/* a rollout without checks: batches, nothing checked */
+	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
+		return;
+	if (c->jout)
+		cairn_jout_emit(c->jout, "resource_health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks",
+				json_object_get(summary, "resource_checks"), "passed", passed), "resource health checks %s",
+				passed ? "passed" : "failed");
+	else {
+		printf("\nResource health checks:\n");
+		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
+	}
+	if (!passed) {
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_false());
+	} else if (!e->stack->nchecks && !json_array_size(json_object_get(summary, "failed")) &&
+		   !json_array_size(json_object_get(summary, "skipped"))) {
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_true());
+	}
 }
 
 /* After failed checks: back to the last revision whose checks passed. */
@@ -1173,6 +1209,8 @@ static int run_apply(cli *c, bool destroy)
 	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
 		 json_array_size(json_object_get(summary, "skipped")) == 0)
 		cairn_json_run_outputs(c->jout, e);
+	if (summary && json_object_get(summary, "resource_checks"))
+		resource_checks(c, e, summary);
 	if (!rc && summary && !destroy && e->stack->nchecks)
 		rc = run_checks(c, e, summary);
 done:

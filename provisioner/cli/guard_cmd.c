@@ -77,6 +77,19 @@ void cairn_cli_print_history_guard(const json_t *summary)
 		       b.len ? " (" : "", cairn_buf_cstr(&b), b.len ? ")" : "");
 		cairn_buf_release(&b);
 	}
+	if (json_object_get(summary, "resource_checks_passed") &&
+	    (json_array_size(json_object_get(summary, "resource_checks")) ||
+	     !json_is_true(json_object_get(summary, "resource_checks_passed")))) {
+		cairn_buf b = CAIRN_BUF_INIT;
+
+		json_array_foreach(json_object_get(summary, "resource_checks"), i, f)
+			if (!json_is_true(json_object_get(f, "ok")))
+				cairn_buf_printf(&b, "%s%s: %s", b.len ? ", " : "", json_string_value(json_object_get(f, "address")),
+						 json_string_value(json_object_get(f, "name")));
+		printf("    resource checks %s%s%s%s\n", json_is_true(json_object_get(summary, "resource_checks_passed")) ?
+		       "passed" : "failed", b.len ? " (" : "", cairn_buf_cstr(&b), b.len ? ")" : "");
+		cairn_buf_release(&b);
+	}
 }
 
 /* ---------- cairn policy test ---------- */
@@ -538,12 +551,17 @@ void cairn_cli_print_checks(const json_t *results)
 		char *err = cairn_engine_escape(json_string_value(json_object_get(r, "error")) ?
 						json_string_value(json_object_get(r, "error")) : "");
 
+		const char *addr = json_string_value(json_object_get(r, "address"));
+
+		/* a resource's check: the instance it checked first */
+		if (addr)
+			printf("  %-4s  %s:", json_is_true(json_object_get(r, "ok")) ? "ok" : "FAIL", addr);
 		if (json_is_true(json_object_get(r, "ok")))
-			printf("  ok    %s (%s %s, %d attempt%s, %.3fs)\n", json_string_value(json_object_get(r, "name")),
+			printf("%s%s (%s %s, %d attempt%s, %.3fs)\n", addr ? " " : "  ok    ", json_string_value(json_object_get(r, "name")),
 			       json_string_value(json_object_get(r, "kind")), json_string_value(json_object_get(r, "target")),
 			       n, n == 1 ? "" : "s", json_real_value(json_object_get(r, "seconds")));
 		else
-			printf("  FAIL  %s (%s %s): after %d attempt%s: %s\n", json_string_value(json_object_get(r, "name")),
+			printf("%s%s (%s %s): after %d attempt%s: %s\n", addr ? " " : "  FAIL  ", json_string_value(json_object_get(r, "name")),
 			       json_string_value(json_object_get(r, "kind")),
 			       json_string_value(json_object_get(r, "target")) ? json_string_value(json_object_get(r, "target")) : "?",
 			       n, n == 1 ? "" : "s", err ? err : "?");

@@ -11,17 +11,28 @@
  * the dependents switch to it, and deletes the old one last. A crash at any
  * point leaves every object recorded: the deposed one is an orphan that the
  * next plan deletes.
+ *
+ * Health checks of a resource (its checks:) run in a gate task after its
+ * instances are applied, one gate per instance, or, with rollout:, one per
+ * batch of changed instances, each batch waiting for the gate of the one
+ * before. What depends on an instance (its dependents' operations, the
+ * deletion of the object a create-before-destroy replacement set aside,
+ * a delete-first replacement of a dependent) waits for its gate. A gate whose checks fail undoes what can be undone
+ * (see undo_of) and fails: what waits on it is skipped, so the old
+ * objects stay and the later batches are not started.
  */
+#include "checks.h"
 #include "engine.h"
 #include "scheduler.h"
 
+#include <math.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NO_RES SIZE_MAX
 
-typedef enum { JOB_APPLY, JOB_DELETE, JOB_FORGET, JOB_RECOVER } job_kind;
+typedef enum { JOB_APPLY, JOB_DELETE, JOB_FORGET, JOB_RECOVER, JOB_GATE } job_kind;
 
 typedef struct job {
 	job_kind kind;
@@ -34,10 +45,18 @@ typedef struct job {
 	char *token;
 	char *deposed;         /* CBD: where the old object went */
 	const char *del_address; /* JOB_DELETE: the state row to delete */
-	struct job *partner;   /* CBD deletion: the job that set the old object aside */
+	struct job *partner;   /* CBD deletion: the job that set the old object aside;
+				* JOB_APPLY in a rollout: the gate of the batch before */
 	json_t *del_attrs;
 	const char *del_id;
 	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
+	json_t *applied;       /* JOB_APPLY: the attributes it recorded */
+	bool rolled_back;      /* JOB_APPLY: undone by its gate */
+	struct job **members;  /* JOB_GATE: the apply jobs it checks */
+	size_t nmembers, cursor;
+	bool undo_all;         /* JOB_GATE of a rollout: creates and updates are undone too */
+	json_t *results;       /* JOB_GATE: the check results */
+	cairn_buf undone;      /* JOB_GATE: what was rolled back, for the message */
 	char label[512];
 } job;
 
@@ -180,6 +199,8 @@ static cairn_step_rc finish_write(cairn_sched *s, cairn_task *t, job *j, const c
 	if (rc)
 		return fail_from_error(j, t, "cannot record in state");
 	cairn_engine_publish(e, in, attrs);
+	json_decref(j->applied);
+	j->applied = json_incref(attrs);
 	return CAIRN_STEP_DONE;
 }
 
@@ -366,6 +387,211 @@ static cairn_step_rc forget_step(cairn_sched *s, cairn_task *t)
 	return CAIRN_STEP_DONE;
 }
 
+/* ---------- health-check gates (see the top of this file) ---------- */
+
+typedef enum { UNDO_NONE, UNDO_DELETE_NEW, UNDO_RESTORE_OLD, UNDO_PREVIOUS } undo_kind;
+
+/* What a failed gate does with a member: a create-before-destroy
+ * replacement deletes its new object and takes the old one back (blue-green
+ * and rollouts); in a rollout a create deletes its object and an in-place
+ * update applies the previous attributes again. Anything else stays as
+ * applied (a replacement that deleted first has no old object left). */
+static undo_kind undo_of(const job *g, const job *m)
+{
+	if (m->in->action == CAIRN_ACT_REPLACE && m->in->cbd && m->deposed)
+		return UNDO_RESTORE_OLD;
+	if (!g->undo_all)
+		return UNDO_NONE;
+	if (m->in->action == CAIRN_ACT_CREATE)
+		return UNDO_DELETE_NEW;
+	if (m->in->action == CAIRN_ACT_UPDATE && m->in->current)
+		return UNDO_PREVIOUS;
+	return UNDO_NONE;
+}
+
+static void gate_log(job *g, const json_t *results)
+{
+	cairn_engine *e = g->e;
+	size_t i;
+	json_t *r;
+
+	if (!e->opts.log)
+		return;
+	json_array_foreach(results, i, r) {
+		json_int_t n = json_integer_value(json_object_get(r, "attempts"));
+
+		if (json_is_true(json_object_get(r, "ok")))
+			fprintf(e->opts.log, "%s: check %s ok (%lld attempt%s)\n", json_string_value(json_object_get(r, "address")),
+				json_string_value(json_object_get(r, "name")), (long long)n, n == 1 ? "" : "s");
+		else
+			fprintf(e->opts.log, "%s: check %s FAILED after %lld attempt%s: %s\n",
+				json_string_value(json_object_get(r, "address")), json_string_value(json_object_get(r, "name")),
+				(long long)n, n == 1 ? "" : "s", json_string_value(json_object_get(r, "error")));
+	}
+}
+
+static cairn_step_rc gate_next_undo(cairn_sched *s, cairn_task *t, job *g);
+
+/* The gate's failure message: the first failed check, then what was done. */
+static cairn_step_rc gate_fail(cairn_task *t, job *g)
+{
+	const json_t *bad = NULL, *r;
+	size_t i;
+
+	json_array_foreach(g->results, i, r)
+		if (!bad && !json_is_true(json_object_get(r, "ok")))
+			bad = r;
+	return cairn_task_fail(t, "health check %s of %s failed: %s; %s", bad ? json_string_value(json_object_get(bad, "name")) : "?",
+			       bad ? json_string_value(json_object_get(bad, "address")) : "?",
+			       bad ? json_string_value(json_object_get(bad, "error")) : "?",
+			       g->undone.len ? cairn_buf_cstr(&g->undone) : "nothing was rolled back");
+}
+
+static void gate_note(job *g, const char *address, const char *what, const char *detail)
+{
+	cairn_buf_printf(&g->undone, "%s%s: %s", g->undone.len ? "; " : "rolled back: ", address, what);
+	if (detail)
+		cairn_buf_printf(&g->undone, " (%s)", detail);
+}
+
+static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
+{
+	job *g = t->ud;
+	cairn_engine *e = g->e;
+	job *m = g->cursor < g->nmembers ? g->members[g->cursor] : NULL;
+	bool all = true;
+	size_t i;
+	int rc;
+
+	switch (t->phase) {
+	case 0:
+		g->results = json_array();
+		for (i = 0; i < g->nmembers; i++) {
+			json_t *res = NULL;
+			bool passed = true;
+
+			if (cairn_checks_run_res(e, g->members[i]->in, g->members[i]->applied, &res, &passed) != 0)
+				return fail_from_error(g, t, "cannot run the health checks");
+			gate_log(g, res);
+			json_array_extend(g->results, res);
+			json_decref(res);
+			all = all && passed;
+		}
+		if (all)
+			return CAIRN_STEP_DONE;
+		if (e->opts.log)
+			fprintf(e->opts.log, "%s: health checks failed: rolling back\n", t->label);
+		g->cursor = 0;
+		return gate_next_undo(s, t, g);
+	case 30: /* the new object's delete finished */
+		if (t->op_failed) {
+			char *msg = cairn_engine_clean(e, t->error ? t->error : "failed");
+
+			if (g->intent_id > 0 && !t->op_abandoned)
+				cairn_store_intent_clear(cairn_sched_store(s), g->intent_id);
+			gate_note(g, m->in->address, "could not delete the new object", msg ? msg : "failed");
+			free(msg);
+		} else if ((rc = cairn_store_remove(cairn_sched_store(s), e->opts.env, g->rev, "delete", m->in->address,
+						    g->intent_id)) != 0 && rc != CAIRN_ENOTFOUND) {
+			return fail_from_error(g, t, "cannot record the deletion of the new object");
+		} else if (undo_of(g, m) == UNDO_RESTORE_OLD) {
+			if (cairn_store_move(cairn_sched_store(s), e->opts.env, g->rev, m->deposed, m->in->address) != 0)
+				return fail_from_error(g, t, "cannot take the old object back");
+			cairn_engine_publish(e, m->in, m->in->current ? m->in->current : m->in->prior->attrs);
+			gate_note(g, m->in->address, "the new object was deleted, the old one kept",
+				  m->in->prior ? m->in->prior->id : NULL);
+			m->rolled_back = true;
+		} else {
+			gate_note(g, m->in->address, "the new object was deleted", NULL);
+			m->rolled_back = true;
+		}
+		g->intent_id = 0;
+		g->cursor++;
+		return gate_next_undo(s, t, g);
+	case 40: /* the previous attributes applied again */
+		if (t->op_failed || !json_is_object(t->op_result)) {
+			char *msg = cairn_engine_clean(e, t->op_failed && t->error ? t->error : "the module returned no attributes");
+
+			gate_note(g, m->in->address, "could not apply the previous attributes again", msg ? msg : "failed");
+			free(msg);
+		} else {
+			json_t *a1 = merge_attrs(m->applied, m->in->current), *attrs = merge_attrs(a1, t->op_result);
+			cairn_state_res r = { 0 };
+
+			r.address = m->in->address;
+			r.name = m->in->name;
+			r.type = m->in->type;
+			r.id = id_of(m->in->schema, attrs);
+			r.attrs = attrs;
+			r.sensitive = m->in->sensitive;
+			r.deps = inst_deps_json(e, m->in);
+			r.token = m->in->prior ? m->in->prior->token : NULL;
+			rc = cairn_store_put(cairn_sched_store(s), e->opts.env, g->rev, "update", &r, 0);
+			free(r.id);
+			json_decref(r.deps);
+			if (!rc)
+				cairn_engine_publish(e, m->in, attrs);
+			json_decref(a1);
+			json_decref(attrs);
+			if (rc)
+				return fail_from_error(g, t, "cannot record the previous attributes");
+			gate_note(g, m->in->address, "the previous attributes were applied again", NULL);
+			m->rolled_back = true;
+		}
+		g->cursor++;
+		return gate_next_undo(s, t, g);
+	}
+	return cairn_task_fail(t, "internal error: bad phase %d", t->phase);
+}
+
+/* Start undoing the next member that has something to undo, or fail the
+ * gate once all are done. */
+static cairn_step_rc gate_next_undo(cairn_sched *s, cairn_task *t, job *g)
+{
+	cairn_engine *e = g->e;
+
+	for (; g->cursor < g->nmembers; g->cursor++) {
+		job *m = g->members[g->cursor];
+		undo_kind k = undo_of(g, m);
+		json_t *ctx, *args;
+		char *id;
+		int rc = 0;
+
+		if (k == UNDO_NONE || !m->applied)
+			continue;
+		id = id_of(m->in->schema, m->applied);
+		ctx = cairn_engine_op_ctx(e, m->in->address, k == UNDO_PREVIOUS ? (m->in->prior ? m->in->prior->token : NULL) : NULL);
+		if (k == UNDO_PREVIOUS) {
+			json_t *changed = json_array(), *c;
+			size_t i;
+
+			json_array_foreach(m->in->changes, i, c)
+				json_array_append(changed, json_object_get(c, "attribute"));
+			args = json_pack("[s?,O,O,o]", id, m->applied, m->in->current, changed);
+		} else {
+			json_t *payload = json_pack("{s:s?}", "id", id);
+
+			rc = m->in->schema->remote ? cairn_store_intent_add(cairn_sched_store(s), e->opts.env, g->rev,
+				m->in->address, m->in->type, "delete", m->token, payload, &g->intent_id) : 0;
+			json_decref(payload);
+			t->held = g->intent_id > 0;
+			args = json_pack("[s?,O]", id, m->applied);
+		}
+		if (!rc)
+			rc = cairn_engine_task_host(e, t, &g->host, ctx, m->in->type, m->in->address, m->applied);
+		if (!rc)
+			rc = cairn_sched_start_op(s, t, m->in->type, k == UNDO_PREVIOUS ? "update" : "delete", ctx, args);
+		free(id);
+		json_decref(ctx);
+		json_decref(args);
+		if (rc)
+			return fail_from_error(g, t, "cannot start the rollback");
+		t->phase = k == UNDO_PREVIOUS ? 40 : 30;
+		return CAIRN_STEP_WAIT;
+	}
+	return gate_fail(t, g);
+}
+
 /* ---------- building the task graph ---------- */
 
 typedef struct plan_run {
@@ -375,6 +601,7 @@ typedef struct plan_run {
 	size_t n;
 	json_t *apply_of;   /* address -> task index of its apply/create */
 	json_t *delete_of;  /* state address -> task index of its deletion */
+	json_t *gate_of;    /* address -> task index of the gate that checks it */
 } plan_run;
 
 static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
@@ -394,9 +621,59 @@ static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
 	switch (kind) {
 	case JOB_APPLY: p->tasks[k].step = apply_step; break;
 	case JOB_DELETE: p->tasks[k].step = delete_step; break;
+	case JOB_GATE: p->tasks[k].step = gate_step; break;
 	default: p->tasks[k].step = forget_step; break;
 	}
 	return k;
+}
+
+/* The gates of resource r's changed instances (see the top of this file):
+ * one per instance, or one per batch of a rollout (rollout.batch instances,
+ * or that percentage of the resource's instances, at least one), in the
+ * order of the instances, each batch after the gate of the one before. */
+static int add_gates(plan_run *p, size_t r, int64_t rev)
+{
+	cairn_engine *e = p->e;
+	const cairn_res_cfg *res = &e->stack->resources[r];
+	bool rollout = res->rollout_batch > 0 || res->rollout_percent > 0;
+	size_t i, total = 0, batch, nb = 0, k = 0;
+	job *prev = NULL, *g = NULL;
+
+	for (i = 0; i < e->ninsts; i++)
+		if (e->insts[i].res == r)
+			total++;
+	batch = res->rollout_batch > 0 ? (size_t)res->rollout_batch :
+		rollout ? (size_t)ceil(res->rollout_percent * (double)total / 100.0) : 1;
+	if (batch < 1)
+		batch = 1;
+	for (i = 0; i < e->ninsts; i++) {
+		cairn_inst *in = &e->insts[i];
+		json_t *a = json_object_get(p->apply_of, in->address);
+		job *m;
+
+		if (in->res != r || !a || (in->action != CAIRN_ACT_CREATE && in->action != CAIRN_ACT_UPDATE &&
+					   in->action != CAIRN_ACT_REPLACE))
+			continue;
+		m = &p->jobs[json_integer_value(a)];
+		if (!g || g->nmembers == batch) {
+			if (g && rollout)
+				prev = g;
+			k = add_job(p, JOB_GATE, in, rev);
+			g = &p->jobs[k];
+			g->undo_all = rollout;
+			if (!(g->members = calloc(batch, sizeof(job *))))
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			nb++;
+			if (rollout)
+				snprintf(g->label, sizeof(g->label), "%s: batch %zu", res->name, nb);
+			else
+				snprintf(g->label, sizeof(g->label), "%s: checks", in->address);
+		}
+		g->members[g->nmembers++] = m;
+		m->partner = prev;
+		json_object_set_new(p->gate_of, in->address, json_integer((json_int_t)k));
+	}
+	return 0;
 }
 
 static int link_tasks(plan_run *p, cairn_sched *s)
@@ -414,15 +691,26 @@ static int link_tasks(plan_run *p, cairn_sched *s)
 
 			for (i = 0; i < in->ndeps; i++) {
 				json_t *x = json_object_get(p->apply_of, e->insts[in->deps[i]].address);
+				json_t *g = json_object_get(p->gate_of, e->insts[in->deps[i]].address);
 
 				if (x && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(x))) != 0)
 					return rc;
+				/* a dependent switches to an object once its checks passed */
+				if (g && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(g))) != 0)
+					return rc;
 			}
+			/* a rollout's batch starts when the one before passed its checks */
+			if (j->partner && (rc = cairn_sched_depend(s, k, (size_t)(j->partner - p->jobs))) != 0)
+				return rc;
 			/* a non-CBD replacement creates after its old object is gone */
 			if (in->action == CAIRN_ACT_REPLACE && !in->cbd &&
 			    (d = json_object_get(p->delete_of, in->address)) != NULL &&
 			    (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(d))) != 0)
 				return rc;
+		} else if (j->kind == JOB_GATE) {
+			for (i = 0; i < j->nmembers; i++)
+				if ((rc = cairn_sched_depend(s, k, (size_t)(j->members[i] - p->jobs))) != 0)
+					return rc;
 		} else if (j->kind == JOB_DELETE) {
 			/* whatever depended on an object is deleted before it */
 			json_t *deps = in->prior ? in->prior->deps : NULL, *x;
@@ -434,12 +722,28 @@ static int link_tasks(plan_run *p, cairn_sched *s)
 				    (rc = cairn_sched_depend(s, (size_t)json_integer_value(d), k)) != 0)
 					return rc;
 			}
+			/* a replacement that deletes first waits for the checks of what
+			 * it depends on: a failed check leaves it untouched (not when
+			 * that one deletes first too: its deletion waits for this one) */
+			if (in->action == CAIRN_ACT_REPLACE && !in->cbd)
+				for (i = 0; i < in->ndeps; i++) {
+					const cairn_inst *d = &e->insts[in->deps[i]];
+					json_t *g = d->action == CAIRN_ACT_REPLACE && !d->cbd ? NULL :
+						    json_object_get(p->gate_of, d->address);
+
+					if (g && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(g))) != 0)
+						return rc;
+				}
 			/* CBD: the old object goes after the new one and its dependents */
 			if (in->action == CAIRN_ACT_REPLACE && in->cbd) {
 				json_t *a = json_object_get(p->apply_of, in->address);
+				json_t *g = json_object_get(p->gate_of, in->address);
 				size_t q;
 
 				if (a && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(a))) != 0)
+					return rc;
+				/* blue-green: the old object stays until the new one passed its checks */
+				if (g && (rc = cairn_sched_depend(s, k, (size_t)json_integer_value(g))) != 0)
 					return rc;
 				for (q = 0; q < p->n; q++) {
 					job *o = &p->jobs[q];
@@ -493,10 +797,18 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 
 	if (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP)
 		return;
-	emit_event(j, t, to);
+	if (j->kind != JOB_GATE)
+		emit_event(j, t, to);
 	if (!e->opts.log)
 		return;
-	if (to == CAIRN_TASK_RUNNING) {
+	if (j->kind == JOB_GATE && (to == CAIRN_TASK_RUNNING || to == CAIRN_TASK_DONE)) {
+		/* a rollout without checks: the batch is done */
+		bool any = e->stack->resources[j->in->res].nchecks > 0;
+
+		if (to == CAIRN_TASK_DONE || any)
+			fprintf(e->opts.log, "%s: %s\n", t->label, to == CAIRN_TASK_RUNNING ? "running health checks..." :
+				any ? "health checks passed" : "batch complete");
+	} else if (to == CAIRN_TASK_RUNNING) {
 		if (j->kind == JOB_DELETE)
 			verb = "destroying...";
 		else if (j->kind == JOB_FORGET)
@@ -750,12 +1062,14 @@ int cairn_engine_recover(cairn_engine *e, int64_t rev)
 
 int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 {
-	plan_run p = { e, NULL, NULL, 0, json_object(), json_object() };
+	plan_run p = { e, NULL, NULL, 0, json_object(), json_object(), json_object() };
 	idle_ctx ic = { e, 0, 0, NULL, "" };
-	json_t *done = json_array(), *failed = json_array(), *skipped = json_array();
+	json_t *done = json_array(), *failed = json_array(), *skipped = json_array(), *undone = json_array();
 	int64_t rev = 0;
-	size_t i, max = e->ninsts * 2 + 1;
+	size_t i, max = e->ninsts * 3 + 1;
 	int rc, run_rc;
+	json_t *checks = NULL;
+	const char *gate_error = NULL;
 
 	p.jobs = calloc(max, sizeof(job));
 	p.tasks = calloc(max, sizeof(cairn_task));
@@ -796,6 +1110,10 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 				p.jobs[json_integer_value(d)].partner = &p.jobs[k];
 		}
 	}
+	for (i = 0; i < e->stack->nresources; i++)
+		if ((e->stack->resources[i].nchecks || e->stack->resources[i].rollout_batch ||
+		     e->stack->resources[i].rollout_percent > 0) && (rc = add_gates(&p, i, rev)) != 0)
+			goto cleanup;
 	cairn_engine_heartbeat_every(e, &ic.every, &ic.beat);
 	ic.next_beat = cairn_now() + ic.every;
 	run_rc = run_tasks(e, p.tasks, p.n, &p, &ic);
@@ -806,7 +1124,26 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 
 		if (j->kind == JOB_APPLY && j->in->action == CAIRN_ACT_NOOP && t->state == CAIRN_TASK_DONE)
 			continue;
-		if (t->state == CAIRN_TASK_DONE)
+		if (j->kind == JOB_GATE) {
+			/* not an operation: its checks, and its failure with what it undid */
+			if (!checks)
+				checks = json_array();
+			json_array_extend(checks, j->results);
+			if (t->state == CAIRN_TASK_FAILED) {
+				char *m = cairn_engine_clean(e, t->error ? t->error : "failed");
+
+				json_array_append_new(failed, json_pack("{s:s,s:s,s:b}", "address", t->label, "error",
+									m ? m : "failed", "checks", 1));
+				if (!gate_error && j->results)
+					gate_error = t->error;
+				free(m);
+			}
+			continue;
+		}
+		if (t->state == CAIRN_TASK_DONE && j->rolled_back)
+			json_array_append_new(undone, json_pack("{s:s,s:s}", "address", t->label, "action",
+								cairn_action_name(j->in->action)));
+		else if (t->state == CAIRN_TASK_DONE)
 			json_array_append_new(done, json_pack("{s:s,s:s}", "address", t->label, "action",
 				j->kind == JOB_DELETE ? "delete" : j->kind == JOB_FORGET ? "forget" : cairn_action_name(j->in->action)));
 		else if (t->state == CAIRN_TASK_FAILED) {
@@ -839,6 +1176,17 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 	}
 	*summary = json_pack("{s:O,s:O,s:O,s:I}", "done", done, "failed", failed, "skipped", skipped,
 			     "rev", (json_int_t)rev);
+	if (checks) {
+		/* the resources' checks, kept with the revision */
+		json_t *x;
+		bool all = true;
+
+		json_array_foreach(checks, i, x)
+			all = all && json_is_true(json_object_get(x, "ok"));
+		json_object_set(*summary, "resource_checks", checks);
+		json_object_set(*summary, "rolled_back", undone);
+		json_object_set_new(*summary, "resource_checks_passed", json_boolean(all && !gate_error));
+	}
 	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
 	if (!rc && (json_array_size(failed) || json_array_size(skipped)))
@@ -847,7 +1195,12 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		cairn_error_set(CAIRN_ERROR, "%s", ic.lost);
 	else if (rc == CAIRN_ERROR && cairn_engine_signal(e))
 		cairn_engine_interrupted_error(e);
-	else if (rc == CAIRN_ERROR)
+	else if (rc == CAIRN_ERROR && gate_error) {
+		char *m = cairn_engine_clean(e, gate_error);
+
+		cairn_error_set(CAIRN_ERROR, "%s", m ? m : "health checks failed");
+		free(m);
+	} else if (rc == CAIRN_ERROR)
 		cairn_error_set(CAIRN_ERROR, "%s", "some operations failed");
 cleanup:
 	for (i = 0; i < p.n; i++) {
@@ -855,7 +1208,14 @@ cleanup:
 		free(p.jobs[i].token);
 		free(p.jobs[i].deposed);
 		json_decref(p.jobs[i].host);
+		json_decref(p.jobs[i].applied);
+		json_decref(p.jobs[i].results);
+		free(p.jobs[i].members);
+		cairn_buf_release(&p.jobs[i].undone);
 	}
+	json_decref(checks);
+	json_decref(undone);
+	json_decref(p.gate_of);
 	free(p.jobs);
 	free(p.tasks);
 	json_decref(p.apply_of);
@@ -952,5 +1312,6 @@ int cairn_engine_import(cairn_engine *e, const char *address, const char *id)
 	cairn_store_rev_finish(e->store, rev, rc ? "failed" : "ok", NULL);
 	free(task.error);
 	json_decref(j.host);
+	json_decref(j.applied);
 	return rc;
 }

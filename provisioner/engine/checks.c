@@ -181,15 +181,23 @@ static void pause_for(double s)
 		;
 }
 
-static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
+static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c, const cairn_inst *in, json_t *self)
 {
 	json_t *t = NULL, *r;
 	char why[3072] = "";
 	double start = cairn_now(), t0 = start, lat = 0;
 	int attempts = 0, ok = 0;
 	const char *target;
+	int erc, (*beat)(void *) = NULL;
+	double every = 0, next_beat;
 
-	if (cairn_engine_eval(e, c->target, NULL, &t) != 0 || !json_is_object(t) || cairn_has_unknown(t)) {
+	/* a resource's check reads its instance as self */
+	if (self)
+		json_object_set(e->root, "self", self);
+	erc = cairn_engine_eval(e, c->target, in, &t);
+	if (self)
+		json_object_del(e->root, "self");
+	if (erc != 0 || !json_is_object(t) || cairn_has_unknown(t)) {
 		char *m = cairn_engine_clean(e, t ? "the check's target is not known after the apply" :
 					       cairn_error_last()->message);
 
@@ -206,11 +214,22 @@ static json_t *run_one(cairn_engine *e, const cairn_check_cfg *c)
 				 "attempts", 0, "seconds", 0.0, "error", c->kind == CAIRN_CHECK_HTTP ? "http.url is not a string" :
 				 c->kind == CAIRN_CHECK_TCP ? "tcp.host is not a string" : "ssh.host and ssh.command must be strings");
 	}
+	if (!cairn_engine_heartbeat_every(e, &every, &beat))
+		beat = NULL;
+	next_beat = cairn_now() + every;
 	for (;;) {
 		double left = c->deadline - (cairn_now() - start);
 
 		if (left <= 0 || cairn_engine_signal(e))
 			break;
+		/* a long check keeps the environment's lease, as the scheduler does */
+		if (beat && cairn_now() >= next_beat) {
+			next_beat = cairn_now() + every;
+			if (beat(e) != 0) {
+				snprintf(why, sizeof(why), "lost the lock of the environment during the check");
+				break;
+			}
+		}
 		attempts++;
 		t0 = cairn_now();
 		{
@@ -251,12 +270,36 @@ int cairn_checks_run(cairn_engine *e, json_t **out, bool *passed)
 
 	*passed = true;
 	for (i = 0; i < e->stack->nchecks; i++) {
-		json_t *r = run_one(e, &e->stack->checks[i]);
+		json_t *r = run_one(e, &e->stack->checks[i], NULL, NULL);
 
 		if (!r) {
 			json_decref(arr);
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		}
+		if (!json_is_true(json_object_get(r, "ok")))
+			*passed = false;
+		json_array_append_new(arr, r);
+	}
+	*out = arr;
+	return 0;
+}
+
+int cairn_checks_run_res(cairn_engine *e, const cairn_inst *in, json_t *self, json_t **out, bool *passed)
+{
+	const cairn_res_cfg *res = &e->stack->resources[in->res];
+	json_t *arr = json_array();
+	size_t i;
+
+	*passed = true;
+	for (i = 0; i < res->nchecks; i++) {
+		json_t *r = run_one(e, &res->checks[i], in, self);
+
+		if (!r || !arr) {
+			json_decref(r);
+			json_decref(arr);
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		json_object_set_new(r, "address", json_string(in->address));
 		if (!json_is_true(json_object_get(r, "ok")))
 			*passed = false;
 		json_array_append_new(arr, r);

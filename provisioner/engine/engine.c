@@ -574,6 +574,7 @@ typedef struct refcheck {
 	size_t res;     /* resource the expression belongs to, NO_RES for outputs */
 	json_t *deps;   /* object: dependency resource names */
 	bool sensitive; /* the expression reads a sensitive value */
+	bool self_ok;   /* a resource's checks: self.ATTR is the instance's attribute */
 } refcheck;
 
 static int check_ref(void *ud, const cairn_ref *ref)
@@ -605,6 +606,19 @@ static int check_ref(void *ud, const cairn_ref *ref)
 	}
 	if (!strcmp(ref->root, "env") || !strcmp(ref->root, "path"))
 		return 0;
+	if (!strcmp(ref->root, "self")) {
+		char hint[128];
+
+		if (!rc->self_ok || !self)
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'self' is only for the checks of a resource");
+		if (ref->attr && e->schemas[rc->res] && !cairn_schema_attr(e->schemas[rc->res], ref->attr) &&
+		    strcmp(ref->attr, "id") != 0) {
+			attr_names_hint(e->schemas[rc->res], ref->attr, hint, sizeof(hint));
+			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "resource '%s' (%s) has no attribute '%s'%s",
+				self->name, self->type, ref->attr, hint);
+		}
+		return 0;
+	}
 	if (!strcmp(ref->root, "count")) {
 		if (!self || !self->count)
 			return cairn_error_set_at(CAIRN_EINVAL, &ref->pos, "'count.%s' used outside a resource with count",
@@ -668,7 +682,7 @@ static int check_ref(void *ud, const cairn_ref *ref)
 
 static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *deps, bool *sensitive)
 {
-	refcheck rc = { e, res, deps, false };
+	refcheck rc = { e, res, deps, false, false };
 	int r;
 
 	if (!x)
@@ -677,6 +691,23 @@ static int check_expr(cairn_engine *e, size_t res, const cairn_expr *x, json_t *
 	if (sensitive)
 		*sensitive = rc.sensitive;
 	return r;
+}
+
+/* A resource's checks: their references (self.ATTR, other resources,
+ * which add no dependency: the checks run once the instance is applied). */
+static int check_res_checks(cairn_engine *e, size_t res)
+{
+	const cairn_res_cfg *r = &e->stack->resources[res];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < r->nchecks; i++) {
+		refcheck ck = { e, res, NULL, false, true };
+
+		if ((rc = cairn_expr_refs(r->checks[i].target, check_ref, &ck)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 static char *path_join(const char *dir, const char *name);
@@ -807,7 +838,7 @@ static int build_graph(cairn_engine *e)
 		json_t *x;
 
 		if ((rc = check_expr(e, i, res->count, deps, NULL)) || (rc = check_expr(e, i, res->for_each, deps, NULL)) ||
-		    (rc = check_expr(e, i, res->prevent_destroy, NULL, NULL))) {
+		    (rc = check_expr(e, i, res->prevent_destroy, NULL, NULL)) || (rc = check_res_checks(e, i))) {
 			json_decref(deps);
 			goto cleanup;
 		}
@@ -1921,7 +1952,8 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			in->run_pending = false;
 		}
 		in->action = CAIRN_ACT_REPLACE;
-		in->cbd = res->create_before_destroy;
+		/* a rollout keeps the old objects until their batch passed its checks */
+		in->cbd = res->create_before_destroy || res->rollout_batch || res->rollout_percent > 0;
 		in->planned = planned_new(s, in->desired);
 		if (!in->reason)
 			in->reason = strdup(force_new ? "a property that forces replacement changed"

@@ -549,6 +549,20 @@ static int load_resource(cairn_res_cfg *r, const char *name, const cairn_pos *po
 		if (rc)
 			return rc;
 	}
+	if ((x = cairn_expr_take(m, "checks")) != NULL) {
+		rc = cairn_config__load_res_checks(r, x);
+		if (!rc)
+			rc = cairn_expr_refs(x, resource_ref, &ud);
+		cairn_expr_free(x);
+		if (rc)
+			return rc;
+	}
+	if ((x = cairn_expr_take(m, "rollout")) != NULL) {
+		rc = cairn_config__load_rollout(r, x, r->count || r->for_each);
+		cairn_expr_free(x);
+		if (rc)
+			return rc;
+	}
 	if ((rc = cairn_expr_refs(m, resource_ref, &ud)) != 0)
 		return rc;
 	return cairn_expr_copy(&r->props, m);
@@ -903,6 +917,7 @@ void cairn_stack_free(cairn_stack *s)
 		cairn_expr_free(r->prevent_destroy);
 		free_names(r->ignore_changes, r->nignore_changes);
 		free(r->ignore_changes_pos);
+		cairn_config__free_res_checks(r);
 	}
 	free(s->resources);
 	for (i = 0; i < s->noutputs; i++) {

@@ -32,6 +32,9 @@
  *         prevent_destroy: BOOL|EXPR
  *         ignore_changes: [PROP, ...] | all
  *         create_before_destroy: BOOL
+ *       checks: [CHECK, ...]         # health checks after each instance is applied (the
+ *                                    # stack's checks: shape; self.ATTR), config_checks.c
+ *       rollout: { batch: N | "P%" } # count/for_each: changed instances N at a time
  *       timeouts:                    # deadlines of its operations (Terraform's):
  *         create: 30m                # create, read, update, delete; a duration
  *         delete: 2h                 # ("90s", "30m", "1h30m") or seconds
@@ -104,6 +107,19 @@ typedef struct cairn_var_cfg {
 	cairn_pos pos;       /* of the variable's name */
 } cairn_var_cfg;
 
+/* One health check (config_checks.c): of the stack, run after an apply, or
+ * of a resource, run after each of its instances is applied. */
+typedef struct cairn_check_cfg {
+	char *name;
+	cairn_pos pos;
+	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH } kind;
+			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command} */
+	cairn_expr *target;   /* that map (expressions, evaluated after the apply) */
+	int retries;          /* attempts after the first (default 3) */
+	double interval;      /* seconds between attempts (default 2) */
+	double deadline;      /* seconds for all attempts (default 60) */
+} cairn_check_cfg;
+
 typedef struct cairn_res_cfg {
 	char *name;
 	char *type;
@@ -123,6 +139,11 @@ typedef struct cairn_res_cfg {
 	bool create_before_destroy;
 	double timeouts[4];  /* seconds for create, read, update, delete (the order of
 			      * lua's cairn_timeout_kind); 0: the module's default */
+	cairn_check_cfg *checks; /* its checks: (config_checks.c), run after each of its
+				  * instances is created, updated or replaced */
+	size_t nchecks;
+	int rollout_batch;   /* rollout: {batch: N}: instances changed at a time, 0: none */
+	double rollout_percent; /* rollout: {batch: "P%"}: P (then rollout_batch is 0) */
 } cairn_res_cfg;
 
 typedef struct cairn_output_cfg {
@@ -146,18 +167,6 @@ typedef struct cairn_drift_ignore {
 	int64_t expires_at;  /* unix seconds when it stops hiding (the day after), 0 = never */
 	cairn_pos pos;       /* of the rule */
 } cairn_drift_ignore;
-
-/* One of the stack's health checks (config_checks.c), run after an apply. */
-typedef struct cairn_check_cfg {
-	char *name;
-	cairn_pos pos;
-	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH } kind;
-			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command} */
-	cairn_expr *target;   /* that map (expressions, evaluated after the apply) */
-	int retries;          /* attempts after the first (default 3) */
-	double interval;      /* seconds between attempts (default 2) */
-	double deadline;      /* seconds for all attempts (default 60) */
-} cairn_check_cfg;
 
 typedef struct cairn_stack {
 	char *name;

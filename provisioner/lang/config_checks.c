@@ -16,6 +16,12 @@
  * The shape, the names and the literal settings are checked when the
  * stack is loaded, with file:line:col; the http:/tcp: maps may use
  * expressions and are evaluated after the apply.
+ *
+ * A resource takes the same list (its checks, run after each of its
+ * instances is created, updated or replaced; `self.ATTR` is the instance's
+ * attribute) and, with count or for_each, `rollout: { batch: 2 }` or
+ * `rollout: { batch: "25%" }`: its changed instances go that many at a
+ * time, with its checks between batches (engine/apply.c).
  */
 #include "config_int.h"
 
@@ -66,7 +72,7 @@ static int duration(const cairn_expr *e, const char *what, double *out)
 				  what);
 }
 
-static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, size_t idx)
+static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_expr *e, size_t idx)
 {
 	const cairn_expr *name, *x;
 	const json_t *v;
@@ -88,7 +94,7 @@ static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, s
 	if (!(c->name = strdup(json_string_value(v))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	for (j = 0; j < idx; j++)
-		if (!strcmp(s->checks[j].name, c->name))
+		if (!strcmp(list[j].name, c->name))
 			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(name), "two checks are named '%s'", c->name);
 	snprintf(what, sizeof(what), "check '%s'", c->name);
 	{
@@ -128,7 +134,7 @@ static int load_check(cairn_stack *s, cairn_check_cfg *c, const cairn_expr *e, s
 	return cairn_expr_copy(&c->target, cairn_expr_get(e, kind_names[c->kind]));
 }
 
-int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
+static int load_list(cairn_check_cfg **out, size_t *nout, const cairn_expr *checks)
 {
 	size_t i, n;
 	int rc;
@@ -139,25 +145,82 @@ int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(checks), "checks must be a list of checks "
 					  "({name, http, tcp or ssh, retries, interval, deadline})");
 	n = cairn_expr_size(checks);
-	if (!(s->checks = calloc(n ? n : 1, sizeof(*s->checks))))
+	if (!(*out = calloc(n ? n : 1, sizeof(**out))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
-		s->nchecks = i + 1;
-		if ((rc = load_check(s, &s->checks[i], cairn_expr_item(checks, i), i)) != 0)
+		*nout = i + 1;
+		if ((rc = load_check(*out, &(*out)[i], cairn_expr_item(checks, i), i)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
-void cairn_config__free_checks(cairn_stack *s)
+static void free_list(cairn_check_cfg **list, size_t *n)
 {
 	size_t i;
 
-	for (i = 0; i < s->nchecks; i++) {
-		free(s->checks[i].name);
-		cairn_expr_free(s->checks[i].target);
+	for (i = 0; i < *n; i++) {
+		free((*list)[i].name);
+		cairn_expr_free((*list)[i].target);
 	}
-	free(s->checks);
-	s->checks = NULL;
-	s->nchecks = 0;
+	free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
+int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
+{
+	return load_list(&s->checks, &s->nchecks, checks);
+}
+
+void cairn_config__free_checks(cairn_stack *s)
+{
+	free_list(&s->checks, &s->nchecks);
+}
+
+int cairn_config__load_res_checks(cairn_res_cfg *r, const cairn_expr *checks)
+{
+	return load_list(&r->checks, &r->nchecks, checks);
+}
+
+void cairn_config__free_res_checks(cairn_res_cfg *r)
+{
+	free_list(&r->checks, &r->nchecks);
+}
+
+/* rollout: { batch: 2 } or { batch: "25%" } */
+int cairn_config__load_rollout(cairn_res_cfg *r, const cairn_expr *ro, bool has_count)
+{
+	static const char *const keys[] = { "batch", NULL };
+	const cairn_expr *b;
+	const json_t *v;
+	int rc;
+
+	if (cairn_expr_kind_of(ro) == CAIRN_EXPR_CONST && json_is_null(cairn_expr_const(ro)))
+		return 0;
+	if ((rc = check_map(ro, keys, "rollout", "batch: a number of instances or a percentage like \"25%\"")) != 0)
+		return rc;
+	if (!has_count)
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(ro), "rollout is for a resource with count or "
+					  "for_each ('%s' has neither)", r->name);
+	if (!(b = cairn_expr_get(ro, "batch")))
+		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(ro), "rollout needs batch: a number of instances "
+					  "or a percentage like \"25%%\"");
+	v = cairn_expr_const(b);
+	if (v && json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= CAIRN_COUNT_MAX) {
+		r->rollout_batch = (int)json_integer_value(v);
+		return 0;
+	}
+	if (v && json_is_string(v)) {
+		const char *t = json_string_value(v);
+		char *end = NULL;
+		double pc = strtod(t, &end);
+
+		if (end != t && end && !strcmp(end, "%") && pc > 0 && pc <= 100) {
+			r->rollout_percent = pc;
+			return 0;
+		}
+	}
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(b), "rollout.batch must be a whole number of instances "
+				  "(at least 1) or a percentage like \"25%%\" (more than 0, at most 100)");
 }

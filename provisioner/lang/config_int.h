@@ -42,5 +42,10 @@ int cairn_config__load_envs(cairn_stack *s, const cairn_expr *envs);
  * s->checks. */
 int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks);
 void cairn_config__free_checks(cairn_stack *s);
+/* A resource's checks: list and rollout: map (config_checks.c), into r;
+ * NULL is none. rollout needs count or for_each (has_count). */
+int cairn_config__load_res_checks(cairn_res_cfg *r, const cairn_expr *checks);
+int cairn_config__load_rollout(cairn_res_cfg *r, const cairn_expr *rollout, bool has_count);
+void cairn_config__free_res_checks(cairn_res_cfg *r);
 
 #endif
