@@ -765,6 +765,47 @@ function M.add_query_filters(params, filters)
   return params
 end
 
+-- A list filter applied here, for the Describe calls that cannot filter
+-- on tags or containers (RDS, ElastiCache): filter = { name = value or
+-- array of values }, as for EC2. "tag:KEY" takes the object's tags
+-- (cairn's included) and compares exactly; any other name is the attribute
+-- fields[name], compared without case (both services lowercase names). An
+-- unknown name is an error, as on EC2. Returns attrs_ok(attrs) and
+-- tags_ok(all_tags), nil when the filter names no tag (so that the tags,
+-- one call per object for some, are asked for only when needed).
+function M.local_filter(filter, fields)
+  local by_attr, by_tag = {}, {}
+  for name, v in pairs(filter or {}) do
+    local key, set = name:match("^tag:(.+)$"), {}
+    for _, x in ipairs(type(v) == "table" and v or { v }) do
+      x = tostring(x)
+      set[key and x or x:lower()] = true
+    end
+    if key then
+      by_tag[key] = set
+    elseif fields[name] then
+      by_attr[fields[name]] = set
+    else
+      error(aws_error("InvalidParameterValue", ("the filter '%s' is invalid"):format(name)), 0)
+    end
+  end
+  local function attrs_ok(attrs)
+    for a, set in pairs(by_attr) do
+      local v = attrs[a]
+      if type(v) ~= "string" or not set[v:lower()] then return false end
+    end
+    return true
+  end
+  if next(by_tag) == nil then return attrs_ok, nil end
+  return attrs_ok, function(all)
+    for k, set in pairs(by_tag) do
+      local v = type(all) == "table" and all[k]
+      if type(v) ~= "string" or not set[v] then return false end
+    end
+    return true
+  end
+end
+
 -- Create an object with a unique name whose create call is not idempotent:
 -- create() once; when its outcome is unknown (no answer, 5xx) or the name is
 -- taken (`exists_code`: a re-sent create that had worked), find(ctx) ->

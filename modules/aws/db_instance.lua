@@ -22,6 +22,9 @@ local aws = require("aws.common")
 
 local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
 
+-- the filters list takes (applied here): filter name -> attribute
+local LIST_FILTERS = { ["db-instance-id"] = "identifier", ["db-subnet-group-name"] = "db_subnet_group_name" }
+
 local function rds(ctx, action, p, o) return aws.query(ctx, "rds", aws.RDS_VERSION, action, p, o) end
 
 local function attrs_of(it, recorded)
@@ -302,11 +305,18 @@ return {
     wait_gone(ctx, id)
   end,
 
+  -- filter: db-instance-id, db-subnet-group-name, tag:KEY (RDS filters on
+  -- none of the last two: every instance is described, its tags come in
+  -- the answer, and the filter is applied here); one being deleted is left out
   list = function(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, LIST_FILTERS)
     local out = aws.array()
     for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
-        "DBInstance", aws.add_query_filters({}, filter or {}))) do
-      out[#out + 1] = attrs_of(it)
+        "DBInstance", {})) do
+      local a = attrs_of(it)
+      if it.DBInstanceStatus ~= "deleting" and attrs_ok(a) and (not tags_ok or tags_ok((aws.decode_tag_list(it.TagList)))) then
+        out[#out + 1] = a
+      end
     end
     return out
   end,

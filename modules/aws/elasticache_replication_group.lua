@@ -275,11 +275,37 @@ return {
     wait_gone(ctx, id)
   end,
 
-  list = function(ctx)
+  -- filter: replication-group-id, cache-subnet-group-name, tag:KEY,
+  -- applied here (ElastiCache filters on none): the groups and their
+  -- clusters are described once each, and the tags (a call per group) are
+  -- asked for only for the groups the other filters keep. A group whose
+  -- tags cannot be read (not available) passes no tag filter; without
+  -- one, its tags are null (unknown). One being deleted is left out.
+  list = function(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, { ["replication-group-id"] = "replication_group_id",
+      ["cache-subnet-group-name"] = "subnet_group_name" })
+    local groups = aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
+      "ReplicationGroups", "ReplicationGroup", {})
     local out = aws.array()
-    for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
-        "ReplicationGroups", "ReplicationGroup", {})) do
-      out[#out + 1] = attrs_of(it, first_cluster(ctx, it), user_tags(ctx, it))
+    if #groups == 0 then return out end
+    local clusters = {}
+    for _, c in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeCacheClusters",
+        "CacheClusters", "CacheCluster", {})) do
+      if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
+    end
+    for _, it in ipairs(groups) do
+      local a = attrs_of(it, clusters[members_of(it)[1] or ""], nil)
+      if it.Status ~= "deleting" and attrs_ok(a) then
+        -- all nil: gone (user nil) or not available (user: the error)
+        local all, user = aws.try({ "InvalidReplicationGroupState" }, tags_of, ctx, it.ARN)
+        if all and (not tags_ok or tags_ok(all)) then
+          a.tags = user
+          out[#out + 1] = a
+        elseif not all and user ~= nil and not tags_ok then
+          a.tags = cairn.null
+          out[#out + 1] = a
+        end
+      end
     end
     return out
   end,

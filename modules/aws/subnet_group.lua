@@ -125,10 +125,21 @@ function M.new(api, module)
     end, { timeout = 600, what = api.what .. " " .. id .. " to be unused" })
   end
 
-  function module.list(ctx)
+  -- filter: name, vpc-id, tag:KEY, applied here (neither service filters
+  -- subnet groups); the tags (a call per group) are asked for only for the
+  -- groups the other filters keep
+  function module.list(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, { name = "name", ["vpc-id"] = "vpc_id" })
     local out = aws.array()
     for _, it in ipairs(describe(ctx, {})) do
-      out[#out + 1] = attrs_of(it, select(2, tags_of(ctx, it)))
+      local a = attrs_of(it)
+      if attrs_ok(a) then
+        local all, user = tags_of(ctx, it)
+        if all and (not tags_ok or tags_ok(all)) then
+          a.tags = user
+          out[#out + 1] = a
+        end
+      end
     end
     return out
   end

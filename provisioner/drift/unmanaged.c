@@ -4,8 +4,10 @@
  * AWS modules put on every object, modules/aws/common.lua) that the state
  * does not hold, left by a crash or a `state rm`; and those inside a
  * managed container (a managed VPC's subnets, security groups, route
- * tables and internet gateways; a managed EKS cluster's node groups) that
- * no resource of the stack holds.
+ * tables, internet gateways, instances and DB and cache subnet groups; a
+ * managed EKS cluster's node groups; a managed DB subnet group's DB
+ * instances, a managed cache subnet group's replication groups) that no
+ * resource of the stack holds.
  *
  * Both are found with the modules' `list(ctx, filter)`. Which filter names
  * a container, which objects a cloud makes by itself in each container (a
@@ -52,15 +54,38 @@ typedef struct list_rule {
 	const char *member_attr;    /* the contained object's attribute naming its container */
 	const char *builtin_filter; /* with builtin_value: the objects the cloud makes in each container */
 	const char *builtin_value;
+	bool tagged_anywhere;       /* the tagged search is one listing of the whole region (below) */
 } list_rule;
 
+/*
+ * EC2 filters on the server: the tagged search of a contained type lists,
+ * with the tag filter, only the containers that are not managed (those
+ * that are were listed whole), and the managed containers' objects that
+ * the state lacks are then checked for the tags by id. RDS and ElastiCache
+ * cannot filter on tags or containers: their modules' `list` applies the
+ * same filters to every object of the region (modules/aws/common.lua
+ * local_filter), so there the tagged search is one listing with the tag
+ * filter (tagged_anywhere), which finds the tagged objects wherever they
+ * are, and a subnet group's or a database's container is compared by name.
+ */
 static const list_rule rules[] = {
-	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL },
-	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default" },
-	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true" },
-	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL },
+	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL, false },
+	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, false },
+	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default", false },
+	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true", false },
+	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL,
+	  false },
+	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL, false },
+	/* an instance of an EKS node group or an auto scaling group is its group's */
+	{ "aws.instance", true, "instance-id", "aws.vpc", "vpc-id", "id", "vpc_id", "tag-key", "aws:autoscaling:groupName",
+	  false },
+	{ "aws.key_pair", true, "key-name", NULL, NULL, NULL, NULL, NULL, NULL, false },
+	{ "aws.db_subnet_group", true, "name", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, true },
+	{ "aws.db_instance", true, "db-instance-id", "aws.db_subnet_group", "db-subnet-group-name", "name",
+	  "db_subnet_group_name", NULL, NULL, true },
+	{ "aws.cache_subnet_group", true, "name", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, true },
+	{ "aws.elasticache_replication_group", true, "replication-group-id", "aws.cache_subnet_group",
+	  "cache-subnet-group-name", "name", "subnet_group_name", NULL, NULL, true },
 };
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 
@@ -346,6 +371,19 @@ static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const js
 	return rc;
 }
 
+/* Is type (searched) the container of a type searched by tags in the
+ * containers that are not managed? Then the second round needs them all. */
+static bool contains_tagged(cairn_engine *e, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < NRULES; i++)
+		if (rules[i].container && !strcmp(rules[i].container, type) && rules[i].by_tags &&
+		    !rules[i].tagged_anywhere && searched(e, &rules[i]))
+			return true;
+	return false;
+}
+
 /* Before the refresh: the containers as recorded. listed: container type
  * -> the values listed. */
 static int first_round(found *fd, jobs *js, json_t *listed)
@@ -360,10 +398,11 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 
 		if (!searched(e, r))
 			continue;
-		if (!r->container) {
+		if (!r->container || r->tagged_anywhere) {
 			if (r->by_tags)
 				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
-			continue;
+			if (!r->container || rc)
+				continue;
 		}
 		names = json_object();
 		vals = containers(e, r->container, r->container_attr, names, true);
@@ -375,7 +414,7 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 	}
 	/* every container of the types searched by tag: where else our objects may be */
 	for (i = 0; i < NRULES && !rc; i++)
-		if (!rules[i].container && rules[i].by_tags && searched(e, &rules[i]))
+		if (!rules[i].container && rules[i].by_tags && contains_tagged(e, rules[i].type))
 			rc = add_job(js, e, &rules[i], L_ALL, json_object());
 	for (i = 0; i < js->n; i++)
 		js->v[i].keep = true;
@@ -465,7 +504,7 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 		json_t *other = r->container ? json_object_get(others, r->container) : NULL, *cand;
 		char ix[8];
 
-		if (!r->by_tags || !r->container || !searched(e, r))
+		if (!r->by_tags || !r->container || r->tagged_anywhere || !searched(e, r))
 			continue;
 		if (json_array_size(other))
 			rc = add_chunked(js, e, r, L_TAGGED, tf, r->filter, other, NULL, NULL);
