@@ -67,6 +67,10 @@ typedef struct list_rule {
  * local_filter), so there the tagged search is one listing with the tag
  * filter (tagged_anywhere), which finds the tagged objects wherever they
  * are, and a subnet group's or a database's container is compared by name.
+ * That listing describes every object of the region and asks for the tags
+ * of most: it is made only when the stack's configuration or state has
+ * objects of the type (nothing else of that type can be tagged as ours,
+ * unless someone forgot it in the state and took it out of the stack).
  */
 static const list_rule rules[] = {
 	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL, false },
@@ -165,6 +169,20 @@ static bool provider_in_use(cairn_engine *e, const char *type)
 			return true;
 	for (i = 0; i < e->nstate; i++)
 		if (!strncmp(e->state[i].type, type, n))
+			return true;
+	return false;
+}
+
+/* The stack's configuration or its state has objects of this type. */
+static bool type_in_use(cairn_engine *e, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (!strcmp(e->stack->resources[i].type, type))
+			return true;
+	for (i = 0; i < e->nstate; i++)
+		if (!strcmp(e->state[i].type, type))
 			return true;
 	return false;
 }
@@ -399,7 +417,9 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 		if (!searched(e, r))
 			continue;
 		if (!r->container || r->tagged_anywhere) {
-			if (r->by_tags)
+			/* listing every object of the region, with a call per
+			 * object for its tags: only for a type the stack has */
+			if (r->by_tags && (!r->tagged_anywhere || type_in_use(e, r->type)))
 				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
 			if (!r->container || rc)
 				continue;
