@@ -423,6 +423,15 @@ local function take_kept(action, id_field, ids)
   return found, rest
 end
 
+-- For modules whose Describe is not ec2_describe_ids: keep what a listing
+-- returned (items: the objects, as the module's read_many wants them; only
+-- under ctx.keep_listed) and take it back by id (found: id -> item; rest:
+-- the ids to ask the cloud for). Each kept item serves one read.
+function M.keep_listed(ctx, key, items)
+  if ctx.keep_listed then keep_items(key, items) end
+end
+M.take_listed = take_kept
+
 -- Every item of an EC2 Describe call, following nextToken.
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
 function M.ec2_describe(ctx, action, set_name, params, opts)
@@ -743,8 +752,10 @@ end
 -- Every item of an RDS / ElastiCache Describe call, following Marker with
 -- MaxRecords 100:  M.query_describe(ctx, "rds", M.RDS_VERSION,
 --   "DescribeDBInstances", "DBInstances", "DBInstance", params)
+-- Under ctx.keep_listed the items are kept for the refresh (take_listed
+-- with the action as the key).
 function M.query_describe(ctx, service, version, action, list_name, item_name, params, opts)
-  return cairn.paginate(function(marker)
+  local items = cairn.paginate(function(marker)
     local p = { MaxRecords = 100 }
     for k, v in pairs(params or {}) do p[k] = v end
     if marker then p.Marker = marker end
@@ -752,6 +763,8 @@ function M.query_describe(ctx, service, version, action, list_name, item_name, p
     local res = r[action .. "Result"] or {}
     return xml.list(res[list_name], item_name), M.str(res.Marker)
   end)
+  M.keep_listed(ctx, action, items)
+  return items
 end
 
 -- Filters.Filter.N.Name / Filters.Filter.N.Values.Value.M (RDS spelling)

@@ -219,14 +219,20 @@ return {
     local ids, want = aws.ids_of(list), {}
     for _, id in ipairs(ids) do want[id:lower()] = id end
     local out = {}
+    local function take(it)
+      local id = want[(it.DBInstanceIdentifier or ""):lower()]
+      if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
+    end
+    -- those cairn drift's listing just described are not asked for again
+    local kept
+    kept, ids = aws.take_listed("DescribeDBInstances", "DBInstanceIdentifier", ids)
+    for _, it in pairs(kept) do take(it) end
     for i = 1, #ids, 100 do
       local part = {}
       for j = i, math.min(i + 99, #ids) do part[#part + 1] = ids[j] end
-      local items = aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances", "DBInstance",
-        aws.add_query_filters({}, { ["db-instance-id"] = part }))
-      for _, it in ipairs(items) do
-        local id = want[(it.DBInstanceIdentifier or ""):lower()]
-        if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
+      for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
+          "DBInstance", aws.add_query_filters({}, { ["db-instance-id"] = part }))) do
+        take(it)
       end
     end
     return out

@@ -49,8 +49,12 @@ function M.new(api, module)
     return items and items[1] or nil
   end
 
+  -- (a listing keeps them on the item, for the refresh that takes it)
   local function tags_of(ctx, it)
-    return aws.list_tags(ctx, api.service, api.version, it[api.arn], NOTFOUND)
+    if it._tags then return it._tags[1], it._tags[2] end
+    local all, user = aws.list_tags(ctx, api.service, api.version, it[api.arn], NOTFOUND)
+    if ctx.keep_listed and all then it._tags = { all, user } end
+    return all, user
   end
 
   local function attrs_of(it, user_tags, recorded)
@@ -96,15 +100,23 @@ function M.new(api, module)
 
   function module.read_many(ctx, list)
     local rec = aws.recorded_of(list)
-    local want = {}
+    local want, ids = {}, aws.ids_of(list)
     for id in pairs(rec) do want[id:lower()] = id end
     local out = {}
-    for _, it in ipairs(describe(ctx, {})) do
+    local function take(it)
       local id = want[(it[NAME] or ""):lower()]
       if id then
+        want[(it[NAME] or ""):lower()] = nil
         local _, user = tags_of(ctx, it)
         if user then out[id] = attrs_of(it, user, rec[id]) end
       end
+    end
+    -- cairn drift's listing of every group, when it just made one, serves
+    -- the groups it has; the Describe is made for the others only
+    local kept, rest = aws.take_listed("Describe" .. G .. "s", NAME, ids)
+    for _, it in pairs(kept) do take(it) end
+    if #rest > 0 then
+      for _, it in ipairs(describe(ctx, {})) do take(it) end
     end
     return out
   end

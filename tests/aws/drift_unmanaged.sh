@@ -80,8 +80,18 @@ unmanaged() { # the report's unmanaged findings: "type id reason", sorted
 }
 
 # --- the stack's own objects: seen, managed, none reported ---
+: >"$WORK/sim.log"
 run drift -C s -e dev --json report.json
 expect_rc 0 "no drift right after the apply"
+# the refresh takes the managed objects from the search's listings: no
+# Describe of its own for them (and no tags asked for again)
+calls() { grep -c " $1 " "$WORK/sim.log"; }
+eq "$(calls DescribeInstances)" "2" "DescribeInstances: the VPC's, and the auto scaling groups' in it"
+eq "$(calls DescribeKeyPairs)" "1" "DescribeKeyPairs: the tagged ones"
+for action in DescribeDBSubnetGroups DescribeDBInstances DescribeCacheSubnetGroups DescribeReplicationGroups DescribeCacheClusters; do
+  eq "$(calls $action)" "2" "$action: all of them, for the tagged ones and for those in the managed containers"
+done
+eq "$(calls ListTagsForResource)" "6" "the tags of each subnet group and replication group, once per listing"
 out_has "coverage 9 managed / 9 seen (100.0%)" "every object of every type seen and managed"
 eq "$(jq -r '.environments[0].coverage | [.managed, .unmanaged, .seen] | join(" ")' report.json)" "9 0 9" "JSON: coverage"
 eq "$(unmanaged)" "" "nothing unmanaged"
@@ -90,6 +100,23 @@ expect_rc 0 "no drift without the search"
 out_has "coverage 9 managed / 9 seen (100.0%)" "the managed objects counted without the search too"
 
 VPC=$(state_id s vpc); SUB0=$(state_id s 'sub[0]'); SUB1=$(state_id s 'sub[1]')
+
+# --- what the refresh takes from the listings is what is out there (a
+# replication group's tags are left alone: a tag change keeps it modifying,
+# when its tags cannot be read) ---
+APP=$(state_id s app)
+ec2 CreateTags ResourceId.1="$APP" Tag.1.Key=Owner Tag.1.Value=mallory >/dev/null
+rds AddTagsToResource ResourceName="$(state_sql s "select json_extract(attrs, '\$.arn') from resources where env='dev' and address='db'")" \
+  Tags.Tag.1.Key=Owner Tags.Tag.1.Value=mallory >/dev/null
+rds AddTagsToResource ResourceName="$(state_sql s "select json_extract(attrs, '\$.arn') from resources where env='dev' and address='dbnet'")" \
+  Tags.Tag.1.Key=Owner Tags.Tag.1.Value=mallory >/dev/null
+run drift -C s -e dev --json report.json
+expect_rc 2 "drift: tags added by hand"
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address + " " + .attribute + " " + .actual] | sort | join(",")' report.json)" \
+   "app tags.Owner mallory,db tags.Owner mallory,dbnet tags.Owner mallory" \
+   "the instance's, DB instance's and DB subnet group's new tags, read from the listings"
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply puts the tags back"
 
 # --- made by hand inside the managed containers ---
 HANDI=$(ec2 RunInstances ImageId=ami-0deb1a12c0ffee000 InstanceType=t3.micro MinCount=1 MaxCount=1 SubnetId="$SUB1" \
