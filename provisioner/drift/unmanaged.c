@@ -11,7 +11,8 @@
  *
  * Both are found with the modules' `list(ctx, filter)`. Which filter names
  * a container, which objects a cloud makes by itself in each container (a
- * VPC's default security group and main route table: not unmanaged), and
+ * VPC's default security group and main route table, an EKS cluster's
+ * security group, an auto scaling group's instances: not unmanaged), and
  * which filter names an object by id, is provider knowledge the modules do
  * not declare; it is the table below. A type whose module has no `list`,
  * or that is not in the table, is not searched (docs/drift.md).
@@ -52,8 +53,10 @@ typedef struct list_rule {
 	const char *filter;         /* the list filter that names containers */
 	const char *container_attr; /* the container's attribute that filter takes */
 	const char *member_attr;    /* the contained object's attribute naming its container */
-	const char *builtin_filter; /* with builtin_value: the objects the cloud makes in each container */
-	const char *builtin_value;
+	struct {
+		const char *filter, *value; /* the list filter naming them */
+		const char *with;           /* listed only when the stack has this type (NULL: always) */
+	} builtin[2];               /* the objects the cloud (or a managed object) makes in each container */
 	bool tagged_anywhere;       /* the tagged search is one listing of the whole region (below) */
 } list_rule;
 
@@ -72,25 +75,35 @@ typedef struct list_rule {
  * objects of the type (nothing else of that type can be tagged as ours,
  * unless someone forgot it in the state and took it out of the stack).
  */
+#define TYPE(t, tags, idf) .type = t, .by_tags = tags, .id_filter = idf
+#define CONTAINED(cont, filt, cattr, mattr) .container = cont, .filter = filt, .container_attr = cattr, .member_attr = mattr
 static const list_rule rules[] = {
-	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL, false },
-	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, false },
-	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default", false },
-	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true", false },
-	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL,
-	  false },
-	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL, false },
+	{ TYPE("aws.vpc", true, "vpc-id") },
+	{ TYPE("aws.subnet", true, "subnet-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id") },
+	/* a VPC's default group; an EKS cluster's group, which EKS makes in its VPC */
+	{ TYPE("aws.security_group", true, "group-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "group-name", "default", NULL }, { "tag-key", "aws:eks:cluster-name", "aws.eks_cluster" } } },
+	{ TYPE("aws.route_table", true, "route-table-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "association.main", "true", NULL } } },
+	{ TYPE("aws.internet_gateway", true, "internet-gateway-id"),
+	  CONTAINED("aws.vpc", "attachment.vpc-id", "id", "vpc_id") },
+	{ TYPE("aws.eks_nodegroup", false, NULL), CONTAINED("aws.eks_cluster", "cluster_name", "name", "cluster_name") },
 	/* an instance of an EKS node group or an auto scaling group is its group's */
-	{ "aws.instance", true, "instance-id", "aws.vpc", "vpc-id", "id", "vpc_id", "tag-key", "aws:autoscaling:groupName",
-	  false },
-	{ "aws.key_pair", true, "key-name", NULL, NULL, NULL, NULL, NULL, NULL, false },
-	{ "aws.db_subnet_group", true, "name", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, true },
-	{ "aws.db_instance", true, "db-instance-id", "aws.db_subnet_group", "db-subnet-group-name", "name",
-	  "db_subnet_group_name", NULL, NULL, true },
-	{ "aws.cache_subnet_group", true, "name", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL, true },
-	{ "aws.elasticache_replication_group", true, "replication-group-id", "aws.cache_subnet_group",
-	  "cache-subnet-group-name", "name", "subnet_group_name", NULL, NULL, true },
+	{ TYPE("aws.instance", true, "instance-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "tag-key", "aws:autoscaling:groupName", NULL } } },
+	{ TYPE("aws.key_pair", true, "key-name") },
+	{ TYPE("aws.db_subnet_group", true, "name"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .tagged_anywhere = true },
+	{ TYPE("aws.db_instance", true, "db-instance-id"),
+	  CONTAINED("aws.db_subnet_group", "db-subnet-group-name", "name", "db_subnet_group_name"), .tagged_anywhere = true },
+	{ TYPE("aws.cache_subnet_group", true, "name"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .tagged_anywhere = true },
+	{ TYPE("aws.elasticache_replication_group", true, "replication-group-id"),
+	  CONTAINED("aws.cache_subnet_group", "cache-subnet-group-name", "name", "subnet_group_name"),
+	  .tagged_anywhere = true },
 };
+#undef TYPE
+#undef CONTAINED
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 
 #define FILTER_VALUES 200 /* EC2 takes at most 200 filter values in a call */
@@ -383,9 +396,12 @@ static size_t rule_index(const list_rule *r)
 static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const json_t *vals)
 {
 	int rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
+	size_t b;
 
-	if (!rc && r->builtin_filter)
-		rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+	for (b = 0; b < sizeof(r->builtin) / sizeof(r->builtin[0]) && !rc; b++)
+		if (r->builtin[b].filter && (!r->builtin[b].with || type_in_use(e, r->builtin[b].with)))
+			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin[b].filter,
+					 r->builtin[b].value);
 	return rc;
 }
 

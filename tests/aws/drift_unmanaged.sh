@@ -168,4 +168,40 @@ eq "$(unmanaged | grep "$TAGGED")" "$(printf '%s\n' \
   "aws.elasticache_replication_group sessions $TAGGED" \
   "aws.key_pair $KEY $TAGGED" | sort)" "the key pair, the DB instance and the replication group forgotten by state rm"
 out_has "coverage 6 managed / 14 seen (42.9%)" "coverage counts them as seen, not managed"
+
+# --- an EKS cluster's security group, which EKS makes in the cluster's
+# VPC, is the cluster's: not unmanaged; a group made by hand there is ---
+mkdir -p e
+cat >e/stack.yaml <<'YAML'
+stack: k
+resources:
+  net:
+    type: aws.vpc
+    cidr_block: 10.9.0.0/16
+  sub:
+    type: aws.subnet
+    count: 2
+    vpc_id: "${net.id}"
+    cidr_block: "10.9.${count.index}.0/24"
+    availability_zone: "${element([\"us-east-1a\", \"us-east-1b\"], count.index)}"
+  k8s:
+    type: aws.eks_cluster
+    name: main
+    version: "1.30"
+    role_arn: "arn:aws:iam::123456789012:role/eks"
+    subnet_ids: "${sub[*].id}"
+YAML
+cp s/dev.yaml e/dev.yaml
+run apply -C e -e dev --auto-approve
+expect_rc 0 "apply the EKS stack"
+EVPC=$(state_id e net)
+ec2 DescribeSecurityGroups Filter.1.Name=vpc-id Filter.1.Value.1="$EVPC" >"$WORK/sg.xml"
+check "EKS made its cluster security group in the VPC" grep -q "<groupName>eks-cluster-sg-main-" "$WORK/sg.xml"
+run drift -C e -e dev --json report.json
+expect_rc 0 "no drift: the cluster's group is not unmanaged"
+out_has "coverage 4 managed / 4 seen (100.0%)" "coverage"
+HANDSG=$(ec2 CreateSecurityGroup GroupName=hand GroupDescription=hand VpcId="$EVPC" | xml_val groupId)
+run drift -C e -e dev --json report.json
+expect_rc 2 "a group made by hand"
+eq "$(unmanaged)" "aws.security_group $HANDSG inside aws.vpc net ($EVPC), managed by nothing" "only the group made by hand"
 done_testing
