@@ -320,9 +320,8 @@ return {
     for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
         "DBInstance", {})) do
       local a = attrs_of(it)
-      if it.DBInstanceStatus ~= "deleting" and attrs_ok(a) and (not tags_ok or tags_ok((aws.decode_tag_list(it.TagList)))) then
-        out[#out + 1] = a
-      end
+      local keep = it.DBInstanceStatus ~= "deleting" and attrs_ok(a)
+      if keep and (not tags_ok or tags_ok((aws.decode_tag_list(it.TagList)))) then out[#out + 1] = a end
     end
     return out
   end,

@@ -76,7 +76,8 @@ typedef struct list_rule {
  * unless someone forgot it in the state and took it out of the stack).
  */
 #define TYPE(t, tags, idf) .type = t, .by_tags = tags, .id_filter = idf
-#define CONTAINED(cont, filt, cattr, mattr) .container = cont, .filter = filt, .container_attr = cattr, .member_attr = mattr
+#define CONTAINED(cont, filt, cattr, mattr) \
+	.container = cont, .filter = filt, .container_attr = cattr, .member_attr = mattr
 static const list_rule rules[] = {
 	{ TYPE("aws.vpc", true, "vpc-id") },
 	{ TYPE("aws.subnet", true, "subnet-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id") },
