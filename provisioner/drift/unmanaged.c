@@ -12,7 +12,7 @@
  * Both are found with the modules' `list(ctx, filter)`. Which filter names
  * a container, which objects a cloud makes by itself in each container (a
  * VPC's default security group and main route table, an EKS cluster's
- * security group, an auto scaling group's instances: not unmanaged), and
+ * security group, an EKS node group's instances: not unmanaged), and
  * which filter names an object by id, is provider knowledge the modules do
  * not declare; it is the table below. A type whose module has no `list`,
  * or that is not in the table, is not searched (docs/drift.md).
@@ -89,9 +89,9 @@ static const list_rule rules[] = {
 	{ TYPE("aws.internet_gateway", true, "internet-gateway-id"),
 	  CONTAINED("aws.vpc", "attachment.vpc-id", "id", "vpc_id") },
 	{ TYPE("aws.eks_nodegroup", false, NULL), CONTAINED("aws.eks_cluster", "cluster_name", "name", "cluster_name") },
-	/* an instance of an EKS node group or an auto scaling group is its group's */
+	/* an instance of a managed EKS node group is its group's */
 	{ TYPE("aws.instance", true, "instance-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
-	  .builtin = { { "tag-key", "aws:autoscaling:groupName", NULL } } },
+	  .builtin = { { "tag-key", "eks:nodegroup-name", "aws.eks_nodegroup" } } },
 	{ TYPE("aws.key_pair", true, "key-name") },
 	{ TYPE("aws.db_subnet_group", true, "name"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
 	  .tagged_anywhere = true },

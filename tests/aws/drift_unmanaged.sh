@@ -9,7 +9,7 @@
 # as this stack's that the state no longer holds (`state rm`), found
 # wherever they are (RDS and ElastiCache filter on neither tags nor subnet
 # groups: the modules filter what they list). The stack's own objects are
-# never reported; an instance an auto scaling group launched is its
+# never reported; an instance a managed EKS node group launched is its
 # group's; the coverage figure counts every type.
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim --log
@@ -86,7 +86,7 @@ expect_rc 0 "no drift right after the apply"
 # the refresh takes the managed objects from the search's listings: no
 # Describe of its own for them (and no tags asked for again)
 calls() { grep -c " $1 " "$WORK/sim.log"; }
-eq "$(calls DescribeInstances)" "2" "DescribeInstances: the VPC's, and the auto scaling groups' in it"
+eq "$(calls DescribeInstances)" "1" "DescribeInstances: the VPC's (no node groups: none of theirs to tell apart)"
 eq "$(calls DescribeKeyPairs)" "1" "DescribeKeyPairs: the tagged ones"
 for action in DescribeDBSubnetGroups DescribeDBInstances DescribeCacheSubnetGroups DescribeReplicationGroups DescribeCacheClusters; do
   eq "$(calls $action)" "2" "$action: all of them, for the tagged ones and for those in the managed containers"
@@ -123,9 +123,6 @@ HANDI=$(ec2 RunInstances ImageId=ami-0deb1a12c0ffee000 InstanceType=t3.micro Min
   TagSpecification.1.ResourceType=instance TagSpecification.1.Tag.1.Key=Owner TagSpecification.1.Tag.1.Value=mallory |
   xml_val instanceId)
 check "an instance run by hand" test -n "$HANDI"
-ASG=$(ec2 RunInstances ImageId=ami-0deb1a12c0ffee000 InstanceType=t3.micro MinCount=1 MaxCount=1 SubnetId="$SUB0" | xml_val instanceId)
-sim_patch "$ASG" '{"tags":{"aws:autoscaling:groupName":"web-asg"}}'
-check "an instance of an auto scaling group" test -n "$ASG"
 rds CreateDBSubnetGroup DBSubnetGroupName=handnet DBSubnetGroupDescription=hand \
   SubnetIds.SubnetIdentifier.1="$SUB0" SubnetIds.SubnetIdentifier.2="$SUB1" >"$WORK/q.xml"
 check "a DB subnet group made by hand" grep -q "<DBSubnetGroupName>handnet</DBSubnetGroupName>" "$WORK/q.xml"
@@ -147,7 +144,7 @@ eq "$(unmanaged)" "$(printf '%s\n' \
   "aws.db_subnet_group handnet inside aws.vpc vpc ($VPC), managed by nothing" \
   "aws.elasticache_replication_group handrg inside aws.cache_subnet_group cachenet (cachenet), managed by nothing" \
   "aws.instance $HANDI inside aws.vpc vpc ($VPC), managed by nothing" | sort)" \
-  "each object made by hand, in its container; not the auto scaling group's instance"
+  "each object made by hand, in its container"
 out_has "aws.instance $HANDI: unmanaged: inside aws.vpc vpc ($VPC), managed by nothing" "the text report"
 out_has "coverage 9 managed / 14 seen (64.3%)" "coverage: managed / seen"
 eq "$(jq -r '.environments[0].coverage | [.managed, .unmanaged, .seen] | join(" ")' report.json)" "9 5 14" "JSON: coverage"
@@ -190,6 +187,13 @@ resources:
     version: "1.30"
     role_arn: "arn:aws:iam::123456789012:role/eks"
     subnet_ids: "${sub[*].id}"
+  workers:
+    type: aws.eks_nodegroup
+    cluster_name: "${k8s.name}"
+    name: workers
+    node_role_arn: "arn:aws:iam::123456789012:role/nodes"
+    subnet_ids: "${sub[*].id}"
+    scaling: { min_size: 1, max_size: 2, desired_size: 1 }
 YAML
 cp s/dev.yaml e/dev.yaml
 run apply -C e -e dev --auto-approve
@@ -197,9 +201,14 @@ expect_rc 0 "apply the EKS stack"
 EVPC=$(state_id e net)
 ec2 DescribeSecurityGroups Filter.1.Name=vpc-id Filter.1.Value.1="$EVPC" >"$WORK/sg.xml"
 check "EKS made its cluster security group in the VPC" grep -q "<groupName>eks-cluster-sg-main-" "$WORK/sg.xml"
+ESUB=$(state_id e 'sub[0]')
+NODE=$(ec2 RunInstances ImageId=ami-0deb1a12c0ffee000 InstanceType=t3.micro MinCount=1 MaxCount=1 SubnetId="$ESUB" \
+  TagSpecification.1.ResourceType=instance TagSpecification.1.Tag.1.Key=eks:nodegroup-name \
+  TagSpecification.1.Tag.1.Value=workers | xml_val instanceId)
+check "an instance as the node group launches them" test -n "$NODE"
 run drift -C e -e dev --json report.json
-expect_rc 0 "no drift: the cluster's group is not unmanaged"
-out_has "coverage 4 managed / 4 seen (100.0%)" "coverage"
+expect_rc 0 "no drift: the cluster's group and the node group's instance are not unmanaged"
+out_has "coverage 5 managed / 5 seen (100.0%)" "coverage"
 HANDSG=$(ec2 CreateSecurityGroup GroupName=hand GroupDescription=hand VpcId="$EVPC" | xml_val groupId)
 run drift -C e -e dev --json report.json
 expect_rc 2 "a group made by hand"
