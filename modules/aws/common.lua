@@ -423,6 +423,15 @@ local function take_kept(action, id_field, ids)
   return found, rest
 end
 
+-- For modules whose Describe is not ec2_describe_ids: keep what a listing
+-- returned (items: the objects, as the module's read_many wants them; only
+-- under ctx.keep_listed) and take it back by id (found: id -> item; rest:
+-- the ids to ask the cloud for). Each kept item serves one read.
+function M.keep_listed(ctx, key, items)
+  if ctx.keep_listed then keep_items(key, items) end
+end
+M.take_listed = take_kept
+
 -- Every item of an EC2 Describe call, following nextToken.
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
 function M.ec2_describe(ctx, action, set_name, params, opts)
@@ -743,8 +752,10 @@ end
 -- Every item of an RDS / ElastiCache Describe call, following Marker with
 -- MaxRecords 100:  M.query_describe(ctx, "rds", M.RDS_VERSION,
 --   "DescribeDBInstances", "DBInstances", "DBInstance", params)
+-- Under ctx.keep_listed the items are kept for the refresh (take_listed
+-- with the action as the key).
 function M.query_describe(ctx, service, version, action, list_name, item_name, params, opts)
-  return cairn.paginate(function(marker)
+  local items = cairn.paginate(function(marker)
     local p = { MaxRecords = 100 }
     for k, v in pairs(params or {}) do p[k] = v end
     if marker then p.Marker = marker end
@@ -752,6 +763,8 @@ function M.query_describe(ctx, service, version, action, list_name, item_name, p
     local res = r[action .. "Result"] or {}
     return xml.list(res[list_name], item_name), M.str(res.Marker)
   end)
+  M.keep_listed(ctx, action, items)
+  return items
 end
 
 -- Filters.Filter.N.Name / Filters.Filter.N.Values.Value.M (RDS spelling)
@@ -763,6 +776,47 @@ function M.add_query_filters(params, filters)
     for j, x in ipairs(v) do params["Filters.Filter." .. i .. ".Values.Value." .. j] = tostring(x) end
   end
   return params
+end
+
+-- A list filter applied here, for the Describe calls that cannot filter
+-- on tags or containers (RDS, ElastiCache): filter = { name = value or
+-- array of values }, as for EC2. "tag:KEY" takes the object's tags
+-- (cairn's included) and compares exactly; any other name is the attribute
+-- fields[name], compared without case (both services lowercase names). An
+-- unknown name is an error, as on EC2. Returns attrs_ok(attrs) and
+-- tags_ok(all_tags), nil when the filter names no tag (so that the tags,
+-- one call per object for some, are asked for only when needed).
+function M.local_filter(filter, fields)
+  local by_attr, by_tag = {}, {}
+  for name, v in pairs(filter or {}) do
+    local key, set = name:match("^tag:(.+)$"), {}
+    for _, x in ipairs(type(v) == "table" and v or { v }) do
+      x = tostring(x)
+      set[key and x or x:lower()] = true
+    end
+    if key then
+      by_tag[key] = set
+    elseif fields[name] then
+      by_attr[fields[name]] = set
+    else
+      error(aws_error("InvalidParameterValue", ("the filter '%s' is invalid"):format(name)), 0)
+    end
+  end
+  local function attrs_ok(attrs)
+    for a, set in pairs(by_attr) do
+      local v = attrs[a]
+      if type(v) ~= "string" or not set[v:lower()] then return false end
+    end
+    return true
+  end
+  if next(by_tag) == nil then return attrs_ok, nil end
+  return attrs_ok, function(all)
+    for k, set in pairs(by_tag) do
+      local v = type(all) == "table" and all[k]
+      if type(v) ~= "string" or not set[v] then return false end
+    end
+    return true
+  end
 end
 
 -- Create an object with a unique name whose create call is not idempotent:

@@ -22,6 +22,9 @@ local aws = require("aws.common")
 
 local NOTFOUND = { "DBInstanceNotFound", "DBInstanceNotFoundFault" }
 
+-- the filters list takes (applied here): filter name -> attribute
+local LIST_FILTERS = { ["db-instance-id"] = "identifier", ["db-subnet-group-name"] = "db_subnet_group_name" }
+
 local function rds(ctx, action, p, o) return aws.query(ctx, "rds", aws.RDS_VERSION, action, p, o) end
 
 local function attrs_of(it, recorded)
@@ -216,14 +219,20 @@ return {
     local ids, want = aws.ids_of(list), {}
     for _, id in ipairs(ids) do want[id:lower()] = id end
     local out = {}
+    local function take(it)
+      local id = want[(it.DBInstanceIdentifier or ""):lower()]
+      if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
+    end
+    -- those cairn drift's listing just described are not asked for again
+    local kept
+    kept, ids = aws.take_listed("DescribeDBInstances", "DBInstanceIdentifier", ids)
+    for _, it in pairs(kept) do take(it) end
     for i = 1, #ids, 100 do
       local part = {}
       for j = i, math.min(i + 99, #ids) do part[#part + 1] = ids[j] end
-      local items = aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances", "DBInstance",
-        aws.add_query_filters({}, { ["db-instance-id"] = part }))
-      for _, it in ipairs(items) do
-        local id = want[(it.DBInstanceIdentifier or ""):lower()]
-        if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
+      for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
+          "DBInstance", aws.add_query_filters({}, { ["db-instance-id"] = part }))) do
+        take(it)
       end
     end
     return out
@@ -302,11 +311,17 @@ return {
     wait_gone(ctx, id)
   end,
 
+  -- filter: db-instance-id, db-subnet-group-name, tag:KEY (RDS filters on
+  -- none of the last two: every instance is described, its tags come in
+  -- the answer, and the filter is applied here); one being deleted is left out
   list = function(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, LIST_FILTERS)
     local out = aws.array()
     for _, it in ipairs(aws.query_describe(ctx, "rds", aws.RDS_VERSION, "DescribeDBInstances", "DBInstances",
-        "DBInstance", aws.add_query_filters({}, filter or {}))) do
-      out[#out + 1] = attrs_of(it)
+        "DBInstance", {})) do
+      local a = attrs_of(it)
+      local keep = it.DBInstanceStatus ~= "deleting" and attrs_ok(a)
+      if keep and (not tags_ok or tags_ok((aws.decode_tag_list(it.TagList)))) then out[#out + 1] = a end
     end
     return out
   end,

@@ -87,11 +87,20 @@ local function tags_of(ctx, arn)
   return aws.list_tags(ctx, "elasticache", V, arn, NOTFOUND)
 end
 
+-- The tags of group `it` as tags_of; a listing keeps them on the item,
+-- for the refresh that takes it.
+local function item_tags(ctx, it)
+  if it._tags then return it._tags[1], it._tags[2] end
+  local all, user = tags_of(ctx, it.ARN)
+  if ctx.keep_listed and all then it._tags = { all, user } end
+  return all, user
+end
+
 -- The user tags of group `it`, nil when it is gone. A group that is not
 -- available cannot tell (InvalidReplicationGroupState): its recorded tags
 -- are kept, or, with nothing recorded (list), the tags are null (unknown).
 local function user_tags(ctx, it, recorded)
-  local all, user = aws.try({ "InvalidReplicationGroupState" }, tags_of, ctx, it.ARN)
+  local all, user = aws.try({ "InvalidReplicationGroupState" }, item_tags, ctx, it)
   if all ~= nil or user == nil then return user end
   if recorded then return recorded.tags or {} end
   return cairn.null
@@ -212,17 +221,31 @@ return {
     local want = {}
     for id in pairs(rec) do want[id:lower()] = id end
     local found = {}
-    for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
-        "ReplicationGroups", "ReplicationGroup", {})) do
+    local function take(it)
       local id = want[(it.ReplicationGroupId or ""):lower()]
-      if id and alive(ctx, it) then found[id] = it end
+      if id and not found[id] and alive(ctx, it) then found[id] = it end
+    end
+    -- cairn drift's listing of every group and cluster, when it just made
+    -- one, serves those it has; the Describe calls are made for the others
+    local kept, rest = aws.take_listed("DescribeReplicationGroups", "ReplicationGroupId", aws.ids_of(list))
+    for _, it in pairs(kept) do take(it) end
+    if #rest > 0 then
+      for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
+          "ReplicationGroups", "ReplicationGroup", {})) do
+        take(it)
+      end
     end
     local out = {}
     if next(found) == nil then return out end
-    local clusters = {}
-    for _, c in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeCacheClusters",
-        "CacheClusters", "CacheCluster", {})) do
-      if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
+    local firsts = {}
+    for _, it in pairs(found) do firsts[#firsts + 1] = members_of(it)[1] end
+    local clusters
+    clusters, rest = aws.take_listed("DescribeCacheClusters", "CacheClusterId", firsts)
+    if #rest > 0 then
+      for _, c in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeCacheClusters",
+          "CacheClusters", "CacheCluster", {})) do
+        if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
+      end
     end
     for id, it in pairs(found) do
       local user = user_tags(ctx, it, rec[id])
@@ -275,11 +298,37 @@ return {
     wait_gone(ctx, id)
   end,
 
-  list = function(ctx)
+  -- filter: replication-group-id, cache-subnet-group-name, tag:KEY,
+  -- applied here (ElastiCache filters on none): the groups and their
+  -- clusters are described once each, and the tags (a call per group) are
+  -- asked for only for the groups the other filters keep. A group whose
+  -- tags cannot be read (not available) passes no tag filter; without
+  -- one, its tags are null (unknown). One being deleted is left out.
+  list = function(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, { ["replication-group-id"] = "replication_group_id",
+      ["cache-subnet-group-name"] = "subnet_group_name" })
+    local groups = aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
+      "ReplicationGroups", "ReplicationGroup", {})
     local out = aws.array()
-    for _, it in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeReplicationGroups",
-        "ReplicationGroups", "ReplicationGroup", {})) do
-      out[#out + 1] = attrs_of(it, first_cluster(ctx, it), user_tags(ctx, it))
+    if #groups == 0 then return out end
+    local clusters = {}
+    for _, c in ipairs(aws.query_describe(ctx, "elasticache", V, "DescribeCacheClusters",
+        "CacheClusters", "CacheCluster", {})) do
+      if type(c.CacheClusterId) == "string" then clusters[c.CacheClusterId] = c end
+    end
+    for _, it in ipairs(groups) do
+      local a = attrs_of(it, clusters[members_of(it)[1] or ""], nil)
+      if it.Status ~= "deleting" and attrs_ok(a) then
+        -- all nil: gone (user nil) or not available (user: the error)
+        local all, user = aws.try({ "InvalidReplicationGroupState" }, item_tags, ctx, it)
+        if all and (not tags_ok or tags_ok(all)) then
+          a.tags = user
+          out[#out + 1] = a
+        elseif not all and user ~= nil and not tags_ok then
+          a.tags = cairn.null
+          out[#out + 1] = a
+        end
+      end
     end
     return out
   end,

@@ -28,14 +28,16 @@ end
 
 -- DescribeInstances answers reservations; their instances, each with the
 -- reservation's owner.
+-- (cairn drift's listings keep the instances for the refresh: "instances")
 local function describe(ctx, params)
   local out = {}
-  for _, r in ipairs(aws.ec2_describe(ctx, "DescribeInstances", "reservationSet", params)) do
+  for _, r in ipairs(aws.ec2_items(ctx, "DescribeInstances", "reservationSet", params)) do
     for _, it in ipairs(aws.list(r.instancesSet, "item")) do
       it.ownerId = r.ownerId
       out[#out + 1] = it
     end
   end
+  aws.keep_listed(ctx, "instances", out)
   return out
 end
 
@@ -212,6 +214,12 @@ return {
 
   read_many = function(ctx, list)
     local ids, rec, found, present = aws.ids_of(list), aws.recorded_of(list), {}, {}
+    -- those cairn drift's listing just described are not asked for again
+    local kept
+    kept, ids = aws.take_listed("instances", "instanceId", ids)
+    for id, it in pairs(kept) do
+      if not GONE[state_of(it)] then found[id] = it end
+    end
     for i = 1, #ids, 200 do
       local part = {}
       for j = i, math.min(i + 199, #ids) do part[#part + 1] = ids[j] end

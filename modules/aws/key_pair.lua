@@ -111,6 +111,10 @@ return {
     local rec, names = {}, aws.ids_of(list)
     for _, e in ipairs(list) do rec[e.id] = e.attrs and e.attrs.public_key end
     local out = {}
+    -- those cairn drift's listing just described are not asked for again
+    local kept
+    kept, names = aws.take_listed("DescribeKeyPairs", "keyName", names)
+    for name, it in pairs(kept) do out[name] = attrs_of(it, rec[name]) end
     for i = 1, #names, 200 do
       local part = {}
       for j = i, math.min(i + 199, #names) do part[#part + 1] = names[j] end

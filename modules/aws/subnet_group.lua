@@ -49,8 +49,12 @@ function M.new(api, module)
     return items and items[1] or nil
   end
 
+  -- (a listing keeps them on the item, for the refresh that takes it)
   local function tags_of(ctx, it)
-    return aws.list_tags(ctx, api.service, api.version, it[api.arn], NOTFOUND)
+    if it._tags then return it._tags[1], it._tags[2] end
+    local all, user = aws.list_tags(ctx, api.service, api.version, it[api.arn], NOTFOUND)
+    if ctx.keep_listed and all then it._tags = { all, user } end
+    return all, user
   end
 
   local function attrs_of(it, user_tags, recorded)
@@ -96,15 +100,23 @@ function M.new(api, module)
 
   function module.read_many(ctx, list)
     local rec = aws.recorded_of(list)
-    local want = {}
+    local want, ids = {}, aws.ids_of(list)
     for id in pairs(rec) do want[id:lower()] = id end
     local out = {}
-    for _, it in ipairs(describe(ctx, {})) do
+    local function take(it)
       local id = want[(it[NAME] or ""):lower()]
       if id then
+        want[(it[NAME] or ""):lower()] = nil
         local _, user = tags_of(ctx, it)
         if user then out[id] = attrs_of(it, user, rec[id]) end
       end
+    end
+    -- cairn drift's listing of every group, when it just made one, serves
+    -- the groups it has; the Describe is made for the others only
+    local kept, rest = aws.take_listed("Describe" .. G .. "s", NAME, ids)
+    for _, it in pairs(kept) do take(it) end
+    if #rest > 0 then
+      for _, it in ipairs(describe(ctx, {})) do take(it) end
     end
     return out
   end
@@ -125,10 +137,21 @@ function M.new(api, module)
     end, { timeout = 600, what = api.what .. " " .. id .. " to be unused" })
   end
 
-  function module.list(ctx)
+  -- filter: name, vpc-id, tag:KEY, applied here (neither service filters
+  -- subnet groups); the tags (a call per group) are asked for only for the
+  -- groups the other filters keep
+  function module.list(ctx, filter)
+    local attrs_ok, tags_ok = aws.local_filter(filter, { name = "name", ["vpc-id"] = "vpc_id" })
     local out = aws.array()
     for _, it in ipairs(describe(ctx, {})) do
-      out[#out + 1] = attrs_of(it, select(2, tags_of(ctx, it)))
+      local a = attrs_of(it)
+      if attrs_ok(a) then
+        local all, user = tags_of(ctx, it)
+        if all and (not tags_ok or tags_ok(all)) then
+          a.tags = user
+          out[#out + 1] = a
+        end
+      end
     end
     return out
   end

@@ -4,12 +4,15 @@
  * AWS modules put on every object, modules/aws/common.lua) that the state
  * does not hold, left by a crash or a `state rm`; and those inside a
  * managed container (a managed VPC's subnets, security groups, route
- * tables and internet gateways; a managed EKS cluster's node groups) that
- * no resource of the stack holds.
+ * tables, internet gateways, instances and DB and cache subnet groups; a
+ * managed EKS cluster's node groups; a managed DB subnet group's DB
+ * instances, a managed cache subnet group's replication groups) that no
+ * resource of the stack holds.
  *
  * Both are found with the modules' `list(ctx, filter)`. Which filter names
  * a container, which objects a cloud makes by itself in each container (a
- * VPC's default security group and main route table: not unmanaged), and
+ * VPC's default security group and main route table, an EKS cluster's
+ * security group, an EKS node group's instances: not unmanaged), and
  * which filter names an object by id, is provider knowledge the modules do
  * not declare; it is the table below. A type whose module has no `list`,
  * or that is not in the table, is not searched (docs/drift.md).
@@ -50,18 +53,58 @@ typedef struct list_rule {
 	const char *filter;         /* the list filter that names containers */
 	const char *container_attr; /* the container's attribute that filter takes */
 	const char *member_attr;    /* the contained object's attribute naming its container */
-	const char *builtin_filter; /* with builtin_value: the objects the cloud makes in each container */
-	const char *builtin_value;
+	struct {
+		const char *filter, *value; /* the list filter naming them */
+		const char *with;           /* listed only when the stack has this type (NULL: always) */
+	} builtin[2];               /* the objects the cloud (or a managed object) makes in each container */
+	bool tagged_anywhere;       /* the tagged search is one listing of the whole region (below) */
 } list_rule;
 
+/*
+ * EC2 filters on the server: the tagged search of a contained type lists,
+ * with the tag filter, only the containers that are not managed (those
+ * that are were listed whole), and the managed containers' objects that
+ * the state lacks are then checked for the tags by id. RDS and ElastiCache
+ * cannot filter on tags or containers: their modules' `list` applies the
+ * same filters to every object of the region (modules/aws/common.lua
+ * local_filter), so there the tagged search is one listing with the tag
+ * filter (tagged_anywhere), which finds the tagged objects wherever they
+ * are, and a subnet group's or a database's container is compared by name.
+ * That listing describes every object of the region and asks for the tags
+ * of most: it is made only when the stack's configuration or state has
+ * objects of the type (nothing else of that type can be tagged as ours,
+ * unless someone forgot it in the state and took it out of the stack).
+ */
+#define TYPE(t, tags, idf) .type = t, .by_tags = tags, .id_filter = idf
+#define CONTAINED(cont, filt, cattr, mattr) \
+	.container = cont, .filter = filt, .container_attr = cattr, .member_attr = mattr
 static const list_rule rules[] = {
-	{ "aws.vpc", true, "vpc-id", NULL, NULL, NULL, NULL, NULL, NULL },
-	{ "aws.subnet", true, "subnet-id", "aws.vpc", "vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.security_group", true, "group-id", "aws.vpc", "vpc-id", "id", "vpc_id", "group-name", "default" },
-	{ "aws.route_table", true, "route-table-id", "aws.vpc", "vpc-id", "id", "vpc_id", "association.main", "true" },
-	{ "aws.internet_gateway", true, "internet-gateway-id", "aws.vpc", "attachment.vpc-id", "id", "vpc_id", NULL, NULL },
-	{ "aws.eks_nodegroup", false, NULL, "aws.eks_cluster", "cluster_name", "name", "cluster_name", NULL, NULL },
+	{ TYPE("aws.vpc", true, "vpc-id") },
+	{ TYPE("aws.subnet", true, "subnet-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id") },
+	/* a VPC's default group; an EKS cluster's group, which EKS makes in its VPC */
+	{ TYPE("aws.security_group", true, "group-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "group-name", "default", NULL }, { "tag-key", "aws:eks:cluster-name", "aws.eks_cluster" } } },
+	{ TYPE("aws.route_table", true, "route-table-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "association.main", "true", NULL } } },
+	{ TYPE("aws.internet_gateway", true, "internet-gateway-id"),
+	  CONTAINED("aws.vpc", "attachment.vpc-id", "id", "vpc_id") },
+	{ TYPE("aws.eks_nodegroup", false, NULL), CONTAINED("aws.eks_cluster", "cluster_name", "name", "cluster_name") },
+	/* an instance of a managed EKS node group is its group's */
+	{ TYPE("aws.instance", true, "instance-id"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .builtin = { { "tag-key", "eks:nodegroup-name", "aws.eks_nodegroup" } } },
+	{ TYPE("aws.key_pair", true, "key-name") },
+	{ TYPE("aws.db_subnet_group", true, "name"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .tagged_anywhere = true },
+	{ TYPE("aws.db_instance", true, "db-instance-id"),
+	  CONTAINED("aws.db_subnet_group", "db-subnet-group-name", "name", "db_subnet_group_name"), .tagged_anywhere = true },
+	{ TYPE("aws.cache_subnet_group", true, "name"), CONTAINED("aws.vpc", "vpc-id", "id", "vpc_id"),
+	  .tagged_anywhere = true },
+	{ TYPE("aws.elasticache_replication_group", true, "replication-group-id"),
+	  CONTAINED("aws.cache_subnet_group", "cache-subnet-group-name", "name", "subnet_group_name"),
+	  .tagged_anywhere = true },
 };
+#undef TYPE
+#undef CONTAINED
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 
 #define FILTER_VALUES 200 /* EC2 takes at most 200 filter values in a call */
@@ -140,6 +183,20 @@ static bool provider_in_use(cairn_engine *e, const char *type)
 			return true;
 	for (i = 0; i < e->nstate; i++)
 		if (!strncmp(e->state[i].type, type, n))
+			return true;
+	return false;
+}
+
+/* The stack's configuration or its state has objects of this type. */
+static bool type_in_use(cairn_engine *e, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < e->stack->nresources; i++)
+		if (!strcmp(e->stack->resources[i].type, type))
+			return true;
+	for (i = 0; i < e->nstate; i++)
+		if (!strcmp(e->state[i].type, type))
 			return true;
 	return false;
 }
@@ -340,10 +397,26 @@ static size_t rule_index(const list_rule *r)
 static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const json_t *vals)
 {
 	int rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
+	size_t b;
 
-	if (!rc && r->builtin_filter)
-		rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin_filter, r->builtin_value);
+	for (b = 0; b < sizeof(r->builtin) / sizeof(r->builtin[0]) && !rc; b++)
+		if (r->builtin[b].filter && (!r->builtin[b].with || type_in_use(e, r->builtin[b].with)))
+			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin[b].filter,
+					 r->builtin[b].value);
 	return rc;
+}
+
+/* Is type (searched) the container of a type searched by tags in the
+ * containers that are not managed? Then the second round needs them all. */
+static bool contains_tagged(cairn_engine *e, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < NRULES; i++)
+		if (rules[i].container && !strcmp(rules[i].container, type) && rules[i].by_tags &&
+		    !rules[i].tagged_anywhere && searched(e, &rules[i]))
+			return true;
+	return false;
 }
 
 /* Before the refresh: the containers as recorded. listed: container type
@@ -360,10 +433,13 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 
 		if (!searched(e, r))
 			continue;
-		if (!r->container) {
-			if (r->by_tags)
+		if (!r->container || r->tagged_anywhere) {
+			/* listing every object of the region, with a call per
+			 * object for its tags: only for a type the stack has */
+			if (r->by_tags && (!r->tagged_anywhere || type_in_use(e, r->type)))
 				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
-			continue;
+			if (!r->container || rc)
+				continue;
 		}
 		names = json_object();
 		vals = containers(e, r->container, r->container_attr, names, true);
@@ -375,7 +451,7 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 	}
 	/* every container of the types searched by tag: where else our objects may be */
 	for (i = 0; i < NRULES && !rc; i++)
-		if (!rules[i].container && rules[i].by_tags && searched(e, &rules[i]))
+		if (!rules[i].container && rules[i].by_tags && contains_tagged(e, rules[i].type))
 			rc = add_job(js, e, &rules[i], L_ALL, json_object());
 	for (i = 0; i < js->n; i++)
 		js->v[i].keep = true;
@@ -465,7 +541,7 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 		json_t *other = r->container ? json_object_get(others, r->container) : NULL, *cand;
 		char ix[8];
 
-		if (!r->by_tags || !r->container || !searched(e, r))
+		if (!r->by_tags || !r->container || r->tagged_anywhere || !searched(e, r))
 			continue;
 		if (json_array_size(other))
 			rc = add_chunked(js, e, r, L_TAGGED, tf, r->filter, other, NULL, NULL);

@@ -50,6 +50,15 @@ eq "$(calls DescribeSubnets)" "1" "with the search: one DescribeSubnets, the VPC
 eq "$(calls DescribeSecurityGroups)" "3" "no second DescribeSecurityGroups for the managed group"
 eq "$(calls DescribeRouteTables)" "3" "no second DescribeRouteTables for the managed route table"
 eq "$(jq -r '.environments[0].status' report.json)" "clean" "JSON: clean"
+# RDS and ElastiCache filter on nothing: a stack with none of their
+# databases does not list every one of the region (their subnet groups are
+# listed, as possible contents of the VPC)
+for action in DescribeDBInstances DescribeReplicationGroups DescribeCacheClusters ListTagsForResource; do
+  eq "$(calls $action)" "0" "no $action for a stack without RDS or ElastiCache"
+done
+for action in DescribeDBSubnetGroups DescribeCacheSubnetGroups; do
+  eq "$(calls $action)" "1" "one $action: the groups in the VPC"
+done
 
 # --- what the refresh reads from the listing is what is out there ---
 SUB0=$(state_id s 'sub[0]'); SUB2=$(state_id s 'sub[2]'); VPC=$(state_id s vpc)
