@@ -56,7 +56,8 @@ static const char env_usage[] =
 "       cairn env destroy NAME [--auto-approve] [--json]\n"
 "       cairn env gc [--json]\n"
 "Common flags: -C DIR, --stack FILE, --state FILE, --lock-timeout DUR, --lease SECONDS,\n"
-"  --parallelism N, --no-color, -v. See docs/environments.md.\n";
+"  --parallelism N, --no-color, -v; --json (not list): the stream of docs/json-output.md.\n"
+"See docs/environments.md.\n";
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage(const char *fmt, ...)
@@ -907,7 +908,7 @@ done:
 
 /* ---------- env destroy and env gc ---------- */
 
-/* What env destroy_env found and did, for gc's report. */
+/* What destroy_env found and did, for gc's report. */
 typedef struct gone {
 	char why[4096];   /* skipped: why; failed: the error (redacted) */
 	json_t *lock;     /* skipped for a lock: its holder (lock_json), or NULL */

@@ -305,6 +305,15 @@ eq "$(sim_env_count pr-9)" "0" "nothing created"
 run env create pr-9 --from dev -C ex
 expect_rc 1 "env create without a terminal"
 err_has "env create needs confirmation, and there is no terminal to ask: run with --auto-approve" "the message of apply"
+run env create pr-9 --from dev --auto-approve -C ex
+expect_rc 0 "env create pr-9 --auto-approve"
+pty_run true yes env destroy pr-9 -C ex
+eq "$RC" 1 "env destroy with CI=true on a terminal, without --auto-approve"
+check "CI=true: env destroy does not ask" bash -c "! grep -q 'Enter a value' '$WORK/pty'"
+check "CI=true: env destroy says to pass --auto-approve" grep -q "cairn: error: env destroy needs confirmation, and this is a CI run (CI is set), where cairn asks nothing: run with --auto-approve" "$WORK/pty"
+eq "$(state_sql ex "select count(*) from resources where env = 'pr-9'")" "16" "CI=true: nothing destroyed"
+run env destroy pr-9 --auto-approve -C ex
+expect_rc 0 "env destroy pr-9 --auto-approve"
 
 # --- plan -e ENV on a protected environment: a warning when apply would refuse the plan
 awsstack p <<'YAML'
