@@ -779,6 +779,8 @@ static int cmd_plan(cli *c, int argc, char **argv)
 	if ((rc = cairn_policy_check(e, NULL, &findings)) != 0)
 		goto done;
 	if (c->json) {
+		if (cairn_cli_protected_warning(e, c->destroy))
+			cairn_jout_diagnostic(c->jout, "warning", cairn_error_last(), NULL);
 		if (e->nintents)
 			cairn_jout_emit(c->jout, "diagnostic", "warn", json_pack("{s:{s:s,s:s}}", "diagnostic", "severity",
 				"warning", "summary", "operations of an earlier run (interrupted or failed) are pending; "
@@ -794,6 +796,12 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;
 		cairn_cli_print_findings(findings);
+		if (cairn_cli_protected_warning(e, c->destroy)) {
+			char msg[4096];
+
+			cairn_error_format(cairn_error_last(), msg, sizeof(msg));
+			printf("\nWarning: %s\n", msg);
+		}
 	}
 	if (c->out) {
 		if (c->destroy) {

@@ -12,7 +12,10 @@
  * the whole state: ten pipelines on ten environments run side by side.
  */
 #include "env_cmd.h"
+#include "ci.h"
 #include "cli.h"
+#include "json_run.h"
+#include "progress.h"
 #include "render.h"
 #include "state/envs.h"
 
@@ -41,16 +44,20 @@ typedef struct env_cli {
 	int nargs;
 	cairn_stack *stack;
 	char *state_path;
+	char command[16];     /* "env create"... */
+	cairn_jout *jout;     /* --json (not env list): the stream, or NULL */
+	cairn_progress prog;  /* what an apply or destroy says as it goes */
 } env_cli;
 
 static const char env_usage[] =
 "usage: cairn env list [--json]\n"
-"       cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only]\n"
-"       cairn env extend NAME --ttl 2h\n"
-"       cairn env destroy NAME [--auto-approve]\n"
-"       cairn env gc\n"
+"       cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only] [--json]\n"
+"       cairn env extend NAME --ttl 2h [--json]\n"
+"       cairn env destroy NAME [--auto-approve] [--json]\n"
+"       cairn env gc [--json]\n"
 "Common flags: -C DIR, --stack FILE, --state FILE, --lock-timeout DUR, --lease SECONDS,\n"
-"  --parallelism N, --no-color, -v. See docs/environments.md.\n";
+"  --parallelism N, --no-color, -v; --json (not list): the stream of docs/json-output.md.\n"
+"See docs/environments.md.\n";
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage(const char *fmt, ...)
@@ -65,8 +72,9 @@ static int usage(const char *fmt, ...)
 	return CAIRN_EXIT_ERROR;
 }
 
-/* Print the current error once (redacted through e when there is one). */
-static int fail(const cairn_engine *e, int rc)
+/* Print the current error once (redacted through e when there is one), and
+ * with --json, write it as a diagnostic too. */
+static int fail(env_cli *c, const cairn_engine *e, int rc)
 {
 	const cairn_error *err = cairn_error_last();
 	char msg[4096];
@@ -79,6 +87,12 @@ static int fail(const cairn_engine *e, int rc)
 	red = cairn_engine_redact(e, msg);
 	fprintf(stderr, "cairn: error: %s\n", red ? red : msg);
 	free(red);
+	if (c->jout) {
+		/* the message without its position, which the diagnostic has apart */
+		red = cairn_engine_redact(e, err ? err->message : "unknown error");
+		cairn_jout_diagnostic(c->jout, "error", err, red ? red : "(error text withheld)");
+		free(red);
+	}
 	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
 }
 
@@ -90,7 +104,7 @@ enum { E_STACK = 256, E_STATE, E_FROM, E_TTL, E_VAR, E_APPROVE, E_PLANONLY, E_JS
 /* Which subcommands take which flag: l(ist) c(reate) e(xtend) d(estroy) g(c). */
 static const struct { int opt; const char *subs; } flag_subs[] = {
 	{ E_FROM, "c" }, { E_TTL, "ce" }, { E_VAR, "c" }, { E_APPROVE, "cd" }, { E_PLANONLY, "c" },
-	{ E_JSON, "l" }, { E_LOCKT, "ced" }, { E_LEASE, "cdg" }, { E_PAR, "cdg" }, { E_NOCOLOR, "cdg" },
+	{ E_JSON, "lcedg" }, { E_LOCKT, "ced" }, { E_LEASE, "cdg" }, { E_PAR, "cdg" }, { E_NOCOLOR, "cdg" },
 	{ 'v', "cdg" },
 };
 
@@ -172,7 +186,7 @@ static int parse(env_cli *c, int argc, char **argv)
 
 	c->ttl = -1;
 	c->dir = ".";
-	c->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	c->color = cairn_cli_color();
 	optind = 1;
 	opterr = 0;
 	while ((idx = -1, opt = getopt_long(argc, argv, ":C:vh", opts, &idx)) != -1) {
@@ -268,8 +282,11 @@ static void engine_opts(env_cli *c, cairn_engine_opts *o, const char *env, bool 
 	o->for_write = for_write;
 	o->lock_timeout = c->lock_timeout;
 	o->lease = c->lease;
-	o->log = c->verbose ? stderr : NULL;
+	/* as apply: what runs on stderr (a plan only with -v) */
+	o->log = for_write || c->verbose ? stderr : NULL;
 	o->verbose = c->verbose;
+	o->on_event = cairn_progress_event;
+	o->event_ud = &c->prog;
 }
 
 static void fmt_time(char *buf, size_t n, int64_t t)
@@ -308,15 +325,22 @@ static void fmt_expiry(char *buf, size_t n, int64_t expires_at)
 	snprintf(buf, n, expires_at > now ? "%s (in %s)" : "%s (expired %s ago)", when, span);
 }
 
+/* The refusal when a confirmation cannot be asked (CI, no terminal): the
+ * same words as cairn apply's. */
+static int cannot_ask(const char *what)
+{
+	return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and %s: run with --auto-approve", what,
+			       cairn_cli_no_prompt());
+}
+
 static int confirm(bool auto_approve, const char *what, const char *env)
 {
 	char line[64];
 
 	if (auto_approve)
 		return 0;
-	if (!isatty(STDIN_FILENO))
-		return cairn_error_set(CAIRN_EINVAL, "%s needs confirmation, and there is no terminal to ask: "
-			"run with --auto-approve", what);
+	if (cairn_cli_no_prompt())
+		return cannot_ask(what);
 	printf("\nDo you want to perform these actions in environment '%s'?\n"
 	       "  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", env);
 	fflush(stdout);
@@ -325,10 +349,16 @@ static int confirm(bool auto_approve, const char *what, const char *env)
 	return 0;
 }
 
-static int print_plan(env_cli *c, cairn_engine *e)
+/* The plan as text, or with --json as planned_change and change_summary
+ * lines (operation: "plan", "apply" or "destroy"). */
+static int print_plan(env_cli *c, cairn_engine *e, const char *operation)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
-	int rc = cairn_render_plan(e, &b, c->color);
+	int rc;
+
+	if (c->jout)
+		return cairn_json_run_plan(c->jout, e, operation);
+	rc = cairn_render_plan(e, &b, c->color);
 
 	if (!rc)
 		fputs(cairn_buf_cstr(&b), stdout);
@@ -360,10 +390,29 @@ static int refuse_protected(const cairn_stack *s, const char *env, const char *c
 		env, env, cmd);
 }
 
+/* "destroy a, replace b and 3 more": the deletions and replacements of e's
+ * plan, in list; how many there are. */
+static size_t risky_changes(const cairn_engine *e, cairn_buf *list)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < e->ninsts; i++) {
+		const cairn_inst *in = &e->insts[i];
+
+		if (!in->targeted || (in->action != CAIRN_ACT_DELETE && in->action != CAIRN_ACT_REPLACE))
+			continue;
+		if (n++ < 5)
+			cairn_buf_printf(list, "%s%s %s", n > 1 ? ", " : "", in->action == CAIRN_ACT_DELETE ? "destroy" :
+					 "replace", in->address);
+	}
+	if (n > 5)
+		cairn_buf_printf(list, " and %zu more", n - 5);
+	return n;
+}
+
 int cairn_cli_check_protected(const cairn_engine *e, bool destroy, bool saved)
 {
 	cairn_buf list = CAIRN_BUF_INIT;
-	size_t i, n = 0;
 	int rc;
 
 	if (!cairn_config_env_protected(e->stack, e->opts.env))
@@ -373,23 +422,31 @@ int cairn_cli_check_protected(const cairn_engine *e, bool destroy, bool saved)
 	if (saved)
 		return 0;
 	cairn_buf_init(&list, 0);
-	for (i = 0; i < e->ninsts; i++) {
-		const cairn_inst *in = &e->insts[i];
-
-		if (!in->targeted || (in->action != CAIRN_ACT_DELETE && in->action != CAIRN_ACT_REPLACE))
-			continue;
-		if (n++ < 5)
-			cairn_buf_printf(&list, "%s%s %s", n > 1 ? ", " : "", in->action == CAIRN_ACT_DELETE ? "destroy" :
-					 "replace", in->address);
-	}
-	if (n > 5)
-		cairn_buf_printf(&list, " and %zu more", n - 5);
-	rc = n == 0 ? 0 : cairn_error_set_at(CAIRN_EINVAL, protected_at(e->stack, e->opts.env), "environment '%s' is "
-		"protected: this plan would %s; a plan "
+	rc = risky_changes(e, &list) == 0 ? 0 : cairn_error_set_at(CAIRN_EINVAL, protected_at(e->stack, e->opts.env),
+		"environment '%s' is protected: this plan would %s; a plan "
 		"that destroys or replaces something there is applied only as a saved plan: run 'cairn plan -e %s "
 		"-out FILE', review it, then 'cairn apply FILE'", e->opts.env, cairn_buf_cstr(&list), e->opts.env);
 	cairn_buf_release(&list);
 	return rc;
+}
+
+bool cairn_cli_protected_warning(const cairn_engine *e, bool destroy)
+{
+	cairn_buf list = CAIRN_BUF_INIT;
+	bool warn;
+
+	if (!cairn_config_env_protected(e->stack, e->opts.env))
+		return false;
+	cairn_buf_init(&list, 0);
+	if ((warn = risky_changes(e, &list) > 0) && destroy)
+		refuse_protected(e->stack, e->opts.env, "cairn destroy");
+	else if (warn)
+		cairn_error_set_at(CAIRN_EINVAL, protected_at(e->stack, e->opts.env), "environment '%s' is protected and "
+			"this plan would %s: 'cairn apply -e %s' will refuse it; it is applied only as a saved plan: "
+			"'cairn plan -e %s -out FILE', review it, then 'cairn apply FILE'", e->opts.env,
+			cairn_buf_cstr(&list), e->opts.env, e->opts.env);
+	cairn_buf_release(&list);
+	return warn;
 }
 
 bool cairn_cli_env_recorded(const char *state_path, const char *env)
@@ -449,6 +506,13 @@ cleanup:
 
 /* ---------- env list ---------- */
 
+/* A lock's holder as env list and env gc --json show it. */
+static json_t *lock_json(const cairn_lock_info *li)
+{
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "holder", li->holder, "host", li->host, "pid", (json_int_t)li->pid,
+			 "operation", li->operation, "since", (json_int_t)li->since, "expires", (json_int_t)li->expires);
+}
+
 /* One environment as `env list --json` gives it. */
 static json_t *describe(env_cli *c, cairn_store *st, const char *name, const cairn_ephemeral_env *rec, bool overlay)
 {
@@ -468,9 +532,7 @@ static json_t *describe(env_cli *c, cairn_store *st, const char *name, const cai
 		json_decref(sum);
 	}
 	if (st && cairn_lock_get(st, name, &li) == 0)
-		json_object_set_new(o, "lock", json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "holder", li->holder,
-			"host", li->host, "pid", (json_int_t)li->pid, "operation", li->operation,
-			"since", (json_int_t)li->since, "expires", (json_int_t)li->expires));
+		json_object_set_new(o, "lock", lock_json(li));
 	cairn_lock_info_free(li);
 	if (rec && !overlay) {
 		json_object_set_new(o, "created_at", json_integer(rec->created_at));
@@ -580,7 +642,7 @@ cleanup:
 	cairn_env_list_free(names, nnames);
 	cairn_ephemeral_env_free_array(recs, nrecs);
 	cairn_store_free(st);
-	return fail(NULL, rc);
+	return fail(c, NULL, rc);
 }
 
 /* ---------- env create ---------- */
@@ -613,23 +675,126 @@ static int check_new_name(env_cli *c, const char *name)
 	return rc;
 }
 
+/* ---------- the --json stream ---------- */
+
+/* An "environment" line: what became of one environment (action:
+ * "planned", "created", "incomplete", "extended", "destroyed", "skipped",
+ * "failed") with its record {name, base, expires_at} (null when unknown,
+ * or never), plus the members of more (stolen; may be NULL). */
+static void emit_env(env_cli *c, const char *level, const char *action, const char *name, const char *base,
+		     int64_t expires_at, json_t *more, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static void emit_env(env_cli *c, const char *level, const char *action, const char *name, const char *base,
+		     int64_t expires_at, json_t *more, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+	json_t *f;
+
+	if (!c->jout) {
+		json_decref(more);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f = json_pack("{s:{s:s,s:s?,s:o},s:s}", "environment", "name", name, "base", base, "expires_at",
+		      expires_at ? json_integer(expires_at) : json_null(), "action", action);
+	if (f && more)
+		json_object_update(f, more);
+	json_decref(more);
+	cairn_jout_emit(c->jout, "environment", level, f, "%s", msg);
+}
+
+/* The last line of the stream, and its end. Without extra, for env create
+ * and env destroy: cairn_json_run_summary's (e and summary, the apply's,
+ * may be NULL); otherwise the command, exit code, status and the members
+ * of extra (stolen; may be NULL). */
+static void end_stream(env_cli *c, cairn_engine *e, json_t *summary, int exit_code, json_t *extra)
+{
+	json_t *f;
+
+	if (!c->jout) {
+		json_decref(extra);
+		return;
+	}
+	if (!extra && (!strcmp(c->sub, "create") || !strcmp(c->sub, "destroy"))) {
+		cairn_json_run_summary(c->jout, c->command, e, summary, exit_code);
+	} else {
+		f = json_pack("{s:s,s:i,s:s}", "command", c->command, "exit_code", exit_code, "status",
+			      exit_code ? "error" : "ok");
+		if (f && extra)
+			json_object_update(f, extra);
+		cairn_jout_emit(c->jout, "summary", exit_code ? "error" : "info", f, "%s %s (exit %d)", c->command,
+				exit_code ? "failed" : "succeeded", exit_code);
+	}
+	json_decref(extra);
+	cairn_jout_free(c->jout);
+	c->jout = NULL;
+}
+
+/* ---------- env create ---------- */
+
 static int create_plan_only(env_cli *c, const char *name)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	int rc;
+	json_t *extra = NULL;
+	int64_t expires = c->ttl > 0 ? (int64_t)time(NULL) + (int64_t)(c->ttl + 0.5) : 0;
+	int rc, add, ch, d;
 
 	if (cairn_cli_env_recorded(c->state_path, name))
-		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "environment '%s' already exists (an ephemeral "
+		return fail(c, NULL, cairn_error_set(CAIRN_EINVAL, "environment '%s' already exists (an ephemeral "
 						  "environment in %s)", name, c->state_path));
 	engine_opts(c, &o, name, false);
 	o.env_from = c->from;
 	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0 &&
-	    (rc = print_plan(c, e)) == 0)
-		printf("\nPlan only: environment '%s' was not created.\n", name);
-	rc = fail(e, rc);
+	    (rc = print_plan(c, e, "plan")) == 0) {
+		if (c->jout)
+			emit_env(c, "info", "planned", name, c->from, expires, NULL,
+				 "Plan only: environment '%s' was not created.", name);
+		else
+			printf("\nPlan only: environment '%s' was not created.\n", name);
+	}
+	rc = fail(c, e, rc);
+	if (!rc) {
+		cairn_engine_counts(e, &add, &ch, &d);
+		extra = json_pack("{s:{s:i,s:i,s:i}}", "planned", "add", add, "change", ch, "remove", d);
+	}
+	end_stream(c, e, NULL, rc, extra ? extra : json_object());
 	cairn_engine_free(e);
 	return rc;
+}
+
+/* The end of an env create's apply: the outputs, and what became of the
+ * environment (rc: the apply's). */
+static void report_created(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
+{
+	char exp[128];
+	bool clean = summary && !json_array_size(json_object_get(summary, "failed")) &&
+		     !json_array_size(json_object_get(summary, "skipped"));
+
+	fmt_expiry(exp, sizeof(exp), rec->expires_at);
+	if (!c->jout) {
+		if (summary)
+			cairn_cli__print_summary(e, summary, false);
+		if (!rc)
+			printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", rec->name, rec->base,
+			       rec->expires_at ? exp : "never (no --ttl)");
+		else
+			printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish "
+			       "it, or 'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
+		return;
+	}
+	if (clean)
+		cairn_json_run_outputs(c->jout, e);
+	if (!rc)
+		emit_env(c, "info", "created", rec->name, rec->base, rec->expires_at, NULL,
+			 "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
+			 rec->expires_at ? exp : "never (no --ttl)");
+	else if (summary)
+		emit_env(c, "error", "incomplete", rec->name, rec->base, rec->expires_at, NULL,
+			 "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
+			 "or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
 }
 
 static int env_create(env_cli *c)
@@ -638,26 +803,17 @@ static int env_create(env_cli *c)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *summary = NULL;
-	const char *name;
+	const char *name = c->args[0];
 	bool recorded = false;
-	char exp[128];
 	int rc;
 
-	if (c->nargs != 1)
-		return usage("usage: cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only]");
-	if (!c->from)
-		return usage("cairn env create %s needs --from BASE: the environment whose overlay it starts from", c->args[0]);
-	if (c->auto_approve && c->plan_only)
-		return usage("--auto-approve and --plan-only do not go together");
-	name = c->args[0];
 	if ((rc = load_stack(c)) != 0 || (rc = check_new_name(c, name)) != 0)
-		return fail(NULL, rc);
+		return fail(c, NULL, rc);
 	if (c->plan_only)
 		return create_plan_only(c, name);
-	/* before anything is written: a confirmation nobody can give */
-	if (!c->auto_approve && !isatty(STDIN_FILENO))
-		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "env create needs confirmation, and there is no terminal "
-						  "to ask: run with --auto-approve (or --plan-only)"));
+	/* before anything is written: a confirmation nobody can give (CI, no terminal) */
+	if (!c->auto_approve && cairn_cli_no_prompt())
+		return fail(c, NULL, cannot_ask("env create"));
 	engine_opts(c, &o, name, true);
 	o.env_from = c->from;
 	if ((rc = cairn_engine_open(&e, &o)) != 0 || (rc = cairn_engine_lock(e, "env create")) != 0)
@@ -670,26 +826,19 @@ static int env_create(env_cli *c)
 		goto done;
 	recorded = true;
 	if ((rc = cairn_engine_reload_state(e)) != 0 || (rc = cairn_engine_plan(e, false, NULL)) != 0 ||
-	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = print_plan(c, e)) != 0 ||
+	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = print_plan(c, e, "apply")) != 0 ||
 	    (plan_has_changes(e) && (rc = confirm(c->auto_approve, "env create", name)) != 0))
 		goto done;
 	fflush(stdout);
 	rc = cairn_engine_apply(e, "env create", &summary);
-	if (summary)
-		cairn_cli__print_summary(e, summary, false);
-	fmt_expiry(exp, sizeof(exp), rec.expires_at);
-	if (!rc)
-		printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", name, c->from,
-		       rec.expires_at ? exp : "never (no --ttl)");
-	else
-		printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
-		       "or 'cairn env destroy %s'.\n", name, name, name);
+	report_created(c, e, &rec, summary, rc);
 done:
 	/* nothing was created (an error before the apply, a refusal): forget it again */
 	if (rc && recorded && !summary && cairn_store_ephemeral_forget(e->store, name) == 0)
 		cairn_error_prefix("environment '%s' was not created", name);
+	rc = fail(c, e, rc);
+	end_stream(c, e, summary, rc, NULL);
 	json_decref(summary);
-	rc = fail(e, rc);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -700,15 +849,12 @@ static int env_extend(env_cli *c)
 {
 	cairn_ephemeral_env rec = { 0 };
 	cairn_store *st = NULL;
-	const char *name;
+	const char *name = c->args[0];
 	int64_t now = (int64_t)time(NULL), until;
 	bool locked = false;
 	char exp[128];
 	int rc;
 
-	if (c->nargs != 1 || c->ttl < 0)
-		return usage("usage: cairn env extend NAME --ttl 2h");
-	name = c->args[0];
 	if ((rc = load_stack(c)) != 0)
 		goto done;
 	if (cairn_env_has_overlay(c->stack, name)) {
@@ -741,85 +887,133 @@ static int env_extend(env_cli *c)
 	if ((rc = cairn_store_ephemeral_set_expiry(st, name, until)) != 0)
 		goto done;
 	fmt_expiry(exp, sizeof(exp), until);
-	printf("Environment '%s' now expires %s.\n", name, exp);
+	if (c->jout)
+		emit_env(c, "info", "extended", name, rec.base, until, NULL, "Environment '%s' now expires %s.", name, exp);
+	else
+		printf("Environment '%s' now expires %s.\n", name, exp);
 done:
 	if (locked)
 		cairn_lock_release(st, name);
 	cairn_ephemeral_env_release(&rec);
 	cairn_store_free(st);
-	return fail(NULL, rc);
+	return fail(c, NULL, rc);
 }
 
 /* ---------- env destroy and env gc ---------- */
 
-typedef enum { GONE_DESTROYED, GONE_SKIPPED, GONE_FAILED } gone_result;
+/* What destroy_env found and did, for gc's report. */
+typedef struct gone {
+	char why[4096];   /* skipped: why; failed: the error (redacted) */
+	json_t *lock;     /* skipped for a lock: its holder (lock_json), or NULL */
+	int destroyed;    /* resources destroyed */
+} gone;
 
-/* Destroy an ephemeral environment and forget it, under its lock. For gc:
- * no confirmation, and an environment found no longer expired (extended)
- * or gone (another runner) once the lock is held, or locked by another
- * run, is skipped: why (whylen bytes) says why, and the return is 0, or
- * CAIRN_ELOCKED for a lock held. */
-static int destroy_env(env_cli *c, const char *name, bool gc, char *why, size_t whylen)
+/* gc: why the destroy of name failed (rc), with the operations that failed
+ * (summary: the apply's, or NULL), redacted, in g->why for its line of the
+ * stream; on stderr too. */
+static void gc_failure(env_cli *c, const cairn_engine *e, const char *name, int rc, json_t *summary, gone *g)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	char msg[4096], *red;
+	size_t i;
+	json_t *x;
+
+	if (!c->jout) { /* text: the apply's summary is above */
+		fail(c, e, rc);
+		return;
+	}
+	cairn_buf_init(&b, 0);
+	cairn_error_format(cairn_error_last(), msg, sizeof(msg));
+	cairn_buf_printf(&b, "%s", msg);
+	json_array_foreach(json_object_get(summary, "failed"), i, x)
+		cairn_buf_printf(&b, "%s %s: %s", i ? ";" : ":", s_of(x, "address"), s_of(x, "error"));
+	red = cairn_engine_redact(e, cairn_buf_cstr(&b));
+	snprintf(g->why, sizeof(g->why), "%s", red ? red : "(error text withheld)");
+	fprintf(stderr, "cairn: error: env gc: %s: %s\n", name, g->why);
+	free(red);
+	cairn_buf_release(&b);
+}
+
+/* Destroy an ephemeral environment and forget it, under its lock. For gc
+ * (g non-NULL): no confirmation, and an environment found no longer expired
+ * (extended) or gone (another runner) once the lock is held, or locked by
+ * another run, is skipped: g->why says why, and the return is 0, or
+ * CAIRN_ELOCKED for a lock held (g->lock: who holds it). For env destroy
+ * (g NULL), the end of the --json stream too. */
+static int destroy_env(env_cli *c, const char *name, gone *g)
 {
 	cairn_ephemeral_env rec = { 0 };
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
+	cairn_lock_info *li = NULL;
 	json_t *summary = NULL;
-	int rc;
+	bool gc = g != NULL;
+	int rc, a, ch, d = 0;
 
 	engine_opts(c, &o, name, true);
 	if (gc)
 		o.lock_timeout = 0;
 	if ((rc = cairn_engine_open(&e, &o)) != 0) {
 		if (gc && !cairn_cli_env_recorded(c->state_path, name)) {
-			snprintf(why, whylen, "already destroyed by another run");
+			snprintf(g->why, sizeof(g->why), "already destroyed by another run");
 			rc = 0;
 		}
 		goto done;
 	}
 	if ((rc = cairn_engine_lock(e, gc ? "env gc" : "env destroy")) != 0) {
-		if (gc && rc == CAIRN_ELOCKED)
-			snprintf(why, whylen, "%s", cairn_error_last()->message);
+		if (gc && rc == CAIRN_ELOCKED) {
+			snprintf(g->why, sizeof(g->why), "%s", cairn_error_last()->message);
+			if (e->store && cairn_lock_get(e->store, name, &li) == 0)
+				g->lock = lock_json(li);
+		}
 		goto done;
 	}
 	/* what it is now, under the lock */
 	if ((rc = cairn_store_ephemeral_get(e->store, name, &rec)) == CAIRN_ENOTFOUND) {
-		snprintf(why, whylen, "already destroyed by another run");
+		if (gc)
+			snprintf(g->why, sizeof(g->why), "already destroyed by another run");
 		rc = gc ? 0 : cairn_error_set(CAIRN_EINVAL, "environment '%s' is gone (destroyed meanwhile)", name);
 		goto done;
 	}
 	if (rc)
 		goto done;
 	if (gc && (!rec.expires_at || rec.expires_at > (int64_t)time(NULL))) {
-		snprintf(why, whylen, "extended meanwhile");
+		snprintf(g->why, sizeof(g->why), "extended meanwhile");
 		goto done;
 	}
 	if (e->nintents && (rc = cairn_engine_recover(e, 0)) != 0)
 		goto done;
 	if ((rc = cairn_engine_refresh(e)) != 0 || (rc = cairn_engine_plan(e, true, NULL)) != 0 ||
-	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (!gc && (rc = print_plan(c, e)) != 0))
+	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (!gc && (rc = print_plan(c, e, "destroy")) != 0))
 		goto done;
-	if (gc) {
-		int a, ch, d;
-
-		cairn_engine_counts(e, &a, &ch, &d);
+	cairn_engine_counts(e, &a, &ch, &d);
+	if (gc && !c->jout)
 		printf("env gc: %s: %d resource(s) to destroy\n", name, d);
-	}
 	if (plan_has_changes(e)) {
 		if (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0)
 			goto done;
 		fflush(stdout);
 		rc = cairn_engine_apply(e, gc ? "env gc" : "env destroy", &summary);
-		if (summary)
+		if (summary && !c->jout)
 			cairn_cli__print_summary(e, summary, true);
 		if (rc)
 			goto done;
 	}
-	if ((rc = cairn_store_ephemeral_forget(e->store, name)) == 0)
+	if ((rc = cairn_store_ephemeral_forget(e->store, name)) != 0)
+		goto done;
+	if (gc)
+		g->destroyed = d;
+	else if (c->jout)
+		emit_env(c, "info", "destroyed", name, rec.base, rec.expires_at, json_pack("{s:i}", "resources", d),
+			 "Environment '%s' destroyed and forgotten.", name);
+	if (!c->jout)
 		printf("\nEnvironment '%s' destroyed and forgotten.\n", name);
 done:
-	if (rc && !(gc && rc == CAIRN_ELOCKED))
-		fail(e, rc);
+	if (rc && gc && rc != CAIRN_ELOCKED)
+		gc_failure(c, e, name, rc, summary, g);
+	else if (!gc)
+		end_stream(c, e, summary, fail(c, e, rc), NULL);
+	cairn_lock_info_free(li);
 	json_decref(summary);
 	cairn_ephemeral_env_release(&rec);
 	cairn_engine_free(e);
@@ -840,23 +1034,43 @@ static int untouchable(env_cli *c, const char *name, const char *cmd)
 
 static int env_destroy(env_cli *c)
 {
-	const char *name;
-	char why[4096];
+	const char *name = c->args[0];
 	int rc;
 
-	if (c->nargs != 1)
-		return usage("usage: cairn env destroy NAME [--auto-approve]");
-	name = c->args[0];
 	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy")) != 0)
-		return fail(NULL, rc);
+		return fail(c, NULL, rc);
 	if (!cairn_cli_env_recorded(c->state_path, name))
-		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of "
+		return fail(c, NULL, cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of "
 						  "that name in %s)", name, c->state_path));
-	if (!c->auto_approve && !isatty(STDIN_FILENO))
-		return fail(NULL, cairn_error_set(CAIRN_EINVAL, "env destroy needs confirmation, and there is no "
-						  "terminal to ask: run with --auto-approve"));
-	rc = destroy_env(c, name, false, why, sizeof(why));
+	if (!c->auto_approve && cairn_cli_no_prompt())
+		return fail(c, NULL, cannot_ask("env destroy"));
+	rc = destroy_env(c, name, NULL);
 	return rc == 0 ? CAIRN_EXIT_OK : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+}
+
+/* gc's report of one environment: a line of text, or of the stream. */
+static void gc_report(env_cli *c, const cairn_ephemeral_env *rec, const char *action, gone *g)
+{
+	const char *name = rec->name;
+
+	if (!c->jout) {
+		if (!strcmp(action, "skipped"))
+			printf("env gc: %s: skipped: %s\n", name, g->why);
+		else if (!strcmp(action, "failed"))
+			printf("env gc: %s: failed (see the error above); the next gc tries again\n", name);
+		fflush(stdout);
+		return;
+	}
+	if (!strcmp(action, "skipped"))
+		emit_env(c, "warn", action, name, rec->base, rec->expires_at, json_pack("{s:s,s:o*}", "reason", g->why,
+			 "lock", g->lock), "env gc: %s: skipped: %s", name, g->why);
+	else if (!strcmp(action, "failed"))
+		emit_env(c, "error", action, name, rec->base, rec->expires_at, json_pack("{s:s}", "error", g->why),
+			 "env gc: %s: failed: %s; the next gc tries again", name, g->why);
+	else
+		emit_env(c, "info", action, name, rec->base, rec->expires_at, json_pack("{s:i}", "resources",
+			 g->destroyed), "Environment '%s' destroyed and forgotten.", name);
+	g->lock = NULL; /* given to the line */
 }
 
 static int env_gc(env_cli *c)
@@ -867,8 +1081,6 @@ static int env_gc(env_cli *c)
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
-	if (c->nargs)
-		return usage("unexpected argument '%s' for 'cairn env gc'", c->args[0]);
 	if ((rc = load_stack(c)) != 0 || (rc = open_state(c, &st, false)) != 0 ||
 	    (st && (rc = cairn_store_ephemeral_list(st, &recs, &n)) != 0))
 		goto done;
@@ -876,45 +1088,91 @@ static int env_gc(env_cli *c)
 	st = NULL;
 	for (i = 0; i < n; i++) {
 		const char *name = recs[i].name;
-		char span[32], why[4096] = "";
+		gone g;
+		char span[32];
 
+		memset(&g, 0, sizeof(g));
 		if (!recs[i].expires_at || recs[i].expires_at > now)
 			continue;
 		fmt_span(span, sizeof(span), now - recs[i].expires_at);
 		if (untouchable(c, name, "cairn env gc") != 0) {
-			cairn_error_format(cairn_error_last(), why, sizeof(why));
-			printf("env gc: %s: skipped: %s\n", name, why);
+			cairn_error_format(cairn_error_last(), g.why, sizeof(g.why));
+			gc_report(c, &recs[i], "skipped", &g);
 			skipped++;
 			continue;
 		}
-		printf("env gc: %s: expired %s ago: destroying\n", name, span);
-		fflush(stdout);
-		rc = destroy_env(c, name, true, why, sizeof(why));
-		if (rc == CAIRN_ELOCKED) {
-			printf("env gc: %s: skipped: %s\n", name, why);
-			skipped++;
-		} else if (rc) {
-			printf("env gc: %s: failed (see the error above); the next gc tries again\n", name);
+		if (!c->jout) {
+			printf("env gc: %s: expired %s ago: destroying\n", name, span);
+			fflush(stdout);
+		}
+		rc = destroy_env(c, name, &g);
+		if (rc && rc != CAIRN_ELOCKED) {
+			gc_report(c, &recs[i], "failed", &g);
 			failed++;
-		} else if (*why) {
-			printf("env gc: %s: skipped: %s\n", name, why);
+		} else if (rc || g.why[0]) {
+			gc_report(c, &recs[i], "skipped", &g);
 			skipped++;
 		} else {
+			gc_report(c, &recs[i], "destroyed", &g);
 			destroyed++;
 		}
-		fflush(stdout);
+		json_decref(g.lock);
 	}
-	printf("env gc: %zu destroyed, %zu skipped, %zu failed.\n", destroyed, skipped, failed);
-	rc = failed ? CAIRN_ERROR : 0;
+	rc = 0;
+	if (!c->jout)
+		printf("env gc: %zu destroyed, %zu skipped, %zu failed.\n", destroyed, skipped, failed);
+	else if (failed)
+		cairn_jout_diagnostic(c->jout, "error", NULL, failed == 1 ? "1 expired environment could not be destroyed "
+				      "(see its line); the next gc tries again" : "expired environments could not be "
+				      "destroyed (see their lines); the next gc tries again");
 done:
 	cairn_ephemeral_env_free_array(recs, n);
 	cairn_store_free(st);
-	if (rc && !failed)
-		return fail(NULL, rc);
+	if (rc)
+		return fail(c, NULL, rc);
+	end_stream(c, NULL, NULL, failed ? CAIRN_EXIT_ERROR : CAIRN_EXIT_OK, json_pack("{s:{s:I,s:I,s:I}}",
+		   "environments", "destroyed", (json_int_t)destroyed, "skipped", (json_int_t)skipped, "failed",
+		   (json_int_t)failed));
 	return failed ? CAIRN_EXIT_ERROR : CAIRN_EXIT_OK;
 }
 
 /* ---------- main ---------- */
+
+/* What is wrong with the command line itself, found before the --json
+ * stream starts (stdout stays empty). */
+static int check_args(env_cli *c)
+{
+	bool create = !strcmp(c->sub, "create"), destroy = !strcmp(c->sub, "destroy");
+
+	if (!strcmp(c->sub, "list") || !strcmp(c->sub, "gc"))
+		return c->nargs ? usage("unexpected argument '%s' for 'cairn env %s'", c->args[0], c->sub) : 0;
+	if (!strcmp(c->sub, "extend"))
+		return c->nargs != 1 || c->ttl < 0 ? usage("usage: cairn env extend NAME --ttl 2h") : 0;
+	if (destroy && c->nargs != 1)
+		return usage("usage: cairn env destroy NAME [--auto-approve]");
+	if (create && c->nargs != 1)
+		return usage("usage: cairn env create NAME --from BASE [--ttl 4h] [--var K=V]... [--auto-approve | --plan-only]");
+	if (create && !c->from)
+		return usage("cairn env create %s needs --from BASE: the environment whose overlay it starts from", c->args[0]);
+	if (create && c->auto_approve && c->plan_only)
+		return usage("--auto-approve and --plan-only do not go together");
+	if (c->json && !c->auto_approve && !c->plan_only)
+		return usage("env %s --json needs --auto-approve%s: with --json cairn never asks", c->sub,
+			     create ? " (or --plan-only)" : "");
+	return 0;
+}
+
+/* The stream's first line, and the progress of applies and destroys (gc
+ * --json: the environments' lines only; the progress goes to stderr). */
+static int start(env_cli *c)
+{
+	int rc;
+
+	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, c->command)) != 0)
+		return rc;
+	return cairn_progress_init(&c->prog, strcmp(c->sub, "gc") ? c->jout : NULL,
+				   c->jout && strcmp(c->sub, "gc") ? NULL : stderr);
+}
 
 int cairn_cli_env(int argc, char **argv)
 {
@@ -934,12 +1192,15 @@ int cairn_cli_env(int argc, char **argv)
 	if (strcmp(c.sub, "list") && strcmp(c.sub, "create") && strcmp(c.sub, "extend") && strcmp(c.sub, "destroy") &&
 	    strcmp(c.sub, "gc"))
 		return usage("unknown env command '%s' (list, create, extend, destroy, gc)", c.sub);
+	snprintf(c.command, sizeof(c.command), "env %s", c.sub);
 	if (!(c.vars = json_object()))
 		return CAIRN_EXIT_ERROR;
-	if (parse(&c, argc - 1, argv + 1) != 0)
+	if (parse(&c, argc - 1, argv + 1) != 0 || check_args(&c) != 0)
 		rc = CAIRN_EXIT_ERROR;
 	else if (!strcmp(c.sub, "list"))
 		rc = env_list(&c);
+	else if ((rc = start(&c)) != 0)
+		rc = fail(&c, NULL, rc);
 	else if (!strcmp(c.sub, "create"))
 		rc = env_create(&c);
 	else if (!strcmp(c.sub, "extend"))
@@ -948,6 +1209,9 @@ int cairn_cli_env(int argc, char **argv)
 		rc = env_destroy(&c);
 	else
 		rc = env_gc(&c);
+	/* a command that failed before it had more to say */
+	end_stream(&c, NULL, NULL, rc, NULL);
+	cairn_progress_release(&c.prog);
 	json_decref(c.vars);
 	cairn_stack_free(c.stack);
 	free(c.state_path);

@@ -27,6 +27,12 @@ int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n
  * plan (saved). Called on a planned engine; sets the error it returns. */
 int cairn_cli_check_protected(const cairn_engine *e, bool destroy, bool saved);
 
+/* plan -e ENV: when ENV is protected and the plan destroys or replaces
+ * something, which `apply -e ENV` (or, for a destroy plan, `destroy`) would
+ * refuse, set the error that says so (at the stack's position of the
+ * protection) and return true; otherwise false, the error untouched. */
+bool cairn_cli_protected_warning(const cairn_engine *e, bool destroy);
+
 /* cli.c: the end of an apply or destroy as cairn apply prints it. */
 void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy);
 
