@@ -91,8 +91,8 @@ run plan -C s -e dev --detailed-exitcode
 expect_rc 0 "a second plan is empty"
 
 movestack s "${SSHD_PORT[b]}"
-run plan -C s -e dev --detailed-exitcode
-expect_rc 2 "the plan with m replaced"
+run plan -C s -e dev --detailed-exitcode -out "$WORK/move.plan"
+expect_rc 2 "the plan with m replaced (saved)"
 out_has "# m must be replaced" "the machine is replaced"
 out_has "# box will be updated in place" "the host gets the new machine's address"
 out_has "~ address = \"127.0.0.1\" -> (known after apply)" "known after apply"
@@ -101,8 +101,8 @@ out_has "# p will be created (its host box moves to a new machine)" "the probe t
 out_lacks "conf was deleted outside cairn" "not claimed deleted"
 out_lacks "extra will be destroyed" "the resource left out is not deleted on the new machine"
 out_has "Plan: 3 to add, 1 to change, 1 to destroy." "counts: m, conf, p added; box changed; the old m"
-run apply -C s -e dev --auto-approve
-expect_rc 0 "the apply moving to b"
+run apply -C s --auto-approve "$WORK/move.plan"
+expect_rc 0 "the saved plan moving to b, applied"
 out_has "Apply complete! Resources: 3 added, 1 changed, 1 destroyed." "in one apply"
 before "m: creation complete" "box: modifying..." "the host after the machine"
 before "box: modifications complete" "conf: creating..." "the file after the host"
