@@ -1570,8 +1570,8 @@ int cairn_engine_refresh(cairn_engine *e)
 			if (missing) {
 				if (e->opts.log)
 					fprintf(e->opts.log, "cairn: warning: cannot refresh %s: host %s is not in the state "
-						"(forgotten, or not made again yet); it keeps what the state recorded\n", e->state[i].address,
-						missing);
+						"(forgotten, or not made again yet); it keeps what the state recorded\n",
+						e->state[i].address, missing);
 				continue;
 			}
 			rows[k++] = i;

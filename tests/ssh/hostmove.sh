@@ -3,8 +3,9 @@
 # cairn binary and real sshd hosts:
 #  - a host's address comes from a machine (test.machine) that an apply
 #    replaces: its resources are planned "will be created (its host box
-#    moves to a new machine)", made on the new machine in the same apply,
-#    after the machine and the host, and the next plan is empty. The two
+#    moves to a new machine)", made on the new machine in the same apply
+#    (of the plan saved with -out), after the machine and the host, and the
+#    next plan is empty. The two
 #    machines are two sshds, each with a disk of its own (a tmpfs in its own
 #    mount namespace: a file written on one is not on the other), as two
 #    cloud instances would be; a resource removed from the stack meanwhile
