@@ -163,6 +163,7 @@ expect_rc 1 "the host's key is not known: making it fails"
 out_has "failed:  b: " "the host failed"
 out_has "host key verification failed: the host is not known" "why"
 out_has "skipped: q: dependency b failed" "q waits for it"
+err_has "cairn: warning: cannot refresh q: host b is not in the state (forgotten, or not made again yet); it keeps what the state recorded" "q was not refreshed, and the apply says why"
 eq "$(count_of f b)" "0" "the host is still not in the state"
 eq "$(count_of f q)" "1" "q is still recorded"
 run plan -C f -e dev
