@@ -348,7 +348,7 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 		default: head = "will be destroyed"; sign = "  -"; c = C_RED; break;
 		}
 		cairn_buf_printf(out, "  %s# %s%s %s", col(color, C_BOLD), in->address, col(color, C_RESET), head);
-		if (in->reason && in->action != CAIRN_ACT_CREATE)
+		if (in->reason && (in->action != CAIRN_ACT_CREATE || !in->gone))
 			cairn_buf_printf(out, " (%s)", in->reason);
 		cairn_buf_printf(out, "\n%s%s%s %s (%s) {\n", col(color, c), sign, col(color, C_RESET), in->address, in->type);
 		if (in->action == CAIRN_ACT_CREATE)

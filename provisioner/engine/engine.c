@@ -1595,9 +1595,24 @@ int cairn_engine_refresh(cairn_engine *e)
 		type = order[t].type;
 		if ((rc = cairn_lua_schema(e->lua, type, &sch)) != 0)
 			goto cleanup;
-		for (i = 0; i < e->nstate; i++)
-			if (!strcmp(e->state[i].type, type))
-				rows[k++] = i;
+		for (i = 0; i < e->nstate; i++) {
+			const char *missing;
+
+			if (strcmp(e->state[i].type, type) != 0)
+				continue;
+			/* a host the state forgot (or failed to make again) cannot be
+			 * reached before the plan makes it: what is on it keeps what
+			 * the state recorded until then (hosts.c) */
+			missing = cairn_engine_host_unrecorded(e, type, e->state[i].address, e->state[i].attrs);
+			if (missing) {
+				if (e->opts.log)
+					fprintf(e->opts.log, "cairn: warning: cannot refresh %s: host %s is not in the state "
+						"(forgotten, or not made again yet); it keeps what the state recorded\n",
+						e->state[i].address, missing);
+				continue;
+			}
+			rows[k++] = i;
+		}
 		if (cairn_engine_is_host_type(type))
 			sort_by_host(e, rows + first, k - first);
 		if (sch->ops & CAIRN_OPS_READ_MANY) {
@@ -1861,7 +1876,7 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 {
 	const cairn_schema *s = in->schema;
 	json_t *cur = NULL, *t;
-	const char *fact = forced ? json_string_value(json_object_get(forced, "action")) : NULL;
+	const char *fact = forced ? json_string_value(json_object_get(forced, "action")) : NULL, *moved;
 	bool force_new = false;
 	size_t i;
 	int rc;
@@ -1893,6 +1908,15 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 			e->refreshed = json_object();
 		json_object_set_new(e->refreshed, in->address, clean);
 		cur = clean;
+	}
+	if (cur && (moved = cairn_engine_host_moves(e, in->type, in->desired, cur)) != NULL) {
+		/* its host is another machine now (hosts.c): made again there */
+		free(in->reason);
+		in->reason = NULL;
+		in->run_pending = false;
+		if (asprintf(&in->reason, "its host %s moves to a new machine", moved) < 0)
+			in->reason = NULL;
+		cur = NULL;
 	}
 	if (fact && !strcmp(fact, "create") && cur) {
 		cur = NULL;
@@ -2221,6 +2245,7 @@ cleanup:
 
 static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 {
+	const char *moved;
 	size_t i, idx = 0;
 	int rc;
 
@@ -2248,6 +2273,14 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 				continue;
 			}
 			in->current = json_incref(cur ? cur : r->attrs);
+			if (!destroy && (moved = cairn_engine_host_moves(e, r->type, in->current, in->current)) != NULL) {
+				/* it was on the machine its host leaves: nothing to delete */
+				in->gone = true;
+				in->action = CAIRN_ACT_NOOP;
+				if (asprintf(&in->reason, "its host %s moves to a new machine; it will be forgotten", moved) < 0)
+					in->reason = NULL;
+				continue;
+			}
 		}
 		in->action = CAIRN_ACT_DELETE;
 		cfg = cairn_stack_resource(e->stack, r->name);
@@ -2318,7 +2351,7 @@ int cairn_engine_plan(cairn_engine *e, bool destroy, json_t *forced)
 			if (!rc)
 				plan_watch(e, in);
 			if (!rc) {
-				cairn_engine_name_host(e, in);
+				cairn_engine_plan_host(e, in);
 				cairn_engine_publish(e, in, in->planned);
 			}
 		}

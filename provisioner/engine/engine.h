@@ -288,6 +288,24 @@ int cairn_engine_task_host(cairn_engine *e, cairn_task *t, json_t **slot, json_t
 const char *cairn_engine_unreached(const cairn_engine *e, const char *type, const char *address, const json_t *attrs);
 /* A planned ssh.host's name (what `host: web[0]` reads) is its address. */
 void cairn_engine_name_host(cairn_engine *e, cairn_inst *in);
+/* After planning an instance: names a host (above); a host that moves to
+ * another machine (cairn_engine_host_moves) is no longer "unreached" for
+ * what an apply's refresh could not reach at its old address. */
+void cairn_engine_plan_host(cairn_engine *e, cairn_inst *in);
+/* During a plan: the name of the host an object of a host.* type (its
+ * desired attrs, its recorded ones) runs on, when that host goes to
+ * another machine in this plan (its address or port changes or is known
+ * only after apply), as an instance planned already; else NULL (not a
+ * host.* type, another host, a host new to the state). The object is made
+ * again there. */
+const char *cairn_engine_host_moves(cairn_engine *e, const char *type, const json_t *attrs,
+				    const json_t *recorded);
+/* For a refresh: the name of a host that the object (a state row) needs
+ * and that is not in the state (forgotten, or its creation failed), for a
+ * host.* type its host, for an ssh.host its bastion; NULL when the state
+ * has every host it goes through, or it is not a host type. */
+const char *cairn_engine_host_unrecorded(const cairn_engine *e, const char *type, const char *address,
+					 const json_t *attrs);
 /* `host:` and `bastion:` name hosts (ssh.host), not other resources. */
 int cairn_engine_check_hosts(cairn_engine *e);
 

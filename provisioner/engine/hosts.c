@@ -233,6 +233,71 @@ int cairn_engine_task_host(cairn_engine *e, cairn_task *t, json_t **slot, json_t
 	return 0;
 }
 
+/* Can the connection of host `name` be built from the state alone (what a
+ * refresh has: the host and every bastion it goes through recorded)? */
+static bool recorded_chain(const cairn_engine *e, const char *name, int depth)
+{
+	const cairn_state_res *row = state_host(e, name);
+	const char *bastion;
+
+	if (!row || !json_is_object(row->attrs) || depth > 8)
+		return false;
+	bastion = json_string_value(json_object_get(row->attrs, "bastion"));
+	return !bastion || !*bastion || (strcmp(bastion, name) && recorded_chain(e, bastion, depth + 1));
+}
+
+const char *cairn_engine_host_unrecorded(const cairn_engine *e, const char *type, const char *address,
+					 const json_t *attrs)
+{
+	const char *name = cairn_engine_host_of(type, address, attrs);
+
+	if (!name)
+		return NULL;
+	if (!strcmp(type, HOST_TYPE)) {
+		const char *bastion = json_string_value(json_object_get(attrs, "bastion"));
+
+		return bastion && *bastion && !recorded_chain(e, bastion, 1) ? bastion : NULL;
+	}
+	return recorded_chain(e, name, 0) ? NULL : name;
+}
+
+/* Does host instance h go to another machine in this plan? Its address or
+ * port changes, or is known only after apply (the machine it comes from is
+ * replaced). A host new to the state does not: it was forgotten, and its
+ * machine is still the one its resources were recorded on. */
+static bool host_moves(const cairn_inst *h)
+{
+	const json_t *now, *then;
+
+	if (!h->type || strcmp(h->type, HOST_TYPE) != 0 || !json_is_object(h->current) || !json_is_object(h->planned))
+		return false;
+	if (h->action != CAIRN_ACT_UPDATE && h->action != CAIRN_ACT_REPLACE)
+		return false;
+	now = json_object_get(h->planned, "address");
+	then = json_object_get(h->current, "address");
+	if (cairn_is_unknown(now) || !cairn_value_equal(now, then))
+		return true;
+	now = json_object_get(h->planned, "port");
+	return cairn_is_unknown(now) || port_of(h->planned) != port_of(h->current);
+}
+
+const char *cairn_engine_host_moves(cairn_engine *e, const char *type, const json_t *attrs,
+				    const json_t *recorded)
+{
+	const char *name, *was;
+	cairn_inst *h;
+
+	if (!type || strncmp(type, "host.", 5) != 0)
+		return NULL;
+	name = json_string_value(json_object_get(attrs, "host"));
+	was = json_string_value(json_object_get(recorded, "host"));
+	/* moved to another host of the stack: `host` replaces it there */
+	if (!name || (was && strcmp(name, was) != 0))
+		return NULL;
+	h = cairn_engine_inst(e, name);
+	return h && host_moves(h) ? h->address : NULL;
+}
+
 /* A host's name, planned: what `host: web[0]` reads (web[0].name). */
 void cairn_engine_name_host(cairn_engine *e, cairn_inst *in)
 {
@@ -251,6 +316,15 @@ void cairn_engine_name_host(cairn_engine *e, cairn_inst *in)
 	}
 	json_object_set_new(in->planned, "name", json_string(in->address));
 	json_object_set_new(in->planned, "id", json_string(in->address));
+}
+
+void cairn_engine_plan_host(cairn_engine *e, cairn_inst *in)
+{
+	cairn_engine_name_host(e, in);
+	/* its old machine, which an apply's refresh could not reach, is not
+	 * the one its operations go to */
+	if (e->unreached && host_moves(in))
+		json_object_del(e->unreached, in->address);
 }
 
 typedef struct host_check {

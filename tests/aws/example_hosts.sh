@@ -10,6 +10,8 @@
 # diff) and the next apply puts it back; with the bastion stopped the app
 # servers cannot be reached (they are reached through it); an app server
 # stopped and started keeps its layer and its configuration (plan empty);
+# the machines replaced by another AMI get their files, lines and guarded
+# command again in the same apply (the next plan is empty);
 # destroy leaves no sshd of the sim running (by their PIDs, and no sshd
 # child of the sim) and no layer on disk, and the package it removed on the
 # app servers is still on this machine.
@@ -126,6 +128,28 @@ check "app[0] running again" ec2_wait "$A" running
 eq "$(on "$(out_json '.app_ssh.value[0]')" cat /etc/shop/app.conf)" "$CONF" "after the start it still has its app.conf"
 run plan -C ex -e "$E" --detailed-exitcode
 expect_rc 0 "nothing to do after stop and start"
+
+echo "# the machines replaced (another AMI): what is on them is made again in the same apply"
+OLD0=$(inst_id 'app[0]')
+run plan -C ex -e "$E" --var ami=ami-0a12023c0ffee0000 --detailed-exitcode
+expect_rc 2 "the plan replacing the machines"
+out_has "# app[0] must be replaced" "app[0] is replaced"
+out_has "# app_conf[0] will be created (its host app_host[0] moves to a new machine)" "its app.conf is made again"
+out_has "# app_init[1] will be created (its host app_host[1] moves to a new machine)" "and the guarded command runs there"
+out_has "# motd[0] will be created (its host bastion_host[0] moves to a new machine)" "the bastion's motd too"
+run apply -C ex -e "$E" --var ami=ami-0a12023c0ffee0000 --auto-approve --accept-new-host-keys
+expect_rc 0 "one apply"
+check "app[0] is a new instance" test "$(inst_id 'app[0]')" != "$OLD0"
+for i in 0 1; do
+  L=$(layer "app[$i]")
+  check "new app[$i]: app.conf in its layer" grep -qx "host = $DB" "$L/etc/upper/shop/app.conf"
+  check "new app[$i]: the guarded command ran there" test -s "$L/var/upper/lib/shop/initialized"
+  check "new app[$i]: ssh through the new bastion reads it" on "$(out_json ".app_ssh.value[$i]")" \
+    "grep -qx 'host = $DB' /etc/shop/app.conf"
+done
+check "the new bastion's motd" grep -q "shop $E bastion" "$(layer 'bastion[0]')/etc/upper/motd"
+run plan -C ex -e "$E" --var ami=ami-0a12023c0ffee0000 --detailed-exitcode
+expect_rc 0 "the next plan is empty (before: every host resource 'deleted outside cairn')"
 
 echo "# destroy: no sshd, no layer"
 PIDS=$(host_pids)

@@ -255,10 +255,12 @@ printf 'variables: { port: %s }\n' "${SSHD_PORT[c]}" >s6/dev.yaml
 run plan -C s6 -e dev
 expect_rc 0 "plan"
 out_has "# m will be updated in place" "m moves"
+out_has "# p will be created (its host m moves to a new machine)" "what is on m is made again on the new machine"
 run apply -C s6 -e dev --auto-approve --accept-new-host-keys
 expect_rc 0 "accepted as a new host (before: refused as a CHANGED key, whatever the flags)"
 eq "$(attr s6 m port)" "${SSHD_PORT[c]}" "the new port recorded"
 eq "$(attr s6 m host_key_fingerprint)" "$(fp "$K/host_ecdsa.pub")" "c's key recorded"
+eq "$(attr s6 p ran_on)" "on c" "p was made on c"
 run plan -C s6 -e dev --detailed-exitcode
 expect_rc 0 "nothing more to do"
 

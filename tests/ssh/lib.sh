@@ -55,7 +55,10 @@ free_port() {
 # $WORK/hosts/NAME. HOSTKEY defaults to $K/host_ed25519. A restart of the
 # same NAME keeps the port and the directory (RESTART=1: wait for the port
 # instead of moving to another; SSHD_SETENV: more NAME=VALUE for the
-# sessions' environment).
+# sessions' environment; HOST_DISK=DIR: the host has a disk of its own
+# mounted at DIR, an empty tmpfs that only its sshd and sessions see, as a
+# machine of its own would: sshd runs in a mount namespace of its own,
+# see has_private_disks).
 start_host() {
   local name=$1 hostkey=${2:-$K/host_ed25519} extra=${3:-} port conf i try
   for try in 1 2 3 4 5; do
@@ -90,7 +93,14 @@ Subsystem sftp $SFTP_SERVER
 LogLevel VERBOSE
 EOF
     "$SSHD" -t -f "$conf" || { echo "Bail out! bad sshd config for $name"; exit 1; }
-    "$SSHD" -D -f "$conf" -E "$WORK/sshd_$name.log" &
+    if [ -n "${HOST_DISK:-}" ]; then
+      # unshare and sh exec: the PID is sshd's
+      mkdir -p "$HOST_DISK"
+      unshare -m --propagation private sh -c 'mount -t tmpfs cairn-disk "$0" && exec "$@"' \
+        "$HOST_DISK" "$SSHD" -D -f "$conf" -E "$WORK/sshd_$name.log" &
+    else
+      "$SSHD" -D -f "$conf" -E "$WORK/sshd_$name.log" &
+    fi
     SSHD_PID[$name]=$!
     SSHD_PORT[$name]=$port
     SSHD_CONF[$name]=$conf
@@ -112,6 +122,19 @@ EOF
     break
   done
   echo "Bail out! sshd for $name did not start"; cat "$WORK/sshd_$name.log"; exit 1
+}
+
+# has_private_disks: can hosts have disks of their own (HOST_DISK)? Root
+# and mount namespaces (unshare -m) are needed.
+has_private_disks() {
+  [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && command -v nsenter >/dev/null &&
+    mkdir -p "$WORK/.disk-check" &&
+    unshare -m --propagation private sh -c 'mount -t tmpfs cairn-disk "$0"' "$WORK/.disk-check" 2>/dev/null
+}
+# on_disk NAME CMD...: CMD run in host NAME's mount namespace (its own disk)
+on_disk() {
+  local name=$1; shift
+  nsenter -t "${SSHD_PID[$name]}" -m -- "$@"
 }
 
 # the PIDs of pid's descendants, parents first (killing a connection's
