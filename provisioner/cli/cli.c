@@ -192,7 +192,7 @@ static int parse_duration(const char *s, double *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
+int cairn_cli_parse_int(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
@@ -448,7 +448,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 	c->parallelism = 10;
 	c->limit = 0;
 	if (getenv("CAIRN_LOCK_LEASE")) {
-		if (parse_int(getenv("CAIRN_LOCK_LEASE"), 1, 86400, &n))
+		if (cairn_cli_parse_int(getenv("CAIRN_LOCK_LEASE"), 1, 86400, &n))
 			return usage_error("CAIRN_LOCK_LEASE expects seconds from 1 to 86400, got '%s'",
 					   getenv("CAIRN_LOCK_LEASE")), -1;
 		c->lease = (int)n;
@@ -471,7 +471,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			break;
 		case O_PAR:
 			if (allowed(c, mask, FL_PLAN, "--parallelism")) return -1;
-			if (parse_int(optarg, 1, 10000, &n))
+			if (cairn_cli_parse_int(optarg, 1, 10000, &n))
 				return usage_error("--parallelism expects a number from 1 to 10000, got '%s'", optarg), -1;
 			c->parallelism = (int)n;
 			break;
@@ -481,7 +481,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 				return usage_error("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg), -1;
 			break;
 		case O_LEASE:
-			if (parse_int(optarg, 1, 86400, &n))
+			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
 				return usage_error("--lease expects seconds, got '%s'", optarg), -1;
 			c->lease = (int)n;
 			break;
@@ -526,7 +526,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			break;
 		case O_LIMIT:
 			if (allowed(c, mask, FL_LIMIT, "--limit")) return -1;
-			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
+			if (cairn_cli_parse_int(optarg, 1, LONG_MAX, &c->limit))
 				return usage_error("--limit expects a positive number, got '%s'", optarg), -1;
 			break;
 		case O_ACCEPT_NEW:
@@ -1847,7 +1847,7 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		if (i > 0 && (!strcmp(argv[i], "--to") || !strncmp(argv[i], "--to=", 5))) {
 			const char *val = argv[i][4] == '=' ? argv[i] + 5 : i + 1 < argc ? argv[++i] : NULL;
 
-			if (!val || parse_int(val, 1, LONG_MAX, &to)) {
+			if (!val || cairn_cli_parse_int(val, 1, LONG_MAX, &to)) {
 				free(v);
 				return usage_error("--to expects a revision number (see cairn state history), got '%s'",
 						   val ? val : "");

@@ -21,5 +21,8 @@ enum {
 };
 
 int cairn_cli_main(int argc, char **argv);
+/* A whole decimal number in [min, max] (a flag's or a variable's value):
+ * 0, or -1 when s is not one. */
+int cairn_cli_parse_int(const char *s, long min, long max, long *out);
 
 #endif

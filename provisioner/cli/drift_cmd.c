@@ -85,19 +85,6 @@ static int push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || *end || errno || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 enum { D_ALL = 256, D_PARITY, D_JSON, D_JUNIT, D_METRICS, D_HTML, D_NOUNM, D_NOREC, D_STACK, D_STATE, D_VAR,
        D_PAR, D_NOCOLOR, D_LIMIT };
 
@@ -207,13 +194,13 @@ static int parse(drift_cli *c, int argc, char **argv, bool history)
 				return -1;
 			break;
 		case D_PAR:
-			if (parse_int(optarg, 1, 10000, &n))
+			if (cairn_cli_parse_int(optarg, 1, 10000, &n))
 				return usage("--parallelism expects a number from 1 to 10000, got '%s'", optarg);
 			c->o.parallelism = (int)n;
 			break;
 		case D_NOCOLOR: c->color = false; break;
 		case D_LIMIT:
-			if (parse_int(optarg, 1, LONG_MAX, &c->limit))
+			if (cairn_cli_parse_int(optarg, 1, LONG_MAX, &c->limit))
 				return usage("--limit expects a positive number, got '%s'", optarg);
 			break;
 		case 'v': c->o.verbose = true; break;

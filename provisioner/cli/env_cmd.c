@@ -130,19 +130,6 @@ static int parse_duration(const char *s, double *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || *end || errno || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_var(env_cli *c, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -215,12 +202,12 @@ static int parse(env_cli *c, int argc, char **argv)
 				return usage("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg);
 			break;
 		case E_LEASE:
-			if (parse_int(optarg, 1, 86400, &n))
+			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
 				return usage("--lease expects seconds, got '%s'", optarg);
 			c->lease = (int)n;
 			break;
 		case E_PAR:
-			if (parse_int(optarg, 1, 10000, &n))
+			if (cairn_cli_parse_int(optarg, 1, 10000, &n))
 				return usage("--parallelism expects a number from 1 to 10000, got '%s'", optarg);
 			c->parallelism = (int)n;
 			break;
