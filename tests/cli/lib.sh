@@ -2,6 +2,9 @@
 # fresh temporary stack directory and asserts what a user would see.
 # Usage in a test: . "$(dirname "$0")/lib.sh" "$@"   (first argument: cairn)
 set -u
+# CI mode (CI=true: no prompt, no colour) is tested by setting CI per
+# command; a CI runner's own CI=true must not turn every prompt test into one
+unset CI
 CAIRN=$(readlink -f "$1")
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
