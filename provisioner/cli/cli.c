@@ -80,6 +80,9 @@ typedef struct cli {
 	json_t *m_checks;     /* metrics: its check results */
 	int m_rollbacks;      /* metrics: rollbacks made (automatic or asked for) */
 	bool m_auto;          /* metrics: the rollback was automatic */
+	json_t *plan_extra;   /* rollback -out: the members a saved plan gets besides the plan ("rollback") */
+	char *rb_tmp;         /* apply / approve of a saved rollback plan: its configuration, written back */
+	char *rb_stack, *rb_state, *rb_label, *rb_pdir; /* and what it sets in c (owned) */
 } cli;
 
 static int rollback_to(cli *c, long to, const char *why);
@@ -146,6 +149,7 @@ static const char usage_text[] =
 "  policy    test [-C DIR] [TEST...]   run the policies on saved plans, compare the findings\n"
 "  approve   PLANFILE          approve a saved plan for its environment (environments.ENV.approvals)\n"
 "  rollback  -e ENV --to REV [--auto-approve]   plan and apply the configuration of revision REV\n"
+"  rollback  -e ENV --to REV -out FILE   save it as a plan instead (to approve, then cairn apply FILE)\n"
 "  env       list [--json] | create NAME --from BASE [--ttl 4h] [--var K=V]... [--plan-only]\n"
 "            | extend NAME --ttl 2h | destroy NAME | gc     ephemeral environments\n"
 "  sim       [--listen ADDR:PORT] [--db FILE] ...   the local AWS-compatible cloud\n"
@@ -597,12 +601,12 @@ static int no_args(cli *c)
 
 /* plan -out: the signed plan (engine/plan.c), written atomically and only
  * over a regular file or a new path (base/file.h). */
-static int write_plan_file(cairn_engine *e, const char *path)
+static int write_plan_file(cli *c, cairn_engine *e, const char *path)
 {
 	char *text = NULL;
 	int rc;
 
-	if ((rc = cairn_plan_save(e, &text)) == 0 && (rc = cairn_file_write(path, text, strlen(text), 0600)) != 0)
+	if ((rc = cairn_plan_save(e, c->plan_extra, &text)) == 0 && (rc = cairn_file_write(path, text, strlen(text), 0600)) != 0)
 		cairn_error_prefix("cannot save the plan");
 	free(text);
 	return rc;
@@ -735,16 +739,24 @@ static void show_findings(cli *c, json_t *findings)
 				n - denies);
 }
 
+static int run_plan(cli *c);
+
 static int cmd_plan(cli *c, int argc, char **argv)
+{
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
+	    no_args(c) || need_env(c))
+		return CAIRN_EXIT_ERROR;
+	return run_plan(c);
+}
+
+/* The body of plan (and of rollback -out: c->policy_dir, c->plan_extra). */
+static int run_plan(cli *c)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *findings = NULL;
 	int rc, exit_code = CAIRN_EXIT_OK;
 
-	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_PLAN | FL_OUT | FL_JSON | FL_DETAILED | FL_TARGET | FL_REFRESH | FL_DESTROY) ||
-	    no_args(c) || need_env(c))
-		return CAIRN_EXIT_ERROR;
 	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, "plan")) != 0)
 		return report(c, rc);
 	/* before any work: -out names something that must not be replaced */
@@ -777,7 +789,7 @@ static int cmd_plan(cli *c, int argc, char **argv)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
-	if ((rc = cairn_policy_check(e, NULL, &findings)) != 0)
+	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
 		goto done;
 	if (c->json) {
 		if (cairn_cli_protected_warning(e, c->destroy))
@@ -809,9 +821,12 @@ static int cmd_plan(cli *c, int argc, char **argv)
 			rc = cairn_error_set(CAIRN_EINVAL, "-out with --destroy is not supported; run 'cairn destroy'");
 			goto done;
 		}
-		if ((rc = write_plan_file(e, c->out)) != 0)
+		if ((rc = write_plan_file(c, e, c->out)) != 0)
 			goto done;
-		if (!c->json)
+		if (!c->json && c->plan_extra)
+			printf("\nSaved the rollback plan to %s. Have it approved (cairn approve %s), then apply it: "
+			       "cairn apply %s\n", c->out, c->out, c->out);
+		else if (!c->json)
 			printf("\nSaved the plan to %s. To perform exactly these actions, run: cairn apply %s\n", c->out, c->out);
 	}
 	if (c->detailed && plan_has_changes(e))
@@ -906,6 +921,57 @@ void cairn_cli__print_summary(cairn_engine *e, json_t *summary, bool destroy)
 	print_summary(e, summary, destroy);
 }
 
+/* A saved rollback plan (rollback -out): its "rollback" member says from
+ * which revision to which, where the configuration of revision `to` was
+ * written when the plan was made (the paths are part of the plan's
+ * configuration hash), the stack it was made from (whose approvals count,
+ * and beside which the state is) and the policies that ran. Once its MAC
+ * verifies, that configuration is written back there and c made to apply
+ * it as rollback_to does: stack, state, variables (the sensitive ones
+ * too, from the sealed record), label, policies. */
+static int rollback_plan_restore(cli *c, json_t *d, const char *env, const char *path)
+{
+	json_t *rb = json_object_get(d, "rollback"), *vars = NULL;
+	const char *dir = json_string_value(json_object_get(rb, "dir"));
+	const char *cur = json_string_value(json_object_get(rb, "stack"));
+	const char *pdir = json_string_value(json_object_get(rb, "policies"));
+	json_t *jf = json_object_get(rb, "from"), *jt = json_object_get(rb, "to");
+	const char *base = dir ? strrchr(dir, '/') : NULL;
+	long now = 0;
+	int rc;
+
+	if (!dir || !cur || !pdir || !json_is_integer(jf) || !json_is_integer(jt) || json_integer_value(jt) < 1 ||
+	    dir[0] != '/' || strstr(dir, "/..") || !base || strncmp(base + 1, "cairn-rollback-", 15) != 0)
+		return cairn_error_set(CAIRN_EINVAL, "%s: malformed rollback plan: 'rollback' must be {\"from\": REV, "
+				       "\"to\": REV, \"dir\", \"stack\", \"policies\"}", path);
+	if (!c->state) {
+		const char *keep = c->stack;
+
+		c->stack = cur; /* the state beside the stack the plan was made from */
+		c->rb_state = state_path(c);
+		c->stack = keep;
+		if (!c->rb_state)
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		c->state = c->rb_state;
+	}
+	if ((rc = cairn_plan_check_mac(c->state, d, path)) != 0)
+		return rc;
+	if ((rc = cairn_cli_rollback_prepare(c->state, env, (long)json_integer_value(jt), dir, &c->rb_tmp, &c->rb_stack,
+					     &vars, &now)) != 0)
+		return rc;
+	if (asprintf(&c->rb_label, "rollback from revision %lld to revision %lld", (long long)json_integer_value(jf),
+		     (long long)json_integer_value(jt)) < 0 || !(c->rb_pdir = strdup(pdir))) {
+		json_decref(vars);
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	c->stack = c->rb_stack;
+	c->label = c->rb_label;
+	c->policy_dir = c->rb_pdir;
+	json_decref(c->vars);
+	c->vars = vars;
+	return 0;
+}
+
 static int load_plan_file(cli *c, const char *path, json_t **doc)
 {
 	cairn_buf text = CAIRN_BUF_INIT;
@@ -935,6 +1001,10 @@ static int load_plan_file(cli *c, const char *path, json_t **doc)
 		int rc = cairn_error_set(CAIRN_EINVAL, "%s was made for environment '%s', not '%s'", path, env, c->env);
 
 		json_decref(d); /* env points into d */
+		return rc;
+	}
+	if (json_object_get(d, "rollback") && (rc = rollback_plan_restore(c, d, env, path)) != 0) {
+		json_decref(d);
 		return rc;
 	}
 	c->env = env;
@@ -1114,6 +1184,8 @@ static int run_apply(cli *c, bool destroy)
 			rc = cairn_error_set(CAIRN_EINVAL, "no environment given: the plan %s names none", saved);
 			goto done;
 		}
+		if (c->rb_label && !c->jout)
+			printf("Applying the rollback plan %s: environment '%s', %s.\n\n", saved, c->env, c->rb_label);
 	}
 	if ((rc = cairn_progress_init(&prog, c->jout, c->jout ? NULL : stderr)) != 0)
 		goto done;
@@ -1822,8 +1894,12 @@ static int cmd_approve(cli *c, int argc, char **argv)
 		return CAIRN_EXIT_ERROR;
 	if (c->nargs != 1)
 		return usage_error("usage: cairn approve PLANFILE (a plan saved with cairn plan -out)");
-	if ((rc = load_plan_file(c, c->args[0], &doc)) != 0)
-		return report(c, rc);
+	if ((rc = load_plan_file(c, c->args[0], &doc)) != 0) {
+		int x = report(c, rc);
+
+		/* as cairn_cli_approve: a plan that cannot be approved (an edited rollback plan) is exit 5 */
+		return x == CAIRN_EXIT_ERROR && (rc == CAIRN_EINVAL || rc == CAIRN_ESTALE) ? CAIRN_EXIT_APPROVAL : x;
+	}
 	engine_opts(c, &o, true);
 	rc = cairn_cli_approve(&o, c->args[0], doc);
 	json_decref(doc);
@@ -1856,12 +1932,17 @@ static int cmd_rollback(cli *c, int argc, char **argv)
 		}
 		v[n++] = argv[i];
 	}
-	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN | FL_METRICS) || no_args(c) || need_env(c)) {
+	if (parse(c, n, v, FL_ENV | FL_APPROVE | FL_LOCK | FL_PLAN | FL_METRICS | FL_OUT) || no_args(c) || need_env(c)) {
 		rc = CAIRN_EXIT_ERROR;
 		goto done;
 	}
+	if (c->out && (c->auto_approve || c->metrics)) {
+		rc = usage_error("flag %s does not apply to 'cairn rollback -out': it saves the plan, 'cairn apply FILE' "
+				 "applies it", c->auto_approve ? "--auto-approve" : "--metrics");
+		goto done;
+	}
 	if (!to) {
-		rc = usage_error("usage: cairn rollback -e ENV --to REV [--auto-approve]");
+		rc = usage_error("usage: cairn rollback -e ENV --to REV [--auto-approve | -out FILE]");
 		goto done;
 	}
 	if ((rc = check_env_exists(c)) != 0)
@@ -1877,7 +1958,7 @@ done:
  * rollback, and the automatic rollback after failed checks: `why`). */
 static int rollback_to(cli *c, long to, const char *why)
 {
-	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL;
+	char *state = NULL, *tmp = NULL, *stack = NULL, *label = NULL, *pdir = NULL, *cur_abs = NULL;
 	json_t *vars = NULL;
 	long from = 0;
 	int rc;
@@ -1899,15 +1980,18 @@ static int rollback_to(cli *c, long to, const char *why)
 			rc = cairn_stack_load(&cur, c->stack ? c->stack : path);
 		else
 			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		/* a saved rollback plan names the stack whose approvals it needs */
+		if (!rc && c->out && !(cur_abs = realpath(c->stack ? c->stack : path, NULL)))
+			rc = cairn_error_set(CAIRN_EIO, "cannot resolve %s: %s", c->stack ? c->stack : path, strerror(errno));
 		free(path);
 		if (!rc)
 			cairn_config_env_approvals(cur, c->env, &required, &distinct);
 		cairn_stack_free(cur);
-		if (!rc && required > 0) {
+		if (!rc && required > 0 && !c->out) {
 			rc = report(c, cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s."
-				"approvals in the stack), and a rollback is not a saved plan: make one from the recorded "
-				"configuration by hand (cairn plan -out), have it approved, apply it", c->env, required,
-				required == 1 ? "" : "s", c->env));
+				"approvals in the stack): a rollback there is a saved plan that was approved: cairn rollback "
+				"-e %s --to %ld -out FILE; cairn approve FILE; cairn apply FILE", c->env, required,
+				required == 1 ? "" : "s", c->env, c->env, to));
 			rc = CAIRN_EXIT_APPROVAL;
 			goto done;
 		}
@@ -1916,7 +2000,7 @@ static int rollback_to(cli *c, long to, const char *why)
 			goto done;
 		}
 	}
-	if ((rc = cairn_cli_rollback_prepare(state, c->env, to, &tmp, &stack, &vars, &from)) != 0) {
+	if ((rc = cairn_cli_rollback_prepare(state, c->env, to, NULL, &tmp, &stack, &vars, &from)) != 0) {
 		rc = report(c, rc);
 		goto done;
 	}
@@ -1926,13 +2010,34 @@ static int rollback_to(cli *c, long to, const char *why)
 		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
 		goto done;
 	}
-	printf("Rolling environment '%s' back to the configuration of revision %ld (the latest applied is revision %ld).\n\n",
-	       c->env, to, from);
+	if (!c->json)
+		printf("%s environment '%s' back to the configuration of revision %ld (the latest applied is revision %ld).\n\n",
+		       c->out ? "Planning the rollback of" : "Rolling", c->env, to, from);
 	json_decref(c->vars);
 	c->vars = json_incref(vars);
 	c->stack = stack;
 	c->state = state;
 	c->label = label;
+	if (c->out) {
+		char *pabs = NULL, *cdir = dirname(strdupa(cur_abs));
+
+		/* the plan says what it rolls back, and where its configuration was
+		 * written, to write it there again at approve and apply (rollback_plan_restore) */
+		if (asprintf(&pabs, "%s/policies", cdir) < 0 ||
+		    !(c->plan_extra = json_pack("{s:{s:I,s:I,s:s,s:s,s:s}}", "rollback", "from", (json_int_t)from, "to",
+						(json_int_t)to, "dir", tmp, "stack", cur_abs, "policies", pabs))) {
+			free(pabs);
+			rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+			goto done;
+		}
+		free(pdir);
+		pdir = pabs;
+		c->policy_dir = pdir;
+		rc = run_plan(c);
+		json_decref(c->plan_extra);
+		c->plan_extra = NULL;
+		goto done;
+	}
 	c->policy_dir = pdir;
 	rc = run_apply(c, false);
 done:
@@ -1943,6 +2048,7 @@ done:
 	free(state);
 	free(label);
 	free(pdir);
+	free(cur_abs);
 	c->stack = c->state = NULL;
 	c->label = c->policy_dir = NULL;
 	return rc;
@@ -2006,6 +2112,13 @@ int cairn_cli_main(int argc, char **argv)
 	free(c.targets);
 	free(c.excludes);
 	free(c.failed_checks);
+	/* a saved rollback plan's configuration, written back for approve or apply */
+	cairn_cli_rollback_cleanup(c.rb_tmp);
+	free(c.rb_tmp);
+	free(c.rb_stack);
+	free(c.rb_state);
+	free(c.rb_label);
+	free(c.rb_pdir);
 	json_decref(c.m_summary);
 	json_decref(c.m_checks);
 	fflush(stdout);

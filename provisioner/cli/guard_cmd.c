@@ -340,6 +340,31 @@ static void join_names(cairn_buf *b, const json_t *names)
 		cairn_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(x));
 }
 
+/* The approvals e's environment needs for doc (NULL: no saved plan): the
+ * stack's; for a rollback plan, those of the stack it was made from (the
+ * current one, whose path the plan records), not the old revision's. */
+static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, bool *distinct)
+{
+	const char *cur = json_string_value(json_object_get(json_object_get(doc, "rollback"), "stack"));
+	cairn_stack *st = NULL;
+	int rc;
+
+	*required = 0;
+	*distinct = false;
+	if (!cur) {
+		cairn_config_env_approvals(e->stack, e->opts.env, required, distinct);
+		return 0;
+	}
+	if ((rc = cairn_stack_load(&st, cur)) != 0) {
+		cairn_error_prefix("cannot read the stack the rollback plan was made from, which says which approvals "
+				   "it needs");
+		return rc;
+	}
+	cairn_config_env_approvals(st, e->opts.env, required, distinct);
+	cairn_stack_free(st);
+	return 0;
+}
+
 int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *what)
 {
 	char digest[CAIRN_DIGEST_LEN];
@@ -348,7 +373,8 @@ int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *wh
 	bool distinct = false;
 	int required = 0, rc;
 
-	cairn_config_env_approvals(e->stack, e->opts.env, &required, &distinct);
+	if ((rc = plan_approvals(e, doc, &required, &distinct)) != 0)
+		return rc;
 	if (required <= 0)
 		return 0;
 	if (!doc)
@@ -399,7 +425,8 @@ int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *d
 	if ((rc = cairn_guard_digest(doc, digest)) != 0)
 		goto done;
 	cairn_store_whoami(me, sizeof(me));
-	cairn_config_env_approvals(e->stack, e->opts.env, &required, &distinct);
+	if ((rc = plan_approvals(e, doc, &required, &distinct)) != 0)
+		goto done;
 	if (distinct && !strcmp(me, author)) {
 		rc = cairn_error_set(CAIRN_EINVAL, "%s made the plan %s and cannot approve it: environment '%s' needs "
 				     "the approval of someone else (environments.%s.approvals.distinct_author)", me, path,
@@ -479,8 +506,8 @@ void cairn_cli_rollback_cleanup(const char *tmp)
 		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, char **tmp, char **stack_file,
-			       json_t **vars, long *from)
+int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, const char *at, char **tmp,
+			       char **stack_file, json_t **vars, long *from)
 {
 	cairn_store *st = NULL;
 	json_t *cfg = NULL, *h = NULL, *x;
@@ -512,12 +539,26 @@ int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to,
 			break;
 		}
 	}
-	if (asprintf(&dir, "%s/cairn-rollback-XXXXXX", tdir && *tdir ? tdir : "/tmp") < 0 || !dir) {
+	if (at) {
+		/* a saved rollback plan: the directory it was made in, made again
+		 * (the paths are part of the plan's configuration hash) */
+		if (!(dir = strdup(at))) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		if (mkdir(dir, 0700) != 0) {
+			rc = cairn_error_set(CAIRN_EIO, "cannot write the configuration of revision %ld to %s, where the "
+					     "rollback plan was made: %s", to, dir, errno == EEXIST ?
+					     "it exists (is this plan being applied or approved already?)" : strerror(errno));
+			free(dir);
+			dir = NULL;
+			goto cleanup;
+		}
+	} else if (asprintf(&dir, "%s/cairn-rollback-XXXXXX", tdir && *tdir ? tdir : "/tmp") < 0 || !dir) {
 		dir = NULL;
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto cleanup;
-	}
-	if (!mkdtemp(dir)) {
+	} else if (!mkdtemp(dir)) {
 		rc = cairn_error_set(CAIRN_EIO, "cannot create a directory for the configuration of revision %ld: %s",
 				     to, strerror(errno));
 		goto cleanup;

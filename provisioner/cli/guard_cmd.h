@@ -33,11 +33,12 @@ int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *wh
 int cairn_cli_record_apply(cairn_engine *e, const json_t *summary, const json_t *findings);
 
 /* `cairn rollback`: write the configuration recorded for revision `to` of
- * env to a new private directory. *tmp (to remove with
- * cairn_cli_rollback_cleanup), *stack_file, *vars (new) and *from (the
- * latest revision with a recorded configuration). */
-int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, char **tmp, char **stack_file,
-			       json_t **vars, long *from);
+ * env to a new private directory (under $TMPDIR; or `at`, when not NULL,
+ * made with mode 0700 and refused if it exists: a saved rollback plan's).
+ * *tmp (to remove with cairn_cli_rollback_cleanup), *stack_file, *vars
+ * (new) and *from (the latest revision with a recorded configuration). */
+int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, const char *at, char **tmp,
+			       char **stack_file, json_t **vars, long *from);
 void cairn_cli_rollback_cleanup(const char *tmp);
 
 /* The results of the health checks (engine/checks.h), on stdout. */

@@ -251,8 +251,15 @@ int cairn_plan_json(cairn_engine *e, json_t **out);
 /* The text of a saved plan (plan -out): the JSON document with "destroy"
  * and a "mac", an HMAC-SHA256 over its canonical form keyed by the state
  * key (state/secret.h: $CAIRN_STATE_KEY, or the key file beside the state
- * database, created 0600 with its directory if missing). *out is malloc'd. */
-int cairn_plan_save(cairn_engine *e, char **out);
+ * database, created 0600 with its directory if missing). extra, when not
+ * NULL, is an object whose members are added to the document before the
+ * MAC (a rollback's "rollback" member). *out is malloc'd. */
+int cairn_plan_save(cairn_engine *e, const json_t *extra, char **out);
+/* Does the saved plan doc (from the file `path`) carry a MAC that verifies
+ * under the key of the state at state_path? 0, or CAIRN_EINVAL saying it
+ * was edited. (cairn_plan_load_saved checks it too; this is for what must
+ * be checked before an engine is opened: a rollback plan's directory.) */
+int cairn_plan_check_mac(const char *state_path, json_t *doc, const char *path);
 /* Forced actions from a saved plan document `path` holds, after checking,
  * in this order, that it is the plan as written (its MAC verifies under
  * this state's key: CAIRN_EINVAL "was edited" otherwise), that no

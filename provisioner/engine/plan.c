@@ -184,22 +184,22 @@ static int make_key_dir(const char *dir)
 /* The key plans are MACed with: HMAC-SHA256(state key, MAC_KEY_LABEL). The
  * state key is the store's (store.h): $CAIRN_STATE_KEY, or the file `key`
  * beside the state database, which `create` makes if it is missing. */
-static int plan_mac_key(cairn_engine *e, bool create, unsigned char out[MAC_LEN])
+static int plan_mac_key(const char *state_path, bool create, unsigned char out[MAC_LEN])
 {
-	const char *slash = strrchr(e->state_path, '/');
+	const char *slash = strrchr(state_path, '/');
 	cairn_buf dir = CAIRN_BUF_INIT, file = CAIRN_BUF_INIT;
 	cairn_secret_key k;
 	unsigned int n = 0;
 	int rc;
 
-	if (cairn_store_is_url(e->state_path))
+	if (cairn_store_is_url(state_path))
 		rc = 0; /* a shared state: the key comes from CAIRN_STATE_KEY only */
 	else if (!slash)
 		rc = cairn_buf_puts(&dir, ".");
-	else if (slash == e->state_path)
+	else if (slash == state_path)
 		rc = cairn_buf_puts(&dir, "/");
 	else
-		rc = cairn_buf_put(&dir, e->state_path, (size_t)(slash - e->state_path));
+		rc = cairn_buf_put(&dir, state_path, (size_t)(slash - state_path));
 	if (rc || (dir.len && (rc = cairn_buf_printf(&file, "%s/key", dir.ptr)) != 0))
 		goto cleanup;
 	if (dir.len && create && !(getenv("CAIRN_STATE_KEY") && *getenv("CAIRN_STATE_KEY")) &&
@@ -250,7 +250,7 @@ cleanup:
 	return rc;
 }
 
-int cairn_plan_save(cairn_engine *e, char **out)
+int cairn_plan_save(cairn_engine *e, const json_t *extra, char **out)
 {
 	unsigned char key[MAC_LEN];
 	char mac[MAC_PREFIX_LEN + 2 * MAC_LEN + 1];
@@ -261,6 +261,10 @@ int cairn_plan_save(cairn_engine *e, char **out)
 	if ((rc = cairn_plan_json(e, &doc)) != 0)
 		return rc;
 	json_object_set_new(doc, "destroy", json_boolean(false));
+	if (extra && json_object_update(doc, (json_t *)extra) != 0) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "cannot build the saved plan");
+		goto cleanup;
+	}
 	{
 		/* who made the plan: an approval by the same person may not count (approvals.h) */
 		char who[128];
@@ -268,7 +272,7 @@ int cairn_plan_save(cairn_engine *e, char **out)
 		cairn_store_whoami(who, sizeof(who));
 		json_object_set_new(doc, "author", json_string(who));
 	}
-	if ((rc = plan_mac_key(e, true, key)) != 0) {
+	if ((rc = plan_mac_key(e->state_path, true, key)) != 0) {
 		cairn_error_prefix("cannot sign the saved plan");
 		goto cleanup;
 	}
@@ -288,7 +292,7 @@ cleanup:
 }
 
 /* Is doc the plan as `plan -out` wrote it, under this state's key? */
-static int check_mac(cairn_engine *e, json_t *doc, const char *path)
+static int check_mac(const char *state_path, json_t *doc, const char *path)
 {
 	const char *have = json_string_value(json_object_get(doc, "mac"));
 	char want[MAC_PREFIX_LEN + 2 * MAC_LEN + 1];
@@ -298,7 +302,7 @@ static int check_mac(cairn_engine *e, json_t *doc, const char *path)
 	if (!have)
 		return cairn_error_set(CAIRN_EINVAL, "the saved plan %s has no \"mac\": it was edited, or not written "
 			"by 'cairn plan -out'; it is refused (run plan -out again)", path);
-	if ((rc = plan_mac_key(e, false, key)) != 0) {
+	if ((rc = plan_mac_key(state_path, false, key)) != 0) {
 		cairn_error_prefix("cannot check the saved plan %s", path);
 		return rc;
 	}
@@ -345,7 +349,7 @@ int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t
 		return malformed_member("state_serial", "a whole number, 0 or more", serial);
 	if (!json_is_array(list))
 		return malformed_member("resource_changes", "a list", list);
-	if ((rc = check_mac(e, doc, path)) != 0)
+	if ((rc = check_mac(e->state_path, doc, path)) != 0)
 		return rc;
 	if (e->nintents)
 		return cairn_error_set(CAIRN_ESTALE, "the saved plan is stale: an interrupted run left %zu pending "
@@ -396,6 +400,11 @@ int cairn_plan_load_saved(cairn_engine *e, json_t *doc, const char *path, json_t
 	}
 	*forced = f;
 	return 0;
+}
+
+int cairn_plan_check_mac(const char *state_path, json_t *doc, const char *path)
+{
+	return check_mac(state_path, doc, path);
 }
 
 int cairn_plan_verify_saved(cairn_engine *e, json_t *forced)
