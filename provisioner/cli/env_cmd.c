@@ -12,6 +12,7 @@
  * the whole state: ten pipelines on ten environments run side by side.
  */
 #include "env_cmd.h"
+#include "guard_cmd.h"
 #include "ci.h"
 #include "cli.h"
 #include "json_run.h"
@@ -818,6 +819,14 @@ static int env_create(env_cli *c)
 		goto done;
 	fflush(stdout);
 	rc = cairn_engine_apply(e, "env create", &summary);
+	if (summary) {
+		/* the configuration it applied, as every apply records it: its
+		 * creation is a revision that can be rolled back to */
+		int rrc = cairn_cli_record_apply(e, summary, NULL);
+
+		if (rrc && !rc)
+			rc = rrc;
+	}
 	report_created(c, e, &rec, summary, rc);
 done:
 	/* nothing was created (an error before the apply, a refusal): forget it again */
