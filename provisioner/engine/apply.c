@@ -19,7 +19,10 @@
  * deletion of the object a create-before-destroy replacement set aside,
  * a delete-first replacement of a dependent) waits for its gate. A gate whose checks fail undoes what can be undone
  * (see undo_of) and fails: what waits on it is skipped, so the old
- * objects stay and the later batches are not started.
+ * objects stay and the later batches are not started. A rollout's gate
+ * also runs when an operation of its batch failed (a module error; the
+ * scheduler's after_failures): it runs no checks, undoes the rest of the
+ * batch the same way and fails, which stops the rollout there.
  */
 #include "checks.h"
 #include "engine.h"
@@ -52,6 +55,8 @@ typedef struct job {
 	json_t *host;          /* the connection of the object's host (hosts.c), or NULL */
 	json_t *applied;       /* JOB_APPLY: the attributes it recorded */
 	bool rolled_back;      /* JOB_APPLY: undone by its gate */
+	cairn_task *task;      /* its task */
+	struct job *failed;    /* JOB_GATE of a rollout: the member whose operation failed */
 	struct job **members;  /* JOB_GATE: the apply jobs it checks */
 	size_t nmembers, cursor;
 	bool undo_all;         /* JOB_GATE of a rollout: creates and updates are undone too */
@@ -432,12 +437,22 @@ static void gate_log(job *g, const json_t *results)
 
 static cairn_step_rc gate_next_undo(cairn_sched *s, cairn_task *t, job *g);
 
-/* The gate's failure message: the first failed check, then what was done. */
+/* The gate's failure message: the first failed check (or the failed
+ * operation of the batch), then what was done. */
 static cairn_step_rc gate_fail(cairn_task *t, job *g)
 {
 	const json_t *bad = NULL, *r;
 	size_t i;
 
+	if (g->failed) {
+		char *m = cairn_engine_clean(g->e, g->failed->task->error ? g->failed->task->error : "failed");
+		cairn_step_rc rc = cairn_task_fail(t, "%s failed: %s; the rollout stopped; %s", g->failed->task->label,
+						   m ? m : "(error text withheld)",
+						   g->undone.len ? cairn_buf_cstr(&g->undone) : "nothing else was rolled back");
+
+		free(m);
+		return rc;
+	}
 	json_array_foreach(g->results, i, r)
 		if (!bad && !json_is_true(json_object_get(r, "ok")))
 			bad = r;
@@ -454,6 +469,18 @@ static void gate_note(job *g, const char *address, const char *what, const char 
 		cairn_buf_printf(&g->undone, " (%s)", detail);
 }
 
+/* The first member of a rollout's gate whose operation failed, or NULL
+ * (they were all done or skipped). */
+static job *failed_member(const job *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nmembers; i++)
+		if (g->members[i]->task->state == CAIRN_TASK_FAILED)
+			return g->members[i];
+	return NULL;
+}
+
 static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 {
 	job *g = t->ud;
@@ -462,6 +489,14 @@ static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 	bool all = true;
 	size_t i;
 	int rc;
+
+	/* a rollout's batch whose operation failed: no checks, the rest undone */
+	if (t->phase == 0 && t->deps_failed && (g->failed = failed_member(g)) != NULL) {
+		if (e->opts.log)
+			fprintf(e->opts.log, "%s: %s failed: rolling back\n", t->label, g->failed->task->label);
+		g->cursor = 0;
+		return gate_next_undo(s, t, g);
+	}
 
 	switch (t->phase) {
 	case 0:
@@ -614,6 +649,7 @@ static size_t add_job(plan_run *p, job_kind kind, cairn_inst *in, int64_t rev)
 	j->e = p->e;
 	j->in = in;
 	j->rev = rev;
+	j->task = &p->tasks[k];
 	p->tasks[k].ud = j;
 	p->tasks[k].label = j->label;
 	p->tasks[k].timeouts = in->res != NO_RES ? p->e->stack->resources[in->res].timeouts : NULL;
@@ -661,6 +697,8 @@ static int add_gates(plan_run *p, size_t r, int64_t rev)
 			k = add_job(p, JOB_GATE, in, rev);
 			g = &p->jobs[k];
 			g->undo_all = rollout;
+			/* its batch is undone when one of its operations fails, too */
+			p->tasks[k].after_failures = rollout;
 			if (!(g->members = calloc(batch, sizeof(job *))))
 				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			nb++;
@@ -805,7 +843,7 @@ static void progress(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 		/* a rollout without checks: the batch is done */
 		bool any = e->stack->resources[j->in->res].nchecks > 0;
 
-		if (to == CAIRN_TASK_DONE || any)
+		if (to == CAIRN_TASK_DONE || (any && !t->deps_failed))
 			fprintf(e->opts.log, "%s: %s\n", t->label, to == CAIRN_TASK_RUNNING ? "running health checks..." :
 				any ? "health checks passed" : "batch complete");
 	} else if (to == CAIRN_TASK_RUNNING) {
@@ -1069,7 +1107,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 	size_t i, max = e->ninsts * 3 + 1;
 	int rc, run_rc;
 	json_t *checks = NULL;
-	const char *gate_error = NULL;
+	const char *gate_error = NULL, *rollout_error = NULL;
 
 	p.jobs = calloc(max, sizeof(job));
 	p.tasks = calloc(max, sizeof(cairn_task));
@@ -1133,9 +1171,11 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 				char *m = cairn_engine_clean(e, t->error ? t->error : "failed");
 
 				json_array_append_new(failed, json_pack("{s:s,s:s,s:b}", "address", t->label, "error",
-									m ? m : "failed", "checks", 1));
+									m ? m : "failed", "checks", !j->failed));
 				if (!gate_error && j->results)
 					gate_error = t->error;
+				if (!rollout_error && j->failed)
+					rollout_error = t->error;
 				free(m);
 			}
 			continue;
@@ -1199,6 +1239,12 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		char *m = cairn_engine_clean(e, gate_error);
 
 		cairn_error_set(CAIRN_ERROR, "%s", m ? m : "health checks failed");
+		free(m);
+	} else if (rc == CAIRN_ERROR && rollout_error) {
+		/* a rollout's batch whose operation failed: what was undone */
+		char *m = cairn_engine_clean(e, rollout_error);
+
+		cairn_error_set(CAIRN_ERROR, "%s", m ? m : "a rollout's batch failed");
 		free(m);
 	} else if (rc == CAIRN_ERROR)
 		cairn_error_set(CAIRN_ERROR, "%s", "some operations failed");

@@ -432,6 +432,33 @@ static void submit_http(cairn_sched *s, op_wait *w, json_t *requests)
 	wait_done(w); /* the hold */
 }
 
+static void skip_dependents(cairn_sched *s, cairn_task *t);
+
+/* A dependency of d, marked after_failures, finished (done, or not): d
+ * starts once all did, when one is done; else it is skipped too. */
+static void dep_finished(cairn_sched *s, cairn_task *d, const cairn_task *dep, bool done)
+{
+	if (done)
+		d->ndeps_done++;
+	else if (!d->deps_failed) {
+		d->deps_failed = true;
+		free(d->error);
+		if (asprintf(&d->error, "dependency %s failed", dep->label) < 0)
+			d->error = NULL;
+	}
+	if (--d->nwaiting != 0 || d->state != CAIRN_TASK_PENDING)
+		return;
+	if (d->deps_failed && !d->ndeps_done) {
+		task_move(s, d, CAIRN_TASK_SKIPPED);
+		skip_dependents(s, d);
+		return;
+	}
+	free(d->error); /* it runs: its own failure, if any, says why */
+	d->error = NULL;
+	task_move(s, d, CAIRN_TASK_READY);
+	s->ready[s->nready++] = d->index;
+}
+
 static void skip_dependents(cairn_sched *s, cairn_task *t)
 {
 	size_t i;
@@ -439,6 +466,10 @@ static void skip_dependents(cairn_sched *s, cairn_task *t)
 	for (i = 0; i < t->ndependents; i++) {
 		cairn_task *d = &s->tasks[t->dependents[i]];
 
+		if (d->after_failures && d->state == CAIRN_TASK_PENDING) {
+			dep_finished(s, d, t, false);
+			continue;
+		}
 		if (d->state == CAIRN_TASK_PENDING || d->state == CAIRN_TASK_READY) {
 			/* a READY one stays in the ready queue: start_ready skips it */
 			if (!d->error && asprintf(&d->error, "dependency %s failed", t->label) < 0)
@@ -496,6 +527,10 @@ static int finalize(cairn_sched *s)
 		for (j = 0; j < t->ndependents; j++) {
 			cairn_task *d = &s->tasks[t->dependents[j]];
 
+			if (d->after_failures) {
+				dep_finished(s, d, t, true);
+				continue;
+			}
 			if (--d->nwaiting == 0 && d->state == CAIRN_TASK_PENDING) {
 				task_move(s, d, CAIRN_TASK_READY);
 				s->ready[s->nready++] = d->index;

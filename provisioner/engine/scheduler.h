@@ -7,7 +7,10 @@
  * starts and again each time its current module operation finishes; it
  * either starts another operation (CAIRN_STEP_WAIT), finishes
  * (CAIRN_STEP_DONE) or fails (CAIRN_STEP_FAILED). A failed task's
- * dependents are skipped; independent tasks go on.
+ * dependents are skipped; independent tasks go on. A task marked
+ * after_failures (a rollout's gate, which undoes its batch) is not skipped
+ * at once: it waits until all its dependencies finished and runs if one of
+ * them is done (with deps_failed set), else it is skipped too.
  *
  * Group commit: store writes made by step functions go into one batch per
  * turn of the loop (cairn_sched_store() opens it). An operation whose step
@@ -69,6 +72,8 @@ struct cairn_task {
 				 * not failed by the module: its intent must stay */
 	const double *timeouts; /* seconds per cairn_timeout_kind (0: the module's), or
 				 * NULL: the stack's per-resource `timeouts` (borrowed) */
+	bool after_failures;    /* set before the run: see the top of this file */
+	bool deps_failed;       /* with after_failures: a dependency failed or was skipped */
 	/* private */
 	cairn_lua_op *op;
 	void *wait;             /* what the op waits for (scheduler.c) */
@@ -79,6 +84,7 @@ struct cairn_task {
 	size_t nwaiting;
 	size_t index;
 	bool in_runnable;
+	size_t ndeps_done;      /* after_failures: dependencies that are done */
 };
 
 typedef void (*cairn_sched_log_fn)(void *ud, cairn_task *t, cairn_task_state from, cairn_task_state to);
