@@ -109,12 +109,20 @@ cleanup:
 int cairn_store_approve(cairn_store *st, const char *env, const char *digest, const char *author,
 			const char *plan, int64_t *rev_out)
 {
+	return cairn_store_approve_signed(st, env, digest, author, plan, NULL, rev_out);
+}
+
+int cairn_store_approve_signed(cairn_store *st, const char *env, const char *digest, const char *author,
+			       const char *plan, const json_t *signature, int64_t *rev_out)
+{
 	json_t *sum = json_pack("{s:{s:s,s:s,s:s}}", "approval", "digest", digest, "author", author, "plan", plan);
 	int64_t rev = 0;
 	int rc;
 
-	if (!sum)
+	if (!sum || (signature && json_object_update(json_object_get(sum, "approval"), (json_t *)signature) != 0)) {
+		json_decref(sum);
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
 	if ((rc = cairn_store_rev_begin(st, env, "approve", &rev)) == 0 &&
 	    (rc = cairn_store_rev_finish(st, rev, "ok", sum)) == 0)
 		*rev_out = rev;
@@ -147,9 +155,12 @@ int cairn_store_approvals(cairn_store *st, const char *env, const char *digest, 
 		    strcmp(json_string_value(json_object_get(appr, "digest")), digest) != 0)
 			continue;
 		author = json_string_value(json_object_get(appr, "author"));
-		if (json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:s}", "rev", (json_int_t)cairn_db_col_int64(s, 0),
-			"who", cairn_db_col_text(s, 1) ? cairn_db_col_text(s, 1) : "",
-			"at", (json_int_t)cairn_db_col_int64(s, 2), "author", author ? author : "")) != 0) {
+		if (json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:s,s:s?,s:s?,s:s?}", "rev",
+			(json_int_t)cairn_db_col_int64(s, 0), "who", cairn_db_col_text(s, 1) ? cairn_db_col_text(s, 1) : "",
+			"at", (json_int_t)cairn_db_col_int64(s, 2), "author", author ? author : "",
+			"approver", json_string_value(json_object_get(appr, "approver")),
+			"key", json_string_value(json_object_get(appr, "key")),
+			"signature", json_string_value(json_object_get(appr, "signature")))) != 0) {
 			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			goto cleanup;
 		}

@@ -27,7 +27,13 @@ int cairn_store_rev_annotate(cairn_store *st, int64_t rev, const char *key, json
 /* Record an approval of the plan with `digest` by this handle's user. */
 int cairn_store_approve(cairn_store *st, const char *env, const char *digest, const char *author,
 			const char *plan, int64_t *rev_out);
-/* The approvals of env for `digest`: [{rev, who, at, author}] in order. */
+/* The same, signed (docs/guardrails.md): signature's members (borrowed:
+ * "approver", "key", "signature") are kept in the approval beside the
+ * digest, author and plan. */
+int cairn_store_approve_signed(cairn_store *st, const char *env, const char *digest, const char *author,
+			       const char *plan, const json_t *signature, int64_t *rev_out);
+/* The approvals of env for `digest`: [{rev, who, at, author, and for a
+ * signed one approver, key, signature}] in order. */
 int cairn_store_approvals(cairn_store *st, const char *env, const char *digest, json_t **out);
 
 /* Keep the configuration applied at revision rev (sealed). */

@@ -36,6 +36,7 @@ enum {
 	FL_ENV = 1 << 0, FL_PLAN = 1 << 1, FL_APPROVE = 1 << 2, FL_JSON = 1 << 3, FL_OUT = 1 << 4,
 	FL_DETAILED = 1 << 5, FL_TARGET = 1 << 6, FL_REFRESH = 1 << 7, FL_DESTROY = 1 << 8,
 	FL_LOCK = 1 << 9, FL_SENSITIVE = 1 << 10, FL_VARS = 1 << 11, FL_LIMIT = 1 << 12, FL_METRICS = 1 << 13,
+	FL_KEY = 1 << 14,
 };
 
 typedef struct cli {
@@ -72,6 +73,7 @@ typedef struct cli {
 	const char *policy_dir; /* the policies to run (rollback: the stack's current ones), or NULL */
 	int guard_exit;       /* CAIRN_EXIT_POLICY / _APPROVAL / _CHECKS when a guardrail refused */
 	const char *metrics;  /* --metrics FILE (apply, rollback) */
+	const char *key;      /* approve --key PATH: the approver's Ed25519 private key */
 	bool nested;          /* inside the automatic rollback of a run_apply */
 	long failed_rev;      /* the revision whose checks failed, or 0 */
 	char *failed_checks;  /* their names, for the automatic rollback's label */
@@ -147,7 +149,8 @@ static const char usage_text[] =
 "  drift     -e ENV[,ENV...] | --all | --parity A:B   drift, unmanaged objects, parity\n"
 "            [--json FILE] [--junit FILE] [--metrics FILE] [--html FILE]; drift history -e ENV\n"
 "  policy    test [-C DIR] [TEST...]   run the policies on saved plans, compare the findings\n"
-"  approve   PLANFILE          approve a saved plan for its environment (environments.ENV.approvals)\n"
+"  approve   PLANFILE [--key PATH]   approve a saved plan for its environment (environments.ENV.approvals);\n"
+"            --key: the approver's Ed25519 private key, where the stack lists approvers\n"
 "  rollback  -e ENV --to REV [--auto-approve]   plan and apply the configuration of revision REV\n"
 "  rollback  -e ENV --to REV -out FILE   save it as a plan instead (to approve, then cairn apply FILE)\n"
 "  env       list [--json] | create NAME --from BASE [--ttl 4h] [--var K=V]... [--plan-only]\n"
@@ -363,7 +366,8 @@ static int parse_var(cli *c, const char *arg)
 }
 
 enum { O_STACK = 256, O_STATE, O_VAR, O_PAR, O_LOCKT, O_REFRESH, O_OUT, O_JSON, O_DETAILED, O_TARGET,
-       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW, O_METRICS };
+       O_EXCLUDE, O_APPROVE, O_DESTROY, O_NOCOLOR, O_SENS, O_LIMIT, O_LEASE, O_REFRESH_ONLY, O_ACCEPT_NEW, O_METRICS,
+       O_KEY };
 
 static const struct option long_opts[] = {
 	{ "env", required_argument, NULL, 'e' },
@@ -388,6 +392,7 @@ static const struct option long_opts[] = {
 	{ "accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW },
 	{ "refresh-only", no_argument, NULL, O_REFRESH_ONLY },
 	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "key", required_argument, NULL, O_KEY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -540,6 +545,10 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 		case O_METRICS:
 			if (allowed(c, mask, FL_METRICS, "--metrics")) return -1;
 			c->metrics = optarg;
+			break;
+		case O_KEY:
+			if (allowed(c, mask, FL_KEY, "--key")) return -1;
+			c->key = optarg;
 			break;
 		case O_REFRESH_ONLY:
 			if (strcmp(c->cmd, "apply") != 0)
@@ -1890,10 +1899,10 @@ static int cmd_approve(cli *c, int argc, char **argv)
 	json_t *doc = NULL;
 	int rc;
 
-	if (parse(c, argc, argv, FL_ENV | FL_VARS))
+	if (parse(c, argc, argv, FL_ENV | FL_VARS | FL_KEY))
 		return CAIRN_EXIT_ERROR;
 	if (c->nargs != 1)
-		return usage_error("usage: cairn approve PLANFILE (a plan saved with cairn plan -out)");
+		return usage_error("usage: cairn approve PLANFILE [--key PATH] (a plan saved with cairn plan -out)");
 	if ((rc = load_plan_file(c, c->args[0], &doc)) != 0) {
 		int x = report(c, rc);
 
@@ -1901,7 +1910,7 @@ static int cmd_approve(cli *c, int argc, char **argv)
 		return x == CAIRN_EXIT_ERROR && (rc == CAIRN_EINVAL || rc == CAIRN_ESTALE) ? CAIRN_EXIT_APPROVAL : x;
 	}
 	engine_opts(c, &o, true);
-	rc = cairn_cli_approve(&o, c->args[0], doc);
+	rc = cairn_cli_approve(&o, c->args[0], doc, c->key);
 	json_decref(doc);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "engine/guard.h"
 #include "engine/policy.h"
+#include "base/sshkey.h"
 #include "state/approvals.h"
 
 #include <dirent.h>
@@ -21,6 +22,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 static int print_error(int rc)
 {
@@ -62,9 +65,18 @@ void cairn_cli_print_history_guard(const json_t *summary)
 	json_t *a = json_object_get(summary, "approval"), *w = json_object_get(summary, "policy_warnings"), *f;
 	size_t i;
 
-	if (a)
-		printf("    approved %s (plan %s, made by %s)\n", json_string_value(json_object_get(a, "digest")),
-		       json_string_value(json_object_get(a, "plan")), json_string_value(json_object_get(a, "author")));
+	if (a) {
+		unsigned char pub[CAIRN_ED25519_LEN];
+		char fp[CAIRN_SSHKEY_FP_LEN] = "";
+		const char *signer = json_string_value(json_object_get(a, "approver"));
+
+		if (signer && json_is_string(json_object_get(a, "key")) &&
+		    cairn_sshkey_parse_public(json_string_value(json_object_get(a, "key")), pub) == 0)
+			cairn_sshkey_fingerprint(pub, fp);
+		printf("    approved %s (plan %s, made by %s)%s%s%s%s%s\n", json_string_value(json_object_get(a, "digest")),
+		       json_string_value(json_object_get(a, "plan")), json_string_value(json_object_get(a, "author")),
+		       signer ? ", signed by " : "", signer ? signer : "", fp[0] ? " (" : "", fp, fp[0] ? ")" : "");
+	}
 	json_array_foreach(w, i, f)
 		print_finding(f, "    policy ");
 	if (json_object_get(summary, "checks_passed")) {
@@ -300,25 +312,85 @@ int cairn_cli_policy(int argc, char **argv)
 
 /* ---------- approvals ---------- */
 
-/* The approvals of the plan doc that count: distinct approvers, without
- * the author when the environment says so. */
-static int count_approvals(cairn_engine *e, const char *digest, const char *author, bool distinct_author,
-			   json_t **who)
+/* What an approver signs (docs/guardrails.md): the environment and the
+ * plan's digest, so that a signature is good for that plan there only. */
+static char *approval_message(const char *env, const char *digest)
 {
-	json_t *list = NULL, *x, *names = json_array();
+	char *m = NULL;
+
+	if (asprintf(&m, "cairn-approval-v1\nenvironment=%s\ndigest=%s\n", env, digest) < 0)
+		return NULL;
+	return m;
+}
+
+/* Does the signed approval x (of digest, in e's environment) verify with
+ * the key approvers list for its approver? NULL when it does, else why not
+ * (malloc'd). */
+static char *approval_invalid(cairn_engine *e, const json_t *approvers, const char *digest, const json_t *x)
+{
+	const char *name = json_string_value(json_object_get(x, "approver"));
+	const char *sig = json_string_value(json_object_get(x, "signature"));
+	const char *listed = name ? json_string_value(json_object_get(approvers, name)) : NULL;
+	long long rev = (long long)json_integer_value(json_object_get(x, "rev"));
+	unsigned char pub[CAIRN_ED25519_LEN], *raw = NULL;
+	size_t rawlen = 0;
+	char *msg = NULL, *why = NULL;
+	bool ok;
+
+	if (!name || !sig) {
+		if (asprintf(&why, "revision %lld, by %s: not signed", rev, json_string_value(json_object_get(x, "who"))) < 0)
+			why = NULL;
+		return why ? why : strdup("an approval: not signed");
+	}
+	if (!listed || cairn_sshkey_parse_public(listed, pub) != 0) {
+		if (asprintf(&why, "revision %lld: signed as '%s', who is not one of the approvers", rev, name) < 0)
+			why = NULL;
+		return why ? why : strdup("an approval by an unknown approver");
+	}
+	ok = !strncmp(sig, "ed25519:", 8) && cairn_base64_decode(sig + 8, strlen(sig + 8), &raw, &rawlen) == 0 &&
+	     rawlen == CAIRN_ED25519_SIGLEN && (msg = approval_message(e->opts.env, digest)) != NULL &&
+	     cairn_sshkey_verify(pub, msg, strlen(msg), raw);
+	free(raw);
+	free(msg);
+	if (ok)
+		return NULL;
+	if (asprintf(&why, "revision %lld: %s's signature does not verify with %s's key in the stack (forged, or "
+		     "made with another key)", rev, name, name) < 0)
+		why = NULL;
+	return why ? why : strdup("an approval whose signature does not verify");
+}
+
+/* The approvals of the plan doc that count: distinct approvers, without
+ * the author when the environment says so. With approvers (signed
+ * approvals), only those whose signature verifies with the key the stack
+ * lists for their approver count, by that name; the others are in *bad. */
+static int count_approvals(cairn_engine *e, const char *digest, const char *author, bool distinct_author,
+			   const json_t *approvers, json_t **who, json_t **bad)
+{
+	json_t *list = NULL, *x, *names = json_array(), *refused = json_array();
 	size_t i, j;
 	int rc = 0;
 
 	*who = names;
+	*bad = refused;
 	if (!e->store)
 		return 0;
 	if ((rc = cairn_store_approvals(e->store, e->opts.env, digest, &list)) != 0)
 		return rc;
 	json_array_foreach(list, i, x) {
-		const char *w = json_string_value(json_object_get(x, "who"));
+		const char *w = json_string_value(json_object_get(x, approvers ? "approver" : "who"));
 		json_t *y;
 		bool seen = false;
 
+		if (approvers) {
+			char *why = approval_invalid(e, approvers, digest, x);
+
+			if (why) {
+				json_array_append_new(refused, json_string(why));
+				free(why);
+				continue;
+			}
+		}
 		if (distinct_author && author && !strcmp(w, author))
 			continue;
 		json_array_foreach(names, j, y)
@@ -331,19 +403,20 @@ static int count_approvals(cairn_engine *e, const char *digest, const char *auth
 	return 0;
 }
 
-static void join_names(cairn_buf *b, const json_t *names)
+static void join_names(cairn_buf *b, const json_t *names, const char *sep)
 {
 	size_t i;
 	json_t *x;
 
 	json_array_foreach(names, i, x)
-		cairn_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(x));
+		cairn_buf_printf(b, "%s%s", i ? sep : "", json_string_value(x));
 }
 
 /* The approvals e's environment needs for doc (NULL: no saved plan): the
  * stack's; for a rollback plan, those of the stack it was made from (the
- * current one, whose path the plan records), not the old revision's. */
-static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, bool *distinct)
+ * current one, whose path the plan records), not the old revision's.
+ * *approvers: the approvers whose signatures count (new), or NULL. */
+static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, bool *distinct, json_t **approvers)
 {
 	const char *cur = json_string_value(json_object_get(json_object_get(doc, "rollback"), "stack"));
 	cairn_stack *st = NULL;
@@ -351,8 +424,10 @@ static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, boo
 
 	*required = 0;
 	*distinct = false;
+	*approvers = NULL;
 	if (!cur) {
 		cairn_config_env_approvals(e->stack, e->opts.env, required, distinct);
+		*approvers = json_deep_copy(cairn_config_env_approvers(e->stack, e->opts.env));
 		return 0;
 	}
 	if ((rc = cairn_stack_load(&st, cur)) != 0) {
@@ -361,6 +436,7 @@ static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, boo
 		return rc;
 	}
 	cairn_config_env_approvals(st, e->opts.env, required, distinct);
+	*approvers = json_deep_copy(cairn_config_env_approvers(st, e->opts.env));
 	cairn_stack_free(st);
 	return 0;
 }
@@ -368,43 +444,102 @@ static int plan_approvals(cairn_engine *e, const json_t *doc, int *required, boo
 int cairn_cli_check_approvals(cairn_engine *e, const json_t *doc, const char *what)
 {
 	char digest[CAIRN_DIGEST_LEN];
-	json_t *who = NULL;
-	cairn_buf b = CAIRN_BUF_INIT;
+	json_t *who = NULL, *bad = NULL, *approvers = NULL;
+	cairn_buf b = CAIRN_BUF_INIT, nc = CAIRN_BUF_INIT;
 	bool distinct = false;
 	int required = 0, rc;
 
-	if ((rc = plan_approvals(e, doc, &required, &distinct)) != 0)
+	if ((rc = plan_approvals(e, doc, &required, &distinct, &approvers)) != 0)
 		return rc;
 	if (required <= 0)
-		return 0;
-	if (!doc)
-		return cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s.approvals in "
+		goto cleanup;
+	if (!doc) {
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' needs %d approval%s (environments.%s.approvals in "
 			"the stack): %s only a saved plan that was approved: cairn plan -e %s -out FILE; cairn approve FILE; "
 			"cairn apply FILE", e->opts.env, required, required == 1 ? "" : "s", e->opts.env,
 			!strcmp(what, "apply") ? "apply" : "it applies", e->opts.env);
-	if ((rc = cairn_guard_digest(doc, digest)) != 0 ||
-	    (rc = count_approvals(e, digest, json_string_value(json_object_get(doc, "author")), distinct, &who)) != 0)
 		goto cleanup;
+	}
+	if ((rc = cairn_guard_digest(doc, digest)) != 0 ||
+	    (rc = count_approvals(e, digest, json_string_value(json_object_get(doc, "author")), distinct, approvers,
+				  &who, &bad)) != 0)
+		goto cleanup;
+	join_names(&nc, bad, "; ");
 	if ((int)json_array_size(who) < required) {
-		join_names(&b, who);
-		rc = cairn_error_set(CAIRN_EINVAL, "the plan (%s) has %zu of the %d approval%s environment '%s' needs%s%s%s"
-			"%s; approvals are of a plan's digest, so one given to another plan does not count (cairn approve FILE)",
-			digest, json_array_size(who), required, required == 1 ? "" : "s", e->opts.env,
-			b.len ? " (approved by " : "", cairn_buf_cstr(&b), b.len ? ")" : "",
-			distinct ? "; its author's own approval does not count" : "");
+		join_names(&b, who, ", ");
+		rc = cairn_error_set(CAIRN_EINVAL, "the plan (%s) has %zu of the %d %sapproval%s environment '%s' needs%s%s%s"
+			"%s; approvals are of a plan's digest, so one given to another plan does not count (cairn approve FILE)%s%s",
+			digest, json_array_size(who), required, approvers ? "signed " : "", required == 1 ? "" : "s",
+			e->opts.env, b.len ? " (approved by " : "", cairn_buf_cstr(&b), b.len ? ")" : "",
+			distinct ? "; its author's own approval does not count" : "",
+			nc.len ? "; refused, not counted: " : "", cairn_buf_cstr(&nc));
+	} else if (nc.len) {
+		fprintf(stderr, "cairn: warning: approvals refused, not counted: %s\n", cairn_buf_cstr(&nc));
 	}
 cleanup:
 	cairn_buf_release(&b);
+	cairn_buf_release(&nc);
 	json_decref(who);
+	json_decref(bad);
+	json_decref(approvers);
 	return rc;
 }
 
-int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *doc)
+/* approve --key PATH: the approver the stack lists with that key (*name,
+ * borrowed from approvers) and the signature of the plan's digest, as the
+ * approval keeps it (*sig, new). */
+static int sign_approval(cairn_engine *e, const json_t *approvers, const char *key_path, const char *digest,
+			 const char **name, json_t **sig, char fp[CAIRN_SSHKEY_FP_LEN])
+{
+	unsigned char seed[CAIRN_ED25519_LEN], pub[CAIRN_ED25519_LEN], other[CAIRN_ED25519_LEN];
+	unsigned char s[CAIRN_ED25519_SIGLEN];
+	char *msg = NULL, *b64 = NULL, *line = NULL;
+	const char *k;
+	json_t *v;
+	cairn_buf names = CAIRN_BUF_INIT;
+	int rc;
+
+	*name = NULL;
+	if ((rc = cairn_sshkey_load_private(key_path, seed, pub)) != 0)
+		return rc;
+	cairn_sshkey_fingerprint(pub, fp);
+	json_object_foreach((json_t *)approvers, k, v) {
+		if (cairn_sshkey_parse_public(json_string_value(v), other) == 0 && !memcmp(pub, other, sizeof(pub)))
+			*name = k;
+		cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", k);
+	}
+	if (!*name) {
+		rc = cairn_error_set(CAIRN_EINVAL, "the key %s (%s) is not one of the approvers of environment '%s' "
+				     "(environments.%s.approvals.approvers: %s): nothing was approved", key_path, fp,
+				     e->opts.env, e->opts.env, cairn_buf_cstr(&names));
+		goto cleanup;
+	}
+	if (!(msg = approval_message(e->opts.env, digest))) {
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = cairn_sshkey_sign(seed, msg, strlen(msg), s)) != 0)
+		goto cleanup;
+	b64 = cairn_base64_encode(s, sizeof(s));
+	line = cairn_sshkey_public_line(pub);
+	if (!b64 || !line || !(*sig = json_pack("{s:s,s:s,s:s+}", "approver", *name, "key", line, "signature",
+						 "ed25519:", b64)))
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+cleanup:
+	OPENSSL_cleanse(seed, sizeof(seed));
+	cairn_buf_release(&names);
+	free(msg);
+	free(b64);
+	free(line);
+	return rc;
+}
+
+int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *doc, const char *key_path)
 {
 	cairn_engine_opts o = *opts;
 	cairn_engine *e = NULL;
-	json_t *forced = NULL, *who = NULL;
-	char digest[CAIRN_DIGEST_LEN], me[128];
+	json_t *forced = NULL, *who = NULL, *bad = NULL, *approvers = NULL, *sig = NULL;
+	char digest[CAIRN_DIGEST_LEN], me[128], fp[CAIRN_SSHKEY_FP_LEN] = "";
 	const char *author = json_string_value(json_object_get(doc, "author"));
 	bool distinct = false;
 	int required = 0, rc;
@@ -425,8 +560,27 @@ int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *d
 	if ((rc = cairn_guard_digest(doc, digest)) != 0)
 		goto done;
 	cairn_store_whoami(me, sizeof(me));
-	if ((rc = plan_approvals(e, doc, &required, &distinct)) != 0)
+	if ((rc = plan_approvals(e, doc, &required, &distinct, &approvers)) != 0)
 		goto done;
+	if (approvers && !key_path) {
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' takes signed approvals only (environments.%s.approvals."
+				     "approvers): cairn approve %s --key ~/.ssh/id_ed25519 (the key of an approver the stack "
+				     "lists)", e->opts.env, e->opts.env, path);
+		goto done;
+	}
+	if (!approvers && key_path) {
+		rc = cairn_error_set(CAIRN_EINVAL, "environment '%s' lists no approvers (environments.%s.approvals.approvers), "
+				     "so its approvals are not signed: run cairn approve without --key", e->opts.env, e->opts.env);
+		goto done;
+	}
+	if (approvers) {
+		const char *name = NULL;
+
+		/* the approver is who the stack lists with the key, not $CAIRN_USER */
+		if ((rc = sign_approval(e, approvers, key_path, digest, &name, &sig, fp)) != 0)
+			goto done;
+		snprintf(me, sizeof(me), "%s", name);
+	}
 	if (distinct && !strcmp(me, author)) {
 		rc = cairn_error_set(CAIRN_EINVAL, "%s made the plan %s and cannot approve it: environment '%s' needs "
 				     "the approval of someone else (environments.%s.approvals.distinct_author)", me, path,
@@ -435,7 +589,7 @@ int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *d
 	}
 	if ((rc = cairn_engine_lock(e, "approve")) != 0)
 		goto done;
-	if ((rc = count_approvals(e, digest, author, distinct, &who)) != 0)
+	if ((rc = count_approvals(e, digest, author, distinct, approvers, &who, &bad)) != 0)
 		goto done;
 	{
 		size_t i;
@@ -448,16 +602,19 @@ int cairn_cli_approve(const cairn_engine_opts *opts, const char *path, json_t *d
 				goto done;
 			}
 	}
-	if ((rc = cairn_store_approve(e->store, e->opts.env, digest, author, path, &rev)) != 0)
+	if ((rc = cairn_store_approve_signed(e->store, e->opts.env, digest, author, path, sig, &rev)) != 0)
 		goto done;
-	printf("Approved the plan %s (%s, made by %s) for environment '%s' as %s (revision %lld)", path, digest, author,
-	       e->opts.env, me, (long long)rev);
+	printf("Approved the plan %s (%s, made by %s) for environment '%s' as %s%s%s%s (revision %lld)", path, digest,
+	       author, e->opts.env, me, fp[0] ? " (signed with " : "", fp, fp[0] ? ")" : "", (long long)rev);
 	if (required > 0)
 		printf(": %zu of %d approval%s", json_array_size(who) + 1, required, required == 1 ? "" : "s");
 	printf(".\n");
 done:
 	json_decref(forced);
 	json_decref(who);
+	json_decref(bad);
+	json_decref(approvers);
+	json_decref(sig);
 	cairn_engine_free(e);
 	if (rc) {
 		int x = print_error(rc);

@@ -19,9 +19,11 @@ void cairn_cli_print_history_guard(const json_t *summary);
  * the exit code. */
 int cairn_cli_policy(int argc, char **argv);
 
-/* `cairn approve PLANFILE`: doc is the plan file's document (borrowed), o
- * the engine options for its stack and environment. Returns the exit code. */
-int cairn_cli_approve(const cairn_engine_opts *o, const char *path, json_t *doc);
+/* `cairn approve PLANFILE [--key PATH]`: doc is the plan file's document
+ * (borrowed), o the engine options for its stack and environment,
+ * key_path the approver's OpenSSH Ed25519 private key (for an environment
+ * that lists approvers), or NULL. Returns the exit code. */
+int cairn_cli_approve(const cairn_engine_opts *o, const char *path, json_t *doc, const char *key_path);
 
 /* May e's environment be applied from this plan? 0 when it needs no
  * approvals or the saved plan (doc, NULL for none) has enough; else an

@@ -238,6 +238,9 @@ bool cairn_config_env_protected(const cairn_config *cfg, const char *env);
 const cairn_pos *cairn_config_env_pos(const cairn_config *cfg, const char *env);
 /* env's approvals: (0 and false when it has none). Returns 0. */
 int cairn_config_env_approvals(const cairn_config *cfg, const char *env, int *required, bool *distinct_author);
+/* env's approvals.approvers: {name: "ssh-ed25519 ..."} (borrowed; checked
+ * when the stack was loaded), or NULL when approvals are not signed. */
+const json_t *cairn_config_env_approvers(const cairn_config *cfg, const char *env);
 
 /* Resolve the final variable values for an environment: overlay values,
  * then `overrides` (an object name -> json value from --var flags, may be

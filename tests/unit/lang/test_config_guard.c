@@ -86,7 +86,13 @@ static void test_config_guard__environments_refused(void)
 	T_EQ_STR(err_at("environments:\n  prod: { approvals: { required: \"2\" } }\n"), "2:34: environments.prod."
 		 "approvals.required must be a whole number from 1 to 100");
 	T_EQ_STR(err_at("environments:\n  prod: { approvals: { required: 1, who: me } }\n"), "2:37: unknown key 'who' "
-		 "in environments.prod.approvals (required, distinct_author)");
+		 "in environments.prod.approvals (required, distinct_author, approvers)");
+	T_EQ_STR(err_at("environments:\n  prod: { approvals: { required: 1, approvers: [a] } }\n"), "2:48: environments."
+		 "prod.approvals.approvers must be a mapping of approvers' names to their Ed25519 public keys "
+		 "(name: \"ssh-ed25519 AAAA...\")");
+	T_EQ_STR(err_at("environments:\n  prod: { approvals: { required: 1, approvers: { a: ssh-rsa AAAA } } }\n"),
+		 "2:53: environments.prod.approvals.approvers.a: not an Ed25519 public key: it starts with 'ssh-rsa', "
+		 "not 'ssh-ed25519' (only Ed25519 keys sign approvals)");
 }
 
 static void test_config_guard__checks(void)
