@@ -7,8 +7,9 @@
 # back (from the sealed record, not the plan file), the history saying
 # "rollback from revision 2 to revision 1". The approvals that count are
 # those the current stack asks for, not the old revision's (which asked
-# for none). Refused: the rollback plan with no approval, the author's own
-# approval, an edited rollback plan (approve and apply), a stale one.
+# for none), and so are its policies. Refused: the rollback plan with no
+# approval, the author's own approval, an edited rollback plan (approve
+# and apply), a stale one, one the current policies deny.
 # The private copies of the configuration are removed each time.
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim
@@ -124,6 +125,24 @@ run apply fwd.plan
 expect_rc 5 "refused once the current stack needs approvals"
 eq "$(sg_of web-v1)" 1 "nothing changed"
 write_stack web-v2 green
+# the policies that run are those beside the stack the plan was made from
+mkdir -p s/policies
+cat >s/policies/no_v2.lua <<'LUA'
+return function(plan)
+  for _, rc in ipairs(plan.changes) do
+    if rc.action ~= "no-op" and rc.after and rc.after.name == "web-v2" then
+      return { { level = "deny", address = rc.address, message = "web-v2 is retired" } }
+    end
+  end
+  return {}
+end
+LUA
+run apply fwd.plan
+expect_rc 4 "a policy of the current stack denies the rollback plan"
+out_has "  deny  policies/no_v2.lua: web: web-v2 is retired" "the deny"
+eq "$(sg_of web-v1)" 1 "nothing changed"
+rm -r s/policies
+tmp_empty "after the denied apply"
 run apply fwd.plan
 expect_rc 0 "applied where none are needed"
 eq "$(sg_of web-v2)" 1 "revision 2's group is back"
