@@ -8,9 +8,9 @@
 # until the old object is gone and creates again; apply succeeds with one
 # new object per address, made by this run. The old objects are cairn's
 # own: a destroy of them is stopped once their deletes were accepted, their
-# deleting status made to last until the test lets them go (POST
-# /_sim/resources/ID {"status": ...}, then DELETE /_sim/resources/ID once
-# each create has been refused), and their rows forgotten (`state rm`).
+# deleting status made to last until the test lets them go (freeze, then
+# run_letting_go once each create has been refused: tests/aws/lib.sh), and
+# their rows forgotten (`state rm`).
 # 2. A destroy that does not refresh (--refresh=false: the deletes meet
 # the objects as they are) after someone else started their deletes: a
 # delete refused because the object is already being deleted
@@ -89,26 +89,16 @@ for round in "db cache workers" "k8s"; do
     targets+=(--target "$a")
   done
   # a destroy of these, stopped once their deletes were accepted; what it
-  # left deleting stays so; their rows are forgotten
-  "$CAIRN" destroy -C s -e dev --auto-approve "${targets[@]}" >"$WORK/bg.out" 2>&1 </dev/null &
-  pid=$!
-  BG_PIDS+=("$pid")
-  for i in $(seq 1 1500); do
-    left=
-    for a in $round; do [ "$(answered "${delete[$a]}" 200)" -gt "${before[$a]}" ] || left+="$a "; done
-    [ -z "$left" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  kill -STOP "$pid" 2>/dev/null
+  # left deleting stays so (freeze); their rows are forgotten
+  deletes_accepted() {
+    local a
+    for a in $round; do [ "$(answered "${delete[$a]}" 200)" -gt "${before[$a]}" ] || return 1; done
+  }
+  stop_destroy_when deletes_accepted -C s -e dev --auto-approve "${targets[@]}"
+  declare -A addr_of=()
   for a in $round; do
-    status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
-    sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
-  done
-  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  for a in $round; do
-    eq "$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status | ascii_downcase')" \
-      "deleting" "the old $a is being deleted"
+    eq "$(sim_status "${old_id[$a]}")" "deleting" "the old $a is being deleted"
+    addr_of[${old_id[$a]}]=$a
   done
   run state rm -C s -e dev $round
   expect_rc 0 "forget $round"
@@ -116,32 +106,11 @@ for round in "db cache workers" "k8s"; do
     eq "$(state_sql s "select count(*) from resources where env='dev' and address='$a'")" "0" "$a is not in the state"
   done
   for a in $round; do before[$a]=$(answered "${create[$a]}" "\(400\|409\)"); done
-  "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null &
-  pid=$!
-  BG_PIDS+=("$pid")
   # let each old object go once its name has refused the new create
-  left="$round"
-  for i in $(seq 1 1500); do
-    kill -0 "$pid" 2>/dev/null || break
-    next=
-    for a in $left; do
-      if [ "$(answered "${create[$a]}" "\(400\|409\)")" -gt "${before[$a]}" ]; then
-        sim_delete "${old_id[$a]}"
-      else
-        next+="$a "
-      fi
-    done
-    left=$next
-    [ -z "$left" ] && break
-    sleep 0.02
-  done
-  for a in $left; do sim_delete "${old_id[$a]}"; done
-  for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid"
-  RC=$?
+  create_refused() { [ "$(answered "${create[${addr_of[$1]}]}" "\(400\|409\)")" -gt "${before[${addr_of[$1]}]}" ]; }
+  run_letting_go 30 create_refused apply -C s -e dev --auto-approve
   expect_rc 0 "apply: creates $round"
-  eq "$left" "" "each create was refused while the old object held the name"
+  eq "$UNREADY" "" "each create was refused while the old object held the name"
   for a in $round; do
     err_has "is being deleted; waiting until it is gone" "$a: the create waits the old one out"
     eq "$(sim_count_addr "$a")" "1" "$a: one object"
@@ -152,7 +121,7 @@ for round in "db cache workers" "k8s"; do
   eq "$(sim_count_addr workers)" "1" "one node group"
   run plan -C s -e dev --detailed-exitcode
   expect_rc 0 "converged after creating $round"
-  unset old_id old_token before
+  unset old_id old_token before addr_of
 done
 
 # ---- 2. deletes of objects already being deleted --------------------------------
@@ -171,40 +140,21 @@ for a in db cache workers; do old_id[$a]=$(sim_of "$a"); done
 query rds 2014-10-31 DeleteDBInstance DBInstanceIdentifier=orders SkipFinalSnapshot=true
 query elasticache 2015-02-02 DeleteReplicationGroup ReplicationGroupId=sessions
 eks_delete /clusters/main/node-groups/workers
+freeze
+declare -A addr_of=()
 for a in db cache workers; do
-  status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
-  eq "$(echo "$status" | tr A-Z a-z)" "deleting" "$a: someone else is deleting it"
-  sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
+  eq "$(sim_status "${old_id[$a]}")" "deleting" "$a: someone else is deleting it"
+  addr_of[${old_id[$a]}]=$a
 done
 sim_fault '{"action": "DeleteNodegroup", "code": "ResourceInUseException", "status": 409, "count": 1,
   "message": "Nodegroup workers is already being deleted"}'
 declare -A before=() refusal=([db]="DeleteDBInstance 400" [cache]="DeleteReplicationGroup 400" [workers]="DeleteNodegroup 409")
 for a in db cache workers; do before[$a]=$(grep -c " ${refusal[$a]} " "$WORK/sim.log"); done
-"$CAIRN" destroy -C s -e dev --auto-approve --refresh=false >"$WORK/out" 2>"$WORK/err" </dev/null &
-pid=$!
-BG_PIDS+=("$pid")
-left="db cache workers"
-for i in $(seq 1 1500); do
-  kill -0 "$pid" 2>/dev/null || break
-  next=
-  for a in $left; do
-    if [ "$(grep -c " ${refusal[$a]} " "$WORK/sim.log")" -gt "${before[$a]}" ]; then
-      sim_delete "${old_id[$a]}"
-    else
-      next+="$a "
-    fi
-  done
-  left=$next
-  [ -z "$left" ] && break
-  sleep 0.02
-done
-for a in $left; do sim_delete "${old_id[$a]}"; done
-for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -9 "$pid" 2>/dev/null
-wait "$pid"
-RC=$?
+# let each go once its delete has been refused
+delete_refused() { [ "$(grep -c " ${refusal[${addr_of[$1]}]} " "$WORK/sim.log")" -gt "${before[${addr_of[$1]}]}" ]; }
+run_letting_go 30 delete_refused destroy -C s -e dev --auto-approve --refresh=false
 expect_rc 0 "destroy (without refresh) succeeds"
-eq "$left" "" "each delete was refused: already being deleted"
+eq "$UNREADY" "" "each delete was refused: already being deleted"
 eq "$(sim_faults_left)" "0" "the node group's refusal came from the fault rule"
 eq "$(state_sql s "select count(*) from resources where env='dev'")" "0" "nothing in the state"
 eq "$(sim_count)" "0" "the sim is empty"
