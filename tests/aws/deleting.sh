@@ -11,7 +11,10 @@
 # deleting status made to last until the test lets them go (freeze, then
 # run_letting_go once each create has been refused: tests/aws/lib.sh), and
 # their rows forgotten (`state rm`).
-# 2. A destroy that does not refresh (--refresh=false: the deletes meet
+# 2. A plan meeting an object left deleting (and recorded) by a killed
+# destroy does not wait: it plans a create and writes nothing; the apply
+# after it waits the deletion out and creates it.
+# 3. A destroy that does not refresh (--refresh=false: the deletes meet
 # the objects as they are) after someone else started their deletes: a
 # delete refused because the object is already being deleted
 # (InvalidDBInstanceState, InvalidReplicationGroupState, and for the node
@@ -124,7 +127,58 @@ for round in "db cache workers" "k8s"; do
   unset old_id old_token before addr_of
 done
 
-# ---- 2. deletes of objects already being deleted --------------------------------
+# ---- 2. a plan meets an object being deleted ------------------------------------
+# A destroy killed once the instance's delete was accepted leaves it deleting
+# in the cloud and recorded in the state. A plan does not wait on the cloud's
+# deletion: it says so, plans the instance as a create (exit 2 with
+# --detailed-exitcode) and writes nothing; the apply after it waits the
+# deletion out and creates the instance again.
+old=$(sim_of db)
+old_token=$(token_of db)
+n=$(answered DeleteDBInstance 200)
+db_delete_accepted() { [ "$(answered DeleteDBInstance 200)" -gt "$n" ]; }
+stop_destroy_when db_delete_accepted -C s -e dev --auto-approve --target db
+eq "$(sim_status "$old")" "deleting" "the instance is being deleted"
+eq "$FROZEN" "$old " "only the instance is held deleting"
+rows() { state_sql s "select address, id, token, attrs from resources where env='dev' order by address"; }
+rows_before=$(rows)
+intents_before=$(state_sql s "select count(*) from intents")
+check "the instance is still in the state" test "$(state_sql s "select count(*) from resources where env='dev' and address='db'")" = 1
+t0=$(date +%s%N)
+run_within 30 plan -C s -e dev --detailed-exitcode
+took=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 2 "plan while the instance is being deleted: changes"
+check "the plan did not wait for the deletion (took $took ms)" test "$took" -lt 10000
+out_has "# db is being deleted: it will be created once the deletion finishes" "the plan says so"
+out_lacks "deleted outside cairn" "not as deleted outside cairn"
+out_has "+ db (aws.db_instance) {" "the plan creates the instance"
+err_lacks "waiting until it is gone" "the plan does not wait"
+out_has "Plan: 1 to add, 0 to change, 0 to destroy." "and nothing else"
+run_within 30 plan -C s -e dev --json
+expect_rc 0 "plan --json while the instance is being deleted"
+stream_ok "plan --json: the create of db says why" "
+c = [o for o in T['planned_change'] if o['resource']['address'] == 'db']
+assert len(c) == 1 and c[0]['action'] == 'create', T['planned_change']
+assert c[0]['reason'] == 'it is being deleted; it will be created once the deletion finishes', c[0]
+"
+eq "$(rows)" "$rows_before" "the plan wrote nothing to the resources"
+eq "$(state_sql s "select count(*) from intents")" "$intents_before" "nor any intent"
+eq "$(sim_status "$old")" "deleting" "the instance is still being deleted"
+# the apply waits (describes it at least twice) before the deletion ends
+start=$(wc -l <"$WORK/sim.log")
+described_twice() { [ "$(tail -n +"$((start + 1))" "$WORK/sim.log" | grep -c " DescribeDBInstances ")" -ge 2 ]; }
+run_letting_go 30 described_twice apply -C s -e dev --auto-approve
+expect_rc 0 "apply after the plan"
+eq "$UNREADY" "" "the apply waited for the instance being deleted"
+err_has "DB instance orders is being deleted; waiting until it is gone" "the apply says it waits"
+eq "$(sim_count_addr db)" "1" "one instance"
+check "a new instance" test "$(token_of db)" != "$old_token"
+eq "$(state_sql s "select token from resources where env='dev' and address='db'")" "$(token_of db)" \
+  "the state's instance is the one the apply made"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after the apply"
+
+# ---- 3. deletes of objects already being deleted --------------------------------
 # query SERVICE VERSION ACTION [k=v...]: a signed Query call; eks_delete PATH
 query() {
   local service=$1 version=$2 action=$3; shift 3
