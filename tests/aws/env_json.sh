@@ -105,33 +105,7 @@ assert L[-1]['exit_code'] == 1 and L[-1]['status'] == 'error', L[-1]
 "
 
 # --- env gc --json while a real apply of pr-2 holds pr-2's lock (waiting at its prompt, on a pty)
-python3 - "$CAIRN" "$WORK" >"$WORK/holder.out" 2>&1 <<'PY' &
-import os, pty, sys, select, time
-cairn, work = sys.argv[1], sys.argv[2]
-env = {k: v for k, v in os.environ.items() if k not in ('CI', 'NO_COLOR')}
-pid, fd = pty.fork()
-if pid == 0:
-    os.execve(cairn, [cairn, 'apply', '-C', 'ex', '-e', 'pr-2', '--var', 'db_storage=30'], env)
-out, sent, deadline = b'', False, time.time() + 120
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.1)
-    if r:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if not sent and b'Enter a value' in out:
-        open(work + '/holder.ready', 'w').close()
-        if os.path.exists(work + '/holder.go'):
-            os.write(fd, b'no\n')
-            sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
+PTY_GATE=$WORK/holder PTY_OUT=$WORK/holder.out pty_run "" no apply -C ex -e pr-2 --var db_storage=30 &
 HOLDER=$!
 BG_PIDS+=("$HOLDER")
 wait_until 60 "the apply of pr-2 waits at its prompt, holding the lock" test -e "$WORK/holder.ready"

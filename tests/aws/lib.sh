@@ -136,11 +136,15 @@ no_escape() { # DESCRIPTION FILE: no ANSI escape in FILE
 # pty_run CI-VALUE ANSWER ARGS...: cairn ARGS with stdin and stdout a pty
 # (the only way to see that CI=true, not the missing terminal, is what
 # stops the prompt); ANSWER typed at "Enter a value"; CI set to CI-VALUE
-# (unset when empty), NO_COLOR unset. Output in $WORK/pty, exit code in $RC.
+# (unset when empty), NO_COLOR unset. Output in $WORK/pty (or $PTY_OUT),
+# exit code in $RC and as the status. With PTY_GATE=PATH, a cairn that holds
+# its lock at the prompt: PATH.ready is made there, and ANSWER typed only
+# once PATH.go exists (run it in the background).
 pty_run() {
-  python3 - "$CAIRN" "$@" >"$WORK/pty" <<'PY'
+  python3 - "$CAIRN" "$@" >"${PTY_OUT:-$WORK/pty}" <<'PY'
 import os, pty, sys, select, time
 cairn, ci, answer, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+gate = os.environ.get('PTY_GATE')
 env = dict(os.environ)
 env.pop('NO_COLOR', None)
 env.pop('CI', None)
@@ -149,9 +153,9 @@ if ci:
 pid, fd = pty.fork()
 if pid == 0:
     os.execve(cairn, [cairn] + args, env)
-out, sent, deadline = b'', False, time.time() + 60
+out, sent, deadline = b'', False, time.time() + 120
 while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
+    r, _, _ = select.select([fd], [], [], 0.1)
     if r:
         try:
             data = os.read(fd, 65536)
@@ -161,13 +165,17 @@ while time.time() < deadline:
             break
         out += data
     if not sent and b'Enter a value' in out:
-        os.write(fd, answer.encode() + b'\n')
-        sent = True
+        if gate:
+            open(gate + '.ready', 'w').close()
+        if not gate or os.path.exists(gate + '.go'):
+            os.write(fd, answer.encode() + b'\n')
+            sent = True
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode('utf-8', 'replace'))
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
   RC=$?
+  return "$RC"
 }
 
 # ---- objects held in the deleting state (deleting.sh, destroy_crash.sh) -----
