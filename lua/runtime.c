@@ -1096,7 +1096,7 @@ static void parse_timeouts(lua_State *L, int mod, cairn_schema *s, const char *f
 			luaL_error(L, "%s: timeouts: unknown operation '%s' (create, read, update or delete)", file, key);
 		if (lua_type(L, -1) == LUA_TNUMBER)
 			secs = lua_tonumber(L, -1);
-		else if (lua_type(L, -1) != LUA_TSTRING || cairn_duration_parse(lua_tostring(L, -1), &secs) < 0)
+		else if (lua_type(L, -1) != LUA_TSTRING || cairn_duration_parse(lua_tostring(L, -1), &cairn_duration_timeouts, &secs) < 0)
 			secs = -1;
 		if (!(secs > 0) || secs > 7 * 86400)
 			luaL_error(L, "%s: timeouts.%s must be a duration like \"30m\" or \"2h\" (at most 7 days)",

@@ -602,9 +602,23 @@ end
 -- before a create wait it out with wait_gone() and take it as gone; a
 -- destroy then has nothing left to do for it, an apply creates it again
 -- when the configuration wants it. Returns nil.
-function M.gone_once_deleted(what, wait_gone)
+-- A run that writes nothing (ctx.planning: plan, drift) does not wait on the
+-- cloud: its read returns M.being_deleted() for such an object (the engine
+-- takes it as gone and the plan says it will be created once the deletion
+-- finishes), and anything else takes it as gone at once; the apply after it
+-- waits.
+function M.gone_once_deleted(ctx, what, wait_gone)
+  if ctx.planning then return nil end
   cairn.log.warn("%s is being deleted; waiting until it is gone", what)
   wait_gone()
+  return nil
+end
+
+-- What read (read_many: for the object's id) returns for an object being
+-- deleted in a run that does not wait (ctx.planning); nil when the run waits
+-- (or the object is not being deleted): the caller reads on.
+function M.being_deleted(ctx, deleting)
+  if deleting and ctx.planning then return { _deleting = true } end
   return nil
 end
 

@@ -103,12 +103,14 @@ end
 local function alive(ctx, it)
   if it.DBInstanceStatus ~= "deleting" then return true end
   local ident = it.DBInstanceIdentifier
-  aws.gone_once_deleted("DB instance " .. ident, function() wait_gone(ctx, ident) end)
+  aws.gone_once_deleted(ctx, "DB instance " .. ident, function() wait_gone(ctx, ident) end)
   return false
 end
 
 local function read(ctx, ident, recorded)
   local it = describe_one(ctx, ident)
+  local deleting = it and aws.being_deleted(ctx, it.DBInstanceStatus == "deleting")
+  if deleting then return deleting end
   return it and alive(ctx, it) and attrs_of(it, recorded) or nil
 end
 
@@ -221,7 +223,9 @@ return {
     local out = {}
     local function take(it)
       local id = want[(it.DBInstanceIdentifier or ""):lower()]
-      if id and alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
+      if not id then return end
+      local deleting = aws.being_deleted(ctx, it.DBInstanceStatus == "deleting")
+      if deleting then out[id] = deleting elseif alive(ctx, it) then out[id] = attrs_of(it, rec[id]) end
     end
     -- those cairn drift's listing just described are not asked for again
     local kept

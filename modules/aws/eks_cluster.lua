@@ -72,7 +72,7 @@ end
 local function describe_alive(ctx, name)
   local c = describe(ctx, name)
   if c and c.status == "DELETING" then
-    return aws.gone_once_deleted("EKS cluster " .. name, function() wait_gone(ctx, name) end)
+    return aws.gone_once_deleted(ctx, "EKS cluster " .. name, function() wait_gone(ctx, name) end)
   end
   return c
 end
@@ -187,7 +187,12 @@ return {
   end,
 
   read = function(ctx, id, recorded)
-    local c = describe_alive(ctx, id)
+    local c = describe(ctx, id)
+    if c and c.status == "DELETING" then
+      local deleting = aws.being_deleted(ctx, true)
+      if deleting then return deleting end
+      c = describe_alive(ctx, id) -- waits it out
+    end
     return c and attrs_of(c, recorded) or nil
   end,
 

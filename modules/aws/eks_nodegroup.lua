@@ -83,7 +83,7 @@ end
 local function describe_alive(ctx, cluster, name)
   local g = describe(ctx, cluster, name)
   if g and g.status == "DELETING" then
-    return aws.gone_once_deleted("EKS node group " .. cluster .. "/" .. name,
+    return aws.gone_once_deleted(ctx, "EKS node group " .. cluster .. "/" .. name,
       function() wait_gone(ctx, cluster, name) end)
   end
   return g
@@ -151,7 +151,12 @@ end
 
 local function read(ctx, id, recorded)
   local cluster, name = split_id(id)
-  local g = describe_alive(ctx, cluster, name)
+  local g = describe(ctx, cluster, name)
+  if g and g.status == "DELETING" then
+    local deleting = aws.being_deleted(ctx, true)
+    if deleting then return deleting end
+    g = describe_alive(ctx, cluster, name) -- waits it out
+  end
   return g and attrs_of(g, recorded) or nil
 end
 

@@ -118,12 +118,14 @@ end
 local function alive(ctx, it)
   if it.Status ~= "deleting" then return true end
   local id = it.ReplicationGroupId
-  aws.gone_once_deleted("replication group " .. id, function() wait_gone(ctx, id) end)
+  aws.gone_once_deleted(ctx, "replication group " .. id, function() wait_gone(ctx, id) end)
   return false
 end
 
 local function read(ctx, id, recorded)
   local it = describe_one(ctx, id)
+  local deleting = it and aws.being_deleted(ctx, it.Status == "deleting")
+  if deleting then return deleting end
   if not it or not alive(ctx, it) then return nil end
   local user = user_tags(ctx, it, recorded or {})
   if not user then return nil end
@@ -220,10 +222,12 @@ return {
     local rec = aws.recorded_of(list)
     local want = {}
     for id in pairs(rec) do want[id:lower()] = id end
-    local found = {}
+    local found, out = {}, {}
     local function take(it)
       local id = want[(it.ReplicationGroupId or ""):lower()]
-      if id and not found[id] and alive(ctx, it) then found[id] = it end
+      if not id or found[id] or out[id] then return end
+      local deleting = aws.being_deleted(ctx, it.Status == "deleting")
+      if deleting then out[id] = deleting elseif alive(ctx, it) then found[id] = it end
     end
     -- cairn drift's listing of every group and cluster, when it just made
     -- one, serves those it has; the Describe calls are made for the others
@@ -235,7 +239,6 @@ return {
         take(it)
       end
     end
-    local out = {}
     if next(found) == nil then return out end
     local firsts = {}
     for _, it in pairs(found) do firsts[#firsts + 1] = members_of(it)[1] end

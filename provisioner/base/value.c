@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "error.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -182,37 +183,64 @@ bool cairn_value_equal(const json_t *a, const json_t *b)
 
 /* -- durations ------------------------------------------------------------ */
 
-#define DURATION_MAX (7.0 * 86400)
+const cairn_duration_rules cairn_duration_timeouts = {
+	.min = 0, .max = 7.0 * 86400, .zero = false,
+	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+};
 
-int cairn_duration_parse(const char *s, double *out)
+/* The unit at *s (moved past it): seconds per unit, or 0 when it is none
+ * that rules allow. "ms" wins over "m": "1m30s" is read as 1m then 30s. */
+static double duration_unit(const char **s, unsigned units)
 {
-	double total = 0, v;
+	static const struct { const char *name; unsigned bit; double secs; } table[] = {
+		{ "ms", CAIRN_DURATION_MS, 0.001 }, { "s", CAIRN_DURATION_S, 1 }, { "m", CAIRN_DURATION_M, 60 },
+		{ "h", CAIRN_DURATION_H, 3600 }, { "d", CAIRN_DURATION_D, 86400 },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		n = strlen(table[i].name);
+		if (!strncmp(*s, table[i].name, n)) {
+			if (!(units & table[i].bit))
+				return 0;
+			*s += n;
+			return table[i].secs;
+		}
+	}
+	return 0;
+}
+
+int cairn_duration_parse(const char *s, const cairn_duration_rules *rules, double *out)
+{
+	double total = 0, v, unit;
 	char *end;
 	int parts = 0;
 
 	if (!s || !*s)
 		return CAIRN_EINVAL;
 	while (*s) {
+		/* strtod alone would take spaces, signs, hex, exponents, inf and nan */
 		if (!((*s >= '0' && *s <= '9') || *s == '.'))
 			return CAIRN_EINVAL;
+		errno = 0;
 		v = strtod(s, &end);
-		if (end == s || !isfinite(v) || v < 0)
+		if (end == s || errno || !isfinite(v))
 			return CAIRN_EINVAL;
+		for (const char *p = s; p < end; p++)
+			if (!((*p >= '0' && *p <= '9') || *p == '.'))
+				return CAIRN_EINVAL; /* "1e3", "0x10" */
 		s = end;
-		switch (*s) {
-		case 'h': v *= 3600; s++; break;
-		case 'm': v *= 60; s++; break;
-		case 's': s++; break;
-		case '\0':
+		if (!*s) {
 			if (parts)
 				return CAIRN_EINVAL; /* "1h30": a unit is missing */
-			break;
-		default: return CAIRN_EINVAL;
+			unit = 1;
+		} else if ((unit = duration_unit(&s, rules->units)) == 0) {
+			return CAIRN_EINVAL;
 		}
-		total += v;
+		total += v * unit;
 		parts++;
 	}
-	if (!(total > 0) || total > DURATION_MAX)
+	if (!isfinite(total) || total > rules->max || (total == 0 ? !rules->zero : total < rules->min))
 		return CAIRN_EINVAL;
 	*out = total;
 	return 0;

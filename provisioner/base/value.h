@@ -38,11 +38,33 @@ char *cairn_value_render(const json_t *v);
 /* Deep equality that treats 1 and 1.0 as equal. */
 bool cairn_value_equal(const json_t *a, const json_t *b);
 
-/* Durations as people write them (Terraform's timeouts): "90s", "30m",
- * "1h30m", "2h", "1.5h", or a bare number of seconds. *out is seconds, in
- * (0, 7 days]. 0, or CAIRN_EINVAL (no message set: the caller names the
- * place). */
-int cairn_duration_parse(const char *s, double *out);
+/* Durations as people write them: "90s", "30m", "1h30m", "2h", "1.5h",
+ * "250ms", "2d", or a bare number of seconds. Each part is digits with an
+ * optional fraction and a unit (no sign, spaces, exponent, inf or nan); a
+ * bare number stands alone ("1h30" is refused: a unit is missing). The
+ * caller gives the rules: which units it takes, the bounds in seconds
+ * (inclusive) and whether 0 is allowed. One parser for the stack's
+ * timeouts, checks' intervals and the CLI's --lock-timeout and --ttl. */
+enum {
+	CAIRN_DURATION_MS = 1 << 0, /* "ms" */
+	CAIRN_DURATION_S = 1 << 1,  /* "s" (a bare number is seconds too) */
+	CAIRN_DURATION_M = 1 << 2,  /* "m" */
+	CAIRN_DURATION_H = 1 << 3,  /* "h" */
+	CAIRN_DURATION_D = 1 << 4,  /* "d", 24 hours */
+};
+typedef struct {
+	double min, max; /* seconds, both inclusive; max may be HUGE_VAL */
+	bool zero;       /* 0 is allowed (whatever min says) */
+	unsigned units;  /* CAIRN_DURATION_* allowed */
+} cairn_duration_rules;
+
+/* The stack's timeouts (Terraform's): s, m, h; more than 0, at most 7 days. */
+extern const cairn_duration_rules cairn_duration_timeouts;
+
+/* Parse s by rules into *out (seconds). 0, or CAIRN_EINVAL with *out
+ * untouched and no message set: the caller names the place and says what
+ * it accepts. */
+int cairn_duration_parse(const char *s, const cairn_duration_rules *rules, double *out);
 /* The same back as text ("1h30m", "45s", "2.5s") into buf. */
 void cairn_duration_format(double seconds, char *buf, size_t n);
 

@@ -6,6 +6,7 @@
  * "cairn: error: FILE:LINE:COL: message", with secrets redacted.
  */
 #include "cli.h"
+#include "base/value.h"
 #include "render.h"
 #include "drift_cmd.h"
 #include "ci.h"
@@ -24,6 +25,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,27 +179,11 @@ static const char usage_text[] =
 
 /* ---------- parsing ---------- */
 
-static int parse_duration(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	if (!*end || !strcmp(end, "s"))
-		*out = v;
-	else if (!strcmp(end, "ms"))
-		*out = v / 1000;
-	else if (!strcmp(end, "m"))
-		*out = v * 60;
-	else if (!strcmp(end, "h"))
-		*out = v * 3600;
-	else
-		return -1;
-	return 0;
-}
+/* --lock-timeout: 0 (do not wait) or more, in ms, s, m or h. */
+static const cairn_duration_rules lock_timeout_rules = {
+	.min = 0, .max = HUGE_VAL, .zero = true,
+	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+};
 
 int cairn_cli_parse_int(const char *s, long min, long max, long *out)
 {
@@ -486,7 +472,7 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			break;
 		case O_LOCKT:
 			if (allowed(c, mask, FL_LOCK, "--lock-timeout")) return -1;
-			if (parse_duration(optarg, &c->lock_timeout))
+			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
 				return usage_error("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg), -1;
 			break;
 		case O_LEASE:

@@ -15,6 +15,7 @@
 #include "guard_cmd.h"
 #include "ci.h"
 #include "cli.h"
+#include "base/value.h"
 #include "json_run.h"
 #include "progress.h"
 #include "render.h"
@@ -24,6 +25,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,27 +111,15 @@ static const struct { int opt; const char *subs; } flag_subs[] = {
 	{ 'v', "cdg" },
 };
 
-static int parse_duration(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || v < 0 || v > 10 * 365 * 86400.0)
-		return -1;
-	if (!*end || !strcmp(end, "s"))
-		*out = v;
-	else if (!strcmp(end, "m"))
-		*out = v * 60;
-	else if (!strcmp(end, "h"))
-		*out = v * 3600;
-	else if (!strcmp(end, "d"))
-		*out = v * 86400;
-	else
-		return -1;
-	return 0;
-}
+/* --ttl: a second up to 10 years; --lock-timeout: 0 up to 10 years; s, m, h or d. */
+static const cairn_duration_rules ttl_rules = {
+	.min = 1, .max = 10 * 365 * 86400.0, .zero = false,
+	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
+};
+static const cairn_duration_rules lock_timeout_rules = {
+	.min = 0, .max = 10 * 365 * 86400.0, .zero = true,
+	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
+};
 
 static int parse_var(env_cli *c, const char *arg)
 {
@@ -187,7 +177,7 @@ static int parse(env_cli *c, int argc, char **argv)
 		case E_STATE: c->state_file = optarg; break;
 		case E_FROM: c->from = optarg; break;
 		case E_TTL:
-			if (parse_duration(optarg, &c->ttl) || c->ttl < 1)
+			if (cairn_duration_parse(optarg, &ttl_rules, &c->ttl))
 				return usage("--ttl expects a duration of at least a second like 90s, 30m, 4h or 2d, got '%s'",
 					     optarg);
 			break;
@@ -199,7 +189,7 @@ static int parse(env_cli *c, int argc, char **argv)
 		case E_PLANONLY: c->plan_only = true; break;
 		case E_JSON: c->json = true; break;
 		case E_LOCKT:
-			if (parse_duration(optarg, &c->lock_timeout))
+			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
 				return usage("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg);
 			break;
 		case E_LEASE:

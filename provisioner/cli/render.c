@@ -326,7 +326,10 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 		cairn_inst *in = &e->insts[i];
 		const char *head, *sign, *c;
 
-		if (in->gone && in->action != CAIRN_ACT_NOOP && in->targeted)
+		if (in->gone && in->deleting && in->action != CAIRN_ACT_NOOP && in->targeted)
+			cairn_buf_printf(out, "  # %s is being deleted: it will be created once the deletion finishes\n",
+					 in->address);
+		else if (in->gone && in->action != CAIRN_ACT_NOOP && in->targeted)
 			cairn_buf_printf(out, "  # %s was deleted outside cairn\n", in->address);
 		if (!in->targeted || in->action == CAIRN_ACT_NOOP)
 			continue;

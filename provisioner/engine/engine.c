@@ -199,6 +199,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->secrets);
 	json_decref(e->outputs);
 	json_decref(e->refreshed);
+	json_decref(e->deleting);
 	json_decref(e->output_sensitive);
 	json_decref(e->unreached);
 	cairn_env_free(e->env);
@@ -1380,6 +1381,10 @@ json_t *cairn_engine_op_ctx(cairn_engine *e, const char *address, const char *to
 
 	if (ctx && token)
 		json_object_set_new(ctx, "token", json_string(token));
+	/* a run that writes nothing (plan, drift) does not wait on the cloud:
+	 * an object found being deleted is taken as gone at once (aws.common) */
+	if (ctx && !e->opts.for_write)
+		json_object_set_new(ctx, "planning", json_true());
 	return ctx;
 }
 
@@ -1459,6 +1464,10 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 
 		if (!v || json_is_null(v)) {
 			json_object_set_new(e->refreshed, r->address, json_null());
+		} else if (json_is_object(v) && json_is_true(json_object_get(v, "_deleting"))) {
+			/* being deleted, and this run does not wait (ctx.planning) */
+			json_object_set_new(e->refreshed, r->address, json_null());
+			json_object_set_new(e->deleting, r->address, json_true());
 		} else if (json_is_object(v)) {
 			/* what read does not return (write-only properties) stays as
 			 * recorded; a shallow copy, as two rows may share an id */
@@ -1563,6 +1572,8 @@ int cairn_engine_refresh(cairn_engine *e)
 
 	json_decref(e->refreshed);
 	e->refreshed = json_object();
+	json_decref(e->deleting);
+	e->deleting = json_object();
 	if (e->nstate == 0)
 		goto cleanup;
 	rows = malloc(e->nstate * sizeof(size_t));
@@ -1891,9 +1902,14 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 	if (in->prior) {
 		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
 
-		if (r && json_is_null(r))
+		if (r && json_is_null(r)) {
 			in->gone = true;
-		else
+			if (e->deleting && json_object_get(e->deleting, in->address)) {
+				in->deleting = true;
+				free(in->reason);
+				in->reason = strdup("it is being deleted; it will be created once the deletion finishes");
+			}
+		} else
 			cur = r ? r : in->prior->attrs;
 	}
 	if (cur && json_is_string(json_object_get(cur, "_run"))) {
@@ -2269,7 +2285,9 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 			if (cur && json_is_null(cur)) {
 				in->gone = true;
 				in->action = CAIRN_ACT_NOOP; /* already gone: only forget it */
-				in->reason = strdup("it no longer exists; it will be forgotten");
+				in->deleting = e->deleting && json_object_get(e->deleting, r->address);
+				in->reason = strdup(in->deleting ? "it is being deleted; it will be forgotten once the deletion "
+							       "finishes" : "it no longer exists; it will be forgotten");
 				continue;
 			}
 			in->current = json_incref(cur ? cur : r->attrs);

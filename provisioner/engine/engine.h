@@ -54,6 +54,7 @@ typedef struct cairn_inst {
 	cairn_state_res *prior;  /* state row (borrowed from the engine), or NULL */
 	json_t *current;         /* prior attrs after refresh; NULL if none / gone */
 	bool gone;               /* refresh found it deleted outside cairn */
+	bool deleting;           /* gone: being deleted still (a plan does not wait, see refreshed) */
 	bool refreshed_changed;  /* refresh saw different attributes */
 	json_t *desired;         /* evaluated properties with defaults */
 	json_t *planned;         /* attributes as other resources see them during plan */
@@ -143,6 +144,9 @@ typedef struct cairn_engine {
 	bool locked;
 	bool planned;
 	json_t *refreshed;       /* address -> attrs after refresh, or null if gone */
+	json_t *deleting;        /* address -> true: null in refreshed, but found being deleted
+				  * by a run that writes nothing (its read returned {_deleting =
+				  * true}: aws.common); the apply waits such objects out */
 	json_t *outputs;         /* planned/final output values */
 	json_t *output_sensitive;
 	cairn_ssh *ssh;          /* the run's SSH sessions (NULL without libssh2) */

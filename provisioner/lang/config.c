@@ -441,9 +441,9 @@ static int load_timeouts(cairn_res_cfg *r, const cairn_expr *to)
 		v = cairn_expr_const(x);
 		if (v && json_is_number(v)) {
 			snprintf(num, sizeof(num), "%.17g", json_number_value(v));
-			rc = cairn_duration_parse(num, &r->timeouts[j]);
+			rc = cairn_duration_parse(num, &cairn_duration_timeouts, &r->timeouts[j]);
 		} else {
-			rc = v && json_is_string(v) ? cairn_duration_parse(json_string_value(v), &r->timeouts[j]) : CAIRN_EINVAL;
+			rc = v && json_is_string(v) ? cairn_duration_parse(json_string_value(v), &cairn_duration_timeouts, &r->timeouts[j]) : CAIRN_EINVAL;
 		}
 		if (rc)
 			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_pos(x), "timeouts.%s must be a duration like "

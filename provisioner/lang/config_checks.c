@@ -58,6 +58,12 @@ static int check_map(const cairn_expr *map, const char *const *allowed, const ch
 	return 0;
 }
 
+/* A check's interval and timeout: more than 0, at most a day. */
+static const cairn_duration_rules check_rules = {
+	.min = 0, .max = 86400, .zero = false,
+	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+};
+
 static int duration(const cairn_expr *e, const char *what, double *out)
 {
 	const json_t *v = cairn_expr_const(e);
@@ -66,7 +72,7 @@ static int duration(const cairn_expr *e, const char *what, double *out)
 		*out = json_number_value(v);
 		return 0;
 	}
-	if (v && json_is_string(v) && cairn_duration_parse(json_string_value(v), out) == 0 && *out <= 86400)
+	if (v && json_is_string(v) && cairn_duration_parse(json_string_value(v), &check_rules, out) == 0)
 		return 0;
 	return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(e), "%s must be a duration like 2s or 1m (at most 24h)",
 				  what);

@@ -8,10 +8,13 @@
 # until the old object is gone and creates again; apply succeeds with one
 # new object per address, made by this run. The old objects are cairn's
 # own: a destroy of them is stopped once their deletes were accepted, their
-# deleting status made to last until the test lets them go (POST
-# /_sim/resources/ID {"status": ...}, then DELETE /_sim/resources/ID once
-# each create has been refused), and their rows forgotten (`state rm`).
-# 2. A destroy that does not refresh (--refresh=false: the deletes meet
+# deleting status made to last until the test lets them go (freeze, then
+# run_letting_go once each create has been refused: tests/aws/lib.sh), and
+# their rows forgotten (`state rm`).
+# 2. A plan meeting an object left deleting (and recorded) by a killed
+# destroy does not wait: it plans a create and writes nothing; the apply
+# after it waits the deletion out and creates it.
+# 3. A destroy that does not refresh (--refresh=false: the deletes meet
 # the objects as they are) after someone else started their deletes: a
 # delete refused because the object is already being deleted
 # (InvalidDBInstanceState, InvalidReplicationGroupState, and for the node
@@ -89,26 +92,16 @@ for round in "db cache workers" "k8s"; do
     targets+=(--target "$a")
   done
   # a destroy of these, stopped once their deletes were accepted; what it
-  # left deleting stays so; their rows are forgotten
-  "$CAIRN" destroy -C s -e dev --auto-approve "${targets[@]}" >"$WORK/bg.out" 2>&1 </dev/null &
-  pid=$!
-  BG_PIDS+=("$pid")
-  for i in $(seq 1 1500); do
-    left=
-    for a in $round; do [ "$(answered "${delete[$a]}" 200)" -gt "${before[$a]}" ] || left+="$a "; done
-    [ -z "$left" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  kill -STOP "$pid" 2>/dev/null
+  # left deleting stays so (freeze); their rows are forgotten
+  deletes_accepted() {
+    local a
+    for a in $round; do [ "$(answered "${delete[$a]}" 200)" -gt "${before[$a]}" ] || return 1; done
+  }
+  stop_destroy_when deletes_accepted -C s -e dev --auto-approve "${targets[@]}"
+  declare -A addr_of=()
   for a in $round; do
-    status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
-    sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
-  done
-  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  for a in $round; do
-    eq "$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status | ascii_downcase')" \
-      "deleting" "the old $a is being deleted"
+    eq "$(sim_status "${old_id[$a]}")" "deleting" "the old $a is being deleted"
+    addr_of[${old_id[$a]}]=$a
   done
   run state rm -C s -e dev $round
   expect_rc 0 "forget $round"
@@ -116,32 +109,11 @@ for round in "db cache workers" "k8s"; do
     eq "$(state_sql s "select count(*) from resources where env='dev' and address='$a'")" "0" "$a is not in the state"
   done
   for a in $round; do before[$a]=$(answered "${create[$a]}" "\(400\|409\)"); done
-  "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null &
-  pid=$!
-  BG_PIDS+=("$pid")
   # let each old object go once its name has refused the new create
-  left="$round"
-  for i in $(seq 1 1500); do
-    kill -0 "$pid" 2>/dev/null || break
-    next=
-    for a in $left; do
-      if [ "$(answered "${create[$a]}" "\(400\|409\)")" -gt "${before[$a]}" ]; then
-        sim_delete "${old_id[$a]}"
-      else
-        next+="$a "
-      fi
-    done
-    left=$next
-    [ -z "$left" ] && break
-    sleep 0.02
-  done
-  for a in $left; do sim_delete "${old_id[$a]}"; done
-  for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid"
-  RC=$?
+  create_refused() { [ "$(answered "${create[${addr_of[$1]}]}" "\(400\|409\)")" -gt "${before[${addr_of[$1]}]}" ]; }
+  run_letting_go 30 create_refused apply -C s -e dev --auto-approve
   expect_rc 0 "apply: creates $round"
-  eq "$left" "" "each create was refused while the old object held the name"
+  eq "$UNREADY" "" "each create was refused while the old object held the name"
   for a in $round; do
     err_has "is being deleted; waiting until it is gone" "$a: the create waits the old one out"
     eq "$(sim_count_addr "$a")" "1" "$a: one object"
@@ -152,10 +124,61 @@ for round in "db cache workers" "k8s"; do
   eq "$(sim_count_addr workers)" "1" "one node group"
   run plan -C s -e dev --detailed-exitcode
   expect_rc 0 "converged after creating $round"
-  unset old_id old_token before
+  unset old_id old_token before addr_of
 done
 
-# ---- 2. deletes of objects already being deleted --------------------------------
+# ---- 2. a plan meets an object being deleted ------------------------------------
+# A destroy killed once the instance's delete was accepted leaves it deleting
+# in the cloud and recorded in the state. A plan does not wait on the cloud's
+# deletion: it says so, plans the instance as a create (exit 2 with
+# --detailed-exitcode) and writes nothing; the apply after it waits the
+# deletion out and creates the instance again.
+old=$(sim_of db)
+old_token=$(token_of db)
+n=$(answered DeleteDBInstance 200)
+db_delete_accepted() { [ "$(answered DeleteDBInstance 200)" -gt "$n" ]; }
+stop_destroy_when db_delete_accepted -C s -e dev --auto-approve --target db
+eq "$(sim_status "$old")" "deleting" "the instance is being deleted"
+eq "$FROZEN" "$old " "only the instance is held deleting"
+rows() { state_sql s "select address, id, token, attrs from resources where env='dev' order by address"; }
+rows_before=$(rows)
+intents_before=$(state_sql s "select count(*) from intents")
+check "the instance is still in the state" test "$(state_sql s "select count(*) from resources where env='dev' and address='db'")" = 1
+t0=$(date +%s%N)
+run_within 30 plan -C s -e dev --detailed-exitcode
+took=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 2 "plan while the instance is being deleted: changes"
+check "the plan did not wait for the deletion (took $took ms)" test "$took" -lt 10000
+out_has "# db is being deleted: it will be created once the deletion finishes" "the plan says so"
+out_lacks "deleted outside cairn" "not as deleted outside cairn"
+out_has "+ db (aws.db_instance) {" "the plan creates the instance"
+err_lacks "waiting until it is gone" "the plan does not wait"
+out_has "Plan: 1 to add, 0 to change, 0 to destroy." "and nothing else"
+run_within 30 plan -C s -e dev --json
+expect_rc 0 "plan --json while the instance is being deleted"
+stream_ok "plan --json: the create of db says why" "
+c = [o for o in T['planned_change'] if o['resource']['address'] == 'db']
+assert len(c) == 1 and c[0]['action'] == 'create', T['planned_change']
+assert c[0]['reason'] == 'it is being deleted; it will be created once the deletion finishes', c[0]
+"
+eq "$(rows)" "$rows_before" "the plan wrote nothing to the resources"
+eq "$(state_sql s "select count(*) from intents")" "$intents_before" "nor any intent"
+eq "$(sim_status "$old")" "deleting" "the instance is still being deleted"
+# the apply waits (describes it at least twice) before the deletion ends
+start=$(wc -l <"$WORK/sim.log")
+described_twice() { [ "$(tail -n +"$((start + 1))" "$WORK/sim.log" | grep -c " DescribeDBInstances ")" -ge 2 ]; }
+run_letting_go 30 described_twice apply -C s -e dev --auto-approve
+expect_rc 0 "apply after the plan"
+eq "$UNREADY" "" "the apply waited for the instance being deleted"
+err_has "DB instance orders is being deleted; waiting until it is gone" "the apply says it waits"
+eq "$(sim_count_addr db)" "1" "one instance"
+check "a new instance" test "$(token_of db)" != "$old_token"
+eq "$(state_sql s "select token from resources where env='dev' and address='db'")" "$(token_of db)" \
+  "the state's instance is the one the apply made"
+run plan -C s -e dev --detailed-exitcode
+expect_rc 0 "converged after the apply"
+
+# ---- 3. deletes of objects already being deleted --------------------------------
 # query SERVICE VERSION ACTION [k=v...]: a signed Query call; eks_delete PATH
 query() {
   local service=$1 version=$2 action=$3; shift 3
@@ -171,40 +194,21 @@ for a in db cache workers; do old_id[$a]=$(sim_of "$a"); done
 query rds 2014-10-31 DeleteDBInstance DBInstanceIdentifier=orders SkipFinalSnapshot=true
 query elasticache 2015-02-02 DeleteReplicationGroup ReplicationGroupId=sessions
 eks_delete /clusters/main/node-groups/workers
+freeze
+declare -A addr_of=()
 for a in db cache workers; do
-  status=$(sim_resources | jq -r --arg i "${old_id[$a]}" '.resources[] | select(.id == $i) | .status')
-  eq "$(echo "$status" | tr A-Z a-z)" "deleting" "$a: someone else is deleting it"
-  sim_patch "${old_id[$a]}" "{\"status\": \"$status\"}"
+  eq "$(sim_status "${old_id[$a]}")" "deleting" "$a: someone else is deleting it"
+  addr_of[${old_id[$a]}]=$a
 done
 sim_fault '{"action": "DeleteNodegroup", "code": "ResourceInUseException", "status": 409, "count": 1,
   "message": "Nodegroup workers is already being deleted"}'
 declare -A before=() refusal=([db]="DeleteDBInstance 400" [cache]="DeleteReplicationGroup 400" [workers]="DeleteNodegroup 409")
 for a in db cache workers; do before[$a]=$(grep -c " ${refusal[$a]} " "$WORK/sim.log"); done
-"$CAIRN" destroy -C s -e dev --auto-approve --refresh=false >"$WORK/out" 2>"$WORK/err" </dev/null &
-pid=$!
-BG_PIDS+=("$pid")
-left="db cache workers"
-for i in $(seq 1 1500); do
-  kill -0 "$pid" 2>/dev/null || break
-  next=
-  for a in $left; do
-    if [ "$(grep -c " ${refusal[$a]} " "$WORK/sim.log")" -gt "${before[$a]}" ]; then
-      sim_delete "${old_id[$a]}"
-    else
-      next+="$a "
-    fi
-  done
-  left=$next
-  [ -z "$left" ] && break
-  sleep 0.02
-done
-for a in $left; do sim_delete "${old_id[$a]}"; done
-for i in $(seq 1 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -9 "$pid" 2>/dev/null
-wait "$pid"
-RC=$?
+# let each go once its delete has been refused
+delete_refused() { [ "$(grep -c " ${refusal[${addr_of[$1]}]} " "$WORK/sim.log")" -gt "${before[${addr_of[$1]}]}" ]; }
+run_letting_go 30 delete_refused destroy -C s -e dev --auto-approve --refresh=false
 expect_rc 0 "destroy (without refresh) succeeds"
-eq "$left" "" "each delete was refused: already being deleted"
+eq "$UNREADY" "" "each delete was refused: already being deleted"
 eq "$(sim_faults_left)" "0" "the node group's refusal came from the fault rule"
 eq "$(state_sql s "select count(*) from resources where env='dev'")" "0" "nothing in the state"
 eq "$(sim_count)" "0" "the sim is empty"

@@ -161,50 +161,27 @@ sim_objects() {
 }
 run_bounded() { timeout -k 5 "$RUN_LIMIT" "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null; RC=$?; }
 
-# freeze: every object being deleted stays so until the test lets it go;
-# FROZEN: their ids, FROZEN_TYPES: their types
-freeze() {
-  local id status type
-  FROZEN= FROZEN_TYPES=
-  while read -r id status type; do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "{\"status\": \"$status\"}" \
-      "$(sim_url)/_sim/resources/$id")" = 200 ] || continue # gone meanwhile
-    FROZEN+="$id "
-    FROZEN_TYPES+="$type "
-  done < <(sim_resources | jq -r '.resources[] | select((.status // "") | ascii_downcase == "deleting")
-    | "\(.id) \(.status) \(.type)"')
-  FROZEN_TYPES=$(echo $FROZEN_TYPES | tr ' ' '\n' | sort -u)
-}
-
 # kill_destroy ACTION[:N]: start a destroy, kill -9 it once the Nth ACTION
 # call of this run (default the first) has been accepted (stopped at once,
 # killed once what it left deleting is frozen). An asynchronous delete's
 # object must be caught deleting (1 to 1.5 s in the sim): on a machine so
 # slow that it was gone first, the stack is applied again and the kill
 # point tried again (at most 3 times).
+accepted_enough() { [ "$(answered "$KILL_ACTION")" -ge "$KILL_AT" ]; }
 kill_destroy() {
-  local action=${1%%:*} nth=1 n pid i t addr what=$1 try
+  local action=${1%%:*} nth=1 t addr what=$1 try
   case $1 in *:*) nth=${1##*:} ;; esac
   t=$(async_type "$action")
   for try in 1 2 3; do
-    n=$(answered "$action")
-    "$CAIRN" destroy -C s -e dev --auto-approve >"$WORK/bg.out" 2>&1 </dev/null &
-    pid=$!
-    for i in $(seq 1 1500); do
-      [ "$(answered "$action")" -ge $((n + nth)) ] && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.02
-    done
-    kill -STOP "$pid" 2>/dev/null
-    freeze
-    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    KILL_ACTION=$action KILL_AT=$(($(answered "$action") + nth))
+    stop_destroy_when accepted_enough -C s -e dev --auto-approve
     [ -z "$t" ] || echo "$FROZEN_TYPES" | grep -qx "$t" && break
     echo "# $what: the $t was gone before it could be frozen (try $try); again"
     # what the kill did leave deleting is frozen: let it go once the apply waits for it
     recover apply
     expect_rc 0 "$what: apply before trying again"
   done
-  check "$what: accepted before the kill" test "$(answered "$action")" -ge $((n + nth))
+  check "$what: accepted before the kill" accepted_enough
   if [ "$action" != "$LAST_POINT" ]; then
     check "$what: the kill landed before the destroy finished" sh -c "! grep -q 'Destroy complete' '$WORK/bg.out'"
   fi
@@ -217,34 +194,13 @@ kill_destroy() {
   fi
 }
 
-# recover CMD: run cairn CMD while objects are frozen deleting; let them go
-# once it has described each of their kinds twice (or has stopped); kill it
-# after RUN_LIMIT seconds
+# recover CMD: run cairn CMD while objects are frozen deleting; let each
+# go once it has described its kind twice (it is waiting; all of them after
+# 10 s, or once it has stopped); kill it after RUN_LIMIT seconds
+described_twice() { [ "$(asked_since "$RECOVER_START" "$(describe_of "${FROZEN_TYPE[$1]}")")" -ge 2 ]; }
 recover() {
-  local start pid i t ok
-  start=$(wc -l <"$WORK/sim.log")
-  "$CAIRN" "$1" -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null &
-  pid=$!
-  for i in $(seq 1 500); do
-    kill -0 "$pid" 2>/dev/null || break
-    ok=1
-    for t in $FROZEN_TYPES; do
-      [ "$(asked_since "$start" "$(describe_of "$t")")" -ge 2 ] || ok=
-    done
-    [ -n "$ok" ] && break
-    sleep 0.02
-  done
-  for i in $FROZEN; do sim_delete "$i"; done
-  for i in $(seq 1 $((RUN_LIMIT * 10))); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -9 "$pid"
-    echo "# cairn $1 still running after $RUN_LIMIT s: killed" >>"$WORK/err"
-  fi
-  wait "$pid"
-  RC=$?
+  RECOVER_START=$(wc -l <"$WORK/sim.log")
+  run_letting_go 10 described_twice "$1" -C s -e dev --auto-approve
 }
 
 # the state names what exists: one live object per recorded address (its

@@ -17,46 +17,6 @@ rm -rf ex/.cairn ex/out
 sed -i "s|http://127.0.0.1:4566|$(sim_url)|" ex/*.yaml
 sim_env_count() { sim_resources | jq --arg e "$1" '[.resources[] | select(.tags["cairn:env"] == $e)] | length'; }
 
-# stream_ok DESCRIPTION PYTHON: stdout ($WORK/out) is a --json stream: every
-# line a JSON object with @level, @message, @timestamp and type, the first
-# the version line, the last the summary, timestamps in order; then the
-# Python statements run with L (the objects), T (L by type) and types (the
-# type of each line, in order); an AssertionError fails the check.
-stream_ok() {
-  if python3 - "$WORK/out" "$2" <<'PY'
-import json, sys, re
-L = []
-for i, line in enumerate(open(sys.argv[1], encoding='ascii'), 1):
-    o = json.loads(line)
-    assert isinstance(o, dict), f"line {i} is not an object"
-    for k in ('@level', '@message', '@timestamp', 'type'):
-        assert k in o and isinstance(o[k], str), f"line {i} lacks {k}: {line}"
-    assert o['@level'] in ('info', 'warn', 'error'), o
-    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z', o['@timestamp']), o['@timestamp']
-    L.append(o)
-assert L, "empty stream"
-assert L[0]['type'] == 'version' and L[0]['stream'] == '1.0' and L[0]['cairn'], L[0]
-assert L[-1]['type'] == 'summary' and L[-1]['command'] == L[0]['command'], L[-1]
-assert isinstance(L[-1]['exit_code'], int) and L[-1]['status'] in ('ok', 'error'), L[-1]
-assert [o['type'] for o in L].count('summary') == 1 and [o['type'] for o in L].count('version') == 1
-assert [o['@timestamp'] for o in L] == sorted(o['@timestamp'] for o in L), "timestamps out of order"
-T = {}
-for o in L:
-    T.setdefault(o['type'], []).append(o)
-types = [o['type'] for o in L]
-def env_line(o, name, base, action):
-    assert o['type'] == 'environment' and o['action'] == action, o
-    e = o['environment']
-    assert e['name'] == name and e['base'] == base, o
-    assert e['expires_at'] is None or isinstance(e['expires_at'], int), o
-    return e
-exec(sys.argv[2])
-PY
-  then pass; else fail "$1"; sed 's/^/#   out: /' "$WORK/out" | head -40; sed 's/^/#   err: /' "$WORK/err" | head -10; fi
-}
-no_escape() { # DESCRIPTION FILE: no ANSI escape in FILE
-  if grep -q $'\033' "$2"; then fail "$1: colour codes in $2"; else pass; fi
-}
 
 # --- the command line is checked before the stream starts
 run env create pr-1 --from dev --json -C ex
@@ -145,33 +105,7 @@ assert L[-1]['exit_code'] == 1 and L[-1]['status'] == 'error', L[-1]
 "
 
 # --- env gc --json while a real apply of pr-2 holds pr-2's lock (waiting at its prompt, on a pty)
-python3 - "$CAIRN" "$WORK" >"$WORK/holder.out" 2>&1 <<'PY' &
-import os, pty, sys, select, time
-cairn, work = sys.argv[1], sys.argv[2]
-env = {k: v for k, v in os.environ.items() if k not in ('CI', 'NO_COLOR')}
-pid, fd = pty.fork()
-if pid == 0:
-    os.execve(cairn, [cairn, 'apply', '-C', 'ex', '-e', 'pr-2', '--var', 'db_storage=30'], env)
-out, sent, deadline = b'', False, time.time() + 120
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.1)
-    if r:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if not sent and b'Enter a value' in out:
-        open(work + '/holder.ready', 'w').close()
-        if os.path.exists(work + '/holder.go'):
-            os.write(fd, b'no\n')
-            sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
+PTY_GATE=$WORK/holder PTY_OUT=$WORK/holder.out pty_run "" no apply -C ex -e pr-2 --var db_storage=30 &
 HOLDER=$!
 BG_PIDS+=("$HOLDER")
 wait_until 60 "the apply of pr-2 waits at its prompt, holding the lock" test -e "$WORK/holder.ready"
@@ -252,39 +186,6 @@ assert L[-1]['exit_code'] == 1 and L[-1]['applied'] == {'add': 0, 'change': 0, '
 "
 
 # --- CI mode on a real terminal (stdin and stdout a pty)
-# pty_run CI-VALUE ANSWER ARGS...: output in $WORK/pty, exit code in $RC
-pty_run() {
-  python3 - "$CAIRN" "$@" >"$WORK/pty" <<'PY'
-import os, pty, sys, select, time
-cairn, ci, answer, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-env = dict(os.environ)
-env.pop('NO_COLOR', None)
-env.pop('CI', None)
-if ci:
-    env['CI'] = ci
-pid, fd = pty.fork()
-if pid == 0:
-    os.execve(cairn, [cairn] + args, env)
-out, sent, deadline = b'', False, time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if not sent and b'Enter a value' in out:
-        os.write(fd, answer.encode() + b'\n')
-        sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
-  RC=$?
-}
 pty_run "" no env create pr-9 --from dev --plan-only -C ex
 eq "$RC" 0 "env create --plan-only on a terminal"
 check "on a terminal without CI the plan is coloured" grep -q $'\033\\[' "$WORK/pty"

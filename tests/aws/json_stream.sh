@@ -30,39 +30,6 @@ outputs:
 YAML
 }
 
-# stream_ok DESCRIPTION PYTHON: stdout ($WORK/out) is a --json stream: every
-# line a JSON object with @level, @message, @timestamp and type, the first
-# the version line, the last the summary, timestamps in order; then the
-# Python statements run with L (the objects) and T (L by type); an
-# AssertionError fails the check.
-stream_ok() {
-  if python3 - "$WORK/out" "$2" <<'PY'
-import json, sys, re
-L = []
-for i, line in enumerate(open(sys.argv[1], encoding='ascii'), 1):
-    o = json.loads(line)
-    assert isinstance(o, dict), f"line {i} is not an object"
-    for k in ('@level', '@message', '@timestamp', 'type'):
-        assert k in o, f"line {i} lacks {k}: {line}"
-    assert o['@level'] in ('info', 'warn', 'error'), o
-    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z', o['@timestamp']), o['@timestamp']
-    L.append(o)
-assert L, "empty stream"
-assert L[0]['type'] == 'version' and L[0]['stream'] == '1.0' and L[0]['cairn'], L[0]
-assert L[-1]['type'] == 'summary', L[-1]
-assert [o['@timestamp'] for o in L] == sorted(o['@timestamp'] for o in L), "timestamps out of order"
-T = {}
-for o in L:
-    T.setdefault(o['type'], []).append(o)
-def idx(pred):
-    return [i for i, o in enumerate(L) if pred(o)]
-exec(sys.argv[2])
-PY
-  then pass; else fail "$1"; sed 's/^/#   out: /' "$WORK/out" | head -40; sed 's/^/#   err: /' "$WORK/err" | head -10; fi
-}
-no_escape() { # DESCRIPTION FILE: no ANSI escape in FILE
-  if grep -q $'\033' "$2"; then fail "$1: colour codes in $2"; else pass; fi
-}
 
 write_stack 2
 
@@ -226,39 +193,6 @@ no_escape "apply to a file" "$WORK/out"
 
 # --- CI mode on a real terminal: stdin and stdout a pty (the only way to
 # see that CI=true, not the missing terminal, is what stops the prompt)
-# pty_run CI-VALUE ANSWER ARGS...: output in $WORK/pty, exit code in $RC
-pty_run() {
-  python3 - "$CAIRN" "$@" >"$WORK/pty" <<'PY'
-import os, pty, sys, select, time
-cairn, ci, answer, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-env = dict(os.environ)
-env.pop('NO_COLOR', None)
-env.pop('CI', None)
-if ci:
-    env['CI'] = ci
-pid, fd = pty.fork()
-if pid == 0:
-    os.execve(cairn, [cairn] + args, env)
-out, sent, deadline = b'', False, time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if not sent and b'Enter a value' in out:
-        os.write(fd, answer.encode() + b'\n')
-        sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
-  RC=$?
-}
 write_stack 3
 pty_run "" no plan -C s -e dev
 check "on a terminal without CI the plan is coloured" grep -q $'\033\\[' "$WORK/pty"

@@ -6,6 +6,8 @@
 #include "base/error.h"
 #include "base/value.h"
 
+#include <math.h>
+
 static void test_util__buf_cap(void)
 {
 	cairn_buf b;
@@ -48,10 +50,112 @@ static void test_util__unknown(void)
 	json_decref(u); json_decref(l); json_decref(a); json_decref(b);
 }
 
+/* Table-driven: each row is an input, the rules, and what comes out
+ * (ok, and the seconds) so that every edge reads as one line. */
+static const cairn_duration_rules lock_rules = {
+	.min = 0, .max = HUGE_VAL, .zero = true,
+	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+};
+static const cairn_duration_rules ttl_rules = {
+	.min = 1, .max = 10 * 365 * 86400.0, .zero = false,
+	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
+};
+
+static void test_util__duration_parse(void)
+{
+	static const struct {
+		const char *in;
+		const cairn_duration_rules *rules;
+		int ok;
+		double secs;
+	} rows[] = {
+		/* the forms people write */
+		{ "90", &cairn_duration_timeouts, 1, 90 },
+		{ "90s", &cairn_duration_timeouts, 1, 90 },
+		{ "30m", &cairn_duration_timeouts, 1, 1800 },
+		{ "1h30m", &cairn_duration_timeouts, 1, 5400 },
+		{ "1.5h", &cairn_duration_timeouts, 1, 5400 },
+		{ ".5s", &cairn_duration_timeouts, 1, 0.5 },
+		{ "250ms", &lock_rules, 1, 0.25 },
+		{ "1m30s", &lock_rules, 1, 90 },      /* "m" then "s", not "ms" */
+		{ "2d", &ttl_rules, 1, 172800 },
+		/* empty, and a unit missing */
+		{ "", &lock_rules, 0, 0 },
+		{ "s", &lock_rules, 0, 0 },
+		{ "1h30", &cairn_duration_timeouts, 0, 0 },
+		{ ".", &lock_rules, 0, 0 },
+		{ "1..2s", &lock_rules, 0, 0 },
+		/* negative and signed */
+		{ "-5s", &lock_rules, 0, 0 },
+		{ "+5s", &lock_rules, 0, 0 },
+		{ "1h-5m", &cairn_duration_timeouts, 0, 0 },
+		/* units the caller does not take, or nobody does */
+		{ "5d", &lock_rules, 0, 0 },
+		{ "5ms", &ttl_rules, 0, 0 },
+		{ "5ms", &cairn_duration_timeouts, 0, 0 },
+		{ "5w", &ttl_rules, 0, 0 },
+		{ "5S", &lock_rules, 0, 0 },
+		{ "5sec", &lock_rules, 0, 0 },
+		{ "soon", &lock_rules, 0, 0 },
+		/* spaces, anywhere */
+		{ " 5s", &lock_rules, 0, 0 },
+		{ "5s ", &lock_rules, 0, 0 },
+		{ "5 s", &lock_rules, 0, 0 },
+		{ "1h 30m", &cairn_duration_timeouts, 0, 0 },
+		/* what strtod would take but a person does not write */
+		{ "1e3", &lock_rules, 0, 0 },
+		{ "0x10", &lock_rules, 0, 0 },
+		{ "inf", &lock_rules, 0, 0 },
+		{ "nan", &lock_rules, 0, 0 },
+		/* zero: allowed or not */
+		{ "0", &lock_rules, 1, 0 },
+		{ "0s", &lock_rules, 1, 0 },
+		{ "0ms", &lock_rules, 1, 0 },
+		{ "0", &cairn_duration_timeouts, 0, 0 },
+		{ "0h0m", &cairn_duration_timeouts, 0, 0 },
+		{ "0s", &ttl_rules, 0, 0 },
+		/* the bounds, inclusive */
+		{ "7d", &ttl_rules, 1, 7 * 86400 },
+		{ "168h", &cairn_duration_timeouts, 1, 7 * 86400 },
+		{ "168h1s", &cairn_duration_timeouts, 0, 0 },
+		{ "1s", &ttl_rules, 1, 1 },
+		{ "0.999s", &ttl_rules, 0, 0 },
+		{ "3650d", &ttl_rules, 1, 3650 * 86400.0 },
+		{ "3650d1s", &ttl_rules, 0, 0 },
+		{ "300000000d", &ttl_rules, 0, 0 }, /* the bound is on seconds, not on the number */
+		{ "8760000h", &lock_rules, 1, 8760000 * 3600.0 },
+		/* overflow: to infinity in strtod, or in the multiplication */
+		{ "1" "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000s",
+		  &lock_rules, 0, 0 },
+		{ "1" "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+		  "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000h",
+		  &lock_rules, 0, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		double out = -1;
+		int rc = cairn_duration_parse(rows[i].in, rows[i].rules, &out);
+
+		if (rows[i].ok && (rc != 0 || out != rows[i].secs))
+			T_FAIL_("'%s': rc %d, %g seconds; expected %g", rows[i].in, rc, out, rows[i].secs);
+		if (!rows[i].ok && (rc != CAIRN_EINVAL || out != -1))
+			T_FAIL_("'%s': rc %d, %g seconds; expected CAIRN_EINVAL, out untouched", rows[i].in, rc, out);
+	}
+	T_EQ_INT(cairn_duration_parse(NULL, &lock_rules, &(double){ 0 }), CAIRN_EINVAL);
+	T_CHECK(cairn_error_last() == NULL); /* the caller says what it accepts */
+}
+
 static const t_case cases[] = {
 	T_CASE(test_util__buf_cap),
 	T_CASE(test_util__error_position),
 	T_CASE(test_util__unknown),
+	T_CASE(test_util__duration_parse),
 	{ 0 }
 };
 

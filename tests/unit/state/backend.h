@@ -8,6 +8,7 @@
  * PostgreSQL takes its key from the environment only) unless the test set one. Tests about the file
  * itself (modes, corruption, foreign SQLite files) skip on PostgreSQL;
  * tests/unit/state/test_store.c has PostgreSQL's own refusal cases.
+ * t_state_open/_close: a test's store set up and removed (t_state).
  */
 #ifndef CAIRN_TEST_BACKEND_H
 #define CAIRN_TEST_BACKEND_H
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "state/store.h"
 
 #define T_PG_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddee00"
 
@@ -98,6 +100,60 @@ static inline int t_pg_contains(const char *url, const char *needle)
 	}
 	PQclear(t);
 	PQfinish(c);
+	return found;
+}
+
+/* A test's state: a new temporary directory /tmp/cairn-test-NAME-XXXXXX
+ * and the location of its store (t_state_loc: a file in it, or a new
+ * PostgreSQL schema). */
+typedef struct t_state {
+	char dir[256];
+	char loc[512];
+} t_state;
+
+/* Set t up and open its store for writing (created, CAIRN_STATE_KEY unset
+ * first: a test that wants a key sets it after); aborts when it cannot. */
+static inline cairn_store *t_state_open(t_state *t, const char *name)
+{
+	cairn_store *st = NULL;
+	char *loc;
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/cairn-test-%s-XXXXXX", name);
+	if (!mkdtemp(t->dir))
+		abort();
+	unsetenv("CAIRN_STATE_KEY");
+	loc = t_state_loc(t->dir);
+	snprintf(t->loc, sizeof(t->loc), "%s", loc);
+	free(loc);
+	if (cairn_store_open(&st, t->loc, CAIRN_STORE_CREATE) != 0)
+		abort();
+	return st;
+}
+
+/* Free st (may be NULL) and remove t's directory. */
+static inline void t_state_close(t_state *t, cairn_store *st)
+{
+	cairn_buf cmd = CAIRN_BUF_INIT;
+
+	cairn_store_free(st);
+	cairn_buf_printf(&cmd, "rm -rf '%s'", t->dir);
+	if (system(cmd.ptr) != 0)
+		fprintf(stderr, "# cannot remove %s\n", t->dir);
+	cairn_buf_release(&cmd);
+}
+
+/* Does t's stored data hold needle in clear: the SQLite file or its WAL,
+ * or any row of the PostgreSQL schema? (Close the store first.) */
+static inline int t_state_contains(const t_state *t, const char *needle)
+{
+	cairn_buf cmd = CAIRN_BUF_INIT;
+	int found;
+
+	if (t_pg_base())
+		return t_pg_contains(t->loc, needle);
+	cairn_buf_printf(&cmd, "cat '%s' '%s-wal' 2>/dev/null | grep -q '%s'", t->loc, t->loc, needle);
+	found = system(cmd.ptr) == 0;
+	cairn_buf_release(&cmd);
 	return found;
 }
 

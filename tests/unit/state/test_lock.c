@@ -22,36 +22,18 @@
 
 #include "base/buf.h"
 
-static char tmpdir[256];
-static char dbpath[512];
+static t_state ts;
 
-/* A fresh directory with an initialised store at dbpath. */
+/* A fresh directory with an initialised store at ts.loc. */
 static const char *setup(void)
 {
-	cairn_store *st = NULL;
-	char *loc;
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cairn-test-lock-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		abort();
-	unsetenv("CAIRN_STATE_KEY");
-	loc = t_state_loc(tmpdir);
-	snprintf(dbpath, sizeof(dbpath), "%s", loc);
-	free(loc);
-	if (cairn_store_open(&st, dbpath, CAIRN_STORE_CREATE) != 0)
-		abort();
-	cairn_store_free(st);
-	return dbpath;
+	cairn_store_free(t_state_open(&ts, "lock"));
+	return ts.loc;
 }
 
 static void teardown(void)
 {
-	cairn_buf cmd = CAIRN_BUF_INIT;
-
-	cairn_buf_printf(&cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd.ptr) != 0)
-		fprintf(stderr, "# cannot remove %s\n", tmpdir);
-	cairn_buf_release(&cmd);
+	t_state_close(&ts, NULL);
 }
 
 static double now_mono(void)
