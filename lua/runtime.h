@@ -191,6 +191,7 @@ enum {
 	CAIRN_OPS_CREATE = 1 << 0, CAIRN_OPS_READ = 1 << 1, CAIRN_OPS_READ_MANY = 1 << 2,
 	CAIRN_OPS_UPDATE = 1 << 3, CAIRN_OPS_DELETE = 1 << 4, CAIRN_OPS_LIST = 1 << 5,
 	CAIRN_OPS_IMPORT = 1 << 6, CAIRN_OPS_RECOVER = 1 << 7,
+	CAIRN_OPS_STATUS = 1 << 8, /* status(ctx, id, attrs): the object's health, for checks of kind module */
 };
 
 /* The kinds of operation a deadline is given for. */
@@ -265,7 +266,7 @@ void cairn_lua_set_log(cairn_lua *rt, cairn_lua_log_fn fn, void *ud);
 typedef enum { CAIRN_OP_DONE = 0, CAIRN_OP_YIELDED = 1, CAIRN_OP_FAILED = 2 } cairn_op_status;
 
 /* Start an operation `op` ("create", "read", "read_many", "update",
- * "delete", "list", "import", "recover") of the module for `type`, called as
+ * "delete", "list", "import", "recover", "status") of the module for `type`, called as
  * module[op](ctx, args[0], args[1], ...). ctx is converted to a Lua table;
  * it carries at least env, stack, address, token, provider (object). args:
  * array (borrowed). The coroutine has not run yet: call resume with NULL. */
