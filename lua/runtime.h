@@ -72,9 +72,12 @@
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
+ *     status = function(ctx, id, attrs) return "available" end, -- optional:
+ *               -- the object's health, for a resource's checks of kind
+ *               -- module (engine/checks.c): a status, or {ok, status, message}
  *     timeouts = { create = "2h", delete = "1h" },  -- optional: deadlines
  *               -- (seconds, or "90s", "30m", "1h30m") per kind of operation:
- *               -- create, read (read, read_many, list, import, recover),
+ *               -- create, read (read, read_many, list, import, recover, status),
  *               -- update, delete; defaults 1h, 10m, 1h, 1h
  *   }
  *

@@ -1453,7 +1453,7 @@ static const cairn_sim_action ec2_actions[] = {
 	{ "DescribeInstanceAttribute", NULL, NULL, ec2_describe_instance_attribute, CAIRN_SIM_READ,
 	  PARAMS("InstanceId", "Attribute") },
 	{ "DescribeInstanceStatus", NULL, NULL, ec2_describe_instance_status, CAIRN_SIM_READ,
-	  PARAMS("InstanceId", "IncludeAllInstances", "Filter", PAGED) },
+	  PARAMS("InstanceId", "IncludeAllInstances") },
 	{ "DescribeImages", NULL, NULL, ec2_describe_images, CAIRN_SIM_READ,
 	  PARAMS("ImageId", "Owner", "ExecutableBy", "IncludeDeprecated", "IncludeDisabled", PAGED) },
 	{ "ImportKeyPair", NULL, NULL, ec2_import_key_pair, CAIRN_SIM_MUTATING,
