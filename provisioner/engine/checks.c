@@ -614,6 +614,9 @@ cairn_step_rc cairn_check_run_step(cairn_check_run *cr, cairn_sched *s, cairn_ta
 			it->st = ST_NEXT;
 			continue;
 		case ST_NEXT:
+			/* the run stopped (the lock lost): no more attempts */
+			if (cairn_sched_stopped(s))
+				return cairn_task_fail(t, "health check %s stopped: %s", it->c->name, cairn_sched_stopped(s));
 			if (it->c->deadline - (cairn_now() - it->start) <= 0) {
 				if (finish(cr, it) != 0)
 					return cairn_task_fail(t, "out of memory");
@@ -757,7 +760,7 @@ int cairn_checks_run(cairn_engine *e, json_t **out, bool *passed)
 			/* stopped (the lock lost) or out of memory */
 			const char *why = tasks[i].error ? tasks[i].error : "not run";
 
-			rc = cairn_error_set(CAIRN_ERROR, "health check %s: %s", e->stack->checks[i].name, why);
+			rc = cairn_error_set(CAIRN_ERROR, "%s", why);
 			goto cleanup;
 		}
 		json_array_extend(arr, r);

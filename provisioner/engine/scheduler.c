@@ -232,6 +232,11 @@ void cairn_sched_stop(cairn_sched *s, const char *why)
 	s->stop_reason = strdup(why ? why : "stopped");
 }
 
+const char *cairn_sched_stopped(const cairn_sched *s)
+{
+	return s->stopped ? (s->stop_reason ? s->stop_reason : "stopped") : NULL;
+}
+
 cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...)
 {
 	va_list ap;

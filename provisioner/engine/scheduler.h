@@ -125,6 +125,9 @@ cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...) __attribute__
 void cairn_sched_set_interrupt(cairn_sched *s, const volatile sig_atomic_t *flag);
 /* Ask the scheduler to start no new task (interrupt, lost lock). */
 void cairn_sched_stop(cairn_sched *s, const char *why);
+/* Why the scheduler was stopped, or NULL: for a task that would go on
+ * waiting (a health check's next attempt) and should end instead. */
+const char *cairn_sched_stopped(const cairn_sched *s);
 /* Run until every task is done, failed or skipped. Returns 0 if all are
  * done, CAIRN_ERROR if any failed or was skipped, or a store error. */
 int cairn_sched_run(cairn_sched *s);

@@ -3,7 +3,8 @@
 # checks that each take about 2 s to pass run at the same time (about 2 s
 # in all, not 4), and so do two of the stack's checks; a SIGTERM in the
 # middle of a check's deadline ends cairn at once (within a second), with
-# the lock released and the documented exit 1 "interrupted by SIGTERM".
+# the lock released and the documented exit 1 "interrupted by SIGTERM";
+# a check whose lock was taken away (force-unlock) stops at once.
 # The checks ask a small HTTP server the test runs (stopped by PID): a path
 # answers 503 until 2 s after its first request, then 200; /never is
 # always 503.
@@ -110,6 +111,27 @@ YAML
   run lock status -C s -e dev
   out_has "is not locked" "the lock is released ($where)"
 done
+
+# --- the lock taken away during a long check: the check stops at its next attempt
+mkstack s <<YAML
+resources:
+  a:
+    type: null.resource
+    triggers: { v: "3" }
+    checks:
+      - { name: slow, http: { url: "$U/never" }, retries: 100, interval: 0.2, deadline: 10m }
+YAML
+CAIRN_LOCK_LEASE=3 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/a.out" 2>"$WORK/a.err" </dev/null & PID=$!
+BG_PIDS+=("$PID")
+sleep 1
+run lock force-unlock -C s -e dev
+expect_rc 0 "force-unlock during the check"
+T0=$(date +%s%N)
+wait "$PID"; RC=$?
+MS=$(ms_since "$T0")
+[ "$RC" -ne 0 ] && pass || fail "the apply whose lock was taken should fail"
+[ "$MS" -lt 2500 ] && pass || fail "the check went on ${MS} ms after its lock was taken"
+check "it says it lost the lock" grep -q "lost the lock of environment 'dev'" "$WORK/a.err"
 
 kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null
 done_testing
