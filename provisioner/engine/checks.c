@@ -3,10 +3,14 @@
  *
  * A run is a list of checks, each a small state machine driven by the
  * step function of the task that runs it: START (evaluate the target),
- * NEXT (start an attempt, or give up at the deadline), ATTEMPT (the task
- * waits for its answer), PAUSE (the task waits for the interval's timer).
- * An attempt is a native wait of the task (cairn_sched_wait_native) for
- * HTTP, TCP and SSH, or a module operation ("status") for module checks.
+ * NEXT (start an attempt, or give up at the deadline), ATTEMPT (its answer
+ * is awaited), PAUSE (the interval's timer is awaited). The HTTP, TCP and
+ * SSH checks of a run go on at the same time: each has its own attempt in
+ * the loop, whose callback keeps the answer with the check and wakes the
+ * task (one native wait, cairn_sched_wait_native, for all of them); the
+ * step then moves every check that has an answer on. Module checks are
+ * module operations of the task ("status"), one at a time, after the
+ * others.
  */
 #include "checks.h"
 #include "base/buf.h"
@@ -29,6 +33,7 @@ static const char *const kind_name[] = { "http", "tcp", "ssh", "module" };
 typedef enum { ST_START, ST_NEXT, ST_ATTEMPT, ST_PAUSE, ST_DONE } check_state;
 
 typedef struct check_item {
+	struct cairn_check_run *cr;
 	const cairn_check_cfg *c;
 	const cairn_inst *in;   /* a resource's check: its instance, else NULL */
 	json_t *self;           /* its attributes */
@@ -40,19 +45,9 @@ typedef struct check_item {
 	bool ok;
 	char why[3072];
 	char *status;           /* a module check's last status */
-} check_item;
 
-struct cairn_check_run {
-	cairn_engine *e;
-	check_item *items;
-	size_t n, cursor;
-	json_t *results;
-	bool passed;
-
-	/* the attempt or pause in flight (one at a time per run) */
-	cairn_sched *s;
-	cairn_task *t;
-	bool woken;             /* the task was woken for it: later callbacks are ignored */
+	/* its attempt or pause in flight (HTTP, TCP, SSH) */
+	json_t *answer;         /* what ended it (from a callback), or NULL */
 	uint64_t timer;         /* its timeout or the pause, or 0 */
 	uint64_t watch;         /* a connect's watch, or 0 */
 	int fd;                 /* a connect's socket, or -1 */
@@ -60,6 +55,17 @@ struct cairn_check_run {
 	char tcp_target[600];
 	bool http_out, ssh_out;
 	json_t *ssh_spec, *ssh_req;
+} check_item;
+
+struct cairn_check_run {
+	cairn_engine *e;
+	check_item **items;
+	size_t n;
+	json_t *results;        /* when all are done, in the order of items */
+	bool passed;
+	cairn_sched *s;
+	cairn_task *t;
+	check_item *mod;        /* the module check whose operation runs, or NULL */
 	json_t *host;           /* a module operation's host connection (hosts.c) */
 	const double *saved_timeouts;
 	double tmo[CAIRN_TIMEOUT_N];
@@ -69,12 +75,9 @@ int cairn_check_run_new(cairn_check_run **out, cairn_engine *e)
 {
 	cairn_check_run *cr = calloc(1, sizeof(*cr));
 
-	if (!cr || !(cr->results = json_array())) {
-		free(cr);
+	if (!cr)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	}
 	cr->e = e;
-	cr->fd = -1;
 	cr->passed = true;
 	*out = cr;
 	return 0;
@@ -82,16 +85,19 @@ int cairn_check_run_new(cairn_check_run **out, cairn_engine *e)
 
 static int add(cairn_check_run *cr, const cairn_check_cfg *c, const cairn_inst *in, json_t *self)
 {
-	check_item *n = realloc(cr->items, (cr->n + 1) * sizeof(*n));
+	check_item **n = realloc(cr->items, (cr->n + 1) * sizeof(*n)), *it;
 
 	if (!n)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	cr->items = n;
-	memset(&n[cr->n], 0, sizeof(*n));
-	n[cr->n].c = c;
-	n[cr->n].in = in;
-	n[cr->n].self = json_incref(self);
-	cr->n++;
+	if (!(it = calloc(1, sizeof(*it))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	it->cr = cr;
+	it->c = c;
+	it->in = in;
+	it->self = json_incref(self);
+	it->fd = -1;
+	n[cr->n++] = it;
 	return 0;
 }
 
@@ -112,84 +118,97 @@ int cairn_check_run_add_res(cairn_check_run *cr, const cairn_inst *in, json_t *s
 	return 0;
 }
 
-/* ---------- the attempt in flight ---------- */
+/* ---------- an attempt in flight ---------- */
 
-/* Wake the task once for this attempt (result stolen). */
-static void wake(cairn_check_run *cr, json_t *result)
+/* The answer that ends it (stolen; the first one counts), and the task
+ * woken to look at it. From loop callbacks. */
+static void answer(check_item *it, json_t *a)
 {
-	if (cr->woken) {
-		json_decref(result);
+	if (it->answer || !a) {
+		json_decref(a);
 		return;
 	}
-	cr->woken = true;
-	cairn_sched_wake(cr->s, cr->t, result);
+	it->answer = a;
+	cairn_sched_wake(it->cr->s, it->cr->t, NULL);
 }
 
 /* Stop whatever the attempt or pause still has in the loop. Never from a
  * loop callback. */
-static void attempt_end(void *ud)
+static void item_end(check_item *it)
+{
+	cairn_engine *e = it->cr->e;
+
+	if (it->timer)
+		cairn_loop_timer_cancel(e->loop, it->timer);
+	it->timer = 0;
+	if (it->watch)
+		cairn_loop_unwatch_fd(e->loop, it->watch);
+	it->watch = 0;
+	if (it->fd >= 0)
+		close(it->fd);
+	it->fd = -1;
+	if (it->ai0)
+		freeaddrinfo(it->ai0);
+	it->ai0 = it->ai = NULL;
+	if (it->http_out)
+		cairn_loop_http_cancel(e->loop, it);
+	it->http_out = false;
+#ifdef HAVE_LIBSSH2
+	if (it->ssh_out && e->ssh)
+		cairn_ssh_cancel(e->ssh, it);
+#endif
+	it->ssh_out = false;
+	json_decref(it->ssh_spec);
+	json_decref(it->ssh_req);
+	it->ssh_spec = it->ssh_req = NULL;
+	json_decref(it->answer);
+	it->answer = NULL;
+}
+
+/* The native wait's cancel: every check's attempt or pause. */
+static void end_all(void *ud)
 {
 	cairn_check_run *cr = ud;
+	size_t i;
 
-	if (cr->timer)
-		cairn_loop_timer_cancel(cr->e->loop, cr->timer);
-	cr->timer = 0;
-	if (cr->watch)
-		cairn_loop_unwatch_fd(cr->e->loop, cr->watch);
-	cr->watch = 0;
-	if (cr->fd >= 0)
-		close(cr->fd);
-	cr->fd = -1;
-	if (cr->ai0)
-		freeaddrinfo(cr->ai0);
-	cr->ai0 = cr->ai = NULL;
-	if (cr->http_out)
-		cairn_loop_http_cancel(cr->e->loop, cr);
-	cr->http_out = false;
-#ifdef HAVE_LIBSSH2
-	if (cr->ssh_out && cr->e->ssh)
-		cairn_ssh_cancel(cr->e->ssh, cr);
-#endif
-	cr->ssh_out = false;
-	json_decref(cr->ssh_spec);
-	json_decref(cr->ssh_req);
-	cr->ssh_spec = cr->ssh_req = NULL;
+	for (i = 0; i < cr->n; i++)
+		item_end(cr->items[i]);
 }
 
 static void on_timer(void *ud)
 {
-	cairn_check_run *cr = ud;
+	check_item *it = ud;
 
-	cr->timer = 0;
-	wake(cr, json_pack("{s:b}", "timeout", 1));
+	it->timer = 0;
+	answer(it, json_pack("{s:b}", "timeout", 1));
 }
 
 static void on_http(void *ud, json_t *response)
 {
-	cairn_check_run *cr = ud;
+	check_item *it = ud;
 
-	cr->http_out = false;
-	wake(cr, response);
+	it->http_out = false;
+	answer(it, response ? response : json_pack("{s:s}", "error", "out of memory"));
 }
 
 static void on_ssh(void *ud, json_t *result)
 {
-	cairn_check_run *cr = ud;
+	check_item *it = ud;
 
-	cr->ssh_out = false;
-	wake(cr, result);
+	it->ssh_out = false;
+	answer(it, result ? result : json_pack("{s:s}", "error", "out of memory"));
 }
 
-/* Start connecting to cr->ai or the addresses after it: 0 and a watch,
+/* Start connecting to it->ai or the addresses after it: 0 and a socket,
  * 1 connected at once, <0 none left (why set). */
-static int tcp_next(cairn_check_run *cr, char *why, size_t n)
+static int tcp_next(check_item *it)
 {
-	for (; cr->ai; cr->ai = cr->ai->ai_next) {
-		struct addrinfo *a = cr->ai;
+	for (; it->ai; it->ai = it->ai->ai_next) {
+		struct addrinfo *a = it->ai;
 		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
 
 		if (fd < 0) {
-			snprintf(why, n, "cannot connect to %s: %s", cr->tcp_target, strerror(errno));
+			snprintf(it->why, sizeof(it->why), "cannot connect to %s: %s", it->tcp_target, strerror(errno));
 			continue;
 		}
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
@@ -197,11 +216,11 @@ static int tcp_next(cairn_check_run *cr, char *why, size_t n)
 			return 1;
 		}
 		if (errno != EINPROGRESS) {
-			snprintf(why, n, "cannot connect to %s: %s", cr->tcp_target, strerror(errno));
+			snprintf(it->why, sizeof(it->why), "cannot connect to %s: %s", it->tcp_target, strerror(errno));
 			close(fd);
 			continue;
 		}
-		cr->fd = fd;
+		it->fd = fd;
 		return 0;
 	}
 	return -1;
@@ -209,7 +228,7 @@ static int tcp_next(cairn_check_run *cr, char *why, size_t n)
 
 static void on_connect(void *ud, int fd, int revents)
 {
-	cairn_check_run *cr = ud;
+	check_item *it = ud;
 	int err = 0;
 	socklen_t el = sizeof(err);
 
@@ -218,28 +237,27 @@ static void on_connect(void *ud, int fd, int revents)
 		err = errno;
 	if (err == EINPROGRESS)
 		return;
-	cairn_loop_watch_set(cr->e->loop, cr->watch, 0);
-	wake(cr, err ? json_pack("{s:i}", "errno", err) : json_pack("{s:b}", "connected", 1));
+	cairn_loop_watch_set(it->cr->e->loop, it->watch, 0);
+	answer(it, err ? json_pack("{s:i}", "errno", err) : json_pack("{s:b}", "connected", 1));
 }
 
-/* A connect that failed with more addresses to try: the next one, in
- * the same attempt (true: the task waits again). */
-static bool tcp_again(cairn_check_run *cr, check_item *it)
+/* A connect that failed with more addresses to try: the next one, in the
+ * same attempt (true: its answer is awaited again). */
+static bool tcp_again(check_item *it)
 {
-	const json_t *r = cr->t->op_result;
+	cairn_loop *loop = it->cr->e->loop;
 
-	if (!json_object_get(r, "errno") || !cr->ai || !cr->ai->ai_next)
+	if (!json_object_get(it->answer, "errno") || !it->ai || !it->ai->ai_next)
 		return false;
-	cairn_loop_unwatch_fd(cr->e->loop, cr->watch);
-	cr->watch = 0;
-	close(cr->fd);
-	cr->fd = -1;
-	cr->ai = cr->ai->ai_next;
-	cr->woken = false;
-	if (tcp_next(cr, it->why, sizeof(it->why)) != 0 ||
-	    cairn_loop_watch_fd(cr->e->loop, cr->fd, CAIRN_FD_OUT, on_connect, cr, &cr->watch) != 0)
+	cairn_loop_unwatch_fd(loop, it->watch);
+	it->watch = 0;
+	close(it->fd);
+	it->fd = -1;
+	it->ai = it->ai->ai_next;
+	if (tcp_next(it) != 0 || cairn_loop_watch_fd(loop, it->fd, CAIRN_FD_OUT, on_connect, it, &it->watch) != 0)
 		return false;
-	cairn_sched_wait_native(cr->s, cr->t, attempt_end, cr);
+	json_decref(it->answer);
+	it->answer = NULL;
 	return true;
 }
 
@@ -247,30 +265,31 @@ static bool tcp_again(cairn_check_run *cr, check_item *it)
 
 typedef enum { GO_WAIT, GO_NOW_OK, GO_NOW_FAILED } go_rc;
 
-static go_rc start_http(cairn_check_run *cr, const json_t *t, double tmo, char *why, size_t n)
+static go_rc start_http(check_item *it, double tmo)
 {
-	json_t *req = json_pack("{s:s,s:O,s:f,s:i,s:b}", "method", "GET", "url", json_object_get(t, "url"),
+	json_t *req = json_pack("{s:s,s:O,s:f,s:i,s:b}", "method", "GET", "url", json_object_get(it->target, "url"),
 				"timeout", tmo, "attempts", 1, "idempotent", 1);
 	int rc;
 
 	if (!req) {
-		snprintf(why, n, "out of memory");
+		snprintf(it->why, sizeof(it->why), "out of memory");
 		return GO_NOW_FAILED;
 	}
-	rc = cairn_loop_http(cr->e->loop, req, on_http, cr);
+	rc = cairn_loop_http(it->cr->e->loop, req, on_http, it);
 	json_decref(req);
 	if (rc) {
-		snprintf(why, n, "%s", cairn_error_last()->message);
+		snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 		return GO_NOW_FAILED;
 	}
-	cr->http_out = true;
+	it->http_out = true;
 	return GO_WAIT;
 }
 
-static go_rc start_tcp(cairn_check_run *cr, const json_t *t, double tmo, char *why, size_t n)
+static go_rc start_tcp(check_item *it, double tmo)
 {
-	const char *host = json_string_value(json_object_get(t, "host"));
-	json_t *pv = json_object_get(t, "port");
+	cairn_loop *loop = it->cr->e->loop;
+	const char *host = json_string_value(json_object_get(it->target, "host"));
+	json_t *pv = json_object_get(it->target, "port");
 	struct addrinfo hints;
 	char port[32];
 	int g;
@@ -281,49 +300,51 @@ static go_rc start_tcp(cairn_check_run *cr, const json_t *t, double tmo, char *w
 		snprintf(port, sizeof(port), "%lld", (long long)json_integer_value(pv));
 	else
 		snprintf(port, sizeof(port), "%s", json_string_value(pv) ? json_string_value(pv) : "");
-	snprintf(cr->tcp_target, sizeof(cr->tcp_target), "%s:%s", host, port);
+	snprintf(it->tcp_target, sizeof(it->tcp_target), "%s:%s", host, port);
 	/* name resolution blocks (getaddrinfo): a check's host is usually an
 	 * address or a name the resolver answers at once */
-	if ((g = getaddrinfo(host, port, &hints, &cr->ai0)) != 0) {
-		cr->ai0 = NULL;
-		snprintf(why, n, "cannot resolve %s: %s", host, gai_strerror(g));
+	if ((g = getaddrinfo(host, port, &hints, &it->ai0)) != 0) {
+		it->ai0 = NULL;
+		snprintf(it->why, sizeof(it->why), "cannot resolve %s: %s", host, gai_strerror(g));
 		return GO_NOW_FAILED;
 	}
-	cr->ai = cr->ai0;
-	snprintf(why, n, "no address");
-	switch (tcp_next(cr, why, n)) {
+	it->ai = it->ai0;
+	snprintf(it->why, sizeof(it->why), "no address");
+	switch (tcp_next(it)) {
 	case 1: return GO_NOW_OK;
 	case 0: break;
 	default: return GO_NOW_FAILED;
 	}
-	if (cairn_loop_watch_fd(cr->e->loop, cr->fd, CAIRN_FD_OUT, on_connect, cr, &cr->watch) != 0 ||
-	    cairn_loop_timer(cr->e->loop, tmo, on_timer, cr, &cr->timer) != 0) {
-		snprintf(why, n, "%s", cairn_error_last()->message);
+	if (cairn_loop_watch_fd(loop, it->fd, CAIRN_FD_OUT, on_connect, it, &it->watch) != 0 ||
+	    cairn_loop_timer(loop, tmo, on_timer, it, &it->timer) != 0) {
+		snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 		return GO_NOW_FAILED;
 	}
 	return GO_WAIT;
 }
 
-static go_rc start_ssh(cairn_check_run *cr, const json_t *t, double tmo, char *why, size_t n)
+static go_rc start_ssh(check_item *it, double tmo)
 {
-	const char *host = json_string_value(json_object_get(t, "host"));
+	cairn_engine *e = it->cr->e;
+	const char *host = json_string_value(json_object_get(it->target, "host"));
 
-	if (!cr->e->ssh) {
-		snprintf(why, n, "this cairn was built without SSH");
+	if (!e->ssh) {
+		snprintf(it->why, sizeof(it->why), "this cairn was built without SSH");
 		return GO_NOW_FAILED;
 	}
-	if (cairn_engine_host_spec(cr->e, host, &cr->ssh_spec) != 0) {
-		cr->ssh_spec = NULL;
-		snprintf(why, n, "%s", cairn_error_last()->message);
+	if (cairn_engine_host_spec(e, host, &it->ssh_spec) != 0) {
+		it->ssh_spec = NULL;
+		snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 		return GO_NOW_FAILED;
 	}
-	cr->ssh_req = json_pack("{s:s,s:O,s:f}", "op", "exec", "command", json_object_get(t, "command"), "timeout", tmo);
+	it->ssh_req = json_pack("{s:s,s:O,s:f}", "op", "exec", "command", json_object_get(it->target, "command"),
+				"timeout", tmo);
 #ifdef HAVE_LIBSSH2
-	if (cr->ssh_req && cairn_ssh_submit(cr->e->ssh, cr->ssh_spec, cr->ssh_req, on_ssh, cr) == 0) {
-		cr->ssh_out = true;
+	if (it->ssh_req && cairn_ssh_submit(e->ssh, it->ssh_spec, it->ssh_req, on_ssh, it) == 0) {
+		it->ssh_out = true;
 		/* the session's own timeouts end the command; this ends a host that never answers */
-		if (cairn_loop_timer(cr->e->loop, tmo + 5, on_timer, cr, &cr->timer) != 0) {
-			snprintf(why, n, "%s", cairn_error_last()->message);
+		if (cairn_loop_timer(e->loop, tmo + 5, on_timer, it, &it->timer) != 0) {
+			snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 			return GO_NOW_FAILED;
 		}
 		return GO_WAIT;
@@ -331,14 +352,15 @@ static go_rc start_ssh(cairn_check_run *cr, const json_t *t, double tmo, char *w
 #else
 	(void)on_ssh;
 #endif
-	snprintf(why, n, "%s", cr->ssh_req ? cairn_error_last()->message : "out of memory");
+	snprintf(it->why, sizeof(it->why), "%s", it->ssh_req ? cairn_error_last()->message : "out of memory");
 	return GO_NOW_FAILED;
 }
 
 /* The module's status(ctx, id, attrs) as a module operation of the task,
  * bounded by tmo (the task's read timeout for the time of the attempt). */
-static go_rc start_module(cairn_check_run *cr, check_item *it, double tmo, char *why, size_t n)
+static go_rc start_module(check_item *it, double tmo)
 {
+	cairn_check_run *cr = it->cr;
 	cairn_engine *e = cr->e;
 	const cairn_inst *in = it->in;
 	const char *ida = in->schema && in->schema->id_attr ? in->schema->id_attr : "id";
@@ -359,20 +381,24 @@ static go_rc start_module(cairn_check_run *cr, check_item *it, double tmo, char 
 	json_decref(args);
 	if (rc) {
 		cr->t->timeouts = cr->saved_timeouts;
-		snprintf(why, n, "%s", cairn_error_last()->message);
+		snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 		return GO_NOW_FAILED;
 	}
+	cr->mod = it;
 	return GO_WAIT;
 }
 
 /* ---------- reading an answer ---------- */
 
-static bool read_http(const json_t *t, const json_t *r, char *why, size_t n)
+static bool read_http(check_item *it, const json_t *r)
 {
+	const json_t *t = it->target;
 	const char *want_body = json_string_value(json_object_get(t, "body"));
 	json_int_t want = json_is_integer(json_object_get(t, "status")) ? json_integer_value(json_object_get(t, "status")) : 200;
 	json_int_t status = json_integer_value(json_object_get(r, "status"));
 	const char *body = json_string_value(json_object_get(r, "body"));
+	char *why = it->why;
+	size_t n = sizeof(it->why);
 
 	if (json_object_get(r, "timeout"))
 		snprintf(why, n, "no answer in time");
@@ -389,22 +415,25 @@ static bool read_http(const json_t *t, const json_t *r, char *why, size_t n)
 	return false;
 }
 
-static bool read_tcp(cairn_check_run *cr, const json_t *r, char *why, size_t n)
+static bool read_tcp(check_item *it, const json_t *r)
 {
 	if (json_is_true(json_object_get(r, "connected")))
 		return true;
 	if (json_object_get(r, "timeout"))
-		snprintf(why, n, "cannot connect to %s: timed out", cr->tcp_target);
+		snprintf(it->why, sizeof(it->why), "cannot connect to %s: timed out", it->tcp_target);
 	else
-		snprintf(why, n, "cannot connect to %s: %s", cr->tcp_target,
+		snprintf(it->why, sizeof(it->why), "cannot connect to %s: %s", it->tcp_target,
 			 strerror((int)json_integer_value(json_object_get(r, "errno"))));
 	return false;
 }
 
-static bool read_ssh(const json_t *t, const json_t *r, double tmo, char *why, size_t n)
+static bool read_ssh(check_item *it, const json_t *r, double tmo)
 {
+	char *why = it->why;
+	size_t n = sizeof(it->why);
+
 	if (json_object_get(r, "timeout"))
-		snprintf(why, n, "no answer from %s within %gs", json_string_value(json_object_get(t, "host")), tmo);
+		snprintf(why, n, "no answer from %s within %gs", json_string_value(json_object_get(it->target, "host")), tmo);
 	else if (json_object_get(r, "error"))
 		snprintf(why, n, "%s", json_string_value(json_object_get(r, "error")));
 	else if (json_integer_value(json_object_get(r, "exit_code")) != 0 || json_object_get(r, "signal"))
@@ -417,13 +446,14 @@ static bool read_ssh(const json_t *t, const json_t *r, double tmo, char *why, si
 /* status() returns a status ("available") or {ok, status, message}: with
  * module.expect, the status must be expect (or one of its list); without
  * it, ok must be true (a bare status string is never ok by itself). */
-static bool read_module(check_item *it, const json_t *r, char *why, size_t n)
+static bool read_module(check_item *it, const json_t *r)
 {
 	const json_t *expect = json_object_get(it->target, "expect");
 	const char *st = json_is_string(r) ? json_string_value(r) : json_string_value(json_object_get(r, "status"));
 	const char *msg = json_string_value(json_object_get(r, "message"));
+	char *why = it->why;
+	size_t n = sizeof(it->why), i;
 	bool ok = false;
-	size_t i;
 
 	free(it->status);
 	it->status = st ? strdup(st) : NULL;
@@ -455,9 +485,9 @@ static bool read_module(check_item *it, const json_t *r, char *why, size_t n)
 
 /* ---------- one check ---------- */
 
-static int finish(cairn_check_run *cr, check_item *it)
+static int finish(check_item *it)
 {
-	cairn_engine *e = cr->e;
+	cairn_engine *e = it->cr->e;
 	const char *ida = it->in && it->in->schema && it->in->schema->id_attr ? it->in->schema->id_attr : "id";
 	/* a module check's target: the object's id */
 	const char *target = it->c->kind == CAIRN_CHECK_HTTP ? json_string_value(json_object_get(it->target, "url")) :
@@ -466,6 +496,7 @@ static int finish(cairn_check_run *cr, check_item *it)
 	char *tgt = NULL, *w = NULL;
 	json_t *r;
 
+	item_end(it);
 	if (!it->ok && !it->attempts && !it->why[0])
 		snprintf(it->why, sizeof(it->why), "the deadline passed before the first attempt");
 	tgt = cairn_engine_clean(e, target ? target : "");
@@ -483,17 +514,16 @@ static int finish(cairn_check_run *cr, check_item *it)
 	if (!r)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	it->result = r;
-	json_array_append(cr->results, r);
 	if (!it->ok)
-		cr->passed = false;
+		it->cr->passed = false;
 	it->st = ST_DONE;
 	return 0;
 }
 
 /* Evaluate the target; false: it cannot be (the check failed). */
-static bool evaluate(cairn_check_run *cr, check_item *it)
+static bool evaluate(check_item *it)
 {
-	cairn_engine *e = cr->e;
+	cairn_engine *e = it->cr->e;
 	const cairn_check_cfg *c = it->c;
 	int erc;
 
@@ -531,136 +561,152 @@ static double attempt_timeout(const check_item *it)
 	return left < ATTEMPT_MAX_S ? left : ATTEMPT_MAX_S;
 }
 
-/* The answer to the attempt that the task was woken (or stepped) for. */
-static bool read_answer(cairn_check_run *cr, check_item *it)
-{
-	cairn_task *t = cr->t;
-	const json_t *r = t->op_result;
-	char *why = it->why;
-	size_t n = sizeof(it->why);
-
-	switch (it->c->kind) {
-	case CAIRN_CHECK_HTTP: return read_http(it->target, r, why, n);
-	case CAIRN_CHECK_TCP: return read_tcp(cr, r, why, n);
-	case CAIRN_CHECK_SSH: return read_ssh(it->target, r, attempt_timeout(it), why, n);
-	default:
-		t->timeouts = cr->saved_timeouts;
-		if (t->op_failed) {
-			snprintf(why, n, "%s", t->error ? t->error : "the module's status function failed");
-			return false;
-		}
-		return read_module(it, r, why, n);
-	}
-}
-
-/* Start an attempt (ST_ATTEMPT, CAIRN_STEP_WAIT), or say it ended at once
- * (*ok; the caller reads it as an attempt's outcome). */
-static bool go(cairn_check_run *cr, check_item *it, bool *ok)
-{
-	double tmo = attempt_timeout(it);
-	go_rc g;
-
-	cr->woken = false;
-	it->why[0] = '\0';
-	switch (it->c->kind) {
-	case CAIRN_CHECK_HTTP: g = start_http(cr, it->target, tmo, it->why, sizeof(it->why)); break;
-	case CAIRN_CHECK_TCP: g = start_tcp(cr, it->target, tmo, it->why, sizeof(it->why)); break;
-	case CAIRN_CHECK_SSH: g = start_ssh(cr, it->target, tmo, it->why, sizeof(it->why)); break;
-	default: g = start_module(cr, it, tmo, it->why, sizeof(it->why)); break;
-	}
-	if (g == GO_WAIT) {
-		if (it->c->kind != CAIRN_CHECK_MODULE)
-			cairn_sched_wait_native(cr->s, cr->t, attempt_end, cr);
-		it->st = ST_ATTEMPT;
-		return true;
-	}
-	attempt_end(cr);
-	*ok = g == GO_NOW_OK;
-	return false;
-}
-
-/* After an attempt: done, or a pause before the next one (true: wait). */
-static bool after_attempt(cairn_check_run *cr, check_item *it)
+/* After an attempt: done, or a pause before the next one. 0, or out of memory. */
+static int after_attempt(check_item *it)
 {
 	const cairn_check_cfg *c = it->c;
 
 	it->lat = cairn_now() - it->t0;
-	if (it->ok || it->attempts > c->retries || c->interval >= c->deadline - (cairn_now() - it->start))
-		return false;
-	cr->woken = false;
-	if (cairn_loop_timer(cr->e->loop, c->interval, on_timer, cr, &cr->timer) != 0)
-		return false;
-	cairn_sched_wait_native(cr->s, cr->t, attempt_end, cr);
+	item_end(it);
+	if (it->ok || it->attempts > c->retries || c->interval >= c->deadline - (cairn_now() - it->start) ||
+	    cairn_loop_timer(it->cr->e->loop, c->interval, on_timer, it, &it->timer) != 0)
+		return finish(it);
 	it->st = ST_PAUSE;
-	return true;
+	return 0;
+}
+
+/* Move one check on as far as it goes without waiting. 0, or out of memory. */
+static int advance(check_item *it)
+{
+	for (;;) {
+		switch (it->st) {
+		case ST_START:
+			it->start = cairn_now();
+			if (!evaluate(it))
+				return finish(it);
+			it->st = ST_NEXT;
+			continue;
+		case ST_NEXT: {
+			double tmo = attempt_timeout(it);
+			go_rc g;
+
+			if (tmo <= 0)
+				return finish(it);
+			it->attempts++;
+			it->t0 = cairn_now();
+			it->why[0] = '\0';
+			switch (it->c->kind) {
+			case CAIRN_CHECK_HTTP: g = start_http(it, tmo); break;
+			case CAIRN_CHECK_TCP: g = start_tcp(it, tmo); break;
+			case CAIRN_CHECK_SSH: g = start_ssh(it, tmo); break;
+			default: g = start_module(it, tmo); break;
+			}
+			if (g == GO_WAIT) {
+				it->st = ST_ATTEMPT;
+				return 0;
+			}
+			it->ok = g == GO_NOW_OK;
+			return after_attempt(it);
+		}
+		case ST_ATTEMPT:
+			if (!it->answer || (it->c->kind == CAIRN_CHECK_TCP && tcp_again(it)))
+				return 0;
+			switch (it->c->kind) {
+			case CAIRN_CHECK_HTTP: it->ok = read_http(it, it->answer); break;
+			case CAIRN_CHECK_TCP: it->ok = read_tcp(it, it->answer); break;
+			default: it->ok = read_ssh(it, it->answer, attempt_timeout(it)); break;
+			}
+			return after_attempt(it);
+		case ST_PAUSE:
+			if (!it->answer)
+				return 0;
+			item_end(it);
+			it->st = ST_NEXT;
+			continue;
+		case ST_DONE:
+			return 0;
+		}
+	}
+}
+
+/* The answer of the module check's operation, which just finished. */
+static int module_answer(cairn_check_run *cr)
+{
+	check_item *it = cr->mod;
+	cairn_task *t = cr->t;
+
+	cr->mod = NULL;
+	t->timeouts = cr->saved_timeouts;
+	if (t->op_failed) {
+		/* past the attempt's time: a failed attempt */
+		snprintf(it->why, sizeof(it->why), "%s", t->error ? t->error : "the module's status function failed");
+		it->ok = false;
+	} else {
+		it->ok = read_module(it, t->op_result);
+	}
+	return after_attempt(it);
 }
 
 cairn_step_rc cairn_check_run_step(cairn_check_run *cr, cairn_sched *s, cairn_task *t)
 {
+	bool waiting = false, native_left = false;
+	size_t i;
+
 	cr->s = s;
 	cr->t = t;
-	while (cr->cursor < cr->n) {
-		check_item *it = &cr->items[cr->cursor];
-		bool ok = false;
+	/* abandoned: the run is interrupted (a module operation past its
+	 * attempt's time is abandoned too, but that is a failed attempt) */
+	if (t->op_abandoned && (!cr->mod || cairn_engine_signal(cr->e))) {
+		if (cr->mod)
+			t->timeouts = cr->saved_timeouts;
+		cr->mod = NULL;
+		end_all(cr);
+		return cairn_task_fail(t, "interrupted during the health checks");
+	}
+	if (cr->mod && module_answer(cr) != 0)
+		return cairn_task_fail(t, "out of memory");
+	/* the run stopped (the lock lost): no more attempts */
+	if (cairn_sched_stopped(s)) {
+		end_all(cr);
+		return cairn_task_fail(t, "health checks stopped: %s", cairn_sched_stopped(s));
+	}
+	/* the HTTP, TCP and SSH checks, all at the same time */
+	for (i = 0; i < cr->n; i++) {
+		check_item *it = cr->items[i];
 
-		switch (it->st) {
-		case ST_START:
-			it->start = cairn_now();
-			if (!evaluate(cr, it)) {
-				if (finish(cr, it) != 0)
-					return cairn_task_fail(t, "out of memory");
-				break;
-			}
-			it->st = ST_NEXT;
+		if (it->c->kind == CAIRN_CHECK_MODULE)
 			continue;
-		case ST_NEXT:
-			/* the run stopped (the lock lost): no more attempts */
-			if (cairn_sched_stopped(s))
-				return cairn_task_fail(t, "health check %s stopped: %s", it->c->name, cairn_sched_stopped(s));
-			if (it->c->deadline - (cairn_now() - it->start) <= 0) {
-				if (finish(cr, it) != 0)
-					return cairn_task_fail(t, "out of memory");
-				break;
-			}
-			it->attempts++;
-			it->t0 = cairn_now();
-			if (go(cr, it, &ok))
-				return CAIRN_STEP_WAIT;
-			it->ok = ok;
-			if (after_attempt(cr, it))
-				return CAIRN_STEP_WAIT;
-			if (finish(cr, it) != 0)
-				return cairn_task_fail(t, "out of memory");
-			break;
-		case ST_ATTEMPT:
-		case ST_PAUSE:
-			/* a module's status past the attempt's time is a failed attempt;
-			 * everything else abandoned is the run being interrupted */
-			if (t->op_abandoned && (it->c->kind != CAIRN_CHECK_MODULE || it->st == ST_PAUSE ||
-						cairn_engine_signal(cr->e))) {
-				if (it->c->kind == CAIRN_CHECK_MODULE && it->st == ST_ATTEMPT)
-					t->timeouts = cr->saved_timeouts;
-				attempt_end(cr);
-				return cairn_task_fail(t, "interrupted during health check %s", it->c->name);
-			}
-			if (it->st == ST_ATTEMPT && it->c->kind == CAIRN_CHECK_TCP && tcp_again(cr, it))
-				return CAIRN_STEP_WAIT;
-			if (it->st == ST_PAUSE) {
-				attempt_end(cr);
-				it->st = ST_NEXT;
-				continue;
-			}
-			it->ok = read_answer(cr, it);
-			attempt_end(cr);
-			if (after_attempt(cr, it))
-				return CAIRN_STEP_WAIT;
-			if (finish(cr, it) != 0)
-				return cairn_task_fail(t, "out of memory");
-			break;
-		case ST_DONE:
-			break;
+		if (advance(it) != 0)
+			return cairn_task_fail(t, "out of memory");
+		if (it->st != ST_DONE)
+			native_left = true;
+	}
+	if (native_left) {
+		cairn_sched_wait_native(s, t, end_all, cr);
+		return CAIRN_STEP_WAIT;
+	}
+	/* then the module checks, one operation at a time */
+	for (i = 0; i < cr->n && !waiting; i++) {
+		check_item *it = cr->items[i];
+
+		if (it->c->kind != CAIRN_CHECK_MODULE)
+			continue;
+		if (advance(it) != 0)
+			return cairn_task_fail(t, "out of memory");
+		if (cr->mod) {
+			waiting = true;
+		} else if (it->st == ST_PAUSE) {
+			cairn_sched_wait_native(s, t, end_all, cr);
+			waiting = true;
 		}
-		cr->cursor++;
+	}
+	if (waiting)
+		return CAIRN_STEP_WAIT;
+	if (!cr->results) {
+		if (!(cr->results = json_array()))
+			return cairn_task_fail(t, "out of memory");
+		for (i = 0; i < cr->n; i++)
+			json_array_append(cr->results, cr->items[i]->result);
 	}
 	return CAIRN_STEP_DONE;
 }
@@ -677,12 +723,15 @@ void cairn_check_run_free(cairn_check_run *cr)
 
 	if (!cr)
 		return;
-	attempt_end(cr);
 	for (i = 0; i < cr->n; i++) {
-		json_decref(cr->items[i].self);
-		json_decref(cr->items[i].target);
-		json_decref(cr->items[i].result);
-		free(cr->items[i].status);
+		check_item *it = cr->items[i];
+
+		item_end(it);
+		json_decref(it->self);
+		json_decref(it->target);
+		json_decref(it->result);
+		free(it->status);
+		free(it);
 	}
 	free(cr->items);
 	json_decref(cr->results);

@@ -16,7 +16,8 @@
  * loop's curl multi handle, connects and SSH commands as watched sockets,
  * pauses as timers, module calls as module operations), so the checks of
  * several resources run at the same time, and a signal ends them at the
- * next turn of the loop. A task runs its own checks one after the other.
+ * next turn of the loop. A task's own HTTP, TCP and SSH checks run at the
+ * same time too; its module checks after them, one operation at a time.
  */
 #ifndef CAIRN_ENGINE_CHECKS_H
 #define CAIRN_ENGINE_CHECKS_H

@@ -303,6 +303,9 @@ int cairn_sched_wait_native(cairn_sched *s, cairn_task *t, void (*cancel)(void *
 	t->op_abandoned = false;
 	json_decref(t->resume_value);
 	t->resume_value = NULL;
+	/* started while the run is being stopped: abandoned at the next turn */
+	if (s->aborting)
+		make_runnable(s, t, NULL);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Health checks run in the event loop (docs/guardrails.md): two resources'
 # checks that each take about 2 s to pass run at the same time (about 2 s
-# in all, not 4), and so do two of the stack's checks; a SIGTERM in the
+# in all, not 4), and so do two of the stack's checks, the instances of a
+# rolling batch and two checks of one resource; a SIGTERM in the
 # middle of a check's deadline ends cairn at once (within a second), with
 # the lock released and the documented exit 1 "interrupted by SIGTERM";
 # a check whose lock was taken away (force-unlock) stops at once.
@@ -74,6 +75,29 @@ expect_rc 0 "the stack's checks passed"
 out_has "ok    c (http $U/c" "c passed"
 out_has "ok    d (http $U/d" "d passed"
 [ "$MS" -lt 3500 ] && pass || fail "two 2-second stack checks took ${MS} ms: not at the same time"
+
+# --- a rolling batch of three instances, and two checks of one resource --------------
+mkstack s <<YAML
+resources:
+  fleet:
+    type: null.resource
+    count: 3
+    rollout: { batch: 3 }
+    checks:
+      - { name: up, http: { url: "$U/\${self.id}" }, retries: 50, interval: 0.1, deadline: 20s }
+  one:
+    type: null.resource
+    checks:
+      - { name: e, http: { url: "$U/e" }, retries: 50, interval: 0.1, deadline: 20s }
+      - { name: f, http: { url: "$U/f" }, retries: 50, interval: 0.1, deadline: 20s }
+YAML
+T0=$(date +%s%N)
+run apply -C s -e dev --auto-approve
+MS=$(ms_since "$T0")
+expect_rc 0 "the batch and the resource checked"
+out_has "ok    fleet[2]: up (http $U/" "the batch's third instance passed"
+out_has "ok    one: f (http $U/f" "one's second check passed"
+[ "$MS" -lt 3500 ] && pass || fail "a batch of three and a resource with two checks, 2 s each, took ${MS} ms: not at the same time"
 
 # --- SIGTERM during a check's deadline ----------------------------------------------
 stop_after() { # SECONDS SIGNAL CMD...: RC, and ELAPSED_MS from the signal to the exit
