@@ -637,8 +637,13 @@ static int module_answer(cairn_check_run *cr)
 
 	cr->mod = NULL;
 	t->timeouts = cr->saved_timeouts;
-	if (t->op_failed) {
-		/* past the attempt's time: a failed attempt */
+	if (t->op_failed && t->op_abandoned) {
+		/* past the attempt's time: a failed attempt (the runtime's message
+		 * speaks of timeouts.read and intents, which a check has not) */
+		snprintf(it->why, sizeof(it->why), "the module's status function did not answer within %.3gs (an "
+			 "attempt's time: at most 10 s, and what is left of the deadline)", cr->tmo[CAIRN_TIMEOUT_READ]);
+		it->ok = false;
+	} else if (t->op_failed) {
 		snprintf(it->why, sizeof(it->why), "%s", t->error ? t->error : "the module's status function failed");
 		it->ok = false;
 	} else {

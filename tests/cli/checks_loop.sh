@@ -99,6 +99,57 @@ out_has "ok    fleet[2]: up (http $U/" "the batch's third instance passed"
 out_has "ok    one: f (http $U/f" "one's second check passed"
 [ "$MS" -lt 3500 ] && pass || fail "a batch of three and a resource with two checks, 2 s each, took ${MS} ms: not at the same time"
 
+# --- a stack's own module with a status function ---------------------------------
+mkdir -p s/modules/test
+cat >s/modules/test/svc.lua <<'LUA'
+return {
+  type = "test.svc",
+  schema = {
+    url = { type = "string", required = true },
+    mode = { type = "string", default = "http" },
+    id = { type = "string", computed = true },
+  },
+  create = function(ctx, p) return { id = "svc-1", url = p.url, mode = p.mode } end,
+  read = function(ctx, id, attrs) return attrs end,
+  update = function(ctx, id, old, new) return { id = id, url = new.url, mode = new.mode } end,
+  delete = function(ctx, id, attrs) end,
+  -- asks the service (in the loop, like any module request)
+  status = function(ctx, id, attrs)
+    if attrs.mode == "error" then error("the service API is down") end
+    if attrs.mode == "spin" then while true do end end
+    local r = cairn.http.request({ url = attrs.url })
+    return { ok = r.status == 200, status = tostring(r.status) }
+  end,
+}
+LUA
+svc_stack() { # URL MODE DEADLINE
+  cat >s/stack.yaml <<YAML
+resources:
+  svc:
+    type: test.svc
+    url: "$1"
+    mode: $2
+    checks:
+      - { name: up, module: {}, retries: 50, interval: 0.1, deadline: $3 }
+YAML
+}
+svc_stack "$U/g" http 20s
+run apply -C s -e dev --auto-approve
+expect_rc 0 "a stack module's status: passes once the service answers 200"
+out_has "ok    svc: up (module svc-1," "the object's id"
+svc_stack "$U/g" error 3s
+run apply -C s -e dev --auto-approve
+expect_rc 6 "a status function that fails"
+err_has "health check up of svc failed:" "names the check"
+err_has "svc.lua:14: the service API is down" "the module's error, with its file and line"
+svc_stack "$U/g" spin 2s
+T0=$(date +%s%N)
+run apply -C s -e dev --auto-approve
+MS=$(ms_since "$T0")
+expect_rc 6 "a status function that never returns"
+[ "$MS" -lt 8000 ] && pass || fail "a status function that never returns held the apply ${MS} ms"
+err_has "health check up of svc failed: the module's status function did not answer within" "fails the check: its attempt's time"
+
 # --- SIGTERM during a check's deadline ----------------------------------------------
 stop_after() { # SECONDS SIGNAL CMD...: RC, and ELAPSED_MS from the signal to the exit
   local secs=$1 sig=$2; shift 2
