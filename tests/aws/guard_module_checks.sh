@@ -4,7 +4,9 @@
 # sandbox, with retries, interval and deadline. Against cairn sim, whose
 # admin endpoint sets an instance's status checks (its instanceStatus
 # attribute) and a DB instance's status: aws.instance is healthy when it
-# runs with both EC2 status checks ok, aws.db_instance when "available".
+# runs with both EC2 status checks ok, aws.db_instance when "available",
+# aws.eks_cluster when ACTIVE, aws.elasticache_replication_group when
+# "available".
 # A passing check (after a few attempts while the instance initializes);
 # a failing one in a rollout: the batch is rolled back (its previous tags
 # applied again), the next batch untouched, exit 6; a DB instance whose
@@ -132,5 +134,49 @@ run apply -C s -e dev --auto-approve
 expect_rc 6 "the DB's module check fails"
 err_has "health check db-up of db failed: status available, expected backing-up" "the status it saw"
 err_has "db: check db-up FAILED after 3 attempts" "its retries were used"
+
+# --- EKS and ElastiCache: ACTIVE, available ----------------------------------------
+awsstack s2 <<YAML
+variables:
+  want: { type: string, default: ACTIVE }
+resources:
+  net: { type: aws.vpc, cidr_block: 10.62.0.0/16 }
+  sub:
+    type: aws.subnet
+    count: 2
+    vpc_id: "\${net.id}"
+    cidr_block: "\${cidrsubnet(net.cidr_block, 8, count.index)}"
+    availability_zone: "\${element([\"us-east-1a\", \"us-east-1b\"], count.index)}"
+  eks:
+    type: aws.eks_cluster
+    name: mc
+    version: "1.29"
+    role_arn: "arn:aws:iam::123456789012:role/eks"
+    subnet_ids: "\${sub[*].id}"
+    checks:
+      - { name: active, module: { expect: "\${var.want}" }, retries: 1, interval: 0.2, deadline: 5s }
+  cachenet:
+    type: aws.cache_subnet_group
+    name: mc-cache
+    subnet_ids: "\${sub[*].id}"
+  cache:
+    type: aws.elasticache_replication_group
+    replication_group_id: mc-cache
+    engine_version: "7.1"
+    node_type: cache.t3.micro
+    num_cache_clusters: 1
+    subnet_group_name: "\${cachenet.name}"
+    checks:
+      - { name: available, module: {}, retries: 1, interval: 0.2, deadline: 5s }
+YAML
+run apply -C s2 -e dev --auto-approve
+expect_rc 0 "an EKS cluster and a replication group checked"
+out_has "ok    eks: active (module mc, 1 attempt" "the cluster is ACTIVE"
+out_has "ok    cache: available (module mc-cache, 1 attempt" "the group is available"
+printf 'variables: {want: UPDATING}\n' >>s2/dev.yaml
+sed -i 's/version: "1.29"/version: "1.30"/' s2/stack.yaml
+run apply -C s2 -e dev --auto-approve
+expect_rc 6 "the cluster's status is not the one expected"
+err_has "health check active of eks failed: status ACTIVE, expected UPDATING" "the status it saw"
 
 done_testing
