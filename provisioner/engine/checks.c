@@ -13,12 +13,10 @@
  * others.
  */
 #include "checks.h"
-#include "base/buf.h"
 #include "ssh/ssh.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
