@@ -212,7 +212,7 @@ return {
 
   -- for checks of kind module: the instance's state and EC2's two status
   -- checks (DescribeInstanceStatus); status "ok" when it runs and both pass,
-  -- else the state, or the worse check ("impaired", "initializing", ...)
+  -- else the state, or the first check that is not ok (system, then instance)
   status = function(ctx, id)
     local r = aws.try({ "InvalidInstanceID.NotFound" }, ec2, ctx, "DescribeInstanceStatus",
       { ["InstanceId.1"] = id, IncludeAllInstances = "true" })
