@@ -64,7 +64,7 @@ cairn_timeout_kind cairn_lua_timeout_kind(const char *op)
 		return CAIRN_TIMEOUT_UPDATE;
 	if (!strcmp(op, "delete"))
 		return CAIRN_TIMEOUT_DELETE;
-	return CAIRN_TIMEOUT_READ; /* read, read_many, list, import, recover */
+	return CAIRN_TIMEOUT_READ; /* read, read_many, list, import, recover, status */
 }
 
 double cairn_lua_clock(void)
@@ -817,6 +817,7 @@ static const struct { const char *name; unsigned bit; bool must; } op_names[] = 
 	{ "read_many", CAIRN_OPS_READ_MANY, false }, { "update", CAIRN_OPS_UPDATE, false },
 	{ "delete", CAIRN_OPS_DELETE, true }, { "list", CAIRN_OPS_LIST, false },
 	{ "import", CAIRN_OPS_IMPORT, false }, { "recover", CAIRN_OPS_RECOVER, false },
+	{ "status", CAIRN_OPS_STATUS, false },
 	{ NULL, 0, false },
 };
 

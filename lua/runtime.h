@@ -72,9 +72,12 @@
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
+ *     status = function(ctx, id, attrs) return "available" end, -- optional:
+ *               -- the object's health, for a resource's checks of kind
+ *               -- module (engine/checks.c): a status, or {ok, status, message}
  *     timeouts = { create = "2h", delete = "1h" },  -- optional: deadlines
  *               -- (seconds, or "90s", "30m", "1h30m") per kind of operation:
- *               -- create, read (read, read_many, list, import, recover),
+ *               -- create, read (read, read_many, list, import, recover, status),
  *               -- update, delete; defaults 1h, 10m, 1h, 1h
  *   }
  *
@@ -191,6 +194,7 @@ enum {
 	CAIRN_OPS_CREATE = 1 << 0, CAIRN_OPS_READ = 1 << 1, CAIRN_OPS_READ_MANY = 1 << 2,
 	CAIRN_OPS_UPDATE = 1 << 3, CAIRN_OPS_DELETE = 1 << 4, CAIRN_OPS_LIST = 1 << 5,
 	CAIRN_OPS_IMPORT = 1 << 6, CAIRN_OPS_RECOVER = 1 << 7,
+	CAIRN_OPS_STATUS = 1 << 8, /* status(ctx, id, attrs): the object's health, for checks of kind module */
 };
 
 /* The kinds of operation a deadline is given for. */
@@ -265,7 +269,7 @@ void cairn_lua_set_log(cairn_lua *rt, cairn_lua_log_fn fn, void *ud);
 typedef enum { CAIRN_OP_DONE = 0, CAIRN_OP_YIELDED = 1, CAIRN_OP_FAILED = 2 } cairn_op_status;
 
 /* Start an operation `op` ("create", "read", "read_many", "update",
- * "delete", "list", "import", "recover") of the module for `type`, called as
+ * "delete", "list", "import", "recover", "status") of the module for `type`, called as
  * module[op](ctx, args[0], args[1], ...). ctx is converted to a Lua table;
  * it carries at least env, stack, address, token, provider (object). args:
  * array (borrowed). The coroutine has not run yet: call resume with NULL. */

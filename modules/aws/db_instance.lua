@@ -214,6 +214,14 @@ return {
     return attrs_of(wait_available(ctx, p.identifier), p)
   end,
 
+  -- for checks of kind module: DBInstanceStatus, ok when "available"
+  status = function(ctx, id)
+    local it = describe_one(ctx, id)
+    if not it then return { ok = false, status = "gone", message = ("DB instance %s does not exist"):format(id) } end
+    local st = aws.str(it.DBInstanceStatus) or "unknown"
+    return { ok = st == "available", status = st }
+  end,
+
   read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
 
   read_many = function(ctx, list)

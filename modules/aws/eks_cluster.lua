@@ -186,6 +186,13 @@ return {
     return attrs_of(wait_active(ctx, p.name), p)
   end,
 
+  -- for checks of kind module: the cluster's status, ok when ACTIVE
+  status = function(ctx, id)
+    local c = describe(ctx, id)
+    if not c then return { ok = false, status = "gone", message = ("cluster %s does not exist"):format(id) } end
+    return { ok = c.status == "ACTIVE", status = c.status or "unknown" }
+  end,
+
   read = function(ctx, id, recorded)
     local c = describe(ctx, id)
     if c and c.status == "DELETING" then

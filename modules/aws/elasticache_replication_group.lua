@@ -216,6 +216,14 @@ return {
       or error(("replication group %s vanished right after it was created"):format(p.replication_group_id))
   end,
 
+  -- for checks of kind module: the group's Status, ok when "available"
+  status = function(ctx, id)
+    local it = describe_one(ctx, id)
+    if not it then return { ok = false, status = "gone", message = ("replication group %s does not exist"):format(id) } end
+    local st = aws.str(it.Status) or "unknown"
+    return { ok = st == "available", status = st }
+  end,
+
   read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
 
   read_many = function(ctx, list)

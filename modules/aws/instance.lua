@@ -210,6 +210,23 @@ return {
     return read(ctx, id, p) or error(("instance %s vanished right after it was launched"):format(id))
   end,
 
+  -- for checks of kind module: the instance's state and EC2's two status
+  -- checks (DescribeInstanceStatus); status "ok" when it runs and both pass,
+  -- else the state, or the first check that is not ok (system, then instance)
+  status = function(ctx, id)
+    local r = aws.try({ "InvalidInstanceID.NotFound" }, ec2, ctx, "DescribeInstanceStatus",
+      { ["InstanceId.1"] = id, IncludeAllInstances = "true" })
+    local it = r and aws.list(r.instanceStatusSet, "item")[1]
+    if not it then return { ok = false, status = "gone", message = ("instance %s does not exist"):format(id) } end
+    local state = type(it.instanceState) == "table" and it.instanceState.name or "unknown"
+    if state ~= "running" then return { ok = false, status = state, message = ("instance %s is %s"):format(id, state) } end
+    local sys = type(it.systemStatus) == "table" and aws.str(it.systemStatus.status) or "unknown"
+    local inst = type(it.instanceStatus) == "table" and aws.str(it.instanceStatus.status) or "unknown"
+    if sys == "ok" and inst == "ok" then return { ok = true, status = "ok" } end
+    return { ok = false, status = sys ~= "ok" and sys or inst,
+      message = ("system status %s, instance status %s"):format(sys, inst) }
+  end,
+
   read = function(ctx, id, attrs) return read(ctx, id, attrs) end,
 
   read_many = function(ctx, list)

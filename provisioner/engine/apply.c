@@ -61,6 +61,7 @@ typedef struct job {
 	size_t nmembers, cursor;
 	bool undo_all;         /* JOB_GATE of a rollout: creates and updates are undone too */
 	json_t *results;       /* JOB_GATE: the check results */
+	struct cairn_check_run *checks; /* JOB_GATE: its checks, while they run */
 	cairn_buf undone;      /* JOB_GATE: what was rolled back, for the message */
 	char label[512];
 } job;
@@ -500,24 +501,30 @@ static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 
 	switch (t->phase) {
 	case 0:
-		g->results = json_array();
-		for (i = 0; i < g->nmembers; i++) {
-			json_t *res = NULL;
-			bool passed = true;
-
-			if (cairn_checks_run_res(e, g->members[i]->in, g->members[i]->applied, &res, &passed) != 0)
+		if (cairn_check_run_new(&g->checks, e) != 0)
+			return fail_from_error(g, t, "cannot run the health checks");
+		for (i = 0; i < g->nmembers; i++)
+			if (cairn_check_run_add_res(g->checks, g->members[i]->in, g->members[i]->applied) != 0)
 				return fail_from_error(g, t, "cannot run the health checks");
-			gate_log(g, res);
-			json_array_extend(g->results, res);
-			json_decref(res);
-			all = all && passed;
-		}
+		t->phase = 1;
+		/* fall through */
+	case 1: { /* the checks run in the loop: each attempt and pause a wait of this task */
+		cairn_step_rc src = cairn_check_run_step(g->checks, s, t);
+		json_t *res;
+
+		if (src != CAIRN_STEP_DONE)
+			return src;
+		res = cairn_check_run_results(g->checks, &all);
+		g->results = json_incref(res);
+		gate_log(g, res);
+		t->phase = 2;
 		if (all)
 			return CAIRN_STEP_DONE;
 		if (e->opts.log)
 			fprintf(e->opts.log, "%s: health checks failed: rolling back\n", t->label);
 		g->cursor = 0;
 		return gate_next_undo(s, t, g);
+	}
 	case 30: /* the new object's delete finished */
 		if (t->op_failed) {
 			char *msg = cairn_engine_clean(e, t->error ? t->error : "failed");
@@ -1256,6 +1263,7 @@ cleanup:
 		json_decref(p.jobs[i].host);
 		json_decref(p.jobs[i].applied);
 		json_decref(p.jobs[i].results);
+		cairn_check_run_free(p.jobs[i].checks);
 		free(p.jobs[i].members);
 		cairn_buf_release(&p.jobs[i].undone);
 	}

@@ -2,6 +2,7 @@
  * engine.c - load and check a stack for one environment, expand resources
  * into instances, refresh them and compute the plan (see engine.h).
  */
+#include "checks.h"
 #include "engine.h"
 #include "scheduler.h"
 #include "aws/creds.h"
@@ -1154,6 +1155,8 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		if ((rc = check_props(e, i)) != 0)
 			goto fail;
 	}
+	if ((rc = cairn_checks_validate(e)) != 0)
+		goto fail;
 	if ((rc = cairn_engine_check_hosts(e)) != 0 || (rc = build_graph(e)) != 0)
 		goto fail;
 	for (i = 0; i < e->stack->noutputs; i++)

@@ -160,6 +160,11 @@ void cairn_sched_free(cairn_sched *s)
 
 		wait_cancel(s, t);
 		deadline_disarm(s, t);
+		if (t->native && t->native_cancel)
+			t->native_cancel(t->native_ud);
+		t->native = false;
+		json_decref(t->native_result);
+		t->native_result = NULL;
 		cairn_lua_op_free(t->op);
 		t->op = NULL;
 		json_decref(t->resume_value);
@@ -227,6 +232,11 @@ void cairn_sched_stop(cairn_sched *s, const char *why)
 	s->stop_reason = strdup(why ? why : "stopped");
 }
 
+const char *cairn_sched_stopped(const cairn_sched *s)
+{
+	return s->stopped ? (s->stop_reason ? s->stop_reason : "stopped") : NULL;
+}
+
 cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...)
 {
 	va_list ap;
@@ -267,6 +277,7 @@ int cairn_sched_start_op(cairn_sched *s, cairn_task *t, const char *type, const 
 	deadline_disarm(s, t);
 	cairn_lua_op_free(t->op);
 	t->op = op;
+	t->native = false;
 	t->op_abandoned = false;
 	if ((rc = deadline_arm(s, t, type, opname)) != 0)
 		return rc;
@@ -278,6 +289,33 @@ int cairn_sched_start_op(cairn_sched *s, cairn_task *t, const char *type, const 
 		t->in_runnable = true;
 	}
 	return 0;
+}
+
+int cairn_sched_wait_native(cairn_sched *s, cairn_task *t, void (*cancel)(void *ud), void *ud)
+{
+	wait_cancel(s, t);
+	deadline_disarm(s, t);
+	cairn_lua_op_free(t->op);
+	t->op = NULL;
+	t->native = true;
+	t->native_cancel = cancel;
+	t->native_ud = ud;
+	t->op_abandoned = false;
+	json_decref(t->resume_value);
+	t->resume_value = NULL;
+	/* started while the run is being stopped: abandoned at the next turn */
+	if (s->aborting)
+		make_runnable(s, t, NULL);
+	return 0;
+}
+
+void cairn_sched_wake(cairn_sched *s, cairn_task *t, json_t *result)
+{
+	if (!t->native) {
+		json_decref(result);
+		return;
+	}
+	make_runnable(s, t, result ? result : json_null());
 }
 
 static void make_runnable(cairn_sched *s, cairn_task *t, json_t *value)
@@ -485,7 +523,7 @@ static void after_step(cairn_sched *s, cairn_task *t, cairn_step_rc rc)
 {
 	switch (rc) {
 	case CAIRN_STEP_WAIT:
-		if (!t->op) {
+		if (!t->op && !t->native) {
 			cairn_task_fail(t, "internal error: step waits without an operation");
 			task_move(s, t, CAIRN_TASK_FAILED);
 			skip_dependents(s, t);
@@ -616,12 +654,36 @@ oom:
 	make_runnable(s, t, json_pack("{s:s}", "error", "out of memory"));
 }
 
+/* A native wait ended (woken), or the run is interrupted while it waits. */
+static void resume_native(cairn_sched *s, cairn_task *t, json_t *value)
+{
+	bool abandon = s->aborting && !value;
+
+	t->native = false;
+	if (abandon && t->native_cancel)
+		t->native_cancel(t->native_ud);
+	json_decref(t->native_result);
+	t->native_result = abandon ? NULL : value;
+	t->op_failed = abandon;
+	t->op_abandoned = abandon;
+	t->op_result = t->native_result;
+	if (abandon) {
+		free(t->error);
+		t->error = strdup("interrupted");
+	}
+	after_step(s, t, t->step(s, t));
+}
+
 static void resume_one(cairn_sched *s, cairn_task *t)
 {
 	json_t *value = t->resume_value;
 	cairn_op_status st;
 
 	t->resume_value = NULL;
+	if (t->native) {
+		resume_native(s, t, value);
+		return;
+	}
 	if (s->aborting || t->deadline_hit) {
 		/* abandoned where it is: what it waits for is cancelled */
 		wait_cancel(s, t);
@@ -669,7 +731,7 @@ static size_t resume_runnable(cairn_sched *s)
 			}
 			continue;
 		}
-		if (t->state == CAIRN_TASK_RUNNING && t->op) {
+		if (t->state == CAIRN_TASK_RUNNING && (t->op || t->native)) {
 			resume_one(s, t);
 			progress++;
 			/* a freed slot takes the next ready task at once, and the
@@ -719,7 +781,7 @@ static void abort_running(cairn_sched *s)
 	for (i = 0; i < s->ntasks; i++) {
 		cairn_task *t = &s->tasks[i];
 
-		if (t->state == CAIRN_TASK_RUNNING && t->op && !t->in_runnable)
+		if (t->state == CAIRN_TASK_RUNNING && (t->op || t->native) && !t->in_runnable)
 			make_runnable(s, t, NULL);
 	}
 }

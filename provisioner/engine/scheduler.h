@@ -76,6 +76,10 @@ struct cairn_task {
 	bool deps_failed;       /* with after_failures: a dependency failed or was skipped */
 	/* private */
 	cairn_lua_op *op;
+	void (*native_cancel)(void *ud); /* a native wait (cairn_sched_wait_native) */
+	void *native_ud;
+	bool native;
+	json_t *native_result;
 	void *wait;             /* what the op waits for (scheduler.c) */
 	void *deadline;         /* its deadline timer (scheduler.c) */
 	bool deadline_hit;
@@ -107,6 +111,16 @@ void cairn_sched_set_idle(cairn_sched *s, int (*fn)(void *ud), void *ud, double 
  * step returns CAIRN_STEP_WAIT right after. */
 int cairn_sched_start_op(cairn_sched *s, cairn_task *t, const char *type, const char *op,
 			 json_t *ctx, json_t *args);
+/* Wait for something the caller runs in the loop itself, not a module
+ * operation (a health check's HTTP request, connect or pause: checks.c);
+ * the step returns CAIRN_STEP_WAIT right after. The caller ends the wait
+ * with cairn_sched_wake, from a loop callback; the step then runs with
+ * op_result = result (op_failed false). When the run is interrupted (a
+ * signal) first, cancel(ud) is called (it must stop what it started; no
+ * wake after it) and the step runs with op_failed and op_abandoned. */
+int cairn_sched_wait_native(cairn_sched *s, cairn_task *t, void (*cancel)(void *ud), void *ud);
+/* End t's native wait with result (stolen; may be NULL: json null). */
+void cairn_sched_wake(cairn_sched *s, cairn_task *t, json_t *result);
 /* The store, with this tick's batch open. */
 cairn_store *cairn_sched_store(cairn_sched *s);
 /* Record a failure message for t; returns CAIRN_STEP_FAILED. */
@@ -117,6 +131,9 @@ cairn_step_rc cairn_task_fail(cairn_task *t, const char *fmt, ...) __attribute__
 void cairn_sched_set_interrupt(cairn_sched *s, const volatile sig_atomic_t *flag);
 /* Ask the scheduler to start no new task (interrupt, lost lock). */
 void cairn_sched_stop(cairn_sched *s, const char *why);
+/* Why the scheduler was stopped, or NULL: for a task that would go on
+ * waiting (a health check's next attempt) and should end instead. */
+const char *cairn_sched_stopped(const cairn_sched *s);
 /* Run until every task is done, failed or skipped. Returns 0 if all are
  * done, CAIRN_ERROR if any failed or was skipped, or a store error. */
 int cairn_sched_run(cairn_sched *s);

@@ -112,8 +112,9 @@ typedef struct cairn_var_cfg {
 typedef struct cairn_check_cfg {
 	char *name;
 	cairn_pos pos;
-	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH } kind;
-			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command} */
+	enum { CAIRN_CHECK_HTTP, CAIRN_CHECK_TCP, CAIRN_CHECK_SSH, CAIRN_CHECK_MODULE } kind;
+			      /* http: {url, status, body}; tcp: {host, port}; ssh: {host, command};
+			       * module: {expect} (a resource's only: its module's status function) */
 	cairn_expr *target;   /* that map (expressions, evaluated after the apply) */
 	int retries;          /* attempts after the first (default 3) */
 	double interval;      /* seconds between attempts (default 2) */

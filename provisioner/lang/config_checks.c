@@ -12,6 +12,8 @@
  *       tcp: { host: "${db.endpoint}", port: 5432 }
  *     - name: app
  *       ssh: { host: web[0], command: "systemctl is-active app" }   # a host of hosts:, exit 0
+ *     - name: healthy                   # a resource's check only
+ *       module: { expect: available }   # its module's status(); expect optional
  *
  * The shape, the names and the literal settings are checked when the
  * stack is loaded, with file:line:col; the http:/tcp: maps may use
@@ -28,11 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const check_keys[] = { "name", "http", "tcp", "ssh", "retries", "interval", "deadline", NULL };
+static const char *const check_keys[] = { "name", "http", "tcp", "ssh", "module", "retries", "interval", "deadline",
+					   NULL };
 static const char *const http_keys[] = { "url", "status", "body", NULL };
 static const char *const tcp_keys[] = { "host", "port", NULL };
 static const char *const ssh_keys[] = { "host", "command", NULL };
-static const char *const kind_names[] = { "http", "tcp", "ssh" };
+static const char *const module_keys[] = { "expect", NULL };
+static const char *const kind_names[] = { "http", "tcp", "ssh", "module" };
 
 static bool known(const char *const *list, const char *s)
 {
@@ -78,7 +82,9 @@ static int duration(const cairn_expr *e, const char *what, double *out)
 				  what);
 }
 
-static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_expr *e, size_t idx)
+static int load_settings(cairn_check_cfg *c, const cairn_expr *e, const char *what);
+
+static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_expr *e, size_t idx, bool resource)
 {
 	const cairn_expr *name, *x;
 	const json_t *v;
@@ -91,7 +97,7 @@ static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_exp
 	c->interval = 2;
 	c->deadline = 60;
 	snprintf(what, sizeof(what), "checks[%zu]", idx);
-	if ((rc = check_map(e, check_keys, what, "name, http, tcp or ssh, retries, interval, deadline")) != 0)
+	if ((rc = check_map(e, check_keys, what, "name, http, tcp, ssh or module, retries, interval, deadline")) != 0)
 		return rc;
 	name = cairn_expr_get(e, "name");
 	if (!name || !(v = cairn_expr_const(name)) || !json_is_string(v) || !cairn_config__name_valid(json_string_value(v)))
@@ -104,13 +110,13 @@ static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_exp
 			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(name), "two checks are named '%s'", c->name);
 	snprintf(what, sizeof(what), "check '%s'", c->name);
 	{
-		static const char *const *const keys[] = { http_keys, tcp_keys, ssh_keys };
-		static const char *const shapes[] = { "url, status, body", "host, port", "host, command" };
-		static const char *const need[][3] = { { "url" }, { "host", "port" }, { "host", "command" } };
+		static const char *const *const keys[] = { http_keys, tcp_keys, ssh_keys, module_keys };
+		static const char *const shapes[] = { "url, status, body", "host, port", "host, command", "expect" };
+		static const char *const need[][3] = { { "url" }, { "host", "port" }, { "host", "command" }, { NULL } };
 		const cairn_expr *m = NULL;
 		int k, found = 0;
 
-		for (k = 0; k < 3; k++)
+		for (k = 0; k < 4; k++)
 			if ((x = cairn_expr_get(e, kind_names[k])) != NULL) {
 				found++;
 				m = x;
@@ -118,14 +124,37 @@ static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_exp
 			}
 		if (found != 1)
 			return cairn_error_set_at(CAIRN_EINVAL, &c->pos, "%s needs exactly one of http: {url, status, body}, "
-						  "tcp: {host, port} and ssh: {host, command}", what);
+						  "tcp: {host, port}, ssh: {host, command} and module: {expect}", what);
+		if (c->kind == CAIRN_CHECK_MODULE && !resource)
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(m), "%s: a module check asks a resource's "
+						  "module for its object's status: it belongs in that resource's checks:", what);
+		if (c->kind == CAIRN_CHECK_MODULE && cairn_expr_kind_of(m) == CAIRN_EXPR_CONST &&
+		    json_is_null(cairn_expr_const(m)))
+			return (rc = cairn_expr_copy(&c->target, m)) != 0 ? rc : load_settings(c, e, what);
 		if ((rc = check_map(m, keys[c->kind], what, shapes[c->kind])) != 0)
 			return rc;
+		if (c->kind == CAIRN_CHECK_MODULE && (x = cairn_expr_get(m, "expect")) != NULL &&
+		    (v = cairn_expr_const(x)) != NULL && !json_is_string(v) &&
+		    !(json_is_array(v) && json_array_size(v) > 0 && json_is_string(json_array_get(v, 0))))
+			return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(x), "%s: module.expect must be a status "
+						  "(a string, like available) or a list of them", what);
 		for (k = 0; k < 2 && need[c->kind][k]; k++)
 			if (!cairn_expr_get(m, need[c->kind][k]))
 				return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(m), "%s needs %s.%s", what,
 							  kind_names[c->kind], need[c->kind][k]);
 	}
+	if ((rc = load_settings(c, e, what)) != 0)
+		return rc;
+	return cairn_expr_copy(&c->target, cairn_expr_get(e, kind_names[c->kind]));
+}
+
+/* retries, interval, deadline */
+static int load_settings(cairn_check_cfg *c, const cairn_expr *e, const char *what)
+{
+	const cairn_expr *x;
+	const json_t *v;
+	int rc;
+
 	if ((x = cairn_expr_get(e, "retries")) != NULL) {
 		v = cairn_expr_const(x);
 		if (!v || !json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)
@@ -137,10 +166,10 @@ static int load_check(cairn_check_cfg *list, cairn_check_cfg *c, const cairn_exp
 		return rc;
 	if ((x = cairn_expr_get(e, "deadline")) != NULL && (rc = duration(x, "deadline", &c->deadline)) != 0)
 		return rc;
-	return cairn_expr_copy(&c->target, cairn_expr_get(e, kind_names[c->kind]));
+	return 0;
 }
 
-static int load_list(cairn_check_cfg **out, size_t *nout, const cairn_expr *checks)
+static int load_list(cairn_check_cfg **out, size_t *nout, const cairn_expr *checks, bool resource)
 {
 	size_t i, n;
 	int rc;
@@ -149,13 +178,13 @@ static int load_list(cairn_check_cfg **out, size_t *nout, const cairn_expr *chec
 		return 0;
 	if (cairn_expr_kind_of(checks) != CAIRN_EXPR_LIST)
 		return cairn_error_set_at(CAIRN_EINVAL, cairn_expr_start(checks), "checks must be a list of checks "
-					  "({name, http, tcp or ssh, retries, interval, deadline})");
+					  "({name, http, tcp, ssh or module, retries, interval, deadline})");
 	n = cairn_expr_size(checks);
 	if (!(*out = calloc(n ? n : 1, sizeof(**out))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		*nout = i + 1;
-		if ((rc = load_check(*out, &(*out)[i], cairn_expr_item(checks, i), i)) != 0)
+		if ((rc = load_check(*out, &(*out)[i], cairn_expr_item(checks, i), i, resource)) != 0)
 			return rc;
 	}
 	return 0;
@@ -176,7 +205,7 @@ static void free_list(cairn_check_cfg **list, size_t *n)
 
 int cairn_config__load_checks(cairn_stack *s, const cairn_expr *checks)
 {
-	return load_list(&s->checks, &s->nchecks, checks);
+	return load_list(&s->checks, &s->nchecks, checks, false);
 }
 
 void cairn_config__free_checks(cairn_stack *s)
@@ -186,7 +215,7 @@ void cairn_config__free_checks(cairn_stack *s)
 
 int cairn_config__load_res_checks(cairn_res_cfg *r, const cairn_expr *checks)
 {
-	return load_list(&r->checks, &r->nchecks, checks);
+	return load_list(&r->checks, &r->nchecks, checks, true);
 }
 
 void cairn_config__free_res_checks(cairn_res_cfg *r)

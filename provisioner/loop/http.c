@@ -45,6 +45,7 @@ struct xfer {
 	bucket *bucket;
 	double timeout;
 	bool idempotent;
+	int max_attempts;    /* the request's "attempts", else the loop's */
 	cairn_http_fn fn;
 	void *ud;
 
@@ -631,7 +632,7 @@ static bool xfer_retry(xfer *x, bool retryable, bool unsent, double retry_after)
 
 	if (!retryable || !(x->idempotent || unsent))
 		return false;
-	if (x->attempts >= loop->opts.max_attempts || loop->retry_left <= 0)
+	if (x->attempts >= (x->max_attempts > 0 ? x->max_attempts : loop->opts.max_attempts) || loop->retry_left <= 0)
 		return false;
 	delay = retry_after >= 0 ? retry_after :
 		cairn_loop_backoff(loop->opts.backoff_base, loop->opts.backoff_cap,
@@ -844,6 +845,11 @@ static int parse_request(xfer *x, cairn_loop *loop, json_t *req)
 		return cairn_error_set(CAIRN_EINVAL, "invalid request: \"idempotent\" must be true or false");
 	x->idempotent = json_is_boolean(idem) ? json_is_true(idem) :
 			default_idempotent(x->method, action, klass);
+	if ((idem = json_object_get(req, "attempts")) != NULL) {
+		if (!json_is_integer(idem) || json_integer_value(idem) < 1 || json_integer_value(idem) > 100)
+			return cairn_error_set(CAIRN_EINVAL, "invalid request: \"attempts\" must be a whole number from 1 to 100");
+		x->max_attempts = (int)json_integer_value(idem);
+	}
 	return 0;
 }
 

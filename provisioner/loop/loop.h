@@ -13,8 +13,10 @@
  *   request:  {"method","url","headers":{..},"body", "timeout": secs,
  *              "sigv4":"aws:amz:REGION:SERVICE",   -- signed by the signer (below)
  *              "service":"ec2","action":"DescribeVpcs", -- for rate classes and stats
- *              "idempotent": true|false}           -- may it be re-sent after an
+ *              "idempotent": true|false,           -- may it be re-sent after an
  *                                                     ambiguous failure (5xx, dropped)?
+ *              "attempts": N}                      -- at most N attempts (1: no retries;
+ *                                                     default the loop's max_attempts)
  *   response: {"status":200,"headers":{"lower-case":"v"},"body":"...",
  *              "attempts":N}  or  {"error":"...","curl_code":N,"attempts":N}
  *

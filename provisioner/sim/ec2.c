@@ -1452,6 +1452,8 @@ static const cairn_sim_action ec2_actions[] = {
 		"DisableApiTermination", "DisableApiStop", "InstanceInitiatedShutdownBehavior", "EbsOptimized") },
 	{ "DescribeInstanceAttribute", NULL, NULL, ec2_describe_instance_attribute, CAIRN_SIM_READ,
 	  PARAMS("InstanceId", "Attribute") },
+	{ "DescribeInstanceStatus", NULL, NULL, ec2_describe_instance_status, CAIRN_SIM_READ,
+	  PARAMS("InstanceId", "IncludeAllInstances") },
 	{ "DescribeImages", NULL, NULL, ec2_describe_images, CAIRN_SIM_READ,
 	  PARAMS("ImageId", "Owner", "ExecutableBy", "IncludeDeprecated", "IncludeDisabled", PAGED) },
 	{ "ImportKeyPair", NULL, NULL, ec2_import_key_pair, CAIRN_SIM_MUTATING,

@@ -127,6 +127,7 @@ int ec2_stop_instances(cairn_sim_req *req);
 int ec2_terminate_instances(cairn_sim_req *req);
 int ec2_modify_instance_attribute(cairn_sim_req *req);
 int ec2_describe_instance_attribute(cairn_sim_req *req);
+int ec2_describe_instance_status(cairn_sim_req *req);
 int ec2_describe_images(cairn_sim_req *req);
 /* Base64 (whitespace ignored) into *out (malloc'd, NUL-terminated, *n
  * bytes before the NUL): 0, or CAIRN_EINVAL (no message) when it is not

@@ -1685,6 +1685,64 @@ int ec2_describe_instance_attribute(cairn_sim_req *req)
 	return 0;
 }
 
+/* ---- DescribeInstanceStatus ------------------------------------------------------------ */
+
+/* One status item: the state and the two status checks. A running
+ * instance's checks are "ok" unless the admin endpoint set the instance's
+ * systemStatus / instanceStatus attribute ("impaired", "initializing");
+ * any other state's are "not-applicable", as EC2's. */
+static void status_render(cairn_sim_xml *x, const cairn_sim_resource *r)
+{
+	static const char *const checks[] = { "systemStatus", "instanceStatus" };
+	int running = is(r, "running"), i;
+
+	cairn_sim_xml_open(x, "item");
+	cairn_sim_xml_elem(x, "instanceId", r->id);
+	cairn_sim_xml_elem(x, "availabilityZone", ec2_str(r, "availabilityZone"));
+	render_state(x, "instanceState", r->status);
+	for (i = 0; i < 2; i++) {
+		const char *v = ec2_str(r, checks[i]);
+
+		cairn_sim_xml_open(x, checks[i]);
+		cairn_sim_xml_elem(x, "status", !running ? "not-applicable" : v ? v : "ok");
+		cairn_sim_xml_close(x, checks[i]);
+	}
+	cairn_sim_xml_close(x, "item");
+}
+
+/* InstanceId.N (each must exist); without IncludeAllInstances=true, only
+ * running instances are listed, as EC2 does. */
+int ec2_describe_instance_status(cairn_sim_req *req)
+{
+	cairn_sim_strs ids = { NULL, 0, 0 };
+	cairn_sim_reslist l = { NULL, 0, 0 };
+	const char *all = cairn_sim_form_get(req->form, "IncludeAllInstances");
+	size_t i;
+	int rc;
+
+	if ((rc = cairn_sim_form_list(req->form, "InstanceId", &ids)) != 0) {
+		rc = cairn_sim_fail(req, 400, "InvalidParameterValue", "Invalid parameter %s", cairn_error_last()->message);
+		goto cleanup;
+	}
+	if ((rc = ec2_instances_list(req->sim, req->region, &l)) != 0 || (rc = check_ids(req, &ids, &l)) != 0)
+		goto cleanup;
+	cairn_sim_xml_open(&req->xml, "instanceStatusSet");
+	for (i = 0; i < l.n; i++) {
+		const cairn_sim_resource *r = l.v[i];
+
+		if (ids.n && !cairn_sim_strs_has(&ids, r->id))
+			continue;
+		if (!(all && !strcmp(all, "true")) && !is(r, "running"))
+			continue;
+		status_render(&req->xml, r);
+	}
+	cairn_sim_xml_close(&req->xml, "instanceStatusSet");
+cleanup:
+	cairn_sim_strs_release(&ids);
+	cairn_sim_reslist_release(&l);
+	return rc;
+}
+
 /* ---- DescribeImages -------------------------------------------------------------------- */
 
 static int image_matches(cairn_sim_req *req, const ec2_ami *a, const cairn_sim_filters *fl, const cairn_sim_strs *owners)

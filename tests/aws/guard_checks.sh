@@ -40,7 +40,7 @@ BAD="http://127.0.0.1:1/health"
 write_stack hc-v1 '  - { name: both, http: { url: "http://x" }, tcp: { host: x, port: 1 } }'
 run validate -C s -e dev --var health=x
 expect_rc 1 "http and tcp at once"
-err_has "s/stack.yaml:17:5: check 'both' needs exactly one of http: {url, status, body}, tcp: {host, port} and ssh: {host, command}" "file:line:col"
+err_has "s/stack.yaml:17:5: check 'both' needs exactly one of http: {url, status, body}, tcp: {host, port}, ssh: {host, command} and module: {expect}" "file:line:col"
 write_stack hc-v1 '  - { name: api, tcp: { host: x, port: 1 } }'
 run validate -C s -e dev --var health=x
 expect_rc 1 "two checks of one name"

@@ -2,7 +2,8 @@
 # instances.sh - EC2 instances, AMIs and key pairs of `cairn sim` over
 # signed Query requests: RunInstances' reservation document, private and
 # public addresses, ClientToken idempotency, the asynchronous states and
-# the transitions EC2 refuses, Modify/DescribeInstanceAttribute, filters
+# the transitions EC2 refuses, Modify/DescribeInstanceAttribute,
+# DescribeInstanceStatus (status checks set by the admin endpoint), filters
 # and pagination, terminated instances visible for a while, dependencies
 # on subnets and security groups, key pair fingerprints as EC2 computes
 # them, and an injected InsufficientInstanceCapacity.
@@ -225,6 +226,10 @@ ec2 "Action=StopInstances&InstanceId.1=$I_PUB"
 check "stop a stopped one: no change" "stopped stopped" "$(xml name | tr '\n' ' ' | sed 's/ $//')"
 ec2 "Action=ModifyInstanceAttribute&InstanceId=$I_PUB&InstanceType.Value=t3.small"
 check_ok "instance type while stopped"
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=$I_PUB"
+check "a stopped instance is not listed by DescribeInstanceStatus" 0 "$(xml_count instanceId)"
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=$I_PUB&IncludeAllInstances=true"
+check "unless IncludeAllInstances: its checks not-applicable" "not-applicable not-applicable" "$(xml status | tr '\n' ' ' | sed 's/ $//')"
 ec2 "Action=ModifyInstanceAttribute&InstanceId=$I_PUB&Attribute=instanceType&Value=t3.medium"
 check_ok "instance type through Attribute and Value"
 ec2 "Action=ModifyInstanceAttribute&InstanceId=$I_PUB&InstanceType.Value=t3.small&DisableApiTermination.Value=true"
@@ -237,6 +242,20 @@ wait_state "$I_PUB" running && ok "stopped -> pending -> running" || fail "start
 NEW_IP=$(first ipAddress)
 [ -n "$NEW_IP" ] && [ "$NEW_IP" != "$PUB_IP" ] && ok "a start gets a new public address ($NEW_IP)" || fail "new public address ($NEW_IP, was $PUB_IP)"
 check "type after the start" t3.medium "$(first instanceType)"
+
+# -- DescribeInstanceStatus: the state and the two status checks
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=$I_PUB"
+check_ok "DescribeInstanceStatus"
+check "a running instance: both checks ok" "ok ok" "$(xml status | tr '\n' ' ' | sed 's/ $//')"
+check "its state" running "$(first name)"
+check "set by the admin endpoint" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"attributes":{"instanceStatus":"impaired"}}' "$SIM_URL/_sim/resources/$I_PUB")"
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=$I_PUB"
+check "the instance check impaired" "ok impaired" "$(xml status | tr '\n' ' ' | sed 's/ $//')"
+curl -s -o /dev/null -X POST -d '{"attributes":{"instanceStatus":null}}' "$SIM_URL/_sim/resources/$I_PUB"
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=i-0000000000000dead"
+check_err "an unknown instance" 400 InvalidInstanceID.NotFound
+ec2 "Action=DescribeInstanceStatus&InstanceId.1=$I_PUB&Filter.1.Name=x&Filter.1.Value.1=y"
+check "an unsupported parameter is refused, not ignored" 400 "$STATUS"
 
 # -- attributes
 ec2 "Action=DescribeInstanceAttribute&InstanceId=$I1&Attribute=userData"

@@ -4,7 +4,9 @@
 # session, passing on exit 0. A release that breaks the host's file fails
 # the check; the environment is rolled back on its own to the revision
 # whose check passed, and the file on the host is the old one again.
-# A check on a host that is not in hosts: fails with the reason.
+# A check on a host that is not in hosts: fails with the reason. SSH
+# checks run in the event loop: two 2-second commands take about 2 s, and a
+# SIGTERM during a long one ends cairn at once with the lock released.
 . "$(dirname "$0")/lib.sh" "$1"
 
 start_host a
@@ -51,4 +53,35 @@ stack "status=healthy\\nversion=3\\n" nosuch
 run apply -C s -e dev --auto-approve
 expect_rc 6 "a check on an unknown host fails"
 out_has "  FAIL  app (ssh nosuch): after 2 attempts: host nosuch is not in the hosts: of the stack nor in the state of environment 'dev'" "with the reason"
+# two checks whose commands take 2 s each run at the same time
+cat >s/stack.yaml <<EOF
+hosts:
+$(host_yaml a)
+resources:
+  conf: { type: host.file, host: a, path: $R/app.conf, content: "v4" }
+checks:
+  - { name: one, ssh: { host: a, command: "sleep 2" }, retries: 0, deadline: 20s }
+  - { name: two, ssh: { host: a, command: "sleep 2" }, retries: 0, deadline: 20s }
+EOF
+T0=$(date +%s%N)
+run apply -C s -e dev --auto-approve
+MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+expect_rc 0 "two slow ssh checks pass"
+out_has "  ok    two (ssh a, 1 attempt," "the second one too"
+[ "$MS" -lt 3800 ] && pass || fail "two 2-second ssh checks took ${MS} ms: not at the same time"
+
+# SIGTERM while a check's command runs
+sed -i 's/content: "v4"/content: "v5"/; s/sleep 2/sleep 60/' s/stack.yaml
+"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null & PID=$!
+BG_PIDS+=("$PID")
+sleep 2
+T0=$(date +%s%N)
+kill -TERM "$PID"
+wait "$PID"; RC=$?
+MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+[ "$MS" -lt 1000 ] && pass || fail "SIGTERM during an ssh check: cairn took ${MS} ms to stop"
+expect_rc 1 "an interrupted ssh check"
+err_has "interrupted by SIGTERM" "says why"
+run lock status -C s -e dev
+out_has "is not locked" "the lock is released"
 done_testing

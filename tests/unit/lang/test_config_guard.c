@@ -118,12 +118,19 @@ static void test_config_guard__checks(void)
 
 static void test_config_guard__checks_refused(void)
 {
-	T_EQ_STR(err_at("checks: { name: x }\n"), "1:9: checks must be a list of checks ({name, http, tcp or ssh, "
-		 "retries, interval, deadline})");
+	T_EQ_STR(err_at("checks: { name: x }\n"), "1:9: checks must be a list of checks ({name, http, tcp, ssh or "
+		 "module, retries, interval, deadline})");
 	T_EQ_STR(err_at("checks:\n  - { http: { url: x } }\n"), "2:5: checks[0] needs a name (letters, digits, _ and -)");
 	T_EQ_STR(err_at("checks:\n  - { name: a, tcp: { host: x } }\n"), "2:21: check 'a' needs tcp.port");
 	T_EQ_STR(err_at("checks:\n  - { name: a }\n"), "2:5: check 'a' needs exactly one of http: {url, status, body}, "
-		 "tcp: {host, port} and ssh: {host, command}");
+		 "tcp: {host, port}, ssh: {host, command} and module: {expect}");
+	/* a module check asks a resource's module: never the stack's */
+	T_EQ_STR(err_at("checks:\n  - { name: a, module: { expect: available } }\n"), "2:24: check 'a': a module check "
+		 "asks a resource's module for its object's status: it belongs in that resource's checks:");
+	T_EQ_STR(err_at("resources:\n  db:\n    type: aws.db_instance\n    checks:\n      - { name: a, module: { expect: 3 } }\n"),
+		 "5:38: check 'a': module.expect must be a status (a string, like available) or a list of them");
+	T_EQ_STR(err_at("resources:\n  db:\n    type: aws.db_instance\n    checks:\n      - { name: a, module: { want: x } }\n"),
+		 "5:30: unknown key 'want' in check 'a' (expect)");
 	T_EQ_STR(err_at("checks:\n  - { name: a, ssh: { host: x, command: y, user: z } }\n"), "2:44: unknown key 'user' "
 		 "in check 'a' (host, command)");
 	T_EQ_STR(err_at("checks:\n  - { name: a, tcp: { host: x, port: 1 }, retries: -1 }\n"), "2:52: check 'a': retries "

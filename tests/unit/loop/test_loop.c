@@ -526,10 +526,19 @@ static void test_loop__5xx_idempotent_only(void)
 	T_EQ_INT(jint(resp, "attempts"), 3);
 	json_decref(resp);
 
+	/* "attempts": 1 (a health check's attempt): no retry of a 5xx */
+	rq = req(&s, "GET", "/500");
+	json_object_set_new(rq, "attempts", json_integer(1));
+	resp = fetch(l, rq);
+	T_CHECK(resp != NULL);
+	T_EQ_INT(jint(resp, "status"), 500);
+	T_EQ_INT(jint(resp, "attempts"), 1);
+	json_decref(resp);
+
 	cairn_loop_get_stats(l, &st);
-	T_EQ_INT(st.requests, 10);
+	T_EQ_INT(st.requests, 11);
 	T_EQ_INT(st.retries, 6);
-	T_EQ_INT(st.failures, 4);
+	T_EQ_INT(st.failures, 5);
 	cairn_loop_free(l);
 	srv_stop(&s);
 }
@@ -1088,6 +1097,9 @@ static void test_loop__bad_requests(void)
 	T_EQ_INT(cairn_loop_http(l, rq, on_resp, &r), CAIRN_EINVAL);
 	json_decref(rq);
 	rq = json_pack("{s:s, s:i}", "url", "http://127.0.0.1:1/", "timeout", -1);
+	T_EQ_INT(cairn_loop_http(l, rq, on_resp, &r), CAIRN_EINVAL);
+	json_decref(rq);
+	rq = json_pack("{s:s, s:i}", "url", "http://127.0.0.1:1/", "attempts", 0);
 	T_EQ_INT(cairn_loop_http(l, rq, on_resp, &r), CAIRN_EINVAL);
 	json_decref(rq);
 	T_EQ_INT(r.done, 0);
