@@ -506,7 +506,7 @@ int cairn_store__tx_end(cairn_store *st, int rc)
 	st->tx_bump = NULL;
 	rc = tx_end(st, rc);
 	if (rc == 0 && b)
-		b->n++; /* the call is in the batch: so is its serial bump */
+		b->n += st->tx_bumps; /* the call is in the batch: so are its serial bumps */
 	st->write_secs += mono_now() - st->tx_t0;
 	return rc;
 }
@@ -1135,8 +1135,10 @@ int cairn_store__bump_serial(cairn_store *st, const char *env)
 
 	if (!st->is_pg || !st->batch || (st->tx_bump && strcmp(st->tx_bump->env, env) != 0))
 		return env_stmt(st, STMT_ENV_BUMP, env, "bump the serial");
-	if (st->tx_bump)
-		return cairn_error_set(CAIRN_ERROR, "internal error: two serial bumps in one call");
+	if (st->tx_bump) {
+		st->tx_bumps++;
+		return 0;
+	}
 	if ((rc = env_stmt(st, STMT_ENV_ENSURE, env, "record the environment")) < 0)
 		return rc;
 	for (i = 0; i < st->nbumps && strcmp(st->bumps[i].env, env) != 0; i++)
@@ -1156,6 +1158,7 @@ int cairn_store__bump_serial(cairn_store *st, const char *env)
 		st->nbumps++;
 	}
 	st->tx_bump = &st->bumps[i];
+	st->tx_bumps = 1;
 	return 0;
 }
 

@@ -81,6 +81,7 @@ struct cairn_store {
 	} *bumps;
 	size_t nbumps, capbumps;
 	struct cairn_store_bump *tx_bump;
+	int64_t tx_bumps;
 	cairn_dbstmt *stmts[STMT__COUNT];
 	cairn_secret_key key;
 	int have_key;
