@@ -604,6 +604,10 @@ static void test_store__batch_failed_write(void)
 	T_CONTAINS(cairn_error_last()->message, "cannot record a change");
 	r.address = "c";
 	T_OK(cairn_store_put(st, "dev", 0, "create", &r, 0));
+	/* read inside the batch: its own two bumps (PostgreSQL adds them at
+	 * the commit, and counts them in meanwhile) */
+	T_OK(cairn_store_serial(st, "dev", &serial));
+	T_EQ_INT(serial, 2);
 	T_OK(cairn_store_commit(st));
 
 	T_OK(cairn_store_list(st, "dev", &v, &n));
