@@ -160,6 +160,28 @@ int cairn_db_reconnect(cairn_db *db)
 	return db->pg ? cairn_pg_reconnect(db) : 0;
 }
 
+int cairn_db_pipe_begin(cairn_db *db)
+{
+	return db->pg ? cairn_pg_pipe_begin(db) : 0;
+}
+
+int cairn_db_defer(cairn_dbstmt *s, const char *what)
+{
+	return s->pg ? cairn_pg_defer(s->db, s->pg, what) : sqlite3_step(s->lite);
+}
+
+int cairn_db_pipe_end(cairn_db *db, const char **what)
+{
+	if (what)
+		*what = NULL;
+	return db->pg ? cairn_pg_pipe_end(db, what) : 0;
+}
+
+uint64_t cairn_db_round_trips(cairn_db *db)
+{
+	return db && db->pg ? cairn_pg_round_trips(db) : 0;
+}
+
 int cairn_db_in_tx(cairn_db *db)
 {
 	return db->pg ? cairn_pg_in_tx(db) : !sqlite3_get_autocommit(db->lite);

@@ -106,6 +106,30 @@ int64_t cairn_db_last_id(cairn_db *db);
 int cairn_db_reconnect(cairn_db *db);
 /* A transaction is open (or, on PostgreSQL, failed and not yet ended). */
 int cairn_db_in_tx(cairn_db *db);
+/*
+ * Pipelining, for the statements of one store call (PostgreSQL; on SQLite
+ * every statement runs at once and these cost nothing):
+ *
+ *   cairn_db_pipe_begin(db)      1 if statements are pipelined from now on
+ *   cairn_db_defer(s, what)      run s, whose rows are not needed now
+ *   cairn_db_pipe_end(db, &what) wait for all: 0 or the first error code
+ *
+ * A deferred statement is sent and cairn_db_defer returns CAIRN_DB_DONE; its
+ * outcome is known at cairn_db_pipe_end, which returns the first failure
+ * and the `what` (a static string) of the statement that failed; the
+ * statements after a failure are skipped. Outside a pipeline (and always
+ * on SQLite) cairn_db_defer is cairn_db_step. cairn_db_step inside a
+ * pipeline waits for the results up to its own. A deferred statement that
+ * returns rows keeps them for a cairn_db_step after cairn_db_pipe_end (if
+ * it is not reset before). The transaction state is whatever the server
+ * left: after a failure, the caller rolls back as it would otherwise.
+ */
+int cairn_db_pipe_begin(cairn_db *db);
+int cairn_db_defer(cairn_dbstmt *s, const char *what);
+int cairn_db_pipe_end(cairn_db *db, const char **what);
+/* Waits for the server's answer so far (0 on SQLite). */
+uint64_t cairn_db_round_trips(cairn_db *db);
+
 /* The message for error code rc, if it is the last error. */
 const char *cairn_db_errmsg(cairn_db *db, int rc);
 
@@ -124,5 +148,9 @@ const char *cairn_pg_col(struct cairn_pgstmt *s, int i, int *len);
 int64_t cairn_pg_last_id(cairn_db *db);
 int cairn_pg_in_tx(cairn_db *db);
 int cairn_pg_reconnect(cairn_db *db);
+int cairn_pg_pipe_begin(cairn_db *db);
+int cairn_pg_defer(cairn_db *db, struct cairn_pgstmt *s, const char *what);
+int cairn_pg_pipe_end(cairn_db *db, const char **what);
+uint64_t cairn_pg_round_trips(cairn_db *db);
 
 #endif

@@ -9,6 +9,18 @@
  * transaction statements, which may be two statements in one text) through
  * PQexec.
  *
+ * Pipelining (cairn_pg_pipe_begin .. cairn_pg_pipe_end): the statements of
+ * one store call are sent without waiting for their results (libpq's
+ * pipeline mode, PostgreSQL 14+ libpq), and their results are read at the
+ * end, behind one Sync: one round trip instead of one per statement. A
+ * statement whose rows are needed before the end (cairn_pg_step) sends a
+ * flush request and reads the results up to its own. The server stops at
+ * the first error and skips the rest up to the Sync (PGRES_PIPELINE_ABORTED);
+ * that first error is what the pipeline returns, with the `what` its
+ * statement was deferred with. Anything that needs the connection idle
+ * (cairn_pg_exec, cairn_pg_last_id, a reconnection) ends the pipeline
+ * first; the statements after it run one by one as before.
+ *
  * Errors are classified into SQLite's result codes (db.h): a lost
  * connection is SQLITE_IOERR, a lock wait past lock_timeout SQLITE_BUSY, a
  * constraint SQLITE_CONSTRAINT. The connection sets lock_timeout to the
@@ -18,6 +30,7 @@
 #include "db.h"
 
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +41,24 @@
 #define INT8OID 20
 #define SESSION_SETUP "SET lock_timeout = '5s'; SET client_min_messages = warning"
 
+/* A result still to be read in pipeline mode, in the order sent. */
+struct pipe_ent {
+	struct cairn_pgstmt *s;
+	const char *what;  /* what the store was doing (a static string), or NULL */
+	int prepare;       /* the Parse of s, not its run */
+};
+
 struct cairn_pg {
 	PGconn *conn;
 	unsigned next_name;
 	unsigned gen;      /* bumped by a reconnection: statements prepare again */
+	uint64_t round_trips; /* waits for the server's answer */
+	int pipe;          /* in pipeline mode (cairn_pg_pipe_begin) */
+	struct pipe_ent *q;
+	size_t qhead, qlen, qcap; /* q[qhead..qlen) are unread */
+	size_t qflushed;   /* a flush request covers q[..qflushed) */
+	int pipe_rc;       /* the first failure since pipe_begin, and */
+	const char *pipe_what; /* what its statement was doing */
 };
 
 struct cairn_pgstmt {
@@ -44,7 +71,12 @@ struct cairn_pgstmt {
 	Oid *types;
 	PGresult *res;
 	int executed, row, cur, nrows;
+	struct cairn_pg *owner;
+	int pending;       /* sent in pipeline mode, result not read yet: entry + 1 */
+	int failed;        /* pipeline mode: its run failed or was skipped */
 };
+
+static void pipe_finish(cairn_db *db);
 
 static void set_err(cairn_db *db, int code, const char *msg)
 {
@@ -133,6 +165,7 @@ void cairn_pg_free(struct cairn_pg *pg)
 		return;
 	if (pg->conn)
 		PQfinish(pg->conn);
+	free(pg->q);
 	free(pg);
 }
 
@@ -180,6 +213,7 @@ int cairn_pg_prepare(cairn_db *db, const char *sql, int persistent, struct cairn
 		goto nomem;
 	s->sql = cairn_buf_detach(&b);
 	s->persistent = persistent;
+	s->owner = db->pg;
 	if (s->nparams > 0 && (!(s->vals = calloc((size_t)s->nparams, sizeof(*s->vals))) ||
 			       !(s->types = calloc((size_t)s->nparams, sizeof(*s->types)))))
 		goto nomem;
@@ -203,6 +237,7 @@ void cairn_pg_reset(struct cairn_pgstmt *s)
 	PQclear(s->res);
 	s->res = NULL;
 	s->executed = s->row = s->nrows = 0;
+	s->pending = s->failed = 0; /* a result still to come is dropped */
 	for (i = 0; i < s->nparams; i++) {
 		free(s->vals[i]);
 		s->vals[i] = NULL;
@@ -212,8 +247,13 @@ void cairn_pg_reset(struct cairn_pgstmt *s)
 
 void cairn_pg_finalize(struct cairn_pgstmt *s)
 {
+	size_t i;
+
 	if (!s)
 		return;
+	for (i = s->owner ? s->owner->qhead : 0; s->owner && i < s->owner->qlen; i++)
+		if (s->owner->q[i].s == s)
+			s->owner->q[i].s = NULL;
 	cairn_pg_reset(s);
 	free(s->vals);
 	free(s->types);
@@ -237,9 +277,14 @@ int cairn_pg_bind(struct cairn_pgstmt *s, int i, const char *text, int is_int)
 
 int cairn_pg_exec(cairn_db *db, const char *sql)
 {
-	PGresult *r = PQexec(db->pg->conn, sql);
-	ExecStatusType t = PQresultStatus(r);
+	PGresult *r;
+	ExecStatusType t;
 	int rc = SQLITE_OK;
+
+	pipe_finish(db);
+	db->pg->round_trips++;
+	r = PQexec(db->pg->conn, sql);
+	t = PQresultStatus(r);
 
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK)
 		rc = classify(db, r);
@@ -252,6 +297,7 @@ static PGresult *run(cairn_db *db, struct cairn_pgstmt *s)
 	PGconn *c = db->pg->conn;
 	PGresult *r;
 
+	db->pg->round_trips++;
 	if (s->nparams == 0)
 		return PQexec(c, s->sql);
 	if (!s->persistent)
@@ -264,8 +310,220 @@ static PGresult *run(cairn_db *db, struct cairn_pgstmt *s)
 		PQclear(r);
 		s->prepared = 1;
 		s->gen = db->pg->gen;
+		db->pg->round_trips++;
 	}
 	return PQexecPrepared(c, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
+}
+
+/* ---- pipeline mode ---- */
+
+static int pipe_push(struct cairn_pg *pg, struct cairn_pgstmt *s, const char *what, int prepare)
+{
+	if (pg->qlen == pg->qcap) {
+		size_t cap = pg->qcap ? pg->qcap * 2 : 16;
+		struct pipe_ent *nq = realloc(pg->q, cap * sizeof(*nq));
+
+		if (!nq)
+			return SQLITE_NOMEM;
+		pg->q = nq;
+		pg->qcap = cap;
+	}
+	pg->q[pg->qlen].s = s;
+	pg->q[pg->qlen].what = what;
+	pg->q[pg->qlen].prepare = prepare;
+	pg->qlen++;
+	return 0;
+}
+
+/* Record the pipeline's first failure (code and message, from res). */
+static int pipe_fail(cairn_db *db, PGresult *res, const char *what)
+{
+	struct cairn_pg *pg = db->pg;
+
+	if (pg->pipe_rc)
+		return pg->pipe_rc;
+	pg->pipe_rc = classify(db, res);
+	pg->pipe_what = what;
+	return pg->pipe_rc;
+}
+
+/* Send s (its Parse first if it is not prepared on this connection). */
+static int pipe_send(cairn_db *db, struct cairn_pgstmt *s, const char *what)
+{
+	struct cairn_pg *pg = db->pg;
+	const char *const *vals = (const char *const *)s->vals;
+	int ok;
+
+	if (s->persistent && (!s->prepared || s->gen != pg->gen)) {
+		if (pipe_push(pg, s, what, 1) != 0)
+			return SQLITE_NOMEM;
+		if (!PQsendPrepare(pg->conn, s->name, s->sql, s->nparams, s->types)) {
+			pg->qlen--;
+			return pipe_fail(db, NULL, what);
+		}
+		s->prepared = 1;
+		s->gen = pg->gen;
+	}
+	if (pipe_push(pg, s, what, 0) != 0)
+		return SQLITE_NOMEM;
+	if (s->persistent)
+		ok = PQsendQueryPrepared(pg->conn, s->name, s->nparams, vals, NULL, NULL, 0);
+	else
+		ok = PQsendQueryParams(pg->conn, s->sql, s->nparams, s->types, vals, NULL, NULL, 0);
+	if (!ok) {
+		pg->qlen--;
+		return pipe_fail(db, NULL, what);
+	}
+	PQclear(s->res);
+	s->res = NULL;
+	s->executed = 1;
+	s->row = s->nrows = 0;
+	s->failed = 0;
+	s->pending = (int)pg->qlen; /* its entry, plus one */
+	return 0;
+}
+
+/* Read the results of the next entry due. */
+static void pipe_read_one(cairn_db *db)
+{
+	struct cairn_pg *pg = db->pg;
+	size_t idx = pg->qhead++;
+	struct pipe_ent *e = &pg->q[idx];
+	struct cairn_pgstmt *s = e->s;
+	PGresult *r, *first = NULL;
+	ExecStatusType t;
+	int mine = s && !e->prepare && s->pending == (int)idx + 1;
+
+	while ((r = PQgetResult(pg->conn))) {
+		if (!first)
+			first = r;
+		else
+			PQclear(r);
+	}
+	t = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK) {
+		if (mine) {
+			db->changes = strtoll(PQcmdTuples(first), NULL, 10);
+			s->nrows = t == PGRES_TUPLES_OK ? PQntuples(first) : 0;
+			s->res = first;
+			first = NULL;
+		}
+	} else {
+		/* skipped after an earlier failure, or the failure itself */
+		int code = t == PGRES_PIPELINE_ABORTED && pg->pipe_rc ? pg->pipe_rc
+								      : pipe_fail(db, first, e->what);
+
+		if (s && e->prepare)
+			s->prepared = 0;
+		else if (mine)
+			s->failed = code;
+	}
+	if (mine)
+		s->pending = 0;
+	PQclear(first);
+}
+
+/* Read the results up to and including entry idx (a flush request makes
+ * the server send what it holds): one round trip. */
+static void pipe_wait(cairn_db *db, size_t idx)
+{
+	struct cairn_pg *pg = db->pg;
+
+	if (pg->qflushed <= idx) {
+		pg->round_trips++;
+		if (!PQsendFlushRequest(pg->conn) || PQflush(pg->conn) != 0) {
+			/* nothing more will come: fail what is due */
+			pipe_fail(db, NULL, pg->q[idx].what);
+			while (pg->qhead <= idx) {
+				struct pipe_ent *e = &pg->q[pg->qhead];
+
+				if (e->s && e->prepare)
+					e->s->prepared = 0;
+				else if (e->s && e->s->pending == (int)pg->qhead + 1) {
+					e->s->failed = pg->pipe_rc;
+					e->s->pending = 0;
+				}
+				pg->qhead++;
+			}
+			return;
+		}
+		pg->qflushed = pg->qlen;
+	}
+	while (pg->qhead <= idx)
+		pipe_read_one(db);
+}
+
+/* Send a Sync, read every result still due, leave pipeline mode. */
+static void pipe_finish(cairn_db *db)
+{
+	struct cairn_pg *pg = db->pg;
+	PGresult *r;
+
+	if (!pg->pipe)
+		return;
+	pg->round_trips++;
+	if (PQpipelineSync(pg->conn)) {
+		pg->qflushed = pg->qlen;
+		while (pg->qhead < pg->qlen)
+			pipe_read_one(db);
+		while ((r = PQgetResult(pg->conn))) {
+			ExecStatusType t = PQresultStatus(r);
+
+			PQclear(r);
+			if (t == PGRES_PIPELINE_SYNC)
+				break;
+		}
+	} else if (pg->qlen > 0) {
+		pg->qflushed = 0;
+		pipe_wait(db, pg->qlen - 1); /* fails them all */
+	}
+	pg->qhead = pg->qlen = pg->qflushed = 0;
+	if (!PQexitPipelineMode(pg->conn))
+		pipe_fail(db, NULL, NULL);
+	pg->pipe = 0;
+}
+
+int cairn_pg_pipe_begin(cairn_db *db)
+{
+	struct cairn_pg *pg = db->pg;
+
+	pg->pipe_rc = 0;
+	pg->pipe_what = NULL;
+	pg->qhead = pg->qlen = pg->qflushed = 0;
+	if (PQstatus(pg->conn) != CONNECTION_OK || !PQenterPipelineMode(pg->conn))
+		return 0;
+	pg->pipe = 1;
+	return 1;
+}
+
+int cairn_pg_pipe_end(cairn_db *db, const char **what)
+{
+	struct cairn_pg *pg = db->pg;
+	int rc;
+
+	pipe_finish(db);
+	rc = pg->pipe_rc;
+	if (what)
+		*what = pg->pipe_what;
+	pg->pipe_rc = 0;
+	pg->pipe_what = NULL;
+	return rc;
+}
+
+int cairn_pg_defer(cairn_db *db, struct cairn_pgstmt *s, const char *what)
+{
+	int rc;
+
+	if (!db->pg->pipe || strchr(s->sql, ';'))
+		return cairn_pg_step(db, s);
+	if ((rc = pipe_send(db, s, what)) != 0)
+		return rc;
+	return SQLITE_DONE;
+}
+
+uint64_t cairn_pg_round_trips(cairn_db *db)
+{
+	return db->pg->round_trips;
 }
 
 int cairn_pg_step(cairn_db *db, struct cairn_pgstmt *s)
@@ -273,19 +531,38 @@ int cairn_pg_step(cairn_db *db, struct cairn_pgstmt *s)
 	ExecStatusType t;
 
 	if (!s->executed) {
-		s->executed = 1;
-		s->res = run(db, s);
-		t = PQresultStatus(s->res);
-		if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK) {
-			db->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
-			s->nrows = t == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;
-		} else {
-			int rc = classify(db, s->res);
+		if (db->pg->pipe && !strchr(s->sql, ';')) {
+			int rc = pipe_send(db, s, NULL);
 
-			PQclear(s->res);
-			s->res = NULL;
-			return rc;
+			if (rc != 0)
+				return rc;
+		} else {
+			pipe_finish(db);
+			s->executed = 1;
+			s->res = run(db, s);
+			t = PQresultStatus(s->res);
+			if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK) {
+				db->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+				s->nrows = t == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;
+			} else {
+				int rc = classify(db, s->res);
+
+				PQclear(s->res);
+				s->res = NULL;
+				return rc;
+			}
 		}
+	}
+	if (s->pending)
+		pipe_wait(db, (size_t)s->pending - 1);
+	if (s->failed) {
+		int rc = s->failed;
+
+		/* the message is the first failure's */
+		db->errcode = rc;
+		s->failed = 0;
+		s->nrows = 0;
+		return rc;
 	}
 	if (s->row < s->nrows) {
 		s->cur = s->row++;
@@ -309,8 +586,12 @@ const char *cairn_pg_col(struct cairn_pgstmt *s, int i, int *len)
 
 int64_t cairn_pg_last_id(cairn_db *db)
 {
-	PGresult *r = PQexec(db->pg->conn, "SELECT lastval()");
+	PGresult *r;
 	int64_t id = 0;
+
+	pipe_finish(db);
+	db->pg->round_trips++;
+	r = PQexec(db->pg->conn, "SELECT lastval()");
 
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 		id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -325,6 +606,7 @@ int cairn_pg_reconnect(cairn_db *db)
 
 	if (PQstatus(db->pg->conn) == CONNECTION_OK)
 		return 0;
+	pipe_finish(db);
 	PQreset(db->pg->conn);
 	if (PQstatus(db->pg->conn) != CONNECTION_OK)
 		return -1;

@@ -259,7 +259,7 @@ static int add_change(cairn_store *st, int64_t rev, const char *env, const char 
 	cairn_store__bind_text(s, 6, action);
 	cairn_store__bind_text(s, 7, id);
 	cairn_db_bind_int64(s, 8, cairn_store__now());
-	rc = cairn_db_step(s);
+	rc = cairn_db_defer(s, "record a change");
 	if (rc == CAIRN_DB_DONE)
 		rc = 0;
 	else if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -281,7 +281,7 @@ static int clear_intent(cairn_store *st, int64_t intent_id)
 	if ((rc = cairn_store__stmt(st, STMT_INTENT_CLEAR, &s)) < 0)
 		return rc;
 	cairn_db_bind_int64(s, 1, intent_id);
-	rc = cairn_db_step(s);
+	rc = cairn_db_defer(s, "clear an intent");
 	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "clear an intent");
 	cairn_store__done(s);
 	return rc;
@@ -324,7 +324,7 @@ static int upsert_res(cairn_store *st, const char *env, int64_t rev, const cairn
 	cairn_db_bind_int64(s, 10, r->created_at);
 	cairn_db_bind_int64(s, 11, cairn_store__now());
 	cairn_db_bind_int64(s, 12, rev);
-	rc = cairn_db_step(s);
+	rc = cairn_db_defer(s, "write a resource");
 	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "write a resource");
 
 cleanup:
@@ -524,7 +524,8 @@ int cairn_store_intent_add(cairn_store *st, const char *env, int64_t rev, const 
 	cairn_dbstmt *s = NULL;
 	json_t *sealed = NULL;
 	json_t *null = json_null();
-	int rc;
+	int64_t id = 0;
+	int rc, step;
 
 	if (!env || !address || !type || !op)
 		return cairn_error_set(CAIRN_EINVAL, "cannot record an intent without environment, address, type and operation");
@@ -544,13 +545,35 @@ int cairn_store_intent_add(cairn_store *st, const char *env, int64_t rev, const 
 		cairn_store__bind_text(s, 6, token);
 		cairn_store__bind_text(s, 7, json_string_value(sealed));
 		cairn_db_bind_int64(s, 8, cairn_store__now());
-		rc = cairn_db_step(s);
-		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "record an intent");
+		step = cairn_db_defer(s, "record an intent");
+		if (st->is_pg && step == CAIRN_DB_ROW) {
+			/* PostgreSQL, run at once: the id came back (RETURNING id) */
+			id = cairn_db_col_int64(s, 0);
+			rc = 0;
+		} else if (st->is_pg && step == CAIRN_DB_DONE) {
+			/* PostgreSQL, pipelined: the id is read after tx_end */
+			id = -1;
+			rc = 0;
+		} else {
+			rc = step == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, step, "record an intent");
+			if (rc == 0)
+				id = cairn_db_last_id(st->db);
+		}
+		if (id >= 0) {
+			cairn_store__done(s);
+			s = NULL;
+		}
+	}
+	rc = cairn_store__tx_end(st, rc);
+	if (s) {
+		if (rc == 0 && (step = cairn_db_step(s)) != CAIRN_DB_ROW)
+			rc = cairn_store__sqlerr(st, step == CAIRN_DB_DONE ? SQLITE_ERROR : step, "record an intent");
+		else if (rc == 0)
+			id = cairn_db_col_int64(s, 0);
 		cairn_store__done(s);
 	}
 	if (rc == 0 && id_out)
-		*id_out = cairn_db_last_id(st->db);
-	rc = cairn_store__tx_end(st, rc);
+		*id_out = id;
 
 cleanup:
 	json_decref(sealed);

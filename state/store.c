@@ -58,6 +58,10 @@
 
 /* ---- every statement the store runs ---- */
 
+#define INTENT_ADD_SQL \
+	"INSERT INTO intents(env, rev, address, type, op, token, payload, started_at) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+
 #define RES_COLS "address, name, type, id, attrs, sensitive, deps, token, created_at, updated_at, rev"
 
 static const char *const stmt_sql[STMT__COUNT] = {
@@ -74,6 +78,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"ON CONFLICT(name) DO UPDATE SET serial = envs.serial + 1",
 	[STMT_ENV_ENSURE] = "INSERT INTO envs(name, serial) VALUES (?1, 0) ON CONFLICT(name) DO NOTHING",
 	[STMT_ENV_SERIAL] = "SELECT serial FROM envs WHERE name = ?1",
+	[STMT_ENV_ADD] =
+		"INSERT INTO envs(name, serial) VALUES (?1, ?2) "
+		"ON CONFLICT(name) DO UPDATE SET serial = envs.serial + excluded.serial",
 	[STMT_ENV_LIST]   = "SELECT name FROM envs ORDER BY name",
 
 	[STMT_RES_UPSERT] =
@@ -96,9 +103,7 @@ static const char *const stmt_sql[STMT__COUNT] = {
 		"INSERT INTO changes(rev, env, address, prev_address, type, action, id, at) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 
-	[STMT_INTENT_ADD] =
-		"INSERT INTO intents(env, rev, address, type, op, token, payload, started_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STMT_INTENT_ADD] = INTENT_ADD_SQL,
 	[STMT_INTENT_CLEAR] = "DELETE FROM intents WHERE id = ?1",
 	[STMT_INTENT_LIST] =
 		"SELECT id, address, type, op, token, payload, rev, started_at "
@@ -148,12 +153,15 @@ static const char *const stmt_sql[STMT__COUNT] = {
  * the same text as above. A writer's transaction takes a transaction-scoped
  * advisory lock on the state (its schema), as BEGIN IMMEDIATE takes
  * SQLite's write lock; a reader's is one snapshot, as in SQLite's WAL.
+ * A new intent's id comes back with the INSERT (RETURNING id) rather than
+ * from a `SELECT lastval()` after it, which would be one more round trip.
  */
 #define PG_WRITE_LOCK "SELECT pg_advisory_xact_lock(1667330670, hashtext(current_schema()))"
 
 static const char *const stmt_sql_pg[STMT__COUNT] = {
 	[STMT_BEGIN_IMMEDIATE] = "BEGIN; " PG_WRITE_LOCK,
 	[STMT_BEGIN_READ]      = "BEGIN ISOLATION LEVEL REPEATABLE READ",
+	[STMT_INTENT_ADD]      = INTENT_ADD_SQL " RETURNING id",
 };
 
 /* ---- schema: migration steps, applied in order in one transaction ---- */
@@ -414,7 +422,8 @@ static int run(cairn_store *st, cairn_stmt_id id, const char *what)
 
 	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
 		return rc;
-	rc = cairn_db_step(s);
+	/* inside a pipelined call (tx_begin), sent without waiting */
+	rc = cairn_db_defer(s, what);
 	rc = (rc == CAIRN_DB_DONE || rc == CAIRN_DB_ROW) ? 0 : cairn_store__sqlerr(st, rc, what);
 	cairn_store__done(s);
 	return rc;
@@ -474,11 +483,15 @@ int cairn_store__tx_begin(cairn_store *st)
 	if ((rc = cairn_store__writable(st)) < 0)
 		return rc;
 	st->tx_t0 = mono_now();
+	st->tx_bump = NULL;
 	if (st->batch) {
 		if (st->batch_lost)
 			return cairn_error_set(CAIRN_ERROR,
 				"cannot write to %s: the open batch was rolled back after an earlier error",
 				st->path);
+		/* PostgreSQL: the call's statements go out in one pipeline, from
+		 * the SAVEPOINT to the RELEASE, and tx_end waits for them all */
+		st->piped = cairn_db_pipe_begin(st->db);
 		return run(st, STMT_SAVEPOINT, "start an operation");
 	}
 	return begin(st, STMT_BEGIN_IMMEDIATE, "start a transaction");
@@ -488,13 +501,38 @@ static int tx_end(cairn_store *st, int rc);
 
 int cairn_store__tx_end(cairn_store *st, int rc)
 {
+	struct cairn_store_bump *b = st->tx_bump;
+
+	st->tx_bump = NULL;
 	rc = tx_end(st, rc);
+	if (rc == 0 && b)
+		b->n += st->tx_bumps; /* the call is in the batch: so are its serial bumps */
 	st->write_secs += mono_now() - st->tx_t0;
 	return rc;
 }
 
 static int tx_end(cairn_store *st, int rc)
 {
+	if (st->batch && st->piped) {
+		const char *what = NULL;
+		int prc;
+
+		if (rc == 0)
+			rc = run(st, STMT_RELEASE, "finish an operation");
+		prc = cairn_db_pipe_end(st->db, &what);
+		st->piped = 0;
+		if (prc != 0 && rc == 0)
+			rc = cairn_store__sqlerr(st, prc, what ? what : "finish an operation");
+		if (rc == 0)
+			return 0;
+		if (!cairn_db_in_tx(st->db)) {
+			st->batch_lost = 1;
+			return rc;
+		}
+		run(st, STMT_ROLLBACK_TO, "undo an operation");
+		run(st, STMT_RELEASE, "undo an operation");
+		return rc;
+	}
 	if (st->batch) {
 		if (rc == 0)
 			return run(st, STMT_RELEASE, "finish an operation");
@@ -527,6 +565,38 @@ void cairn_store__read_end(cairn_store *st)
 		run(st, STMT_COMMIT, "finish reading");
 }
 
+static void clear_bumps(cairn_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nbumps; i++)
+		free(st->bumps[i].env);
+	st->nbumps = 0;
+	st->tx_bump = NULL;
+}
+
+/* PostgreSQL: the batch's serial bumps, one statement per environment. */
+static int add_bumps(cairn_store *st)
+{
+	double t0 = mono_now();
+	cairn_dbstmt *s = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < st->nbumps && rc == 0; i++) {
+		if (st->bumps[i].n == 0 || (rc = cairn_store__stmt(st, STMT_ENV_ADD, &s)) < 0)
+			continue;
+		cairn_store__bind_text(s, 1, st->bumps[i].env);
+		cairn_db_bind_int64(s, 2, st->bumps[i].n);
+		rc = cairn_db_step(s);
+		rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, "bump the serial");
+		cairn_store__done(s);
+	}
+	clear_bumps(st);
+	st->write_secs += mono_now() - t0;
+	return rc;
+}
+
 int cairn_store_begin(cairn_store *st)
 {
 	int rc;
@@ -555,17 +625,24 @@ int cairn_store_commit(cairn_store *st)
 	st->batch = 0;
 	if (st->batch_lost) {
 		st->batch_lost = 0;
+		clear_bumps(st);
 		return cairn_error_set(CAIRN_ERROR,
 			"cannot commit to %s: the batch was rolled back after an earlier error", st->path);
 	}
 	st->batch_commit = 1;
-	rc = commit(st);
+	if ((rc = add_bumps(st)) < 0) {
+		if (cairn_db_in_tx(st->db))
+			run(st, STMT_ROLLBACK, "roll back");
+	} else {
+		rc = commit(st);
+	}
 	st->batch_commit = 0;
 	return rc;
 }
 
 void cairn_store_rollback(cairn_store *st)
 {
+	clear_bumps(st);
 	if (!st->batch)
 		return;
 	st->batch = 0;
@@ -577,6 +654,11 @@ void cairn_store_rollback(cairn_store *st)
 void cairn_store_write_stats(const cairn_store *st, double *seconds)
 {
 	*seconds = st->write_secs;
+}
+
+uint64_t cairn_store_round_trips(const cairn_store *st)
+{
+	return cairn_db_round_trips(st->db);
 }
 
 void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double *seconds)
@@ -969,6 +1051,8 @@ void cairn_store_free(cairn_store *st)
 	free(st->path);
 	free(st->dir);
 	free(st->key_file);
+	clear_bumps(st);
+	free(st->bumps);
 	free(st);
 }
 
@@ -1026,15 +1110,56 @@ static int env_stmt(cairn_store *st, cairn_stmt_id id, const char *env, const ch
 	if ((rc = cairn_store__stmt(st, id, &s)) < 0)
 		return rc;
 	cairn_store__bind_text(s, 1, env);
-	rc = cairn_db_step(s);
+	rc = cairn_db_defer(s, what);
 	rc = rc == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, rc, what);
 	cairn_store__done(s);
 	return rc;
 }
 
+/*
+ * On PostgreSQL inside a batch, a call's serial bump is counted here and
+ * added to envs once, just before the batch's COMMIT (add_bumps): the same
+ * committed serial, but without an UPDATE of the environment's row per
+ * call. Those UPDATEs, each in its own savepoint, left a chain of row
+ * versions (each locked by the next call's foreign-key check, so a
+ * MultiXact) that every later statement touching the row walked: a
+ * batch's cost grew with the square of its size. The row is still made
+ * to exist (ENV_ENSURE, which writes nothing when it does), as resources
+ * reference it.
+ */
 int cairn_store__bump_serial(cairn_store *st, const char *env)
 {
-	return env_stmt(st, STMT_ENV_BUMP, env, "bump the serial");
+	struct cairn_store_bump *nb;
+	size_t i;
+	int rc;
+
+	if (!st->is_pg || !st->batch || (st->tx_bump && strcmp(st->tx_bump->env, env) != 0))
+		return env_stmt(st, STMT_ENV_BUMP, env, "bump the serial");
+	if (st->tx_bump) {
+		st->tx_bumps++;
+		return 0;
+	}
+	if ((rc = env_stmt(st, STMT_ENV_ENSURE, env, "record the environment")) < 0)
+		return rc;
+	for (i = 0; i < st->nbumps && strcmp(st->bumps[i].env, env) != 0; i++)
+		;
+	if (i == st->nbumps) {
+		if (st->nbumps == st->capbumps) {
+			size_t cap = st->capbumps ? st->capbumps * 2 : 4;
+
+			if (!(nb = realloc(st->bumps, cap * sizeof(*nb))))
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			st->bumps = nb;
+			st->capbumps = cap;
+		}
+		if (!(st->bumps[i].env = strdup(env)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		st->bumps[i].n = 0;
+		st->nbumps++;
+	}
+	st->tx_bump = &st->bumps[i];
+	st->tx_bumps = 1;
+	return 0;
 }
 
 int cairn_store__ensure_env(cairn_store *st, const char *env)
@@ -1045,6 +1170,7 @@ int cairn_store__ensure_env(cairn_store *st, const char *env)
 int cairn_store_serial(cairn_store *st, const char *env, int64_t *out)
 {
 	cairn_dbstmt *s = NULL;
+	size_t i;
 	int rc;
 
 	if ((rc = cairn_store__stmt(st, STMT_ENV_SERIAL, &s)) < 0)
@@ -1061,6 +1187,9 @@ int cairn_store_serial(cairn_store *st, const char *env, int64_t *out)
 		rc = cairn_store__sqlerr(st, rc, "read the serial");
 	}
 	cairn_store__done(s);
+	for (i = 0; rc == 0 && i < st->nbumps; i++)
+		if (strcmp(st->bumps[i].env, env) == 0)
+			*out += st->bumps[i].n; /* this batch's, not yet added (PostgreSQL) */
 	return rc;
 }
 

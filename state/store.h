@@ -101,6 +101,9 @@ void cairn_store_commit_stats(const cairn_store *st, uint64_t *ncommits, double 
 /* Total seconds spent inside mutating calls and batch commits (all state
  * writing, for the benchmark's "share of apply time in state commits"). */
 void cairn_store_write_stats(const cairn_store *st, double *seconds);
+/* Round trips to a PostgreSQL state so far: each wait for the server's
+ * answer (0 for a SQLite file). */
+uint64_t cairn_store_round_trips(const cairn_store *st);
 
 /* ---- copying a whole state (copy.c: cairn state migrate) ---- */
 typedef struct cairn_store_copy_stats {

@@ -30,6 +30,7 @@ typedef enum cairn_stmt_id {
 	STMT_ENV_ENSURE,
 	STMT_ENV_SERIAL,
 	STMT_ENV_LIST,
+	STMT_ENV_ADD,
 
 	STMT_RES_UPSERT,
 	STMT_RES_GET,
@@ -71,6 +72,16 @@ struct cairn_store {
 	unsigned flags;
 	int batch;        /* a batch (cairn_store_begin) is open */
 	int batch_lost;   /* SQLite rolled the open batch back after an error */
+	int piped;        /* PostgreSQL: this call's statements are pipelined (db.h) */
+	/* PostgreSQL, inside a batch: serial bumps of the calls that succeeded
+	 * (added to envs at the batch's commit), and of the call under way */
+	struct cairn_store_bump {
+		char *env;
+		int64_t n;
+	} *bumps;
+	size_t nbumps, capbumps;
+	struct cairn_store_bump *tx_bump;
+	int64_t tx_bumps;
 	cairn_dbstmt *stmts[STMT__COUNT];
 	cairn_secret_key key;
 	int have_key;

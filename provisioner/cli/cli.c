@@ -1268,16 +1268,22 @@ static int run_apply(cli *c, bool destroy)
 			uint64_t ncommits = 0;
 			double commit_s = 0, write_s = 0, wall = cairn_now() - t0;
 			cairn_loop_stats ls;
+			uint64_t trips;
 
 			cairn_store_commit_stats(e->store, &ncommits, &commit_s);
 			cairn_store_write_stats(e->store, &write_s);
 			c->commit_s = commit_s;
 			cairn_loop_get_stats(e->loop, &ls);
+			trips = cairn_store_round_trips(e->store);
 			fprintf(stderr, "cairn stats: apply_wall_s=%.3f commits=%llu commit_s=%.4f (%.2f%%) "
-				"state_write_s=%.4f (%.2f%%) http_requests=%llu retries=%llu\n", wall,
+				"state_write_s=%.4f (%.2f%%) http_requests=%llu retries=%llu", wall,
 				(unsigned long long)ncommits, commit_s, wall > 0 ? 100 * commit_s / wall : 0,
 				write_s, wall > 0 ? 100 * write_s / wall : 0,
 				(unsigned long long)ls.requests, (unsigned long long)ls.retries);
+			/* PostgreSQL only: waits for the server, all of this run */
+			if (trips)
+				fprintf(stderr, " state_round_trips=%llu", (unsigned long long)trips);
+			fputc('\n', stderr);
 		}
 	}
 	if (summary && !c->jout)

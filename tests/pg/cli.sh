@@ -86,6 +86,41 @@ check "history has the destroy" grep -qF '"command": "destroy"' "$WORK/out"
 check "no password in history" no_pw
 check "no password anywhere in the state" test "$(pg_sql "SELECT count(*) FROM stack_a.revisions r WHERE r::text LIKE '%$PW%'")" = 0
 
+# round trips: inside a group-commit batch a store call is one round trip
+# (its statements pipelined behind one Sync, the intent's id by RETURNING):
+# 12 VPCs, each an intent and a write (2 round trips; one statement at a
+# time they took 9-10), plus a BEGIN and a COMMIT per batch and a fixed
+# ~40 (opening, schema, lock, revision, reads). The serial recorded is the
+# one the same apply records on a SQLite file (PostgreSQL adds a batch's
+# bumps at its commit).
+awsstack many <<'YAML'
+resources:
+  v:
+    type: aws.vpc
+    count: 12
+    cidr_block: "${cidrsubnet(\"10.0.0.0/8\", 8, count.index)}"
+YAML
+URL_M=$(pg_new_schema many)
+CAIRN_STATS=1 "$CAIRN" apply -C many -e dev --auto-approve --state "$URL_M" >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+expect_rc 0 "apply of 12 VPCs"
+TRIPS=$(sed -n 's/.*state_round_trips=\([0-9]*\).*/\1/p' "$WORK/err" | head -1)
+NCOMMITS=$(sed -n 's/.*apply_wall_s=[0-9.]* commits=\([0-9]*\).*/\1/p' "$WORK/err" | head -1)
+check "CAIRN_STATS reports the round trips ($TRIPS) and commits ($NCOMMITS)" test -n "$TRIPS" -a -n "$NCOMMITS"
+check "2 round trips per resource: $TRIPS <= 2 x 12 + 2 x $NCOMMITS commits + 50" \
+  test "${TRIPS:-999}" -le $((24 + 2 * ${NCOMMITS:-0} + 50))
+eq "$(pg_sql "SELECT count(*) FROM many.resources")" "12" "12 rows"
+eq "$(pg_sql "SELECT count(*) FROM many.intents")" "0" "no intents left"
+eq "$(pg_sql "SELECT count(*) FROM many.changes")" "12" "12 change rows"
+PG_SERIAL=$(pg_sql "SELECT serial FROM many.envs WHERE name = 'dev'")
+run destroy -C many -e dev --auto-approve --state "$URL_M"
+expect_rc 0 "destroy the 12 VPCs"
+run apply -C many -e dev --auto-approve --state "$WORK/many.db"
+expect_rc 0 "the same apply on a SQLite file"
+eq "$PG_SERIAL" "$(sqlite3 "$WORK/many.db" "SELECT serial FROM envs WHERE name = 'dev'")" "the same serial on both backends"
+run destroy -C many -e dev --auto-approve --state "$WORK/many.db"
+expect_rc 0 "destroy on the file"
+
 # errors: no such database, a foreign schema, no key
 run plan -C s -e dev --state "postgres://cairn:$PW@127.0.0.1:$PG_PORT/nosuchdb"
 expect_rc 1 "unreachable database"

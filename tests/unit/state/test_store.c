@@ -577,6 +577,59 @@ static void test_store__intents(void)
 
 /* ---- batches ---- */
 
+/* Inside a batch, a call whose write fails part-way (a change row for a
+ * revision that does not exist: on PostgreSQL that failure comes back from
+ * a pipeline, after the statements were sent) undoes only itself; the
+ * calls before and after it commit, and intents recorded in the batch get
+ * their own ids (RETURNING id on PostgreSQL). */
+static void test_store__batch_failed_write(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL;
+	cairn_store *st = open_new(dir, &db);
+	cairn_state_res r, *v = NULL;
+	cairn_intent *it = NULL;
+	int64_t serial = 0, i1 = 0, i2 = 0;
+	size_t n = 0;
+
+	T_CHECK(st);
+	res_init(&r, "a", "local.file", NULL);
+	T_OK(cairn_store_begin(st));
+	T_OK(cairn_store_intent_add(st, "dev", 0, "a", "local.file", "create", "tok-a", NULL, &i1));
+	T_OK(cairn_store_intent_add(st, "dev", 0, "b", "local.file", "create", "tok-b", NULL, &i2));
+	T_CHECK(i1 > 0 && i2 > 0 && i1 != i2);
+	T_OK(cairn_store_put(st, "dev", 0, "create", &r, i1));
+	r.address = "b";
+	T_EQ_INT(cairn_store_put(st, "dev", 999, "create", &r, i2), CAIRN_EINVAL);
+	T_CONTAINS(cairn_error_last()->message, "cannot record a change");
+	r.address = "c";
+	T_OK(cairn_store_put(st, "dev", 0, "create", &r, 0));
+	/* read inside the batch: its own two bumps (PostgreSQL adds them at
+	 * the commit, and counts them in meanwhile) */
+	T_OK(cairn_store_serial(st, "dev", &serial));
+	T_EQ_INT(serial, 2);
+	T_OK(cairn_store_commit(st));
+
+	T_OK(cairn_store_list(st, "dev", &v, &n));
+	T_EQ_INT(n, 2);
+	T_EQ_STR(v[0].address, "a");
+	T_EQ_STR(v[1].address, "c");
+	cairn_state_res_free_array(v, n);
+	T_OK(cairn_store_serial(st, "dev", &serial));
+	T_EQ_INT(serial, 2);
+	/* b's intent stays: its put was undone, intent removal included */
+	T_OK(cairn_store_intents(st, "dev", &it, &n));
+	T_EQ_INT(n, 1);
+	T_EQ_INT(it[0].id, i2);
+	T_EQ_STR(it[0].address, "b");
+	cairn_intent_free_array(it, n);
+
+	res_done(&r);
+	cairn_store_free(st);
+	free(db);
+	rmtree(dir);
+}
+
 static void test_store__batch_commit_rollback(void)
 {
 	const char *dir = mktmp();
@@ -1168,6 +1221,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__serial_and_envs),
 	T_CASE(test_store__intents),
 	T_CASE(test_store__batch_commit_rollback),
+	T_CASE(test_store__batch_failed_write),
 	T_CASE(test_store__sealed_secrets),
 	T_CASE(test_store__state_key_from_env),
 	T_CASE(test_store__outputs),
