@@ -136,6 +136,7 @@ eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "4" "n
 eq "$(pg_sql "SELECT count(*) FROM old2.ephemeral_envs")" "1" "the ephemeral environments' table"
 run apply -C s2 -e dev --auto-approve --var team=red --state "$U2"
 expect_rc 0 "an apply on the upgraded state"
-eq "$(pg_sql "SELECT count(*) FROM old2.applied_configs")" "1" "records its configuration"
+eq "$(pg_sql "SELECT count(*) FROM old2.applied_configs WHERE env = 'dev'")" "1" "records its configuration"
+eq "$(pg_sql "SELECT count(*) FROM old2.applied_configs WHERE env = 'pr-1'")" "1" "env create recorded pr-1's configuration too"
 check "no state file beside either stack" test ! -e s/.cairn/state.db -a ! -e s2/.cairn/state.db
 done_testing
