@@ -946,8 +946,11 @@ static int load_state(cairn_engine *e)
 	 * lock, so that a run that fails before (bad input) leaves none */
 	if (e->opts.no_state || (!cairn_store_is_url(e->state_path) && stat(e->state_path, &sb) != 0))
 		return 0;
-	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
-	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path) && !e->opts.for_write) {
+	/* on PostgreSQL a writing engine opens without CAIRN_STORE_CREATE too:
+	 * an empty schema stays empty until the lock is taken */
+	rc = cairn_store_open(&e->store, e->state_path, !e->opts.for_write ? CAIRN_STORE_READONLY
+						 : cairn_store_is_url(e->state_path) ? 0 : CAIRN_STORE_CREATE);
+	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path)) {
 		cairn_error_clear();
 		return 0; /* a PostgreSQL state nothing has been written to yet */
 	}
