@@ -1121,8 +1121,8 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		rc = cairn_error_set(CAIRN_EINVAL, "no environment given: use -e ENV (or set CAIRN_ENV)");
 		goto fail;
 	}
-	e->state_path = cairn_store_location(e->opts.state_file, NULL)
-		? strdup(cairn_store_location(e->opts.state_file, NULL))
+	e->state_path = cairn_store_location(e->opts.state_file, e->stack->state)
+		? strdup(cairn_store_location(e->opts.state_file, e->stack->state))
 		: path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = cairn_engine__load_env(e)) != 0)
 		goto fail;
