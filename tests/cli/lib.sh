@@ -64,7 +64,7 @@ if [ -z "\${CAIRN_STATE_URL:-}" ]; then
   schema=st_\$( (cd "\$dir" 2>/dev/null && pwd -P) || printf '%s' "\$dir")
   schema=st_\$(printf '%s' "\${schema#st_}" | md5sum | cut -c1-16)
   if [ ! -e "$PG_DIR/schemas/\$schema" ]; then
-    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p $PG_PORT -U cairn -d cairn -c "CREATE SCHEMA IF NOT EXISTS \$schema" >/dev/null &&
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p $PG_PORT -U cairn -d cairn -c "CREATE SCHEMA IF NOT EXISTS \$schema" >/dev/null 2>&1 &&
       : >"$PG_DIR/schemas/\$schema"
   fi
   export CAIRN_STATE_URL="$PG_URL?options=-csearch_path%3D\$schema"
