@@ -43,6 +43,19 @@ eq "$(wc -l <"$WORK/out")" 2 "both of them"
 run lock status -C s -e dev
 expect_rc 0 "lock status"
 hist_ok "the history is there" "len(H) == 1 and H[0]['command'] == 'apply'"
+run env create pr-1 --from dev --ttl 1h --auto-approve -C s
+expect_rc 0 "env create"
+eq "$(pg_sql "SELECT name FROM stack_a.ephemeral_envs")" pr-1 "the ephemeral environment is recorded there"
+eq "$(pg_sql "SELECT count(*) FROM stack_a.resources WHERE env = 'pr-1'")" 2 "with its resources"
+run env list -C s
+expect_rc 0 "env list"
+out_has "pr-1" "lists it from the stack's state"
+run drift -C s -e dev
+expect_rc 0 "drift (nothing changed)"
+eq "$(pg_sql "SELECT count(*) FROM stack_a.drift_runs WHERE env = 'dev'")" 1 "drift's run is recorded there"
+run drift history -C s -e dev
+expect_rc 0 "drift history"
+out_has "Runs (newest first)" "reads it"
 
 # --- precedence: --state, then CAIRN_STATE_URL, then stack.yaml
 CAIRN_STATE_URL=$URL_B run plan -C s -e dev --detailed-exitcode
