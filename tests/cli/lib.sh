@@ -33,11 +33,13 @@ cd "$WORK"
 # on first use and runs the real cairn with CAIRN_STATE_URL naming it
 # (unless the test set CAIRN_STATE_URL itself) and CAIRN_STATE_KEY set (a
 # shared state has no key file) unless the test set one. The state
-# helpers below (state_sql, state_check, no_state, state_bytes) read the
-# same state on either backend; parts of a test that are about the SQLite
-# file itself run under sqlite_only, which prints a TAP skip line on PG.
+# helpers below (state_sql, state_attr, state_set_attr, state_check,
+# no_state, state_bytes, state_lacks) read the same state on either
+# backend; parts of a test that are about the SQLite file itself run under
+# sqlite_only, which prints a TAP skip line on PG. The tests in tests/pg
+# start their own server and ignore CAIRN_TEST_STATE.
 STATE_BACKEND=sqlite
-if [ "${CAIRN_TEST_STATE:-}" = pg ]; then
+if [ "${CAIRN_TEST_STATE:-}" = pg ] && [ "$(basename "$(dirname "$(readlink -f "$0")")")" != pg ]; then
   STATE_BACKEND=pg
   . "$TESTS_DIR/../pg/lib.sh"
   pg_start
