@@ -7,6 +7,7 @@ set -u
 unset CI
 CAIRN=$(readlink -f "$1")
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd -P) # the test's own directory
 WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
 # the built-in modules, and the test modules (local.thing uses cairn.fs, which
 # only modules on this trusted path get: a stack's own modules never do)
@@ -39,7 +40,7 @@ cd "$WORK"
 # sqlite_only, which prints a TAP skip line on PG. The tests in tests/pg
 # start their own server and ignore CAIRN_TEST_STATE.
 STATE_BACKEND=sqlite
-if [ "${CAIRN_TEST_STATE:-}" = pg ] && [ "$(basename "$(dirname "$(readlink -f "$0")")")" != pg ]; then
+if [ "${CAIRN_TEST_STATE:-}" = pg ] && [ "$(basename "$SCRIPT_DIR")" != pg ]; then
   STATE_BACKEND=pg
   . "$TESTS_DIR/../pg/lib.sh"
   pg_start
