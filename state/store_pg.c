@@ -250,10 +250,10 @@ int cairn_store__open_pg(cairn_store *st, const char *url)
 		return rc;
 	if ((rc = read_version(st, &version)) < 0)
 		return rc;
-	if (ro) {
-		if (version == 0)
-			return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
+	/* as with a file: only CAIRN_STORE_CREATE makes a state where there is none */
+	if (version == 0 && (ro || !(st->flags & CAIRN_STORE_CREATE)))
+		return cairn_error_set(CAIRN_ENOTFOUND, "state database %s is empty", st->path);
+	if (ro)
 		return 0;
-	}
 	return migrate(st);
 }

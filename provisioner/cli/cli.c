@@ -90,7 +90,7 @@ typedef struct cli {
 } cli;
 
 static int rollback_to(cli *c, long to, const char *why);
-static char *state_path(cli *c);
+static int state_path(cli *c, char **out);
 
 /* ---------- printing ---------- */
 
@@ -164,7 +164,7 @@ static const char usage_text[] =
 "  -C DIR                 stack directory (default .; the stack is DIR/stack.yaml)\n"
 "  --stack FILE           the stack file (default DIR/stack.yaml)\n"
 "  --state FILE|URL       the state: an SQLite file or postgres://... (default $CAIRN_STATE_URL,\n"
-"                         else STACKDIR/.cairn/state.db; see docs/state.md)\n"
+"                         else stack.yaml's state:, else STACKDIR/.cairn/state.db; docs/state.md)\n"
 "  -e, --env ENV          the environment (default $CAIRN_ENV); its overlay is STACKDIR/ENV.yaml\n"
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
@@ -1118,11 +1118,11 @@ static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
 /* After failed checks: back to the last revision whose checks passed. */
 static int auto_rollback(cli *c)
 {
-	char *state = state_path(c), *why = NULL;
+	char *state = NULL, *why = NULL;
 	long to = 0;
 	int rc;
 
-	if (!state || cairn_cli_last_passed(state, c->env, c->failed_rev, &to) != 0 || !to) {
+	if (state_path(c, &state) != 0 || cairn_cli_last_passed(state, c->env, c->failed_rev, &to) != 0 || !to) {
 		fprintf(c->json ? stderr : stdout, "\nNo revision before %ld passed its health checks: nothing was rolled back.\n",
 			c->failed_rev);
 		free(state);
@@ -1457,23 +1457,32 @@ static int cmd_graph(cli *c, int argc, char **argv)
 
 /* ---------- commands on the state store alone ---------- */
 
-static char *state_path(cli *c)
+/* *out: the state to use (malloc'd): --state, else $CAIRN_STATE_URL, else
+ * the stack file's state: key, else STACKDIR/.cairn/state.db. */
+static int state_path(cli *c, char **out)
 {
-	char *p = NULL, *copy, *dir;
+	char *file = NULL, *named = NULL, *copy = NULL;
+	int rc;
 
+	*out = NULL;
 	if (cairn_store_location(c->state, NULL))
-		return strdup(cairn_store_location(c->state, NULL));
-	if (c->stack) {
-		copy = strdup(c->stack);
-		dir = copy ? dirname(copy) : NULL;
-		if (dir && asprintf(&p, "%s/.cairn/state.db", dir) < 0)
-			p = NULL;
-		free(copy);
-		return p;
+		return (*out = strdup(cairn_store_location(c->state, NULL))) ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (!(file = c->stack ? strdup(c->stack) : NULL) && (c->stack || asprintf(&file, "%s/stack.yaml", c->dir) < 0))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = cairn_stack_state_of(file, &named)) != 0)
+		goto cleanup;
+	if (named) {
+		*out = named;
+		named = NULL;
+	} else if (!(copy = strdup(file)) || asprintf(out, "%s/.cairn/state.db", dirname(copy)) < 0) {
+		*out = NULL;
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	}
-	if (asprintf(&p, "%s/.cairn/state.db", c->dir) < 0)
-		return NULL;
-	return p;
+cleanup:
+	free(file);
+	free(named);
+	free(copy);
+	return rc;
 }
 
 static int check_env_exists(cli *c)
@@ -1492,9 +1501,11 @@ static int check_env_exists(cli *c)
 	if (asprintf(&path, "%s/%s.yaml", dir, c->env) < 0)
 		path = NULL;
 	if (path && stat(path, &sb) != 0) {
-		char *state = state_path(c); /* an ephemeral environment has no file */
+		char *state = NULL; /* an ephemeral environment has no file */
 
-		if (!state || !cairn_cli_env_recorded(state, c->env))
+		if (state_path(c, &state) != 0)
+			rc = CAIRN_EINVAL;
+		else if (!cairn_cli_env_recorded(state, c->env))
 			rc = cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no file %s)", c->env, path);
 		free(state);
 	}
@@ -1505,12 +1516,12 @@ static int check_env_exists(cli *c)
 
 static int open_store(cli *c, cairn_store **st, bool write)
 {
-	char *path = state_path(c);
+	char *path = NULL;
 	struct stat sb;
 	int rc;
 
-	if (!path)
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = state_path(c, &path)) != 0)
+		return rc;
 	if ((rc = check_env_exists(c)) != 0) {
 		free(path);
 		return rc;
@@ -1602,8 +1613,8 @@ static int cmd_state_migrate(cli *c, int argc, char **argv)
 	free(args);
 	if (!to || !*to || c->nargs)
 		return usage_error("usage: cairn state migrate --to URL|FILE [--state FROM]");
-	if (!(from = state_path(c)))
-		return report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	if ((rc = state_path(c, &from)) != 0)
+		return report(c, rc);
 	if (!strcmp(from, to)) {
 		rc = cairn_error_set(CAIRN_EINVAL, "the state is already at the destination");
 		goto done;
@@ -1964,7 +1975,11 @@ static int rollback_to(cli *c, long to, const char *why)
 	long from = 0;
 	int rc;
 
-	if (!(state = state_path(c)) || asprintf(&pdir, "%s/policies", c->stack ? dirname(strdupa(c->stack)) : c->dir) < 0) {
+	if ((rc = state_path(c, &state)) != 0) {
+		rc = report(c, rc);
+		goto done;
+	}
+	if (asprintf(&pdir, "%s/policies", c->stack ? dirname(strdupa(c->stack)) : c->dir) < 0) {
 		pdir = NULL;
 		rc = report(c, cairn_error_set(CAIRN_ENOMEM, "out of memory"));
 		goto done;

@@ -486,7 +486,7 @@ static int report_error(int rc)
 	return CAIRN_EXIT_ERROR;
 }
 
-static char *state_path(drift_cli *c);
+static int state_path(drift_cli *c, char **out);
 
 static int run_drift(drift_cli *c)
 {
@@ -525,7 +525,7 @@ static int run_drift(drift_cli *c)
 		if ((rc = cairn_drift_all_envs(&c->o, &all, &nall)) != 0)
 			return report_error(rc);
 		/* and the ephemeral environments (env_cmd.h) */
-		if ((sp = state_path(c)) != NULL)
+		if ((rc = state_path(c, &sp)) == 0)
 			rc = cairn_cli_env_add_ephemeral(sp, &all, &nall);
 		free(sp);
 		if (rc) {
@@ -596,23 +596,34 @@ done:
 
 /* ---- history ---- */
 
-static char *state_path(drift_cli *c)
+/* *out: the state to use (malloc'd): --state, else $CAIRN_STATE_URL, else
+ * the stack file's state: key, else STACKDIR/.cairn/state.db. */
+static int state_path(drift_cli *c, char **out)
 {
-	char *p = NULL, *copy, *dir;
+	char *file = NULL, *named = NULL, *copy = NULL;
+	int rc;
 
+	*out = NULL;
 	if (cairn_store_location(c->o.state_file, NULL))
-		return strdup(cairn_store_location(c->o.state_file, NULL));
-	if (c->o.stack_file) {
-		copy = strdup(c->o.stack_file);
-		dir = copy ? dirname(copy) : NULL;
-		if (dir && asprintf(&p, "%s/.cairn/state.db", dir) < 0)
-			p = NULL;
-		free(copy);
-		return p;
+		return (*out = strdup(cairn_store_location(c->o.state_file, NULL))) ? 0
+			: cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (!(file = c->o.stack_file ? strdup(c->o.stack_file) : NULL) &&
+	    (c->o.stack_file || asprintf(&file, "%s/stack.yaml", c->o.dir ? c->o.dir : ".") < 0))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = cairn_stack_state_of(file, &named)) != 0)
+		goto cleanup;
+	if (named) {
+		*out = named;
+		named = NULL;
+	} else if (!(copy = strdup(file)) || asprintf(out, "%s/.cairn/state.db", dirname(copy)) < 0) {
+		*out = NULL;
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	}
-	if (asprintf(&p, "%s/.cairn/state.db", c->o.dir ? c->o.dir : ".") < 0)
-		return NULL;
-	return p;
+cleanup:
+	free(file);
+	free(named);
+	free(copy);
+	return rc;
 }
 
 static void print_history(const drift_cli *c, const char *env, const json_t *h)
@@ -680,8 +691,8 @@ static int run_history(drift_cli *c)
 		return usage("%s", "usage: cairn drift history -e ENV [--limit N] [--json]");
 	if (!cairn_env_name_valid(c->envs[0]))
 		return usage("invalid environment name '%s'", c->envs[0]);
-	if (!(path = state_path(c)))
-		return report_error(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+	if ((rc = state_path(c, &path)) != 0)
+		return report_error(rc);
 	if (!cairn_store_is_url(path) && stat(path, &sb) != 0) {
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no state at %s: no drift run has been recorded", path);
 		free(path);

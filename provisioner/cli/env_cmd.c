@@ -233,10 +233,10 @@ static int load_stack(env_cli *c)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	rc = cairn_stack_load(&c->stack, file);
 	free(file);
-	if (!rc && cairn_store_location(c->state_file, NULL) &&
-	    !(c->state_path = strdup(cairn_store_location(c->state_file, NULL))))
+	if (!rc && cairn_store_location(c->state_file, c->stack->state) &&
+	    !(c->state_path = strdup(cairn_store_location(c->state_file, c->stack->state))))
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	else if (!rc && !cairn_store_location(c->state_file, NULL) && asprintf(&c->state_path, "%s/.cairn/state.db", c->stack->dir) < 0)
+	else if (!rc && !cairn_store_location(c->state_file, c->stack->state) && asprintf(&c->state_path, "%s/.cairn/state.db", c->stack->dir) < 0)
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	return rc;
 }

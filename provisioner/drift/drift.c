@@ -428,8 +428,9 @@ int cairn_drift_run_new(cairn_drift_run **out, const cairn_drift_opts *o)
 	r->now = o->now ? o->now : (int64_t)time(NULL);
 	if ((rc = load_stack(o, &r->stack)) != 0)
 		goto fail;
-	r->state_path = cairn_store_location(o->state_file, NULL) ? strdup(cairn_store_location(o->state_file, NULL))
-							       : path_join(r->stack->dir, ".cairn/state.db");
+	r->state_path = cairn_store_location(o->state_file, r->stack->state)
+		? strdup(cairn_store_location(o->state_file, r->stack->state))
+		: path_join(r->stack->dir, ".cairn/state.db");
 	if (!r->state_path) {
 		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto fail;

@@ -948,8 +948,11 @@ static int load_state(cairn_engine *e)
 	 * lock, so that a run that fails before (bad input) leaves none */
 	if (e->opts.no_state || (!cairn_store_is_url(e->state_path) && stat(e->state_path, &sb) != 0))
 		return 0;
-	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
-	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path) && !e->opts.for_write) {
+	/* on PostgreSQL a writing engine opens without CAIRN_STORE_CREATE too:
+	 * an empty schema stays empty until the lock is taken */
+	rc = cairn_store_open(&e->store, e->state_path, !e->opts.for_write ? CAIRN_STORE_READONLY
+						 : cairn_store_is_url(e->state_path) ? 0 : CAIRN_STORE_CREATE);
+	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path)) {
 		cairn_error_clear();
 		return 0; /* a PostgreSQL state nothing has been written to yet */
 	}
@@ -1120,8 +1123,8 @@ int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts)
 		rc = cairn_error_set(CAIRN_EINVAL, "no environment given: use -e ENV (or set CAIRN_ENV)");
 		goto fail;
 	}
-	e->state_path = cairn_store_location(e->opts.state_file, NULL)
-		? strdup(cairn_store_location(e->opts.state_file, NULL))
+	e->state_path = cairn_store_location(e->opts.state_file, e->stack->state)
+		? strdup(cairn_store_location(e->opts.state_file, e->stack->state))
 		: path_join(e->stack->dir, ".cairn/state.db");
 	if ((rc = cairn_engine__load_env(e)) != 0)
 		goto fail;

@@ -15,6 +15,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,7 +26,7 @@ typedef struct {
 	json_t *index;  /* resource name -> position in resources */
 } stack_priv;
 
-static const char *const top_keys[] = { "stack", "variables", "resources", "hosts", "outputs", "drift", "environments", "checks", NULL };
+static const char *const top_keys[] = { "stack", "state", "variables", "resources", "hosts", "outputs", "drift", "environments", "checks", NULL };
 static const char *const var_keys[] = { "type", "default", "description", "sensitive", "nullable", "validation", NULL };
 static const char *const val_keys[] = { "condition", "message", NULL };
 static const char *const out_keys[] = { "value", "description", "sensitive", NULL };
@@ -766,6 +767,79 @@ static int check_stack(const cairn_stack *s)
 
 /* ---- the stack ------------------------------------------------------- */
 
+/* The state: key: a path, relative to the stack's directory, or a
+ * postgres:// (postgresql://) URL. A stack file is shared (version
+ * control): a URL that carries a password is refused, the password
+ * belongs in PGPASSWORD, ~/.pgpass or CAIRN_STATE_URL. The message never
+ * repeats the URL. *out: the URL, or the path joined to dir. */
+static int load_state(char **out, const cairn_expr *x, const char *dir)
+{
+	const cairn_pos *pos = cairn_expr_pos(x);
+	char *v = NULL;
+	const char *p, *sep, *auth, *end, *at = NULL, *q;
+	int rc;
+
+	if ((rc = want_string(&v, x, "the state")) != 0)
+		return rc;
+	for (p = v; (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (p > v && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '.' || *p == '-')); p++)
+		;
+	sep = p > v && strncmp(p, "://", 3) == 0 ? p : NULL;
+	if (!*v) {
+		rc = cairn_error_set_at(CAIRN_EINVAL, pos, "the state is empty: name a file (relative to the stack) "
+					"or a postgres:// URL");
+	} else if (sep && strncmp(v, "postgres://", 11) != 0 && strncmp(v, "postgresql://", 13) != 0) {
+		rc = cairn_error_set_at(CAIRN_EINVAL, pos, "the state's URL scheme '%.*s' is not supported: "
+					"name a file (relative to the stack) or a postgres:// URL", (int)(sep - v), v);
+	} else if (sep) {
+		auth = sep + 3;
+		end = auth + strcspn(auth, "/?#");
+		for (q = auth; q < end; q++)
+			if (*q == '@')
+				at = q;
+		for (q = strchr(v, '?'); q && !rc; q = strchr(q + 1, '&'))
+			if (strncmp(q + 1, "password=", 9) == 0)
+				rc = CAIRN_EINVAL;
+		if (rc || (at && memchr(auth, ':', (size_t)(at - auth))))
+			rc = cairn_error_set_at(CAIRN_EINVAL, pos, "the state's URL holds a password: a stack file is "
+						"shared, so keep the password out of it (PGPASSWORD, ~/.pgpass, or the "
+						"whole URL in CAIRN_STATE_URL)");
+		else
+			*out = v, v = NULL;
+	} else if (v[0] == '/') {
+		*out = v, v = NULL;
+	} else if (asprintf(out, "%s/%s", dir, v) < 0) {
+		*out = NULL;
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	free(v);
+	return rc;
+}
+
+int cairn_stack_state_of(const char *path, char **out)
+{
+	cairn_expr *doc = NULL;
+	const cairn_expr *x;
+	struct stat sb;
+	char *tmp = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (stat(path, &sb) != 0)
+		return 0; /* no stack file: the default state */
+	if ((rc = cairn_config__load_yaml(&doc, path, path)) != 0)
+		return rc;
+	if ((x = cairn_expr_get(doc, "state")) != NULL) {
+		if (!(tmp = xstrdup(path)))
+			rc = CAIRN_ENOMEM;
+		else
+			rc = load_state(out, x, dirname(tmp));
+	}
+	free(tmp);
+	cairn_expr_free(doc);
+	return rc;
+}
+
 static int default_name(char **out, const char *dir)
 {
 	char real[PATH_MAX], *base;
@@ -854,6 +928,8 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	} else if ((rc = default_name(&s->name, s->dir)) != 0) {
 		goto cleanup;
 	}
+	if (cairn_expr_get(doc, "state") && (rc = load_state(&s->state, cairn_expr_get(doc, "state"), s->dir)) != 0)
+		goto cleanup;
 	if ((rc = load_vars(s, (cairn_expr *)cairn_expr_get(doc, "variables"))) != 0 ||
 	    (rc = load_resources(sp, (cairn_expr *)cairn_expr_get(doc, "resources"))) != 0 ||
 	    (rc = load_hosts(sp, (cairn_expr *)cairn_expr_get(doc, "hosts"))) != 0 ||
@@ -935,6 +1011,7 @@ void cairn_stack_free(cairn_stack *s)
 	free(s->name);
 	free(s->path);
 	free(s->dir);
+	free(s->state);
 	free_names(s->files, s->nfiles);
 	json_decref(sp->index);
 	free(sp);

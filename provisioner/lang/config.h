@@ -173,6 +173,8 @@ typedef struct cairn_stack {
 	char *name;
 	char *path;          /* the stack file as given */
 	char *dir;           /* its directory */
+	char *state;         /* the state its state: key names (a path joined to dir, or
+			      * a postgres:// URL), NULL without one (docs/stack-format.md) */
 	cairn_var_cfg *vars;
 	size_t nvars;
 	cairn_res_cfg *resources;   /* in file order */
@@ -210,6 +212,11 @@ typedef struct cairn_env_cfg {
  * unreadable file. */
 int cairn_stack_load(cairn_stack **out, const char *path);
 void cairn_stack_free(cairn_stack *s);
+/* The state that the stack file at path names with its state: key, checked
+ * as cairn_stack_load checks it, without loading the rest of the stack (for
+ * the commands on the state alone): *out the location (malloc'd), NULL when
+ * the file has no state: key or there is no file. */
+int cairn_stack_state_of(const char *path, char **out);
 const cairn_res_cfg *cairn_stack_resource(const cairn_stack *s, const char *name);
 
 /* Environment names: [a-z0-9][a-z0-9_-]{0,62}, not "stack". */

@@ -85,7 +85,7 @@ out_has 'tags.token: recorded (sensitive), actual (sensitive)' "a sensitive valu
 out_lacks "another-secret-value-77" "the new secret value is not shown"
 out_lacks "$SECRET" "the configured secret is not shown"
 check "nothing in the JSON report holds a secret" bash -c "! grep -q -e '$SECRET' -e another-secret-value-77 report.json"
-check "nothing in the record holds a secret" bash -c "! sqlite3 s/.cairn/state.db 'select detail from drift_findings' | grep -q -e '$SECRET' -e another-secret-value-77"
+check "nothing in the record holds a secret" eval '! state_sql s "select detail from drift_findings" | grep -q -e "$SECRET" -e another-secret-value-77'
 j() { jq -r "$1" report.json; }
 eq "$(j '.schema')" "cairn.drift/1" "versioned schema"
 eq "$(j '.environments[1].findings[] | select(.kind=="changed" and .attribute=="tags.Owner") | [.address,.recorded,.actual] | join(" ")')" "vpc alice mallory" "JSON: changed"

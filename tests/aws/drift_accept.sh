@@ -53,7 +53,7 @@ out_has "- sub[1] (aws.subnet $SUB1): gone from the cloud; will be forgotten" "t
 out_has "Refresh-only apply complete! Recorded in revision" "done"
 out_lacks "n3w-s3cr3t-value-66" "the new secret is not printed"
 out_lacks "s3cr3t-accept-token-55" "nor the old one"
-check "the secret is sealed in the state, not in clear" bash -c "! grep -qa n3w-s3cr3t-value-66 s/.cairn/state.db s/.cairn/state.db-wal 2>/dev/null"
+state_lacks s n3w-s3cr3t-value-66 "the secret is sealed in the state, not in clear"
 run state show -C s -e dev vpc
 out_has '"Owner" = "mallory"' "the state holds what exists"
 run state list -C s -e dev

@@ -78,12 +78,12 @@ eq "$(calls DescribeSubnets)" "3" "the listing, the deleted one by id (gone), th
 # --- a VPC whose recorded id attribute is not the one the cloud has (a
 # state written by another version): searched after the refresh, by the
 # id the refresh read ---
-state_sql s "update resources set attrs=json_set(attrs, '\$.id', 'vpc-0000000000000000f') where env='dev' and address='vpc'"
+state_set_attr s vpc .id '"vpc-0000000000000000f"'
 run drift -C s -e dev --json report.json
 expect_rc 2 "drift"
 eq "$(jq -r '[.environments[0].findings[] | select(.kind == "unmanaged") | .id] | join(" ")' report.json)" "$HAND" \
    "the subnet made by hand is still found in the VPC the refresh read"
-state_sql s "update resources set attrs=json_set(attrs, '\$.id', '$VPC') where env='dev' and address='vpc'"
+state_set_attr s vpc .id "\"$VPC\""
 
 # --- a VPC deleted out of band: what is left inside it is not listed as in a managed VPC ---
 sim_delete "$VPC"

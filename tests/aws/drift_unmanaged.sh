@@ -106,9 +106,9 @@ VPC=$(state_id s vpc); SUB0=$(state_id s 'sub[0]'); SUB1=$(state_id s 'sub[1]')
 # when its tags cannot be read) ---
 APP=$(state_id s app)
 ec2 CreateTags ResourceId.1="$APP" Tag.1.Key=Owner Tag.1.Value=mallory >/dev/null
-rds AddTagsToResource ResourceName="$(state_sql s "select json_extract(attrs, '\$.arn') from resources where env='dev' and address='db'")" \
+rds AddTagsToResource ResourceName="$(state_attr s db .arn)" \
   Tags.Tag.1.Key=Owner Tags.Tag.1.Value=mallory >/dev/null
-rds AddTagsToResource ResourceName="$(state_sql s "select json_extract(attrs, '\$.arn') from resources where env='dev' and address='dbnet'")" \
+rds AddTagsToResource ResourceName="$(state_attr s dbnet .arn)" \
   Tags.Tag.1.Key=Owner Tags.Tag.1.Value=mallory >/dev/null
 run drift -C s -e dev --json report.json
 expect_rc 2 "drift: tags added by hand"

@@ -23,14 +23,14 @@ out_has "in environment 'pr-123'" "the plan names the new environment"
 out_has "shop-pr-123-db" "names come from \${env.name}"
 out_has "Plan: 16 to add, 0 to change, 0 to destroy." "the whole stack"
 out_has "Plan only: environment 'pr-123' was not created." "says nothing was created"
-check "--plan-only writes no state" test ! -e ex/.cairn/state.db
+check "--plan-only writes no state" no_state ex
 eq "$(sim_count)" "0" "--plan-only creates nothing in the sim"
 
 # without a terminal and without --auto-approve: refused before anything is written
 run env create pr-123 --from dev -C ex
 expect_rc 1 "create without confirmation"
 err_has "env create needs confirmation, and there is no terminal to ask" "says why"
-check "still no state" test ! -e ex/.cairn/state.db
+check "still no state" no_state ex
 
 # create: recorded, planned and applied at once
 run env create pr-123 --from dev --ttl 4h --var db_storage=25 --auto-approve -C ex
@@ -38,7 +38,7 @@ expect_rc 0 "create pr-123"
 out_has "Apply complete! Resources: 16 added, 0 changed, 0 destroyed." "applied"
 out_has "Environment 'pr-123' created from 'dev'; it expires" "reports the expiry"
 eq "$(state_sql ex "select base || ' ' || (expires_at - created_at) from ephemeral_envs where name = 'pr-123'")" "dev 14400" "recorded: base and a 4 h TTL"
-check "its --var values are sealed in the state" sh -c "state_vars=\$(sqlite3 ex/.cairn/state.db \"select vars from ephemeral_envs\"); case \$state_vars in cairn:v1:*) true;; *) false;; esac"
+check "its --var values are sealed in the state" eval 'case $(state_sql ex "select vars from ephemeral_envs") in cairn:v1:*) true;; *) false;; esac'
 eq "$(state_sql ex "select count(*) from resources where env = 'pr-123'")" "16" "16 resources in the state"
 eq "$(sim_has_db shop-pr-123-db)" "1" "its database in the sim, named from \${env.name}"
 eq "$(sim_resources | jq -r '[.resources[] | select(.tags["cairn:env"] == "pr-123") | .tags.Name // empty] | map(select(startswith("shop-pr-123"))) | length > 0')" "true" "sim objects named shop-pr-123-*"
@@ -117,7 +117,7 @@ out_has "Environment 'pr-123' now expires" "says until when"
 eq "$(( $(state_sql ex "select expires_at from ephemeral_envs where name = 'pr-123'") - before ))" "7200" "2 h later than before"
 
 # refusals, each leaving the state as it was
-serial=$(state_sql ex "select group_concat(name || ':' || serial) from envs")
+serial=$(state_sql ex "select name || ':' || serial from envs order by name" | paste -sd,)
 run env create pr-123 --from dev --auto-approve -C ex
 expect_rc 1 "create an existing name"
 err_has "environment 'pr-123' already exists" "says so"
@@ -152,7 +152,7 @@ err_has "unknown environment 'nope'" "says so"
 run env list --ttl 1h -C ex
 expect_rc 1 "a flag of another subcommand"
 err_has "flag --ttl does not apply to 'cairn env list'" "says so"
-eq "$(state_sql ex "select group_concat(name || ':' || serial) from envs")" "$serial" "the refusals changed nothing"
+eq "$(state_sql ex "select name || ':' || serial from envs order by name" | paste -sd,)" "$serial" "the refusals changed nothing"
 eq "$(state_sql ex "select count(*) from ephemeral_envs")" "1" "one ephemeral environment"
 
 # expiry: a second environment with a 2 s TTL; gc destroys it and only it

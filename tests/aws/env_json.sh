@@ -27,7 +27,7 @@ run env destroy pr-1 --json -C ex
 expect_rc 1 "env destroy --json without --auto-approve"
 err_has "env destroy --json needs --auto-approve: with --json cairn never asks" "says why"
 eq "$(wc -c <"$WORK/out")" "0" "stdout stays empty"
-check "nothing written" test ! -e ex/.cairn/state.db
+check "nothing written" no_state ex
 
 # --- env create --plan-only --json: the plan, the record to be, nothing written
 run env create pr-1 --from dev --ttl 1h --plan-only --json -C ex
@@ -41,7 +41,7 @@ e = env_line(T['environment'][0], 'pr-1', 'dev', 'planned')
 assert 3500 < e['expires_at'] - int(__import__('time').time()) <= 3600, e
 assert L[-1]['exit_code'] == 0 and L[-1]['planned'] == {'add': 16, 'change': 0, 'remove': 0}, L[-1]
 "
-check "--plan-only --json writes no state" test ! -e ex/.cairn/state.db
+check "--plan-only --json writes no state" no_state ex
 
 # --- env create --json: its plan and apply as apply --json, the record, the summary
 CAIRN_PROGRESS_INTERVAL=0.3 run env create pr-1 --from dev --ttl 3s --json --auto-approve -C ex
@@ -125,7 +125,7 @@ assert lk['operation'] == 'apply' and lk['pid'] > 0 and isinstance(lk['since'], 
 assert \"environment 'pr-2' is locked by \" + lk['holder'] in L[2]['reason'], L[2]
 assert L[-1]['environments'] == {'destroyed': 1, 'skipped': 1, 'failed': 0} and L[-1]['exit_code'] == 0, L[-1]
 "
-eq "$(state_sql ex "select group_concat(name) from ephemeral_envs order by name")" "pr-2,pr-3" "pr-1 forgotten; pr-2 (locked) and pr-3 (extended) kept"
+eq "$(state_sql ex "select name from ephemeral_envs order by name" | paste -sd,)" "pr-2,pr-3" "pr-1 forgotten; pr-2 (locked) and pr-3 (extended) kept"
 eq "$(sim_env_count pr-1)" "0" "nothing of pr-1 in the sim"
 eq "$(state_sql ex "select count(*) from resources where env = 'pr-2'")" "16" "pr-2 untouched"
 touch "$WORK/holder.go"

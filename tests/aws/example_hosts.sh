@@ -62,7 +62,7 @@ out_has "Apply complete! Resources: 39 added, 0 changed, 0 destroyed." "the 19 c
 DB=$(out_json .db_endpoint.value)
 check "the database has an endpoint" test -n "$DB" -a "$DB" != null
 eq "$(out_json '.app_ssh.value | length')" "2" "staging has 2 app servers"
-eq "$(state_sql ex "select json_extract(attrs, '\$.bastion') from resources where env='$E' and address='app_host[1]'")" \
+eq "$(state_attr ex 'app_host[1]' .bastion "$E")" \
   "bastion_host[0]" "app servers are reached through the bastion"
 for i in 0 1; do
   L=$(layer "app[$i]")
@@ -78,7 +78,7 @@ done
 check "the bastion's motd names the app servers" grep -q "shop $E bastion: app servers 10.10." "$(layer 'bastion[0]')/etc/upper/motd"
 check "nothing written to this machine's /etc/shop" test ! -e /etc/shop
 grep -q "SHOP_ENV" /etc/environment && fail "this machine's /etc/environment was changed" || pass
-eq "$(state_sql ex "select json_extract(attrs, '\$.installed_version') from resources where env='$E' and address='jq[0]'")" \
+eq "$(state_attr ex 'jq[0]' .installed_version "$E")" \
   "$(dpkg-query -W -f='${Version}' jq)" "jq was there already: its version recorded"
 
 echo "# a second plan is empty"

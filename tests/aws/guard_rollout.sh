@@ -31,7 +31,7 @@ sick() { local n; for n in "$@"; do rm -f "$WORK/www/$n"; done; }
 
 sg_id() { sim_resources | jq -r --arg n "$1" '[.resources[] | select(.type == "ec2:security-group" and .attributes.groupName == $n)][0].id // empty'; }
 sg_count() { sim_resources | jq -r --arg n "$1" '[.resources[] | select(.type == "ec2:security-group" and .attributes.groupName == $n)] | length'; }
-sv() { state_sql s "select json_extract(attrs, '\$.$2') from resources where env='dev' and address='$1'"; }
+sv() { state_attr s "$1" ".$2"; }
 
 # --- the format ---------------------------------------------------------------
 awsstack s <<YAML
@@ -79,7 +79,7 @@ YAML
 run validate -C s -e dev
 expect_rc 1 "self outside checks"
 err_has "s/stack.yaml:2:64: 'self' is only for the checks of a resource" "file:line:col"
-check "no state was made by the refusals" test ! -e s/.cairn/state.db
+check "no state was made by the refusals" no_state s
 
 # --- blue-green ---------------------------------------------------------------
 bluegreen() { # NAME
@@ -240,11 +240,11 @@ out_has "  rolled back: pool[3] (update undone)" "the summary names them"
 err_has "cairn: error: health check ver of pool[2] failed: status 404, expected 200; rolled back: pool[2]: the previous attributes were applied again; pool[3]: the previous attributes were applied again" "what was rolled back"
 for i in 0 1; do
   eq "$(pool_ver $i)" t2 "batch 1: pool[$i] updated (sim)"
-  eq "$(state_sql u "select json_extract(attrs, '\$.tags.ver') from resources where env='dev' and address='pool[$i]'")" t2 "batch 1: pool[$i] updated (state)"
+  eq "$(state_attr u "pool[$i]" .tags.ver)" t2 "batch 1: pool[$i] updated (state)"
 done
 for i in 2 3; do
   eq "$(pool_ver $i)" t1 "batch 2: pool[$i] has its previous tags again (sim)"
-  eq "$(state_sql u "select json_extract(attrs, '\$.tags.ver') from resources where env='dev' and address='pool[$i]'")" t1 "batch 2: and in the state"
+  eq "$(state_attr u "pool[$i]" .tags.ver)" t1 "batch 2: and in the state"
 done
 run plan -C u -e dev
 out_has "Plan: 0 to add, 2 to change, 0 to destroy." "the next plan updates the two rolled back"
@@ -280,7 +280,7 @@ single bad
 run apply -C o -e dev --auto-approve
 expect_rc 6 "an in-place update whose check fails"
 err_has "cairn: error: health check ver of one failed: cannot connect to 127.0.0.1:1: Connection refused; nothing was rolled back" "says nothing was undone"
-eq "$(state_sql o "select json_extract(attrs, '\$.tags.ver') from resources where env='dev' and address='one'")" bad "the update stays"
+eq "$(state_attr o one .tags.ver)" bad "the update stays"
 eq "$(sg_count after-bad)" 0 "its dependent waited for the checks and was skipped"
 eq "$(sg_count after-good)" 1 "and is untouched"
 sed -i 's/name: one$/name: "one-${var.n}"/; s/^resources:/variables: { n: { type: string, default: a } }\nresources:/' o/stack.yaml

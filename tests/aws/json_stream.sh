@@ -65,7 +65,7 @@ run apply -C s -e dev --json
 expect_rc 1 "apply --json without --auto-approve"
 err_has "apply --json needs --auto-approve, or a saved plan" "says what to pass"
 check "apply --json refused: stdout empty" test ! -s "$WORK/out"
-check "apply --json refused: no state created" test ! -e s/.cairn/state.db
+check "apply --json refused: no state created" no_state s
 
 # a bad CAIRN_PROGRESS_INTERVAL is refused
 CAIRN_PROGRESS_INTERVAL=soon run apply -C s -e dev --json --auto-approve

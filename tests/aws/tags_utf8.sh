@@ -22,7 +22,7 @@ YAML
 }
 nothing_done() { # WHAT
   eq "$(grep -c . "$WORK/sim.log")" "0" "$1: no request reached the sim"
-  check "$1: no state written" test ! -e s/.cairn/state.db
+  check "$1: no state written" no_state s
   out_lacks "will be created" "$1: no plan printed"
 }
 

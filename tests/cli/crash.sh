@@ -21,7 +21,7 @@ resources:
 YAML
 
 objects() { ls s/cloud 2>/dev/null | wc -l; }
-rows() { [ -f s/.cairn/state.db ] && state_sql s "select count(*) from resources" 2>/dev/null || echo 0; }
+rows() { no_state s && echo 0 || state_sql s "select count(*) from resources" 2>/dev/null || echo 0; }
 
 # 1: kill inside the window
 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
@@ -53,7 +53,7 @@ for attempt in 2 3; do
   kill -9 "$A" 2>/dev/null; wait "$A" 2>/dev/null
 done
 echo "# after kills: $(rows) rows, $(objects) objects, $(state_sql s 'select count(*) from intents') intents"
-eq "$(state_sql s 'pragma integrity_check')" "ok" "integrity after kills"
+eq "$(state_check s)" "ok" "integrity after kills"
 # every object in the cloud is either recorded or has a pending intent
 for f in $(ls s/cloud 2>/dev/null); do
   tok=${f#thing-}
@@ -66,7 +66,7 @@ eq "$(state_sql s "select count(*) from resources")" "40" "40 resources recorded
 eq "$(objects)" "40" "40 objects, none twice"
 eq "$(state_sql s "select count(distinct id) from resources")" "40" "distinct ids"
 eq "$(state_sql s "select count(*) from intents")" "0" "no pending intents"
-eq "$(state_sql s 'pragma integrity_check')" "ok" "integrity"
+eq "$(state_check s)" "ok" "integrity"
 for f in $(ls s/cloud); do
   n=$(state_sql s "select count(*) from resources where id='$f'")
   [ "$n" = 1 ] && pass || fail "object $f recorded $n times"

@@ -18,7 +18,7 @@ outputs:
   name: { value: "${thing.name}" }
 YAML
 objects() { ls s/cloud 2>/dev/null | wc -l; }
-recorded() { state_sql s "select group_concat(name, ' ') from (select name from ephemeral_envs order by name)"; }
+recorded() { state_sql s "select name from ephemeral_envs order by name" | paste -sd' '; }
 
 for e in pr-1 pr-2 pr-3; do
   run env create "$e" --from dev --ttl 2s --auto-approve -C s

@@ -28,7 +28,7 @@ objects() { ls s/cloud 2>/dev/null | wc -l; }
 run destroy -C s -e dev --auto-approve
 expect_rc 1 "destroy of a protected environment"
 err_has "s/stack.yaml:2:3: environment 'dev' is protected (environments: dev: protected: true): 'cairn destroy' refuses it" "says why, where"
-check "no state was created" test ! -e s/.cairn/state.db
+check "no state was created" no_state s
 
 run apply -C s -e dev --auto-approve
 expect_rc 0 "apply that only creates"

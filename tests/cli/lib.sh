@@ -7,6 +7,7 @@ set -u
 unset CI
 CAIRN=$(readlink -f "$1")
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd -P) # the test's own directory
 WORK=$(mktemp -d /tmp/cairn-test.XXXXXX)
 # the built-in modules, and the test modules (local.thing uses cairn.fs, which
 # only modules on this trusted path get: a stack's own modules never do)
@@ -19,10 +20,65 @@ BG_PIDS=()
 cleanup() {
   local p
   for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  if [ "$STATE_BACKEND" = pg ]; then pg_stop; fi
   if [ "$FAILS" -eq 0 ]; then rm -rf "$WORK"; else echo "# work dir kept: $WORK"; fi
 }
 trap cleanup EXIT
 cd "$WORK"
+
+# CAIRN_TEST_STATE=pg (the pg-cli and pg-aws suites): the same tests with
+# the state on a PostgreSQL server of the test's own (tests/pg/lib.sh),
+# one schema per stack directory. $CAIRN is then a small wrapper
+# ($PG_DIR/bin/cairn) that finds the command's stack (-C DIR, --stack FILE,
+# a saved plan's stack_file, else the working directory), makes its schema
+# on first use and runs the real cairn with CAIRN_STATE_URL naming it
+# (unless the test set CAIRN_STATE_URL itself) and CAIRN_STATE_KEY set (a
+# shared state has no key file) unless the test set one. The state
+# helpers below (state_sql, state_attr, state_set_attr, state_check,
+# no_state, state_bytes, state_lacks) read the same state on either
+# backend; parts of a test that are about the SQLite file itself run under
+# sqlite_only, which prints a TAP skip line on PG. The tests in tests/pg
+# start their own server and ignore CAIRN_TEST_STATE.
+STATE_BACKEND=sqlite
+if [ "${CAIRN_TEST_STATE:-}" = pg ] && [ "$(basename "$SCRIPT_DIR")" != pg ]; then
+  STATE_BACKEND=pg
+  . "$TESTS_DIR/../pg/lib.sh"
+  pg_start
+  case $? in 0) ;; 77) exit 77 ;; *) echo "Bail out! PostgreSQL did not start"; exit 1 ;; esac
+  trap cleanup EXIT # pg_start put pg_stop before it; cleanup stops the server itself
+  mkdir -p "$PG_DIR/bin" "$PG_DIR/schemas"
+  cat >"$PG_DIR/bin/cairn" <<WRAP
+#!/usr/bin/env bash
+# cairn with the state of its stack in a PostgreSQL schema (tests/cli/lib.sh)
+if [ -z "\${CAIRN_STATE_URL:-}" ]; then
+  dir=. prev=
+  for a in "\$@"; do
+    case \$prev in -C|--dir) dir=\$a ;; --stack) dir=\$(dirname -- "\$a") ;; esac
+    case \$a in
+      -C?*) dir=\${a#-C} ;;
+      --dir=*) dir=\${a#--dir=} ;;
+      --stack=*) dir=\$(dirname -- "\${a#--stack=}") ;;
+      -*) ;;
+      *) case \$prev in -C|--dir|--stack|-out|--out|-o|--output|-e|--env|--var|--var-file) ;;
+         *) if [ -f "\$a" ] && s=\$(jq -er .stack_file "\$a" 2>/dev/null); then dir=\$(dirname -- "\$s"); fi ;; esac ;;
+    esac
+    prev=\$a
+  done
+  schema=st_\$( (cd "\$dir" 2>/dev/null && pwd -P) || printf '%s' "\$dir")
+  schema=st_\$(printf '%s' "\${schema#st_}" | md5sum | cut -c1-16)
+  if [ ! -e "$PG_DIR/schemas/\$schema" ]; then
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p $PG_PORT -U cairn -d cairn -c "CREATE SCHEMA IF NOT EXISTS \$schema" >/dev/null 2>&1 &&
+      : >"$PG_DIR/schemas/\$schema"
+  fi
+  export CAIRN_STATE_URL="$PG_URL?options=-csearch_path%3D\$schema"
+fi
+export CAIRN_STATE_KEY=\${CAIRN_STATE_KEY:-cairn-test-shared-state-key}
+exec "$CAIRN" "\$@"
+WRAP
+  chmod 0755 "$PG_DIR/bin/cairn"
+  CAIRN_BIN=$CAIRN
+  CAIRN=$PG_DIR/bin/cairn
+fi
 
 fail() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
 pass() { CHECKS=$((CHECKS + 1)); }
@@ -55,8 +111,65 @@ mkstack() { # DIR [OVERLAY-TEXT]
   [ $# -ge 2 ] && overlay=$2
   printf '%s\n' "$overlay" >"$1/dev.yaml"
 }
-state_sql() { # DIR SQL
-  sqlite3 "$1/.cairn/state.db" "$2"
+# The state of the stack in DIR, on either backend (see CAIRN_TEST_STATE above).
+state_schema() { # DIR: the PostgreSQL schema of the stack in DIR (the wrapper's name for it)
+  local d
+  d=$( (cd "$1" 2>/dev/null && pwd -P) || printf '%s' "$1")
+  echo "st_$(printf '%s' "$d" | md5sum | cut -c1-16)"
+}
+state_sql() { # DIR SQL: rows as `sqlite3 DB SQL` prints them (columns joined by |)
+  if [ "$STATE_BACKEND" = pg ]; then
+    PGOPTIONS="-csearch_path=$(state_schema "$1")" "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 \
+      -h 127.0.0.1 -p "$PG_PORT" -U cairn -d cairn -c "$2"
+  else
+    sqlite3 "$1/.cairn/state.db" "$2"
+  fi
+}
+state_attr() { # DIR ADDRESS JQ-PATH [ENV]: an attribute of a recorded resource (env dev), as SQLite's json_extract prints it
+  state_sql "$1" "select attrs from resources where env='${4:-dev}' and address='$2'" |
+    jq -rc "$3 | if . == null then empty else . end"
+}
+state_set_attr() { # DIR ADDRESS JQ-PATH JSON-VALUE [ENV]: rewrite one attribute of a recorded resource
+  local a
+  a=$(state_sql "$1" "select attrs from resources where env='${5:-dev}' and address='$2'" | jq -c "$3 = $4") &&
+    state_sql "$1" "update resources set attrs='${a//\'/\'\'}' where env='${5:-dev}' and address='$2'"
+}
+state_check() { # DIR: "ok" when the state is sound (SQLite's integrity_check; on PG, its tables answer)
+  if [ "$STATE_BACKEND" = pg ]; then
+    state_sql "$1" "SELECT 'ok' FROM meta WHERE key = 'application' AND value = 'cairn'"
+  else
+    sqlite3 "$1/.cairn/state.db" 'pragma integrity_check'
+  fi
+}
+no_state() { # DIR: true when no state was created for the stack (no file; on PG, no table in its schema)
+  if [ "$STATE_BACKEND" = pg ]; then
+    [ "$(PGOPTIONS= "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U cairn -d cairn \
+      -c "SELECT count(*) FROM information_schema.tables WHERE table_schema = '$(state_schema "$1")'")" = 0 ]
+  else
+    [ ! -e "$1/.cairn/state.db" ]
+  fi
+}
+state_bytes() { # DIR: everything the state holds, as stored (the files; on PG, a dump of its schema)
+  if [ "$STATE_BACKEND" = pg ]; then
+    "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$PG_PORT" -U cairn -n "$(state_schema "$1")" cairn 2>/dev/null
+  else
+    cat "$1"/.cairn/state.db* 2>/dev/null
+  fi
+  return 0
+}
+state_lacks() { # DIR TEXT DESCRIPTION: the state holds no TEXT as stored (and holds something)
+  local b
+  b=$(state_bytes "$1" | LC_ALL=C tr -d '\000')
+  if [ -z "$b" ]; then fail "$3: no state to look in"
+  elif printf '%s' "$b" | grep -aqF -- "$2"; then fail "$3: the state holds it"
+  else pass; fi
+}
+# sqlite_only REASON && { ...checks about the SQLite file... }: true on
+# SQLite; on PostgreSQL prints a TAP skip line with the reason, false.
+sqlite_only() {
+  [ "$STATE_BACKEND" = sqlite ] && return 0
+  echo "ok - # SKIP on PostgreSQL: $1"
+  return 1
 }
 # hist_ok DESCRIPTION PYTHON-EXPR [DIR]: `state history --json` of DIR (default
 # s) read as H, the list of revisions, newest first; passes when the
@@ -72,6 +185,11 @@ PY
   then pass; else fail "$d (history: $expr)"; head -c 3000 "$WORK/hist.json" | sed 's/^/#   /'; echo; fi
 }
 done_testing() {
+  # on PostgreSQL no command may have fallen back to a state file
+  if [ "$STATE_BACKEND" = pg ]; then
+    local f
+    for f in $(find "$WORK" -name state.db -path '*/.cairn/*' 2>/dev/null); do fail "a state file was made on the PostgreSQL run: $f"; done
+  fi
   echo "# $CHECKS checks, $FAILS failed"
   [ "$FAILS" -eq 0 ] || exit 1
   exit 0

@@ -313,6 +313,69 @@ static void test_config__unknown_keys(void)
 		"stack.yaml:5:9: unknown key 'mesage' in validation (did you mean 'message'?)");
 }
 
+/* state: a path joined to the stack's directory, or a postgres:// URL
+ * without a password; cairn_stack_state_of reads the same key alone. */
+static void test_config__state(void)
+{
+	cairn_stack *s = NULL;
+	const char *path;
+	char want[600], *loc = NULL;
+
+	path = put("stack.yaml", "state: ../shared/st.db\nresources: {}\n");
+	T_OK(cairn_stack_load(&s, path));
+	snprintf(want, sizeof(want), "%s/../shared/st.db", dir_);
+	T_EQ_STR(s->state, want);
+	T_OK(cairn_stack_state_of(path, &loc));
+	T_EQ_STR(loc, want);
+	free(loc);
+	loc = NULL;
+	cairn_stack_free(s);
+	s = NULL;
+	path = put("stack.yaml", "state: postgres://cairn@db/cairn?options=-csearch_path%3Dweb\nresources: {}\n");
+	T_OK(cairn_stack_load(&s, path));
+	T_EQ_STR(s->state, "postgres://cairn@db/cairn?options=-csearch_path%3Dweb");
+	cairn_stack_free(s);
+	s = NULL;
+	path = put("stack.yaml", "resources: {}\n");
+	T_OK(cairn_stack_load(&s, path));
+	T_CHECK(s->state == NULL);
+	T_OK(cairn_stack_state_of(path, &loc));
+	T_CHECK(loc == NULL);
+	cairn_stack_free(s);
+	s = NULL;
+	path = put("stack.yaml", "state: /abs/st.db\nresources: {}\n");
+	T_OK(cairn_stack_state_of(path, &loc));
+	T_EQ_STR(loc, "/abs/st.db");
+	free(loc);
+	loc = NULL;
+	snprintf(want, sizeof(want), "%s/none.yaml", dir_);
+	T_OK(cairn_stack_state_of(want, &loc));
+	T_CHECK(loc == NULL);
+	cleanup_dir();
+
+	T_EQ_STR(load_err("resources: {}\nstate: postgres://cairn:hunter2@db/cairn\n"),
+		"stack.yaml:2:8: the state's URL holds a password: a stack file is shared, so keep the password "
+		"out of it (PGPASSWORD, ~/.pgpass, or the whole URL in CAIRN_STATE_URL)");
+	T_EQ_STR(load_err("state: postgresql://db/cairn?sslmode=disable&password=hunter2\nresources: {}\n"),
+		"stack.yaml:1:8: the state's URL holds a password: a stack file is shared, so keep the password "
+		"out of it (PGPASSWORD, ~/.pgpass, or the whole URL in CAIRN_STATE_URL)");
+	T_EQ_STR(load_err("state: mysql://db/cairn\nresources: {}\n"),
+		"stack.yaml:1:8: the state's URL scheme 'mysql' is not supported: name a file (relative to the "
+		"stack) or a postgres:// URL");
+	T_EQ_STR(load_err("state: \"\"\nresources: {}\n"),
+		"stack.yaml:1:8: the state is empty: name a file (relative to the stack) or a postgres:// URL");
+	T_EQ_STR(load_err("state: 3\nresources: {}\n"), "stack.yaml:1:8: the state must be a string");
+	T_EQ_STR(load_err("state: \"${var.x}\"\nresources: {}\n"),
+		"stack.yaml:1:11: the state must be a string without ${ } references");
+	/* user@host with no password, and a ':' in the path or query, are fine */
+	T_EQ_STR(load_err("state: postgres://u@h:5432/db?options=-csearch_path%3Da:b\nresources: {}\n"), "ok");
+	path = put("stack.yaml", "state: postgres://u:pw@h/db\nresources: {}\n");
+	T_EQ_INT(cairn_stack_state_of(path, &loc), CAIRN_EINVAL);
+	T_CHECK(loc == NULL);
+	T_CHECK(strstr(err(), "pw@") == NULL);
+	cleanup_dir();
+}
+
 static void test_config__names(void)
 {
 	T_EQ_STR(load_err("resources:\n  1web:\n    type: t\n"),
@@ -702,6 +765,7 @@ static const t_case cases[] = {
 	T_CASE(test_config__billion_laughs),
 	T_CASE(test_config__unknown_keys),
 	T_CASE(test_config__names),
+	T_CASE(test_config__state),
 	T_CASE(test_config__resource_shape),
 	T_CASE(test_config__expression_positions),
 	T_CASE(test_config__load_time_checks),
