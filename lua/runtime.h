@@ -68,7 +68,10 @@
  *     list   = function(ctx, filter) return array_of_attrs end,  -- optional
  *               -- ctx.keep_listed (cairn drift's first list calls): the
  *               -- read_many that follows in the same run may take the
- *               -- objects listed instead of asking for them again
+ *               -- objects listed instead of asking for them again;
+ *               -- ctx.list_fields (cairn drift's search): the attributes
+ *               -- the caller reads, e.g. {"id", "vpc_id", "tags"}: a list
+ *               -- may return only those (with the values read would give)
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)

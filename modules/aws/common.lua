@@ -350,6 +350,34 @@ function M.decode_tags(tag_set)
   return all, user
 end
 
+-- ctx.list_fields (cairn drift's search for unmanaged objects): the only
+-- attributes the caller reads from a listing, e.g. { "id", "vpc_id", "tags" }.
+-- A list may then return just those, which saves building (and handing
+-- over) every listed object's whole attributes. M.brief(ctx, fields): when
+-- the caller asked for fields the module can take straight from a Describe
+-- item (fields: attribute -> the item's field; "tags" always, from tagSet),
+-- a function item -> those attributes, with the values the module's full
+-- attributes would have; nil otherwise (the list builds them whole).
+function M.brief(ctx, fields)
+  local want = ctx.list_fields
+  if type(want) ~= "table" then return nil end
+  for _, f in ipairs(want) do
+    if f ~= "tags" and not fields[f] then return nil end
+  end
+  return function(it)
+    local out = {}
+    for _, f in ipairs(want) do
+      if f == "tags" then
+        local _, user = M.decode_tags(it.tagSet)
+        out.tags = user
+      else
+        out[f] = M.str(it[fields[f]])
+      end
+    end
+    return out
+  end
+end
+
 -- Make an EC2 object's user tags equal `want` (cairn's own tags are kept and
 -- refreshed): CreateTags for new/changed, DeleteTags for removed.
 function M.ec2_sync_tags(ctx, id, have, want, with_cairn)
