@@ -288,6 +288,8 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	eo.refresh = true;
 	eo.log = o->log;
 	eo.verbose = o->verbose;
+	/* the run's writer (open_store) has checked the file: one quick_check a run */
+	eo.store_checked = r->store != NULL;
 	if ((rc = cairn_engine_open(&e, &eo)) != 0) {
 		set_error(res, NULL);
 		goto done;

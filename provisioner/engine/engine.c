@@ -946,7 +946,8 @@ static int load_state(cairn_engine *e)
 	 * lock, so that a run that fails before (bad input) leaves none */
 	if (e->opts.no_state || (!cairn_store_is_url(e->state_path) && stat(e->state_path, &sb) != 0))
 		return 0;
-	rc = cairn_store_open(&e->store, e->state_path, e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY);
+	rc = cairn_store_open(&e->store, e->state_path, (e->opts.for_write ? CAIRN_STORE_CREATE : CAIRN_STORE_READONLY) |
+			      (e->opts.store_checked ? CAIRN_STORE_CHECKED : 0));
 	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path) && !e->opts.for_write) {
 		cairn_error_clear();
 		return 0; /* a PostgreSQL state nothing has been written to yet */
