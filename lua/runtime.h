@@ -232,6 +232,11 @@ void cairn_lua_free(cairn_lua *rt);
  * local.* modules found there get cairn.fs, and their require() searches
  * only there. Default: the last directory only. Call before loading. */
 void cairn_lua_set_trusted(cairn_lua *rt, size_t first);
+
+/* A full garbage collection of the modules' state: what the operations
+ * left (cairn drift, after its refresh: the decoded answers) freed now, so
+ * that what follows reuses the memory instead of growing the process. */
+void cairn_lua_collect(cairn_lua *rt);
 /* Stop whatever runs: the running operation (and every later resume, and
  * module loading) fails with "interrupted" at the next hook, pattern step
  * or allocation check. Async-signal-safe: call it from a signal handler. */

@@ -311,6 +311,9 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	}
 	if (search && cairn_drift__unmanaged_end(search, findings, &seen, &listed_managed) != 0)
 		set_error(res, e);
+	/* the listings' decoded answers are garbage now (the refresh took its
+	 * objects from them): freed before the plan, which reuses the memory */
+	cairn_lua_collect(e->lua);
 	unmanaged = json_array_size(findings);
 	/* the plan against the recorded state: desired vs recorded */
 	refreshed = e->refreshed;
