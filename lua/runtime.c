@@ -779,6 +779,11 @@ void cairn_lua_free(cairn_lua *rt)
 	free(rt);
 }
 
+void cairn_lua_collect(cairn_lua *rt)
+{
+	lua_gc(rt->L, LUA_GCCOLLECT);
+}
+
 void cairn_lua_set_trusted(cairn_lua *rt, size_t first)
 {
 	rt->first_trusted = first;

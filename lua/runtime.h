@@ -68,7 +68,10 @@
  *     list   = function(ctx, filter) return array_of_attrs end,  -- optional
  *               -- ctx.keep_listed (cairn drift's first list calls): the
  *               -- read_many that follows in the same run may take the
- *               -- objects listed instead of asking for them again
+ *               -- objects listed instead of asking for them again;
+ *               -- ctx.list_fields (cairn drift's search): the attributes
+ *               -- the caller reads, e.g. {"id", "vpc_id", "tags"}: a list
+ *               -- may return only those (with the values read would give)
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
@@ -233,6 +236,11 @@ void cairn_lua_free(cairn_lua *rt);
  * local.* modules found there get cairn.fs, and their require() searches
  * only there. Default: the last directory only. Call before loading. */
 void cairn_lua_set_trusted(cairn_lua *rt, size_t first);
+
+/* A full garbage collection of the modules' state: what the operations
+ * left (cairn drift, after its refresh: the decoded answers) freed now, so
+ * that what follows reuses the memory instead of growing the process. */
+void cairn_lua_collect(cairn_lua *rt);
 /* Stop whatever runs: the running operation (and every later resume, and
  * module loading) fails with "interrupted" at the next hook, pattern step
  * or allocation check. Async-signal-safe: call it from a signal handler. */

@@ -812,6 +812,10 @@ static int check_file(cairn_store *st, int64_t *version)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s has an invalid schema version %lld",
 				       st->path, (long long)uv);
 
+	if (st->flags & CAIRN_STORE_CHECKED) {
+		*version = uv;
+		return 0; /* the same process's open of this file has just checked it */
+	}
 	rc = sqlite3_prepare_v2(st->lite, "PRAGMA quick_check(4)", -1, &s, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);

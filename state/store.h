@@ -49,6 +49,8 @@ typedef struct cairn_store cairn_store;
 enum {
 	CAIRN_STORE_CREATE   = 1 << 0, /* create the file (and its dir) if missing */
 	CAIRN_STORE_READONLY = 1 << 1, /* open for reading only (plan, show, list) */
+	CAIRN_STORE_CHECKED  = 1 << 2, /* this process has just opened the same file and checked
+					* it (quick_check): the other checks only */
 };
 
 /* Open (or create) the state database at path. Errors: CAIRN_ENOTFOUND (no
@@ -60,7 +62,8 @@ enum {
  * empty (never initialised) file is CAIRN_ENOTFOUND. Mutating calls on a
  * READONLY handle fail with CAIRN_EINVAL. Opening also runs PRAGMA
  * quick_check, which reads the whole file (milliseconds for 10,000
- * resources). */
+ * resources), unless CAIRN_STORE_CHECKED says it has just passed it (cairn
+ * drift: its writer's open checks the file, its readers' do not again). */
 int cairn_store_open(cairn_store **out, const char *path, unsigned flags);
 
 /* ---- state by URL (store_pg.c, docs/state.md) ----

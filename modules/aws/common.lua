@@ -350,6 +350,34 @@ function M.decode_tags(tag_set)
   return all, user
 end
 
+-- ctx.list_fields (cairn drift's search for unmanaged objects): the only
+-- attributes the caller reads from a listing, e.g. { "id", "vpc_id", "tags" }.
+-- A list may then return just those, which saves building (and handing
+-- over) every listed object's whole attributes. M.brief(ctx, fields): when
+-- the caller asked for fields the module can take straight from a Describe
+-- item (fields: attribute -> the item's field; "tags" always, from tagSet),
+-- a function item -> those attributes, with the values the module's full
+-- attributes would have; nil otherwise (the list builds them whole).
+function M.brief(ctx, fields)
+  local want = ctx.list_fields
+  if type(want) ~= "table" then return nil end
+  for _, f in ipairs(want) do
+    if f ~= "tags" and not fields[f] then return nil end
+  end
+  return function(it)
+    local out = {}
+    for _, f in ipairs(want) do
+      if f == "tags" then
+        local _, user = M.decode_tags(it.tagSet)
+        out.tags = user
+      else
+        out[f] = M.str(it[fields[f]])
+      end
+    end
+    return out
+  end
+end
+
 -- Make an EC2 object's user tags equal `want` (cairn's own tags are kept and
 -- refreshed): CreateTags for new/changed, DeleteTags for removed.
 function M.ec2_sync_tags(ctx, id, have, want, with_cairn)
@@ -392,30 +420,42 @@ end
 -- other run asks the cloud every time. (One table per module type: a
 -- module's require gets a fresh aws.common, and its list and read_many
 -- share it.)
-local kept = {} -- action -> { items = {...}, used = { item -> true }, field =, by = { id -> item } }
+local kept = {} -- action -> { items = {...} (not yet indexed), field =, by = { id -> item } }
 
 local function keep_items(action, items)
-  local k = kept[action] or { items = {}, used = {} }
+  local k = kept[action] or { items = {} }
   kept[action] = k
-  for _, it in ipairs(items) do k.items[#k.items + 1] = it end
-  k.by = nil
+  for _, it in ipairs(items) do
+    if k.by then
+      if type(it[k.field]) == "string" and not k.by[it[k.field]] then k.by[it[k.field]] = it end
+    else
+      k.items[#k.items + 1] = it
+    end
+  end
 end
 
--- found (id -> kept item, now used) and the ids not kept
+-- found (id -> kept item, now taken) and the ids not kept. An item taken
+-- is no longer held here: once the read that took it is done, it is
+-- garbage (the listings of a big environment are most of the memory).
 local function take_kept(action, id_field, ids)
   local k = kept[action]
   if not k then return {}, ids end
   if not k.by or k.field ~= id_field then
-    k.by, k.field = {}, id_field
-    for _, it in ipairs(k.items) do
-      if not k.used[it] and type(it[id_field]) == "string" then k.by[it[id_field]] = it end
+    local from = k.items
+    if k.by then
+      from = {}
+      for _, it in pairs(k.by) do from[#from + 1] = it end
+    end
+    k.by, k.field, k.items = {}, id_field, nil
+    for _, it in ipairs(from) do
+      if type(it[id_field]) == "string" and not k.by[it[id_field]] then k.by[it[id_field]] = it end
     end
   end
   local found, rest = {}, {}
   for _, id in ipairs(ids) do
     local it = k.by[id]
     if it then
-      found[id], k.by[id], k.used[it] = it, nil, true
+      found[id], k.by[id] = it, nil
     else
       rest[#rest + 1] = id
     end

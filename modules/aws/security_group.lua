@@ -287,9 +287,9 @@ return {
   end,
 
   list = function(ctx, filter)
-    local out = aws.array()
+    local out, brief = aws.array(), aws.brief(ctx, { id = "groupId", vpc_id = "vpcId", name = "groupName" })
     for _, it in ipairs(aws.ec2_describe(ctx, "DescribeSecurityGroups", "securityGroupInfo", aws.add_filters({}, filter or {}))) do
-      out[#out + 1] = attrs_of(ctx, it)
+      out[#out + 1] = brief and brief(it) or attrs_of(ctx, it)
     end
     return out
   end,

@@ -131,6 +131,24 @@ typedef struct jobs {
 	size_t n, cap;
 } jobs;
 
+static const cairn_schema *list_schema(cairn_engine *e, const char *type);
+
+/* ctx.list_fields: all the search reads of a listed object (its id, its
+ * container's, its tags), so that a module may list just those instead of
+ * each object's whole attributes (modules/aws/common.lua M.brief). */
+static json_t *list_fields(cairn_engine *e, const list_rule *r)
+{
+	const cairn_schema *s = list_schema(e, r->type);
+	json_t *out = json_array();
+
+	if (s && s->id_attr)
+		json_array_append_new(out, json_string(s->id_attr));
+	if (r->member_attr)
+		json_array_append_new(out, json_string(r->member_attr));
+	json_array_append_new(out, json_string("tags"));
+	return out;
+}
+
 static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 {
 	list_job *j = t->ud;
@@ -142,6 +160,7 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 		t->phase = 1;
 		if (j->keep)
 			json_object_set_new(ctx, "keep_listed", json_true());
+		json_object_set_new(ctx, "list_fields", list_fields(j->e, j->rule));
 		rc = cairn_sched_start_op(s, t, j->rule->type, "list", ctx, args);
 		json_decref(ctx);
 		json_decref(args);

@@ -950,8 +950,10 @@ static int load_state(cairn_engine *e)
 		return 0;
 	/* on PostgreSQL a writing engine opens without CAIRN_STORE_CREATE too:
 	 * an empty schema stays empty until the lock is taken */
-	rc = cairn_store_open(&e->store, e->state_path, !e->opts.for_write ? CAIRN_STORE_READONLY
-						 : cairn_store_is_url(e->state_path) ? 0 : CAIRN_STORE_CREATE);
+	rc = cairn_store_open(&e->store, e->state_path,
+			      (!e->opts.for_write ? CAIRN_STORE_READONLY
+						  : cairn_store_is_url(e->state_path) ? 0 : CAIRN_STORE_CREATE) |
+			      (e->opts.store_checked ? CAIRN_STORE_CHECKED : 0));
 	if (rc == CAIRN_ENOTFOUND && cairn_store_is_url(e->state_path)) {
 		cairn_error_clear();
 		return 0; /* a PostgreSQL state nothing has been written to yet */

@@ -104,6 +104,8 @@ typedef struct cairn_engine_opts {
 	bool verbose;
 	bool no_state;           /* do not open the state store (validate) */
 	bool ssh_accept_new;     /* accept (and record) the keys of hosts not yet known */
+	bool store_checked;      /* the state file has just passed this process's checks
+				  * (CAIRN_STORE_CHECKED: no quick_check again) */
 	cairn_event_fn on_event; /* apply / destroy progress (see cairn_event), or NULL */
 	void *event_ud;
 	const char *env_from;    /* env is an ephemeral environment not yet recorded (env create):

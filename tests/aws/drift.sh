@@ -62,7 +62,8 @@ VPC=$(ids prod vpc); SUB1=$(ids prod 'sub[1]'); KEYED=$(ids prod keyed); SG=$(id
 sim_patch "$VPC" '{"tags":{"Owner":"mallory","CostCenter":"42"}}'                 # changed, and a tag added
 sim_patch "$KEYED" '{"tags":{"token":"another-secret-value-77"}}'               # a sensitive value changed
 sim_delete "$SUB1"                                                             # deleted
-HAND=$(ec2 CreateSubnet VpcId="$VPC" CidrBlock=10.0.9.0/24 | xml_val subnetId)  # unmanaged, in the managed VPC
+HAND=$(ec2 CreateSubnet VpcId="$VPC" CidrBlock=10.0.9.0/24 TagSpecification.1.ResourceType=subnet \
+  TagSpecification.1.Tag.1.Key=Team TagSpecification.1.Tag.1.Value=ops | xml_val subnetId)  # unmanaged, in the managed VPC
 check "a subnet made by hand" test -n "$HAND"
 run state rm -C s -e prod sg                                                  # unmanaged, tagged as the stack's
 expect_rc 0 "state rm sg"
@@ -92,6 +93,8 @@ eq "$(j '.environments[1].findings[] | select(.kind=="changed" and .attribute=="
 eq "$(j '.environments[1].findings[] | select(.kind=="changed" and .address=="keyed") | [.recorded,.actual,.sensitive] | join(" ")')" "(sensitive) (sensitive) true" "JSON: sensitive"
 eq "$(j '.environments[1].findings[] | select(.kind=="deleted") | [.address,.id] | join(" ")')" "sub[1] $SUB1" "JSON: deleted"
 eq "$(j '[.environments[1].findings[] | select(.kind=="unmanaged") | .id] | sort | join(" ")')" "$(printf '%s\n' "$SG" "$HAND" | sort | tr '\n' ' ' | sed 's/ $//')" "JSON: unmanaged"
+eq "$(j '.environments[1].findings[] | select(.kind=="unmanaged" and .id=="'"$HAND"'") | .tags | tojson')" '{"Team":"ops"}' \
+  "JSON: an unmanaged object's tags (the search lists only ids, containers and tags: ctx.list_fields)"
 eq "$(j '.environments[1].findings[] | select(.kind=="unapplied" and .address=="vpc") | [.attribute,.recorded,.desired,.action] | join(" ")')" "tags.Owner alice bob update" "JSON: unapplied"
 eq "$(j '.environments[1].coverage | [.managed,.unmanaged,.seen] | join(" ")')" "3 2 5" "JSON: coverage"
 eq "$(j '.environments[1].status')" "drift" "JSON: status"
