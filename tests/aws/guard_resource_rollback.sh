@@ -6,7 +6,9 @@
 # checks do: the sim and the state at that revision again, the history
 # says `automatic rollback from revision A to revision B (checks failed:
 # CHECK of ADDRESS)`, the metrics count it, exit 6. A first apply has no
-# such revision: nothing rolled back, and said so. The check asks a small
+# such revision: nothing rolled back, and said so. A module check (an
+# instance impaired in the sim) the same way; the automatic rollback's own
+# failing check is not rolled back in turn. The HTTP check asks a small
 # HTTP server the test runs (stopped by PID) for /VERSION: a file of that
 # name in its directory makes the check pass.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -105,6 +107,40 @@ err_has "cairn: error: health check up of web failed: status 404, expected 200; 
 eq "$(sg_tag web-t)" v9 "what was applied stays"
 eq "$(sg_count after-t-v9)" 0 "its dependent was not made"
 hist_ok "no rollback in the history" "len(H) == 1 and H[0]['summary']['checks_passed'] is False" t
+
+# --- a module check: the instance's status checks (the sim's admin endpoint) --------
+write_inst() { # VERSION
+  awsstack m <<YAML
+resources:
+  net: { type: aws.vpc, cidr_block: 10.61.0.0/16 }
+  sub: { type: aws.subnet, vpc_id: "\${net.id}", cidr_block: 10.61.1.0/24, availability_zone: us-east-1a }
+  app:
+    type: aws.instance
+    ami: ami-0deb1a12c0ffee000
+    subnet_id: "\${sub.id}"
+    tags: { v: "$1" }
+    checks:
+      - { name: healthy, module: { expect: ok }, retries: 0, deadline: 5s }
+YAML
+}
+inst_tag() { sim_resources | jq -r --arg i "$1" '.resources[] | select(.id == $i) | .tags.v'; }
+write_inst v1
+run apply -C m -e dev --auto-approve
+expect_rc 0 "the instance passes its module check"
+IID=$(state_id m app)
+sim_patch "$IID" '{"attributes":{"instanceStatus":"impaired"}}'
+write_inst v2
+run apply -C m -e dev --auto-approve
+expect_rc 6 "impaired after the update: exit 6"
+err_has "health check healthy of app failed: status impaired, expected ok: system status ok, instance status impaired; the apply stopped" "what failed"
+out_has "Health checks failed: rolling environment 'dev' back to revision 1, the last whose checks passed." "rolled back"
+# still impaired: the rollback's own check fails; it is not rolled back in turn
+err_has "cairn: error: revision 2 failed its health checks (healthy of app), and the rollback to revision 1 failed too (see above)" "the rollback's check failed too"
+eq "$(inst_tag "$IID")" v1 "the instance has revision 1's tags again"
+eq "$(state_attr m app .tags.v)" v1 "and so has the state"
+hist_ok "revision 3 is the automatic rollback, not rolled back in turn" \
+  "len(H) == 3 and H[0]['command'] == 'automatic rollback from revision 2 to revision 1 (checks failed: healthy of app)' and H[0]['summary']['resource_checks_passed'] is False" m
+sim_patch "$IID" '{"attributes":{"instanceStatus":null}}'
 
 kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null
 done_testing
