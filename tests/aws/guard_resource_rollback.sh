@@ -80,7 +80,7 @@ eq "$(sg_count after-s-v1)" 1 "the dependent was never touched"
 eq "$(sg_count after-s-v2)" 0 "and never made at v2"
 for i in 1 4 8; do eq "$(sg_tag c$i-s)" v1 "c$i at v1"; done
 hist_ok "the history: the failed revision and the automatic rollback" \
-  "H[0]['command'] == 'automatic rollback from revision 2 to revision 1 (checks failed: up of web)' and H[0]['summary']['checks_passed'] is True and H[1]['rev'] == 2 and H[1]['summary']['checks_passed'] is False"
+  "H[0]['command'] == 'automatic rollback from revision 2 to revision 1 (checks failed: up of web)' and H[0]['summary']['checks_passed'] is True and H[1]['rev'] == 2 and H[1]['summary']['checks_passed'] is False and H[1]['summary']['rollback_environment'] == ['up of web']"
 run state history -C s -e dev --limit 2
 out_has "automatic rollback from revision 2 to revision 1 (checks failed: up of web) by" "state history shows the rollback"
 out_has "    resource checks failed (web: up)" "and the failed check"
