@@ -1088,12 +1088,27 @@ static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
 
 /* The resources' checks, run during the apply (engine/apply.c): shown;
  * when one failed, the command exits 6 (the error, from the engine, says
- * what was rolled back) and the revision is not one to roll back to. The
- * resource's own rollout undid what it could: no automatic rollback. */
+ * what was rolled back) and the revision is not one to roll back to. A
+ * rollout or a blue-green replacement undid what it could: no automatic
+ * rollback then; a check that failed outside them stopped the apply
+ * ("rollback_environment") and c->failed_rev asks for the automatic
+ * rollback, as the stack's checks do. */
 static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
 {
 	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
 	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
+	const json_t *rb = json_object_get(summary, "rollback_environment"), *x;
+	size_t i;
+
+	if (!passed && json_array_size(rb) && !c->label && !c->nested) {
+		cairn_buf names = CAIRN_BUF_INIT;
+
+		json_array_foreach(rb, i, x)
+			cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(x));
+		c->failed_rev = (long)rev;
+		free(c->failed_checks);
+		c->failed_checks = cairn_buf_detach(&names);
+	}
 
 	/* a rollout without checks: batches, nothing checked */
 	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
@@ -1187,6 +1202,9 @@ static int run_apply(cli *c, bool destroy)
 	engine_opts(c, &o, true);
 	o.on_event = cairn_progress_event;
 	o.event_ud = &prog;
+	/* a failing resource check stops the apply and the environment is rolled
+	 * back (auto_rollback); not in a rollback, which is not rolled back */
+	o.check_stop = !destroy && !c->label && !c->nested;
 	if ((rc = cairn_engine_open(&e, &o)) != 0)
 		goto done;
 	c->engine = e;

@@ -22,7 +22,9 @@
  * objects stay and the later batches are not started. A rollout's gate
  * also runs when an operation of its batch failed (a module error; the
  * scheduler's after_failures): it runs no checks, undoes the rest of the
- * batch the same way and fails, which stops the rollout there.
+ * batch the same way and fails, which stops the rollout there. A gate
+ * outside a rollout with nothing to undo stops the whole apply instead
+ * (opts.check_stop; see gate_fail): the CLI then rolls the environment back.
  */
 #include "checks.h"
 #include "engine.h"
@@ -63,6 +65,9 @@ typedef struct job {
 	json_t *results;       /* JOB_GATE: the check results */
 	struct cairn_check_run *checks; /* JOB_GATE: its checks, while they run */
 	cairn_buf undone;      /* JOB_GATE: what was rolled back, for the message */
+	bool env_rollback;     /* JOB_GATE: its checks failed with nothing of its own to undo
+				* (outside a rollout and blue-green): the apply stopped, and
+				* the environment is to be rolled back (the CLI does it) */
 	char label[512];
 } job;
 
@@ -439,10 +444,18 @@ static void gate_log(job *g, const json_t *results)
 static cairn_step_rc gate_next_undo(cairn_sched *s, cairn_task *t, job *g);
 
 /* The gate's failure message: the first failed check (or the failed
- * operation of the batch), then what was done. */
-static cairn_step_rc gate_fail(cairn_task *t, job *g)
+ * operation of the batch), then what was done. With opts.check_stop (an
+ * apply, not a rollback), a gate outside a rollout whose members had
+ * nothing to undo (no blue-green replacement) stops the apply: operations
+ * already running finish, nothing new starts (skipped: "the apply stopped:
+ * ..."), and the summary's "rollback_environment" asks for the rollback of
+ * the whole environment (the CLI's automatic rollback, as for the stack's
+ * checks). */
+static cairn_step_rc gate_fail(cairn_sched *s, cairn_task *t, job *g)
 {
 	const json_t *bad = NULL, *r;
+	char *why = NULL;
+	cairn_step_rc rc;
 	size_t i;
 
 	if (g->failed) {
@@ -457,10 +470,21 @@ static cairn_step_rc gate_fail(cairn_task *t, job *g)
 	json_array_foreach(g->results, i, r)
 		if (!bad && !json_is_true(json_object_get(r, "ok")))
 			bad = r;
-	return cairn_task_fail(t, "health check %s of %s failed: %s; %s", bad ? json_string_value(json_object_get(bad, "name")) : "?",
-			       bad ? json_string_value(json_object_get(bad, "address")) : "?",
-			       bad ? json_string_value(json_object_get(bad, "error")) : "?",
-			       g->undone.len ? cairn_buf_cstr(&g->undone) : "nothing was rolled back");
+	g->env_rollback = g->e->opts.check_stop && !g->undo_all;
+	for (i = 0; i < g->nmembers; i++)
+		if (g->members[i]->applied && undo_of(g, g->members[i]) != UNDO_NONE)
+			g->env_rollback = false;
+	if (g->env_rollback && asprintf(&why, "the apply stopped: health check %s of %s failed",
+					bad ? json_string_value(json_object_get(bad, "name")) : "?",
+					bad ? json_string_value(json_object_get(bad, "address")) : "?") > 0)
+		cairn_sched_stop(s, why);
+	free(why);
+	rc = cairn_task_fail(t, "health check %s of %s failed: %s; %s", bad ? json_string_value(json_object_get(bad, "name")) : "?",
+			     bad ? json_string_value(json_object_get(bad, "address")) : "?",
+			     bad ? json_string_value(json_object_get(bad, "error")) : "?",
+			     g->undone.len ? cairn_buf_cstr(&g->undone) : g->env_rollback ? "the apply stopped" :
+			     "nothing was rolled back");
+	return rc;
 }
 
 static void gate_note(job *g, const char *address, const char *what, const char *detail)
@@ -631,7 +655,7 @@ static cairn_step_rc gate_next_undo(cairn_sched *s, cairn_task *t, job *g)
 		t->phase = k == UNDO_PREVIOUS ? 40 : 30;
 		return CAIRN_STEP_WAIT;
 	}
-	return gate_fail(t, g);
+	return gate_fail(s, t, g);
 }
 
 /* ---------- building the task graph ---------- */
@@ -1115,6 +1139,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 	int rc, run_rc;
 	json_t *checks = NULL;
 	const char *gate_error = NULL, *rollout_error = NULL;
+	json_t *env_rb = json_array(); /* "CHECK of ADDRESS" of the gates that ask for the environment's rollback */
 
 	p.jobs = calloc(max, sizeof(job));
 	p.tasks = calloc(max, sizeof(cairn_task));
@@ -1181,6 +1206,16 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 									m ? m : "failed", "checks", !j->failed));
 				if (!gate_error && j->results)
 					gate_error = t->error;
+				if (j->env_rollback) {
+					const json_t *r;
+					size_t x;
+
+					json_array_foreach(j->results, x, r)
+						if (!json_is_true(json_object_get(r, "ok")))
+							json_array_append_new(env_rb, json_sprintf("%s of %s",
+								json_string_value(json_object_get(r, "name")),
+								json_string_value(json_object_get(r, "address"))));
+				}
 				if (!rollout_error && j->failed)
 					rollout_error = t->error;
 				free(m);
@@ -1233,6 +1268,8 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		json_object_set(*summary, "resource_checks", checks);
 		json_object_set(*summary, "rolled_back", undone);
 		json_object_set_new(*summary, "resource_checks_passed", json_boolean(all && !gate_error));
+		if (json_array_size(env_rb))
+			json_object_set(*summary, "rollback_environment", env_rb);
 	}
 	cairn_store_rev_finish(e->store, rev, cairn_engine_signal(e) ? "interrupted" :
 		(json_array_size(failed) || json_array_size(skipped) || rc) ? "failed" : "ok", *summary);
@@ -1269,6 +1306,7 @@ cleanup:
 	}
 	json_decref(checks);
 	json_decref(undone);
+	json_decref(env_rb);
 	json_decref(p.gate_of);
 	free(p.jobs);
 	free(p.tasks);

@@ -108,6 +108,9 @@ typedef struct cairn_engine_opts {
 				  * (CAIRN_STORE_CHECKED: no quick_check again) */
 	cairn_event_fn on_event; /* apply / destroy progress (see cairn_event), or NULL */
 	void *event_ud;
+	bool check_stop;         /* a resource's check that fails outside a rollout and blue-green
+				  * stops the apply and asks for the environment's rollback
+				  * (summary "rollback_environment"; apply, not a rollback) */
 	const char *env_from;    /* env is an ephemeral environment not yet recorded (env create):
 				  * use this environment's overlay; NULL: see cairn_engine_open */
 } cairn_engine_opts;

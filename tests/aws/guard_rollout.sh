@@ -254,7 +254,8 @@ run apply -C u -e dev --auto-approve
 expect_rc 0 "the rest of the rollout passes"
 for i in 2 3; do eq "$(pool_ver $i)" t2 "pool[$i] updated"; done
 
-# --- a resource's checks outside a rollout: run, nothing undone -------------------
+# --- a resource's checks outside a rollout: the environment rolled back ---------------
+# (more in guard_resource_rollback.sh)
 single() { # VERSION
   awsstack o <<YAML
 resources:
@@ -279,8 +280,9 @@ out_has "  ok    one: ver (tcp 127.0.0.1, 1 attempt," "shown"
 single bad
 run apply -C o -e dev --auto-approve
 expect_rc 6 "an in-place update whose check fails"
-err_has "cairn: error: health check ver of one failed: cannot connect to 127.0.0.1:1: Connection refused; nothing was rolled back" "says nothing was undone"
-eq "$(state_attr o one .tags.ver)" bad "the update stays"
+err_has "cairn: error: health check ver of one failed: cannot connect to 127.0.0.1:1: Connection refused; the apply stopped" "says the apply stopped"
+err_has "cairn: error: revision 2 failed its health checks (ver of one); environment 'dev' was rolled back to revision 1" "and rolled the environment back"
+eq "$(state_attr o one .tags.ver)" good "the update was rolled back"
 eq "$(sg_count after-bad)" 0 "its dependent waited for the checks and was skipped"
 eq "$(sg_count after-good)" 1 "and is untouched"
 sed -i 's/name: one$/name: "one-${var.n}"/; s/^resources:/variables: { n: { type: string, default: a } }\nresources:/' o/stack.yaml
