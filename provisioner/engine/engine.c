@@ -1478,11 +1478,20 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			json_object_set_new(e->deleting, r->address, json_true());
 		} else if (json_is_object(v)) {
 			/* what read does not return (write-only properties) stays as
-			 * recorded; a shallow copy, as two rows may share an id */
-			json_t *cur = json_copy(v);
+			 * recorded: then a shallow copy, as two rows may share an id;
+			 * when read returned every recorded key (the usual case), the
+			 * result itself, shared (nothing changes e->refreshed's
+			 * members in place: the "_run" path replaces its row) */
+			const char *k;
+			json_t *x, *cur = NULL;
 
-			json_object_update_missing(cur, r->attrs);
-			json_object_set_new(e->refreshed, r->address, cur);
+			json_object_foreach(r->attrs, k, x)
+				if (!json_object_get(v, k)) {
+					cur = json_copy(v);
+					json_object_update_missing(cur, r->attrs);
+					break;
+				}
+			json_object_set_new(e->refreshed, r->address, cur ? cur : json_incref(v));
 		}
 		else
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
