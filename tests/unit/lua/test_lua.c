@@ -1364,6 +1364,7 @@ static void test_lua__xml_ec2(void)
 	T_CONTAINS(sget(r.result, "deep_err"), "nested too deeply");
 	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
 	T_EQ_STR(sget(r.result, "names"), "1 2 2 3 4 5");
+	T_EQ_STR(sget(r.result, "skipped"), "nil nil 2 leaf 3");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
