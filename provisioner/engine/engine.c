@@ -1405,6 +1405,7 @@ typedef struct refresh_job {
 	size_t nrows;
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
+	const json_t *keys; /* NULL, or only these of them */
 	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
 	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
@@ -1417,6 +1418,21 @@ const double *cairn_engine_timeouts(const cairn_engine *e, const char *address)
 		if (strlen(e->stack->resources[i].name) == n && !strncmp(e->stack->resources[i].name, address, n))
 			return e->stack->resources[i].timeouts;
 	return NULL;
+}
+
+/* attrs, or (keys given) an object of only those of its members (shared) */
+static json_t *some_keys(json_t *attrs, const json_t *keys)
+{
+	json_t *out, *k, *v;
+	size_t i;
+
+	if (!keys || !json_is_object(attrs))
+		return json_incref(attrs);
+	out = json_object();
+	json_array_foreach(keys, i, k)
+		if ((v = json_object_get(attrs, json_string_value(k))) != NULL)
+			json_object_set(out, json_string_value(k), v);
+	return out;
 }
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
@@ -1437,7 +1453,8 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 				cairn_state_res *r = &e->state[j->rows[i]];
 
 				json_array_append_new(list, j->attrs ?
-					json_pack("{s:s?,s:s,s:O}", "id", r->id, "address", r->address, "attrs", r->attrs) :
+					json_pack("{s:s?,s:s,s:o}", "id", r->id, "address", r->address, "attrs",
+						  some_keys(r->attrs, j->keys)) :
 					json_pack("{s:s?,s:s}", "id", r->id, "address", r->address));
 			}
 			args = json_pack("[o]", list);
@@ -1651,14 +1668,14 @@ int cairn_engine_refresh(cairn_engine *e)
 			for (at = first; at < k; at += n) {
 				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
 					;
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL,
-							     { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs,
+							     sch->read_many_keys, NULL, { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, NULL, { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}
