@@ -35,7 +35,8 @@
  *   cairn.json.encode(v [, {pretty=true}]) / decode(s) -> v | nil, err;
  *       cairn.json.array([t]) marks t as an array; is_array(t);
  *       cairn.json.null (== cairn.null): JSON null inside arrays.
- *   cairn.xml.decode(s) -> value, root_name | nil, err (mapping in xml.c);
+ *   cairn.xml.decode(s [, skip]) -> value, root_name | nil, err (mapping in
+ *       xml.c; skip: a set of element names left out, with their content);
  *       cairn.xml.list(node, name) -> always an array; cairn.xml.escape(s).
  *   cairn.random.bytes(n), hex(n) (2n digits), int(lo, hi) (unbiased).
  *   cairn.hash.sha256(s) -> hex; hmac_sha256(key, s [, raw]) -> hex | bytes.

@@ -729,6 +729,8 @@ static void schema_release(cairn_schema *s)
 {
 	size_t i;
 
+	json_decref(s->read_many_keys);
+	s->read_many_keys = NULL;
 	for (i = 0; i < s->nattrs; i++) {
 		free(s->attrs[i].name);
 		free(s->attrs[i].description);
@@ -1153,7 +1155,21 @@ static int load_module_cf(lua_State *L)
 	switch (lua_getfield(L, mod, "read_many_attrs")) {
 	case LUA_TNIL: m->schema.read_many_attrs = true; break;
 	case LUA_TBOOLEAN: m->schema.read_many_attrs = lua_toboolean(L, -1); break;
-	default: return luaL_error(L, "%s: 'read_many_attrs' must be a boolean", file);
+	case LUA_TTABLE: {
+		lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
+
+		m->schema.read_many_attrs = true;
+		if (!(m->schema.read_many_keys = json_array()))
+			return luaL_error(L, "not enough memory");
+		for (i = 1; i <= n; i++) {
+			if (lua_rawgeti(L, -1, i) != LUA_TSTRING ||
+			    json_array_append_new(m->schema.read_many_keys, json_string(lua_tostring(L, -1))) != 0)
+				return luaL_error(L, "%s: 'read_many_attrs' must be a boolean or a list of attribute names", file);
+			lua_pop(L, 1);
+		}
+		break;
+	}
+	default: return luaL_error(L, "%s: 'read_many_attrs' must be a boolean or a list of attribute names", file);
 	}
 	lua_pop(L, 1);
 	switch (lua_getfield(L, mod, "remote")) {

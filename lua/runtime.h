@@ -25,7 +25,8 @@
  *     read_many_batch = 200,         -- optional: most objects per read_many call
  *     read_many_attrs = false,       -- optional: read_many's list carries only
  *                                    -- id and address, not the recorded attrs
- *                                    -- (default true)
+ *                                    -- (default true); or a list of attribute
+ *                                    -- names: only those of the recorded attrs
  *     remote = false,                -- optional: the objects live only in cairn's
  *                                    -- state (null.resource, random.*); default true
  *     schema = {
@@ -222,6 +223,7 @@ typedef struct cairn_schema {
 	size_t read_many_batch; /* most objects one read_many call is given (default 200);
 				 * the engine runs several such calls in parallel */
 	bool read_many_attrs; /* read_many's list carries the recorded attrs */
+	json_t *read_many_keys; /* NULL, or the only attrs it carries (array of strings) */
 	bool remote;       /* false: objects exist only in cairn's state (null, random):
 			    * nothing outside can be lost in a crash, so no intents */
 	double timeouts[CAIRN_TIMEOUT_N]; /* seconds: the module's `timeouts`, else defaults */

@@ -15,6 +15,12 @@
  * Because a list of one <item> is not an array, read lists with
  * cairn.xml.list(node, "item"), which always returns an array ({} when the
  * node is nil, "" or has no such child).
+ *
+ * decode(text, skip): skip, a set of local names ({ name = true, ... }):
+ * elements of these names are left out, with all they contain, at any
+ * depth; expat still reads them, but no Lua value is made of them. An
+ * element whose every child is skipped is then a leaf (its text). For a
+ * caller that reads a few fields of a large answer (aws.common's listings).
  */
 #include "internal.h"
 #include "base/buf.h"
@@ -63,6 +69,10 @@ typedef struct xp {
 	bool failed;
 	unsigned char hints[HINTS];
 	int names_idx;   /* stack index of the name strings' table */
+	int skip_idx;    /* stack index of the skip set, 0 without one */
+	size_t skipping; /* > 0: inside a skipped element, this deep */
+	unsigned char skip_memo[HINTS]; /* by hint slot: 1 kept, 2 skipped (of skip_name) */
+	char skip_name[HINTS][NAME_MAX_CACHED];
 	char names[HINTS][NAME_MAX_CACHED];
 	char err[512];
 } xp;
@@ -104,14 +114,44 @@ static void fail(xp *x, const char *msg)
 	XML_StopParser(x->parser, XML_FALSE);
 }
 
+/* Whether the element name (a local name) at depth is in the skip set;
+ * the answer is kept by hint slot, as names repeat. */
+static bool skipped(xp *x, const char *name, unsigned slot)
+{
+	size_t n;
+	bool skip;
+
+	if (x->skip_memo[slot] && !strcmp(x->skip_name[slot], name))
+		return x->skip_memo[slot] == 2;
+	lua_pushstring(x->L, name);
+	lua_rawget(x->L, x->skip_idx);
+	skip = lua_toboolean(x->L, -1);
+	lua_pop(x->L, 1);
+	if ((n = strlen(name)) < NAME_MAX_CACHED) {
+		memcpy(x->skip_name[slot], name, n + 1);
+		x->skip_memo[slot] = skip ? 2 : 1;
+	}
+	return skip;
+}
+
 static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
 	xp *x = ud;
 	lua_State *L = x->L;
 	frame *f;
+	unsigned slot;
 
 	if (x->failed)
 		return;
+	if (x->skipping) {
+		x->skipping++;
+		return;
+	}
+	slot = hint_slot(local_name(name), x->depth + 1);
+	if (x->skip_idx && x->depth > 0 && skipped(x, local_name(name), slot)) {
+		x->skipping = 1;
+		return;
+	}
 	if (x->depth >= MAX_DEPTH) {
 		fail(x, "elements nested too deeply");
 		return;
@@ -125,7 +165,7 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 	f = &x->stack[x->depth++];
 	f->table = false;
 	f->nkeys = 0;
-	f->hint = hint_slot(local_name(name), x->depth);
+	f->hint = slot;
 	f->text.len = 0;
 	if (attrs[0]) {
 		size_t i, n = 0;
@@ -151,7 +191,7 @@ static void on_text(void *ud, const XML_Char *s, int len)
 {
 	xp *x = ud;
 
-	if (x->failed || !x->depth)
+	if (x->failed || !x->depth || x->skipping)
 		return;
 	if (cairn_buf_put(&x->stack[x->depth - 1].text, s, (size_t)len) < 0)
 		fail(x, "text too large");
@@ -227,6 +267,10 @@ static void on_end(void *ud, const XML_Char *name)
 
 	if (x->failed || !x->depth)
 		return;
+	if (x->skipping) {
+		x->skipping--;
+		return;
+	}
 	f = &x->stack[--x->depth];
 	if (!f->table) {
 		lua_pushlstring(L, f->text.len ? f->text.ptr : "", f->text.len);
@@ -270,7 +314,7 @@ static int decoder_gc(lua_State *L)
 	return 0;
 }
 
-/* cairn.xml.decode(text) -> value, root_name | nil, err */
+/* cairn.xml.decode(text [, skip]) -> value, root_name | nil, err */
 static int l_decode(lua_State *L)
 {
 	size_t len, i;
@@ -278,7 +322,9 @@ static int l_decode(lua_State *L)
 	int base;
 	xp *x;
 
-	lua_settop(L, 1);
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
 	if (len > (size_t)0x7fffffff) {
 		lua_pushnil(L);
 		lua_pushstring(L, "XML document too large");
@@ -295,6 +341,7 @@ static int l_decode(lua_State *L)
 	lua_setmetatable(L, -2);
 	lua_createtable(L, HINTS, 0);
 	x->names_idx = lua_gettop(L);
+	x->skip_idx = lua_istable(L, 2) ? 2 : 0;
 	base = lua_gettop(L);
 	x->L = L;
 	/* no namespace processing: names are taken after their prefix */

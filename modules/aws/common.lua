@@ -142,7 +142,8 @@ local function query_request(ctx, service, version, action, params, opts)
 end
 
 -- The decoded answer of a Query-protocol call, or nil, error.
-local function query_answer(service, action, req, r)
+-- skip (optional): element names left out of the decoded answer (xml.decode)
+local function query_answer(service, action, req, r, skip)
   if r.error then
     return nil, aws_error("RequestFailed", ("%s %s at %s: %s"):format(service, action, req.url, r.error),
       { ambiguous = true })
@@ -150,7 +151,7 @@ local function query_answer(service, action, req, r)
   if r.status < 200 or r.status >= 300 then
     return nil, decode_query_error(service, action, r)
   end
-  local doc, root_or_err = xml.decode(r.body or "")
+  local doc, root_or_err = xml.decode(r.body or "", skip)
   if doc == nil then
     return nil, aws_error("InvalidResponse", ("%s %s: cannot read the answer: %s"):format(service, action, tostring(root_or_err)))
   end
@@ -161,7 +162,7 @@ end
 -- One Query-protocol call; returns the decoded answer (root element's value).
 function M.query(ctx, service, version, action, params, opts)
   local req = query_request(ctx, service, version, action, params, opts)
-  local doc, err = query_answer(service, action, req, cairn.http.request(req))
+  local doc, err = query_answer(service, action, req, cairn.http.request(req), opts and opts.skip)
   if doc == nil then error(err, 0) end
   return doc
 end

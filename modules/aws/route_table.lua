@@ -155,6 +155,7 @@ return {
 
   read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
 
+  read_many_attrs = { "routes", "subnet_ids" }, -- what attrs_of reads of the recorded
   read_many = function(ctx, list)
     local rec = {}
     for _, e in ipairs(list) do if e.id then rec[e.id] = e.attrs end end

@@ -1405,6 +1405,7 @@ typedef struct refresh_job {
 	size_t nrows;
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
+	const json_t *keys; /* NULL, or only these of them */
 	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
 	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
@@ -1417,6 +1418,21 @@ const double *cairn_engine_timeouts(const cairn_engine *e, const char *address)
 		if (strlen(e->stack->resources[i].name) == n && !strncmp(e->stack->resources[i].name, address, n))
 			return e->stack->resources[i].timeouts;
 	return NULL;
+}
+
+/* attrs, or (keys given) an object of only those of its members (shared) */
+static json_t *some_keys(json_t *attrs, const json_t *keys)
+{
+	json_t *out, *k, *v;
+	size_t i;
+
+	if (!keys || !json_is_object(attrs))
+		return json_incref(attrs);
+	out = json_object();
+	json_array_foreach(keys, i, k)
+		if ((v = json_object_get(attrs, json_string_value(k))) != NULL)
+			json_object_set(out, json_string_value(k), v);
+	return out;
 }
 
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
@@ -1437,7 +1453,8 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 				cairn_state_res *r = &e->state[j->rows[i]];
 
 				json_array_append_new(list, j->attrs ?
-					json_pack("{s:s?,s:s,s:O}", "id", r->id, "address", r->address, "attrs", r->attrs) :
+					json_pack("{s:s?,s:s,s:o}", "id", r->id, "address", r->address, "attrs",
+						  some_keys(r->attrs, j->keys)) :
 					json_pack("{s:s?,s:s}", "id", r->id, "address", r->address));
 			}
 			args = json_pack("[o]", list);
@@ -1478,11 +1495,20 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			json_object_set_new(e->deleting, r->address, json_true());
 		} else if (json_is_object(v)) {
 			/* what read does not return (write-only properties) stays as
-			 * recorded; a shallow copy, as two rows may share an id */
-			json_t *cur = json_copy(v);
+			 * recorded: then a shallow copy, as two rows may share an id;
+			 * when read returned every recorded key (the usual case), the
+			 * result itself, shared (nothing changes e->refreshed's
+			 * members in place: the "_run" path replaces its row) */
+			const char *k;
+			json_t *x, *cur = NULL;
 
-			json_object_update_missing(cur, r->attrs);
-			json_object_set_new(e->refreshed, r->address, cur);
+			json_object_foreach(r->attrs, k, x)
+				if (!json_object_get(v, k)) {
+					cur = json_copy(v);
+					json_object_update_missing(cur, r->attrs);
+					break;
+				}
+			json_object_set_new(e->refreshed, r->address, cur ? cur : json_incref(v));
 		}
 		else
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
@@ -1642,14 +1668,14 @@ int cairn_engine_refresh(cairn_engine *e)
 			for (at = first; at < k; at += n) {
 				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
 					;
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs, NULL,
-							     { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs,
+							     sch->read_many_keys, NULL, { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, NULL, { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}

@@ -517,10 +517,13 @@ static void test_lua__schema_errors(void)
 	/* a write-only value is the user's, never the module's */
 	expect_load_error(rt, "bad.write_only_computed", CAIRN_EINVAL,
 			  "schema attribute 'secret': cannot be both write_only and computed", NULL);
+	expect_load_error(rt, "bad.read_many_keys", CAIRN_EINVAL,
+			  "'read_many_attrs' must be a boolean or a list of attribute names", NULL);
 	/* a failed load leaves the runtime usable */
 	{
 		const cairn_schema *s;
 		T_OK(cairn_lua_schema(rt, "null.resource", &s));
+		T_CHECK(s->read_many_attrs && !s->read_many_keys);
 	}
 	cairn_lua_free(rt);
 }
@@ -1207,6 +1210,10 @@ static void test_lua__trusted_dirs(void)
 	cairn_buf_clear(&logbuf);
 	T_OK(cairn_lua_schema(rt, "aws.vpc", &s));
 	T_CHECK(!strstr(cairn_buf_cstr(&logbuf), "shadow loaded"));
+	/* read_many_attrs as a list: only those recorded attrs go to read_many */
+	T_OK(cairn_lua_schema(rt, "aws.security_group", &s));
+	T_CHECK(s->read_many_attrs && s->read_many_keys && json_array_size(s->read_many_keys) == 2);
+	T_EQ_STR(json_string_value(json_array_get(s->read_many_keys, 1)), "egress");
 	cairn_lua_free(rt);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/aws", dir);
@@ -1364,6 +1371,7 @@ static void test_lua__xml_ec2(void)
 	T_CONTAINS(sget(r.result, "deep_err"), "nested too deeply");
 	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
 	T_EQ_STR(sget(r.result, "names"), "1 2 2 3 4 5");
+	T_EQ_STR(sget(r.result, "skipped"), "nil nil 2 leaf 3");
 	run_release(&r);
 	cairn_lua_free(rt);
 }

@@ -22,7 +22,12 @@ return {
     local ln = string.rep("n", 60)
     local names = cairn.xml.decode(("<r><%s>1</%s><%s>2</%s><a:z>3</a:z><b:z>4</b:z><s><z>5</z></s></r>")
       :format(ln, ln, ln, ln))
-    return { root = root, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
+    -- skip: the named elements left out, with what they hold, at any depth
+    local sk = cairn.xml.decode("<r><a>1</a><b><a>x<c>y</c></a><d>2</d></b><e><a/></e><f>3</f>" ..
+      string.rep("<a>", 300) .. string.rep("</a>", 300) .. "</r>", { a = true })
+    local skipped = ("%s %s %s %s %s"):format(tostring(sk.a), tostring(sk.b.a), sk.b.d,
+      type(sk.e) == "string" and "leaf" or "table", sk.f)
+    return { root = root, skipped = skipped, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
              attr_id = attr.e._attr.id, attr_text = attr.e._text,
              empty = #cairn.xml.list(nil, "item"), dtd_err = dtd_err,
              three_n = #three.i, three_1 = three.i[1], three_2 = three.i[2].k, three_3 = three.i[3],
