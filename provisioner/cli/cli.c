@@ -943,10 +943,10 @@ static int rollback_plan_restore(cli *c, json_t *d, const char *env, const char 
 		const char *keep = c->stack;
 
 		c->stack = cur; /* the state beside the stack the plan was made from */
-		c->rb_state = state_path(c);
+		rc = state_path(c, &c->rb_state);
 		c->stack = keep;
-		if (!c->rb_state)
-			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		if (rc != 0)
+			return rc;
 		c->state = c->rb_state;
 	}
 	if ((rc = cairn_plan_check_mac(c->state, d, path)) != 0)
