@@ -30,7 +30,9 @@ cd "$WORK"
 # the state on a PostgreSQL server of the test's own (tests/pg/lib.sh),
 # one schema per stack directory. $CAIRN is then a small wrapper
 # ($PG_DIR/bin/cairn) that finds the command's stack (-C DIR, --stack FILE,
-# a saved plan's stack_file, else the working directory), makes its schema
+# a saved plan's stack_file, or for a saved rollback plan, whose
+# stack_file is a temporary copy, its rollback.stack; else the working
+# directory), makes its schema
 # on first use and runs the real cairn with CAIRN_STATE_URL naming it
 # (unless the test set CAIRN_STATE_URL itself) and CAIRN_STATE_KEY set (a
 # shared state has no key file) unless the test set one. The state
@@ -60,7 +62,7 @@ if [ -z "\${CAIRN_STATE_URL:-}" ]; then
       --stack=*) dir=\$(dirname -- "\${a#--stack=}") ;;
       -*) ;;
       *) case \$prev in -C|--dir|--stack|-out|--out|-o|--output|-e|--env|--var|--var-file) ;;
-         *) if [ -f "\$a" ] && s=\$(jq -er .stack_file "\$a" 2>/dev/null); then dir=\$(dirname -- "\$s"); fi ;; esac ;;
+         *) if [ -f "\$a" ] && s=\$(jq -er '.rollback.stack // .stack_file' "\$a" 2>/dev/null); then dir=\$(dirname -- "\$s"); fi ;; esac ;;
     esac
     prev=\$a
   done
