@@ -124,7 +124,7 @@ err_has "rolled back: app[0]: the previous attributes were applied again" "what 
 err_has "app[0]: check healthy FAILED after" "the attempts"
 eq "$(inst_tag "$(inst_id 0)")" v2 "app[0] has its previous tags again in the cloud"
 eq "$(inst_tag "$(inst_id 1)")" v2 "app[1], the next batch, was not touched"
-eq "$(state_sql s "select json_extract(attrs, '\$.tags.v') from resources where env='dev' and address='app[0]'")" v2 \
+eq "$(state_attr s 'app[0]' .tags.v)" v2 \
   "the state records the previous tags"
 sim_patch "$(inst_id 0)" '{"attributes":{"instanceStatus":null}}'
 

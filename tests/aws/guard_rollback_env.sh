@@ -33,7 +33,7 @@ expect_rc 0 "env create pr-7"
 eq "$(state_sql s "select count(*) from applied_configs where env = 'pr-7'")" 1 "env create recorded the configuration it applied"
 REV1=$(state_sql s "select max(id) from revisions where env = 'pr-7'")
 eq "$(state_sql s "select rev from applied_configs where env = 'pr-7'")" "$REV1" "with the creation's revision"
-check "the sensitive variable is sealed in the state" bash -c "! grep -aqF -e '$S1' s/.cairn/state.db s/.cairn/state.db-wal 2>/dev/null"
+state_lacks s "$S1" "the sensitive variable is sealed in the state"
 
 write_stack web-v2 green
 run apply -C s -e pr-7 --auto-approve

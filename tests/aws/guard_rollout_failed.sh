@@ -29,7 +29,7 @@ YAML
 sg_id() { sim_resources | jq -r --arg n "$1" '[.resources[] | select(.type == "ec2:security-group" and .attributes.groupName == $n)][0].id // empty'; }
 sg_count() { sim_resources | jq -r --arg n "$1" '[.resources[] | select(.type == "ec2:security-group" and .attributes.groupName == $n)] | length'; }
 tag_of() { sim_resources | jq -r --arg n "$1" '[.resources[] | select(.type == "ec2:security-group" and .attributes.groupName == $n)][0].tags.v'; }
-st_tag() { state_sql f "select json_extract(attrs, '\$.tags.v') from resources where env='dev' and address='fleet[$1]'"; }
+st_tag() { state_attr f "fleet[$1]" .tags.v; }
 st_id() { state_sql f "select id from resources where env='dev' and address='fleet[$1]'"; }
 
 fleet one a 443

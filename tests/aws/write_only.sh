@@ -24,9 +24,10 @@ rds() { # ACTION [k=v...]: a signed RDS Query call, the XML on stdout
 has() { tr -s ' ' <"$WORK/out" | grep -qF -- "$1" && pass || { fail "stdout lacks '$1' ($2)"; sed 's/^/#   out: /' "$WORK/out" | head -40; }; }
 pw_sets() { sim_resources | jq -r '.resources[] | select(.id == "rds:us-east-1:db:orders") | .attributes.passwordSets'; }
 modifies() { grep -c ' ModifyDBInstance ' "$WORK/sim.log"; }
-no_password() { # WHERE
+no_password() { # WHERE: neither password in what the last command printed, nor in the state as stored
   local f
-  for f in "$WORK/out" "$WORK/err" s/.cairn/state.db*; do
+  state_bytes s >"$WORK/state.bytes"
+  for f in "$WORK/out" "$WORK/err" "$WORK/state.bytes"; do
     [ -e "$f" ] || continue
     if grep -aqF -e "$HAND_PW" -e "$STACK_PW" -- "$f"; then fail "$1: a password in $f"; else pass; fi
   done

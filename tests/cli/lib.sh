@@ -30,13 +30,15 @@ cd "$WORK"
 # the state on a PostgreSQL server of the test's own (tests/pg/lib.sh),
 # one schema per stack directory. $CAIRN is then a small wrapper
 # ($PG_DIR/bin/cairn) that finds the command's stack (-C DIR, --stack FILE,
-# a saved plan's stack_file, else the working directory), makes its schema
+# a saved plan's stack_file, or for a saved rollback plan, whose
+# stack_file is a temporary copy, its rollback.stack; else the working
+# directory), makes its schema
 # on first use and runs the real cairn with CAIRN_STATE_URL naming it
 # (unless the test set CAIRN_STATE_URL itself) and CAIRN_STATE_KEY set (a
 # shared state has no key file) unless the test set one. The state
 # helpers below (state_sql, state_attr, state_set_attr, state_check,
-# no_state, state_bytes, state_lacks) read the same state on either
-# backend; parts of a test that are about the SQLite file itself run under
+# state_version, state_set_version, no_state, state_bytes, state_lacks)
+# read the same state on either backend; parts of a test that are about the SQLite file itself run under
 # sqlite_only, which prints a TAP skip line on PG. The tests in tests/pg
 # start their own server and ignore CAIRN_TEST_STATE.
 STATE_BACKEND=sqlite
@@ -60,7 +62,7 @@ if [ -z "\${CAIRN_STATE_URL:-}" ]; then
       --stack=*) dir=\$(dirname -- "\${a#--stack=}") ;;
       -*) ;;
       *) case \$prev in -C|--dir|--stack|-out|--out|-o|--output|-e|--env|--var|--var-file) ;;
-         *) if [ -f "\$a" ] && s=\$(jq -er .stack_file "\$a" 2>/dev/null); then dir=\$(dirname -- "\$s"); fi ;; esac ;;
+         *) if [ -f "\$a" ] && s=\$(jq -er '.rollback.stack // .stack_file' "\$a" 2>/dev/null); then dir=\$(dirname -- "\$s"); fi ;; esac ;;
     esac
     prev=\$a
   done
@@ -140,6 +142,14 @@ state_check() { # DIR: "ok" when the state is sound (SQLite's integrity_check; o
   else
     sqlite3 "$1/.cairn/state.db" 'pragma integrity_check'
   fi
+}
+state_version() { # DIR: the state's schema version (SQLite's user_version; on PG, meta.schema_version)
+  if [ "$STATE_BACKEND" = pg ]; then state_sql "$1" "SELECT value FROM meta WHERE key = 'schema_version'"
+  else state_sql "$1" 'pragma user_version'; fi
+}
+state_set_version() { # DIR N: make the state claim schema version N (to pose as one an older cairn wrote)
+  if [ "$STATE_BACKEND" = pg ]; then state_sql "$1" "UPDATE meta SET value = '$2' WHERE key = 'schema_version'"
+  else state_sql "$1" "pragma user_version = $2"; fi
 }
 no_state() { # DIR: true when no state was created for the stack (no file; on PG, no table in its schema)
   if [ "$STATE_BACKEND" = pg ]; then

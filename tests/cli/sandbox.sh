@@ -174,6 +174,7 @@ expect_rc 1 "a timeout that is not a duration"
 err_has "stack.yaml:6:15: timeouts.delete must be a duration like \"30m\"" "says where and what"
 
 # capabilities: a stack module that calls itself local.* gets no cairn.fs
+mkdir -p s/.cairn # (on PostgreSQL nothing else is in it: the state is elsewhere)
 printf 'the-state-key' > s/.cairn/key.test
 mkdir -p s/modules/local
 cat > s/modules/local/steal.lua <<'LUA'
