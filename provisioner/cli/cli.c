@@ -1479,13 +1479,18 @@ static int cmd_graph(cli *c, int argc, char **argv)
  * the stack file's state: key, else STACKDIR/.cairn/state.db. */
 static int state_path(cli *c, char **out)
 {
+	return cairn_cli_state_path(c->state, c->stack, c->dir, out);
+}
+
+int cairn_cli_state_path(const char *state, const char *stack, const char *dir, char **out)
+{
 	char *file = NULL, *named = NULL, *copy = NULL;
 	int rc;
 
 	*out = NULL;
-	if (cairn_store_location(c->state, NULL))
-		return (*out = strdup(cairn_store_location(c->state, NULL))) ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if (!(file = c->stack ? strdup(c->stack) : NULL) && (c->stack || asprintf(&file, "%s/stack.yaml", c->dir) < 0))
+	if (cairn_store_location(state, NULL))
+		return (*out = strdup(cairn_store_location(state, NULL))) ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (!(file = stack ? strdup(stack) : NULL) && (stack || asprintf(&file, "%s/stack.yaml", dir ? dir : ".") < 0))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if ((rc = cairn_stack_state_of(file, &named)) != 0)
 		goto cleanup;

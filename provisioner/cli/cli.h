@@ -24,5 +24,10 @@ int cairn_cli_main(int argc, char **argv);
 /* A whole decimal number in [min, max] (a flag's or a variable's value):
  * 0, or -1 when s is not one. */
 int cairn_cli_parse_int(const char *s, long min, long max, long *out);
+/* *out (malloc'd): the state a command uses: `state` (--state) if set, else
+ * $CAIRN_STATE_URL, else the `state:` key of the stack file (`stack`, or
+ * DIR/stack.yaml; dir NULL is "."), else STACKDIR/.cairn/state.db.
+ * 0, or a CAIRN_E* code with the error set (a stack file that does not parse). */
+int cairn_cli_state_path(const char *state, const char *stack, const char *dir, char **out);
 
 #endif

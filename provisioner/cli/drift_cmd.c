@@ -600,30 +600,7 @@ done:
  * the stack file's state: key, else STACKDIR/.cairn/state.db. */
 static int state_path(drift_cli *c, char **out)
 {
-	char *file = NULL, *named = NULL, *copy = NULL;
-	int rc;
-
-	*out = NULL;
-	if (cairn_store_location(c->o.state_file, NULL))
-		return (*out = strdup(cairn_store_location(c->o.state_file, NULL))) ? 0
-			: cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if (!(file = c->o.stack_file ? strdup(c->o.stack_file) : NULL) &&
-	    (c->o.stack_file || asprintf(&file, "%s/stack.yaml", c->o.dir ? c->o.dir : ".") < 0))
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if ((rc = cairn_stack_state_of(file, &named)) != 0)
-		goto cleanup;
-	if (named) {
-		*out = named;
-		named = NULL;
-	} else if (!(copy = strdup(file)) || asprintf(out, "%s/.cairn/state.db", dirname(copy)) < 0) {
-		*out = NULL;
-		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	}
-cleanup:
-	free(file);
-	free(named);
-	free(copy);
-	return rc;
+	return cairn_cli_state_path(c->o.state_file, c->o.stack_file, c->o.dir, out);
 }
 
 static void print_history(const drift_cli *c, const char *env, const json_t *h)
