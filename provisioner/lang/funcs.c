@@ -203,6 +203,26 @@ static int fmt_verb(cairn_buf *b, const char *spec, size_t speclen, char verb, j
 	}
 }
 
+/* A width or precision of format(): digits, at most FMT_MAX (printf would
+ * otherwise allocate whatever a stack asks: "%.999999999f" is a gigabyte). */
+#define FMT_MAX 1024
+
+static int fmt_number(const char **f, const char *spec, const char *what)
+{
+	size_t v = 0;
+
+	for (; **f >= '0' && **f <= '9'; (*f)++) {
+		v = v * 10 + (size_t)(**f - '0');
+		if (v > FMT_MAX) {
+			while (**f >= '0' && **f <= '9')
+				(*f)++;
+			return arg_err(0, "format(): %s too large in '%.*s' (at most %d)", what,
+				       (int)(*f - spec + (**f ? 1 : 0)), spec, FMT_MAX);
+		}
+	}
+	return 0;
+}
+
 FN(format)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -232,12 +252,12 @@ FN(format)
 		f++;
 		while (*f && strchr("-+ 0#", *f))
 			f++;
-		while (*f >= '0' && *f <= '9')
-			f++;
+		if ((rc = fmt_number(&f, spec, "width")) != 0)
+			goto fail;
 		if (*f == '.') {
 			f++;
-			while (*f >= '0' && *f <= '9')
-				f++;
+			if ((rc = fmt_number(&f, spec, "precision")) != 0)
+				goto fail;
 		}
 		verb = *f;
 		if (!verb || !strchr("sdfvqxXtge", verb)) {

@@ -255,6 +255,12 @@ static void test_expr__func_strings(void)
 	T_EQ_STR(ev("${format(\"%d\", \"x\")}"), "t.yaml:1:16: format(): %d needs a whole number, got string");
 	T_EQ_STR(ev("${format(\"%s %s\", 1)}"),
 		"t.yaml:1:10: format(): not enough arguments for the format (%s needs argument 3)");
+	/* printf would allocate what a stack asks for (a fuzzer's find) */
+	T_EQ_STR(ev("${format(\"x%.547758072f\", 1.5)}"),
+		"t.yaml:1:10: format(): precision too large in '%.547758072f' (at most 1024)");
+	T_EQ_STR(ev("${format(\"%99999999999999999999999s\", \"a\")}"),
+		"t.yaml:1:10: format(): width too large in '%99999999999999999999999s' (at most 1024)");
+	T_EQ_STR(ev("${length(format(\"%1024s|%.1024f\", \"a\", 1))}"), "2051");
 	T_EQ_STR(ev("${format(\"%s\", 1, 2)}"),
 		"t.yaml:1:19: format(): too many arguments for the format (1 used, 2 given)");
 	T_EQ_STR(ev("${join(\"-\", var.words)}"), "\"a-b\"");
