@@ -521,13 +521,17 @@ static int run_drift(drift_cli *c)
 		}
 	if (c->all) {
 		char *sp = NULL;
+		bool checked = false;
 
 		if ((rc = cairn_drift_all_envs(&c->o, &all, &nall)) != 0)
 			return report_error(rc);
 		/* and the ephemeral environments (env_cmd.h) */
 		if ((rc = state_path(c, &sp)) == 0)
-			rc = cairn_cli_env_add_ephemeral(sp, &all, &nall);
-		free(sp);
+			rc = cairn_cli_env_add_ephemeral(sp, &all, &nall, &checked);
+		if (checked && push(&c->owned, &c->nowned, sp) == 0)
+			c->o.checked_state = sp;
+		else
+			free(sp);
 		if (rc) {
 			cairn_env_list_free(all, nall);
 			return report_error(rc);

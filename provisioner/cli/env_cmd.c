@@ -446,7 +446,7 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n)
+int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n, bool *checked)
 {
 	cairn_ephemeral_env *recs = NULL;
 	cairn_store *st = NULL;
@@ -456,6 +456,8 @@ int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n
 
 	if ((rc = cairn_store_open_existing(&st, state_path, CAIRN_STORE_READONLY)) != 0 || !st)
 		return rc;
+	if (checked)
+		*checked = true; /* the open ran the file's integrity check */
 	if ((rc = cairn_store_ephemeral_list(st, &recs, &nrecs)) != 0)
 		goto cleanup;
 	for (i = 0; i < nrecs; i++) {

@@ -19,8 +19,10 @@ bool cairn_cli_env_recorded(const char *state_path, const char *env);
 
 /* Add to names (n of them, malloc'd strings as cairn_env_list makes them)
  * the ephemeral environments recorded in the state at state_path that are
- * not there yet, and sort them (drift --all). No state: nothing added. */
-int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n);
+ * not there yet, and sort them (drift --all). No state: nothing added.
+ * *checked (if not NULL) is set when the state was opened, and so passed
+ * its integrity check. */
+int cairn_cli_env_add_ephemeral(const char *state_path, char ***names, size_t *n, bool *checked);
 
 /* A protected environment (lang/config.h) refuses a destroy, and an apply
  * whose plan deletes or replaces something there unless it applies a saved

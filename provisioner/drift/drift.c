@@ -450,8 +450,11 @@ static int open_store(cairn_drift_run *r)
 
 	if (!cairn_store_is_url(r->state_path) && stat(r->state_path, &sb) != 0 && !r->opts.record)
 		return 0;
-	/* a writer: it upgrades the schema before the engines open it read-only */
-	return cairn_store_open(&r->store, r->state_path, CAIRN_STORE_CREATE);
+	/* a writer: it upgrades the schema before the engines open it read-only;
+	 * drift --all has just checked the file listing the ephemeral environments */
+	return cairn_store_open(&r->store, r->state_path, CAIRN_STORE_CREATE |
+				(r->opts.checked_state && !strcmp(r->opts.checked_state, r->state_path)
+				 ? CAIRN_STORE_CHECKED : 0));
 }
 
 int cairn_drift_run_new(cairn_drift_run **out, const cairn_drift_opts *o)

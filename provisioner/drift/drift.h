@@ -55,6 +55,8 @@ typedef struct cairn_drift_opts {
 	bool parity;             /* keep what cairn_drift_parity compares */
 	int64_t now;             /* the run's time, unix seconds (0: now): ignore rules' expiry */
 	int envs_at_once;        /* environments read at the same time (0: 8) */
+	const char *checked_state; /* this process has just opened (and checked) the
+				    * state at this path: its open skips the quick_check */
 } cairn_drift_opts;
 
 typedef struct cairn_drift_run cairn_drift_run;

@@ -22,7 +22,8 @@ static int lookup(cairn_engine *e, cairn_ephemeral_env *rec)
 	int rc;
 
 	/* validate and graph read it too */
-	if ((rc = cairn_store_open_existing(&st, e->state_path, CAIRN_STORE_READONLY)) == 0)
+	if ((rc = cairn_store_open_existing(&st, e->state_path, CAIRN_STORE_READONLY |
+					    (e->opts.store_checked ? CAIRN_STORE_CHECKED : 0))) == 0)
 		rc = st ? cairn_store_ephemeral_get(st, e->opts.env, rec) : CAIRN_ENOTFOUND;
 	cairn_store_free(st);
 	return rc;
