@@ -128,3 +128,18 @@ int cairn_buf_read_file(cairn_buf *b, const char *path)
 	/* one reader for every file cairn reads: regular files only (file.c) */
 	return cairn_file_read(b, path, NULL);
 }
+
+int cairn_buf_put_label(cairn_buf *b, const char *v)
+{
+	int rc = 0;
+
+	for (; v && *v && !rc; v++) {
+		if (*v == '\n')
+			rc = cairn_buf_puts(b, "\\n");
+		else if (*v == '\\' || *v == '"')
+			rc = cairn_buf_putc(b, '\\') ? -1 : cairn_buf_putc(b, *v);
+		else
+			rc = cairn_buf_putc(b, *v);
+	}
+	return rc;
+}

@@ -44,4 +44,8 @@ const char *cairn_buf_cstr(const cairn_buf *b);
  * blocking. Sets an error naming path. */
 int cairn_buf_read_file(cairn_buf *b, const char *path);
 
+/* Append v as the inside of a Prometheus label value (text exposition
+ * format): backslash, double quote and newline escaped. NULL: nothing. */
+int cairn_buf_put_label(cairn_buf *b, const char *v);
+
 #endif

@@ -794,6 +794,45 @@ int cairn_cli_last_passed(const char *state_path, const char *env, long before, 
 
 /* ---------- deployment metrics ---------- */
 
+/* The checks' samples: the stack's (labels env, check) or the resources'
+ * (cairn_resource_check_*, labels env, resource, check). */
+static void check_metrics(cairn_buf *b, const char *env, const json_t *checks, bool resources)
+{
+	static const struct {
+		const char *name, *help;
+	} m[] = {
+		{ "success", "1 when the health check passed after the apply." },
+		{ "attempts", "Attempts the health check took." },
+		{ "latency_seconds", "The last attempt's latency." },
+	};
+	const char *prefix = resources ? "cairn_resource_check_" : "cairn_check_";
+	size_t i, k;
+	json_t *x;
+
+	if (!json_array_size(checks))
+		return;
+	for (k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		cairn_buf_printf(b, "# HELP %s%s %s%s\n# TYPE %s%s gauge\n", prefix, m[k].name,
+				 resources ? "A resource's health check: " : "", m[k].help, prefix, m[k].name);
+		json_array_foreach(checks, i, x) {
+			cairn_buf_printf(b, "%s%s{env=\"", prefix, m[k].name);
+			cairn_buf_put_label(b, env);
+			if (resources) {
+				cairn_buf_puts(b, "\",resource=\"");
+				cairn_buf_put_label(b, json_string_value(json_object_get(x, "address")));
+			}
+			cairn_buf_puts(b, "\",check=\"");
+			cairn_buf_put_label(b, json_string_value(json_object_get(x, "name")));
+			if (k == 0)
+				cairn_buf_printf(b, "\"} %d\n", json_is_true(json_object_get(x, "ok")));
+			else if (k == 1)
+				cairn_buf_printf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(x, "attempts")));
+			else
+				cairn_buf_printf(b, "\"} %.6f\n", json_real_value(json_object_get(x, "seconds")));
+		}
+	}
+}
+
 int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char *command, double seconds, bool ok,
 				   const json_t *summary, const json_t *checks, int rollbacks, bool automatic)
 {
@@ -824,24 +863,8 @@ int cairn_cli_write_deploy_metrics(const char *path, const char *env, const char
 	cairn_buf_printf(&b, "# HELP cairn_deploy_rollbacks Rollbacks made by the command.\n"
 		"# TYPE cairn_deploy_rollbacks gauge\ncairn_deploy_rollbacks{env=\"%s\",kind=\"%s\"} %d\n", env,
 		automatic ? "automatic" : "requested", rollbacks);
-	if (json_array_size(checks)) {
-		cairn_buf_printf(&b, "# HELP cairn_check_success 1 when the health check passed after the apply.\n"
-			"# TYPE cairn_check_success gauge\n");
-		json_array_foreach(checks, i, x)
-			cairn_buf_printf(&b, "cairn_check_success{env=\"%s\",check=\"%s\"} %d\n", env,
-					 json_string_value(json_object_get(x, "name")), json_is_true(json_object_get(x, "ok")));
-		cairn_buf_printf(&b, "# HELP cairn_check_attempts Attempts the health check took.\n"
-			"# TYPE cairn_check_attempts gauge\n");
-		json_array_foreach(checks, i, x)
-			cairn_buf_printf(&b, "cairn_check_attempts{env=\"%s\",check=\"%s\"} %lld\n", env,
-					 json_string_value(json_object_get(x, "name")),
-					 (long long)json_integer_value(json_object_get(x, "attempts")));
-		cairn_buf_printf(&b, "# HELP cairn_check_latency_seconds The last attempt's latency.\n"
-			"# TYPE cairn_check_latency_seconds gauge\n");
-		json_array_foreach(checks, i, x)
-			cairn_buf_printf(&b, "cairn_check_latency_seconds{env=\"%s\",check=\"%s\"} %.6f\n", env,
-					 json_string_value(json_object_get(x, "name")), json_real_value(json_object_get(x, "seconds")));
-	}
+	check_metrics(&b, env, checks, false);
+	check_metrics(&b, env, json_object_get(summary, "resource_checks"), true);
 	cairn_buf_printf(&b, "# HELP cairn_deploy_timestamp_seconds When the command finished.\n"
 		"# TYPE cairn_deploy_timestamp_seconds gauge\ncairn_deploy_timestamp_seconds{env=\"%s\"} %lld\n", env,
 		(long long)time(NULL));

@@ -305,18 +305,6 @@ int cairn_drift_report_junit(const json_t *doc, cairn_buf *out)
 
 /* ---- Prometheus textfile ---- */
 
-static void label(cairn_buf *b, const char *v)
-{
-	for (; v && *v; v++) {
-		if (*v == '\\' || *v == '"')
-			cairn_buf_putc(b, '\\');
-		if (*v == '\n')
-			cairn_buf_puts(b, "\\n");
-		else
-			cairn_buf_putc(b, *v);
-	}
-}
-
 static void metric_head(cairn_buf *b, const char *name, const char *help)
 {
 	cairn_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
@@ -326,12 +314,12 @@ static void sample(cairn_buf *b, const char *name, const char *stack, const char
 		   const char *extra_name, const char *extra_val, double v)
 {
 	cairn_buf_printf(b, "%s{stack=\"", name);
-	label(b, stack);
+	cairn_buf_put_label(b, stack);
 	cairn_buf_printf(b, "\",%s=\"", lname);
-	label(b, lval);
+	cairn_buf_put_label(b, lval);
 	if (extra_name) {
 		cairn_buf_printf(b, "\",%s=\"", extra_name);
-		label(b, extra_val);
+		cairn_buf_put_label(b, extra_val);
 	}
 	cairn_buf_printf(b, "\"} %.17g\n", v);
 }
@@ -395,6 +383,6 @@ int cairn_drift_report_metrics(const json_t *doc, cairn_buf *out)
 	}
 	metric_head(out, "cairn_drift_run_wall_seconds", "Wall time of the whole drift run.");
 	cairn_buf_puts(out, "cairn_drift_run_wall_seconds{stack=\"");
-	label(out, stack);
+	cairn_buf_put_label(out, stack);
 	return cairn_buf_printf(out, "\"} %.17g\n", json_number_value(json_object_get(doc, "duration_s")));
 }

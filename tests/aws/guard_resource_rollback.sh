@@ -87,6 +87,10 @@ out_has "    resource checks failed (web: up)" "and the failed check"
 M=$WORK/deploy.prom
 check "metrics: not a success" grep -qx 'cairn_deploy_success{env="dev",command="apply"} 0' "$M"
 check "metrics: one automatic rollback" grep -qx 'cairn_deploy_rollbacks{env="dev",kind="automatic"} 1' "$M"
+check "metrics: the resource's failed check" grep -qx 'cairn_resource_check_success{env="dev",resource="web",check="up"} 0' "$M"
+check "metrics: its attempts" grep -qx 'cairn_resource_check_attempts{env="dev",resource="web",check="up"} 1' "$M"
+check "metrics: its latency" grep -q '^cairn_resource_check_latency_seconds{env="dev",resource="web",check="up"} [0-9.]*$' "$M"
+check "metrics: no stack check" bash -c "! grep -q '^cairn_check_' '$M'"
 run plan -C s -e dev
 out_has '~ tags = {"ver" = "v1"} -> {"ver" = "v2"}' "the next plan shows the way forward again"
 

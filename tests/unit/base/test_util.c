@@ -21,6 +21,17 @@ static void test_util__buf_cap(void)
 	cairn_buf_release(&b);
 }
 
+static void test_util__buf_label(void)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+
+	cairn_buf_init(&b, 0);
+	T_OK(cairn_buf_put_label(&b, "flag[\"beta\"] a\\b\nc"));
+	T_OK(cairn_buf_put_label(&b, NULL));
+	T_EQ_STR(cairn_buf_cstr(&b), "flag[\\\"beta\\\"] a\\\\b\\nc");
+	cairn_buf_release(&b);
+}
+
 static void test_util__error_position(void)
 {
 	cairn_pos pos = { "stack.yaml", 3, 7 };
@@ -153,6 +164,7 @@ static void test_util__duration_parse(void)
 
 static const t_case cases[] = {
 	T_CASE(test_util__buf_cap),
+	T_CASE(test_util__buf_label),
 	T_CASE(test_util__error_position),
 	T_CASE(test_util__unknown),
 	T_CASE(test_util__duration_parse),
