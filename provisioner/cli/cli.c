@@ -169,7 +169,7 @@ static const char usage_text[] =
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
 "  --accept-new-host-keys accept (and record in the state) the keys of SSH hosts not yet known\n"
-"  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
+"  --lock-timeout DUR     wait this long for the environment's lock (500ms, 30s, 2m, 1d; up to 10 years; default 0)\n"
 "  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
 "  --no-color, -v/--verbose\n"
 "\n"
@@ -179,11 +179,16 @@ static const char usage_text[] =
 
 /* ---------- parsing ---------- */
 
-/* --lock-timeout: 0 (do not wait) or more, in ms, s, m or h. */
+/* --lock-timeout (cli.h): 0 (do not wait) up to 10 years, in ms, s, m, h or d. */
 static const cairn_duration_rules lock_timeout_rules = {
-	.min = 0, .max = HUGE_VAL, .zero = true,
-	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+	.min = 0, .max = 10 * 365 * 86400.0, .zero = true,
+	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
 };
+
+int cairn_cli_parse_lock_timeout(const char *s, double *out)
+{
+	return cairn_duration_parse(s, &lock_timeout_rules, out) == 0 ? 0 : -1;
+}
 
 int cairn_cli_parse_int(const char *s, long min, long max, long *out)
 {
@@ -472,8 +477,9 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			break;
 		case O_LOCKT:
 			if (allowed(c, mask, FL_LOCK, "--lock-timeout")) return -1;
-			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
-				return usage_error("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg), -1;
+			if (cairn_cli_parse_lock_timeout(optarg, &c->lock_timeout))
+				return usage_error("--lock-timeout expects " CAIRN_CLI_LOCK_TIMEOUT_TAKES ", got '%s'",
+						   optarg), -1;
 			break;
 		case O_LEASE:
 			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
@@ -718,22 +724,6 @@ static double cpu_seconds(void)
 }
 
 
-/* Policy findings: text after the plan, or one "policy_findings" line of
- * the --json stream (stdout carries nothing else). */
-static void show_findings(cli *c, json_t *findings)
-{
-	size_t n = json_array_size(findings), denies = cairn_policy_denies(findings);
-
-	if (!c->jout) {
-		cairn_cli_print_findings(findings);
-		return;
-	}
-	if (n)
-		cairn_jout_emit(c->jout, "policy_findings", denies ? "error" : "warn",
-				json_pack("{s:O}", "findings", findings), "policies: %zu deny, %zu warning(s)", denies,
-				n - denies);
-}
-
 static int run_plan(cli *c);
 
 static int cmd_plan(cli *c, int argc, char **argv)
@@ -750,6 +740,7 @@ static int run_plan(cli *c)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *findings = NULL;
+	bool denied;
 	int rc, exit_code = CAIRN_EXIT_OK;
 
 	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, "plan")) != 0)
@@ -784,8 +775,6 @@ static int run_plan(cli *c)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
-	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
-		goto done;
 	if (c->json) {
 		if (cairn_cli_protected_warning(e, c->destroy))
 			cairn_jout_diagnostic(c->jout, "warning", cairn_error_last(), NULL);
@@ -796,14 +785,17 @@ static int run_plan(cli *c)
 				e->nintents);
 		if ((rc = cairn_json_run_plan(c->jout, e, "plan")) != 0)
 			goto done;
-		show_findings(c, findings);
 	} else {
 		if (e->nintents)
 			printf("Note: %zu operation(s) of an earlier run (interrupted or failed) are pending; apply reconciles them first.\n\n",
 			       e->nintents);
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;
-		cairn_cli_print_findings(findings);
+	}
+	/* the findings after the plan; a plan only shows them */
+	if ((rc = cairn_cli_policies(e, c->policy_dir, c->jout, NULL, &findings, &denied)) != 0)
+		goto done;
+	if (!c->json) {
 		if (cairn_cli_protected_warning(e, c->destroy)) {
 			char msg[4096];
 
@@ -1171,6 +1163,7 @@ static int run_apply(cli *c, bool destroy)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *doc = NULL, *forced = NULL, *summary = NULL, *findings = NULL;
+	bool denied;
 	const char *saved = NULL;
 	cairn_progress prog = { 0 };
 	int rc;
@@ -1254,14 +1247,10 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	}
 	/* policies: a deny (or a policy that fails) refuses the apply */
-	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
-		goto done;
-	show_findings(c, findings);
-	if (cairn_policy_denies(findings)) {
-		rc = cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed",
-			c->label ? "rollback" : destroy ? "destroy" : "apply", cairn_policy_denies(findings),
-			cairn_policy_denies(findings) == 1 ? "finding denies" : "findings deny");
-		c->guard_exit = CAIRN_EXIT_POLICY;
+	if ((rc = cairn_cli_policies(e, c->policy_dir, c->jout, c->label ? "rollback" : destroy ? "destroy" : "apply",
+				     &findings, &denied)) != 0) {
+		if (denied)
+			c->guard_exit = CAIRN_EXIT_POLICY;
 		goto done;
 	}
 	if (!saved && (rc = confirm(c, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0)

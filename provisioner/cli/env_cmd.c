@@ -50,6 +50,7 @@ typedef struct env_cli {
 	char command[16];     /* "env create"... */
 	cairn_jout *jout;     /* --json (not env list): the stream, or NULL */
 	cairn_progress prog;  /* what an apply or destroy says as it goes */
+	int guard_exit;       /* CAIRN_EXIT_POLICY... when a guardrail refused (not gc's, per environment) */
 } env_cli;
 
 static const char env_usage[] =
@@ -96,7 +97,7 @@ static int fail(env_cli *c, const cairn_engine *e, int rc)
 		cairn_jout_diagnostic(c->jout, "error", err, red ? red : "(error text withheld)");
 		free(red);
 	}
-	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+	return c->guard_exit ? c->guard_exit : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
 }
 
 /* ---------- parsing ---------- */
@@ -111,13 +112,9 @@ static const struct { int opt; const char *subs; } flag_subs[] = {
 	{ 'v', "cdg" },
 };
 
-/* --ttl: a second up to 10 years; --lock-timeout: 0 up to 10 years; s, m, h or d. */
+/* --ttl: a second up to 10 years; s, m, h or d (--lock-timeout: cli.h's rule). */
 static const cairn_duration_rules ttl_rules = {
 	.min = 1, .max = 10 * 365 * 86400.0, .zero = false,
-	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
-};
-static const cairn_duration_rules lock_timeout_rules = {
-	.min = 0, .max = 10 * 365 * 86400.0, .zero = true,
 	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
 };
 
@@ -189,8 +186,8 @@ static int parse(env_cli *c, int argc, char **argv)
 		case E_PLANONLY: c->plan_only = true; break;
 		case E_JSON: c->json = true; break;
 		case E_LOCKT:
-			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
-				return usage("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg);
+			if (cairn_cli_parse_lock_timeout(optarg, &c->lock_timeout))
+				return usage("--lock-timeout expects " CAIRN_CLI_LOCK_TIMEOUT_TAKES ", got '%s'", optarg);
 			break;
 		case E_LEASE:
 			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
@@ -351,6 +348,20 @@ static bool plan_has_changes(const cairn_engine *e)
 
 	cairn_engine_counts(e, &a, &ch, &d);
 	return a || ch || d;
+}
+
+/* The stack's policies on e's plan, as apply and destroy run them
+ * (guard_cmd.h): shown after the plan; for a command that applies
+ * (`what`; NULL for --plan-only) a deny refuses it with exit 4, except in
+ * gc, where it fails that environment only and gc goes on. */
+static int policies(env_cli *c, cairn_engine *e, const char *what, bool gc, json_t **findings)
+{
+	bool denied = false;
+	int rc = cairn_cli_policies(e, NULL, c->jout, what, findings, &denied);
+
+	if (denied && !gc)
+		c->guard_exit = CAIRN_EXIT_POLICY;
+	return rc;
 }
 
 /* ---------- protected environments, and the check other commands use ---------- */
@@ -716,7 +727,7 @@ static int create_plan_only(env_cli *c, const char *name)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *extra = NULL;
+	json_t *extra = NULL, *findings = NULL;
 	int64_t expires = c->ttl > 0 ? (int64_t)time(NULL) + (int64_t)(c->ttl + 0.5) : 0;
 	int rc, add, ch, d;
 
@@ -725,8 +736,9 @@ static int create_plan_only(env_cli *c, const char *name)
 						  "environment in %s)", name, c->state_path));
 	engine_opts(c, &o, name, false);
 	o.env_from = c->from;
+	/* the policies' findings as plan shows them: a deny does not change the exit code */
 	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0 &&
-	    (rc = print_plan(c, e, "plan")) == 0) {
+	    (rc = print_plan(c, e, "plan")) == 0 && (rc = policies(c, e, NULL, false, &findings)) == 0) {
 		if (c->jout)
 			emit_env(c, "info", "planned", name, c->from, expires, NULL,
 				 "Plan only: environment '%s' was not created.", name);
@@ -739,6 +751,7 @@ static int create_plan_only(env_cli *c, const char *name)
 		extra = json_pack("{s:{s:i,s:i,s:i}}", "planned", "add", add, "change", ch, "remove", d);
 	}
 	end_stream(c, e, NULL, rc, extra ? extra : json_object());
+	json_decref(findings);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -780,7 +793,7 @@ static int env_create(env_cli *c)
 	cairn_ephemeral_env rec = { 0 };
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *summary = NULL;
+	json_t *summary = NULL, *findings = NULL;
 	const char *name = c->args[0];
 	bool recorded = false;
 	int rc;
@@ -805,14 +818,16 @@ static int env_create(env_cli *c)
 	recorded = true;
 	if ((rc = cairn_engine_reload_state(e)) != 0 || (rc = cairn_engine_plan(e, false, NULL)) != 0 ||
 	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = print_plan(c, e, "apply")) != 0 ||
+	    (rc = policies(c, e, "env create", false, &findings)) != 0 ||
 	    (plan_has_changes(e) && (rc = confirm(c->auto_approve, "env create", name)) != 0))
 		goto done;
 	fflush(stdout);
 	rc = cairn_engine_apply(e, "env create", &summary);
 	if (summary) {
-		/* the configuration it applied, as every apply records it: its
-		 * creation is a revision that can be rolled back to */
-		int rrc = cairn_cli_record_apply(e, summary, NULL);
+		/* the configuration it applied and the policy warnings, as every
+		 * apply records them: its creation is a revision that can be
+		 * rolled back to */
+		int rrc = cairn_cli_record_apply(e, summary, findings);
 
 		if (rrc && !rc)
 			rc = rrc;
@@ -825,6 +840,7 @@ done:
 	rc = fail(c, e, rc);
 	end_stream(c, e, summary, rc, NULL);
 	json_decref(summary);
+	json_decref(findings);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -932,7 +948,7 @@ static int destroy_env(env_cli *c, const char *name, gone *g)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	cairn_lock_info *li = NULL;
-	json_t *summary = NULL;
+	json_t *summary = NULL, *findings = NULL;
 	bool gc = g != NULL;
 	int rc, a, ch, d = 0;
 
@@ -976,7 +992,9 @@ static int destroy_env(env_cli *c, const char *name, gone *g)
 	if (gc && !c->jout)
 		printf("env gc: %s: %d resource(s) to destroy\n", name, d);
 	if (plan_has_changes(e)) {
-		if (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0)
+		/* the policies, as cairn destroy runs them: a deny keeps the environment */
+		if ((rc = policies(c, e, gc ? "env gc" : "env destroy", gc, &findings)) != 0 ||
+		    (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0))
 			goto done;
 		fflush(stdout);
 		rc = cairn_engine_apply(e, gc ? "env gc" : "env destroy", &summary);
@@ -1001,6 +1019,7 @@ done:
 		end_stream(c, e, summary, fail(c, e, rc), NULL);
 	cairn_lock_info_free(li);
 	json_decref(summary);
+	json_decref(findings);
 	cairn_ephemeral_env_release(&rec);
 	cairn_engine_free(e);
 	return rc;
@@ -1031,7 +1050,8 @@ static int env_destroy(env_cli *c)
 	if (!c->auto_approve && cairn_cli_no_prompt())
 		return fail(c, NULL, cannot_ask("env destroy"));
 	rc = destroy_env(c, name, NULL);
-	return rc == 0 ? CAIRN_EXIT_OK : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+	return rc == 0 ? CAIRN_EXIT_OK : c->guard_exit ? c->guard_exit : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED :
+	       CAIRN_EXIT_ERROR;
 }
 
 /* gc's report of one environment: a line of text, or of the stream. */

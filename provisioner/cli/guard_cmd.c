@@ -60,6 +60,31 @@ void cairn_cli_print_findings(const json_t *findings)
 		print_finding(f, "  ");
 }
 
+int cairn_cli_policies(cairn_engine *e, const char *policy_dir, cairn_jout *jout, const char *what, json_t **findings,
+		       bool *denied)
+{
+	json_t *f = NULL;
+	size_t n, denies;
+	int rc;
+
+	*denied = false;
+	if ((rc = cairn_policy_check(e, policy_dir, &f)) != 0)
+		return rc;
+	n = json_array_size(f);
+	denies = cairn_policy_denies(f);
+	if (!jout)
+		cairn_cli_print_findings(f);
+	else if (n)
+		cairn_jout_emit(jout, "policy_findings", denies ? "error" : "warn", json_pack("{s:O}", "findings", f),
+				"policies: %zu deny, %zu warning(s)", denies, n - denies);
+	*findings = f;
+	if (!what || !denies)
+		return 0;
+	*denied = true;
+	return cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed", what, denies,
+			       denies == 1 ? "finding denies" : "findings deny");
+}
+
 void cairn_cli_print_history_guard(const json_t *summary)
 {
 	json_t *a = json_object_get(summary, "approval"), *w = json_object_get(summary, "policy_warnings"), *f;

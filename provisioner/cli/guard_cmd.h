@@ -8,9 +8,23 @@
 #define CAIRN_CLI_GUARD_CMD_H
 
 #include "engine/engine.h"
+#include "json_out.h"
 
 /* Print the findings (policy.h's) on stdout, after a plan. */
 void cairn_cli_print_findings(const json_t *findings);
+
+/* The stack's policies (policy_dir: NULL for STACKDIR/policies) on e's
+ * plan, shown as every command shows them: on stdout after the plan
+ * (cairn_cli_print_findings), or with jout one "policy_findings" line.
+ * *findings (new): what they found, for the revision's record. `what`:
+ * NULL for a plan, which only shows them; else the command that applies
+ * ("apply", "destroy", "env create"...), which a deny (or a policy that
+ * fails) refuses: an error "WHAT refused: ... nothing was changed" and
+ * *denied set true, for exit 4 (CAIRN_EXIT_POLICY). One function for
+ * plan, apply, destroy, rollback and the env commands, so that none of
+ * them skips the policies or shows them differently. */
+int cairn_cli_policies(cairn_engine *e, const char *policy_dir, cairn_jout *jout, const char *what, json_t **findings,
+		       bool *denied);
 
 /* Below a revision of `state history`: its approval, policy warnings. */
 void cairn_cli_print_history_guard(const json_t *summary);
