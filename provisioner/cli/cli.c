@@ -1031,95 +1031,29 @@ static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc,
 	return 0;
 }
 
-/* The stack's checks after an apply: shown, kept with the revision; when
- * one fails, the error says so and c->failed_rev asks for the automatic
- * rollback (run_apply, once the engine has let the lock go). */
-static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
+/* The checks after an apply (guard_cmd.h; rc: the apply's): a failure
+ * makes the exit code 6, and, outside a rollback, sets c->failed_rev to
+ * ask for the automatic rollback (run_apply, once the engine has let the
+ * lock go). The new rc. */
+static int after_apply_checks(cli *c, cairn_engine *e, const json_t *summary, int rc, bool destroy)
 {
-	json_t *res = NULL, *x;
-	cairn_buf names = CAIRN_BUF_INIT;
-	bool passed = false;
-	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
-	size_t i;
-	int rc;
+	cairn_cli_checked ck;
+	int crc = cairn_cli_apply_checks(e, c->jout, summary, !rc && !destroy, &ck);
 
-	if (!c->jout) {
-		printf("\nRunning %zu health check%s...\n", e->stack->nchecks, e->stack->nchecks == 1 ? "" : "s");
-		fflush(stdout);
-	}
-	if ((rc = cairn_checks_run(e, &res, &passed)) != 0)
-		return rc;
-	if (c->jout)
-		cairn_jout_emit(c->jout, "health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks", res,
-				"passed", passed), "health checks %s", passed ? "passed" : "failed");
-	else
-		cairn_cli_print_checks(res);
-	cairn_store_rev_annotate(e->store, rev, "checks", res);
-	cairn_store_rev_annotate(e->store, rev, "checks_passed", passed ? json_true() : json_false());
-	if (!c->nested) {
+	if (ck.failed)
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+	if (ck.results && !c->nested) {
 		json_decref(c->m_checks);
-		c->m_checks = json_incref(res);
+		c->m_checks = json_incref(ck.results);
 	}
-	if (!passed) {
-		json_array_foreach(res, i, x)
-			if (!json_is_true(json_object_get(x, "ok")))
-				cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(json_object_get(x, "name")));
-		rc = cairn_error_set(CAIRN_ERROR, "health checks failed after revision %lld: %s", (long long)rev,
-				     cairn_buf_cstr(&names));
-		c->guard_exit = CAIRN_EXIT_CHECKS;
-		if (!c->label) {
-			c->failed_rev = (long)rev;
-			free(c->failed_checks);
-			c->failed_checks = cairn_buf_detach(&names);
-		}
-	}
-	cairn_buf_release(&names);
-	json_decref(res);
-	return rc;
-}
-
-/* The resources' checks, run during the apply (engine/apply.c): shown;
- * when one failed, the command exits 6 (the error, from the engine, says
- * what was rolled back) and the revision is not one to roll back to. A
- * rollout or a blue-green replacement undid what it could: no automatic
- * rollback then; a check that failed outside them stopped the apply
- * ("rollback_environment") and c->failed_rev asks for the automatic
- * rollback, as the stack's checks do. */
-static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
-{
-	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
-	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
-	const json_t *rb = json_object_get(summary, "rollback_environment"), *x;
-	size_t i;
-
-	if (!passed && json_array_size(rb) && !c->label && !c->nested) {
-		cairn_buf names = CAIRN_BUF_INIT;
-
-		json_array_foreach(rb, i, x)
-			cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(x));
-		c->failed_rev = (long)rev;
+	if (ck.failed && ck.rollback && !c->label && !c->nested) {
+		c->failed_rev = (long)json_integer_value(json_object_get(summary, "rev"));
 		free(c->failed_checks);
-		c->failed_checks = cairn_buf_detach(&names);
+		c->failed_checks = ck.rollback;
+		ck.rollback = NULL;
 	}
-
-	/* a rollout without checks: batches, nothing checked */
-	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
-		return;
-	if (c->jout)
-		cairn_jout_emit(c->jout, "resource_health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks",
-				json_object_get(summary, "resource_checks"), "passed", passed), "resource health checks %s",
-				passed ? "passed" : "failed");
-	else {
-		printf("\nResource health checks:\n");
-		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
-	}
-	if (!passed) {
-		c->guard_exit = CAIRN_EXIT_CHECKS;
-		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_false());
-	} else if (!e->stack->nchecks && !json_array_size(json_object_get(summary, "failed")) &&
-		   !json_array_size(json_object_get(summary, "skipped"))) {
-		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_true());
-	}
+	cairn_cli_checked_release(&ck);
+	return rc ? rc : crc;
 }
 
 /* After failed checks: back to the last revision whose checks passed. */
@@ -1298,10 +1232,8 @@ static int run_apply(cli *c, bool destroy)
 	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
 		 json_array_size(json_object_get(summary, "skipped")) == 0)
 		cairn_json_run_outputs(c->jout, e);
-	if (summary && json_object_get(summary, "resource_checks"))
-		resource_checks(c, e, summary);
-	if (!rc && summary && !destroy && e->stack->nchecks)
-		rc = run_checks(c, e, summary);
+	if (summary)
+		rc = after_apply_checks(c, e, summary, rc, destroy);
 done:
 	json_decref(doc);
 	json_decref(forced);

@@ -379,6 +379,30 @@ static int refuse_protected(const cairn_stack *s, const char *env, const char *c
 		env, env, cmd);
 }
 
+/* How many approvals the stack requires for env (environments.ENV.approvals,
+ * by name: an ephemeral environment's base's do not carry over, as its
+ * protection does not), or 0. */
+static int needs_approvals(const cairn_stack *s, const char *env)
+{
+	int required = 0;
+	bool distinct = false;
+
+	cairn_config_env_approvals(s, env, &required, &distinct);
+	return required;
+}
+
+/* The env commands apply no saved plan, so none of them can satisfy an
+ * environment that needs approvals: refused (exit 5), as apply -e ENV and
+ * destroy -e ENV are. */
+static int refuse_approvals(const cairn_stack *s, const char *env, const char *cmd, const char *how)
+{
+	int n = needs_approvals(s, env);
+
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_config_env_pos(s, env), "environment '%s' needs %d approval%s "
+		"(environments.%s.approvals in the stack), and '%s' applies no saved plan, which is what approvals are "
+		"given to: it refuses it%s", env, n, n == 1 ? "" : "s", env, cmd, how);
+}
+
 /* "destroy a, replace b and 3 more": the deletions and replacements of e's
  * plan, in list; how many there are. */
 static size_t risky_changes(const cairn_engine *e, cairn_buf *list)
@@ -756,36 +780,57 @@ static int create_plan_only(env_cli *c, const char *name)
 	return rc;
 }
 
-/* The end of an env create's apply: the outputs, and what became of the
- * environment (rc: the apply's). */
-static void report_created(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
+/* The end of an env create's apply (rc: the apply's, and its checks'):
+ * its summary and outputs, the checks after it as after every apply
+ * (guard_cmd.h: a failure is exit 6), and what became of the
+ * environment. No automatic rollback after failed checks: a new
+ * environment has no earlier revision whose checks passed (cairn apply
+ * would say "nothing was rolled back"); it stays as created. The new rc. */
+static int finish_create(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
 {
+	cairn_cli_checked ck = { 0 };
 	char exp[128];
 	bool clean = summary && !json_array_size(json_object_get(summary, "failed")) &&
 		     !json_array_size(json_object_get(summary, "skipped"));
+	int crc = 0;
 
-	fmt_expiry(exp, sizeof(exp), rec->expires_at);
-	if (!c->jout) {
-		if (summary)
-			cairn_cli__print_summary(e, summary, false);
-		if (!rc)
-			printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", rec->name, rec->base,
-			       rec->expires_at ? exp : "never (no --ttl)");
-		else
-			printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish "
-			       "it, or 'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
-		return;
-	}
-	if (clean)
+	if (summary && !c->jout)
+		cairn_cli__print_summary(e, summary, false);
+	else if (clean)
 		cairn_json_run_outputs(c->jout, e);
+	if (summary) {
+		crc = cairn_cli_apply_checks(e, c->jout, summary, !rc, &ck);
+		if (ck.failed)
+			c->guard_exit = CAIRN_EXIT_CHECKS;
+		if (!rc)
+			rc = crc;
+	}
+	fmt_expiry(exp, sizeof(exp), rec->expires_at);
 	if (!rc)
 		emit_env(c, "info", "created", rec->name, rec->base, rec->expires_at, NULL,
 			 "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
 			 rec->expires_at ? exp : "never (no --ttl)");
+	else if (ck.failed)
+		emit_env(c, "error", "unhealthy", rec->name, rec->base, rec->expires_at, NULL,
+			 "Environment '%s' was created and failed its health checks; a new environment has no earlier "
+			 "revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', or "
+			 "remove it: 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
 	else if (summary)
 		emit_env(c, "error", "incomplete", rec->name, rec->base, rec->expires_at, NULL,
 			 "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
 			 "or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
+	if (!c->jout && !rc)
+		printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", rec->name, rec->base,
+		       rec->expires_at ? exp : "never (no --ttl)");
+	else if (!c->jout && ck.failed)
+		printf("\nEnvironment '%s' was created and failed its health checks; a new environment has no earlier "
+		       "revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', or remove it: "
+		       "'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
+	else if (!c->jout && summary)
+		printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish "
+		       "it, or 'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
+	cairn_cli_checked_release(&ck);
+	return rc;
 }
 
 static int env_create(env_cli *c)
@@ -802,11 +847,20 @@ static int env_create(env_cli *c)
 		return fail(c, NULL, rc);
 	if (c->plan_only)
 		return create_plan_only(c, name);
+	/* before anything is written: a name the stack gives approvals (--plan-only shows the plan, as plan does) */
+	if (needs_approvals(c->stack, name)) {
+		c->guard_exit = CAIRN_EXIT_APPROVAL;
+		return fail(c, NULL, refuse_approvals(c->stack, name, "cairn env create", "; give it an overlay file "
+			    "and apply an approved saved plan (cairn plan -e ENV -out FILE; cairn approve FILE; cairn "
+			    "apply FILE), or create the ephemeral environment under another name"));
+	}
 	/* before anything is written: a confirmation nobody can give (CI, no terminal) */
 	if (!c->auto_approve && cairn_cli_no_prompt())
 		return fail(c, NULL, cannot_ask("env create"));
 	engine_opts(c, &o, name, true);
 	o.env_from = c->from;
+	/* as apply: a resource's check that fails outside a rollout stops it */
+	o.check_stop = true;
 	if ((rc = cairn_engine_open(&e, &o)) != 0 || (rc = cairn_engine_lock(e, "env create")) != 0)
 		goto done;
 	rec.name = (char *)name;
@@ -832,7 +886,7 @@ static int env_create(env_cli *c)
 		if (rrc && !rc)
 			rc = rrc;
 	}
-	report_created(c, e, &rec, summary, rc);
+	rc = finish_create(c, e, &rec, summary, rc);
 done:
 	/* nothing was created (an error before the apply, a refusal): forget it again */
 	if (rc && recorded && !summary && cairn_store_ephemeral_forget(e->store, name) == 0)
@@ -1026,14 +1080,20 @@ done:
 }
 
 /* An environment env destroy / gc must leave alone: one with an overlay
- * file, or a protected one. */
-static int untouchable(env_cli *c, const char *name, const char *cmd)
+ * file, a protected one, or one that needs approvals (guard_exit:
+ * CAIRN_EXIT_APPROVAL then, as destroy -e ENV's). */
+static int untouchable(env_cli *c, const char *name, const char *cmd, int *guard_exit)
 {
 	if (cairn_env_has_overlay(c->stack, name))
 		return cairn_error_set(CAIRN_EINVAL, "environment '%s' has an overlay file: it is not ephemeral, and '%s' "
 				       "never touches it ('cairn destroy -e %s' destroys its resources)", name, cmd, name);
 	if (cairn_config_env_protected(c->stack, name))
 		return refuse_protected(c->stack, name, cmd);
+	if (needs_approvals(c->stack, name)) {
+		*guard_exit = CAIRN_EXIT_APPROVAL;
+		return refuse_approvals(c->stack, name, cmd, "; to tear it down, remove its approvals from the stack "
+					"first, as for 'cairn destroy -e ENV', which it refuses too");
+	}
 	return 0;
 }
 
@@ -1042,7 +1102,7 @@ static int env_destroy(env_cli *c)
 	const char *name = c->args[0];
 	int rc;
 
-	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy")) != 0)
+	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy", &c->guard_exit)) != 0)
 		return fail(c, NULL, rc);
 	if (!cairn_cli_env_recorded(c->state_path, name))
 		return fail(c, NULL, cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of "
@@ -1096,12 +1156,13 @@ static int env_gc(env_cli *c)
 		const char *name = recs[i].name;
 		gone g;
 		char span[32];
+		int approvals = 0; /* (gc reports it as skipped, as a protected one) */
 
 		memset(&g, 0, sizeof(g));
 		if (!recs[i].expires_at || recs[i].expires_at > now)
 			continue;
 		fmt_span(span, sizeof(span), now - recs[i].expires_at);
-		if (untouchable(c, name, "cairn env gc") != 0) {
+		if (untouchable(c, name, "cairn env gc", &approvals) != 0) {
 			cairn_error_format(cairn_error_last(), g.why, sizeof(g.why));
 			gc_report(c, &recs[i], "skipped", &g);
 			skipped++;

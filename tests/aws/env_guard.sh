@@ -133,6 +133,82 @@ run env gc -C s --json
 expect_rc 0 "without the policy, gc destroys keep-1"
 eq "$(sim_env_count keep-1)" 0 "keep-1 is gone"
 
+# --- approvals: the env commands apply no saved plan ---------------------------
+run env create appr-1 --from dev --ttl 1s --auto-approve -C s
+expect_rc 0 "appr-1 created while the stack asks no approvals of it"
+cp s/stack.yaml s/stack.yaml.orig
+cat >>s/stack.yaml <<'YAML'
+environments:
+  appr-1: { approvals: { required: 1 } }
+  appr-2: { approvals: { required: 2 } }
+YAML
+run env create appr-2 --from dev --auto-approve -C s
+expect_rc 5 "env create of a name that needs approvals: exit 5"
+err_has "s/stack.yaml:15:3: environment 'appr-2' needs 2 approvals (environments.appr-2.approvals in the stack), and 'cairn env create' applies no saved plan" "says why, where"
+nothing_of appr-2 "env create refused for approvals"
+run env destroy appr-1 --auto-approve -C s
+expect_rc 5 "env destroy of an environment that needs approvals: exit 5"
+err_has "environment 'appr-1' needs 1 approval (environments.appr-1.approvals in the stack), and 'cairn env destroy' applies no saved plan" "says why"
+sleep 1.2
+run env gc -C s
+expect_rc 0 "env gc skips an environment that needs approvals"
+out_has "env gc: appr-1: skipped: s/stack.yaml:14:3: environment 'appr-1' needs 1 approval" "gc says why"
+eq "$(sim_env_count appr-1)" 2 "appr-1's objects are still in the sim"
+mv s/stack.yaml.orig s/stack.yaml
+run env destroy appr-1 --auto-approve -C s
+expect_rc 0 "without the approvals, env destroy goes on"
+
+# --- checks after env create, as after apply -----------------------------------
+GOOD="http://127.0.0.1:$PORT/_sim/resources"
+BAD="http://127.0.0.1:1/health"
+awsstack c <<'YAML'
+variables:
+  health: { type: string }
+  rhealth: { type: string }
+resources:
+  net: { type: aws.vpc, cidr_block: 10.0.0.0/16 }
+  web:
+    type: aws.security_group
+    name: "web-${env.name}"
+    vpc_id: "${net.id}"
+    checks:
+      - { name: up, http: { url: "${var.rhealth}" }, retries: 0 }
+checks:
+  - name: api
+    http: { url: "${var.health}", status: 200 }
+    retries: 0
+    deadline: 5s
+YAML
+run env create ok-1 --from dev --var health=$GOOD --var rhealth=$GOOD --auto-approve -C c
+expect_rc 0 "env create whose checks pass"
+out_has "Running 1 health check..." "the stack's checks run after the create"
+out_has "  ok    api (http $GOOD, 1 attempt," "and pass"
+out_has "Resource health checks:" "the resource's checks are shown"
+"$CAIRN" state history -C c -e ok-1 --json >"$WORK/hist.json"
+eq "$(jq -r '.[0].command + " " + (.[0].summary.checks_passed | tostring)' "$WORK/hist.json")" "env create true" "kept with the creation's revision"
+run env create bad-1 --from dev --var health=$BAD --var rhealth=$GOOD --auto-approve -C c
+expect_rc 6 "env create whose stack check fails: exit 6"
+out_has "  FAIL  api (http $BAD" "the failed check"
+err_has "health checks failed after revision" "the error names it"
+out_has "Environment 'bad-1' was created and failed its health checks; a new environment has no earlier revision to roll back to: it stays as created." "says what became of it"
+eq "$(state_sql c "select count(*) from ephemeral_envs where name = 'bad-1'")" 1 "bad-1 stays recorded"
+eq "$(sim_env_count bad-1)" 2 "with its objects"
+"$CAIRN" state history -C c -e bad-1 --json >"$WORK/hist.json"
+eq "$(jq -r '.[0].summary.checks_passed' "$WORK/hist.json")" false "its revision's checks failed"
+run env create bad-2 --from dev --var health=$BAD --var rhealth=$GOOD --auto-approve --json -C c
+expect_rc 6 "env create --json whose check fails: exit 6"
+check "--json: a health_checks line, failed" jqs 'map(select(.type == "health_checks"))[0].passed == false'
+check "--json: the environment is unhealthy" jqs 'map(select(.type == "environment"))[0].action == "unhealthy"'
+check "--json: exit 6 in the summary" jqs 'last | .exit_code == 6'
+run env create bad-3 --from dev --var health=$GOOD --var rhealth=$BAD --auto-approve -C c
+expect_rc 6 "env create whose resource check fails: exit 6"
+out_has "Resource health checks:" "the resource's checks are shown"
+out_lacks "Running 1 health check" "the stack's checks do not run after a failed apply"
+for e in bad-1 bad-2 bad-3; do
+  run env destroy $e --auto-approve -C c
+  expect_rc 0 "an unhealthy $e is destroyed"
+done
+
 # --- --lock-timeout: one rule for apply and env ---------------------------------
 for d in 500ms 1d 0; do
   run apply -C s -e dev --auto-approve --lock-timeout $d
