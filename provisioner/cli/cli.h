@@ -25,7 +25,7 @@ int cairn_cli_main(int argc, char **argv);
  * 0, or -1 when s is not one. */
 int cairn_cli_parse_int(const char *s, long min, long max, long *out);
 /* --lock-timeout DUR, one rule for every command that takes it (apply,
- * destroy, state, the env commands): 0 (do not wait) up to 10 years, in
+ * destroy, rollback, import, state, the env commands): 0 (do not wait) up to 10 years, in
  * ms, s, m, h or d ("500ms", "30s", "1h30m", "1d"). 0 and *out in
  * seconds, or -1 (*out untouched); the caller says, with
  * CAIRN_CLI_LOCK_TIMEOUT_TAKES, what the flag takes. */

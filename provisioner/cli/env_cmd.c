@@ -10,6 +10,11 @@
  * the lock, so that two gc runners, or gc and an `env extend` or an apply,
  * never act on the same environment at once. Nothing here takes a lock on
  * the whole state: ten pipelines on ten environments run side by side.
+ *
+ * The guardrails of apply and destroy hold here, through the same
+ * functions (guard_cmd.h): the stack's policies on every plan, the checks
+ * after env create's apply; a name that needs approvals is refused, as the
+ * env commands apply no saved plan (docs/guardrails.md).
  */
 #include "env_cmd.h"
 #include "guard_cmd.h"

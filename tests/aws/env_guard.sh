@@ -8,8 +8,12 @@
 # warning is shown, the environment created and the warning kept with
 # its revision; --plan-only shows the findings as plan does. `env
 # destroy` and `env gc` run them as destroy does: a deny keeps the
-# environment (exit 4; gc reports it failed and goes on). --lock-timeout
-# is one rule for apply and env (ms to d, 0 to 10 years).
+# environment (exit 4; gc reports it failed and goes on). A name the
+# stack gives approvals: env create and env destroy exit 5 (they apply
+# no saved plan), gc skips it. The checks after env create as after an
+# apply: kept with the revision; a failing stack or resource check is
+# exit 6, the environment stays as created (nothing to roll back to).
+# --lock-timeout is one rule for apply and env (ms to d, 0 to 10 years).
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim
 SRC=$(cd "$TESTS_DIR/../.." && pwd)
