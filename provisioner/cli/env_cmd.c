@@ -794,7 +794,7 @@ static int create_plan_only(env_cli *c, const char *name)
 static int finish_create(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
 {
 	cairn_cli_checked ck = { 0 };
-	char exp[128];
+	char exp[128], msg[1024] = "";
 	bool clean = summary && !json_array_size(json_object_get(summary, "failed")) &&
 		     !json_array_size(json_object_get(summary, "skipped"));
 	int crc = 0;
@@ -812,28 +812,21 @@ static int finish_create(env_cli *c, cairn_engine *e, const cairn_ephemeral_env 
 	}
 	fmt_expiry(exp, sizeof(exp), rec->expires_at);
 	if (!rc)
-		emit_env(c, "info", "created", rec->name, rec->base, rec->expires_at, NULL,
-			 "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
+		snprintf(msg, sizeof(msg), "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
 			 rec->expires_at ? exp : "never (no --ttl)");
 	else if (ck.failed)
-		emit_env(c, "error", "unhealthy", rec->name, rec->base, rec->expires_at, NULL,
-			 "Environment '%s' was created and failed its health checks; a new environment has no earlier "
-			 "revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', or "
-			 "remove it: 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
+		snprintf(msg, sizeof(msg), "Environment '%s' was created and failed its health checks; a new environment "
+			 "has no earlier revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', "
+			 "or remove it: 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
 	else if (summary)
-		emit_env(c, "error", "incomplete", rec->name, rec->base, rec->expires_at, NULL,
-			 "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
-			 "or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
-	if (!c->jout && !rc)
-		printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", rec->name, rec->base,
-		       rec->expires_at ? exp : "never (no --ttl)");
-	else if (!c->jout && ck.failed)
-		printf("\nEnvironment '%s' was created and failed its health checks; a new environment has no earlier "
-		       "revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', or remove it: "
-		       "'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
-	else if (!c->jout && summary)
-		printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish "
-		       "it, or 'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
+		snprintf(msg, sizeof(msg), "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' "
+			 "to finish it, or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
+	/* (nothing when nothing was created: the caller forgets the record) */
+	if (msg[0] && !c->jout)
+		printf("\n%s\n", msg);
+	else if (msg[0])
+		emit_env(c, rc ? "error" : "info", !rc ? "created" : ck.failed ? "unhealthy" : "incomplete", rec->name,
+			 rec->base, rec->expires_at, NULL, "%s", msg);
 	cairn_cli_checked_release(&ck);
 	return rc;
 }
