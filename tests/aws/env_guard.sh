@@ -46,6 +46,8 @@ nothing_of() {
     n=$((n + $(state_sql s "select count(*) from $t where env = '$1'")))
   done
   eq "$n" 0 "$2: no state rows of $1 (resources, revisions, outputs, intents, changes, applied_configs, locks)"
+  # (taking the lock names the environment in envs, serial 0, as for any refused apply: no state of it)
+  eq "$(state_sql s "select coalesce(max(serial), 0) from envs where name = '$1'")" 0 "$2: serial 0: nothing written for $1"
   eq "$(sim_env_count "$1")" 0 "$2: nothing of $1 in the sim"
 }
 
