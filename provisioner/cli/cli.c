@@ -169,7 +169,7 @@ static const char usage_text[] =
 "  --var NAME=VALUE       set a variable (VALUE is JSON, or else a string)\n"
 "  --parallelism N        operations in flight at once (default 10)\n"
 "  --accept-new-host-keys accept (and record in the state) the keys of SSH hosts not yet known\n"
-"  --lock-timeout DUR     wait this long for the environment's lock (e.g. 30s, 2m; default 0)\n"
+"  --lock-timeout DUR     wait this long for the environment's lock (500ms, 30s, 2m, 1d; up to 10 years; default 0)\n"
 "  --lease SECONDS        the lock's lease, renewed every third of it (default 60)\n"
 "  --no-color, -v/--verbose\n"
 "\n"
@@ -179,11 +179,16 @@ static const char usage_text[] =
 
 /* ---------- parsing ---------- */
 
-/* --lock-timeout: 0 (do not wait) or more, in ms, s, m or h. */
+/* --lock-timeout (cli.h): 0 (do not wait) up to 10 years, in ms, s, m, h or d. */
 static const cairn_duration_rules lock_timeout_rules = {
-	.min = 0, .max = HUGE_VAL, .zero = true,
-	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H,
+	.min = 0, .max = 10 * 365 * 86400.0, .zero = true,
+	.units = CAIRN_DURATION_MS | CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
 };
+
+int cairn_cli_parse_lock_timeout(const char *s, double *out)
+{
+	return cairn_duration_parse(s, &lock_timeout_rules, out) == 0 ? 0 : -1;
+}
 
 int cairn_cli_parse_int(const char *s, long min, long max, long *out)
 {
@@ -472,8 +477,9 @@ static int parse(cli *c, int argc, char **argv, unsigned mask)
 			break;
 		case O_LOCKT:
 			if (allowed(c, mask, FL_LOCK, "--lock-timeout")) return -1;
-			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
-				return usage_error("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg), -1;
+			if (cairn_cli_parse_lock_timeout(optarg, &c->lock_timeout))
+				return usage_error("--lock-timeout expects " CAIRN_CLI_LOCK_TIMEOUT_TAKES ", got '%s'",
+						   optarg), -1;
 			break;
 		case O_LEASE:
 			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
@@ -718,22 +724,6 @@ static double cpu_seconds(void)
 }
 
 
-/* Policy findings: text after the plan, or one "policy_findings" line of
- * the --json stream (stdout carries nothing else). */
-static void show_findings(cli *c, json_t *findings)
-{
-	size_t n = json_array_size(findings), denies = cairn_policy_denies(findings);
-
-	if (!c->jout) {
-		cairn_cli_print_findings(findings);
-		return;
-	}
-	if (n)
-		cairn_jout_emit(c->jout, "policy_findings", denies ? "error" : "warn",
-				json_pack("{s:O}", "findings", findings), "policies: %zu deny, %zu warning(s)", denies,
-				n - denies);
-}
-
 static int run_plan(cli *c);
 
 static int cmd_plan(cli *c, int argc, char **argv)
@@ -750,6 +740,7 @@ static int run_plan(cli *c)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *findings = NULL;
+	bool denied;
 	int rc, exit_code = CAIRN_EXIT_OK;
 
 	if (c->json && (rc = cairn_jout_new(&c->jout, stdout, "plan")) != 0)
@@ -784,8 +775,6 @@ static int run_plan(cli *c)
 		goto done;
 	if ((rc = cairn_engine_check_prevent_destroy(e)) != 0)
 		goto done;
-	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
-		goto done;
 	if (c->json) {
 		if (cairn_cli_protected_warning(e, c->destroy))
 			cairn_jout_diagnostic(c->jout, "warning", cairn_error_last(), NULL);
@@ -796,14 +785,17 @@ static int run_plan(cli *c)
 				e->nintents);
 		if ((rc = cairn_json_run_plan(c->jout, e, "plan")) != 0)
 			goto done;
-		show_findings(c, findings);
 	} else {
 		if (e->nintents)
 			printf("Note: %zu operation(s) of an earlier run (interrupted or failed) are pending; apply reconciles them first.\n\n",
 			       e->nintents);
 		if ((rc = print_plan(c, e)) != 0)
 			goto done;
-		cairn_cli_print_findings(findings);
+	}
+	/* the findings after the plan; a plan only shows them */
+	if ((rc = cairn_cli_policies(e, c->policy_dir, c->jout, NULL, &findings, &denied)) != 0)
+		goto done;
+	if (!c->json) {
 		if (cairn_cli_protected_warning(e, c->destroy)) {
 			char msg[4096];
 
@@ -1039,95 +1031,29 @@ static int check_before_lock(cli *c, cairn_engine *e, bool destroy, json_t *doc,
 	return 0;
 }
 
-/* The stack's checks after an apply: shown, kept with the revision; when
- * one fails, the error says so and c->failed_rev asks for the automatic
- * rollback (run_apply, once the engine has let the lock go). */
-static int run_checks(cli *c, cairn_engine *e, const json_t *summary)
+/* The checks after an apply (guard_cmd.h; rc: the apply's): a failure
+ * makes the exit code 6, and, outside a rollback, sets c->failed_rev to
+ * ask for the automatic rollback (run_apply, once the engine has let the
+ * lock go). The new rc. */
+static int after_apply_checks(cli *c, cairn_engine *e, const json_t *summary, int rc, bool destroy)
 {
-	json_t *res = NULL, *x;
-	cairn_buf names = CAIRN_BUF_INIT;
-	bool passed = false;
-	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
-	size_t i;
-	int rc;
+	cairn_cli_checked ck;
+	int crc = cairn_cli_apply_checks(e, c->jout, summary, !rc && !destroy, &ck);
 
-	if (!c->jout) {
-		printf("\nRunning %zu health check%s...\n", e->stack->nchecks, e->stack->nchecks == 1 ? "" : "s");
-		fflush(stdout);
-	}
-	if ((rc = cairn_checks_run(e, &res, &passed)) != 0)
-		return rc;
-	if (c->jout)
-		cairn_jout_emit(c->jout, "health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks", res,
-				"passed", passed), "health checks %s", passed ? "passed" : "failed");
-	else
-		cairn_cli_print_checks(res);
-	cairn_store_rev_annotate(e->store, rev, "checks", res);
-	cairn_store_rev_annotate(e->store, rev, "checks_passed", passed ? json_true() : json_false());
-	if (!c->nested) {
+	if (ck.failed)
+		c->guard_exit = CAIRN_EXIT_CHECKS;
+	if (ck.results && !c->nested) {
 		json_decref(c->m_checks);
-		c->m_checks = json_incref(res);
+		c->m_checks = json_incref(ck.results);
 	}
-	if (!passed) {
-		json_array_foreach(res, i, x)
-			if (!json_is_true(json_object_get(x, "ok")))
-				cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(json_object_get(x, "name")));
-		rc = cairn_error_set(CAIRN_ERROR, "health checks failed after revision %lld: %s", (long long)rev,
-				     cairn_buf_cstr(&names));
-		c->guard_exit = CAIRN_EXIT_CHECKS;
-		if (!c->label) {
-			c->failed_rev = (long)rev;
-			free(c->failed_checks);
-			c->failed_checks = cairn_buf_detach(&names);
-		}
-	}
-	cairn_buf_release(&names);
-	json_decref(res);
-	return rc;
-}
-
-/* The resources' checks, run during the apply (engine/apply.c): shown;
- * when one failed, the command exits 6 (the error, from the engine, says
- * what was rolled back) and the revision is not one to roll back to. A
- * rollout or a blue-green replacement undid what it could: no automatic
- * rollback then; a check that failed outside them stopped the apply
- * ("rollback_environment") and c->failed_rev asks for the automatic
- * rollback, as the stack's checks do. */
-static void resource_checks(cli *c, cairn_engine *e, const json_t *summary)
-{
-	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
-	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
-	const json_t *rb = json_object_get(summary, "rollback_environment"), *x;
-	size_t i;
-
-	if (!passed && json_array_size(rb) && !c->label && !c->nested) {
-		cairn_buf names = CAIRN_BUF_INIT;
-
-		json_array_foreach(rb, i, x)
-			cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(x));
-		c->failed_rev = (long)rev;
+	if (ck.failed && ck.rollback && !c->label && !c->nested) {
+		c->failed_rev = (long)json_integer_value(json_object_get(summary, "rev"));
 		free(c->failed_checks);
-		c->failed_checks = cairn_buf_detach(&names);
+		c->failed_checks = ck.rollback;
+		ck.rollback = NULL;
 	}
-
-	/* a rollout without checks: batches, nothing checked */
-	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
-		return;
-	if (c->jout)
-		cairn_jout_emit(c->jout, "resource_health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks",
-				json_object_get(summary, "resource_checks"), "passed", passed), "resource health checks %s",
-				passed ? "passed" : "failed");
-	else {
-		printf("\nResource health checks:\n");
-		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
-	}
-	if (!passed) {
-		c->guard_exit = CAIRN_EXIT_CHECKS;
-		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_false());
-	} else if (!e->stack->nchecks && !json_array_size(json_object_get(summary, "failed")) &&
-		   !json_array_size(json_object_get(summary, "skipped"))) {
-		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_true());
-	}
+	cairn_cli_checked_release(&ck);
+	return rc ? rc : crc;
 }
 
 /* After failed checks: back to the last revision whose checks passed. */
@@ -1171,6 +1097,7 @@ static int run_apply(cli *c, bool destroy)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	json_t *doc = NULL, *forced = NULL, *summary = NULL, *findings = NULL;
+	bool denied;
 	const char *saved = NULL;
 	cairn_progress prog = { 0 };
 	int rc;
@@ -1254,14 +1181,10 @@ static int run_apply(cli *c, bool destroy)
 		goto done;
 	}
 	/* policies: a deny (or a policy that fails) refuses the apply */
-	if ((rc = cairn_policy_check(e, c->policy_dir, &findings)) != 0)
-		goto done;
-	show_findings(c, findings);
-	if (cairn_policy_denies(findings)) {
-		rc = cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed",
-			c->label ? "rollback" : destroy ? "destroy" : "apply", cairn_policy_denies(findings),
-			cairn_policy_denies(findings) == 1 ? "finding denies" : "findings deny");
-		c->guard_exit = CAIRN_EXIT_POLICY;
+	if ((rc = cairn_cli_policies(e, c->policy_dir, c->jout, c->label ? "rollback" : destroy ? "destroy" : "apply",
+				     &findings, &denied)) != 0) {
+		if (denied)
+			c->guard_exit = CAIRN_EXIT_POLICY;
 		goto done;
 	}
 	if (!saved && (rc = confirm(c, c->label ? "rollback" : destroy ? "destroy" : "apply")) != 0)
@@ -1309,10 +1232,8 @@ static int run_apply(cli *c, bool destroy)
 	else if (summary && !destroy && json_array_size(json_object_get(summary, "failed")) == 0 &&
 		 json_array_size(json_object_get(summary, "skipped")) == 0)
 		cairn_json_run_outputs(c->jout, e);
-	if (summary && json_object_get(summary, "resource_checks"))
-		resource_checks(c, e, summary);
-	if (!rc && summary && !destroy && e->stack->nchecks)
-		rc = run_checks(c, e, summary);
+	if (summary)
+		rc = after_apply_checks(c, e, summary, rc, destroy);
 done:
 	json_decref(doc);
 	json_decref(forced);

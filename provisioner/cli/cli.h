@@ -24,6 +24,13 @@ int cairn_cli_main(int argc, char **argv);
 /* A whole decimal number in [min, max] (a flag's or a variable's value):
  * 0, or -1 when s is not one. */
 int cairn_cli_parse_int(const char *s, long min, long max, long *out);
+/* --lock-timeout DUR, one rule for every command that takes it (apply,
+ * destroy, rollback, import, state, the env commands): 0 (do not wait) up to 10 years, in
+ * ms, s, m, h or d ("500ms", "30s", "1h30m", "1d"). 0 and *out in
+ * seconds, or -1 (*out untouched); the caller says, with
+ * CAIRN_CLI_LOCK_TIMEOUT_TAKES, what the flag takes. */
+int cairn_cli_parse_lock_timeout(const char *s, double *out);
+#define CAIRN_CLI_LOCK_TIMEOUT_TAKES "a duration from 0 to 10 years in ms, s, m, h or d, like 500ms, 30s, 2m or 1d"
 /* *out (malloc'd): the state a command uses: `state` (--state) if set, else
  * $CAIRN_STATE_URL, else the `state:` key of the stack file (`stack`, or
  * DIR/stack.yaml; dir NULL is "."), else STACKDIR/.cairn/state.db.

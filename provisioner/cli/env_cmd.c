@@ -10,6 +10,11 @@
  * the lock, so that two gc runners, or gc and an `env extend` or an apply,
  * never act on the same environment at once. Nothing here takes a lock on
  * the whole state: ten pipelines on ten environments run side by side.
+ *
+ * The guardrails of apply and destroy hold here, through the same
+ * functions (guard_cmd.h): the stack's policies on every plan, the checks
+ * after env create's apply; a name that needs approvals is refused, as the
+ * env commands apply no saved plan (docs/guardrails.md).
  */
 #include "env_cmd.h"
 #include "guard_cmd.h"
@@ -50,6 +55,7 @@ typedef struct env_cli {
 	char command[16];     /* "env create"... */
 	cairn_jout *jout;     /* --json (not env list): the stream, or NULL */
 	cairn_progress prog;  /* what an apply or destroy says as it goes */
+	int guard_exit;       /* CAIRN_EXIT_POLICY... when a guardrail refused (not gc's, per environment) */
 } env_cli;
 
 static const char env_usage[] =
@@ -96,7 +102,7 @@ static int fail(env_cli *c, const cairn_engine *e, int rc)
 		cairn_jout_diagnostic(c->jout, "error", err, red ? red : "(error text withheld)");
 		free(red);
 	}
-	return rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+	return c->guard_exit ? c->guard_exit : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
 }
 
 /* ---------- parsing ---------- */
@@ -111,13 +117,9 @@ static const struct { int opt; const char *subs; } flag_subs[] = {
 	{ 'v', "cdg" },
 };
 
-/* --ttl: a second up to 10 years; --lock-timeout: 0 up to 10 years; s, m, h or d. */
+/* --ttl: a second up to 10 years; s, m, h or d (--lock-timeout: cli.h's rule). */
 static const cairn_duration_rules ttl_rules = {
 	.min = 1, .max = 10 * 365 * 86400.0, .zero = false,
-	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
-};
-static const cairn_duration_rules lock_timeout_rules = {
-	.min = 0, .max = 10 * 365 * 86400.0, .zero = true,
 	.units = CAIRN_DURATION_S | CAIRN_DURATION_M | CAIRN_DURATION_H | CAIRN_DURATION_D,
 };
 
@@ -189,8 +191,8 @@ static int parse(env_cli *c, int argc, char **argv)
 		case E_PLANONLY: c->plan_only = true; break;
 		case E_JSON: c->json = true; break;
 		case E_LOCKT:
-			if (cairn_duration_parse(optarg, &lock_timeout_rules, &c->lock_timeout))
-				return usage("--lock-timeout expects a duration like 30s or 2m, got '%s'", optarg);
+			if (cairn_cli_parse_lock_timeout(optarg, &c->lock_timeout))
+				return usage("--lock-timeout expects " CAIRN_CLI_LOCK_TIMEOUT_TAKES ", got '%s'", optarg);
 			break;
 		case E_LEASE:
 			if (cairn_cli_parse_int(optarg, 1, 86400, &n))
@@ -353,6 +355,20 @@ static bool plan_has_changes(const cairn_engine *e)
 	return a || ch || d;
 }
 
+/* The stack's policies on e's plan, as apply and destroy run them
+ * (guard_cmd.h): shown after the plan; for a command that applies
+ * (`what`; NULL for --plan-only) a deny refuses it with exit 4, except in
+ * gc, where it fails that environment only and gc goes on. */
+static int policies(env_cli *c, cairn_engine *e, const char *what, bool gc, json_t **findings)
+{
+	bool denied = false;
+	int rc = cairn_cli_policies(e, NULL, c->jout, what, findings, &denied);
+
+	if (denied && !gc)
+		c->guard_exit = CAIRN_EXIT_POLICY;
+	return rc;
+}
+
 /* ---------- protected environments, and the check other commands use ---------- */
 
 /* Where the stack marks env protected (for file:line:col), or NULL. */
@@ -366,6 +382,30 @@ static int refuse_protected(const cairn_stack *s, const char *env, const char *c
 	return cairn_error_set_at(CAIRN_EINVAL, protected_at(s, env), "environment '%s' is protected (environments: "
 		"%s: protected: true): '%s' refuses it; to tear it down, remove the protection from the stack first",
 		env, env, cmd);
+}
+
+/* How many approvals the stack requires for env (environments.ENV.approvals,
+ * by name: an ephemeral environment's base's do not carry over, as its
+ * protection does not), or 0. */
+static int needs_approvals(const cairn_stack *s, const char *env)
+{
+	int required = 0;
+	bool distinct = false;
+
+	cairn_config_env_approvals(s, env, &required, &distinct);
+	return required;
+}
+
+/* The env commands apply no saved plan, so none of them can satisfy an
+ * environment that needs approvals: refused (exit 5), as apply -e ENV and
+ * destroy -e ENV are. */
+static int refuse_approvals(const cairn_stack *s, const char *env, const char *cmd, const char *how)
+{
+	int n = needs_approvals(s, env);
+
+	return cairn_error_set_at(CAIRN_EINVAL, cairn_config_env_pos(s, env), "environment '%s' needs %d approval%s "
+		"(environments.%s.approvals in the stack), and '%s' applies no saved plan, which is what approvals are "
+		"given to: it refuses it%s", env, n, n == 1 ? "" : "s", env, cmd, how);
 }
 
 /* "destroy a, replace b and 3 more": the deletions and replacements of e's
@@ -718,7 +758,7 @@ static int create_plan_only(env_cli *c, const char *name)
 {
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *extra = NULL;
+	json_t *extra = NULL, *findings = NULL;
 	int64_t expires = c->ttl > 0 ? (int64_t)time(NULL) + (int64_t)(c->ttl + 0.5) : 0;
 	int rc, add, ch, d;
 
@@ -727,8 +767,9 @@ static int create_plan_only(env_cli *c, const char *name)
 						  "environment in %s)", name, c->state_path));
 	engine_opts(c, &o, name, false);
 	o.env_from = c->from;
+	/* the policies' findings as plan shows them: a deny does not change the exit code */
 	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0 &&
-	    (rc = print_plan(c, e, "plan")) == 0) {
+	    (rc = print_plan(c, e, "plan")) == 0 && (rc = policies(c, e, NULL, false, &findings)) == 0) {
 		if (c->jout)
 			emit_env(c, "info", "planned", name, c->from, expires, NULL,
 				 "Plan only: environment '%s' was not created.", name);
@@ -741,40 +782,55 @@ static int create_plan_only(env_cli *c, const char *name)
 		extra = json_pack("{s:{s:i,s:i,s:i}}", "planned", "add", add, "change", ch, "remove", d);
 	}
 	end_stream(c, e, NULL, rc, extra ? extra : json_object());
+	json_decref(findings);
 	cairn_engine_free(e);
 	return rc;
 }
 
-/* The end of an env create's apply: the outputs, and what became of the
- * environment (rc: the apply's). */
-static void report_created(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
+/* The end of an env create's apply (rc: the apply's, and its checks'):
+ * its summary and outputs, the checks after it as after every apply
+ * (guard_cmd.h: a failure is exit 6), and what became of the
+ * environment. No automatic rollback after failed checks: a new
+ * environment has no earlier revision whose checks passed (cairn apply
+ * would say "nothing was rolled back"); it stays as created. The new rc. */
+static int finish_create(env_cli *c, cairn_engine *e, const cairn_ephemeral_env *rec, json_t *summary, int rc)
 {
-	char exp[128];
+	cairn_cli_checked ck = { 0 };
+	char exp[128], msg[1024] = "";
 	bool clean = summary && !json_array_size(json_object_get(summary, "failed")) &&
 		     !json_array_size(json_object_get(summary, "skipped"));
+	int crc = 0;
 
-	fmt_expiry(exp, sizeof(exp), rec->expires_at);
-	if (!c->jout) {
-		if (summary)
-			cairn_cli__print_summary(e, summary, false);
-		if (!rc)
-			printf("\nEnvironment '%s' created from '%s'; it expires %s.\n", rec->name, rec->base,
-			       rec->expires_at ? exp : "never (no --ttl)");
-		else
-			printf("\nEnvironment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish "
-			       "it, or 'cairn env destroy %s'.\n", rec->name, rec->name, rec->name);
-		return;
-	}
-	if (clean)
+	if (summary && !c->jout)
+		cairn_cli__print_summary(e, summary, false);
+	else if (clean)
 		cairn_json_run_outputs(c->jout, e);
+	if (summary) {
+		crc = cairn_cli_apply_checks(e, c->jout, summary, !rc, &ck);
+		if (ck.failed)
+			c->guard_exit = CAIRN_EXIT_CHECKS;
+		if (!rc)
+			rc = crc;
+	}
+	fmt_expiry(exp, sizeof(exp), rec->expires_at);
 	if (!rc)
-		emit_env(c, "info", "created", rec->name, rec->base, rec->expires_at, NULL,
-			 "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
+		snprintf(msg, sizeof(msg), "Environment '%s' created from '%s'; it expires %s.", rec->name, rec->base,
 			 rec->expires_at ? exp : "never (no --ttl)");
+	else if (ck.failed)
+		snprintf(msg, sizeof(msg), "Environment '%s' was created and failed its health checks; a new environment "
+			 "has no earlier revision to roll back to: it stays as created. Fix it and run 'cairn apply -e %s', "
+			 "or remove it: 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
 	else if (summary)
-		emit_env(c, "error", "incomplete", rec->name, rec->base, rec->expires_at, NULL,
-			 "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' to finish it, "
-			 "or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
+		snprintf(msg, sizeof(msg), "Environment '%s' is recorded with what was created: run 'cairn apply -e %s' "
+			 "to finish it, or 'cairn env destroy %s'.", rec->name, rec->name, rec->name);
+	/* (nothing when nothing was created: the caller forgets the record) */
+	if (msg[0] && !c->jout)
+		printf("\n%s\n", msg);
+	else if (msg[0])
+		emit_env(c, rc ? "error" : "info", !rc ? "created" : ck.failed ? "unhealthy" : "incomplete", rec->name,
+			 rec->base, rec->expires_at, NULL, "%s", msg);
+	cairn_cli_checked_release(&ck);
+	return rc;
 }
 
 static int env_create(env_cli *c)
@@ -782,7 +838,7 @@ static int env_create(env_cli *c)
 	cairn_ephemeral_env rec = { 0 };
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
-	json_t *summary = NULL;
+	json_t *summary = NULL, *findings = NULL;
 	const char *name = c->args[0];
 	bool recorded = false;
 	int rc;
@@ -791,11 +847,20 @@ static int env_create(env_cli *c)
 		return fail(c, NULL, rc);
 	if (c->plan_only)
 		return create_plan_only(c, name);
+	/* before anything is written: a name the stack gives approvals (--plan-only shows the plan, as plan does) */
+	if (needs_approvals(c->stack, name)) {
+		c->guard_exit = CAIRN_EXIT_APPROVAL;
+		return fail(c, NULL, refuse_approvals(c->stack, name, "cairn env create", "; give it an overlay file "
+			    "and apply an approved saved plan (cairn plan -e ENV -out FILE; cairn approve FILE; cairn "
+			    "apply FILE), or create the ephemeral environment under another name"));
+	}
 	/* before anything is written: a confirmation nobody can give (CI, no terminal) */
 	if (!c->auto_approve && cairn_cli_no_prompt())
 		return fail(c, NULL, cannot_ask("env create"));
 	engine_opts(c, &o, name, true);
 	o.env_from = c->from;
+	/* as apply: a resource's check that fails outside a rollout stops it */
+	o.check_stop = true;
 	if ((rc = cairn_engine_open(&e, &o)) != 0 || (rc = cairn_engine_lock(e, "env create")) != 0)
 		goto done;
 	rec.name = (char *)name;
@@ -807,19 +872,21 @@ static int env_create(env_cli *c)
 	recorded = true;
 	if ((rc = cairn_engine_reload_state(e)) != 0 || (rc = cairn_engine_plan(e, false, NULL)) != 0 ||
 	    (rc = cairn_engine_check_prevent_destroy(e)) != 0 || (rc = print_plan(c, e, "apply")) != 0 ||
+	    (rc = policies(c, e, "env create", false, &findings)) != 0 ||
 	    (plan_has_changes(e) && (rc = confirm(c->auto_approve, "env create", name)) != 0))
 		goto done;
 	fflush(stdout);
 	rc = cairn_engine_apply(e, "env create", &summary);
 	if (summary) {
-		/* the configuration it applied, as every apply records it: its
-		 * creation is a revision that can be rolled back to */
-		int rrc = cairn_cli_record_apply(e, summary, NULL);
+		/* the configuration it applied and the policy warnings, as every
+		 * apply records them: its creation is a revision that can be
+		 * rolled back to */
+		int rrc = cairn_cli_record_apply(e, summary, findings);
 
 		if (rrc && !rc)
 			rc = rrc;
 	}
-	report_created(c, e, &rec, summary, rc);
+	rc = finish_create(c, e, &rec, summary, rc);
 done:
 	/* nothing was created (an error before the apply, a refusal): forget it again */
 	if (rc && recorded && !summary && cairn_store_ephemeral_forget(e->store, name) == 0)
@@ -827,6 +894,7 @@ done:
 	rc = fail(c, e, rc);
 	end_stream(c, e, summary, rc, NULL);
 	json_decref(summary);
+	json_decref(findings);
 	cairn_engine_free(e);
 	return rc;
 }
@@ -934,7 +1002,7 @@ static int destroy_env(env_cli *c, const char *name, gone *g)
 	cairn_engine_opts o;
 	cairn_engine *e = NULL;
 	cairn_lock_info *li = NULL;
-	json_t *summary = NULL;
+	json_t *summary = NULL, *findings = NULL;
 	bool gc = g != NULL;
 	int rc, a, ch, d = 0;
 
@@ -978,7 +1046,9 @@ static int destroy_env(env_cli *c, const char *name, gone *g)
 	if (gc && !c->jout)
 		printf("env gc: %s: %d resource(s) to destroy\n", name, d);
 	if (plan_has_changes(e)) {
-		if (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0)
+		/* the policies, as cairn destroy runs them: a deny keeps the environment */
+		if ((rc = policies(c, e, gc ? "env gc" : "env destroy", gc, &findings)) != 0 ||
+		    (!gc && (rc = confirm(c->auto_approve, "env destroy", name)) != 0))
 			goto done;
 		fflush(stdout);
 		rc = cairn_engine_apply(e, gc ? "env gc" : "env destroy", &summary);
@@ -1003,20 +1073,27 @@ done:
 		end_stream(c, e, summary, fail(c, e, rc), NULL);
 	cairn_lock_info_free(li);
 	json_decref(summary);
+	json_decref(findings);
 	cairn_ephemeral_env_release(&rec);
 	cairn_engine_free(e);
 	return rc;
 }
 
 /* An environment env destroy / gc must leave alone: one with an overlay
- * file, or a protected one. */
-static int untouchable(env_cli *c, const char *name, const char *cmd)
+ * file, a protected one, or one that needs approvals (guard_exit:
+ * CAIRN_EXIT_APPROVAL then, as destroy -e ENV's). */
+static int untouchable(env_cli *c, const char *name, const char *cmd, int *guard_exit)
 {
 	if (cairn_env_has_overlay(c->stack, name))
 		return cairn_error_set(CAIRN_EINVAL, "environment '%s' has an overlay file: it is not ephemeral, and '%s' "
 				       "never touches it ('cairn destroy -e %s' destroys its resources)", name, cmd, name);
 	if (cairn_config_env_protected(c->stack, name))
 		return refuse_protected(c->stack, name, cmd);
+	if (needs_approvals(c->stack, name)) {
+		*guard_exit = CAIRN_EXIT_APPROVAL;
+		return refuse_approvals(c->stack, name, cmd, "; to tear it down, remove its approvals from the stack "
+					"first, as for 'cairn destroy -e ENV', which it refuses too");
+	}
 	return 0;
 }
 
@@ -1025,7 +1102,7 @@ static int env_destroy(env_cli *c)
 	const char *name = c->args[0];
 	int rc;
 
-	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy")) != 0)
+	if ((rc = load_stack(c)) != 0 || (rc = untouchable(c, name, "cairn env destroy", &c->guard_exit)) != 0)
 		return fail(c, NULL, rc);
 	if (!cairn_cli_env_recorded(c->state_path, name))
 		return fail(c, NULL, cairn_error_set(CAIRN_EINVAL, "unknown environment '%s' (no ephemeral environment of "
@@ -1033,7 +1110,8 @@ static int env_destroy(env_cli *c)
 	if (!c->auto_approve && cairn_cli_no_prompt())
 		return fail(c, NULL, cannot_ask("env destroy"));
 	rc = destroy_env(c, name, NULL);
-	return rc == 0 ? CAIRN_EXIT_OK : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_ERROR;
+	return rc == 0 ? CAIRN_EXIT_OK : c->guard_exit ? c->guard_exit : rc == CAIRN_ELOCKED ? CAIRN_EXIT_LOCKED :
+	       CAIRN_EXIT_ERROR;
 }
 
 /* gc's report of one environment: a line of text, or of the stream. */
@@ -1078,12 +1156,13 @@ static int env_gc(env_cli *c)
 		const char *name = recs[i].name;
 		gone g;
 		char span[32];
+		int approvals = 0; /* (gc reports it as skipped, as a protected one) */
 
 		memset(&g, 0, sizeof(g));
 		if (!recs[i].expires_at || recs[i].expires_at > now)
 			continue;
 		fmt_span(span, sizeof(span), now - recs[i].expires_at);
-		if (untouchable(c, name, "cairn env gc") != 0) {
+		if (untouchable(c, name, "cairn env gc", &approvals) != 0) {
 			cairn_error_format(cairn_error_last(), g.why, sizeof(g.why));
 			gc_report(c, &recs[i], "skipped", &g);
 			skipped++;

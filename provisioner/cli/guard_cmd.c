@@ -9,6 +9,7 @@
 #include "base/file.h"
 #include "engine/guard.h"
 #include "engine/policy.h"
+#include "engine/checks.h"
 #include "base/sshkey.h"
 #include "state/approvals.h"
 
@@ -58,6 +59,31 @@ void cairn_cli_print_findings(const json_t *findings)
 	printf("\nPolicies: %zu deny, %zu warning%s\n", denies, n - denies, n - denies == 1 ? "" : "s");
 	json_array_foreach(findings, i, f)
 		print_finding(f, "  ");
+}
+
+int cairn_cli_policies(cairn_engine *e, const char *policy_dir, cairn_jout *jout, const char *what, json_t **findings,
+		       bool *denied)
+{
+	json_t *f = NULL;
+	size_t n, denies;
+	int rc;
+
+	*denied = false;
+	if ((rc = cairn_policy_check(e, policy_dir, &f)) != 0)
+		return rc;
+	n = json_array_size(f);
+	denies = cairn_policy_denies(f);
+	if (!jout)
+		cairn_cli_print_findings(f);
+	else if (n)
+		cairn_jout_emit(jout, "policy_findings", denies ? "error" : "warn", json_pack("{s:O}", "findings", f),
+				"policies: %zu deny, %zu warning(s)", denies, n - denies);
+	*findings = f;
+	if (!what || !denies)
+		return 0;
+	*denied = true;
+	return cairn_error_set(CAIRN_EINVAL, "%s refused: %zu policy %s it (see above); nothing was changed", what, denies,
+			       denies == 1 ? "finding denies" : "findings deny");
 }
 
 void cairn_cli_print_history_guard(const json_t *summary)
@@ -738,6 +764,112 @@ cleanup:
 }
 
 /* ---------- health checks ---------- */
+
+/* "api, db": the names of the checks of res that failed. */
+static char *failed_names(const json_t *res)
+{
+	cairn_buf names = CAIRN_BUF_INIT;
+	const json_t *x;
+	size_t i;
+
+	cairn_buf_init(&names, 0);
+	json_array_foreach(res, i, x)
+		if (!json_is_true(json_object_get(x, "ok")))
+			cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(json_object_get(x, "name")));
+	return cairn_buf_detach(&names);
+}
+
+/* The resources' checks, run during the apply (engine/apply.c): shown;
+ * when one failed, the command exits 6 (the error, from the engine, says
+ * what was rolled back) and the revision is not one to roll back to. A
+ * rollout or a blue-green replacement undid what it could: no automatic
+ * rollback then; a check that failed outside them stopped the apply
+ * ("rollback_environment") and asks for the automatic rollback, as the
+ * stack's checks do. */
+static void resource_checks(cairn_engine *e, cairn_jout *jout, const json_t *summary, cairn_cli_checked *out)
+{
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	bool passed = json_is_true(json_object_get(summary, "resource_checks_passed"));
+	const json_t *rb = json_object_get(summary, "rollback_environment"), *x;
+	size_t i;
+
+	if (!passed && json_array_size(rb)) {
+		cairn_buf names = CAIRN_BUF_INIT;
+
+		cairn_buf_init(&names, 0);
+		json_array_foreach(rb, i, x)
+			cairn_buf_printf(&names, "%s%s", names.len ? ", " : "", json_string_value(x));
+		free(out->rollback);
+		out->rollback = cairn_buf_detach(&names);
+	}
+	/* a rollout without checks: batches, nothing checked */
+	if (passed && !json_array_size(json_object_get(summary, "resource_checks")))
+		return;
+	if (jout)
+		cairn_jout_emit(jout, "resource_health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks",
+				json_object_get(summary, "resource_checks"), "passed", passed), "resource health checks %s",
+				passed ? "passed" : "failed");
+	else {
+		printf("\nResource health checks:\n");
+		cairn_cli_print_checks(json_object_get(summary, "resource_checks"));
+	}
+	if (!passed) {
+		out->failed = true;
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_false());
+	} else if (!e->stack->nchecks && !json_array_size(json_object_get(summary, "failed")) &&
+		   !json_array_size(json_object_get(summary, "skipped"))) {
+		cairn_store_rev_annotate(e->store, rev, "checks_passed", json_true());
+	}
+}
+
+/* The stack's checks after an apply: shown, kept with the revision; when
+ * one fails, an error that says so, and a request for the automatic
+ * rollback. */
+static int stack_checks(cairn_engine *e, cairn_jout *jout, const json_t *summary, cairn_cli_checked *out)
+{
+	json_t *res = NULL;
+	bool passed = false;
+	int64_t rev = json_integer_value(json_object_get(summary, "rev"));
+	int rc;
+
+	if (!jout) {
+		printf("\nRunning %zu health check%s...\n", e->stack->nchecks, e->stack->nchecks == 1 ? "" : "s");
+		fflush(stdout);
+	}
+	if ((rc = cairn_checks_run(e, &res, &passed)) != 0)
+		return rc;
+	if (jout)
+		cairn_jout_emit(jout, "health_checks", passed ? "info" : "error", json_pack("{s:O,s:b}", "checks", res,
+				"passed", passed), "health checks %s", passed ? "passed" : "failed");
+	else
+		cairn_cli_print_checks(res);
+	cairn_store_rev_annotate(e->store, rev, "checks", res);
+	cairn_store_rev_annotate(e->store, rev, "checks_passed", passed ? json_true() : json_false());
+	out->results = res;
+	if (passed)
+		return 0;
+	out->failed = true;
+	free(out->rollback);
+	out->rollback = failed_names(res);
+	return cairn_error_set(CAIRN_ERROR, "health checks failed after revision %lld: %s", (long long)rev,
+			       out->rollback ? out->rollback : "?");
+}
+
+int cairn_cli_apply_checks(cairn_engine *e, cairn_jout *jout, const json_t *summary, bool run_stack,
+			   cairn_cli_checked *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (json_object_get(summary, "resource_checks"))
+		resource_checks(e, jout, summary, out);
+	return run_stack && e->stack->nchecks ? stack_checks(e, jout, summary, out) : 0;
+}
+
+void cairn_cli_checked_release(cairn_cli_checked *ck)
+{
+	free(ck->rollback);
+	json_decref(ck->results);
+	memset(ck, 0, sizeof(*ck));
+}
 
 void cairn_cli_print_checks(const json_t *results)
 {

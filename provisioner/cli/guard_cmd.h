@@ -8,9 +8,23 @@
 #define CAIRN_CLI_GUARD_CMD_H
 
 #include "engine/engine.h"
+#include "json_out.h"
 
 /* Print the findings (policy.h's) on stdout, after a plan. */
 void cairn_cli_print_findings(const json_t *findings);
+
+/* The stack's policies (policy_dir: NULL for STACKDIR/policies) on e's
+ * plan, shown as every command shows them: on stdout after the plan
+ * (cairn_cli_print_findings), or with jout one "policy_findings" line.
+ * *findings (new): what they found, for the revision's record. `what`:
+ * NULL for a plan, which only shows them; else the command that applies
+ * ("apply", "destroy", "env create"...), which a deny (or a policy that
+ * fails) refuses: an error "WHAT refused: ... nothing was changed" and
+ * *denied set true, for exit 4 (CAIRN_EXIT_POLICY). One function for
+ * plan, apply, destroy, rollback and the env commands, so that none of
+ * them skips the policies or shows them differently. */
+int cairn_cli_policies(cairn_engine *e, const char *policy_dir, cairn_jout *jout, const char *what, json_t **findings,
+		       bool *denied);
 
 /* Below a revision of `state history`: its approval, policy warnings. */
 void cairn_cli_print_history_guard(const json_t *summary);
@@ -42,6 +56,27 @@ int cairn_cli_record_apply(cairn_engine *e, const json_t *summary, const json_t 
 int cairn_cli_rollback_prepare(const char *state_path, const char *env, long to, const char *at, char **tmp,
 			       char **stack_file, json_t **vars, long *from);
 void cairn_cli_rollback_cleanup(const char *tmp);
+
+/* What the checks after an apply found (cairn_cli_apply_checks). */
+typedef struct cairn_cli_checked {
+	bool failed;     /* a check failed: exit 6 (CAIRN_EXIT_CHECKS) */
+	char *rollback;  /* the failed checks that ask for the environment's
+			  * automatic rollback ("api, db"; a resource's check
+			  * in a rollout or a blue-green replacement undid
+			  * what it could and asks for none), or NULL */
+	json_t *results; /* the stack's checks' results (--metrics), or NULL */
+} cairn_cli_checked;
+
+/* The checks after an apply (summary: its, with its "rev"), for apply,
+ * rollback and env create alike: the resources' checks that ran during it
+ * shown (text, or jout's "resource_health_checks" line), then, with
+ * stack_checks (the apply went through), the stack's checks run and shown
+ * ("health_checks"); both kept with the revision. *out (release with
+ * cairn_cli_checked_release) says what failed. 0, or the error of the
+ * stack's checks ("health checks failed after revision N: api"). */
+int cairn_cli_apply_checks(cairn_engine *e, cairn_jout *jout, const json_t *summary, bool stack_checks,
+			   cairn_cli_checked *out);
+void cairn_cli_checked_release(cairn_cli_checked *ck);
 
 /* The results of the health checks (engine/checks.h), on stdout. */
 void cairn_cli_print_checks(const json_t *results);
