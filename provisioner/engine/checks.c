@@ -50,6 +50,7 @@ typedef struct check_item {
 	uint64_t watch;         /* a connect's watch, or 0 */
 	int fd;                 /* a connect's socket, or -1 */
 	struct addrinfo *ai0, *ai; /* a connect's addresses, the one tried */
+	cairn_resolve *resolving;  /* a connect's name being resolved, or NULL */
 	char tcp_target[600];
 	bool http_out, ssh_out;
 	json_t *ssh_spec, *ssh_req;
@@ -145,6 +146,8 @@ static void item_end(check_item *it)
 	if (it->fd >= 0)
 		close(it->fd);
 	it->fd = -1;
+	cairn_resolve_cancel(it->resolving);
+	it->resolving = NULL;
 	if (it->ai0)
 		freeaddrinfo(it->ai0);
 	it->ai0 = it->ai = NULL;
@@ -283,37 +286,48 @@ static go_rc start_http(check_item *it, double tmo)
 	return GO_WAIT;
 }
 
+/* The name resolved (a loop callback): connect to its first address that
+ * takes a connection, or end the attempt. */
+static void on_resolved(void *ud, struct addrinfo *ai, const char *error)
+{
+	check_item *it = ud;
+
+	it->resolving = NULL;
+	if (!ai) {
+		answer(it, json_pack("{s:s}", "why", error));
+		return;
+	}
+	it->ai0 = it->ai = ai;
+	snprintf(it->why, sizeof(it->why), "no address");
+	switch (tcp_next(it)) {
+	case 1:
+		answer(it, json_pack("{s:b}", "connected", 1));
+		return;
+	case 0:
+		break;
+	default:
+		answer(it, json_pack("{s:s}", "why", it->why));
+		return;
+	}
+	if (cairn_loop_watch_fd(it->cr->e->loop, it->fd, CAIRN_FD_OUT, on_connect, it, &it->watch) != 0)
+		answer(it, json_pack("{s:s}", "why", cairn_error_last()->message));
+}
+
 static go_rc start_tcp(check_item *it, double tmo)
 {
 	cairn_loop *loop = it->cr->e->loop;
 	const char *host = json_string_value(json_object_get(it->target, "host"));
 	json_t *pv = json_object_get(it->target, "port");
-	struct addrinfo hints;
 	char port[32];
-	int g;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
 	if (json_is_integer(pv))
 		snprintf(port, sizeof(port), "%lld", (long long)json_integer_value(pv));
 	else
 		snprintf(port, sizeof(port), "%s", json_string_value(pv) ? json_string_value(pv) : "");
 	snprintf(it->tcp_target, sizeof(it->tcp_target), "%s:%s", host, port);
-	/* name resolution blocks (getaddrinfo): a check's host is usually an
-	 * address or a name the resolver answers at once */
-	if ((g = getaddrinfo(host, port, &hints, &it->ai0)) != 0) {
-		it->ai0 = NULL;
-		snprintf(it->why, sizeof(it->why), "cannot resolve %s: %s", host, gai_strerror(g));
-		return GO_NOW_FAILED;
-	}
-	it->ai = it->ai0;
-	snprintf(it->why, sizeof(it->why), "no address");
-	switch (tcp_next(it)) {
-	case 1: return GO_NOW_OK;
-	case 0: break;
-	default: return GO_NOW_FAILED;
-	}
-	if (cairn_loop_watch_fd(loop, it->fd, CAIRN_FD_OUT, on_connect, it, &it->watch) != 0 ||
+	/* the name is resolved beside the loop: the attempt's timeout (and a
+	 * signal) bound the wait for a name server too */
+	if (cairn_loop_resolve(loop, host, port, on_resolved, it, &it->resolving) != 0 ||
 	    cairn_loop_timer(loop, tmo, on_timer, it, &it->timer) != 0) {
 		snprintf(it->why, sizeof(it->why), "%s", cairn_error_last()->message);
 		return GO_NOW_FAILED;
@@ -417,7 +431,12 @@ static bool read_tcp(check_item *it, const json_t *r)
 {
 	if (json_is_true(json_object_get(r, "connected")))
 		return true;
-	if (json_object_get(r, "timeout"))
+	if (json_is_string(json_object_get(r, "why")))
+		snprintf(it->why, sizeof(it->why), "%s", json_string_value(json_object_get(r, "why")));
+	else if (json_object_get(r, "timeout") && it->resolving)
+		snprintf(it->why, sizeof(it->why), "cannot resolve %s: timed out",
+			 json_string_value(json_object_get(it->target, "host")));
+	else if (json_object_get(r, "timeout"))
 		snprintf(it->why, sizeof(it->why), "cannot connect to %s: timed out", it->tcp_target);
 	else
 		snprintf(it->why, sizeof(it->why), "cannot connect to %s: %s", it->tcp_target,

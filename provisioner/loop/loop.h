@@ -150,6 +150,22 @@ void cairn_loop_watch_set(cairn_loop *loop, uint64_t id, int events);
  * round. Unknown ids (already removed) are ignored. */
 void cairn_loop_unwatch_fd(cairn_loop *loop, uint64_t id);
 
+/*
+ * Names: host:port resolved (SOCK_STREAM) without blocking the loop
+ * (resolve.c): an address at once, a name by getaddrinfo in a thread of
+ * its own. fn(ud, ai, NULL) gets the addresses (the caller's: freeaddrinfo
+ * them), or fn(ud, NULL, "cannot resolve HOST: why"); it runs from
+ * cairn_loop_run_once, never from inside this call, and is not called
+ * after cairn_resolve_cancel (which frees the handle; so does the call).
+ * The request counts as pending work until then.
+ */
+typedef struct cairn_resolve cairn_resolve;
+struct addrinfo;
+typedef void (*cairn_resolve_fn)(void *ud, struct addrinfo *ai, const char *error);
+int cairn_loop_resolve(cairn_loop *loop, const char *host, const char *port, cairn_resolve_fn fn, void *ud,
+		       cairn_resolve **out);
+void cairn_resolve_cancel(cairn_resolve *r);
+
 /* The response reference passes to the callback (it must decref it). It is
  * NULL only when memory ran out while building it. */
 typedef void (*cairn_http_fn)(void *ud, json_t *response);

@@ -33,7 +33,7 @@
 
 /* What a session in each state is doing, for messages. */
 static const char *const state_doing[] = {
-	"starting", "opening the tunnel through the bastion", "connecting", "in the SSH handshake",
+	"starting", "resolving the host's name", "opening the tunnel through the bastion", "connecting", "in the SSH handshake",
 	"logging in", "ready", "failed",
 };
 
@@ -323,6 +323,8 @@ static void sess_move(sess *s, sess_state to)
  * the descriptor number is not reused under it); then closed. */
 static void sess_release_ssh(sess *s)
 {
+	cairn_resolve_cancel(s->resolving);
+	s->resolving = NULL;
 	if (s->watching) {
 		cairn_loop_unwatch_fd(s->pool->loop, s->watch);
 		s->watching = false;
@@ -535,11 +537,44 @@ static int start_ssh(sess *s)
 	return 0;
 }
 
+/* The address resolved (a loop callback, resolve.c): connect to it. */
+static void on_resolved(void *ud, struct addrinfo *res, const char *error)
+{
+	sess *s = ud;
+	int fd, rc;
+
+	s->resolving = NULL;
+	if (s->state != S_RESOLVE) {
+		if (res)
+			freeaddrinfo(res);
+		return;
+	}
+	if (!res) {
+		sess_fail(s, "connect", "%s", error);
+		cairn_ssh__drive(s);
+		return;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		sess_fail(s, "connect", "cannot create a socket: %s", strerror(errno));
+		cairn_ssh__drive(s);
+		return;
+	}
+	s->fd = fd;
+	s->pool->stats.sessions++;
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc < 0 && errno != EINPROGRESS)
+		sess_fail(s, "connect", "cannot connect: %s", strerror(errno));
+	else
+		sess_move(s, rc == 0 ? S_HANDSHAKE : S_CONNECT);
+	cairn_ssh__drive(s);
+}
+
 static step_rc step_new(sess *s)
 {
-	struct addrinfo hints, *res = NULL;
 	char port[16];
-	int fd, rc;
 
 	if (start_ssh(s) < 0) {
 		sess_fail(s, "failure", "cannot create an SSH session: out of memory");
@@ -549,31 +584,17 @@ static step_rc step_new(sess *s)
 		sess_move(s, S_TUNNEL);
 		return STEP_PROGRESS;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
+	/* a name is resolved beside the loop (an address at once): a name
+	 * server that does not answer holds neither the other hosts nor a
+	 * signal; the connect timeout bounds the wait */
 	snprintf(port, sizeof(port), "%d", s->port);
-	/* a name is resolved here, synchronously (numeric addresses at once) */
-	if ((rc = getaddrinfo(s->address, port, &hints, &res)) != 0) {
-		sess_fail(s, "connect", "cannot resolve '%s': %s", s->address, gai_strerror(rc));
+	if (cairn_loop_resolve(s->pool->loop, s->address, port, on_resolved, s, &s->resolving) != 0) {
+		s->resolving = NULL;
+		sess_fail(s, "connect", "%s", cairn_error_last()->message);
 		return STEP_DONE;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(res);
-		sess_fail(s, "connect", "cannot create a socket: %s", strerror(errno));
-		return STEP_DONE;
-	}
-	s->fd = fd;
-	s->pool->stats.sessions++;
-	rc = connect(fd, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (rc < 0 && errno != EINPROGRESS) {
-		sess_fail(s, "connect", "cannot connect: %s", strerror(errno));
-		return STEP_DONE;
-	}
-	sess_move(s, rc == 0 ? S_HANDSHAKE : S_CONNECT);
-	return rc == 0 ? STEP_PROGRESS : STEP_AGAIN;
+	sess_move(s, S_RESOLVE);
+	return STEP_AGAIN;
 }
 
 static step_rc step_connect(sess *s)
@@ -725,6 +746,7 @@ static step_rc step_session(sess *s)
 {
 	switch (s->state) {
 	case S_NEW: return step_new(s);
+	case S_RESOLVE: return STEP_AGAIN; /* on_resolved moves us on */
 	case S_TUNNEL: return STEP_AGAIN; /* the bastion's tunnel moves us on */
 	case S_CONNECT: return step_connect(s);
 	case S_HANDSHAKE: return step_handshake(s);

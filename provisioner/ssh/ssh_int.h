@@ -32,7 +32,7 @@ typedef struct sess sess;
 typedef struct op op;
 
 typedef enum {
-	S_NEW, S_TUNNEL, S_CONNECT, S_HANDSHAKE, S_AUTH, S_READY, S_FAILED,
+	S_NEW, S_RESOLVE, S_TUNNEL, S_CONNECT, S_HANDSHAKE, S_AUTH, S_READY, S_FAILED,
 } sess_state;
 
 typedef enum {
@@ -91,6 +91,7 @@ struct sess {
 	int fd;
 	uint64_t watch;
 	bool watching;
+	cairn_resolve *resolving; /* the address's name being resolved (S_RESOLVE) */
 	LIBSSH2_SESSION *ssh;
 	/* authentication */
 	int auth_method;       /* index in auth_plan */

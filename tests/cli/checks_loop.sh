@@ -37,7 +37,6 @@ for i in $(seq 1 100); do HP=$(head -1 "$WORK/http.port"); [ -n "$HP" ] && break
 [ -n "$HP" ] || { echo "Bail out! the HTTP server did not start"; cat "$WORK/http.err"; exit 1; }
 U="http://127.0.0.1:$HP"
 
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # --- two resources' checks at the same time -------------------------------------
 mkstack s <<YAML
@@ -154,16 +153,6 @@ expect_rc 6 "a status function that never returns"
 err_has "health check up of svc failed: the module's status function did not answer within" "fails the check: its attempt's time"
 
 # --- SIGTERM during a check's deadline ----------------------------------------------
-stop_after() { # SECONDS SIGNAL CMD...: RC, and ELAPSED_MS from the signal to the exit
-  local secs=$1 sig=$2; shift 2
-  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
-  BG_PIDS+=("$pid")
-  sleep "$secs"
-  local t0; t0=$(date +%s%N)
-  kill -"$sig" "$pid"
-  wait "$pid"; RC=$?
-  ELAPSED_MS=$(ms_since "$t0")
-}
 for where in resource stack; do
   if [ $where = resource ]; then
     mkstack s <<YAML

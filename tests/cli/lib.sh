@@ -102,6 +102,19 @@ check() { # DESCRIPTION CMD...: passes when CMD succeeds
   if "$@"; then pass; else fail "$d"; fi
 }
 eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); } # T0 (date +%s%N): milliseconds since
+# stop_after SECONDS SIGNAL CMD...: run cairn in the background, send the
+# signal after SECONDS; RC and ELAPSED_MS (from the signal to the exit)
+stop_after() {
+  local secs=$1 sig=$2; shift 2
+  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
+  BG_PIDS+=("$pid")
+  sleep "$secs"
+  local t0; t0=$(date +%s%N)
+  kill -"$sig" "$pid"
+  wait "$pid"; RC=$?
+  ELAPSED_MS=$(ms_since "$t0")
+}
 
 # A stack directory: stack.yaml from stdin, an overlay dev.yaml (empty
 # unless given as $2), and an empty modules/ for the stack's own modules

@@ -39,18 +39,6 @@ return {
 }
 LUA
 
-# stop_after SECONDS SIGNAL CMD...: run cairn in the background, send the
-# signal after SECONDS; RC and ELAPSED_MS (from the signal to the exit)
-stop_after() {
-  local secs=$1 sig=$2; shift 2
-  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
-  BG_PIDS+=("$pid")
-  sleep "$secs"
-  local t0; t0=$(date +%s%N)
-  kill -"$sig" "$pid"
-  wait "$pid"; RC=$?
-  ELAPSED_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
-}
 prompt() { # DESCRIPTION: the run stopped within 3 s of the signal
   [ "$ELAPSED_MS" -lt 3000 ] && pass || fail "$1: took ${ELAPSED_MS} ms after the signal"
 }

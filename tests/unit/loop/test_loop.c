@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -324,6 +325,61 @@ static void on_tick(void *ud)
 	tick *t = ud;
 
 	t->o->seen[t->o->n++] = t->c;
+}
+
+/* ---- names resolved beside the loop (resolve.c) ---- */
+
+typedef struct resolved {
+	int calls;
+	int family;
+	char error[256];
+} resolved;
+
+static void on_resolved(void *ud, struct addrinfo *ai, const char *error)
+{
+	resolved *r = ud;
+
+	r->calls++;
+	if (ai) {
+		r->family = ai->ai_family;
+		freeaddrinfo(ai);
+	}
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+}
+
+static void test_loop__resolve(void)
+{
+	cairn_loop *l = NULL;
+	resolved a = { 0 }, n = { 0 }, bad = { 0 }, gone = { 0 };
+	cairn_resolve *h = NULL, *hc = NULL;
+	int pending = -1, i;
+
+	T_OK(cairn_loop_new(&l, NULL));
+	/* an address: answered at once, delivered by the loop only */
+	T_OK(cairn_loop_resolve(l, "127.0.0.1", "22", on_resolved, &a, &h));
+	T_CHECK(h != NULL);
+	T_EQ_INT(a.calls, 0);
+	/* a name (/etc/hosts), in a thread of its own */
+	T_OK(cairn_loop_resolve(l, "localhost", "22", on_resolved, &n, &h));
+	/* a service nobody knows (/etc/services: no name server asked) */
+	T_OK(cairn_loop_resolve(l, "localhost", "no-such-service", on_resolved, &bad, &h));
+	/* cancelled before its answer: never called back, nothing leaks */
+	T_OK(cairn_loop_resolve(l, "localhost", "22", on_resolved, &gone, &hc));
+	cairn_resolve_cancel(hc);
+	for (i = 0; i < 500 && (a.calls + n.calls + bad.calls) < 3; i++)
+		T_OK(cairn_loop_run_once(l, 0.01, &pending));
+	T_EQ_INT(a.calls, 1);
+	T_EQ_INT(a.family, AF_INET);
+	T_EQ_STR(a.error, "");
+	T_EQ_INT(n.calls, 1);
+	T_EQ_STR(n.error, "");
+	T_EQ_INT(bad.calls, 1);
+	T_CHECK(strncmp(bad.error, "cannot resolve localhost: ", 26) == 0);
+	T_OK(cairn_loop_run_once(l, 0, &pending));
+	T_EQ_INT(pending, 0);
+	T_EQ_INT(gone.calls, 0);
+	cairn_loop_free(l);
+	usleep(200 * 1000); /* the cancelled request's thread lets go of it */
 }
 
 static void test_loop__timers_in_order(void)
@@ -1293,6 +1349,7 @@ static void test_loop__watch_fd(void)
 
 static const t_case cases[] = {
 	T_CASE(test_loop__timers_in_order),
+	T_CASE(test_loop__resolve),
 	T_CASE(test_loop__timer_waits),
 	T_CASE(test_loop__get_ok),
 	T_CASE(test_loop__many_concurrent),
