@@ -89,6 +89,11 @@ const char *cairn_value_type_name(const json_t *v)
 	}
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void render(cairn_buf *b, const json_t *v)
 {
 	if (!v) {
@@ -108,7 +113,7 @@ static void render(cairn_buf *b, const json_t *v)
 		cairn_buf_putc(b, ']');
 	} else if (json_is_object(v)) {
 		const char **keys = malloc((json_object_size(v) + 1) * sizeof(char *));
-		size_t n = 0, i, j;
+		size_t n = 0, i;
 		const char *k;
 		json_t *x;
 
@@ -116,13 +121,7 @@ static void render(cairn_buf *b, const json_t *v)
 			return;
 		json_object_foreach((json_t *)v, k, x)
 			keys[n++] = k;
-		for (i = 1; i < n; i++)
-			for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-				const char *t = keys[j];
-
-				keys[j] = keys[j - 1];
-				keys[j - 1] = t;
-			}
+		qsort(keys, n, sizeof(*keys), cmp_key);
 		cairn_buf_putc(b, '{');
 		for (i = 0; i < n; i++) {
 			json_t *key = json_string(keys[i]);
@@ -135,6 +134,10 @@ static void render(cairn_buf *b, const json_t *v)
 		}
 		cairn_buf_putc(b, '}');
 		free(keys);
+	} else if (json_is_integer(v)) {
+		cairn_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	} else if (json_is_boolean(v) || json_is_null(v)) {
+		cairn_buf_puts(b, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
 	} else {
 		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 

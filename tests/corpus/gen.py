@@ -10,7 +10,7 @@ in GROUPS (it deletes and rewrites those directories); the hand-written
 cases in config/ and engine/ are not touched.
 
     python3 tests/corpus/gen.py            # rewrite the generated groups
-    CAIRN=build/provisioner/cli/cairn python3 tests/corpus/gen.py --show
+    CAIRN=build/cairn python3 tests/corpus/gen.py --show
                                            # run each case, print stderr
                                            # (to write or review expectations)
 

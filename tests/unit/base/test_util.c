@@ -61,6 +61,30 @@ static void test_util__unknown(void)
 	json_decref(u); json_decref(l); json_decref(a); json_decref(b);
 }
 
+static void test_util__render(void)
+{
+	json_t *v = json_loads("{\"b\": -7, \"a\": [true, null, 2.5, \"x\\\"y\", {}], \"A\": false}", 0, NULL);
+	json_t *m = json_object();
+	char *r, key[16];
+	int i;
+
+	T_CHECK(v != NULL);
+	r = cairn_value_render(v);
+	T_EQ_STR(r, "{\"A\" = false, \"a\" = [true, null, 2.5, \"x\\\"y\", {}], \"b\" = -7}");
+	free(r);
+	/* keys made in reverse order come out sorted */
+	for (i = 999; i >= 0; i--) {
+		snprintf(key, sizeof(key), "k%03d", i);
+		json_object_set_new(m, key, json_integer(i));
+	}
+	r = cairn_value_render(m);
+	T_CHECK(r && !strncmp(r, "{\"k000\" = 0, \"k001\" = 1, ", strlen("{\"k000\" = 0, \"k001\" = 1, ")));
+	T_CHECK(r && strstr(r, ", \"k999\" = 999}") != NULL);
+	free(r);
+	json_decref(v);
+	json_decref(m);
+}
+
 /* Table-driven: each row is an input, the rules, and what comes out
  * (ok, and the seconds) so that every edge reads as one line. */
 static const cairn_duration_rules lock_rules = {
@@ -167,6 +191,7 @@ static const t_case cases[] = {
 	T_CASE(test_util__buf_label),
 	T_CASE(test_util__error_position),
 	T_CASE(test_util__unknown),
+	T_CASE(test_util__render),
 	T_CASE(test_util__duration_parse),
 	{ 0 }
 };
