@@ -233,10 +233,15 @@ static size_t name_width(const json_t *obj)
 	return w;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void render_attrs(cairn_buf *out, const cairn_inst *in, const json_t *attrs, const char *sign)
 {
 	const char **keys;
-	size_t n = json_object_size(attrs), i = 0, j, w = name_width(attrs);
+	size_t n = json_object_size(attrs), i = 0, w = name_width(attrs);
 	const char *k;
 	json_t *v;
 
@@ -245,14 +250,7 @@ static void render_attrs(cairn_buf *out, const cairn_inst *in, const json_t *att
 		return;
 	json_object_foreach((json_t *)attrs, k, v)
 		keys[i++] = k;
-	/* sorted for stable output */
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-			const char *t = keys[j];
-
-			keys[j] = keys[j - 1];
-			keys[j - 1] = t;
-		}
+	qsort(keys, n, sizeof(*keys), cmp_key); /* sorted for stable output */
 	for (i = 0; i < n; i++) {
 		v = json_object_get(attrs, keys[i]);
 		if (json_is_null(v))
