@@ -137,13 +137,20 @@ static int fmt_verb(cairn_buf *b, const char *spec, size_t speclen, char verb, j
 {
 	char f[32];
 
-	if (speclen + 3 > sizeof(f))
+	if (speclen + 4 > sizeof(f)) /* room for "lld" or ".0f" and the NUL */
 		return arg_err(argi, "format(): format specification too long");
 	memcpy(f, spec, speclen);
 	switch (verb) {
 	case 'd':
 		if (!json_is_number(v) || (json_is_real(v) && json_real_value(v) != floor(json_real_value(v))))
 			return arg_err(argi, "format(): %%d needs a whole number, got %s", cairn_value_type_name(v));
+		if (json_is_real(v) && fabs(json_real_value(v)) >= 0x1p63) {
+			/* a whole number beyond long long: its digits, as %.0f writes them */
+			if (memchr(spec, '.', speclen))
+				return arg_err(argi, "format(): %%d with a precision cannot format %g", json_real_value(v));
+			memcpy(f + speclen, ".0f", 4);
+			return cairn_buf_printf(b, f, json_real_value(v));
+		}
 		memcpy(f + speclen, "lld", 4);
 		return cairn_buf_printf(b, f, json_is_integer(v) ? (long long)json_integer_value(v) :
 			(long long)json_real_value(v));
@@ -1585,7 +1592,7 @@ FN(cidrsubnet)
 		return rc;
 	if (newbits < 0)
 		return arg_err(1, "cidrsubnet(): newbits must not be negative");
-	if (c.prefix + newbits > c.bits)
+	if (newbits > c.bits - c.prefix) /* not prefix + newbits: newbits may be near INT64_MAX */
 		return arg_err(1, "cidrsubnet(): insufficient address space to extend prefix of %d by %" JSON_INTEGER_FORMAT,
 			c.prefix, newbits);
 	if (!fits(num, (int)newbits, false))

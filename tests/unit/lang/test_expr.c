@@ -255,6 +255,13 @@ static void test_expr__func_strings(void)
 	T_EQ_STR(ev("${format(\"%d\", \"x\")}"), "t.yaml:1:16: format(): %d needs a whole number, got string");
 	T_EQ_STR(ev("${format(\"%s %s\", 1)}"),
 		"t.yaml:1:10: format(): not enough arguments for the format (%s needs argument 3)");
+	/* the longest specification: room for its conversion (ASan: one byte over before) */
+	T_EQ_STR(ev("${format(\"%---------------------------d|\", 1)}"), "\"1|\"");
+	T_EQ_STR(ev("${format(\"%----------------------------d\", 1)}"),
+		"t.yaml:1:44: format(): format specification too long");
+	/* a whole number beyond long long: its digits, not a cast's garbage */
+	T_EQ_STR(ev("${format(\"%d|%5d\", 1e19, 2)}"), "\"10000000000000000000|    2\"");
+	T_EQ_STR(ev("${format(\"%d\", -1e19)}"), "\"-10000000000000000000\"");
 	/* printf would allocate what a stack asks for (a fuzzer's find) */
 	T_EQ_STR(ev("${format(\"x%.547758072f\", 1.5)}"),
 		"t.yaml:1:10: format(): precision too large in '%.547758072f' (at most 1024)");
@@ -360,6 +367,9 @@ static void test_expr__func_cidr(void)
 		"t.yaml:1:27: cidrsubnet(): netnum -1 does not fit in 8 bits (must be 0 to 255)");
 	T_EQ_STR(ev("${cidrsubnet(var.cidr, 17, 0)}"),
 		"t.yaml:1:24: cidrsubnet(): insufficient address space to extend prefix of 16 by 17");
+	/* no overflow in prefix + newbits (UBSan, a fuzzer's find) */
+	T_EQ_STR(ev("${cidrsubnet(var.cidr, 9223372036854775807 - 8, 3)}"),
+		"t.yaml:1:24: cidrsubnet(): insufficient address space to extend prefix of 16 by 9223372036854775799");
 	T_EQ_STR(ev("${cidrsubnet(\"10.0.0/16\", 1, 0)}"), "t.yaml:1:14: cidrsubnet(): invalid IP address in \"10.0.0/16\"");
 	T_EQ_STR(ev("${cidrhost(\"10.12.112.0/20\", 16)}"), "\"10.12.112.16\"");
 	T_EQ_STR(ev("${cidrhost(\"10.12.112.0/20\", -1)}"), "\"10.12.127.255\"");
