@@ -13,7 +13,7 @@ ninja -C "$B" cairn >/dev/null
 T=$(mktemp -d /tmp/cairn-expat.XXXXXX)
 SIM_PID=""
 trap '[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
-cc -O2 -o "$T/expat_floor" bench/expat_floor.c -lexpat
+cc -O2 -Wall -o "$T/expat_floor" bench/expat_floor.c -lexpat -lcrypto
 "$B/cairn" sim --listen 127.0.0.1:0 --db "$W/sim.db" >"$T/sim.out" 2>/dev/null &
 SIM_PID=$!
 for _ in $(seq 100); do grep -q listening "$T/sim.out" 2>/dev/null && break; sleep 0.05; done
