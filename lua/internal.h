@@ -54,6 +54,10 @@ struct cairn_lua {
 		bool tree;
 	} *prot;                    /* cairn_lua_protect() */
 	size_t nprot;
+	unsigned char (*srcs)[32];  /* SHA-256 of each distinct chunk loaded (its
+				     * name and text): cairn_lua_sources_digest */
+	size_t nsrcs, asrcs;
+	bool srcs_lost;             /* one could not be kept: no digest */
 };
 
 struct cairn_lua_op {

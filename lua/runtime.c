@@ -31,6 +31,7 @@
  * fail, every later hook raises again).
  */
 #include "internal.h"
+
 #include "base/buf.h"
 #include "base/value.h"
 
@@ -38,6 +39,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,6 +492,55 @@ static void push_require(lua_State *L, size_t first)
 	lua_pushcclosure(L, l_require, 2);
 }
 
+/* Keep the digest of a chunk about to be loaded (name and text), once. */
+static void note_source(cairn_lua *rt, const char *name, const cairn_buf *src)
+{
+	unsigned char d[32];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t i;
+
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, name, strlen(name) + 1) != 1 || EVP_DigestUpdate(md, src->ptr, src->len) != 1 ||
+	    EVP_DigestFinal_ex(md, d, NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		rt->srcs_lost = true;
+		return;
+	}
+	EVP_MD_CTX_free(md);
+	for (i = 0; i < rt->nsrcs; i++)
+		if (!memcmp(rt->srcs[i], d, 32))
+			return;
+	if (rt->nsrcs == rt->asrcs) {
+		size_t na = rt->asrcs ? rt->asrcs * 2 : 16;
+		void *nv = realloc(rt->srcs, na * sizeof(*rt->srcs));
+
+		if (!nv) {
+			rt->srcs_lost = true;
+			return;
+		}
+		rt->srcs = nv;
+		rt->asrcs = na;
+	}
+	memcpy(rt->srcs[rt->nsrcs++], d, 32);
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+int cairn_lua_sources_digest(cairn_lua *rt, unsigned char out[32])
+{
+	unsigned int n = 0;
+
+	if (rt->srcs_lost || !rt->nsrcs)
+		return cairn_error_set(CAIRN_EINVAL, "no module sources to digest");
+	qsort(rt->srcs, rt->nsrcs, sizeof(*rt->srcs), cmp_digest);
+	if (EVP_Digest(rt->srcs, rt->nsrcs * sizeof(*rt->srcs), out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		return cairn_error_set(CAIRN_ENOMEM, "cannot digest the module sources");
+	return 0;
+}
+
 /* Load the file as a text chunk into a fresh _ENV; pushes the function.
  * Raises (a string) on any failure. `caps`: CAPS_TRUSTED, the env's `cairn`
  * has ssh; CAPS_FS, ssh and fs. The env's `require` is the value at
@@ -509,6 +560,7 @@ static void load_chunk(lua_State *L, const char *path, const char *display, int 
 		cairn_buf_release(&chunkname);
 		luaL_error(L, "%s", msg);
 	}
+	note_source(cairn_lua_rt(L), chunkname.ptr, &src);
 	status = cairn_lua__load_text(L, cairn_buf_cstr(&src), src.len, chunkname.ptr);
 	cairn_buf_release(&src);
 	cairn_buf_release(&chunkname);
@@ -778,6 +830,7 @@ void cairn_lua_free(cairn_lua *rt)
 		free(rt->prot[i].what);
 	}
 	free(rt->prot);
+	free(rt->srcs);
 	free(rt);
 }
 
@@ -1170,6 +1223,12 @@ static int load_module_cf(lua_State *L)
 		break;
 	}
 	default: return luaL_error(L, "%s: 'read_many_attrs' must be a boolean or a list of attribute names", file);
+	}
+	lua_pop(L, 1);
+	switch (lua_getfield(L, mod, "read_marks")) {
+	case LUA_TNIL: m->schema.read_marks = false; break;
+	case LUA_TBOOLEAN: m->schema.read_marks = lua_toboolean(L, -1); break;
+	default: return luaL_error(L, "%s: 'read_marks' must be a boolean", file);
 	}
 	lua_pop(L, 1);
 	switch (lua_getfield(L, mod, "remote")) {

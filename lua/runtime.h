@@ -27,6 +27,9 @@
  *                                    -- id and address, not the recorded attrs
  *                                    -- (default true); or a list of attribute
  *                                    -- names: only those of the recorded attrs
+ *     read_marks = true,             -- optional (default false): cairn drift's
+ *                                    -- read marks (below) may skip decoding
+ *                                    -- objects whose bytes did not change
  *     remote = false,                -- optional: the objects live only in cairn's
  *                                    -- state (null.resource, random.*); default true
  *     schema = {
@@ -72,7 +75,8 @@
  *               -- objects listed instead of asking for them again;
  *               -- ctx.list_fields (cairn drift's search): the attributes
  *               -- the caller reads, e.g. {"id", "vpc_id", "tags"}: a list
- *               -- may return only those (with the values read would give)
+ *               -- may return only those (with the values read would give);
+ *               -- ctx.marks (cairn drift, read_marks modules): see below
  *     import = function(ctx, id) return attrs_or_nil end,       -- optional, default read
  *     recover = function(ctx, token, props) return attrs_or_nil end, -- optional:
  *               -- find what an interrupted create made (by token/tag/name)
@@ -84,6 +88,24 @@
  *               -- create, read (read, read_many, list, import, recover, status),
  *               -- update, delete; defaults 1h, 10m, 1h, 1h
  *   }
+ *
+ * Read marks (cairn drift, modules with read_marks = true). A drift run
+ * that found an object's attributes equal to the recorded ones remembers
+ * the digest (SHA-256) of the bytes the cloud described it with, keyed by
+ * the module sources loaded (cairn_lua_sources_digest), the provider
+ * settings and the recorded row's text. The next run offers, in ctx.marks
+ * ({ [digest] = id } of the rows whose key still holds) to list and
+ * read_many; cairn.xml.decode's marks argument (lua/xml.c) then returns a
+ * stub for an object whose bytes have that digest instead of decoding it,
+ * and read_many answers "#unchanged:DIGEST" for its id: the engine takes
+ * the recorded attributes as read, with no decoding, no attrs_of and no
+ * comparison. Objects decoded in full carry "#digest"; read_many returns
+ * it in their attrs ("#digest" = digest, taken out by the engine) so that
+ * the mark can be kept. So a read_marks module's attributes must be a
+ * function of the object's bytes, the provider settings and the recorded
+ * attributes alone (no other call), and it must require everything it
+ * uses when it loads. aws.common does this for EC2 Describe items
+ * (aws.read_result).
  *
  * An operation runs as a coroutine. When the module calls a function that
  * must wait (cairn.http.request, cairn.sleep, and everything built on them)
@@ -224,10 +246,17 @@ typedef struct cairn_schema {
 				 * the engine runs several such calls in parallel */
 	bool read_many_attrs; /* read_many's list carries the recorded attrs */
 	json_t *read_many_keys; /* NULL, or the only attrs it carries (array of strings) */
+	bool read_marks;   /* read_many may answer "#unchanged:DIGEST" (see read marks) */
 	bool remote;       /* false: objects exist only in cairn's state (null, random):
 			    * nothing outside can be lost in a crash, so no intents */
 	double timeouts[CAIRN_TIMEOUT_N]; /* seconds: the module's `timeouts`, else defaults */
 } cairn_schema;
+
+/* The SHA-256 of every distinct chunk this runtime has loaded so far
+ * (modules and what they required: name and text), in a stable order;
+ * cairn drift's read marks are keyed by it. CAIRN_EINVAL when none, or
+ * when one could not be kept. */
+int cairn_lua_sources_digest(cairn_lua *rt, unsigned char out[32]);
 
 /* Create the sandbox. dirs: module search path, in order (copied). */
 int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const cairn_lua_limits *lim);

@@ -21,9 +21,20 @@
  * depth; expat still reads them, but no Lua value is made of them. An
  * element whose every child is skipped is then a leaf (its text). For a
  * caller that reads a few fields of a large answer (aws.common's listings).
+ *
+ * decode(text, skip, marks): marks = { set = "subnetSet", id = "subnetId",
+ * known = { [digest] = id, ... } } (cairn drift's read marks, see
+ * runtime.h): each <item> directly inside the root's <set> element gets
+ * "#digest", the SHA-256 (hex) of its bytes as they stand in the text.
+ * With a non-empty `known`, an item whose digest is a key of it is not
+ * decoded at all: its value is the stub { [id] = known[digest],
+ * ["#digest"] = digest, ["#unchanged"] = true } (the caller recorded what
+ * these very bytes mean); the other items are decoded as usual. ('#'
+ * cannot begin an XML name: no element collides with these keys.)
  */
 #include "internal.h"
 #include "base/buf.h"
+#include "base/digest.h"
 
 #include <lauxlib.h>
 
@@ -75,7 +86,20 @@ typedef struct xp {
 	char skip_name[HINTS][NAME_MAX_CACHED];
 	char names[HINTS][NAME_MAX_CACHED];
 	char err[512];
+	/* read marks (decode's third argument) */
+	const char *text;   /* the whole document (one XML_Parse call) */
+	int marks_idx;      /* stack index of the marks table, 0 without */
+	const char *set;    /* marks.set */
+	const char *set_id; /* marks.id */
+	int known_idx;      /* stack index of marks.known when not empty, else 0 */
+	long item_at;       /* byte offset of the <item> being hashed, -1 */
+	size_t item_depth;  /* its depth (x->depth once it started) */
+	bool deferring;     /* it is skipped until its end (known non-empty) */
+	bool in_set;        /* the open child of the root is marks.set */
 } xp;
+
+static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
+		       char *err, size_t errlen);
 
 static unsigned hint_slot(const char *name, size_t depth)
 {
@@ -151,6 +175,19 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 	if (x->skip_idx && x->depth > 0 && skipped(x, local_name(name), slot)) {
 		x->skipping = 1;
 		return;
+	}
+	if (x->marks_idx && x->depth == 1)
+		x->in_set = !strcmp(local_name(name), x->set);
+	if (x->marks_idx && x->depth == 2 && x->in_set && !strcmp(local_name(name), "item")) {
+		x->item_at = XML_GetCurrentByteIndex(x->parser);
+		if (x->known_idx) {
+			/* decoded at its end, if its digest is not known */
+			if (!x->stack[1].table)
+				new_frame_table(x, &x->stack[1], 0);
+			x->deferring = true;
+			x->skipping = 1;
+			return;
+		}
 	}
 	if (x->depth >= MAX_DEPTH) {
 		fail(x, "elements nested too deeply");
@@ -259,6 +296,70 @@ static bool add_child(xp *x, unsigned slot, const char *name)
 	return false;
 }
 
+/* The hex SHA-256 of the <item> that has just ended (from x->item_at to
+ * the end of its end tag), pushed. */
+static void push_item_digest(xp *x)
+{
+	long end = XML_GetCurrentByteIndex(x->parser) + XML_GetCurrentByteCount(x->parser);
+	char out[65];
+
+	if (x->item_at < 0 || end < x->item_at ||
+	    cairn_sha256_hex(x->text + x->item_at, (size_t)(end - x->item_at), out) < 0)
+		lua_pushliteral(x->L, "");
+	else
+		lua_pushlstring(x->L, out, 64);
+}
+
+/* A deferred <item> ended: its stub when its digest is known, else its
+ * bytes decoded now; either way a child "item" of the set's table. */
+static void end_deferred(xp *x)
+{
+	lua_State *L = x->L;
+	long end = XML_GetCurrentByteIndex(x->parser) + XML_GetCurrentByteCount(x->parser);
+	long at = x->item_at;
+
+	x->deferring = false;
+	x->item_at = -1;
+	if (!lua_checkstack(L, 24)) {
+		fail(x, "out of stack");
+		return;
+	}
+	x->item_at = at;
+	push_item_digest(x);                              /* set digest */
+	x->item_at = -1;
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, x->known_idx) == LUA_TSTRING) { /* set digest id */
+		lua_createtable(L, 0, 3);                 /* set digest id stub */
+		lua_insert(L, -2);
+		lua_setfield(L, -2, x->set_id);
+		lua_insert(L, -2);                        /* set stub digest */
+		lua_setfield(L, -2, "#digest");
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "#unchanged");
+	} else {
+		char err[sizeof(x->err)];
+
+		lua_pop(L, 1);                            /* set digest */
+		if (decode_text(L, x->text + at, (size_t)(end - at), x->skip_idx, 0, err, sizeof(err)) < 0) {
+			lua_pop(L, 1);
+			if (!x->failed)
+				snprintf(x->err, sizeof(x->err), "%.500s", err);
+			x->failed = true;
+			XML_StopParser(x->parser, XML_FALSE);
+			return;
+		}
+		lua_pop(L, 1);                            /* set digest value */
+		if (lua_istable(L, -1)) {
+			lua_insert(L, -2);
+			lua_setfield(L, -2, "#digest");   /* set value */
+		} else {
+			lua_remove(L, -2);
+		}
+	}
+	if (add_child(x, hint_slot("item", 3), "item"))
+		x->stack[1].nkeys++;
+}
+
 static void on_end(void *ud, const XML_Char *name)
 {
 	xp *x = ud;
@@ -268,7 +369,8 @@ static void on_end(void *ud, const XML_Char *name)
 	if (x->failed || !x->depth)
 		return;
 	if (x->skipping) {
-		x->skipping--;
+		if (--x->skipping == 0 && x->deferring)
+			end_deferred(x);
 		return;
 	}
 	f = &x->stack[--x->depth];
@@ -286,6 +388,13 @@ static void on_end(void *ud, const XML_Char *name)
 		x->done = true;
 		lua_pushstring(L, local_name(name));
 		return;
+	}
+	if (x->item_at >= 0 && x->depth == 2) {
+		if (f->table) {
+			push_item_digest(x);
+			lua_setfield(L, -2, "#digest");
+		}
+		x->item_at = -1;
 	}
 	if (add_child(x, f->hint, local_name(name)))
 		x->stack[x->depth - 1].nkeys++;
@@ -314,21 +423,20 @@ static int decoder_gc(lua_State *L)
 	return 0;
 }
 
-/* cairn.xml.decode(text [, skip]) -> value, root_name | nil, err */
-static int l_decode(lua_State *L)
+/* Decode s: pushes its value and its root's name and returns 0, or pushes
+ * nothing, writes err and returns -1. skip_idx, marks_idx: stack indexes
+ * of decode's skip set and marks table (0: none). The decoder is a
+ * userdata for the time of the parse (a Lua error unwinding through expat
+ * frees it). */
+static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
+		       char *err, size_t errlen)
 {
-	size_t len, i;
-	const char *s = luaL_checklstring(L, 1, &len);
-	int base;
+	int base = lua_gettop(L), i;
 	xp *x;
 
-	if (!lua_isnoneornil(L, 2))
-		luaL_checktype(L, 2, LUA_TTABLE);
-	lua_settop(L, 2);
 	if (len > (size_t)0x7fffffff) {
-		lua_pushnil(L);
-		lua_pushstring(L, "XML document too large");
-		return 2;
+		snprintf(err, errlen, "XML document too large");
+		return -1;
 	}
 	x = lua_newuserdatauv(L, sizeof(*x), 0);
 	memset(x, 0, sizeof(*x));
@@ -341,8 +449,26 @@ static int l_decode(lua_State *L)
 	lua_setmetatable(L, -2);
 	lua_createtable(L, HINTS, 0);
 	x->names_idx = lua_gettop(L);
-	x->skip_idx = lua_istable(L, 2) ? 2 : 0;
-	base = lua_gettop(L);
+	x->skip_idx = skip_idx;
+	x->text = s;
+	x->item_at = -1;
+	if (marks_idx) {
+		lua_getfield(L, marks_idx, "set");
+		lua_getfield(L, marks_idx, "id");
+		lua_getfield(L, marks_idx, "known");
+		x->set = lua_tostring(L, -3);
+		x->set_id = lua_tostring(L, -2);
+		if (x->set && x->set_id) {
+			x->marks_idx = marks_idx;
+			if (lua_istable(L, -1)) {
+				lua_pushnil(L);
+				if (lua_next(L, -2)) {
+					lua_pop(L, 2);
+					x->known_idx = lua_gettop(L);
+				}
+			}
+		}
+	}
 	x->L = L;
 	/* no namespace processing: names are taken after their prefix */
 	x->parser = XML_ParserCreate("UTF-8");
@@ -362,12 +488,34 @@ static int l_decode(lua_State *L)
 		snprintf(x->err, sizeof(x->err), "invalid XML: no root element");
 		x->failed = true;
 	}
-	if (x->failed) {
-		lua_settop(L, base);
-		lua_pushnil(L);
-		lua_pushstring(L, x->err);
-	}
 	decoder_release(x);
+	if (x->failed) {
+		snprintf(err, errlen, "%s", x->err);
+		lua_settop(L, base);
+		return -1;
+	}
+	/* base+1 decoder, +2 names, [marks' three], value, name */
+	lua_rotate(L, base + 1, 2);
+	lua_settop(L, base + 2);
+	return 0;
+}
+
+/* cairn.xml.decode(text [, skip [, marks]]) -> value, root_name | nil, err */
+static int l_decode(lua_State *L)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	char err[512];
+
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
+	if (!lua_isnoneornil(L, 3))
+		luaL_checktype(L, 3, LUA_TTABLE);
+	lua_settop(L, 3);
+	if (decode_text(L, s, len, lua_istable(L, 2) ? 2 : 0, lua_istable(L, 3) ? 3 : 0, err, sizeof(err)) < 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+	}
 	return 2;
 }
 

@@ -130,6 +130,60 @@ static int put_finding(cairn_store *st, cairn_dbstmt *get, cairn_dbstmt *upd, ca
 	return rc;
 }
 
+static int put_marks(cairn_store *st, const char *env, json_t *marks)
+{
+	cairn_dbstmt *s = NULL;
+	const char *addr;
+	json_t *m;
+	int rc;
+
+	if ((rc = prep(st, "INSERT INTO read_marks(env, address, key, digest) VALUES (?1, ?2, ?3, ?4) "
+			   "ON CONFLICT(env, address) DO UPDATE SET key = excluded.key, digest = excluded.digest", &s)))
+		return rc;
+	json_object_foreach(marks, addr, m) {
+		const char *k = json_string_value(json_array_get(m, 0)), *d = json_string_value(json_array_get(m, 1));
+
+		if (!k || !d)
+			continue;
+		cairn_store__bind_text(s, 1, env);
+		cairn_store__bind_text(s, 2, addr);
+		cairn_store__bind_text(s, 3, k);
+		cairn_store__bind_text(s, 4, d);
+		if ((rc = step_done(st, s, "keep a read mark")) != 0)
+			break;
+	}
+	cairn_db_finalize(s);
+	return rc;
+}
+
+int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out)
+{
+	cairn_dbstmt *s = NULL;
+	json_t *o = json_object();
+	int rc, src;
+
+	if (!o)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = prep(st, "SELECT address, key, digest FROM read_marks WHERE env = ?1", &s))) {
+		json_decref(o);
+		return rc;
+	}
+	cairn_store__bind_text(s, 1, env);
+	while ((src = cairn_db_step(s)) == CAIRN_DB_ROW) {
+		const char *a = cairn_db_col_text(s, 0), *k = cairn_db_col_text(s, 1), *d = cairn_db_col_text(s, 2);
+
+		if (a && k && d)
+			json_object_set_new(o, a, json_pack("[s,s]", k, d));
+	}
+	rc = src == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, src, "read the read marks");
+	cairn_db_finalize(s);
+	if (rc)
+		json_decref(o);
+	else
+		*out = o;
+	return rc;
+}
+
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved)
 {
@@ -176,6 +230,8 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 	}
 	if (run->complete)
 		rc = resolve_unseen(st, run->env, id, now, seen, res);
+	if (!rc && json_object_size(run->marks))
+		rc = put_marks(st, run->env, run->marks);
 cleanup:
 	cairn_db_finalize(r);
 	cairn_db_finalize(get);

@@ -25,6 +25,7 @@ typedef struct cairn_drift_run_rec {
 	const char *status;   /* "clean", "drift", "applying", "error" */
 	json_t *summary;      /* object stored as JSON (counts, coverage, error), may be NULL */
 	bool complete;        /* the environment was read: resolve what was not seen */
+	json_t *marks;        /* NULL, or read marks to keep: address -> [key, digest] */
 } cairn_drift_run_rec;
 
 /* Record a run and its findings in one transaction. findings: array of
@@ -36,6 +37,9 @@ typedef struct cairn_drift_run_rec {
  * NULL) an array of the findings this run resolved (new reference). */
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved);
+
+/* env's read marks (lua/runtime.h): *out = {address: [key, digest]}. */
+int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out);
 
 /* The record of env: {"runs": [{id, started_at, duration_s, status, who,
  * host, summary}] newest first, at most `limit` (0 = all), "findings":

@@ -8,6 +8,7 @@
  * touches the key only when the resource has sensitive attributes.
  */
 #include "store_int.h"
+#include "base/digest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,8 @@ static int read_res(cairn_store *st, const char *env, cairn_dbstmt *s, cairn_sta
 				     env, st->path);
 		goto cleanup;
 	}
+	if (cairn_db_col_text(s, 4))
+		cairn_sha256(cairn_db_col_text(s, 4), (size_t)cairn_db_col_bytes(s, 4), t.text_sha);
 	if ((rc = load_col(&t.attrs, s, 4, "attributes", t.address)) < 0 ||
 	    (rc = load_col(&t.sensitive, s, 5, "sensitive list", t.address)) < 0 ||
 	    (rc = load_col(&t.deps, s, 6, "dependencies", t.address)) < 0)

@@ -305,11 +305,25 @@ static const char schema_v4[] =
 	"  PRIMARY KEY (env, rev)"
 	");";
 
+/* version 5: cairn drift's read marks (drift.c; lua/runtime.h): the
+ * digest of the bytes an object was last read from, when what they said
+ * equalled the state's row. A cache: a mark whose key no longer holds is
+ * ignored, and dropping the table loses nothing but time. */
+static const char schema_v5[] =
+	"CREATE TABLE IF NOT EXISTS read_marks ("
+	"  env     TEXT NOT NULL,"
+	"  address TEXT NOT NULL,"
+	"  key     TEXT NOT NULL,"   /* hex SHA-256: module sources, provider settings, the row's text */
+	"  digest  TEXT NOT NULL,"   /* hex SHA-256 of the object's bytes */
+	"  PRIMARY KEY (env, address)"
+	");";
+
 const struct cairn_store_migration cairn_store__migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
 	{ 4, schema_v4 },
+	{ 5, schema_v5 },
 };
 
 #define migrations cairn_store__migrations

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define CAIRN_STORE_APP_ID 0x6361726e /* "carn" */
-#define CAIRN_STORE_SCHEMA_VERSION 4
+#define CAIRN_STORE_SCHEMA_VERSION 5
 /* The oldest schema a READONLY handle reads as it is: the tables that
  * reading commands use (resources, intents, revisions, outputs, locks) are
  * those of version 1; version 2 only added the drift tables (drift.h),
@@ -141,6 +141,8 @@ typedef struct cairn_state_res {
 	char *token;      /* idempotency token it was created with (may be NULL) */
 	int64_t created_at, updated_at; /* unix seconds */
 	int64_t rev;      /* revision that last changed it */
+	unsigned char text_sha[32]; /* SHA-256 of its attributes' text as stored
+				     * (cairn drift's read marks) */
 } cairn_state_res;
 
 void cairn_state_res_release(cairn_state_res *r);

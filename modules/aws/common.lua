@@ -143,7 +143,7 @@ end
 
 -- The decoded answer of a Query-protocol call, or nil, error.
 -- skip (optional): element names left out of the decoded answer (xml.decode)
-local function query_answer(service, action, req, r, skip)
+local function query_answer(service, action, req, r, skip, marks)
   if r.error then
     return nil, aws_error("RequestFailed", ("%s %s at %s: %s"):format(service, action, req.url, r.error),
       { ambiguous = true })
@@ -151,7 +151,7 @@ local function query_answer(service, action, req, r, skip)
   if r.status < 200 or r.status >= 300 then
     return nil, decode_query_error(service, action, r)
   end
-  local doc, root_or_err = xml.decode(r.body or "", skip)
+  local doc, root_or_err = xml.decode(r.body or "", skip, marks)
   if doc == nil then
     return nil, aws_error("InvalidResponse", ("%s %s: cannot read the answer: %s"):format(service, action, tostring(root_or_err)))
   end
@@ -162,7 +162,8 @@ end
 -- One Query-protocol call; returns the decoded answer (root element's value).
 function M.query(ctx, service, version, action, params, opts)
   local req = query_request(ctx, service, version, action, params, opts)
-  local doc, err = query_answer(service, action, req, cairn.http.request(req), opts and opts.skip)
+  local doc, err = query_answer(service, action, req, cairn.http.request(req), opts and opts.skip,
+    opts and opts.marks)
   if doc == nil then error(err, 0) end
   return doc
 end
@@ -475,7 +476,16 @@ M.take_listed = take_kept
 
 -- Every item of an EC2 Describe call, following nextToken.
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
+-- opts.id (the items' id field, "subnetId"): under cairn drift's read
+-- marks (ctx.marks, runtime.h) the items are hashed, and those whose bytes
+-- a mark names come back as stubs (read_result below).
 function M.ec2_describe(ctx, action, set_name, params, opts)
+  if type(ctx.marks) == "table" and opts and opts.id then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.marks = { set = set_name, id = opts.id, known = ctx.marks }
+    opts = o
+  end
   local items = M.ec2_items(ctx, action, set_name, params, nil, opts)
   if ctx.keep_listed then keep_items(action, items) end
   return items
@@ -528,7 +538,7 @@ function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notf
     for j = i, math.min(i + chunk - 1, #ids) do part[#part + 1] = ids[j] end
     while #part > 1 do
       local p = M.add_list({}, id_param, part)
-      local ok, res = pcall(M.ec2_describe, ctx, action, set_name, p)
+      local ok, res = pcall(M.ec2_describe, ctx, action, set_name, p, { id = id_field })
       if ok then
         take(res)
         part = {}
@@ -551,6 +561,19 @@ function M.ec2_describe_ids(ctx, action, set_name, id_param, id_field, ids, notf
     end
   end
   return found
+end
+
+-- What read_many answers for a Describe item: "#unchanged:DIGEST" for a
+-- read marks stub (its bytes are those of the last read that matched the
+-- state: the engine keeps the recorded attributes), else attrs_of(ctx, it,
+-- ...) with the item's digest, when it has one, under "#digest" (the
+-- engine takes it out and keeps a mark when the attributes match).
+function M.read_result(ctx, it, attrs_of, ...)
+  local d = it["#digest"]
+  if it["#unchanged"] and type(d) == "string" then return "#unchanged:" .. d end
+  local a = attrs_of(ctx, it, ...)
+  if type(d) == "string" and type(a) == "table" then a["#digest"] = d end
+  return a
 end
 
 -- Ids of a read_many list ({id=, address=, attrs=}...), deduplicated.

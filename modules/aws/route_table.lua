@@ -155,6 +155,7 @@ return {
 
   read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
 
+  read_marks = true, -- attrs_of reads the item, ctx.provider and the recorded alone
   read_many_attrs = { "routes", "subnet_ids" }, -- what attrs_of reads of the recorded
   read_many = function(ctx, list)
     local rec = {}
@@ -162,7 +163,7 @@ return {
     local found = aws.ec2_describe_ids(ctx, "DescribeRouteTables", "routeTableSet", "RouteTableId", "routeTableId",
       aws.ids_of(list), "InvalidRouteTableID.NotFound", 100)
     local out = {}
-    for id, it in pairs(found) do out[id] = attrs_of(ctx, it, rec[id]) end
+    for id, it in pairs(found) do out[id] = aws.read_result(ctx, it, attrs_of, rec[id]) end
     return out
   end,
 
@@ -187,7 +188,8 @@ return {
 
   list = function(ctx, filter)
     local out, brief = aws.array(), aws.brief(ctx, { id = "routeTableId", vpc_id = "vpcId" })
-    for _, it in ipairs(aws.ec2_describe(ctx, "DescribeRouteTables", "routeTableSet", aws.add_filters({}, filter or {}))) do
+    for _, it in ipairs(aws.ec2_describe(ctx, "DescribeRouteTables", "routeTableSet", aws.add_filters({}, filter or {}),
+        { id = brief and "routeTableId" })) do
       out[#out + 1] = brief and brief(it) or attrs_of(ctx, it)
     end
     return out

@@ -262,6 +262,7 @@ return {
 
   read = function(ctx, id, recorded) return read(ctx, id, recorded) end,
 
+  read_marks = true, -- attrs_of reads the item, ctx.provider and the recorded alone
   read_many_attrs = { "ingress", "egress" }, -- what attrs_of reads of the recorded
   read_many = function(ctx, list)
     local rec = {}
@@ -269,7 +270,7 @@ return {
     local found = aws.ec2_describe_ids(ctx, "DescribeSecurityGroups", "securityGroupInfo", "GroupId", "groupId",
       aws.ids_of(list), "InvalidGroup.NotFound")
     local out = {}
-    for id, it in pairs(found) do out[id] = attrs_of(ctx, it, rec[id]) end
+    for id, it in pairs(found) do out[id] = aws.read_result(ctx, it, attrs_of, rec[id]) end
     return out
   end,
 
@@ -289,7 +290,8 @@ return {
 
   list = function(ctx, filter)
     local out, brief = aws.array(), aws.brief(ctx, { id = "groupId", vpc_id = "vpcId", name = "groupName" })
-    for _, it in ipairs(aws.ec2_describe(ctx, "DescribeSecurityGroups", "securityGroupInfo", aws.add_filters({}, filter or {}))) do
+    for _, it in ipairs(aws.ec2_describe(ctx, "DescribeSecurityGroups", "securityGroupInfo", aws.add_filters({}, filter or {}),
+        { id = brief and "groupId" })) do
       out[#out + 1] = brief and brief(it) or attrs_of(ctx, it)
     end
     return out

@@ -84,12 +84,13 @@ return {
 
   read = function(ctx, id) return read(ctx, id) end,
 
+  read_marks = true, -- attrs_of reads the item, ctx.provider and the recorded alone
   read_many_attrs = false,
   read_many = function(ctx, list)
     local found = aws.ec2_describe_ids(ctx, "DescribeSubnets", "subnetSet", "SubnetId", "subnetId",
       aws.ids_of(list), "InvalidSubnetID.NotFound")
     local out = {}
-    for id, it in pairs(found) do out[id] = attrs_of(ctx, it) end
+    for id, it in pairs(found) do out[id] = aws.read_result(ctx, it, attrs_of) end
     return out
   end,
 
@@ -113,7 +114,7 @@ return {
   list = function(ctx, filter)
     local out, brief = aws.array(), aws.brief(ctx, { id = "subnetId", vpc_id = "vpcId" })
     for _, it in ipairs(aws.ec2_describe(ctx, "DescribeSubnets", "subnetSet", aws.add_filters({}, filter or {}),
-        { skip = UNREAD })) do
+        { skip = UNREAD, id = brief and "subnetId" })) do
       out[#out + 1] = brief and brief(it) or attrs_of(ctx, it)
     end
     return out

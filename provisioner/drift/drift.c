@@ -303,6 +303,12 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	}
 	if (e->nintents)
 		json_object_set_new(res, "pending_operations", json_integer((json_int_t)e->nintents));
+	/* read marks: objects whose bytes did not change since a read that
+	 * matched the state are not decoded again (lua/runtime.h) */
+	if ((rc = cairn_engine_read_marks(e)) != 0) {
+		set_error(res, e);
+		goto done;
+	}
 	/* a failed search for unmanaged objects is an error of the
 	 * environment, but the rest is still compared and reported (a failed
 	 * refresh's error replaces it) */
@@ -312,6 +318,10 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 		set_error(res, e);
 		goto done;
 	}
+	de->marks = json_incref(e->mark_new);
+	if (o->verbose && o->log)
+		fprintf(o->log, "cairn: %s: %zu of %zu objects unchanged since a read that matched the state "
+			"(read marks: not decoded again)\n", de->name, e->mark_used, e->nstate);
 	if (search && cairn_drift__unmanaged_end(search, findings, &seen, &listed_managed) != 0)
 		set_error(res, e);
 	/* the listings' decoded answers are garbage now (the refresh took its
@@ -513,6 +523,7 @@ void cairn_drift_run_free(cairn_drift_run *r)
 		free(r->envs[i].name);
 		json_decref(r->envs[i].result);
 		json_decref(r->envs[i].resources);
+		json_decref(r->envs[i].marks);
 	}
 	free(r->envs);
 	json_decref(r->doc);

@@ -22,6 +22,7 @@ typedef struct drift_env {
 	json_t *findings;    /* result.findings (borrowed) */
 	json_t *resources;   /* address -> {type, config, exists, desired, actual, sensitive}: for parity */
 	bool complete;       /* it was read (clean or drift) */
+	json_t *marks;       /* read marks its refresh found to keep (engine.h mark_new), or NULL */
 } drift_env;
 
 struct cairn_drift_run {

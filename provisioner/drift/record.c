@@ -30,6 +30,7 @@ int cairn_drift_record(cairn_drift_run *r)
 		rec.status = json_string_value(json_object_get(res, "status"));
 		rec.summary = summary;
 		rec.complete = de->complete;
+		rec.marks = de->marks;
 		/* an environment that cannot be named has no record */
 		if (!cairn_env_name_valid(de->name)) {
 			json_decref(summary);

@@ -200,6 +200,10 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->secrets);
 	json_decref(e->outputs);
 	json_decref(e->refreshed);
+	json_decref(e->mark_keys);
+	json_decref(e->mark_valid);
+	json_decref(e->mark_offered);
+	json_decref(e->mark_new);
 	json_decref(e->deleting);
 	json_decref(e->output_sensitive);
 	json_decref(e->unreached);
@@ -1406,6 +1410,7 @@ typedef struct refresh_job {
 	bool many;
 	bool attrs;      /* read_many wants the recorded attrs */
 	const json_t *keys; /* NULL, or only these of them */
+	bool marks;      /* a read_marks type in a run with marks (marks.c) */
 	json_t *host;    /* host types: the connection of the rows' host (hosts.c) */
 	double timeouts[CAIRN_TIMEOUT_N]; /* read: the longest of its resources' */
 } refresh_job;
@@ -1459,6 +1464,18 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			}
 			args = json_pack("[o]", list);
 			ctx = cairn_engine_op_ctx(e, NULL, NULL);
+			if (j->marks) {
+				/* {digest: id} of the batch's rows with a valid mark */
+				json_t *m = json_object(), *d;
+
+				for (i = 0; i < j->nrows; i++) {
+					cairn_state_res *r = &e->state[j->rows[i]];
+
+					if (r->id && (d = json_object_get(e->mark_valid, r->address)))
+						json_object_set_new(m, json_string_value(d), json_string(r->id));
+				}
+				json_object_set_new(ctx, "marks", m);
+			}
 			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, e->state[j->rows[0]].address,
 						    e->state[j->rows[0]].attrs);
 			if (!rc)
@@ -1486,7 +1503,24 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 	for (i = 0; i < j->nrows; i++) {
 		cairn_state_res *r = &e->state[j->rows[i]];
 		json_t *v = j->many ? (r->id ? json_object_get(t->op_result, r->id) : NULL) : t->op_result;
+		json_t *dig = NULL;
 
+		if (j->marks && json_is_string(v) && !strncmp(json_string_value(v), "#unchanged:", 11)) {
+			/* read marks: the bytes are those of the read the row was found
+			 * equal to; only a mark this run offered for this row */
+			const char *want = json_string_value(json_object_get(e->mark_valid, r->address));
+
+			if (!want || strcmp(want, json_string_value(v) + 11))
+				return cairn_task_fail(t, "module %s answered \"unchanged\" for %s, which has no such read mark",
+						       j->type, r->address);
+			json_object_set(e->refreshed, r->address, r->attrs);
+			e->mark_used++;
+			continue;
+		}
+		if (j->many && json_is_object(v) && (dig = json_object_get(v, "#digest"))) {
+			dig = json_incref(dig);
+			json_object_del(v, "#digest");
+		}
 		if (!v || json_is_null(v)) {
 			json_object_set_new(e->refreshed, r->address, json_null());
 		} else if (json_is_object(v) && json_is_true(json_object_get(v, "_deleting"))) {
@@ -1509,10 +1543,16 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 					break;
 				}
 			json_object_set_new(e->refreshed, r->address, cur ? cur : json_incref(v));
-		}
-		else
+			if (j->marks && json_is_string(dig) && json_equal(cur ? cur : v, r->attrs) &&
+			    json_object_get(e->mark_keys, r->address))
+				json_object_set_new(e->mark_new, r->address,
+					json_pack("[O,O]", json_object_get(e->mark_keys, r->address), dig));
+		} else {
+			json_decref(dig);
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
 					       cairn_value_type_name(v));
+		}
+		json_decref(dig);
 	}
 	return CAIRN_STEP_DONE;
 }
@@ -1669,13 +1709,15 @@ int cairn_engine_refresh(cairn_engine *e)
 				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
 					;
 				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs,
-							     sch->read_many_keys, NULL, { 0 } };
+							     sch->read_many_keys, sch->read_marks && e->mark_keys,
+							     NULL, { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;
 			}
 		} else {
 			for (i = first; i < k; i++) {
-				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, NULL, { 0 } };
+				jobs[njobs] = (refresh_job){ e, sch->type, rows + i, 1, false, true, NULL, false, NULL,
+							     { 0 } };
 				tasks[njobs].label = e->state[rows[i]].address;
 				njobs++;
 			}

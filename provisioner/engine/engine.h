@@ -159,6 +159,13 @@ typedef struct cairn_engine {
 	char *env_base;          /* an ephemeral environment's base (whose overlay it uses), else NULL */
 	json_t *env_overrides;   /* owned: opts.var_overrides of an ephemeral environment (its
 				  * recorded values, then those given) */
+	/* cairn drift's read marks (marks.c; lua/runtime.h), all NULL unless
+	 * cairn_engine_read_marks was called */
+	json_t *mark_keys;       /* address -> the key its mark must have now */
+	json_t *mark_valid;      /* address -> digest of the bytes its row was read from */
+	json_t *mark_offered;    /* type -> {digest: id}: what list and read_many get in ctx.marks */
+	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
+	size_t mark_used;        /* rows the refresh took as recorded by their mark */
 } cairn_engine;
 
 /* Load and check the stack for opts->env: config, overlay (ENV.yaml; or,
@@ -171,6 +178,16 @@ typedef struct cairn_engine {
  * so that a command refused before the lock leaves no state behind. */
 int cairn_engine_open(cairn_engine **out, const cairn_engine_opts *opts);
 void cairn_engine_free(cairn_engine *e);
+
+/* engine/marks.c: cairn drift's read marks (lua/runtime.h). Load the
+ * marks of e's environment from the store and keep those whose key still
+ * holds: the key is the digest of the module sources loaded, the
+ * environment's provider settings and stack, the type and the row's
+ * stored text. A state without marks (or a store that cannot give them)
+ * is no marks. */
+int cairn_engine_read_marks(cairn_engine *e);
+/* {digest: id} of type's rows with a valid mark, or NULL (not marked). */
+const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type);
 
 /* engine/ephemeral.c: load e->env for e->opts.env as described above. */
 int cairn_engine__load_env(cairn_engine *e);

@@ -122,7 +122,7 @@ U2=$(pg_new_schema old2)
 cp -r s s2 && rm -f s2/*.json
 run apply -C s2 -e dev --auto-approve --state "$U2"
 expect_rc 0 "a state in schema old2"
-pg_sql "DROP TABLE old2.ephemeral_envs; DROP TABLE old2.applied_configs; UPDATE old2.meta SET value = '2' WHERE key = 'schema_version'" >/dev/null
+pg_sql "DROP TABLE old2.ephemeral_envs; DROP TABLE old2.applied_configs; DROP TABLE old2.read_marks; UPDATE old2.meta SET value = '2' WHERE key = 'schema_version'" >/dev/null
 run env list -C s2 --state "$U2"
 expect_rc 0 "env list reads a schema 2 state (no ephemeral environment)"
 out_has "dev   overlay" "the overlay environment"
@@ -132,7 +132,7 @@ err_has "revision 1 of environment 'dev' has no recorded configuration" "says so
 eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "2" "readers leave it at 2"
 run env create pr-1 --from dev --auto-approve -C s2 --state "$U2"
 expect_rc 0 "a writer upgrades it and records"
-eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "4" "now at 4"
+eq "$(pg_sql "SELECT value FROM old2.meta WHERE key = 'schema_version'")" "5" "now at 5"
 eq "$(pg_sql "SELECT count(*) FROM old2.ephemeral_envs")" "1" "the ephemeral environments' table"
 run apply -C s2 -e dev --auto-approve --var team=red --state "$U2"
 expect_rc 0 "an apply on the upgraded state"

@@ -1372,6 +1372,9 @@ static void test_lua__xml_ec2(void)
 	T_CONTAINS(sget(r.result, "junk_err"), "invalid XML");
 	T_EQ_STR(sget(r.result, "names"), "1 2 2 3 4 5");
 	T_EQ_STR(sget(r.result, "skipped"), "nil nil 2 leaf 3");
+	/* digest length, distinct, only the set's items; a decoded item keeps
+	 * its digest; the known one is a stub with the known id */
+	T_EQ_STR(sget(r.result, "marks"), "64 true nil a 1 true nil b-known nil true true c nil true z");
 	run_release(&r);
 	cairn_lua_free(rt);
 }

@@ -27,7 +27,21 @@ return {
       string.rep("<a>", 300) .. string.rep("</a>", 300) .. "</r>", { a = true })
     local skipped = ("%s %s %s %s %s"):format(tostring(sk.a), tostring(sk.b.a), sk.b.d,
       type(sk.e) == "string" and "leaf" or "table", sk.f)
-    return { root = root, skipped = skipped, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
+    -- marks: each <item> of the set hashed; a known digest gives a stub, not a decoding
+    local page = '<R xmlns="urn:x"><s><item><id>a</id><v>1</v></item><item><id>b</id><v>2</v></item>' ..
+      '<item><id>c</id><u>skip me</u></item></s><t><item><id>z</id></item></t></R>'
+    local d1 = cairn.xml.decode(page, { u = true }, { set = "s", id = "id" })
+    local digs = {}
+    for i, it in ipairs(d1.s.item) do digs[i] = it["#digest"] end
+    local known = { [digs[2]] = "b-known" }
+    local d2 = cairn.xml.decode(page, { u = true }, { set = "s", id = "id", known = known })
+    local i1, i2, i3 = d2.s.item[1], d2.s.item[2], d2.s.item[3]
+    local marks = table.concat({
+      #digs[1], tostring(digs[1] ~= digs[2]), tostring(d1.t.item["#digest"]),
+      i1.id, i1.v, tostring(i1["#digest"] == digs[1]), tostring(i1["#unchanged"]),
+      i2.id, tostring(i2.v), tostring(i2["#digest"] == digs[2]), tostring(i2["#unchanged"]),
+      i3.id, tostring(i3.u), tostring(i3["#digest"] == digs[3]), d2.t.item.id }, " ")
+    return { root = root, skipped = skipped, marks = marks, request_id = doc.requestId, vpcs = vpcs, bad_err = err,
              attr_id = attr.e._attr.id, attr_text = attr.e._text,
              empty = #cairn.xml.list(nil, "item"), dtd_err = dtd_err,
              three_n = #three.i, three_1 = three.i[1], three_2 = three.i[2].k, three_3 = three.i[3],

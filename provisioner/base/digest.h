@@ -1,0 +1,18 @@
+/*
+ * digest.h - SHA-256 of a byte range, with libcrypto's implementation
+ * fetched once (EVP_MD_fetch) rather than at each call: cairn drift hashes
+ * every object it reads and every state row (read marks).
+ */
+#ifndef CAIRN_DIGEST_H
+#define CAIRN_DIGEST_H
+
+#include <stddef.h>
+
+/* out: 32 bytes. 0, or -1 when libcrypto fails (out is then zeroed). */
+int cairn_sha256(const void *p, size_t n, unsigned char out[32]);
+/* The same, as 64 lowercase hex digits and a NUL. */
+int cairn_sha256_hex(const void *p, size_t n, char out[65]);
+/* 32 bytes as 64 hex digits and a NUL. */
+void cairn_hex32(const unsigned char d[32], char out[65]);
+
+#endif

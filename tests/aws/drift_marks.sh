@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# cairn drift's read marks (lua/runtime.h, engine/marks.c): a run that
+# finds a subnet, group or route table equal to its state row keeps the
+# digest of the bytes it was read from; the next run takes an object whose
+# bytes have that digest as recorded, without decoding it. What drift
+# reports must not change for it: an object changed out of band, a row
+# changed in the state (the cloud unchanged), a deletion, and a module
+# whose source changed are all read in full again.
+. "$(dirname "$0")/lib.sh" "$@"
+start_sim
+
+awsstack s <<'YAML'
+stack: marks
+resources:
+  vpc:
+    type: aws.vpc
+    cidr_block: 10.8.0.0/16
+  sub:
+    type: aws.subnet
+    count: 3
+    vpc_id: "${vpc.id}"
+    cidr_block: "10.8.${count.index}.0/24"
+  sg:
+    type: aws.security_group
+    name: marks
+    description: marks
+    vpc_id: "${vpc.id}"
+    ingress: [{ protocol: tcp, from_port: 22, to_port: 22, cidr_blocks: ["10.0.0.0/8"] }]
+  rt:
+    type: aws.route_table
+    vpc_id: "${vpc.id}"
+YAML
+run apply -C s -e dev --auto-approve
+expect_rc 0 "apply"
+marks() { state_sql s "select count(*) from read_marks where env = 'dev'"; }
+eq "$(marks)" "0" "an apply keeps no read marks"
+
+run drift -C s -e dev --verbose
+expect_rc 0 "first drift run: clean"
+err_has "dev: 0 of 6 objects unchanged since a read that matched the state" "nothing to skip yet"
+eq "$(marks)" "5" "marks kept: three subnets, the group, the route table (not the VPC)"
+eq "$(state_sql s "select length(digest) from read_marks where address = 'sub[0]'")" "64" "a SHA-256"
+
+run drift -C s -e dev --verbose --json r.json
+expect_rc 0 "second run: clean"
+err_has "dev: 5 of 6 objects unchanged since a read that matched the state" "every marked object taken unread"
+eq "$(jq -r '.environments[0].status' r.json)" "clean" "JSON: clean"
+
+run drift -C s -e dev --no-unmanaged --verbose
+expect_rc 0 "without the search (describes by id): clean"
+# the three subnets are described in one call by id, hashed like a listing;
+# a lone group or route table is described alone (ec2_all), not hashed
+err_has "dev: 3 of 6 objects unchanged" "the marks serve reads by id too"
+
+# --- changed out of band: its bytes differ, read in full ---
+SUB1=$(state_id s 'sub[1]')
+sim_patch "$SUB1" '{"tags":{"Owner":"mallory"}}'
+run drift -C s -e dev --verbose --json r.json
+expect_rc 2 "a subnet changed out of band: drift"
+err_has "dev: 4 of 6 objects unchanged" "that subnet was decoded again"
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" "sub[1]" \
+  "the change is found"
+
+# --- the state's row changed, the cloud not: the mark no longer holds ---
+state_set_attr s 'sub[2]' '.map_public_ip_on_launch' 'true'
+run drift -C s -e dev --verbose --json r.json
+expect_rc 2 "a row changed in the state: drift"
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" \
+  "sub[1],sub[2]" "the row that no longer matches is read and compared"
+err_has "dev: 3 of 6 objects unchanged" "its mark was not used"
+
+# --- deleted out of band: no bytes, no mark ---
+sim_delete "$(state_id s 'sub[0]')"
+run drift -C s -e dev --json r.json
+expect_rc 2 "a subnet deleted out of band: drift"
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "deleted") | .address] | join(",")' r.json)" "sub[0]" \
+  "the deletion is found"
+
+# --- a mark whose digest is not the object's: the object is read in full ---
+state_sql s "update read_marks set digest = 'feed' || substr(digest, 5) where address = 'sg'" >/dev/null
+run drift -C s -e dev --json r.json
+expect_rc 2 "still the same drift"
+eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" \
+  "sub[1],sub[2]" "the same changes, the group not among them"
+check "the group's mark made again from its bytes" \
+  test "$(state_sql s "select substr(digest, 1, 4) from read_marks where address = 'sg'")" != "feed"
+
+# --- a module whose source changed: every mark is read in full again ---
+mkdir -p mods/aws
+cp "$TESTS_DIR/../../modules/aws/"*.lua mods/aws/
+printf '\n-- changed\n' >>mods/aws/common.lua
+CAIRN_MODULES_PATH="$WORK/mods:$TESTS_DIR/modules" run drift -C s -e dev --verbose
+expect_rc 2 "the same drift with the changed modules"
+err_has "dev: 0 of 6 objects unchanged" "no mark holds for other module sources"
+done_testing
