@@ -94,6 +94,21 @@ static int cmp_key(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+const char **cairn_json_sorted_keys(const json_t *v, size_t *n)
+{
+	const char **keys = malloc((json_object_size(v) + 1) * sizeof(char *));
+	const char *k;
+	json_t *x;
+
+	*n = 0;
+	if (!keys)
+		return NULL;
+	json_object_foreach((json_t *)v, k, x)
+		keys[(*n)++] = k;
+	qsort(keys, *n, sizeof(*keys), cmp_key);
+	return keys;
+}
+
 static void render(cairn_buf *b, const json_t *v)
 {
 	if (!v) {
@@ -112,16 +127,11 @@ static void render(cairn_buf *b, const json_t *v)
 		}
 		cairn_buf_putc(b, ']');
 	} else if (json_is_object(v)) {
-		const char **keys = malloc((json_object_size(v) + 1) * sizeof(char *));
-		size_t n = 0, i;
-		const char *k;
-		json_t *x;
+		size_t n, i;
+		const char **keys = cairn_json_sorted_keys(v, &n);
 
 		if (!keys)
 			return;
-		json_object_foreach((json_t *)v, k, x)
-			keys[n++] = k;
-		qsort(keys, n, sizeof(*keys), cmp_key);
 		cairn_buf_putc(b, '{');
 		for (i = 0; i < n; i++) {
 			json_t *key = json_string(keys[i]);

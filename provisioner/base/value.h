@@ -34,6 +34,9 @@ const char *cairn_value_type_name(const json_t *v);
 /* Render v for humans (plan output): strings quoted, lists/maps compact JSON,
  * unknown as "(known after apply)". Returns malloc'd string. */
 char *cairn_value_render(const json_t *v);
+/* The keys of object v, sorted (strcmp), in a malloc'd array the caller
+ * frees (the strings are v's); *n their count. NULL when out of memory. */
+const char **cairn_json_sorted_keys(const json_t *v, size_t *n);
 
 /* Deep equality that treats 1 and 1.0 as equal. */
 bool cairn_value_equal(const json_t *a, const json_t *b);

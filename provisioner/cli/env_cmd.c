@@ -770,9 +770,18 @@ static int create_plan_only(env_cli *c, const char *name)
 	/* the policies' findings as plan shows them: a deny does not change the exit code */
 	if ((rc = cairn_engine_open(&e, &o)) == 0 && (rc = cairn_engine_plan(e, false, NULL)) == 0 &&
 	    (rc = print_plan(c, e, "plan")) == 0 && (rc = policies(c, e, NULL, false, &findings)) == 0) {
+		int n = needs_approvals(c->stack, name);
+
+		/* the plan is shown, as plan shows one; the create would be refused */
+		if (n > 0 && !c->jout)
+			fprintf(stderr, "cairn: warning: environment '%s' needs %d approval%s (environments.%s.approvals "
+				"in the stack): 'cairn env create' will refuse it, as it applies no saved plan\n",
+				name, n, n == 1 ? "" : "s", name);
 		if (c->jout)
 			emit_env(c, "info", "planned", name, c->from, expires, NULL,
-				 "Plan only: environment '%s' was not created.", name);
+				 n > 0 ? "Plan only: environment '%s' was not created; it needs approvals, which "
+					 "'cairn env create' cannot be given." : "Plan only: environment '%s' was not created.",
+				 name);
 		else
 			printf("\nPlan only: environment '%s' was not created.\n", name);
 	}

@@ -233,24 +233,14 @@ static size_t name_width(const json_t *obj)
 	return w;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void render_attrs(cairn_buf *out, const cairn_inst *in, const json_t *attrs, const char *sign)
 {
-	const char **keys;
-	size_t n = json_object_size(attrs), i = 0, w = name_width(attrs);
-	const char *k;
+	size_t n, i, w = name_width(attrs);
+	const char **keys = cairn_json_sorted_keys(attrs, &n); /* sorted for stable output */
 	json_t *v;
 
-	keys = malloc((n + 1) * sizeof(char *));
 	if (!keys)
 		return;
-	json_object_foreach((json_t *)attrs, k, v)
-		keys[i++] = k;
-	qsort(keys, n, sizeof(*keys), cmp_key); /* sorted for stable output */
 	for (i = 0; i < n; i++) {
 		v = json_object_get(attrs, keys[i]);
 		if (json_is_null(v))

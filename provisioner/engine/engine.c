@@ -392,30 +392,19 @@ static int compute_config_hash(cairn_engine *e)
 	{
 		/* each module file once, in a stable order */
 		json_t *files = json_object();
-		const char *f;
-		json_t *x;
 
 		for (r = 0; r < e->stack->nresources; r++)
 			if (e->schemas[r])
 				json_object_set_new(files, e->schemas[r]->file, json_true());
 		{
-			size_t n = json_object_size(files), k = 0, a, b;
-			const char **names = malloc((n + 1) * sizeof(char *));
+			size_t n, k;
+			const char **names = cairn_json_sorted_keys(files, &n);
 
 			if (!names) {
 				json_decref(files);
 				rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 				goto cleanup;
 			}
-			json_object_foreach(files, f, x)
-				names[k++] = f;
-			for (a = 1; a < n; a++)
-				for (b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
-					const char *t = names[b];
-
-					names[b] = names[b - 1];
-					names[b - 1] = t;
-				}
 			for (k = 0; k < n && !rc; k++)
 				rc = hash_file(md, names[k]);
 			free(names);

@@ -152,6 +152,10 @@ run env create appr-2 --from dev --auto-approve -C s
 expect_rc 5 "env create of a name that needs approvals: exit 5"
 err_has "s/stack.yaml:15:3: environment 'appr-2' needs 2 approvals (environments.appr-2.approvals in the stack), and 'cairn env create' applies no saved plan" "says why, where"
 nothing_of appr-2 "env create refused for approvals"
+run env create appr-2 --from dev --plan-only -C s
+expect_rc 0 "--plan-only shows the plan of a name that needs approvals"
+out_has "Plan only: environment 'appr-2' was not created." "as before"
+err_has "cairn: warning: environment 'appr-2' needs 2 approvals (environments.appr-2.approvals in the stack): 'cairn env create' will refuse it" "and warns that the create will be refused"
 run env destroy appr-1 --auto-approve -C s
 expect_rc 5 "env destroy of an environment that needs approvals: exit 5"
 err_has "environment 'appr-1' needs 1 approval (environments.appr-1.approvals in the stack), and 'cairn env destroy' applies no saved plan" "says why"
