@@ -7,6 +7,7 @@
  */
 #include "store_int.h"
 #include "drift.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,30 +131,57 @@ static int put_finding(cairn_store *st, cairn_dbstmt *get, cairn_dbstmt *upd, ca
 	return rc;
 }
 
-static int put_marks(cairn_store *st, const char *env, json_t *marks)
+/* Upsert the marks, MARKS_PER_STATEMENT rows a statement (a shared state
+ * on PostgreSQL: one round trip per hundred marks, not per mark). */
+#define MARKS_PER_STATEMENT 100
+
+static int put_mark_rows(cairn_store *st, const char *env, const char **addr, json_t **m, size_t n)
 {
+	cairn_buf sql = CAIRN_BUF_INIT;
 	cairn_dbstmt *s = NULL;
-	const char *addr;
-	json_t *m;
+	size_t i;
 	int rc;
 
-	if ((rc = prep(st, "INSERT INTO read_marks(env, address, key, digest) VALUES (?1, ?2, ?3, ?4) "
-			   "ON CONFLICT(env, address) DO UPDATE SET key = excluded.key, digest = excluded.digest", &s)))
+	cairn_buf_puts(&sql, "INSERT INTO read_marks(env, address, key, digest) VALUES ");
+	for (i = 0; i < n; i++)
+		cairn_buf_printf(&sql, "%s(?1, ?%zu, ?%zu, ?%zu)", i ? ", " : "", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i);
+	if ((rc = cairn_buf_puts(&sql, " ON CONFLICT(env, address) DO UPDATE SET key = excluded.key, "
+				 "digest = excluded.digest")) < 0 ||
+	    (rc = prep(st, cairn_buf_cstr(&sql), &s)) != 0) {
+		cairn_buf_release(&sql);
 		return rc;
-	json_object_foreach(marks, addr, m) {
-		const char *k = json_string_value(json_array_get(m, 0)), *d = json_string_value(json_array_get(m, 1));
-
-		if (!k || !d)
-			continue;
-		cairn_store__bind_text(s, 1, env);
-		cairn_store__bind_text(s, 2, addr);
-		cairn_store__bind_text(s, 3, k);
-		cairn_store__bind_text(s, 4, d);
-		if ((rc = step_done(st, s, "keep a read mark")) != 0)
-			break;
 	}
+	cairn_store__bind_text(s, 1, env);
+	for (i = 0; i < n; i++) {
+		cairn_store__bind_text(s, (int)(2 + 3 * i), addr[i]);
+		cairn_store__bind_text(s, (int)(3 + 3 * i), json_string_value(json_array_get(m[i], 0)));
+		cairn_store__bind_text(s, (int)(4 + 3 * i), json_string_value(json_array_get(m[i], 1)));
+	}
+	rc = step_done(st, s, "keep read marks");
 	cairn_db_finalize(s);
+	cairn_buf_release(&sql);
 	return rc;
+}
+
+static int put_marks(cairn_store *st, const char *env, json_t *marks)
+{
+	const char *addr[MARKS_PER_STATEMENT], *a;
+	json_t *m[MARKS_PER_STATEMENT], *v;
+	size_t n = 0;
+	int rc = 0;
+
+	json_object_foreach(marks, a, v) {
+		if (!json_string_value(json_array_get(v, 0)) || !json_string_value(json_array_get(v, 1)))
+			continue;
+		addr[n] = a;
+		m[n++] = v;
+		if (n == MARKS_PER_STATEMENT) {
+			if ((rc = put_mark_rows(st, env, addr, m, n)) != 0)
+				return rc;
+			n = 0;
+		}
+	}
+	return n ? put_mark_rows(st, env, addr, m, n) : 0;
 }
 
 int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out)
