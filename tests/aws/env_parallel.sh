@@ -19,8 +19,8 @@ expect_rc 0 "apply dev"
 # all_overlap COMMAND: the revisions of COMMAND (one per environment) were
 # all running at one moment: the latest start is before the earliest end
 all_overlap() {
-  state_sql ex "select (select max(started_at) from revisions where command = '$1') <=
-                       (select min(finished_at) from revisions where command = '$1')"
+  state_sql ex "select case when (select max(started_at) from revisions where command = '$1') <=
+                       (select min(finished_at) from revisions where command = '$1') then 1 else 0 end"
 }
 
 pids=()
