@@ -305,7 +305,7 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 		json_object_set_new(res, "pending_operations", json_integer((json_int_t)e->nintents));
 	/* read marks: objects whose bytes did not change since a read that
 	 * matched the state are not decoded again (lua/runtime.h) */
-	if ((rc = cairn_engine_read_marks(e)) != 0) {
+	if ((rc = cairn_engine_read_marks(e, o->record)) != 0) {
 		set_error(res, e);
 		goto done;
 	}

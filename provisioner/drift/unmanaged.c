@@ -164,7 +164,7 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 			json_object_set_new(ctx, "keep_listed", json_true());
 			/* read marks: only where the refresh that follows takes the
 			 * objects (an empty set: every object hashed, none skipped) */
-			if (j->e->mark_keys)
+			if (j->e->mark_keys && (m || j->e->mark_keep))
 				json_object_set_new(ctx, "marks", m ? json_deep_copy(m) : json_object());
 		}
 		json_object_set_new(ctx, "list_fields", list_fields(j->e, j->rule));

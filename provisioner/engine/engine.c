@@ -1463,7 +1463,10 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 					if (r->id && (d = json_object_get(e->mark_valid, r->address)))
 						json_object_set_new(m, json_string_value(d), json_string(r->id));
 				}
-				json_object_set_new(ctx, "marks", m);
+				if (json_object_size(m) || e->mark_keep)
+					json_object_set_new(ctx, "marks", m);
+				else
+					json_decref(m);
 			}
 			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, e->state[j->rows[0]].address,
 						    e->state[j->rows[0]].attrs);

@@ -166,6 +166,7 @@ typedef struct cairn_engine {
 	json_t *mark_offered;    /* type -> {digest: id}: what list and read_many get in ctx.marks */
 	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
 	size_t mark_used;        /* rows the refresh took as recorded by their mark */
+	bool mark_keep;          /* the run keeps new marks: hash what is read in full too */
 } cairn_engine;
 
 /* Load and check the stack for opts->env: config, overlay (ENV.yaml; or,
@@ -184,8 +185,9 @@ void cairn_engine_free(cairn_engine *e);
  * holds: the key is the digest of the module sources loaded, the
  * environment's provider settings and stack, the type and the row's
  * stored text. A state without marks (or a store that cannot give them)
- * is no marks. */
-int cairn_engine_read_marks(cairn_engine *e);
+ * is no marks. keep: the run will keep new ones (a recorded drift run);
+ * else objects are hashed only where a mark may be used. */
+int cairn_engine_read_marks(cairn_engine *e, bool keep);
 /* {digest: id} of type's rows with a valid mark, or NULL (not marked). */
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type);
 

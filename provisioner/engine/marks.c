@@ -42,7 +42,7 @@ static int env_digest(cairn_engine *e, unsigned char out[32])
 	return ok ? 0 : -1;
 }
 
-int cairn_engine_read_marks(cairn_engine *e)
+int cairn_engine_read_marks(cairn_engine *e, bool keep)
 {
 	json_t *stored = NULL;
 	unsigned char base[32];
@@ -50,6 +50,7 @@ int cairn_engine_read_marks(cairn_engine *e)
 
 	if (e->mark_keys)
 		return 0;
+	e->mark_keep = keep;
 	e->mark_keys = json_object();
 	e->mark_valid = json_object();
 	e->mark_offered = json_object();

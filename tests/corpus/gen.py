@@ -648,7 +648,7 @@ case(G, "directory", ST, ["/p.plan: it is a directory, not a regular file"], cmd
 
 # -- the state database and the environment ------------------------------------------
 G = "state"
-case(G, "newer-schema", ST, "/.cairn/state.db was written by a newer cairn (schema version 99, this cairn knows up to 4); upgrade cairn",
+case(G, "newer-schema", ST, "/.cairn/state.db was written by a newer cairn (schema version 99, this cairn knows up to 5); upgrade cairn",
      cmd="plan -e dev", setup=APPLY + "sqlite3 .cairn/state.db 'PRAGMA user_version = 99'\n")
 case(G, "other-application", ST, "is not a cairn state database (application_id 0x00000007, expected 0x6361726e); refusing to touch it",
      cmd="apply -e dev --auto-approve", setup="mkdir -p .cairn && sqlite3 .cairn/state.db 'PRAGMA application_id = 7; CREATE TABLE t(x)'\n")
