@@ -215,7 +215,7 @@ int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out)
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved)
 {
-	cairn_dbstmt *r = NULL, *get = NULL, *upd = NULL, *ins = NULL;
+	cairn_dbstmt *r = NULL, *get = NULL, *upd = NULL, *ins = NULL, *gone = NULL;
 	json_t *seen = json_object(), *res = resolved ? json_array() : NULL, *f;
 	char *summary = NULL;
 	int64_t id = 0, now = run->started_at;
@@ -260,11 +260,18 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 		rc = resolve_unseen(st, run->env, id, now, seen, res);
 	if (!rc && json_object_size(run->marks))
 		rc = put_marks(st, run->env, run->marks);
+	/* a complete run: the marks of rows the state no longer has go */
+	if (!rc && run->complete && (rc = prep(st, "DELETE FROM read_marks WHERE env = ?1 AND address NOT IN "
+					       "(SELECT address FROM resources WHERE env = ?1)", &gone)) == 0) {
+		cairn_store__bind_text(gone, 1, run->env);
+		rc = step_done(st, gone, "drop stale read marks");
+	}
 cleanup:
 	cairn_db_finalize(r);
 	cairn_db_finalize(get);
 	cairn_db_finalize(upd);
 	cairn_db_finalize(ins);
+	cairn_db_finalize(gone);
 	rc = cairn_store__tx_end(st, rc);
 out:
 	free(summary);

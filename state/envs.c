@@ -261,8 +261,9 @@ int cairn_store_ephemeral_forget(cairn_store *st, const char *name)
 		rc = cairn_error_set(CAIRN_EINVAL, "cannot forget environment '%s': the state still records %lld "
 				     "resource(s) and %lld pending operation(s) of it", name, (long long)res,
 				     (long long)intents);
-	else if ((rc = delete_rows(st, "DELETE FROM ephemeral_envs WHERE name = ?1", name)) == 0)
-		rc = delete_rows(st, "DELETE FROM outputs WHERE env = ?1", name);
+	else if ((rc = delete_rows(st, "DELETE FROM ephemeral_envs WHERE name = ?1", name)) == 0 &&
+		 (rc = delete_rows(st, "DELETE FROM outputs WHERE env = ?1", name)) == 0)
+		rc = delete_rows(st, "DELETE FROM read_marks WHERE env = ?1", name);
 cleanup:
 	return cairn_store__tx_end(st, rc);
 }

@@ -5,7 +5,8 @@
 # bytes have that digest as recorded, without decoding it. What drift
 # reports must not change for it: an object changed out of band, a row
 # changed in the state (the cloud unchanged), a deletion, and a module
-# whose source changed are all read in full again.
+# whose source changed are all read in full again. The marks of a row the
+# state forgets, and of a forgotten ephemeral environment, are dropped.
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim
 
@@ -85,11 +86,29 @@ eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .addres
 check "the group's mark made again from its bytes" \
   test "$(state_sql s "select substr(digest, 1, 4) from read_marks where address = 'sg'")" != "feed"
 
+# --- a row the state forgets: its mark goes with the next complete run ---
+run state rm -e dev -C s 'sub[0]'
+expect_rc 0 "state rm sub[0]"
+eq "$(state_sql s "select count(*) from read_marks where address = 'sub[0]'")" "1" "its mark is still there"
+run drift -C s -e dev --no-unmanaged
+eq "$(state_sql s "select count(*) from read_marks where address = 'sub[0]'")" "0" "gone after the next run"
+eq "$(state_sql s "select count(*) from read_marks where env = 'dev'")" "4" "the others kept"
+
+# --- an ephemeral environment forgotten: its marks with it ---
+run env create pr-m --from dev --auto-approve -C s
+expect_rc 0 "env create pr-m"
+run drift -C s -e pr-m
+expect_rc 0 "pr-m: clean"
+eq "$(state_sql s "select count(*) from read_marks where env = 'pr-m'")" "5" "pr-m's marks"
+run env destroy pr-m --auto-approve -C s
+expect_rc 0 "env destroy pr-m"
+eq "$(state_sql s "select count(*) from read_marks where env = 'pr-m'")" "0" "forgotten with it"
+
 # --- a module whose source changed: every mark is read in full again ---
 mkdir -p mods/aws
 cp "$TESTS_DIR/../../modules/aws/"*.lua mods/aws/
 printf '\n-- changed\n' >>mods/aws/common.lua
 CAIRN_MODULES_PATH="$WORK/mods:$TESTS_DIR/modules" run drift -C s -e dev --verbose
 expect_rc 2 "the same drift with the changed modules"
-err_has "dev: 0 of 6 objects unchanged" "no mark holds for other module sources"
+err_has "dev: 0 of 5 objects unchanged" "no mark holds for other module sources"
 done_testing
