@@ -93,7 +93,6 @@ typedef struct xp {
 	const char *set_id; /* marks.id */
 	int known_idx;      /* stack index of marks.known when not empty, else 0 */
 	long item_at;       /* byte offset of the <item> being hashed, -1 */
-	size_t item_depth;  /* its depth (x->depth once it started) */
 	bool deferring;     /* it is skipped until its end (known non-empty) */
 	bool in_set;        /* the open child of the root is marks.set */
 } xp;
@@ -319,12 +318,11 @@ static void end_deferred(xp *x)
 	long at = x->item_at;
 
 	x->deferring = false;
-	x->item_at = -1;
 	if (!lua_checkstack(L, 24)) {
+		x->item_at = -1;
 		fail(x, "out of stack");
 		return;
 	}
-	x->item_at = at;
 	push_item_digest(x);                              /* set digest */
 	x->item_at = -1;
 	lua_pushvalue(L, -1);
