@@ -76,6 +76,8 @@ struct cairn_lua_op {
 	double deadline;     /* cairn_lua_clock() value, or 0 */
 	json_t *request;     /* set by cairn.http.request / cairn.sleep before yielding */
 	json_t *result;
+	int hits_ref;        /* ctx.unchanged (ctx with marks), or LUA_NOREF */
+	json_t *unchanged;   /* what it held at the end: id -> digest, or NULL */
 	char *errmsg, *errcode, *traceback;
 	int errclass;
 };

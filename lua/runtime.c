@@ -1623,6 +1623,13 @@ static int op_setup_cf(lua_State *L)
 		lua_getfield(L, -1, "log");
 		lua_setfield(L, -4, "log");
 		lua_pop(L, 2);
+		if (a->ctx && json_is_object(json_object_get(a->ctx, "marks"))) {
+			/* ctx.unchanged: read marks' hits (runtime.h) */
+			lua_newtable(L);
+			lua_pushvalue(L, -1);
+			op->hits_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+			lua_setfield(L, -2, "unchanged");
+		}
 	}
 	for (i = 0; i < nargs; i++)
 		cairn_lua_push_json(L, json_array_get(a->args, i));
@@ -1667,6 +1674,7 @@ int cairn_lua_op_new(cairn_lua_op **out, cairn_lua *rt, const char *type, const 
 	op->rt = rt;
 	op->mod = find_loaded(rt, type);
 	op->co_ref = LUA_NOREF;
+	op->hits_ref = LUA_NOREF;
 	addr = ctx ? json_object_get(ctx, "address") : NULL;
 	if (json_is_string(addr) && !(op->address = strdup(json_string_value(addr))))
 		goto oom;
@@ -1732,6 +1740,9 @@ static void release_thread(cairn_lua_op *op)
 {
 	if (op->co_ref != LUA_NOREF)
 		luaL_unref(op->rt->L, LUA_REGISTRYINDEX, op->co_ref);
+	if (op->hits_ref != LUA_NOREF)
+		luaL_unref(op->rt->L, LUA_REGISTRYINDEX, op->hits_ref);
+	op->hits_ref = LUA_NOREF;
 	op->co_ref = LUA_NOREF;
 	op->co = NULL;
 }
@@ -1811,6 +1822,34 @@ static cairn_op_status op_error(cairn_lua_op *op, int status)
 	return op->status;
 }
 
+/* ctx.unchanged as it ends: its string -> string pairs (the engine checks
+ * each against the row's mark; anything else in it is ignored). */
+static void take_hits(cairn_lua_op *op)
+{
+	lua_State *L = op->rt->L;
+	int base = lua_gettop(L);
+	json_t *out;
+
+	json_decref(op->unchanged);
+	op->unchanged = NULL;
+	if (op->hits_ref == LUA_NOREF || !lua_checkstack(L, 4))
+		return;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, op->hits_ref);
+	if (lua_istable(L, -1) && (out = json_object())) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING)
+				json_object_set_new(out, lua_tostring(L, -2), json_string(lua_tostring(L, -1)));
+			lua_pop(L, 1);
+		}
+		if (json_object_size(out))
+			op->unchanged = out;
+		else
+			json_decref(out);
+	}
+	lua_settop(L, base);
+}
+
 static cairn_op_status op_finished(cairn_lua_op *op, int nres)
 {
 	char err[512], msg[1024];
@@ -1827,6 +1866,7 @@ static cairn_op_status op_finished(cairn_lua_op *op, int nres)
 	json_decref(op->result);
 	op->result = r;
 	op->status = CAIRN_OP_DONE;
+	take_hits(op);
 	release_thread(op);
 	return op->status;
 }
@@ -1934,6 +1974,11 @@ json_t *cairn_lua_op_request(cairn_lua_op *op)
 	return op->status == CAIRN_OP_YIELDED ? op->request : NULL;
 }
 
+const json_t *cairn_lua_op_unchanged(const cairn_lua_op *op)
+{
+	return op ? op->unchanged : NULL;
+}
+
 json_t *cairn_lua_op_result(cairn_lua_op *op)
 {
 	return op->status == CAIRN_OP_DONE ? op->result : NULL;
@@ -1961,6 +2006,7 @@ void cairn_lua_op_free(cairn_lua_op *op)
 	release_thread(op);
 	json_decref(op->request);
 	json_decref(op->result);
+	json_decref(op->unchanged);
 	free(op->name);
 	free(op->address);
 	free(op->errmsg);

@@ -99,7 +99,13 @@
  * stub for an object whose bytes have that digest instead of decoding it,
  * and read_many answers "#unchanged:DIGEST" for its id: the engine takes
  * the recorded attributes as read, with no decoding, no attrs_of and no
- * comparison. Objects decoded in full carry "#digest"; read_many returns
+ * comparison. ctx also has an empty table `unchanged`: given to decode as
+ * marks.hits, such objects are left out of its answer and
+ * unchanged[id] = digest is set instead (no table per object); the
+ * engine takes what it holds when the operation ends as though list or
+ * read_many had answered "#unchanged:DIGEST" for each id (a list's are
+ * managed objects, and the refresh that follows takes their rows without
+ * asking again). Objects decoded in full carry "#digest"; read_many returns
  * it in their attrs ("#digest" = digest, taken out by the engine) so that
  * the mark can be kept. So a read_marks module's attributes must be a
  * function of the object's bytes, the provider settings and the recorded
@@ -335,6 +341,9 @@ json_t *cairn_lua_op_request(cairn_lua_op *op);
  * nothing). Lua tables become objects, or arrays when they are sequences
  * (an empty table is an empty object unless created with cairn.json.array()). */
 json_t *cairn_lua_op_result(cairn_lua_op *op);
+/* When DONE, an operation whose ctx had marks: what ctx.unchanged held at
+ * its end (id -> digest; borrowed), or NULL when it held nothing. */
+const json_t *cairn_lua_op_unchanged(const cairn_lua_op *op);
 void cairn_lua_op_free(cairn_lua_op *op);
 
 /* When FAILED: the message (as set in the cairn error), the `code` of an

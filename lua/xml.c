@@ -31,6 +31,10 @@
  * ["#digest"] = digest, ["#unchanged"] = true } (the caller recorded what
  * these very bytes mean); the other items are decoded as usual. ('#'
  * cannot begin an XML name: no element collides with these keys.)
+ * With marks.hits, a table, such an item is left out of the answer
+ * altogether and hits[known[digest]] = digest is set instead (no table
+ * per item: the runtime hands hits to the engine, see ctx.unchanged in
+ * runtime.h).
  */
 #include "internal.h"
 #include "base/buf.h"
@@ -92,6 +96,7 @@ typedef struct xp {
 	const char *set;    /* marks.set */
 	const char *set_id; /* marks.id */
 	int known_idx;      /* stack index of marks.known when not empty, else 0 */
+	int hits_idx;       /* stack index of marks.hits (a table), else 0 */
 	long item_at;       /* byte offset of the <item> being hashed, -1 */
 	bool deferring;     /* it is skipped until its end (known non-empty) */
 	bool in_set;        /* the open child of the root is marks.set */
@@ -326,7 +331,12 @@ static void end_deferred(xp *x)
 	push_item_digest(x);                              /* set digest */
 	x->item_at = -1;
 	lua_pushvalue(L, -1);
-	if (lua_rawget(L, x->known_idx) == LUA_TSTRING) { /* set digest id */
+	if (lua_rawget(L, x->known_idx) == LUA_TSTRING && x->hits_idx) { /* set digest id */
+		/* hits[id] = digest, and no item */
+		lua_insert(L, -2);                        /* set id digest */
+		lua_rawset(L, x->hits_idx);               /* set */
+		return;
+	} else if (lua_type(L, -1) == LUA_TSTRING) {      /* set digest id */
 		lua_createtable(L, 0, 3);                 /* set digest id stub */
 		lua_insert(L, -2);
 		lua_setfield(L, -2, x->set_id);
@@ -426,6 +436,25 @@ static int decoder_gc(lua_State *L)
  * of decode's skip set and marks table (0: none). The decoder is a
  * userdata for the time of the parse (a Lua error unwinding through expat
  * frees it). */
+/* The text given to expat a piece at a time: it copies what it is given
+ * into a buffer of its own, which then stays small (a listing's answer is
+ * megabytes). Byte offsets (XML_GetCurrentByteIndex) count from the start
+ * of the whole text all the same. */
+#define XML_PIECE (64 * 1024)
+
+static enum XML_Status parse_chunks(XML_Parser p, const char *s, size_t len)
+{
+	size_t off = 0, n;
+	enum XML_Status st;
+
+	do {
+		n = len - off < XML_PIECE ? len - off : XML_PIECE;
+		st = XML_Parse(p, s + off, (int)n, off + n == len);
+		off += n;
+	} while (st == XML_STATUS_OK && off < len);
+	return st;
+}
+
 static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
 		       char *err, size_t errlen)
 {
@@ -465,6 +494,9 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 					x->known_idx = lua_gettop(L);
 				}
 			}
+			lua_getfield(L, marks_idx, "hits");
+			if (x->known_idx && lua_istable(L, -1))
+				x->hits_idx = lua_gettop(L);
 		}
 	}
 	x->L = L;
@@ -476,7 +508,7 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 	XML_SetElementHandler(x->parser, on_start, on_end);
 	XML_SetCharacterDataHandler(x->parser, on_text);
 	XML_SetStartDoctypeDeclHandler(x->parser, on_doctype);
-	if (XML_Parse(x->parser, s, (int)len, XML_TRUE) != XML_STATUS_OK && !x->failed) {
+	if (parse_chunks(x->parser, s, len) != XML_STATUS_OK && !x->failed) {
 		snprintf(x->err, sizeof(x->err), "invalid XML at line %lu: %s",
 			 (unsigned long)XML_GetCurrentLineNumber(x->parser),
 			 XML_ErrorString(XML_GetErrorCode(x->parser)));

@@ -184,31 +184,24 @@ static int put_marks(cairn_store *st, const char *env, json_t *marks)
 	return n ? put_mark_rows(st, env, addr, m, n) : 0;
 }
 
-int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out)
+int cairn_store_read_marks(cairn_store *st, const char *env,
+			   int (*each)(void *ud, const char *address, const char *key, const char *digest), void *ud)
 {
 	cairn_dbstmt *s = NULL;
-	json_t *o = json_object();
 	int rc, src;
 
-	if (!o)
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if ((rc = prep(st, "SELECT address, key, digest FROM read_marks WHERE env = ?1", &s))) {
-		json_decref(o);
+	if ((rc = prep(st, "SELECT address, key, digest FROM read_marks WHERE env = ?1", &s)))
 		return rc;
-	}
 	cairn_store__bind_text(s, 1, env);
 	while ((src = cairn_db_step(s)) == CAIRN_DB_ROW) {
 		const char *a = cairn_db_col_text(s, 0), *k = cairn_db_col_text(s, 1), *d = cairn_db_col_text(s, 2);
 
-		if (a && k && d)
-			json_object_set_new(o, a, json_pack("[s,s]", k, d));
+		if (a && k && d && (rc = each(ud, a, k, d)) != 0)
+			break;
 	}
-	rc = src == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, src, "read the read marks");
+	if (!rc)
+		rc = src == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, src, "read the read marks");
 	cairn_db_finalize(s);
-	if (rc)
-		json_decref(o);
-	else
-		*out = o;
 	return rc;
 }
 

@@ -38,8 +38,10 @@ typedef struct cairn_drift_run_rec {
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved);
 
-/* env's read marks (lua/runtime.h): *out = {address: [key, digest]}. */
-int cairn_store_read_marks(cairn_store *st, const char *env, json_t **out);
+/* env's read marks (lua/runtime.h): each(ud, address, key, digest) for
+ * each of them; a non-zero return stops the reading and is returned. */
+int cairn_store_read_marks(cairn_store *st, const char *env,
+			   int (*each)(void *ud, const char *address, const char *key, const char *digest), void *ud);
 
 /* The record of env: {"runs": [{id, started_at, duration_s, status, who,
  * host, summary}] newest first, at most `limit` (0 = all), "findings":

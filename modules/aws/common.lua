@@ -478,12 +478,13 @@ M.take_listed = take_kept
 --   M.ec2_describe(ctx, "DescribeVpcs", "vpcSet", params)
 -- opts.id (the items' id field, "subnetId"): under cairn drift's read
 -- marks (ctx.marks, runtime.h) the items are hashed, and those whose bytes
--- a mark names come back as stubs (read_result below).
+-- a mark names come back as stubs (read_result below), or, with
+-- ctx.unchanged, are left out and named there (the engine takes them).
 function M.ec2_describe(ctx, action, set_name, params, opts)
   if type(ctx.marks) == "table" and opts and opts.id then
     local o = {}
     for k, v in pairs(opts) do o[k] = v end
-    o.marks = { set = set_name, id = opts.id, known = ctx.marks }
+    o.marks = { set = set_name, id = opts.id, known = ctx.marks, hits = ctx.unchanged }
     opts = o
   end
   local items = M.ec2_items(ctx, action, set_name, params, nil, opts)

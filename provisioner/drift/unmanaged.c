@@ -123,6 +123,8 @@ typedef struct list_job {
 	list_why why;
 	json_t *filter;
 	json_t *result;  /* the module's array */
+	json_t *unchanged; /* id -> digest: managed objects it found unchanged and
+			    * left out of result (read marks: ctx.unchanged), or NULL */
 	bool keep;       /* the refresh that follows may take its objects (ctx.keep_listed) */
 } list_job;
 
@@ -184,6 +186,15 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 		return cairn_task_fail(t, "module %s returned %s from list, expected a list", j->rule->type,
 				       cairn_value_type_name(t->op_result));
 	j->result = json_incref(t->op_result);
+	if (t->op_unchanged) {
+		cairn_engine *e = j->e;
+
+		j->unchanged = json_incref((json_t *)t->op_unchanged);
+		/* the refresh takes those rows without a read (engine.c) */
+		if (!e->listed_unchanged)
+			e->listed_unchanged = json_object();
+		json_object_update(e->listed_unchanged, j->unchanged);
+	}
 	return CAIRN_STEP_DONE;
 }
 
@@ -271,7 +282,7 @@ static int add_job(jobs *js, cairn_engine *e, const list_rule *r, list_why why, 
 		js->v = p;
 		js->cap = c;
 	}
-	js->v[js->n++] = (list_job){ e, r, why, filter, NULL, false };
+	js->v[js->n++] = (list_job){ e, r, why, filter, NULL, NULL, false };
 	return 0;
 }
 
@@ -375,9 +386,10 @@ static int object_key(cairn_buf *key, const char *type, const char *id)
 	return cairn_buf_puts(key, id);
 }
 
-static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
+/* A listed object: attrs, or (NULL) one the listing found unchanged by its
+ * read mark, which is one of the state's. */
+static void note_id(found *fd, size_t ri, const char *id, const json_t *attrs, bool tagged)
 {
-	const char *id = id_of(fd->e, &rules[ri], attrs);
 	cairn_buf key = CAIRN_BUF_INIT;
 	json_t *o;
 
@@ -391,6 +403,8 @@ static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 		}
 		goto cleanup;
 	}
+	if (!attrs)
+		goto cleanup;
 	if ((o = json_object_get(fd->objects, cairn_buf_cstr(&key)))) {
 		if (tagged)
 			json_object_set_new(o, "tagged", json_true());
@@ -411,6 +425,11 @@ static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
 	}
 cleanup:
 	cairn_buf_release(&key);
+}
+
+static void note(found *fd, size_t ri, const json_t *attrs, bool tagged)
+{
+	note_id(fd, ri, id_of(fd->e, &rules[ri], attrs), attrs, tagged);
 }
 
 static size_t rule_index(const list_rule *r)
@@ -543,6 +562,7 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 {
 	cairn_engine *e = fd->e;
 	json_t *others = json_object(), *tf = tag_filter(e), *x;
+	const char *id;
 	size_t i, k;
 	int rc = 0;
 
@@ -560,6 +580,9 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 			if (id && !has_value(mine, id))
 				json_array_append_new(list, json_string(id));
 		}
+		json_object_foreach(j->unchanged, id, x)
+			if (!has_value(mine, id))
+				json_array_append_new(list, json_string(id));
 		json_object_set_new(others, j->rule->type, list);
 	}
 	for (i = 0; i < NRULES && !rc; i++) {
@@ -601,21 +624,26 @@ static void collect(found *fd, jobs *js)
 	size_t i, k;
 	json_t *x;
 
-	for (i = 0; i < js->n; i++)
-		if (js->v[i].why == L_BUILTIN)
-			json_array_foreach(js->v[i].result, k, x) {
-				const char *id = id_of(fd->e, js->v[i].rule, x);
+	const char *id;
 
-				if (id)
-					json_object_set_new(fd->builtin, id, json_true());
-			}
 	for (i = 0; i < js->n; i++)
-		if (js->v[i].why == L_TAGGED || js->v[i].why == L_CONTAINED || js->v[i].why == L_TAGCHECK)
+		if (js->v[i].why == L_BUILTIN) {
+			json_array_foreach(js->v[i].result, k, x)
+				if ((id = id_of(fd->e, js->v[i].rule, x)))
+					json_object_set_new(fd->builtin, id, json_true());
+			json_object_foreach(js->v[i].unchanged, id, x)
+				json_object_set_new(fd->builtin, id, json_true());
+		}
+	for (i = 0; i < js->n; i++)
+		if (js->v[i].why == L_TAGGED || js->v[i].why == L_CONTAINED || js->v[i].why == L_TAGCHECK) {
 			json_array_foreach(js->v[i].result, k, x) {
 				if (js->v[i].why == L_CONTAINED && in_dead_container(fd, &js->v[i], x))
 					continue;
 				note(fd, rule_index(js->v[i].rule), x, js->v[i].why != L_CONTAINED);
 			}
+			json_object_foreach(js->v[i].unchanged, id, x)
+				note_id(fd, rule_index(js->v[i].rule), id, NULL, js->v[i].why != L_CONTAINED);
+		}
 }
 
 static void free_jobs(jobs *js)
@@ -625,6 +653,7 @@ static void free_jobs(jobs *js)
 	for (i = 0; i < js->n; i++) {
 		json_decref(js->v[i].filter);
 		json_decref(js->v[i].result);
+		json_decref(js->v[i].unchanged);
 	}
 	free(js->v);
 }

@@ -204,6 +204,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->mark_valid);
 	json_decref(e->mark_offered);
 	json_decref(e->mark_new);
+	json_decref(e->listed_unchanged);
 	json_decref(e->deleting);
 	json_decref(e->output_sensitive);
 	json_decref(e->unreached);
@@ -1328,19 +1329,33 @@ int cairn_engine_heartbeat_every(cairn_engine *e, double *every, int (**fn)(void
 
 /* ---------- evaluation ---------- */
 
-int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in, json_t **out)
+/* count.index / each.key and each.value of in where expressions find them
+ * (in NULL or without a key: neither); scope_end takes them away. */
+static void scope_begin(cairn_engine *e, const cairn_inst *in)
 {
-	cairn_eval_ctx ctx = { e->root, e->stack->dir, e->inputs };
-	int rc;
-
 	if (in && in->key && json_is_integer(in->key))
 		json_object_set_new(e->root, "count", json_pack("{s:O}", "index", in->key));
 	if (in && in->key && json_is_string(in->key))
 		json_object_set_new(e->root, "each", json_pack("{s:O,s:O}", "key", in->key,
 			"value", in->each_value ? in->each_value : json_null()));
+}
+
+static void scope_end(cairn_engine *e, const cairn_inst *in)
+{
+	if (in && in->key && json_is_integer(in->key))
+		json_object_del(e->root, "count");
+	if (in && in->key && json_is_string(in->key))
+		json_object_del(e->root, "each");
+}
+
+int cairn_engine_eval(cairn_engine *e, const cairn_expr *x, const cairn_inst *in, json_t **out)
+{
+	cairn_eval_ctx ctx = { e->root, e->stack->dir, e->inputs };
+	int rc;
+
+	scope_begin(e, in);
 	rc = cairn_expr_eval(out, x, &ctx);
-	json_object_del(e->root, "count");
-	json_object_del(e->root, "each");
+	scope_end(e, in);
 	return rc;
 }
 
@@ -1429,6 +1444,25 @@ static json_t *some_keys(json_t *attrs, const json_t *keys)
 	return out;
 }
 
+/* The digest hits (ctx.unchanged of a list or read_many) name r's object
+ * with, when it is the digest of r's mark; else NULL. */
+static const char *hit_of(const cairn_engine *e, const cairn_state_res *r, const json_t *hits)
+{
+	const char *got, *want;
+
+	if (!r->id || !hits)
+		return NULL;
+	got = json_string_value(json_object_get(hits, r->id));
+	want = got ? json_string_value(json_object_get(e->mark_valid, r->address)) : NULL;
+	return want && !strcmp(got, want) ? got : NULL;
+}
+
+/* A row the drift listing already found unchanged (taken in phase 0). */
+static bool listed_hit(const cairn_engine *e, const refresh_job *j, const cairn_state_res *r)
+{
+	return j->marks && e->listed_unchanged && hit_of(e, r, e->listed_unchanged);
+}
+
 static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 {
 	refresh_job *j = t->ud;
@@ -1437,14 +1471,32 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 
 	if (t->phase == 0) {
 		json_t *args, *ctx;
+		size_t left = 0;
 		int rc;
 
 		t->phase = 1;
+		/* the rows whose objects the listing found unchanged: as recorded,
+		 * with no read (their objects were not kept for one) */
+		for (i = 0; i < j->nrows; i++) {
+			cairn_state_res *r = &e->state[j->rows[i]];
+
+			if (listed_hit(e, j, r)) {
+				json_object_set(e->refreshed, r->address, r->attrs);
+				e->mark_used++;
+			} else {
+				left++;
+			}
+		}
+		if (!left)
+			return CAIRN_STEP_DONE;
 		if (j->many) {
 			json_t *list = json_array();
 
 			for (i = 0; i < j->nrows; i++) {
 				cairn_state_res *r = &e->state[j->rows[i]];
+
+				if (listed_hit(e, j, r))
+					continue;
 
 				json_array_append_new(list, j->attrs ?
 					json_pack("{s:s?,s:s,s:o}", "id", r->id, "address", r->address, "attrs",
@@ -1460,7 +1512,8 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 				for (i = 0; i < j->nrows; i++) {
 					cairn_state_res *r = &e->state[j->rows[i]];
 
-					if (r->id && (d = json_object_get(e->mark_valid, r->address)))
+					if (r->id && !listed_hit(e, j, r) &&
+					    (d = json_object_get(e->mark_valid, r->address)))
 						json_object_set_new(m, json_string_value(d), json_string(r->id));
 				}
 				if (json_object_size(m) || e->mark_keep)
@@ -1496,13 +1549,20 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 		cairn_state_res *r = &e->state[j->rows[i]];
 		json_t *v = j->many ? (r->id ? json_object_get(t->op_result, r->id) : NULL) : t->op_result;
 		json_t *dig = NULL;
+		const char *unch = NULL;
 
-		if (j->marks && json_is_string(v) && !strncmp(json_string_value(v), "#unchanged:", 11)) {
+		if (listed_hit(e, j, r))
+			continue;
+		if (j->marks && json_is_string(v) && !strncmp(json_string_value(v), "#unchanged:", 11))
+			unch = json_string_value(v) + 11;
+		else if (j->marks && j->many && !v && r->id && t->op_unchanged)
+			unch = json_string_value(json_object_get(t->op_unchanged, r->id));
+		if (unch) {
 			/* read marks: the bytes are those of the read the row was found
 			 * equal to; only a mark this run offered for this row */
 			const char *want = json_string_value(json_object_get(e->mark_valid, r->address));
 
-			if (!want || strcmp(want, json_string_value(v) + 11))
+			if (!want || strcmp(want, unch))
 				return cairn_task_fail(t, "module %s answered \"unchanged\" for %s, which has no such read mark",
 						       j->type, r->address);
 			json_object_set(e->refreshed, r->address, r->attrs);
@@ -1874,17 +1934,19 @@ static bool prop_tainted(const cairn_engine *e, const cairn_res_cfg *res, const 
 int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *res, json_t **out)
 {
 	const cairn_schema *s = in->schema;
+	cairn_eval_ctx ctx = { e->root, e->stack->dir, e->inputs };
 	json_t *d = json_object();
 	size_t i, n = cairn_expr_size(res->props);
 	int rc = 0;
 
+	scope_begin(e, in);
 	for (i = 0; i < n && !rc; i++) {
 		const char *k = cairn_expr_key(res->props, i, NULL);
 		const cairn_expr *x = cairn_expr_item(res->props, i);
 		const cairn_attr_schema *a = cairn_schema_attr(s, k);
 		json_t *v = NULL, *conv = NULL;
 
-		if ((rc = cairn_engine_eval(e, x, in, &v)) != 0)
+		if ((rc = cairn_expr_eval(&v, x, &ctx)) != 0)
 			break;
 		if (attr_conform(&conv, a->type, v) != 0) {
 			const cairn_error *err = cairn_error_last();
@@ -1899,6 +1961,7 @@ int cairn_engine_desired(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 		}
 		json_decref(v);
 	}
+	scope_end(e, in);
 	for (i = 0; i < s->nattrs && !rc; i++) {
 		const cairn_attr_schema *a = &s->attrs[i];
 		json_t *v = json_object_get(d, a->name);

@@ -165,6 +165,8 @@ typedef struct cairn_engine {
 	json_t *mark_valid;      /* address -> digest of the bytes its row was read from */
 	json_t *mark_offered;    /* type -> {digest: id}: what list and read_many get in ctx.marks */
 	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
+	json_t *listed_unchanged;/* id -> digest: objects the drift listing found unchanged
+				  * (ctx.unchanged of its list calls; NULL: none) */
 	size_t mark_used;        /* rows the refresh took as recorded by their mark */
 	bool mark_keep;          /* the run keeps new marks: hash what is read in full too */
 } cairn_engine;

@@ -42,9 +42,49 @@ static int env_digest(cairn_engine *e, unsigned char out[32])
 	return ok ? 0 : -1;
 }
 
+/* the rows by address, in strcmp order (a PostgreSQL state lists them in
+ * its collation's) */
+typedef struct by_addr {
+	cairn_engine *e;
+	const cairn_state_res **rows;
+} by_addr;
+
+static int row_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const cairn_state_res *const *)a)->address, (*(const cairn_state_res *const *)b)->address);
+}
+
+static int addr_cmp(const void *key, const void *row)
+{
+	return strcmp(key, (*(const cairn_state_res *const *)row)->address);
+}
+
+/* A stored mark: valid when its key is the one its row has now. */
+static int take_mark(void *ud, const char *address, const char *key, const char *digest)
+{
+	by_addr *b = ud;
+	cairn_engine *e = b->e;
+	const cairn_state_res *const *rp, *r;
+	const char *want = json_string_value(json_object_get(e->mark_keys, address));
+	json_t *offered;
+
+	if (!want || strcmp(want, key) || strlen(digest) != 64 ||
+	    !(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
+		return 0;
+	r = *rp;
+	json_object_set_new(e->mark_valid, address, json_string(digest));
+	if (!(offered = json_object_get(e->mark_offered, r->type))) {
+		offered = json_object();
+		json_object_set_new(e->mark_offered, r->type, offered);
+	}
+	json_object_set_new(offered, digest, json_string(r->id));
+	return 0;
+}
+
 int cairn_engine_read_marks(cairn_engine *e, bool keep)
 {
-	json_t *stored = NULL;
+	const cairn_schema *sch = NULL;
+	const char *sch_type = NULL;
 	unsigned char base[32];
 	size_t i;
 
@@ -59,18 +99,12 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if (env_digest(e, base) < 0)
 		return 0; /* no marks this run */
-	/* an older state (no table yet: the run's writer migrates it) or a
-	 * failing read: no marks, nothing else changes */
-	if (e->store && cairn_store_read_marks(e->store, e->opts.env, &stored) < 0)
-		stored = NULL;
-	const cairn_schema *sch = NULL;
-	const char *sch_type = NULL;
-
 	for (i = 0; i < e->nstate; i++) {
 		cairn_state_res *r = &e->state[i];
-		unsigned char k[32];
+		/* base, type, the row's text digest */
+		unsigned char in[32 + 64 + 32], k[32];
+		size_t tl = strlen(r->type);
 		char key[65];
-		json_t *m, *offered;
 
 		if (!sch_type || strcmp(sch_type, r->type)) {
 			sch_type = r->type;
@@ -79,34 +113,35 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 		}
 		if (!r->id || !sch || !sch->read_marks)
 			continue;
-		{
-			/* base, type, the row's text digest */
-			unsigned char in[32 + 64 + 32];
-			size_t tl = strlen(r->type);
-
-			if (tl > 64)
-				tl = 64;
-			memset(in, 0, sizeof(in));
-			memcpy(in, base, 32);
-			memcpy(in + 32, r->type, tl);
-			memcpy(in + 96, r->text_sha, 32);
-			if (cairn_sha256(in, sizeof(in), k) < 0)
-				continue;
-		}
+		if (tl > 64)
+			tl = 64;
+		memset(in, 0, sizeof(in));
+		memcpy(in, base, 32);
+		memcpy(in + 32, r->type, tl);
+		memcpy(in + 96, r->text_sha, 32);
+		if (cairn_sha256(in, sizeof(in), k) < 0)
+			continue;
 		cairn_hex32(k, key);
 		json_object_set_new(e->mark_keys, r->address, json_string(key));
-		m = json_object_get(stored, r->address);
-		if (!m || !json_string_value(json_array_get(m, 0)) || strcmp(json_string_value(json_array_get(m, 0)), key) ||
-		    !json_string_value(json_array_get(m, 1)))
-			continue;
-		json_object_set(e->mark_valid, r->address, json_array_get(m, 1));
-		if (!(offered = json_object_get(e->mark_offered, r->type))) {
-			offered = json_object();
-			json_object_set_new(e->mark_offered, r->type, offered);
-		}
-		json_object_set_new(offered, json_string_value(json_array_get(m, 1)), json_string(r->id));
 	}
-	json_decref(stored);
+	/* an older state (no table yet: the run's writer migrates it) or a
+	 * failing read: no marks (or those read so far), nothing else changes */
+	if (e->store && json_object_size(e->mark_keys)) {
+		by_addr b = { e, malloc(e->nstate * sizeof(*b.rows)) };
+		bool sorted = true;
+
+		if (!b.rows)
+			return 0;
+		for (i = 0; i < e->nstate; i++) {
+			b.rows[i] = &e->state[i];
+			if (i && sorted && strcmp(b.rows[i - 1]->address, b.rows[i]->address) > 0)
+				sorted = false;
+		}
+		if (!sorted)
+			qsort(b.rows, e->nstate, sizeof(*b.rows), row_cmp);
+		cairn_store_read_marks(e->store, e->opts.env, take_mark, &b);
+		free(b.rows);
+	}
 	cairn_error_clear();
 	return 0;
 }

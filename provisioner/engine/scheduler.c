@@ -667,6 +667,7 @@ static void resume_native(cairn_sched *s, cairn_task *t, json_t *value)
 	t->op_failed = abandon;
 	t->op_abandoned = abandon;
 	t->op_result = t->native_result;
+	t->op_unchanged = NULL;
 	if (abandon) {
 		free(t->error);
 		t->error = strdup("interrupted");
@@ -700,6 +701,7 @@ static void resume_one(cairn_sched *s, cairn_task *t)
 	t->op_failed = (st == CAIRN_OP_FAILED);
 	t->op_abandoned = t->op_failed && cairn_lua_op_abandoned(t->op);
 	t->op_result = t->op_failed ? NULL : cairn_lua_op_result(t->op);
+	t->op_unchanged = t->op_failed ? NULL : cairn_lua_op_unchanged(t->op);
 	if (t->op_failed) {
 		const cairn_error *e = cairn_error_last();
 

@@ -63,6 +63,8 @@ struct cairn_task {
 	/* outcome of the last operation, valid inside step after an op */
 	bool op_failed;
 	json_t *op_result;      /* borrowed until the next op starts */
+	const json_t *op_unchanged; /* likewise: what the op's ctx.unchanged held (read
+				 * marks, lua/runtime.h), or NULL */
 	char *error;            /* the failure message (malloc'd), set on FAILED */
 	bool held;              /* set by a step that wrote an intent: the operation it
 				 * starts first runs after this turn's commit */

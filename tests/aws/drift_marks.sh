@@ -111,4 +111,21 @@ printf '\n-- changed\n' >>mods/aws/common.lua
 CAIRN_MODULES_PATH="$WORK/mods:$TESTS_DIR/modules" run drift -C s -e dev --verbose
 expect_rc 2 "the same drift with the changed modules"
 err_has "dev: 0 of 5 objects unchanged" "no mark holds for other module sources"
+
+# --- ctx.unchanged names objects by id; the engine holds each to its row's mark ---
+mkdir -p forge/aws
+cp "$TESTS_DIR/../../modules/aws/"*.lua forge/aws/
+# read_many names every subnet unchanged, with a digest no mark has
+python3 - forge/aws/subnet.lua <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+old = "    local out = {}\n    for id, it in pairs(found) do out[id] = aws.read_result(ctx, it, attrs_of) end\n    return out\n"
+assert old in s
+s = s.replace(old, "    for _, e in ipairs(list) do ctx.unchanged[e.id] = string.rep('0', 64) end\n    return {}\n")
+open(p, "w").write(s)
+PY
+CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift -C s -e dev --no-unmanaged --json r.json
+expect_rc 1 "a module naming objects unchanged with digests no mark has: an error"
+eq "$(jq -r '.environments[0].status' r.json)" "error" "the environment is reported as an error, not clean"
+check "the engine refuses it" grep -q 'answered \\"unchanged\\" for sub\[[0-9]\], which has no such read mark' r.json
 done_testing

@@ -8,7 +8,8 @@
  * of the root that holds items (each item hashed), and once more with the
  * digests of every other item known (those are stubs; the rest are decoded
  * from their own bytes, a parse inside the parse): the items must come out
- * equal to the plain decoding's, stub or not.
+ * equal to the plain decoding's, stub or not. And with marks.hits: the
+ * stubs left out and named in hits, the other items as they were.
  *
  * Seeds: tests/fuzz/seeds/xml/ (EC2 / RDS answers and errors as the sim
  * sends them).
@@ -41,11 +42,20 @@ static const char marks_check[] =
 	"      end\n"
 	"    end\n"
 	"    local d2 = xml.decode(text, nil, { set = set, id = 'id', known = known })\n"
+	"    local hits = {}\n"
+	"    local d3 = xml.decode(text, nil, { set = set, id = 'id', known = known, hits = hits })\n"
+	"    local rest, n = xml.list(d3[set], 'item'), 0\n"
 	"    for i, it in ipairs(xml.list(d2[set], 'item')) do\n"
 	"      if type(it) == 'table' and it['#unchanged'] then\n"
 	"        if known[it['#digest']] ~= it.id then error('marks: a stub of another id') end\n"
-	"      elseif not same(it, plain[i]) then error('marks: another item, deferred') end\n"
+	"        if hits[it.id] ~= it['#digest'] then error('marks: a stub not in hits') end\n"
+	"      else\n"
+	"        if not same(it, plain[i]) then error('marks: another item, deferred') end\n"
+	"        n = n + 1\n"
+	"        if not same(rest[n], it) then error('marks: another item beside hits') end\n"
+	"      end\n"
 	"    end\n"
+	"    if #rest ~= n then error('marks: hits left items in') end\n"
 	"  end\n"
 	"end\n";
 

@@ -1375,6 +1375,8 @@ static void test_lua__xml_ec2(void)
 	/* digest length, distinct, only the set's items; a decoded item keeps
 	 * its digest; the known one is a stub with the known id */
 	T_EQ_STR(sget(r.result, "marks"), "64 true nil a 1 true nil b-known nil true true c nil true z");
+	T_EQ_STR(sget(r.result, "hit"), "2 a c true nil table 0 3 true z");
+	T_EQ_STR(sget(r.result, "big"), "600 of 600");
 	run_release(&r);
 	cairn_lua_free(rt);
 }
