@@ -9,22 +9,42 @@
 
 static EVP_MD *sha256;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/* each thread's context, made once and reused: a context made and freed
+ * per call cost more than hashing a short text */
+static pthread_key_t ctx_key;
+
+static void free_ctx(void *c)
+{
+	EVP_MD_CTX_free(c);
+}
 
 static void fetch_sha256(void)
 {
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&ctx_key, free_ctx) != 0)
+		sha256 = NULL;
 }
 
 int cairn_sha256(const void *p, size_t n, unsigned char out[32])
 {
 	unsigned int len = 0;
+	EVP_MD_CTX *c;
 
 	pthread_once(&sha256_once, fetch_sha256);
-	if (EVP_Digest(p, n, out, &len, sha256 ? sha256 : EVP_sha256(), NULL) != 1 || len != 32) {
-		memset(out, 0, 32);
-		return -1;
+	if (sha256 && !(c = pthread_getspecific(ctx_key)) && (c = EVP_MD_CTX_new()) &&
+	    pthread_setspecific(ctx_key, c) != 0) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
 	}
-	return 0;
+	if (sha256 && c) {
+		if (EVP_DigestInit_ex(c, sha256, NULL) == 1 && EVP_DigestUpdate(c, p, n) == 1 &&
+		    EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32)
+			return 0;
+	} else if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32) {
+		return 0;
+	}
+	memset(out, 0, 32);
+	return -1;
 }
 
 void cairn_hex32(const unsigned char d[32], char out[65])
