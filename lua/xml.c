@@ -436,25 +436,6 @@ static int decoder_gc(lua_State *L)
  * of decode's skip set and marks table (0: none). The decoder is a
  * userdata for the time of the parse (a Lua error unwinding through expat
  * frees it). */
-/* The text given to expat a piece at a time: it copies what it is given
- * into a buffer of its own, which then stays small (a listing's answer is
- * megabytes). Byte offsets (XML_GetCurrentByteIndex) count from the start
- * of the whole text all the same. */
-#define XML_PIECE (64 * 1024)
-
-static enum XML_Status parse_chunks(XML_Parser p, const char *s, size_t len)
-{
-	size_t off = 0, n;
-	enum XML_Status st;
-
-	do {
-		n = len - off < XML_PIECE ? len - off : XML_PIECE;
-		st = XML_Parse(p, s + off, (int)n, off + n == len);
-		off += n;
-	} while (st == XML_STATUS_OK && off < len);
-	return st;
-}
-
 static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
 		       char *err, size_t errlen)
 {
@@ -508,7 +489,7 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 	XML_SetElementHandler(x->parser, on_start, on_end);
 	XML_SetCharacterDataHandler(x->parser, on_text);
 	XML_SetStartDoctypeDeclHandler(x->parser, on_doctype);
-	if (parse_chunks(x->parser, s, len) != XML_STATUS_OK && !x->failed) {
+	if (XML_Parse(x->parser, s, (int)len, XML_TRUE) != XML_STATUS_OK && !x->failed) {
 		snprintf(x->err, sizeof(x->err), "invalid XML at line %lu: %s",
 			 (unsigned long)XML_GetCurrentLineNumber(x->parser),
 			 XML_ErrorString(XML_GetErrorCode(x->parser)));
