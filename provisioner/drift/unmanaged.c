@@ -185,6 +185,19 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 	if (!json_is_array(t->op_result))
 		return cairn_task_fail(t, "module %s returned %s from list, expected a list", j->rule->type,
 				       cairn_value_type_name(t->op_result));
+	if (t->op_unchanged) {
+		const json_t *offered = cairn_engine_marks_offered(j->e, j->rule->type), *d;
+		const char *id;
+
+		/* each one a managed object, by the mark this run offered for it */
+		json_object_foreach((json_t *)t->op_unchanged, id, d) {
+			const char *want = offered ? json_string_value(json_object_get(offered, json_string_value(d))) : NULL;
+
+			if (!want || strcmp(want, id))
+				return cairn_task_fail(t, "module %s named %s unchanged in its listing, which has no such "
+						       "read mark", j->rule->type, id);
+		}
+	}
 	j->result = json_incref(t->op_result);
 	if (t->op_unchanged) {
 		cairn_engine *e = j->e;

@@ -128,4 +128,18 @@ CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift -C s -e dev --no-u
 expect_rc 1 "a module naming objects unchanged with digests no mark has: an error"
 eq "$(jq -r '.environments[0].status' r.json)" "error" "the environment is reported as an error, not clean"
 check "the engine refuses it" grep -q 'answered \\"unchanged\\" for sub\[[0-9]\], which has no such read mark' r.json
+
+# a listing that names an object no mark offers: the search fails, not a hidden object
+cp "$TESTS_DIR/../../modules/aws/"*.lua forge/aws/
+python3 - forge/aws/subnet.lua <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+old = "      out[#out + 1] = brief and brief(it) or attrs_of(ctx, it)\n    end\n    return out\n"
+assert old in s
+s = s.replace(old, old.replace("    return out\n", "    if ctx.unchanged then ctx.unchanged['subnet-0forged'] = string.rep('0', 64) end\n    return out\n"))
+open(p, "w").write(s)
+PY
+CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift -C s -e dev --json r.json
+expect_rc 1 "a listing naming an object unchanged that no mark offers: an error"
+check "the search refuses it" grep -q 'named subnet-0forged unchanged in its listing, which has no such read mark' r.json
 done_testing
