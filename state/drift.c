@@ -253,9 +253,11 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 		rc = resolve_unseen(st, run->env, id, now, seen, res);
 	if (!rc && json_object_size(run->marks))
 		rc = put_marks(st, run->env, run->marks);
-	/* a complete run: the marks of rows the state no longer has go */
+	/* a complete run: the marks of rows the state no longer has go (not
+	 * the kept plan, "#plan": no address begins with '#') */
 	if (!rc && run->complete && (rc = prep(st, "DELETE FROM read_marks WHERE env = ?1 AND address NOT IN "
-					       "(SELECT address FROM resources WHERE env = ?1)", &gone)) == 0) {
+					       "(SELECT address FROM resources WHERE env = ?1) AND address <> '#plan'",
+					       &gone)) == 0) {
 		cairn_store__bind_text(gone, 1, run->env);
 		rc = step_done(st, gone, "drop stale read marks");
 	}

@@ -270,6 +270,80 @@ static void sort_findings(json_t *findings)
 	free(v);
 }
 
+/* Do the files a kept plan's configuration read still read the same? */
+static bool inputs_hold(const json_t *inputs)
+{
+	const char *path;
+	json_t *fp;
+	char now[96];
+
+	if (!json_is_object(inputs))
+		return false;
+	json_object_foreach((json_t *)inputs, path, fp)
+		if (!json_is_string(fp) || !cairn_file_unchanged(path, json_string_value(fp), now, sizeof(now)))
+			return false;
+	return true;
+}
+
+/*
+ * The configuration not yet applied: drift's plan is desired vs recorded
+ * (no cloud), so a recorded run keeps it, with its key (engine.h,
+ * cairn_engine_plan_key) and the files the configuration read, in the
+ * read marks' table; the next run whose key is the same and whose files
+ * read the same takes it instead of planning. Not with --parity (it
+ * reads the plan's instances) nor when a sensitive value reaches the
+ * configuration (the plan adds it to what the reports redact).
+ * *addresses: the instances' addresses when the plan was taken so.
+ */
+static int plan_or_memo(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t *findings, json_t **addrs)
+{
+	const cairn_drift_opts *o = &r->opts;
+	const json_t *m = e->plan_memo;
+	bool keep = !o->parity && e->mark_keys && cairn_engine_plan_memo_allowed(e);
+	size_t n0 = json_array_size(findings), i;
+	char key[65];
+	json_t *f, *mine, *memo;
+	int rc;
+
+	*addrs = NULL;
+	if (keep && cairn_engine_plan_key(e, key) != 0)
+		keep = false;
+	if (keep && m && !strcmp(json_string_value(json_object_get(m, "key")), key) &&
+	    json_is_array(json_object_get(m, "addresses")) && json_is_array(json_object_get(m, "unapplied")) &&
+	    inputs_hold(json_object_get(m, "inputs"))) {
+		json_array_foreach(json_object_get(m, "unapplied"), i, f)
+			json_array_append_new(findings, json_deep_copy(f));
+		*addrs = json_incref(json_object_get(m, "addresses"));
+		if (o->verbose && o->log)
+			fprintf(o->log, "cairn: %s: the configuration not yet applied as the last run found it "
+				"(the same configuration, modules and state: not planned again)\n", de->name);
+		return 0;
+	}
+	if ((rc = cairn_engine_plan(e, false, NULL)) != 0 || (rc = cairn_drift__unapplied(findings, e)) != 0)
+		return rc;
+	if (!keep || !o->record || !de->marks)
+		return 0;
+	/* kept redacted: the state holds no secret in clear */
+	mine = json_array();
+	for (i = n0; i < json_array_size(findings); i++)
+		json_array_append(mine, json_array_get(findings, i));
+	memo = json_pack("{s:O,s:o,s:o}", "inputs", e->inputs, "addresses", addresses(e, true),
+			 "unapplied", cairn_drift__redact(e, mine));
+	json_decref(mine);
+	if (memo && (!m || strcmp(json_string_value(json_object_get(m, "key")), key) ||
+		     !json_equal(json_object_get(m, "addresses"), json_object_get(memo, "addresses")) ||
+		     !json_equal(json_object_get(m, "unapplied"), json_object_get(memo, "unapplied")) ||
+		     !json_equal(json_object_get(m, "inputs"), json_object_get(memo, "inputs")))) {
+		char *text = json_dumps(memo, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (text)
+			json_object_set_new(de->marks, CAIRN_PLAN_MEMO, json_pack("[s,s]", key, text));
+		free(text);
+	}
+	json_decref(memo);
+	return 0;
+}
+
 static void check_env(cairn_drift_run *r, drift_env *de)
 {
 	const cairn_drift_opts *o = &r->opts;
@@ -279,6 +353,7 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	cairn_drift_search *search = NULL;
 	size_t managed = 0, seen = 0, listed_managed = 0, unmanaged = 0;
 	double t0 = cairn_now();
+	json_t *planned = NULL;
 	int rc;
 
 	memset(&eo, 0, sizeof(eo));
@@ -331,15 +406,15 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	/* the plan against the recorded state: desired vs recorded */
 	refreshed = e->refreshed;
 	e->refreshed = NULL;
-	if ((rc = outside_changes(e, refreshed, findings, &managed)) == 0 &&
-	    (rc = cairn_engine_plan(e, false, NULL)) == 0)
-		rc = cairn_drift__unapplied(findings, e);
+	if ((rc = outside_changes(e, refreshed, findings, &managed)) == 0)
+		rc = plan_or_memo(r, de, e, findings, &planned);
 	if (rc && !json_object_get(res, "error")) {
 		set_error(res, e);
 	} else if (!rc && o->parity) {
 		de->resources = parity_data(e, refreshed);
 	}
-	json_object_set_new(res, "addresses", addresses(e, rc == 0));
+	json_object_set_new(res, "addresses", planned ? json_incref(planned) : addresses(e, rc == 0));
+	json_decref(planned);
 	sort_findings(findings);
 	cairn_drift__apply_ignores(r->stack, findings, r->now);
 	red = cairn_drift__redact(e, findings);

@@ -167,6 +167,8 @@ typedef struct cairn_engine {
 	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
 	json_t *listed_unchanged;/* id -> digest: objects the drift listing found unchanged
 				  * (ctx.unchanged of its list calls; NULL: none) */
+	json_t *plan_memo;       /* drift's plan as a run kept it (marks.c): {key, inputs,
+				  * addresses, unapplied}, or NULL */
 	size_t mark_used;        /* rows the refresh took as recorded by their mark */
 	bool mark_keep;          /* the run keeps new marks: hash what is read in full too */
 } cairn_engine;
@@ -192,6 +194,22 @@ void cairn_engine_free(cairn_engine *e);
 int cairn_engine_read_marks(cairn_engine *e, bool keep);
 /* {digest: id} of type's rows with a valid mark, or NULL (not marked). */
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type);
+
+/* Drift's plan, kept (cairn drift, drift.c). Its plan is desired vs
+ * recorded: no cloud, so a function of what this key digests (the cairn
+ * executable, config_hash, the module sources, the variables but
+ * sensitive ones, env, stack, directory, the serial and every row's
+ * address, type, id, text and sensitive list) and of the files the
+ * configuration read (kept with it, checked apart). The read marks'
+ * table keeps the last one under the address CAIRN_PLAN_MEMO; the marks'
+ * reading puts it in e->plan_memo. -1 when there is no key (pending
+ * operations, an unreadable executable). */
+#define CAIRN_PLAN_MEMO "#plan"
+int cairn_engine_plan_key(cairn_engine *e, char out[65]);
+/* May a plan of e be kept at all: no value that the configuration marks
+ * sensitive (a sensitive attribute set, a property reading a sensitive
+ * value): the plan adds those to what reports redact. */
+bool cairn_engine_plan_memo_allowed(const cairn_engine *e);
 
 /* engine/ephemeral.c: load e->env for e->opts.env as described above. */
 int cairn_engine__load_env(cairn_engine *e);

@@ -15,6 +15,8 @@
 #include "base/digest.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,18 @@ static int take_mark(void *ud, const char *address, const char *key, const char 
 	const char *want = json_string_value(json_object_get(e->mark_keys, address));
 	json_t *offered;
 
+	if (!strcmp(address, CAIRN_PLAN_MEMO)) {
+		json_t *v = json_loads(digest, 0, NULL);
+
+		if (json_is_object(v) && strlen(key) == 64) {
+			json_object_set_new(v, "key", json_string(key));
+			json_decref(e->plan_memo);
+			e->plan_memo = v;
+		} else {
+			json_decref(v);
+		}
+		return 0;
+	}
 	if (!want || strcmp(want, key) || strlen(digest) != 64 ||
 	    !(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
 		return 0;
@@ -126,8 +140,8 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	}
 	/* an older state (no table yet: the run's writer migrates it) or a
 	 * failing read: no marks (or those read so far), nothing else changes */
-	if (e->store && json_object_size(e->mark_keys)) {
-		by_addr b = { e, malloc(e->nstate * sizeof(*b.rows)) };
+	if (e->store) {
+		by_addr b = { e, malloc((e->nstate + 1) * sizeof(*b.rows)) };
 		bool sorted = true;
 
 		if (!b.rows)
@@ -149,4 +163,106 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type)
 {
 	return e->mark_offered ? json_object_get(e->mark_offered, type) : NULL;
+}
+
+/* ---- drift's plan, kept ---- */
+
+static unsigned char exe_digest[32];
+static bool exe_known;
+static pthread_once_t exe_once = PTHREAD_ONCE_INIT;
+
+/* The running executable's SHA-256: another build may plan otherwise. */
+static void digest_exe(void)
+{
+	FILE *f = fopen("/proc/self/exe", "rb");
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char buf[65536];
+	size_t n;
+	bool ok;
+
+	ok = f && md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ok = EVP_DigestUpdate(md, buf, n) == 1;
+	ok = ok && !ferror(f) && EVP_DigestFinal_ex(md, exe_digest, NULL) == 1;
+	exe_known = ok;
+	EVP_MD_CTX_free(md);
+	if (f)
+		fclose(f);
+}
+
+static int put_str(EVP_MD_CTX *md, const char *s)
+{
+	return EVP_DigestUpdate(md, s ? s : "", (s ? strlen(s) : 0) + 1) == 1 ? 0 : -1;
+}
+
+static int put_json(EVP_MD_CTX *md, const json_t *v)
+{
+	char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	int rc = t ? put_str(md, t) : -1;
+
+	free(t);
+	return rc;
+}
+
+int cairn_engine_plan_key(cairn_engine *e, char out[65])
+{
+	unsigned char src[32], d[32];
+	char serial[32];
+	json_t *vars;
+	EVP_MD_CTX *md;
+	size_t i;
+	int rc;
+
+	pthread_once(&exe_once, digest_exe);
+	if (!exe_known || e->nintents || cairn_lua_sources_digest(e->lua, src) < 0)
+		return -1;
+	/* the variables, but a sensitive one's value (a plan may be kept only
+	 * when no sensitive value reaches the configuration: memo_allowed) */
+	if (!(vars = json_deep_copy(e->vars)))
+		return -1;
+	for (i = 0; i < e->stack->nvars; i++)
+		if (e->stack->vars[i].sensitive && json_object_get(vars, e->stack->vars[i].name))
+			json_object_set_new(vars, e->stack->vars[i].name, json_string("(sensitive)"));
+	snprintf(serial, sizeof(serial), "%lld", (long long)e->serial);
+	md = EVP_MD_CTX_new();
+	rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     put_str(md, "cairn drift plan 1") == 0 && EVP_DigestUpdate(md, exe_digest, 32) == 1 &&
+	     put_str(md, e->config_hash) == 0 && EVP_DigestUpdate(md, src, 32) == 1 &&
+	     put_json(md, vars) == 0 && put_json(md, json_object_get(e->root, "env")) == 0 &&
+	     put_str(md, e->opts.env) == 0 && put_str(md, e->stack->name) == 0 &&
+	     put_str(md, e->stack->dir) == 0 && put_str(md, serial) == 0 ? 0 : -1;
+	for (i = 0; !rc && i < e->nstate; i++) {
+		const cairn_state_res *r = &e->state[i];
+
+		if (put_str(md, r->address) || put_str(md, r->type) || put_str(md, r->id) ||
+		    EVP_DigestUpdate(md, r->text_sha, 32) != 1 ||
+		    (json_array_size(r->sensitive) ? put_json(md, r->sensitive) : put_str(md, "[]")))
+			rc = -1;
+	}
+	if (!rc && EVP_DigestFinal_ex(md, d, NULL) != 1)
+		rc = -1;
+	EVP_MD_CTX_free(md);
+	json_decref(vars);
+	if (!rc)
+		cairn_hex32(d, out);
+	return rc;
+}
+
+bool cairn_engine_plan_memo_allowed(const cairn_engine *e)
+{
+	size_t r, i;
+
+	for (r = 0; r < e->stack->nresources; r++) {
+		const cairn_res_cfg *res = &e->stack->resources[r];
+		json_t *names = cairn_engine_sensitive_names(e, e->schemas[r], res->name), *n;
+		bool set = false;
+
+		json_array_foreach(names, i, n)
+			if (cairn_expr_get(res->props, json_string_value(n)))
+				set = true;
+		json_decref(names);
+		if (set)
+			return false;
+	}
+	return true;
 }

@@ -58,6 +58,13 @@ awsstack() {
   printf 'provider: {region: us-east-1, endpoint: "http://127.0.0.1:%s"}\n' "$PORT" >"$1/dev.yaml"
 }
 state_id() { state_sql "$1" "select id from resources where env='dev' and address='$2'"; }
+# modules_changed DIR: a copy of the built-in aws modules in DIR/aws whose
+# source differs (aws/common.lua gains a comment); for CAIRN_MODULES_PATH
+modules_changed() {
+  mkdir -p "$1/aws"
+  cp "$TESTS_DIR/../../modules/aws/"*.lua "$1/aws/"
+  printf '\n-- changed\n' >>"$1/aws/common.lua"
+}
 
 # run_within SECS CMD...: run, but a cairn that has not finished within
 # SECS seconds is killed and the test fails saying so (a hang -- a recovery
