@@ -125,10 +125,29 @@ void cairn_state_res_release(cairn_state_res *r)
 	free(r->type);
 	free(r->id);
 	json_decref(r->attrs);
+	free(r->attrs_text);
 	json_decref(r->sensitive);
 	json_decref(r->deps);
 	free(r->token);
 	memset(r, 0, sizeof(*r));
+}
+
+json_t *cairn_state_res_attrs(const cairn_state_res *row)
+{
+	cairn_state_res *r = (cairn_state_res *)row; /* the parse is a cache of the row's */
+	json_error_t je;
+
+	if (!r || r->attrs || !r->attrs_text)
+		return r ? r->attrs : NULL;
+	r->attrs = json_loads(r->attrs_text, JSON_ALLOW_NUL, &je);
+	if (!json_is_object(r->attrs)) {
+		json_decref(r->attrs);
+		r->attrs = json_object();
+		r->damaged = true;
+	}
+	free(r->attrs_text);
+	r->attrs_text = NULL;
+	return r->attrs;
 }
 
 void cairn_state_res_free_array(cairn_state_res *v, size_t n)
@@ -142,8 +161,9 @@ void cairn_state_res_free_array(cairn_state_res *v, size_t n)
 	free(v);
 }
 
-/* Fill r from a row of RES_COLS. */
-static int read_res(cairn_store *st, const char *env, cairn_dbstmt *s, cairn_state_res *r)
+/* Fill r from a row of RES_COLS (lazy: attributes without sensitive ones
+ * kept as text). */
+static int read_res(cairn_store *st, const char *env, cairn_dbstmt *s, cairn_state_res *r, bool lazy)
 {
 	cairn_state_res t;
 	int rc = 0;
@@ -163,11 +183,19 @@ static int read_res(cairn_store *st, const char *env, cairn_dbstmt *s, cairn_sta
 	}
 	if (cairn_db_col_text(s, 4))
 		cairn_sha256(cairn_db_col_text(s, 4), (size_t)cairn_db_col_bytes(s, 4), t.text_sha);
-	if ((rc = load_col(&t.attrs, s, 4, "attributes", t.address)) < 0 ||
-	    (rc = load_col(&t.sensitive, s, 5, "sensitive list", t.address)) < 0 ||
+	if ((rc = load_col(&t.sensitive, s, 5, "sensitive list", t.address)) < 0 ||
 	    (rc = load_col(&t.deps, s, 6, "dependencies", t.address)) < 0)
 		goto cleanup;
-	if (!json_is_object(t.attrs) || !json_is_array(t.sensitive) || !json_is_array(t.deps)) {
+	if (lazy && json_array_size(t.sensitive) == 0 && cairn_db_col_text(s, 4) &&
+	    cairn_db_col_text(s, 4)[0] == '{') {
+		if (!(t.attrs_text = strndup(cairn_db_col_text(s, 4), (size_t)cairn_db_col_bytes(s, 4)))) {
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+	} else if ((rc = load_col(&t.attrs, s, 4, "attributes", t.address)) < 0) {
+		goto cleanup;
+	}
+	if ((!t.attrs_text && !json_is_object(t.attrs)) || !json_is_array(t.sensitive) || !json_is_array(t.deps)) {
 		rc = cairn_error_set(CAIRN_ECORRUPT, "resource '%s' of environment '%s' in %s has a damaged row",
 				     t.address, env, st->path);
 		goto cleanup;
@@ -186,7 +214,19 @@ cleanup:
 	return rc;
 }
 
+static int list_rows(cairn_store *st, const char *env, cairn_state_res **out, size_t *n, bool lazy);
+
 int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, size_t *n)
+{
+	return list_rows(st, env, out, n, false);
+}
+
+int cairn_store_list_lazy(cairn_store *st, const char *env, cairn_state_res **out, size_t *n)
+{
+	return list_rows(st, env, out, n, true);
+}
+
+static int list_rows(cairn_store *st, const char *env, cairn_state_res **out, size_t *n, bool lazy)
 {
 	cairn_dbstmt *s = NULL;
 	cairn_state_res *v = NULL, *nv;
@@ -205,7 +245,7 @@ int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, si
 			}
 			v = nv;
 		}
-		if ((rc = read_res(st, env, s, &v[len])) < 0)
+		if ((rc = read_res(st, env, s, &v[len], lazy)) < 0)
 			goto cleanup;
 		len++;
 	}
@@ -235,7 +275,7 @@ int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn
 	cairn_store__bind_text(s, 2, address);
 	rc = cairn_db_step(s);
 	if (rc == CAIRN_DB_ROW)
-		rc = read_res(st, env, s, out);
+		rc = read_res(st, env, s, out, false);
 	else if (rc == CAIRN_DB_DONE)
 		rc = cairn_error_set(CAIRN_ENOTFOUND, "no resource '%s' in environment '%s'", address, env);
 	else

@@ -135,7 +135,10 @@ typedef struct cairn_state_res {
 	char *name;       /* the config name: "web" */
 	char *type;       /* "local.file" */
 	char *id;         /* the resource's id in its cloud (may be NULL) */
-	json_t *attrs;    /* object: every attribute, unsealed */
+	json_t *attrs;    /* object: every attribute, unsealed; NULL while a lazily
+			   * listed row is not parsed: read it through
+			   * cairn_state_res_attrs */
+	char *attrs_text; /* such a row's attributes as stored, until parsed */
 	json_t *sensitive;/* array of attribute names that are sealed at rest */
 	json_t *deps;     /* array of addresses it depended on when last applied */
 	char *token;      /* idempotency token it was created with (may be NULL) */
@@ -143,13 +146,23 @@ typedef struct cairn_state_res {
 	int64_t rev;      /* revision that last changed it */
 	unsigned char text_sha[32]; /* SHA-256 of its attributes' text as stored
 				     * (cairn drift's read marks) */
+	bool damaged;     /* a lazily listed row whose text did not parse */
 } cairn_state_res;
 
 void cairn_state_res_release(cairn_state_res *r);
+/* r's attributes, parsed now if r was listed lazily (cairn_store_list_lazy;
+ * parsing fills a cache of r's, so r may be const: one thread uses a row).
+ * A row whose text does not parse (the state was damaged after it was
+ * listed) gives an empty object and r->damaged. */
+json_t *cairn_state_res_attrs(const cairn_state_res *r);
 void cairn_state_res_free_array(cairn_state_res *v, size_t n);
 
 /* All resources of env, sorted by address. */
 int cairn_store_list(cairn_store *st, const char *env, cairn_state_res **out, size_t *n);
+/* The same, but the attributes of a row without sensitive ones are kept
+ * as text, parsed on first use (cairn_state_res_attrs): cairn drift, whose
+ * steady state reads few of them. */
+int cairn_store_list_lazy(cairn_store *st, const char *env, cairn_state_res **out, size_t *n);
 /* One resource; CAIRN_ENOTFOUND if absent. */
 int cairn_store_get(cairn_store *st, const char *env, const char *address, cairn_state_res *out);
 /* Insert or replace r (by address) and record the change in revision rev

@@ -61,7 +61,7 @@ static json_t *before_of(cairn_engine *e, const cairn_inst *in)
 {
 	if (in->action == CAIRN_ACT_CREATE)
 		return json_null();
-	return attrs_shown(e, in, in->current ? in->current : in->prior ? in->prior->attrs : NULL);
+	return attrs_shown(e, in, in->current ? in->current : in->prior ? cairn_state_res_attrs(in->prior) : NULL);
 }
 
 static json_t *after_of(cairn_engine *e, const cairn_inst *in)

@@ -345,7 +345,7 @@ int cairn_render_plan(cairn_engine *e, cairn_buf *out, bool color)
 		if (in->action == CAIRN_ACT_CREATE)
 			render_attrs(out, in, in->planned, "+");
 		else if (in->action == CAIRN_ACT_DELETE)
-			render_attrs(out, in, in->current ? in->current : in->prior->attrs, "-");
+			render_attrs(out, in, in->current ? in->current : cairn_state_res_attrs(in->prior), "-");
 		else
 			render_changes(out, in, color);
 		cairn_buf_puts(out, "    }\n\n");

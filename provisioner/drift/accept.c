@@ -33,7 +33,7 @@ static json_t *differences(const cairn_state_res *row, const cairn_schema *s, co
 	json_t *names = json_object(), *x;
 	const char *k;
 
-	json_object_foreach(row->attrs, k, x)
+	json_object_foreach(cairn_state_res_attrs(row), k, x)
 		json_object_set_new(names, k, json_true());
 	json_object_foreach((json_t *)cur, k, x)
 		json_object_set_new(names, k, json_true());
@@ -41,7 +41,7 @@ static json_t *differences(const cairn_state_res *row, const cairn_schema *s, co
 		const cairn_attr_schema *a = s ? cairn_schema_attr(s, k) : NULL;
 
 		c.sensitive = (a && a->sensitive) || cairn_drift__name_in(row->sensitive, k);
-		cairn_drift__diff(k, a && a->type == CAIRN_T_MAP, json_object_get(row->attrs, k), json_object_get(cur, k),
+		cairn_drift__diff(k, a && a->type == CAIRN_T_MAP, json_object_get(cairn_state_res_attrs(row), k), json_object_get(cur, k),
 				  add_attr, &c);
 	}
 	json_decref(names);
@@ -55,7 +55,7 @@ int cairn_drift_accept_plan(cairn_engine *e, json_t **out)
 
 	for (i = 0; i < e->nstate; i++) {
 		const cairn_state_res *row = &e->state[i];
-		json_t *cur = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *attrs;
+		json_t *cur = cairn_engine_refreshed(e, row), *attrs;
 		const cairn_schema *s = NULL;
 
 		if (!cur)
@@ -119,7 +119,8 @@ int cairn_drift_accept(cairn_engine *e, const json_t *changes, int64_t *rev_out)
 		} else {
 			cairn_state_res r = *row;
 
-			r.attrs = json_object_get(e->refreshed, addr);
+			r.attrs = cairn_engine_refreshed(e, row);
+			r.attrs_text = NULL;
 			rc = cairn_store_put(e->store, e->opts.env, rev, "refresh", &r, 0);
 		}
 		if (rc)

@@ -207,7 +207,7 @@ int cairn_drift__changed(json_t *findings, const cairn_state_res *row, const cai
 		c.sensitive = a->sensitive || cairn_drift__name_in(sensitive, a->name);
 		if (ignores_change(cfg, a->name))
 			c.ignored_by = "lifecycle.ignore_changes";
-		cairn_drift__diff(a->name, a->type == CAIRN_T_MAP, json_object_get(row->attrs, a->name),
+		cairn_drift__diff(a->name, a->type == CAIRN_T_MAP, json_object_get(cairn_state_res_attrs(row), a->name),
 				  json_object_get(actual, a->name), add_changed, &c);
 	}
 	return 0;

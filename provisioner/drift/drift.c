@@ -124,6 +124,8 @@ static int outside_changes(cairn_engine *e, json_t *refreshed, json_t *findings,
 		}
 		if (s->remote)
 			(*managed)++;
+		if (json_is_true(cur)) /* a read mark's: as recorded, nothing changed */
+			continue;
 		if (cfg && strcmp(cfg->type, row->type) != 0)
 			cfg = NULL;
 		if ((rc = cairn_drift__changed(findings, row, s, cur, row->sensitive, cfg)) != 0)
@@ -142,12 +144,16 @@ static json_t *parity_data(cairn_engine *e, json_t *refreshed)
 	for (i = 0; i < e->ninsts; i++) {
 		const cairn_inst *in = &e->insts[i];
 		json_t *cur = in->prior ? json_object_get(refreshed, in->address) : NULL;
-		bool exists = in->prior && !(cur && json_is_null(cur));
+		bool exists;
+
+		if (json_is_true(cur)) /* a read mark's: as recorded */
+			cur = NULL;
+		exists = in->prior && !(cur && json_is_null(cur));
 
 		json_object_set_new(out, in->address, json_pack("{s:s,s:b,s:b,s:O?,s:O?,s:O}", "type", in->type,
 			"config", in->res != SIZE_MAX, "exists", exists,
 			"desired", in->res != SIZE_MAX ? in->desired : NULL,
-			"actual", exists ? (cur ? cur : in->prior->attrs) : NULL,
+			"actual", exists ? (cur ? cur : cairn_state_res_attrs(in->prior)) : NULL,
 			"sensitive", in->sensitive ? in->sensitive : json_array()));
 	}
 	return out;
@@ -270,6 +276,19 @@ static void sort_findings(json_t *findings)
 	free(v);
 }
 
+/* A row whose attributes did not parse when they were first read (rows
+ * are parsed on first use, eo.lazy_rows): an error of the environment. */
+static int damaged_row(const cairn_engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nstate; i++)
+		if (e->state[i].damaged)
+			return cairn_error_set(CAIRN_ECORRUPT, "resource '%s' of environment '%s' has a damaged row "
+					       "(its attributes are not a JSON object)", e->state[i].address, e->opts.env);
+	return 0;
+}
+
 /* Do the files a kept plan's configuration read still read the same? */
 static bool inputs_hold(const json_t *inputs)
 {
@@ -319,7 +338,8 @@ static int plan_or_memo(cairn_drift_run *r, drift_env *de, cairn_engine *e, json
 				"(the same configuration, modules and state: not planned again)\n", de->name);
 		return 0;
 	}
-	if ((rc = cairn_engine_plan(e, false, NULL)) != 0 || (rc = cairn_drift__unapplied(findings, e)) != 0)
+	if ((rc = cairn_engine_plan(e, false, NULL)) != 0 || (rc = cairn_drift__unapplied(findings, e)) != 0 ||
+	    (rc = damaged_row(e)) != 0)
 		return rc;
 	if (!keep || !o->record || !de->marks)
 		return 0;
@@ -364,6 +384,8 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	eo.var_overrides = o->var_overrides ? json_deep_copy(o->var_overrides) : NULL;
 	eo.parallelism = o->parallelism;
 	eo.refresh = true;
+	/* rows parsed on first use: a steady-state run reads few of them */
+	eo.lazy_rows = true;
 	eo.log = o->log;
 	eo.verbose = o->verbose;
 	/* the run's writer (open_store) has checked the file: one quick_check a run */
@@ -408,6 +430,8 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	e->refreshed = NULL;
 	if ((rc = outside_changes(e, refreshed, findings, &managed)) == 0)
 		rc = plan_or_memo(r, de, e, findings, &planned);
+	if (!rc)
+		rc = damaged_row(e);
 	if (rc && !json_object_get(res, "error")) {
 		set_error(res, e);
 	} else if (!rc && o->parity) {

@@ -267,9 +267,12 @@ static json_t *containers(cairn_engine *e, const char *type, const char *attr, j
 
 	for (i = 0; i < e->nstate; i++) {
 		const cairn_state_res *row = &e->state[i];
-		json_t *cur = recorded ? row->attrs : e->refreshed ? json_object_get(e->refreshed, row->address) : NULL, *v;
+		json_t *cur, *v;
 
-		if (strcmp(row->type, type) != 0 || !cur || json_is_null(cur))
+		if (strcmp(row->type, type) != 0)
+			continue; /* (the rows of other types are not parsed for it) */
+		cur = recorded ? cairn_state_res_attrs(row) : cairn_engine_refreshed(e, row);
+		if (!cur || json_is_null(cur))
 			continue;
 		v = json_object_get(cur, attr);
 		if (json_is_string(v) && !json_object_get(seen, json_string_value(v))) {

@@ -263,7 +263,7 @@ static cairn_step_rc apply_step(cairn_sched *s, cairn_task *t)
 		if (in->action == CAIRN_ACT_NOOP) {
 			cairn_engine_publish(e, in, in->current ? in->current : in->planned);
 			if (in->current && in->prior && e->store && e->opts.for_write &&
-			    !cairn_value_equal(in->current, in->prior->attrs))
+			    !cairn_value_equal(in->current, cairn_state_res_attrs(in->prior)))
 				return finish_write(s, t, j, "refresh", in->current);
 			return CAIRN_STEP_DONE;
 		}
@@ -563,7 +563,7 @@ static cairn_step_rc gate_step(cairn_sched *s, cairn_task *t)
 		} else if (undo_of(g, m) == UNDO_RESTORE_OLD) {
 			if (cairn_store_move(cairn_sched_store(s), e->opts.env, g->rev, m->deposed, m->in->address) != 0)
 				return fail_from_error(g, t, "cannot take the old object back");
-			cairn_engine_publish(e, m->in, m->in->current ? m->in->current : m->in->prior->attrs);
+			cairn_engine_publish(e, m->in, m->in->current ? m->in->current : cairn_state_res_attrs(m->in->prior));
 			gate_note(g, m->in->address, "the new object was deleted, the old one kept",
 				  m->in->prior ? m->in->prior->id : NULL);
 			m->rolled_back = true;
@@ -995,8 +995,8 @@ static cairn_step_rc recover_step(cairn_sched *s, cairn_task *t)
 				cairn_store_intent_clear(cairn_sched_store(s), it->id);
 				return CAIRN_STEP_DONE;
 			}
-			args = json_pack("[s?,O]", row->id, row->attrs);
-			rc = cairn_engine_task_host(e, t, &j->host, ctx, it->type, row->address, row->attrs);
+			args = json_pack("[s?,O]", row->id, cairn_state_res_attrs(row));
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, it->type, row->address, cairn_state_res_attrs(row));
 			if (!rc)
 				rc = cairn_sched_start_op(s, t, it->type, "read", ctx, args);
 		}
@@ -1163,7 +1163,7 @@ int cairn_engine_apply(cairn_engine *e, const char *command, json_t **summary)
 		if (in->action == CAIRN_ACT_DELETE || (in->action == CAIRN_ACT_REPLACE && in->prior)) {
 			k = add_job(&p, JOB_DELETE, in, rev);
 			p.jobs[k].del_address = in->address;
-			p.jobs[k].del_attrs = in->current ? in->current : in->prior->attrs;
+			p.jobs[k].del_attrs = in->current ? in->current : cairn_state_res_attrs(in->prior);
 			p.jobs[k].del_id = in->prior->id;
 			if (in->action == CAIRN_ACT_REPLACE)
 				snprintf(p.jobs[k].label, sizeof(p.jobs[k].label), "%s (old)", in->address);

@@ -970,7 +970,8 @@ int cairn_engine_reload_state(cairn_engine *e)
 	e->nintents = 0;
 	if (!e->store)
 		return 0;
-	if ((rc = cairn_store_list(e->store, e->opts.env, &e->state, &e->nstate)) != 0)
+	if ((rc = (e->opts.lazy_rows ? cairn_store_list_lazy : cairn_store_list)(e->store, e->opts.env, &e->state,
+											   &e->nstate)) != 0)
 		return rc;
 	if ((rc = cairn_store_intents(e->store, e->opts.env, &e->intents, &e->nintents)) != 0)
 		return rc;
@@ -984,7 +985,8 @@ static int add_state_secrets(cairn_engine *e)
 
 	for (i = 0; i < e->nstate; i++)
 		json_array_foreach(e->state[i].sensitive, j, n)
-			collect_secrets(e->secrets, json_object_get(e->state[i].attrs, json_string_value(n)));
+			collect_secrets(e->secrets, json_object_get(cairn_state_res_attrs(&e->state[i]),
+								    json_string_value(n)));
 	return 0;
 }
 
@@ -1458,6 +1460,13 @@ static const char *hit_of(const cairn_engine *e, const cairn_state_res *r, const
 	return want && !strcmp(got, want) ? got : NULL;
 }
 
+json_t *cairn_engine_refreshed(const cairn_engine *e, const cairn_state_res *row)
+{
+	json_t *r = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL;
+
+	return json_is_true(r) ? cairn_state_res_attrs(row) : r;
+}
+
 /* A row the drift listing already found unchanged (taken in phase 0). */
 static bool listed_hit(const cairn_engine *e, const refresh_job *j, const cairn_state_res *r)
 {
@@ -1482,7 +1491,7 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			cairn_state_res *r = &e->state[j->rows[i]];
 
 			if (listed_hit(e, j, r)) {
-				json_object_set(e->refreshed, r->address, r->attrs);
+				json_object_set(e->refreshed, r->address, CAIRN_AS_RECORDED);
 				e->mark_used++;
 			} else {
 				left++;
@@ -1501,7 +1510,7 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 
 				json_array_append_new(list, j->attrs ?
 					json_pack("{s:s?,s:s,s:o}", "id", r->id, "address", r->address, "attrs",
-						  some_keys(r->attrs, j->keys)) :
+						  some_keys(cairn_state_res_attrs(r), j->keys)) :
 					json_pack("{s:s?,s:s}", "id", r->id, "address", r->address));
 			}
 			args = json_pack("[o]", list);
@@ -1523,15 +1532,15 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 					json_decref(m);
 			}
 			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, e->state[j->rows[0]].address,
-						    e->state[j->rows[0]].attrs);
+						    cairn_state_res_attrs(&e->state[j->rows[0]]));
 			if (!rc)
 				rc = cairn_sched_start_op(s, t, j->type, "read_many", ctx, args);
 		} else {
 			cairn_state_res *r = &e->state[j->rows[0]];
 
-			args = json_pack("[s?,O]", r->id, r->attrs);
+			args = json_pack("[s?,O]", r->id, cairn_state_res_attrs(r));
 			ctx = cairn_engine_op_ctx(e, r->address, r->token);
-			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, r->address, r->attrs);
+			rc = cairn_engine_task_host(e, t, &j->host, ctx, j->type, r->address, cairn_state_res_attrs(r));
 			if (!rc)
 				rc = cairn_sched_start_op(s, t, j->type, "read", ctx, args);
 		}
@@ -1566,7 +1575,7 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			if (!want || strcmp(want, unch))
 				return cairn_task_fail(t, "module %s answered \"unchanged\" for %s, which has no such read mark",
 						       j->type, r->address);
-			json_object_set(e->refreshed, r->address, r->attrs);
+			json_object_set(e->refreshed, r->address, CAIRN_AS_RECORDED);
 			e->mark_used++;
 			continue;
 		}
@@ -1589,14 +1598,16 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			const char *k;
 			json_t *x, *cur = NULL;
 
-			json_object_foreach(r->attrs, k, x)
+			json_t *rec = cairn_state_res_attrs(r);
+
+			json_object_foreach(rec, k, x)
 				if (!json_object_get(v, k)) {
 					cur = json_copy(v);
-					json_object_update_missing(cur, r->attrs);
+					json_object_update_missing(cur, rec);
 					break;
 				}
 			json_object_set_new(e->refreshed, r->address, cur ? cur : json_incref(v));
-			if (j->marks && json_is_string(dig) && json_equal(cur ? cur : v, r->attrs) &&
+			if (j->marks && json_is_string(dig) && json_equal(cur ? cur : v, rec) &&
 			    json_object_get(e->mark_keys, r->address))
 				json_object_set_new(e->mark_new, r->address,
 					json_pack("[O,O]", json_object_get(e->mark_keys, r->address), dig));
@@ -1620,7 +1631,10 @@ static void log_task(void *ud, cairn_task *t, cairn_task_state from, cairn_task_
 
 static const char *row_host(const cairn_engine *e, size_t row)
 {
-	const char *h = cairn_engine_host_of(e->state[row].type, e->state[row].address, e->state[row].attrs);
+	const cairn_state_res *r = &e->state[row];
+	/* only a host type's row is read (rows are parsed on first use) */
+	const char *h = cairn_engine_is_host_type(r->type) ?
+			cairn_engine_host_of(r->type, r->address, cairn_state_res_attrs(r)) : NULL;
 
 	return h ? h : "";
 }
@@ -1741,7 +1755,9 @@ int cairn_engine_refresh(cairn_engine *e)
 			/* a host the state forgot (or failed to make again) cannot be
 			 * reached before the plan makes it: what is on it keeps what
 			 * the state recorded until then (hosts.c) */
-			missing = cairn_engine_host_unrecorded(e, type, e->state[i].address, e->state[i].attrs);
+			missing = !cairn_engine_is_host_type(type) ? NULL :
+				  cairn_engine_host_unrecorded(e, type, e->state[i].address,
+							       cairn_state_res_attrs(&e->state[i]));
 			if (missing) {
 				if (e->opts.log)
 					fprintf(e->opts.log, "cairn: warning: cannot refresh %s: host %s is not in the state "
@@ -2032,7 +2048,7 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 	cairn_engine_add_secrets(e, in->desired, in->sensitive);
 
 	if (in->prior) {
-		json_t *r = e->refreshed ? json_object_get(e->refreshed, in->address) : NULL;
+		json_t *r = cairn_engine_refreshed(e, in->prior);
 
 		if (r && json_is_null(r)) {
 			in->gone = true;
@@ -2042,7 +2058,7 @@ static int plan_instance(cairn_engine *e, cairn_inst *in, const cairn_res_cfg *r
 				in->reason = strdup("it is being deleted; it will be created once the deletion finishes");
 			}
 		} else
-			cur = r ? r : in->prior->attrs;
+			cur = r ? r : cairn_state_res_attrs(in->prior);
 	}
 	if (cur && json_is_string(json_object_get(cur, "_run"))) {
 		/* read says a run is due (a command's guard): not an attribute */
@@ -2412,7 +2428,7 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 			return rc;
 		json_array_extend(in->sensitive, r->sensitive);
 		{
-			json_t *cur = e->refreshed ? json_object_get(e->refreshed, r->address) : NULL;
+			json_t *cur = cairn_engine_refreshed(e, r);
 
 			if (cur && json_is_null(cur)) {
 				in->gone = true;
@@ -2422,7 +2438,7 @@ static int plan_orphans(cairn_engine *e, unsigned char *used, bool destroy)
 							       "finishes" : "it no longer exists; it will be forgotten");
 				continue;
 			}
-			in->current = json_incref(cur ? cur : r->attrs);
+			in->current = json_incref(cur ? cur : cairn_state_res_attrs(r));
 			if (!destroy && (moved = cairn_engine_host_moves(e, r->type, in->current, in->current)) != NULL) {
 				/* it was on the machine its host leaves: nothing to delete */
 				in->gone = true;

@@ -104,6 +104,8 @@ typedef struct cairn_engine_opts {
 	bool verbose;
 	bool no_state;           /* do not open the state store (validate) */
 	bool ssh_accept_new;     /* accept (and record) the keys of hosts not yet known */
+	bool lazy_rows;          /* rows' attributes parsed on first use (cairn drift;
+				  * read them through cairn_state_res_attrs) */
 	bool store_checked;      /* the state file has just passed this process's checks
 				  * (CAIRN_STORE_CHECKED: no quick_check again) */
 	cairn_event_fn on_event; /* apply / destroy progress (see cairn_event), or NULL */
@@ -165,6 +167,9 @@ typedef struct cairn_engine {
 	json_t *mark_valid;      /* address -> digest of the bytes its row was read from */
 	json_t *mark_offered;    /* type -> {digest: id}: what list and read_many get in ctx.marks */
 	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
+	/* e->refreshed[address] may be CAIRN_AS_RECORDED (json true): a read
+	 * mark took the object as its row records (the row perhaps not parsed:
+	 * cairn_engine_refreshed gives the attributes) */
 	json_t *listed_unchanged;/* id -> digest: objects the drift listing found unchanged
 				  * (ctx.unchanged of its list calls; NULL: none) */
 	json_t *plan_memo;       /* drift's plan as a run kept it (marks.c): {key, inputs,
@@ -205,6 +210,11 @@ const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type
  * reading puts it in e->plan_memo. -1 when there is no key (pending
  * operations, an unreadable executable). */
 #define CAIRN_PLAN_MEMO "#plan"
+#define CAIRN_AS_RECORDED json_true()
+/* What the refresh found for row (NULL: not refreshed; json null: gone;
+ * an object: the attributes read, or the row's own when a mark took it
+ * as recorded). Borrowed. */
+json_t *cairn_engine_refreshed(const cairn_engine *e, const cairn_state_res *row);
 int cairn_engine_plan_key(cairn_engine *e, char out[65]);
 /* May a plan of e be kept at all: no value that the configuration marks
  * sensitive (a sensitive attribute set, a property reading a sensitive

@@ -78,8 +78,8 @@ static const json_t *host_attrs(cairn_engine *e, const char *name, const json_t 
 
 	*recorded = NULL;
 	if (row) {
-		r = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL;
-		*recorded = json_is_object(r) ? r : row->attrs;
+		r = cairn_engine_refreshed(e, row);
+		*recorded = json_is_object(r) ? r : cairn_state_res_attrs(row);
 	}
 	if (in && in->res != NO_RES && in->type && !strcmp(in->type, HOST_TYPE))
 		p = published(e, in);
@@ -214,8 +214,8 @@ int cairn_engine_task_host(cairn_engine *e, cairn_task *t, json_t **slot, json_t
 		const json_t *rec = NULL, *r;
 
 		if (row) {
-			r = e->refreshed ? json_object_get(e->refreshed, row->address) : NULL;
-			rec = json_is_object(r) ? r : row->attrs;
+			r = cairn_engine_refreshed(e, row);
+			rec = json_is_object(r) ? r : cairn_state_res_attrs(row);
 		}
 		rc = spec_of(e, name, attrs, rec, 0, &spec);
 	} else {
@@ -240,9 +240,9 @@ static bool recorded_chain(const cairn_engine *e, const char *name, int depth)
 	const cairn_state_res *row = state_host(e, name);
 	const char *bastion;
 
-	if (!row || !json_is_object(row->attrs) || depth > 8)
+	if (!row || !json_is_object(cairn_state_res_attrs(row)) || depth > 8)
 		return false;
-	bastion = json_string_value(json_object_get(row->attrs, "bastion"));
+	bastion = json_string_value(json_object_get(cairn_state_res_attrs(row), "bastion"));
 	return !bastion || !*bastion || (strcmp(bastion, name) && recorded_chain(e, bastion, depth + 1));
 }
 

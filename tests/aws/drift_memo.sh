@@ -101,6 +101,16 @@ expect_rc 2 "sub[1] is in the configuration, not in the state: drift"
 eq "$(state_sql s "select count(*) from read_marks where env = 'dev' and address = 'sub[1]'")" "0" "its mark dropped"
 eq "$(kept)" "1" "the plan kept all the same"
 
+# --- rows are parsed on first use: one damaged in the state fails the environment ---
+state_sql s "update resources set attrs = substr(attrs, 1, length(attrs) - 1) where env = 'dev' and address = 'sub[0]'" >/dev/null
+run drift -C s -e dev --json r.json
+expect_rc 1 "a damaged row: an error"
+eq "$(jq -r '.environments[0].status' r.json)" "error" "the environment is an error, not clean"
+check "the row is named" grep -q "resource 'sub\[0\]' of environment 'dev' has a damaged row" r.json
+state_sql s "update resources set attrs = attrs || '}' where env = 'dev' and address = 'sub[0]'" >/dev/null
+run drift -C s -e dev --no-unmanaged
+expect_rc 2 "the row mended: the drift of before (sub[1] not in the state)"
+
 # --- --parity plans (it reads the plan's instances) ---
 cp s/dev.yaml s/staging.yaml
 run apply -C s -e staging --auto-approve

@@ -417,6 +417,21 @@ static void test_store__put_get_list(void)
 	T_EQ_INT(n, 0);
 	cairn_state_res_free_array(v, n);
 
+	/* listed lazily: the attributes as text until read, then parsed once */
+	T_OK(cairn_store_list_lazy(st, "dev", &v, &n));
+	T_EQ_INT(n, 3);
+	T_CHECK(v[1].attrs == NULL && v[1].attrs_text != NULL);
+	T_CHECK(cairn_value_equal(cairn_state_res_attrs(&v[1]), r.attrs));
+	T_CHECK(v[1].attrs != NULL && v[1].attrs_text == NULL && !v[1].damaged);
+	T_CHECK(cairn_state_res_attrs(&v[1]) == v[1].attrs);
+	T_CHECK(v[2].attrs == NULL); /* another row: still text */
+	/* a row that does not parse: an empty object, and damaged */
+	free(v[2].attrs_text);
+	v[2].attrs_text = strdup("{\"size\": ");
+	T_EQ_INT(json_object_size(cairn_state_res_attrs(&v[2])), 0);
+	T_CHECK(v[2].damaged);
+	cairn_state_res_free_array(v, n);
+
 	/* update keeps created_at unless given */
 	r.address = "net";
 	r.created_at = 1000;
