@@ -137,5 +137,8 @@ run drift -C t -e dev --verbose
 expect_rc 0 "clean"
 err_lacks "$MSG" "planned every time"
 eq "$(state_sql t "select count(*) from read_marks where address = '#plan'")" "0" "no plan kept"
-check "the secret is nowhere in the state file in clear" sh -c "! grep -q 'tok-5ecret-9137' t/.cairn/state.db"
+check "the secret is nowhere in the state directory in clear (the database, its WAL)" \
+  sh -c "! grep -rqa 'tok-5ecret-9137' t/.cairn/ 2>/dev/null"
+eq "$(state_sql t "select count(*) from read_marks where digest like '%tok-5ecret%' or key like '%tok-5ecret%'")" "0" \
+  "nor in the read marks (wherever the state is)"
 done_testing
