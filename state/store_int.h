@@ -92,6 +92,7 @@ struct cairn_store {
 	double commit_secs;
 	double write_secs; /* inside every mutating call, commits included */
 	double tx_t0;
+	double busy_t0;    /* SQLite: when the current wait for a lock began */
 	int batch_commit;
 };
 

@@ -13,9 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -1034,6 +1036,74 @@ static void test_store__writers_serialised(void)
 	rmtree(dir);
 }
 
+/* A writer that commits batch after batch, back to back, does not starve
+ * another: the other gets the lock within the busy timeout, each time it
+ * asks. (SQLite's own busy handler tries every 100 ms, and a writer that
+ * takes the lock again microseconds after its commit won nearly every
+ * time: ten parallel `env create`s failed that way under load.) The hog
+ * holds its first batch 1 s, so that the waiter is waiting when the
+ * churn begins, then holds a batch 50 ms, 1 ms apart, until it
+ * is stopped (at most 25 s): it must still be running when the waiter
+ * is done. */
+static void test_store__busy_writer_not_starved(void)
+{
+	const char *dir = mktmp();
+	char *db = NULL;
+	cairn_store *a = open_new(dir, &db), *b = NULL;
+	cairn_state_res r;
+	int go[2], status, j;
+	pid_t pid;
+	char c = 0, addr[32];
+
+	T_CHECK(a);
+	cairn_store_free(a);
+	T_CHECK(pipe(go) == 0);
+	pid = fork();
+	T_CHECK(pid >= 0);
+	if (pid == 0) {
+		struct timespec first = { 1, 0 }, hold = { 0, 50 * 1000 * 1000 }, gap = { 0, 1000 * 1000 };
+		int k;
+
+		close(go[0]);
+		if (cairn_store_open(&a, db, 0) != 0)
+			_exit(1);
+		res_init(&r, "x", "local.file", NULL);
+		for (k = 0; k < 500; k++) {
+			if (cairn_store_begin(a) != 0)
+				_exit(1);
+			snprintf(addr, sizeof(addr), "hog[%d]", k);
+			r.address = addr;
+			if (cairn_store_put(a, "dev", 0, "create", &r, 0) != 0)
+				_exit(1);
+			if (k == 0 && write(go[1], "g", 1) != 1)
+				_exit(1);
+			nanosleep(k == 0 ? &first : &hold, NULL);
+			if (cairn_store_commit(a) != 0)
+				_exit(1);
+			nanosleep(&gap, NULL);
+		}
+		_exit(3); /* never stopped */
+	}
+	close(go[1]);
+	T_CHECK(read(go[0], &c, 1) == 1);
+	close(go[0]);
+	T_OK(cairn_store_open(&b, db, 0));
+	res_init(&r, "y", "local.file", NULL);
+	for (j = 0; j < 10; j++) {
+		snprintf(addr, sizeof(addr), "waiter[%d]", j);
+		r.address = addr;
+		T_OK(cairn_store_put(b, "prod", 0, "create", &r, 0));
+	}
+	res_done(&r);
+	cairn_store_free(b);
+	T_CHECK(waitpid(pid, &status, WNOHANG) == 0); /* the hog still churning */
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	T_CHECK(WIFSIGNALED(status));
+	free(db);
+	rmtree(dir);
+}
+
 /* cairn state migrate's copy: everything reads back the same, or nothing
  * is committed. Between the test's backend and a file; with two key files
  * (SQLite only) the copy cannot be unsealed and is rolled back. */
@@ -1248,6 +1318,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__history),
 	T_CASE(test_store__concurrent_create_and_writes),
 	T_CASE(test_store__writers_serialised),
+	T_CASE(test_store__busy_writer_not_starved),
 	T_CASE(test_store__copy),
 	T_CASE(test_store__pg_refusals),
 	T_CASE(test_store__redact),
