@@ -105,7 +105,12 @@
  * engine takes what it holds when the operation ends as though list or
  * read_many had answered "#unchanged:DIGEST" for each id (a list's are
  * managed objects, and the refresh that follows takes their rows without
- * asking again). Objects decoded in full carry "#digest"; read_many returns
+ * asking again). A list's ctx.marks also holds its type's page marks,
+ * { ["#" .. P] = record } (lua/xml.c): decode keeps one in
+ * unchanged["#page:" .. P] when at least half an answer's items were
+ * hits, and serves an answer with the same bytes from it, unparsed
+ * (unchanged["#page:" .. P] = ""); the engine keeps a new record only
+ * when every digest it names is one the run offered for the type. Objects decoded in full carry "#digest"; read_many returns
  * it in their attrs ("#digest" = digest, taken out by the engine) so that
  * the mark can be kept. So a read_marks module's attributes must be a
  * function of the object's bytes, the provider settings and the recorded

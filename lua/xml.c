@@ -35,6 +35,22 @@
  * altogether and hits[known[digest]] = digest is set instead (no table
  * per item: the runtime hands hits to the engine, see ctx.unchanged in
  * runtime.h).
+ *
+ * Page marks, in that mode (known and hits): a whole answer whose items
+ * were all hits is kept too. hits["#page:" .. P] = its record, where P is
+ * the SHA-256 of the answer's bytes less its request id (<requestId> near
+ * the start, EC2; <RequestId> near the end, RDS and ElastiCache: the one
+ * part that differs on every call), and the record is
+ *   "cairn-page 1\n" .. the items' digests (64 hex digits each, in order)
+ *   .. "\n" .. the answer with the set's content cut out.
+ * When known["#" .. P] holds such a record (the engine offers the pages
+ * it kept with the marks) and every digest in it is a key of known, the
+ * answer is not parsed: hits gets each item as above, the value is the
+ * cut-out answer's (its set an empty table), and hits["#page:" .. P] = ""
+ * says the page served. Equal bytes are equal items, so the answer is the
+ * one a full decode would give (its request id that of the page's first
+ * answer). Anything else (another page, a digest the marks no longer
+ * offer, a record that does not parse) decodes the text in full.
  */
 #include "internal.h"
 #include "base/buf.h"
@@ -100,10 +116,17 @@ typedef struct xp {
 	long item_at;       /* byte offset of the <item> being hashed, -1 */
 	bool deferring;     /* it is skipped until its end (known non-empty) */
 	bool in_set;        /* the open child of the root is marks.set */
+	/* page marks (hits mode): what a record of this answer needs */
+	const char *page;   /* the answer's page digest (hex), or NULL */
+	unsigned nsets, nitems, nhits;
+	long set_open_end;  /* just past the set's start tag */
+	long set_close_at;  /* the set's end tag */
+	cairn_buf page_digests; /* the hits' digests, in order */
+	cairn_buf page_cuts;    /* the hits' byte ranges, long[2] each, in order */
 } xp;
 
 static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
-		       char *err, size_t errlen);
+		       const char *page, char *err, size_t errlen);
 
 static unsigned hint_slot(const char *name, size_t depth)
 {
@@ -180,10 +203,16 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 		x->skipping = 1;
 		return;
 	}
-	if (x->marks_idx && x->depth == 1)
+	if (x->marks_idx && x->depth == 1) {
 		x->in_set = !strcmp(local_name(name), x->set);
+		if (x->in_set) {
+			x->nsets++;
+			x->set_open_end = XML_GetCurrentByteIndex(x->parser) + XML_GetCurrentByteCount(x->parser);
+		}
+	}
 	if (x->marks_idx && x->depth == 2 && x->in_set && !strcmp(local_name(name), "item")) {
 		x->item_at = XML_GetCurrentByteIndex(x->parser);
+		x->nitems++;
 		if (x->known_idx) {
 			/* decoded at its end, if its digest is not known */
 			if (!x->stack[1].table)
@@ -333,6 +362,12 @@ static void end_deferred(xp *x)
 	lua_pushvalue(L, -1);
 	if (lua_rawget(L, x->known_idx) == LUA_TSTRING && x->hits_idx) { /* set digest id */
 		/* hits[id] = digest, and no item */
+		long cut[2] = { at, end };
+
+		x->nhits++;
+		if (x->page && (cairn_buf_put(&x->page_digests, lua_tostring(L, -2), 64) < 0 ||
+				cairn_buf_put(&x->page_cuts, (const char *)cut, sizeof(cut)) < 0))
+			x->page = NULL;
 		lua_insert(L, -2);                        /* set id digest */
 		lua_rawset(L, x->hits_idx);               /* set */
 		return;
@@ -348,7 +383,7 @@ static void end_deferred(xp *x)
 		char err[sizeof(x->err)];
 
 		lua_pop(L, 1);                            /* set digest */
-		if (decode_text(L, x->text + at, (size_t)(end - at), x->skip_idx, 0, err, sizeof(err)) < 0) {
+		if (decode_text(L, x->text + at, (size_t)(end - at), x->skip_idx, 0, NULL, err, sizeof(err)) < 0) {
 			lua_pop(L, 1);
 			if (!x->failed)
 				snprintf(x->err, sizeof(x->err), "%.500s", err);
@@ -382,6 +417,8 @@ static void on_end(void *ud, const XML_Char *name)
 		return;
 	}
 	f = &x->stack[--x->depth];
+	if (x->depth == 1 && x->in_set)
+		x->set_close_at = XML_GetCurrentByteIndex(x->parser);
 	if (!f->table) {
 		lua_pushlstring(L, f->text.len ? f->text.ptr : "", f->text.len);
 	} else {
@@ -423,11 +460,134 @@ static void decoder_release(xp *x)
 	x->parser = NULL;
 	for (i = 0; i < MAX_DEPTH; i++)
 		cairn_buf_release(&x->stack[i].text);
+	cairn_buf_release(&x->page_digests);
+	cairn_buf_release(&x->page_cuts);
 }
 
 static int decoder_gc(lua_State *L)
 {
 	decoder_release(luaL_checkudata(L, 1, XML_DECODER));
+	return 0;
+}
+
+/* ---- page marks ---- */
+
+#define PAGE_MAGIC "cairn-page 1\n"
+
+/* The answer's page digest: its bytes less its request id's element. */
+static void page_digest(const char *s, size_t len, char out[65])
+{
+	size_t head = len < 512 ? len : 512, tail = head;
+	const char *a, *b = NULL;
+	unsigned char d[32];
+
+	a = memmem(s, head, "<requestId>", 11);
+	if (a)
+		b = memmem(a, (size_t)(s + len - a) < 256 ? (size_t)(s + len - a) : 256, "</requestId>", 12);
+	if (!a || !b) {
+		a = memmem(s + len - tail, tail, "<RequestId>", 11);
+		b = a ? memmem(a, (size_t)(s + len - a), "</RequestId>", 12) : NULL;
+	}
+	if (a && b && cairn_sha256_2(s, (size_t)(a - s), b + 12, (size_t)(s + len - (b + 12)), d) == 0)
+		cairn_hex32(d, out);
+	else
+		cairn_sha256_hex(s, len, out);
+}
+
+/* At least half the items of this answer were hits: hits["#page:" .. P]
+ * = its record (the hits table is on the stack at x->hits_idx): their
+ * digests, and the answer without their bytes. */
+static void keep_page(xp *x, size_t len)
+{
+	lua_State *L = x->L;
+	const long *cut = (const long *)(const void *)x->page_cuts.ptr;
+	size_t i, at = 0;
+	luaL_Buffer b;
+
+	if (!lua_checkstack(L, 4))
+		return;
+	lua_pushfstring(L, "#page:%s", x->page);
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, PAGE_MAGIC);
+	luaL_addlstring(&b, x->page_digests.ptr, x->page_digests.len);
+	luaL_addchar(&b, '\n');
+	for (i = 0; i < x->nhits; i++) {
+		if (cut[2 * i] < (long)at || cut[2 * i + 1] < cut[2 * i] || (size_t)cut[2 * i + 1] > len) {
+			luaL_pushresult(&b);
+			lua_pop(L, 2);
+			return;
+		}
+		luaL_addlstring(&b, x->text + at, (size_t)cut[2 * i] - at);
+		at = (size_t)cut[2 * i + 1];
+	}
+	luaL_addlstring(&b, x->text + at, len - at);
+	luaL_pushresult(&b);
+	lua_rawset(L, x->hits_idx);
+}
+
+/* Serve the answer from its page record rec, known's (a table at known),
+ * when every digest in it is one known offers: pushes the value and the
+ * root's name, fills hits, returns 0; else pushes nothing, returns -1.
+ * skip: as decode's. */
+static int page_hit(lua_State *L, const char *rec, size_t reclen, const char *page, const char *set,
+		    int known, int hits, int skip, int marks)
+{
+	size_t ml = sizeof(PAGE_MAGIC) - 1, n, i;
+	const char *d, *nl, *rest;
+	char err[512];
+
+	if (reclen < ml || memcmp(rec, PAGE_MAGIC, ml) || !(nl = memchr(rec + ml, '\n', reclen - ml)))
+		return -1;
+	d = rec + ml;
+	n = (size_t)(nl - d);
+	if (n == 0 || n % 64 || !lua_checkstack(L, 8))
+		return -1;
+	for (i = 0; i < n; i += 64) {
+		lua_pushlstring(L, d + i, 64);
+		if (lua_rawget(L, known) != LUA_TSTRING) {
+			lua_pop(L, 1);
+			return -1;
+		}
+		lua_pop(L, 1);
+	}
+	rest = nl + 1;
+	/* the items left in it (not hits when the page was kept) decoded as
+	 * in a full decode: hits now, or decoded with their digests */
+	if (decode_text(L, rest, (size_t)(rec + reclen - rest), skip, marks, NULL, err, sizeof(err)) < 0)
+		return -1;
+	/* value name: a set emptied of its items is an empty table */
+	if (!lua_istable(L, -2)) {
+		lua_pop(L, 2);
+		return -1;
+	}
+	if (lua_getfield(L, -2, set) == LUA_TSTRING) {
+		/* its text, when not blank, as a table's (decode's mapping) */
+		size_t tl, k;
+		const char *t = lua_tolstring(L, -1, &tl);
+
+		for (k = 0; k < tl && strchr(" \t\r\n", t[k]); k++)
+			;
+		lua_newtable(L);
+		if (k < tl) {
+			lua_insert(L, -2);
+			lua_setfield(L, -2, "_text");
+		} else {
+			lua_remove(L, -2);
+		}
+		lua_setfield(L, -3, set);
+	} else {
+		lua_pop(L, 1);
+	}
+	for (i = 0; i < n; i += 64) {
+		lua_pushlstring(L, d + i, 64);            /* digest */
+		lua_pushvalue(L, -1);
+		lua_rawget(L, known);                     /* digest id */
+		lua_insert(L, -2);                        /* id digest */
+		lua_rawset(L, hits);
+	}
+	lua_pushfstring(L, "#page:%s", page);
+	lua_pushliteral(L, "");
+	lua_rawset(L, hits);
 	return 0;
 }
 
@@ -437,7 +597,7 @@ static int decoder_gc(lua_State *L)
  * userdata for the time of the parse (a Lua error unwinding through expat
  * frees it). */
 static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, int marks_idx,
-		       char *err, size_t errlen)
+		       const char *page, char *err, size_t errlen)
 {
 	int base = lua_gettop(L), i;
 	xp *x;
@@ -450,6 +610,8 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 	memset(x, 0, sizeof(*x));
 	for (i = 0; i < MAX_DEPTH; i++)
 		cairn_buf_init(&x->stack[i].text, 0);
+	cairn_buf_init(&x->page_digests, 0);
+	cairn_buf_init(&x->page_cuts, 0);
 	if (luaL_newmetatable(L, XML_DECODER)) {
 		lua_pushcfunction(L, decoder_gc);
 		lua_setfield(L, -2, "__gc");
@@ -476,8 +638,10 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 				}
 			}
 			lua_getfield(L, marks_idx, "hits");
-			if (x->known_idx && lua_istable(L, -1))
+			if (x->known_idx && lua_istable(L, -1)) {
 				x->hits_idx = lua_gettop(L);
+				x->page = page;
+			}
 		}
 	}
 	x->L = L;
@@ -499,6 +663,9 @@ static int decode_text(lua_State *L, const char *s, size_t len, int skip_idx, in
 		snprintf(x->err, sizeof(x->err), "invalid XML: no root element");
 		x->failed = true;
 	}
+	if (!x->failed && x->page && x->nsets == 1 && x->nhits && x->nhits * 2 >= x->nitems &&
+	    x->page_digests.len == 64 * (size_t)x->nhits && x->page_cuts.len == 2 * sizeof(long) * x->nhits)
+		keep_page(x, len);
 	decoder_release(x);
 	if (x->failed) {
 		snprintf(err, errlen, "%s", x->err);
@@ -516,14 +683,42 @@ static int l_decode(lua_State *L)
 {
 	size_t len;
 	const char *s = luaL_checklstring(L, 1, &len);
-	char err[512];
+	char err[512], page[65];
+	bool have_page = false;
 
 	if (!lua_isnoneornil(L, 2))
 		luaL_checktype(L, 2, LUA_TTABLE);
 	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
 	lua_settop(L, 3);
-	if (decode_text(L, s, len, lua_istable(L, 2) ? 2 : 0, lua_istable(L, 3) ? 3 : 0, err, sizeof(err)) < 0) {
+	/* page marks: with marks.set, .id, a non-empty .known and .hits */
+	if (lua_istable(L, 3)) {
+		lua_getfield(L, 3, "set");
+		lua_getfield(L, 3, "id");
+		lua_getfield(L, 3, "known");
+		lua_getfield(L, 3, "hits");
+		if (lua_type(L, 4) == LUA_TSTRING && lua_type(L, 5) == LUA_TSTRING && lua_istable(L, 6) &&
+		    lua_istable(L, 7)) {
+			lua_pushnil(L);
+			if (lua_next(L, 6)) {
+				lua_pop(L, 2);
+				page_digest(s, len, page);
+				lua_pushfstring(L, "#%s", page);
+				if (lua_rawget(L, 6) == LUA_TSTRING) {
+					size_t rl;
+					const char *rec = lua_tolstring(L, -1, &rl);
+
+					if (page_hit(L, rec, rl, page, lua_tostring(L, 4), 6, 7,
+						     lua_istable(L, 2) ? 2 : 0, 3) == 0)
+						return 2;
+				}
+				have_page = true;
+			}
+		}
+		lua_settop(L, 3);
+	}
+	if (decode_text(L, s, len, lua_istable(L, 2) ? 2 : 0, lua_istable(L, 3) ? 3 : 0, have_page ? page : NULL,
+			err, sizeof(err)) < 0) {
 		lua_pushnil(L);
 		lua_pushstring(L, err);
 	}

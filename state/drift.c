@@ -163,24 +163,42 @@ static int put_mark_rows(cairn_store *st, const char *env, const char **addr, js
 	return rc;
 }
 
+/* marks: address -> [key, digest], or null: the mark goes (a page mark
+ * no longer used) */
 static int put_marks(cairn_store *st, const char *env, json_t *marks)
 {
 	const char *addr[MARKS_PER_STATEMENT], *a;
 	json_t *m[MARKS_PER_STATEMENT], *v;
+	cairn_dbstmt *del = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	json_object_foreach(marks, a, v) {
+		if (json_is_null(v)) {
+			if (!del && (rc = prep(st, "DELETE FROM read_marks WHERE env = ?1 AND address = ?2", &del)) != 0)
+				return rc;
+			cairn_db_reset(del);
+			cairn_store__bind_text(del, 1, env);
+			cairn_store__bind_text(del, 2, a);
+			if ((rc = step_done(st, del, "drop a read mark")) != 0) {
+				cairn_db_finalize(del);
+				return rc;
+			}
+			continue;
+		}
 		if (!json_string_value(json_array_get(v, 0)) || !json_string_value(json_array_get(v, 1)))
 			continue;
 		addr[n] = a;
 		m[n++] = v;
 		if (n == MARKS_PER_STATEMENT) {
-			if ((rc = put_mark_rows(st, env, addr, m, n)) != 0)
+			if ((rc = put_mark_rows(st, env, addr, m, n)) != 0) {
+				cairn_db_finalize(del);
 				return rc;
+			}
 			n = 0;
 		}
 	}
+	cairn_db_finalize(del);
 	return n ? put_mark_rows(st, env, addr, m, n) : 0;
 }
 
@@ -254,9 +272,11 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 	if (!rc && json_object_size(run->marks))
 		rc = put_marks(st, run->env, run->marks);
 	/* a complete run: the marks of rows the state no longer has go (not
-	 * the kept plan, "#plan": no address begins with '#') */
+	 * the kept plan, "#plan", nor page marks, "#page:...", which go when
+	 * a run no longer uses them: no resource address begins with '#') */
 	if (!rc && run->complete && (rc = prep(st, "DELETE FROM read_marks WHERE env = ?1 AND address NOT IN "
-					       "(SELECT address FROM resources WHERE env = ?1) AND address <> '#plan'",
+					       "(SELECT address FROM resources WHERE env = ?1) AND address <> '#plan' "
+					       "AND substr(address, 1, 6) <> '#page:'",
 					       &gone)) == 0) {
 		cairn_store__bind_text(gone, 1, run->env);
 		rc = step_done(st, gone, "drop stale read marks");

@@ -27,6 +27,11 @@ static void fetch_sha256(void)
 
 int cairn_sha256(const void *p, size_t n, unsigned char out[32])
 {
+	return cairn_sha256_2(p, n, NULL, 0, out);
+}
+
+int cairn_sha256_2(const void *p, size_t n, const void *q, size_t m, unsigned char out[32])
+{
 	unsigned int len = 0;
 	EVP_MD_CTX *c;
 
@@ -38,9 +43,9 @@ int cairn_sha256(const void *p, size_t n, unsigned char out[32])
 	}
 	if (sha256 && c) {
 		if (EVP_DigestInit_ex(c, sha256, NULL) == 1 && EVP_DigestUpdate(c, p, n) == 1 &&
-		    EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32)
+		    (!m || EVP_DigestUpdate(c, q, m) == 1) && EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32)
 			return 0;
-	} else if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32) {
+	} else if (!m && EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32) {
 		return 0;
 	}
 	memset(out, 0, 32);

@@ -10,6 +10,8 @@
 
 /* out: 32 bytes. 0, or -1 when libcrypto fails (out is then zeroed). */
 int cairn_sha256(const void *p, size_t n, unsigned char out[32]);
+/* Of p[0..n) followed by q[0..m) (m may be 0). */
+int cairn_sha256_2(const void *p, size_t n, const void *q, size_t m, unsigned char out[32]);
 /* The same, as 64 lowercase hex digits and a NUL. */
 int cairn_sha256_hex(const void *p, size_t n, char out[65]);
 /* 32 bytes as 64 hex digits and a NUL. */

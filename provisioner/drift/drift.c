@@ -415,10 +415,12 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 		set_error(res, e);
 		goto done;
 	}
+	cairn_engine_pages_done(e);
 	de->marks = json_incref(e->mark_new);
 	if (o->verbose && o->log)
 		fprintf(o->log, "cairn: %s: %zu of %zu objects unchanged since a read that matched the state "
-			"(read marks: not decoded again)\n", de->name, e->mark_used, e->nstate);
+			"(read marks: not decoded again); %zu listing answers unchanged (page marks: not parsed)\n",
+			de->name, e->mark_used, e->nstate, e->pages_used);
 	if (search && cairn_drift__unmanaged_end(search, findings, &seen, &listed_managed) != 0)
 		set_error(res, e);
 	/* the listings' decoded answers are garbage now (the refresh took its

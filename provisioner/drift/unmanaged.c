@@ -186,8 +186,12 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 		return cairn_task_fail(t, "module %s returned %s from list, expected a list", j->rule->type,
 				       cairn_value_type_name(t->op_result));
 	if (t->op_unchanged) {
-		const json_t *offered = cairn_engine_marks_offered(j->e, j->rule->type), *d;
+		const json_t *offered, *d;
 		const char *id;
+
+		/* page marks: kept, or noted as used; then only ids are left */
+		cairn_engine_take_pages(j->e, j->rule->type, (json_t *)t->op_unchanged);
+		offered = cairn_engine_marks_offered(j->e, j->rule->type);
 
 		/* each one a managed object, by the mark this run offered for it */
 		json_object_foreach((json_t *)t->op_unchanged, id, d) {

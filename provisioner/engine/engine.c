@@ -204,6 +204,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->mark_valid);
 	json_decref(e->mark_offered);
 	json_decref(e->mark_new);
+	json_decref(e->mark_pages);
 	json_decref(e->listed_unchanged);
 	json_decref(e->plan_memo);
 	json_decref(e->deleting);

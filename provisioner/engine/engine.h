@@ -174,7 +174,12 @@ typedef struct cairn_engine {
 				  * (ctx.unchanged of its list calls; NULL: none) */
 	json_t *plan_memo;       /* drift's plan as a run kept it (marks.c): {key, inputs,
 				  * addresses, unapplied}, or NULL */
+	json_t *mark_pages;      /* page mark address -> true once a listing used it
+				  * (false: read, not used yet) */
+	unsigned char mark_base[32]; /* the marks' key base (marks.c: env_digest) */
+	bool mark_base_ok;
 	size_t mark_used;        /* rows the refresh took as recorded by their mark */
+	size_t pages_used;       /* listing answers served by their page marks */
 	bool mark_keep;          /* the run keeps new marks: hash what is read in full too */
 } cairn_engine;
 
@@ -197,8 +202,19 @@ void cairn_engine_free(cairn_engine *e);
  * is no marks. keep: the run will keep new ones (a recorded drift run);
  * else objects are hashed only where a mark may be used. */
 int cairn_engine_read_marks(cairn_engine *e, bool keep);
-/* {digest: id} of type's rows with a valid mark, or NULL (not marked). */
+/* {digest: id} of type's rows with a valid mark, or NULL (not marked);
+ * with the page marks kept for type's listings: {"#" PAGE: record}
+ * (lua/xml.c). */
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type);
+/* Page marks (lua/xml.c) in hits, the ctx.unchanged of a type's listing:
+ * "#page:P" -> a new record (kept when every digest in it is one the run
+ * offered for type) or "" (a kept page served); each such key is taken
+ * out of hits. */
+void cairn_engine_take_pages(cairn_engine *e, const char *type, json_t *hits);
+/* At the end of the refresh: the page marks read and not used are to be
+ * dropped (null in e->mark_new). */
+void cairn_engine_pages_done(cairn_engine *e);
+#define CAIRN_PAGE_MARK "#page:"
 
 /* Drift's plan, kept (cairn drift, drift.c). Its plan is desired vs
  * recorded: no cloud, so a function of what this key digests (the cairn

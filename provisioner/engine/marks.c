@@ -61,14 +61,59 @@ static int addr_cmp(const void *key, const void *row)
 	return strcmp(key, (*(const cairn_state_res *const *)row)->address);
 }
 
+/* The key of type's page marks: the base and the type. */
+static int page_key(const cairn_engine *e, const char *type, char out[65])
+{
+	unsigned char k[32];
+
+	if (!e->mark_base_ok || cairn_sha256_2(e->mark_base, 32, type, strlen(type) + 1, k) < 0)
+		return -1;
+	cairn_hex32(k, out);
+	return 0;
+}
+
+static json_t *offered_of(cairn_engine *e, const char *type)
+{
+	json_t *offered = json_object_get(e->mark_offered, type);
+
+	if (!offered) {
+		offered = json_object();
+		json_object_set_new(e->mark_offered, type, offered);
+	}
+	return offered;
+}
+
+/* A stored page mark, "#page:TYPE:P": offered to TYPE's listings as
+ * "#P" when its key holds (read, not used yet: dropped unless used). */
+static void take_page(cairn_engine *e, const char *address, const char *key, const char *rec)
+{
+	const char *type = address + strlen(CAIRN_PAGE_MARK), *p = strrchr(type, ':');
+	char want[65], *t, hp[66];
+
+	json_object_set_new(e->mark_pages, address, json_false());
+	if (!p || strlen(p + 1) != 64 || !(t = strndup(type, (size_t)(p - type))))
+		return;
+	if (page_key(e, t, want) == 0 && !strcmp(want, key)) {
+		snprintf(hp, sizeof(hp), "#%s", p + 1);
+		json_object_set_new(offered_of(e, t), hp, json_string(rec));
+	}
+	free(t);
+}
+
 /* A stored mark: valid when its key is the one its row has now. */
 static int take_mark(void *ud, const char *address, const char *key, const char *digest)
 {
 	by_addr *b = ud;
 	cairn_engine *e = b->e;
 	const cairn_state_res *const *rp, *r;
-	const char *want = json_string_value(json_object_get(e->mark_keys, address));
+	const char *want;
 	json_t *offered;
+
+	if (!strncmp(address, CAIRN_PAGE_MARK, strlen(CAIRN_PAGE_MARK))) {
+		take_page(e, address, key, digest);
+		return 0;
+	}
+	want = json_string_value(json_object_get(e->mark_keys, address));
 
 	if (!strcmp(address, CAIRN_PLAN_MEMO)) {
 		json_t *v = json_loads(digest, 0, NULL);
@@ -87,10 +132,7 @@ static int take_mark(void *ud, const char *address, const char *key, const char 
 		return 0;
 	r = *rp;
 	json_object_set_new(e->mark_valid, address, json_string(digest));
-	if (!(offered = json_object_get(e->mark_offered, r->type))) {
-		offered = json_object();
-		json_object_set_new(e->mark_offered, r->type, offered);
-	}
+	offered = offered_of(e, r->type);
 	json_object_set_new(offered, digest, json_string(r->id));
 	return 0;
 }
@@ -109,10 +151,13 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	e->mark_valid = json_object();
 	e->mark_offered = json_object();
 	e->mark_new = json_object();
-	if (!e->mark_keys || !e->mark_valid || !e->mark_offered || !e->mark_new)
+	e->mark_pages = json_object();
+	if (!e->mark_keys || !e->mark_valid || !e->mark_offered || !e->mark_new || !e->mark_pages)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if (env_digest(e, base) < 0)
 		return 0; /* no marks this run */
+	memcpy(e->mark_base, base, 32);
+	e->mark_base_ok = true;
 	for (i = 0; i < e->nstate; i++) {
 		cairn_state_res *r = &e->state[i];
 		/* base, type, the row's text digest */
@@ -163,6 +208,66 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type)
 {
 	return e->mark_offered ? json_object_get(e->mark_offered, type) : NULL;
+}
+
+/* A new page record is kept only when every digest it names is one this
+ * run offered for type (what the decoder's page hits check again). */
+static bool page_record_ok(const json_t *offered, const char *rec)
+{
+	static const char magic[] = "cairn-page 1\n";
+	const char *d = rec + sizeof(magic) - 1, *nl;
+	char dg[65];
+
+	if (strncmp(rec, magic, sizeof(magic) - 1) || !(nl = strchr(d, '\n')) || nl == d || (nl - d) % 64)
+		return false;
+	for (; d < nl; d += 64) {
+		memcpy(dg, d, 64);
+		dg[64] = '\0';
+		if (!json_is_string(json_object_get(offered, dg)))
+			return false;
+	}
+	return true;
+}
+
+void cairn_engine_take_pages(cairn_engine *e, const char *type, json_t *hits)
+{
+	size_t pl = strlen(CAIRN_PAGE_MARK);
+	const json_t *offered;
+	const char *k;
+	json_t *v, *tmp;
+	char key[65];
+
+	json_object_foreach_safe(hits, tmp, k, v) {
+		if (strncmp(k, CAIRN_PAGE_MARK, pl))
+			continue;
+		if (e->mark_pages && e->mark_new && strlen(k + pl) == 64 && json_is_string(v)) {
+			char *addr = NULL;
+
+			if (asprintf(&addr, "%s%s:%s", CAIRN_PAGE_MARK, type, k + pl) >= 0) {
+				if (!*json_string_value(v)) {
+					json_object_set_new(e->mark_pages, addr, json_true());
+					e->pages_used++;
+				}
+				else if ((offered = cairn_engine_marks_offered(e, type)) &&
+					 page_record_ok(offered, json_string_value(v)) && page_key(e, type, key) == 0)
+					json_object_set_new(e->mark_new, addr, json_pack("[s,O]", key, v));
+				free(addr);
+			}
+		}
+		json_object_del(hits, k);
+	}
+}
+
+void cairn_engine_pages_done(cairn_engine *e)
+{
+	const char *a;
+	json_t *used;
+
+	if (!e->mark_pages || !e->mark_new)
+		return;
+	json_object_foreach(e->mark_pages, a, used)
+		if (!json_is_true(used) && !json_object_get(e->mark_new, a))
+			json_object_set_new(e->mark_new, a, json_null());
 }
 
 /* ---- drift's plan, kept ---- */

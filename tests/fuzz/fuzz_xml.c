@@ -9,7 +9,8 @@
  * digests of every other item known (those are stubs; the rest are decoded
  * from their own bytes, a parse inside the parse): the items must come out
  * equal to the plain decoding's, stub or not. And with marks.hits: the
- * stubs left out and named in hits, the other items as they were.
+ * stubs left out and named in hits, the other items as they were. A page
+ * mark made then serves the same text: the same answer, the same hits.
  *
  * Seeds: tests/fuzz/seeds/xml/ (EC2 / RDS answers and errors as the sim
  * sends them).
@@ -56,6 +57,18 @@ static const char marks_check[] =
 	"      end\n"
 	"    end\n"
 	"    if #rest ~= n then error('marks: hits left items in') end\n"
+	"    for k, rec in pairs(hits) do\n"
+	"      if k:sub(1, 6) == '#page:' then\n"
+	"        local k2, h4 = {}, {}\n"
+	"        for d, id in pairs(known) do k2[d] = id end\n"
+	"        k2['#' .. k:sub(7)] = rec\n"
+	"        local d4 = xml.decode(text, nil, { set = set, id = 'id', known = k2, hits = h4 })\n"
+	"        if h4[k] ~= '' then error('pages: the kept page not served') end\n"
+	"        if not same(d4, d3) then error('pages: another answer from the page') end\n"
+	"        for id, d in pairs(hits) do if id:sub(1, 1) ~= '#' and h4[id] ~= d then error('pages: another hit') end end\n"
+	"        for id in pairs(h4) do if id:sub(1, 1) ~= '#' and hits[id] == nil then error('pages: a hit more') end end\n"
+	"      end\n"
+	"    end\n"
 	"  end\n"
 	"end\n";
 

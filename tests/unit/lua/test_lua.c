@@ -1377,6 +1377,8 @@ static void test_lua__xml_ec2(void)
 	T_EQ_STR(sget(r.result, "marks"), "64 true nil a 1 true nil b-known nil true true c nil true z");
 	T_EQ_STR(sget(r.result, "hit"), "2 a c true nil table 0 3 true z");
 	T_EQ_STR(sget(r.result, "big"), "600 of 600");
+	T_EQ_STR(sget(r.result, "pages"), "1 cairn-page 1 192 nil true \"\" true tok table 0 one nil nil b 9 1 true "
+		 "true true b true 1 true 128 true \"\" true b true tok");
 	run_release(&r);
 	cairn_lua_free(rt);
 }

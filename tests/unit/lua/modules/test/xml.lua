@@ -49,10 +49,55 @@ return {
     local hits4 = {}
     local d4 = cairn.xml.decode(page, { u = true }, { set = "s", id = "id", known = all, hits = hits4 })
     local nh4 = 0
-    for _ in pairs(hits4) do nh4 = nh4 + 1 end
+    for k in pairs(hits4) do if k:sub(1, 1) ~= "#" then nh4 = nh4 + 1 end end
     local hit = table.concat({ #cairn.xml.list(d3.s, "item"), d3.s.item[1].id, d3.s.item[2].id,
       tostring(hits["b-known"] == digs[2]), tostring(hits.b), type(d4.s), #cairn.xml.list(d4.s, "item"),
       nh4, tostring(hits4.c1 == digs[3]), d4.t.item.id }, " ")
+    -- page marks: an answer of which at least half the items were hits is
+    -- kept (hits["#page:" .. P] = its record); the same bytes, request id
+    -- aside, are then served from it (hits["#page:" .. P] = "") unparsed
+    local function ans(rid, bv)
+      return ('<R xmlns="urn:x"><requestId>%s</requestId><s><item><id>a</id><v>1</v></item>' ..
+        '<item><id>b</id><v>%s</v></item><item><id>c</id><v>3</v></item></s><next>tok</next></R>'):format(rid, bv)
+    end
+    local pd = {}
+    for i, it in ipairs(cairn.xml.decode(ans("one", "2"), nil, { set = "s", id = "id" }).s.item) do pd[i] = it["#digest"] end
+    local function pages_of(h)
+      local keys = {}
+      for k, v in pairs(h) do if k:sub(1, 6) == "#page:" then keys[#keys + 1] = { k:sub(7), v } end end
+      return keys
+    end
+    local ha = {}
+    cairn.xml.decode(ans("one", "2"), nil, { set = "s", id = "id", known = { [pd[1]] = "A", [pd[2]] = "B", [pd[3]] = "C" }, hits = ha })
+    local pa = pages_of(ha)
+    local P, rec = pa[1][1], pa[1][2]
+    local hdr, dl = rec:match("^(cairn%-page 1)\n(%x*)\n")
+    local served = {}
+    local kb = { [pd[1]] = "A", [pd[2]] = "B", [pd[3]] = "C", ["#" .. P] = rec }
+    local db = cairn.xml.decode(ans("two", "2"), nil, { set = "s", id = "id", known = kb, hits = served })
+    -- another answer (b changed): parsed, b decoded; a new page kept
+    local hc = {}
+    local dc = cairn.xml.decode(ans("three", "9"), nil, { set = "s", id = "id", known = kb, hits = hc })
+    local pc = pages_of(hc)
+    -- a record naming a digest no longer offered: parsed in full
+    local hq = {}
+    local dq = cairn.xml.decode(ans("four", "2"), nil, { set = "s", id = "id",
+      known = { [pd[1]] = "A", [pd[3]] = "C", ["#" .. P] = rec }, hits = hq })
+    -- two hits of three: the record keeps b's bytes, decoded when served
+    local h2 = {}
+    cairn.xml.decode(ans("one", "2"), nil, { set = "s", id = "id", known = { [pd[1]] = "A", [pd[3]] = "C" }, hits = h2 })
+    local p2 = pages_of(h2)
+    local h2b = {}
+    local d2b = cairn.xml.decode(ans("five", "2"), nil, { set = "s", id = "id",
+      known = { [pd[1]] = "A", [pd[3]] = "C", ["#" .. p2[1][1]] = p2[1][2] }, hits = h2b })
+    local pages = table.concat({ #pa, hdr, #dl, tostring(rec:find("<id>a</id>", 1, true)), tostring(rec:find("<next>tok</next>", 1, true) ~= nil),
+      ("%q"):format(served["#page:" .. P]), tostring(served.A == pd[1] and served.B == pd[2] and served.C == pd[3]),
+      db.next, type(db.s), #cairn.xml.list(db.s, "item"), db.requestId,
+      tostring(hc["#page:" .. P]), tostring(hc.B), dc.s.item.id, dc.s.item.v, #pc, tostring(pc[1][1] ~= P),
+      tostring(hq["#page:" .. P] ~= ""), tostring(hq.A == pd[1]), dq.s.item.id, tostring(dq.s.item["#digest"] == pd[2]),
+      #p2, tostring(p2[1][1] == P), #p2[1][2]:match("\n(%x*)\n"), tostring(p2[1][2]:find("<id>b</id>", 1, true) ~= nil),
+      ("%q"):format(h2b["#page:" .. P]), tostring(h2b.A == pd[1] and h2b.C == pd[3]), d2b.s.item.id,
+      tostring(d2b.s.item["#digest"] == pd[2]), d2b.next }, " ")
     -- a page of ~300 KB (expat is given 64 KB at a time): each item's digest
     -- is the SHA-256 of its own bytes, wherever the pieces were cut
     local parts, items = { "<R><s>" }, {}
@@ -66,7 +111,7 @@ return {
     for i, it in ipairs(big.s.item) do
       if it["#digest"] == cairn.hash.sha256(items[i]) and it.id == "i" .. i then same = same + 1 end
     end
-    return { root = root, skipped = skipped, marks = marks, hit = hit, big = ("%d of %d"):format(same, #big.s.item), request_id = doc.requestId, vpcs = vpcs, bad_err = err,
+    return { root = root, skipped = skipped, marks = marks, hit = hit, pages = pages, big = ("%d of %d"):format(same, #big.s.item), request_id = doc.requestId, vpcs = vpcs, bad_err = err,
              attr_id = attr.e._attr.id, attr_text = attr.e._text,
              empty = #cairn.xml.list(nil, "item"), dtd_err = dtd_err,
              three_n = #three.i, three_1 = three.i[1], three_2 = three.i[2].k, three_3 = three.i[3],
