@@ -318,7 +318,7 @@ static int plan_or_memo(cairn_drift_run *r, drift_env *de, cairn_engine *e, json
 {
 	const cairn_drift_opts *o = &r->opts;
 	const json_t *m = e->plan_memo;
-	bool keep = !o->parity && e->mark_keys && cairn_engine_plan_memo_allowed(e);
+	bool keep = !o->parity && e->marks_on && cairn_engine_plan_memo_allowed(e);
 	size_t n0 = json_array_size(findings), i;
 	char key[65];
 	json_t *f, *mine, *memo;

@@ -166,8 +166,8 @@ static cairn_step_rc list_step(cairn_sched *s, cairn_task *t)
 			json_object_set_new(ctx, "keep_listed", json_true());
 			/* read marks: only where the refresh that follows takes the
 			 * objects (an empty set: every object hashed, none skipped) */
-			if (j->e->mark_keys && (m || j->e->mark_keep))
-				json_object_set_new(ctx, "marks", m ? json_deep_copy(m) : json_object());
+			if (j->e->marks_on && (m || j->e->mark_keep))
+				json_object_set_new(ctx, "marks", m ? json_incref((json_t *)m) : json_object());
 		}
 		json_object_set_new(ctx, "list_fields", list_fields(j->e, j->rule));
 		rc = cairn_sched_start_op(s, t, j->rule->type, "list", ctx, args);

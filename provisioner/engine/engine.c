@@ -200,8 +200,7 @@ void cairn_engine_free(cairn_engine *e)
 	json_decref(e->secrets);
 	json_decref(e->outputs);
 	json_decref(e->refreshed);
-	json_decref(e->mark_keys);
-	json_decref(e->mark_valid);
+	free(e->mark_rows);
 	json_decref(e->mark_offered);
 	json_decref(e->mark_new);
 	json_decref(e->mark_pages);
@@ -1457,7 +1456,7 @@ static const char *hit_of(const cairn_engine *e, const cairn_state_res *r, const
 	if (!r->id || !hits)
 		return NULL;
 	got = json_string_value(json_object_get(hits, r->id));
-	want = got ? json_string_value(json_object_get(e->mark_valid, r->address)) : NULL;
+	want = got ? cairn_engine_mark_digest(e, r) : NULL;
 	return want && !strcmp(got, want) ? got : NULL;
 }
 
@@ -1518,14 +1517,14 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 			ctx = cairn_engine_op_ctx(e, NULL, NULL);
 			if (j->marks) {
 				/* {digest: id} of the batch's rows with a valid mark */
-				json_t *m = json_object(), *d;
+				json_t *m = json_object();
+				const char *d;
 
 				for (i = 0; i < j->nrows; i++) {
 					cairn_state_res *r = &e->state[j->rows[i]];
 
-					if (r->id && !listed_hit(e, j, r) &&
-					    (d = json_object_get(e->mark_valid, r->address)))
-						json_object_set_new(m, json_string_value(d), json_string(r->id));
+					if (r->id && !listed_hit(e, j, r) && (d = cairn_engine_mark_digest(e, r)))
+						json_object_set_new(m, d, json_string(r->id));
 				}
 				if (json_object_size(m) || e->mark_keep)
 					json_object_set_new(ctx, "marks", m);
@@ -1571,7 +1570,7 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 		if (unch) {
 			/* read marks: the bytes are those of the read the row was found
 			 * equal to; only a mark this run offered for this row */
-			const char *want = json_string_value(json_object_get(e->mark_valid, r->address));
+			const char *want = cairn_engine_mark_digest(e, r);
 
 			if (!want || strcmp(want, unch))
 				return cairn_task_fail(t, "module %s answered \"unchanged\" for %s, which has no such read mark",
@@ -1609,9 +1608,9 @@ static cairn_step_rc refresh_step(cairn_sched *s, cairn_task *t)
 				}
 			json_object_set_new(e->refreshed, r->address, cur ? cur : json_incref(v));
 			if (j->marks && json_is_string(dig) && json_equal(cur ? cur : v, rec) &&
-			    json_object_get(e->mark_keys, r->address))
+			    cairn_engine_mark_key(e, r))
 				json_object_set_new(e->mark_new, r->address,
-					json_pack("[O,O]", json_object_get(e->mark_keys, r->address), dig));
+					json_pack("[s,O]", cairn_engine_mark_key(e, r), dig));
 		} else {
 			json_decref(dig);
 			return cairn_task_fail(t, "module %s returned %s from read, expected a table or nil", j->type,
@@ -1779,7 +1778,7 @@ int cairn_engine_refresh(cairn_engine *e)
 				for (n = 1; at + n < k && n < b && same_host(e, rows[at], rows[at + n]); n++)
 					;
 				jobs[njobs] = (refresh_job){ e, sch->type, rows + at, n, true, sch->read_many_attrs,
-							     sch->read_many_keys, sch->read_marks && e->mark_keys,
+							     sch->read_many_keys, sch->read_marks && e->marks_on,
 							     NULL, { 0 } };
 				tasks[njobs].label = sch->type;
 				njobs++;

@@ -163,8 +163,17 @@ typedef struct cairn_engine {
 				  * recorded values, then those given) */
 	/* cairn drift's read marks (marks.c; lua/runtime.h), all NULL unless
 	 * cairn_engine_read_marks was called */
-	json_t *mark_keys;       /* address -> the key its mark must have now */
-	json_t *mark_valid;      /* address -> digest of the bytes its row was read from */
+	bool marks_on;           /* cairn_engine_read_marks ran */
+	/* by row (e->state[i]), mark_nrows of them: the key its mark must
+	 * have now ("" when its type keeps none), and the digest of the bytes
+	 * its row was read from when a valid mark says so ("" otherwise);
+	 * cairn_engine_mark_key / _mark_digest */
+	struct cairn_row_mark {
+		char key[65];
+		char digest[65];
+	} *mark_rows;
+	size_t mark_nrows;
+	const cairn_state_res *mark_state; /* the e->state they index */
 	json_t *mark_offered;    /* type -> {digest: id}: what list and read_many get in ctx.marks */
 	json_t *mark_new;        /* address -> [key, digest]: marks this run found to keep */
 	/* e->refreshed[address] may be CAIRN_AS_RECORDED (json true): a read
@@ -202,6 +211,10 @@ void cairn_engine_free(cairn_engine *e);
  * is no marks. keep: the run will keep new ones (a recorded drift run);
  * else objects are hashed only where a mark may be used. */
 int cairn_engine_read_marks(cairn_engine *e, bool keep);
+/* The key r's mark must have now, and the digest of its valid mark: NULL
+ * when none (r: a row of e->state). */
+const char *cairn_engine_mark_key(const cairn_engine *e, const cairn_state_res *r);
+const char *cairn_engine_mark_digest(const cairn_engine *e, const cairn_state_res *r);
 /* {digest: id} of type's rows with a valid mark, or NULL (not marked);
  * with the page marks kept for type's listings: {"#" PAGE: record}
  * (lua/xml.c). */

@@ -49,6 +49,8 @@ static int env_digest(cairn_engine *e, unsigned char out[32])
 typedef struct by_addr {
 	cairn_engine *e;
 	const cairn_state_res **rows;
+	json_t *offered;          /* the last type's offered marks */
+	const char *offered_type;
 } by_addr;
 
 static int row_cmp(const void *a, const void *b)
@@ -107,13 +109,11 @@ static int take_mark(void *ud, const char *address, const char *key, const char 
 	cairn_engine *e = b->e;
 	const cairn_state_res *const *rp, *r;
 	const char *want;
-	json_t *offered;
 
 	if (!strncmp(address, CAIRN_PAGE_MARK, strlen(CAIRN_PAGE_MARK))) {
 		take_page(e, address, key, digest);
 		return 0;
 	}
-	want = json_string_value(json_object_get(e->mark_keys, address));
 
 	if (!strcmp(address, CAIRN_PLAN_MEMO)) {
 		json_t *v = json_loads(digest, 0, NULL);
@@ -127,13 +127,17 @@ static int take_mark(void *ud, const char *address, const char *key, const char 
 		}
 		return 0;
 	}
-	if (!want || strcmp(want, key) || strlen(digest) != 64 ||
-	    !(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
+	if (strlen(digest) != 64 || !(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
 		return 0;
 	r = *rp;
-	json_object_set_new(e->mark_valid, address, json_string(digest));
-	offered = offered_of(e, r->type);
-	json_object_set_new(offered, digest, json_string(r->id));
+	if (!(want = cairn_engine_mark_key(e, r)) || strcmp(want, key))
+		return 0;
+	memcpy(e->mark_rows[r - e->state].digest, digest, 65);
+	if (!b->offered || strcmp(b->offered_type, r->type)) {
+		b->offered = offered_of(e, r->type);
+		b->offered_type = r->type;
+	}
+	json_object_set_new(b->offered, digest, json_string(r->id));
 	return 0;
 }
 
@@ -144,15 +148,17 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	unsigned char base[32];
 	size_t i;
 
-	if (e->mark_keys)
+	if (e->marks_on)
 		return 0;
+	e->marks_on = true;
 	e->mark_keep = keep;
-	e->mark_keys = json_object();
-	e->mark_valid = json_object();
 	e->mark_offered = json_object();
 	e->mark_new = json_object();
 	e->mark_pages = json_object();
-	if (!e->mark_keys || !e->mark_valid || !e->mark_offered || !e->mark_new || !e->mark_pages)
+	e->mark_rows = calloc(e->nstate + 1, sizeof(*e->mark_rows));
+	e->mark_nrows = e->nstate;
+	e->mark_state = e->state;
+	if (!e->mark_offered || !e->mark_new || !e->mark_pages || !e->mark_rows)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	if (env_digest(e, base) < 0)
 		return 0; /* no marks this run */
@@ -163,7 +169,6 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 		/* base, type, the row's text digest */
 		unsigned char in[32 + 64 + 32], k[32];
 		size_t tl = strlen(r->type);
-		char key[65];
 
 		if (!sch_type || strcmp(sch_type, r->type)) {
 			sch_type = r->type;
@@ -180,13 +185,12 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 		memcpy(in + 96, r->text_sha, 32);
 		if (cairn_sha256(in, sizeof(in), k) < 0)
 			continue;
-		cairn_hex32(k, key);
-		json_object_set_new(e->mark_keys, r->address, json_string(key));
+		cairn_hex32(k, e->mark_rows[i].key);
 	}
 	/* an older state (no table yet: the run's writer migrates it) or a
 	 * failing read: no marks (or those read so far), nothing else changes */
 	if (e->store) {
-		by_addr b = { e, malloc((e->nstate + 1) * sizeof(*b.rows)) };
+		by_addr b = { e, malloc((e->nstate + 1) * sizeof(*b.rows)), NULL, NULL };
 		bool sorted = true;
 
 		if (!b.rows)
@@ -203,6 +207,30 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	}
 	cairn_error_clear();
 	return 0;
+}
+
+static const struct cairn_row_mark *row_mark(const cairn_engine *e, const cairn_state_res *r)
+{
+	size_t i;
+
+	if (!e->mark_rows || !r || e->state != e->mark_state || r < e->state)
+		return NULL;
+	i = (size_t)(r - e->state);
+	return i < e->mark_nrows && i < e->nstate ? &e->mark_rows[i] : NULL;
+}
+
+const char *cairn_engine_mark_key(const cairn_engine *e, const cairn_state_res *r)
+{
+	const struct cairn_row_mark *m = row_mark(e, r);
+
+	return m && m->key[0] ? m->key : NULL;
+}
+
+const char *cairn_engine_mark_digest(const cairn_engine *e, const cairn_state_res *r)
+{
+	const struct cairn_row_mark *m = row_mark(e, r);
+
+	return m && m->digest[0] ? m->digest : NULL;
 }
 
 const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type)
