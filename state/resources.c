@@ -28,6 +28,36 @@ static int dump(char **out, const json_t *v, const char *dflt)
 	return 0;
 }
 
+/* ["a","b"]: an array of strings without escapes or control characters
+ * (a dependency list as the store writes it), built without the parser,
+ * which costs more to set up than such a list to read; anything else
+ * (spaces, escapes, other values): NULL, and the parser reads it. */
+static json_t *plain_strings(const char *t, size_t n)
+{
+	json_t *a, *v;
+	size_t i = 1, j;
+
+	if (n < 2 || t[0] != '[' || t[n - 1] != ']' || !(a = json_array()))
+		return NULL;
+	while (i < n - 1) {
+		if (t[i] != '"')
+			goto no;
+		for (j = i + 1; j < n - 1 && t[j] != '"'; j++)
+			if (t[j] == '\\' || (unsigned char)t[j] < 0x20)
+				goto no;
+		/* json_stringn refuses invalid UTF-8, as the parser does */
+		if (j >= n - 1 || !(v = json_stringn(t + i + 1, j - i - 1)) || json_array_append_new(a, v) != 0)
+			goto no;
+		i = j + 1;
+		if (i < n - 1 && (t[i] != ',' || ++i == n - 1))
+			goto no;
+	}
+	return a;
+no:
+	json_decref(a);
+	return NULL;
+}
+
 static int load_col(json_t **out, cairn_dbstmt *s, int i, const char *what, const char *addr)
 {
 	const char *t = cairn_db_col_text(s, i);
@@ -41,6 +71,10 @@ static int load_col(json_t **out, cairn_dbstmt *s, int i, const char *what, cons
 	if (n == 2 && (strcmp(t, "[]") == 0 || strcmp(t, "{}") == 0)) {
 		if (!(v = t[0] == '[' ? json_array() : json_object()))
 			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		*out = v;
+		return 0;
+	}
+	if (n > 2 && t[0] == '[' && (v = plain_strings(t, (size_t)n))) {
 		*out = v;
 		return 0;
 	}

@@ -454,6 +454,57 @@ static void test_store__put_get_list(void)
 	rmtree(dir);
 }
 
+/* Dependency lists read back as written, whether the store's reader
+ * takes them without the JSON parser (plain strings) or not (escapes,
+ * control characters, non-ASCII, spaces written by another program); a
+ * list that is not JSON is a damaged row. */
+static void test_store__deps_lists(void)
+{
+	static const char *lists[] = {
+		"[]", "[\"net\"]", "[\"a\",\"b[0]\",\"c\"]", "[\"q\\\"uote\",\"x\"]", "[\"tab\\t\"]",
+		"[\"\u00e9t\u00e9\"]", "[\"\"]",
+	};
+	const char *dir = mktmp();
+	char *db = NULL;
+	cairn_store *st = open_new(dir, &db);
+	cairn_state_res r, got;
+	char addr[16];
+	size_t i;
+
+	T_CHECK(st);
+	res_init(&r, "x", "local.file", NULL);
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		json_t *want = json_loads(lists[i], 0, NULL);
+
+		T_CHECK(want);
+		snprintf(addr, sizeof(addr), "r%zu", i);
+		r.address = addr;
+		json_decref(r.deps);
+		r.deps = json_incref(want);
+		T_OK(cairn_store_put(st, "dev", 0, "create", &r, 0));
+		T_OK(cairn_store_get(st, "dev", addr, &got));
+		T_CHECK(json_equal(got.deps, want));
+		cairn_state_res_release(&got);
+		json_decref(want);
+	}
+	if (!t_pg_base()) {
+		cairn_store_free(st);
+		T_EQ_INT(sql(db, "UPDATE resources SET deps = '[ \"a\" , \"b\" ]' WHERE address = 'r1';"
+			     "UPDATE resources SET deps = '[\"a\",]' WHERE address = 'r2'"), SQLITE_OK);
+		T_OK(cairn_store_open(&st, db, 0));
+		T_OK(cairn_store_get(st, "dev", "r1", &got));
+		T_EQ_INT(json_array_size(got.deps), 2);
+		T_EQ_STR(json_string_value(json_array_get(got.deps, 1)), "b");
+		cairn_state_res_release(&got);
+		T_EQ_INT(cairn_store_get(st, "dev", "r2", &got), CAIRN_ECORRUPT);
+		T_CONTAINS(cairn_error_last()->message, "dependencies of 'r2' is not valid JSON");
+	}
+	res_done(&r);
+	cairn_store_free(st);
+	free(db);
+	rmtree(dir);
+}
+
 static void test_store__remove_and_move(void)
 {
 	const char *dir = mktmp();
@@ -1319,6 +1370,7 @@ static const t_case cases[] = {
 	T_CASE(test_store__concurrent_create_and_writes),
 	T_CASE(test_store__writers_serialised),
 	T_CASE(test_store__busy_writer_not_starved),
+	T_CASE(test_store__deps_lists),
 	T_CASE(test_store__copy),
 	T_CASE(test_store__pg_refusals),
 	T_CASE(test_store__redact),
