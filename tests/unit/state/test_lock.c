@@ -250,10 +250,27 @@ static void test_lock__expired_lease_taken_over(void)
 	cairn_store *a = NULL, *b = NULL;
 	cairn_lock_info *li = NULL;
 
+	double t0;
+	int rc;
+
 	T_OK(cairn_store_open(&a, db, 0));
 	T_OK(cairn_store_open(&b, db, 0));
+	t0 = now_mono();
 	T_OK(cairn_lock_acquire(a, "dev", "apply", 1, 0, NULL));
-	T_EQ_INT(cairn_lock_acquire(b, "dev", "apply", 60, 0, NULL), CAIRN_ELOCKED);
+	rc = cairn_lock_acquire(b, "dev", "apply", 60, 0, NULL);
+	/* refused while the 1 s lease runs; a loaded machine (a state on
+	 * PostgreSQL in CI) may take longer than that to get here, and then
+	 * the lease has expired and b rightly takes the lock: that check
+	 * cannot be made, and b's lock is given back for the rest */
+	if (now_mono() - t0 < 0.9) {
+		T_EQ_INT(rc, CAIRN_ELOCKED);
+	} else {
+		printf("# the lease expired before the second acquire (%.2f s): refusal not checked\n", now_mono() - t0);
+		if (rc == 0) {
+			T_OK(cairn_lock_release(b, "dev"));
+			T_OK(cairn_lock_acquire(a, "dev", "apply", 1, 0, NULL));
+		}
+	}
 	msleep(2100);
 	/* expired: still there, reported stale */
 	T_EQ_INT(cairn_lock_get(b, "dev", &li), CAIRN_ETIMEOUT);
