@@ -116,7 +116,9 @@
  * function of the object's bytes, the provider settings and the recorded
  * attributes alone (no other call), and it must require everything it
  * uses when it loads. aws.common does this for EC2 Describe items
- * (aws.read_result).
+ * (aws.read_result). A page mark keeps the listing answer's bytes, less
+ * its unchanged items, in the state as they came: a module whose
+ * listings can carry a secret must not opt in.
  *
  * An operation runs as a coroutine. When the module calls a function that
  * must wait (cairn.http.request, cairn.sleep, and everything built on them)
