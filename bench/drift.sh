@@ -9,7 +9,8 @@
 # DRIFT_BENCH_DIR=DIR keeps the created resources (sim database and state) in
 # DIR, so that later runs with the same N skip the creation (~1-2 min).
 # PROFILE=perf|callgrind: one more run under perf record / callgrind.
-# WARMUP=0: no untimed run first (then run 1 keeps every read mark anew).
+# WARMUP=K: untimed runs first (default 2: the read marks, then the page
+# marks; WARMUP=0: run 1 keeps every read mark anew, run 2 the pages).
 # DRIFT_FLAGS: more flags for cairn drift (e.g. --no-unmanaged).
 # BASELINE=BIN (with BASELINE_MODULES=DIR, its modules): then hyperfine, in
 # one session, BIN's and this build's `cairn drift --all` (RUNS runs each,
@@ -90,12 +91,16 @@ YAML
 fi
 start_sim --latency "$LAT" --log
 echo "== cairn drift --all: 4 environments x $N resources, sim latency ${LAT} ms, default parallelism"
-if [ "${WARMUP:-1}" = 1 ]; then
+if [ "${WARMUP:-2}" -gt 0 ]; then
   # a read mark's key holds the provider settings, the sim's endpoint (a new
-  # port each time) too: an untimed run first keeps the marks a scheduled
-  # job finds in place (WARMUP=0: the timed run 1 builds them)
-  "$CAIRN" drift -C "$W/s" --all ${DRIFT_FLAGS:-} --json "$W/drift.json" >/dev/null 2>&1 || true
-  echo "(one untimed run first: read marks for this endpoint)"
+  # port each time) too: untimed runs first keep the marks a scheduled job
+  # finds in place: the first the read marks, the second the page marks
+  # (made from answers whose items were found by their read marks)
+  # (WARMUP=0: the timed runs 1 and 2 build them)
+  for _ in $(seq "${WARMUP:-2}"); do
+    "$CAIRN" drift -C "$W/s" --all ${DRIFT_FLAGS:-} --json "$W/drift.json" >/dev/null 2>&1 || true
+  done
+  echo "(${WARMUP:-2} untimed runs first: read marks and page marks for this endpoint)"
 fi
 for run in $(seq "${RUNS:-5}"); do
   : >"$W/sim.log"
