@@ -893,7 +893,7 @@ int cairn_stack_load(cairn_stack **out, const char *path)
 	stack_priv *sp = NULL;
 	cairn_stack *s;
 	cairn_expr *doc = NULL, *x = NULL;
-	const char *file;
+	const char *file = NULL;
 	char *tmp = NULL;
 	int rc;
 
@@ -1149,7 +1149,7 @@ int cairn_env_load(cairn_env_cfg **out, const cairn_stack *s, const char *name)
 	cairn_env_cfg *e = NULL;
 	cairn_buf path = CAIRN_BUF_INIT;
 	cairn_expr *doc = NULL, *x = NULL;
-	const char *file;
+	const char *file = NULL;
 	struct stat st;
 	int rc;
 

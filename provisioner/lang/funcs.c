@@ -86,6 +86,7 @@ static int ret(json_t **out, json_t *v)
 
 static int strict_str(const char **out, const char *fn, json_t *const *a, size_t i)
 {
+	*out = NULL; /* set on every path: GCC cannot see that a failure returns non-zero */
 	if (!json_is_string(a[i]))
 		return bad_arg(fn, i, "a string", a[i]);
 	*out = json_string_value(a[i]);
@@ -94,6 +95,7 @@ static int strict_str(const char **out, const char *fn, json_t *const *a, size_t
 
 static int int_arg(json_int_t *out, const char *fn, json_t *const *a, size_t i)
 {
+	*out = 0;
 	if (json_is_integer(a[i])) {
 		*out = json_integer_value(a[i]);
 		return 0;
@@ -1640,6 +1642,7 @@ FN(cidrnetmask)
 
 static int num_arg(double *out, const char *fn, json_t *const *a, size_t i)
 {
+	*out = 0;
 	*out = 0;
 	if (!json_is_number(a[i]))
 		return bad_arg(fn, i, "a number", a[i]);

@@ -1026,7 +1026,7 @@ static int probe(cairn_sim_hosts *h)
 	child_args *a = calloc(1, sizeof(*a));
 	char base[PATH_MAX], path[PATH_MAX];
 	struct stat st;
-	pid_t pid;
+	pid_t pid = -1;
 	size_t i;
 	int rc, status = 0;
 

@@ -93,7 +93,7 @@ static int parse_listen(cairn_sim_options *o, const char *v)
 {
 	const char *colon = strrchr(v, ':');
 	size_t hl;
-	long port;
+	long port = 0;
 	char *host;
 
 	if (!colon || colon == v)
