@@ -1101,6 +1101,12 @@ void cairn_store_free(cairn_store *st)
 	free(st);
 }
 
+void cairn_store_skip_checkpoint(cairn_store *st)
+{
+	if (st && st->lite)
+		sqlite3_db_config(st->lite, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+}
+
 const char *cairn_store_path(const cairn_store *st)
 {
 	return st->path;

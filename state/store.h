@@ -88,6 +88,12 @@ int cairn_store_open_existing(cairn_store **out, const char *location, unsigned 
  * messages and the history's command lines. */
 char *cairn_store_redact(const char *text);
 void cairn_store_free(cairn_store *st);
+/* A SQLite file: its close (cairn_store_free) leaves the WAL for the next
+ * open instead of checkpointing it into the file now. A checkpoint syncs
+ * the file, which on a busy disk can take seconds: a run that SIGTERM or
+ * SIGINT stops leaves at once (what it committed is in the WAL already).
+ * Nothing on PostgreSQL. */
+void cairn_store_skip_checkpoint(cairn_store *st);
 const char *cairn_store_path(const cairn_store *st);
 
 /* Batches (see above). begin while a batch is open is an error (assert).
