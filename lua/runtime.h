@@ -110,7 +110,8 @@
  * unchanged["#page:" .. P] when at least half an answer's items were
  * hits, and serves an answer with the same bytes from it, unparsed
  * (unchanged["#page:" .. P] = ""); the engine keeps a new record only
- * when every digest it names is one the run offered for the type. Objects decoded in full carry "#digest"; read_many returns
+ * when every digest it names is one the run offered for the type. A
+ * record begins with CAIRN_PAGE_RECORD_MAGIC. Objects decoded in full carry "#digest"; read_many returns
  * it in their attrs ("#digest" = digest, taken out by the engine) so that
  * the mark can be kept. So a read_marks module's attributes must be a
  * function of the object's bytes, the provider settings and the recorded
@@ -184,6 +185,10 @@
  */
 #ifndef CAIRN_LUA_RUNTIME_H
 #define CAIRN_LUA_RUNTIME_H
+
+/* The first line of a page mark's record (lua/xml.c makes them, the
+ * engine checks them before it keeps one) */
+#define CAIRN_PAGE_RECORD_MAGIC "cairn-page 1\n"
 
 #include "base/error.h"
 #include "base/value.h"

@@ -36,21 +36,23 @@
  * per item: the runtime hands hits to the engine, see ctx.unchanged in
  * runtime.h).
  *
- * Page marks, in that mode (known and hits): a whole answer whose items
- * were all hits is kept too. hits["#page:" .. P] = its record, where P is
- * the SHA-256 of the answer's bytes less its request id (<requestId> near
- * the start, EC2; <RequestId> near the end, RDS and ElastiCache: the one
- * part that differs on every call), and the record is
- *   "cairn-page 1\n" .. the items' digests (64 hex digits each, in order)
- *   .. "\n" .. the answer with the set's content cut out.
+ * Page marks, in that mode (known and hits): an answer of which at least
+ * half the items were hits is kept too. hits["#page:" .. P] = its record,
+ * where P is the SHA-256 of the answer's bytes less its request id
+ * (<requestId> near the start, EC2; <RequestId> near the end, RDS and
+ * ElastiCache: the one part that differs on every call), and the record is
+ *   CAIRN_PAGE_RECORD_MAGIC .. the hits' digests (64 hex digits each, in
+ *   order) .. "\n" .. the answer with the hits' bytes cut out.
  * When known["#" .. P] holds such a record (the engine offers the pages
  * it kept with the marks) and every digest in it is a key of known, the
- * answer is not parsed: hits gets each item as above, the value is the
- * cut-out answer's (its set an empty table), and hits["#page:" .. P] = ""
- * says the page served. Equal bytes are equal items, so the answer is the
- * one a full decode would give (its request id that of the page's first
- * answer). Anything else (another page, a digest the marks no longer
- * offer, a record that does not parse) decodes the text in full.
+ * answer is not parsed: hits gets each of those items as above, and the
+ * value is the cut-out answer's, decoded with the same marks (its other
+ * items hits now, or decoded with their digests; a set left without items
+ * an empty table); hits["#page:" .. P] = "" says the page served. Equal
+ * bytes are equal items, so the answer is the one a full decode would
+ * give (its request id that of the page's first answer). Anything else
+ * (another page, a digest the marks no longer offer, a record that does
+ * not parse) decodes the text in full.
  */
 #include "internal.h"
 #include "base/buf.h"
@@ -267,14 +269,19 @@ static void on_text(void *ud, const XML_Char *s, int len)
 		fail(x, "text too large");
 }
 
-static bool blank(const cairn_buf *b)
+static bool blank_text(const char *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < b->len; i++)
-		if (b->ptr[i] != ' ' && b->ptr[i] != '\t' && b->ptr[i] != '\n' && b->ptr[i] != '\r')
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
 			return false;
 	return true;
+}
+
+static bool blank(const cairn_buf *b)
+{
+	return blank_text(b->ptr, b->len);
 }
 
 /* Push the Lua string of name (a local name), from the cache when slot
@@ -472,7 +479,7 @@ static int decoder_gc(lua_State *L)
 
 /* ---- page marks ---- */
 
-#define PAGE_MAGIC "cairn-page 1\n"
+#define PAGE_MAGIC CAIRN_PAGE_RECORD_MAGIC
 
 /* The answer's page digest: its bytes less its request id's element. */
 static void page_digest(const char *s, size_t len, char out[65])
@@ -562,13 +569,11 @@ static int page_hit(lua_State *L, const char *rec, size_t reclen, const char *pa
 	}
 	if (lua_getfield(L, -2, set) == LUA_TSTRING) {
 		/* its text, when not blank, as a table's (decode's mapping) */
-		size_t tl, k;
+		size_t tl;
 		const char *t = lua_tolstring(L, -1, &tl);
 
-		for (k = 0; k < tl && strchr(" \t\r\n", t[k]); k++)
-			;
 		lua_newtable(L);
-		if (k < tl) {
+		if (!blank_text(t, tl)) {
 			lua_insert(L, -2);
 			lua_setfield(L, -2, "_text");
 		} else {

@@ -415,7 +415,10 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 		set_error(res, e);
 		goto done;
 	}
-	cairn_engine_pages_done(e);
+	/* page marks are used by the search's listings alone: a run without
+	 * it (--no-unmanaged) leaves them for the next one that lists */
+	if (search)
+		cairn_engine_pages_done(e);
 	de->marks = json_incref(e->mark_new);
 	if (o->verbose && o->log)
 		fprintf(o->log, "cairn: %s: %zu of %zu objects unchanged since a read that matched the state "

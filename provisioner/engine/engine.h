@@ -224,8 +224,8 @@ const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type
  * offered for type) or "" (a kept page served); each such key is taken
  * out of hits. */
 void cairn_engine_take_pages(cairn_engine *e, const char *type, json_t *hits);
-/* At the end of the refresh: the page marks read and not used are to be
- * dropped (null in e->mark_new). */
+/* At the end of a refresh whose listings ran: the page marks read and not
+ * used are to be dropped (null in e->mark_new). */
 void cairn_engine_pages_done(cairn_engine *e);
 #define CAIRN_PAGE_MARK "#page:"
 

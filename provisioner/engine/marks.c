@@ -242,7 +242,7 @@ const json_t *cairn_engine_marks_offered(const cairn_engine *e, const char *type
  * run offered for type (what the decoder's page hits check again). */
 static bool page_record_ok(const json_t *offered, const char *rec)
 {
-	static const char magic[] = "cairn-page 1\n";
+	static const char magic[] = CAIRN_PAGE_RECORD_MAGIC;
 	const char *d = rec + sizeof(magic) - 1, *nl;
 	char dg[65];
 
@@ -275,8 +275,7 @@ void cairn_engine_take_pages(cairn_engine *e, const char *type, json_t *hits)
 				if (!*json_string_value(v)) {
 					json_object_set_new(e->mark_pages, addr, json_true());
 					e->pages_used++;
-				}
-				else if ((offered = cairn_engine_marks_offered(e, type)) &&
+				} else if ((offered = cairn_engine_marks_offered(e, type)) &&
 					 page_record_ok(offered, json_string_value(v)) && page_key(e, type, key) == 0)
 					json_object_set_new(e->mark_new, addr, json_pack("[s,O]", key, v));
 				free(addr);

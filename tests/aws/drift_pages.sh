@@ -61,6 +61,13 @@ err_has "listing answers unchanged (page marks: not parsed)" "the verbose line"
 check "at least the three listings served by their pages" \
   grep -Eq "; ([3-9]|[1-9][0-9]+) listing answers unchanged" "$WORK/err"
 eq "$(jq -r '.environments[0].coverage | [.managed, .unmanaged, .seen] | join(" ")' r.json)" "7 0 7" "the coverage"
+run drift -C s -e dev --no-unmanaged
+expect_rc 0 "a run without the search: clean"
+eq "$(pages aws.subnet) $(pages aws.security_group) $(pages aws.route_table)" "1 1 1" \
+  "it lists nothing, and leaves the page marks for the next run that does"
+run drift -C s -e dev --verbose
+expect_rc 0 "the next run with the search: clean"
+check "its listings served by the pages kept" grep -Eq "; ([3-9]|[1-9][0-9]+) listing answers unchanged" "$WORK/err"
 
 # --- changed out of band: the answer's bytes differ, parsed in full ---
 SUB2=$(state_id s 'sub[2]')
