@@ -109,11 +109,11 @@ for run in $(seq "${RUNS:-5}"); do
     >"$W/drift.out" 2>"$W/drift.err" && rc=0 || rc=$?
   read -r wall user sys rss <"$W/time"
   simcpu=$(( $(awk '{print $14 + $15}' /proc/$SIM_PID/stat) - sim0 ))
-  calls=$(grep -ac ' ec2 ' "$W/sim.log" || true)
+  calls=$(grep -acE ' (ec2|rds|elasticache|eks) ' "$W/sim.log" || true)
   res=$(jq '[.environments[].resources] | add' "$W/drift.json")
   status=$(jq -r '[.environments[] | .name + "=" + .status] | join(" ")' "$W/drift.json")
   python3 -c "print(f'run $run: exit $rc; wall {$wall:.3f} s; cpu {$user + $sys:.3f} s (user $user, sys $sys) = {($user + $sys) / $res * 1e6:.1f} us per resource; $res resources; $calls API calls; peak RSS {$rss / 1024:.0f} MiB; the sim used {$simcpu / 100:.2f} s CPU; $status')"
-  grep -ao ' ec2 [a-z0-9-]* [A-Za-z]*' "$W/sim.log" | awk '{print $3}' | sort | uniq -c | tr '\n' ' '; echo
+  grep -aoE ' (ec2|rds|elasticache|eks) [a-z0-9-]* [A-Za-z]*' "$W/sim.log" | awk '{print $3}' | sort | uniq -c | tr '\n' ' '; echo
 done
 if [ -n "${BASELINE:-}" ]; then
   hyperfine -N --runs "${RUNS:-5}" --warmup 1 --export-json "$W/hyperfine.json" \

@@ -226,39 +226,54 @@ static const cairn_schema *list_schema(cairn_engine *e, const char *type)
 	return (s->ops & CAIRN_OPS_LIST) ? s : NULL;
 }
 
-/* The stack uses this provider: its types, or its state's, share the prefix. */
-static bool provider_in_use(cairn_engine *e, const char *type)
+/* The types of the stack's configuration and of its state (type -> true),
+ * gathered once per search: the rules ask about them many times, and the
+ * state has thousands of rows. */
+static json_t *types_in_use(cairn_engine *e)
 {
-	const char *dot = strchr(type, '.');
-	size_t n = dot ? (size_t)(dot - type) + 1 : strlen(type), i;
+	json_t *types = json_object();
+	const char *last = NULL;
+	size_t i;
 
 	for (i = 0; i < e->stack->nresources; i++)
-		if (!strncmp(e->stack->resources[i].type, type, n))
-			return true;
+		json_object_set_new(types, e->stack->resources[i].type, json_true());
 	for (i = 0; i < e->nstate; i++)
-		if (!strncmp(e->state[i].type, type, n))
+		if (!last || strcmp(last, e->state[i].type)) /* neighbours mostly share one */
+			json_object_set_new(types, (last = e->state[i].type), json_true());
+	return types;
+}
+
+/* The stack uses this provider: its types, or its state's, share the prefix. */
+static bool provider_in_use(const json_t *types, const char *type)
+{
+	const char *dot = strchr(type, '.'), *t;
+	size_t n = dot ? (size_t)(dot - type) + 1 : strlen(type);
+	json_t *v;
+
+	json_object_foreach((json_t *)types, t, v)
+		if (!strncmp(t, type, n))
 			return true;
 	return false;
 }
 
 /* The stack's configuration or its state has objects of this type. */
-static bool type_in_use(cairn_engine *e, const char *type)
+static bool type_in_use(const json_t *types, const char *type)
 {
-	size_t i;
-
-	for (i = 0; i < e->stack->nresources; i++)
-		if (!strcmp(e->stack->resources[i].type, type))
-			return true;
-	for (i = 0; i < e->nstate; i++)
-		if (!strcmp(e->state[i].type, type))
-			return true;
-	return false;
+	return json_object_get(types, type) != NULL;
 }
 
-static bool searched(cairn_engine *e, const list_rule *r)
+/* Is the rule's type searched? Not when there can be nothing to list: no
+ * search by tags (a tagged_anywhere type only when the stack has it) and
+ * no container of the stack's. Then its module is not even loaded (a
+ * stack of VPCs loads no database, cache or EKS module to search them). */
+static bool searched(cairn_engine *e, const json_t *types, const list_rule *r)
 {
-	return provider_in_use(e, r->type) && list_schema(e, r->type) &&
-	       (!r->container || list_schema(e, r->container));
+	if (!provider_in_use(types, r->type))
+		return false;
+	if (r->container && !(r->by_tags && (!r->tagged_anywhere || type_in_use(types, r->type))) &&
+	    !type_in_use(types, r->container))
+		return false;
+	return list_schema(e, r->type) && (!r->container || list_schema(e, r->container));
 }
 
 /* The values of container_attr of the managed containers: as the state
@@ -394,6 +409,7 @@ typedef struct found {
 	json_t *objects;   /* "type:id" -> {rule index, attrs, tagged} */
 	json_t *candidates;/* rule index (as text) -> [ids] in managed containers, not in the state */
 	json_t *dead;      /* container type -> {value: true}: listed, but the refresh found it gone */
+	json_t *types;     /* types_in_use */
 } found;
 
 /* "type:id" into key */
@@ -459,13 +475,13 @@ static size_t rule_index(const list_rule *r)
 
 /* The jobs of the contents of the containers of rule r whose values are
  * vals (and of the cloud's own objects in them). */
-static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const json_t *vals)
+static int add_contained(jobs *js, cairn_engine *e, const json_t *types, const list_rule *r, const json_t *vals)
 {
 	int rc = add_chunked(js, e, r, L_CONTAINED, NULL, r->filter, vals, NULL, NULL);
 	size_t b;
 
 	for (b = 0; b < sizeof(r->builtin) / sizeof(r->builtin[0]) && !rc; b++)
-		if (r->builtin[b].filter && (!r->builtin[b].with || type_in_use(e, r->builtin[b].with)))
+		if (r->builtin[b].filter && (!r->builtin[b].with || type_in_use(types, r->builtin[b].with)))
 			rc = add_chunked(js, e, r, L_BUILTIN, NULL, r->filter, vals, r->builtin[b].filter,
 					 r->builtin[b].value);
 	return rc;
@@ -473,13 +489,13 @@ static int add_contained(jobs *js, cairn_engine *e, const list_rule *r, const js
 
 /* Is type (searched) the container of a type searched by tags in the
  * containers that are not managed? Then the second round needs them all. */
-static bool contains_tagged(cairn_engine *e, const char *type)
+static bool contains_tagged(cairn_engine *e, const json_t *types, const char *type)
 {
 	size_t i;
 
 	for (i = 0; i < NRULES; i++)
 		if (rules[i].container && !strcmp(rules[i].container, type) && rules[i].by_tags &&
-		    !rules[i].tagged_anywhere && searched(e, &rules[i]))
+		    !rules[i].tagged_anywhere && searched(e, types, &rules[i]))
 			return true;
 	return false;
 }
@@ -496,12 +512,12 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 		const list_rule *r = &rules[i];
 		json_t *vals, *names;
 
-		if (!searched(e, r))
+		if (!searched(e, fd->types, r))
 			continue;
 		if (!r->container || r->tagged_anywhere) {
 			/* listing every object of the region, with a call per
 			 * object for its tags: only for a type the stack has */
-			if (r->by_tags && (!r->tagged_anywhere || type_in_use(e, r->type)))
+			if (r->by_tags && (!r->tagged_anywhere || type_in_use(fd->types, r->type)))
 				rc = add_job(js, e, r, L_TAGGED, tag_filter(e));
 			if (!r->container || rc)
 				continue;
@@ -511,12 +527,12 @@ static int first_round(found *fd, jobs *js, json_t *listed)
 		json_decref(names);
 		if (!json_object_get(listed, r->container))
 			json_object_set(listed, r->container, vals);
-		rc = add_contained(js, e, r, vals);
+		rc = add_contained(js, e, fd->types, r, vals);
 		json_decref(vals);
 	}
 	/* every container of the types searched by tag: where else our objects may be */
 	for (i = 0; i < NRULES && !rc; i++)
-		if (!rules[i].container && rules[i].by_tags && contains_tagged(e, rules[i].type))
+		if (!rules[i].container && rules[i].by_tags && contains_tagged(e, fd->types, rules[i].type))
 			rc = add_job(js, e, &rules[i], L_ALL, json_object());
 	for (i = 0; i < js->n; i++)
 		js->v[i].keep = true;
@@ -552,7 +568,7 @@ static int settle_containers(found *fd, jobs *one, const json_t *listed, json_t 
 		const list_rule *r = &rules[i];
 		json_t *live, *was = json_object_get(listed, r->container ? r->container : ""), *more;
 
-		if (!r->container || !searched(e, r))
+		if (!r->container || !searched(e, fd->types, r))
 			continue;
 		live = containers(e, r->container, r->container_attr, fd->where, false);
 		if (!json_object_get(managed_cont, r->container)) {
@@ -569,7 +585,7 @@ static int settle_containers(found *fd, jobs *one, const json_t *listed, json_t 
 			if (!has_value(was, json_string_value(x)))
 				json_array_append(more, x);
 		if (json_array_size(more))
-			rc = add_contained(one, e, r, more);
+			rc = add_contained(one, e, fd->types, r, more);
 		json_decref(more);
 		json_decref(live);
 	}
@@ -610,7 +626,7 @@ static int second_round(found *fd, jobs *first, jobs *js, json_t *managed_cont)
 		json_t *other = r->container ? json_object_get(others, r->container) : NULL, *cand;
 		char ix[8];
 
-		if (!r->by_tags || !r->container || r->tagged_anywhere || !searched(e, r))
+		if (!r->by_tags || !r->container || r->tagged_anywhere || !searched(e, fd->types, r))
 			continue;
 		if (json_array_size(other))
 			rc = add_chunked(js, e, r, L_TAGGED, tf, r->filter, other, NULL, NULL);
@@ -725,6 +741,7 @@ void cairn_drift__unmanaged_free(cairn_drift_search *s)
 	json_decref(s->fd.objects);
 	json_decref(s->fd.candidates);
 	json_decref(s->fd.dead);
+	json_decref(s->fd.types);
 	free(s);
 }
 
@@ -736,7 +753,8 @@ int cairn_drift__unmanaged_begin(cairn_engine *e, cairn_drift_search **out)
 
 	if (!s)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	s->fd = (found){ e, json_object(), 0, json_object(), json_object(), json_object(), json_object(), json_object() };
+	s->fd = (found){ e, json_object(), 0, json_object(), json_object(), json_object(), json_object(), json_object(),
+			  types_in_use(e) };
 	s->listed = json_object();
 	s->managed_cont = json_object();
 	for (i = 0; i < e->nstate; i++)
