@@ -262,8 +262,12 @@ int cairn_store_ephemeral_forget(cairn_store *st, const char *name)
 				     "resource(s) and %lld pending operation(s) of it", name, (long long)res,
 				     (long long)intents);
 	else if ((rc = delete_rows(st, "DELETE FROM ephemeral_envs WHERE name = ?1", name)) == 0 &&
-		 (rc = delete_rows(st, "DELETE FROM outputs WHERE env = ?1", name)) == 0)
-		rc = delete_rows(st, "DELETE FROM read_marks WHERE env = ?1", name);
+		 (rc = delete_rows(st, "DELETE FROM outputs WHERE env = ?1", name)) == 0 &&
+		 (rc = delete_rows(st, "DELETE FROM read_marks WHERE env = ?1", name)) == 0)
+		/* a create that never applied (refused after its lock recorded
+		 * the name): no trace of it; a destroyed one keeps its history */
+		rc = delete_rows(st, "DELETE FROM envs WHERE name = ?1 AND serial = 0 AND "
+				 "NOT EXISTS (SELECT 1 FROM revisions WHERE env = ?1)", name);
 cleanup:
 	return cairn_store__tx_end(st, rc);
 }

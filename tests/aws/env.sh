@@ -137,6 +137,10 @@ err_has "invalid environment name 'PR_9'" "says so"
 run env create pr-9 --from dev --ttl soon --auto-approve -C ex
 expect_rc 1 "a bad --ttl"
 err_has "--ttl expects a duration" "says so"
+# refused after its lock recorded the name: the plan finds a bad value
+run env create pr-9 --from dev --var db_storage=1 --auto-approve -C ex
+expect_rc 1 "a value the module refuses"
+err_has "environment 'pr-9' was not created: property 'allocated_storage' of aws.db_instance must be" "says so"
 run env extend nope --ttl 1h -C ex
 expect_rc 1 "extend an unknown environment"
 err_has "unknown environment 'nope'" "says so"
