@@ -51,6 +51,7 @@ typedef struct by_addr {
 	const cairn_state_res **rows;
 	json_t *offered;          /* the last type's offered marks */
 	const char *offered_type;
+	size_t next;              /* the row after the last one found */
 } by_addr;
 
 static int row_cmp(const void *a, const void *b)
@@ -127,8 +128,15 @@ static int take_mark(void *ud, const char *address, const char *key, const char 
 		}
 		return 0;
 	}
-	if (strlen(digest) != 64 || !(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
+	if (strlen(digest) != 64)
 		return 0;
+	/* the marks come in the order of their index, which is the rows'
+	 * (both by strcmp): the next row first, else a search */
+	if (b->next < e->nstate && !strcmp(b->rows[b->next]->address, address))
+		rp = &b->rows[b->next];
+	else if (!(rp = bsearch(address, b->rows, e->nstate, sizeof(*b->rows), addr_cmp)))
+		return 0;
+	b->next = (size_t)(rp - b->rows) + 1;
 	r = *rp;
 	if (!(want = cairn_engine_mark_key(e, r)) || strcmp(want, key))
 		return 0;
@@ -190,7 +198,7 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	/* an older state (no table yet: the run's writer migrates it) or a
 	 * failing read: no marks (or those read so far), nothing else changes */
 	if (e->store) {
-		by_addr b = { e, malloc((e->nstate + 1) * sizeof(*b.rows)), NULL, NULL };
+		by_addr b = { e, malloc((e->nstate + 1) * sizeof(*b.rows)), NULL, NULL, 0 };
 		bool sorted = true;
 
 		if (!b.rows)
