@@ -9,8 +9,10 @@
 # DRIFT_BENCH_DIR=DIR keeps the created resources (sim database and state) in
 # DIR, so that later runs with the same N skip the creation (~1-2 min).
 # PROFILE=perf|callgrind: one more run under perf record / callgrind.
-# WARMUP=K: untimed runs first (default 2: the read marks, then the page
-# marks; WARMUP=0: run 1 keeps every read mark anew, run 2 the pages).
+# WARMUP=K: untimed runs first (default 2: the read marks and the
+# environment memo, then the memo taken; WARMUP=0: run 1 keeps every read
+# mark and the memo anew). DRIFT_FLAGS=--no-env-memo: every run reads
+# (read marks and page marks: the cost of a run where something changed).
 # DRIFT_FLAGS: more flags for cairn drift (e.g. --no-unmanaged).
 # BASELINE=BIN (with BASELINE_MODULES=DIR, its modules): then hyperfine, in
 # one session, BIN's and this build's `cairn drift --all` (RUNS runs each,
@@ -100,7 +102,7 @@ if [ "${WARMUP:-2}" -gt 0 ]; then
   for _ in $(seq "${WARMUP:-2}"); do
     "$CAIRN" drift -C "$W/s" --all ${DRIFT_FLAGS:-} --json "$W/drift.json" >/dev/null 2>&1 || true
   done
-  echo "(${WARMUP:-2} untimed runs first: read marks and page marks for this endpoint)"
+  echo "(${WARMUP:-2} untimed runs first: read marks, then page marks or the environment memo, for this endpoint)"
 fi
 for run in $(seq "${RUNS:-5}"); do
   : >"$W/sim.log"

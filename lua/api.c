@@ -438,6 +438,7 @@ static int l_random_bytes(lua_State *L)
 	size_t n = check_count(L, 1);
 	luaL_Buffer b;
 
+	cairn_lua_rt(L)->outside++;
 	random_fill(L, (unsigned char *)luaL_buffinitsize(L, &b, n), n);
 	luaL_pushresultsize(&b, n);
 	return 1;
@@ -461,6 +462,7 @@ static int l_random_hex(lua_State *L)
 	luaL_Buffer b;
 	char *out = luaL_buffinitsize(L, &b, 3 * n);
 
+	cairn_lua_rt(L)->outside++;
 	/* raw bytes at the end of the buffer, hex from the start: no overlap */
 	random_fill(L, (unsigned char *)out + 2 * n, n);
 	hex_encode(out, (unsigned char *)out + 2 * n, n);
@@ -474,6 +476,7 @@ static int l_random_int(lua_State *L)
 	lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
 	unsigned long long range, limit, r;
 
+	cairn_lua_rt(L)->outside++;
 	luaL_argcheck(L, lo <= hi, 2, "empty interval");
 	range = (unsigned long long)hi - (unsigned long long)lo + 1ULL;
 	limit = range ? ULLONG_MAX - (ULLONG_MAX % range + 1) % range : ULLONG_MAX;
@@ -595,6 +598,7 @@ static int l_time_now(lua_State *L)
 {
 	struct timespec ts;
 
+	cairn_lua_rt(L)->outside++;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
 	return 1;
@@ -723,6 +727,7 @@ static int l_fs_read(lua_State *L)
 	size_t len;
 	char msg[sizeof(((cairn_error *)0)->message)];
 
+	cairn_lua_rt(L)->outside++;
 	fs_guard(L, "read", path);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -834,6 +839,7 @@ static int l_fs_exists(lua_State *L)
 {
 	struct stat st;
 
+	cairn_lua_rt(L)->outside++;
 	fs_guard(L, "look at", luaL_checkstring(L, 1));
 	lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
 	return 1;
@@ -846,6 +852,7 @@ static int l_fs_stat(lua_State *L)
 	struct stat st;
 	char mode[8];
 
+	cairn_lua_rt(L)->outside++;
 	fs_guard(L, "stat", path);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)

@@ -35,6 +35,7 @@ struct cairn_lua {
 	long long instr_limit;
 	long long load_instr;       /* instructions run while loading a module */
 	const char *loading;        /* type being loaded (for the limit message) */
+	unsigned long outside;      /* calls that read the clock, randomness or files */
 	bool killed;                /* the running code is being stopped: a limit, its
 				     * deadline or an interrupt (nothing may catch it) */
 	volatile sig_atomic_t interrupted; /* cairn_lua_interrupt() was called */

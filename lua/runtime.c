@@ -1258,6 +1258,24 @@ static int load_module_cf(lua_State *L)
 	return 0;
 }
 
+bool cairn_lua_saw_outside(const cairn_lua *rt)
+{
+	return rt->outside != 0;
+}
+
+json_t *cairn_lua_loaded_types(const cairn_lua *rt)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < rt->nmods; i++)
+		if (json_array_append_new(a, json_string(rt->mods[i]->schema.type)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 static cairn_lua_module *find_loaded(cairn_lua *rt, const char *type)
 {
 	size_t i;

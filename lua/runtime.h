@@ -276,6 +276,16 @@ typedef struct cairn_schema {
  * when one could not be kept. */
 int cairn_lua_sources_digest(cairn_lua *rt, unsigned char out[32]);
 
+/* Has a module of this runtime read the clock, randomness or a file
+ * (cairn.time.now, cairn.random, cairn.fs)? What it did then is not a
+ * function of its answers alone (cairn drift's environment memo). */
+bool cairn_lua_saw_outside(const cairn_lua *rt);
+
+/* The types of the modules this runtime has loaded so far, as a new
+ * array of strings (cairn drift's environment memo loads them again to
+ * digest their sources). */
+json_t *cairn_lua_loaded_types(const cairn_lua *rt);
+
 /* Create the sandbox. dirs: module search path, in order (copied). */
 int cairn_lua_new(cairn_lua **out, const char *const *dirs, size_t ndirs, const cairn_lua_limits *lim);
 void cairn_lua_free(cairn_lua *rt);

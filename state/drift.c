@@ -223,6 +223,31 @@ int cairn_store_read_marks(cairn_store *st, const char *env,
 	return rc;
 }
 
+int cairn_store_read_mark(cairn_store *st, const char *env, const char *address, char **key, char **digest)
+{
+	cairn_dbstmt *s = NULL;
+	int rc, src;
+
+	*key = *digest = NULL;
+	if ((rc = prep(st, "SELECT key, digest FROM read_marks WHERE env = ?1 AND address = ?2", &s)))
+		return rc;
+	cairn_store__bind_text(s, 1, env);
+	cairn_store__bind_text(s, 2, address);
+	if ((src = cairn_db_step(s)) == CAIRN_DB_ROW) {
+		const char *k = cairn_db_col_text(s, 0), *d = cairn_db_col_text(s, 1);
+
+		if (k && d && (!(*key = strdup(k)) || !(*digest = strdup(d)))) {
+			free(*key);
+			*key = NULL;
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+	} else if (src != CAIRN_DB_DONE) {
+		rc = cairn_store__sqlerr(st, src, "read a read mark");
+	}
+	cairn_db_finalize(s);
+	return rc;
+}
+
 int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, json_t *findings,
 			     int64_t *run_out, json_t **resolved)
 {
@@ -272,11 +297,12 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 	if (!rc && json_object_size(run->marks))
 		rc = put_marks(st, run->env, run->marks);
 	/* a complete run: the marks of rows the state no longer has go (not
-	 * the kept plan, "#plan", nor page marks, "#page:...", which go when
-	 * a run no longer uses them: no resource address begins with '#') */
+	 * the kept plan, "#plan", the environment's memo, "#env", nor page
+	 * marks, "#page:...", which go when a run no longer uses them: no
+	 * resource address begins with '#') */
 	if (!rc && run->complete && (rc = prep(st, "DELETE FROM read_marks WHERE env = ?1 AND address NOT IN "
 					       "(SELECT address FROM resources WHERE env = ?1) AND address <> '#plan' "
-					       "AND substr(address, 1, 6) <> '#page:'",
+					       "AND address <> '#env' AND substr(address, 1, 6) <> '#page:'",
 					       &gone)) == 0) {
 		cairn_store__bind_text(gone, 1, run->env);
 		rc = step_done(st, gone, "drop stale read marks");

@@ -43,6 +43,10 @@ int cairn_store_drift_record(cairn_store *st, const cairn_drift_run_rec *run, js
 int cairn_store_read_marks(cairn_store *st, const char *env,
 			   int (*each)(void *ud, const char *address, const char *key, const char *digest), void *ud);
 
+/* One of env's read marks: *key and *digest (malloc'd) of the mark at
+ * address, or both NULL when there is none. */
+int cairn_store_read_mark(cairn_store *st, const char *env, const char *address, char **key, char **digest);
+
 /* The record of env: {"runs": [{id, started_at, duration_s, status, who,
  * host, summary}] newest first, at most `limit` (0 = all), "findings":
  * [{kind, address, type, id, attribute, detail, ignored, first_seen,

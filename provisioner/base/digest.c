@@ -72,3 +72,23 @@ int cairn_sha256_hex(const void *p, size_t n, char out[65])
 	cairn_hex32(d, out);
 	return rc;
 }
+
+int cairn_answer_digest(const char *s, size_t len, char out[65])
+{
+	size_t head = len < 512 ? len : 512, tail = head;
+	const char *a, *b = NULL;
+	unsigned char d[32];
+
+	a = memmem(s, head, "<requestId>", 11);
+	if (a)
+		b = memmem(a, (size_t)(s + len - a) < 256 ? (size_t)(s + len - a) : 256, "</requestId>", 12);
+	if (!a || !b) {
+		a = memmem(s + len - tail, tail, "<RequestId>", 11);
+		b = a ? memmem(a, (size_t)(s + len - a), "</RequestId>", 12) : NULL;
+	}
+	if (a && b && cairn_sha256_2(s, (size_t)(a - s), b + 12, (size_t)(s + len - (b + 12)), d) == 0) {
+		cairn_hex32(d, out);
+		return 0;
+	}
+	return cairn_sha256_hex(s, len, out);
+}

@@ -14,6 +14,11 @@ int cairn_sha256(const void *p, size_t n, unsigned char out[32]);
 int cairn_sha256_2(const void *p, size_t n, const void *q, size_t m, unsigned char out[32]);
 /* The same, as 64 lowercase hex digits and a NUL. */
 int cairn_sha256_hex(const void *p, size_t n, char out[65]);
+/* An answer's digest: of its bytes less its request id's element
+ * (<requestId> near the start for EC2, <RequestId> near the end for RDS and
+ * ElastiCache), which is the only part of an answer that differs between
+ * two reads of the same objects. 64 hex digits and a NUL. */
+int cairn_answer_digest(const char *s, size_t len, char out[65]);
 /* 32 bytes as 64 hex digits and a NUL. */
 void cairn_hex32(const unsigned char d[32], char out[65]);
 

@@ -64,6 +64,7 @@ static const char drift_usage[] =
 "  --html FILE             one self-contained HTML page\n"
 "  --no-unmanaged          do not look for unmanaged objects\n"
 "  --no-record             do not keep the run in the state database\n"
+"  --no-env-memo           read and compare everything even when every answer is the one the last run got\n"
 "  -C DIR, --stack FILE, --state FILE, --var NAME=VALUE, --parallelism N, --no-color, -v\n";
 
 static int usage(const char *fmt, const char *arg)
@@ -86,7 +87,7 @@ static int push(char ***v, size_t *n, const char *s)
 }
 
 enum { D_ALL = 256, D_PARITY, D_JSON, D_JUNIT, D_METRICS, D_HTML, D_NOUNM, D_NOREC, D_STACK, D_STATE, D_VAR,
-       D_PAR, D_NOCOLOR, D_LIMIT };
+       D_PAR, D_NOCOLOR, D_LIMIT, D_NOMEMO };
 
 static int parse_var(drift_cli *c, const char *arg)
 {
@@ -135,6 +136,7 @@ static int parse(drift_cli *c, int argc, char **argv, bool history)
 		{ "json", optional_argument, NULL, D_JSON }, { "junit", required_argument, NULL, D_JUNIT },
 		{ "metrics", required_argument, NULL, D_METRICS }, { "html", required_argument, NULL, D_HTML },
 		{ "no-unmanaged", no_argument, NULL, D_NOUNM }, { "no-record", no_argument, NULL, D_NOREC },
+		{ "no-env-memo", no_argument, NULL, D_NOMEMO },
 		{ "stack", required_argument, NULL, D_STACK }, { "state", required_argument, NULL, D_STATE },
 		{ "var", required_argument, NULL, D_VAR }, { "parallelism", required_argument, NULL, D_PAR },
 		{ "no-color", no_argument, NULL, D_NOCOLOR }, { "limit", required_argument, NULL, D_LIMIT },
@@ -147,7 +149,8 @@ static int parse(drift_cli *c, int argc, char **argv, bool history)
 	opterr = 0;
 	while ((idx = -1, opt = getopt_long(argc, argv, "e:C:vh", opts, &idx)) != -1) {
 		bool hist_only = opt == D_LIMIT, run_only = opt == D_ALL || opt == D_PARITY || opt == D_JUNIT ||
-			opt == D_METRICS || opt == D_HTML || opt == D_NOUNM || opt == D_NOREC || opt == D_VAR || opt == D_PAR;
+			opt == D_METRICS || opt == D_HTML || opt == D_NOUNM || opt == D_NOREC || opt == D_VAR || opt == D_PAR ||
+			opt == D_NOMEMO;
 
 		if ((history && run_only) || (!history && hist_only)) {
 			char name[64];
@@ -187,6 +190,7 @@ static int parse(drift_cli *c, int argc, char **argv, bool history)
 		case D_HTML: c->html = optarg; break;
 		case D_NOUNM: c->o.unmanaged = false; break;
 		case D_NOREC: c->o.record = false; break;
+		case D_NOMEMO: c->o.env_memo = false; break;
 		case D_STACK: c->o.stack_file = optarg; break;
 		case D_STATE: c->o.state_file = optarg; break;
 		case D_VAR:
@@ -708,6 +712,7 @@ int cairn_cli_drift(int argc, char **argv)
 	c.o.parallelism = 10;
 	c.o.unmanaged = true;
 	c.o.record = true;
+	c.o.env_memo = true;
 	c.o.log = stderr;
 	c.color = cairn_cli_color();
 	c.vars = json_object();

@@ -13,6 +13,7 @@
  * attributes against the recorded ones give what changed outside cairn.
  */
 #include "drift_int.h"
+#include "state/drift.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -364,6 +365,150 @@ static int plan_or_memo(cairn_drift_run *r, drift_env *de, cairn_engine *e, json
 	return 0;
 }
 
+/*
+ * The environment's memo. A run's result for an environment is a function
+ * of what the env key digests (engine.h: the configuration, the modules,
+ * the state, the provider settings) and of the answers to the requests it
+ * made. A complete recorded run keeps, in the read marks' table under
+ * CAIRN_ENV_MEMO, those requests with their answers' digests (loop.h,
+ * cairn_loop_capture) and its result: the findings (redacted, before the
+ * ignore rules, which are applied at each run), the addresses and the
+ * coverage counts. The next run with the same key and the same files read
+ * by the configuration makes those requests again, all at once, and when
+ * every answer is the one the last run got (but its request id), takes
+ * that result: nothing is decoded, compared or planned. The first answer
+ * that differs ends the replay, and the environment is read as always.
+ *
+ * Not kept (nor taken): with --parity or --no-env-memo, pending
+ * operations, a sensitive value in the configuration (as the kept plan),
+ * a type of the local provider (it reads files, not answers), a module
+ * that read the clock, randomness or a file, anything that went through
+ * the loop but HTTP (SSH: hosts), a request that failed without an
+ * answer, an error, or a request carrying a value the state holds as
+ * sensitive (the requests are kept in clear; the answers are not kept).
+ */
+#define MEMO_WHAT(o) ((o)->unmanaged ? "drift: managed and unmanaged" : "drift: managed only")
+
+static bool memo_possible(const cairn_drift_run *r, const cairn_engine *e)
+{
+	const cairn_drift_opts *o = &r->opts;
+	size_t i;
+
+	if (!o->env_memo || o->parity || e->nintents || !cairn_engine_plan_memo_allowed(e))
+		return false;
+	for (i = 0; i < e->stack->nresources; i++)
+		if (!strncmp(e->stack->resources[i].type, "local.", 6))
+			return false;
+	for (i = 0; i < e->nstate; i++)
+		if (!strncmp(e->state[i].type, "local.", 6))
+			return false;
+	return true;
+}
+
+/* 1: the memo's result is this run's (*findings, *addrs, the counts set);
+ * 0: read the environment; <0: an error (a signal). */
+static int memo_take(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t **findings, json_t **addrs,
+		     size_t *managed, size_t *unmanaged)
+{
+	char *key = NULL, *text = NULL, now[65];
+	json_t *m = NULL, *t;
+	size_t i;
+	bool same = false;
+	int rc = 0;
+
+	if (cairn_store_read_mark(e->store, de->name, CAIRN_ENV_MEMO, &key, &text) != 0 || !key) {
+		cairn_error_clear();
+		goto out;
+	}
+	if (!(m = json_loads(text, 0, NULL)) || !json_is_array(json_object_get(m, "types")) ||
+	    !json_is_array(json_object_get(m, "requests")) || !json_is_array(json_object_get(m, "findings")) ||
+	    !json_is_array(json_object_get(m, "addresses")) || !json_is_integer(json_object_get(m, "managed")) ||
+	    !json_is_integer(json_object_get(m, "unmanaged")))
+		goto out;
+	/* the modules the run loaded, so that the key digests their sources */
+	json_array_foreach(json_object_get(m, "types"), i, t) {
+		const cairn_schema *sch;
+
+		if (!json_is_string(t) || cairn_lua_schema(e->lua, json_string_value(t), &sch) != 0) {
+			cairn_error_clear();
+			goto out;
+		}
+	}
+	if (cairn_engine_env_key(e, MEMO_WHAT(&r->opts), now) != 0 || strcmp(now, key) ||
+	    !inputs_hold(json_object_get(m, "inputs")))
+		goto out;
+	if ((rc = cairn_engine_replay(e, json_object_get(m, "requests"), &same)) != 0 || !same)
+		goto out;
+	*findings = json_deep_copy(json_object_get(m, "findings"));
+	*addrs = json_deep_copy(json_object_get(m, "addresses"));
+	*managed = (size_t)json_integer_value(json_object_get(m, "managed"));
+	*unmanaged = (size_t)json_integer_value(json_object_get(m, "unmanaged"));
+	if (*findings && *addrs) {
+		rc = 1;
+		if (r->opts.verbose && r->opts.log)
+			fprintf(r->opts.log, "cairn: %s: every answer (%zu requests) as the last run got it: its result "
+				"taken again (environment memo: nothing decoded or compared)\n", de->name,
+				json_array_size(json_object_get(m, "requests")));
+	} else {
+		json_decref(*findings);
+		json_decref(*addrs);
+		*findings = *addrs = NULL;
+	}
+out:
+	json_decref(m);
+	free(key);
+	free(text);
+	return rc < 0 ? -1 : rc;
+}
+
+/* Does any request carry a value the state holds as sensitive? */
+static bool requests_hold_secret(const cairn_engine *e, const json_t *requests)
+{
+	const json_t *pair;
+	size_t i;
+
+	json_array_foreach(requests, i, pair) {
+		char *t = json_dumps(json_array_get(pair, 0), JSON_COMPACT | JSON_SORT_KEYS), *red;
+		bool clear;
+
+		if (!t)
+			return true;
+		red = cairn_engine_redact(e, t);
+		clear = red && !strcmp(red, t);
+		free(red);
+		free(t);
+		if (!clear)
+			return true;
+	}
+	return false;
+}
+
+/* After a complete run: keep its memo (kept: the memo's findings, redacted,
+ * before the ignore rules), or drop the one it could not use. */
+static void memo_keep(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t *kept, json_t *addrs,
+		      size_t managed, size_t unmanaged)
+{
+	json_t *req = NULL, *memo = NULL;
+	char key[65], *text = NULL;
+
+	if (!de->marks)
+		return;
+	if (!kept || !addrs || !e->inputs || cairn_lua_saw_outside(e->lua) || !(req = cairn_loop_captured(e->loop)) ||
+	    requests_hold_secret(e, req) || cairn_engine_env_key(e, MEMO_WHAT(&r->opts), key) != 0 ||
+	    !(memo = json_pack("{s:o?,s:O,s:O,s:O,s:I,s:I,s:O}", "types", cairn_lua_loaded_types(e->lua),
+			       "requests", req, "findings", kept, "addresses", addrs, "managed", (json_int_t)managed,
+			       "unmanaged", (json_int_t)unmanaged, "inputs", e->inputs)) ||
+	    !(text = json_dumps(memo, JSON_COMPACT | JSON_SORT_KEYS))) {
+		cairn_error_clear();
+		json_object_set_new(de->marks, CAIRN_ENV_MEMO, json_null());
+	} else {
+		json_object_set_new(de->marks, CAIRN_ENV_MEMO, json_pack("[s,s]", key, text));
+	}
+	free(text);
+	json_decref(memo);
+	json_decref(req);
+}
+
 static void check_env(cairn_drift_run *r, drift_env *de)
 {
 	const cairn_drift_opts *o = &r->opts;
@@ -373,8 +518,9 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	cairn_drift_search *search = NULL;
 	size_t managed = 0, seen = 0, listed_managed = 0, unmanaged = 0;
 	double t0 = cairn_now();
-	json_t *planned = NULL;
-	int rc;
+	json_t *planned = NULL, *findings_memo = NULL, *addrs, *kept = NULL;
+	bool memo = false;
+	int rc = 0;
 
 	memset(&eo, 0, sizeof(eo));
 	eo.dir = o->dir;
@@ -400,6 +546,23 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	}
 	if (e->nintents)
 		json_object_set_new(res, "pending_operations", json_integer((json_int_t)e->nintents));
+	/* the environment's memo: every answer as the last run got it */
+	if ((memo = memo_possible(r, e))) {
+		int hit = memo_take(r, de, e, &findings_memo, &planned, &managed, &unmanaged);
+
+		if (hit < 0) {
+			set_error(res, e);
+			goto done;
+		}
+		if (hit > 0) {
+			json_decref(findings);
+			findings = findings_memo;
+			memo = false;
+			goto report;
+		}
+		/* this run's requests and their answers, for the next */
+		cairn_loop_capture(e->loop, CAIRN_CAPTURE_ON);
+	}
 	/* read marks: objects whose bytes did not change since a read that
 	 * matched the state are not decoded again (lua/runtime.h) */
 	if ((rc = cairn_engine_read_marks(e, o->record)) != 0) {
@@ -442,9 +605,15 @@ static void check_env(cairn_drift_run *r, drift_env *de)
 	} else if (!rc && o->parity) {
 		de->resources = parity_data(e, refreshed);
 	}
-	json_object_set_new(res, "addresses", planned ? json_incref(planned) : addresses(e, rc == 0));
+report:
+	addrs = planned ? json_incref(planned) : addresses(e, rc == 0);
+	json_object_set_new(res, "addresses", json_incref(addrs));
 	json_decref(planned);
 	sort_findings(findings);
+	if (memo && !rc && !json_object_get(res, "error") && r->opts.record)
+		memo_keep(r, de, e, (kept = cairn_drift__redact(e, findings)), addrs, managed, unmanaged);
+	json_decref(kept);
+	json_decref(addrs);
 	cairn_drift__apply_ignores(r->stack, findings, r->now);
 	red = cairn_drift__redact(e, findings);
 	json_decref(findings);

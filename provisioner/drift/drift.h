@@ -53,6 +53,7 @@ typedef struct cairn_drift_opts {
 	bool unmanaged;          /* search for unmanaged objects (list calls) */
 	bool record;             /* keep the run in the state database */
 	bool parity;             /* keep what cairn_drift_parity compares */
+	bool env_memo;           /* take an environment's result from its memo when every answer is the same */
 	int64_t now;             /* the run's time, unix seconds (0: now): ignore rules' expiry */
 	int envs_at_once;        /* environments read at the same time (0: 8) */
 	const char *checked_state; /* this process has just opened (and checked) the

@@ -155,6 +155,70 @@ int cairn_engine_run_sched(cairn_engine *e, cairn_sched *s)
 	return rc;
 }
 
+/* ---------- replaying requests (drift's environment memo) ---------- */
+
+typedef struct replay {
+	size_t left;
+	bool differ;
+} replay;
+
+typedef struct replay_one {
+	replay *r;
+	const char *want;
+} replay_one;
+
+static void on_replayed(void *ud, json_t *resp)
+{
+	replay_one *o = ud;
+	const char *got = json_string_value(json_object_get(resp, "answer_digest"));
+
+	if (!got || strcmp(got, o->want) != 0)
+		o->r->differ = true;
+	o->r->left--;
+	json_decref(resp);
+}
+
+int cairn_engine_replay(cairn_engine *e, const json_t *requests, bool *same)
+{
+	size_t n = json_array_size(requests), i, started = 0;
+	replay r = { 0, false };
+	replay_one *ones = calloc(n ? n : 1, sizeof(*ones));
+	int rc = 0;
+
+	*same = false;
+	if (!ones)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	cairn_loop_capture(e->loop, CAIRN_CAPTURE_DIGESTS);
+	for (i = 0; i < n && !r.differ; i++) {
+		const json_t *pair = json_array_get(requests, i);
+
+		ones[i].r = &r;
+		ones[i].want = json_string_value(json_array_get(pair, 1));
+		if (!ones[i].want || !json_is_object(json_array_get(pair, 0)) ||
+		    cairn_loop_http(e->loop, json_array_get(pair, 0), on_replayed, &ones[i]) != 0) {
+			cairn_error_clear();
+			r.differ = true;
+			break;
+		}
+		started++;
+		r.left++;
+	}
+	cairn_engine_signals_on(e);
+	/* the first answer that differs ends it: the run reads everything */
+	while (r.left && !r.differ && !cairn_engine_signal(e))
+		cairn_loop_run_once(e->loop, 0.1, NULL);
+	cairn_engine_signals_off(e);
+	for (i = 0; i < started; i++)
+		cairn_loop_http_cancel(e->loop, &ones[i]);
+	cairn_loop_capture(e->loop, CAIRN_CAPTURE_OFF);
+	if (cairn_engine_signal(e))
+		rc = cairn_engine_interrupted_error(e);
+	else
+		*same = !r.differ && !r.left;
+	free(ones);
+	return rc;
+}
+
 int cairn_engine_interrupted_error(const cairn_engine *e)
 {
 	return cairn_error_set(CAIRN_ERROR, "interrupted by %s: the running operations were abandoned and nothing "

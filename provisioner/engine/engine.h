@@ -245,6 +245,19 @@ void cairn_engine_pages_done(cairn_engine *e);
  * as recorded). Borrowed. */
 json_t *cairn_engine_refreshed(const cairn_engine *e, const cairn_state_res *row);
 int cairn_engine_plan_key(cairn_engine *e, char out[65]);
+/* Drift's result for the environment, kept (drift.c): a function of the
+ * plan key's inputs, the provider settings and the answers to the
+ * requests the run made (kept with it, checked apart). This key digests
+ * the plan key, the provider settings (as the read marks' key) and what
+ * (a short text of the run's options that change the result). -1 as the
+ * plan key. The read marks' table keeps the last one under CAIRN_ENV_MEMO. */
+int cairn_engine_env_key(cairn_engine *e, const char *what, char out[65]);
+#define CAIRN_ENV_MEMO "#env"
+/* Make again the requests of a capture (loop.h, cairn_loop_captured:
+ * [[request, digest], ...]) and compare their answers' digests: *same is
+ * true when every one was answered as before. Stops at the first that
+ * differs or fails. 0, or an error (a signal: interrupted). */
+int cairn_engine_replay(cairn_engine *e, const json_t *requests, bool *same);
 /* May a plan of e be kept at all: no value that the configuration marks
  * sensitive (a sensitive attribute set, a property reading a sensitive
  * value): the plan adds those to what reports redact. */

@@ -388,6 +388,24 @@ int cairn_engine_plan_key(cairn_engine *e, char out[65])
 	return rc;
 }
 
+int cairn_engine_env_key(cairn_engine *e, const char *what, char out[65])
+{
+	unsigned char base[32], d[32];
+	char plan[65], text[256];
+	int n;
+
+	if (cairn_engine_plan_key(e, plan) != 0 || env_digest(e, base) < 0)
+		return -1;
+	n = snprintf(text, sizeof(text), "cairn drift env 1\n%s\n", plan);
+	if (n < 0 || (size_t)n + 32 > sizeof(text))
+		return -1;
+	memcpy(text + n, base, 32);
+	if (cairn_sha256_2(text, (size_t)n + 32, what, strlen(what) + 1, d) < 0)
+		return -1;
+	cairn_hex32(d, out);
+	return 0;
+}
+
 bool cairn_engine_plan_memo_allowed(const cairn_engine *e)
 {
 	size_t r, i;

@@ -15,6 +15,7 @@
  */
 #include "loop_int.h"
 #include "retry.h"
+#include "base/digest.h"
 #include "base/value.h"
 
 #include <math.h>
@@ -48,6 +49,7 @@ struct xfer {
 	int max_attempts;    /* the request's "attempts", else the loop's */
 	cairn_http_fn fn;
 	void *ud;
+	json_t *captured;    /* the request as made, when the loop captures */
 
 	/* the attempt in flight */
 	int attempts;
@@ -306,6 +308,7 @@ static void xfer_free(xfer *x)
 	json_decref(x->req_headers);
 	json_decref(x->resp_headers);
 	json_decref(x->response);
+	json_decref(x->captured);
 	curl_slist_free_all(x->slist);
 	cairn_buf_release(&x->body_buf);
 	free(x);
@@ -344,6 +347,8 @@ static void xfer_fail(xfer *x, int curl_code, const char *fmt, const char *detai
 	cairn_buf_puts(&msg, ": ");
 	cairn_buf_printf(&msg, fmt, detail);
 	x->loop->stats.failures++;
+	if (x->captured)
+		x->loop->capture_broken = true;
 	xfer_finish(x, json_pack("{s:o, s:i}", "error", json_bytes(cairn_buf_cstr(&msg), msg.len),
 				 "curl_code", curl_code));
 	cairn_buf_release(&msg);
@@ -667,6 +672,38 @@ static bool xfer_renew_creds(xfer *x, long status, const char *body)
 	return true;
 }
 
+/* The answer's digest, kept with the request and given with the answer. */
+static void capture_answer(xfer *x, json_t *resp, long status)
+{
+	char d[65], text[96];
+	json_t *pair;
+
+	if (!resp || cairn_answer_digest(cairn_buf_cstr(&x->body_buf), x->body_buf.len, d) < 0) {
+		x->loop->capture_broken = true;
+		return;
+	}
+	snprintf(text, sizeof(text), "%ld:%s", status, d);
+	pair = json_pack("[O,s]", x->captured, text);
+	if (!pair || json_array_append_new(x->loop->capture, pair) < 0 ||
+	    json_object_set_new(resp, "answer_digest", json_string(text)) < 0)
+		x->loop->capture_broken = true;
+}
+
+void cairn_loop_capture(cairn_loop *loop, int mode)
+{
+	json_decref(loop->capture);
+	loop->capture = mode != CAIRN_CAPTURE_OFF ? json_array() : NULL;
+	loop->capture_broken = mode != CAIRN_CAPTURE_OFF && !loop->capture;
+	loop->capture_digests = mode == CAIRN_CAPTURE_DIGESTS;
+}
+
+json_t *cairn_loop_captured(const cairn_loop *loop)
+{
+	if (!loop->capture || loop->capture_broken)
+		return NULL;
+	return json_deep_copy(loop->capture);
+}
+
 static void xfer_answered(xfer *x, long status)
 {
 	cairn_loop *loop = x->loop;
@@ -689,7 +726,10 @@ static void xfer_answered(xfer *x, long status)
 		loop->stats.failures++;
 	}
 	resp = json_pack("{s:i, s:O, s:o}", "status", (json_int_t)status,
-			 "headers", x->resp_headers, "body", json_bytes(body, x->body_buf.len));
+			 "headers", x->resp_headers, "body",
+			 x->captured && loop->capture_digests ? json_string("") : json_bytes(body, x->body_buf.len));
+	if (x->captured && loop->capture)
+		capture_answer(x, resp, status);
 	xfer_finish(x, resp);
 }
 
@@ -871,6 +911,8 @@ int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *u
 	cairn_buf_init(&x->body_buf, loop->body_max);
 	if ((rc = parse_request(x, loop, request)) < 0)
 		goto cleanup;
+	if (loop->capture && !(x->captured = json_deep_copy(request)))
+		loop->capture_broken = true;
 	x->next = loop->xfers;
 	if (loop->xfers)
 		loop->xfers->prev = x;
@@ -924,6 +966,8 @@ void cairn_loop_http_cancel(cairn_loop *loop, void *ud)
 		next = x->next;
 		if (x->ud != ud)
 			continue;
+		if (x->captured)
+			loop->capture_broken = true;
 		switch (x->state) {
 		case XS_BUCKET:
 		case XS_BACKOFF:

@@ -236,6 +236,9 @@ int cairn_loop_watch_fd(cairn_loop *loop, int fd, int events, cairn_fd_fn fn, vo
 
 	if (!loop || fd < 0 || !fn || (events & ~(CAIRN_FD_IN | CAIRN_FD_OUT)))
 		return cairn_error_set(CAIRN_EINVAL, "invalid file descriptor watch");
+	/* SSH, a name resolution, a check: not what a capture can replay */
+	if (loop->capture)
+		loop->capture_broken = true;
 	for (i = 0; i < loop->nwatches && !w; i++)
 		if (!loop->watches[i].id)
 			w = &loop->watches[i];
@@ -479,6 +482,7 @@ void cairn_loop_free(cairn_loop *loop)
 	if (!loop)
 		return;
 	cairn_loop_http_free_all(loop);
+	json_decref(loop->capture);
 	free(loop->watches);
 	for (i = 0; i < loop->nheap; i++)
 		free(loop->heap[i]);

@@ -186,6 +186,22 @@ int cairn_loop_http(cairn_loop *loop, json_t *request, cairn_http_fn fn, void *u
  * abandoned (its deadline, a signal). Not from inside a loop callback. */
 void cairn_loop_http_cancel(cairn_loop *loop, void *ud);
 
+/*
+ * Capture (cairn drift's environment memo): while on, every request made
+ * is kept, with its answer's digest: "STATUS:" and cairn_answer_digest of
+ * the body (base/digest.h). The answer passed to the callback carries the
+ * same text as "answer_digest". cairn_loop_captured returns a new array of
+ * [request, digest] in the order answered, or NULL when the capture cannot
+ * stand for what the loop did: a request failed without an answer or was
+ * cancelled, or something other than HTTP went through the loop (a watched
+ * descriptor: SSH; a name resolution). Turning capture on starts afresh.
+ */
+enum { CAIRN_CAPTURE_OFF, CAIRN_CAPTURE_ON, CAIRN_CAPTURE_DIGESTS };
+/* CAIRN_CAPTURE_DIGESTS: the same, and answers come without their body
+ * (a replay compares digests alone: the bodies are not copied). */
+void cairn_loop_capture(cairn_loop *loop, int mode);
+json_t *cairn_loop_captured(const cairn_loop *loop);
+
 /* Wait for events for at most max_wait seconds (< 0: until something
  * happens), run every due callback, return. *pending (if non-NULL) receives
  * the number of timers + requests still outstanding. With nothing

@@ -73,6 +73,9 @@ struct cairn_loop {
 	size_t body_max;
 	uint64_t rng;
 	cairn_loop_stats stats;
+	json_t *capture;      /* cairn_loop_capture: [[request, digest], ...] */
+	bool capture_broken;  /* something the capture cannot stand for */
+	bool capture_digests; /* CAIRN_CAPTURE_DIGESTS: answers without their body */
 };
 
 

@@ -7,6 +7,8 @@
 # changed in the state (the cloud unchanged), a deletion, and a module
 # whose source changed are all read in full again. The marks of a row the
 # state forgets, and of a forgotten ephemeral environment, are dropped.
+# Every run here is --no-env-memo: what is tested is a read, which a run
+# whose answers are all the last run's would not make (drift_envmemo.sh).
 . "$(dirname "$0")/lib.sh" "$@"
 start_sim
 
@@ -36,18 +38,18 @@ expect_rc 0 "apply"
 marks() { state_sql s "select count(*) from read_marks where env = 'dev' and address not like '#%'"; }
 eq "$(marks)" "0" "an apply keeps no read marks"
 
-run drift -C s -e dev --verbose
+run drift --no-env-memo -C s -e dev --verbose
 expect_rc 0 "first drift run: clean"
 err_has "dev: 0 of 6 objects unchanged since a read that matched the state" "nothing to skip yet"
 eq "$(marks)" "5" "marks kept: three subnets, the group, the route table (not the VPC)"
 eq "$(state_sql s "select length(digest) from read_marks where address = 'sub[0]'")" "64" "a SHA-256"
 
-run drift -C s -e dev --verbose --json r.json
+run drift --no-env-memo -C s -e dev --verbose --json r.json
 expect_rc 0 "second run: clean"
 err_has "dev: 5 of 6 objects unchanged since a read that matched the state" "every marked object taken unread"
 eq "$(jq -r '.environments[0].status' r.json)" "clean" "JSON: clean"
 
-run drift -C s -e dev --no-unmanaged --verbose
+run drift --no-env-memo -C s -e dev --no-unmanaged --verbose
 expect_rc 0 "without the search (describes by id): clean"
 # the three subnets are described in one call by id, hashed like a listing;
 # a lone group or route table is described alone (ec2_all), not hashed
@@ -56,7 +58,7 @@ err_has "dev: 3 of 6 objects unchanged" "the marks serve reads by id too"
 # --- changed out of band: its bytes differ, read in full ---
 SUB1=$(state_id s 'sub[1]')
 sim_patch "$SUB1" '{"tags":{"Owner":"mallory"}}'
-run drift -C s -e dev --verbose --json r.json
+run drift --no-env-memo -C s -e dev --verbose --json r.json
 expect_rc 2 "a subnet changed out of band: drift"
 err_has "dev: 4 of 6 objects unchanged" "that subnet was decoded again"
 eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" "sub[1]" \
@@ -64,7 +66,7 @@ eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .addres
 
 # --- the state's row changed, the cloud not: the mark no longer holds ---
 state_set_attr s 'sub[2]' '.map_public_ip_on_launch' 'true'
-run drift -C s -e dev --verbose --json r.json
+run drift --no-env-memo -C s -e dev --verbose --json r.json
 expect_rc 2 "a row changed in the state: drift"
 eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" \
   "sub[1],sub[2]" "the row that no longer matches is read and compared"
@@ -72,14 +74,14 @@ err_has "dev: 3 of 6 objects unchanged" "its mark was not used"
 
 # --- deleted out of band: no bytes, no mark ---
 sim_delete "$(state_id s 'sub[0]')"
-run drift -C s -e dev --json r.json
+run drift --no-env-memo -C s -e dev --json r.json
 expect_rc 2 "a subnet deleted out of band: drift"
 eq "$(jq -r '[.environments[0].findings[] | select(.kind == "deleted") | .address] | join(",")' r.json)" "sub[0]" \
   "the deletion is found"
 
 # --- a mark whose digest is not the object's: the object is read in full ---
 state_sql s "update read_marks set digest = 'feed' || substr(digest, 5) where address = 'sg'" >/dev/null
-run drift -C s -e dev --json r.json
+run drift --no-env-memo -C s -e dev --json r.json
 expect_rc 2 "still the same drift"
 eq "$(jq -r '[.environments[0].findings[] | select(.kind == "changed") | .address] | unique | join(",")' r.json)" \
   "sub[1],sub[2]" "the same changes, the group not among them"
@@ -90,14 +92,14 @@ check "the group's mark made again from its bytes" \
 run state rm -e dev -C s 'sub[0]'
 expect_rc 0 "state rm sub[0]"
 eq "$(state_sql s "select count(*) from read_marks where address = 'sub[0]'")" "1" "its mark is still there"
-run drift -C s -e dev --no-unmanaged
+run drift --no-env-memo -C s -e dev --no-unmanaged
 eq "$(state_sql s "select count(*) from read_marks where address = 'sub[0]'")" "0" "gone after the next run"
 eq "$(state_sql s "select count(*) from read_marks where env = 'dev' and address not like '#%'")" "4" "the others kept"
 
 # --- an ephemeral environment forgotten: its marks with it ---
 run env create pr-m --from dev --auto-approve -C s
 expect_rc 0 "env create pr-m"
-run drift -C s -e pr-m
+run drift --no-env-memo -C s -e pr-m
 expect_rc 0 "pr-m: clean"
 eq "$(state_sql s "select count(*) from read_marks where env = 'pr-m' and address not like '#%'")" "5" "pr-m's marks"
 run env destroy pr-m --auto-approve -C s
@@ -106,7 +108,7 @@ eq "$(state_sql s "select count(*) from read_marks where env = 'pr-m'")" "0" "fo
 
 # --- a module whose source changed: every mark is read in full again ---
 modules_changed mods
-CAIRN_MODULES_PATH="$WORK/mods:$TESTS_DIR/modules" run drift -C s -e dev --verbose
+CAIRN_MODULES_PATH="$WORK/mods:$TESTS_DIR/modules" run drift --no-env-memo -C s -e dev --verbose
 expect_rc 2 "the same drift with the changed modules"
 err_has "dev: 0 of 5 objects unchanged" "no mark holds for other module sources"
 
@@ -122,7 +124,7 @@ assert old in s
 s = s.replace(old, "    for _, e in ipairs(list) do ctx.unchanged[e.id] = string.rep('0', 64) end\n    return {}\n")
 open(p, "w").write(s)
 PY
-CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift -C s -e dev --no-unmanaged --json r.json
+CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift --no-env-memo -C s -e dev --no-unmanaged --json r.json
 expect_rc 1 "a module naming objects unchanged with digests no mark has: an error"
 eq "$(jq -r '.environments[0].status' r.json)" "error" "the environment is reported as an error, not clean"
 check "the engine refuses it" grep -q 'answered \\"unchanged\\" for sub\[[0-9]\], which has no such read mark' r.json
@@ -137,7 +139,7 @@ assert old in s
 s = s.replace(old, old.replace("    return out\n", "    if ctx.unchanged then ctx.unchanged['subnet-0forged'] = string.rep('0', 64) end\n    return out\n"))
 open(p, "w").write(s)
 PY
-CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift -C s -e dev --json r.json
+CAIRN_MODULES_PATH="$WORK/forge:$TESTS_DIR/modules" run drift --no-env-memo -C s -e dev --json r.json
 expect_rc 1 "a listing naming an object unchanged that no mark offers: an error"
 check "the search refuses it" grep -q 'named subnet-0forged unchanged in its listing, which has no such read mark' r.json
 done_testing

@@ -15,6 +15,7 @@
  */
 #include "t.h"
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "loop/loop.h"
 #include "loop/retry.h"
@@ -1347,6 +1348,55 @@ static void test_loop__watch_fd(void)
 	close(q[1]);
 }
 
+/* Capture: each request with its answer's digest; the digests-only mode
+ * drops the bodies; a request without an answer spoils the capture. */
+static void test_loop__capture(void)
+{
+	srv s;
+	cairn_loop *l;
+	json_t *resp, *cap, *rq;
+	char want[80], d[65];
+
+	T_CHECK(srv_start(&s) == 0);
+	T_CHECK((l = quick_loop(1, 0)) != NULL);
+	T_CHECK(cairn_loop_captured(l) == NULL); /* not capturing */
+	cairn_loop_capture(l, CAIRN_CAPTURE_ON);
+	rq = req(&s, "GET", "/ok");
+	resp = fetch(l, json_incref(rq));
+	T_CHECK(resp != NULL);
+	T_EQ_STR(jstr(resp, "body"), "hello");
+	T_OK(cairn_answer_digest("hello", 5, d));
+	snprintf(want, sizeof(want), "200:%s", d);
+	T_EQ_STR(jstr(resp, "answer_digest"), want);
+	json_decref(resp);
+	T_CHECK((cap = cairn_loop_captured(l)) != NULL);
+	T_EQ_INT(json_array_size(cap), 1);
+	T_CHECK(json_equal(json_array_get(json_array_get(cap, 0), 0), rq));
+	T_EQ_STR(json_string_value(json_array_get(json_array_get(cap, 0), 1)), want);
+	json_decref(cap);
+	/* the same again, digests only: no body, the same digest */
+	cairn_loop_capture(l, CAIRN_CAPTURE_DIGESTS);
+	resp = fetch(l, json_incref(rq));
+	T_CHECK(resp != NULL);
+	T_EQ_STR(jstr(resp, "body"), "");
+	T_EQ_STR(jstr(resp, "answer_digest"), want);
+	json_decref(resp);
+	/* a request with no answer: nothing the capture can stand for */
+	resp = fetch(l, req(&s, "GET", "/drop"));
+	T_CHECK(resp != NULL && jstr(resp, "error") != NULL);
+	json_decref(resp);
+	T_CHECK(cairn_loop_captured(l) == NULL);
+	cairn_loop_capture(l, CAIRN_CAPTURE_ON); /* afresh */
+	T_CHECK((cap = cairn_loop_captured(l)) != NULL);
+	T_EQ_INT(json_array_size(cap), 0);
+	json_decref(cap);
+	cairn_loop_capture(l, CAIRN_CAPTURE_OFF);
+	T_CHECK(cairn_loop_captured(l) == NULL);
+	json_decref(rq);
+	cairn_loop_free(l);
+	srv_stop(&s);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_loop__timers_in_order),
 	T_CASE(test_loop__resolve),
@@ -1370,6 +1420,7 @@ static const t_case cases[] = {
 	T_CASE(test_loop__free_cancels),
 	T_CASE(test_loop__policy),
 	T_CASE(test_loop__watch_fd),
+	T_CASE(test_loop__capture),
 	{ 0 },
 };
 
