@@ -19,6 +19,16 @@ int cairn_sha256_hex(const void *p, size_t n, char out[65]);
  * ElastiCache), which is the only part of an answer that differs between
  * two reads of the same objects. 64 hex digits and a NUL. */
 int cairn_answer_digest(const char *s, size_t len, char out[65]);
+/* The same digest of an answer that arrives in pieces, without keeping
+ * it: the first bytes are held until the request id's place is known, and
+ * then (when it is not near the start) the last 512, where RDS puts it.
+ * new: NULL when out of memory; end writes the digest and frees (0, or -1
+ * when libcrypto fails); free alone abandons it. */
+typedef struct cairn_answer_hasher cairn_answer_hasher;
+cairn_answer_hasher *cairn_answer_hasher_new(void);
+int cairn_answer_hasher_add(cairn_answer_hasher *h, const void *p, size_t n);
+int cairn_answer_hasher_end(cairn_answer_hasher *h, char out[65]);
+void cairn_answer_hasher_free(cairn_answer_hasher *h);
 /* 32 bytes as 64 hex digits and a NUL. */
 void cairn_hex32(const unsigned char d[32], char out[65]);
 

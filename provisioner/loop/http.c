@@ -50,6 +50,9 @@ struct xfer {
 	cairn_http_fn fn;
 	void *ud;
 	json_t *captured;    /* the request as made, when the loop captures */
+	cairn_answer_hasher *hasher; /* CAIRN_CAPTURE_DIGESTS, a 2xx answer: hashed as it comes, not kept */
+	bool hasher_off;     /* this attempt's answer is kept (not 2xx, or no memory) */
+	size_t hashed;       /* bytes the hasher took */
 
 	/* the attempt in flight */
 	int attempts;
@@ -309,6 +312,7 @@ static void xfer_free(xfer *x)
 	json_decref(x->resp_headers);
 	json_decref(x->response);
 	json_decref(x->captured);
+	cairn_answer_hasher_free(x->hasher);
 	curl_slist_free_all(x->slist);
 	cairn_buf_release(&x->body_buf);
 	free(x);
@@ -354,10 +358,39 @@ static void xfer_fail(xfer *x, int curl_code, const char *fmt, const char *detai
 	cairn_buf_release(&msg);
 }
 
+/* A replay's successful answer is hashed as it arrives and not kept: the
+ * digest is all it is for, and its bytes (megabytes of listings) would be
+ * copied and faulted in for nothing. Any other answer is kept as always
+ * (a throttling or an expired credentials answer is read). */
+static bool body_hashed(xfer *x, const char *data, size_t n)
+{
+	long code = 0;
+
+	if (!x->captured || !x->loop->capture_digests || x->hasher_off)
+		return false;
+	if (!x->hasher) {
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code < 200 || code > 299 || !(x->hasher = cairn_answer_hasher_new())) {
+			x->hasher_off = true;
+			return false;
+		}
+	}
+	x->hashed += n;
+	if (x->hashed > x->loop->body_max)
+		x->limit_hit = CAIRN_ELIMIT;
+	else if (cairn_answer_hasher_add(x->hasher, data, n) < 0)
+		x->limit_hit = CAIRN_ENOMEM;
+	return true;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
 	xfer *x = ud;
-	int rc = cairn_buf_put(&x->body_buf, data, size * n);
+	int rc;
+
+	if (body_hashed(x, data, size * n))
+		return x->limit_hit ? 0 : size * n;
+	rc = cairn_buf_put(&x->body_buf, data, size * n);
 
 	if (rc) {
 		x->limit_hit = rc;
@@ -544,6 +577,10 @@ static void attempt_reset(xfer *x)
 	x->slist = NULL;
 	cairn_buf_release(&x->body_buf);
 	cairn_buf_init(&x->body_buf, x->loop->body_max);
+	cairn_answer_hasher_free(x->hasher);
+	x->hasher = NULL;
+	x->hasher_off = false;
+	x->hashed = 0;
 	json_object_clear(x->resp_headers);
 	x->header_bytes = 0;
 	x->limit_hit = 0;
@@ -677,8 +714,11 @@ static void capture_answer(xfer *x, json_t *resp, long status)
 {
 	char d[65], text[96];
 	json_t *pair;
+	int rc = x->hasher ? cairn_answer_hasher_end(x->hasher, d) :
+			     cairn_answer_digest(cairn_buf_cstr(&x->body_buf), x->body_buf.len, d);
 
-	if (!resp || cairn_answer_digest(cairn_buf_cstr(&x->body_buf), x->body_buf.len, d) < 0) {
+	x->hasher = NULL;
+	if (!resp || rc < 0) {
 		x->loop->capture_broken = true;
 		return;
 	}

@@ -3,10 +3,13 @@
  */
 #include "t.h"
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/value.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void test_util__buf_cap(void)
 {
@@ -186,6 +189,60 @@ static void test_util__duration_parse(void)
 	T_CHECK(cairn_error_last() == NULL); /* the caller says what it accepts */
 }
 
+/* An answer hashed as it arrives, in pieces of any size, has the digest of
+ * the whole: request ids near the start (EC2), near the end (RDS), split
+ * across pieces, missing, or both; short and long answers. */
+static void test_util__answer_hasher(void)
+{
+	static const char *const ids[] = { "", "<requestId>r-1234</requestId>", "<RequestId>abc-def</RequestId>",
+					   "<requestId>unterminated", "<RequestId>x</RequestId><requestId>y</requestId>" };
+	unsigned seed = 7;
+	size_t t;
+
+	for (t = 0; t < 3000; t++) {
+		size_t len = (t % 7 == 0) ? (size_t)(rand_r(&seed) % 900) : (size_t)(rand_r(&seed) % 6000);
+		char *s = malloc(len + 64), one[65], streamed[65];
+		const char *id = ids[rand_r(&seed) % 5];
+		size_t at, i, idl = strlen(id);
+		cairn_answer_hasher *h;
+
+		for (i = 0; i < len; i++)
+			s[i] = "abc<>/ \n"[rand_r(&seed) % 8];
+		if (idl && len > idl) {
+			/* near the start, near the end, or anywhere */
+			switch (rand_r(&seed) % 3) {
+			case 0: at = (size_t)rand_r(&seed) % (len - idl < 600 ? len - idl + 1 : 600); break;
+			case 1: at = len - idl - (size_t)rand_r(&seed) % (len - idl < 600 ? len - idl + 1 : 600); break;
+			default: at = (size_t)rand_r(&seed) % (len - idl + 1); break;
+			}
+			memcpy(s + at, id, idl);
+		}
+		T_OK(cairn_answer_digest(s, len, one));
+		T_CHECK((h = cairn_answer_hasher_new()) != NULL);
+		for (i = 0; i < len;) {
+			size_t n = 1 + (size_t)rand_r(&seed) % (t % 2 ? 40 : 1500);
+
+			if (n > len - i)
+				n = len - i;
+			T_OK(cairn_answer_hasher_add(h, s + i, n));
+			i += n;
+		}
+		T_OK(cairn_answer_hasher_end(h, streamed));
+		if (strcmp(one, streamed) != 0) {
+			T_FAIL_("answer %zu (%zu bytes, id '%s'): %s whole, %s in pieces", t, len, id, one, streamed);
+			free(s);
+			return;
+		}
+		free(s);
+	}
+	/* abandoned halfway: nothing to leak */
+	cairn_answer_hasher *h = cairn_answer_hasher_new();
+
+	T_CHECK(h != NULL);
+	T_OK(cairn_answer_hasher_add(h, "<requestId>", 11));
+	cairn_answer_hasher_free(h);
+}
+
 static const t_case cases[] = {
 	T_CASE(test_util__buf_cap),
 	T_CASE(test_util__buf_label),
@@ -193,6 +250,7 @@ static const t_case cases[] = {
 	T_CASE(test_util__unknown),
 	T_CASE(test_util__render),
 	T_CASE(test_util__duration_parse),
+	T_CASE(test_util__answer_hasher),
 	{ 0 }
 };
 
