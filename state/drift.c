@@ -7,6 +7,7 @@
  */
 #include "store_int.h"
 #include "drift.h"
+#include "secret.h"
 #include "base/buf.h"
 
 #include <stdlib.h>
@@ -220,6 +221,40 @@ int cairn_store_read_marks(cairn_store *st, const char *env,
 	if (!rc)
 		rc = src == CAIRN_DB_DONE ? 0 : cairn_store__sqlerr(st, src, "read the read marks");
 	cairn_db_finalize(s);
+	return rc;
+}
+
+int cairn_store_seal_text(cairn_store *st, const char *text, char **out)
+{
+	const cairn_secret_key *key;
+	json_t *v = json_string(text), *sealed = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!v)
+		return cairn_error_set(CAIRN_EINVAL, "a text to seal must be UTF-8");
+	if ((rc = cairn_store__key(st, &key)) == 0 && (rc = cairn_secret_seal(&sealed, key, v)) == 0 &&
+	    !(*out = strdup(json_string_value(sealed))))
+		rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	json_decref(sealed);
+	json_decref(v);
+	return rc;
+}
+
+int cairn_store_unseal_text(cairn_store *st, const char *sealed, char **out)
+{
+	const cairn_secret_key *key;
+	json_t *v = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cairn_store__key(st, &key)) == 0 && (rc = cairn_secret_unseal(&v, key, sealed)) == 0) {
+		if (!json_is_string(v))
+			rc = cairn_error_set(CAIRN_ECORRUPT, "a sealed text that is not a text");
+		else if (!(*out = strdup(json_string_value(v))))
+			rc = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	json_decref(v);
 	return rc;
 }
 

@@ -47,6 +47,14 @@ int cairn_store_read_marks(cairn_store *st, const char *env,
  * address, or both NULL when there is none. */
 int cairn_store_read_mark(cairn_store *st, const char *env, const char *address, char **key, char **digest);
 
+/* A mark's text sealed with the state's key (secret.h), and back: for a
+ * mark that keeps what must be neither read nor forged by whoever can
+ * write the state but has not its key (drift's environment memo: requests
+ * it sends signed). CAIRN_ENOTFOUND when there is no key; unsealing a
+ * text that does not verify: CAIRN_ECORRUPT. *out malloc'd. */
+int cairn_store_seal_text(cairn_store *st, const char *text, char **out);
+int cairn_store_unseal_text(cairn_store *st, const char *sealed, char **out);
+
 /* The record of env: {"runs": [{id, started_at, duration_s, status, who,
  * host, summary}] newest first, at most `limit` (0 = all), "findings":
  * [{kind, address, type, id, attribute, detail, ignored, first_seen,

@@ -384,8 +384,11 @@ static int plan_or_memo(cairn_drift_run *r, drift_env *de, cairn_engine *e, json
  * a type of the local provider (it reads files, not answers), a module
  * that read the clock, randomness or a file, anything that went through
  * the loop but HTTP (SSH: hosts), a request that failed without an
- * answer, an error, or a request carrying a value the state holds as
- * sensitive (the requests are kept in clear; the answers are not kept).
+ * answer, an error, a request carrying a value the state holds as
+ * sensitive, or one that is not a read. The memo is sealed with the
+ * state's key (state/drift.h: its requests go out signed, so whoever can
+ * write the state without the key must not be able to forge one), and a
+ * replay refuses anything but reads (engine.h) all the same.
  */
 #define MEMO_WHAT(o) ((o)->unmanaged ? "drift: managed and unmanaged" : "drift: managed only")
 
@@ -410,13 +413,14 @@ static bool memo_possible(const cairn_drift_run *r, const cairn_engine *e)
 static int memo_take(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t **findings, json_t **addrs,
 		     size_t *managed, size_t *unmanaged)
 {
-	char *key = NULL, *text = NULL, now[65];
+	char *key = NULL, *sealed = NULL, *text = NULL, now[65];
 	json_t *m = NULL, *t;
 	size_t i;
 	bool same = false;
 	int rc = 0;
 
-	if (cairn_store_read_mark(e->store, de->name, CAIRN_ENV_MEMO, &key, &text) != 0 || !key) {
+	if (cairn_store_read_mark(e->store, de->name, CAIRN_ENV_MEMO, &key, &sealed) != 0 || !key ||
+	    cairn_store_unseal_text(e->store, sealed, &text) != 0) {
 		cairn_error_clear();
 		goto out;
 	}
@@ -457,21 +461,25 @@ static int memo_take(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t 
 out:
 	json_decref(m);
 	free(key);
+	free(sealed);
 	free(text);
 	return rc < 0 ? -1 : rc;
 }
 
-/* Does any request carry a value the state holds as sensitive? */
-static bool requests_hold_secret(const cairn_engine *e, const json_t *requests)
+/* Does any request carry a value the state holds as sensitive, or is it
+ * not a read (a replay would refuse it)? */
+static bool requests_unkeepable(const cairn_engine *e, const json_t *requests)
 {
 	const json_t *pair;
 	size_t i;
 
 	json_array_foreach(requests, i, pair) {
-		char *t = json_dumps(json_array_get(pair, 0), JSON_COMPACT | JSON_SORT_KEYS), *red;
+		char *t, *red;
 		bool clear;
 
-		if (!t)
+		if (!cairn_engine_request_is_read(json_array_get(pair, 0)))
+			return true;
+		if (!(t = json_dumps(json_array_get(pair, 0), JSON_COMPACT | JSON_SORT_KEYS)))
 			return true;
 		red = cairn_engine_redact(e, t);
 		clear = red && !strcmp(red, t);
@@ -489,22 +497,24 @@ static void memo_keep(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t
 		      size_t managed, size_t unmanaged)
 {
 	json_t *req = NULL, *memo = NULL;
-	char key[65], *text = NULL;
+	char key[65], *text = NULL, *sealed = NULL;
 
 	if (!de->marks)
 		return;
 	if (!kept || !addrs || !e->inputs || cairn_lua_saw_outside(e->lua) || !(req = cairn_loop_captured(e->loop)) ||
-	    requests_hold_secret(e, req) || cairn_engine_env_key(e, MEMO_WHAT(&r->opts), key) != 0 ||
+	    requests_unkeepable(e, req) || cairn_engine_env_key(e, MEMO_WHAT(&r->opts), key) != 0 ||
 	    !(memo = json_pack("{s:o?,s:O,s:O,s:O,s:I,s:I,s:O}", "types", cairn_lua_loaded_types(e->lua),
 			       "requests", req, "findings", kept, "addresses", addrs, "managed", (json_int_t)managed,
 			       "unmanaged", (json_int_t)unmanaged, "inputs", e->inputs)) ||
-	    !(text = json_dumps(memo, JSON_COMPACT | JSON_SORT_KEYS))) {
+	    !(text = json_dumps(memo, JSON_COMPACT | JSON_SORT_KEYS)) ||
+	    cairn_store_seal_text(e->store, text, &sealed) != 0) {
 		cairn_error_clear();
 		json_object_set_new(de->marks, CAIRN_ENV_MEMO, json_null());
 	} else {
-		json_object_set_new(de->marks, CAIRN_ENV_MEMO, json_pack("[s,s]", key, text));
+		json_object_set_new(de->marks, CAIRN_ENV_MEMO, json_pack("[s,s]", key, sealed));
 	}
 	free(text);
+	free(sealed);
 	json_decref(memo);
 	json_decref(req);
 }

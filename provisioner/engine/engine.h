@@ -258,6 +258,11 @@ int cairn_engine_env_key(cairn_engine *e, const char *what, char out[65]);
  * true when every one was answered as before. Stops at the first that
  * differs or fails. 0, or an error (a signal: interrupted). */
 int cairn_engine_replay(cairn_engine *e, const json_t *requests, bool *same);
+/* Is the request (cairn_loop_http's) a read: a GET or HEAD without an
+ * action, or one whose single Action (AWS Query: in the URL or the form
+ * body) is a Describe, List or Get? A replay makes no other: whoever can
+ * write the state must not have a drift job send anything else signed. */
+bool cairn_engine_request_is_read(const json_t *req);
 /* May a plan of e be kept at all: no value that the configuration marks
  * sensitive (a sensitive attribute set, a property reading a sensitive
  * value): the plan adds those to what reports redact. */

@@ -50,13 +50,14 @@ run drift -C s -e dev --verbose --json r1.json
 expect_rc 0 "first run: clean"
 err_lacks "$MSG" "nothing kept yet: read"
 eq "$(kept)" "1" "the memo is kept"
-eq "$(state_sql s "select count(*) from read_marks where env = 'dev' and address = '#env' and digest like '%\"requests\"%'")" "1" \
-  "with its requests"
-n=$(state_sql s "select digest from read_marks where env = 'dev' and address = '#env'" | jq '.requests | length')
+eq "$(state_sql s "select count(*) from read_marks where env = 'dev' and address = '#env' and digest like 'cairn:v1:%'")" "1" \
+  "sealed with the state's key (its requests are sent signed: not to be read nor forged)"
 : >"$WORK/sim.log"
 run drift -C s -e dev --verbose --json r2.json
 expect_rc 0 "second run: clean"
-err_has "dev: every answer ($n requests) $MSG" "the memo is taken"
+err_has "$MSG" "the memo is taken"
+n=$(sed -n 's/.*every answer (\([0-9]*\) requests).*/\1/p' "$WORK/err")
+check "it names its requests" test -n "$n"
 eq "$(requests)" "$n" "its requests made again, and no other"
 eq "$(strip r2.json)" "$(strip r1.json)" "the same report as the full read"
 eq "$(jq '.environments[0].coverage.managed' r2.json)" "4" "coverage: the four managed objects"
@@ -138,6 +139,15 @@ err_lacks "$MSG" "another state: read"
 state_set_attr s 'sub[1]' '.cidr_block' '"10.11.1.0/24"'
 run drift -C s -e dev
 expect_rc 0 "the row as it was: clean"
+
+# --- a memo that does not verify (written by whoever has not the key): read ---
+state_sql s "update read_marks set digest = 'cairn:v1:' || substr(digest, 10, 20) || 'AAAA' where env = 'dev' and address = '#env'" >/dev/null
+run drift -C s -e dev --verbose --json r.json
+expect_rc 0 "a damaged memo: clean all the same"
+err_lacks "$MSG" "it is not taken: read"
+check "the run keeps a sound one again" test "$(state_sql s "select case when length(digest) > 100 then 1 else 0 end from read_marks where env = 'dev' and address = '#env'")" = 1
+run drift -C s -e dev --verbose
+err_has "$MSG" "and takes it"
 
 # --- --no-env-memo, --no-record ---
 run drift -C s -e dev --verbose

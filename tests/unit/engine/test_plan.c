@@ -216,6 +216,39 @@ static void test_plan__unknown_count_is_error(void)
 	cleanup_dir();
 }
 
+/* What a drift replay may send again (engine.h): reads alone. */
+static void test_plan__replay_reads_only(void)
+{
+	static const struct { const char *req; bool read; } rows[] = {
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Action=DescribeVpcs&Version=2016-11-15\"}", true },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Version=1&Action=ListTagsForResource\"}", true },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Action=GetCallerIdentity\"}", true },
+		{ "{\"url\":\"http://h/clusters/c1\"}", true },
+		{ "{\"method\":\"GET\",\"url\":\"http://h/?Action=DescribeVpcs\"}", true },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Action=TerminateInstances&InstanceId.1=i-1\"}", false },
+		{ "{\"method\":\"GET\",\"url\":\"http://h/?Action=DeleteVpc&VpcId=v\"}", false },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Action=DescribeVpcs&Action=DeleteVpc\"}", false },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/?Action=DeleteVpc\",\"body\":\"Action=DescribeVpcs\"}", false },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Act%69on=DeleteVpc\"}", false },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/\",\"body\":\"Action=Describe\"}", false },
+		{ "{\"method\":\"POST\",\"url\":\"http://h/clusters\",\"body\":\"{\\\"name\\\":\\\"c\\\"}\"}", false },
+		{ "{\"method\":\"DELETE\",\"url\":\"http://h/clusters/c1\"}", false },
+		{ "{\"method\":\"PUT\",\"url\":\"http://h/x\"}", false },
+		{ "{\"method\":\"GET\"}", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *r = json_loads(rows[i].req, 0, NULL);
+
+		T_CHECK(r != NULL);
+		if (r && cairn_engine_request_is_read(r) != rows[i].read)
+			T_FAIL_("%s: %s, expected %s", rows[i].req, rows[i].read ? "not a read" : "a read",
+				rows[i].read ? "a read" : "not");
+		json_decref(r);
+	}
+}
+
 static const t_case cases[] = {
 	T_CASE(test_plan__create_with_unknowns),
 	T_CASE(test_plan__noop_update_replace),
@@ -223,6 +256,7 @@ static const t_case cases[] = {
 	T_CASE(test_plan__count_and_for_each),
 	T_CASE(test_plan__sensitive_taint),
 	T_CASE(test_plan__unknown_count_is_error),
+	T_CASE(test_plan__replay_reads_only),
 	{ 0 }
 };
 
