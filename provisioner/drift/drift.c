@@ -429,7 +429,9 @@ static int memo_take(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t 
 	    !json_is_array(json_object_get(m, "addresses")) || !json_is_integer(json_object_get(m, "managed")) ||
 	    !json_is_integer(json_object_get(m, "unmanaged")))
 		goto out;
-	/* the modules the run loaded, so that the key digests their sources */
+	/* the modules the run loaded, so that the key digests their sources
+	 * (the read marks' key, of what the configuration alone loads, first) */
+	cairn_engine_mark_base(e);
 	json_array_foreach(json_object_get(m, "types"), i, t) {
 		const cairn_schema *sch;
 

@@ -252,6 +252,10 @@ int cairn_engine_plan_key(cairn_engine *e, char out[65]);
  * (a short text of the run's options that change the result). -1 as the
  * plan key. The read marks' table keeps the last one under CAIRN_ENV_MEMO. */
 int cairn_engine_env_key(cairn_engine *e, const char *what, char out[65]);
+/* Fix the read marks' key base now (it digests the module sources loaded
+ * so far): before loading modules the run would not load first (the
+ * memo's), so that the marks' keys do not depend on it. */
+void cairn_engine_mark_base(cairn_engine *e);
 #define CAIRN_ENV_MEMO "#env"
 /* Make again the requests of a capture (loop.h, cairn_loop_captured:
  * [[request, digest], ...]) and compare their answers' digests: *same is

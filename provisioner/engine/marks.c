@@ -168,10 +168,14 @@ int cairn_engine_read_marks(cairn_engine *e, bool keep)
 	e->mark_state = e->state;
 	if (!e->mark_offered || !e->mark_new || !e->mark_pages || !e->mark_rows)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if (env_digest(e, base) < 0)
-		return 0; /* no marks this run */
-	memcpy(e->mark_base, base, 32);
-	e->mark_base_ok = true;
+	/* the base as cairn_engine_mark_base fixed it, else now */
+	if (!e->mark_base_ok) {
+		if (env_digest(e, base) < 0)
+			return 0; /* no marks this run */
+		memcpy(e->mark_base, base, 32);
+		e->mark_base_ok = true;
+	}
+	memcpy(base, e->mark_base, 32);
 	for (i = 0; i < e->nstate; i++) {
 		cairn_state_res *r = &e->state[i];
 		/* base, type, the row's text digest */
@@ -386,6 +390,12 @@ int cairn_engine_plan_key(cairn_engine *e, char out[65])
 	if (!rc)
 		cairn_hex32(d, out);
 	return rc;
+}
+
+void cairn_engine_mark_base(cairn_engine *e)
+{
+	if (!e->mark_base_ok && env_digest(e, e->mark_base) == 0)
+		e->mark_base_ok = true;
 }
 
 int cairn_engine_env_key(cairn_engine *e, const char *what, char out[65])

@@ -68,6 +68,8 @@ sim_patch "$SUB0" '{"tags":{"Team":"payments"}}'
 run drift -C s -e dev --verbose --json r3.json
 expect_rc 2 "a subnet retagged by hand: drift"
 err_lacks "$MSG" "an answer differs: read"
+err_has "dev: 2 of 4 objects unchanged since a read that matched the state" \
+  "the read marks of the first run still hold (the memo's modules loaded for its key do not change theirs)"
 eq "$(jq -r '[.environments[0].findings[] | .kind + ":" + .address + ":" + (.attribute // "")] | join(",")' r3.json)" \
   "changed:sub[0]:tags.Team" "the tag is found"
 run drift -C s -e dev --verbose --json r4.json
