@@ -481,12 +481,6 @@ static int decoder_gc(lua_State *L)
 
 #define PAGE_MAGIC CAIRN_PAGE_RECORD_MAGIC
 
-/* The answer's page digest: its bytes less its request id's element. */
-static void page_digest(const char *s, size_t len, char out[65])
-{
-	cairn_answer_digest(s, len, out);
-}
-
 /* At least half the items of this answer were hits: hits["#page:" .. P]
  * = its record (the hits table is on the stack at x->hits_idx): their
  * digests, and the answer without their bytes. */
@@ -693,7 +687,7 @@ static int l_decode(lua_State *L)
 			lua_pushnil(L);
 			if (lua_next(L, 6)) {
 				lua_pop(L, 2);
-				page_digest(s, len, page);
+				cairn_answer_digest(s, len, page); /* the page's digest */
 				lua_pushfstring(L, "#%s", page);
 				if (lua_rawget(L, 6) == LUA_TSTRING) {
 					size_t rl;

@@ -445,21 +445,16 @@ static int memo_take(cairn_drift_run *r, drift_env *de, cairn_engine *e, json_t 
 		goto out;
 	if ((rc = cairn_engine_replay(e, json_object_get(m, "requests"), &same)) != 0 || !same)
 		goto out;
-	*findings = json_deep_copy(json_object_get(m, "findings"));
-	*addrs = json_deep_copy(json_object_get(m, "addresses"));
+	/* taken from the memo's document, which this function lets go */
+	*findings = json_incref(json_object_get(m, "findings"));
+	*addrs = json_incref(json_object_get(m, "addresses"));
 	*managed = (size_t)json_integer_value(json_object_get(m, "managed"));
 	*unmanaged = (size_t)json_integer_value(json_object_get(m, "unmanaged"));
-	if (*findings && *addrs) {
-		rc = 1;
-		if (r->opts.verbose && r->opts.log)
-			fprintf(r->opts.log, "cairn: %s: every answer (%zu requests) as the last run got it: its result "
-				"taken again (environment memo: nothing decoded or compared)\n", de->name,
-				json_array_size(json_object_get(m, "requests")));
-	} else {
-		json_decref(*findings);
-		json_decref(*addrs);
-		*findings = *addrs = NULL;
-	}
+	rc = 1;
+	if (r->opts.verbose && r->opts.log)
+		fprintf(r->opts.log, "cairn: %s: every answer (%zu requests) as the last run got it: its result "
+			"taken again (environment memo: nothing decoded or compared)\n", de->name,
+			json_array_size(json_object_get(m, "requests")));
 out:
 	json_decref(m);
 	free(key);
