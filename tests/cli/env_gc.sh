@@ -26,10 +26,12 @@ for e in pr-1 pr-2 pr-3; do
 done
 eq "$(objects)" "3" "three objects"
 
-# an apply on pr-1 holds pr-1's lock for 4 s (its update sleeps)
-"$CAIRN" apply -C s -e pr-1 --auto-approve --var delay=4 >apply.out 2>apply.err </dev/null & A=$!
+# an apply on pr-1 holds pr-1's lock until the test lets it go (its update
+# waits while s/cloud/.hold exists)
+touch s/cloud/.hold
+"$CAIRN" apply -C s -e pr-1 --auto-approve --var delay=0.01 >apply.out 2>apply.err </dev/null & A=$!
 BG_PIDS+=("$A")
-for i in $(seq 1 100); do
+for i in $(seq 1 400); do
   "$CAIRN" lock status -C s -e pr-1 2>/dev/null | grep -q "is locked" && break
   sleep 0.05
 done
@@ -44,6 +46,7 @@ out_has "Environment 'pr-3' destroyed and forgotten." "pr-3 destroyed"
 out_has "env gc: 2 destroyed, 1 skipped, 0 failed." "the count"
 eq "$(recorded)" "pr-1" "pr-1 is still recorded"
 eq "$(state_sql s "select count(*) from resources where env = 'pr-1'")" "1" "with its resource"
+rm s/cloud/.hold
 wait "$A"; RA=$?
 eq "$RA" "0" "the apply on pr-1 finished undisturbed"
 check "it applied the update" grep -q "Apply complete! Resources: 0 added, 1 changed, 0 destroyed." apply.out
