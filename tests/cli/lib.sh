@@ -104,11 +104,25 @@ check() { # DESCRIPTION CMD...: passes when CMD succeeds
 eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); } # T0 (date +%s%N): milliseconds since
 # stop_after SECONDS SIGNAL CMD...: run cairn in the background, send the
-# signal after SECONDS; RC and ELAPSED_MS (from the signal to the exit)
+# signal SECONDS after it holds the lock of its -C/-e environment; RC and
+# ELAPSED_MS (from the signal to the exit)
 stop_after() {
   local secs=$1 sig=$2; shift 2
+  local a dir=. env=dev prev=""
+  for a in "$@"; do
+    case $prev in -C) dir=$a ;; -e) env=$a ;; esac
+    prev=$a
+  done
   "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
   BG_PIDS+=("$pid")
+  # SECS from when the run holds the environment's lock (its signal handlers
+  # are in place and it is at work), not from its start, which a loaded
+  # machine (ASan) may make slower than SECS; at most 60 s
+  for _ in $(seq 1 1200); do
+    kill -0 "$pid" 2>/dev/null || break
+    "$CAIRN" lock status -C "$dir" -e "$env" 2>/dev/null | grep -q "is locked" && break
+    sleep 0.05
+  done
   sleep "$secs"
   local t0; t0=$(date +%s%N)
   kill -"$sig" "$pid"

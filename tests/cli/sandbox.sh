@@ -111,7 +111,18 @@ YAML
 timeout 60 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null; RC=$?
 expect_rc 1 "a looping message handler is stopped"
 out_has "exceeded its instruction limit" "by the instruction limit"
-stop_after 0.3 TERM apply -C s -e dev --auto-approve
+# SIGTERM while it loops: sent once the create's intent is written (the
+# handler runs right after; the loop above lasted about half a second of
+# CPU before its limit), however slowly the machine starts cairn
+before=$(state_sql s "select count(*) from intents where address='h'")
+"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null & pid=$!
+BG_PIDS+=("$pid")
+for _ in $(seq 1 1500); do
+  [ "$(state_sql s "select count(*) from intents where address='h'")" -gt "$before" ] && break
+  sleep 0.02
+done
+kill -TERM "$pid"
+wait "$pid"; RC=$?
 prompt "SIGTERM while a message handler loops"
 expect_rc 1 "interrupted while a message handler loops"
 err_has "interrupted by SIGTERM" "says so"
