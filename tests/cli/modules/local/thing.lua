@@ -5,6 +5,17 @@
 --   cloud dir: ctx.base_dir .. "/cloud"; object file: <cloud>/<token>
 local function cloud(ctx) return ctx.base_dir .. "/cloud" end
 
+-- Held on demand while <cloud>/.hold exists (a test lets go by removing
+-- it), at most 60 s: a lock held exactly as long as a test needs. Creates
+-- and updates wait (after their delay).
+local function hold(ctx)
+  local held = 0
+  while held < 60 and cairn.fs.exists(cloud(ctx) .. "/.hold") do
+    cairn.sleep(0.05)
+    held = held + 0.05
+  end
+end
+
 local function encode(p)
   return cairn.json.encode(p)
 end
@@ -34,6 +45,7 @@ return {
   create = function(ctx, p)
     if p.fail then error({ code = "InvalidParameterValue", message = "refusing to create " .. p.name }) end
     if p.delay > 0 then cairn.sleep(p.delay) end
+    hold(ctx)
     cairn.fs.mkdir_p(cloud(ctx))
     local id = "thing-" .. ctx.token
     if not cairn.fs.exists(cloud(ctx) .. "/" .. id) then
@@ -55,13 +67,7 @@ return {
   update = function(ctx, id, old, new)
     if new.fail then error("update of " .. id .. " refused") end
     if new.delay > 0 then cairn.sleep(new.delay) end
-    -- held on demand while <cloud>/.hold exists (a test lets go by removing
-    -- it), at most 60 s: a lock held exactly as long as a test needs
-    local held = 0
-    while held < 60 and cairn.fs.exists(cloud(ctx) .. "/.hold") do
-      cairn.sleep(0.05)
-      held = held + 0.05
-    end
+    hold(ctx)
     cairn.fs.write(cloud(ctx) .. "/" .. id, encode({ name = new.name, size = new.size, zone = new.zone, tags = new.tags, address = ctx.address }), "0644")
     local o = load(ctx, id)
     o.arn = "arn:test:" .. id
