@@ -27,11 +27,9 @@ YAML
 
 kill_after() { # ACTION: start apply, kill -9 it once ACTION has been answered
   "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>&1 </dev/null &
-  local pid=$! i
-  for i in $(seq 1 200); do
-    grep -q " $1 200 " "$WORK/sim.log" && break
-    sleep 0.05
-  done
+  local pid=$!
+  BG_PIDS+=("$pid")
+  wait_until 60 "$1 answered" grep -q " $1 200 " "$WORK/sim.log"
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 }
 
@@ -59,16 +57,19 @@ cat >>s/stack.yaml <<'YAML'
     vpc_id: "${net.id}"
     cidr_block: 10.50.2.0/24
 YAML
+# intent_of ADDR: ADDR's intent is committed
+intent_of() { [ "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = '$1'")" = 1 ]; }
 before=$(grep -c " CreateSubnet " "$WORK/sim.log")
-"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>"$WORK/bg.err" </dev/null & A=$!
+# the sim is stopped (SIGSTOP) until the connection has been killed, so the
+# CreateSubnet that follows sub2's intent waits for it however slowly this
+# runs; --refresh=false: that CreateSubnet is the apply's first request
+kill -STOP "$SIM_PID"
+"$CAIRN" apply -C s -e dev --auto-approve --refresh=false >"$WORK/bg.out" 2>"$WORK/bg.err" </dev/null & A=$!
 BG_PIDS+=("$A")
-# the sim logs a request when it answers it (--latency 700): wait until
-# sub2's intent is committed and its CreateSubnet is in flight
-for i in $(seq 1 200); do
-  [ "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = 'sub2'")" = 1 ] && break; sleep 0.02
-done
+wait_until 60 "sub2's intent committed" intent_of sub2
 eq "$(grep -c " CreateSubnet " "$WORK/sim.log")" "$before" "CreateSubnet of sub2 not answered yet"
 eq "$(pg_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cairn'")" "1" "cairn's connection killed"
+kill -CONT "$SIM_PID"
 wait "$A"; RA=$?
 sed 's/^/#   killed connection: /' "$WORK/bg.err"
 eq "$RA" "0" "the apply reconnected and finished"
@@ -86,13 +87,13 @@ cat >>s/stack.yaml <<'YAML'
     cidr_block: 10.50.3.0/24
 YAML
 before=$(grep -c " CreateSubnet " "$WORK/sim.log")
-"$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>"$WORK/bg.err" </dev/null & A=$!
+kill -STOP "$SIM_PID" # as for sub2: the sim answers once the server is down
+"$CAIRN" apply -C s -e dev --auto-approve --refresh=false >"$WORK/bg.out" 2>"$WORK/bg.err" </dev/null & A=$!
 BG_PIDS+=("$A")
-for i in $(seq 1 200); do
-  [ "$(pg_sql "SELECT count(*) FROM crash.intents WHERE address = 'sub3'")" = 1 ] && break; sleep 0.02
-done
+wait_until 60 "sub3's intent committed" intent_of sub3
 eq "$(grep -c " CreateSubnet " "$WORK/sim.log")" "$before" "CreateSubnet of sub3 not answered yet"
 pg_halt
+kill -CONT "$SIM_PID"
 wait "$A"; RA=$?
 sed 's/^/#   server down: /' "$WORK/bg.err"
 check "the apply fails while the server is down (exit $RA)" test "$RA" -ne 0

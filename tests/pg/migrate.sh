@@ -43,15 +43,19 @@ for e in dev prod; do
   "$CAIRN" state history -C s -e $e --json >"file-$e.hist" 2>&1
 done
 
-# refused while an environment is locked
+# refused while an environment is locked: prod's apply holds its lock until
+# the migrate has been refused (its creates wait while s/cloud/.hold exists)
+mkdir -p s/cloud
+touch s/cloud/.hold
 "$CAIRN" apply -C s -e prod --auto-approve --var slow=4 >bg.out 2>bg.err </dev/null & A=$!
 BG_PIDS+=("$A")
-for i in $(seq 1 100); do [ "$(state_sql s "select count(*) from locks")" = 1 ] && break; sleep 0.05; done
+wait_until 60 "prod's apply holds its lock" eval '[ "$(state_sql s "select count(*) from locks")" = 1 ]'
 run state migrate -C s --to "$URL"
 expect_rc 3 "migrate while prod is locked"
 err_has "environment 'prod' of" "names the environment"
 err_has "refusing to migrate a state in use" "says why"
 eq "$(pg_sql "SELECT count(*) FROM moved.envs")" "0" "nothing copied"
+rm -f s/cloud/.hold
 wait "$A"; eq "$?" "0" "the locked apply finished"
 "$CAIRN" state list -C s -e prod >"file-prod.list" 2>&1
 "$CAIRN" state history -C s -e prod --json >"file-prod.hist" 2>&1

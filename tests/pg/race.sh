@@ -26,13 +26,29 @@ run apply -C s -e dev --auto-approve
 expect_rc 0 "first apply"
 sed -i 's/count: 2/count: 4/' s/stack.yaml
 
+locked() { [ "$(pg_sql "SELECT count(*) FROM race.locks")" = 1 ]; }
+intent() { [ "$(pg_sql "SELECT count(*) FROM race.intents")" -ge 1 ]; }
+# at most one racer still running (the winner, held by s/cloud/.hold)
+one_left() {
+  local p n=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+  [ "$n" -le 1 ]
+}
+
 N=20
 pids=()
+# the winner's creates wait while s/cloud/.hold exists: it holds the lock
+# until every loser has exited, however late a loaded machine starts one
+# (a racer that came after the winner let go would find nothing to do, exit 0)
+mkdir -p s/cloud
+touch s/cloud/.hold
 for i in $(seq 1 $N); do
   CAIRN_HOSTNAME=host-$i "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >"r$i.out" 2>"r$i.err" </dev/null &
   pids+=($!)
 done
 BG_PIDS+=("${pids[@]}")
+wait_until 60 "all racers but one exited while the winner held the lock" one_left
+rm -f s/cloud/.hold
 won=0 lost=0 winner=
 for i in $(seq 1 $N); do
   wait "${pids[$((i - 1))]}"; rc=$?
@@ -49,10 +65,14 @@ eq "$(pg_sql "SELECT host FROM race.revisions WHERE status = 'ok' ORDER BY id DE
 
 # a holder killed on host-a: from host-b the lease decides
 sed -i 's/count: 4/count: 8/' s/stack.yaml
-CAIRN_LOCK_LEASE=4 CAIRN_HOSTNAME=host-a "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
-for i in $(seq 1 100); do [ "$(pg_sql "SELECT count(*) FROM race.locks")" = 1 ] && break; sleep 0.05; done
-sleep 0.3
+# (a 60 s lease: still live however slowly what follows runs; host-a's
+# takeover below must then come from the pid check, not from its expiry)
+touch s/cloud/.hold # host-a is killed in the middle of a create (its intent written)
+CAIRN_LOCK_LEASE=60 CAIRN_HOSTNAME=host-a "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
+BG_PIDS+=("$A")
+wait_until 60 "host-a holds the lock, a create under way" intent
 kill -9 "$A"; wait "$A" 2>/dev/null
+rm -f s/cloud/.hold
 CAIRN_HOSTNAME=host-b run lock status -C s -e dev
 out_has "is locked" "the dead holder's lease is still there"
 out_has "@host-a" "lock status names the holder's host"
@@ -67,10 +87,12 @@ eq "$(cloud)" "8" "eight objects, none twice"
 
 # killed again; host-b waits for the lease to run out, then takes it
 sed -i 's/count: 8/count: 12/' s/stack.yaml
+touch s/cloud/.hold
 CAIRN_LOCK_LEASE=3 CAIRN_HOSTNAME=host-a "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
-for i in $(seq 1 100); do [ "$(pg_sql "SELECT count(*) FROM race.locks")" = 1 ] && break; sleep 0.05; done
-sleep 0.3
+BG_PIDS+=("$A")
+wait_until 60 "host-a holds the lock again, a create under way" intent
 kill -9 "$A"; wait "$A" 2>/dev/null
+rm -f s/cloud/.hold
 t0=$(date +%s)
 CAIRN_HOSTNAME=host-b run apply -C s -e dev --auto-approve --lock-timeout 20s
 expect_rc 0 "host-b gets the lock once the lease has expired"
@@ -79,12 +101,19 @@ eq "$(cloud)" "12" "twelve objects, none twice"
 
 # force-unlock from another host
 sed -i 's/count: 12/count: 16/' s/stack.yaml
+# host-c's first create is held (s/cloud/.hold) until the unlock has landed,
+# so it cannot finish before; let go then, it still has at least three
+# creates of 0.5 s to make one after the other (1.5 s, which a loaded
+# machine only makes longer), and its lease (3 s) is renewed, and checked,
+# every second: it notices before it is done
+touch s/cloud/.hold
 CAIRN_LOCK_LEASE=3 CAIRN_HOSTNAME=host-c "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >c.out 2>c.err </dev/null & C=$!
 BG_PIDS+=("$C")
-for i in $(seq 1 100); do [ "$(pg_sql "SELECT count(*) FROM race.locks")" = 1 ] && break; sleep 0.05; done
+wait_until 60 "host-c holds the lock" locked
 CAIRN_HOSTNAME=host-d run lock force-unlock -C s -e dev
 expect_rc 0 "force-unlock from host-d"
 out_has "unlocked environment 'dev'" "says so"
+rm -f s/cloud/.hold
 wait "$C"; RC=$?
 check "host-c's apply stops" test "$RC" -ne 0
 check "it says it lost the lock" grep -q "lost the lock" c.err
