@@ -31,24 +31,25 @@ ok "sim with --instance-hosts started"
 urlenc() { printf %s "$1" | jq -sRr @uri; }
 hosts() { curl -s "$SIM_URL/_sim/hosts"; }
 pid_of() { hosts | jq -r --arg i "$1" '.hosts[] | select(.instance_id == $i) | .pid // empty'; }
-wait_state() {
-	local i
-	for i in $(seq 1 60); do
-		ec2 "Action=DescribeInstances&InstanceId.1=$1"
-		[ "$(xml name | head -n1)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
+# state_is ID STATE: the instance's state name is STATE
+state_is() {
+	ec2 "Action=DescribeInstances&InstanceId.1=$1"
+	[ "$(xml name | head -n1)" = "$2" ]
 }
-# wait_pid ID: until the reconciler reports the instance's sshd (3 s at most)
+# wait_state ID STATE: until the instance is in STATE (60 s at most, then status 1)
+wait_state() { wait_until 60 "$1 $2" state_is "$1" "$2"; }
+# wait_pid ID [OLD-PID]: until the reconciler reports an sshd for the
+# instance (other than OLD-PID), and print its PID (60 s at most, then status 1)
 wait_pid() {
-	local i p
-	for i in $(seq 1 30); do
-		p=$(pid_of "$1"); [ -n "$p" ] && { echo "$p"; return 0; }
+	local end=$((SECONDS + 60)) p
+	while :; do
+		p=$(pid_of "$1"); [ -n "$p" ] && [ "$p" != "${2:-}" ] && { echo "$p"; return 0; }
+		[ "$SECONDS" -ge "$end" ] && { echo "# no new sshd reported for $1 within 60 s" >&2; return 1; }
 		sleep 0.1
 	done
-	return 1
 }
+no_dir() { [ ! -d "$1" ]; }
+no_pid() { [ -z "$(pid_of "$1")" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null && [ ! -e "/proc/$1" ]; }
 # on ADDRESS COMMAND: ssh as root with the key pair (the first connection may
 # come a moment before the sshd listens)
@@ -94,7 +95,7 @@ check "port 22 accepts as soon as the instance is running (its sshd starts while
 	open "$(running_then_port "$I1" "$A1")"
 wait_state "$I1" running && ok "running" || fail "running"
 P1=$(wait_pid "$I1") && ok "sshd of $I1 started (pid $P1)" || fail "sshd started"
-P2=$(wait_pid "$I2")
+P2=$(wait_pid "$I2") || fail "sshd of $I2 started"
 banner=$(timeout 5 bash -c "exec 3<>/dev/tcp/$A1/22; head -c 8 <&3")
 check "an sshd answers on port 22 of the instance's address" SSH-2.0- "$banner"
 
@@ -117,28 +118,29 @@ check "its own processes: the sshd is its PID 1" sshd "$(on "$A1" cat /proc/1/co
 ec2 "Action=StopInstances&InstanceId.1=$I1"
 check_ok StopInstances
 wait_state "$I1" stopped && ok "stopped" || fail "stopped"
-gone "$P1" && ok "sshd $P1 gone after the stop" || fail "sshd $P1 still running after the stop"
-check "no pid reported while stopped" "" "$(pid_of "$I1")"
+# (the reconciler stops it within its 100 ms round, while the instance is
+# stopping: waited for, not assumed done by the time it is stopped)
+wait_until 60 "sshd $P1 gone" gone "$P1" && ok "sshd $P1 gone after the stop" || fail "sshd $P1 still running after the stop"
+wait_until 60 "no pid for $I1" no_pid "$I1" && ok "no pid reported while stopped" || fail "pid $(pid_of "$I1") reported while stopped"
 on "$A1" true 2>/dev/null; check "no login while stopped" 255 "$?"
 check "the layer stays while stopped" "$MARK" "$(cat "$LAYER1/etc/upper/app/x" 2>/dev/null)"
 
 # start: a new sshd, the same layer
 ec2 "Action=StartInstances&InstanceId.1=$I1"
 check "started again: port 22 accepts as soon as it is running" open "$(running_then_port "$I1" "$A1")"
-wait_state "$I1" running
+wait_state "$I1" running || fail "running again"
 P1B=$(wait_pid "$I1") && ok "sshd started again (pid $P1B)" || fail "sshd started again"
 [ "$P1B" != "$P1" ] && ok "a new process" || fail "a new process"
 check "the file survived stop and start" "$MARK" "$(on "$A1" cat /etc/app/x)"
 
 # an sshd killed inside the instance comes back, as a service would
 kill -9 "$P1B"
-for i in $(seq 1 40); do P1C=$(pid_of "$I1"); [ -n "$P1C" ] && [ "$P1C" != "$P1B" ] && break; sleep 0.1; done
-[ -n "$P1C" ] && [ "$P1C" != "$P1B" ] && ok "a dead sshd is started again" || fail "a dead sshd is started again"
+P1C=$(wait_pid "$I1" "$P1B") && ok "a dead sshd is started again (pid $P1C)" || fail "a dead sshd is started again"
 
 # terminate: no sshd, no layer
 ec2 "Action=TerminateInstances&InstanceId.1=$I1"
 wait_state "$I1" terminated && ok "terminated" || fail "terminated"
-for i in $(seq 1 30); do [ -d "$LAYER1" ] || break; sleep 0.1; done
+wait_until 60 "the layer of $I1 removed" no_dir "$LAYER1"
 gone "$P1C" && ok "no sshd left after terminate (pid $P1C)" || fail "sshd $P1C still running after terminate"
 [ -d "$LAYER1" ] && fail "the layer is still there: $(ls "$LAYER1")" || ok "the layer is removed"
 check "no host left for the terminated instance" "" "$(hosts | jq -r --arg i "$I1" '.hosts[] | select(.instance_id == $i) | .instance_id')"
@@ -172,7 +174,8 @@ ec2 "Action=CreateSubnet&VpcId=$VPC&CidrBlock=10.0.1.0/24"; SUB=$(first subnetId
 ec2 "Action=ImportKeyPair&KeyName=ops&PublicKeyMaterial=$(urlenc "$(base64 -w0 "$TMPD/key.pub")")"
 ec2 "Action=RunInstances&ImageId=ami-0deb1a12c0ffee000&MinCount=1&MaxCount=1&SubnetId=$SUB&KeyName=ops"
 I3=$(first instanceId)
-wait_state "$I3" running; P3=$(wait_pid "$I3")
+wait_state "$I3" running || fail "$I3 running"
+P3=$(wait_pid "$I3") || fail "sshd of $I3 started"
 A3=$(hosts | jq -r '.hosts[0].address')
 check "default hosts directory beside --db" "$TMPD/sim.db.hosts" "$(hosts | jq -r .dir)"
 on "$A3" "mkdir -p /etc/app && echo $MARK > /etc/app/x"
@@ -181,13 +184,13 @@ gone "$P3" && ok "sshd stopped with the sim" || fail "sshd $P3 survived the sim"
 PORT=${SIM_URL##*:}
 "$SIM_BIN" sim --listen "127.0.0.1:$PORT" --instance-hosts --db "$TMPD/sim.db" >"$TMPD/sim.out" 2>"$TMPD/sim.err" &
 SIM_PID=$!
-for i in $(seq 1 50); do grep -q "^listening on" "$TMPD/sim.out" && break; sleep 0.1; done
+wait_until 60 "the restarted sim listening" grep -q "^listening on" "$TMPD/sim.out" || fail "the restarted sim listens"
 P3B=$(wait_pid "$I3") && ok "restarted sim starts the running instance's sshd (pid $P3B)" || fail "no sshd after restart"
 check "same address after the restart" "$A3" "$(hosts | jq -r '.hosts[0].address')"
 check "the layer outlived the sim" "$MARK" "$(on "$A3" cat /etc/app/x)"
 ec2 "Action=TerminateInstances&InstanceId.1=$I3"
-wait_state "$I3" terminated
-for i in $(seq 1 30); do [ -d "$TMPD/sim.db.hosts/$I3" ] || break; sleep 0.1; done
+wait_state "$I3" terminated || fail "$I3 terminated"
+wait_until 60 "the layer of $I3 removed" no_dir "$TMPD/sim.db.hosts/$I3"
 [ -d "$TMPD/sim.db.hosts/$I3" ] && fail "layer left after terminate" || ok "layer removed after terminate"
 sim_stop
 gone "$P3B" && ok "no sshd left" || fail "sshd $P3B left"

@@ -6,6 +6,7 @@
 #   req SERVICE BODY      signed Query POST to another service scope
 #   xml TAG               the text of every <TAG> in the last body, one per line
 #   ok / fail / check_*   TAP output; `finish` exits non-zero on any failure
+#   wait_until SECS DESC CMD...   poll CMD until it succeeds, SECS s at most
 #
 # The first argument of every test script is the sim binary.
 
@@ -112,6 +113,20 @@ check_err() {
 	check "$1: code $3" "$3" "$(xml Code 2>/dev/null | head -n1)"
 }
 first() { xml "$1" | head -n1; }
+
+# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.1 s) until it
+# succeeds (status 0); after SECS seconds a "# DESCRIPTION: not within SECS s"
+# line and status 1, for the caller to report (ok/fail: this may run in a
+# command substitution, whose fail would not count).
+wait_until() {
+	local secs=$1 d=$2 end
+	shift 2
+	end=$((SECONDS + secs))
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then echo "# $d: not within $secs s" >&2; return 1; fi
+		sleep 0.1
+	done
+}
 
 finish() {
 	echo "1..$T_N"

@@ -98,10 +98,12 @@ echo "# sshd killed during an apply: a's work fails, b's finishes; the next appl
 run destroy -C s -e dev --auto-approve
 expect_rc 0 "clean slate"
 rm -f "$RA/slow-done"
-stack 3
+# the slow command sleeps 30 s: the host is killed as soon as it is seen
+# running (its shell, by its command line), long before it could finish
+stack 30
 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null &
 APPLY=$!
-for _ in $(seq 1 100); do pgrep -f "sleep 3; touch $RA/slow-done" >/dev/null && break; sleep 0.05; done
+wait_until 60 "the slow command runs on host a" running "sleep 30; touch $RA/slow-done"
 stop_host a KILL
 wait "$APPLY"
 RC=$?

@@ -218,11 +218,18 @@ check "silent host: about 1 s" python3 -c "import sys; sys.exit(0 if $t1 - $t0 <
 kill "$SILENT_PID" 2>/dev/null
 
 echo "# the host dies during a command: the connection is lost, the answer says so"
-( sleep 0.7; stop_host a KILL ) &
+# The long command is sent once the quick one has answered ("after": 1), and
+# the host is killed once that command runs on it (its shell, found by its
+# marker): the quick answer is in hand and the long one is under way when
+# the connection goes, however slow the machine.
+( end=$((SECONDS + 60)) seen=0
+  while [ "$SECONDS" -lt "$end" ]; do running "sleep 30; : tk-$$" && { seen=1; break; }; sleep 0.05; done
+  stop_host a KILL
+  [ "$seen" = 1 ] ) &
 killer=$!
-sshrun "[{\"host\": $HA, \"req\": {\"op\": \"exec\", \"command\": \"sleep 10\"}},
+sshrun "[{\"host\": $HA, \"req\": {\"op\": \"exec\", \"command\": \"sleep 30; : tk-$$\"}, \"after\": 1},
          {\"host\": $HA, \"req\": {\"op\": \"exec\", \"command\": \"echo quick\"}}]"
-wait "$killer"
+wait "$killer" || fail "the long command did not start on host a within 60 s"
 eq "$(unb64 1 .stdout_b64)" quick "the quick command finished before"
 eq "$(r 0 .code)" closed "lost connection: code"
 check "lost connection: message" grep -qF "the connection was lost" "$WORK/out"
