@@ -129,6 +129,42 @@ stop_after() {
   wait "$pid"; RC=$?
   ELAPSED_MS=$(ms_since "$t0")
 }
+# stop_once COND SECONDS SIGNAL CMD...: run cairn in the background and send
+# the signal SECONDS after the shell command COND (eval'd, polled every
+# 0.05 s) first succeeds: when the run is where the test needs it, however
+# slowly a loaded machine gets it there. COND not met within 60 s, or the
+# run ending first, is a failure (the signal is sent anyway). RC and
+# ELAPSED_MS (from the signal to the exit), as stop_after.
+stop_once() {
+  local cond=$1 secs=$2 sig=$3 reached=0; shift 3
+  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
+  BG_PIDS+=("$pid")
+  for _ in $(seq 1 1200); do
+    kill -0 "$pid" 2>/dev/null || break
+    if eval "$cond"; then reached=1; break; fi
+    sleep 0.05
+  done
+  [ "$reached" = 1 ] || fail "cairn $* never got where the SIG$sig is due ($cond) within 60 s, or ended before"
+  sleep "$secs"
+  local t0; t0=$(date +%s%N)
+  kill -"$sig" "$pid"
+  wait "$pid"; RC=$?
+  ELAPSED_MS=$(ms_since "$t0")
+}
+# stop_when DIR SQL SECONDS SIGNAL CMD...: stop_once, the condition being
+# that state_sql DIR SQL (a count) prints a number above 0, e.g. an intent
+# of the run's operation has been written
+stop_when() {
+  STOP_DIR=$1 STOP_SQL=$2; shift 2
+  stop_once _stop_sql_cond "$@"
+}
+_stop_sql_cond() {
+  local n
+  # no state yet (on SQLite, do not let sqlite3 make the file before cairn)
+  no_state "$STOP_DIR" && return 1
+  n=$(state_sql "$STOP_DIR" "$STOP_SQL" 2>/dev/null) || return 1
+  [ -n "$n" ] && [ "$n" -gt 0 ] 2>/dev/null
+}
 
 # A stack directory: stack.yaml from stdin, an overlay dev.yaml (empty
 # unless given as $2), and an empty modules/ for the stack's own modules

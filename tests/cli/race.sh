@@ -4,6 +4,17 @@
 # and force-unlock; an expired or dead holder's lock is taken over.
 . "$(dirname "$0")/lib.sh" "$@"
 
+# until_locked WHAT: poll lock status until the environment is locked (the
+# background run holds it), at most 60 s; a failure if it never is
+until_locked() {
+  for _ in $(seq 1 1200); do
+    "$CAIRN" lock status -C s -e dev 2>/dev/null | grep -q "is locked" && return 0
+    sleep 0.05
+  done
+  fail "$1: the environment was not locked within 60 s"
+  return 1
+}
+
 mkstack s <<'YAML'
 resources:
   slow:
@@ -24,15 +35,24 @@ check "loser says how to wait" grep -q -- "--lock-timeout" a.err b.err
 eq "$(ls s/cloud | wc -l)" "4" "each object created once"
 eq "$(state_sql s "select count(*) from resources")" "4" "four rows"
 
-# a waiting apply gets the lock when the holder finishes
+# a waiting apply gets the lock when the holder finishes (the holder's first
+# create waits on s/cloud/.hold: it holds the lock until the file goes)
 sed -i 's/count: 4/count: 6/' s/stack.yaml
+touch s/cloud/.hold
 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
 BG_PIDS+=("$A")
-sleep 0.3
+until_locked "the first apply"
 run lock status -C s -e dev
 out_has "is locked" "status while applying"
 out_has "operation: apply" "status shows the operation"
-run apply -C s -e dev --auto-approve --lock-timeout 30s
+"$CAIRN" apply -C s -e dev --auto-approve --lock-timeout 60s >"$WORK/out" 2>"$WORK/err" </dev/null & B=$!
+BG_PIDS+=("$B")
+# let the waiting apply find the lock held (were it slower to get there than
+# this, it would find the lock free and the test prove less, not fail)
+sleep 2
+check "the waiting apply waits while the lock is held" kill -0 "$B"
+rm -f s/cloud/.hold
+wait "$B"; RC=$?
 expect_rc 0 "waiting apply succeeds"
 wait "$A"; eq "$?" "0" "first apply"
 eq "$(ls s/cloud | wc -l)" "6" "six objects"
@@ -41,9 +61,12 @@ out_has "is not locked" "released"
 
 # a killed holder: its lock is taken over at once (same host, dead pid)
 sed -i 's/count: 6/count: 8/' s/stack.yaml
+touch s/cloud/.hold
 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
-sleep 0.4
+BG_PIDS+=("$A")
+until_locked "the apply to kill"
 kill -9 "$A"; wait "$A" 2>/dev/null
+rm -f s/cloud/.hold
 run lock status -C s -e dev
 out_has "is locked" "the dead holder's row remains"
 run apply -C s -e dev --auto-approve
@@ -52,9 +75,12 @@ eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
 
 # a refresh longer than the lease: the lease is renewed while it reads, so
 # an apply started meanwhile is refused (exit 3), not given the lock
-echo 5 >s/cloud/.read-delay
+echo 8 >s/cloud/.read-delay
 CAIRN_LOCK_LEASE=2 "$CAIRN" apply -C s -e dev --auto-approve >a.out 2>a.err </dev/null & A=$!
 BG_PIDS+=("$A")
+# 3 s after it locked: past the 2 s lease, well within the 8 s reads (the
+# other run may take seconds to start on a loaded machine)
+until_locked "the apply with a long refresh"
 sleep 3
 run apply -C s -e dev --auto-approve
 expect_rc 3 "an apply during a long refresh finds the lock held"
@@ -66,11 +92,19 @@ eq "$(ls s/cloud | wc -l)" "8" "eight objects, none twice"
 # the lease runs out while the plan waits for 'yes' and another run takes
 # the lock: the confirmed apply finds out before writing anything
 sed -i 's/count: 8/count: 9/' s/stack.yaml
-(sleep 4; echo yes) | CAIRN_LOCK_LEASE=1 script -qec "'$CAIRN' apply -C s -e dev" /dev/null >a.out 2>&1 & A=$!
+# (its answer comes through a FIFO, written only once the other run is done:
+# the prompt shown, 2 s for the 1 s lease to run out, the other run, then 'yes')
+mkfifo "$WORK/answer"
+exec 7<>"$WORK/answer" # open both ends here: the reader's open does not wait for a writer
+CAIRN_LOCK_LEASE=1 script -qec "'$CAIRN' apply -C s -e dev" /dev/null <"$WORK/answer" >a.out 2>&1 & A=$!
 BG_PIDS+=("$A")
-sleep 2.5
+for _ in $(seq 1 1200); do grep -q "Enter a value" a.out && break; kill -0 "$A" 2>/dev/null || break; sleep 0.05; done
+check "the apply asks for 'yes'" grep -q "Enter a value" a.out
+sleep 2
 run apply -C s -e dev --auto-approve --target 'slow[0]'
 expect_rc 0 "another run takes the expired lock meanwhile"
+echo yes >&7
+exec 7>&-
 wait "$A"; RA=$?
 [ "$RA" -ne 0 ] && pass || fail "the confirmed apply should stop: its lock was taken meanwhile"
 check "it says it lost the lock" grep -q "lost the lock of environment 'dev'" a.out
@@ -93,12 +127,14 @@ run lock force-unlock -C s -e dev
 expect_rc 0 "force-unlock on an unlocked env"
 out_has "was not locked" "says so"
 sed -i 's/count: 8/count: 14/' s/stack.yaml
+touch s/cloud/.hold
 CAIRN_LOCK_LEASE=3 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 1 >a.out 2>a.err </dev/null & A=$!
 BG_PIDS+=("$A")
-sleep 0.6
+until_locked "the apply to unlock"
 run lock force-unlock -C s -e dev
 expect_rc 0 "force-unlock"
 out_has "unlocked environment 'dev'" "says so"
+rm -f s/cloud/.hold
 wait "$A"; RA=$?
 [ "$RA" -ne 0 ] && pass || fail "the unlocked apply should stop with an error"
 check "it says it lost the lock" grep -q "lost the lock" a.err

@@ -44,7 +44,9 @@ prompt() { # DESCRIPTION: the run stopped within 3 s of the signal
 }
 
 # SIGTERM during a 10-minute sleep: out at once, intent kept, lock free
-stop_after 1 TERM apply -C s -e dev --auto-approve
+# (sent half a second after the create's intent is written: the create is
+# then in its sleep, however slowly the machine got it there)
+stop_when s "select count(*) from intents where address='w' and op='create'" 0.5 TERM apply -C s -e dev --auto-approve
 prompt "SIGTERM during a create's sleep"
 expect_rc 1 "interrupted apply"
 err_has "interrupted by SIGTERM" "says why"
@@ -65,7 +67,11 @@ eq "$(state_sql s "select count(*) from resources where address='w'")" "1" "and 
 # SIGTERM while a destroy polls (cairn.wait.poll) for something that never
 # comes: the ElastiCache destroy that polled for 13 minutes under timeout
 echo 'provider: {region: us-east-1, hold: true}' > s/dev.yaml
-stop_after 1.5 TERM destroy -C s -e dev --auto-approve
+# (sent once this destroy has written its delete intent, then half a second
+# into the poll, whose first interval is 1 s: a revision newer than any
+# before it is the destroy's own)
+R=$(state_sql s "select max(id) from revisions")
+stop_when s "select count(*) from intents where address='w' and op='delete' and rev > $R" 0.5 TERM destroy -C s -e dev --auto-approve
 prompt "SIGTERM during a delete's poll"
 expect_rc 1 "interrupted destroy"
 err_has "interrupted by SIGTERM" "says why"
@@ -74,8 +80,10 @@ out_has "is not locked" "the lock is released after the destroy"
 eq "$(state_sql s "select count(*) from intents where address='w' and op='delete'")" "1" \
   "the delete's intent is kept (it may be under way)"
 eq "$(state_sql s "select count(*) from resources where address='w'")" "1" "the object is still recorded"
-# SIGINT (Ctrl-C) the same
-stop_after 1.5 INT destroy -C s -e dev --auto-approve
+# SIGINT (Ctrl-C) the same (the intent kept above is an older revision's:
+# the condition waits for this destroy's own)
+R=$(state_sql s "select max(id) from revisions")
+stop_when s "select count(*) from intents where address='w' and op='delete' and rev > $R" 0.5 INT destroy -C s -e dev --auto-approve
 prompt "SIGINT during a delete's poll"
 expect_rc 1 "destroy interrupted by SIGINT"
 err_has "interrupted by SIGINT" "says which signal"
