@@ -107,7 +107,7 @@ int cairn_store_ephemeral_add(cairn_store *st, const cairn_ephemeral_env *e)
 		cairn_store__bind_text(s, 1, e->name);
 		cairn_store__bind_text(s, 2, e->base);
 		cairn_store__bind_text(s, 3, json_string_value(sealed));
-		cairn_db_bind_int64(s, 4, cairn_store__now());
+		cairn_db_bind_int64(s, 4, e->created_at > 0 ? e->created_at : cairn_store__now());
 		if (e->expires_at > 0)
 			cairn_db_bind_int64(s, 5, e->expires_at);
 		else

@@ -31,7 +31,7 @@ void cairn_ephemeral_env_release(cairn_ephemeral_env *e);
 void cairn_ephemeral_env_free_array(cairn_ephemeral_env *v, size_t n);
 
 /* Record a new ephemeral environment (name, base, vars (may be NULL),
- * expires_at; created_at and who are filled in here). CAIRN_EINVAL
+ * expires_at, created_at: now when 0; who is filled in here). CAIRN_EINVAL
  * "environment 'x' already exists" if it is recorded. */
 int cairn_store_ephemeral_add(cairn_store *st, const cairn_ephemeral_env *e);
 /* The record of name into *out (release it); CAIRN_ENOTFOUND if none. */

@@ -875,7 +875,9 @@ static int env_create(env_cli *c)
 	rec.name = (char *)name;
 	rec.base = (char *)c->from;
 	rec.vars = json_object_size(c->vars) ? c->vars : NULL;
-	rec.expires_at = c->ttl > 0 ? (int64_t)time(NULL) + (int64_t)(c->ttl + 0.5) : 0;
+	/* one clock reading for both: the TTL recorded is exactly the one asked */
+	rec.created_at = (int64_t)time(NULL);
+	rec.expires_at = c->ttl > 0 ? rec.created_at + (int64_t)(c->ttl + 0.5) : 0;
 	if ((rc = cairn_store_ephemeral_add(e->store, &rec)) != 0)
 		goto done;
 	recorded = true;

@@ -11,6 +11,7 @@
 #include "state/store.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -32,6 +33,7 @@ static void test_envs__add_get_list(void)
 	a.name = "pr-1";
 	a.vars = NULL;
 	a.expires_at = 0;
+	a.created_at = 1900000000; /* given: kept (the caller's expiry is from the same reading) */
 	T_OK(cairn_store_ephemeral_add(st, &a));
 	T_EQ_INT(cairn_store_ephemeral_add(st, &a), CAIRN_EINVAL);
 	T_CONTAINS(cairn_error_last()->message, "environment 'pr-1' already exists");
@@ -46,6 +48,8 @@ static void test_envs__add_get_list(void)
 	T_EQ_INT(n, 2);
 	T_EQ_STR(v[0].name, "pr-1");
 	T_EQ_INT(v[0].expires_at, 0);
+	T_EQ_INT(v[0].created_at, 1900000000);
+	T_CHECK(v[1].created_at >= (int64_t)time(NULL) - 60); /* not given: now */
 	T_EQ_INT(json_object_size(v[0].vars), 0);
 	T_EQ_STR(v[1].name, "pr-2");
 	cairn_ephemeral_env_free_array(v, n);
