@@ -71,7 +71,10 @@ fi
 
 # ---- one lane: the kill points in $3 ------------------------------------------
 # every answer 60 ms after its request: a kill 20 ms after a delete's answer
-# lands before the destroy's next call is answered
+# mostly lands before the destroy's next call is answered (a later one is a
+# kill a call or two further on); the destroy cannot finish before the kill
+# whatever the machine's speed: the VPC's delete, the last call, is refused
+# (DependencyViolation, which the module waits out) until the kill is done
 start_sim --log --latency 60
 if [ "$STACK" = example ]; then
   cp -r "$TESTS_DIR/../../environments" s
@@ -174,7 +177,12 @@ kill_destroy() {
   t=$(async_type "$action")
   for try in 1 2 3; do
     KILL_ACTION=$action KILL_AT=$(($(answered "$action") + nth))
+    if [ "$action" != "$LAST_POINT" ]; then
+      sim_fault '{"action": "DeleteVpc", "service": "ec2", "code": "DependencyViolation",
+        "message": "held by the test until the destroy is killed"}' || fail "$what: the DeleteVpc hold was refused"
+    fi
     stop_destroy_when accepted_enough -C s -e dev --auto-approve
+    sim_faults_clear
     [ -z "$t" ] || echo "$FROZEN_TYPES" | grep -qx "$t" && break
     echo "# $what: the $t was gone before it could be frozen (try $try); again"
     # what the kill did leave deleting is frozen: let it go once the apply waits for it

@@ -157,8 +157,8 @@ expect_rc 0 "converged after replacement"
 # killed right after CreateNodegroup is recovered by the cairn:token tag
 curl -s -X DELETE --aws-sigv4 "aws:amz:us-east-1:eks" --user "$SIM_KEY:$SIM_SECRET" \
   "$(sim_url)/clusters/main/node-groups/workers" >/dev/null
-for i in $(seq 1 100); do [ -z "$(ng .id)" ] && break; sleep 0.1; done
-eq "$(ng .id)" "" "deleted out of band"
+ng_gone() { [ -z "$(ng .id)" ]; }
+wait_until 60 "deleted out of band" ng_gone
 run plan -C s -e dev --detailed-exitcode
 expect_rc 2 "gone node group"
 out_has "# workers will be created" "created again"
@@ -166,10 +166,8 @@ out_has "Plan: 1 to add, 0 to change, 0 to destroy." "only the node group"
 n=$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")
 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/bg.out" 2>&1 </dev/null &
 pid=$!
-for i in $(seq 1 200); do
-  [ "$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")" -gt "$n" ] && break
-  sleep 0.05
-done
+ng_create_accepted() { [ "$(grep -c " CreateNodegroup 200 " "$WORK/sim.log")" -gt "$n" ]; }
+wait_until 60 "the apply's CreateNodegroup accepted" ng_create_accepted
 kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 eq "$(sim_resources | jq '[.resources[] | select(.type == "eks:nodegroup")] | length')" "1" "made in the cloud"
 check "an intent is pending" test "$(state_sql s "select count(*) from intents")" -ge 1

@@ -23,12 +23,32 @@ all_overlap() {
                        (select min(finished_at) from revisions where command = '$1') then 1 else 0 end"
 }
 
+# hold_all WHAT: every run is held in the cloud (by the fault rule set
+# before they start) until all ten hold their environment's lock at the same
+# moment, seen in the state's locks; none has ended by then; then let go. A
+# run that waited for another's would never let the count reach ten (the
+# test fails after 60 s). With all ten running at one moment, all_overlap's
+# second-resolution check cannot miss however late a run starts.
+all_locked() { [ "$(state_sql ex "select count(*) from locks where env like 'pr-%'")" = 10 ]; }
+hold_all() {
+  local p alive=0
+  wait_until 60 "the ten ${1}s hold their locks at once" all_locked
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+  eq "$alive" 10 "no $1 ended before all ten held their locks"
+  sim_faults_clear
+}
+
+# the creates: held at their internet gateway's attach (refused as not yet
+# known, which the module waits out for up to 120 s)
+sim_fault '{"action": "AttachInternetGateway", "service": "ec2", "code": "InvalidInternetGatewayID.NotFound",
+  "message": "held by the test until all ten runs hold their locks"}' || fail "the attach's hold was refused"
 pids=()
 for i in $(seq 1 10); do
   "$CAIRN" env create "pr-$i" --from dev --ttl 1h --auto-approve -C ex >"create-$i.out" 2>"create-$i.err" </dev/null &
   pids+=($!)
 done
 BG_PIDS+=("${pids[@]}")
+hold_all create
 for i in $(seq 1 10); do
   wait "${pids[$((i - 1))]}"
   r=$?
@@ -43,12 +63,17 @@ eq "$(all_overlap 'env create')" "1" "the ten creates ran at the same time (none
 eq "$(sim_resources | jq '[.resources[] | select(.type == "rds:db-instance")] | length')" "11" "a database each, and dev's"
 eq "$(state_sql ex "select count(*) from locks")" "0" "every lock released"
 
+# the destroys: held at their VPC's delete, the last (DependencyViolation,
+# waited out for up to 20 minutes)
+sim_fault '{"action": "DeleteVpc", "service": "ec2", "code": "DependencyViolation",
+  "message": "held by the test until all ten runs hold their locks"}' || fail "the VPC delete's hold was refused"
 pids=()
 for i in $(seq 1 10); do
   "$CAIRN" env destroy "pr-$i" --auto-approve -C ex >"destroy-$i.out" 2>"destroy-$i.err" </dev/null &
   pids+=($!)
 done
 BG_PIDS+=("${pids[@]}")
+hold_all destroy
 for i in $(seq 1 10); do
   wait "${pids[$((i - 1))]}"
   r=$?

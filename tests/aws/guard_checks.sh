@@ -111,14 +111,21 @@ out_has "No revision before 1 passed its health checks: nothing was rolled back.
 eq "$(sg_of hc-t)" 1 "what was applied stays"
 
 # --- the deadline bounds the retries ---------------------------------------------
+# After an attempt ending at T (seconds since the check began), the next one
+# comes only when the interval fits in what is left: T + interval < deadline.
+# With interval 2 and deadline 5 that is exactly three attempts whatever the
+# machine's speed: the first at 0, the second at 2 (+ its delay), the third
+# only when the second ended before 3 (a second of slack), and never a
+# fourth, since the third cannot end before 4 (the pauses are 2 s each).
+# Without the deadline, retries: 100 would make 101 attempts (200 s).
 cat >u.yaml <<YAML
-  - { name: slow, tcp: { host: 127.0.0.1, port: 1 }, retries: 100, interval: 0.4, deadline: 1s }
+  - { name: slow, tcp: { host: 127.0.0.1, port: 1 }, retries: 100, interval: 2, deadline: 5s }
 YAML
 write_stack hc-v4 "$(cat u.yaml)"
 start=$(date +%s.%N)
 run apply -C s -e dev --auto-approve --var health=$GOOD
 end=$(date +%s.%N)
 expect_rc 6 "the slow check fails"
-out_has "  FAIL  slow (tcp 127.0.0.1): after 3 attempts: cannot connect to 127.0.0.1:1: Connection refused" "three attempts fit in 1s at 0.4s apart"
-check "the deadline held (the whole apply and its rollback in under 10s)" python3 -c "import sys; sys.exit(0 if $end - $start < 10 else 1)"
+out_has "  FAIL  slow (tcp 127.0.0.1): after 3 attempts: cannot connect to 127.0.0.1:1: Connection refused" "three attempts fit in 5s at 2s apart, not the 101 retries allow"
+check "the deadline held (the whole apply and its rollback in under 60 s, against 200 s of retries)" python3 -c "import sys; sys.exit(0 if $end - $start < 60 else 1)"
 done_testing

@@ -48,6 +48,7 @@ sim_delete() { curl -s -X DELETE "$(sim_url)/_sim/resources/$1" >/dev/null; }
 # sim_fault JSON: add a fault rule (POST /_sim/faults); sim_faults_left: how many rules are still in force
 sim_fault() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "$1" "$(sim_url)/_sim/faults")" = 200 ]; }
 sim_faults_left() { curl -s "$(sim_url)/_sim/faults" | jq '.rules | length'; }
+sim_faults_clear() { curl -s -o /dev/null -X DELETE "$(sim_url)/_sim/faults"; }
 # objects carrying the tag cairn:address=ADDR
 sim_count_addr() { sim_resources | jq --arg a "$1" '[.resources[] | select(.tags["cairn:address"] == $a)] | length'; }
 
@@ -208,6 +209,18 @@ freeze() {
   done < <(sim_resources | jq -r '.resources[] | select((.status // "") | ascii_downcase == "deleting")
     | "\(.id) \(.status) \(.type)"')
   FROZEN_TYPES=$(echo $FROZEN_TYPES | tr ' ' '\n' | sort -u)
+}
+# hold_deleting ID: when the sim object ID is being deleted, make that last
+# as freeze does, but at once, in the poll that sees the delete accepted,
+# not after a stop and a search of everything (the sim's deleting lasts 1 to
+# 1.5 s); status 0: held, 1: not being deleted (yet), 2: gone
+hold_deleting() {
+  local status
+  status=$(sim_resources | jq -r --arg i "$1" '.resources[] | select(.id == $i) | .status // ""')
+  [ -n "$status" ] || return 2
+  [ "$(echo "$status" | tr '[:upper:]' '[:lower:]')" = deleting ] || return 1
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "{\"status\": \"$status\"}" \
+    "$(sim_url)/_sim/resources/$1")" = 200 ] || return 2 # gone meanwhile
 }
 # sim_status ID: the sim object's status, lower case ("" when it is gone)
 sim_status() { sim_resources | jq -r --arg i "$1" '.resources[] | select(.id == $i) | .status | ascii_downcase'; }

@@ -261,10 +261,10 @@ expect_rc 0 "converged"
 "$CAIRN" apply -C s -e dev --auto-approve --var mode=crash >"$LOGS/crash.out" 2>"$LOGS/crash.err" </dev/null &
 A=$!
 BG_PIDS+=("$A")
-for _ in $(seq 200); do
-  [ -n "$(grep -l held s/cloud/* 2>/dev/null)" ] && break
-  sleep 0.02
-done
+# the object is written, then its create settles 3 s before answering: the
+# kill comes in that time, once the object is seen
+held_made() { [ -n "$(grep -l held s/cloud/* 2>/dev/null)" ]; }
+wait_until 60 "the crash apply made held[0] in the cloud" held_made
 kill -9 "$A"; wait "$A" 2>/dev/null
 eq "$(state_sql s "select count(*) from intents where address='held[0]'")" "1" "killed with the create's intent pending"
 mkdir -p "$LOGS/crash.state" # the state with the intent pending is swept too
