@@ -211,12 +211,12 @@ freeze() {
   FROZEN_TYPES=$(echo $FROZEN_TYPES | tr ' ' '\n' | sort -u)
 }
 # hold_deleting ID: when the sim object ID is being deleted, make that last
-# as freeze does, but at once, in the poll that sees the delete accepted,
+# as freeze does, but at once, in the poll that sees its delete accepted,
 # not after a stop and a search of everything (the sim's deleting lasts 1 to
 # 1.5 s); status 0: held, 1: not being deleted (yet), 2: gone
 hold_deleting() {
   local status
-  status=$(sim_resources | jq -r --arg i "$1" '.resources[] | select(.id == $i) | .status // ""')
+  status=$(curl -s -f "$(sim_url)/_sim/resources/$1" | jq -r '.status // ""')
   [ -n "$status" ] || return 2
   [ "$(echo "$status" | tr '[:upper:]' '[:lower:]')" = deleting ] || return 1
   [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "{\"status\": \"$status\"}" \
