@@ -65,8 +65,11 @@ pg_run() {
       -c unix_socket_directories="$PG_DIR" -c fsync="${PG_FSYNC:-off}" -c max_connections=100 \
       >>"$PG_DIR/server.log" 2>&1 &
   PG_PID=$!
-  for i in $(seq 1 200); do
-    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then break; fi
+  for i in $(seq 1 1200); do
+    # ours ready (postmaster.pid's status line), not another test's server
+    # that took the port first
+    if [ "$(sed -n 8p "$PG_DIR/data/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ] &&
+       "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then break; fi
     if ! kill -0 "$PG_PID" 2>/dev/null; then
       echo "# postgres exited:"; sed 's/^/#   /' "$PG_DIR/server.log"; return 1
     fi
@@ -113,7 +116,15 @@ pg_start() {
   local prev
   prev=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
   trap "pg_stop; $prev" EXIT
-  pg_run || return 1
+  # the port was free when picked; another test may bind it first: then
+  # another port (up to 5)
+  local try
+  for try in 1 2 3 4 5; do
+    pg_run && break
+    grep -q "could not bind\|Address already in use" "$PG_DIR/server.log" && [ "$try" -lt 5 ] || return 1
+    echo "# port $PG_PORT was taken meanwhile: another"
+    PG_PORT=$(pg_free_port)
+  done
   "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U cairn -d postgres -c 'CREATE DATABASE cairn' >/dev/null || return 1
   PG_URL="postgres://cairn@127.0.0.1:$PG_PORT/cairn"
   return 0

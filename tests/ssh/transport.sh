@@ -195,18 +195,32 @@ eq "$(r 0 .exit_code)" 0 "the long command"
 check "jump's sshd received keepalives" grep -q "rtype keepalive@libssh2.org" "$WORK/sshd_jump.log"
 
 echo "# unreachable: nothing listens"
-DEAD=$(free_port)
+# hold_port NAME LISTEN: a process holds a loopback port of the kernel's
+# choosing for 60 s (bound; listening when LISTEN is 1, never answering) and
+# writes it to $WORK/NAME.port; HELD_PID, HELD_PORT. A port picked free
+# beforehand could be taken by another test before it is bound.
+hold_port() {
+  python3 -c "import os,socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1', 0))
+if sys.argv[2] == '1': s.listen(5)
+open(sys.argv[1] + '.t', 'w').write(str(s.getsockname()[1])); os.rename(sys.argv[1] + '.t', sys.argv[1]); time.sleep(60)" \
+    "$WORK/$1.port" "$2" &
+  HELD_PID=$!
+  BG_PIDS+=("$HELD_PID")
+  wait_until 60 "port $1 is held" test -s "$WORK/$1.port"
+  HELD_PORT=$(cat "$WORK/$1.port")
+}
+# (a port bound and never listened on: refused, and no other test can take it)
+hold_port dead 0
+DEAD=$HELD_PORT DEAD_PID=$HELD_PID
 HD=$(jq -n --arg p "$DEAD" --arg k "$K/id_ed25519" '{name: "dead", address: "127.0.0.1", port: ($p|tonumber), user: "root", key_file: $k}')
 sshrun "[{\"host\": $HD, \"req\": {\"op\": \"exec\", \"command\": \"true\"}}, {\"host\": $HD, \"req\": {\"op\": \"stat\", \"path\": \"/\"}}]"
 eq "$(r 0 .code)$(r 1 .code)" connectconnect "refused connection"
 check "refused: message" grep -qF "dead (127.0.0.1:$DEAD): cannot connect: Connection refused" "$WORK/out"
+kill "$DEAD_PID" 2>/dev/null
 
 echo "# a listener that never speaks SSH: the connect timeout"
-SILENT=$(free_port)
-python3 -c "import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(5); time.sleep(30)" "$SILENT" &
-SILENT_PID=$!
-BG_PIDS+=("$SILENT_PID")
-for _ in $(seq 1 300); do ss -Hltn "( sport = :$SILENT )" | grep -q . && break; sleep 0.05; done
+hold_port silent 1
+SILENT=$HELD_PORT SILENT_PID=$HELD_PID
 HS=$(jq -n --arg p "$SILENT" '{name: "silent", address: "127.0.0.1", port: ($p|tonumber), user: "root"}')
 t0=$(date +%s.%N)
 sshrun --connect-timeout 1 "[{\"host\": $HS, \"req\": {\"op\": \"exec\", \"command\": \"true\"}}]"
