@@ -125,8 +125,7 @@ mkdir -p s/cloud
 touch s/cloud/.hold
 "$CAIRN" apply -C s -e prod --auto-approve >apply.out 2>apply.err </dev/null & APPLY=$!
 BG_PIDS+=("$APPLY")
-prod_locked() { "$CAIRN" lock status -C s -e prod 2>/dev/null | grep -q "is locked"; }
-wait_until 60 "prod's apply holds its lock" prod_locked
+wait_until 60 "prod's apply holds its lock" env_locked s prod
 # a drift that waited for the lock would wait as long as the hold (60 s):
 # bounded at 30 s, and the apply must still be running after it
 run_within 30 drift -C s -e prod -e dev
@@ -135,7 +134,7 @@ out_has "prod: not read: an apply by" "prod reported as applying"
 out_lacks "prod: drift" "not as drift"
 out_has "dev: drift" "dev read as usual"
 check "drift did not wait for the apply" kill -0 "$APPLY"
-check "the apply still holds prod's lock after the drift" prod_locked
+check "the apply still holds prod's lock after the drift" env_locked s prod
 run drift -C s -e prod --json -
 expect_rc 0 "prod alone while applying: no drift, no error"
 eq "$(jq -r '.environments[0] | .status + " " + .lock.operation' out)" "applying apply" "JSON: applying, with the lock's operation"

@@ -26,7 +26,8 @@ start_sim() {
 # restart_sim [options]: the same cloud state? No: the sim keeps state in
 # a database only with --db; pass --db FILE to keep it across restarts.
 stop_sim() {
-  if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; SIM_PID=; fi
+  # (CONT: a sim a test stopped with SIGSTOP still ends)
+  if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; kill -CONT "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; SIM_PID=; fi
 }
 trap 'stop_sim; cleanup' EXIT
 sim_url() { echo "http://127.0.0.1:$PORT"; }
@@ -79,18 +80,6 @@ run_within() {
     fail "cairn $* did not finish within $secs s"
     sed 's/^/#   err: /' "$WORK/err" | tail -20
   fi
-}
-# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.05 s) until it
-# succeeds; after SECS seconds the test fails with DESCRIPTION. Status 0/1.
-wait_until() {
-  local secs=$1 d=$2 end
-  shift 2
-  end=$(($(date +%s%N) + secs * 1000000000))
-  until "$@"; do
-    if [ "$(date +%s%N)" -ge "$end" ]; then fail "$d: not within $secs s"; return 1; fi
-    sleep 0.05
-  done
-  pass
 }
 
 # ---- --json streams (json_stream.sh, env_json.sh) ---------------------------

@@ -236,12 +236,7 @@ CAIRN_LOCK_LEASE=3 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/a.out" 2>"$
 BG_PIDS+=("$PID")
 # once the check is under way (the server saw its first attempt; the apply
 # holds the lock then)
-for _ in $(seq 1 1200); do
-  grep -q ' /never-lock ' "$WORK/http.log" && break
-  kill -0 "$PID" 2>/dev/null || break
-  sleep 0.05
-done
-check "the check began" grep -q ' /never-lock ' "$WORK/http.log"
+wait_until 60 "the check began" grep -q ' /never-lock ' "$WORK/http.log"
 run lock status -C s -e dev
 out_has "is locked" "the apply holds the lock during its check"
 run lock force-unlock -C s -e dev

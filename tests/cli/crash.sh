@@ -22,18 +22,6 @@ YAML
 
 objects() { ls s/cloud 2>/dev/null | wc -l; }
 rows() { no_state s && echo 0 || state_sql s "select count(*) from resources" 2>/dev/null || echo 0; }
-# await PID SQL WHAT: poll until the count SQL prints is above 0 (the run
-# PID got where the test needs it), at most 60 s; a failure if it never does
-await() {
-  local n
-  for _ in $(seq 1 1200); do
-    kill -0 "$1" 2>/dev/null || break
-    n=$(state_sql s "$2" 2>/dev/null) && [ -n "$n" ] && [ "$n" -gt 0 ] 2>/dev/null && return 0
-    sleep 0.05
-  done
-  fail "the apply never got to $3 within 60 s, or ended before"
-  return 1
-}
 
 # 1: kill inside the window
 "$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
@@ -65,7 +53,8 @@ for attempt in 2 3; do
   R=$(state_sql s "select max(id) from revisions")
   "$CAIRN" apply -C s -e dev --auto-approve --parallelism 2 >a.out 2>a.err </dev/null & A=$!
   BG_PIDS+=("$A")
-  await "$A" "select count(*) from revisions where command='apply' and id > $R" "its revision (kill $attempt)"
+  wait_until 60 "the apply got to its revision (kill $attempt)" \
+    state_has s "select count(*) from revisions where command='apply' and id > $R"
   sleep 0.$((attempt * 2))
   kill -9 "$A" 2>/dev/null; wait "$A" 2>/dev/null
 done
@@ -106,8 +95,8 @@ BG_PIDS+=("$A")
 # once it has finished something (a resource beyond the 40) and has a create
 # in flight (its intent): from then on one or two are, until nothing is left
 # to start
-await "$A" "select case when (select count(*) from resources) > 40 and (select count(*) from intents) > 0 then 1 else 0 end" \
-  "a finished create and one in flight"
+wait_until 60 "the apply got to a finished create and one in flight" \
+  state_has s "select case when (select count(*) from resources) > 40 and (select count(*) from intents) > 0 then 1 else 0 end"
 kill -INT "$A"; T0=$(date +%s%N)
 wait "$A"; RA=$?
 [ $(( ($(date +%s%N) - T0) / 1000000 )) -lt 2000 ] && pass || fail "the interrupted apply took more than 2 s to stop"

@@ -31,10 +31,7 @@ eq "$(objects)" "3" "three objects"
 touch s/cloud/.hold
 "$CAIRN" apply -C s -e pr-1 --auto-approve --var delay=0.01 >apply.out 2>apply.err </dev/null & A=$!
 BG_PIDS+=("$A")
-for i in $(seq 1 400); do
-  "$CAIRN" lock status -C s -e pr-1 2>/dev/null | grep -q "is locked" && break
-  sleep 0.05
-done
+wait_until 60 "the apply holds pr-1's lock" env_locked s pr-1
 run lock status -C s -e pr-1
 out_has "operation: apply" "the apply holds pr-1's lock"
 sleep 2.2 # all three have expired

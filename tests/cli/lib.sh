@@ -103,38 +103,26 @@ check() { # DESCRIPTION CMD...: passes when CMD succeeds
 }
 eq() { [ "$1" = "$2" ] && pass || fail "$3: got '$1', expected '$2'"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); } # T0 (date +%s%N): milliseconds since
-# stop_after SECONDS SIGNAL CMD...: run cairn in the background, send the
-# signal SECONDS after it holds the lock of its -C/-e environment; RC and
-# ELAPSED_MS (from the signal to the exit)
-stop_after() {
-  local secs=$1 sig=$2; shift 2
-  local a dir=. env=dev prev=""
-  for a in "$@"; do
-    case $prev in -C) dir=$a ;; -e) env=$a ;; esac
-    prev=$a
-  done
-  "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
-  BG_PIDS+=("$pid")
-  # SECS from when the run holds the environment's lock (its signal handlers
-  # are in place and it is at work), not from its start, which a loaded
-  # machine (ASan) may make slower than SECS; at most 60 s
-  for _ in $(seq 1 1200); do
-    kill -0 "$pid" 2>/dev/null || break
-    "$CAIRN" lock status -C "$dir" -e "$env" 2>/dev/null | grep -q "is locked" && break
+# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.05 s) until it
+# succeeds; after SECS seconds the test fails with DESCRIPTION. Status 0/1.
+wait_until() {
+  local secs=$1 d=$2 end
+  shift 2
+  end=$(($(date +%s%N) + secs * 1000000000))
+  until "$@"; do
+    if [ "$(date +%s%N)" -ge "$end" ]; then fail "$d: not within $secs s"; return 1; fi
     sleep 0.05
   done
-  sleep "$secs"
-  local t0; t0=$(date +%s%N)
-  kill -"$sig" "$pid"
-  wait "$pid"; RC=$?
-  ELAPSED_MS=$(ms_since "$t0")
+  pass
 }
+# env_locked DIR ENV: the environment's lock is held (as lock status says)
+env_locked() { "$CAIRN" lock status -C "$1" -e "$2" 2>/dev/null | grep -q "is locked"; }
 # stop_once COND SECONDS SIGNAL CMD...: run cairn in the background and send
 # the signal SECONDS after the shell command COND (eval'd, polled every
 # 0.05 s) first succeeds: when the run is where the test needs it, however
 # slowly a loaded machine gets it there. COND not met within 60 s, or the
 # run ending first, is a failure (the signal is sent anyway). RC and
-# ELAPSED_MS (from the signal to the exit), as stop_after.
+# ELAPSED_MS (from the signal to the exit).
 stop_once() {
   local cond=$1 secs=$2 sig=$3 reached=0; shift 3
   "$CAIRN" "$@" >"$WORK/out" 2>"$WORK/err" </dev/null & local pid=$!
@@ -152,17 +140,17 @@ stop_once() {
   ELAPSED_MS=$(ms_since "$t0")
 }
 # stop_when DIR SQL SECONDS SIGNAL CMD...: stop_once, the condition being
-# that state_sql DIR SQL (a count) prints a number above 0, e.g. an intent
-# of the run's operation has been written
+# state_has DIR SQL, e.g. an intent of the run's operation has been written
 stop_when() {
-  STOP_DIR=$1 STOP_SQL=$2; shift 2
-  stop_once _stop_sql_cond "$@"
+  local dir=$1 sql=$2; shift 2
+  stop_once "state_has $(printf %q "$dir") $(printf %q "$sql")" "$@"
 }
-_stop_sql_cond() {
+# state_has DIR SQL: the count SQL selects from DIR's state is above 0 (false
+# while there is no state: on SQLite, sqlite3 must not make the file first)
+state_has() {
   local n
-  # no state yet (on SQLite, do not let sqlite3 make the file before cairn)
-  no_state "$STOP_DIR" && return 1
-  n=$(state_sql "$STOP_DIR" "$STOP_SQL" 2>/dev/null) || return 1
+  no_state "$1" && return 1
+  n=$(state_sql "$1" "$2" 2>/dev/null) || return 1
   [ -n "$n" ] && [ "$n" -gt 0 ] 2>/dev/null
 }
 

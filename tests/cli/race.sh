@@ -4,16 +4,8 @@
 # and force-unlock; an expired or dead holder's lock is taken over.
 . "$(dirname "$0")/lib.sh" "$@"
 
-# until_locked WHAT: poll lock status until the environment is locked (the
-# background run holds it), at most 60 s; a failure if it never is
-until_locked() {
-  for _ in $(seq 1 1200); do
-    "$CAIRN" lock status -C s -e dev 2>/dev/null | grep -q "is locked" && return 0
-    sleep 0.05
-  done
-  fail "$1: the environment was not locked within 60 s"
-  return 1
-}
+# until_locked WHAT: the background run WHAT holds dev's lock (60 s at most)
+until_locked() { wait_until 60 "$1 holds the lock" env_locked s dev; }
 
 mkstack s <<'YAML'
 resources:

@@ -125,10 +125,7 @@ out_has "exceeded its instruction limit" "by the instruction limit"
 before=$(state_sql s "select count(*) from intents where address='h'")
 "$CAIRN" apply -C s -e dev --auto-approve >"$WORK/out" 2>"$WORK/err" </dev/null & pid=$!
 BG_PIDS+=("$pid")
-for _ in $(seq 1 1500); do
-  [ "$(state_sql s "select count(*) from intents where address='h'")" -gt "$before" ] && break
-  sleep 0.02
-done
+wait_until 60 "the create's intent is written" state_has s "select count(*) - $before from intents where address='h'"
 kill -TERM "$pid"
 wait "$pid"; RC=$?
 prompt "SIGTERM while a message handler loops"

@@ -142,20 +142,3 @@ pg_new_schema() { # NAME: creates the schema, prints the URL of a state kept in 
 pg_backend_pids() { # pids of the backends of application 'cairn'
   pg_sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn'"
 }
-
-# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.05 s) until it
-# succeeds; after SECS seconds the test fails with DESCRIPTION. Status 0/1.
-# The same as tests/aws/lib.sh's, for the tests on tests/cli/lib.sh alone
-# (race.sh); a definition already there is kept.
-if ! declare -F wait_until >/dev/null; then
-wait_until() {
-  local secs=$1 d=$2 end
-  shift 2
-  end=$(($(date +%s%N) + secs * 1000000000))
-  until "$@"; do
-    if [ "$(date +%s%N)" -ge "$end" ]; then fail "$d: not within $secs s"; return 1; fi
-    sleep 0.05
-  done
-  pass
-}
-fi

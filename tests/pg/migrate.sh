@@ -49,7 +49,7 @@ mkdir -p s/cloud
 touch s/cloud/.hold
 "$CAIRN" apply -C s -e prod --auto-approve --var slow=4 >bg.out 2>bg.err </dev/null & A=$!
 BG_PIDS+=("$A")
-wait_until 60 "prod's apply holds its lock" eval '[ "$(state_sql s "select count(*) from locks")" = 1 ]'
+wait_until 60 "prod's apply holds its lock" env_locked s prod
 run state migrate -C s --to "$URL"
 expect_rc 3 "migrate while prod is locked"
 err_has "environment 'prod' of" "names the environment"

@@ -162,20 +162,6 @@ stop_all_hosts() {
 trap 'stop_all_hosts; [ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null; cleanup' EXIT
 trap 'exit 143' TERM INT
 
-# wait_until SECS DESCRIPTION CMD...: poll CMD (every 0.05 s) until it
-# succeeds; after SECS seconds the test fails with DESCRIPTION. Status 0/1.
-# (As tests/aws/lib.sh's; not in a subshell, whose failures would be lost.)
-wait_until() {
-  local secs=$1 d=$2 end
-  shift 2
-  end=$(($(date +%s%N) + secs * 1000000000))
-  until "$@"; do
-    if [ "$(date +%s%N)" -ge "$end" ]; then fail "$d: not within $secs s"; return 1; fi
-    sleep 0.05
-  done
-  pass
-}
-
 # running PATTERN: a process whose command line matches PATTERN (pgrep -f)
 running() { pgrep -f "$1" >/dev/null; }
 
